@@ -1,0 +1,170 @@
+// Package protocol is the versioned JSON wire protocol between the stage
+// server and its clients, carried over WebSocket. It is shared by the server,
+// the native client and the wasm client, and does no I/O.
+//
+// A client sends requests with an id; the server answers each with a
+// "result" or an "error" carrying the same id. The server pushes "event"s,
+// each with the room's sequence number, in the one order the room applied
+// them. The first message on a connection is "hello" with the token.
+package protocol
+
+import (
+	"github.com/stagekit/stagekit/stage"
+)
+
+// Version is the protocol version a client states in every message.
+const Version = 1
+
+// MaxFrameBytes is the largest message either side accepts.
+const MaxFrameBytes = 512 << 10
+
+// Limits on request fields.
+const (
+	MaxTokenBytes  = 4096
+	MaxUserIDBytes = 128
+)
+
+// Client → server message types.
+const (
+	TypeHello         = "hello"          // authenticate: Token
+	TypeJoin          = "join"           // join the room; result carries a Snapshot
+	TypeLeave         = "leave"          // leave the room
+	TypeSnapshot      = "snapshot"       // ask for a fresh Snapshot (resync)
+	TypeStageRequest  = "stage.request"  // requestAccess
+	TypeStageCancel   = "stage.cancel"   // cancelRequestAccess
+	TypeStageGrant    = "stage.grant"    // grantAccess(UserIDs)
+	TypeStageDeny     = "stage.deny"     // denyAccess(UserIDs)
+	TypeStageKick     = "stage.kick"     // kick(UserIDs)
+	TypeStageJoin     = "stage.join"     // join the stage
+	TypeStageLeave    = "stage.leave"    // leave the stage
+	TypeStageRequests = "stage.requests" // getAccessRequests
+	TypePing          = "ping"
+)
+
+// Server → client message types.
+const (
+	TypeResult = "result"
+	TypeError  = "error"
+	TypeEvent  = "event"
+)
+
+// Event names carried in a server "event".
+const (
+	EventStage             = "stage"             // Changes, and for hosts the pending list
+	EventParticipantJoined = "participantJoined" // Participant
+	EventParticipantLeft   = "participantLeft"   // Participant
+)
+
+// ClientMessage is every message a client sends.
+type ClientMessage struct {
+	V       int      `json:"v"`
+	ID      uint64   `json:"id"`
+	Type    string   `json:"type"`
+	Token   string   `json:"token,omitempty"`
+	UserIDs []string `json:"userIds,omitempty"`
+}
+
+// ServerMessage is every message the server sends. Which fields are set
+// depends on Type and Event.
+type ServerMessage struct {
+	Type  string     `json:"type"`
+	ID    uint64     `json:"id,omitempty"`
+	Seq   uint64     `json:"seq,omitempty"`
+	Error *ErrorBody `json:"error,omitempty"`
+
+	// Results.
+	Hello    *HelloResult   `json:"hello,omitempty"`
+	Snapshot *Snapshot      `json:"snapshot,omitempty"`
+	Status   stage.Status   `json:"status,omitempty"`   // the actor's status after a stage action
+	Requests []StageRequest `json:"requests,omitempty"` // stage.requests result; stage events for hosts
+
+	// Events.
+	Event       string       `json:"event,omitempty"`
+	Changes     []Change     `json:"changes,omitempty"`
+	Participant *Participant `json:"participant,omitempty"`
+	// PendingChanged is set, for hosts only, when the pending list changed;
+	// Requests then holds the whole new list (possibly empty).
+	PendingChanged bool `json:"pendingChanged,omitempty"`
+	// RequestAdded is set, for hosts only, when a new request was queued.
+	RequestAdded bool `json:"requestAdded,omitempty"`
+}
+
+// ErrorBody is a coded error.
+type ErrorBody struct {
+	Code    int      `json:"code"`
+	Message string   `json:"message"`
+	UserIDs []string `json:"userIds,omitempty"`
+}
+
+// Permissions mirror a preset's stage permissions as the JS API names them.
+type Permissions struct {
+	StageEnabled        bool         `json:"stageEnabled"`
+	StageAccess         stage.Access `json:"stageAccess"`
+	AcceptStageRequests bool         `json:"acceptStageRequests"`
+}
+
+// Participant is a member of the room as others see it.
+type Participant struct {
+	PeerID      string       `json:"peerId"`
+	UserID      string       `json:"userId"`
+	Name        string       `json:"name"`
+	PresetName  string       `json:"presetName"`
+	StageStatus stage.Status `json:"stageStatus"`
+}
+
+// HelloResult answers a hello: who the token says the user is.
+type HelloResult struct {
+	MeetingID   string      `json:"meetingId"`
+	Self        Participant `json:"self"`
+	Permissions Permissions `json:"permissions"`
+	// GraceMs is how long the server keeps the user's place after a drop.
+	GraceMs int64 `json:"graceMs"`
+}
+
+// Snapshot is the room's state as one user may see it, at sequence Seq.
+type Snapshot struct {
+	Seq          uint64        `json:"seq"`
+	Self         Participant   `json:"self"`
+	Participants []Participant `json:"participants"` // everyone else, in join order
+	// Requests is the pending list, oldest first; only for users who accept
+	// stage requests.
+	Requests []StageRequest `json:"requests,omitempty"`
+}
+
+// StageRequest is a pending request, RealtimeKit's StageRequestPayload plus
+// the time it was made.
+type StageRequest struct {
+	DisplayName string `json:"displayName"`
+	UserID      string `json:"userId"`
+	PeerID      string `json:"peerId"`
+	RequestedAt int64  `json:"requestedAt"` // ms since epoch
+}
+
+// Change is one user's status change in a stage event.
+type Change struct {
+	UserID string       `json:"userId"`
+	PeerID string       `json:"peerId"`
+	From   stage.Status `json:"from"`
+	To     stage.Status `json:"to"`
+	Cause  stage.Cause  `json:"cause"`
+}
+
+// PermissionsOf converts a preset's permissions to their wire form.
+func PermissionsOf(p stage.Permissions) Permissions {
+	return Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess, AcceptStageRequests: p.AcceptStageRequests}
+}
+
+// ParticipantOf converts a room member to its wire form.
+func ParticipantOf(m stage.Member) Participant {
+	return Participant{PeerID: m.PeerID, UserID: m.UserID, Name: m.Name, PresetName: m.Preset.Name, StageStatus: m.Status}
+}
+
+// RequestOf converts a pending member to a StageRequest.
+func RequestOf(m stage.Member) StageRequest {
+	return StageRequest{DisplayName: m.Name, UserID: m.UserID, PeerID: m.PeerID, RequestedAt: m.RequestedAt}
+}
+
+// ChangeOf converts a stage change to its wire form.
+func ChangeOf(c stage.Change) Change {
+	return Change{UserID: c.UserID, PeerID: c.PeerID, From: c.From, To: c.To, Cause: c.Cause}
+}

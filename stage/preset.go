@@ -1,0 +1,106 @@
+// Package stage is the pure domain of a webinar stage: statuses, presets,
+// permissions, the room's stage state machine and its coded errors. It does no
+// I/O and starts no goroutines; the server applies it one action at a time.
+package stage
+
+import (
+	"fmt"
+	"regexp"
+)
+
+// Status is a user's place relative to the stage.
+type Status string
+
+const (
+	OffStage  Status = "OFF_STAGE"
+	Requested Status = "REQUESTED_TO_JOIN_STAGE"
+	Accepted  Status = "ACCEPTED_TO_JOIN_STAGE"
+	OnStage   Status = "ON_STAGE"
+)
+
+// Valid reports whether s is one of the four documented statuses.
+func (s Status) Valid() bool {
+	switch s {
+	case OffStage, Requested, Accepted, OnStage:
+		return true
+	}
+	return false
+}
+
+// Access is a preset's stage_access value.
+type Access string
+
+const (
+	Allowed    Access = "ALLOWED"
+	CanRequest Access = "CAN_REQUEST"
+	NotAllowed Access = "NOT_ALLOWED"
+)
+
+// Valid reports whether a is one of the three documented access levels.
+func (a Access) Valid() bool {
+	switch a {
+	case Allowed, CanRequest, NotAllowed:
+		return true
+	}
+	return false
+}
+
+// Permissions are the stage parts of a preset.
+type Permissions struct {
+	StageEnabled        bool   `json:"stage_enabled"`
+	StageAccess         Access `json:"stage_access"`
+	AcceptStageRequests bool   `json:"accept_stage_requests"`
+}
+
+// Preset is a named set of permissions given to a participant.
+type Preset struct {
+	Name string `json:"name"`
+	Permissions
+}
+
+var presetName = regexp.MustCompile(`^[a-z0-9][a-z0-9_\-]{0,63}$`)
+
+// Validate checks a preset read from configuration.
+func (p Preset) Validate() error {
+	if !presetName.MatchString(p.Name) {
+		return fmt.Errorf("preset name %q: want 1-64 of [a-z0-9_-], starting with a letter or digit", p.Name)
+	}
+	if !p.StageAccess.Valid() {
+		return fmt.Errorf("preset %q: stage_access %q: want ALLOWED, CAN_REQUEST or NOT_ALLOWED", p.Name, p.StageAccess)
+	}
+	return nil
+}
+
+// InitialStatus is the status a user with these permissions holds on entering
+// a room: ALLOWED users start ACCEPTED, everyone else OFF_STAGE.
+func (p Permissions) InitialStatus() Status {
+	if p.StageEnabled && p.StageAccess == Allowed {
+		return Accepted
+	}
+	return OffStage
+}
+
+// restingStatus is where a user returns when taken off stage.
+func (p Permissions) restingStatus() Status { return p.InitialStatus() }
+
+// Built-in preset names from the contract.
+const (
+	PresetWebinarHost          = "webinar_host"
+	PresetWebinarViewer        = "webinar_viewer"
+	PresetLivestreamViewer     = "livestream_viewer"
+	PresetGroupCallParticipant = "group_call_participant"
+)
+
+// BuiltinPresets returns the contract's built-in presets, keyed by name.
+func BuiltinPresets() map[string]Preset {
+	return map[string]Preset{
+		PresetWebinarHost: {Name: PresetWebinarHost, Permissions: Permissions{
+			StageEnabled: true, StageAccess: Allowed, AcceptStageRequests: true}},
+		PresetWebinarViewer: {Name: PresetWebinarViewer, Permissions: Permissions{
+			StageEnabled: true, StageAccess: CanRequest}},
+		PresetLivestreamViewer: {Name: PresetLivestreamViewer, Permissions: Permissions{
+			StageEnabled: true, StageAccess: NotAllowed}},
+		PresetGroupCallParticipant: {Name: PresetGroupCallParticipant, Permissions: Permissions{
+			StageEnabled: false, StageAccess: NotAllowed}},
+	}
+}
