@@ -26,6 +26,8 @@ const (
 	CodeReplaced     = 4030 // the same participant connected elsewhere
 	CodeRemoved      = 4031 // the participant was deleted by an admin
 	CodeSlowConsumer = 4032 // the client fell too far behind the room's events
+	CodeMediaRefused = 4040 // media offered by a user who is not ON_STAGE
+	CodeMediaFailed  = 4041 // the media negotiation failed (bad SDP, closed PC)
 	CodeInternal     = 5000 // the server failed; nothing was changed
 	CodeUnreachable  = 5001 // client side: the server cannot be reached
 	CodeDisconnected = 5002 // client side: the connection dropped before an answer
@@ -60,7 +62,7 @@ var knownTypes = map[string]bool{
 	TypeHello: true, TypeJoin: true, TypeLeave: true, TypeSnapshot: true,
 	TypeStageRequest: true, TypeStageCancel: true, TypeStageGrant: true, TypeStageDeny: true,
 	TypeStageKick: true, TypeStageJoin: true, TypeStageLeave: true, TypeStageRequests: true,
-	TypePing: true,
+	TypePing: true, TypeMediaOffer: true, TypeMediaAnswer: true, TypeMediaCandidate: true,
 }
 
 // DecodeClient parses and validates one client message. On error the id is
@@ -105,6 +107,26 @@ func DecodeClient(data []byte) (ClientMessage, *ErrorBody) {
 			if id == "" || len(id) > MaxUserIDBytes {
 				return m, NewError(CodeBadArgs, "user id must be 1 to %d bytes", MaxUserIDBytes)
 			}
+		}
+	}
+	switch m.Type {
+	case TypeMediaOffer, TypeMediaAnswer:
+		want := PCPublish
+		if m.Type == TypeMediaAnswer {
+			want = PCSubscribe
+		}
+		if m.PC != want {
+			return m, NewError(CodeBadArgs, "%s needs pc %q", m.Type, want)
+		}
+		if m.SDP == "" {
+			return m, NewError(CodeBadArgs, "%s needs an sdp", m.Type)
+		}
+	case TypeMediaCandidate:
+		if m.PC != PCPublish && m.PC != PCSubscribe {
+			return m, NewError(CodeBadArgs, "media.candidate needs pc %q or %q", PCPublish, PCSubscribe)
+		}
+		if m.Candidate == nil {
+			return m, NewError(CodeBadArgs, "media.candidate needs a candidate")
 		}
 	}
 	return m, nil

@@ -39,6 +39,19 @@ const (
 	TypeStageLeave    = "stage.leave"    // leave the stage
 	TypeStageRequests = "stage.requests" // getAccessRequests
 	TypePing          = "ping"
+
+	// Media signaling (no room seq). The client offers its publishing peer
+	// connection (answered in the result's SDP); the server offers the
+	// subscribing one with a "media" message the client answers.
+	TypeMediaOffer     = "media.offer"     // PC "publish", SDP; result carries the answer SDP
+	TypeMediaAnswer    = "media.answer"    // PC "subscribe", SDP
+	TypeMediaCandidate = "media.candidate" // PC, Candidate
+)
+
+// Peer connection names in media messages.
+const (
+	PCPublish   = "publish"
+	PCSubscribe = "subscribe"
 )
 
 // Server → client message types.
@@ -46,6 +59,14 @@ const (
 	TypeResult = "result"
 	TypeError  = "error"
 	TypeEvent  = "event"
+	TypeMedia  = "media" // Event is MediaOffer, MediaCandidate or MediaTracks
+)
+
+// Media message names carried in a server "media" message.
+const (
+	MediaOffer     = "offer"     // SDP: the server's offer for the subscribe PC
+	MediaCandidate = "candidate" // PC, Candidate
+	MediaTracks    = "tracks"    // Tracks: every forwarded track and whose it is
 )
 
 // Event names carried in a server "event".
@@ -62,6 +83,28 @@ type ClientMessage struct {
 	Type    string   `json:"type"`
 	Token   string   `json:"token,omitempty"`
 	UserIDs []string `json:"userIds,omitempty"`
+
+	// Media signaling.
+	PC        string        `json:"pc,omitempty"`
+	SDP       string        `json:"sdp,omitempty"`
+	Candidate *ICECandidate `json:"candidate,omitempty"`
+}
+
+// ICECandidate mirrors RTCIceCandidateInit.
+type ICECandidate struct {
+	Candidate        string  `json:"candidate"`
+	SDPMid           *string `json:"sdpMid,omitempty"`
+	SDPMLineIndex    *uint16 `json:"sdpMLineIndex,omitempty"`
+	UsernameFragment *string `json:"usernameFragment,omitempty"`
+}
+
+// TrackInfo tells a subscriber whose a forwarded track is.
+type TrackInfo struct {
+	PeerID   string `json:"peerId"`
+	UserID   string `json:"userId"`
+	Kind     string `json:"kind"` // "audio" or "video"
+	TrackID  string `json:"trackId"`
+	StreamID string `json:"streamId"`
 }
 
 // ServerMessage is every message the server sends. Which fields are set
@@ -87,6 +130,12 @@ type ServerMessage struct {
 	PendingChanged bool `json:"pendingChanged,omitempty"`
 	// RequestAdded is set, for hosts only, when a new request was queued.
 	RequestAdded bool `json:"requestAdded,omitempty"`
+
+	// Media.
+	PC        string        `json:"pc,omitempty"`
+	SDP       string        `json:"sdp,omitempty"`
+	Candidate *ICECandidate `json:"candidate,omitempty"`
+	Tracks    []TrackInfo   `json:"tracks,omitempty"`
 }
 
 // ErrorBody is a coded error.
