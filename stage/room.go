@@ -24,6 +24,7 @@ const (
 	CauseKick    Cause = "kick"
 	CauseJoin    Cause = "join"
 	CauseLeave   Cause = "leave"
+	CauseExit    Cause = "exit" // the user left the meeting
 )
 
 // Change is one user's move from one status to another.
