@@ -249,3 +249,20 @@ func newPeerID() string {
 	rand.Read(b[:])
 	return hex.EncodeToString(b[:])
 }
+
+// DropConnection cuts the user's socket without a close handshake, as a
+// network failure would; the user keeps its place for the grace period.
+func (h *Hub) DropConnection(meetingID, userID string) {
+	h.mu.Lock()
+	r := h.rooms[meetingID]
+	h.mu.Unlock()
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	c := r.attached[userID]
+	r.mu.Unlock()
+	if c != nil {
+		c.ws.CloseNow()
+	}
+}
