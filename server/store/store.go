@@ -1,5 +1,10 @@
-// Package store keeps meetings and participants in an embedded SQLite
-// database (modernc.org/sqlite, no cgo), so they survive a restart.
+// Package store keeps meetings, participants and a few server settings in an
+// embedded SQLite database (modernc.org/sqlite, pure Go), in the file
+// <dataDir>/stagekit.db, so that they survive a restart.
+//
+// The schema is created or migrated when the store opens; the version it is at
+// is kept in the schema_version table. A database written by a newer server
+// (a higher version) is refused rather than guessed at.
 package store
 
 import (
@@ -7,210 +12,350 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
+	"net/url"
 	"os"
 	"path/filepath"
 	"time"
 
 	"github.com/google/uuid"
-	_ "modernc.org/sqlite"
+	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
 
-// ErrNotFound is returned for an unknown meeting or participant.
-var ErrNotFound = errors.New("not found")
+// FileName is the database's file name inside the data directory.
+const FileName = "stagekit.db"
+
+// ErrNotFound is returned for an unknown meeting, participant or setting.
+var ErrNotFound = errors.New("store: not found")
 
 // Meeting is a webinar room.
 type Meeting struct {
-	ID        string    `json:"id"`
-	Title     string    `json:"title"`
-	CreatedAt time.Time `json:"created_at"`
+	ID        string
+	Title     string
+	CreatedAt time.Time // UTC, millisecond precision
 }
 
-// Participant is someone allowed into a meeting; ID is its userId.
+// Participant is someone admitted to a meeting. ID is its userId.
 type Participant struct {
-	ID                  string    `json:"id"`
-	MeetingID           string    `json:"meeting_id"`
-	Name                string    `json:"name"`
-	PresetName          string    `json:"preset_name"`
-	CustomParticipantID string    `json:"custom_participant_id"`
-	CreatedAt           time.Time `json:"created_at"`
+	ID                  string
+	MeetingID           string
+	Name                string
+	PresetName          string
+	CustomParticipantID string
+	CreatedAt           time.Time // UTC, millisecond precision
 }
 
-// Store is the SQLite-backed storage.
+// Store is the SQLite-backed storage. It is safe for concurrent use.
 type Store struct {
-	db *sql.DB
+	db   *sql.DB
+	path string
+	now  func() time.Time
 }
 
-const schemaVersion = 1
-
-var migrations = []string{
-	`CREATE TABLE meetings (
-		id TEXT PRIMARY KEY,
-		title TEXT NOT NULL,
-		created_at INTEGER NOT NULL
-	)`,
-	`CREATE TABLE participants (
-		id TEXT PRIMARY KEY,
-		meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
-		name TEXT NOT NULL,
-		preset_name TEXT NOT NULL,
-		custom_participant_id TEXT NOT NULL,
-		created_at INTEGER NOT NULL
-	)`,
-	`CREATE INDEX participants_meeting ON participants(meeting_id, created_at)`,
-	`CREATE TABLE settings (key TEXT PRIMARY KEY, value BLOB NOT NULL)`,
+// migrations[i] takes the schema from version i to version i+1. Append only:
+// a released step is never edited.
+var migrations = [][]string{
+	{ // 0 → 1
+		`CREATE TABLE meetings (
+			id         TEXT PRIMARY KEY,
+			title      TEXT NOT NULL,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE participants (
+			id                    TEXT PRIMARY KEY,
+			meeting_id            TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+			name                  TEXT NOT NULL,
+			preset_name           TEXT NOT NULL,
+			custom_participant_id TEXT NOT NULL,
+			created_at            INTEGER NOT NULL
+		)`,
+		`CREATE INDEX participants_by_meeting ON participants(meeting_id, created_at)`,
+		`CREATE TABLE settings (
+			key   TEXT PRIMARY KEY,
+			value BLOB NOT NULL
+		)`,
+	},
 }
 
-// Open opens (creating if needed) the database in dir.
+// SchemaVersion is the schema version this code writes.
+var SchemaVersion = len(migrations)
+
+// Open opens the database in dir, creating dir (mode 0700) and the database
+// (mode 0600: it holds the token signing key) if needed, and migrates the
+// schema.
 func Open(dir string) (*Store, error) {
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("data dir: %w", err)
+	if dir == "" {
+		return nil, errors.New("store: no data directory given")
 	}
-	dsn := "file:" + filepath.Join(dir, "stagekit.db") +
-		"?_pragma=journal_mode(WAL)&_pragma=busy_timeout(5000)&_pragma=foreign_keys(1)&_pragma=synchronous(NORMAL)"
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		return nil, fmt.Errorf("store: data directory: %w", err)
+	}
+	path, err := filepath.Abs(filepath.Join(dir, FileName))
+	if err != nil {
+		return nil, fmt.Errorf("store: data directory: %w", err)
+	}
+	// Create the file ourselves so that it (and the -wal and -shm files,
+	// which SQLite gives the database file's mode) is private.
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	f.Close()
+
+	// A file: URI, escaped, so that any path works; the pragmas run on every
+	// new connection.
+	q := url.Values{}
+	q.Add("_pragma", "journal_mode(WAL)")
+	q.Add("_pragma", "busy_timeout(5000)")
+	q.Add("_pragma", "foreign_keys(1)")
+	q.Add("_pragma", "synchronous(NORMAL)")
+	dsn := (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String()
 	db, err := sql.Open("sqlite", dsn)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: open %s: %w", path, err)
 	}
-	db.SetMaxOpenConns(1) // one writer; SQLite serialises anyway
-	s := &Store{db: db}
+	// One connection: SQLite has one writer anyway, and every statement here
+	// is a short point query; this rules out SQLITE_BUSY between our own
+	// connections.
+	db.SetMaxOpenConns(1)
+	db.SetConnMaxIdleTime(0)
+	s := &Store{db: db, path: path, now: time.Now}
 	if err := s.migrate(); err != nil {
 		db.Close()
-		return nil, err
+		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return s, nil
 }
 
+// Path is the database file.
+func (s *Store) Path() string { return s.path }
+
+// Close closes the database. Later calls fail.
+func (s *Store) Close() error { return s.db.Close() }
+
+// Ping checks that the database answers.
+func (s *Store) Ping(ctx context.Context) error {
+	var one int
+	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
+}
+
 func (s *Store) migrate() error {
-	var v int
-	if err := s.db.QueryRow(`PRAGMA user_version`).Scan(&v); err != nil {
-		return fmt.Errorf("read schema version: %w", err)
+	var mode string
+	if err := s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
+		return fmt.Errorf("read journal mode: %w", err)
 	}
-	if v > schemaVersion {
-		return fmt.Errorf("database schema %d is newer than this server (%d)", v, schemaVersion)
+	if mode != "wal" {
+		return fmt.Errorf("journal mode is %q, want wal", mode)
 	}
-	if v == schemaVersion {
-		return nil
+	if _, err := s.db.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
+		return fmt.Errorf("schema_version table: %w", err)
 	}
+	for {
+		v, err := s.version()
+		if err != nil {
+			return err
+		}
+		if v > SchemaVersion {
+			return fmt.Errorf("database schema version %d is newer than this server's (%d)", v, SchemaVersion)
+		}
+		if v == SchemaVersion {
+			return nil
+		}
+		if err := s.step(v); err != nil {
+			return fmt.Errorf("migrate schema %d → %d: %w", v, v+1, err)
+		}
+	}
+}
+
+func (s *Store) version() (int, error) {
+	var v sql.NullInt64
+	if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("read schema version: %w", err)
+	}
+	return int(v.Int64), nil
+}
+
+// step applies migration from (to from+1) in one transaction.
+func (s *Store) step(from int) error {
 	tx, err := s.db.Begin()
 	if err != nil {
 		return err
 	}
 	defer tx.Rollback()
-	for _, m := range migrations {
-		if _, err := tx.Exec(m); err != nil {
-			return fmt.Errorf("migrate: %w", err)
+	for _, stmt := range migrations[from] {
+		if _, err := tx.Exec(stmt); err != nil {
+			return err
 		}
 	}
-	if _, err := tx.Exec(fmt.Sprintf(`PRAGMA user_version = %d`, schemaVersion)); err != nil {
+	if _, err := tx.Exec(`DELETE FROM schema_version`); err != nil {
+		return err
+	}
+	if _, err := tx.Exec(`INSERT INTO schema_version (version) VALUES (?)`, from+1); err != nil {
 		return err
 	}
 	return tx.Commit()
 }
 
-// Close closes the database.
-func (s *Store) Close() error { return s.db.Close() }
+func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
 
-// CreateMeeting stores a new meeting.
+func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
+
+// CreateMeeting stores a new meeting with a random id.
 func (s *Store) CreateMeeting(ctx context.Context, title string) (Meeting, error) {
-	m := Meeting{ID: uuid.NewString(), Title: title, CreatedAt: time.Now().UTC().Truncate(time.Millisecond)}
-	_, err := s.db.ExecContext(ctx, `INSERT INTO meetings (id, title, created_at) VALUES (?, ?, ?)`,
-		m.ID, m.Title, m.CreatedAt.UnixMilli())
-	return m, err
+	m := Meeting{ID: uuid.NewString(), Title: title, CreatedAt: s.stamp()}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO meetings (id, title, created_at) VALUES (?, ?, ?)`,
+		m.ID, m.Title, m.CreatedAt.UnixMilli()); err != nil {
+		return Meeting{}, fmt.Errorf("store: create meeting: %w", err)
+	}
+	return m, nil
 }
 
-// GetMeeting returns a meeting or ErrNotFound.
+// GetMeeting returns a meeting, or ErrNotFound.
 func (s *Store) GetMeeting(ctx context.Context, id string) (Meeting, error) {
 	var m Meeting
 	var created int64
 	err := s.db.QueryRowContext(ctx, `SELECT id, title, created_at FROM meetings WHERE id = ?`, id).
 		Scan(&m.ID, &m.Title, &created)
-	if errors.Is(err, sql.ErrNoRows) {
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
 		return Meeting{}, ErrNotFound
+	case err != nil:
+		return Meeting{}, fmt.Errorf("store: get meeting: %w", err)
 	}
-	m.CreatedAt = time.UnixMilli(created).UTC()
-	return m, err
+	m.CreatedAt = fromMillis(created)
+	return m, nil
 }
 
-// AddParticipant stores a participant of an existing meeting.
+// AddParticipant stores p as a new participant of meeting p.MeetingID, with a
+// random id and the current time; the ID and CreatedAt given are ignored. It
+// returns ErrNotFound if the meeting does not exist.
 func (s *Store) AddParticipant(ctx context.Context, p Participant) (Participant, error) {
-	if _, err := s.GetMeeting(ctx, p.MeetingID); err != nil {
-		return Participant{}, err
-	}
 	p.ID = uuid.NewString()
-	p.CreatedAt = time.Now().UTC().Truncate(time.Millisecond)
-	_, err := s.db.ExecContext(ctx, `INSERT INTO participants (id, meeting_id, name, preset_name, custom_participant_id, created_at)
-		VALUES (?, ?, ?, ?, ?, ?)`, p.ID, p.MeetingID, p.Name, p.PresetName, p.CustomParticipantID, p.CreatedAt.UnixMilli())
-	return p, err
-}
-
-// GetParticipant returns a meeting's participant or ErrNotFound.
-func (s *Store) GetParticipant(ctx context.Context, meetingID, id string) (Participant, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT id, meeting_id, name, preset_name, custom_participant_id, created_at
-		FROM participants WHERE meeting_id = ? AND id = ?`, meetingID, id)
-	p, err := scanParticipant(row.Scan)
-	if errors.Is(err, sql.ErrNoRows) {
+	p.CreatedAt = s.stamp()
+	// One statement, so a meeting cannot vanish between a check and the insert.
+	res, err := s.db.ExecContext(ctx, `INSERT INTO participants
+		(id, meeting_id, name, preset_name, custom_participant_id, created_at)
+		SELECT ?, id, ?, ?, ?, ? FROM meetings WHERE id = ?`,
+		p.ID, p.Name, p.PresetName, p.CustomParticipantID, p.CreatedAt.UnixMilli(), p.MeetingID)
+	if err != nil {
+		return Participant{}, fmt.Errorf("store: add participant: %w", err)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return Participant{}, fmt.Errorf("store: add participant: %w", err)
+	} else if n == 0 {
 		return Participant{}, ErrNotFound
 	}
-	return p, err
+	return p, nil
 }
 
-// ListParticipants returns a meeting's participants, oldest first.
+const participantColumns = `id, meeting_id, name, preset_name, custom_participant_id, created_at`
+
+// GetParticipant returns participant id of meeting meetingID, or ErrNotFound
+// (also when the participant exists but belongs to another meeting).
+func (s *Store) GetParticipant(ctx context.Context, meetingID, id string) (Participant, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+participantColumns+`
+		FROM participants WHERE meeting_id = ? AND id = ?`, meetingID, id)
+	return scanOne(row)
+}
+
+// LookupParticipant returns the participant with this id, whatever its
+// meeting, or ErrNotFound.
+func (s *Store) LookupParticipant(ctx context.Context, id string) (Participant, error) {
+	row := s.db.QueryRowContext(ctx, `SELECT `+participantColumns+` FROM participants WHERE id = ?`, id)
+	return scanOne(row)
+}
+
+func scanOne(row *sql.Row) (Participant, error) {
+	p, err := scanParticipant(row.Scan)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return Participant{}, ErrNotFound
+	case err != nil:
+		return Participant{}, fmt.Errorf("store: get participant: %w", err)
+	}
+	return p, nil
+}
+
+// ListParticipants returns a meeting's participants, oldest first, or
+// ErrNotFound if the meeting does not exist. A meeting with no participants
+// gives an empty, non-nil slice.
 func (s *Store) ListParticipants(ctx context.Context, meetingID string) ([]Participant, error) {
 	if _, err := s.GetMeeting(ctx, meetingID); err != nil {
 		return nil, err
 	}
-	rows, err := s.db.QueryContext(ctx, `SELECT id, meeting_id, name, preset_name, custom_participant_id, created_at
+	rows, err := s.db.QueryContext(ctx, `SELECT `+participantColumns+`
 		FROM participants WHERE meeting_id = ? ORDER BY created_at, rowid`, meetingID)
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("store: list participants: %w", err)
 	}
 	defer rows.Close()
 	out := []Participant{}
 	for rows.Next() {
 		p, err := scanParticipant(rows.Scan)
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("store: list participants: %w", err)
 		}
 		out = append(out, p)
 	}
-	return out, rows.Err()
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: list participants: %w", err)
+	}
+	return out, nil
 }
 
-// DeleteParticipant removes a participant; its tokens stop working.
+// DeleteParticipant removes participant id of meeting meetingID, or returns
+// ErrNotFound. A deleted participant no longer exists, so its tokens stop
+// authenticating.
 func (s *Store) DeleteParticipant(ctx context.Context, meetingID, id string) error {
 	res, err := s.db.ExecContext(ctx, `DELETE FROM participants WHERE meeting_id = ? AND id = ?`, meetingID, id)
 	if err != nil {
-		return err
+		return fmt.Errorf("store: delete participant: %w", err)
 	}
-	if n, _ := res.RowsAffected(); n == 0 {
+	if n, err := res.RowsAffected(); err != nil {
+		return fmt.Errorf("store: delete participant: %w", err)
+	} else if n == 0 {
 		return ErrNotFound
 	}
 	return nil
 }
 
-// Setting returns a stored value, creating it with make when absent.
-func (s *Store) Setting(ctx context.Context, key string, make func() ([]byte, error)) ([]byte, error) {
+func scanParticipant(scan func(...any) error) (Participant, error) {
+	var p Participant
+	var created int64
+	if err := scan(&p.ID, &p.MeetingID, &p.Name, &p.PresetName, &p.CustomParticipantID, &created); err != nil {
+		return Participant{}, err
+	}
+	p.CreatedAt = fromMillis(created)
+	return p, nil
+}
+
+// Setting returns the value stored under key, or ErrNotFound.
+func (s *Store) Setting(ctx context.Context, key string) ([]byte, error) {
 	var v []byte
 	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
-	if err == nil {
-		return v, nil
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return nil, err
-	}
-	if v, err = make(); err != nil {
-		return nil, err
-	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?)`, key, v); err != nil {
-		return nil, err
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, fmt.Errorf("store: setting %q: %w", key, err)
 	}
 	return v, nil
 }
 
-func scanParticipant(scan func(...any) error) (Participant, error) {
-	var p Participant
-	var created int64
-	err := scan(&p.ID, &p.MeetingID, &p.Name, &p.PresetName, &p.CustomParticipantID, &created)
-	p.CreatedAt = time.UnixMilli(created).UTC()
-	return p, err
+// SettingOrInit returns the value stored under key. If there is none, it
+// stores the value init returns and returns that; if another writer stored
+// one first, the stored value wins.
+func (s *Store) SettingOrInit(ctx context.Context, key string, init func() ([]byte, error)) ([]byte, error) {
+	v, err := s.Setting(ctx, key)
+	if !errors.Is(err, ErrNotFound) {
+		return v, err
+	}
+	nv, err := init()
+	if err != nil {
+		return nil, fmt.Errorf("store: setting %q: %w", key, err)
+	}
+	if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING`,
+		key, nv); err != nil {
+		return nil, fmt.Errorf("store: setting %q: %w", key, err)
+	}
+	return s.Setting(ctx, key)
 }

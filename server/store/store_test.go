@@ -1,0 +1,404 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/google/uuid"
+)
+
+func open(t *testing.T, dir string) *Store {
+	t.Helper()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatalf("Open(%q): %v", dir, err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+func TestOpenCreatesWALDatabaseAndSchema(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "nested", "data")
+	s := open(t, dir)
+	if want := filepath.Join(dir, FileName); s.Path() != want {
+		t.Errorf("Path() = %q, want %q", s.Path(), want)
+	}
+	fi, err := os.Stat(s.Path())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if perm := fi.Mode().Perm(); perm != 0o600 {
+		t.Errorf("database mode %o, want 600", perm)
+	}
+	var mode string
+	if err := s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil || mode != "wal" {
+		t.Errorf("journal_mode = %q, %v; want wal", mode, err)
+	}
+	var fk int
+	if err := s.db.QueryRow(`PRAGMA foreign_keys`).Scan(&fk); err != nil || fk != 1 {
+		t.Errorf("foreign_keys = %d, %v; want 1", fk, err)
+	}
+	if v, err := s.version(); err != nil || v != SchemaVersion {
+		t.Errorf("schema version = %d, %v; want %d", v, err, SchemaVersion)
+	}
+	if SchemaVersion < 1 {
+		t.Errorf("SchemaVersion = %d", SchemaVersion)
+	}
+	if err := s.Ping(context.Background()); err != nil {
+		t.Errorf("Ping: %v", err)
+	}
+}
+
+func TestOpenPathNeedingEscapes(t *testing.T) {
+	// '?', '#', '%' and spaces would break a file: URI built by concatenation.
+	dir := filepath.Join(t.TempDir(), "we?ird #dir %41")
+	s := open(t, dir)
+	ctx := context.Background()
+	m, err := s.CreateMeeting(ctx, "x")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, FileName)); err != nil {
+		t.Fatalf("database not at the escaped path: %v", err)
+	}
+	s.Close()
+	s2 := open(t, dir)
+	if _, err := s2.GetMeeting(ctx, m.ID); err != nil {
+		t.Fatalf("meeting lost: %v", err)
+	}
+}
+
+func TestOpenErrors(t *testing.T) {
+	if _, err := Open(""); err == nil {
+		t.Error("Open(\"\") succeeded")
+	}
+	file := filepath.Join(t.TempDir(), "file")
+	if err := os.WriteFile(file, []byte("x"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(file); err == nil {
+		t.Error("Open on a regular file succeeded")
+	}
+	// A file that is not a database.
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, FileName), bytes.Repeat([]byte("not a database "), 100), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir); err == nil {
+		t.Error("Open on garbage succeeded")
+	}
+}
+
+func TestOpenRefusesNewerSchema(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir)
+	if _, err := s.db.Exec(`UPDATE schema_version SET version = ?`, SchemaVersion+1); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := Open(dir)
+	if err == nil {
+		t.Fatal("Open of a newer schema succeeded")
+	}
+	t.Logf("error: %v", err)
+}
+
+func TestReopenIsIdempotent(t *testing.T) {
+	dir := t.TempDir()
+	for i := 0; i < 3; i++ {
+		s, err := Open(dir)
+		if err != nil {
+			t.Fatalf("open #%d: %v", i, err)
+		}
+		var rows int
+		if err := s.db.QueryRow(`SELECT COUNT(*) FROM schema_version`).Scan(&rows); err != nil || rows != 1 {
+			t.Fatalf("open #%d: schema_version rows = %d, %v", i, rows, err)
+		}
+		s.Close()
+	}
+}
+
+func TestMeetings(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	fixed := time.Date(2026, 3, 4, 5, 6, 7, 891234567, time.FixedZone("X", 3600))
+	s.now = func() time.Time { return fixed }
+
+	m, err := s.CreateMeeting(ctx, "Town hall ✓")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := uuid.Parse(m.ID); err != nil {
+		t.Errorf("meeting id %q is not a UUID: %v", m.ID, err)
+	}
+	wantAt := fixed.UTC().Truncate(time.Millisecond)
+	if !m.CreatedAt.Equal(wantAt) || m.CreatedAt.Location() != time.UTC {
+		t.Errorf("CreatedAt = %v, want %v in UTC", m.CreatedAt, wantAt)
+	}
+	got, err := s.GetMeeting(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != m {
+		t.Errorf("GetMeeting = %+v, want %+v", got, m)
+	}
+	m2, err := s.CreateMeeting(ctx, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m2.ID == m.ID {
+		t.Error("two meetings share an id")
+	}
+	if _, err := s.GetMeeting(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetMeeting(unknown) = %v, want ErrNotFound", err)
+	}
+}
+
+func TestParticipants(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	m, _ := s.CreateMeeting(ctx, "a")
+	other, _ := s.CreateMeeting(ctx, "b")
+
+	empty, err := s.ListParticipants(ctx, m.ID)
+	if err != nil || empty == nil || len(empty) != 0 {
+		t.Fatalf("ListParticipants(empty meeting) = %#v, %v; want empty non-nil", empty, err)
+	}
+
+	var added []Participant
+	for i := 0; i < 5; i++ {
+		p, err := s.AddParticipant(ctx, Participant{
+			ID: "ignored", MeetingID: m.ID, Name: fmt.Sprintf("user %d", i),
+			PresetName: "webinar_viewer", CustomParticipantID: fmt.Sprintf("c%d", i),
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if p.ID == "ignored" || p.CreatedAt.IsZero() {
+			t.Fatalf("AddParticipant did not assign id and time: %+v", p)
+		}
+		if _, err := uuid.Parse(p.ID); err != nil {
+			t.Errorf("participant id %q: %v", p.ID, err)
+		}
+		added = append(added, p)
+	}
+	if _, err := s.AddParticipant(ctx, Participant{MeetingID: other.ID, Name: "elsewhere", PresetName: "x"}); err != nil {
+		t.Fatal(err)
+	}
+
+	list, err := s.ListParticipants(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != len(added) {
+		t.Fatalf("listed %d participants, want %d", len(list), len(added))
+	}
+	for i := range list {
+		if list[i] != added[i] {
+			t.Errorf("list[%d] = %+v, want %+v (oldest first)", i, list[i], added[i])
+		}
+	}
+
+	got, err := s.GetParticipant(ctx, m.ID, added[2].ID)
+	if err != nil || got != added[2] {
+		t.Errorf("GetParticipant = %+v, %v; want %+v", got, err, added[2])
+	}
+	if _, err := s.GetParticipant(ctx, other.ID, added[2].ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("GetParticipant in the wrong meeting = %v, want ErrNotFound", err)
+	}
+	if got, err := s.LookupParticipant(ctx, added[2].ID); err != nil || got != added[2] {
+		t.Errorf("LookupParticipant = %+v, %v", got, err)
+	}
+	if _, err := s.LookupParticipant(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("LookupParticipant(unknown) = %v", err)
+	}
+
+	if _, err := s.AddParticipant(ctx, Participant{MeetingID: "no-such-meeting", Name: "x"}); !errors.Is(err, ErrNotFound) {
+		t.Errorf("AddParticipant to an unknown meeting = %v, want ErrNotFound", err)
+	}
+	if _, err := s.ListParticipants(ctx, "no-such-meeting"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("ListParticipants(unknown meeting) = %v, want ErrNotFound", err)
+	}
+
+	// Delete: the wrong meeting does not delete; the right one does, once.
+	if err := s.DeleteParticipant(ctx, other.ID, added[1].ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("DeleteParticipant in the wrong meeting = %v, want ErrNotFound", err)
+	}
+	if err := s.DeleteParticipant(ctx, m.ID, added[1].ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.DeleteParticipant(ctx, m.ID, added[1].ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("second DeleteParticipant = %v, want ErrNotFound", err)
+	}
+	if _, err := s.GetParticipant(ctx, m.ID, added[1].ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted participant still found: %v", err)
+	}
+	list, _ = s.ListParticipants(ctx, m.ID)
+	if len(list) != 4 {
+		t.Errorf("after delete: %d participants, want 4", len(list))
+	}
+	for _, p := range list {
+		if p.ID == added[1].ID {
+			t.Error("deleted participant still listed")
+		}
+	}
+}
+
+func TestSurvivesCloseAndReopen(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s, err := Open(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := s.CreateMeeting(ctx, "persisted")
+	p1, _ := s.AddParticipant(ctx, Participant{MeetingID: m.ID, Name: "Ann", PresetName: "webinar_host", CustomParticipantID: "ann@x"})
+	p2, _ := s.AddParticipant(ctx, Participant{MeetingID: m.ID, Name: "Bob", PresetName: "webinar_viewer"})
+	p3, _ := s.AddParticipant(ctx, Participant{MeetingID: m.ID, Name: "Cy", PresetName: "webinar_viewer"})
+	if err := s.DeleteParticipant(ctx, m.ID, p2.ID); err != nil {
+		t.Fatal(err)
+	}
+	key, err := s.SettingOrInit(ctx, "k", func() ([]byte, error) { return []byte{0, 1, 2, 255}, nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.GetMeeting(ctx, m.ID); err == nil {
+		t.Error("GetMeeting on a closed store succeeded")
+	}
+
+	s2 := open(t, dir)
+	gm, err := s2.GetMeeting(ctx, m.ID)
+	if err != nil || gm != m {
+		t.Errorf("after reopen GetMeeting = %+v, %v; want %+v", gm, err, m)
+	}
+	list, err := s2.ListParticipants(ctx, m.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list) != 2 || list[0] != p1 || list[1] != p3 {
+		t.Errorf("after reopen participants = %+v, want [%+v %+v]", list, p1, p3)
+	}
+	if _, err := s2.GetParticipant(ctx, m.ID, p2.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("deleted participant came back: %v", err)
+	}
+	got, err := s2.SettingOrInit(ctx, "k", func() ([]byte, error) { return []byte("new"), nil })
+	if err != nil || !bytes.Equal(got, key) {
+		t.Errorf("after reopen setting = %x, %v; want %x", got, err, key)
+	}
+}
+
+func TestSettings(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	if _, err := s.Setting(ctx, "absent"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("Setting(absent) = %v, want ErrNotFound", err)
+	}
+	calls := 0
+	init := func() ([]byte, error) { calls++; return []byte(fmt.Sprint("v", calls)), nil }
+	a, err := s.SettingOrInit(ctx, "k", init)
+	if err != nil || string(a) != "v1" {
+		t.Fatalf("first SettingOrInit = %q, %v", a, err)
+	}
+	b, err := s.SettingOrInit(ctx, "k", init)
+	if err != nil || string(b) != "v1" || calls != 1 {
+		t.Errorf("second SettingOrInit = %q, %v (init called %d times); want v1, once", b, err, calls)
+	}
+	boom := errors.New("boom")
+	if _, err := s.SettingOrInit(ctx, "other", func() ([]byte, error) { return nil, boom }); !errors.Is(err, boom) {
+		t.Errorf("init error not returned: %v", err)
+	}
+	if _, err := s.Setting(ctx, "other"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("failed init stored something: %v", err)
+	}
+}
+
+func TestSettingOrInitRaceKeepsFirstValue(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s1 := open(t, dir)
+	s2 := open(t, dir) // a second handle on the same file
+	// s2 inserts between s1's read and s1's insert.
+	v, err := s1.SettingOrInit(ctx, "k", func() ([]byte, error) {
+		if _, err := s2.SettingOrInit(ctx, "k", func() ([]byte, error) { return []byte("second"), nil }); err != nil {
+			return nil, err
+		}
+		return []byte("first"), nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(v) != "second" {
+		t.Errorf("SettingOrInit = %q, want the value stored first (second)", v)
+	}
+}
+
+func TestConcurrentWriters(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	m, _ := s.CreateMeeting(ctx, "busy")
+	const n = 50
+	var wg sync.WaitGroup
+	errs := make(chan error, n)
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			p, err := s.AddParticipant(ctx, Participant{MeetingID: m.ID, Name: "x", PresetName: "webinar_viewer"})
+			if err == nil {
+				_, err = s.GetParticipant(ctx, m.ID, p.ID)
+			}
+			errs <- err
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		if err != nil {
+			t.Error(err)
+		}
+	}
+	list, _ := s.ListParticipants(ctx, m.ID)
+	if len(list) != n {
+		t.Errorf("%d participants, want %d", len(list), n)
+	}
+}
+
+func TestCancelledContext(t *testing.T) {
+	s := open(t, t.TempDir())
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	if _, err := s.CreateMeeting(ctx, "x"); err == nil {
+		t.Error("CreateMeeting with a cancelled context succeeded")
+	}
+	if _, err := s.GetMeeting(ctx, "x"); err == nil || errors.Is(err, ErrNotFound) {
+		t.Errorf("GetMeeting with a cancelled context = %v, want a context error", err)
+	}
+}
+
+// The foreign key cascades: removing a meeting row removes its participants.
+func TestMeetingRowDeletionCascades(t *testing.T) {
+	ctx := context.Background()
+	s := open(t, t.TempDir())
+	m, _ := s.CreateMeeting(ctx, "x")
+	p, _ := s.AddParticipant(ctx, Participant{MeetingID: m.ID, Name: "a", PresetName: "b"})
+	if _, err := s.db.Exec(`DELETE FROM meetings WHERE id = ?`, m.ID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.LookupParticipant(ctx, p.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("participant of a deleted meeting = %v, want ErrNotFound", err)
+	}
+	var n int
+	if err := s.db.QueryRow(`SELECT COUNT(*) FROM participants`).Scan(&n); err != nil || n != 0 {
+		t.Errorf("participants rows = %d, %v", n, err)
+	}
+}
