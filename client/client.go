@@ -303,8 +303,29 @@ func (s *Stage) act(ctx context.Context, typ string, ids []string) error {
 	if !joined {
 		return protocol.NewError(protocol.CodeNotJoined, "join the room before acting on the stage")
 	}
-	_, err := s.m.call(ctx, protocol.ClientMessage{Type: typ, UserIDs: ids})
+	msg := protocol.ClientMessage{Type: typ, UserIDs: ids}
+	if len(ids) > 0 {
+		msg.Expect = s.m.seenStatuses(ids)
+	}
+	_, err := s.m.call(ctx, msg)
 	return err
+}
+
+// seenStatuses is what the local user last saw of each user id, so the server
+// can refuse an action overtaken by a race.
+func (m *Meeting) seenStatuses(ids []string) []stage.Status {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	byUser := make(map[string]stage.Status, len(m.participants)+1)
+	for _, p := range m.participants {
+		byUser[p.UserID] = p.StageStatus
+	}
+	byUser[m.self.UserID] = m.self.StageStatus
+	out := make([]stage.Status, len(ids))
+	for i, id := range ids {
+		out[i] = byUser[id]
+	}
+	return out
 }
 
 // RequestAccess asks to come on stage (OFF_STAGE → REQUESTED).

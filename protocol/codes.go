@@ -103,6 +103,14 @@ func DecodeClient(data []byte) (ClientMessage, *ErrorBody) {
 		if len(m.UserIDs) > stage.MaxBatch {
 			return m, NewError(int(stage.CodeBatchTooLarge), "%s names %d users; at most %d per call", m.Type, len(m.UserIDs), stage.MaxBatch)
 		}
+		if len(m.Expect) > 0 && len(m.Expect) != len(m.UserIDs) {
+			return m, NewError(int(stage.CodeBadExpect), "%d expected statuses for %d user ids", len(m.Expect), len(m.UserIDs))
+		}
+		for _, s := range m.Expect {
+			if s != "" && !s.Valid() {
+				return m, NewError(CodeBadArgs, "unknown expected status %q", truncate(string(s), 32))
+			}
+		}
 		for _, id := range m.UserIDs {
 			if id == "" || len(id) > MaxUserIDBytes {
 				return m, NewError(CodeBadArgs, "user id must be 1 to %d bytes", MaxUserIDBytes)

@@ -83,6 +83,9 @@ type ClientMessage struct {
 	Type    string   `json:"type"`
 	Token   string   `json:"token,omitempty"`
 	UserIDs []string `json:"userIds,omitempty"`
+	// Expect holds, for grant, deny and kick, the status the sender saw for
+	// each user id ("" for unknown); a user who moved since is refused (2006).
+	Expect []stage.Status `json:"expect,omitempty"`
 
 	// Media signaling.
 	PC        string        `json:"pc,omitempty"`

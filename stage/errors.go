@@ -22,6 +22,7 @@ const (
 	CodeEmptyBatch    Code = 2102 // a batch names nobody
 	CodeBatchTooLarge Code = 2103 // a batch names more users than MaxBatch
 	CodeAlreadyInRoom Code = 2104 // the user is already in the room
+	CodeBadExpect     Code = 2105 // expected statuses do not match the user ids
 )
 
 // MaxBatch is the most user ids one grant, deny or kick may name.

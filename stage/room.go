@@ -59,11 +59,15 @@ const (
 )
 
 // Action is one stage action by Actor. Targets is used by grant, deny and
-// kick; At (ms since epoch) stamps a request.
+// kick; At (ms since epoch) stamps a request. Expect, when set, holds the
+// status the actor saw for each target (same order, "" for none): a target
+// that has moved since is refused with CodeBadStatus, so a grant meant for a
+// request cannot turn into an invitation after the request was cancelled.
 type Action struct {
 	Kind    Kind
 	Actor   string
 	Targets []string
+	Expect  []Status
 	At      int64
 }
 
@@ -156,7 +160,7 @@ func (r *Room) Apply(a Action) (Result, error) {
 	case ActLeave:
 		return r.leaveStage(actor)
 	case ActGrant, ActDeny, ActKick:
-		return r.batch(actor, a.Kind, a.Targets)
+		return r.batch(actor, a.Kind, a.Targets, a.Expect)
 	}
 	return Result{}, errorf(CodeBadStatus, "unknown stage action %q", a.Kind)
 }
@@ -213,7 +217,7 @@ func (r *Room) leaveStage(m *Member) (Result, error) {
 }
 
 // batch applies grant, deny or kick to every target, or to none.
-func (r *Room) batch(actor *Member, kind Kind, ids []string) (Result, error) {
+func (r *Room) batch(actor *Member, kind Kind, ids []string, expect []Status) (Result, error) {
 	if !actor.Preset.AcceptStageRequests {
 		return Result{}, errorf(CodePermissionDenied, "preset %q may not %s stage access", actor.Preset.Name, kind)
 	}
@@ -223,10 +227,14 @@ func (r *Room) batch(actor *Member, kind Kind, ids []string) (Result, error) {
 	if len(ids) > MaxBatch {
 		return Result{}, errorf(CodeBatchTooLarge, "%s names %d users; at most %d per call", kind, len(ids), MaxBatch)
 	}
+	if len(expect) > 0 && len(expect) != len(ids) {
+		return Result{}, errorf(CodeBadExpect, "%s names %d users but %d expected statuses", kind, len(ids), len(expect))
+	}
 	targets, err := r.lookup(ids)
 	if err != nil {
 		return Result{}, err
 	}
+	moved := r.moved(ids, expect)
 	// Check every target first so that the batch applies whole or not at all.
 	var disabled, denied, badStatus []string
 	for _, m := range targets {
@@ -235,7 +243,7 @@ func (r *Room) batch(actor *Member, kind Kind, ids []string) (Result, error) {
 			disabled = append(disabled, m.UserID)
 		case kind == ActGrant && m.Preset.StageAccess == NotAllowed:
 			denied = append(denied, m.UserID)
-		case !allowedFrom(kind, m):
+		case !allowedFrom(kind, m) || moved[m.UserID]:
 			badStatus = append(badStatus, m.UserID)
 		}
 	}
@@ -259,6 +267,23 @@ func (r *Room) batch(actor *Member, kind Kind, ids []string) (Result, error) {
 		r.pending = r.keepRequested(r.pending)
 	}
 	return res, nil
+}
+
+// moved returns the targets whose status is not the one the actor expected.
+func (r *Room) moved(ids []string, expect []Status) map[string]bool {
+	var out map[string]bool
+	for i, want := range expect {
+		if want == "" {
+			continue
+		}
+		if m, ok := r.members[ids[i]]; ok && m.Status != want {
+			if out == nil {
+				out = map[string]bool{}
+			}
+			out[ids[i]] = true
+		}
+	}
+	return out
 }
 
 // allowedFrom says whether kind may move m from its current status.

@@ -101,7 +101,7 @@ func (r *room) requestsLocked() []protocol.StageRequest {
 func (r *room) apply(c *conn, msg protocol.ClientMessage, kind stage.Kind) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	res, err := r.st.Apply(stage.Action{Kind: kind, Actor: c.id.UserID, Targets: msg.UserIDs, At: r.hub.cfg.Now().UnixMilli()})
+	res, err := r.st.Apply(stage.Action{Kind: kind, Actor: c.id.UserID, Targets: msg.UserIDs, Expect: msg.Expect, At: r.hub.cfg.Now().UnixMilli()})
 	if err != nil {
 		c.sendError(msg.ID, protocol.ErrorOf(err))
 		return
