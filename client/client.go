@@ -304,7 +304,9 @@ func (s *Stage) act(ctx context.Context, typ string, ids []string) error {
 		return protocol.NewError(protocol.CodeNotJoined, "join the room before acting on the stage")
 	}
 	msg := protocol.ClientMessage{Type: typ, UserIDs: ids}
-	if len(ids) > 0 {
+	if typ == protocol.TypeStageGrant {
+		// A grant means "accept the request" or "invite", by what the host
+		// saw; the server refuses it if the user has moved since.
 		msg.Expect = s.m.seenStatuses(ids)
 	}
 	_, err := s.m.call(ctx, msg)

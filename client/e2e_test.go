@@ -242,6 +242,7 @@ func TestInviteDeclineDenyCancel(t *testing.T) {
 
 	must(t, host.m.Stage().GrantAccess(ctx, []string{viewer.id}))
 	viewer.waitFor(client.EventAcceptPresentRequests)
+	waitAgree(t, []*user{host, viewer}, viewer, stage.Accepted)
 	if viewer.has(client.EventStageRequestApproved) {
 		t.Fatal("an invitation is not an approved request")
 	}
@@ -254,6 +255,7 @@ func TestInviteDeclineDenyCancel(t *testing.T) {
 	}
 
 	must(t, viewer.m.Stage().RequestAccess(ctx))
+	waitAgree(t, []*user{host, viewer}, viewer, stage.Requested)
 	must(t, host.m.Stage().DenyAccess(ctx, []string{viewer.id}))
 	viewer.waitFor(client.EventStageRequestRejected)
 	if viewer.status() != stage.OffStage {
@@ -314,6 +316,7 @@ func TestRacesConverge(t *testing.T) {
 
 	for round := 0; round < 20; round++ {
 		must(t, v.m.Stage().RequestAccess(ctx))
+		waitAgree(t, all, v, stage.Requested) // hosts act on what they have seen
 		var wg sync.WaitGroup
 		errs := make([]error, 2)
 		wg.Add(2)
@@ -346,6 +349,32 @@ func TestRacesConverge(t *testing.T) {
 		}
 		waitAgree(t, all, v, stage.OffStage)
 	}
+}
+
+// A host acting on a view the room has moved past is refused, not obeyed:
+// an invitation meant for an OFF_STAGE user fails once that user requested.
+func TestStaleViewIsRefused(t *testing.T) {
+	r := newRoom(t, time.Second)
+	host := r.join("Host", stage.PresetWebinarHost)
+	viewer := r.join("Viewer", stage.PresetWebinarViewer)
+	// A raw grant that expects OFF_STAGE while the viewer is REQUESTED.
+	must(t, viewer.m.Stage().RequestAccess(ctx))
+	waitAgree(t, []*user{host, viewer}, viewer, stage.Requested)
+	must(t, viewer.m.Stage().CancelRequestAccess(ctx))
+	must(t, viewer.m.Stage().RequestAccess(ctx))
+	waitAgree(t, []*user{host, viewer}, viewer, stage.Requested)
+	must(t, host.m.Stage().GrantAccess(ctx, []string{viewer.id}))
+	waitAgree(t, []*user{host, viewer}, viewer, stage.Accepted)
+	// The viewer declines; a grant meant for a request now fails.
+	must(t, viewer.m.Stage().Leave(ctx))
+	must(t, viewer.m.Stage().RequestAccess(ctx))
+	waitAgree(t, []*user{host, viewer}, viewer, stage.Requested)
+	must(t, viewer.m.Stage().CancelRequestAccess(ctx))
+	err := host.m.Stage().GrantAccess(ctx, []string{viewer.id}) // host may not have seen the cancel yet
+	if err != nil {
+		wantCode(t, err, 2006)
+	}
+	waitAgree(t, []*user{host, viewer}, viewer, viewer.status())
 }
 
 func waitAgree(t *testing.T, all []*user, v *user, want stage.Status) {
