@@ -1,0 +1,59 @@
+package static
+
+import (
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestPrecompressedAndTypes(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("stagekit.wasm", "raw")
+	write("stagekit.wasm.br", "brotli")
+	write("stagekit.wasm.gz", "gzip")
+	write("stagekit.js", "export default {}")
+	h := Handler("/sdk/", dir)
+	cases := []struct {
+		path, accept, wantBody, wantEnc, wantType string
+		status                                    int
+	}{
+		{"/sdk/stagekit.wasm", "gzip, deflate, br", "brotli", "br", "application/wasm", 200},
+		{"/sdk/stagekit.wasm", "gzip", "gzip", "gzip", "application/wasm", 200},
+		{"/sdk/stagekit.wasm", "br;q=0, gzip", "gzip", "gzip", "application/wasm", 200},
+		{"/sdk/stagekit.wasm", "", "raw", "", "application/wasm", 200},
+		{"/sdk/stagekit.js", "br", "export default {}", "", "text/javascript; charset=utf-8", 200},
+		{"/sdk/missing.js", "", "", "", "", 404},
+		{"/sdk/../../etc/passwd", "", "", "", "", 404},
+	}
+	for _, c := range cases {
+		req := httptest.NewRequest("GET", c.path, nil)
+		if c.accept != "" {
+			req.Header.Set("Accept-Encoding", c.accept)
+		}
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, req)
+		if rec.Code != c.status {
+			t.Errorf("%s (%q): status %d, want %d", c.path, c.accept, rec.Code, c.status)
+			continue
+		}
+		if c.status != http.StatusOK {
+			continue
+		}
+		if got := rec.Body.String(); got != c.wantBody {
+			t.Errorf("%s (%q): body %q, want %q", c.path, c.accept, got, c.wantBody)
+		}
+		if got := rec.Header().Get("Content-Encoding"); got != c.wantEnc {
+			t.Errorf("%s (%q): encoding %q, want %q", c.path, c.accept, got, c.wantEnc)
+		}
+		if got := rec.Header().Get("Content-Type"); got != c.wantType {
+			t.Errorf("%s: type %q, want %q", c.path, got, c.wantType)
+		}
+	}
+}
