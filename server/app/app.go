@@ -56,7 +56,7 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	au, err := auth.New(context.Background(), st, reg, cfg.TokenTTL)
+	au, err := auth.New(context.Background(), auth.Options{Store: st, Presets: reg, TTL: cfg.TokenTTL})
 	if err != nil {
 		st.Close()
 		return nil, err

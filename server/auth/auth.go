@@ -1,95 +1,169 @@
-// Package auth issues and verifies participant tokens: HS256 JWTs bound to a
-// meeting and a participant, with an expiry. A token is honoured only while
-// its participant still exists in the store, so deleting one revokes it.
+// Package auth issues and verifies participant tokens: HS256 JWTs that bind a
+// participant (sub) to a meeting (mid), with an issue time and an expiry.
+//
+// The signing key is 32 random bytes made on first start and kept in the
+// store, so tokens survive a restart. A token is honoured only while its
+// participant still exists in the store: deleting the participant revokes it.
 package auth
 
 import (
 	"context"
 	"crypto/rand"
 	"errors"
+	"fmt"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/stagekit/stagekit/protocol"
-	"github.com/stagekit/stagekit/server/presets"
 	"github.com/stagekit/stagekit/server/store"
+	"github.com/stagekit/stagekit/stage"
 )
 
+// Token claims fixed by this server.
 const (
-	issuer     = "stagekit"
-	audience   = "stagekit-participant"
-	keySetting = "jwt_signing_key"
+	Issuer   = "stagekit"
+	Audience = "stagekit-participant"
+	// DefaultTTL is how long a token is valid when Options.TTL is zero.
+	DefaultTTL = 24 * time.Hour
+	// Leeway absorbs small clock steps when checking exp and iat.
+	Leeway = 30 * time.Second
+	// KeySetting is the store setting that holds the signing key.
+	KeySetting = "jwt_signing_key_v1"
+	keyBytes   = 32
 )
 
+// PresetSource resolves preset names; *config.Presets is one.
+type PresetSource interface {
+	Get(name string) (stage.Preset, bool)
+}
+
+// Options configure an Authenticator.
+type Options struct {
+	Store   *store.Store // required
+	Presets PresetSource // required
+	TTL     time.Duration
+	Now     func() time.Time // the clock; default time.Now
+}
+
+// Authenticator issues tokens and verifies them against the store.
+type Authenticator struct {
+	key     []byte
+	ttl     time.Duration
+	store   *store.Store
+	presets PresetSource
+	now     func() time.Time
+}
+
+// claims is the token's payload.
 type claims struct {
 	MeetingID string `json:"mid"`
 	jwt.RegisteredClaims
 }
 
-// Authenticator issues and verifies tokens.
-type Authenticator struct {
-	key     []byte
-	ttl     time.Duration
-	store   *store.Store
-	presets *presets.Registry
-	now     func() time.Time
-}
-
-// New loads (or creates and persists) the signing key.
-func New(ctx context.Context, st *store.Store, reg *presets.Registry, ttl time.Duration) (*Authenticator, error) {
-	key, err := st.Setting(ctx, keySetting, func() ([]byte, error) {
-		k := make([]byte, 32)
+// New loads the signing key from the store, making and storing one on first
+// start.
+func New(ctx context.Context, o Options) (*Authenticator, error) {
+	if o.Store == nil || o.Presets == nil {
+		return nil, errors.New("auth: a store and presets are required")
+	}
+	if o.TTL < 0 {
+		return nil, fmt.Errorf("auth: negative token TTL %v", o.TTL)
+	}
+	if o.TTL == 0 {
+		o.TTL = DefaultTTL
+	}
+	if o.Now == nil {
+		o.Now = time.Now
+	}
+	key, err := o.Store.SettingOrInit(ctx, KeySetting, func() ([]byte, error) {
+		k := make([]byte, keyBytes)
 		_, err := rand.Read(k)
 		return k, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, fmt.Errorf("auth: signing key: %w", err)
 	}
-	if ttl <= 0 {
-		ttl = 24 * time.Hour
+	if len(key) != keyBytes {
+		return nil, fmt.Errorf("auth: stored signing key has %d bytes, want %d", len(key), keyBytes)
 	}
-	return &Authenticator{key: key, ttl: ttl, store: st, presets: reg, now: time.Now}, nil
+	return &Authenticator{key: key, ttl: o.TTL, store: o.Store, presets: o.Presets, now: o.Now}, nil
 }
 
-// SetClock replaces the clock (tests).
-func (a *Authenticator) SetClock(now func() time.Time) { a.now = now }
+// TTL is how long issued tokens are valid.
+func (a *Authenticator) TTL() time.Duration { return a.ttl }
 
-// Issue signs a token for a participant of a meeting.
+// Issue signs a token for participant participantID of meeting meetingID. It
+// does not look the participant up: callers issue for participants they just
+// stored or read.
 func (a *Authenticator) Issue(meetingID, participantID string) (string, error) {
+	if meetingID == "" || participantID == "" {
+		return "", errors.New("auth: a token needs a meeting id and a participant id")
+	}
 	now := a.now()
 	c := claims{MeetingID: meetingID, RegisteredClaims: jwt.RegisteredClaims{
-		Issuer: issuer, Audience: jwt.ClaimStrings{audience}, Subject: participantID,
-		IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(a.ttl)),
+		Issuer:    Issuer,
+		Audience:  jwt.ClaimStrings{Audience},
+		Subject:   participantID,
+		IssuedAt:  jwt.NewNumericDate(now),
+		ExpiresAt: jwt.NewNumericDate(now.Add(a.ttl)),
 	}}
 	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(a.key)
 }
 
 // Authenticate verifies the token and that its participant and meeting still
-// exist. Errors are *protocol.ErrorBody (4011 invalid, 4012 expired, 4013 revoked).
+// exist. Errors are *protocol.ErrorBody with code protocol.CodeTokenInvalid
+// (4011: malformed, bad signature, wrong claims, or a meeting that does not
+// match the participant's), CodeTokenExpired (4012), CodeTokenRevoked (4013:
+// participant deleted, meeting gone, or its preset no longer configured), or
+// CodeInternal (5000) when the store cannot answer.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identity, error) {
+	if token == "" {
+		return Identity{}, protocol.NewError(protocol.CodeTokenMissing, "no token")
+	}
+	if len(token) > protocol.MaxTokenBytes {
+		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "token longer than %d bytes", protocol.MaxTokenBytes)
+	}
 	var c claims
 	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.key, nil },
-		jwt.WithValidMethods([]string{"HS256"}), jwt.WithIssuer(issuer), jwt.WithAudience(audience),
-		jwt.WithExpirationRequired(), jwt.WithTimeFunc(a.now))
+		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
+		jwt.WithIssuer(Issuer),
+		jwt.WithAudience(Audience),
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(Leeway),
+		jwt.WithTimeFunc(a.now))
 	switch {
-	case errors.Is(err, jwt.ErrTokenExpired):
+	case err == nil:
+	case errors.Is(err, jwt.ErrTokenExpired): // only reported once the signature checked out
 		return Identity{}, protocol.NewError(protocol.CodeTokenExpired, "token expired")
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "invalid token: bad signature")
+	case errors.Is(err, jwt.ErrTokenMalformed):
+		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "invalid token: malformed")
+	default:
+		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "invalid token: claims refused")
+	}
+	if c.MeetingID == "" || c.Subject == "" {
+		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "invalid token: names no meeting or participant")
+	}
+
+	p, err := a.store.LookupParticipant(ctx, c.Subject)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		if _, merr := a.store.GetMeeting(ctx, c.MeetingID); errors.Is(merr, store.ErrNotFound) {
+			return Identity{}, protocol.NewError(protocol.CodeTokenRevoked, "token revoked: the meeting no longer exists")
+		}
+		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked, "token revoked: the participant was removed")
 	case err != nil:
-		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "invalid token")
-	case c.MeetingID == "" || c.Subject == "":
-		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "token names no meeting or participant")
-	}
-	p, err := a.store.GetParticipant(ctx, c.MeetingID, c.Subject)
-	if errors.Is(err, store.ErrNotFound) {
-		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked, "participant no longer exists")
-	}
-	if err != nil {
-		return Identity{}, protocol.NewError(protocol.CodeInternal, "cannot check the participant")
+		return Identity{}, protocol.NewError(protocol.CodeInternal, "cannot check the token now")
+	case p.MeetingID != c.MeetingID:
+		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "invalid token: participant does not belong to its meeting")
 	}
 	preset, ok := a.presets.Get(p.PresetName)
 	if !ok {
-		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked, "preset %q no longer exists", p.PresetName)
+		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked,
+			"token revoked: the participant's preset %q is not configured on this server", p.PresetName)
 	}
 	return Identity{MeetingID: p.MeetingID, UserID: p.ID, Name: p.Name, Preset: preset}, nil
 }
