@@ -8,6 +8,7 @@ import (
 	"os"
 	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 )
 
@@ -30,6 +31,10 @@ func Handler(prefix, dir string) http.Handler {
 			w.Header().Set("Content-Type", ct)
 		}
 		if enc, file := precompressed(dir, name, r.Header.Get("Accept-Encoding")); enc != "" {
+			if st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name))); err == nil {
+				// Lets the loader show download progress in decoded bytes.
+				w.Header().Set("X-Decoded-Length", strconv.FormatInt(st.Size(), 10))
+			}
 			w.Header().Set("Content-Encoding", enc)
 			w.Header().Add("Vary", "Accept-Encoding")
 			http.ServeFile(w, r, file)

@@ -52,6 +52,9 @@ func TestPrecompressedAndTypes(t *testing.T) {
 		if got := rec.Header().Get("Content-Encoding"); got != c.wantEnc {
 			t.Errorf("%s (%q): encoding %q, want %q", c.path, c.accept, got, c.wantEnc)
 		}
+		if c.wantEnc != "" && rec.Header().Get("X-Decoded-Length") != "3" {
+			t.Errorf("%s: X-Decoded-Length %q, want the raw size 3", c.path, rec.Header().Get("X-Decoded-Length"))
+		}
 		if got := rec.Header().Get("Content-Type"); got != c.wantType {
 			t.Errorf("%s: type %q, want %q", c.path, got, c.wantType)
 		}
