@@ -11,6 +11,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -52,7 +53,7 @@ type Authenticator struct {
 	ttl     time.Duration
 	store   *store.Store
 	presets PresetSource
-	now     func() time.Time
+	clock   atomic.Pointer[func() time.Time]
 }
 
 // claims is the token's payload.
@@ -73,9 +74,6 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 	if o.TTL == 0 {
 		o.TTL = DefaultTTL
 	}
-	if o.Now == nil {
-		o.Now = time.Now
-	}
 	key, err := o.Store.SettingOrInit(ctx, KeySetting, func() ([]byte, error) {
 		k := make([]byte, keyBytes)
 		_, err := rand.Read(k)
@@ -87,8 +85,21 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 	if len(key) != keyBytes {
 		return nil, fmt.Errorf("auth: stored signing key has %d bytes, want %d", len(key), keyBytes)
 	}
-	return &Authenticator{key: key, ttl: o.TTL, store: o.Store, presets: o.Presets, now: o.Now}, nil
+	a := &Authenticator{key: key, ttl: o.TTL, store: o.Store, presets: o.Presets}
+	a.SetClock(o.Now)
+	return a, nil
 }
+
+// SetClock replaces the clock used to stamp and check tokens; nil restores
+// time.Now. Safe while the server runs (tests issue expired tokens with it).
+func (a *Authenticator) SetClock(now func() time.Time) {
+	if now == nil {
+		now = time.Now
+	}
+	a.clock.Store(&now)
+}
+
+func (a *Authenticator) now() time.Time { return (*a.clock.Load())() }
 
 // TTL is how long issued tokens are valid.
 func (a *Authenticator) TTL() time.Duration { return a.ttl }

@@ -395,3 +395,26 @@ func TestBadStoredKey(t *testing.T) {
 		t.Error("a 5-byte signing key was accepted")
 	}
 }
+
+func TestSetClockWhileAuthenticating(t *testing.T) {
+	f := setup(t, t.TempDir())
+	ctx := context.Background()
+	tok := issue(t, f.a, f.m.ID, f.host.ID)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; i < 100; i++ {
+			f.a.Authenticate(ctx, tok)
+		}
+	}()
+	f.a.SetClock(func() time.Time { return f.clk.Now().Add(-48 * time.Hour) })
+	old := issue(t, f.a, f.m.ID, f.host.ID)
+	f.a.SetClock(nil) // back to time.Now; must not panic
+	<-done
+	f.a.SetClock(f.clk.Now)
+	_, err := f.a.Authenticate(ctx, old)
+	wantCode(t, err, protocol.CodeTokenExpired)
+	if _, err := f.a.Authenticate(ctx, tok); err != nil {
+		t.Errorf("current token refused after the clock was restored: %v", err)
+	}
+}
