@@ -1,0 +1,143 @@
+# stagekit build and test entry points. `make help` lists them.
+#
+# Conventions: every target is phony; tools live in ./bin (scripts/setup.sh);
+# browser tests run in Debian's Chromium through scripts/chromium-wrapper.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+.DEFAULT_GOAL := help
+
+GO      ?= go
+ROOT    := $(CURDIR)
+BIN     := $(ROOT)/bin
+SDK     := web/sdk
+GOROOT_ := $(shell $(GO) env GOROOT)
+
+# The wasm SDK is built only once ./wasm holds Go files.
+HAVE_WASM := $(wildcard wasm/*.go)
+
+# Native tests: packages under RACE_PKGS run with -race (worth it for the
+# concurrent server code; see `make test-native` timing in the report), all
+# other packages without it. Set RACE= to turn -race off.
+RACE        ?= -race
+RACE_PKGS   ?= ./server/... ./client/... ./internal/...
+GO_TEST_FLAGS ?= -count=1
+TEST_TIMEOUT  ?= 10m
+
+# js/wasm tests run in headless Chromium through scripts/wasmtest.sh, which
+# starts bin/stageserver for them (STAGEKIT_URL, STAGEKIT_API_KEY).
+WASM_TEST_PKGS ?= ./jsbridge/... $(if $(HAVE_WASM),./wasm/...)
+WASMTEST := $(ROOT)/scripts/wasmtest.sh
+# Packages that are compiled to js/wasm (the SDK and what it imports): vetted
+# with GOOS=js GOARCH=wasm too, test files included.
+WASM_VET_PKGS ?= ./jsbridge/... ./client/... ./protocol/... ./stage/... $(if $(HAVE_WASM),./wasm/...)
+
+BENCHTIME ?= 1s
+FUZZTIME  ?= 10s
+DEMO_ADDR ?= 127.0.0.1:8080
+DEMO_DATA ?= .cache/demo-data
+
+.PHONY: help setup build build-server build-wasm test vet test-native test-wasm \
+	test-e2e bench bench-native bench-wasm demo fuzz clean
+
+help:
+	@echo 'make setup     install chromium, brotli, wasmbrowsertest (bin/), npm devDependencies'
+	@echo 'make build     bin/stageserver; and the wasm SDK into $(SDK)/ once ./wasm exists'
+	@echo 'make test      setup + build + vet + native tests (-race: $(RACE_PKGS)) + wasm tests + e2e'
+	@echo 'make bench     benchmarks, native and js/wasm (in Chromium)'
+	@echo 'make demo      build, then run bin/stageserver -demo on $(DEMO_ADDR)'
+	@echo 'make fuzz      each Fuzz target for FUZZTIME=$(FUZZTIME)'
+	@echo 'make clean     remove build output'
+
+setup:
+	@scripts/setup.sh
+
+# --- build ---------------------------------------------------------------
+
+build: build-server build-wasm
+
+build-server:
+	$(GO) build -trimpath -o bin/stageserver ./cmd/stageserver
+
+build-wasm:
+ifneq ($(HAVE_WASM),)
+	@command -v brotli >/dev/null || { echo 'brotli not found: run make setup' >&2; exit 1; }
+	@mkdir -p $(SDK)
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(SDK)/stagekit.wasm ./wasm
+	gzip -9 -n -k -f $(SDK)/stagekit.wasm
+	brotli -q 11 -k -f $(SDK)/stagekit.wasm
+	cp -f "$(GOROOT_)/lib/wasm/wasm_exec.js" $(SDK)/wasm_exec.js
+	@if [ -f web/stagekit.js ]; then cp -f web/stagekit.js $(SDK)/stagekit.js; fi
+	@ls -l $(SDK) | awk 'NR>1 {printf "  %-22s %10d bytes\n", $$9, $$5}'
+else
+	@echo 'build-wasm: ./wasm has no Go files yet; skipping the wasm SDK'
+endif
+
+# --- test ----------------------------------------------------------------
+
+test: setup build vet test-native test-wasm test-e2e
+
+vet:
+	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	GOOS=js GOARCH=wasm $(GO) vet $(WASM_VET_PKGS)
+
+test-native:
+	@race_list=$$($(GO) list $(RACE_PKGS) 2>/dev/null || true); \
+	rest=$$($(GO) list ./... | grep -v -x -F -e "$${race_list:-/nonexistent}" || true); \
+	if [ -n "$$rest" ]; then \
+		echo "go test $(GO_TEST_FLAGS) (native)"; \
+		$(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) $$rest; \
+	fi; \
+	if [ -n "$$race_list" ]; then \
+		echo "go test $(RACE) $(GO_TEST_FLAGS) $(RACE_PKGS)"; \
+		$(GO) test $(RACE) $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) $$race_list; \
+	fi
+
+test-wasm:
+	STAGEKIT_SERVER_BIN=$(BIN)/stageserver GOOS=js GOARCH=wasm \
+		$(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) -exec $(WASMTEST) $(WASM_TEST_PKGS)
+
+test-e2e:
+	@if [ -d e2e ]; then \
+		echo 'node --test e2e/'; \
+		STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test e2e/; \
+	else \
+		echo 'test-e2e: no e2e/ directory yet; skipping'; \
+	fi
+
+# --- bench ---------------------------------------------------------------
+
+bench: bench-native bench-wasm
+
+bench-native:
+	@pkgs=$$(scripts/list-tests.sh bench); \
+	if [ -n "$$pkgs" ]; then \
+		$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $$pkgs; \
+	else echo 'bench-native: no native benchmarks'; fi
+
+bench-wasm: setup
+	STAGEKIT_SERVER_BIN=$(BIN)/stageserver GOOS=js GOARCH=wasm \
+		$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec $(WASMTEST) $(WASM_TEST_PKGS)
+
+# --- demo ----------------------------------------------------------------
+
+demo: build
+	@mkdir -p $(DEMO_DATA)
+	@echo "stagekit demo: http://$(DEMO_ADDR)/demo/   (Ctrl-C stops it)"
+	bin/stageserver -demo -addr $(DEMO_ADDR) -data $(DEMO_DATA)
+
+# --- fuzz ----------------------------------------------------------------
+
+# Runs every `func FuzzXxx(f *testing.F)` of native test files for FUZZTIME.
+fuzz:
+	@targets=$$(scripts/list-tests.sh fuzz); \
+	if [ -z "$$targets" ]; then echo 'fuzz: no Fuzz targets'; exit 0; fi; \
+	while read -r dir fn; do \
+		echo "fuzz $$dir $$fn ($(FUZZTIME))"; \
+		$(GO) test -run='^$$' -fuzz="^$$fn\$$" -fuzztime=$(FUZZTIME) "$$dir"; \
+	done <<< "$$targets"
+
+clean:
+	rm -rf $(SDK) bin/stageserver .cache/demo-data
