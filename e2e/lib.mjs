@@ -1,0 +1,94 @@
+// Shared helpers for the browser end-to-end tests: the real server binary,
+// its REST API, and Debian's Chromium driven by playwright-core.
+import { spawn } from "node:child_process";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join, dirname } from "node:path";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+export const root = join(dirname(fileURLToPath(import.meta.url)), "..");
+const apiKey = "e2e-admin-key";
+
+/** Starts bin/stageserver on a free loopback port; returns { url, stop }. */
+export async function startServer(extraArgs = []) {
+  const data = mkdtempSync(join(tmpdir(), "stagekit-e2e-"));
+  const proc = spawn(join(root, "bin/stageserver"),
+    ["-addr", "127.0.0.1:0", "-api-key", apiKey, "-data", data, "-web", join(root, "web"), "-grace", "2s", ...extraArgs],
+    { stdio: ["ignore", "ignore", "pipe"] });
+  let log = "";
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error("server did not start:\n" + log)), 15000);
+    proc.stderr.on("data", (chunk) => {
+      log += chunk;
+      const m = /url=(http:\/\/[0-9.:]+)/.exec(log);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]);
+      }
+    });
+    proc.on("exit", (code) => reject(new Error(`server exited ${code}:\n${log}`)));
+  });
+  return {
+    url,
+    log: () => log,
+    async stop() {
+      proc.kill("SIGTERM");
+      await new Promise((r) => proc.once("exit", r));
+      rmSync(data, { recursive: true, force: true });
+    },
+  };
+}
+
+/** Calls the REST API with the admin key; returns the data envelope. */
+export async function rest(url, method, path, body) {
+  const res = await fetch(url + path, {
+    method,
+    headers: { Authorization: `Bearer ${apiKey}`, "Content-Type": "application/json" },
+    body: body ? JSON.stringify(body) : undefined,
+  });
+  const json = await res.json();
+  if (!res.ok) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json)}`);
+  return json.data;
+}
+
+/** Creates a meeting and participants { name: preset }; returns { meetingId, people: {name: {id, token}} }. */
+export async function createMeeting(url, people) {
+  const meeting = await rest(url, "POST", "/v1/meetings", { title: "e2e" });
+  const out = {};
+  for (const [name, preset] of Object.entries(people)) {
+    out[name] = await rest(url, "POST", `/v1/meetings/${meeting.id}/participants`, { name, preset_name: preset });
+  }
+  return { meetingId: meeting.id, people: out };
+}
+
+export const chromiumArgs = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--use-fake-device-for-media-stream",
+  "--use-fake-ui-for-media-stream",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--no-first-run",
+  "--disable-quic",
+  "--autoplay-policy=no-user-gesture-required",
+];
+
+/** Launches Debian's Chromium headless. */
+export function launch() {
+  return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: chromiumArgs });
+}
+
+/** Opens a page on the server's origin and records uncaught errors. */
+export async function openPage(browser, url, path = "/demo/blank.html") {
+  const context = await browser.newContext();
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (err) => page.errors.push(err));
+  page.on("console", (msg) => {
+    if (msg.type() === "error") page.errors.push(new Error("console.error: " + msg.text()));
+  });
+  await page.goto(url + path);
+  return page;
+}

@@ -1,0 +1,200 @@
+// The seed's documented stage snippets, run verbatim in real pages (a host
+// and a viewer) against the real server, in Debian's Chromium.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, createMeeting, launch, openPage } from "./lib.mjs";
+
+let server, browser;
+before(async () => {
+  server = await startServer();
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+// Loads the SDK in the page, joins, and records every stage and participant event.
+async function joinAs(person) {
+  const page = await openPage(browser, server.url);
+  await page.evaluate(async (authToken) => {
+    const { default: StageKit } = await import("/sdk/stagekit.js");
+    const meeting = await StageKit.init({ authToken, baseURI: location.origin });
+    await meeting.join();
+    window.meeting = meeting;
+    window.events = [];
+    meeting.stage.on("*", (name, ...args) => window.events.push({ on: "stage", name, args: JSON.parse(JSON.stringify(args)) }));
+    meeting.participants.joined.on("stageStatusUpdate", (p) => window.events.push({ on: "joined", name: "stageStatusUpdate", args: [p.userId, p.stageStatus] }));
+  }, person.token);
+  return page;
+}
+
+// Waits until the page has recorded an event named name (on the stage unless said).
+async function waitEvent(page, name, on = "stage") {
+  await page.waitForFunction(([n, o]) => window.events.some((e) => e.name === n && e.on === o), [name, on], { timeout: 10000 });
+  return page.evaluate(([n, o]) => {
+    const i = window.events.findIndex((e) => e.name === n && e.on === o);
+    return window.events.splice(i, 1)[0].args;
+  }, [name, on]);
+}
+
+const status = (page) => page.evaluate(() => meeting.stage.status);
+
+// Runs code in the page and returns the ClientError it rejects with.
+async function refusal(page, code) {
+  return page.evaluate(async (src) => {
+    try {
+      await (0, eval)(src)();
+      return null;
+    } catch (e) {
+      return { name: e.name, code: e.code, message: e.message, isError: e instanceof Error };
+    }
+  }, `async () => { ${code} }`);
+}
+
+test("host and viewer run the documented stage flow", async () => {
+  const { people } = await createMeeting(server.url, {
+    Host: "webinar_host",
+    Viewer: "webinar_viewer",
+    Watcher: "livestream_viewer",
+  });
+  const host = await joinAs(people.Host);
+  const viewer = await joinAs(people.Viewer);
+  const watcher = await joinAs(people.Watcher);
+  const viewerId = people.Viewer.id;
+
+  assert.equal(await status(host), "ACCEPTED_TO_JOIN_STAGE");
+  assert.equal(await status(viewer), "OFF_STAGE");
+
+  // Host listens for requests, as documented.
+  await host.evaluate(() => {
+    window.requests = [];
+    meeting.stage.on("newStageRequest", (payload) => window.requests.push(payload));
+  });
+
+  // Viewer asks.
+  await viewer.evaluate(async () => {
+    await meeting.stage.requestAccess();
+  });
+  assert.equal(await status(viewer), "REQUESTED_TO_JOIN_STAGE", "status is updated when the promise resolves");
+  assert.deepEqual(await waitEvent(viewer, "stageStatusUpdate"), ["REQUESTED_TO_JOIN_STAGE"]);
+  assert.deepEqual(await waitEvent(host, "newStageRequest"), [{ count: 1 }]);
+  assert.deepEqual(await host.evaluate(() => window.requests), [{ count: 1 }]);
+  const [list] = await waitEvent(host, "stageAccessRequestUpdate");
+  assert.equal(list.length, 1);
+  assert.equal(list[0].userId, viewerId);
+  assert.equal(list[0].displayName, "Viewer");
+  assert.ok(list[0].requestedAt > 0);
+  const fetched = await host.evaluate(() => meeting.stage.getAccessRequests());
+  assert.deepEqual(fetched.stageRequests.map((r) => r.userId), [viewerId]);
+  assert.equal(await viewer.evaluate(() => window.events.filter((e) => e.name === "stageAccessRequestUpdate").length), 0,
+    "a viewer never receives the request list");
+
+  // Refusals with their codes.
+  let err = await refusal(viewer, `await meeting.stage.grantAccess(["${people.Host.id}"])`);
+  assert.deepEqual([err.name, err.code, err.isError], ["ClientError", "2001", true]);
+  assert.match(err.message, /^\[ERR2001\]/);
+  err = await refusal(watcher, "await meeting.stage.requestAccess();");
+  assert.deepEqual([err.name, err.code], ["ClientError", "2001"]);
+
+  // Host grants everyone it sees, as documented. The watcher (NOT_ALLOWED)
+  // would make the whole batch fail, so it waits until the viewer's request
+  // is visible and grants the requesters.
+  await host.evaluate(async () => {
+    await meeting.stage.grantAccess(meeting.participants.toArray().filter((p) => p.stageStatus === "REQUESTED_TO_JOIN_STAGE").map(p => p.userId));
+  });
+  await waitEvent(viewer, "stageRequestApproved");
+  await waitEvent(viewer, "acceptPresentRequests");
+  assert.deepEqual(await waitEvent(viewer, "stageStatusUpdate"), ["ACCEPTED_TO_JOIN_STAGE"]);
+  assert.deepEqual(await waitEvent(host, "stageAccessRequestUpdate"), [[]]);
+
+  // Viewer joins the stage.
+  await viewer.evaluate(async () => {
+    await meeting.stage.join();
+  });
+  assert.equal(await status(viewer), "ON_STAGE");
+  await host.waitForFunction((id) => meeting.participants.joined.toArray().find((p) => p.userId === id)?.stageStatus === "ON_STAGE", viewerId);
+  assert.ok((await waitEvent(host, "stageStatusUpdate", "joined")).length === 2);
+
+  // Host kicks.
+  await host.evaluate(async (userIds) => {
+    await meeting.stage.kick(userIds);
+  }, [viewerId]);
+  await viewer.waitForFunction(() => meeting.stage.status === "OFF_STAGE");
+
+  // Joining while OFF_STAGE is refused.
+  err = await refusal(viewer, "await meeting.stage.join();");
+  assert.deepEqual([err.name, err.code], ["ClientError", "2006"]);
+
+  // Deny.
+  await viewer.evaluate(() => meeting.stage.requestAccess());
+  await host.waitForFunction((id) => meeting.participants.joined.toArray().find((p) => p.userId === id)?.stageStatus === "REQUESTED_TO_JOIN_STAGE", viewerId);
+  await host.evaluate((id) => meeting.stage.denyAccess([id]), viewerId);
+  await waitEvent(viewer, "stageRequestRejected");
+  await viewer.waitForFunction(() => meeting.stage.status === "OFF_STAGE");
+
+  // Cancel.
+  await viewer.evaluate(() => meeting.stage.requestAccess());
+  await viewer.evaluate(() => meeting.stage.cancelRequestAccess());
+  assert.equal(await status(viewer), "OFF_STAGE");
+  await host.waitForFunction(async () => (await meeting.stage.getAccessRequests()).stageRequests.length === 0);
+
+  // Invite and decline.
+  await host.waitForFunction((id) => meeting.participants.joined.toArray().find((p) => p.userId === id)?.stageStatus === "OFF_STAGE", viewerId);
+  await host.evaluate((id) => meeting.stage.grantAccess([id]), viewerId);
+  await waitEvent(viewer, "acceptPresentRequests");
+  assert.equal(await status(viewer), "ACCEPTED_TO_JOIN_STAGE");
+  await viewer.evaluate(() => meeting.stage.leave());
+  assert.equal(await status(viewer), "OFF_STAGE");
+
+  // meeting.self and participants surface.
+  const self = await viewer.evaluate(() => ({
+    id: meeting.self.id, userId: meeting.self.userId, name: meeting.self.name, presetName: meeting.self.presetName,
+    stageStatus: meeting.self.stageStatus, roomJoined: meeting.self.roomJoined, permissions: { ...meeting.self.permissions },
+    peerId: meeting.stage.peerId, size: meeting.participants.joined.size,
+  }));
+  assert.equal(self.userId, viewerId);
+  assert.equal(self.id, self.peerId);
+  assert.deepEqual(self.permissions, { stageEnabled: true, stageAccess: "CAN_REQUEST", acceptStageRequests: false });
+  assert.equal(self.roomJoined, true);
+  assert.equal(self.size, 2);
+
+  for (const page of [host, viewer, watcher]) {
+    assert.deepEqual(page.errors.filter((e) => !e.message.startsWith("console.error")), [], "no uncaught page errors");
+    await page.evaluate(() => meeting.leave());
+  }
+});
+
+test("init rejects a bad token with a ClientError", async () => {
+  const page = await openPage(browser, server.url);
+  const err = await page.evaluate(async () => {
+    const { default: StageKit } = await import("/sdk/stagekit.js");
+    try {
+      await StageKit.init({ authToken: "garbage", baseURI: location.origin });
+      return null;
+    } catch (e) {
+      return { name: e.name, code: e.code, message: e.message };
+    }
+  });
+  assert.deepEqual([err.name, err.code], ["ClientError", "4011"]);
+  assert.match(err.message, /^\[ERR4011\]/);
+});
+
+test("two meetings in one page work side by side", async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+  const page = await openPage(browser, server.url);
+  const result = await page.evaluate(async ([hostToken, viewerToken, viewerId]) => {
+    const { default: StageKit } = await import("/sdk/stagekit.js");
+    const host = await StageKit.init({ authToken: hostToken, baseURI: location.origin });
+    const viewer = await StageKit.init({ authToken: viewerToken, baseURI: location.origin });
+    await host.join();
+    await viewer.join();
+    const seen = new Promise((resolve) => host.stage.on("newStageRequest", resolve));
+    await viewer.stage.requestAccess();
+    const payload = await seen;
+    await host.stage.grantAccess([viewerId]);
+    await viewer.stage.join();
+    return { payload, viewer: viewer.stage.status, host: host.stage.status };
+  }, [people.Host.token, people.Viewer.token, people.Viewer.id]);
+  assert.deepEqual(result, { payload: { count: 1 }, viewer: "ON_STAGE", host: "ACCEPTED_TO_JOIN_STAGE" });
+});
