@@ -45,6 +45,9 @@ func (e *ErrorBody) Error() string {
 	return (&stage.Error{Code: stage.Code(e.Code), Message: e.Message, UserIDs: e.UserIDs}).Error()
 }
 
+// ErrorCode exposes the code to glue that maps errors to other languages.
+func (e *ErrorBody) ErrorCode() int { return e.Code }
+
 // ErrorOf converts a stage error (or any error) to its wire form.
 func ErrorOf(err error) *ErrorBody {
 	if se, ok := err.(*stage.Error); ok {
