@@ -1,26 +1,35 @@
 // Package client is the stage client core: plain Go that builds natively and
-// for GOOS=js GOARCH=wasm. The browser SDK wraps it one to one; native tests
-// and load tests drive it directly.
+// for GOOS=js GOARCH=wasm. The browser SDK (jsbridge) wraps it one to one;
+// native tests and load tests drive it directly.
 //
-// Every stage method returns only after the server committed the change: the
-// server sends the room's event before the answer on the same ordered socket,
-// so when a method returns, the local state and events already reflect it.
+// A Meeting is one user's session: Init dials the server's WebSocket
+// (/v1/ws) and authenticates the token, Join enters the room, Stage() is
+// meeting.stage. Each Meeting has one reader goroutine, which applies the
+// server's messages in order and calls the listeners registered with On.
+//
+// Every stage method returns only after the server committed the change:
+// the server queues the room's event before the answer on the same ordered
+// socket, and the reader applies the event (and emits its events) before it
+// hands the answer to the caller. So when a method returns nil, Status(),
+// Self(), Participants() and the listeners already reflect it. A refusal
+// returns a *Error with the server's code and changes nothing.
+//
+// Events carry the room's sequence number. A gap makes the client ask for a
+// snapshot and resync from it; a dropped connection (while not left or
+// closed, and not closed for good by the server) makes it reconnect by
+// itself with exponential backoff and jitter, re-join, and resync from the
+// server's snapshot, emitting the events the user missed.
 package client
 
 import (
 	"context"
 	"encoding/json"
-	"errors"
-	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"github.com/coder/websocket"
 
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/stage"
@@ -28,21 +37,26 @@ import (
 
 // Options configure a Meeting.
 type Options struct {
-	BaseURI        string // http(s)://host:port of the server
-	AuthToken      string
-	Logger         *slog.Logger
-	RequestTimeout time.Duration // default 10s
-	MinBackoff     time.Duration // reconnect backoff, default 250ms
-	MaxBackoff     time.Duration // default 5s
+	// BaseURI is the server's http(s)://host:port (a path prefix is kept);
+	// the WebSocket is BaseURI + "/v1/ws". ws(s):// is accepted too.
+	BaseURI   string
+	AuthToken string
+	// Logger receives debug and warning logs; nil discards them.
+	Logger *slog.Logger
+	// RequestTimeout bounds every request (and the dial and hello of each
+	// connection). Default 10s.
+	RequestTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the exponential reconnect backoff; each
+	// wait is drawn from [d/2, d). Defaults 250ms and 5s.
+	MinBackoff, MaxBackoff time.Duration
 }
 
-// Error is a coded failure; Error() reads "[ERR<code>] message".
-type Error = protocol.ErrorBody
-
-// Participant is a member of the room.
+// Participant is a member of the room as the others see it.
 type Participant = protocol.Participant
 
-// Self is the local user.
+// Self is the local user. The embedded Participant holds PeerID (the
+// connection's id, stable across reconnects within the grace period),
+// UserID, Name, PresetName and StageStatus.
 type Self struct {
 	protocol.Participant
 	MeetingID   string
@@ -50,279 +64,378 @@ type Self struct {
 	RoomJoined  bool
 }
 
-// Meeting is one user's session in one meeting.
+// Meeting is one user's session in one meeting. Its methods are safe for
+// concurrent use.
 type Meeting struct {
 	opts  Options
 	log   *slog.Logger
 	wsURL string
+	dial  dialFunc
 	stage Stage
+	ids   atomic.Uint64 // request ids, unique for the meeting's life
+
+	ctx    context.Context // ends when the meeting is closed: stops reconnecting
+	cancel context.CancelFunc
+	done   chan struct{} // closed when the reader goroutine exits
 
 	mu           sync.Mutex
-	self         Self
-	participants map[string]*Participant // by peer id
-	order        []string                // peer ids in join order
-	requests     []protocol.StageRequest
-	lastSeq      uint64
-	resyncing    bool
-	closed       bool // Leave or Close was called: no reconnect
-	conn         *conn
+	st           state
+	cur          *conn // the reader's connection (also while it handshakes)
+	conn         *conn // the connection that takes calls; nil while reconnecting
+	closed       bool  // Leave, Close or a fatal close: no more calls, no reconnect
+	reconnecting bool
+	backoff      time.Duration // reader only: next reconnect wait
 
-	lmu       sync.Mutex
-	listeners map[int]func(Event)
-	nextL     int
+	lmu    sync.Mutex // guards listener registration
+	ls     listeners
+	emitMu sync.Mutex // one emission at a time
 }
 
-// Init connects to the server and authenticates the token.
+// Init connects to the server and authenticates the token. It fails with a
+// *Error: 4010 without a token, 4011/4012/4013 for an invalid, expired or
+// revoked token, 5001 when the server cannot be reached, 5003 when it does
+// not answer in time.
 func Init(ctx context.Context, o Options) (*Meeting, error) {
+	m, err := newMeeting(o, dialWebSocket)
+	if err != nil {
+		return nil, err
+	}
+	c, hello, err := m.dialHello(ctx)
+	if err != nil {
+		m.cancel()
+		return nil, err
+	}
+	m.mu.Lock()
+	m.applyHello(hello)
+	m.cur, m.conn = c, c
+	m.mu.Unlock()
+	go m.run(c)
+	return m, nil
+}
+
+// newMeeting checks the options and builds an unconnected Meeting.
+func newMeeting(o Options, dial dialFunc) (*Meeting, error) {
 	if o.AuthToken == "" {
-		return nil, protocol.NewError(protocol.CodeTokenMissing, "authToken is required")
+		return nil, newError(CodeTokenMissing, "authToken is required")
 	}
-	u, err := url.Parse(o.BaseURI)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "ws" && u.Scheme != "wss") || u.Host == "" {
-		return nil, protocol.NewError(protocol.CodeBadArgs, "baseURI must be an http(s) URL, got %q", o.BaseURI)
+	wsURL, err := socketURL(o.BaseURI)
+	if err != nil {
+		return nil, err
 	}
-	switch u.Scheme {
-	case "http":
-		u.Scheme = "ws"
-	case "https":
-		u.Scheme = "wss"
-	}
-	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/ws"
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = 10 * time.Second
 	}
 	if o.MinBackoff <= 0 {
 		o.MinBackoff = 250 * time.Millisecond
 	}
-	if o.MaxBackoff < o.MinBackoff {
+	if o.MaxBackoff <= 0 {
 		o.MaxBackoff = 5 * time.Second
+	}
+	if o.MaxBackoff < o.MinBackoff {
+		o.MaxBackoff = o.MinBackoff
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	m := &Meeting{opts: o, log: o.Logger, wsURL: u.String(), participants: map[string]*Participant{}, listeners: map[int]func(Event){}}
+	m := &Meeting{opts: o, log: o.Logger, wsURL: wsURL, dial: dial, st: newState(), done: make(chan struct{})}
+	m.ctx, m.cancel = context.WithCancel(context.Background())
 	m.stage.m = m
-	if err := m.connect(ctx); err != nil {
-		return nil, err
-	}
 	return m, nil
 }
 
-// connect dials and says hello.
-func (m *Meeting) connect(ctx context.Context) error {
+// socketURL turns BaseURI into the signaling WebSocket URL.
+func socketURL(base string) (string, error) {
+	u, err := url.Parse(base)
+	if err != nil || u.Host == "" {
+		return "", newError(CodeBadArgs, "baseURI must be an absolute http(s) URL, got %q", base)
+	}
+	switch u.Scheme {
+	case "http", "ws":
+		u.Scheme = "ws"
+	case "https", "wss":
+		u.Scheme = "wss"
+	default:
+		return "", newError(CodeBadArgs, "baseURI must be an http(s) URL, got %q", base)
+	}
+	u.Path = strings.TrimSuffix(u.Path, "/") + "/v1/ws"
+	u.RawQuery, u.Fragment = "", ""
+	return u.String(), nil
+}
+
+// applyHello records who the token says the user is; called with mu held.
+// Once joined, the room's snapshot is the authority on self.
+func (m *Meeting) applyHello(h *protocol.HelloResult) {
+	m.st.self.MeetingID = h.MeetingID
+	m.st.self.Permissions = h.Permissions
+	if !m.st.self.RoomJoined {
+		m.st.self.Participant = h.Self
+	}
+}
+
+// dialHello opens a connection and authenticates it. The hello exchange is
+// read here, before the connection's reader starts.
+func (m *Meeting) dialHello(ctx context.Context) (*conn, *protocol.HelloResult, error) {
 	dctx, cancel := context.WithTimeout(ctx, m.opts.RequestTimeout)
 	defer cancel()
-	ws, _, err := websocket.Dial(dctx, m.wsURL, nil)
+	t, err := m.dial(dctx, m.wsURL)
 	if err != nil {
-		return protocol.NewError(protocol.CodeUnreachable, "cannot reach the server: %v", err)
+		if m.ctx.Err() != nil {
+			return nil, nil, newError(CodeClosed, "the meeting was closed")
+		}
+		return nil, nil, newError(CodeUnreachable, "cannot reach the server at %s: %v", m.wsURL, err)
 	}
-	ws.SetReadLimit(protocol.MaxFrameBytes)
-	c := newConn(m, ws)
-	go c.readLoop()
-	res, err := c.call(dctx, protocol.ClientMessage{Type: protocol.TypeHello, Token: m.opts.AuthToken})
-	if err != nil {
-		c.close()
-		return err
+	id := m.ids.Add(1)
+	data, _ := json.Marshal(protocol.ClientMessage{V: protocol.Version, ID: id, Type: protocol.TypeHello, Token: m.opts.AuthToken})
+	if len(data) > protocol.MaxFrameBytes {
+		t.close()
+		return nil, nil, newError(CodeTooLarge, "the token is too large")
 	}
-	m.mu.Lock()
-	m.conn = c
-	h := res.Hello
-	m.self.MeetingID = h.MeetingID
-	m.self.Permissions = h.Permissions
-	if !m.self.RoomJoined {
-		m.self.Participant = h.Self
+	if err := t.write(data); err != nil {
+		t.close()
+		return nil, nil, newError(CodeUnreachable, "cannot reach the server: %v", err)
 	}
-	m.mu.Unlock()
-	return nil
+	for {
+		raw, err := t.read(dctx)
+		if err != nil {
+			t.close()
+			code, reason := closeCode(err)
+			switch {
+			case code >= 4000 && code <= 4999:
+				return nil, nil, newError(code, "%s", reason)
+			case dctx.Err() != nil:
+				return nil, nil, ctxError(dctx)
+			}
+			return nil, nil, newError(CodeUnreachable, "the server closed the connection: %v", err)
+		}
+		var msg protocol.ServerMessage
+		if err := json.Unmarshal(raw, &msg); err != nil || msg.ID != id {
+			continue
+		}
+		switch {
+		case msg.Type == protocol.TypeError && msg.Error != nil:
+			t.close()
+			return nil, nil, msg.Error
+		case msg.Type == protocol.TypeResult && msg.Hello != nil:
+			return newConn(m, t), msg.Hello, nil
+		}
+		t.close()
+		return nil, nil, newError(protocol.CodeMalformed, "unexpected answer to hello")
+	}
 }
 
-// Join joins the room.
+// Join enters the room. It fills Self, Participants and (for users who
+// accept stage requests) the pending list from the server's snapshot and
+// emits roomJoined (preceded by stageStatusUpdate when the snapshot's status
+// differs from hello's, e.g. a pending request kept from a previous
+// connection, and by stageAccessRequestUpdate when requests are pending).
+// Joining twice is a no-op.
 func (m *Meeting) Join(ctx context.Context) error {
-	if _, err := m.call(ctx, protocol.ClientMessage{Type: protocol.TypeJoin}); err != nil {
-		return err
+	m.mu.Lock()
+	joined := m.st.self.RoomJoined
+	m.mu.Unlock()
+	if joined {
+		return nil
 	}
-	return nil
+	_, err := m.call(ctx, protocol.ClientMessage{Type: protocol.TypeJoin}, kindJoin)
+	return err
 }
 
-// Leave leaves the room and closes the connection.
+// Leave leaves the room and closes the meeting: the server takes the user
+// out at once (a pending request is withdrawn). roomLeft is emitted if the
+// user was in the room. The meeting is finished afterwards even if the
+// server could not be told (the error says so; the server then drops the
+// user when its grace period ends).
 func (m *Meeting) Leave(ctx context.Context) error {
 	m.mu.Lock()
-	m.closed = true
+	if m.closed {
+		m.mu.Unlock()
+		return newError(CodeClosed, "the meeting was already left or closed")
+	}
+	m.closed = true // no reconnect when the server closes after answering
 	c := m.conn
 	m.mu.Unlock()
+
+	var err error
 	if c == nil {
-		return protocol.NewError(protocol.CodeClosed, "the meeting is not connected")
+		err = newError(CodeDisconnected, "not connected; the server will drop the user after its grace period")
+	} else {
+		_, err = c.call(ctx, protocol.ClientMessage{Type: protocol.TypeLeave}, kindPlain)
 	}
-	_, err := c.call(ctx, protocol.ClientMessage{Type: protocol.TypeLeave})
-	c.close()
 	m.mu.Lock()
-	wasJoined := m.self.RoomJoined
-	m.self.RoomJoined = false
+	wasJoined := m.st.self.RoomJoined
+	m.st.self.RoomJoined = false
 	m.mu.Unlock()
+	m.shutdown()
 	if wasJoined {
-		m.emit([]Event{{Name: EventRoomLeft}})
+		m.emit(Event{Name: EventRoomLeft})
 	}
 	return err
 }
 
-// Close drops the connection without leaving: the server keeps the user's
-// place for its grace period. The Meeting does not reconnect afterwards.
+// Close drops the connection without leaving, as a crash would: the server
+// keeps the user's place for its grace period. The meeting does not
+// reconnect; calls in flight fail with 5004. No event is emitted.
 func (m *Meeting) Close() {
 	m.mu.Lock()
 	m.closed = true
-	c := m.conn
+	m.st.self.RoomJoined = false
+	m.mu.Unlock()
+	m.shutdown()
+}
+
+// shutdown stops reconnecting and closes the reader's connection.
+func (m *Meeting) shutdown() {
+	m.cancel()
+	m.mu.Lock()
+	c := m.cur
+	m.conn = nil
 	m.mu.Unlock()
 	if c != nil {
-		c.close()
+		c.t.close()
 	}
 }
+
+// Done is closed when the meeting is finished (after Leave, Close or a
+// fatal disconnect) and its reader goroutine has exited.
+func (m *Meeting) Done() <-chan struct{} { return m.done }
 
 // Self returns a copy of the local user.
 func (m *Meeting) Self() Self {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.self
+	return m.st.self
 }
 
-// Participants returns the other participants in join order.
+// Participants returns copies of the other participants in join order.
 func (m *Meeting) Participants() []Participant {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]Participant, 0, len(m.order))
-	for _, id := range m.order {
-		out = append(out, *m.participants[id])
+	out := make([]Participant, 0, len(m.st.order))
+	for _, id := range m.st.order {
+		out = append(out, *m.st.peers[id])
 	}
 	return out
 }
 
-// Participant returns the participant with peerID.
+// Participant returns the other participant with peerID.
 func (m *Meeting) Participant(peerID string) (Participant, bool) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p, ok := m.participants[peerID]
+	p, ok := m.st.peers[peerID]
 	if !ok {
 		return Participant{}, false
 	}
 	return *p, true
 }
 
-// Requests returns the pending requests as last sent by the server (users
-// who accept stage requests only).
+// Requests returns the pending requests as the client knows them (kept up to
+// date by events, for users who accept stage requests; empty otherwise).
+// Stage().GetAccessRequests asks the server instead.
 func (m *Meeting) Requests() []protocol.StageRequest {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return append([]protocol.StageRequest(nil), m.requests...)
+	return copyRequests(m.st.requests)
 }
 
-// Stage is the stage API of the meeting.
-func (m *Meeting) Stage() *Stage { return &m.stage }
-
-// On registers fn for every event and returns its remover. Listeners run in
-// order on the connection's reader and must not block.
-func (m *Meeting) On(fn func(Event)) (remove func()) {
-	m.lmu.Lock()
-	defer m.lmu.Unlock()
-	m.nextL++
-	id := m.nextL
-	m.listeners[id] = fn
-	return func() {
-		m.lmu.Lock()
-		delete(m.listeners, id)
-		m.lmu.Unlock()
-	}
-}
-
-func (m *Meeting) emit(events []Event) {
-	if len(events) == 0 {
-		return
-	}
-	m.lmu.Lock()
-	ids := make([]int, 0, len(m.listeners))
-	for id := range m.listeners {
-		ids = append(ids, id)
-	}
-	fns := make([]func(Event), 0, len(ids))
-	sortInts(ids)
-	for _, id := range ids {
-		fns = append(fns, m.listeners[id])
-	}
-	m.lmu.Unlock()
-	for _, ev := range events {
-		for _, fn := range fns {
-			fn(ev)
-		}
-	}
-}
-
-func sortInts(a []int) {
-	for i := 1; i < len(a); i++ {
-		for j := i; j > 0 && a[j] < a[j-1]; j-- {
-			a[j], a[j-1] = a[j-1], a[j]
-		}
-	}
-}
-
-// call sends a request on the current connection and waits for its answer.
-func (m *Meeting) call(ctx context.Context, msg protocol.ClientMessage) (protocol.ServerMessage, error) {
+// Seq is the room sequence number of the last event the client applied.
+func (m *Meeting) Seq() uint64 {
 	m.mu.Lock()
-	c := m.conn
-	closed := m.closed
-	m.mu.Unlock()
-	if c == nil || closed {
-		if closed {
-			return protocol.ServerMessage{}, protocol.NewError(protocol.CodeClosed, "the meeting was left or closed")
-		}
-		return protocol.ServerMessage{}, protocol.NewError(protocol.CodeDisconnected, "not connected; reconnecting")
-	}
-	ctx, cancel := context.WithTimeout(ctx, m.opts.RequestTimeout)
-	defer cancel()
-	return c.call(ctx, msg)
+	defer m.mu.Unlock()
+	return m.st.lastSeq
 }
 
 // Stage is meeting.stage.
+func (m *Meeting) Stage() *Stage { return &m.stage }
+
+// SendMedia sends one media signaling message (protocol.TypeMediaOffer,
+// TypeMediaAnswer or TypeMediaCandidate) and returns the server's answer
+// (for an offer, the answer SDP). The server's own media messages arrive as
+// EventMedia. Media needs a joined room.
+func (m *Meeting) SendMedia(ctx context.Context, msg protocol.ClientMessage) (protocol.ServerMessage, error) {
+	switch msg.Type {
+	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate:
+	default:
+		return protocol.ServerMessage{}, newError(CodeBadArgs, "%q is not a media message", msg.Type)
+	}
+	if err := m.requireJoined(); err != nil {
+		return protocol.ServerMessage{}, err
+	}
+	return m.call(ctx, msg, kindPlain)
+}
+
+// requireJoined refuses locally, without sending, before Join.
+func (m *Meeting) requireJoined() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch {
+	case m.closed:
+		return newError(CodeClosed, "the meeting was left or closed")
+	case !m.st.self.RoomJoined:
+		return newError(CodeNotJoined, "action not permitted without joining the room")
+	}
+	return nil
+}
+
+// call sends a request on the connection that takes calls and waits for its
+// answer.
+func (m *Meeting) call(ctx context.Context, msg protocol.ClientMessage, kind callKind) (protocol.ServerMessage, error) {
+	m.mu.Lock()
+	c, closed := m.conn, m.closed
+	m.mu.Unlock()
+	switch {
+	case closed:
+		return protocol.ServerMessage{}, newError(CodeClosed, "the meeting was left or closed")
+	case c == nil:
+		return protocol.ServerMessage{}, newError(CodeDisconnected, "not connected; reconnecting")
+	}
+	return c.call(ctx, msg, kind)
+}
+
+// Stage is meeting.stage: the local user's stage status and the stage
+// actions. Every action returns after the server committed it (the local
+// status already shows it) or with the server's refusal (*Error; nothing
+// changed). Before Join they fail with 2005 without sending.
 type Stage struct{ m *Meeting }
 
 // Status is the local user's stage status.
 func (s *Stage) Status() stage.Status {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
-	return s.m.self.StageStatus
+	return s.m.st.self.StageStatus
 }
 
 // PeerID is the local connection's id.
 func (s *Stage) PeerID() string {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
-	return s.m.self.PeerID
+	return s.m.st.self.PeerID
 }
 
 func (s *Stage) act(ctx context.Context, typ string, ids []string) error {
-	s.m.mu.Lock()
-	joined := s.m.self.RoomJoined
-	s.m.mu.Unlock()
-	if !joined {
-		return protocol.NewError(protocol.CodeNotJoined, "join the room before acting on the stage")
+	if err := s.m.requireJoined(); err != nil {
+		return err
 	}
 	msg := protocol.ClientMessage{Type: typ, UserIDs: ids}
 	if typ == protocol.TypeStageGrant {
-		// A grant means "accept the request" or "invite", by what the host
-		// saw; the server refuses it if the user has moved since.
+		// A grant means "accept the request" or "invite" by what this user
+		// saw; the server refuses it (2006) if the target moved since, so a
+		// grant crossing a cancel does not turn into an invitation.
 		msg.Expect = s.m.seenStatuses(ids)
 	}
-	_, err := s.m.call(ctx, msg)
+	_, err := s.m.call(ctx, msg, kindPlain)
 	return err
 }
 
-// seenStatuses is what the local user last saw of each user id, so the server
-// can refuse an action overtaken by a race.
+// seenStatuses is the status this client last saw for each user id ("" for
+// users it does not know: no expectation).
 func (m *Meeting) seenStatuses(ids []string) []stage.Status {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	byUser := make(map[string]stage.Status, len(m.participants)+1)
-	for _, p := range m.participants {
+	byUser := make(map[string]stage.Status, len(m.st.peers)+1)
+	for _, p := range m.st.peers {
 		byUser[p.UserID] = p.StageStatus
 	}
-	byUser[m.self.UserID] = m.self.StageStatus
+	byUser[m.st.self.UserID] = m.st.self.StageStatus
 	out := make([]stage.Status, len(ids))
 	for i, id := range ids {
 		out[i] = byUser[id]
@@ -330,46 +443,54 @@ func (m *Meeting) seenStatuses(ids []string) []stage.Status {
 	return out
 }
 
-// RequestAccess asks to come on stage (OFF_STAGE → REQUESTED).
+// RequestAccess asks to come on stage: OFF_STAGE → REQUESTED_TO_JOIN_STAGE.
+// For an ALLOWED user it succeeds and queues nothing (the status stays
+// ACCEPTED); NOT_ALLOWED users get 2001, stage-disabled presets 2003, other
+// statuses 2006.
 func (s *Stage) RequestAccess(ctx context.Context) error {
 	return s.act(ctx, protocol.TypeStageRequest, nil)
 }
 
-// CancelRequestAccess withdraws a pending request.
+// CancelRequestAccess withdraws the pending request: REQUESTED → OFF_STAGE.
 func (s *Stage) CancelRequestAccess(ctx context.Context) error {
 	return s.act(ctx, protocol.TypeStageCancel, nil)
 }
 
-// GrantAccess accepts requesters and invites others; all or none.
+// GrantAccess accepts requesters and invites the others named (OFF_STAGE →
+// ACCEPTED); all or none. Needs acceptStageRequests (2001); an unknown user
+// id fails the call with 2101 naming it (Error.UserIDs). The grant carries
+// the status this client saw for each user: one who moved since (a request
+// cancelled, another host's grant first) is refused with 2006.
 func (s *Stage) GrantAccess(ctx context.Context, userIDs []string) error {
 	return s.act(ctx, protocol.TypeStageGrant, userIDs)
 }
 
-// DenyAccess rejects requesters; all or none.
+// DenyAccess rejects requesters (REQUESTED → OFF_STAGE); all or none.
 func (s *Stage) DenyAccess(ctx context.Context, userIDs []string) error {
 	return s.act(ctx, protocol.TypeStageDeny, userIDs)
 }
 
-// Kick takes users off stage; all or none.
+// Kick takes users off stage (ON_STAGE or ACCEPTED → OFF_STAGE; ALLOWED
+// users → ACCEPTED); all or none.
 func (s *Stage) Kick(ctx context.Context, userIDs []string) error {
 	return s.act(ctx, protocol.TypeStageKick, userIDs)
 }
 
-// Join goes on stage (ACCEPTED → ON_STAGE).
+// Join goes on stage: ACCEPTED → ON_STAGE.
 func (s *Stage) Join(ctx context.Context) error { return s.act(ctx, protocol.TypeStageJoin, nil) }
 
-// Leave leaves the stage, or declines an invitation.
+// Leave leaves the stage (ON_STAGE → OFF_STAGE, ALLOWED users → ACCEPTED),
+// or declines an invitation (ACCEPTED → OFF_STAGE).
 func (s *Stage) Leave(ctx context.Context) error { return s.act(ctx, protocol.TypeStageLeave, nil) }
 
-// GetAccessRequests asks the server for the pending requests, oldest first.
+// GetAccessRequests asks the server for the pending requests, oldest first
+// (users with acceptStageRequests; others get 2001). It never returns nil
+// without an error.
 func (s *Stage) GetAccessRequests(ctx context.Context) ([]protocol.StageRequest, error) {
-	s.m.mu.Lock()
-	joined := s.m.self.RoomJoined
-	s.m.mu.Unlock()
-	if !joined {
-		return nil, protocol.NewError(protocol.CodeNotJoined, "join the room before reading stage requests")
+	if err := s.m.requireJoined(); err != nil {
+		return nil, err
 	}
-	res, err := s.m.call(ctx, protocol.ClientMessage{Type: protocol.TypeStageRequests})
+	res, err := s.m.call(ctx, protocol.ClientMessage{Type: protocol.TypeStageRequests}, kindPlain)
 	if err != nil {
 		return nil, err
 	}
@@ -377,188 +498,4 @@ func (s *Stage) GetAccessRequests(ctx context.Context) ([]protocol.StageRequest,
 		return []protocol.StageRequest{}, nil
 	}
 	return res.Requests, nil
-}
-
-// conn is one WebSocket connection and its pending calls.
-type conn struct {
-	m      *Meeting
-	ws     *websocket.Conn
-	nextID atomic.Uint64
-	mu     sync.Mutex
-	calls  map[uint64]chan protocol.ServerMessage
-	done   chan struct{}
-	once   sync.Once
-	err    error // why the connection ended; set before done closes
-}
-
-func newConn(m *Meeting, ws *websocket.Conn) *conn {
-	return &conn{m: m, ws: ws, calls: map[uint64]chan protocol.ServerMessage{}, done: make(chan struct{})}
-}
-
-func (c *conn) call(ctx context.Context, msg protocol.ClientMessage) (protocol.ServerMessage, error) {
-	msg.V = protocol.Version
-	msg.ID = c.nextID.Add(1)
-	data, err := json.Marshal(msg)
-	if err != nil {
-		return protocol.ServerMessage{}, protocol.NewError(protocol.CodeBadArgs, "cannot encode: %v", err)
-	}
-	if len(data) > protocol.MaxFrameBytes {
-		return protocol.ServerMessage{}, protocol.NewError(protocol.CodeTooLarge, "message of %d bytes exceeds %d", len(data), protocol.MaxFrameBytes)
-	}
-	ch := make(chan protocol.ServerMessage, 1)
-	c.mu.Lock()
-	c.calls[msg.ID] = ch
-	c.mu.Unlock()
-	defer func() {
-		c.mu.Lock()
-		delete(c.calls, msg.ID)
-		c.mu.Unlock()
-	}()
-	if err := c.ws.Write(ctx, websocket.MessageText, data); err != nil {
-		select {
-		case <-c.done:
-			return protocol.ServerMessage{}, c.err
-		default:
-		}
-		if ctx.Err() != nil {
-			return protocol.ServerMessage{}, protocol.NewError(protocol.CodeTimeout, "no answer in time")
-		}
-		return protocol.ServerMessage{}, protocol.NewError(protocol.CodeDisconnected, "connection lost: %v", err)
-	}
-	select {
-	case res := <-ch:
-		if res.Type == protocol.TypeError {
-			return res, res.Error
-		}
-		return res, nil
-	case <-c.done:
-		return protocol.ServerMessage{}, c.err
-	case <-ctx.Done():
-		return protocol.ServerMessage{}, protocol.NewError(protocol.CodeTimeout, "no answer in time")
-	}
-}
-
-func (c *conn) close() {
-	c.ws.Close(websocket.StatusNormalClosure, "")
-}
-
-// readLoop handles every message of the connection in order.
-func (c *conn) readLoop() {
-	var endErr error
-	for {
-		_, data, err := c.ws.Read(context.Background())
-		if err != nil {
-			endErr = err
-			break
-		}
-		var msg protocol.ServerMessage
-		if err := json.Unmarshal(data, &msg); err != nil {
-			c.m.log.Warn("undecodable server message", "err", err)
-			continue
-		}
-		c.m.handle(c, msg)
-	}
-	code := websocket.CloseStatus(endErr)
-	c.err = protocol.NewError(protocol.CodeDisconnected, "connection lost")
-	var ce websocket.CloseError
-	if errors.As(endErr, &ce) && ce.Code >= 4000 && ce.Code <= 4999 {
-		c.err = protocol.NewError(int(ce.Code), "%s", ce.Reason)
-	}
-	close(c.done)
-	c.m.connectionEnded(c, int(code))
-}
-
-// handle applies one server message; called only by the reader.
-func (m *Meeting) handle(c *conn, msg protocol.ServerMessage) {
-	switch msg.Type {
-	case protocol.TypeEvent:
-		m.emit(m.applyEvent(c, msg))
-	case protocol.TypeMedia:
-		m.emit([]Event{{Name: EventMedia, Media: &msg}})
-	case protocol.TypeResult, protocol.TypeError:
-		if msg.Snapshot != nil {
-			m.emit(m.applySnapshot(*msg.Snapshot))
-		}
-		c.mu.Lock()
-		ch := c.calls[msg.ID]
-		c.mu.Unlock()
-		if ch != nil {
-			ch <- msg
-		}
-	}
-}
-
-// fatalClose says whether a close code forbids reconnecting.
-func fatalClose(code int) bool {
-	switch code {
-	case protocol.CodeTokenInvalid, protocol.CodeTokenExpired, protocol.CodeTokenRevoked,
-		protocol.CodeReplaced, protocol.CodeRemoved, protocol.CodeHelloFirst:
-		return true
-	}
-	return false
-}
-
-// connectionEnded reconnects when the user was in the room and did not leave.
-func (m *Meeting) connectionEnded(c *conn, code int) {
-	m.mu.Lock()
-	if m.conn != c {
-		m.mu.Unlock()
-		return
-	}
-	m.conn = nil
-	joined, closed := m.self.RoomJoined, m.closed
-	m.mu.Unlock()
-	switch {
-	case closed || !joined:
-		return
-	case fatalClose(code):
-		m.mu.Lock()
-		m.self.RoomJoined = false
-		m.mu.Unlock()
-		m.emit([]Event{{Name: EventDisconnected, Err: c.err}})
-		return
-	}
-	m.emit([]Event{{Name: EventReconnecting}})
-	go m.reconnect()
-}
-
-func (m *Meeting) reconnect() {
-	backoff := m.opts.MinBackoff
-	for attempt := 1; ; attempt++ {
-		m.mu.Lock()
-		closed := m.closed
-		m.mu.Unlock()
-		if closed {
-			return
-		}
-		err := m.connect(context.Background())
-		if err == nil {
-			err = m.Join(context.Background())
-		}
-		if err == nil {
-			m.emit([]Event{{Name: EventReconnected}})
-			return
-		}
-		var eb *protocol.ErrorBody
-		if errors.As(err, &eb) && fatalClose(eb.Code) {
-			m.mu.Lock()
-			m.self.RoomJoined = false
-			m.mu.Unlock()
-			m.emit([]Event{{Name: EventDisconnected, Err: err}})
-			return
-		}
-		m.log.Debug("reconnect failed", "attempt", attempt, "err", err)
-		sleep := backoff/2 + time.Duration(rand.Int64N(int64(backoff)))
-		time.Sleep(sleep)
-		backoff = min(2*backoff, m.opts.MaxBackoff)
-	}
-}
-
-// String makes Events readable in test failures.
-func (e Event) String() string {
-	return fmt.Sprintf("%s(status=%s count=%d requests=%d)", e.Name, e.Status, e.Count, len(e.Requests))
-}
-
-func contextWithTimeout(d time.Duration) (context.Context, context.CancelFunc) {
-	return context.WithTimeout(context.Background(), d)
 }

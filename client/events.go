@@ -1,205 +1,180 @@
 package client
 
 import (
+	"fmt"
+	"sync/atomic"
+
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/stage"
 )
 
-// Event names. The first six are meeting.stage's documented events for the
-// local user.
+// Event names. The first six are meeting.stage's documented events about the
+// local user; the participant events are about the other participants; the
+// meeting events are about the session itself.
 const (
-	EventStageStatusUpdate        = "stageStatusUpdate"        // Status
-	EventStageAccessRequestUpdate = "stageAccessRequestUpdate" // Requests
-	EventNewStageRequest          = "newStageRequest"          // Count
-	EventStageRequestApproved     = "stageRequestApproved"
-	EventStageRequestRejected     = "stageRequestRejected"
-	EventAcceptPresentRequests    = "acceptPresentRequests"
+	// EventStageStatusUpdate: the local user's status changed; Status is the
+	// new one.
+	EventStageStatusUpdate = "stageStatusUpdate"
+	// EventStageAccessRequestUpdate: the pending list changed (users with
+	// acceptStageRequests only); Requests is the whole new list, oldest first.
+	EventStageAccessRequestUpdate = "stageAccessRequestUpdate"
+	// EventNewStageRequest: a request was added (users with
+	// acceptStageRequests only); Count is the pending count.
+	EventNewStageRequest = "newStageRequest"
+	// EventStageRequestApproved: the local user's request was granted.
+	EventStageRequestApproved = "stageRequestApproved"
+	// EventStageRequestRejected: the local user's request was denied.
+	EventStageRequestRejected = "stageRequestRejected"
+	// EventAcceptPresentRequests: the local user was granted or invited.
+	EventAcceptPresentRequests = "acceptPresentRequests"
 
-	EventParticipantJoined            = "participantJoined"            // Participant
-	EventParticipantLeft              = "participantLeft"              // Participant
-	EventParticipantStageStatusUpdate = "participantStageStatusUpdate" // Participant, Status
+	// EventParticipantJoined: another participant entered; Participant set.
+	EventParticipantJoined = "participantJoined"
+	// EventParticipantLeft: another participant left (or its grace period
+	// ran out); Participant is its last state.
+	EventParticipantLeft = "participantLeft"
+	// EventParticipantStageStatusUpdate: another participant's stage status
+	// changed; Participant is its new state, Status its new status.
+	EventParticipantStageStatusUpdate = "participantStageStatusUpdate"
 
-	EventRoomJoined   = "roomJoined"
-	EventRoomLeft     = "roomLeft"
+	// EventRoomJoined: Join succeeded; the participants and requests are
+	// filled.
+	EventRoomJoined = "roomJoined"
+	// EventRoomLeft: Leave took the user out of the room.
+	EventRoomLeft = "roomLeft"
+	// EventReconnecting: the connection dropped; the client redials by itself.
+	// Calls fail with 5002 until EventReconnected.
 	EventReconnecting = "reconnecting"
-	EventReconnected  = "reconnected"
-	EventDisconnected = "disconnected" // Err: the server ended the session for good
-	EventMedia        = "media"        // Media: a media signaling message for the media layer
+	// EventReconnected: the client is connected again and has resynced from
+	// the server's state, emitting the events the user missed before this one.
+	EventReconnected = "reconnected"
+	// EventDisconnected: the session ended for good (token invalid, expired
+	// or revoked, participant removed, or connected elsewhere); Err is the
+	// *Error with the close code. Nothing reconnects after it.
+	EventDisconnected = "disconnected"
+
+	// EventMedia: a media signaling message from the server (subscribe
+	// offer, candidate, track map); Media is the message.
+	EventMedia = "media"
 )
 
-// Event is something that happened to the meeting, already applied to the
-// local state when listeners see it.
+// Event is one notification to the listeners registered with Meeting.On.
+// Only the fields its Name documents are set. Slices and pointers are the
+// event's own copies; listeners must not modify them.
 type Event struct {
-	Name        string
-	Status      stage.Status
-	Requests    []protocol.StageRequest
-	Count       int
+	Name string
+	// Seq is the room sequence number of the server message that caused the
+	// event (0 for events that are not about the room's state).
+	Seq uint64
+	// Status: the new status (stageStatusUpdate,
+	// participantStageStatusUpdate).
+	Status stage.Status
+	// Cause: the action behind a status change, when it came from a live
+	// event; empty when it was found by a resync.
+	Cause stage.Cause
+	// Requests: the pending list (stageAccessRequestUpdate).
+	Requests []protocol.StageRequest
+	// Count: the pending count (newStageRequest).
+	Count int
+	// Participant: the participant's new state (participant events).
 	Participant *Participant
-	Err         error
-	Media       *protocol.ServerMessage
+	// Err: why the session ended (disconnected).
+	Err error
+	// Media: the server's media message (media).
+	Media *protocol.ServerMessage
 }
 
-// applyEvent applies a room event and returns what to emit.
-func (m *Meeting) applyEvent(c *conn, msg protocol.ServerMessage) []Event {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	if !m.self.RoomJoined || msg.Seq <= m.lastSeq {
-		return nil // before the join snapshot, or already covered by one
+// String makes events readable in logs and test failures.
+func (e Event) String() string {
+	s := fmt.Sprintf("%s#%d", e.Name, e.Seq)
+	switch e.Name {
+	case EventStageStatusUpdate:
+		s += fmt.Sprintf("(%s %s)", e.Status, e.Cause)
+	case EventStageAccessRequestUpdate:
+		s += fmt.Sprintf("(%d requests)", len(e.Requests))
+	case EventNewStageRequest:
+		s += fmt.Sprintf("(count %d)", e.Count)
+	case EventDisconnected:
+		s += fmt.Sprintf("(%v)", e.Err)
 	}
-	if m.resyncing {
-		return nil // the snapshot on its way covers it
+	if e.Participant != nil {
+		s += fmt.Sprintf("(%s %s %s)", e.Participant.UserID, e.Participant.PeerID, e.Participant.StageStatus)
 	}
-	if msg.Seq != m.lastSeq+1 {
-		m.resyncing = true
-		go func() {
-			ctx, cancel := contextWithTimeout(m.opts.RequestTimeout)
-			defer cancel()
-			if _, err := c.call(ctx, protocol.ClientMessage{Type: protocol.TypeSnapshot}); err != nil {
-				m.log.Warn("resync failed", "err", err)
+	return s
+}
+
+type listener struct {
+	id int
+	fn func(Event)
+}
+
+// listeners is a copy-on-write list: emitting reads it without locking.
+type listeners struct {
+	list atomic.Pointer[[]listener]
+	next int // guarded by Meeting.lmu
+}
+
+// On registers fn for every event of the meeting and returns a function that
+// removes it. Listeners are called one at a time, in registration order, on
+// the connection's reader goroutine (a few meeting events come from the
+// goroutine that called Leave or from the reconnect loop, never at the same
+// time as another event). A listener must return quickly and must not call
+// a Meeting or Stage method that waits for the server (that would wait for
+// the very goroutine running it); start a goroutine for that. Reading state
+// (Self, Participants, Stage().Status()) is fine and already shows the
+// event's effect.
+func (m *Meeting) On(fn func(Event)) (remove func()) {
+	m.lmu.Lock()
+	defer m.lmu.Unlock()
+	m.ls.next++
+	id := m.ls.next
+	var cur []listener
+	if p := m.ls.list.Load(); p != nil {
+		cur = *p
+	}
+	nl := make([]listener, len(cur), len(cur)+1)
+	copy(nl, cur)
+	nl = append(nl, listener{id: id, fn: fn})
+	m.ls.list.Store(&nl)
+	return func() {
+		m.lmu.Lock()
+		defer m.lmu.Unlock()
+		cur := *m.ls.list.Load()
+		nl := make([]listener, 0, len(cur))
+		for _, l := range cur {
+			if l.id != id {
+				nl = append(nl, l)
 			}
-		}()
-		return nil
+		}
+		m.ls.list.Store(&nl)
 	}
-	m.lastSeq = msg.Seq
-	var out []Event
-	switch msg.Event {
-	case protocol.EventStage:
-		for _, ch := range msg.Changes {
-			out = append(out, m.applyChangeLocked(ch)...)
-		}
-	case protocol.EventParticipantJoined:
-		if p := msg.Participant; p != nil && p.UserID != m.self.UserID {
-			if _, known := m.participants[p.PeerID]; !known {
-				m.order = append(m.order, p.PeerID)
-			}
-			cp := *p
-			m.participants[p.PeerID] = &cp
-			out = append(out, Event{Name: EventParticipantJoined, Participant: &cp})
-		}
-	case protocol.EventParticipantLeft:
-		if p := msg.Participant; p != nil {
-			if old, ok := m.participants[p.PeerID]; ok {
-				m.removeLocked(p.PeerID)
-				out = append(out, Event{Name: EventParticipantLeft, Participant: old})
-			}
-		}
-	}
-	if msg.PendingChanged {
-		m.requests = nonNil(msg.Requests)
-		out = append(out, Event{Name: EventStageAccessRequestUpdate, Requests: m.requests})
-		if msg.RequestAdded {
-			out = append(out, Event{Name: EventNewStageRequest, Count: len(m.requests)})
-		}
-	}
-	return out
 }
 
-func (m *Meeting) applyChangeLocked(ch protocol.Change) []Event {
-	if ch.UserID == m.self.UserID {
-		m.self.StageStatus = ch.To
-		out := []Event{{Name: EventStageStatusUpdate, Status: ch.To}}
-		switch ch.Cause {
-		case stage.CauseGrant:
-			out = append(out, Event{Name: EventStageRequestApproved}, Event{Name: EventAcceptPresentRequests})
-		case stage.CauseInvite:
-			out = append(out, Event{Name: EventAcceptPresentRequests})
-		case stage.CauseDeny:
-			out = append(out, Event{Name: EventStageRequestRejected})
+// emit calls the listeners for each event, in order.
+func (m *Meeting) emit(events ...Event) {
+	if len(events) == 0 {
+		return
+	}
+	m.emitMu.Lock()
+	defer m.emitMu.Unlock()
+	for _, ev := range events {
+		p := m.ls.list.Load()
+		if p == nil {
+			continue
 		}
-		return out
-	}
-	p, ok := m.participants[ch.PeerID]
-	if !ok {
-		return nil
-	}
-	p.StageStatus = ch.To
-	cp := *p
-	return []Event{{Name: EventParticipantStageStatusUpdate, Participant: &cp, Status: ch.To}}
-}
-
-// applySnapshot replaces the local state with the server's and returns the
-// events a user would have seen between the two (none on a first join).
-func (m *Meeting) applySnapshot(s protocol.Snapshot) []Event {
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	first := !m.self.RoomJoined
-	var out []Event
-	if first {
-		out = append(out, Event{Name: EventRoomJoined})
-	} else {
-		out = m.diffLocked(s)
-	}
-	m.self.Participant = s.Self
-	m.self.RoomJoined = true
-	m.participants = make(map[string]*Participant, len(s.Participants))
-	m.order = m.order[:0]
-	for _, p := range s.Participants {
-		cp := p
-		m.participants[p.PeerID] = &cp
-		m.order = append(m.order, p.PeerID)
-	}
-	if m.self.Permissions.AcceptStageRequests {
-		m.requests = nonNil(s.Requests)
-	}
-	m.lastSeq = s.Seq
-	m.resyncing = false
-	return out
-}
-
-// diffLocked lists the events between the local state and a snapshot.
-func (m *Meeting) diffLocked(s protocol.Snapshot) []Event {
-	var out []Event
-	if s.Self.StageStatus != m.self.StageStatus {
-		out = append(out, Event{Name: EventStageStatusUpdate, Status: s.Self.StageStatus})
-	}
-	seen := make(map[string]bool, len(s.Participants))
-	for _, p := range s.Participants {
-		seen[p.PeerID] = true
-		cp := p
-		old, ok := m.participants[p.PeerID]
-		switch {
-		case !ok:
-			out = append(out, Event{Name: EventParticipantJoined, Participant: &cp})
-		case old.StageStatus != p.StageStatus:
-			out = append(out, Event{Name: EventParticipantStageStatusUpdate, Participant: &cp, Status: p.StageStatus})
-		}
-	}
-	for _, id := range m.order {
-		if !seen[id] {
-			out = append(out, Event{Name: EventParticipantLeft, Participant: m.participants[id]})
-		}
-	}
-	if m.self.Permissions.AcceptStageRequests && !sameRequests(m.requests, s.Requests) {
-		out = append(out, Event{Name: EventStageAccessRequestUpdate, Requests: nonNil(s.Requests)})
-	}
-	return out
-}
-
-func (m *Meeting) removeLocked(peerID string) {
-	delete(m.participants, peerID)
-	for i, id := range m.order {
-		if id == peerID {
-			m.order = append(m.order[:i], m.order[i+1:]...)
-			return
+		for _, l := range *p {
+			m.call1(l.fn, ev)
 		}
 	}
 }
 
-func sameRequests(a, b []protocol.StageRequest) bool {
-	if len(a) != len(b) {
-		return false
-	}
-	for i := range a {
-		if a[i] != b[i] {
-			return false
+// call1 runs one listener; a panicking listener is logged, not fatal to the
+// reader.
+func (m *Meeting) call1(fn func(Event), ev Event) {
+	defer func() {
+		if r := recover(); r != nil {
+			m.log.Error("stagekit: event listener panicked", "event", ev.Name, "panic", r)
 		}
-	}
-	return true
-}
-
-func nonNil(r []protocol.StageRequest) []protocol.StageRequest {
-	if r == nil {
-		return []protocol.StageRequest{}
-	}
-	return r
+	}()
+	fn(ev)
 }

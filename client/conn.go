@@ -1,0 +1,464 @@
+package client
+
+import (
+	"context"
+	"encoding/json"
+	"math/rand/v2"
+	"sync"
+	"time"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// callKind tells the reader what a result means beyond answering its caller.
+type callKind uint8
+
+const (
+	kindPlain    callKind = iota
+	kindJoin              // the user's Join: its snapshot is the first sync
+	kindRejoin            // the join after a reconnect: resync, then reconnected
+	kindSnapshot          // a resync after a gap
+)
+
+// pending is a request waiting for its answer. ch is nil for the client's
+// own requests (rejoin, snapshot) and once the caller gave up.
+type pending struct {
+	kind callKind
+	ch   chan protocol.ServerMessage
+}
+
+// held is an answer whose seq the client has not reached yet: it is handed
+// over once the resync catches up, so the caller sees the state it implies.
+type held struct {
+	msg protocol.ServerMessage
+	p   *pending
+}
+
+// maxBuffered bounds the events kept while a snapshot is awaited; beyond it
+// they are dropped and another snapshot is taken.
+const maxBuffered = 4096
+
+// conn is one connection and its pending requests.
+type conn struct {
+	m *Meeting
+	t transport
+
+	mu    sync.Mutex
+	calls map[uint64]*pending
+	done  chan struct{} // closed when the connection ended
+	err   error         // why; set before done closes
+
+	// Owned by the reader goroutine.
+	synced      bool // a snapshot was applied on this connection
+	snapPending bool // a resync snapshot was asked for
+	overflow    bool // events were dropped while awaiting it
+	buffered    []protocol.ServerMessage
+	held        []held
+}
+
+func newConn(m *Meeting, t transport) *conn {
+	return &conn{m: m, t: t, calls: map[uint64]*pending{}, done: make(chan struct{})}
+}
+
+// send writes a request and registers it; ch receives the answer.
+func (c *conn) send(msg protocol.ClientMessage, kind callKind, ch chan protocol.ServerMessage) (uint64, error) {
+	msg.V = protocol.Version
+	msg.ID = c.m.ids.Add(1)
+	data, err := json.Marshal(msg)
+	if err != nil {
+		return 0, newError(CodeBadArgs, "cannot encode the request: %v", err)
+	}
+	if len(data) > protocol.MaxFrameBytes {
+		return 0, newError(CodeTooLarge, "request of %d bytes exceeds the limit of %d", len(data), protocol.MaxFrameBytes)
+	}
+	c.mu.Lock()
+	select {
+	case <-c.done:
+		c.mu.Unlock()
+		return 0, c.err
+	default:
+	}
+	c.calls[msg.ID] = &pending{kind: kind, ch: ch}
+	c.mu.Unlock()
+	if err := c.t.write(data); err != nil {
+		c.mu.Lock()
+		delete(c.calls, msg.ID)
+		c.mu.Unlock()
+		c.t.close() // the reader notices and reconnects
+		select {
+		case <-c.done:
+			return 0, c.err
+		default:
+		}
+		return 0, newError(CodeDisconnected, "connection lost: %v", err)
+	}
+	return msg.ID, nil
+}
+
+// call sends a request and waits for its answer, the end of the connection,
+// or the context (bounded by RequestTimeout).
+func (c *conn) call(ctx context.Context, msg protocol.ClientMessage, kind callKind) (protocol.ServerMessage, error) {
+	ctx, cancel := context.WithTimeout(ctx, c.m.opts.RequestTimeout)
+	defer cancel()
+	ch := make(chan protocol.ServerMessage, 1)
+	id, err := c.send(msg, kind, ch)
+	if err != nil {
+		return protocol.ServerMessage{}, err
+	}
+	select {
+	case res := <-ch:
+		return answer(res)
+	case <-c.done:
+	case <-ctx.Done():
+	}
+	// The answer may have come at the same moment: prefer it.
+	select {
+	case res := <-ch:
+		return answer(res)
+	default:
+	}
+	c.mu.Lock()
+	if p := c.calls[id]; p != nil {
+		p.ch = nil // keep the kind: the reader still applies a late snapshot
+	}
+	c.mu.Unlock()
+	select {
+	case <-c.done:
+		return protocol.ServerMessage{}, c.err
+	default:
+		return protocol.ServerMessage{}, ctxError(ctx)
+	}
+}
+
+func answer(res protocol.ServerMessage) (protocol.ServerMessage, error) {
+	if res.Type == protocol.TypeError {
+		if res.Error == nil {
+			return res, newError(protocol.CodeInternal, "the server refused without a reason")
+		}
+		return res, res.Error
+	}
+	return res, nil
+}
+
+// end marks the connection ended and fails its waiting callers with err.
+func (c *conn) end(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	select {
+	case <-c.done:
+		return
+	default:
+	}
+	c.err = err
+	close(c.done)
+}
+
+// take removes and returns the pending request with id.
+func (c *conn) take(id uint64) *pending {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	p := c.calls[id]
+	delete(c.calls, id)
+	return p
+}
+
+// deliver hands an answer to its waiting caller, if any.
+func (c *conn) deliver(p *pending, msg protocol.ServerMessage) {
+	c.mu.Lock()
+	ch := p.ch
+	c.mu.Unlock()
+	if ch != nil {
+		ch <- msg // buffered, never blocks
+	}
+}
+
+// run is the meeting's reader goroutine: it reads connection after
+// connection until the meeting is finished.
+func (m *Meeting) run(c *conn) {
+	defer close(m.done)
+	for c != nil {
+		err := m.readAll(c)
+		c = m.lost(c, err)
+	}
+}
+
+func (m *Meeting) readAll(c *conn) error {
+	for {
+		data, err := c.t.read(context.Background())
+		if err != nil {
+			return err
+		}
+		var msg protocol.ServerMessage
+		if err := json.Unmarshal(data, &msg); err != nil {
+			m.log.Warn("stagekit: undecodable server message", "err", err)
+			continue
+		}
+		m.handle(c, msg)
+	}
+}
+
+// handle applies one server message. Only the reader calls it (and unit
+// tests, in its place).
+func (m *Meeting) handle(c *conn, msg protocol.ServerMessage) {
+	switch msg.Type {
+	case protocol.TypeEvent:
+		m.onEvent(c, msg)
+	case protocol.TypeMedia:
+		mm := msg
+		m.emit(Event{Name: EventMedia, Media: &mm})
+	case protocol.TypeResult, protocol.TypeError:
+		m.onAnswer(c, msg)
+	default:
+		m.log.Debug("stagekit: unknown server message", "type", msg.Type)
+	}
+}
+
+func (m *Meeting) onEvent(c *conn, msg protocol.ServerMessage) {
+	if msg.Seq == 0 {
+		m.log.Warn("stagekit: event without seq ignored", "event", msg.Event)
+		return
+	}
+	if !c.synced || c.snapPending {
+		c.buffer(msg)
+		return
+	}
+	m.mu.Lock()
+	last := m.st.lastSeq
+	switch {
+	case msg.Seq <= last:
+		m.mu.Unlock()
+		return // already covered by a snapshot
+	case msg.Seq > last+1:
+		m.mu.Unlock()
+		m.log.Debug("stagekit: event gap, resyncing", "have", last, "got", msg.Seq)
+		c.buffer(msg)
+		m.resync(c)
+		return
+	}
+	evs := m.st.applyEvent(msg)
+	m.mu.Unlock()
+	m.emit(evs...)
+	m.releaseHeld(c)
+}
+
+func (c *conn) buffer(msg protocol.ServerMessage) {
+	if len(c.buffered) >= maxBuffered {
+		c.buffered, c.overflow = nil, true
+	}
+	c.buffered = append(c.buffered, msg)
+}
+
+// resync asks for a snapshot unless one is on its way.
+func (m *Meeting) resync(c *conn) {
+	if c.snapPending {
+		return
+	}
+	c.snapPending = true
+	if _, err := c.send(protocol.ClientMessage{Type: protocol.TypeSnapshot}, kindSnapshot, nil); err != nil {
+		m.log.Debug("stagekit: snapshot request failed", "err", err)
+	}
+}
+
+func (m *Meeting) onAnswer(c *conn, msg protocol.ServerMessage) {
+	p := c.take(msg.ID)
+	if p == nil {
+		if msg.Type == protocol.TypeError {
+			m.log.Warn("stagekit: server error", "id", msg.ID, "err", msg.Error)
+		}
+		return
+	}
+	switch p.kind {
+	case kindJoin, kindRejoin, kindSnapshot:
+		if msg.Type == protocol.TypeResult && msg.Snapshot != nil {
+			m.onSnapshot(c, *msg.Snapshot, p.kind)
+		} else if p.kind != kindJoin {
+			// The client's own join or snapshot failed: start over on a new
+			// connection.
+			m.log.Warn("stagekit: resync failed; reconnecting", "err", msg.Error)
+			c.t.close()
+		}
+	case kindPlain:
+		if msg.Type == protocol.TypeResult && msg.Seq > 0 {
+			m.mu.Lock()
+			ahead := msg.Seq > m.st.lastSeq
+			m.mu.Unlock()
+			if ahead || c.snapPending {
+				// The event of this answer has not been applied: hold the
+				// answer until the state includes it.
+				c.held = append(c.held, held{msg: msg, p: p})
+				if ahead {
+					m.resync(c)
+				}
+				return
+			}
+		}
+	}
+	c.deliver(p, msg)
+}
+
+// onSnapshot applies a join or resync snapshot, then the events buffered
+// meanwhile, then releases the answers that waited for them.
+func (m *Meeting) onSnapshot(c *conn, snap protocol.Snapshot, kind callKind) {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return
+	}
+	evs := m.st.sync(snap, kind == kindJoin)
+	if kind == kindJoin {
+		evs = append(evs, Event{Name: EventRoomJoined, Seq: snap.Seq})
+	}
+	c.synced, c.snapPending = true, false
+	if kind == kindRejoin {
+		m.conn = c
+		m.reconnecting = false
+		m.backoff = 0
+		evs = append(evs, Event{Name: EventReconnected, Seq: snap.Seq})
+	}
+	buf, overflow := c.buffered, c.overflow
+	c.buffered, c.overflow = nil, false
+	gap := overflow
+	for i, ev := range buf {
+		if ev.Seq <= m.st.lastSeq {
+			continue
+		}
+		if ev.Seq != m.st.lastSeq+1 {
+			c.buffered, gap = append(c.buffered, buf[i:]...), true
+			break
+		}
+		evs = append(evs, m.st.applyEvent(ev)...)
+	}
+	m.mu.Unlock()
+	m.emit(evs...)
+	if gap {
+		m.resync(c)
+	}
+	m.releaseHeld(c)
+}
+
+// releaseHeld hands over the held answers the state has caught up with.
+func (m *Meeting) releaseHeld(c *conn) {
+	if len(c.held) == 0 || c.snapPending {
+		return
+	}
+	m.mu.Lock()
+	last := m.st.lastSeq
+	m.mu.Unlock()
+	kept := c.held[:0]
+	for _, h := range c.held {
+		if h.msg.Seq <= last {
+			c.deliver(h.p, h.msg)
+		} else {
+			kept = append(kept, h)
+		}
+	}
+	c.held = kept
+	if len(kept) > 0 {
+		m.resync(c)
+	}
+}
+
+// lost handles the end of the reader's connection and returns the next one
+// to read, or nil when the meeting is finished.
+func (m *Meeting) lost(c *conn, readErr error) *conn {
+	code, reason := closeCode(readErr)
+	m.mu.Lock()
+	if m.conn == c {
+		m.conn = nil
+	}
+	closed := m.closed
+	fatal := !closed && isFatal(code)
+	var err error
+	switch {
+	case closed:
+		err = newError(CodeClosed, "the meeting was left or closed")
+	case fatal:
+		if reason == "" {
+			reason = "the server ended the session"
+		}
+		err = newError(code, "%s", reason)
+		m.closed = true
+		m.st.self.RoomJoined = false
+	default:
+		err = newError(CodeDisconnected, "connection lost before the answer")
+	}
+	first := !closed && !fatal && !m.reconnecting
+	if !closed && !fatal {
+		m.reconnecting = true
+	}
+	m.mu.Unlock()
+
+	c.end(err)
+	switch {
+	case closed:
+		return nil
+	case fatal:
+		m.cancel()
+		m.emit(Event{Name: EventDisconnected, Err: err})
+		return nil
+	}
+	m.log.Debug("stagekit: connection lost; reconnecting", "code", code, "err", readErr)
+	if first {
+		m.emit(Event{Name: EventReconnecting})
+	}
+	return m.reconnect()
+}
+
+// reconnect redials with exponential backoff and jitter until it has an
+// authenticated connection whose rejoin is on its way (the reader applies
+// its snapshot), the meeting is closed, or the server refuses for good.
+func (m *Meeting) reconnect() *conn {
+	for {
+		if m.backoff < m.opts.MinBackoff {
+			m.backoff = m.opts.MinBackoff
+		}
+		wait := m.backoff/2 + rand.N(m.backoff/2+1)
+		m.backoff = min(2*m.backoff, m.opts.MaxBackoff)
+		t := time.NewTimer(wait)
+		select {
+		case <-m.ctx.Done():
+			t.Stop()
+			return nil
+		case <-t.C:
+		}
+
+		c, hello, err := m.dialHello(m.ctx)
+		if err != nil {
+			code := CodeOf(err)
+			if isFatal(code) && m.ctx.Err() == nil {
+				m.mu.Lock()
+				m.closed = true
+				m.st.self.RoomJoined = false
+				m.mu.Unlock()
+				m.cancel()
+				m.emit(Event{Name: EventDisconnected, Err: err})
+				return nil
+			}
+			m.log.Debug("stagekit: reconnect failed", "err", err)
+			continue
+		}
+		m.mu.Lock()
+		if m.closed {
+			m.mu.Unlock()
+			c.t.close()
+			return nil
+		}
+		m.cur = c
+		m.applyHello(hello)
+		joined := m.st.self.RoomJoined
+		if !joined {
+			// Never joined: the connection is all there was.
+			m.conn = c
+			m.reconnecting = false
+			m.backoff = 0
+			m.mu.Unlock()
+			m.emit(Event{Name: EventReconnected})
+			return c
+		}
+		m.mu.Unlock()
+		if _, err := c.send(protocol.ClientMessage{Type: protocol.TypeJoin}, kindRejoin, nil); err != nil {
+			m.log.Debug("stagekit: rejoin failed", "err", err)
+		}
+		return c // the reader gets the snapshot, or the error and comes back
+	}
+}

@@ -1,0 +1,218 @@
+package client
+
+import (
+	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// state is what the client knows of the room. It is pure: the reader applies
+// server messages to it under Meeting.mu and emits the events it returns.
+type state struct {
+	self     Self
+	peers    map[string]*Participant // other participants by peer id
+	order    []string                // their peer ids in join order
+	requests []protocol.StageRequest // pending list, hosts only
+	lastSeq  uint64                  // room seq of the last applied event or snapshot
+}
+
+func newState() state { return state{peers: map[string]*Participant{}} }
+
+func (s *state) isHost() bool { return s.self.Permissions.AcceptStageRequests }
+
+// find returns the participant with peerID, or failing that with userID.
+func (s *state) find(peerID, userID string) *Participant {
+	if p := s.peers[peerID]; p != nil {
+		return p
+	}
+	for _, id := range s.order {
+		if p := s.peers[id]; p.UserID == userID {
+			return p
+		}
+	}
+	return nil
+}
+
+func (s *state) remove(p *Participant) {
+	delete(s.peers, p.PeerID)
+	for i, id := range s.order {
+		if id == p.PeerID {
+			s.order = append(s.order[:i:i], s.order[i+1:]...)
+			break
+		}
+	}
+}
+
+func copyRequests(r []protocol.StageRequest) []protocol.StageRequest {
+	out := make([]protocol.StageRequest, len(r))
+	copy(out, r)
+	return out
+}
+
+func copyParticipant(p Participant) *Participant { return &p }
+
+// applyEvent applies one in-order room event (msg.Seq == lastSeq+1) and
+// returns the events a user sees for it.
+func (s *state) applyEvent(msg protocol.ServerMessage) []Event {
+	s.lastSeq = msg.Seq
+	var evs []Event
+	switch msg.Event {
+	case protocol.EventStage:
+		for _, ch := range msg.Changes {
+			evs = s.applyChange(evs, ch, msg.Seq)
+		}
+	case protocol.EventParticipantJoined:
+		p := msg.Participant
+		if p == nil || p.UserID == s.self.UserID {
+			break
+		}
+		if old := s.find(p.PeerID, p.UserID); old != nil {
+			s.remove(old) // a stale entry of the same user: replace it
+		}
+		np := *p
+		s.peers[np.PeerID] = &np
+		s.order = append(s.order, np.PeerID)
+		evs = append(evs, Event{Name: EventParticipantJoined, Seq: msg.Seq, Participant: copyParticipant(np)})
+	case protocol.EventParticipantLeft:
+		p := msg.Participant
+		if p == nil {
+			break
+		}
+		if old := s.find(p.PeerID, p.UserID); old != nil {
+			s.remove(old)
+			evs = append(evs, Event{Name: EventParticipantLeft, Seq: msg.Seq, Participant: copyParticipant(*p)})
+		}
+	}
+	if msg.PendingChanged && s.isHost() {
+		s.requests = copyRequests(msg.Requests)
+		evs = append(evs, Event{Name: EventStageAccessRequestUpdate, Seq: msg.Seq, Requests: copyRequests(s.requests)})
+		if msg.RequestAdded {
+			evs = append(evs, Event{Name: EventNewStageRequest, Seq: msg.Seq, Count: len(s.requests)})
+		}
+	}
+	return evs
+}
+
+// applyChange applies one status change of a stage event.
+func (s *state) applyChange(evs []Event, ch protocol.Change, seq uint64) []Event {
+	if ch.UserID == s.self.UserID {
+		s.self.StageStatus = ch.To
+		evs = append(evs, Event{Name: EventStageStatusUpdate, Seq: seq, Status: ch.To, Cause: ch.Cause})
+		switch ch.Cause {
+		case stage.CauseGrant:
+			evs = append(evs,
+				Event{Name: EventStageRequestApproved, Seq: seq},
+				Event{Name: EventAcceptPresentRequests, Seq: seq})
+		case stage.CauseInvite:
+			evs = append(evs, Event{Name: EventAcceptPresentRequests, Seq: seq})
+		case stage.CauseDeny:
+			evs = append(evs, Event{Name: EventStageRequestRejected, Seq: seq})
+		}
+		return evs
+	}
+	p := s.find(ch.PeerID, ch.UserID)
+	if p == nil {
+		return evs // not someone this client knows; a resync would add it
+	}
+	p.StageStatus = ch.To
+	return append(evs, Event{Name: EventParticipantStageStatusUpdate, Seq: seq, Status: ch.To, Cause: ch.Cause, Participant: copyParticipant(*p)})
+}
+
+// sync replaces the state with a snapshot and returns the events that turn
+// the old state into the new one. first is the first Join of the meeting:
+// the participants and the pending list fill in silently except that a
+// non-empty list is announced and a status that differs from hello's is
+// reported. Otherwise (a resync after a gap or a reconnect) every difference
+// is reported as the user would have seen it: participants that left, joined
+// or changed status, the local status (with approved, rejected or
+// acceptPresentRequests when the user kept its peer id, i.e. stayed in the
+// room, and the move can only have been a grant, an invitation or a denial),
+// and the pending list (with newStageRequest when a request was added).
+func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
+	seq := snap.Seq
+	var evs []Event
+
+	fresh := make(map[string]*Participant, len(snap.Participants))
+	order := make([]string, 0, len(snap.Participants))
+	for _, p := range snap.Participants {
+		np := p
+		fresh[np.PeerID] = &np
+		order = append(order, np.PeerID)
+	}
+	if !first {
+		for _, id := range s.order {
+			if _, ok := fresh[id]; !ok {
+				evs = append(evs, Event{Name: EventParticipantLeft, Seq: seq, Participant: copyParticipant(*s.peers[id])})
+			}
+		}
+		for _, id := range order {
+			np := fresh[id]
+			old, ok := s.peers[id]
+			switch {
+			case !ok:
+				evs = append(evs, Event{Name: EventParticipantJoined, Seq: seq, Participant: copyParticipant(*np)})
+			case old.StageStatus != np.StageStatus:
+				evs = append(evs, Event{Name: EventParticipantStageStatusUpdate, Seq: seq, Status: np.StageStatus, Participant: copyParticipant(*np)})
+			}
+		}
+	}
+	s.peers, s.order = fresh, order
+
+	old := s.self.Participant
+	s.self.Participant = snap.Self
+	s.self.RoomJoined = true
+	if to := snap.Self.StageStatus; to != old.StageStatus {
+		evs = append(evs, Event{Name: EventStageStatusUpdate, Seq: seq, Status: to})
+		if !first && old.PeerID == snap.Self.PeerID {
+			switch {
+			case old.StageStatus == stage.Requested && to == stage.Accepted:
+				evs = append(evs, Event{Name: EventStageRequestApproved, Seq: seq}, Event{Name: EventAcceptPresentRequests, Seq: seq})
+			case old.StageStatus == stage.Requested && to == stage.OffStage:
+				evs = append(evs, Event{Name: EventStageRequestRejected, Seq: seq})
+			case old.StageStatus == stage.OffStage && to == stage.Accepted:
+				evs = append(evs, Event{Name: EventAcceptPresentRequests, Seq: seq})
+			}
+		}
+	}
+
+	if s.isHost() {
+		reqs := copyRequests(snap.Requests)
+		if !sameRequests(s.requests, reqs) {
+			added := hasNewRequest(s.requests, reqs)
+			s.requests = reqs
+			evs = append(evs, Event{Name: EventStageAccessRequestUpdate, Seq: seq, Requests: copyRequests(reqs)})
+			if added && !first {
+				evs = append(evs, Event{Name: EventNewStageRequest, Seq: seq, Count: len(reqs)})
+			}
+		}
+	} else {
+		s.requests = nil
+	}
+	s.lastSeq = seq
+	return evs
+}
+
+func sameRequests(a, b []protocol.StageRequest) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// hasNewRequest says whether b holds a request that a does not.
+func hasNewRequest(a, b []protocol.StageRequest) bool {
+	seen := make(map[protocol.StageRequest]struct{}, len(a))
+	for _, r := range a {
+		seen[r] = struct{}{}
+	}
+	for _, r := range b {
+		if _, ok := seen[r]; !ok {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,162 @@
+//go:build js && wasm
+
+package client
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"syscall/js"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// jsTransport is the JS environment's WebSocket (the browser's, or Node's
+// with --experimental-websocket). Its callbacks only queue and signal; they
+// never block the JS event loop.
+type jsTransport struct {
+	ws js.Value
+
+	mu      sync.Mutex
+	queue   [][]byte
+	ended   bool
+	code    int
+	reason  string
+	signal  chan struct{} // capacity 1: something was queued or it ended
+	closed  chan struct{} // closed when the socket ended
+	funcs   []js.Func
+	release sync.Once
+}
+
+func dialWebSocket(ctx context.Context, url string) (tr transport, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("websocket: %v", r)
+		}
+	}()
+	ctor := js.Global().Get("WebSocket")
+	if ctor.Type() != js.TypeFunction {
+		return nil, errors.New("this JavaScript environment has no WebSocket")
+	}
+	t := &jsTransport{signal: make(chan struct{}, 1), closed: make(chan struct{}), code: -1}
+	opened := make(chan struct{})
+	var openOnce sync.Once
+	t.ws = ctor.New(url)
+	t.ws.Set("binaryType", "arraybuffer")
+	t.on("onopen", func(js.Value) { openOnce.Do(func() { close(opened) }) })
+	t.on("onmessage", func(e js.Value) {
+		data := e.Get("data")
+		if data.Type() != js.TypeString {
+			return // binary frames are not part of the protocol
+		}
+		t.mu.Lock()
+		t.queue = append(t.queue, []byte(data.String()))
+		t.mu.Unlock()
+		t.wake()
+	})
+	t.on("onerror", func(js.Value) {}) // the close event follows with the code
+	t.on("onclose", func(e js.Value) {
+		t.mu.Lock()
+		if !t.ended {
+			t.ended = true
+			t.code = e.Get("code").Int()
+			t.reason = e.Get("reason").String()
+			close(t.closed)
+		}
+		t.mu.Unlock()
+		t.wake()
+	})
+	select {
+	case <-opened:
+		return t, nil
+	case <-t.closed:
+		t.releaseFuncs()
+		return nil, fmt.Errorf("websocket to %s closed before it opened (code %d)", url, t.code)
+	case <-ctx.Done():
+		t.close()
+		t.releaseFuncs()
+		return nil, ctx.Err()
+	}
+}
+
+func (t *jsTransport) on(name string, fn func(js.Value)) {
+	f := js.FuncOf(func(this js.Value, args []js.Value) any {
+		var e js.Value
+		if len(args) > 0 {
+			e = args[0]
+		}
+		fn(e)
+		return nil
+	})
+	t.funcs = append(t.funcs, f)
+	t.ws.Set(name, f)
+}
+
+func (t *jsTransport) wake() {
+	select {
+	case t.signal <- struct{}{}:
+	default:
+	}
+}
+
+// releaseFuncs detaches and frees the callbacks once the socket ended.
+func (t *jsTransport) releaseFuncs() {
+	t.release.Do(func() {
+		for _, name := range []string{"onopen", "onmessage", "onerror", "onclose"} {
+			t.ws.Set(name, js.Null())
+		}
+		for _, f := range t.funcs {
+			f.Release()
+		}
+	})
+}
+
+func (t *jsTransport) read(ctx context.Context) ([]byte, error) {
+	for {
+		t.mu.Lock()
+		if len(t.queue) > 0 {
+			data := t.queue[0]
+			t.queue[0] = nil
+			t.queue = t.queue[1:]
+			t.mu.Unlock()
+			if len(data) > protocol.MaxFrameBytes {
+				t.close()
+				return nil, &closedError{Code: -1, Err: errors.New("message larger than the read limit")}
+			}
+			return data, nil
+		}
+		if t.ended {
+			code, reason := t.code, t.reason
+			t.mu.Unlock()
+			t.releaseFuncs()
+			return nil, &closedError{Code: code, Reason: reason}
+		}
+		t.mu.Unlock()
+		select {
+		case <-t.signal:
+		case <-ctx.Done():
+			t.close()
+			return nil, &closedError{Code: -1, Err: ctx.Err()}
+		}
+	}
+}
+
+func (t *jsTransport) write(data []byte) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("websocket send: %v", r)
+		}
+	}()
+	if t.ws.Get("readyState").Int() != 1 { // OPEN
+		return errors.New("websocket is not open")
+	}
+	t.ws.Call("send", string(data))
+	return nil
+}
+
+func (t *jsTransport) close() {
+	defer func() { _ = recover() }()
+	// Browsers accept only 1000 and 3000–4999 from scripts.
+	t.ws.Call("close", 1000)
+}
