@@ -1,17 +1,26 @@
-// Command stageserver is the stage server: REST, signaling and storage in one
-// binary with embedded defaults.
+// Command stageserver is the stage server: REST, signaling and storage in
+// one binary with an embedded database; no outside service is needed.
+//
+//	stageserver [-addr 127.0.0.1:8080] [-api-key KEY] [-data ./data] [-presets FILE]
+//	            [-grace 20s] [-token-ttl 24h] [-allowed-origins 'localhost:*,…']
+//	            [-log-level info] [-log-format text] [-demo]
+//
+// Every flag falls back to an environment variable (STAGEKIT_ADDR,
+// STAGEKIT_API_KEY, …; see -help); a flag given on the command line wins.
+// Without an admin key a random one is generated and logged once.
+// SIGINT or SIGTERM shut it down gracefully.
 package main
 
 import (
 	"context"
-	"crypto/rand"
-	"encoding/hex"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"log/slog"
-	"net"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -19,51 +28,87 @@ import (
 	"github.com/stagekit/stagekit/server/app"
 )
 
+// shutdownTimeout bounds the wait for REST requests in flight at shutdown.
+const shutdownTimeout = 10 * time.Second
+
 func main() {
-	if err := run(); err != nil {
+	cfg, err := parse(os.Args[1:], os.LookupEnv, os.Stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "stageserver:", err)
+		os.Exit(2)
+	}
+	if err := run(cfg); err != nil {
+		cfg.Logger.Error("stageserver stopped", "err", err)
 		os.Exit(1)
 	}
 }
 
-func env(name, def string) string {
-	if v, ok := os.LookupEnv(name); ok {
-		return v
-	}
-	return def
-}
-
-func envDuration(name string, def time.Duration) time.Duration {
-	if v, ok := os.LookupEnv(name); ok {
-		if d, err := time.ParseDuration(v); err == nil {
-			return d
+// parse reads the flags, falling back to the environment (lookup).
+func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) (app.Config, error) {
+	fs := flag.NewFlagSet("stageserver", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	var envErrs []error
+	str := func(name, env, def, usage string) *string {
+		if v, ok := lookup(env); ok {
+			def = v
 		}
+		return fs.String(name, def, usage+" ($"+env+")")
 	}
-	return def
-}
-
-func run() error {
-	addr := flag.String("addr", env("STAGEKIT_ADDR", "127.0.0.1:8080"), "listen address (STAGEKIT_ADDR)")
-	apiKey := flag.String("api-key", env("STAGEKIT_API_KEY", ""), "admin API key (STAGEKIT_API_KEY); generated and logged when empty")
-	dataDir := flag.String("data", env("STAGEKIT_DATA", "./data"), "data directory (STAGEKIT_DATA)")
-	presetsFile := flag.String("presets", env("STAGEKIT_PRESETS", ""), "JSON presets file (STAGEKIT_PRESETS)")
-	grace := flag.Duration("grace", envDuration("STAGEKIT_GRACE", 20*time.Second), "how long a dropped user keeps its place (STAGEKIT_GRACE)")
-	tokenTTL := flag.Duration("token-ttl", envDuration("STAGEKIT_TOKEN_TTL", 24*time.Hour), "participant token lifetime (STAGEKIT_TOKEN_TTL)")
-	origins := flag.String("allowed-origins", env("STAGEKIT_ALLOWED_ORIGINS", ""), "comma-separated page origins allowed to connect, besides the server's own (STAGEKIT_ALLOWED_ORIGINS)")
-	logLevel := flag.String("log-level", env("STAGEKIT_LOG_LEVEL", "info"), "debug, info, warn or error (STAGEKIT_LOG_LEVEL)")
-	flag.Parse()
-
-	var level slog.Level
-	if err := level.UnmarshalText([]byte(*logLevel)); err != nil {
-		return fmt.Errorf("-log-level: %w", err)
+	dur := func(name, env string, def time.Duration, usage string) *time.Duration {
+		if v, ok := lookup(env); ok {
+			d, err := time.ParseDuration(v)
+			if err != nil {
+				envErrs = append(envErrs, fmt.Errorf("$%s: %w", env, err))
+			}
+			def = d
+		}
+		return fs.Duration(name, def, usage+" ($"+env+")")
 	}
-	log := slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: level}))
+	boolean := func(name, env string, usage string) *bool {
+		def := false
+		if v, ok := lookup(env); ok {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				envErrs = append(envErrs, fmt.Errorf("$%s: %q is not a boolean", env, v))
+			}
+			def = b
+		}
+		return fs.Bool(name, def, usage+" ($"+env+")")
+	}
 
-	if *apiKey == "" {
-		b := make([]byte, 16)
-		rand.Read(b)
-		*apiKey = hex.EncodeToString(b)
-		log.Info("no API key given; generated one for this run", "api_key", *apiKey)
+	addr := str("addr", "STAGEKIT_ADDR", app.DefaultAddr, "listen address")
+	apiKey := str("api-key", "STAGEKIT_API_KEY", "", "admin API key for the REST API; empty: generate one and log it")
+	dataDir := str("data", "STAGEKIT_DATA", app.DefaultDataDir, "data directory (holds stagekit.db)")
+	presets := str("presets", "STAGEKIT_PRESETS", "", "JSON file of presets to add to or override the built-ins")
+	grace := dur("grace", "STAGEKIT_GRACE", app.DefaultGrace, "how long a dropped user keeps its place")
+	ttl := dur("token-ttl", "STAGEKIT_TOKEN_TTL", 24*time.Hour, "participant token lifetime")
+	origins := str("allowed-origins", "STAGEKIT_ALLOWED_ORIGINS", "",
+		"comma-separated page origin patterns (e.g. 'localhost:*') allowed to open the WebSocket; empty: the server's own host only")
+	level := str("log-level", "STAGEKIT_LOG_LEVEL", "info", "debug, info, warn or error")
+	format := str("log-format", "STAGEKIT_LOG_FORMAT", "text", "text or json")
+	demo := boolean("demo", "STAGEKIT_DEMO", "run for the demo (make demo)")
+
+	if err := fs.Parse(args); err != nil {
+		return app.Config{}, err
+	}
+	if fs.NArg() > 0 {
+		return app.Config{}, fmt.Errorf("unexpected arguments: %q", fs.Args())
+	}
+	if len(envErrs) > 0 {
+		return app.Config{}, errors.Join(envErrs...)
+	}
+	if *grace <= 0 {
+		return app.Config{}, fmt.Errorf("-grace must be positive, got %v", *grace)
+	}
+	if *ttl <= 0 {
+		return app.Config{}, fmt.Errorf("-token-ttl must be positive, got %v", *ttl)
+	}
+	logger, err := newLogger(*level, *format, stderr)
+	if err != nil {
+		return app.Config{}, err
 	}
 	var allowed []string
 	for _, o := range strings.Split(*origins, ",") {
@@ -71,32 +116,50 @@ func run() error {
 			allowed = append(allowed, o)
 		}
 	}
-	a, err := app.New(app.Config{APIKey: *apiKey, DataDir: *dataDir, PresetsFile: *presetsFile, Grace: *grace,
-		TokenTTL: *tokenTTL, AllowedOrigins: allowed, Logger: log})
-	if err != nil {
-		return err
-	}
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
-	log.Info("stage server listening", "url", "http://"+ln.Addr().String(), "data", *dataDir)
+	return app.Config{
+		Addr: *addr, APIKey: *apiKey, DataDir: *dataDir, PresetsFile: *presets,
+		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, Logger: logger, DemoMode: *demo,
+	}, nil
+}
 
+func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {
+	var lv slog.Level
+	if err := lv.UnmarshalText([]byte(level)); err != nil {
+		return nil, fmt.Errorf("-log-level %q: want debug, info, warn or error", level)
+	}
+	opts := &slog.HandlerOptions{Level: lv}
+	switch format {
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	}
+	return nil, fmt.Errorf("-log-format %q: want text or json", format)
+}
+
+// run serves until SIGINT or SIGTERM, then shuts down gracefully.
+func run(cfg app.Config) error {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	a, err := app.New(cfg)
+	if err != nil {
+		return err
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- a.Serve(ln) }()
-	sig := make(chan os.Signal, 1)
-	signal.Notify(sig, syscall.SIGINT, syscall.SIGTERM)
+	go func() { errc <- a.ListenAndServe() }()
 	select {
-	case err := <-errc:
-		return err
-	case s := <-sig:
-		log.Info("shutting down", "signal", s.String())
+	case err = <-errc: // could not listen, or the server failed
+	case <-ctx.Done():
+		cfg.Logger.Info("shutting down")
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	stop() // a second signal kills at once
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
 	defer cancel()
-	if err := a.Shutdown(ctx); err != nil {
-		return err
+	if serr := a.Shutdown(sctx); serr != nil {
+		err = errors.Join(err, serr)
 	}
-	log.Info("stopped")
-	return nil
+	if err == nil {
+		cfg.Logger.Info("stopped")
+	}
+	return err
 }

@@ -1,54 +1,103 @@
-// Package app wires the server together: storage, tokens, REST, signaling.
-// Tests start the whole server in-process with it; cmd/stageserver is a thin
-// main around it.
+// Package app wires the whole server together: storage, presets, tokens,
+// REST, signaling. Tests start the complete server in-process with it;
+// cmd/stageserver is a thin main around it.
+//
+// Routes of Handler():
+//
+//	GET  /healthz   200 {"status":"ok"}, or 503 when the database does not answer
+//	     /v1/ws     the signaling WebSocket (server/signal)
+//	     /v1/...    the admin REST API (server/rest)
+//
+// More routes (the SDK under /sdk/, the demo under /demo/) are mounted on
+// Mux() by their own packages.
 package app
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"time"
 
 	"github.com/stagekit/stagekit/server/auth"
-	"github.com/stagekit/stagekit/server/presets"
+	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/rest"
 	"github.com/stagekit/stagekit/server/signal"
 	"github.com/stagekit/stagekit/server/store"
 )
 
-// Config configures the server.
+// Config configures the server. Zero values take the defaults noted.
 type Config struct {
-	APIKey         string
-	DataDir        string
-	PresetsFile    string
-	Grace          time.Duration
-	TokenTTL       time.Duration
+	Addr        string        // for ListenAndServe; default 127.0.0.1:8080
+	APIKey      string        // admin key; empty: a random one is generated and logged once
+	DataDir     string        // default ./data
+	PresetsFile string        // optional JSON presets file (see server/config)
+	Grace       time.Duration // how long a dropped user keeps its place; default 20s
+	TokenTTL    time.Duration // default 24h
+	// AllowedOrigins are the page origins (host patterns, e.g.
+	// "localhost:*") allowed to open the WebSocket; empty: the server's own
+	// host only.
 	AllowedOrigins []string
-	Logger         *slog.Logger
+	Logger         *slog.Logger // default slog.Default()
+	// DemoMode marks a server started for the demo (`stageserver -demo`).
+	// The core server behaves the same; the demo's own mount reads it.
+	DemoMode bool
+	// Media is the media server the hub hands media signaling to; nil
+	// refuses media.
+	Media signal.MediaHandler
 }
 
-// App is a running server's parts.
+// Defaults.
+const (
+	DefaultAddr    = "127.0.0.1:8080"
+	DefaultDataDir = "./data"
+	DefaultGrace   = 20 * time.Second
+)
+
+// App is the server's parts.
 type App struct {
-	cfg   Config
-	log   *slog.Logger
-	store *store.Store
-	auth  *auth.Authenticator
-	hub   *signal.Hub
-	mux   *http.ServeMux
-	http  *http.Server
+	cfg     Config
+	log     *slog.Logger
+	store   *store.Store
+	presets *config.Presets
+	auth    *auth.Authenticator
+	hub     *signal.Hub
+	mux     *http.ServeMux
+	srv     *http.Server
+
+	shutdownOnce sync.Once
+	shutdownErr  error
 }
 
-// New opens the store and builds the handlers.
+// New opens the store, loads the presets and builds the handlers. The caller
+// must call Shutdown to release the store, served or not.
 func New(cfg Config) (*App, error) {
-	if cfg.APIKey == "" {
-		return nil, errors.New("an admin API key is required")
-	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
-	reg, err := presets.Load(cfg.PresetsFile)
+	if cfg.Addr == "" {
+		cfg.Addr = DefaultAddr
+	}
+	if cfg.DataDir == "" {
+		cfg.DataDir = DefaultDataDir
+	}
+	if cfg.Grace < 0 || cfg.TokenTTL < 0 {
+		return nil, fmt.Errorf("negative duration: grace %v, token TTL %v", cfg.Grace, cfg.TokenTTL)
+	}
+	if cfg.Grace == 0 {
+		cfg.Grace = DefaultGrace
+	}
+	if cfg.TokenTTL == 0 {
+		cfg.TokenTTL = auth.DefaultTTL
+	}
+	log := cfg.Logger
+
+	presets, err := config.LoadPresets(cfg.PresetsFile)
 	if err != nil {
 		return nil, err
 	}
@@ -56,26 +105,79 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	au, err := auth.New(context.Background(), auth.Options{Store: st, Presets: reg, TTL: cfg.TokenTTL})
+	au, err := auth.New(context.Background(), auth.Options{Store: st, Presets: presets, TTL: cfg.TokenTTL})
 	if err != nil {
 		st.Close()
 		return nil, err
 	}
-	hub := signal.NewHub(signal.Config{Auth: au, Grace: cfg.Grace, OriginPatterns: cfg.AllowedOrigins, Logger: cfg.Logger})
-	a := &App{cfg: cfg, log: cfg.Logger, store: st, auth: au, hub: hub, mux: http.NewServeMux()}
-	rest.New(cfg.APIKey, st, au, reg, hub, cfg.Logger).Register(a.mux)
-	a.mux.Handle("GET /v1/ws", hub)
-	a.mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain")
-		w.Write([]byte("ok\n"))
-	})
+	if cfg.APIKey == "" { // generated last, so that it is logged only by a server that starts
+		var b [24]byte
+		rand.Read(b[:])
+		cfg.APIKey = hex.EncodeToString(b[:])
+		log.Warn("no admin API key given; generated one for this run", "api_key", cfg.APIKey)
+	}
+	a := &App{cfg: cfg, log: log, store: st, presets: presets, auth: au, mux: http.NewServeMux()}
+	a.hub = a.mountSignal()
+	api, err := rest.New(rest.Options{APIKey: cfg.APIKey, Store: st, Tokens: au, Presets: presets,
+		Rooms: a.hub, Logger: log.With("component", "rest")})
+	if err != nil {
+		a.hub.Close()
+		st.Close()
+		return nil, err
+	}
+	a.mux.Handle("/v1/", api)
+	a.mux.HandleFunc("GET /healthz", a.health)
+	a.srv = &http.Server{
+		Addr:              cfg.Addr,
+		Handler:           a.mux,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
+	}
+	log.Info("server ready", "data", st.Path(), "presets", presets.Names(),
+		"grace", cfg.Grace, "token_ttl", cfg.TokenTTL, "allowed_origins", cfg.AllowedOrigins, "demo", cfg.DemoMode)
 	return a, nil
 }
+
+// mountSignal builds the signaling hub and mounts it at /v1/ws.
+func (a *App) mountSignal() *signal.Hub {
+	hub := signal.NewHub(signal.Config{
+		Auth:           a.auth,
+		Grace:          a.cfg.Grace,
+		OriginPatterns: a.cfg.AllowedOrigins,
+		Logger:         a.log.With("component", "signal"),
+		Media:          a.cfg.Media,
+	})
+	a.mux.Handle("/v1/ws", hub)
+	return hub
+}
+
+func (a *App) health(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	status, body := http.StatusOK, `{"status":"ok"}`
+	if err := a.store.Ping(ctx); err != nil {
+		status, body = http.StatusServiceUnavailable, `{"status":"unavailable"}`
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	w.Write([]byte(body + "\n"))
+}
+
+// Config is the effective configuration (defaults filled in, the generated
+// API key included).
+func (a *App) Config() Config { return a.cfg }
+
+// APIKey is the admin key in force.
+func (a *App) APIKey() string { return a.cfg.APIKey }
 
 // Handler is the server's whole HTTP surface.
 func (a *App) Handler() http.Handler { return a.mux }
 
-// Mux lets callers mount more routes (static files, demo) before serving.
+// Mux is the hook for mounting more routes (the SDK's and the demo's static
+// files); http.ServeMux takes registrations while serving.
 func (a *App) Mux() *http.ServeMux { return a.mux }
 
 // Hub is the signaling hub.
@@ -84,26 +186,40 @@ func (a *App) Hub() *signal.Hub { return a.hub }
 // Store is the storage.
 func (a *App) Store() *store.Store { return a.store }
 
-// Auth issues and verifies tokens.
+// Presets are the presets in force.
+func (a *App) Presets() *config.Presets { return a.presets }
+
+// Auth issues and verifies participant tokens.
 func (a *App) Auth() *auth.Authenticator { return a.auth }
 
-// Serve serves on ln until Shutdown.
+// Serve serves on ln until Shutdown, then returns nil; any other failure is
+// returned. Call it once.
 func (a *App) Serve(ln net.Listener) error {
-	a.http = &http.Server{Handler: a.mux, ReadHeaderTimeout: 10 * time.Second, ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
-	err := a.http.Serve(ln)
+	err := a.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
 	return err
 }
 
-// Shutdown stops accepting, closes every signaling connection, waits for
-// handlers up to ctx, then closes the store.
-func (a *App) Shutdown(ctx context.Context) error {
-	var err error
-	a.hub.Close()
-	if a.http != nil {
-		err = a.http.Shutdown(ctx)
+// ListenAndServe listens on Config.Addr and serves like Serve.
+func (a *App) ListenAndServe() error {
+	ln, err := net.Listen("tcp", a.cfg.Addr)
+	if err != nil {
+		return err
 	}
-	return errors.Join(err, a.store.Close())
+	a.log.Info("listening", "url", "http://"+ln.Addr().String())
+	return a.Serve(ln)
+}
+
+// Shutdown stops the server: it closes every signaling connection (1001)
+// and refuses new ones, stops accepting, waits up to ctx for REST requests in
+// flight, then closes the store. Later calls return the first call's result.
+func (a *App) Shutdown(ctx context.Context) error {
+	a.shutdownOnce.Do(func() {
+		a.hub.Close()
+		err := a.srv.Shutdown(ctx)
+		a.shutdownErr = errors.Join(err, a.store.Close())
+	})
+	return a.shutdownErr
 }

@@ -1,0 +1,278 @@
+package rest
+
+import (
+	"bytes"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"slices"
+	"strings"
+	"time"
+	"unicode"
+
+	"github.com/stagekit/stagekit/server/config"
+	"github.com/stagekit/stagekit/server/store"
+)
+
+// TokenIssuer signs participant tokens; *auth.Authenticator is one.
+type TokenIssuer interface {
+	Issue(meetingID, participantID string) (string, error)
+}
+
+// RoomRemover takes a deleted participant out of its live room, closing its
+// connection; the signaling hub is one. It must not block for long.
+type RoomRemover interface {
+	RemoveParticipant(meetingID, userID string)
+}
+
+// Options configure the API.
+type Options struct {
+	APIKey  string          // required
+	Store   *store.Store    // required
+	Tokens  TokenIssuer     // required
+	Presets *config.Presets // required
+	Rooms   RoomRemover     // optional: nil when no live rooms are kept
+	Logger  *slog.Logger    // optional
+	// BodyTimeout bounds reading a request body (default 15s).
+	BodyTimeout time.Duration
+}
+
+// API serves the REST routes; mount it at "/v1/". It answers every request it
+// gets, unknown routes included, with a JSON body.
+type API struct {
+	keyHash [sha256.Size]byte
+	store   *store.Store
+	tokens  TokenIssuer
+	presets *config.Presets
+	rooms   RoomRemover
+	log     *slog.Logger
+	bodyTTL time.Duration
+	mux     *http.ServeMux
+}
+
+// New builds the API.
+func New(o Options) (*API, error) {
+	switch {
+	case o.APIKey == "":
+		return nil, errors.New("rest: an admin API key is required")
+	case o.Store == nil || o.Tokens == nil || o.Presets == nil:
+		return nil, errors.New("rest: a store, a token issuer and presets are required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.BodyTimeout <= 0 {
+		o.BodyTimeout = 15 * time.Second
+	}
+	a := &API{keyHash: sha256.Sum256([]byte(o.APIKey)), store: o.Store, tokens: o.Tokens,
+		presets: o.Presets, rooms: o.Rooms, log: o.Logger, bodyTTL: o.BodyTimeout, mux: http.NewServeMux()}
+
+	type route = map[string]handler // method → handler
+	routes := []struct {
+		path    string
+		methods route
+	}{
+		{"/v1/meetings", route{"POST": a.createMeeting}},
+		{"/v1/meetings/{id}", route{"GET": a.getMeeting}},
+		{"/v1/meetings/{id}/participants", route{"POST": a.addParticipant, "GET": a.listParticipants}},
+		{"/v1/meetings/{id}/participants/{participant_id}", route{"GET": a.getParticipant, "DELETE": a.deleteParticipant}},
+		{"/v1/meetings/{id}/participants/{participant_id}/token", route{"POST": a.regenerateToken}},
+		{"/v1/presets", route{"GET": a.listPresets}},
+	}
+	for _, rt := range routes {
+		var allow []string
+		for method, h := range rt.methods {
+			a.mux.Handle(method+" "+rt.path, a.wrap(h))
+			allow = append(allow, method)
+			if method == "GET" {
+				allow = append(allow, "HEAD")
+			}
+		}
+		slices.Sort(allow)
+		allowed := strings.Join(allow, ", ")
+		// The same path without a method: only reached by other methods.
+		a.mux.Handle(rt.path, a.wrap(func(w http.ResponseWriter, r *http.Request) error {
+			w.Header().Set("Allow", allowed)
+			return fail(http.StatusMethodNotAllowed, CodeMethodNotAllowed, "%s is not allowed on this route; allowed: %s", r.Method, allowed)
+		}))
+	}
+	a.mux.Handle("/", a.wrap(func(w http.ResponseWriter, r *http.Request) error {
+		return fail(http.StatusNotFound, CodeRouteNotFound, "no route %s %s", r.Method, r.URL.Path)
+	}))
+	return a, nil
+}
+
+// ServeHTTP checks the admin key, then routes.
+func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	sw := &statusWriter{ResponseWriter: w}
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			a.log.Error("rest: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p)
+			if sw.status == 0 {
+				writeError(sw, &apiError{http.StatusInternalServerError, CodeInternal, "internal error"})
+			}
+		}
+		a.log.Debug("rest", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
+	}()
+	if !a.authorized(r) {
+		sw.Header().Set("WWW-Authenticate", `Bearer realm="stagekit"`)
+		writeError(sw, &apiError{http.StatusUnauthorized, CodeUnauthorized, "missing or wrong admin API key (Authorization: Bearer KEY)"})
+		return
+	}
+	// Bound the body's upload; unsupported writers (tests) just skip it.
+	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.bodyTTL))
+	a.mux.ServeHTTP(sw, r)
+}
+
+// authorized compares the bearer key with the admin key in constant time
+// (hashes first, so not even the key's length leaks).
+func (a *API) authorized(r *http.Request) bool {
+	scheme, key, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return false
+	}
+	got := sha256.Sum256([]byte(strings.TrimSpace(key)))
+	return subtle.ConstantTimeCompare(got[:], a.keyHash[:]) == 1
+}
+
+// statusWriter remembers the status written, for the log.
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// handler is a route's handler; a returned error is answered as JSON.
+type handler func(w http.ResponseWriter, r *http.Request) error
+
+func (a *API) wrap(h handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		var ae *apiError
+		if !errors.As(err, &ae) {
+			a.log.Error("rest: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+			ae = &apiError{http.StatusInternalServerError, CodeInternal, "internal error"}
+		}
+		writeError(w, ae)
+	})
+}
+
+// apiError is an error answered with its status and code.
+type apiError struct {
+	status  int
+	code    int
+	message string
+}
+
+func (e *apiError) Error() string { return fmt.Sprintf("%d %d %s", e.status, e.code, e.message) }
+
+func fail(status, code int, format string, args ...any) error {
+	return &apiError{status, code, fmt.Sprintf(format, args...)}
+}
+
+type errorBody struct {
+	Success bool `json:"success"`
+	Error   struct {
+		Code    int    `json:"code"`
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+func writeError(w http.ResponseWriter, e *apiError) {
+	var b errorBody
+	b.Error.Code, b.Error.Message = e.code, e.message
+	writeJSON(w, e.status, b)
+}
+
+type dataBody struct {
+	Success bool `json:"success"`
+	Data    any  `json:"data"`
+}
+
+func writeData(w http.ResponseWriter, status int, v any) error {
+	writeJSON(w, status, dataBody{Success: true, Data: v})
+	return nil
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil { // only our own types are marshalled
+		status, body = http.StatusInternalServerError, []byte(`{"success":false,"error":{"code":5000,"message":"internal error"}}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json; charset=utf-8")
+	h.Set("Cache-Control", "no-store")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// readBody decodes the request's body, one JSON object, into v.
+func readBody(w http.ResponseWriter, r *http.Request, v any) error {
+	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
+	if err != nil {
+		var tooBig *http.MaxBytesError
+		if errors.As(err, &tooBig) {
+			return fail(http.StatusBadRequest, CodeBodyTooLarge, "body larger than %d bytes", MaxBodyBytes)
+		}
+		return fail(http.StatusBadRequest, CodeMalformedBody, "cannot read the body: %v", err)
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return fail(http.StatusBadRequest, CodeMalformedBody, "body must be a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(trimmed))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var typ *json.UnmarshalTypeError
+		var syn *json.SyntaxError
+		switch {
+		case errors.As(err, &typ):
+			return fail(http.StatusBadRequest, CodeMalformedBody, "field %q: want a JSON %s, got %s", typ.Field, typ.Type.Kind(), typ.Value)
+		case errors.As(err, &syn):
+			return fail(http.StatusBadRequest, CodeMalformedBody, "malformed JSON at byte %d: %v", syn.Offset, syn)
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			return fail(http.StatusBadRequest, CodeUnknownField, "%s", strings.TrimPrefix(err.Error(), "json: "))
+		default:
+			return fail(http.StatusBadRequest, CodeMalformedBody, "malformed JSON: %v", err)
+		}
+	}
+	if dec.More() || dec.InputOffset() != int64(len(trimmed)) {
+		return fail(http.StatusBadRequest, CodeMalformedBody, "body must be one JSON object, without trailing data")
+	}
+	return nil
+}
+
+// checkText validates a text field: at most max bytes, no control characters.
+func checkText(field, v string, max int, required bool) error {
+	if required && v == "" {
+		return fail(http.StatusBadRequest, CodeInvalidField, "%s is required", field)
+	}
+	if len(v) > max {
+		return fail(http.StatusBadRequest, CodeInvalidField, "%s is longer than %d bytes", field, max)
+	}
+	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
+		return fail(http.StatusBadRequest, CodeInvalidField, "%s contains control characters", field)
+	}
+	return nil
+}
