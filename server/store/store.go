@@ -117,7 +117,6 @@ func Open(dir string) (*Store, error) {
 	// is a short point query; this rules out SQLITE_BUSY between our own
 	// connections.
 	db.SetMaxOpenConns(1)
-	db.SetConnMaxIdleTime(0)
 	s := &Store{db: db, path: path, now: time.Now}
 	if err := s.migrate(); err != nil {
 		db.Close()
