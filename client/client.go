@@ -100,17 +100,25 @@ func Init(ctx context.Context, o Options) (*Meeting, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := m.open(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// open makes the first connection and starts the reader.
+func (m *Meeting) open(ctx context.Context) error {
 	c, hello, err := m.dialHello(ctx)
 	if err != nil {
 		m.cancel()
-		return nil, err
+		return err
 	}
 	m.mu.Lock()
 	m.applyHello(hello)
 	m.cur, m.conn = c, c
 	m.mu.Unlock()
 	go m.run(c)
-	return m, nil
+	return nil
 }
 
 // newMeeting checks the options and builds an unconnected Meeting.

@@ -282,13 +282,12 @@ func (m *Meeting) onAnswer(c *conn, msg protocol.ServerMessage) {
 			m.mu.Lock()
 			ahead := msg.Seq > m.st.lastSeq
 			m.mu.Unlock()
-			if ahead || c.snapPending {
-				// The event of this answer has not been applied: hold the
-				// answer until the state includes it.
+			if ahead {
+				// The event of this answer has not been applied (it cannot
+				// happen on one ordered socket, but the promise depends on
+				// it): hold the answer until a resync includes it.
 				c.held = append(c.held, held{msg: msg, p: p})
-				if ahead {
-					m.resync(c)
-				}
+				m.resync(c)
 				return
 			}
 		}
