@@ -1,0 +1,148 @@
+//go:build js && wasm
+
+package jsbridge
+
+import (
+	"runtime/debug"
+	"sync"
+	"syscall/js"
+
+	"github.com/hack-pad/safejs"
+)
+
+// ShimSource is the body of a JS function returning the helper object that
+// lets a Go method throw into its synchronous JS caller (syscall/js cannot
+// throw): box(e) wraps a value to be thrown, wrap(fn) returns a function
+// that calls fn and throws what it returned boxed. jsbridge builds it once
+// with `new Function(ShimSource)()`; on a page whose Content-Security-Policy
+// forbids that ('unsafe-eval'), the page's own script must define it before
+// the wasm starts:
+//
+//	globalThis.__stagekitJSBridge = (function () { /* ShimSource */ })();
+//
+// Without either, methods return their ClientError instead of throwing it,
+// and a warning is logged once.
+const ShimSource = `"use strict";
+class Thrown { constructor(e) { this.e = e; } }
+return {
+	box(e) { return new Thrown(e); },
+	wrap(fn) {
+		return function (...args) {
+			const r = fn.apply(this, args);
+			if (r instanceof Thrown) throw r.e;
+			return r;
+		};
+	},
+};`
+
+var (
+	shimOnce sync.Once
+	shim     js.Value // the helper object, or undefined when unavailable
+)
+
+func getShim() js.Value {
+	shimOnce.Do(func() {
+		if g := js.Global().Get("__stagekitJSBridge"); g.Type() == js.TypeObject &&
+			g.Get("box").Type() == js.TypeFunction && g.Get("wrap").Type() == js.TypeFunction {
+			shim = g
+			return
+		}
+		fn, err := safejs.Safe(js.Global().Get("Function")).New(ShimSource)
+		if err == nil {
+			var s safejs.Value
+			if s, err = fn.Invoke(); err == nil {
+				shim = safejs.Unsafe(s)
+				return
+			}
+		}
+		shim = js.Undefined()
+		console.Call("warn", "stagekit: cannot build the jsbridge helper ("+err.Error()+
+			"); define globalThis.__stagekitJSBridge (see jsbridge.ShimSource). Methods will return errors instead of throwing them.")
+	})
+	return shim
+}
+
+// throwing returns what a Go method returns to make its JS wrapper throw e.
+func throwing(e js.Value) js.Value {
+	if s := getShim(); !s.IsUndefined() {
+		return s.Call("box", e)
+	}
+	return e
+}
+
+// MethodOf returns a JS function that runs fn synchronously and returns
+// ToJS of its value. An error, a panic (recovered and reported on the
+// console) or a value that cannot be converted makes the JS call throw a
+// ClientError ([ErrorToJS]; 5000 for panics). fn must not block.
+func MethodOf(fn func(this js.Value, args []js.Value) (any, error)) *Func {
+	f := newFunc(func(this js.Value, args []js.Value) (result any) {
+		defer func() {
+			if r := recover(); r != nil {
+				reportPanic("method", r, debug.Stack())
+				result = throwing(PanicError(r))
+			}
+		}()
+		v, err := fn(this, args)
+		if err != nil {
+			return throwing(ErrorToJS(err))
+		}
+		jv, err := ToJS(v)
+		if err != nil {
+			return throwing(NewClientError(CodeInternal, err.Error()))
+		}
+		return jv
+	})
+	if s := getShim(); !s.IsUndefined() {
+		f.Value = s.Call("wrap", f.Value)
+	}
+	return f
+}
+
+// AsyncMethodOf returns a JS function that returns a Promise settled by fn,
+// run in a new goroutine (see [Promise]): fn may block, errors and panics
+// reject. this and args are the JS call's.
+func AsyncMethodOf(fn func(this js.Value, args []js.Value) (any, error)) *Func {
+	return newFunc(func(this js.Value, args []js.Value) (result any) {
+		defer func() {
+			if r := recover(); r != nil {
+				reportPanic("async method", r, debug.Stack())
+				result = jsPromise.Call("reject", PanicError(r))
+			}
+		}()
+		return Promise(func() (any, error) { return fn(this, args) })
+	})
+}
+
+// DefineMethod sets obj[name] to MethodOf(fn), as a non-enumerable,
+// writable, configurable property (like a class method), and returns the
+// Func to release when obj is discarded.
+func DefineMethod(obj js.Value, name string, fn func(this js.Value, args []js.Value) (any, error)) *Func {
+	f := MethodOf(fn)
+	defineValue(obj, name, f.Value)
+	return f
+}
+
+// DefineAsyncMethod sets obj[name] to AsyncMethodOf(fn), like
+// [DefineMethod].
+func DefineAsyncMethod(obj js.Value, name string, fn func(this js.Value, args []js.Value) (any, error)) *Func {
+	f := AsyncMethodOf(fn)
+	defineValue(obj, name, f.Value)
+	return f
+}
+
+// DefineGetter defines obj[name] as an enumerable, configurable accessor
+// whose getter returns ToJS of get's value; an error or a panic makes the
+// property read throw a ClientError. get must not block.
+func DefineGetter(obj js.Value, name string, get func() (any, error)) *Func {
+	f := MethodOf(func(js.Value, []js.Value) (any, error) { return get() })
+	jsObject.Call("defineProperty", obj, name, map[string]any{
+		"get": f.Value, "enumerable": true, "configurable": true,
+	})
+	return f
+}
+
+func defineValue(obj js.Value, name string, v js.Value) {
+	jsObject.Call("defineProperty", obj, name, map[string]any{
+		"value": v, "writable": true, "enumerable": false, "configurable": true,
+	})
+}
