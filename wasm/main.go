@@ -1,0 +1,44 @@
+//go:build js && wasm
+
+// Command wasm is the StageKit browser SDK: the Go client core compiled to
+// WebAssembly and exposed to the page as RealtimeKit's meeting object.
+// web/stagekit.js loads it once per page; it hands the loader its API through
+// globalThis.__stagekitReady.
+package main
+
+import (
+	"context"
+	"syscall/js"
+
+	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/jsbridge"
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// initOptions are StageKit.init's options as the loader passes them on.
+type initOptions struct {
+	AuthToken string `json:"authToken"`
+	BaseURI   string `json:"baseURI"`
+}
+
+func main() {
+	api := js.Global().Get("Object").New()
+	jsbridge.DefineAsyncMethod(api, "init", func(_ js.Value, args []js.Value) (any, error) {
+		var opts initOptions
+		if len(args) == 0 || jsbridge.Decode(args[0], &opts) != nil {
+			return nil, protocol.NewError(protocol.CodeBadArgs, "init needs { authToken, baseURI }")
+		}
+		m, err := client.Init(context.Background(), client.Options{BaseURI: opts.BaseURI, AuthToken: opts.AuthToken})
+		if err != nil {
+			return nil, err
+		}
+		return newMeeting(m).obj, nil
+	})
+	jsbridge.DefineGetter(api, "liveFuncs", func() (any, error) { return jsbridge.LiveFuncs(), nil })
+	if ready := js.Global().Get("__stagekitReady"); ready.Type() == js.TypeFunction {
+		ready.Invoke(api)
+	} else {
+		js.Global().Set("__stagekit", api)
+	}
+	select {} // serve the page for its lifetime
+}

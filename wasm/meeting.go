@@ -1,0 +1,261 @@
+//go:build js && wasm
+
+package main
+
+import (
+	"context"
+	"sync"
+	"syscall/js"
+
+	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/jsbridge"
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// meeting is one client.Meeting as the page sees it: meeting, meeting.stage,
+// meeting.self and meeting.participants, each an emitter.
+type meeting struct {
+	m      *client.Meeting
+	obj    js.Value
+	stage  *jsbridge.Emitter
+	self   *jsbridge.Emitter
+	joined *jsbridge.Emitter
+
+	mu    sync.Mutex
+	peers map[string]*participant // by peer id
+	order []string
+}
+
+// participant is a remote participant's JS object; its fields are plain data
+// properties, updated before its events fire.
+type participant struct {
+	em  *jsbridge.Emitter
+	obj js.Value
+}
+
+var arrayCtor = js.Global().Get("Array")
+
+func newMeeting(m *client.Meeting) *meeting {
+	mt := &meeting{m: m, peers: map[string]*participant{}}
+	root := jsbridge.NewEmitter()
+	mt.obj = root.Value()
+	mt.stage = jsbridge.NewEmitter()
+	mt.self = jsbridge.NewEmitter()
+	mt.joined = jsbridge.NewEmitter()
+
+	mt.defineMeeting(root)
+	mt.defineStage()
+	mt.defineSelf()
+	mt.defineParticipants()
+	m.On(func(ev client.Event) { mt.onEvent(root, ev) })
+	return mt
+}
+
+func ctx() context.Context { return context.Background() }
+
+func (mt *meeting) defineMeeting(root *jsbridge.Emitter) {
+	o := root.Value()
+	o.Set("stage", mt.stage.Value())
+	o.Set("self", mt.self.Value())
+	jsbridge.DefineAsyncMethod(o, "join", func(js.Value, []js.Value) (any, error) {
+		if err := mt.m.Join(ctx()); err != nil {
+			return nil, err
+		}
+		mt.syncParticipants()
+		return nil, nil
+	})
+	jsbridge.DefineAsyncMethod(o, "leave", func(js.Value, []js.Value) (any, error) {
+		return nil, mt.m.Leave(ctx())
+	})
+}
+
+func (mt *meeting) defineStage() {
+	o := mt.stage.Value()
+	st := mt.m.Stage()
+	jsbridge.DefineGetter(o, "status", func() (any, error) { return string(st.Status()), nil })
+	jsbridge.DefineGetter(o, "peerId", func() (any, error) { return st.PeerID(), nil })
+	simple := map[string]func(context.Context) error{
+		"requestAccess":       st.RequestAccess,
+		"cancelRequestAccess": st.CancelRequestAccess,
+		"join":                st.Join,
+		"leave":               st.Leave,
+	}
+	for name, fn := range simple {
+		jsbridge.DefineAsyncMethod(o, name, func(js.Value, []js.Value) (any, error) { return nil, fn(ctx()) })
+	}
+	batch := map[string]func(context.Context, []string) error{
+		"grantAccess": st.GrantAccess,
+		"denyAccess":  st.DenyAccess,
+		"kick":        st.Kick,
+	}
+	for name, fn := range batch {
+		jsbridge.DefineAsyncMethod(o, name, func(_ js.Value, args []js.Value) (any, error) {
+			var ids []string
+			if len(args) == 0 || jsbridge.Decode(args[0], &ids) != nil {
+				return nil, protocol.NewError(protocol.CodeBadArgs, "%s needs an array of user ids", name)
+			}
+			return nil, fn(ctx(), ids)
+		})
+	}
+	jsbridge.DefineAsyncMethod(o, "getAccessRequests", func(js.Value, []js.Value) (any, error) {
+		reqs, err := st.GetAccessRequests(ctx())
+		if err != nil {
+			return nil, err
+		}
+		return map[string]any{"stageRequests": reqs}, nil
+	})
+}
+
+func (mt *meeting) defineSelf() {
+	o := mt.self.Value()
+	self := func() client.Self { return mt.m.Self() }
+	props := map[string]func(client.Self) any{
+		"id":          func(s client.Self) any { return s.PeerID },
+		"userId":      func(s client.Self) any { return s.UserID },
+		"name":        func(s client.Self) any { return s.Name },
+		"presetName":  func(s client.Self) any { return s.PresetName },
+		"stageStatus": func(s client.Self) any { return string(s.StageStatus) },
+		"roomJoined":  func(s client.Self) any { return s.RoomJoined },
+		"permissions": func(s client.Self) any { return s.Permissions },
+	}
+	for name, get := range props {
+		jsbridge.DefineGetter(o, name, func() (any, error) { return get(self()), nil })
+	}
+}
+
+func (mt *meeting) defineParticipants() {
+	parts := js.Global().Get("Object").New()
+	joined := mt.joined.Value()
+	parts.Set("joined", joined)
+	mt.obj.Set("participants", parts)
+	toArray := func(js.Value, []js.Value) (any, error) { return mt.array(), nil }
+	jsbridge.DefineMethod(parts, "toArray", toArray)
+	jsbridge.DefineMethod(joined, "toArray", toArray)
+	jsbridge.DefineMethod(joined, "get", func(_ js.Value, args []js.Value) (any, error) {
+		if len(args) == 0 || args[0].Type() != js.TypeString {
+			return js.Undefined(), nil
+		}
+		mt.mu.Lock()
+		defer mt.mu.Unlock()
+		if p := mt.peers[args[0].String()]; p != nil {
+			return p.obj, nil
+		}
+		return js.Undefined(), nil
+	})
+	jsbridge.DefineGetter(joined, "size", func() (any, error) {
+		mt.mu.Lock()
+		defer mt.mu.Unlock()
+		return len(mt.order), nil
+	})
+}
+
+// array returns the participants' objects in join order.
+func (mt *meeting) array() js.Value {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	arr := arrayCtor.New(len(mt.order))
+	for i, id := range mt.order {
+		arr.SetIndex(i, mt.peers[id].obj)
+	}
+	return arr
+}
+
+// upsert creates or updates the participant's object.
+func (mt *meeting) upsert(p client.Participant) *participant {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	jp := mt.peers[p.PeerID]
+	if jp == nil {
+		jp = &participant{em: jsbridge.NewEmitter()}
+		jp.obj = jp.em.Value()
+		mt.peers[p.PeerID] = jp
+		mt.order = append(mt.order, p.PeerID)
+		jp.obj.Set("id", p.PeerID)
+		jp.obj.Set("userId", p.UserID)
+		jp.obj.Set("name", p.Name)
+		jp.obj.Set("presetName", p.PresetName)
+		jp.obj.Set("audioTrack", js.Null())
+		jp.obj.Set("videoTrack", js.Null())
+		jp.obj.Set("audioEnabled", false)
+		jp.obj.Set("videoEnabled", false)
+	}
+	jp.obj.Set("stageStatus", string(p.StageStatus))
+	return jp
+}
+
+func (mt *meeting) remove(peerID string) *participant {
+	mt.mu.Lock()
+	defer mt.mu.Unlock()
+	jp := mt.peers[peerID]
+	delete(mt.peers, peerID)
+	for i, id := range mt.order {
+		if id == peerID {
+			mt.order = append(mt.order[:i], mt.order[i+1:]...)
+			break
+		}
+	}
+	return jp
+}
+
+// syncParticipants makes the objects match the client's participants
+// without events (the room as found on joining).
+func (mt *meeting) syncParticipants() {
+	current := mt.m.Participants()
+	seen := make(map[string]bool, len(current))
+	for _, p := range current {
+		seen[p.PeerID] = true
+		mt.upsert(p)
+	}
+	mt.mu.Lock()
+	var gone []string
+	for _, id := range mt.order {
+		if !seen[id] {
+			gone = append(gone, id)
+		}
+	}
+	mt.mu.Unlock()
+	for _, id := range gone {
+		mt.remove(id)
+	}
+}
+
+// onEvent mirrors a client event on the JS objects; it runs before the call
+// that caused it resolves.
+func (mt *meeting) onEvent(root *jsbridge.Emitter, ev client.Event) {
+	switch ev.Name {
+	case client.EventStageStatusUpdate:
+		mt.stage.Emit(ev.Name, string(ev.Status))
+		mt.self.Emit(ev.Name, string(ev.Status))
+	case client.EventStageAccessRequestUpdate:
+		mt.stage.Emit(ev.Name, ev.Requests)
+	case client.EventNewStageRequest:
+		mt.stage.Emit(ev.Name, map[string]any{"count": ev.Count})
+	case client.EventStageRequestApproved, client.EventStageRequestRejected, client.EventAcceptPresentRequests:
+		mt.stage.Emit(ev.Name)
+	case client.EventParticipantJoined:
+		if ev.Participant != nil {
+			mt.joined.Emit(ev.Name, mt.upsert(*ev.Participant).obj)
+		}
+	case client.EventParticipantLeft:
+		if ev.Participant != nil {
+			if jp := mt.remove(ev.Participant.PeerID); jp != nil {
+				mt.joined.Emit(ev.Name, jp.obj)
+			}
+		}
+	case client.EventParticipantStageStatusUpdate:
+		if ev.Participant != nil {
+			jp := mt.upsert(*ev.Participant)
+			jp.em.Emit("stageStatusUpdate", jp.obj)
+			mt.joined.Emit("stageStatusUpdate", jp.obj)
+		}
+	case client.EventRoomJoined:
+		mt.syncParticipants()
+		mt.self.Emit(ev.Name)
+	case client.EventRoomLeft:
+		mt.self.Emit(ev.Name)
+	case client.EventReconnecting, client.EventReconnected:
+		root.Emit(ev.Name)
+	case client.EventDisconnected:
+		root.Emit(ev.Name, jsbridge.ErrorToJS(ev.Err))
+	}
+}
