@@ -90,6 +90,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	level := str("log-level", "STAGEKIT_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := str("log-format", "STAGEKIT_LOG_FORMAT", "text", "text or json")
 	demo := boolean("demo", "STAGEKIT_DEMO", "run for the demo (make demo)")
+	web := str("web", "STAGEKIT_WEB", "web", "directory served as the SDK (<dir>/sdk at /sdk/) and the demo (<dir>/demo at /demo/); empty: none")
 
 	if err := fs.Parse(args); err != nil {
 		return app.Config{}, err
@@ -118,7 +119,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	}
 	return app.Config{
 		Addr: *addr, APIKey: *apiKey, DataDir: *dataDir, PresetsFile: *presets,
-		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, Logger: logger, DemoMode: *demo,
+		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, Logger: logger, DemoMode: *demo, WebDir: *web,
 	}, nil
 }
 

@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -28,6 +29,7 @@ import (
 	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/rest"
 	"github.com/stagekit/stagekit/server/signal"
+	"github.com/stagekit/stagekit/server/static"
 	"github.com/stagekit/stagekit/server/store"
 )
 
@@ -50,6 +52,9 @@ type Config struct {
 	// Media is the media server the hub hands media signaling to; nil
 	// refuses media.
 	Media signal.MediaHandler
+	// WebDir, when set, is served as the browser SDK (WebDir/sdk at /sdk/)
+	// and the demo (WebDir/demo at /demo/).
+	WebDir string
 }
 
 // Defaults.
@@ -127,6 +132,10 @@ func New(cfg Config) (*App, error) {
 	}
 	a.mux.Handle("/v1/", api)
 	a.mux.HandleFunc("GET /healthz", a.health)
+	if cfg.WebDir != "" {
+		a.mux.Handle("GET /sdk/", static.Handler("/sdk/", filepath.Join(cfg.WebDir, "sdk")))
+		a.mux.Handle("GET /demo/", static.Handler("/demo/", filepath.Join(cfg.WebDir, "demo")))
+	}
 	a.srv = &http.Server{
 		Addr:              cfg.Addr,
 		Handler:           a.mux,
