@@ -22,6 +22,17 @@ type initOptions struct {
 }
 
 func main() {
+	api := newAPI()
+	if ready := js.Global().Get("__stagekitReady"); ready.Type() == js.TypeFunction {
+		ready.Invoke(api)
+	} else {
+		js.Global().Set("__stagekit", api)
+	}
+	select {} // serve the page for its lifetime
+}
+
+// newAPI is what the loader receives: init() and a debug counter.
+func newAPI() js.Value {
 	api := js.Global().Get("Object").New()
 	jsbridge.DefineAsyncMethod(api, "init", func(_ js.Value, args []js.Value) (any, error) {
 		var opts initOptions
@@ -35,10 +46,5 @@ func main() {
 		return newMeeting(m).obj, nil
 	})
 	jsbridge.DefineGetter(api, "liveFuncs", func() (any, error) { return jsbridge.LiveFuncs(), nil })
-	if ready := js.Global().Get("__stagekitReady"); ready.Type() == js.TypeFunction {
-		ready.Invoke(api)
-	} else {
-		js.Global().Set("__stagekit", api)
-	}
-	select {} // serve the page for its lifetime
+	return api
 }
