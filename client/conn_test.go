@@ -77,7 +77,11 @@ func TestAnswerAheadOfEventsWaitsForResync(t *testing.T) {
 	me := part("v", "pv", stage.OffStage)
 	n := newFakeNet(t, me, viewerPerms)
 	seq, status := uint64(2), stage.OffStage
-	n.snap = func() protocol.Snapshot { s := protocol.Snapshot{Seq: seq, Self: me}; s.Self.StageStatus = status; return s }
+	n.snap = func() protocol.Snapshot {
+		s := protocol.Snapshot{Seq: seq, Self: me}
+		s.Self.StageStatus = status
+		return s
+	}
 	// The server answers the request at seq 3 without the event: the answer
 	// must not resolve before the state shows REQUESTED.
 	n.onRequest = func(fc *fakeConn, msg protocol.ClientMessage) {
