@@ -3,8 +3,9 @@ package signal
 import (
 	"context"
 	"encoding/json"
-	"errors"
+	"runtime/debug"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
@@ -16,10 +17,15 @@ import (
 )
 
 const (
-	writeTimeout  = 10 * time.Second
-	pingInterval  = 20 * time.Second
-	floodCloseAt  = 500 // rate-limited messages in a row before the socket is closed
-	closeDeadline = 5 * time.Second
+	writeTimeout = 10 * time.Second
+	// flushDeadline bounds how long a closing connection spends writing
+	// what is still queued (the last answer, an error) before its close frame.
+	flushDeadline = 2 * time.Second
+	// floodCloseAt is how many rate-limited messages in a row close the
+	// connection; a row ends when the client has been quiet long enough for
+	// its whole burst to refill.
+	floodCloseAt = 500
+	maxReason    = 120 // close reasons are at most 123 bytes on the wire
 )
 
 // stageKinds maps protocol types to stage actions.
@@ -35,66 +41,96 @@ var stageKinds = map[string]stage.Kind{
 
 // conn is one client's signaling connection.
 type conn struct {
-	hub   *Hub
-	ws    *websocket.Conn
-	out   chan []byte
-	done  chan struct{}
-	close sync.Once
+	hub *Hub
+	ws  *websocket.Conn
 
-	// Set by the reader goroutine before the connection joins a room, read
-	// only after.
+	// out holds encoded frames for the writer goroutine, the only one that
+	// writes to ws. It never blocks a sender: when it is full the client is
+	// too slow and is closed (4032).
+	out chan []byte
+
+	closeOnce   sync.Once
+	closing     chan struct{} // closed by closeWith
+	closeCode   websocket.StatusCode
+	closeReason string
+	closeFlush  bool          // write what is queued before the close frame
+	writerDone  chan struct{} // closed when the writer has closed the socket
+
+	// ident is the authenticated identity, for lookups from other goroutines.
+	ident atomic.Pointer[auth.Identity]
+
+	// Reader-goroutine state. id is set before the connection joins a room
+	// and never changes after; peerID is set under the room's lock.
 	id      auth.Identity
 	peerID  string
 	room    *room
 	limiter *rate.Limiter
-	flooded int
+	flooded int // rate-limited messages in a row
 }
 
 func newConn(h *Hub, ws *websocket.Conn) *conn {
+	burst := int(2 * h.cfg.RateLimit)
+	if burst < 1 {
+		burst = 1
+	}
 	return &conn{
 		hub: h, ws: ws,
-		out:     make(chan []byte, h.cfg.SendQueue),
-		done:    make(chan struct{}),
-		limiter: rate.NewLimiter(rate.Limit(h.cfg.RateLimit), int(2*h.cfg.RateLimit)),
+		out:        make(chan []byte, h.cfg.SendQueue),
+		closing:    make(chan struct{}),
+		writerDone: make(chan struct{}),
+		limiter:    rate.NewLimiter(rate.Limit(h.cfg.RateLimit), burst),
 	}
 }
 
-// serve runs the connection until it ends.
+// serve runs the reader until the connection ends, then waits for the
+// writer to finish closing the socket.
 func (c *conn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go c.writeLoop(ctx)
-	go c.pingLoop(ctx)
+	go c.writeLoop()
+	go c.watchLoop()
+	helloTimer := time.AfterFunc(c.hub.cfg.HelloTimeout, func() {
+		c.closeWith(protocol.CodeHelloFirst, "no hello in time", true)
+	})
 	defer func() {
+		helloTimer.Stop()
 		if p := recover(); p != nil {
-			c.hub.log.Error("signaling connection panicked", "panic", p, "user", c.id.UserID)
-			c.closeWith(protocol.CodeInternal, "internal error")
+			c.hub.log.Error("signaling connection panicked", "panic", p, "meeting", c.id.MeetingID, "user", c.id.UserID, "stack", string(debug.Stack()))
+			c.closeWith(int(websocket.StatusInternalError), "internal error", true)
 		}
 		if c.room != nil {
 			c.room.dropped(c)
 		}
-		c.closeWith(int(websocket.StatusNormalClosure), "")
+		c.closeWith(int(websocket.StatusNormalClosure), "", true)
+		<-c.writerDone
 	}()
-	if !c.hello(ctx) {
-		return
-	}
+	authed := false
 	for {
 		typ, data, err := c.ws.Read(ctx)
 		if err != nil {
+			c.hub.log.Debug("signaling connection ended", "meeting", c.id.MeetingID, "user", c.id.UserID, "err", err)
 			return
 		}
 		c.hub.msgsIn.Add(1)
-		if !c.limiter.Allow() {
-			c.hub.rejected.Add(1)
-			c.flooded++
-			if c.flooded > floodCloseAt {
-				c.closeWith(protocol.CodeRateLimited, "too many messages")
+		if c.isClosing() {
+			return // replaced, removed, too slow or shutting down: ignore the rest
+		}
+		if !authed {
+			if !helloTimer.Stop() {
+				return // too late: already closing with 4006
+			}
+			if !c.hello(ctx, typ, data) {
 				return
 			}
-			c.sendError(peekID(data), protocol.NewError(protocol.CodeRateLimited, "too many messages; slow down"))
+			authed = true
 			continue
 		}
-		c.flooded = 0
+		if !c.allow(data) {
+			if c.isClosing() {
+				return
+			}
+			continue
+		}
 		if typ != websocket.MessageText {
 			c.hub.rejected.Add(1)
 			c.sendError(0, protocol.NewError(protocol.CodeMalformed, "binary messages are not part of the protocol"))
@@ -112,49 +148,61 @@ func (c *conn) serve(ctx context.Context) {
 	}
 }
 
-// hello reads and checks the first message; false ends the connection.
-func (c *conn) hello(ctx context.Context) bool {
-	hctx, cancel := context.WithTimeout(ctx, c.hub.cfg.HelloTimeout)
-	defer cancel()
-	_, data, err := c.ws.Read(hctx)
-	if err != nil {
-		if errors.Is(hctx.Err(), context.DeadlineExceeded) {
-			c.closeWith(protocol.CodeHelloFirst, "no hello in time")
+// allow applies the rate limit: an over-limit message is answered 4020 and
+// otherwise ignored; a client that keeps flooding is closed with 4020.
+func (c *conn) allow(data []byte) bool {
+	if c.limiter.Allow() {
+		if c.limiter.Tokens() >= float64(c.limiter.Burst()-1) {
+			c.flooded = 0 // quiet long enough: the row of rejections ends
 		}
+		return true
+	}
+	c.hub.rejected.Add(1)
+	c.flooded++
+	if c.flooded > floodCloseAt {
+		c.hub.log.Warn("closing a flooding connection", "meeting", c.id.MeetingID, "user", c.id.UserID)
+		c.closeWith(protocol.CodeRateLimited, "too many messages", true)
 		return false
 	}
-	c.hub.msgsIn.Add(1)
-	msg, perr := protocol.DecodeClient(data)
+	c.sendError(peekID(data), protocol.NewError(protocol.CodeRateLimited, "too many messages; slow down"))
+	return false
+}
+
+// hello checks the first message and authenticates it; false ends the
+// connection (after an error answer and a close whose code says why).
+func (c *conn) hello(ctx context.Context, typ websocket.MessageType, data []byte) bool {
+	var msg protocol.ClientMessage
+	var perr *protocol.ErrorBody
+	if typ != websocket.MessageText {
+		perr = protocol.NewError(protocol.CodeMalformed, "binary messages are not part of the protocol")
+	} else {
+		msg, perr = protocol.DecodeClient(data)
+	}
 	if perr == nil && msg.Type != protocol.TypeHello {
-		perr = protocol.NewError(protocol.CodeHelloFirst, "the first message must be hello")
+		perr = protocol.NewError(protocol.CodeHelloFirst, "the first message must be hello, got %q", msg.Type)
 	}
 	if perr == nil {
-		id, err := c.hub.cfg.Auth.Authenticate(ctx, msg.Token)
-		if err != nil {
-			perr = protocol.ErrorOf(err)
-		} else {
-			c.id = id
-		}
+		perr = c.authenticate(ctx, msg.Token)
 	}
 	if perr != nil {
 		c.hub.rejected.Add(1)
 		c.sendError(msg.ID, perr)
-		code := perr.Code
-		if code < 4000 || code > 4999 {
-			code = protocol.CodeHelloFirst
-		}
-		c.closeWith(code, perr.Message)
+		c.closeWith(helloCloseCode(perr.Code), perr.Message, true)
 		return false
 	}
+
+	// The user keeps its peer id (and status) if it is still in the room,
+	// within the grace period or on another connection.
 	c.peerID = newPeerID()
-	if r := c.existingRoom(); r != nil {
+	status := c.id.Preset.InitialStatus()
+	if r := c.hub.existingRoom(c.id.MeetingID); r != nil {
 		r.mu.Lock()
 		if m, ok := r.st.Member(c.id.UserID); ok {
-			c.peerID = m.PeerID // keeps its place within the grace period
+			c.peerID, status = m.PeerID, m.Status
 		}
 		r.mu.Unlock()
 	}
-	self := protocol.Participant{PeerID: c.peerID, UserID: c.id.UserID, Name: c.id.Name, PresetName: c.id.Preset.Name, StageStatus: c.id.Preset.InitialStatus()}
+	self := protocol.Participant{PeerID: c.peerID, UserID: c.id.UserID, Name: c.id.Name, PresetName: c.id.Preset.Name, StageStatus: status}
 	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Hello: &protocol.HelloResult{
 		MeetingID: c.id.MeetingID, Self: self, Permissions: protocol.PermissionsOf(c.id.Preset.Permissions),
 		GraceMs: c.hub.cfg.Grace.Milliseconds(),
@@ -162,10 +210,44 @@ func (c *conn) hello(ctx context.Context) bool {
 	return true
 }
 
-func (c *conn) existingRoom() *room {
-	c.hub.mu.Lock()
-	defer c.hub.mu.Unlock()
-	return c.hub.rooms[c.id.MeetingID]
+// authenticate verifies the token and records the identity.
+func (c *conn) authenticate(ctx context.Context, token string) *protocol.ErrorBody {
+	actx, cancel := context.WithTimeout(ctx, c.hub.cfg.HelloTimeout)
+	defer cancel()
+	id, err := c.hub.cfg.Auth.Authenticate(actx, token)
+	if err != nil {
+		eb := protocol.ErrorOf(err)
+		if eb.Code == protocol.CodeInternal {
+			c.hub.log.Error("authentication failed", "err", err)
+		}
+		return eb
+	}
+	if id.MeetingID == "" || id.UserID == "" {
+		return protocol.NewError(protocol.CodeTokenInvalid, "token names no meeting or participant")
+	}
+	h := c.hub
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	// Under h.mu with RemoveParticipant: either it sees this identity and
+	// closes the connection, or this sees its tombstone.
+	if h.wasRemovedLocked(id.MeetingID, id.UserID) {
+		return protocol.NewError(protocol.CodeTokenRevoked, "participant no longer exists")
+	}
+	c.id = id
+	c.ident.Store(&id)
+	return nil
+}
+
+// helloCloseCode is the WebSocket close code for a refused hello: the auth
+// codes as they are, an internal failure as 1011, anything else 4006.
+func helloCloseCode(code int) int {
+	switch {
+	case code >= protocol.CodeTokenMissing && code <= protocol.CodeTokenRevoked:
+		return code
+	case code == protocol.CodeInternal:
+		return int(websocket.StatusInternalError)
+	}
+	return protocol.CodeHelloFirst
 }
 
 // handle answers one decoded message; false ends the connection.
@@ -176,14 +258,14 @@ func (c *conn) handle(msg protocol.ClientMessage) bool {
 	case protocol.TypePing:
 		c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
 	case protocol.TypeJoin:
-		c.join(msg)
+		c.join(msg.ID)
 	case protocol.TypeLeave:
 		if c.room != nil {
 			c.room.leave(c)
 			c.room = nil
 		}
 		c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
-		c.closeWith(int(websocket.StatusNormalClosure), "left")
+		c.closeWith(int(websocket.StatusNormalClosure), "left", true)
 		return false
 	default:
 		if c.room == nil {
@@ -195,11 +277,18 @@ func (c *conn) handle(msg protocol.ClientMessage) bool {
 	return true
 }
 
-func (c *conn) join(msg protocol.ClientMessage) {
+func (c *conn) join(reqID uint64) {
+	if c.room != nil && c.room.isCurrent(c) {
+		c.room.snapshot(c, reqID) // joined already: answer with the state
+		return
+	}
 	for {
 		r := c.hub.room(c.id.MeetingID)
-		if snap, ok := r.join(c); ok {
-			c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Seq: snap.Seq, Snapshot: &snap})
+		if r == nil {
+			c.sendError(reqID, protocol.NewError(protocol.CodeInternal, "server shutting down"))
+			return
+		}
+		if r.join(c, reqID) {
 			return
 		}
 		// The room was dropped as empty between lookup and join: fetch anew.
@@ -215,26 +304,17 @@ func (c *conn) inRoom(msg protocol.ClientMessage) {
 	}
 	switch msg.Type {
 	case protocol.TypeSnapshot:
-		r.mu.Lock()
-		snap := r.snapshotLocked(c.id.UserID)
-		c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Seq: snap.Seq, Snapshot: &snap})
-		r.mu.Unlock()
+		r.snapshot(c, msg.ID)
 	case protocol.TypeStageRequests:
-		if !c.id.Preset.AcceptStageRequests {
-			c.sendError(msg.ID, protocol.NewError(int(stage.CodePermissionDenied), "preset %q may not see stage requests", c.id.Preset.Name))
-			return
-		}
-		r.mu.Lock()
-		reqs := r.requestsLocked()
-		r.mu.Unlock()
-		if reqs == nil {
-			reqs = []protocol.StageRequest{}
-		}
-		c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Requests: reqs})
+		r.requests(c, msg.ID)
 	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate:
 		media := c.hub.cfg.Media
 		if media == nil {
 			c.sendError(msg.ID, protocol.NewError(protocol.CodeMediaRefused, "this server forwards no media"))
+			return
+		}
+		if !r.isCurrent(c) {
+			c.sendError(msg.ID, protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room"))
 			return
 		}
 		res, err := media.Handle(c.id.MeetingID, c.id.UserID, msg)
@@ -244,6 +324,8 @@ func (c *conn) inRoom(msg protocol.ClientMessage) {
 		}
 		res.Type, res.ID = protocol.TypeResult, msg.ID
 		c.send(res)
+	default:
+		c.sendError(msg.ID, protocol.NewError(protocol.CodeUnknownType, "unhandled message type %q", msg.Type))
 	}
 }
 
@@ -266,80 +348,129 @@ func (c *conn) sendError(id uint64, e *protocol.ErrorBody) {
 	c.send(protocol.ServerMessage{Type: protocol.TypeError, ID: id, Error: e})
 }
 
-// enqueue never blocks: a client too slow to take its events is dropped and
-// will resync when it reconnects.
+// enqueue never blocks: a client too slow to take its messages is closed
+// (4032) and will resync when it reconnects. Frames queued after the
+// connection started closing are dropped.
 func (c *conn) enqueue(b []byte) {
+	if c.isClosing() {
+		return
+	}
 	select {
-	case <-c.done:
 	case c.out <- b:
 	default:
-		c.closeWith(protocol.CodeSlowConsumer, "too far behind")
+		c.hub.log.Warn("closing a slow connection", append(c.who(), "queued", len(c.out))...)
+		c.closeWith(protocol.CodeSlowConsumer, "too far behind the room's events", false)
 	}
 }
 
-func (c *conn) writeLoop(ctx context.Context) {
-	for {
+// closeWith asks the writer to close the socket with code and reason,
+// after writing what is queued when flush is set. Only the first call
+// counts; it never blocks.
+func (c *conn) closeWith(code int, reason string, flush bool) {
+	c.closeOnce.Do(func() {
+		if len(reason) > maxReason {
+			reason = reason[:maxReason]
+		}
+		c.closeCode, c.closeReason, c.closeFlush = websocket.StatusCode(code), reason, flush
+		close(c.closing)
+	})
+}
+
+// cut drops the socket at once, without a close handshake (the peer is
+// gone or stuck). The socket is closed before the writer learns of it, so
+// the writer's Close cannot start a handshake that would wait for the peer.
+func (c *conn) cut(reason string) {
+	c.ws.CloseNow()
+	c.closeWith(int(websocket.StatusGoingAway), reason, false)
+}
+
+func (c *conn) isClosing() bool {
+	select {
+	case <-c.closing:
+		return true
+	default:
+		return false
+	}
+}
+
+// writeLoop is the only writer of the socket: it writes queued frames in
+// order and, when asked to close, flushes (if asked) and closes.
+func (c *conn) writeLoop() {
+	defer close(c.writerDone)
+	for !c.isClosing() {
 		select {
-		case <-c.done:
-			return
-		case <-ctx.Done():
-			return
 		case b := <-c.out:
-			wctx, cancel := context.WithTimeout(ctx, writeTimeout)
-			err := c.ws.Write(wctx, websocket.MessageText, b)
-			cancel()
-			if err != nil {
-				c.closeWith(int(websocket.StatusGoingAway), "write failed")
+			if !c.write(b, writeTimeout) {
 				return
 			}
-			c.hub.msgsOut.Add(1)
+		case <-c.closing:
 		}
 	}
+	if c.closeFlush {
+		deadline := time.Now().Add(flushDeadline)
+		for len(c.out) > 0 {
+			if !c.write(<-c.out, time.Until(deadline)) {
+				return
+			}
+		}
+	}
+	c.ws.Close(c.closeCode, c.closeReason)
 }
 
-func (c *conn) pingLoop(ctx context.Context) {
-	t := time.NewTicker(pingInterval)
+// write writes one frame; on failure the socket is cut (the reader then ends).
+func (c *conn) write(b []byte, timeout time.Duration) bool {
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	err := c.ws.Write(ctx, websocket.MessageText, b)
+	cancel()
+	if err != nil {
+		c.cut("write failed")
+		return false
+	}
+	c.hub.msgsOut.Add(1)
+	return true
+}
+
+// watchLoop pings the client and cuts the socket of a peer that stopped
+// answering (the reader then ends and the user's grace period starts). Once
+// the connection is closing it gives the writer closeTimeout to flush and
+// close, then cuts the socket: a writer stuck on a client that reads nothing
+// must not hold the connection open.
+func (c *conn) watchLoop() {
+	every := c.hub.pingInterval
+	t := time.NewTicker(every)
 	defer t.Stop()
 	for {
 		select {
-		case <-c.done:
+		case <-c.writerDone:
 			return
-		case <-ctx.Done():
+		case <-c.closing:
+			cut := time.NewTimer(c.hub.closeTimeout)
+			defer cut.Stop()
+			select {
+			case <-c.writerDone:
+			case <-cut.C:
+				c.ws.CloseNow()
+			}
 			return
 		case <-t.C:
-			pctx, cancel := context.WithTimeout(ctx, pingInterval)
-			err := c.ws.Ping(pctx)
+			ctx, cancel := context.WithTimeout(context.Background(), every)
+			err := c.ws.Ping(ctx)
 			cancel()
-			if err != nil {
-				c.closeWith(int(websocket.StatusGoingAway), "no pong")
+			if err != nil && !c.isClosing() {
+				c.hub.log.Debug("dropping an unresponsive connection", append(c.who(), "err", err)...)
+				c.cut("no pong")
 				return
 			}
 		}
 	}
 }
 
-// closeWith flushes what is queued, then closes the socket with code and
-// reason. It never blocks its caller.
-func (c *conn) closeWith(code int, reason string) {
-	c.close.Do(func() {
-		close(c.done)
-		go func() {
-			deadline := time.Now().Add(closeDeadline)
-			for len(c.out) > 0 && time.Now().Before(deadline) {
-				b := <-c.out
-				ctx, cancel := context.WithDeadline(context.Background(), deadline)
-				err := c.ws.Write(ctx, websocket.MessageText, b)
-				cancel()
-				if err != nil {
-					break
-				}
-			}
-			if len(reason) > 120 {
-				reason = reason[:120]
-			}
-			c.ws.Close(websocket.StatusCode(code), reason)
-		}()
-	})
+// who names the connection's user in logs; safe from any goroutine.
+func (c *conn) who() []any {
+	if id := c.ident.Load(); id != nil {
+		return []any{"meeting", id.MeetingID, "user", id.UserID}
+	}
+	return []any{"meeting", "", "user", ""}
 }
 
 // peekID reads a message's id without validating the rest.

@@ -2,6 +2,14 @@
 // connections, keeps one stage.Room per meeting, applies each room's stage
 // actions one at a time and sends every client the resulting events in that
 // one order.
+//
+// Concurrency: every connection has one reader goroutine (which handles its
+// messages in order), one writer goroutine (the only one that writes to the
+// socket; it drains a bounded queue of already-encoded frames) and one ping
+// goroutine. A room's state, its seq and the queueing of every message a
+// change causes happen under the room's mutex, so every client of a room
+// receives the room's events in the same order. Lock order: room.mu before
+// Hub.mu; nothing blocks under either.
 package signal
 
 import (
@@ -35,7 +43,7 @@ type Config struct {
 	Logger         *slog.Logger
 	Now            func() time.Time // stamps requests; default time.Now
 	HelloTimeout   time.Duration    // default 10s
-	SendQueue      int              // per-connection outbound queue (default 256)
+	SendQueue      int              // per-connection outbound queue length (default 1024)
 	// Media receives media signaling and connection life-cycle; nil refuses media.
 	Media MediaHandler
 	// RateLimit is messages per second per connection (default 50, burst 2×).
@@ -44,13 +52,15 @@ type Config struct {
 
 // MediaHandler is the media server as the hub sees it.
 type MediaHandler interface {
-	// Attach is called when a user joins (or re-attaches to) a room.
+	// Attach is called, under the room's lock, when a user joins (or
+	// re-attaches to) a room.
 	Attach(meetingID, userID, peerID string, out MediaSender) error
-	// Detach is called when the user leaves the room.
+	// Detach is called, under the room's lock, when the user exits the room.
 	Detach(meetingID, userID string)
 	// Handle answers one media message of an attached user.
 	Handle(meetingID, userID string, m protocol.ClientMessage) (protocol.ServerMessage, error)
-	// StageChanged is called in room order for every committed change.
+	// StageChanged is called, under the room's lock and in room order, for
+	// every committed change.
 	StageChanged(meetingID string, c stage.Change)
 }
 
@@ -61,33 +71,54 @@ type MediaSender interface {
 
 // Stats counts the hub's activity.
 type Stats struct {
-	Connections int64
-	Rooms       int
-	MessagesIn  int64
-	MessagesOut int64
-	Rejected    int64
+	Connections int64 // open WebSocket connections
+	Rooms       int   // live rooms
+	MessagesIn  int64 // frames read from clients
+	MessagesOut int64 // frames written to clients
+	Rejected    int64 // client messages refused before reaching a room: malformed, rate-limited, failed hello
 }
+
+const (
+	defaultGrace        = 20 * time.Second
+	defaultHelloTimeout = 10 * time.Second
+	defaultSendQueue    = 1024
+	defaultRateLimit    = 50
+	defaultPingInterval = 20 * time.Second
+	defaultCloseTimeout = 5 * time.Second
+	// removedTTL is how long a removed participant is refused even if its
+	// token was verified just before the removal.
+	removedTTL = time.Minute
+)
 
 // Hub serves the signaling WebSocket.
 type Hub struct {
 	cfg Config
 	log *slog.Logger
 
-	mu     sync.Mutex
-	rooms  map[string]*room
-	conns  map[*conn]struct{}
-	closed bool
+	// pingInterval is how often the server pings each client; a client that
+	// does not answer within the same time is dropped. Tests shorten it.
+	pingInterval time.Duration
+	// closeTimeout bounds a closing connection's flush and close handshake.
+	closeTimeout time.Duration
 
-	connections atomic.Int64
-	msgsIn      atomic.Int64
-	msgsOut     atomic.Int64
-	rejected    atomic.Int64
+	mu      sync.Mutex
+	rooms   map[string]*room
+	conns   map[*conn]struct{}
+	removed map[memberKey]time.Time // recently removed participants
+	closed  bool
+	wg      sync.WaitGroup // running connections
+
+	msgsIn   atomic.Int64
+	msgsOut  atomic.Int64
+	rejected atomic.Int64
 }
+
+type memberKey struct{ meetingID, userID string }
 
 // NewHub returns a hub with defaults filled in.
 func NewHub(cfg Config) *Hub {
 	if cfg.Grace <= 0 {
-		cfg.Grace = 20 * time.Second
+		cfg.Grace = defaultGrace
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
@@ -96,19 +127,35 @@ func NewHub(cfg Config) *Hub {
 		cfg.Now = time.Now
 	}
 	if cfg.HelloTimeout <= 0 {
-		cfg.HelloTimeout = 10 * time.Second
+		cfg.HelloTimeout = defaultHelloTimeout
 	}
 	if cfg.SendQueue <= 0 {
-		cfg.SendQueue = 256
+		cfg.SendQueue = defaultSendQueue
 	}
 	if cfg.RateLimit <= 0 {
-		cfg.RateLimit = 50
+		cfg.RateLimit = defaultRateLimit
 	}
-	return &Hub{cfg: cfg, log: cfg.Logger, rooms: make(map[string]*room), conns: make(map[*conn]struct{})}
+	return &Hub{
+		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, closeTimeout: defaultCloseTimeout,
+		rooms:   make(map[string]*room),
+		conns:   make(map[*conn]struct{}),
+		removed: make(map[memberKey]time.Time),
+	}
 }
 
-// ServeHTTP upgrades the request to a signaling WebSocket.
+// ServeHTTP upgrades the request to a signaling WebSocket and serves it until
+// it closes.
 func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		http.Error(w, "server shutting down", http.StatusServiceUnavailable)
+		return
+	}
+	h.wg.Add(1)
+	h.mu.Unlock()
+	defer h.wg.Done()
+
 	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		h.log.Debug("websocket accept failed", "err", err, "origin", r.Header.Get("Origin"))
@@ -124,37 +171,66 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	h.conns[c] = struct{}{}
 	h.mu.Unlock()
-	h.connections.Add(1)
 	defer func() {
 		h.mu.Lock()
 		delete(h.conns, c)
 		h.mu.Unlock()
-		h.connections.Add(-1)
 	}()
-	c.serve(r.Context())
+	// The request context ends when ServeHTTP returns; the connection's own
+	// life is bounded by the socket, not by it.
+	c.serve(context.WithoutCancel(r.Context()))
 }
 
-// RemoveParticipant closes the user's connection (4031) and takes it out of
-// its room at once; an admin deleted the participant.
+// RemoveParticipant closes every connection of the user (4031 "participant
+// removed") and takes it out of its room at once: an admin deleted it. For a
+// minute afterwards a hello that was verified just before the removal is
+// refused too.
 func (h *Hub) RemoveParticipant(meetingID, userID string) {
+	key := memberKey{meetingID, userID}
+	now := time.Now()
+	var victims []*conn
 	h.mu.Lock()
+	for k, at := range h.removed {
+		if now.Sub(at) > removedTTL {
+			delete(h.removed, k)
+		}
+	}
+	h.removed[key] = now
+	for c := range h.conns {
+		if id := c.ident.Load(); id != nil && id.MeetingID == meetingID && id.UserID == userID {
+			victims = append(victims, c)
+		}
+	}
 	r := h.rooms[meetingID]
 	h.mu.Unlock()
+	// Closing first means a join racing with this removal sees its
+	// connection closing and is refused.
+	for _, c := range victims {
+		c.closeWith(protocol.CodeRemoved, "participant removed", true)
+	}
 	if r == nil {
 		return
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if c := r.attached[userID]; c != nil {
-		delete(r.attached, userID)
-		c.closeWith(protocol.CodeRemoved, "participant removed")
-	}
+	delete(r.attached, userID)
 	r.exitLocked(userID)
 }
 
-// Close closes every connection with 1001 and refuses new ones.
+// wasRemoved reports whether the user was removed recently; called with h.mu held.
+func (h *Hub) wasRemovedLocked(meetingID, userID string) bool {
+	at, ok := h.removed[memberKey{meetingID, userID}]
+	return ok && time.Since(at) <= removedTTL
+}
+
+// Close closes every connection with 1001 (going away), refuses new ones,
+// and waits (up to a few seconds) for the connections to finish.
 func (h *Hub) Close() {
 	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return
+	}
 	h.closed = true
 	conns := make([]*conn, 0, len(h.conns))
 	for c := range h.conns {
@@ -165,22 +241,29 @@ func (h *Hub) Close() {
 	h.mu.Unlock()
 	for _, r := range rooms {
 		r.mu.Lock()
-		for _, t := range r.timers {
+		for id, t := range r.timers {
 			t.Stop()
+			delete(r.timers, id)
 		}
 		r.dead = true
 		r.mu.Unlock()
 	}
 	for _, c := range conns {
-		c.closeWith(int(websocket.StatusGoingAway), "server shutting down")
+		c.closeWith(int(websocket.StatusGoingAway), "server shutting down", true)
+	}
+	done := make(chan struct{})
+	go func() { h.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(h.closeTimeout + time.Second):
+		h.log.Warn("signaling connections still closing after shutdown wait")
 	}
 }
 
-// RoomMembers returns the members of a meeting's room, in join order.
+// RoomMembers returns the members of a meeting's room, in join order, or nil
+// when the meeting has no live room.
 func (h *Hub) RoomMembers(meetingID string) []stage.Member {
-	h.mu.Lock()
-	r := h.rooms[meetingID]
-	h.mu.Unlock()
+	r := h.existingRoom(meetingID)
 	if r == nil {
 		return nil
 	}
@@ -190,28 +273,38 @@ func (h *Hub) RoomMembers(meetingID string) []stage.Member {
 }
 
 // Subscribe calls fn, in the room's order and under its lock, for every
-// committed stage change of the meeting; fn must not block.
+// committed stage change of the meeting, including a member's exit from the
+// room while it was not OFF_STAGE (Cause stage.CauseExit, To OFF_STAGE).
+// fn must not block nor call back into the hub. A subscription keeps the
+// meeting's room alive; remove ends it.
 func (h *Hub) Subscribe(meetingID string, fn func(stage.Change)) (remove func()) {
 	r := h.room(meetingID)
+	if r == nil {
+		return func() {}
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.nextSub++
 	id := r.nextSub
 	r.subs[id] = fn
+	var once sync.Once
 	return func() {
-		r.mu.Lock()
-		delete(r.subs, id)
-		r.mu.Unlock()
+		once.Do(func() {
+			r.mu.Lock()
+			defer r.mu.Unlock()
+			delete(r.subs, id)
+			r.dropIfEmptyLocked()
+		})
 	}
 }
 
 // Stats reports counters.
 func (h *Hub) Stats() Stats {
 	h.mu.Lock()
-	rooms := len(h.rooms)
+	rooms, conns := len(h.rooms), len(h.conns)
 	h.mu.Unlock()
 	return Stats{
-		Connections: h.connections.Load(),
+		Connections: int64(conns),
 		Rooms:       rooms,
 		MessagesIn:  h.msgsIn.Load(),
 		MessagesOut: h.msgsOut.Load(),
@@ -219,43 +312,11 @@ func (h *Hub) Stats() Stats {
 	}
 }
 
-// room returns the meeting's live room, creating it if needed.
-func (h *Hub) room(meetingID string) *room {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	r := h.rooms[meetingID]
-	if r == nil {
-		r = newRoom(h, meetingID)
-		h.rooms[meetingID] = r
-	}
-	return r
-}
-
-// dropRoomIfEmpty forgets an empty room; called with r.mu held.
-func (h *Hub) dropRoomIfEmpty(r *room) {
-	if r.st.Len() > 0 || len(r.timers) > 0 || len(r.subs) > 0 {
-		return
-	}
-	h.mu.Lock()
-	if h.rooms[r.id] == r {
-		delete(h.rooms, r.id)
-	}
-	h.mu.Unlock()
-	r.dead = true
-}
-
-func newPeerID() string {
-	var b [12]byte
-	rand.Read(b[:])
-	return hex.EncodeToString(b[:])
-}
-
 // DropConnection cuts the user's socket without a close handshake, as a
 // network failure would; the user keeps its place for the grace period.
+// For tests of reconnection.
 func (h *Hub) DropConnection(meetingID, userID string) {
-	h.mu.Lock()
-	r := h.rooms[meetingID]
-	h.mu.Unlock()
+	r := h.existingRoom(meetingID)
 	if r == nil {
 		return
 	}
@@ -265,4 +326,41 @@ func (h *Hub) DropConnection(meetingID, userID string) {
 	if c != nil {
 		c.ws.CloseNow()
 	}
+}
+
+// room returns the meeting's live room, creating it if needed; nil once the
+// hub is closed.
+func (h *Hub) room(meetingID string) *room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil
+	}
+	r := h.rooms[meetingID]
+	if r == nil {
+		r = newRoom(h, meetingID)
+		h.rooms[meetingID] = r
+	}
+	return r
+}
+
+func (h *Hub) existingRoom(meetingID string) *room {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.rooms[meetingID]
+}
+
+// forget drops r from the hub's map; called with r.mu held.
+func (h *Hub) forget(r *room) {
+	h.mu.Lock()
+	if h.rooms[r.id] == r {
+		delete(h.rooms, r.id)
+	}
+	h.mu.Unlock()
+}
+
+func newPeerID() string {
+	var b [12]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
