@@ -4,6 +4,8 @@ package jsbridge
 
 import (
 	"errors"
+	"fmt"
+	"runtime/debug"
 	"sync"
 	"syscall/js"
 
@@ -102,7 +104,13 @@ func (e *Emitter) ListenerCount(event string) int {
 // called. Emit returns an error only if an argument cannot be converted
 // (then no listener is called). It may be called from any goroutine or
 // from inside a JS callback; listeners run synchronously within it.
-func (e *Emitter) Emit(event string, args ...any) error {
+func (e *Emitter) Emit(event string, args ...any) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			reportPanic("Emit", r, debug.Stack())
+			err = fmt.Errorf("jsbridge: Emit(%q): %v", event, r)
+		}
+	}()
 	list := e.store.Call("get", event)
 	wild := e.store.Call("get", Wildcard)
 	if event == Wildcard {
@@ -136,8 +144,8 @@ func (e *Emitter) call(event, key string, list js.Value, callArgs []any) {
 	n := snap.Length()
 	for i := range n {
 		entry := snap.Index(i)
-		if entry.Get("once").Bool() {
-			if entry.Get("fired").Bool() {
+		if entry.Get("once").Truthy() {
+			if entry.Get("fired").Truthy() {
 				continue // a nested emission already ran it
 			}
 			entry.Set("fired", true)
@@ -154,10 +162,12 @@ func (e *Emitter) call(event, key string, list js.Value, callArgs []any) {
 }
 
 func reportListenerError(event string, err error) {
-	var v any = err.Error()
+	var v any
 	var je js.Error
 	if errors.As(err, &je) {
-		v = je.Value
+		v = je.Value // not je.Error(): it panics when the thrown value is no object
+	} else {
+		v = err.Error()
 	}
 	console.Call("error", "stagekit: a listener of '"+event+"' threw:", v)
 }
@@ -221,6 +231,7 @@ func addListener(this js.Value, args []js.Value, once bool) (any, error) {
 	entry := jsObject.New()
 	entry.Set("fn", cb)
 	entry.Set("once", once)
+	entry.Set("fired", false)
 	list.Call("push", entry)
 	return emitterMethods.removeEntry.Value.Call("bind", this, event, entry), nil
 }

@@ -41,25 +41,26 @@ var (
 )
 
 func getShim() js.Value {
-	shimOnce.Do(func() {
-		if g := js.Global().Get("__stagekitJSBridge"); g.Type() == js.TypeObject &&
-			g.Get("box").Type() == js.TypeFunction && g.Get("wrap").Type() == js.TypeFunction {
-			shim = g
-			return
-		}
-		fn, err := safejs.Safe(js.Global().Get("Function")).New(ShimSource)
-		if err == nil {
-			var s safejs.Value
-			if s, err = fn.Invoke(); err == nil {
-				shim = safejs.Unsafe(s)
-				return
-			}
-		}
-		shim = js.Undefined()
-		console.Call("warn", "stagekit: cannot build the jsbridge helper ("+err.Error()+
-			"); define globalThis.__stagekitJSBridge (see jsbridge.ShimSource). Methods will return errors instead of throwing them.")
-	})
+	shimOnce.Do(func() { shim = loadShim() })
 	return shim
+}
+
+// loadShim returns the page's helper if it defined one, else builds it.
+func loadShim() js.Value {
+	if g := js.Global().Get("__stagekitJSBridge"); g.Type() == js.TypeObject &&
+		g.Get("box").Type() == js.TypeFunction && g.Get("wrap").Type() == js.TypeFunction {
+		return g
+	}
+	fn, err := safejs.Safe(js.Global().Get("Function")).New(ShimSource)
+	if err == nil {
+		var s safejs.Value
+		if s, err = fn.Invoke(); err == nil {
+			return safejs.Unsafe(s)
+		}
+	}
+	console.Call("warn", "stagekit: cannot build the jsbridge helper ("+err.Error()+
+		"); define globalThis.__stagekitJSBridge (see jsbridge.ShimSource). Methods will return errors instead of throwing them.")
+	return js.Undefined()
 }
 
 // throwing returns what a Go method returns to make its JS wrapper throw e.

@@ -1,0 +1,305 @@
+//go:build js && wasm
+
+package jsbridge
+
+import (
+	"runtime"
+	"strings"
+	"syscall/js"
+	"testing"
+	"time"
+)
+
+// recorder returns a JS listener that appends "tag:" + its arguments (JSON)
+// to log, and checks this === want.
+func recorder(t testing.TB, log js.Value, tag string, want js.Value) js.Value {
+	t.Helper()
+	return jsFunc(t, "log", "tag", "want", `return function (...a) {
+		log.push(tag + (this === want ? "" : "(bad this)") + ":" + JSON.stringify(a));
+	}`).Invoke(log, tag, want)
+}
+
+func logOf(log js.Value) string {
+	out := make([]string, log.Length())
+	for i := range out {
+		out[i] = log.Index(i).String()
+	}
+	log.Set("length", 0)
+	return strings.Join(out, " ")
+}
+
+func TestEmitterOnOffOnceWildcard(t *testing.T) {
+	e := NewEmitter()
+	em := e.Value()
+	log := js.Global().Get("Array").New()
+	a := recorder(t, log, "a", em)
+	b := recorder(t, log, "b", em)
+	w := recorder(t, log, "*", em)
+
+	removeA := em.Call("on", "stageStatusUpdate", a)
+	if removeA.Type() != js.TypeFunction {
+		t.Fatalf("on returned %s, want a remover function", removeA.Type())
+	}
+	em.Call("on", "stageStatusUpdate", b)
+	em.Call("on", "*", w)
+	if n := em.Call("listenerCount", "stageStatusUpdate").Int(); n != 2 || e.ListenerCount("stageStatusUpdate") != 2 {
+		t.Errorf("listenerCount = %d", n)
+	}
+	if err := e.Emit("stageStatusUpdate", "ON_STAGE", map[string]any{"n": 1}); err != nil {
+		t.Fatal(err)
+	}
+	if got := logOf(log); got != `a:["ON_STAGE",{"n":1}] b:["ON_STAGE",{"n":1}] *:["stageStatusUpdate","ON_STAGE",{"n":1}]` {
+		t.Errorf("emit 1: %s", got)
+	}
+	// An event nobody listens to still reaches '*'; no args is fine.
+	e.Emit("stageRequestApproved")
+	if got := logOf(log); got != `*:["stageRequestApproved"]` {
+		t.Errorf("emit 2: %s", got)
+	}
+	// The remover removes exactly that registration, once.
+	if removed := removeA.Invoke(); !removed.Bool() {
+		t.Error("remover returned false")
+	}
+	if removed := removeA.Invoke(); removed.Bool() {
+		t.Error("second remover call returned true")
+	}
+	// off removes the latest registration of the function.
+	em.Call("on", "x", b)
+	em.Call("on", "x", b)
+	if ret := em.Call("off", "x", b); !ret.Equal(em) {
+		t.Error("off does not return the emitter")
+	}
+	e.Emit("x", 1)
+	if got := logOf(log); got != `b:[1] *:["x",1]` {
+		t.Errorf("after off of one of two: %s", got)
+	}
+	em.Call("off", "x", b)
+	em.Call("off", "x", b) // not registered: no-op
+	em.Call("off", "*", w)
+	e.Emit("x", 2)
+	e.Emit("stageStatusUpdate", "OFF_STAGE")
+	if got := logOf(log); got != `b:["OFF_STAGE"]` {
+		t.Errorf("after off: %s", got)
+	}
+	// once fires once, '*' too; its remover works before it fires.
+	em.Call("once", "newStageRequest", a)
+	em.Call("once", "*", w)
+	removeOnce := em.Call("once", "newStageRequest", b)
+	removeOnce.Invoke()
+	e.Emit("newStageRequest", map[string]any{"count": 1})
+	e.Emit("newStageRequest", map[string]any{"count": 2})
+	if got := logOf(log); got != `a:[{"count":1}] *:["newStageRequest",{"count":1}]` {
+		t.Errorf("once: %s", got)
+	}
+	if n := e.ListenerCount("newStageRequest"); n != 0 {
+		t.Errorf("once listeners left: %d", n)
+	}
+	// addListener / removeListener are aliases; methods work detached.
+	on, off := em.Get("addListener"), em.Get("removeListener")
+	on.Invoke("y", a)
+	e.Emit("y", "detached")
+	off.Invoke("y", a)
+	e.Emit("y", "gone")
+	if got := logOf(log); got != `a:["detached"]` {
+		t.Errorf("aliases: %s", got)
+	}
+	// removeAllListeners(event) and removeAllListeners().
+	em.Call("on", "p", a)
+	em.Call("on", "q", b)
+	em.Call("removeAllListeners", "p")
+	e.Emit("p")
+	e.Emit("q")
+	em.Call("removeAllListeners")
+	e.Emit("q")
+	e.Emit("stageStatusUpdate", "ON_STAGE")
+	if got := logOf(log); got != `b:[]` {
+		t.Errorf("removeAllListeners: %s", got)
+	}
+	if got := stringify(js.Global().Get("Object").Call("keys", em)); got != "[]" {
+		t.Errorf("emitter has enumerable keys %s", got)
+	}
+}
+
+func TestEmitterDuringEmission(t *testing.T) {
+	e := NewEmitter()
+	em := e.Value()
+	log := js.Global().Get("Array").New()
+	late := recorder(t, log, "late", em)
+	b := recorder(t, log, "b", em)
+	// The first listener removes b and adds late, then re-emits once.
+	first := jsFunc(t, "em", "log", "late", "b", `let depth = 0; return function (v) {
+		log.push("first:" + v);
+		em.off("e", b);
+		em.on("e", late);
+		if (depth++ === 0) em.__reemit();
+	}`)
+	reemit := FuncOf(func(js.Value, []js.Value) any { e.Emit("e", "inner"); return nil })
+	defer reemit.Release()
+	em.Set("__reemit", reemit.Value)
+	em.Call("on", "e", first.Invoke(em, log, late, b))
+	em.Call("once", "e", recorder(t, log, "once", em))
+	em.Call("on", "e", b)
+	e.Emit("e", "outer")
+	// outer: first runs (b removed, late added, inner emission starts);
+	// inner sees [first, once, late]: once fires there; back in outer, the
+	// snapshot still holds once (skipped: fired) and b (removed but in the
+	// snapshot, so called, as in Node).
+	got := logOf(log)
+	want := `first:outer first:inner once:["inner"] late:["inner"] b:["outer"]`
+	if got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+}
+
+func TestEmitterListenerThrows(t *testing.T) {
+	errs := consoleRecorder(t, "error")
+	e := NewEmitter()
+	em := e.Value()
+	log := js.Global().Get("Array").New()
+	em.Call("on", "ev", jsFunc(t, `throw new TypeError("listener bug")`))
+	em.Call("on", "ev", recorder(t, log, "after", em))
+	em.Call("on", "*", jsFunc(t, `throw "a string"`))
+	if err := e.Emit("ev", 1); err != nil {
+		t.Fatalf("Emit: %v", err)
+	}
+	if got := logOf(log); got != `after:[1]` {
+		t.Errorf("listeners after the throwing one: %s", got)
+	}
+	l := errs()
+	if len(l) != 2 || !strings.Contains(l[0], "listener of 'ev' threw") || !strings.Contains(l[0], "TypeError: listener bug") ||
+		!strings.Contains(l[1], "a string") {
+		t.Errorf("console.error = %q", l)
+	}
+	// Go goes on: emit again.
+	e.Emit("ev", 2)
+	if got := logOf(log); got != `after:[2]` {
+		t.Errorf("second emit: %s", got)
+	}
+}
+
+func TestEmitterBadArguments(t *testing.T) {
+	em := NewEmitter().Value()
+	for _, c := range []struct {
+		method string
+		args   []any
+	}{
+		{"on", []any{"ev"}},
+		{"on", []any{"ev", "not a function"}},
+		{"on", []any{42, js.Global().Get("Function").New()}},
+		{"once", []any{}},
+		{"off", []any{"ev", nil}},
+		{"listenerCount", []any{}},
+		{"removeAllListeners", []any{7}},
+	} {
+		r := callJS(t, em, c.method, c.args...)
+		if r.Get("ok").Bool() {
+			t.Errorf("%s(%v) did not throw", c.method, c.args)
+			continue
+		}
+		wantClientError(t, r, "4005")
+	}
+	// The shared (unbound) method refuses a this that is not an emitter.
+	r := jsFunc(t, "on", `try { on.call({}, "x", () => {}); return "no throw"; } catch (e) { return e; }`).Invoke(emitterMethods.on.Value)
+	wantClientError(t, r, "4005")
+	// Emit refuses an argument it cannot convert, calling no listener.
+	e := NewEmitter()
+	called := false
+	cb := FuncOf(func(js.Value, []js.Value) any { called = true; return nil })
+	defer cb.Release()
+	e.Value().Call("on", "ev", cb.Value)
+	if err := e.Emit("ev", make(chan int)); err == nil || called {
+		t.Errorf("Emit(chan) = %v, called = %v", err, called)
+	}
+}
+
+// MakeEmitter on an object with other properties; two emitters are
+// independent.
+func TestMakeEmitterOnExistingObject(t *testing.T) {
+	stage := js.Global().Get("Object").New()
+	stage.Set("status", "OFF_STAGE")
+	e1 := MakeEmitter(stage)
+	e2 := NewEmitter()
+	log := js.Global().Get("Array").New()
+	stage.Call("on", "ev", recorder(t, log, "1", stage))
+	e2.Value().Call("on", "ev", recorder(t, log, "2", e2.Value()))
+	e1.Emit("ev", "a")
+	e2.Emit("ev", "b")
+	if got := logOf(log); got != `1:["a"] 2:["b"]` {
+		t.Errorf("got %s", got)
+	}
+	if got := stringify(stage); got != `{"status":"OFF_STAGE"}` {
+		t.Errorf("JSON of the object = %s", got)
+	}
+}
+
+// 10,000 on/off cycles from JS (remover, off, once+remover) create no
+// js.Funcs and leave nothing behind.
+func TestEmitterNoLeak(t *testing.T) {
+	e := NewEmitter()
+	em := e.Value()
+	e.Emit("warm-up")
+	base := LiveFuncs()
+	var ms runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	heapBefore := ms.HeapAlloc
+
+	const cycles = 10000
+	loop := jsFunc(t, "em", "n", `
+		let calls = 0;
+		const cb = () => { calls++; };
+		for (let i = 0; i < n; i++) {
+			const remove = em.on("stageStatusUpdate", cb);
+			remove();
+			em.on("stageAccessRequestUpdate", cb);
+			em.off("stageAccessRequestUpdate", cb);
+			em.once("*", (name) => { calls++; })();
+			em.on("newStageRequest", function () { calls++; })();
+		}
+		return calls;`)
+	start := time.Now()
+	calls := loop.Invoke(em, cycles).Int()
+	elapsed := time.Since(start)
+
+	if calls != 0 {
+		t.Errorf("%d listener calls during add/remove", calls)
+	}
+	if got := LiveFuncs(); got != base {
+		t.Errorf("LiveFuncs after %d cycles = %d, want %d", cycles, got, base)
+	}
+	for _, ev := range []string{"stageStatusUpdate", "stageAccessRequestUpdate", "newStageRequest", "*"} {
+		if n := e.ListenerCount(ev); n != 0 {
+			t.Errorf("%s: %d listeners left", ev, n)
+		}
+	}
+	if size := em.Get(listenersProp).Get("size").Int(); size != 0 {
+		t.Errorf("listener store holds %d events", size)
+	}
+	runtime.GC()
+	runtime.ReadMemStats(&ms)
+	t.Logf("%d cycles (4 add/remove pairs each) in %v (%.1f µs per pair); LiveFuncs %d -> %d; Go heap %d KB -> %d KB",
+		cycles, elapsed, float64(elapsed.Microseconds())/(4*cycles), base, LiveFuncs(), heapBefore/1024, ms.HeapAlloc/1024)
+	if ms.HeapAlloc > heapBefore+4<<20 {
+		t.Errorf("Go heap grew from %d to %d bytes", heapBefore, ms.HeapAlloc)
+	}
+	// And the emitter still works.
+	log := js.Global().Get("Array").New()
+	em.Call("on", "ev", recorder(t, log, "ok", em))
+	e.Emit("ev")
+	if got := logOf(log); got != `ok:[]` {
+		t.Errorf("after the loop: %s", got)
+	}
+}
+
+// Many emitters share the same Go functions.
+func TestEmittersShareFuncs(t *testing.T) {
+	NewEmitter()
+	base := LiveFuncs()
+	for range 1000 {
+		e := NewEmitter()
+		e.Value().Call("on", "x", js.Global().Get("Function").New())
+	}
+	if got := LiveFuncs(); got != base {
+		t.Errorf("LiveFuncs after 1000 emitters = %d, want %d", got, base)
+	}
+}
