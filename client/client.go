@@ -1,24 +1,3 @@
-// Package client is the stage client core: plain Go that builds natively and
-// for GOOS=js GOARCH=wasm. The browser SDK (jsbridge) wraps it one to one;
-// native tests and load tests drive it directly.
-//
-// A Meeting is one user's session: Init dials the server's WebSocket
-// (/v1/ws) and authenticates the token, Join enters the room, Stage() is
-// meeting.stage. Each Meeting has one reader goroutine, which applies the
-// server's messages in order and calls the listeners registered with On.
-//
-// Every stage method returns only after the server committed the change:
-// the server queues the room's event before the answer on the same ordered
-// socket, and the reader applies the event (and emits its events) before it
-// hands the answer to the caller. So when a method returns nil, Status(),
-// Self(), Participants() and the listeners already reflect it. A refusal
-// returns a *Error with the server's code and changes nothing.
-//
-// Events carry the room's sequence number. A gap makes the client ask for a
-// snapshot and resync from it; a dropped connection (while not left or
-// closed, and not closed for good by the server) makes it reconnect by
-// itself with exponential backoff and jitter, re-join, and resync from the
-// server's snapshot, emitting the events the user missed.
 package client
 
 import (

@@ -66,6 +66,9 @@ func dialWebSocket(ctx context.Context, url string) (tr transport, err error) {
 		}
 		t.mu.Unlock()
 		t.wake()
+		// Nothing fires after close: free the callbacks now, whether or
+		// not anyone reads again (releasing the running one is safe).
+		t.releaseFuncs()
 	})
 	select {
 	case <-opened:
