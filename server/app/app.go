@@ -27,6 +27,7 @@ import (
 
 	"github.com/stagekit/stagekit/server/auth"
 	"github.com/stagekit/stagekit/server/config"
+	"github.com/stagekit/stagekit/server/demo"
 	"github.com/stagekit/stagekit/server/rest"
 	"github.com/stagekit/stagekit/server/signal"
 	"github.com/stagekit/stagekit/server/static"
@@ -135,6 +136,9 @@ func New(cfg Config) (*App, error) {
 	if cfg.WebDir != "" {
 		a.mux.Handle("GET /sdk/", static.Handler("/sdk/", filepath.Join(cfg.WebDir, "sdk")))
 		a.mux.Handle("GET /demo/", static.Handler("/demo/", filepath.Join(cfg.WebDir, "demo")))
+	}
+	if cfg.DemoMode {
+		a.mux.Handle("POST /demo/api/", demo.New(st, au, log.With("component", "demo")))
 	}
 	a.srv = &http.Server{
 		Addr:              cfg.Addr,
