@@ -1,0 +1,88 @@
+// Drives the demo page as a person would: creates a meeting, opens a host and
+// a viewer, requests, grants, joins and kicks; checks what each page shows and
+// saves screenshots under test-results/demo/.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { mkdirSync } from "node:fs";
+import { join } from "node:path";
+import { startServer, launch, root } from "./lib.mjs";
+
+const shots = join(root, "test-results", "demo");
+let server, browser;
+before(async () => {
+  mkdirSync(shots, { recursive: true });
+  server = await startServer(["-demo"]);
+  browser = await launch();
+});
+after(async () => {
+  await browser?.close();
+  await server?.stop();
+});
+
+async function newPage(context) {
+  const page = await context.newPage();
+  page.errors = [];
+  page.on("pageerror", (err) => page.errors.push(err));
+  page.on("console", (msg) => {
+    if (msg.type() === "error" || /threw/.test(msg.text())) page.errors.push(new Error(msg.text()));
+  });
+  return page;
+}
+
+const text = (page, sel) => page.locator(sel).innerText();
+
+test("a host and a viewer use the demo page", async () => {
+  const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const landing = await newPage(context);
+  await landing.goto(server.url + "/demo/");
+  await landing.click("#create");
+  await landing.waitForSelector("#link-list a");
+  const links = await landing.$$eval("#link-list li", (lis) => lis.map((li) => ({
+    name: li.querySelector(".title").textContent, preset: li.querySelector(".meta").textContent, href: li.querySelector("a").href,
+  })));
+  assert.deepEqual(links.map((l) => l.preset), ["webinar_host", "webinar_viewer", "webinar_viewer", "webinar_viewer", "livestream_viewer"]);
+  assert.ok(links.every((l) => !l.href.includes("e2e-admin-key")), "the admin key never reaches a page");
+  await landing.screenshot({ path: join(shots, "1-landing.png") });
+
+  const host = await newPage(context);
+  await host.goto(links[0].href);
+  const viewer = await newPage(context);
+  await viewer.goto(links[1].href);
+  await host.waitForSelector("#room:not([hidden])");
+  await viewer.waitForSelector("#room:not([hidden])");
+  assert.equal(await text(host, "#status"), "ACCEPTED_TO_JOIN_STAGE");
+  assert.equal(await text(viewer, "#status"), "OFF_STAGE");
+  assert.equal(await host.isVisible("#host-panel"), true);
+  assert.equal(await viewer.isVisible("#host-panel"), false, "viewers have no request panel");
+
+  await viewer.click("#request");
+  await host.waitForSelector("#requests li");
+  assert.match(await text(host, "#requests li"), /Viewer 1[\s\S]*waiting \d+s/);
+  assert.equal(await text(viewer, "#status"), "REQUESTED_TO_JOIN_STAGE");
+  await host.screenshot({ path: join(shots, "2-host-request.png") });
+
+  await host.click("#requests li button:has-text('Grant')");
+  await viewer.waitForSelector("#join:not([disabled])");
+  assert.equal(await text(viewer, "#status"), "ACCEPTED_TO_JOIN_STAGE");
+  await viewer.click("#join");
+  await viewer.waitForFunction(() => document.querySelector("#status").textContent === "ON_STAGE");
+  await host.waitForSelector(".tile:has-text('Viewer 1')");
+  assert.match(await text(host, "#participants"), /ON_STAGE/);
+  await host.screenshot({ path: join(shots, "3-host-viewer-on-stage.png") });
+  await viewer.screenshot({ path: join(shots, "4-viewer-on-stage.png") });
+
+  await host.click("#participants button:has-text('Remove from stage')");
+  await viewer.waitForFunction(() => document.querySelector("#status").textContent === "OFF_STAGE");
+  await host.waitForFunction(() => document.querySelectorAll(".tile").length === 0);
+  assert.match(await text(viewer, "#log"), /stageStatusUpdate "OFF_STAGE"/);
+  await viewer.screenshot({ path: join(shots, "5-viewer-kicked.png") });
+
+  // An error is shown, not thrown: the watcher cannot request.
+  const watcher = await newPage(context);
+  await watcher.goto(links[4].href);
+  await watcher.waitForSelector("#room:not([hidden])");
+  assert.equal(await watcher.isVisible("#request"), false, "NOT_ALLOWED users get no request button");
+
+  for (const page of [landing, host, viewer, watcher]) assert.deepEqual(page.errors, []);
+  await context.close();
+});
