@@ -206,6 +206,24 @@ func agree(t *testing.T, all []*user, v *user, want stage.Status) {
 	}
 }
 
+// settle settles every user (before marks that follow a wait on state).
+func settle(all ...*user) {
+	for _, u := range all {
+		u.settle()
+	}
+}
+
+// settle makes a round trip to the server: the reader emits the events of
+// everything it received before the answer, so after settle the events of
+// the state u shows are all recorded. (The state is updated just before its
+// events are emitted; a wait on the state alone could see it first.)
+func (u *user) settle() {
+	u.t.Helper()
+	if _, err := u.m.Stage().GetAccessRequests(ctx); err != nil && client.CodeOf(err) != 2001 {
+		u.t.Fatalf("%s: settle: %v", u.name, err)
+	}
+}
+
 // wantEvents checks the names (and for status events the status) of evs.
 func wantEvents(t *testing.T, who string, evs []client.Event, want ...string) {
 	t.Helper()
@@ -358,6 +376,7 @@ func TestInviteAndDecline(t *testing.T) {
 	host := r.join("Host", stage.PresetWebinarHost)
 	viewer := r.join("Viewer", stage.PresetWebinarViewer)
 	agree(t, []*user{host}, viewer, off)
+	settle(host)
 
 	mv := viewer.mark()
 	must(t, host.m.Stage().GrantAccess(ctx, []string{viewer.id}))
@@ -384,6 +403,7 @@ func TestDenyAndCancel(t *testing.T) {
 
 	must(t, viewer.m.Stage().RequestAccess(ctx))
 	agree(t, all, viewer, req)
+	settle(all...)
 	mv, mh := viewer.mark(), host.mark()
 	must(t, host.m.Stage().DenyAccess(ctx, []string{viewer.id}))
 	wantEvents(t, "host", host.since(mh), peer(off), evList)
@@ -418,6 +438,7 @@ func TestRefusals(t *testing.T) {
 	for _, u := range everyone {
 		agree(t, everyone, u, u.status()) // everyone has seen everyone join
 	}
+	settle(everyone...)
 
 	marks := map[*user]int{}
 	for _, u := range []*user{host, viewer, other, lv, gc} {
