@@ -1,0 +1,137 @@
+package signal
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/server/auth"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// Many real clients: concurrent requests end in one order everyone agrees
+// on, and one batch grant reaches everyone as one event. Every viewer
+// requesting makes n² frames (client decoding included, in this process),
+// so n stays modest here; BenchmarkFanout measures a 1,000-connection room.
+func TestManyClients(t *testing.T) {
+	n := 200
+	switch {
+	case testing.Short():
+		n = 30
+	case raceEnabled:
+		n = 60 // the race detector makes every frame many times dearer
+	}
+	e := newEnv(t)
+	host, _ := e.join(mid, "Host", stage.PresetWebinarHost)
+	viewers := make([]*tclient, n)
+	ids := make([]string, n)
+	for i := range viewers {
+		var snap protocol.Snapshot
+		viewers[i], snap = e.join(mid, fmt.Sprintf("V%04d", i), stage.PresetWebinarViewer)
+		ids[i] = snap.Self.UserID
+	}
+	start := time.Now()
+	var wg sync.WaitGroup
+	reqIDs := make([]uint64, n)
+	for i, v := range viewers {
+		wg.Add(1)
+		go func() { defer wg.Done(); reqIDs[i] = v.send(act(protocol.TypeStageRequest)) }()
+	}
+	wg.Wait()
+	for i, v := range viewers {
+		if r := v.reply(reqIDs[i]); r.Type != protocol.TypeResult || r.Status != stage.Requested {
+			t.Fatalf("%s: %s", v.name, r.raw)
+		}
+	}
+	list := host.ok(protocol.ClientMessage{Type: protocol.TypeStageRequests}).Requests
+	if len(list) != n {
+		t.Fatalf("%d requests, want %d", len(list), n)
+	}
+	for i := 1; i < len(list); i++ {
+		if list[i].RequestedAt < list[i-1].RequestedAt {
+			t.Fatal("requests not oldest first")
+		}
+	}
+	res := host.ok(act(protocol.TypeStageGrant, ids...))
+	for _, c := range append([]*tclient{host}, viewers...) {
+		c.waitUntil("the grant event", func() bool {
+			for _, m := range c.log {
+				if m.Type == protocol.TypeEvent && m.Seq == res.Seq {
+					if len(m.Changes) != n {
+						t.Errorf("%s: grant event with %d changes", c.name, len(m.Changes))
+					}
+					return true
+				}
+			}
+			return false
+		})
+	}
+	t.Logf("%d clients: %d requests, list and batch grant delivered in %v", n, n, time.Since(start))
+	sameOrder(t, append([]*tclient{host}, viewers...)...)
+	for _, m := range e.hub.RoomMembers(mid) {
+		if m.UserID != "u-host" && m.Status != stage.Accepted {
+			t.Fatalf("%s is %s", m.UserID, m.Status)
+		}
+	}
+}
+
+// BenchmarkFanout measures one committed stage action in a room of 1,000
+// attached connections (10 of them hosts): apply, encode per audience,
+// queue to everyone, answer the actor.
+func BenchmarkFanout(b *testing.B) {
+	h := NewHub(Config{Auth: &fakeAuth{}, SendQueue: 1 << 16, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	r := newRoom(h, "bench")
+	presets := stage.BuiltinPresets()
+	var conns []*conn
+	for i := 0; i < 1000; i++ {
+		p := presets[stage.PresetWebinarViewer]
+		if i < 10 {
+			p = presets[stage.PresetWebinarHost]
+		}
+		c := newConn(h, nil)
+		c.id = auth.Identity{MeetingID: "bench", UserID: fmt.Sprintf("u%d", i), Name: fmt.Sprintf("User %d", i), Preset: p}
+		c.peerID = fmt.Sprintf("p%d", i)
+		if !r.join(c, 1) {
+			b.Fatal("join failed")
+		}
+		<-c.out // the join answer
+		conns = append(conns, c)
+	}
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				select {
+				case <-c.out:
+				case <-done:
+					return
+				}
+			}
+		}()
+	}
+	actor := conns[500]
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		kind := stage.ActRequest
+		if i%2 == 1 {
+			kind = stage.ActCancel
+		}
+		r.apply(actor, protocol.ClientMessage{ID: uint64(i + 1)}, kind)
+	}
+	b.StopTimer()
+	close(done)
+	wg.Wait()
+	for _, c := range conns {
+		if c.isClosing() {
+			b.Fatalf("%s was closed", c.id.UserID)
+		}
+	}
+}
