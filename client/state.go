@@ -10,12 +10,15 @@ import (
 type state struct {
 	self     Self
 	peers    map[string]*Participant // other participants by peer id
+	byUser   map[string]string       // their peer ids by user id
 	order    []string                // their peer ids in join order
 	requests []protocol.StageRequest // pending list, hosts only
 	lastSeq  uint64                  // room seq of the last applied event or snapshot
 }
 
-func newState() state { return state{peers: map[string]*Participant{}} }
+func newState() state {
+	return state{peers: map[string]*Participant{}, byUser: map[string]string{}}
+}
 
 func (s *state) isHost() bool { return s.self.Permissions.AcceptStageRequests }
 
@@ -24,16 +27,23 @@ func (s *state) find(peerID, userID string) *Participant {
 	if p := s.peers[peerID]; p != nil {
 		return p
 	}
-	for _, id := range s.order {
-		if p := s.peers[id]; p.UserID == userID {
-			return p
-		}
+	if id, ok := s.byUser[userID]; ok {
+		return s.peers[id]
 	}
 	return nil
 }
 
+func (s *state) add(p Participant) {
+	s.peers[p.PeerID] = &p
+	s.byUser[p.UserID] = p.PeerID
+	s.order = append(s.order, p.PeerID)
+}
+
 func (s *state) remove(p *Participant) {
 	delete(s.peers, p.PeerID)
+	if s.byUser[p.UserID] == p.PeerID {
+		delete(s.byUser, p.UserID)
+	}
 	for i, id := range s.order {
 		if id == p.PeerID {
 			s.order = append(s.order[:i:i], s.order[i+1:]...)
@@ -68,10 +78,8 @@ func (s *state) applyEvent(msg protocol.ServerMessage) []Event {
 		if old := s.find(p.PeerID, p.UserID); old != nil {
 			s.remove(old) // a stale entry of the same user: replace it
 		}
-		np := *p
-		s.peers[np.PeerID] = &np
-		s.order = append(s.order, np.PeerID)
-		evs = append(evs, Event{Name: EventParticipantJoined, Seq: msg.Seq, Participant: copyParticipant(np)})
+		s.add(*p)
+		evs = append(evs, Event{Name: EventParticipantJoined, Seq: msg.Seq, Participant: copyParticipant(*p)})
 	case protocol.EventParticipantLeft:
 		p := msg.Participant
 		if p == nil {
@@ -132,10 +140,12 @@ func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
 	var evs []Event
 
 	fresh := make(map[string]*Participant, len(snap.Participants))
+	byUser := make(map[string]string, len(snap.Participants))
 	order := make([]string, 0, len(snap.Participants))
 	for _, p := range snap.Participants {
 		np := p
 		fresh[np.PeerID] = &np
+		byUser[np.UserID] = np.PeerID
 		order = append(order, np.PeerID)
 	}
 	if !first {
@@ -155,7 +165,7 @@ func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
 			}
 		}
 	}
-	s.peers, s.order = fresh, order
+	s.peers, s.byUser, s.order = fresh, byUser, order
 
 	old := s.self.Participant
 	s.self.Participant = snap.Self
