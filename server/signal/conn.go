@@ -4,9 +4,11 @@ import (
 	"context"
 	"encoding/json"
 	"runtime/debug"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 	"golang.org/x/time/rate"
@@ -368,10 +370,7 @@ func (c *conn) enqueue(b []byte) {
 // counts; it never blocks.
 func (c *conn) closeWith(code int, reason string, flush bool) {
 	c.closeOnce.Do(func() {
-		if len(reason) > maxReason {
-			reason = reason[:maxReason]
-		}
-		c.closeCode, c.closeReason, c.closeFlush = websocket.StatusCode(code), reason, flush
+		c.closeCode, c.closeReason, c.closeFlush = websocket.StatusCode(code), closeReason(reason), flush
 		close(c.closing)
 	})
 }
@@ -382,6 +381,20 @@ func (c *conn) closeWith(code int, reason string, flush bool) {
 func (c *conn) cut(reason string) {
 	c.ws.CloseNow()
 	c.closeWith(int(websocket.StatusGoingAway), reason, false)
+}
+
+// closeReason fits a reason in a close frame: valid UTF-8 (browsers fail
+// the connection otherwise), cut at a rune boundary.
+func closeReason(s string) string {
+	s = strings.ToValidUTF8(s, "?")
+	if len(s) <= maxReason {
+		return s
+	}
+	cut := maxReason
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut]
 }
 
 func (c *conn) isClosing() bool {

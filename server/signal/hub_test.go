@@ -10,6 +10,7 @@ import (
 	"sync"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/coder/websocket"
 
@@ -1017,4 +1018,18 @@ func TestSlowConsumerEndToEnd(t *testing.T) {
 		}
 	}
 	host.ok(protocol.ClientMessage{Type: protocol.TypePing})
+}
+
+func TestCloseReason(t *testing.T) {
+	long := strings.Repeat("é", 100) // 200 bytes
+	got := closeReason(long)
+	if len(got) > maxReason || !utf8.ValidString(got) || !strings.HasPrefix(long, got) {
+		t.Fatalf("closeReason cut badly: %d bytes, valid %v", len(got), utf8.ValidString(got))
+	}
+	if got := closeReason("bad \xff byte"); !utf8.ValidString(got) {
+		t.Fatalf("invalid UTF-8 kept: %q", got)
+	}
+	if got := closeReason("short"); got != "short" {
+		t.Fatal(got)
+	}
 }
