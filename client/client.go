@@ -40,7 +40,10 @@ type Self struct {
 	protocol.Participant
 	MeetingID   string
 	Permissions protocol.Permissions
-	RoomJoined  bool
+	// RoomJoined is set by Join and cleared by Leave, Close and a fatal
+	// disconnect; it stays set while reconnecting (the server keeps the
+	// user's place for its grace period).
+	RoomJoined bool
 }
 
 // Meeting is one user's session in one meeting. Its methods are safe for

@@ -718,6 +718,31 @@ func TestNetworkFailureReconnectsAndResyncs(t *testing.T) {
 	agree(t, []*user{host, viewer, late}, viewer, on)
 }
 
+// The connection fails while a call is in flight, after the server
+// committed it: the call fails with 5002, and the resync shows the outcome.
+func TestInFlightCallFailsAndResyncShowsOutcome(t *testing.T) {
+	r := newRoom(t, 30*time.Second)
+	host := r.join("Host", stage.PresetWebinarHost)
+	viewer := r.join("Viewer", stage.PresetWebinarViewer)
+	host.waitFor(evJoined)
+	mv := viewer.mark()
+	viewer.px.hold(true) // the answer will not get through
+	n := viewer.px.sent()
+	errc := make(chan error, 1)
+	go func() { errc <- viewer.m.Stage().RequestAccess(ctx) }()
+	viewer.px.waitSent(n)
+	host.waitFor(evNew) // committed
+	viewer.px.cut()
+	wantCode(t, <-errc, client.CodeDisconnected)
+	viewer.px.hold(false)
+	viewer.waitFor(client.EventReconnected)
+	wantEvents(t, "viewer", viewer.since(mv), client.EventReconnecting, st(req), client.EventReconnected)
+	if viewer.status() != req {
+		t.Fatalf("after resync %s", viewer.status())
+	}
+	must(t, viewer.m.Stage().CancelRequestAccess(ctx))
+}
+
 // The server cuts the socket (DropConnection): an ON_STAGE user comes back
 // ON_STAGE with the same peer id, and nobody sees it leave.
 func TestServerDropKeepsStage(t *testing.T) {

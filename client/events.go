@@ -89,7 +89,11 @@ func (e Event) String() string {
 	s := fmt.Sprintf("%s#%d", e.Name, e.Seq)
 	switch e.Name {
 	case EventStageStatusUpdate:
-		s += fmt.Sprintf("(%s %s)", e.Status, e.Cause)
+		if e.Cause != "" {
+			s += fmt.Sprintf("(%s by %s)", e.Status, e.Cause)
+		} else {
+			s += fmt.Sprintf("(%s)", e.Status)
+		}
 	case EventStageAccessRequestUpdate:
 		s += fmt.Sprintf("(%d requests)", len(e.Requests))
 	case EventNewStageRequest:
