@@ -303,8 +303,9 @@ func (m *Meeting) onSnapshot(c *conn, snap protocol.Snapshot, kind callKind) {
 		m.mu.Unlock()
 		return
 	}
-	evs := m.st.sync(snap, kind == kindJoin)
-	if kind == kindJoin {
+	first := kind == kindJoin && !m.st.self.RoomJoined // two Joins at once: one roomJoined
+	evs := m.st.sync(snap, first)
+	if first {
 		evs = append(evs, Event{Name: EventRoomJoined, Seq: snap.Seq})
 	}
 	c.synced, c.snapPending = true, false

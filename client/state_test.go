@@ -206,7 +206,28 @@ func TestFirstJoinReportsKeptStatusAndPendingList(t *testing.T) {
 	if len(hm.Requests()) != 1 || len(hm.Participants()) != 1 {
 		t.Fatalf("host state %+v %+v", hm.Requests(), hm.Participants())
 	}
-	// Joining twice is a no-op.
+	// Two Joins at once: one roomJoined.
+	n2 := newFakeNet(t, part("v", "pv", stage.OffStage), viewerPerms)
+	m2, rec2 := start(t, n2, false)
+	errc := make(chan error, 2)
+	for range 2 {
+		go func() { errc <- m2.Join(context.Background()) }()
+	}
+	for range 2 {
+		if err := <-errc; err != nil {
+			t.Fatal(err)
+		}
+	}
+	joined := 0
+	for _, e := range rec2.take() {
+		if e.Name == EventRoomJoined {
+			joined++
+		}
+	}
+	if joined != 1 {
+		t.Fatalf("%d roomJoined events", joined)
+	}
+	// Joining again later is a no-op.
 	if err := hm.Join(context.Background()); err != nil || len(hn.last().sentOf(protocol.TypeJoin)) != 1 {
 		t.Fatalf("second join: %v", err)
 	}
