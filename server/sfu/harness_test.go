@@ -1,0 +1,458 @@
+package sfu
+
+import (
+	"errors"
+	"net"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// loopback keeps pion on 127.0.0.1, UDP4, without mDNS.
+func loopback(se *webrtc.SettingEngine) {
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+	se.SetICETimeouts(5*time.Second, 10*time.Second, 500*time.Millisecond)
+}
+
+func newTestSFU(t testing.TB) *SFU {
+	t.Helper()
+	s, err := New(Config{SettingEngine: loopback, GatherTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(s.Close)
+	return s
+}
+
+// clientAPI is the pion API of the test clients: default codecs and
+// interceptors, loopback only.
+func clientAPI(t testing.TB) *webrtc.API {
+	t.Helper()
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		t.Fatal(err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		t.Fatal(err)
+	}
+	se := webrtc.SettingEngine{}
+	loopback(&se)
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+}
+
+// sigMsg is one message the SFU sent a test client.
+type sigMsg struct {
+	kind      string // "offer", "candidate", "tracks"
+	sdp       string
+	pc        string
+	candidate protocol.ICECandidate
+	tracks    []protocol.TrackInfo
+}
+
+// chanSignaler is the in-test hub: it queues the SFU's messages for the
+// client's goroutine, never blocking.
+type chanSignaler struct {
+	ch       chan sigMsg
+	overflow atomic.Bool
+}
+
+func (c *chanSignaler) put(m sigMsg) {
+	select {
+	case c.ch <- m:
+	default:
+		c.overflow.Store(true)
+	}
+}
+func (c *chanSignaler) SendOffer(sdp string) { c.put(sigMsg{kind: "offer", sdp: sdp}) }
+func (c *chanSignaler) SendCandidate(pc string, cand protocol.ICECandidate) {
+	c.put(sigMsg{kind: "candidate", pc: pc, candidate: cand})
+}
+func (c *chanSignaler) SendTracks(tr []protocol.TrackInfo) { c.put(sigMsg{kind: "tracks", tracks: tr}) }
+
+// recvTrack is a track a test client receives.
+type recvTrack struct {
+	remote  *webrtc.TrackRemote
+	packets atomic.Int64
+	ended   atomic.Bool
+	last    atomic.Int64 // unix nanos of the last packet
+}
+
+// tclient is a test participant: a pion client wired to the SFU through a
+// chanSignaler. It answers subscribe offers, trickles its candidates, and
+// counts what it receives; it can publish a VP8 track of synthetic RTP.
+type tclient struct {
+	t      testing.TB
+	s      *SFU
+	api    *webrtc.API
+	meet   string
+	userID string
+	peerID string
+	part   *Participant
+	sig    *chanSignaler
+	stop   chan struct{}
+	wg     sync.WaitGroup
+
+	mu         sync.Mutex
+	sub        *webrtc.PeerConnection
+	pub        *webrtc.PeerConnection
+	pubCands   []webrtc.ICECandidateInit // server candidates waiting for the answer
+	tracksMsg  []protocol.TrackInfo
+	offers     int
+	received   []*recvTrack
+	subErrs    []error
+	pliCount   atomic.Int64 // PLIs received by the publisher
+	sentPkts   atomic.Int64
+	sending    chan struct{}
+	sendTrack  *webrtc.TrackLocalStaticRTP
+	sendSender *webrtc.RTPSender
+}
+
+func joinClient(t testing.TB, s *SFU, api *webrtc.API, meet, userID string) *tclient {
+	t.Helper()
+	c := &tclient{t: t, s: s, api: api, meet: meet, userID: userID, peerID: "peer-" + userID,
+		sig: &chanSignaler{ch: make(chan sigMsg, 1024)}, stop: make(chan struct{})}
+	p, err := s.Join(meet, userID, c.peerID, c.sig)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.part = p
+	c.wg.Add(1)
+	go c.run()
+	t.Cleanup(c.close)
+	return c
+}
+
+func (c *tclient) run() {
+	defer c.wg.Done()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case m := <-c.sig.ch:
+			switch m.kind {
+			case "tracks":
+				c.mu.Lock()
+				c.tracksMsg = m.tracks
+				c.mu.Unlock()
+			case "offer":
+				if err := c.answer(m.sdp); err != nil {
+					c.mu.Lock()
+					c.subErrs = append(c.subErrs, err)
+					c.mu.Unlock()
+				}
+			case "candidate":
+				c.addServerCandidate(m.pc, CandidateInit(m.candidate))
+			}
+		}
+	}
+}
+
+func (c *tclient) addServerCandidate(pc string, init webrtc.ICECandidateInit) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	switch pc {
+	case protocol.PCSubscribe:
+		if c.sub != nil {
+			_ = c.sub.AddICECandidate(init)
+		}
+	case protocol.PCPublish:
+		if c.pub == nil || c.pub.RemoteDescription() == nil {
+			c.pubCands = append(c.pubCands, init)
+			return
+		}
+		_ = c.pub.AddICECandidate(init)
+	}
+}
+
+// answer handles a subscribe offer, creating the subscribe PC the first
+// time; the client's candidates trickle to the SFU as they come.
+func (c *tclient) answer(sdp string) error {
+	c.mu.Lock()
+	if c.sub == nil {
+		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+		if err != nil {
+			c.mu.Unlock()
+			return err
+		}
+		pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+			if cand != nil {
+				_ = c.part.HandleCandidate(protocol.PCSubscribe, WireCandidate(cand.ToJSON()))
+			}
+		})
+		pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+			rt := &recvTrack{remote: tr}
+			c.mu.Lock()
+			c.received = append(c.received, rt)
+			c.mu.Unlock()
+			go func() {
+				buf := make([]byte, 1500)
+				for {
+					if _, _, err := recv.Read(buf); err != nil {
+						return
+					}
+				}
+			}()
+			go func() {
+				buf := make([]byte, 1500)
+				for {
+					if _, _, err := tr.Read(buf); err != nil {
+						rt.ended.Store(true)
+						return
+					}
+					rt.packets.Add(1)
+					rt.last.Store(time.Now().UnixNano())
+				}
+			}()
+		})
+		c.sub = pc
+	}
+	pc := c.sub
+	c.offers++
+	c.mu.Unlock()
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return err
+	}
+	ans, err := pc.CreateAnswer(nil)
+	if err != nil {
+		return err
+	}
+	if err := pc.SetLocalDescription(ans); err != nil {
+		return err
+	}
+	return c.part.HandleSubscribeAnswer(ans.SDP)
+}
+
+// publish offers a publish PC with one VP8 track and starts sending 200
+// packets a second until stopSending or close.
+func (c *tclient) publish() error {
+	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "cam", "stream-"+c.userID)
+	if err != nil {
+		return err
+	}
+	sender, err := pc.AddTrack(track)
+	if err != nil {
+		return err
+	}
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand != nil {
+			_ = c.part.HandleCandidate(protocol.PCPublish, WireCandidate(cand.ToJSON()))
+		}
+	})
+	go func() {
+		for {
+			pkts, _, err := sender.ReadRTCP()
+			if err != nil {
+				return
+			}
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					c.pliCount.Add(1)
+				}
+			}
+		}
+	}()
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	old := c.pub
+	c.pub = pc
+	c.pubCands = nil
+	c.mu.Unlock()
+	if old != nil {
+		_ = old.Close()
+	}
+	answer, err := c.part.HandlePublishOffer(offer.SDP)
+	if err != nil {
+		_ = pc.Close()
+		return err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	for _, cand := range c.pubCands {
+		_ = pc.AddICECandidate(cand)
+	}
+	c.pubCands = nil
+	c.sendTrack, c.sendSender = track, sender
+	if c.sending == nil {
+		c.sending = make(chan struct{})
+		c.wg.Add(1)
+		go c.sendLoop(c.sending)
+	}
+	c.mu.Unlock()
+	return nil
+}
+
+// sendLoop writes synthetic VP8 RTP (a keyframe-looking payload every 30
+// packets) to whatever publish track is current, every 5ms.
+func (c *tclient) sendLoop(stop chan struct{}) {
+	defer c.wg.Done()
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	payload := make([]byte, 200)
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}}
+	for i := 0; ; i++ {
+		select {
+		case <-c.stop:
+			return
+		case <-stop:
+			return
+		case <-tick.C:
+		}
+		c.mu.Lock()
+		tr := c.sendTrack
+		c.mu.Unlock()
+		if tr == nil {
+			continue
+		}
+		payload[0] = 0x10 // VP8 descriptor: start of partition
+		payload[1] = byte(i)
+		pkt.SequenceNumber = uint16(i)
+		pkt.Timestamp = uint32(i/3) * 3000
+		pkt.Marker = i%3 == 2
+		pkt.Payload = payload
+		if tr.WriteRTP(pkt) == nil {
+			c.sentPkts.Add(1)
+		}
+	}
+}
+
+func (c *tclient) stopSending() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sending != nil {
+		close(c.sending)
+		c.sending = nil
+	}
+}
+
+// sendPLI sends a PLI for a received track, as a browser's decoder would.
+func (c *tclient) sendPLI(rt *recvTrack) error {
+	c.mu.Lock()
+	pc := c.sub
+	c.mu.Unlock()
+	return pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(rt.remote.SSRC())}})
+}
+
+// tracksFrom returns the received tracks whose stream is the peer's.
+func (c *tclient) tracksFrom(peerID string) []*recvTrack {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var out []*recvTrack
+	for _, rt := range c.received {
+		if rt.remote.StreamID() == peerID {
+			out = append(out, rt)
+		}
+	}
+	return out
+}
+
+// packetsFrom sums the packets received on the peer's tracks.
+func (c *tclient) packetsFrom(peerID string) int64 {
+	var n int64
+	for _, rt := range c.tracksFrom(peerID) {
+		n += rt.packets.Load()
+	}
+	return n
+}
+
+// liveFrom counts the peer's received tracks that have not ended.
+func (c *tclient) liveFrom(peerID string) int {
+	n := 0
+	for _, rt := range c.tracksFrom(peerID) {
+		if !rt.ended.Load() {
+			n++
+		}
+	}
+	return n
+}
+
+func (c *tclient) lastTracks() []protocol.TrackInfo {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return append([]protocol.TrackInfo(nil), c.tracksMsg...)
+}
+
+func (c *tclient) offerCount() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.offers
+}
+
+func (c *tclient) errs() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.sig.overflow.Load() {
+		return errors.New("signaler queue overflowed")
+	}
+	return errors.Join(c.subErrs...)
+}
+
+// closePCs closes the client's peer connections (as a browser tab would).
+func (c *tclient) closePCs() {
+	c.mu.Lock()
+	sub, pub := c.sub, c.pub
+	c.sub, c.pub, c.sendTrack = nil, nil, nil
+	c.mu.Unlock()
+	if sub != nil {
+		_ = sub.Close()
+	}
+	if pub != nil {
+		_ = pub.Close()
+	}
+}
+
+func (c *tclient) close() {
+	select {
+	case <-c.stop:
+		return
+	default:
+	}
+	close(c.stop)
+	c.wg.Wait()
+	c.closePCs()
+}
+
+// waitFor polls cond every 10ms until it holds or timeout passes.
+func waitFor(t testing.TB, timeout time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(timeout)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", timeout, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func codeOf(err error) int {
+	var eb *protocol.ErrorBody
+	if errors.As(err, &eb) {
+		return eb.Code
+	}
+	return 0
+}

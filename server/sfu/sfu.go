@@ -1,0 +1,609 @@
+package sfu
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// Config configures an SFU. The zero value is usable: any UDP port, no ICE
+// servers, no logging.
+type Config struct {
+	// ICEServers are given to every peer connection (STUN/TURN). An SFU
+	// with a public address usually needs none.
+	ICEServers []webrtc.ICEServer
+	// UDPPortMin and UDPPortMax bound the ephemeral UDP ports of ICE; 0 and 0
+	// mean any port. Each peer connection takes one port.
+	UDPPortMin, UDPPortMax uint16
+	// NAT1To1IPs are the public IPs of a server behind 1:1 NAT (e.g. a cloud
+	// VM's elastic IP): they replace the private addresses in host
+	// candidates.
+	NAT1To1IPs []string
+	// Logger receives the SFU's logs and pion's (pion's at debug level and
+	// above). Nil discards them.
+	Logger *slog.Logger
+
+	// GatherTimeout bounds how long the server waits for its own ICE
+	// candidates before it sends an offer or returns an answer; candidates
+	// found later are trickled. Default 500ms.
+	GatherTimeout time.Duration
+	// AnswerTimeout is how long the server waits for a subscribe answer
+	// before it sends the same offer again (at most maxOfferResends times).
+	// Default 10s.
+	AnswerTimeout time.Duration
+	// NACKBufferPackets is the retransmission history kept per subscribed
+	// video track (a power of two). Default 256 (about one second of
+	// 2.5 Mbit/s video, ~370 KiB).
+	NACKBufferPackets uint16
+	// MaxPublishTracks is how many audio/video sections one publish offer
+	// may carry. Default 4.
+	MaxPublishTracks int
+	// SettingEngine, if set, is applied last to pion's SettingEngine: tests
+	// use it to stay on loopback, deployments for anything Config lacks.
+	SettingEngine func(*webrtc.SettingEngine)
+}
+
+const (
+	defaultGatherTimeout     = 500 * time.Millisecond
+	defaultAnswerTimeout     = 10 * time.Second
+	defaultNACKBufferPackets = 256
+	defaultMaxPublishTracks  = 4
+	maxOfferResends          = 3
+	// minKeyframeInterval is the least time between two PLIs sent for one
+	// track; requests inside the window are coalesced into one at its end.
+	minKeyframeInterval = 250 * time.Millisecond
+	// maxPendingCandidates bounds the remote candidates queued before their
+	// peer connection can take them.
+	maxPendingCandidates = 64
+	// certRenewBefore: the shared DTLS certificate is replaced when it has
+	// less than this left (pion's generated certificates last a month).
+	certRenewBefore = 7 * 24 * time.Hour
+	closeTimeout    = 10 * time.Second
+)
+
+// SFU forwards the media of ON_STAGE users to everyone in their meeting. It
+// is safe for concurrent use.
+type SFU struct {
+	cfg Config
+	log *slog.Logger
+	api *webrtc.API
+
+	mu       sync.Mutex
+	meetings map[string]*meeting
+	closed   bool
+	cert     *webrtc.Certificate
+
+	wg    sync.WaitGroup // every goroutine the SFU starts
+	seq   atomic.Uint64  // track ids and publish tokens
+	stats counters
+}
+
+type counters struct {
+	packetsIn, packetsDropped, packetsOut, bytesOut, keyframeRequests atomic.Uint64
+}
+
+// Stats is a snapshot of the SFU's activity. Counters are totals since New.
+type Stats struct {
+	Meetings     int
+	Participants int
+	// Tracks is the number of tracks being forwarded (published by a user
+	// allowed to publish); Subscriptions the number of (track, subscriber)
+	// pairs they are fanned out to.
+	Tracks        int
+	Subscriptions int
+	// PacketsIn counts RTP packets received from allowed publishers and
+	// fanned out; PacketsDropped those received from users not allowed to
+	// publish (or after they lost the right), which were not forwarded.
+	PacketsIn      uint64
+	PacketsDropped uint64
+	// PacketsOut counts packet copies handed to subscribers' tracks, BytesOut
+	// their size as received.
+	PacketsOut uint64
+	BytesOut   uint64
+	// KeyframeRequests counts PLIs sent to publishers.
+	KeyframeRequests uint64
+}
+
+// New builds an SFU. It starts no goroutine and opens no socket until
+// participants join.
+func New(cfg Config) (*SFU, error) {
+	if cfg.GatherTimeout <= 0 {
+		cfg.GatherTimeout = defaultGatherTimeout
+	}
+	if cfg.AnswerTimeout <= 0 {
+		cfg.AnswerTimeout = defaultAnswerTimeout
+	}
+	if cfg.NACKBufferPackets == 0 {
+		cfg.NACKBufferPackets = defaultNACKBufferPackets
+	}
+	if n := cfg.NACKBufferPackets; n&(n-1) != 0 {
+		return nil, fmt.Errorf("sfu: NACKBufferPackets %d is not a power of two", n)
+	}
+	if cfg.MaxPublishTracks <= 0 {
+		cfg.MaxPublishTracks = defaultMaxPublishTracks
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	log = log.With("component", "sfu")
+
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, fmt.Errorf("sfu: codecs: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir,
+		webrtc.WithNackResponderOptions(nack.ResponderSize(cfg.NACKBufferPackets))); err != nil {
+		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	}
+	se := webrtc.SettingEngine{}
+	se.LoggerFactory = pionLogs{log: log}
+	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
+		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+			return nil, fmt.Errorf("sfu: UDP port range: %w", err)
+		}
+	}
+	if len(cfg.NAT1To1IPs) > 0 {
+		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+			External:        cfg.NAT1To1IPs,
+			AsCandidateType: webrtc.ICECandidateTypeHost,
+			Mode:            webrtc.ICEAddressRewriteReplace,
+		}); err != nil {
+			return nil, fmt.Errorf("sfu: NAT 1:1 IPs: %w", err)
+		}
+	}
+	if cfg.SettingEngine != nil {
+		cfg.SettingEngine(&se)
+	}
+	s := &SFU{
+		cfg:      cfg,
+		log:      log,
+		api:      webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)),
+		meetings: map[string]*meeting{},
+	}
+	if _, err := s.certificate(); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+// certificate returns the DTLS certificate shared by all peer connections
+// (one key pair instead of one per connection), renewed before it expires.
+func (s *SFU) certificate() (webrtc.Certificate, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.cert == nil || time.Until(s.cert.Expires()) < certRenewBefore {
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("sfu: certificate key: %w", err)
+		}
+		cert, err := webrtc.GenerateCertificate(key)
+		if err != nil {
+			return webrtc.Certificate{}, fmt.Errorf("sfu: certificate: %w", err)
+		}
+		s.cert = cert
+	}
+	return *s.cert, nil
+}
+
+func (s *SFU) newPeerConnection() (*webrtc.PeerConnection, error) {
+	cert, err := s.certificate()
+	if err != nil {
+		return nil, err
+	}
+	return s.api.NewPeerConnection(webrtc.Configuration{
+		ICEServers:   s.cfg.ICEServers,
+		Certificates: []webrtc.Certificate{cert},
+		BundlePolicy: webrtc.BundlePolicyMaxBundle,
+	})
+}
+
+func (s *SFU) goroutine(fn func()) {
+	s.wg.Add(1)
+	go func() {
+		defer s.wg.Done()
+		fn()
+	}()
+}
+
+// Close closes every participant and waits (up to 10s) for the SFU's
+// goroutines to end. Join fails afterwards.
+func (s *SFU) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	meetings := s.meetings
+	s.meetings = map[string]*meeting{}
+	s.mu.Unlock()
+	for _, m := range meetings {
+		m.mu.Lock()
+		users := m.users
+		m.users = map[string]*user{}
+		m.mu.Unlock()
+		for _, u := range users {
+			u.allow.Store(0)
+			if u.part != nil {
+				m.detach(u.part)
+			}
+		}
+	}
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(closeTimeout):
+		s.log.Error("close: goroutines still running after timeout", "timeout", closeTimeout)
+	}
+}
+
+// Join attaches a participant to a meeting and creates its subscribe PC; the
+// server offers it as soon as there is something to forward. sig carries the
+// server's offers, candidates and track lists to the client.
+//
+// Joining again with the same user id (a reconnect) replaces the previous
+// participant: its peer connections are closed and the client starts afresh
+// with the returned one. The user's publishing flag is kept: a user who was
+// ON_STAGE may offer its publish PC again at once.
+func (s *SFU) Join(meetingID, userID, peerID string, sig Signaler) (*Participant, error) {
+	if meetingID == "" || userID == "" || sig == nil {
+		return nil, errors.New("sfu: Join needs a meeting id, a user id and a Signaler")
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errors.New("sfu: closed")
+	}
+	// The user record is made under both locks so that the meeting cannot
+	// be dropped as empty meanwhile.
+	m := s.meetingLocked(meetingID)
+	m.mu.Lock()
+	u := m.userLocked(userID)
+	m.mu.Unlock()
+	s.mu.Unlock()
+	p, err := newParticipant(s, m, u, peerID, sig)
+	if err != nil {
+		m.mu.Lock()
+		if u.part == nil && u.allow.Load() == 0 && m.users[userID] == u {
+			delete(m.users, userID)
+		}
+		m.mu.Unlock()
+		s.dropIfEmpty(m)
+		return nil, err
+	}
+	m.mu.Lock()
+	if m.users[userID] != u {
+		// Left while the participant was being made.
+		m.mu.Unlock()
+		p.close()
+		s.goroutine(func() { _ = p.sub.Close() })
+		return nil, errors.New("sfu: the user left while joining")
+	}
+	old := u.part
+	u.part = p
+	m.mu.Unlock()
+	if old != nil {
+		m.detach(old)
+	}
+	p.start()
+	s.log.Debug("join", "meeting", meetingID, "user", userID, "peer", peerID, "replaced", old != nil)
+	return p, nil
+}
+
+// Participant returns the current participant of a user, or nil.
+func (s *SFU) Participant(meetingID, userID string) *Participant {
+	m := s.meeting(meetingID)
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if u := m.users[userID]; u != nil {
+		return u.part
+	}
+	return nil
+}
+
+// Leave removes a user from the meeting: its tracks stop being forwarded at
+// once and are removed from every subscriber, and both its peer connections
+// are closed (in the background). Leaving twice is harmless.
+func (s *SFU) Leave(meetingID, userID string) {
+	m := s.meeting(meetingID)
+	if m == nil {
+		return
+	}
+	m.mu.Lock()
+	u := m.users[userID]
+	if u == nil {
+		m.mu.Unlock()
+		return
+	}
+	delete(m.users, userID)
+	u.allow.Store(0)
+	p := u.part
+	u.part = nil
+	m.mu.Unlock()
+	if p != nil {
+		m.detach(p)
+	}
+	s.dropIfEmpty(m)
+	s.log.Debug("leave", "meeting", meetingID, "user", userID)
+}
+
+// SetPublishing says whether a user may publish; the hub calls it for every
+// committed stage change, in room order: true for ON_STAGE, false for any
+// other status. It may be called before the user joins.
+//
+// false takes effect on the next packet (an atomic flag checked per
+// packet): the user's tracks are no longer forwarded even if its client
+// keeps sending; they are removed from every subscriber, whose subscribe PCs
+// are renegotiated, and the user's publish PC is closed in the background.
+// After true the user must offer a new publish PC.
+func (s *SFU) SetPublishing(meetingID, userID string, onStage bool) {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	m := s.meetingLocked(meetingID)
+	s.mu.Unlock()
+	m.mu.Lock()
+	u := m.users[userID]
+	if u == nil && !onStage {
+		m.mu.Unlock()
+		s.dropIfEmpty(m)
+		return
+	}
+	if u == nil {
+		u = m.userLocked(userID)
+	}
+	if onStage {
+		if u.allow.Load() == 0 {
+			u.allow.Store(s.seq.Add(1))
+		}
+		m.mu.Unlock()
+		return
+	}
+	if u.allow.Swap(0) == 0 {
+		m.mu.Unlock()
+		s.dropIfEmpty(m)
+		return
+	}
+	removed := m.removeTracksLocked(func(ft *forwardTrack) bool { return ft.owner.u == u })
+	p := u.part
+	m.wakeLocked(nil)
+	m.mu.Unlock()
+	for _, ft := range removed {
+		ft.close()
+	}
+	if p != nil {
+		p.dropPublisher()
+	}
+	s.log.Debug("publishing stopped", "meeting", meetingID, "user", userID, "tracks", len(removed))
+}
+
+// StageChanged applies a committed stage change: SetPublishing(meetingID,
+// c.UserID, c.To == stage.OnStage). It has the shape of the hub's
+// MediaHandler.StageChanged.
+func (s *SFU) StageChanged(meetingID string, c stage.Change) {
+	s.SetPublishing(meetingID, c.UserID, c.To == stage.OnStage)
+}
+
+// HandleMessage answers one client media message (media.offer,
+// media.answer, media.candidate) of a joined user: the result carries the
+// answer SDP for an offer and nothing otherwise. Errors are
+// *protocol.ErrorBody: 4040 for an offer from a user who may not publish,
+// 4041 for bad SDP, a failed negotiation or a user who has not joined.
+func (s *SFU) HandleMessage(meetingID, userID string, msg protocol.ClientMessage) (protocol.ServerMessage, error) {
+	p := s.Participant(meetingID, userID)
+	if p == nil {
+		return protocol.ServerMessage{}, protocol.NewError(protocol.CodeMediaFailed, "no media session for this user")
+	}
+	switch msg.Type {
+	case protocol.TypeMediaOffer:
+		if msg.PC != protocol.PCPublish {
+			return protocol.ServerMessage{}, protocol.NewError(protocol.CodeBadArgs, "media.offer needs pc %q", protocol.PCPublish)
+		}
+		answer, err := p.HandlePublishOffer(msg.SDP)
+		if err != nil {
+			return protocol.ServerMessage{}, err
+		}
+		return protocol.ServerMessage{PC: protocol.PCPublish, SDP: answer}, nil
+	case protocol.TypeMediaAnswer:
+		if msg.PC != protocol.PCSubscribe {
+			return protocol.ServerMessage{}, protocol.NewError(protocol.CodeBadArgs, "media.answer needs pc %q", protocol.PCSubscribe)
+		}
+		return protocol.ServerMessage{}, p.HandleSubscribeAnswer(msg.SDP)
+	case protocol.TypeMediaCandidate:
+		if msg.Candidate == nil {
+			return protocol.ServerMessage{}, protocol.NewError(protocol.CodeBadArgs, "media.candidate needs a candidate")
+		}
+		return protocol.ServerMessage{}, p.HandleCandidate(msg.PC, *msg.Candidate)
+	}
+	return protocol.ServerMessage{}, protocol.NewError(protocol.CodeUnknownType, "not a media message: %q", msg.Type)
+}
+
+// Stats returns the SFU's counters and current sizes.
+func (s *SFU) Stats() Stats {
+	st := Stats{
+		PacketsIn:        s.stats.packetsIn.Load(),
+		PacketsDropped:   s.stats.packetsDropped.Load(),
+		PacketsOut:       s.stats.packetsOut.Load(),
+		BytesOut:         s.stats.bytesOut.Load(),
+		KeyframeRequests: s.stats.keyframeRequests.Load(),
+	}
+	s.mu.Lock()
+	ms := make([]*meeting, 0, len(s.meetings))
+	for _, m := range s.meetings {
+		ms = append(ms, m)
+	}
+	s.mu.Unlock()
+	st.Meetings = len(ms)
+	for _, m := range ms {
+		m.mu.Lock()
+		for _, u := range m.users {
+			if u.part != nil {
+				st.Participants++
+			}
+		}
+		st.Tracks += len(m.tracks)
+		for _, ft := range m.tracks {
+			st.Subscriptions += len(*ft.subs.Load())
+		}
+		m.mu.Unlock()
+	}
+	return st
+}
+
+func (s *SFU) meeting(id string) *meeting {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.meetings[id]
+}
+
+func (s *SFU) meetingLocked(id string) *meeting {
+	m := s.meetings[id]
+	if m == nil {
+		m = &meeting{s: s, id: id, users: map[string]*user{}}
+		s.meetings[id] = m
+	}
+	return m
+}
+
+// dropIfEmpty forgets a meeting with no users.
+func (s *SFU) dropIfEmpty(m *meeting) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if len(m.users) == 0 && s.meetings[m.id] == m {
+		delete(s.meetings, m.id)
+	}
+}
+
+// meeting is one meeting's users and forwarded tracks.
+type meeting struct {
+	s  *SFU
+	id string
+
+	mu     sync.Mutex
+	users  map[string]*user
+	tracks []*forwardTrack // forwarded tracks, in the order they appeared
+}
+
+// user is what the SFU keeps about a user across reconnects.
+type user struct {
+	id string
+	// allow is 0 when the user may not publish, otherwise the token of the
+	// current publishing period: tracks carry the token they were accepted
+	// under and are forwarded only while it is still current, so a quick
+	// off-then-on cannot revive an old connection's tracks.
+	allow atomic.Uint64
+	part  *Participant // current participant, nil if not joined
+}
+
+func (m *meeting) userLocked(id string) *user {
+	u := m.users[id]
+	if u == nil {
+		u = &user{id: id}
+		m.users[id] = u
+	}
+	return u
+}
+
+// wakeLocked asks every participant but except to reconcile its
+// subscriptions.
+func (m *meeting) wakeLocked(except *Participant) {
+	for _, u := range m.users {
+		if p := u.part; p != nil && p != except {
+			p.wake()
+		}
+	}
+}
+
+// removeTracksLocked takes the tracks matching drop out of the meeting.
+func (m *meeting) removeTracksLocked(drop func(*forwardTrack) bool) []*forwardTrack {
+	var removed []*forwardTrack
+	kept := m.tracks[:0]
+	for _, ft := range m.tracks {
+		if drop(ft) {
+			removed = append(removed, ft)
+		} else {
+			kept = append(kept, ft)
+		}
+	}
+	clear(m.tracks[len(kept):])
+	m.tracks = kept
+	return removed
+}
+
+// addTrack starts forwarding ft unless its owner left or lost the right to
+// publish since ft's connection was set up.
+func (m *meeting) addTrack(ft *forwardTrack) bool {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	p := ft.owner
+	if p.closed.Load() || p.u.allow.Load() != ft.token {
+		return false
+	}
+	m.tracks = append(m.tracks, ft)
+	m.wakeLocked(p)
+	return true
+}
+
+// removeTrack stops forwarding ft (a no-op if it is gone already).
+func (m *meeting) removeTrack(ft *forwardTrack) {
+	m.mu.Lock()
+	removed := m.removeTracksLocked(func(t *forwardTrack) bool { return t == ft })
+	if len(removed) > 0 {
+		m.wakeLocked(nil)
+	}
+	m.mu.Unlock()
+	ft.close()
+}
+
+// tracksFor lists the tracks p should receive: everyone's but its own.
+func (m *meeting) tracksFor(p *Participant) []*forwardTrack {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	out := make([]*forwardTrack, 0, len(m.tracks))
+	for _, ft := range m.tracks {
+		if ft.owner.u != p.u {
+			out = append(out, ft)
+		}
+	}
+	return out
+}
+
+// detach closes a participant that was removed from the meeting's users:
+// its tracks leave every subscriber, its connections close in the
+// background.
+func (m *meeting) detach(p *Participant) {
+	m.mu.Lock()
+	p.closed.Store(true)
+	removed := m.removeTracksLocked(func(ft *forwardTrack) bool { return ft.owner == p })
+	if len(removed) > 0 {
+		m.wakeLocked(p)
+	}
+	m.mu.Unlock()
+	for _, ft := range removed {
+		ft.close()
+	}
+	p.close()
+}

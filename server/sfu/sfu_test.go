@@ -1,0 +1,434 @@
+package sfu
+
+import (
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/stage"
+)
+
+const flowTimeout = 15 * time.Second
+
+// A publisher ON_STAGE reaches every other participant; nobody receives
+// their own media.
+func TestPublisherReachesSubscribers(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	const n = 5
+	subs := make([]*tclient, n)
+	for i := range subs {
+		subs[i] = joinClient(t, s, api, "m1", "viewer"+string(rune('a'+i)))
+	}
+	host := joinClient(t, s, api, "m1", "host")
+	s.StageChanged("m1", stage.Change{UserID: "host", To: stage.OnStage})
+	if err := host.publish(); err != nil {
+		t.Fatalf("publish: %v", err)
+	}
+	for i, c := range subs {
+		waitFor(t, flowTimeout, "subscriber "+c.userID+" receiving", func() bool { return c.packetsFrom(host.peerID) >= 20 })
+		tr := c.lastTracks()
+		if len(tr) != 1 || tr[0].UserID != "host" || tr[0].PeerID != host.peerID || tr[0].Kind != "video" || tr[0].StreamID != host.peerID {
+			t.Errorf("subscriber %d: tracks message %+v", i, tr)
+		}
+		if got := c.tracksFrom(host.peerID); len(got) != 1 || got[0].remote.ID() != tr[0].TrackID {
+			t.Errorf("subscriber %d: received tracks %d, want 1 with id %q", i, len(got), tr[0].TrackID)
+		}
+	}
+	if host.offerCount() != 0 {
+		t.Errorf("the publisher got %d subscribe offers; it has nothing to receive", host.offerCount())
+	}
+	st := s.Stats()
+	if st.Meetings != 1 || st.Participants != n+1 || st.Tracks != 1 || st.Subscriptions != n {
+		t.Errorf("stats %+v", st)
+	}
+	if st.PacketsIn == 0 || st.PacketsOut < st.PacketsIn || st.KeyframeRequests == 0 {
+		t.Errorf("stats counters %+v", st)
+	}
+	for _, c := range append(subs, host) {
+		if err := c.errs(); err != nil {
+			t.Errorf("%s: %v", c.userID, err)
+		}
+	}
+}
+
+// A subscriber already connected gets a second publisher's track by
+// renegotiation of its subscribe PC; a subscriber joining later gets both;
+// each addition, and a subscriber's own PLI, sends a PLI to the publisher.
+func TestRenegotiationAndKeyframes(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "m2", "viewer")
+	a := joinClient(t, s, api, "m2", "a")
+	b := joinClient(t, s, api, "m2", "b")
+	s.SetPublishing("m2", "a", true)
+	if err := a.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "viewer receiving a", func() bool { return viewer.packetsFrom(a.peerID) >= 20 })
+	waitFor(t, flowTimeout, "a's first PLI", func() bool { return a.pliCount.Load() >= 1 })
+	if viewer.offerCount() != 1 {
+		t.Fatalf("viewer offers %d, want 1", viewer.offerCount())
+	}
+
+	// b goes on stage: viewer and a renegotiate (a's first negotiation).
+	s.SetPublishing("m2", "b", true)
+	if err := b.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "viewer receiving b", func() bool { return viewer.packetsFrom(b.peerID) >= 20 })
+	waitFor(t, flowTimeout, "a receiving b", func() bool { return a.packetsFrom(b.peerID) >= 20 })
+	waitFor(t, flowTimeout, "b receiving a", func() bool { return b.packetsFrom(a.peerID) >= 20 })
+	if got := viewer.offerCount(); got != 2 {
+		t.Errorf("viewer offers %d, want 2 (the second a renegotiation)", got)
+	}
+	if got := len(viewer.lastTracks()); got != 2 {
+		t.Errorf("viewer tracks message has %d tracks, want 2", got)
+	}
+
+	// A late subscriber: a and b each get a PLI when its copy is ready.
+	time.Sleep(2 * minKeyframeInterval)
+	pa, pb := a.pliCount.Load(), b.pliCount.Load()
+	late := joinClient(t, s, api, "m2", "late")
+	waitFor(t, flowTimeout, "late receiving a and b", func() bool {
+		return late.packetsFrom(a.peerID) >= 20 && late.packetsFrom(b.peerID) >= 20
+	})
+	waitFor(t, 2*time.Second, "PLIs for the late subscriber", func() bool {
+		return a.pliCount.Load() > pa && b.pliCount.Load() > pb
+	})
+
+	// A subscriber's PLI reaches the publisher.
+	time.Sleep(2 * minKeyframeInterval)
+	pa = a.pliCount.Load()
+	if err := viewer.sendPLI(viewer.tracksFrom(a.peerID)[0]); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "the viewer's PLI at a", func() bool { return a.pliCount.Load() > pa })
+
+	for _, c := range []*tclient{viewer, a, b, late} {
+		if err := c.errs(); err != nil {
+			t.Errorf("%s: %v", c.userID, err)
+		}
+	}
+}
+
+// SetPublishing(false) (a kick) stops forwarding at once while the client
+// keeps sending, removes the track from every subscriber and closes the
+// publish PC; coming back on stage needs a new offer, which works.
+func TestKickStopsForwarding(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	subs := []*tclient{
+		joinClient(t, s, api, "m3", "v1"),
+		joinClient(t, s, api, "m3", "v2"),
+		joinClient(t, s, api, "m3", "v3"),
+	}
+	host := joinClient(t, s, api, "m3", "host")
+	s.SetPublishing("m3", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range subs {
+		waitFor(t, flowTimeout, c.userID+" receiving", func() bool { return c.packetsFrom(host.peerID) >= 20 })
+	}
+	ft := s.tracksOf("m3", "host")[0]
+
+	kicked := time.Now()
+	s.StageChanged("m3", stage.Change{UserID: "host", From: stage.OnStage, To: stage.Accepted, Cause: stage.CauseKick})
+	forwardedAtKick := ft.forwarded.Load()
+	sentAtKick := host.sentPkts.Load()
+
+	// The client keeps sending: nothing more is forwarded (one packet may be
+	// in the fan-out when the flag flips).
+	time.Sleep(300 * time.Millisecond)
+	if fwd := ft.forwarded.Load(); fwd > forwardedAtKick+1 {
+		t.Errorf("forwarded %d packets after the kick", fwd-forwardedAtKick)
+	}
+	counts := make([]int64, len(subs))
+	for i, c := range subs {
+		counts[i] = c.packetsFrom(host.peerID)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if host.sentPkts.Load() <= sentAtKick {
+		t.Fatalf("the test publisher stopped sending; the test proves nothing")
+	}
+	for i, c := range subs {
+		if got := c.packetsFrom(host.peerID); got != counts[i] {
+			t.Errorf("%s received %d packets between 300ms and 800ms after the kick", c.userID, got-counts[i])
+		}
+		waitFor(t, flowTimeout, c.userID+"'s track removed", func() bool { return c.liveFrom(host.peerID) == 0 })
+		if tr := c.lastTracks(); len(tr) != 0 {
+			t.Errorf("%s: tracks after the kick: %+v", c.userID, tr)
+		}
+		if c.offerCount() != 2 {
+			t.Errorf("%s: offers %d, want 2", c.userID, c.offerCount())
+		}
+	}
+	if st := s.Stats(); st.Tracks != 0 || st.Subscriptions != 0 {
+		t.Errorf("stats after kick %+v", st)
+	}
+	waitFor(t, 5*time.Second, "the publish PC closed by the server", func() bool { return !host.part.hasPublishPC() })
+	t.Logf("kick → subscribers' tracks removed in %v", time.Since(kicked))
+
+	// An offer now is refused.
+	if _, err := host.part.HandlePublishOffer(validOffer(t, api)); codeOf(err) != protocol.CodeMediaRefused {
+		t.Errorf("offer after the kick: %v, want 4040", err)
+	}
+
+	// Back on stage with a new publish PC: forwarding resumes.
+	s.SetPublishing("m3", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range subs {
+		waitFor(t, flowTimeout, c.userID+" receiving again", func() bool {
+			return c.liveFrom(host.peerID) == 1 && c.packetsFrom(host.peerID) >= counts[0]+20
+		})
+	}
+}
+
+// An offer from a user who is not ON_STAGE is refused with 4040 and nothing
+// of theirs is forwarded; bad SDP is 4041.
+func TestOfferRefusedWhenNotOnStage(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "m4", "viewer")
+	sneaky := joinClient(t, s, api, "m4", "sneaky")
+	err := sneaky.publish()
+	if codeOf(err) != protocol.CodeMediaRefused {
+		t.Fatalf("publish while OFF_STAGE: %v, want 4040", err)
+	}
+	// Other stage statuses refuse too.
+	for _, st := range []stage.Status{stage.Requested, stage.Accepted, stage.OffStage} {
+		s.StageChanged("m4", stage.Change{UserID: "sneaky", To: st})
+		if _, err := sneaky.part.HandlePublishOffer(validOffer(t, api)); codeOf(err) != protocol.CodeMediaRefused {
+			t.Errorf("offer while %s: %v, want 4040", st, err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond)
+	if st := s.Stats(); st.PacketsIn != 0 || st.PacketsOut != 0 || st.Tracks != 0 {
+		t.Errorf("stats %+v", st)
+	}
+	if viewer.offerCount() != 0 || viewer.packetsFrom(sneaky.peerID) != 0 {
+		t.Errorf("viewer got %d offers, %d packets", viewer.offerCount(), viewer.packetsFrom(sneaky.peerID))
+	}
+
+	// Allowed now, but the offer is garbage: 4041. The hub's dispatcher
+	// gives the same codes.
+	s.SetPublishing("m4", "sneaky", true)
+	if _, err := sneaky.part.HandlePublishOffer("v=0 nonsense"); codeOf(err) != protocol.CodeMediaFailed {
+		t.Errorf("garbage offer: %v, want 4041", err)
+	}
+	if _, err := s.HandleMessage("m4", "viewer", protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: validOffer(t, api)}); codeOf(err) != protocol.CodeMediaRefused {
+		t.Errorf("viewer's offer via HandleMessage: %v, want 4040", err)
+	}
+	if _, err := s.HandleMessage("m4", "viewer", protocol.ClientMessage{Type: protocol.TypeMediaAnswer, PC: protocol.PCSubscribe, SDP: "x"}); codeOf(err) != protocol.CodeMediaFailed {
+		t.Errorf("answer without an offer: %v, want 4041", err)
+	}
+	if _, err := s.HandleMessage("m4", "nobody", protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: "x"}); codeOf(err) != protocol.CodeMediaFailed {
+		t.Errorf("offer from a user who did not join: %v, want 4041", err)
+	}
+	res, err := s.HandleMessage("m4", "sneaky", protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: validOffer(t, api)})
+	if err != nil || res.PC != protocol.PCPublish || !strings.Contains(res.SDP, "a=recvonly") {
+		t.Errorf("allowed offer via HandleMessage: %v, %+v", err, res)
+	}
+	if err := sneaky.part.HandleCandidate("nope", protocol.ICECandidate{Candidate: "candidate:1 1 udp 1 127.0.0.1 9 typ host"}); codeOf(err) != protocol.CodeBadArgs {
+		t.Errorf("candidate for an unknown PC: %v", err)
+	}
+}
+
+// Leave removes the user's tracks from everyone, closes its connections,
+// and leaves no goroutine behind.
+func TestLeaveCleansUp(t *testing.T) {
+	base := runtime.NumGoroutine()
+	s, err := New(Config{SettingEngine: loopback, GatherTimeout: time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	api := clientAPI(t)
+	v1 := joinClient(t, s, api, "m5", "v1")
+	v2 := joinClient(t, s, api, "m5", "v2")
+	host := joinClient(t, s, api, "m5", "host")
+	s.SetPublishing("m5", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*tclient{v1, v2} {
+		waitFor(t, flowTimeout, c.userID+" receiving", func() bool { return c.packetsFrom(host.peerID) >= 20 })
+	}
+	s.Leave("m5", "host")
+	s.Leave("m5", "host") // twice is harmless
+	for _, c := range []*tclient{v1, v2} {
+		waitFor(t, flowTimeout, c.userID+"'s track removed", func() bool { return c.liveFrom(host.peerID) == 0 })
+	}
+	if st := s.Stats(); st.Participants != 2 || st.Tracks != 0 || st.Subscriptions != 0 {
+		t.Errorf("stats after the host left %+v", st)
+	}
+	if _, err := host.part.HandlePublishOffer("x"); codeOf(err) != protocol.CodeMediaFailed {
+		t.Errorf("offer after leaving: %v, want 4041", err)
+	}
+	s.Leave("m5", "v1")
+	s.Leave("m5", "v2")
+	if st := s.Stats(); st.Meetings != 0 || st.Participants != 0 {
+		t.Errorf("stats after everyone left %+v", st)
+	}
+	for _, c := range []*tclient{v1, v2, host} {
+		c.close()
+	}
+	// Everything the SFU started ends without Close.
+	done := make(chan struct{})
+	go func() { s.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("SFU goroutines still running 10s after everyone left")
+	}
+	s.Close()
+	deadline := time.Now().Add(10 * time.Second)
+	for runtime.NumGoroutine() > base+2 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if n := runtime.NumGoroutine(); n > base+2 {
+		buf := make([]byte, 1<<20)
+		t.Errorf("goroutines: %d before, %d after\n%s", base, n, buf[:runtime.Stack(buf, true)])
+	}
+	if _, err := s.Join("m5", "again", "p", &chanSignaler{ch: make(chan sigMsg, 1)}); err == nil {
+		t.Error("Join after Close succeeded")
+	}
+}
+
+// A reconnect (Join again) replaces the participant and keeps the right to
+// publish.
+func TestRejoinKeepsPublishing(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "m6", "viewer")
+	host := joinClient(t, s, api, "m6", "host")
+	s.SetPublishing("m6", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "viewer receiving", func() bool { return viewer.packetsFrom(host.peerID) >= 20 })
+	host.close()
+	again := joinClient(t, s, api, "m6", "host")
+	waitFor(t, flowTimeout, "old track removed", func() bool { return viewer.liveFrom(host.peerID) == 0 })
+	if _, err := host.part.HandlePublishOffer("x"); codeOf(err) != protocol.CodeMediaFailed {
+		t.Errorf("the replaced participant: %v, want 4041", err)
+	}
+	if err := again.publish(); err != nil {
+		t.Fatalf("republish after rejoin: %v", err)
+	}
+	waitFor(t, flowTimeout, "viewer receiving the rejoined host", func() bool { return viewer.liveFrom(host.peerID) == 1 })
+}
+
+func TestWantsKeyframe(t *testing.T) {
+	marshal := func(pkts ...rtcp.Packet) []byte {
+		b, err := rtcp.Marshal(pkts)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return b
+	}
+	rr := &rtcp.ReceiverReport{SSRC: 1, Reports: []rtcp.ReceptionReport{{SSRC: 2}}}
+	nack := &rtcp.TransportLayerNack{SenderSSRC: 1, MediaSSRC: 2, Nacks: []rtcp.NackPair{{PacketID: 5}}}
+	cases := []struct {
+		name string
+		b    []byte
+		want bool
+	}{
+		{"rr", marshal(rr), false},
+		{"rr+nack", marshal(rr, nack), false},
+		{"rr+pli", marshal(rr, &rtcp.PictureLossIndication{MediaSSRC: 2}), true},
+		{"fir", marshal(&rtcp.FullIntraRequest{MediaSSRC: 2, FIR: []rtcp.FIREntry{{SSRC: 2}}}), true},
+		{"remb", marshal(&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: 1e6, SSRCs: []uint32{2}}), false},
+		{"truncated", marshal(rr, &rtcp.PictureLossIndication{MediaSSRC: 2})[:10], false},
+		{"empty", nil, false},
+	}
+	for _, c := range cases {
+		if got := wantsKeyframe(c.b); got != c.want {
+			t.Errorf("%s: %v, want %v", c.name, got, c.want)
+		}
+	}
+}
+
+func TestMessageSignaler(t *testing.T) {
+	var got []protocol.ServerMessage
+	sig := MessageSignaler(func(m protocol.ServerMessage) { got = append(got, m) })
+	idx := uint16(0)
+	sig.SendTracks(nil)
+	sig.SendOffer("sdp")
+	sig.SendCandidate(protocol.PCPublish, protocol.ICECandidate{Candidate: "c", SDPMLineIndex: &idx})
+	if len(got) != 3 {
+		t.Fatal(got)
+	}
+	if m := got[0]; m.Type != protocol.TypeMedia || m.Event != protocol.MediaTracks || m.Tracks == nil {
+		t.Errorf("tracks %+v", m)
+	}
+	if m := got[1]; m.Event != protocol.MediaOffer || m.PC != protocol.PCSubscribe || m.SDP != "sdp" {
+		t.Errorf("offer %+v", m)
+	}
+	if m := got[2]; m.Event != protocol.MediaCandidate || m.PC != protocol.PCPublish || m.Candidate.Candidate != "c" || *m.Candidate.SDPMLineIndex != 0 {
+		t.Errorf("candidate %+v", m)
+	}
+}
+
+func TestConfigValidation(t *testing.T) {
+	if _, err := New(Config{NACKBufferPackets: 100}); err == nil {
+		t.Error("NACKBufferPackets 100 accepted")
+	}
+	s, err := New(Config{UDPPortMin: 40000, UDPPortMax: 40100, NAT1To1IPs: []string{"203.0.113.7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	if _, err := s.Join("m", "u", "p", nil); err == nil {
+		t.Error("Join without a Signaler succeeded")
+	}
+}
+
+// validOffer is a real publish offer (one VP8 track) from a throwaway PC.
+func validOffer(t testing.TB, api *webrtc.API) string {
+	t.Helper()
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "v", "s")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := pc.AddTrack(track); err != nil {
+		t.Fatal(err)
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return offer.SDP
+}
+
+// tracksOf lists the forwarded tracks of a user.
+func (s *SFU) tracksOf(meetingID, userID string) []*forwardTrack {
+	m := s.meeting(meetingID)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*forwardTrack
+	for _, ft := range m.tracks {
+		if ft.owner.userID == userID {
+			out = append(out, ft)
+		}
+	}
+	return out
+}
+
+func (p *Participant) hasPublishPC() bool {
+	p.pubMu.Lock()
+	defer p.pubMu.Unlock()
+	return p.pub != nil
+}

@@ -1,0 +1,76 @@
+package sfu
+
+import (
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// Signaler is how the SFU talks to one participant's client. The hub
+// implements it by sending protocol "media" messages (see MessageSignaler).
+//
+// The SFU calls one participant's Signaler from its own goroutines, one call
+// at a time, in order: for the subscribe PC, SendTracks then SendOffer, and
+// a candidate never before the description it belongs to. Implementations
+// must not block (queue the message) and must not call back into the SFU.
+type Signaler interface {
+	// SendOffer carries the server's offer for the subscribe PC; the client
+	// answers it with a media.answer (HandleSubscribeAnswer).
+	SendOffer(sdp string)
+	// SendCandidate trickles one of the server's ICE candidates for the
+	// named peer connection (protocol.PCPublish or protocol.PCSubscribe).
+	SendCandidate(pc string, c protocol.ICECandidate)
+	// SendTracks carries the whole list of tracks forwarded to this
+	// participant, with their owners. It is sent before the offer that adds
+	// or removes them, so a client knows whose a track is when it arrives:
+	// StreamID is the owner's peer id (the stream id of the track in the
+	// subscribe PC), TrackID the track's id there.
+	SendTracks(tracks []protocol.TrackInfo)
+}
+
+// MessageSignaler adapts a function that sends one server message to a
+// Signaler, building the protocol "media" messages: Event MediaOffer with PC
+// "subscribe" and SDP; MediaCandidate with PC and Candidate; MediaTracks
+// with Tracks (a nil list is sent as an empty one, which omitempty then
+// drops from the JSON: a "tracks" message without tracks means none).
+//
+// The hub's MediaSender fits: sfu.MessageSignaler(out.SendMedia).
+type MessageSignaler func(protocol.ServerMessage)
+
+// SendOffer implements Signaler.
+func (f MessageSignaler) SendOffer(sdp string) {
+	f(protocol.ServerMessage{Type: protocol.TypeMedia, Event: protocol.MediaOffer, PC: protocol.PCSubscribe, SDP: sdp})
+}
+
+// SendCandidate implements Signaler.
+func (f MessageSignaler) SendCandidate(pc string, c protocol.ICECandidate) {
+	f(protocol.ServerMessage{Type: protocol.TypeMedia, Event: protocol.MediaCandidate, PC: pc, Candidate: &c})
+}
+
+// SendTracks implements Signaler.
+func (f MessageSignaler) SendTracks(tracks []protocol.TrackInfo) {
+	if tracks == nil {
+		tracks = []protocol.TrackInfo{}
+	}
+	f(protocol.ServerMessage{Type: protocol.TypeMedia, Event: protocol.MediaTracks, Tracks: tracks})
+}
+
+// CandidateInit converts a wire candidate to pion's form.
+func CandidateInit(c protocol.ICECandidate) webrtc.ICECandidateInit {
+	return webrtc.ICECandidateInit{
+		Candidate:        c.Candidate,
+		SDPMid:           c.SDPMid,
+		SDPMLineIndex:    c.SDPMLineIndex,
+		UsernameFragment: c.UsernameFragment,
+	}
+}
+
+// WireCandidate converts pion's candidate to its wire form.
+func WireCandidate(c webrtc.ICECandidateInit) protocol.ICECandidate {
+	return protocol.ICECandidate{
+		Candidate:        c.Candidate,
+		SDPMid:           c.SDPMid,
+		SDPMLineIndex:    c.SDPMLineIndex,
+		UsernameFragment: c.UsernameFragment,
+	}
+}
