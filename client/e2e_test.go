@@ -11,12 +11,15 @@ package client_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/internal/testserver"
@@ -555,6 +558,73 @@ func TestCrossingActionsLoseWith2006(t *testing.T) {
 				agree(t, all, v, off)
 			}
 		})
+	}
+}
+
+// A grant crossing a cancel, on the wire: the host's grant was meant for the
+// request it saw, so once the cancel is committed the grant is refused
+// (2006) instead of turning into an invitation. Raw protocol, so the
+// crossing is exact.
+func TestGrantCrossingCancelIsRefused(t *testing.T) {
+	r := newRoom(t, time.Second)
+	hostP := r.add("Host", stage.PresetWebinarHost)
+	viewer := r.join("Viewer", stage.PresetWebinarViewer)
+	host := dialRaw(t, r.srv.URL, hostP.Token)
+	host.send(t, protocol.ClientMessage{Type: protocol.TypeJoin})
+
+	must(t, viewer.m.Stage().RequestAccess(ctx))
+	must(t, viewer.m.Stage().CancelRequestAccess(ctx)) // committed first
+	res := host.send(t, protocol.ClientMessage{Type: protocol.TypeStageGrant, UserIDs: []string{viewer.id},
+		Expect: []stage.Status{stage.Requested}}) // sent before the host saw the cancel
+	if res.Error == nil || res.Error.Code != 2006 {
+		t.Fatalf("crossing grant answered %+v, want 2006", res)
+	}
+	if viewer.status() != stage.OffStage {
+		t.Fatalf("viewer %s after a refused grant", viewer.status())
+	}
+	// The same grant without an expectation is an invitation.
+	res = host.send(t, protocol.ClientMessage{Type: protocol.TypeStageGrant, UserIDs: []string{viewer.id}})
+	if res.Error != nil {
+		t.Fatalf("invitation refused: %v", res.Error)
+	}
+	viewer.waitFor(client.EventAcceptPresentRequests)
+}
+
+// rawConn speaks the wire protocol directly, skipping the SDK.
+type rawConn struct {
+	ws   *websocket.Conn
+	next uint64
+}
+
+func dialRaw(t *testing.T, baseURL, token string) *rawConn {
+	t.Helper()
+	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(baseURL, "http")+"/v1/ws", nil)
+	must(t, err)
+	t.Cleanup(func() { ws.CloseNow() })
+	c := &rawConn{ws: ws}
+	if res := c.send(t, protocol.ClientMessage{Type: protocol.TypeHello, Token: token}); res.Error != nil {
+		t.Fatal(res.Error)
+	}
+	return c
+}
+
+// send writes msg and returns its answer, skipping events.
+func (c *rawConn) send(t *testing.T, msg protocol.ClientMessage) protocol.ServerMessage {
+	t.Helper()
+	c.next++
+	msg.V, msg.ID = protocol.Version, c.next
+	b, _ := json.Marshal(msg)
+	rctx, cancel := context.WithTimeout(ctx, deadline)
+	defer cancel()
+	must(t, c.ws.Write(rctx, websocket.MessageText, b))
+	for {
+		_, data, err := c.ws.Read(rctx)
+		must(t, err)
+		var res protocol.ServerMessage
+		must(t, json.Unmarshal(data, &res))
+		if res.ID == msg.ID && (res.Type == protocol.TypeResult || res.Type == protocol.TypeError) {
+			return res
+		}
 	}
 }
 
