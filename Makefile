@@ -26,7 +26,7 @@ TEST_TIMEOUT  ?= 10m
 
 # js/wasm tests run in headless Chromium through scripts/wasmtest.sh, which
 # starts bin/stageserver for them (STAGEKIT_URL, STAGEKIT_API_KEY).
-WASM_TEST_PKGS ?= ./jsbridge/... $(if $(HAVE_WASM),./wasm/...)
+WASM_TEST_PKGS ?= ./jsbridge/... ./client/... $(if $(HAVE_WASM),./wasm/...)
 WASMTEST := $(ROOT)/scripts/wasmtest.sh
 # Packages that are compiled to js/wasm (the SDK and what it imports): vetted
 # with GOOS=js GOARCH=wasm too, test files included.
@@ -77,8 +77,10 @@ endif
 
 test: setup build vet test-native test-wasm test-e2e
 
+# gofmt over the Go files the go tool sees (not _x/, .x/ or testdata/), then
+# go vet natively and for js/wasm.
 vet:
-	@unformatted=$$(gofmt -l $$(git ls-files -co --exclude-standard '*.go')); \
+	@unformatted=$$(git ls-files -co --exclude-standard '*.go' | grep -v -E '(^|/)[_.][^/]*/|(^|/)testdata/' | xargs -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet $(WASM_VET_PKGS)

@@ -58,19 +58,26 @@ func BenchmarkGoCallsJS(b *testing.B) {
 
 // BenchmarkEmit: Emit with one listener and one string argument.
 func BenchmarkEmit(b *testing.B) {
-	e := NewEmitter()
-	e.Value().Call("on", "ev", jsFunc(b, "s", `return s`))
-	for b.Loop() {
-		e.Emit("ev", "ON_STAGE")
-	}
+	eachBackendB(b, func(b *testing.B, e *Emitter) {
+		e.Value().Call("on", "ev", jsFunc(b, "s", `return s`))
+		for b.Loop() {
+			e.Emit("ev", "ON_STAGE")
+		}
+	})
 }
 
 // BenchmarkOnOffFromJS: one on + remover pair from JS.
 func BenchmarkOnOffFromJS(b *testing.B) {
-	em := NewEmitter().Value()
-	loop := jsFunc(b, "em", "n", `const cb = () => {}; for (let i = 0; i < n; i++) em.on("ev", cb)();`)
-	b.ResetTimer()
-	loop.Invoke(em, b.N)
+	eachBackendB(b, func(b *testing.B, e *Emitter) {
+		loop := jsFunc(b, "em", "n", `const cb = () => {}; for (let i = 0; i < n; i++) em.on("ev", cb)();`)
+		b.ResetTimer()
+		loop.Invoke(e.Value(), b.N)
+	})
+}
+
+func eachBackendB(b *testing.B, f func(b *testing.B, e *Emitter)) {
+	b.Run("js", func(b *testing.B) { f(b, MakeEmitter(jsObject.New())) })
+	b.Run("go", func(b *testing.B) { f(b, makeGoEmitter(jsObject.New())) })
 }
 
 var benchRequests = func() []request {

@@ -15,9 +15,8 @@
 //     a panic never kills the Go program (synchronous ones throw a
 //     ClientError instead); [LiveFuncs] counts the js.Funcs they hold;
 //   - [Emitter]: a JS event emitter (on/off/once/removeAllListeners/
-//     listenerCount and the '*' wildcard) whose listeners live in a JS-side
-//     structure, served by a fixed handful of Go functions however many
-//     emitters and listeners there are.
+//     listenerCount and the '*' wildcard) implemented in JS (adding and
+//     removing listeners never enters Go), which Go drives with Emit.
 //
 // Only this file and code.go build outside js/wasm (so that native `go vet
 // ./...` and `go test ./...` see the package); everything else is in _js.go
@@ -30,8 +29,9 @@
 //     does. [Await] must only be called from a goroutine, never from inside
 //     a function called by JS.
 //   - Throwing an exception from Go into a synchronous JS caller needs a few
-//     lines of JavaScript (syscall/js cannot throw). jsbridge builds them
-//     once with `new Function` unless the page provides them first as
-//     globalThis.__stagekitJSBridge (see [ShimSource]); do the latter on
-//     pages whose Content-Security-Policy forbids 'unsafe-eval'.
+//     lines of JavaScript (syscall/js cannot throw), and so does the emitter:
+//     that is jsbridge's JS half, shim.js ([ShimSource]). jsbridge evaluates
+//     it once with `new Function` unless the page provides it first as
+//     globalThis.__stagekitJSBridge; do the latter on pages whose
+//     Content-Security-Policy forbids 'unsafe-eval'.
 package jsbridge

@@ -13,7 +13,7 @@ import (
 )
 
 // listenersProp is the non-enumerable property of an emitter object that
-// holds its listeners: a JS Map from event name to an Array of entries
+// holds its listeners (the same in shim.js): a JS Map from event name to an Array of entries
 // {fn, once, fired}.
 const listenersProp = "__stagekitListeners"
 
@@ -23,26 +23,35 @@ const Wildcard = "*"
 
 // Emitter is a JS event emitter driven from Go. Its JS object has
 //
-//	on(event, cb)          add cb; returns a function that removes it
-//	addListener(event, cb) same as on
-//	once(event, cb)        add cb for one call; returns a remover
-//	off(event, cb)         remove cb (its latest registration); returns the emitter
-//	removeListener         same as off
+//	on(event, cb)              add cb; returns a function that removes it
+//	addListener(event, cb)     same as on
+//	once(event, cb)            add cb for one call; returns a remover
+//	off(event, cb)             remove cb (its latest registration); returns the emitter
+//	removeListener(event, cb)  same as off
 //	removeAllListeners(event?) remove the event's listeners, or all; returns the emitter
-//	listenerCount(event)   the number of listeners of event
+//	listenerCount(event)       the number of listeners of event
 //
-// Listeners are plain JS functions kept in a JS Map on the object, and the
-// methods are shared Go functions bound to the object with
-// Function.prototype.bind (the removers too): however many emitters and
-// listeners, jsbridge holds the same handful of js.Funcs. Listeners run
-// with this = the emitter object. One that throws is reported with
-// console.error; the others still run and Go is unaffected.
+// as non-enumerable properties bound to the object (so they work detached
+// too). A bad argument throws a ClientError with code 4005. Listeners are
+// plain JS functions kept in a JS Map on the object and run with this =
+// the emitter object; '*' listeners receive (eventName, ...args) for every
+// event. A listener that throws is reported with console.error; the others
+// still run and Go is unaffected.
+//
+// The emitter lives in the JS half of jsbridge ([ShimSource]): adding and
+// removing listeners never calls into Go and creates no js.Func, and
+// [Emitter.Emit] is one call into JS. When that JS cannot be loaded (strict
+// CSP without the page's copy), the same behaviour is served by six shared
+// Go functions (bound per object with Function.prototype.bind, removers
+// too), so the number of js.Funcs stays fixed however many emitters and
+// listeners there are.
 type Emitter struct {
 	obj   js.Value
-	store js.Value // the Map of listeners
+	shim  js.Value // the JS implementation, or undefined
+	store js.Value // the Map of listeners (Go implementation)
 }
 
-// emitterMethods are the shared Go functions behind every emitter.
+// emitterMethods are the shared Go functions of the Go implementation.
 var emitterMethods struct {
 	once sync.Once
 
@@ -57,10 +66,23 @@ func NewEmitter() *Emitter {
 }
 
 // MakeEmitter makes obj an emitter: it defines the emitter methods on obj
-// as non-enumerable properties (overwriting any of the same names) and
-// gives it an empty listener store. Use it for objects that carry other
-// properties too (meeting.stage).
+// (overwriting any of the same names) and gives it an empty listener store.
+// Use it for objects that carry other properties too (meeting.stage).
 func MakeEmitter(obj js.Value) *Emitter {
+	if s := getShim(); hasJSEmitter(s) {
+		s.Call("makeEmitter", obj)
+		return &Emitter{obj: obj, shim: s}
+	}
+	return makeGoEmitter(obj)
+}
+
+func hasJSEmitter(s js.Value) bool {
+	return s.Type() == js.TypeObject && s.Get("makeEmitter").Type() == js.TypeFunction &&
+		s.Get("emit").Type() == js.TypeFunction && s.Get("listenerCount").Type() == js.TypeFunction
+}
+
+// makeGoEmitter is MakeEmitter's Go implementation.
+func makeGoEmitter(obj js.Value) *Emitter {
 	m := &emitterMethods
 	m.once.Do(func() {
 		m.on = MethodOf(func(this js.Value, args []js.Value) (any, error) { return addListener(this, args, false) })
@@ -81,7 +103,7 @@ func MakeEmitter(obj js.Value) *Emitter {
 	defineValue(obj, "removeListener", off)
 	defineValue(obj, "removeAllListeners", bind(m.removeAll))
 	defineValue(obj, "listenerCount", bind(m.count))
-	return &Emitter{obj: obj, store: store}
+	return &Emitter{obj: obj, shim: js.Undefined(), store: store}
 }
 
 // Value returns the emitter's JS object.
@@ -90,6 +112,9 @@ func (e *Emitter) Value() js.Value { return e.obj }
 // ListenerCount returns the number of listeners of event (not counting
 // wildcard listeners, unless event is "*").
 func (e *Emitter) ListenerCount(event string) int {
+	if !e.shim.IsUndefined() {
+		return e.shim.Call("listenerCount", e.obj, event).Int()
+	}
 	l := e.store.Call("get", event)
 	if l.IsUndefined() {
 		return 0
@@ -111,6 +136,19 @@ func (e *Emitter) Emit(event string, args ...any) (err error) {
 			err = fmt.Errorf("jsbridge: Emit(%q): %v", event, r)
 		}
 	}()
+	if !e.shim.IsUndefined() {
+		jsArgs := make([]any, 0, len(args)+2)
+		jsArgs = append(jsArgs, e.obj, event)
+		for _, a := range args {
+			v, err := ToJS(a)
+			if err != nil {
+				return err
+			}
+			jsArgs = append(jsArgs, v)
+		}
+		e.shim.Call("emit", jsArgs...)
+		return nil
+	}
 	list := e.store.Call("get", event)
 	wild := e.store.Call("get", Wildcard)
 	if event == Wildcard {
@@ -207,6 +245,8 @@ func listenerArg(args []js.Value) (js.Value, error) {
 	}
 	return cb, nil
 }
+
+// The Go implementation of the emitter methods (see Emitter).
 
 // addListener implements on and once: it returns a remover bound to the new
 // entry.

@@ -3,6 +3,7 @@
 package jsbridge
 
 import (
+	_ "embed"
 	"runtime/debug"
 	"sync"
 	"syscall/js"
@@ -10,30 +11,20 @@ import (
 	"github.com/hack-pad/safejs"
 )
 
-// ShimSource is the body of a JS function returning the helper object that
-// lets a Go method throw into its synchronous JS caller (syscall/js cannot
-// throw): box(e) wraps a value to be thrown, wrap(fn) returns a function
-// that calls fn and throws what it returned boxed. jsbridge builds it once
-// with `new Function(ShimSource)()`; on a page whose Content-Security-Policy
-// forbids that ('unsafe-eval'), the page's own script must define it before
-// the wasm starts:
+// ShimSource is the JavaScript half of jsbridge (shim.js): one expression
+// evaluating to a helper object with box/wrap (they let a Go method throw
+// into its synchronous JS caller, which syscall/js cannot do) and the event
+// emitter (see [Emitter]). jsbridge evaluates it once, with new Function;
+// on a page whose Content-Security-Policy forbids that ('unsafe-eval'), the
+// page's own script must define it before the wasm starts:
 //
-//	globalThis.__stagekitJSBridge = (function () { /* ShimSource */ })();
+//	globalThis.__stagekitJSBridge = /* ShimSource */;
 //
 // Without either, methods return their ClientError instead of throwing it,
-// and a warning is logged once.
-const ShimSource = `"use strict";
-class Thrown { constructor(e) { this.e = e; } }
-return {
-	box(e) { return new Thrown(e); },
-	wrap(fn) {
-		return function (...args) {
-			const r = fn.apply(this, args);
-			if (r instanceof Thrown) throw r.e;
-			return r;
-		};
-	},
-};`
+// emitters run on Go functions (slower), and a warning is logged once.
+//
+//go:embed shim.js
+var ShimSource string
 
 var (
 	shimOnce sync.Once
@@ -51,7 +42,9 @@ func loadShim() js.Value {
 		g.Get("box").Type() == js.TypeFunction && g.Get("wrap").Type() == js.TypeFunction {
 		return g
 	}
-	fn, err := safejs.Safe(js.Global().Get("Function")).New(ShimSource)
+	// The parentheses keep `return` from ending at the source's first line
+	// break (it starts with comments).
+	fn, err := safejs.Safe(js.Global().Get("Function")).New("return (" + ShimSource + "\n)")
 	if err == nil {
 		var s safejs.Value
 		if s, err = fn.Invoke(); err == nil {

@@ -186,12 +186,15 @@ func TestShimFromPage(t *testing.T) {
 	if v := js.Global().Get("__stagekitJSBridge"); !v.IsUndefined() {
 		t.Fatal("the test page unexpectedly defines __stagekitJSBridge")
 	}
-	// Build one as a page would: loadShim prefers it.
-	page := js.Global().Get("Function").New(ShimSource).Invoke()
-	js.Global().Set("__stagekitJSBridge", page)
+	// Define it as the documented page snippet does: loadShim prefers it.
+	js.Global().Get("Function").New("globalThis.__stagekitJSBridge = " + ShimSource).Invoke()
 	defer js.Global().Delete("__stagekitJSBridge")
-	if !loadShim().Equal(page) {
-		t.Error("loadShim did not pick the page's helper")
+	page := js.Global().Get("__stagekitJSBridge")
+	if page.Type() != js.TypeObject || !loadShim().Equal(page) {
+		t.Fatal("loadShim did not pick the page's helper")
+	}
+	if !hasJSEmitter(page) {
+		t.Error("the page's helper has no emitter")
 	}
 	// It throws what it is given.
 	wrapped := page.Call("wrap", js.Global().Get("Function").New("x", "return x"))
