@@ -111,6 +111,7 @@ type tclient struct {
 	pubCands   []webrtc.ICECandidateInit // server candidates waiting for the answer
 	tracksMsg  []protocol.TrackInfo
 	offers     int
+	restarts   int // subscribe PCs replaced at the server's request
 	received   []*recvTrack
 	subErrs    []error
 	pliCount   atomic.Int64 // PLIs received by the publisher
@@ -181,6 +182,13 @@ func (c *tclient) addServerCandidate(pc string, init webrtc.ICECandidateInit) {
 // time; the client's candidates trickle to the SFU as they come.
 func (c *tclient) answer(sdp string) error {
 	c.mu.Lock()
+	if c.sub != nil && c.sub.RemoteDescription() != nil && ICEUfrag(c.sub.RemoteDescription().SDP) != ICEUfrag(sdp) {
+		// The server replaced our subscribe PC: answer with a new one.
+		old := c.sub
+		c.sub = nil
+		c.restarts++
+		go old.Close()
+	}
 	if c.sub == nil {
 		pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
 		if err != nil {
@@ -410,6 +418,15 @@ func (c *tclient) errs() error {
 		return errors.New("signaler queue overflowed")
 	}
 	return errors.Join(c.subErrs...)
+}
+
+// closeSubscribePC closes the client's subscribe PC only, as a client
+// whose connection broke would.
+func (c *tclient) closeSubscribePC() {
+	c.mu.Lock()
+	sub := c.sub
+	c.mu.Unlock()
+	_ = sub.Close()
 }
 
 // closePCs closes the client's peer connections (as a browser tab would).

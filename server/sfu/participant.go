@@ -47,9 +47,12 @@ type Participant struct {
 	subCands     []webrtc.ICECandidateInit // remote candidates waiting for it
 	wakeCh       chan struct{}
 	connCh       chan struct{}
+	failCh       chan *webrtc.PeerConnection // a subscribe PC that failed or was closed by the client
 	answerCh     chan answerReq
 	downs        map[*forwardTrack]*downTrack
 	subGathered  bool
+	unoffered    bool      // downs changed but the offer failed
+	lastRestart  time.Time // of the subscribe PC
 }
 
 // pubSession is one publish PC and the publishing token it was opened
@@ -79,31 +82,56 @@ func newParticipant(s *SFU, m *meeting, u *user, peerID string, sig Signaler) (*
 		done:     make(chan struct{}),
 		wakeCh:   make(chan struct{}, 1),
 		connCh:   make(chan struct{}, 1),
+		failCh:   make(chan *webrtc.PeerConnection, 1),
 		answerCh: make(chan answerReq),
 		downs:    map[*forwardTrack]*downTrack{},
 	}
-	pc, err := s.newPeerConnection()
-	if err != nil {
+	if err := p.newSubscribePC(); err != nil {
 		return nil, protocol.NewError(protocol.CodeInternal, "subscribe connection: %v", err)
 	}
-	p.sub = pc
-	p.subGate = newCandidateGate(p, protocol.PCSubscribe)
+	return p, nil
+}
+
+// newSubscribePC makes a fresh subscribe PC (at join, and when the previous
+// one failed). Only the negotiation loop calls it after join.
+func (p *Participant) newSubscribePC() error {
+	pc, err := p.s.newPeerConnection()
+	if err != nil {
+		return err
+	}
+	gate := newCandidateGate(p, protocol.PCSubscribe)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
-			p.subGate.add(c.ToJSON())
+			gate.add(c.ToJSON())
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		p.log.Debug("subscribe PC", "state", st.String())
-		if st == webrtc.PeerConnectionStateConnected {
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
 			p.subConnected.Store(true)
 			select {
 			case p.connCh <- struct{}{}:
 			default:
 			}
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+			if !p.closed.Load() {
+				select {
+				case p.failCh <- pc:
+				default:
+				}
+			}
 		}
 	})
-	return p, nil
+	p.subCandMu.Lock()
+	p.sub = pc
+	p.subRemote = false
+	p.subCands = nil
+	p.subCandMu.Unlock()
+	p.subGate = gate
+	p.subGathered = false
+	p.subConnected.Store(false)
+	return nil
 }
 
 // streamID makes a peer id usable as an msid stream id (a token of at most
@@ -213,7 +241,8 @@ func (p *Participant) HandlePublishOffer(sdp string) (string, error) {
 		return "", errClosed()
 	}
 	sess := p.pub
-	fresh := sess == nil || sess.token != tok || sess.pc.ConnectionState() == webrtc.PeerConnectionStateClosed
+	fresh := sess == nil || sess.token != tok || sess.pc.ConnectionState() == webrtc.PeerConnectionStateClosed ||
+		newClientPC(sess.pc, sdp)
 	if fresh {
 		if sess != nil {
 			old := sess.pc
@@ -276,6 +305,32 @@ func (p *Participant) waitGathered(ch <-chan struct{}) {
 	case <-t.C:
 	case <-p.done:
 	}
+}
+
+// newClientPC reports whether an offer comes from another client peer
+// connection than the one pc talks to: its ICE username fragment differs
+// (ICE restarts are not supported, so a renegotiation keeps it).
+func newClientPC(pc *webrtc.PeerConnection, offer string) bool {
+	rd := pc.RemoteDescription()
+	return rd != nil && ICEUfrag(rd.SDP) != ICEUfrag(offer)
+}
+
+// ICEUfrag returns the first a=ice-ufrag of an SDP ("" if none). Clients use
+// the same test on subscribe offers: an offer whose ufrag differs from the
+// current remote description's is for a new subscribe PC.
+func ICEUfrag(sdp string) string {
+	for len(sdp) > 0 {
+		line := sdp
+		if i := strings.IndexByte(sdp, '\n'); i >= 0 {
+			line, sdp = sdp[:i], sdp[i+1:]
+		} else {
+			sdp = ""
+		}
+		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
 }
 
 // countMedia counts the audio and video sections of an SDP.
@@ -426,6 +481,28 @@ func (p *Participant) loop() {
 				awaiting = false
 				timer.Stop()
 			}
+		case pc := <-p.failCh:
+			if pc != p.sub || p.closed.Load() {
+				continue
+			}
+			if wait := time.Until(p.lastRestart.Add(minRestartInterval)); wait > 0 {
+				// Flapping: try again a little later.
+				time.AfterFunc(wait, func() {
+					select {
+					case p.failCh <- pc:
+					default:
+					}
+				})
+				continue
+			}
+			p.lastRestart = time.Now()
+			p.log.Info("subscribe PC failed or closed by the client; offering a new one")
+			if err := p.restartSubscribe(); err != nil {
+				p.log.Error("cannot make a new subscribe PC", "err", err)
+				continue
+			}
+			awaiting, dirty = false, true
+			timer.Stop()
 		case <-timer.C:
 			if awaiting && resends < maxOfferResends {
 				resends++
@@ -454,7 +531,7 @@ func (p *Participant) reconcile() (string, bool) {
 	for _, ft := range want {
 		keep[ft] = true
 	}
-	changed := false
+	changed := p.unoffered
 	for ft, d := range p.downs {
 		if !keep[ft] {
 			p.removeDown(d)
@@ -492,8 +569,10 @@ func (p *Participant) reconcile() (string, bool) {
 		if !p.closed.Load() {
 			p.log.Warn("subscribe offer failed", "err", err)
 		}
+		p.unoffered = true
 		return "", false
 	}
+	p.unoffered = false
 	if gathered != nil {
 		p.waitGathered(gathered)
 		p.subGathered = true
@@ -554,11 +633,26 @@ func (p *Participant) applyAnswer(sdp string) error {
 // endSubscribe takes the participant's copies out of every fan-out and
 // closes the subscribe PC.
 func (p *Participant) endSubscribe() {
+	p.dropDowns()
+	_ = p.sub.Close()
+}
+
+func (p *Participant) dropDowns() {
 	for _, d := range p.downs {
 		d.ft.removeDown(d)
 	}
 	clear(p.downs)
-	_ = p.sub.Close()
+}
+
+// restartSubscribe replaces a failed subscribe PC by a new one, which the
+// next reconcile offers with every track. The client sees an offer with new
+// ICE credentials and must answer it with a new peer connection.
+func (p *Participant) restartSubscribe() error {
+	old := p.sub
+	p.dropDowns()
+	p.s.goroutine(func() { _ = old.Close() })
+	p.unoffered = false
+	return p.newSubscribePC()
 }
 
 // candidateGate holds a PC's local candidates until the description they

@@ -72,6 +72,8 @@ const (
 	// less than this left (pion's generated certificates last a month).
 	certRenewBefore = 7 * 24 * time.Hour
 	closeTimeout    = 10 * time.Second
+	// minRestartInterval spaces the replacements of a failed subscribe PC.
+	minRestartInterval = 2 * time.Second
 )
 
 // SFU forwards the media of ON_STAGE users to everyone in their meeting. It

@@ -143,9 +143,16 @@ func TestKickStopsForwarding(t *testing.T) {
 	forwardedAtKick := ft.forwarded.Load()
 	sentAtKick := host.sentPkts.Load()
 
+	// Every subscriber's track is removed by renegotiation.
+	for _, c := range subs {
+		waitFor(t, flowTimeout, c.userID+"'s track removed", func() bool { return c.liveFrom(host.peerID) == 0 })
+	}
+	t.Logf("kick → every subscriber's track removed in %v", time.Since(kicked))
+
 	// The client keeps sending: nothing more is forwarded (one packet may be
-	// in the fan-out when the flag flips).
-	time.Sleep(300 * time.Millisecond)
+	// in the fan-out when the flag flips) and, after in-flight packets, the
+	// subscribers' counts stay put.
+	time.Sleep(time.Until(kicked.Add(300 * time.Millisecond)))
 	if fwd := ft.forwarded.Load(); fwd > forwardedAtKick+1 {
 		t.Errorf("forwarded %d packets after the kick", fwd-forwardedAtKick)
 	}
@@ -161,7 +168,6 @@ func TestKickStopsForwarding(t *testing.T) {
 		if got := c.packetsFrom(host.peerID); got != counts[i] {
 			t.Errorf("%s received %d packets between 300ms and 800ms after the kick", c.userID, got-counts[i])
 		}
-		waitFor(t, flowTimeout, c.userID+"'s track removed", func() bool { return c.liveFrom(host.peerID) == 0 })
 		if tr := c.lastTracks(); len(tr) != 0 {
 			t.Errorf("%s: tracks after the kick: %+v", c.userID, tr)
 		}
@@ -173,7 +179,6 @@ func TestKickStopsForwarding(t *testing.T) {
 		t.Errorf("stats after kick %+v", st)
 	}
 	waitFor(t, 5*time.Second, "the publish PC closed by the server", func() bool { return !host.part.hasPublishPC() })
-	t.Logf("kick → subscribers' tracks removed in %v", time.Since(kicked))
 
 	// An offer now is refused.
 	if _, err := host.part.HandlePublishOffer(validOffer(t, api)); codeOf(err) != protocol.CodeMediaRefused {
@@ -324,6 +329,43 @@ func TestRejoinKeepsPublishing(t *testing.T) {
 		t.Fatalf("republish after rejoin: %v", err)
 	}
 	waitFor(t, flowTimeout, "viewer receiving the rejoined host", func() bool { return viewer.liveFrom(host.peerID) == 1 })
+}
+
+// A subscribe PC that fails (here: closed by the client) is replaced by a
+// new one, offered with new ICE credentials; media flows again.
+func TestSubscribePCRestart(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "m7", "viewer")
+	host := joinClient(t, s, api, "m7", "host")
+	s.SetPublishing("m7", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "viewer receiving", func() bool { return viewer.packetsFrom(host.peerID) >= 20 })
+	viewer.closeSubscribePC()
+	waitFor(t, flowTimeout, "a new subscribe PC receiving", func() bool {
+		viewer.mu.Lock()
+		restarts := viewer.restarts
+		viewer.mu.Unlock()
+		live := viewer.tracksFrom(host.peerID)
+		return restarts == 1 && len(live) == 2 && live[1].packets.Load() >= 20
+	})
+	if st := s.Stats(); st.Subscriptions != 1 {
+		t.Errorf("subscriptions %d, want 1 (the old copy dropped)", st.Subscriptions)
+	}
+	if err := viewer.errs(); err != nil {
+		t.Error(err)
+	}
+}
+
+func TestICEUfrag(t *testing.T) {
+	if got := ICEUfrag("v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\n"); got != "abcd" {
+		t.Errorf("got %q", got)
+	}
+	if got := ICEUfrag("v=0\r\n"); got != "" {
+		t.Errorf("got %q", got)
+	}
 }
 
 func TestWantsKeyframe(t *testing.T) {
