@@ -25,7 +25,10 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/stagekit/stagekit/server/app"
+	"github.com/stagekit/stagekit/server/sfu"
 )
 
 // shutdownTimeout bounds the wait for REST requests in flight at shutdown.
@@ -90,6 +93,9 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	level := str("log-level", "STAGEKIT_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := str("log-format", "STAGEKIT_LOG_FORMAT", "text", "text or json")
 	demo := boolean("demo", "STAGEKIT_DEMO", "run for the demo (make demo)")
+	udpPorts := str("udp-ports", "STAGEKIT_UDP_PORTS", "", "media UDP port range MIN-MAX for ICE; empty: any port")
+	natIPs := str("nat-ips", "STAGEKIT_NAT_IPS", "", "comma-separated public IPs of a server behind 1:1 NAT, announced in ICE candidates")
+	iceServers := str("ice-servers", "STAGEKIT_ICE_SERVERS", "", "comma-separated STUN/TURN URLs for the media server's peer connections")
 	web := str("web", "STAGEKIT_WEB", "web", "directory served as the SDK (<dir>/sdk at /sdk/) and the demo (<dir>/demo at /demo/); empty: none")
 
 	if err := fs.Parse(args); err != nil {
@@ -111,6 +117,17 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	if err != nil {
 		return app.Config{}, err
 	}
+	media := sfu.Config{NAT1To1IPs: splitList(*natIPs)}
+	if urls := splitList(*iceServers); len(urls) > 0 {
+		media.ICEServers = []webrtc.ICEServer{{URLs: urls}}
+	}
+	if *udpPorts != "" {
+		var lo, hi uint16
+		if _, err := fmt.Sscanf(*udpPorts, "%d-%d", &lo, &hi); err != nil || lo == 0 || hi < lo {
+			return app.Config{}, fmt.Errorf("-udp-ports %q: want MIN-MAX, e.g. 50000-50100", *udpPorts)
+		}
+		media.UDPPortMin, media.UDPPortMax = lo, hi
+	}
 	var allowed []string
 	for _, o := range strings.Split(*origins, ",") {
 		if o = strings.TrimSpace(o); o != "" {
@@ -119,8 +136,18 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	}
 	return app.Config{
 		Addr: *addr, APIKey: *apiKey, DataDir: *dataDir, PresetsFile: *presets,
-		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, Logger: logger, DemoMode: *demo, WebDir: *web,
+		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, Logger: logger, DemoMode: *demo, WebDir: *web, MediaConfig: media,
 	}, nil
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 func newLogger(level, format string, w io.Writer) (*slog.Logger, error) {

@@ -29,6 +29,7 @@ import (
 	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/demo"
 	"github.com/stagekit/stagekit/server/rest"
+	"github.com/stagekit/stagekit/server/sfu"
 	"github.com/stagekit/stagekit/server/signal"
 	"github.com/stagekit/stagekit/server/static"
 	"github.com/stagekit/stagekit/server/store"
@@ -50,9 +51,12 @@ type Config struct {
 	// DemoMode marks a server started for the demo (`stageserver -demo`).
 	// The core server behaves the same; the demo's own mount reads it.
 	DemoMode bool
-	// Media is the media server the hub hands media signaling to; nil
-	// refuses media.
+	// Media is the media server the hub hands media signaling to; nil runs
+	// the built-in SFU with MediaConfig.
 	Media signal.MediaHandler
+	// MediaConfig configures the built-in SFU (ICE servers, UDP ports,
+	// NAT 1:1 addresses); its Logger defaults to the server's.
+	MediaConfig sfu.Config
 	// WebDir, when set, is served as the browser SDK (WebDir/sdk at /sdk/)
 	// and the demo (WebDir/demo at /demo/).
 	WebDir string
@@ -73,6 +77,7 @@ type App struct {
 	presets *config.Presets
 	auth    *auth.Authenticator
 	hub     *signal.Hub
+	sfu     *sfu.SFU // the built-in media server, nil when Config.Media is set
 	mux     *http.ServeMux
 	srv     *http.Server
 
@@ -123,11 +128,25 @@ func New(cfg Config) (*App, error) {
 		log.Warn("no admin API key given; generated one for this run", "api_key", cfg.APIKey)
 	}
 	a := &App{cfg: cfg, log: log, store: st, presets: presets, auth: au, mux: http.NewServeMux()}
+	if a.cfg.Media == nil {
+		mc := cfg.MediaConfig
+		if mc.Logger == nil {
+			mc.Logger = log.With("component", "sfu")
+		}
+		if a.sfu, err = sfu.New(mc); err != nil {
+			st.Close()
+			return nil, fmt.Errorf("media server: %w", err)
+		}
+		a.cfg.Media = mediaBridge{a.sfu}
+	}
 	a.hub = a.mountSignal()
 	api, err := rest.New(rest.Options{APIKey: cfg.APIKey, Store: st, Tokens: au, Presets: presets,
 		Rooms: a.hub, Logger: log.With("component", "rest")})
 	if err != nil {
 		a.hub.Close()
+		if a.sfu != nil {
+			a.sfu.Close()
+		}
 		st.Close()
 		return nil, err
 	}
@@ -231,6 +250,9 @@ func (a *App) ListenAndServe() error {
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
 		a.hub.Close()
+		if a.sfu != nil {
+			a.sfu.Close()
+		}
 		err := a.srv.Shutdown(ctx)
 		a.shutdownErr = errors.Join(err, a.store.Close())
 	})

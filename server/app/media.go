@@ -1,0 +1,45 @@
+package app
+
+import (
+	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/server/sfu"
+	"github.com/stagekit/stagekit/server/signal"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// mediaBridge lets the signaling hub drive the SFU: the hub knows rooms and
+// connections, the SFU peer connections and packets; neither imports the other.
+type mediaBridge struct{ sfu *sfu.SFU }
+
+var _ signal.MediaHandler = mediaBridge{}
+
+func (b mediaBridge) Attach(meetingID, userID, peerID string, out signal.MediaSender) error {
+	_, err := b.sfu.Join(meetingID, userID, peerID, signaler{out})
+	return err
+}
+
+func (b mediaBridge) Detach(meetingID, userID string) { b.sfu.Leave(meetingID, userID) }
+
+func (b mediaBridge) Handle(meetingID, userID string, m protocol.ClientMessage) (protocol.ServerMessage, error) {
+	return b.sfu.HandleMessage(meetingID, userID, m)
+}
+
+func (b mediaBridge) StageChanged(meetingID string, c stage.Change) { b.sfu.StageChanged(meetingID, c) }
+
+// signaler carries the SFU's messages to the user's current connection.
+type signaler struct{ out signal.MediaSender }
+
+func (s signaler) SendOffer(sdp string) {
+	s.out.SendMedia(protocol.ServerMessage{Event: protocol.MediaOffer, PC: protocol.PCSubscribe, SDP: sdp})
+}
+
+func (s signaler) SendCandidate(pc string, c protocol.ICECandidate) {
+	s.out.SendMedia(protocol.ServerMessage{Event: protocol.MediaCandidate, PC: pc, Candidate: &c})
+}
+
+func (s signaler) SendTracks(tracks []protocol.TrackInfo) {
+	if tracks == nil {
+		tracks = []protocol.TrackInfo{}
+	}
+	s.out.SendMedia(protocol.ServerMessage{Event: protocol.MediaTracks, Tracks: tracks})
+}
