@@ -33,6 +33,8 @@ WASMTEST := $(ROOT)/scripts/wasmtest.sh
 WASM_VET_PKGS ?= ./jsbridge/... ./client/... ./protocol/... ./stage/... $(if $(HAVE_WASM),./wasm/...)
 
 BENCHTIME ?= 1s
+# Load benchmarks that do one big run per iteration: run with -benchtime=1x.
+BENCH_ONCE_PKGS ?= ./bench
 FUZZTIME  ?= 10s
 DEMO_ADDR ?= 127.0.0.1:8080
 DEMO_DATA ?= .cache/demo-data
@@ -59,6 +61,8 @@ build: build-server build-wasm
 build-server:
 	$(GO) build -trimpath -o bin/stageserver ./cmd/stageserver
 
+# The SDK: the wasm (raw, gzip -9, brotli -q 11), Go's wasm_exec.js, and the
+# JS entry points with their typings (web/*.js, web/*.d.ts).
 build-wasm:
 ifneq ($(HAVE_WASM),)
 	@command -v brotli >/dev/null || { echo 'brotli not found: run make setup' >&2; exit 1; }
@@ -67,7 +71,7 @@ ifneq ($(HAVE_WASM),)
 	gzip -9 -n -k -f $(SDK)/stagekit.wasm
 	brotli -q 11 -k -f $(SDK)/stagekit.wasm
 	cp -f "$(GOROOT_)/lib/wasm/wasm_exec.js" $(SDK)/wasm_exec.js
-	@if [ -f web/stagekit.js ]; then cp -f web/stagekit.js $(SDK)/stagekit.js; fi
+	cp -f $(wildcard web/*.js web/*.d.ts) $(SDK)/
 	@ls -l $(SDK) | awk 'NR>1 {printf "  %-22s %10d bytes\n", $$9, $$5}'
 else
 	@echo 'build-wasm: ./wasm has no Go files yet; skipping the wasm SDK'
@@ -115,13 +119,18 @@ bench: bench-native bench-wasm
 
 bench-native:
 	@pkgs=$$(scripts/list-tests.sh bench); \
-	if [ -n "$$pkgs" ]; then \
-		$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $$pkgs; \
-	else echo 'bench-native: no native benchmarks'; fi
+	once=$$(printf '%s\n' $$pkgs | grep -x -F -f <(printf '%s\n' $(BENCH_ONCE_PKGS)) || true); \
+	rest=$$(printf '%s\n' $$pkgs | grep -v -x -F -f <(printf '%s\n' $(BENCH_ONCE_PKGS)) || true); \
+	if [ -z "$$pkgs" ]; then echo 'bench-native: no native benchmarks'; fi; \
+	if [ -n "$$rest" ]; then $(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) $$rest; fi; \
+	if [ -n "$$once" ]; then $(GO) test -run='^$$' -bench=. -benchmem -benchtime=1x -timeout 30m $$once; fi
 
-bench-wasm: setup
-	STAGEKIT_SERVER_BIN=$(BIN)/stageserver GOOS=js GOARCH=wasm \
-		$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec $(WASMTEST) $(WASM_TEST_PKGS)
+bench-wasm: setup build-server
+	@pkgs=$$(scripts/list-tests.sh bench-js); \
+	if [ -n "$$pkgs" ]; then \
+		STAGEKIT_SERVER_BIN=$(BIN)/stageserver GOOS=js GOARCH=wasm \
+			$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec $(WASMTEST) $$pkgs; \
+	else echo 'bench-wasm: no js/wasm benchmarks'; fi
 
 # --- demo ----------------------------------------------------------------
 
