@@ -75,11 +75,18 @@ func DecodeClient(data []byte) (ClientMessage, *ErrorBody) {
 	if len(data) > MaxFrameBytes {
 		return m, NewError(CodeTooLarge, "message of %d bytes exceeds %d", len(data), MaxFrameBytes)
 	}
+	// JSON null would decode into the zero message without error; only an
+	// object is a message.
+	if rest := bytes.TrimLeft(data, jsonSpace); len(rest) == 0 || rest[0] != '{' {
+		return m, NewError(CodeMalformed, "malformed message: not a JSON object")
+	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&m); err != nil {
 		return ClientMessage{ID: m.ID}, NewError(CodeMalformed, "malformed message: %v", err)
 	}
-	if dec.More() {
+	// Only whitespace may follow the object. (Decoder.More is not enough: it
+	// reports false for a trailing '}' or ']'.)
+	if rest := bytes.TrimLeft(data[dec.InputOffset():], jsonSpace); len(rest) > 0 {
 		return ClientMessage{ID: m.ID}, NewError(CodeMalformed, "malformed message: trailing data")
 	}
 	if m.V != Version {
@@ -142,6 +149,9 @@ func DecodeClient(data []byte) (ClientMessage, *ErrorBody) {
 	}
 	return m, nil
 }
+
+// jsonSpace is the whitespace JSON allows between tokens.
+const jsonSpace = " \t\r\n"
 
 func truncate(s string, n int) string {
 	if len(s) <= n {
