@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"log/slog"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -50,6 +51,7 @@ func clientAPI(t testing.TB) *webrtc.API {
 	}
 	se := webrtc.SettingEngine{}
 	loopback(&se)
+	se.LoggerFactory = pionLogs{log: slog.New(slog.DiscardHandler)} // closing sockets makes pion log errors
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }
 
@@ -88,6 +90,7 @@ type recvTrack struct {
 	packets atomic.Int64
 	ended   atomic.Bool
 	last    atomic.Int64 // unix nanos of the last packet
+	maxSeq  atomic.Int64 // highest RTP sequence number received (the tests' stay below 65536)
 }
 
 // tclient is a test participant: a pion client wired to the SFU through a
@@ -116,6 +119,7 @@ type tclient struct {
 	subErrs    []error
 	pliCount   atomic.Int64 // PLIs received by the publisher
 	sentPkts   atomic.Int64
+	lastSeq    atomic.Int64 // sequence number of the last packet written
 	sending    chan struct{}
 	sendTrack  *webrtc.TrackLocalStaticRTP
 	sendSender *webrtc.RTPSender
@@ -216,12 +220,18 @@ func (c *tclient) answer(sdp string) error {
 			go func() {
 				buf := make([]byte, 1500)
 				for {
-					if _, _, err := tr.Read(buf); err != nil {
+					n, _, err := tr.Read(buf)
+					if err != nil {
 						rt.ended.Store(true)
 						return
 					}
 					rt.packets.Add(1)
 					rt.last.Store(time.Now().UnixNano())
+					if n >= 4 {
+						if seq := int64(buf[2])<<8 | int64(buf[3]); seq > rt.maxSeq.Load() {
+							rt.maxSeq.Store(seq)
+						}
+					}
 				}
 			}()
 		})
@@ -323,7 +333,7 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 	defer tick.Stop()
 	payload := make([]byte, 200)
 	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}}
-	for i := 0; ; i++ {
+	for i := 0; i < 60000; i++ { // 5 minutes: sequence numbers never wrap
 		select {
 		case <-c.stop:
 			return
@@ -346,6 +356,7 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 		if tr.WriteRTP(pkt) == nil {
 			c.sentPkts.Add(1)
 		}
+		c.lastSeq.Store(int64(pkt.SequenceNumber))
 	}
 }
 
@@ -377,6 +388,15 @@ func (c *tclient) tracksFrom(peerID string) []*recvTrack {
 		}
 	}
 	return out
+}
+
+// maxSeqFrom is the highest sequence number received from the peer.
+func (c *tclient) maxSeqFrom(peerID string) int64 {
+	var m int64 = -1
+	for _, rt := range c.tracksFrom(peerID) {
+		m = max(m, rt.maxSeq.Load())
+	}
+	return m
 }
 
 // packetsFrom sums the packets received on the peer's tracks.

@@ -142,6 +142,7 @@ func TestKickStopsForwarding(t *testing.T) {
 	s.StageChanged("m3", stage.Change{UserID: "host", From: stage.OnStage, To: stage.Accepted, Cause: stage.CauseKick})
 	forwardedAtKick := ft.forwarded.Load()
 	sentAtKick := host.sentPkts.Load()
+	seqAtKick := host.lastSeq.Load() // every later packet was sent after the kick
 
 	// Every subscriber's track is removed by renegotiation.
 	for _, c := range subs {
@@ -167,6 +168,9 @@ func TestKickStopsForwarding(t *testing.T) {
 	for i, c := range subs {
 		if got := c.packetsFrom(host.peerID); got != counts[i] {
 			t.Errorf("%s received %d packets between 300ms and 800ms after the kick", c.userID, got-counts[i])
+		}
+		if seq := c.maxSeqFrom(host.peerID); seq > seqAtKick {
+			t.Errorf("%s received sequence number %d, sent after the kick (last before: %d)", c.userID, seq, seqAtKick)
 		}
 		if tr := c.lastTracks(); len(tr) != 0 {
 			t.Errorf("%s: tracks after the kick: %+v", c.userID, tr)
