@@ -15,8 +15,12 @@
 //   - the subscribe PC ("subscribe"): the server offers, the client answers
 //     (Signaler.SendOffer, HandleSubscribeAnswer). Media flows server →
 //     client only. The server renegotiates it whenever the set of tracks it
-//     forwards to that participant changes, one negotiation at a time: changes
-//     that happen while an offer is outstanding are folded into the next offer.
+//     forwards to that participant changes, one negotiation at a time:
+//     changes within 20ms of each other, or while an offer is outstanding,
+//     are folded into the next offer. If it fails (or the client closes it)
+//     the server makes a new one and offers it with new ICE credentials; a
+//     client that sees an offer whose a=ice-ufrag differs from its current
+//     remote description's answers it with a new peer connection.
 //
 // ICE candidates trickle both ways (HandleCandidate, Signaler.SendCandidate).
 // The server waits up to Config.GatherTimeout for its own candidates before it

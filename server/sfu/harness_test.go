@@ -123,6 +123,8 @@ type tclient struct {
 	sending    chan struct{}
 	sendTrack  *webrtc.TrackLocalStaticRTP
 	sendSender *webrtc.RTPSender
+	withAudio  bool // publish also sends an Opus track
+	audioTrack *webrtc.TrackLocalStaticRTP
 }
 
 func joinClient(t testing.TB, s *SFU, api *webrtc.API, meet, userID string) *tclient {
@@ -268,6 +270,15 @@ func (c *tclient) publish() error {
 	if err != nil {
 		return err
 	}
+	var audio *webrtc.TrackLocalStaticRTP
+	if c.withAudio {
+		if audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "mic", "stream-"+c.userID); err != nil {
+			return err
+		}
+		if _, err := pc.AddTrack(audio); err != nil {
+			return err
+		}
+	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand != nil {
 			_ = c.part.HandleCandidate(protocol.PCPublish, WireCandidate(cand.ToJSON()))
@@ -315,7 +326,7 @@ func (c *tclient) publish() error {
 		_ = pc.AddICECandidate(cand)
 	}
 	c.pubCands = nil
-	c.sendTrack, c.sendSender = track, sender
+	c.sendTrack, c.sendSender, c.audioTrack = track, sender, audio
 	if c.sending == nil {
 		c.sending = make(chan struct{})
 		c.wg.Add(1)
@@ -342,7 +353,7 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 		case <-tick.C:
 		}
 		c.mu.Lock()
-		tr := c.sendTrack
+		tr, audio := c.sendTrack, c.audioTrack
 		c.mu.Unlock()
 		if tr == nil {
 			continue
@@ -357,6 +368,10 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 			c.sentPkts.Add(1)
 		}
 		c.lastSeq.Store(int64(pkt.SequenceNumber))
+		if audio != nil && i%4 == 0 {
+			pkt.Marker = false
+			_ = audio.WriteRTP(pkt)
+		}
 	}
 }
 
@@ -453,7 +468,7 @@ func (c *tclient) closeSubscribePC() {
 func (c *tclient) closePCs() {
 	c.mu.Lock()
 	sub, pub := c.sub, c.pub
-	c.sub, c.pub, c.sendTrack = nil, nil, nil
+	c.sub, c.pub, c.sendTrack, c.audioTrack = nil, nil, nil, nil
 	c.mu.Unlock()
 	if sub != nil {
 		_ = sub.Close()

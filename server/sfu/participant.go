@@ -452,18 +452,27 @@ func (p *Participant) loop() {
 	var (
 		awaiting bool   // an offer is outstanding
 		dirty    bool   // the tracks may have changed since the last offer
+		ready    bool   // the coalescing delay after the first change passed
 		offer    string // the outstanding offer, resent on timeout
 		resends  int
 	)
-	timer := time.NewTimer(time.Hour)
+	timer := time.NewTimer(time.Hour) // answer timeout
 	timer.Stop()
 	defer timer.Stop()
+	coalesce := time.NewTimer(time.Hour)
+	coalesce.Stop()
+	defer coalesce.Stop()
 	for {
 		select {
 		case <-p.done:
 			return
 		case <-p.wakeCh:
-			dirty = true
+			if !dirty {
+				dirty, ready = true, false
+				coalesce.Reset(coalesceDelay)
+			}
+		case <-coalesce.C:
+			ready = true
 		case <-p.connCh:
 			for _, d := range p.downs {
 				if d.bound.Load() {
@@ -501,7 +510,7 @@ func (p *Participant) loop() {
 				p.log.Error("cannot make a new subscribe PC", "err", err)
 				continue
 			}
-			awaiting, dirty = false, true
+			awaiting, dirty, ready = false, true, true
 			timer.Stop()
 		case <-timer.C:
 			if awaiting && resends < maxOfferResends {
@@ -513,8 +522,8 @@ func (p *Participant) loop() {
 				p.log.Warn("no subscribe answer; giving up until the client answers")
 			}
 		}
-		if dirty && !awaiting && !p.closed.Load() {
-			dirty = false
+		if dirty && ready && !awaiting && !p.closed.Load() {
+			dirty, ready = false, false
 			if sdp, ok := p.reconcile(); ok {
 				awaiting, offer, resends = true, sdp, 0
 				timer.Reset(p.s.cfg.AnswerTimeout)

@@ -62,6 +62,10 @@ const (
 	defaultNACKBufferPackets = 256
 	defaultMaxPublishTracks  = 4
 	maxOfferResends          = 3
+	// coalesceDelay is how long a subscriber waits after a change of the
+	// meeting's tracks before it renegotiates, so that changes arriving
+	// together (a publisher's audio and video) make one offer.
+	coalesceDelay = 20 * time.Millisecond
 	// minKeyframeInterval is the least time between two PLIs sent for one
 	// track; requests inside the window are coalesced into one at its end.
 	minKeyframeInterval = 250 * time.Millisecond
