@@ -75,6 +75,49 @@
 // one participant's calls one at a time and in order; they must not block
 // and must not call back into the SFU.
 //
+// # Hub integration
+//
+// The hub's MediaHandler maps onto the SFU one to one:
+//
+//	type media struct{ *sfu.SFU }
+//
+//	func (m media) Attach(meetingID, userID, peerID string, out signal.MediaSender) error {
+//		_, err := m.Join(meetingID, userID, peerID, sfu.MessageSignaler(out.SendMedia))
+//		return err
+//	}
+//	func (m media) Detach(meetingID, userID string) { m.Leave(meetingID, userID) }
+//	func (m media) Handle(meetingID, userID string, msg protocol.ClientMessage) (protocol.ServerMessage, error) {
+//		return m.HandleMessage(meetingID, userID, msg)
+//	}
+//	// StageChanged is *sfu.SFU's own.
+//
+// The SFU remembers who may publish across re-joins but not across its own
+// restarts: after Join, a hub that knows the user's status may call
+// SetPublishing(meetingID, userID, status == stage.OnStage), which is
+// idempotent.
+//
+// # What clients do
+//
+//   - After joining (and after every reconnect, since Join replaces the
+//     media session) start with no peer connection and follow the server's
+//     "media" messages.
+//   - "tracks": the whole list of forwarded tracks. Match an incoming track
+//     to its owner by its stream id (TrackInfo.StreamID, the owner's peer
+//     id) and kind; TrackID is its msid track id.
+//   - "offer" (subscribe): create the subscribe PC if there is none, or a
+//     new one if the offer's a=ice-ufrag differs from the current remote
+//     description's; setRemoteDescription, createAnswer, setLocalDescription,
+//     then send media.answer. Offers come one at a time.
+//   - "candidate": add it to the named PC, queued until that PC has its
+//     remote description. Send the client's own candidates (media.candidate)
+//     after the offer or answer they belong to.
+//   - Publishing: once ON_STAGE, create a publish PC with sendonly audio
+//     and video (at most Config.MaxPublishTracks sections, no simulcast),
+//     send media.offer, and set the result's SDP as the answer. Later
+//     offers on the same PC renegotiate it; 4040 means not ON_STAGE (yet).
+//   - Leaving ON_STAGE (leave, kick): close the publish PC; the server has
+//     closed its side. Back on stage, offer a new one.
+//
 // Not supported (yet): simulcast and SVC layer selection, ICE restarts,
 // recycling inactive m-lines of the subscribe PC (each removed track leaves
 // an inactive m-line until the participant reconnects), a retransmission
