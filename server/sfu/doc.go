@@ -62,7 +62,7 @@
 // Keyframes: when a subscriber's copy of a video track becomes able to send
 // (bound after negotiation, its connection up), and whenever a subscriber
 // sends a PLI or FIR, the SFU sends a PLI to the publisher. Requests are
-// coalesced to at most one PLI per track every minKeyframeInterval; a request
+// coalesced to at most one PLI per track every 250ms; a request
 // inside the window is sent at its end, never lost.
 //
 // # Threading
