@@ -20,6 +20,7 @@ type meeting struct {
 	stage  *jsbridge.Emitter
 	self   *jsbridge.Emitter
 	joined *jsbridge.Emitter
+	media  *media
 
 	mu    sync.Mutex
 	peers map[string]*participant // by peer id
@@ -42,6 +43,7 @@ func newMeeting(m *client.Meeting) *meeting {
 	mt.stage = jsbridge.NewEmitter()
 	mt.self = jsbridge.NewEmitter()
 	mt.joined = jsbridge.NewEmitter()
+	mt.media = newMedia(mt)
 
 	mt.defineMeeting(root)
 	mt.defineStage()
@@ -81,7 +83,16 @@ func (mt *meeting) defineStage() {
 		"leave":               st.Leave,
 	}
 	for name, fn := range simple {
-		jsbridge.DefineAsyncMethod(o, name, func(js.Value, []js.Value) (any, error) { return nil, fn(ctx()) })
+		jsbridge.DefineAsyncMethod(o, name, func(js.Value, []js.Value) (any, error) {
+			if err := fn(ctx()); err != nil {
+				return nil, err
+			}
+			if name == "join" || name == "leave" {
+				// Resolve with media caught up: published, or released.
+				return nil, mt.media.afterStageAction(name == "join")
+			}
+			return nil, nil
+		})
 	}
 	batch := map[string]func(context.Context, []string) error{
 		"grantAccess": st.GrantAccess,
@@ -94,7 +105,10 @@ func (mt *meeting) defineStage() {
 			if len(args) == 0 || jsbridge.Decode(args[0], &ids) != nil {
 				return nil, protocol.NewError(protocol.CodeBadArgs, "%s needs an array of user ids", name)
 			}
-			return nil, fn(ctx(), ids)
+			if err := fn(ctx(), ids); err != nil || name != "kick" {
+				return nil, err
+			}
+			return nil, mt.media.afterStageAction(false) // a host may kick itself
 		})
 	}
 	jsbridge.DefineAsyncMethod(o, "getAccessRequests", func(js.Value, []js.Value) (any, error) {
@@ -121,6 +135,7 @@ func (mt *meeting) defineSelf() {
 	for name, get := range props {
 		jsbridge.DefineGetter(o, name, func() (any, error) { return get(self()), nil })
 	}
+	mt.media.defineSelf(o)
 }
 
 func (mt *meeting) defineParticipants() {
@@ -178,6 +193,7 @@ func (mt *meeting) upsert(p client.Participant) *participant {
 		jp.obj.Set("videoTrack", js.Null())
 		jp.obj.Set("audioEnabled", false)
 		jp.obj.Set("videoEnabled", false)
+		mt.media.initParticipant(p.PeerID, jp.obj)
 	}
 	jp.obj.Set("stageStatus", string(p.StageStatus))
 	return jp
@@ -258,4 +274,5 @@ func (mt *meeting) onEvent(root *jsbridge.Emitter, ev client.Event) {
 	case client.EventDisconnected:
 		root.Emit(ev.Name, jsbridge.ErrorToJS(ev.Err))
 	}
+	mt.media.onEvent(ev)
 }
