@@ -119,7 +119,7 @@ type tclient struct {
 	subErrs    []error
 	pliCount   atomic.Int64 // PLIs received by the publisher
 	sentPkts   atomic.Int64
-	lastSeq    atomic.Int64 // sequence number of the last packet written
+	lastSeq    atomic.Int64 // sequence number of the packet being or last written
 	sending    chan struct{}
 	sendTrack  *webrtc.TrackLocalStaticRTP
 	sendSender *webrtc.RTPSender
@@ -364,10 +364,12 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 		pkt.Timestamp = uint32(i/3) * 3000
 		pkt.Marker = i%3 == 2
 		pkt.Payload = payload
+		// Stored before the write: a packet numbered above what a test
+		// reads at some instant was written after that instant.
+		c.lastSeq.Store(int64(pkt.SequenceNumber))
 		if tr.WriteRTP(pkt) == nil {
 			c.sentPkts.Add(1)
 		}
-		c.lastSeq.Store(int64(pkt.SequenceNumber))
 		if audio != nil && i%4 == 0 {
 			pkt.Marker = false
 			_ = audio.WriteRTP(pkt)
