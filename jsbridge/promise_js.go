@@ -18,10 +18,16 @@ var jsPromise = js.Global().Get("Promise")
 // recovered, reported on the console with its stack, and rejects the
 // promise with a ClientError of code 5000; the Go program keeps running.
 //
-// The one js.Func Promise creates (the executor, which JS calls
-// synchronously inside the Promise constructor) is released before Promise
-// returns; resolve and reject are plain JS functions.
+// Promise creates no js.Func where the browser has Promise.withResolvers
+// (resolve and reject are plain JS functions); elsewhere it uses one for
+// the executor, which JS calls synchronously inside the Promise
+// constructor, and releases it before returning.
 func Promise(fn func() (any, error)) js.Value {
+	if hasWithResolvers {
+		d := jsPromise.Call("withResolvers")
+		go settle(fn, d.Get("resolve"), d.Get("reject"))
+		return d.Get("promise")
+	}
 	executor := newFunc(func(this js.Value, args []js.Value) any {
 		go settle(fn, arg(args, 0), arg(args, 1))
 		return nil
@@ -30,6 +36,10 @@ func Promise(fn func() (any, error)) js.Value {
 	executor.Release()
 	return p
 }
+
+// hasWithResolvers: the browser has Promise.withResolvers (Chrome 119,
+// Firefox 121, Safari 17.4).
+var hasWithResolvers = jsPromise.Get("withResolvers").Type() == js.TypeFunction
 
 func settle(fn func() (any, error), resolve, reject js.Value) {
 	defer func() {

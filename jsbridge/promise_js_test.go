@@ -175,3 +175,24 @@ func TestAwaitContextAndFuncRelease(t *testing.T) {
 		t.Errorf("LiveFuncs after settling = %d, want %d", got, afterExecutor)
 	}
 }
+
+// The executor path (browsers without Promise.withResolvers) behaves the
+// same and releases its js.Func.
+func TestPromiseWithoutWithResolvers(t *testing.T) {
+	if !hasWithResolvers {
+		t.Skip("this browser has no Promise.withResolvers: the other tests cover the executor path")
+	}
+	hasWithResolvers = false
+	defer func() { hasWithResolvers = true }()
+	base := LiveFuncs()
+	v, err := Await(Promise(func() (any, error) { return "via executor", nil }))
+	if err != nil || v.String() != "via executor" {
+		t.Errorf("resolve: %v, %v", v, err)
+	}
+	consoleRecorder(t, "error")
+	r := settled(t, Promise(func() (any, error) { panic("executor path") }))
+	wantClientError(t, r, "5000")
+	if got := LiveFuncs(); got != base {
+		t.Errorf("LiveFuncs = %d, want %d", got, base)
+	}
+}
