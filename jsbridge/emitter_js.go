@@ -13,8 +13,8 @@ import (
 )
 
 // listenersProp is the non-enumerable property of an emitter object that
-// holds its listeners (the same in shim.js): a JS Map from event name to an Array of entries
-// {fn, once, fired}.
+// holds its listeners (the same name as in shim.js): a JS Map from event
+// name to an Array of entries {fn, once, fired}.
 const listenersProp = "__stagekitListeners"
 
 // Wildcard is the event name whose listeners receive every event, as
