@@ -1,0 +1,126 @@
+//go:build !js
+
+package media
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/logging"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// Options configure a Session. The zero value is usable.
+type Options struct {
+	// Loopback keeps ICE on 127.0.0.1, UDP4, without mDNS (see Loopback).
+	Loopback bool
+	// ICEServers are given to every peer connection (STUN/TURN).
+	ICEServers []webrtc.ICEServer
+	// SettingEngine, if set, is applied last to the session's pion
+	// SettingEngine (after Loopback).
+	SettingEngine func(*webrtc.SettingEngine)
+	// API, if set, is used instead of building one from Loopback and
+	// SettingEngine (e.g. one API shared by many sessions; see NewAPI).
+	API *webrtc.API
+
+	// GatherTimeout bounds the wait for local ICE candidates before a
+	// description is sent (those found later are trickled). Default 500ms.
+	GatherTimeout time.Duration
+	// RequestTimeout bounds the signaling calls the session makes by itself
+	// (answers, candidates, republishing). Default 10s.
+	RequestTimeout time.Duration
+
+	// OnTrack is called once for each track received, before its first
+	// packet is counted, on a pion goroutine; it must not block.
+	OnTrack func(*Track)
+	// OnPacket, if set, is called for every RTP packet received, on the
+	// track's reading goroutine, after the counters were updated. The packet
+	// and its payload are only valid during the call.
+	OnPacket func(*Track, *rtp.Packet)
+
+	// Logger receives the session's logs and pion's (at debug level and
+	// above); nil discards them.
+	Logger *slog.Logger
+}
+
+const (
+	defaultGatherTimeout  = 500 * time.Millisecond
+	defaultRequestTimeout = 10 * time.Second
+	// maxQueuedCandidates bounds the remote candidates kept for a peer
+	// connection that has no remote description yet.
+	maxQueuedCandidates = 64
+)
+
+// Loopback configures a SettingEngine for loopback-only ICE: host
+// candidates on 127.0.0.1 over UDP4, no mDNS. It suits both the session
+// (Options.Loopback) and a test server's SFU (sfu.Config.SettingEngine).
+func Loopback(se *webrtc.SettingEngine) {
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIPFilter(func(ip net.IP) bool { return ip.IsLoopback() })
+}
+
+// NewAPI builds the pion API a Session uses when Options.API is nil: the
+// default codecs (VP8, VP9, H264, AV1, Opus, …) and interceptors (NACK,
+// RTCP reports, TWCC), Loopback if o.Loopback, then o.SettingEngine. One
+// API may be shared by any number of sessions.
+func NewAPI(o Options) (*webrtc.API, error) {
+	me := &webrtc.MediaEngine{}
+	if err := me.RegisterDefaultCodecs(); err != nil {
+		return nil, fmt.Errorf("media: codecs: %w", err)
+	}
+	ir := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+		return nil, fmt.Errorf("media: interceptors: %w", err)
+	}
+	se := webrtc.SettingEngine{}
+	log := o.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	// pion logs errors when sockets close; they go where the session's go.
+	se.LoggerFactory = pionLogs{log: log}
+	if o.Loopback {
+		Loopback(&se)
+	}
+	if o.SettingEngine != nil {
+		o.SettingEngine(&se)
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// pionLogs routes pion's logs to slog: trace below Debug, debug and info
+// at Debug, warnings at Warn, errors at Error.
+type pionLogs struct{ log *slog.Logger }
+
+func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.log.With("pion", scope)}
+}
+
+type pionLogger struct{ log *slog.Logger }
+
+func (l pionLogger) emit(level slog.Level, msg string) { l.log.Log(context.Background(), level, msg) }
+
+func (l pionLogger) emitf(level slog.Level, format string, args ...any) {
+	if l.log.Enabled(context.Background(), level) {
+		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
+	}
+}
+
+func (l pionLogger) Trace(msg string)                  { l.emit(slog.LevelDebug-4, msg) }
+func (l pionLogger) Tracef(format string, args ...any) { l.emitf(slog.LevelDebug-4, format, args...) }
+func (l pionLogger) Debug(msg string)                  { l.emit(slog.LevelDebug, msg) }
+func (l pionLogger) Debugf(format string, args ...any) { l.emitf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Info(msg string)                   { l.emit(slog.LevelDebug, msg) }
+func (l pionLogger) Infof(format string, args ...any)  { l.emitf(slog.LevelDebug, format, args...) }
+func (l pionLogger) Warn(msg string)                   { l.emit(slog.LevelWarn, msg) }
+func (l pionLogger) Warnf(format string, args ...any)  { l.emitf(slog.LevelWarn, format, args...) }
+func (l pionLogger) Error(msg string)                  { l.emit(slog.LevelError, msg) }
+func (l pionLogger) Errorf(format string, args ...any) { l.emitf(slog.LevelError, format, args...) }

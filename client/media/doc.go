@@ -1,0 +1,75 @@
+//go:build !js
+
+// Package media is the native (pion) media side of a client.Meeting: it
+// receives the tracks the server forwards and publishes local tracks while
+// the user is ON_STAGE. The browser's media side lives in wasm/.
+//
+// # Use
+//
+//	m, _ := client.Init(ctx, client.Options{BaseURI: url, AuthToken: token})
+//	s, _ := media.Attach(m, media.Options{OnTrack: func(t *media.Track) { ... }})
+//	_ = m.Join(ctx)                     // Attach before Join: see below
+//	_ = m.Stage().Join(ctx)             // ON_STAGE
+//	v, _ := media.NewSyntheticVideo()   // or any webrtc.TrackLocal
+//	v.Start()
+//	_ = s.Publish(ctx, v)               // returns once the publish PC is connected
+//	...
+//	s.Close()
+//
+// Attach registers a listener on the meeting; call it before Meeting.Join.
+// The server offers the subscribe peer connection as soon as the user joins
+// and there is something to forward, and that offer is a one-time event: a
+// Session attached later only sees the server's resend of it, after the
+// server's answer timeout (10 s by default), and without the track map.
+//
+// # Subscribing
+//
+// Subscribing is automatic. The session answers every subscribe offer of
+// the server ("media" event "offer"), creating the subscribe peer connection
+// at the first one and a new one whenever an offer comes with new ICE
+// credentials (the server replaced the connection: after a reconnect, or
+// after the old one failed). Candidates trickle both ways; remote candidates
+// that arrive before their description are queued.
+//
+// The server's track map ("media" event "tracks", sent before the offer that
+// adds or removes tracks) is kept as RemoteTracks, keyed by the owner's peer
+// id. Each track actually received is a *Track: its TrackInfo (owner peer id
+// and user id, kind, track id), its pion TrackRemote, and packet and byte
+// counters, kept by a goroutine of the session that reads the track (so the
+// application does not read TrackRemote itself; Options.OnPacket sees every
+// packet). A Track ends when the server removes it from the subscribe
+// connection (renegotiation) or the connection closes.
+//
+// # Publishing
+//
+// Publish offers a new publish peer connection with the given tracks (each
+// in a send-only transceiver), applies the server's answer from the offer's
+// result and waits until the connection is up. The server refuses an offer
+// from a user who is not ON_STAGE with 4040. Publishing again replaces the
+// connection; Unpublish closes it, and the server then removes the tracks
+// from every subscriber.
+//
+// The session follows the local stage status: when it leaves ON_STAGE
+// (leave, kick) the session unpublishes and forgets the tracks (publish them
+// again after joining the stage again), and after "reconnected" while
+// ON_STAGE it publishes the same tracks on a new connection (the server
+// replaced the user's media session when it re-joined). The server does not
+// rely on any of this: it stops forwarding a user's media itself the moment
+// the user leaves ON_STAGE, whatever the client keeps sending.
+//
+// Tracks that implement RequestKeyframe() (Synthetic does) are told when the
+// server asks for a keyframe (PLI or FIR on the publish connection).
+//
+// # Loopback
+//
+// Options.Loopback keeps ICE on 127.0.0.1 over UDP4 without mDNS, for tests
+// and benchmarks; Loopback is the same as a SettingEngine function, for a
+// server's SFU. Options.SettingEngine and Options.API give full control.
+//
+// # Errors
+//
+// Failures are *client.Error (protocol.ErrorBody): the server's codes pass
+// through (4040 refused, 4041 negotiation failed, 5002 disconnected, …);
+// the session adds 4005 (no track to publish), 4041 (a local negotiation
+// step failed or the connection did not come up) and 5004 (session closed).
+package media

@@ -1,0 +1,459 @@
+//go:build !js
+
+package media
+
+// The tests run the real server (server/app: REST, SQLite, JWT, signaling
+// and the SFU) in-process, its SFU kept on loopback, create meetings and
+// participants through its REST API and connect native clients
+// (client.Meeting) with a Session each. Waits are on events with a
+// deadline; the only timed windows are the "nothing more arrives" checks,
+// which measure an absence.
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/internal/testserver"
+	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/server/app"
+	"github.com/stagekit/stagekit/server/sfu"
+	"github.com/stagekit/stagekit/stage"
+)
+
+const (
+	presetHost   = "webinar_host"   // ALLOWED, accepts requests
+	presetViewer = "webinar_viewer" // CAN_REQUEST
+	deadline     = 20 * time.Second // bound of every wait
+)
+
+func TestMain(m *testing.M) {
+	if os.Getenv(childEnv) != "" {
+		os.Exit(childServer())
+	}
+	os.Exit(m.Run())
+}
+
+// testLogger logs to stderr with STAGEKIT_MEDIA_DEBUG=1, else nowhere.
+func testLogger() *slog.Logger {
+	if os.Getenv("STAGEKIT_MEDIA_DEBUG") != "" {
+		return slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	return slog.New(slog.NewTextHandler(io.Discard, nil))
+}
+
+// startServer starts the real server in-process with its SFU on loopback.
+func startServer(tb testing.TB, grace time.Duration) *testserver.Server {
+	tb.Helper()
+	a, err := app.New(app.Config{APIKey: testserver.APIKey, DataDir: tb.TempDir(), Grace: grace,
+		Logger: testLogger(), MediaConfig: sfu.Config{SettingEngine: Loopback}})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	go a.Serve(ln)
+	tb.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		a.Shutdown(ctx)
+	})
+	return &testserver.Server{URL: "http://" + ln.Addr().String(), App: a}
+}
+
+// room is a server with one meeting.
+type room struct {
+	tb  testing.TB
+	url string
+	mid string
+	api *webrtc.API // shared by the room's sessions
+}
+
+func newRoom(tb testing.TB, grace time.Duration) *room {
+	tb.Helper()
+	srv := startServer(tb, grace)
+	return newRoomAt(tb, srv.URL)
+}
+
+func newRoomAt(tb testing.TB, url string) *room {
+	tb.Helper()
+	mid, err := testserver.CreateMeeting(url, "media")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	api, err := NewAPI(Options{Loopback: true, Logger: testLogger()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return &room{tb: tb, url: url, mid: mid, api: api}
+}
+
+// user is a joined client with a media session.
+type user struct {
+	tb   testing.TB
+	name string
+	id   string // user id
+	m    *client.Meeting
+	s    *Session
+	px   *proxy // nil unless joined through a proxy
+	rec  *recorder
+	sig  chan struct{} // a meeting event arrived
+}
+
+// join adds a participant and connects it: Init, Attach, Join.
+func (r *room) join(name, preset string) *user { return r.joinWith(name, preset, false) }
+
+func (r *room) joinWith(name, preset string, viaProxy bool) *user {
+	r.tb.Helper()
+	p, err := testserver.AddParticipant(r.url, r.mid, name, preset)
+	if err != nil {
+		r.tb.Fatal(err)
+	}
+	u, err := r.connect(p, viaProxy)
+	if err != nil {
+		r.tb.Fatalf("%s: %v", name, err)
+	}
+	return u
+}
+
+func (r *room) connect(p testserver.Participant, viaProxy bool) (*user, error) {
+	base := r.url
+	u := &user{tb: r.tb, name: p.Name, id: p.ID, rec: newRecorder(), sig: make(chan struct{}, 1)}
+	if viaProxy {
+		u.px = startProxy(r.tb, strings.TrimPrefix(r.url, "http://"))
+		base = u.px.url()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	m, err := client.Init(ctx, client.Options{BaseURI: base, AuthToken: p.Token,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 100 * time.Millisecond})
+	if err != nil {
+		return nil, err
+	}
+	u.m = m
+	m.On(func(client.Event) { signal(u.sig) })
+	s, err := Attach(m, Options{API: r.api, OnPacket: u.rec.onPacket, Logger: testLogger()})
+	if err != nil {
+		m.Close()
+		return nil, err
+	}
+	u.s = s
+	r.tb.Cleanup(func() {
+		s.Close()
+		m.Close()
+	})
+	if err := m.Join(ctx); err != nil {
+		return nil, err
+	}
+	return u, nil
+}
+
+func (u *user) peerID() string { return u.m.Stage().PeerID() }
+
+// until waits for cond, re-checking it on every meeting event.
+func (u *user) until(what string, cond func() bool) {
+	u.tb.Helper()
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	for !cond() {
+		select {
+		case <-u.sig:
+		case <-timer.C:
+			u.tb.Fatalf("%s: timed out waiting for %s", u.name, what)
+		}
+	}
+}
+
+// waitMedia waits for cond, re-checking it on every change of the session.
+func (u *user) waitMedia(what string, cond func() bool) {
+	u.tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	if err := u.s.Wait(ctx, cond); err != nil {
+		u.tb.Fatalf("%s: waiting for %s: %v", u.name, what, err)
+	}
+}
+
+// statusOf is the status u sees for another user.
+func (u *user) statusOf(userID string) stage.Status {
+	for _, p := range u.m.Participants() {
+		if p.UserID == userID {
+			return p.StageStatus
+		}
+	}
+	return ""
+}
+
+// bringOnStage takes a viewer through request, grant and join.
+func bringOnStage(tb testing.TB, host, guest *user) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	if err := guest.m.Stage().RequestAccess(ctx); err != nil {
+		tb.Fatalf("request: %v", err)
+	}
+	host.until("the request", func() bool { return host.statusOf(guest.id) == stage.Requested })
+	if err := host.m.Stage().GrantAccess(ctx, []string{guest.id}); err != nil {
+		tb.Fatalf("grant: %v", err)
+	}
+	guest.until("the grant", func() bool { return guest.m.Stage().Status() == stage.Accepted })
+	if err := guest.m.Stage().Join(ctx); err != nil {
+		tb.Fatalf("stage join: %v", err)
+	}
+}
+
+// recorder keeps, per owner peer id, what a subscriber received: packet
+// count, the latest send stamp and the time of the last packet.
+type recorder struct {
+	mu    sync.Mutex
+	peers map[string]*peerRec
+}
+
+type peerRec struct {
+	packets   int
+	keyframes int
+	maxSent   time.Time // latest write time stamped in a packet
+	lastRecv  time.Time
+}
+
+func newRecorder() *recorder { return &recorder{peers: map[string]*peerRec{}} }
+
+func (r *recorder) onPacket(t *Track, p *rtp.Packet) {
+	now := time.Now()
+	video := t.Info.Kind == "video"
+	_, sent, stamped := SyntheticStamp(p.Payload, video)
+	key := video && IsVP8Keyframe(p.Payload)
+	r.mu.Lock()
+	pr := r.peers[t.Info.PeerID]
+	if pr == nil {
+		pr = &peerRec{}
+		r.peers[t.Info.PeerID] = pr
+	}
+	pr.packets++
+	pr.lastRecv = now
+	if stamped && sent.After(pr.maxSent) {
+		pr.maxSent = sent
+	}
+	if key {
+		pr.keyframes++
+	}
+	r.mu.Unlock()
+}
+
+func (r *recorder) get(peerID string) peerRec {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if pr := r.peers[peerID]; pr != nil {
+		return *pr
+	}
+	return peerRec{}
+}
+
+// rawPub is a publisher outside the Session: its own publish PC, offered
+// with Meeting.SendMedia, sending stamped VP8-looking RTP every interval
+// until stop, whatever happens to the user's stage status (a client that
+// ignores a kick).
+type rawPub struct {
+	pc       *webrtc.PeerConnection
+	track    *webrtc.TrackLocalStaticRTP
+	interval time.Duration
+
+	attempts atomic.Int64 // packets the loop tried to write
+	written  atomic.Int64 // WriteRTP returned nil
+	note     notifier
+	up       chan struct{}
+	upOnce   sync.Once
+	stopOnce sync.Once
+	stop     chan struct{}
+	done     chan struct{}
+}
+
+// offerRaw offers a raw publish PC for m and, once answered, starts sending.
+func offerRaw(ctx context.Context, api *webrtc.API, m *client.Meeting, interval time.Duration) (*rawPub, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
+	if err != nil {
+		return nil, err
+	}
+	track, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "raw", "raw")
+	if err != nil {
+		return nil, err
+	}
+	sender, err := pc.AddTrack(track)
+	if err != nil {
+		return nil, err
+	}
+	r := &rawPub{pc: pc, track: track, interval: interval, up: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			r.upOnce.Do(func() { close(r.up) })
+		}
+	})
+	go func() {
+		for {
+			if _, _, err := sender.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	gathered := webrtc.GatheringCompletePromise(pc)
+	offer, err := pc.CreateOffer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	<-gathered
+	res, err := m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: pc.LocalDescription().SDP})
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.SDP}); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	go r.loop()
+	return r, nil
+}
+
+func (r *rawPub) loop() {
+	defer close(r.done)
+	t := time.NewTicker(r.interval)
+	defer t.Stop()
+	frame := make([]byte, 201)
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x5eed, Marker: true}}
+	for i := uint64(0); ; i++ {
+		select {
+		case <-r.stop:
+			return
+		case <-t.C:
+		}
+		frame[0] = 0x10 // VP8 payload descriptor: start of partition 0
+		fillFrame(frame[1:], i, i%50 == 0, true, time.Now())
+		pkt.SequenceNumber = uint16(i)
+		pkt.Timestamp = uint32(i) * 450
+		pkt.Payload = frame
+		if r.track.WriteRTP(pkt) == nil {
+			r.written.Add(1)
+		}
+		r.attempts.Add(1)
+		r.note.fire()
+	}
+}
+
+// waitUp waits until the raw publish PC is connected.
+func (r *rawPub) waitUp(tb testing.TB) {
+	tb.Helper()
+	select {
+	case <-r.up:
+	case <-time.After(deadline):
+		tb.Fatal("the raw publish connection did not come up")
+	}
+}
+
+// waitAttempts waits until the loop has tried to write more than n packets.
+func (r *rawPub) waitAttempts(tb testing.TB, n int64) {
+	tb.Helper()
+	timer := time.NewTimer(deadline)
+	defer timer.Stop()
+	for {
+		ch := r.note.wait()
+		if r.attempts.Load() > n {
+			return
+		}
+		select {
+		case <-ch:
+		case <-timer.C:
+			tb.Fatal("the raw publisher stopped writing")
+		}
+	}
+}
+
+func (r *rawPub) close() {
+	r.stopOnce.Do(func() { close(r.stop) })
+	<-r.done
+	r.pc.Close()
+}
+
+// proxy forwards one client's TCP connections to the server; cut closes
+// them (a network failure the client recovers from).
+type proxy struct {
+	ln     net.Listener
+	target string
+	mu     sync.Mutex
+	conns  map[net.Conn]struct{}
+}
+
+func startProxy(tb testing.TB, target string) *proxy {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatal(err)
+	}
+	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
+	go p.serve()
+	tb.Cleanup(func() {
+		ln.Close()
+		p.cut()
+	})
+	return p
+}
+
+func (p *proxy) url() string { return "http://" + p.ln.Addr().String() }
+
+func (p *proxy) serve() {
+	for {
+		c, err := p.ln.Accept()
+		if err != nil {
+			return
+		}
+		s, err := net.Dial("tcp", p.target)
+		if err != nil {
+			c.Close()
+			continue
+		}
+		p.mu.Lock()
+		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
+		p.mu.Unlock()
+		go p.pipe(c, s)
+		go p.pipe(s, c)
+	}
+}
+
+func (p *proxy) pipe(dst, src net.Conn) {
+	_, _ = io.Copy(dst, src)
+	dst.Close()
+	src.Close()
+	p.mu.Lock()
+	delete(p.conns, dst)
+	delete(p.conns, src)
+	p.mu.Unlock()
+}
+
+func (p *proxy) cut() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	for c := range p.conns {
+		c.Close()
+	}
+}
+
+func codeIs(err error, code int) bool { return codeOf(err) == code }
+
+func ctxDeadline() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), deadline)
+}
