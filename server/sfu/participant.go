@@ -370,7 +370,6 @@ func (p *Participant) newPubSession(tok uint64) (*pubSession, error) {
 func (p *Participant) onPublishedTrack(sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	ft := newForwardTrack(p, sess, remote, recv)
 	if !p.m.addTrack(ft) {
-		p.s.stats.packetsDropped.Add(1)
 		p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", ft.info.Kind)
 		return
 	}
