@@ -14,7 +14,7 @@ type mediaBridge struct{ sfu *sfu.SFU }
 var _ signal.MediaHandler = mediaBridge{}
 
 func (b mediaBridge) Attach(meetingID, userID, peerID string, out signal.MediaSender) error {
-	_, err := b.sfu.Join(meetingID, userID, peerID, signaler{out})
+	_, err := b.sfu.Join(meetingID, userID, peerID, sfu.MessageSignaler(out.SendMedia))
 	return err
 }
 
@@ -25,21 +25,3 @@ func (b mediaBridge) Handle(meetingID, userID string, m protocol.ClientMessage) 
 }
 
 func (b mediaBridge) StageChanged(meetingID string, c stage.Change) { b.sfu.StageChanged(meetingID, c) }
-
-// signaler carries the SFU's messages to the user's current connection.
-type signaler struct{ out signal.MediaSender }
-
-func (s signaler) SendOffer(sdp string) {
-	s.out.SendMedia(protocol.ServerMessage{Event: protocol.MediaOffer, PC: protocol.PCSubscribe, SDP: sdp})
-}
-
-func (s signaler) SendCandidate(pc string, c protocol.ICECandidate) {
-	s.out.SendMedia(protocol.ServerMessage{Event: protocol.MediaCandidate, PC: pc, Candidate: &c})
-}
-
-func (s signaler) SendTracks(tracks []protocol.TrackInfo) {
-	if tracks == nil {
-		tracks = []protocol.TrackInfo{}
-	}
-	s.out.SendMedia(protocol.ServerMessage{Event: protocol.MediaTracks, Tracks: tracks})
-}
