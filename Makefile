@@ -120,7 +120,7 @@ test-e2e:
 
 # --- bench ---------------------------------------------------------------
 
-bench: bench-native bench-wasm bench-browser
+bench: bench-native bench-wasm bench-browser bench-media
 
 # The browser SDK's figures: wasm size and what each dependency costs
 # (bench/wasmsize), then in headless Chromium against bin/stageserver on
@@ -130,6 +130,12 @@ bench: bench-native bench-wasm bench-browser
 bench-browser: setup build
 	$(GO) run ./bench/wasmsize -sdk $(SDK)
 	node bench/browser/run.mjs --trace .cache/bench-browser/cold-trace.json
+
+# Media: stage.join() → first frame decoded by another participant, in
+# Chromium on loopback (BENCH_RUNS runs, default 20).
+.PHONY: bench-media
+bench-media: setup build
+	node bench/browser-media/bench.mjs
 
 bench-native:
 	@pkgs=$$(scripts/list-tests.sh bench); \

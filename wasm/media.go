@@ -123,7 +123,7 @@ type media struct {
 	// Publish side: owned by pubQ's tasks.
 	pub        *pubConn
 	wasOnStage bool
-	epoch      int // reconnections seen
+	epoch      int // connection drops seen
 	left       bool
 
 	// Subscribe side: owned by subQ's tasks.
@@ -181,12 +181,12 @@ func (md *media) onEvent(ev client.Event) {
 	case client.EventStageStatusUpdate, client.EventRoomJoined:
 		md.pubQ.do(func() { md.logErr("publish", md.syncPublish()) })
 	case client.EventReconnecting:
+		md.pubQ.do(func() { md.epoch++ })
 		md.subQ.do(func() { md.subStale = true })
 	case client.EventReconnected:
 		md.pubQ.do(func() {
 			// The server made a new media session: a publish PC from before
 			// the drop is dead; offer a new one if still ON_STAGE.
-			md.epoch++
 			if md.pub != nil && md.pub.epoch < md.epoch {
 				md.closePub()
 			}
@@ -822,14 +822,27 @@ func description(typ, sdp string) js.Value {
 	return d
 }
 
-// iceUfrag returns the first a=ice-ufrag of an SDP (as server/sfu.ICEUfrag).
-func iceUfrag(sdp string) string {
-	for line := range strings.Lines(sdp) {
-		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
-			return strings.TrimSpace(v)
+// sdpLines calls fn with each line of an SDP, without its line break.
+func sdpLines(sdp string, fn func(line string) bool) {
+	for len(sdp) > 0 {
+		line, rest, _ := strings.Cut(sdp, "\n")
+		sdp = rest
+		if !fn(strings.TrimSuffix(line, "\r")) {
+			return
 		}
 	}
-	return ""
+}
+
+// iceUfrag returns the first a=ice-ufrag of an SDP (as server/sfu.ICEUfrag).
+func iceUfrag(sdp string) (ufrag string) {
+	sdpLines(sdp, func(line string) bool {
+		v, ok := strings.CutPrefix(line, "a=ice-ufrag:")
+		if ok {
+			ufrag = v
+		}
+		return !ok
+	})
+	return ufrag
 }
 
 // parseMsids maps each m-section's mid to its msid.
@@ -842,19 +855,18 @@ func parseMsids(sdp string) map[string]msid {
 		}
 		mid, ms = "", msid{}
 	}
-	for line := range strings.Lines(sdp) {
-		line = strings.TrimRight(line, "\r\n")
-		switch {
-		case strings.HasPrefix(line, "m="):
+	sdpLines(sdp, func(line string) bool {
+		if strings.HasPrefix(line, "m=") {
 			flush()
-		case strings.HasPrefix(line, "a=mid:"):
-			mid = strings.TrimPrefix(line, "a=mid:")
-		case strings.HasPrefix(line, "a=msid:"):
-			if f := strings.Fields(strings.TrimPrefix(line, "a=msid:")); len(f) == 2 {
-				ms = msid{stream: f[0], track: f[1]}
+		} else if v, ok := strings.CutPrefix(line, "a=mid:"); ok {
+			mid = v
+		} else if v, ok := strings.CutPrefix(line, "a=msid:"); ok {
+			if stream, track, ok := strings.Cut(v, " "); ok {
+				ms = msid{stream: stream, track: track}
 			}
 		}
-	}
+		return true
+	})
 	flush()
 	return out
 }

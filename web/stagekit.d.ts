@@ -13,7 +13,11 @@ export interface StageRequestPayload {
   requestedAt: number;
 }
 
-/** Every failing call rejects with a ClientError: `code` is a string such as "2006"; the message starts with "[ERR<code>]". */
+/**
+ * Every failing call rejects with a ClientError: `code` is a string such as "2006"; the message starts with "[ERR<code>]".
+ * Media codes: "4041" the media negotiation failed; "4042" the camera or microphone cannot be used
+ * (getUserMedia refused or failed; the browser's error name is in the message); "4005" a track of the wrong kind, or ended.
+ */
 export declare class ClientError extends Error {
   readonly name: "ClientError";
   readonly code: string;
@@ -53,9 +57,15 @@ export interface Stage extends Emitter<StageEvents> {
   grantAccess(userIds: string[]): Promise<void>;
   denyAccess(userIds: string[]): Promise<void>;
   kick(userIds: string[]): Promise<void>;
-  /** ACCEPTED_TO_JOIN_STAGE → ON_STAGE; publishes the enabled audio/video. */
+  /**
+   * ACCEPTED_TO_JOIN_STAGE → ON_STAGE; publishes the enabled audio/video and resolves once the media server
+   * answered. If publishing fails it rejects (4041, or the signaling code) with the status ON_STAGE all the same.
+   */
   join(): Promise<void>;
-  /** ON_STAGE → OFF_STAGE (ALLOWED users → ACCEPTED); from ACCEPTED it declines an invitation. */
+  /**
+   * ON_STAGE → OFF_STAGE (ALLOWED users → ACCEPTED); from ACCEPTED it declines an invitation. Leaving ON_STAGE
+   * (also by a kick) unpublishes and disables self's audio and video, stopping the tracks the SDK acquired.
+   */
   leave(): Promise<void>;
   getAccessRequests(): Promise<{ stageRequests: StageRequestPayload[] }>;
 }
@@ -101,9 +111,14 @@ export interface Self extends Emitter<SelfEvents> {
   readonly videoTrack: MediaStreamTrack | null;
   readonly audioEnabled: boolean;
   readonly videoEnabled: boolean;
-  /** Turns the microphone on (getUserMedia), or uses the track given. */
+  /**
+   * Turns the microphone on (getUserMedia), or uses the track given (which the SDK never stops); published while
+   * ON_STAGE, a preview otherwise. Emits audioUpdate. Rejects 4042 if the device cannot be used.
+   */
   enableAudio(track?: MediaStreamTrack): Promise<void>;
+  /** As enableAudio, for the camera; emits videoUpdate. */
   enableVideo(track?: MediaStreamTrack): Promise<void>;
+  /** Stops publishing the medium and stops its track if the SDK acquired it; emits audioUpdate/videoUpdate. */
   disableAudio(): Promise<void>;
   disableVideo(): Promise<void>;
 }
