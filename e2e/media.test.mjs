@@ -23,6 +23,10 @@ const T = { timeout: 15000 };
 // plays a track in a <video>; frames(video) counts its decoded frames.
 async function joinAs(person) {
   const page = await openPage(browser, server.url);
+  page.warnings = [];
+  page.on("console", (msg) => {
+    if (msg.type() === "warning" && msg.text().startsWith("stagekit:")) page.warnings.push(msg.text());
+  });
   await page.evaluate(async (authToken) => {
     // Keep the page's WebSockets reachable so that a test can drop one.
     const Native = WebSocket;
@@ -99,8 +103,12 @@ async function grantAndJoin(host, viewer, viewerId) {
   await viewer.evaluate(() => meeting.stage.join());
 }
 
+// No uncaught errors, no console.error, and no media warning from the SDK.
 const noErrors = (...pages) => {
-  for (const p of pages) assert.deepEqual(p.errors.map(String), []);
+  for (const p of pages) {
+    assert.deepEqual(p.errors.map(String), []);
+    assert.deepEqual(p.warnings, []);
+  }
 };
 
 test("a viewer's camera reaches the host and stops when the host kicks", async () => {

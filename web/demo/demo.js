@@ -163,8 +163,20 @@ function render() {
 
 const videoOf = new WeakMap();
 
-function tile(person, track) {
+// Remote participants' microphones play through hidden <audio> elements.
+const audioOf = new WeakMap();
+
+function tile(person, track, audio) {
   const node = el("div", { className: "tile" }, person.name.slice(0, 1).toUpperCase());
+  if (audio) {
+    let player = audioOf.get(audio);
+    if (!player) {
+      player = el("audio", { autoplay: true, hidden: true });
+      player.srcObject = new MediaStream([audio]);
+      audioOf.set(audio, player);
+    }
+    node.append(player);
+  }
   if (track) {
     let video = videoOf.get(track);
     if (!video) {
@@ -183,7 +195,7 @@ function renderTiles() {
   const onStage = [];
   if (meeting.stage.status === "ON_STAGE") onStage.push(tile(meeting.self, meeting.self.videoTrack));
   for (const p of meeting.participants.joined.toArray()) {
-    if (p.stageStatus === "ON_STAGE") onStage.push(tile(p, p.videoTrack));
+    if (p.stageStatus === "ON_STAGE") onStage.push(tile(p, p.videoTrack, p.audioTrack));
   }
   $("tiles").replaceChildren(...onStage);
   $("tiles-empty").hidden = onStage.length > 0;
