@@ -293,3 +293,41 @@ test("media errors are ClientErrors with codes", async () => {
   });
   noErrors(viewer);
 });
+
+test("join rejects with 4041 when publishing fails, ON_STAGE all the same; toggling the camera publishes", async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+  const host = await joinAs(people.Host);
+  const viewer = await joinAs(people.Viewer);
+  const viewerId = people.Viewer.id;
+  await viewer.evaluate(() => meeting.self.enableVideo());
+  await viewer.evaluate(() => meeting.stage.requestAccess());
+  await host.waitForFunction((u) => byUser(u)?.stageStatus === "REQUESTED_TO_JOIN_STAGE", viewerId, T);
+  await host.evaluate((u) => meeting.stage.grantAccess([u]), viewerId);
+  await viewer.waitForFunction(() => meeting.stage.status === "ACCEPTED_TO_JOIN_STAGE", null, T);
+
+  const out = await viewer.evaluate(async () => {
+    const createOffer = RTCPeerConnection.prototype.createOffer;
+    RTCPeerConnection.prototype.createOffer = () => Promise.reject(new DOMException("broken", "OperationError"));
+    let err = null;
+    try {
+      await meeting.stage.join();
+    } catch (e) {
+      err = { name: e.name, code: e.code, prefix: e.message.slice(0, 9) };
+    }
+    RTCPeerConnection.prototype.createOffer = createOffer;
+    return { err, status: meeting.stage.status, videoEnabled: meeting.self.videoEnabled };
+  });
+  assert.deepEqual(out, {
+    err: { name: "ClientError", code: "4041", prefix: "[ERR4041]" },
+    status: "ON_STAGE", videoEnabled: true,
+  });
+  assert.ok(viewer.warnings.length > 0 && viewer.warnings.every((w) => w.includes("4041")), viewer.warnings.join("\n"));
+  viewer.warnings.length = 0;
+
+  await viewer.evaluate(async () => {
+    await meeting.self.disableVideo();
+    await meeting.self.enableVideo();
+  });
+  await decodes(host, viewerId);
+  noErrors(host, viewer);
+});
