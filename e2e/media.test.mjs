@@ -138,6 +138,11 @@ test("a viewer's camera reaches the host and stops when the host kicks", async (
   // Nothing is published while OFF_STAGE.
   assert.equal(await host.evaluate((u) => byUser(u).videoTrack, viewerId), null);
 
+  // The participant object emits too.
+  await host.evaluate((u) => {
+    window.own = [];
+    byUser(u).on("videoUpdate", (upd) => own.push(upd.videoEnabled && upd.videoTrack === byUser(u).videoTrack));
+  }, viewerId);
   await grantAndJoin(host, viewer, viewerId);
   assert.equal(await viewer.evaluate(() => meeting.stage.status), "ON_STAGE");
 
@@ -164,6 +169,7 @@ test("a viewer's camera reaches the host and stops when the host kicks", async (
     events: [`audioUpdate ${viewerId} false null`, `videoUpdate ${viewerId} false null`],
   });
   await stopsDecoding(host, video);
+  assert.deepEqual(await host.evaluate(() => own), [true, false], "the participant's own videoUpdate events");
 
   await viewer.waitForFunction(() => meeting.self.videoTrack === null && meeting.self.audioTrack === null, null, T);
   assert.deepEqual(await viewer.evaluate(() => ({

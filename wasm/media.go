@@ -556,7 +556,7 @@ func (md *media) answer(sdp string) error {
 	// ontrack fires during setRemoteDescription, mapping the new tracks.
 	_, err := jsbridge.Await(s.pc.Call("setRemoteDescription", description("offer", sdp)))
 	if old != nil {
-		md.dropRemote(func(r remoteTrack) bool { return r.sub == old })
+		md.dropRemote(func(_ string, _ int, r remoteTrack) bool { return r.sub == old })
 	}
 	if err != nil {
 		md.closeSub()
@@ -657,9 +657,10 @@ func (md *media) setTracks(list []protocol.TrackInfo) {
 	md.mu.Lock()
 	md.tracks = list
 	md.mu.Unlock()
-	md.dropRemote(func(r remoteTrack) bool {
+	md.dropRemote(func(peer string, kind int, r remoteTrack) bool {
 		for _, ti := range list {
-			if ti.TrackID == r.trackID {
+			if r.trackID != "" && ti.TrackID == r.trackID ||
+				r.trackID == "" && ti.PeerID == peer && ti.Kind == kindNames[kind] {
 				return false
 			}
 		}
@@ -668,7 +669,7 @@ func (md *media) setTracks(list []protocol.TrackInfo) {
 }
 
 // dropRemote nulls the remote tracks gone says are gone, with their events.
-func (md *media) dropRemote(gone func(remoteTrack) bool) {
+func (md *media) dropRemote(gone func(peer string, kind int, r remoteTrack) bool) {
 	type drop struct {
 		peer string
 		kind int
@@ -677,7 +678,7 @@ func (md *media) dropRemote(gone func(remoteTrack) bool) {
 	md.mu.Lock()
 	for peer, r := range md.remote {
 		for k := range r {
-			if !r[k].track.IsNull() && gone(r[k]) {
+			if !r[k].track.IsNull() && gone(peer, k, r[k]) {
 				r[k] = remoteTrack{track: js.Null()}
 				drops = append(drops, drop{peer, k})
 			}
@@ -730,7 +731,7 @@ func (md *media) closeSub() {
 	md.sub = nil
 	md.mu.Unlock()
 	closePC(s.pc, s.funcs)
-	md.dropRemote(func(r remoteTrack) bool { return r.sub == s })
+	md.dropRemote(func(_ string, _ int, r remoteTrack) bool { return r.sub == s })
 }
 
 // --- ICE ----------------------------------------------------------------------------
