@@ -80,6 +80,8 @@ type room struct {
 	url string
 	mid string
 	api *webrtc.API // shared by the room's sessions
+	// opts, if set, adjusts the Options of the sessions joined next.
+	opts func(*Options)
 }
 
 func newRoom(tb testing.TB, grace time.Duration) *room {
@@ -144,8 +146,12 @@ func (r *room) connect(p testserver.Participant, viaProxy bool) (*user, error) {
 		return nil, err
 	}
 	u.m = m
-	m.On(func(client.Event) { signal(u.sig) })
-	s, err := Attach(m, Options{API: r.api, OnPacket: u.rec.onPacket, Logger: testLogger()})
+	m.On(func(client.Event) { poke(u.sig) })
+	o := Options{API: r.api, OnTrack: u.rec.onTrack, OnPacket: u.rec.onPacket, Logger: testLogger()}
+	if r.opts != nil {
+		r.opts(&o)
+	}
+	s, err := Attach(m, o)
 	if err != nil {
 		m.Close()
 		return nil, err
@@ -223,6 +229,7 @@ type recorder struct {
 }
 
 type peerRec struct {
+	tracks    int // OnTrack calls
 	packets   int
 	keyframes int
 	maxSent   time.Time // latest write time stamped in a packet
@@ -230,6 +237,17 @@ type peerRec struct {
 }
 
 func newRecorder() *recorder { return &recorder{peers: map[string]*peerRec{}} }
+
+func (r *recorder) onTrack(t *Track) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	pr := r.peers[t.Info.PeerID]
+	if pr == nil {
+		pr = &peerRec{}
+		r.peers[t.Info.PeerID] = pr
+	}
+	pr.tracks++
+}
 
 func (r *recorder) onPacket(t *Track, p *rtp.Packet) {
 	now := time.Now()
@@ -269,7 +287,12 @@ func (r *recorder) get(peerID string) peerRec {
 type rawPub struct {
 	pc       *webrtc.PeerConnection
 	track    *webrtc.TrackLocalStaticRTP
-	interval time.Duration
+	interval time.Duration // 0: no timed writes (see writeFrame)
+	size     int           // RTP payload bytes
+
+	mu    sync.Mutex
+	next  uint64
+	frame []byte
 
 	attempts atomic.Int64 // packets the loop tried to write
 	written  atomic.Int64 // WriteRTP returned nil
@@ -281,8 +304,13 @@ type rawPub struct {
 	done     chan struct{}
 }
 
-// offerRaw offers a raw publish PC for m and, once answered, starts sending.
+// offerRaw offers a raw publish PC for m and, once answered, starts sending
+// 200-byte payloads every interval.
 func offerRaw(ctx context.Context, api *webrtc.API, m *client.Meeting, interval time.Duration) (*rawPub, error) {
+	return offerRawSize(ctx, api, m, interval, 201)
+}
+
+func offerRawSize(ctx context.Context, api *webrtc.API, m *client.Meeting, interval time.Duration, size int) (*rawPub, error) {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
 	if err != nil {
 		return nil, err
@@ -295,7 +323,7 @@ func offerRaw(ctx context.Context, api *webrtc.API, m *client.Meeting, interval 
 	if err != nil {
 		return nil, err
 	}
-	r := &rawPub{pc: pc, track: track, interval: interval, up: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
+	r := &rawPub{pc: pc, track: track, interval: interval, size: max(size, 27), up: make(chan struct{}), stop: make(chan struct{}), done: make(chan struct{})}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		if st == webrtc.PeerConnectionStateConnected {
 			r.upOnce.Do(func() { close(r.up) })
@@ -333,27 +361,47 @@ func offerRaw(ctx context.Context, api *webrtc.API, m *client.Meeting, interval 
 
 func (r *rawPub) loop() {
 	defer close(r.done)
+	if r.interval <= 0 {
+		<-r.stop
+		return
+	}
 	t := time.NewTicker(r.interval)
 	defer t.Stop()
-	frame := make([]byte, 201)
-	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x5eed, Marker: true}}
-	for i := uint64(0); ; i++ {
+	for {
 		select {
 		case <-r.stop:
 			return
 		case <-t.C:
 		}
-		frame[0] = 0x10 // VP8 payload descriptor: start of partition 0
-		fillFrame(frame[1:], i, i%50 == 0, true, time.Now())
-		pkt.SequenceNumber = uint16(i)
-		pkt.Timestamp = uint32(i) * 450
-		pkt.Payload = frame
-		if r.track.WriteRTP(pkt) == nil {
-			r.written.Add(1)
-		}
-		r.attempts.Add(1)
-		r.note.fire()
+		r.writeFrame()
 	}
+}
+
+// writeFrame writes the next stamped packet (a keyframe every 50).
+func (r *rawPub) writeFrame() {
+	r.mu.Lock()
+	i := r.next
+	r.next++
+	if r.frame == nil {
+		r.frame = make([]byte, r.size)
+	}
+	r.frame[0] = 0x10 // VP8 payload descriptor: start of partition 0
+	fillFrame(r.frame[1:], i, i%50 == 0, true, time.Now())
+	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 0x5eed, Marker: true,
+		SequenceNumber: uint16(i), Timestamp: uint32(i) * 450}, Payload: r.frame}
+	err := r.track.WriteRTP(pkt)
+	r.mu.Unlock()
+	if err == nil {
+		r.written.Add(1)
+	}
+	r.attempts.Add(1)
+	r.note.fire()
+}
+
+// stopLoop stops the timed writes; writeFrame still works.
+func (r *rawPub) stopLoop() {
+	r.stopOnce.Do(func() { close(r.stop) })
+	<-r.done
 }
 
 // waitUp waits until the raw publish PC is connected.
@@ -385,8 +433,7 @@ func (r *rawPub) waitAttempts(tb testing.TB, n int64) {
 }
 
 func (r *rawPub) close() {
-	r.stopOnce.Do(func() { close(r.stop) })
-	<-r.done
+	r.stopLoop()
 	r.pc.Close()
 }
 

@@ -83,8 +83,8 @@ func TestHostReachesViewers(t *testing.T) {
 		if len(rt) != 1 || len(rt[hp]) != 2 {
 			t.Errorf("%s: track map %+v, want the host's two tracks only", v.name, rt)
 		}
-		if rec := v.rec.get(hp); rec.maxSent.IsZero() {
-			t.Errorf("%s: no stamped frame received: %+v", v.name, rec)
+		if rec := v.rec.get(hp); rec.maxSent.IsZero() || rec.tracks != 2 {
+			t.Errorf("%s: %d OnTrack calls (want 2), latest stamp %v", v.name, rec.tracks, rec.maxSent)
 		}
 	}
 	if n := len(host.s.Tracks()); n != 0 {
@@ -300,36 +300,46 @@ func TestOfferRefusedOffStage(t *testing.T) {
 
 // After a dropped connection, a user who stayed ON_STAGE publishes again
 // by itself: the viewer sees the old track end and a new one from the same
-// peer.
+// peer. The reconnected user's subscribe connection is replaced by the
+// server (new ICE credentials) and it receives the others again.
 func TestRepublishAfterReconnect(t *testing.T) {
 	r := newRoom(t, 10*time.Second)
 	host := r.joinWith("host", presetHost, true)
-	viewer := r.join("viewer", presetViewer)
+	guest := r.join("guest", presetViewer)
 	ctx, cancel := ctxDeadline()
 	defer cancel()
 	if err := host.m.Stage().Join(ctx); err != nil {
 		t.Fatal(err)
 	}
-	video, err := NewSyntheticVideo()
-	if err != nil {
-		t.Fatal(err)
+	bringOnStage(t, host, guest)
+	for _, u := range []*user{host, guest} {
+		v, err := NewSyntheticVideo()
+		if err != nil {
+			t.Fatal(err)
+		}
+		v.Start()
+		defer v.Stop()
+		if err := u.s.Publish(ctx, v); err != nil {
+			t.Fatalf("%s: publish: %v", u.name, err)
+		}
 	}
-	video.Start()
-	defer video.Stop()
-	if err := host.s.Publish(ctx, video); err != nil {
-		t.Fatal(err)
-	}
-	hp := host.peerID()
-	viewer.waitMedia("the host's track", func() bool {
-		live := viewer.s.LiveTracksFrom(hp)
+	hp, gp := host.peerID(), guest.peerID()
+	guest.waitMedia("the host's track", func() bool {
+		live := guest.s.LiveTracksFrom(hp)
 		return len(live) == 1 && live[0].Packets() >= 20
 	})
-	first := viewer.s.LiveTracksFrom(hp)[0]
+	host.waitMedia("the guest's track", func() bool {
+		live := host.s.LiveTracksFrom(gp)
+		return len(live) == 1 && live[0].Packets() >= 20
+	})
+	first := guest.s.LiveTracksFrom(hp)[0]
+	hostFirst := host.s.LiveTracksFrom(gp)[0]
+	offers := host.s.Offers()
 
 	reconnected := make(chan struct{}, 1)
 	host.m.On(func(e client.Event) {
 		if e.Name == client.EventReconnected {
-			signal(reconnected)
+			poke(reconnected)
 		}
 	})
 	host.px.cut()
@@ -341,15 +351,92 @@ func TestRepublishAfterReconnect(t *testing.T) {
 	if host.m.Stage().PeerID() != hp || host.m.Stage().Status() != stage.OnStage {
 		t.Fatalf("after reconnect: peer %q status %s", host.m.Stage().PeerID(), host.m.Stage().Status())
 	}
-	viewer.waitMedia("the old track ended and a new one flowing", func() bool {
-		live := viewer.s.LiveTracksFrom(hp)
+	guest.waitMedia("the old track ended and a new one flowing", func() bool {
+		live := guest.s.LiveTracksFrom(hp)
 		return first.IsEnded() && len(live) == 1 && live[0] != first && live[0].Packets() >= 20
+	})
+	host.waitMedia("the guest's track on a new subscribe connection", func() bool {
+		live := host.s.LiveTracksFrom(gp)
+		return hostFirst.IsEnded() && len(live) == 1 && live[0] != hostFirst && live[0].Packets() >= 20
 	})
 	if !host.s.Publishing() {
 		t.Error("the host's session is not publishing after the reconnect")
 	}
-	if n := len(viewer.s.TracksFrom(hp)); n != 2 {
-		t.Errorf("viewer got %d tracks of the host, want the old and the new", n)
+	if n := len(guest.s.TracksFrom(hp)); n != 2 {
+		t.Errorf("guest got %d tracks of the host, want the old and the new", n)
+	}
+	if host.s.Offers() <= offers {
+		t.Errorf("host answered no new subscribe offer after the reconnect")
+	}
+}
+
+// A publish connection offered before an exit from ON_STAGE is dropped
+// even when the status is back to ON_STAGE by the time the session looks
+// (the server closed that connection at the exit); one offered after it is
+// kept.
+func TestStalePublishDropped(t *testing.T) {
+	r := newRoom(t, 5*time.Second)
+	host := r.join("host", presetHost)
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	if err := host.m.Stage().Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewSyntheticVideo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Start()
+	defer v.Stop()
+	if err := host.s.Publish(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	// An exit the session counted but whose status it no longer sees.
+	host.s.exits.Add(1)
+	poke(host.s.ctlSig)
+	host.waitMedia("the stale publish connection dropped", func() bool { return !host.s.Publishing() })
+	if err := host.s.Publish(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	// A status update to ON_STAGE again must not drop the new one.
+	poke(host.s.ctlSig)
+	viewer := r.join("viewer", presetViewer)
+	viewer.waitMedia("the host's new track", func() bool {
+		p, _ := viewer.s.ReceivedFrom(host.peerID())
+		return p >= 10
+	})
+	if !host.s.Publishing() {
+		t.Error("the new publish connection was dropped")
+	}
+}
+
+// With no time to gather, every local candidate is trickled after its
+// description, and media flows all the same.
+func TestTrickledCandidates(t *testing.T) {
+	r := newRoom(t, 5*time.Second)
+	r.opts = func(o *Options) { o.GatherTimeout = time.Nanosecond }
+	host := r.join("host", presetHost)
+	viewer := r.join("viewer", presetViewer)
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	if err := host.m.Stage().Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewSyntheticVideo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Start()
+	defer v.Stop()
+	if err := host.s.Publish(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	viewer.waitMedia("the host's packets", func() bool {
+		p, _ := viewer.s.ReceivedFrom(host.peerID())
+		return p >= 10
+	})
+	if host.s.trickled.Load() == 0 || viewer.s.trickled.Load() == 0 {
+		t.Errorf("candidates trickled: host %d, viewer %d; want some from both", host.s.trickled.Load(), viewer.s.trickled.Load())
 	}
 }
 

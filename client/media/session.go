@@ -43,14 +43,19 @@ type Session struct {
 	in    []protocol.ServerMessage
 	inSig chan struct{}
 
-	// Stage status changes and reconnects, for control.
+	// Stage status changes and reconnects, for control. exits counts the
+	// status updates to anything but ON_STAGE: the server closes the
+	// publish connection of a user who leaves ON_STAGE, so a connection
+	// negotiated before the latest exit is dead even if the user is back.
 	ctlSig      chan struct{}
 	reconnected atomic.Bool
+	exits       atomic.Uint64
 
 	// Local candidates to send, for sendLoop.
-	outMu  sync.Mutex
-	out    []protocol.ClientMessage
-	outSig chan struct{}
+	outMu    sync.Mutex
+	out      []protocol.ClientMessage
+	outSig   chan struct{}
+	trickled atomic.Int64 // candidates sent
 
 	note notifier
 
@@ -79,8 +84,9 @@ type subConn struct {
 
 // pubConn is one publish peer connection.
 type pubConn struct {
-	pc   *webrtc.PeerConnection
-	gate *candGate
+	pc    *webrtc.PeerConnection
+	gate  *candGate
+	epoch uint64 // Session.exits when it was offered
 	// Under Session.mu: whether the server's answer is set, and the server
 	// candidates that came before it.
 	remoteSet bool
@@ -169,16 +175,19 @@ func (s *Session) onEvent(e client.Event) {
 		s.inMu.Lock()
 		s.in = append(s.in, *e.Media)
 		s.inMu.Unlock()
-		signal(s.inSig)
+		poke(s.inSig)
 	case client.EventStageStatusUpdate:
-		signal(s.ctlSig)
+		if e.Status != stage.OnStage {
+			s.exits.Add(1)
+		}
+		poke(s.ctlSig)
 	case client.EventReconnected:
 		s.reconnected.Store(true)
-		signal(s.ctlSig)
+		poke(s.ctlSig)
 	}
 }
 
-func signal(ch chan struct{}) {
+func poke(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
 	default:
@@ -502,7 +511,7 @@ func (s *Session) publish(ctx context.Context, tracks []webrtc.TrackLocal, expli
 		return nil, err
 	}
 	// The status may have left ON_STAGE while the offer was out.
-	signal(s.ctlSig)
+	poke(s.ctlSig)
 	return p, nil
 }
 
@@ -511,7 +520,7 @@ func (s *Session) negotiatePublish(ctx context.Context, tracks []webrtc.TrackLoc
 	if err != nil {
 		return nil, err
 	}
-	p := &pubConn{pc: pc, gate: &candGate{s: s, pc: protocol.PCPublish},
+	p := &pubConn{pc: pc, gate: &candGate{s: s, pc: protocol.PCPublish}, epoch: s.exits.Load(),
 		connected: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{})}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("publish PC", "state", st.String())
@@ -670,18 +679,15 @@ func (s *Session) control() {
 			return
 		case <-s.ctlSig:
 		}
-		if s.m.Stage().Status() != stage.OnStage {
+		onStage := s.m.Stage().Status() == stage.OnStage
+		if !onStage {
 			s.reconnected.Store(false)
-			s.mu.Lock()
-			publishing := s.pub != nil || len(s.wanted) > 0
-			s.mu.Unlock()
-			if publishing {
-				s.log.Debug("left the stage: unpublishing")
-				s.Unpublish()
-			}
+		}
+		if s.dropStale(onStage) {
+			s.log.Debug("left the stage: unpublished")
 			continue
 		}
-		if !s.reconnected.Swap(false) {
+		if !onStage || !s.reconnected.Swap(false) {
 			continue
 		}
 		s.mu.Lock()
@@ -702,6 +708,29 @@ func (s *Session) control() {
 			s.log.Debug("republished after reconnect")
 		}
 	}
+}
+
+// dropStale unpublishes when the user is off stage, or when the publish
+// connection was offered before the user's latest exit from ON_STAGE (the
+// server closed it then, even if the user is back on stage now).
+func (s *Session) dropStale(onStage bool) bool {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	exits := s.exits.Load()
+	s.mu.Lock()
+	p := s.pub
+	stale := p != nil && p.epoch < exits
+	if !stale && (onStage || p == nil && len(s.wanted) == 0) {
+		s.mu.Unlock()
+		return false
+	}
+	s.pub, s.wanted = nil, nil
+	s.mu.Unlock()
+	if p != nil {
+		s.closePub(p)
+	}
+	s.note.fire()
+	return true
 }
 
 // ---- Local candidates ----
@@ -755,7 +784,7 @@ func (s *Session) sendCandidate(pc string, c webrtc.ICECandidateInit) {
 	s.outMu.Lock()
 	s.out = append(s.out, protocol.ClientMessage{Type: protocol.TypeMediaCandidate, PC: pc, Candidate: wireCandidate(c)})
 	s.outMu.Unlock()
-	signal(s.outSig)
+	poke(s.outSig)
 }
 
 // sendLoop sends the local candidates, one at a time.
@@ -779,7 +808,9 @@ func (s *Session) sendLoop() {
 			ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
 			_, err := s.m.SendMedia(ctx, msg)
 			cancel()
-			if err != nil && s.ctx.Err() == nil {
+			if err == nil {
+				s.trickled.Add(1)
+			} else if s.ctx.Err() == nil {
 				s.log.Debug("candidate not sent", "pc", msg.PC, "err", err)
 			}
 		}
