@@ -61,19 +61,41 @@ test("a host and a viewer use the demo page", async () => {
   assert.equal(await text(viewer, "#status"), "REQUESTED_TO_JOIN_STAGE");
   await host.screenshot({ path: join(shots, "2-host-request.png") });
 
+  // The viewer turns its (fake) camera on before going on stage.
+  await viewer.click("#camera");
+  await viewer.waitForFunction(() => document.querySelector("#camera").textContent === "Camera on");
   await host.click("#requests li button:has-text('Grant')");
   await viewer.waitForSelector("#join:not([disabled])");
   assert.equal(await text(viewer, "#status"), "ACCEPTED_TO_JOIN_STAGE");
   await viewer.click("#join");
   await viewer.waitForFunction(() => document.querySelector("#status").textContent === "ON_STAGE");
   await host.waitForSelector(".tile:has-text('Viewer 1')");
+  // The host's page decodes the viewer's video in its tile.
+  await host.waitForFunction(() => {
+    const v = document.querySelector(".tile video");
+    return v && v.videoWidth > 0 && v.getVideoPlaybackQuality().totalVideoFrames > 0;
+  }, null, { timeout: 15000 });
   assert.match(await text(host, "#participants"), /ON_STAGE/);
-  await host.screenshot({ path: join(shots, "3-host-viewer-on-stage.png") });
-  await viewer.screenshot({ path: join(shots, "4-viewer-on-stage.png") });
+
+  // The host comes on stage too, with its camera: both pages show both tiles.
+  await host.click("#camera");
+  await host.waitForFunction(() => document.querySelector("#camera").textContent === "Camera on");
+  await host.click("#join");
+  await host.waitForFunction(() => document.querySelector("#status").textContent === "ON_STAGE");
+  const twoVideos = () => {
+    const videos = [...document.querySelectorAll(".tile video")];
+    return videos.length === 2 && videos.every((v) => v.videoWidth > 0);
+  };
+  await host.waitForFunction(twoVideos, null, { timeout: 15000 });
+  await viewer.waitForFunction(twoVideos, null, { timeout: 15000 });
+  await host.screenshot({ path: join(shots, "3-host-and-viewer-on-stage.png") });
+  await viewer.screenshot({ path: join(shots, "4-viewer-sees-both.png") });
 
   await host.click("#participants button:has-text('Remove from stage')");
   await viewer.waitForFunction(() => document.querySelector("#status").textContent === "OFF_STAGE");
-  await host.waitForFunction(() => document.querySelectorAll(".tile").length === 0);
+  await host.waitForFunction(() => document.querySelectorAll(".tile").length === 1, null, { timeout: 10000 });
+  assert.match(await text(host, ".tiles"), /Host/);
+  assert.equal(await text(viewer, "#camera"), "Camera off", "a kick releases the camera");
   assert.match(await text(viewer, "#log"), /stageStatusUpdate "OFF_STAGE"/);
   await viewer.screenshot({ path: join(shots, "5-viewer-kicked.png") });
 
