@@ -40,6 +40,15 @@
 // packet). A Track ends when the server removes it from the subscribe
 // connection (renegotiation) or the connection closes.
 //
+// RemoteTracks, Tracks, TracksFrom, LiveTracksFrom and ReceivedFrom read
+// that state; Wait blocks until a condition on it holds, re-checking it on
+// every change (track map, track added or ended, packet, publish state).
+//
+// The server does not yet recycle the m-lines of removed tracks: each one
+// stays in the subscribe connection as an inactive section until the user
+// reconnects, and every renegotiation parses all of them again (pion's
+// codec matching), so its cost grows with the stage changes seen.
+//
 // # Publishing
 //
 // Publish offers a new publish peer connection with the given tracks (each
