@@ -34,7 +34,7 @@ WASM_VET_PKGS ?= ./jsbridge/... ./client/... ./protocol/... ./stage/... $(if $(H
 
 BENCHTIME ?= 1s
 # Load benchmarks that do one big run per iteration: run with -benchtime=1x.
-BENCH_ONCE_PKGS ?= ./bench
+BENCH_ONCE_PKGS ?= ./bench ./client/media
 FUZZTIME  ?= 10s
 DEMO_ADDR ?= 127.0.0.1:8080
 DEMO_DATA ?= .cache/demo-data
