@@ -3,7 +3,6 @@
 package media
 
 import (
-	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -11,9 +10,10 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
-	"github.com/pion/logging"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/internal/pionlog"
 )
 
 // Options configure a Session. The zero value is usable.
@@ -86,7 +86,7 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	// pion logs errors when sockets close; they go where the session's go.
-	se.LoggerFactory = pionLogs{log: log}
+	se.LoggerFactory = pionlog.Factory{Log: log}
 	if o.Loopback {
 		Loopback(&se)
 	}
@@ -95,32 +95,3 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
-
-// pionLogs routes pion's logs to slog: trace below Debug, debug and info
-// at Debug, warnings at Warn, errors at Error.
-type pionLogs struct{ log *slog.Logger }
-
-func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope)}
-}
-
-type pionLogger struct{ log *slog.Logger }
-
-func (l pionLogger) emit(level slog.Level, msg string) { l.log.Log(context.Background(), level, msg) }
-
-func (l pionLogger) emitf(level slog.Level, format string, args ...any) {
-	if l.log.Enabled(context.Background(), level) {
-		l.log.Log(context.Background(), level, fmt.Sprintf(format, args...))
-	}
-}
-
-func (l pionLogger) Trace(msg string)                  { l.emit(slog.LevelDebug-4, msg) }
-func (l pionLogger) Tracef(format string, args ...any) { l.emitf(slog.LevelDebug-4, format, args...) }
-func (l pionLogger) Debug(msg string)                  { l.emit(slog.LevelDebug, msg) }
-func (l pionLogger) Debugf(format string, args ...any) { l.emitf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Info(msg string)                   { l.emit(slog.LevelDebug, msg) }
-func (l pionLogger) Infof(format string, args ...any)  { l.emitf(slog.LevelDebug, format, args...) }
-func (l pionLogger) Warn(msg string)                   { l.emit(slog.LevelWarn, msg) }
-func (l pionLogger) Warnf(format string, args ...any)  { l.emitf(slog.LevelWarn, format, args...) }
-func (l pionLogger) Error(msg string)                  { l.emit(slog.LevelError, msg) }
-func (l pionLogger) Errorf(format string, args ...any) { l.emitf(slog.LevelError, format, args...) }

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagekit/stagekit/internal/pionlog"
 	"github.com/stagekit/stagekit/protocol"
 )
 
@@ -167,7 +168,7 @@ func newSinkSubscribers(tb testing.TB, s *SFU, meetingID string, n int) (*sinkSu
 	}
 	se := webrtc.SettingEngine{}
 	loopback(&se)
-	se.LoggerFactory = pionLogs{log: slog.New(slog.DiscardHandler)}
+	se.LoggerFactory = pionlog.Factory{Log: slog.New(slog.DiscardHandler)}
 	se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("mux"), conn))
 	ss := &sinkSubscribers{
 		conn: conn, s: s,

@@ -15,6 +15,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagekit/stagekit/internal/pionlog"
 	"github.com/stagekit/stagekit/protocol"
 )
 
@@ -51,7 +52,7 @@ func clientAPI(t testing.TB) *webrtc.API {
 	}
 	se := webrtc.SettingEngine{}
 	loopback(&se)
-	se.LoggerFactory = pionLogs{log: slog.New(slog.DiscardHandler)} // closing sockets makes pion log errors
+	se.LoggerFactory = pionlog.Factory{Log: slog.New(slog.DiscardHandler)} // closing sockets makes pion log errors
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }
 

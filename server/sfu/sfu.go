@@ -15,6 +15,7 @@ import (
 	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagekit/stagekit/internal/pionlog"
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/stage"
 )
@@ -161,7 +162,7 @@ func New(cfg Config) (*SFU, error) {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}
-	se.LoggerFactory = pionLogs{log: log}
+	se.LoggerFactory = pionlog.Factory{Log: log}
 	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
 			return nil, fmt.Errorf("sfu: UDP port range: %w", err)

@@ -1,4 +1,5 @@
-package sfu
+// Package pionlog routes pion's logs to log/slog, for the SFU and the native media client.
+package pionlog
 
 import (
 	"context"
@@ -8,12 +9,14 @@ import (
 	"github.com/pion/logging"
 )
 
-// pionLogs routes pion's logs to slog: trace below Debug, debug and info at
-// Debug (pion's info is chatty), warnings at Warn, errors at Error. Messages are formatted only when the level is enabled.
-type pionLogs struct{ log *slog.Logger }
+// Factory routes pion's logs to slog: trace below Debug, debug and info at
+// Debug (pion's info is chatty), warnings at Warn, errors at Error. Messages
+// are formatted only when their level is enabled.
+type Factory struct{ Log *slog.Logger }
 
-func (f pionLogs) NewLogger(scope string) logging.LeveledLogger {
-	return pionLogger{log: f.log.With("pion", scope)}
+// NewLogger implements logging.LoggerFactory.
+func (f Factory) NewLogger(scope string) logging.LeveledLogger {
+	return pionLogger{log: f.Log.With("pion", scope)}
 }
 
 type pionLogger struct{ log *slog.Logger }
