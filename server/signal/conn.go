@@ -49,7 +49,7 @@ type conn struct {
 	// out holds encoded frames for the writer goroutine, the only one that
 	// writes to ws. It never blocks a sender: when it is full the client is
 	// too slow and is closed (4032).
-	out chan []byte
+	out *sendQueue
 
 	closeOnce   sync.Once
 	closing     chan struct{} // closed by closeWith
@@ -77,7 +77,7 @@ func newConn(h *Hub, ws *websocket.Conn) *conn {
 	}
 	return &conn{
 		hub: h, ws: ws,
-		out:        make(chan []byte, h.cfg.SendQueue),
+		out:        newSendQueue(h.cfg.SendQueue),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(h.cfg.RateLimit), burst),
@@ -357,10 +357,8 @@ func (c *conn) enqueue(b []byte) {
 	if c.isClosing() {
 		return
 	}
-	select {
-	case c.out <- b:
-	default:
-		c.hub.log.Warn("closing a slow connection", append(c.who(), "queued", len(c.out))...)
+	if !c.out.push(b) {
+		c.hub.log.Warn("closing a slow connection", append(c.who(), "queued", c.out.len())...)
 		c.closeWith(protocol.CodeSlowConsumer, "too far behind the room's events", false)
 	}
 }
@@ -411,18 +409,21 @@ func (c *conn) isClosing() bool {
 func (c *conn) writeLoop() {
 	defer close(c.writerDone)
 	for !c.isClosing() {
-		select {
-		case b := <-c.out:
+		if b, ok := c.out.pop(); ok {
 			if !c.write(b, writeTimeout) {
 				return
 			}
+			continue
+		}
+		select {
+		case <-c.out.ready:
 		case <-c.closing:
 		}
 	}
 	if c.closeFlush {
 		deadline := time.Now().Add(flushDeadline)
-		for len(c.out) > 0 {
-			if !c.write(<-c.out, time.Until(deadline)) {
+		for b, ok := c.out.pop(); ok; b, ok = c.out.pop() {
+			if !c.write(b, time.Until(deadline)) {
 				return
 			}
 		}

@@ -966,8 +966,8 @@ func TestSlowConsumerPolicy(t *testing.T) {
 		t.Fatalf("closing=%v code=%d flush=%v", c.isClosing(), c.closeCode, c.closeFlush)
 	}
 	c.enqueue([]byte("4")) // dropped silently once closing
-	if len(c.out) != 2 {
-		t.Fatalf("%d queued", len(c.out))
+	if c.out.len() != 2 {
+		t.Fatalf("%d queued", c.out.len())
 	}
 }
 

@@ -299,10 +299,15 @@ func (r *room) broadcast(ev protocol.ServerMessage, res *stage.Result) {
 			return
 		}
 	}
+	// Hosts first: they act on requests, and their copy should not wait
+	// behind a thousand viewers' copies.
 	for _, c := range r.attached {
 		if c.id.Preset.AcceptStageRequests {
 			c.enqueue(hosts)
-		} else {
+		}
+	}
+	for _, c := range r.attached {
+		if !c.id.Preset.AcceptStageRequests {
 			c.enqueue(plain)
 		}
 	}

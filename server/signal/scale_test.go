@@ -98,7 +98,7 @@ func BenchmarkFanout(b *testing.B) {
 		if !r.join(c, 1) {
 			b.Fatal("join failed")
 		}
-		<-c.out // the join answer
+		c.out.pop() // the join answer
 		conns = append(conns, c)
 	}
 	done := make(chan struct{})
@@ -108,8 +108,11 @@ func BenchmarkFanout(b *testing.B) {
 		go func() {
 			defer wg.Done()
 			for {
+				if _, ok := c.out.pop(); ok {
+					continue
+				}
 				select {
-				case <-c.out:
+				case <-c.out.ready:
 				case <-done:
 					return
 				}
