@@ -86,14 +86,13 @@ func newParticipant(s *SFU, m *meeting, u *user, peerID string, sig Signaler) (*
 		answerCh: make(chan answerReq),
 		downs:    map[*forwardTrack]*downTrack{},
 	}
-	if err := p.newSubscribePC(); err != nil {
-		return nil, protocol.NewError(protocol.CodeInternal, "subscribe connection: %v", err)
-	}
 	return p, nil
 }
 
-// newSubscribePC makes a fresh subscribe PC (at join, and when the previous
-// one failed). Only the negotiation loop calls it after join.
+// newSubscribePC makes a fresh subscribe PC: when the first track is to be
+// forwarded to the participant (a viewer who never receives media costs no
+// peer connection), and when the previous one failed. Only the negotiation
+// loop calls it.
 func (p *Participant) newSubscribePC() error {
 	pc, err := p.s.newPeerConnection()
 	if err != nil {
@@ -535,6 +534,15 @@ func (p *Participant) loop() {
 // the participant's own, and offers it if that changed anything.
 func (p *Participant) reconcile() (string, bool) {
 	want := p.m.tracksFor(p)
+	if p.sub == nil {
+		if len(want) == 0 {
+			return "", false
+		}
+		if err := p.newSubscribePC(); err != nil {
+			p.log.Error("cannot make the subscribe PC", "err", err)
+			return "", false
+		}
+	}
 	keep := make(map[*forwardTrack]bool, len(want))
 	for _, ft := range want {
 		keep[ft] = true
@@ -642,7 +650,9 @@ func (p *Participant) applyAnswer(sdp string) error {
 // closes the subscribe PC.
 func (p *Participant) endSubscribe() {
 	p.dropDowns()
-	_ = p.sub.Close()
+	if p.sub != nil {
+		_ = p.sub.Close()
+	}
 }
 
 func (p *Participant) dropDowns() {

@@ -264,8 +264,8 @@ func (s *SFU) Close() {
 	}
 }
 
-// Join attaches a participant to a meeting and creates its subscribe PC; the
-// server offers it as soon as there is something to forward. sig carries the
+// Join attaches a participant to a meeting; its subscribe PC is created and
+// offered when there is first something to forward to it. sig carries the
 // server's offers, candidates and track lists to the client.
 //
 // Joining again with the same user id (a reconnect) replaces the previous
@@ -302,8 +302,7 @@ func (s *SFU) Join(meetingID, userID, peerID string, sig Signaler) (*Participant
 	if m.users[userID] != u {
 		// Left while the participant was being made.
 		m.mu.Unlock()
-		p.close()
-		s.goroutine(func() { _ = p.sub.Close() })
+		p.close() // not started: it has no peer connection yet
 		return nil, errors.New("sfu: the user left while joining")
 	}
 	old := u.part
