@@ -56,22 +56,8 @@ func testLogger() *slog.Logger {
 // startServer starts the real server in-process with its SFU on loopback.
 func startServer(tb testing.TB, grace time.Duration) *testserver.Server {
 	tb.Helper()
-	a, err := app.New(app.Config{APIKey: testserver.APIKey, DataDir: tb.TempDir(), Grace: grace,
-		Logger: testLogger(), MediaConfig: sfu.Config{SettingEngine: Loopback}})
-	if err != nil {
-		tb.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	go a.Serve(ln)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		a.Shutdown(ctx)
-	})
-	return &testserver.Server{URL: "http://" + ln.Addr().String(), App: a}
+	return testserver.StartConfig(tb, app.Config{Grace: grace, Logger: testLogger(),
+		MediaConfig: sfu.Config{SettingEngine: Loopback}})
 }
 
 // room is a server with one meeting.

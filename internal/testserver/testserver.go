@@ -29,8 +29,18 @@ type Server struct {
 // Start starts a server with a fresh data dir; it stops when tb ends.
 func Start(tb testing.TB, grace time.Duration) *Server {
 	tb.Helper()
-	a, err := app.New(app.Config{APIKey: APIKey, DataDir: tb.TempDir(), Grace: grace,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	return StartConfig(tb, app.Config{Grace: grace})
+}
+
+// StartConfig starts a server with cfg, filling in the admin key, a fresh
+// data dir and (when nil) a discarding logger; it stops when tb ends.
+func StartConfig(tb testing.TB, cfg app.Config) *Server {
+	tb.Helper()
+	cfg.APIKey, cfg.DataDir = APIKey, tb.TempDir()
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	a, err := app.New(cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
