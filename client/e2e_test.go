@@ -60,8 +60,8 @@ func (r *room) add(name, preset string) testserver.Participant {
 // init connects p, through a proxy of its own, without joining.
 func (r *room) init(p testserver.Participant) *user {
 	r.t.Helper()
-	px := startProxy(r.t, strings.TrimPrefix(r.srv.URL, "http://"))
-	m, err := client.Init(ctx, client.Options{BaseURI: px.url(), AuthToken: p.Token,
+	px := testserver.StartProxy(r.t, strings.TrimPrefix(r.srv.URL, "http://"))
+	m, err := client.Init(ctx, client.Options{BaseURI: px.URL(), AuthToken: p.Token,
 		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
 	if err != nil {
 		r.t.Fatalf("init %s: %v", p.Name, err)
@@ -98,7 +98,7 @@ type user struct {
 	name string
 	id   string
 	m    *client.Meeting
-	px   *proxy // between this client and the server
+	px   *testserver.Proxy // between this client and the server
 
 	mu     sync.Mutex
 	events []client.Event
@@ -513,13 +513,13 @@ func TestCrossingActionsLoseWith2006(t *testing.T) {
 
 	// slow runs act as u while u cannot hear the server, then lets it hear.
 	slow := func(u *user, first func(), act func() error) error {
-		u.px.hold(true)
+		u.px.Hold(true)
 		first() // committed by the server; u does not know yet
-		n := u.px.sent()
+		n := u.px.Sent()
 		errc := make(chan error, 1)
 		go func() { errc <- act() }()
-		u.px.waitSent(n) // u's request is on its way, built on its old view
-		u.px.hold(false)
+		u.px.WaitSent(n) // u's request is on its way, built on its old view
+		u.px.Hold(false)
 		return <-errc
 	}
 
@@ -755,8 +755,8 @@ func TestNetworkFailureReconnectsAndResyncs(t *testing.T) {
 	peerID := viewer.m.Stage().PeerID()
 	mv := viewer.mark()
 
-	viewer.px.setDown(true)
-	viewer.px.cut()
+	viewer.px.SetDown(true)
+	viewer.px.Cut()
 	viewer.waitFor(client.EventReconnecting)
 	wantCode(t, viewer.m.Stage().CancelRequestAccess(ctx), client.CodeDisconnected)
 	if !viewer.m.Self().RoomJoined {
@@ -767,7 +767,7 @@ func TestNetworkFailureReconnectsAndResyncs(t *testing.T) {
 	must(t, host.m.Stage().GrantAccess(ctx, []string{viewer.id}))
 	late := r.join("Late", stage.PresetWebinarViewer)
 	host.waitFor(evJoined)
-	viewer.px.setDown(false)
+	viewer.px.SetDown(false)
 	viewer.waitFor(client.EventReconnected)
 	evs := viewer.since(mv)
 	wantEvents(t, "viewer", evs, client.EventReconnecting, evJoined, st(acc), evApproved, evAccept, client.EventReconnected)
@@ -796,15 +796,15 @@ func TestInFlightCallFailsAndResyncShowsOutcome(t *testing.T) {
 	viewer := r.join("Viewer", stage.PresetWebinarViewer)
 	host.waitFor(evJoined)
 	mv := viewer.mark()
-	viewer.px.hold(true) // the answer will not get through
-	n := viewer.px.sent()
+	viewer.px.Hold(true) // the answer will not get through
+	n := viewer.px.Sent()
 	errc := make(chan error, 1)
 	go func() { errc <- viewer.m.Stage().RequestAccess(ctx) }()
-	viewer.px.waitSent(n)
+	viewer.px.WaitSent(n)
 	host.waitFor(evNew) // committed
-	viewer.px.cut()
+	viewer.px.Cut()
 	wantCode(t, <-errc, client.CodeDisconnected)
-	viewer.px.hold(false)
+	viewer.px.Hold(false)
 	viewer.waitFor(client.EventReconnected)
 	wantEvents(t, "viewer", viewer.since(mv), client.EventReconnecting, st(req), client.EventReconnected)
 	if viewer.status() != req {
@@ -849,8 +849,8 @@ func TestGraceExpiryWithdrawsRequest(t *testing.T) {
 	peerID := viewer.m.Stage().PeerID()
 	mv, mh := viewer.mark(), host.mark()
 
-	viewer.px.setDown(true)
-	viewer.px.cut()
+	viewer.px.SetDown(true)
+	viewer.px.Cut()
 	viewer.waitFor(client.EventReconnecting)
 	if e := host.waitFor(evLeft); e.Participant.UserID != viewer.id {
 		t.Fatalf("left: %+v", e.Participant)
@@ -860,7 +860,7 @@ func TestGraceExpiryWithdrawsRequest(t *testing.T) {
 	}
 	wantEvents(t, "host", host.since(mh), evLeft, evList)
 
-	viewer.px.setDown(false)
+	viewer.px.SetDown(false)
 	viewer.waitFor(client.EventReconnected)
 	wantEvents(t, "viewer", viewer.since(mv), client.EventReconnecting, st(off), client.EventReconnected)
 	if viewer.m.Stage().PeerID() == peerID {
@@ -1005,148 +1005,5 @@ func TestConcurrentCallsOnOneMeeting(t *testing.T) {
 	must(t, host.m.Stage().GrantAccess(ctx, ids))
 	for _, v := range viewers {
 		v.waitFor(evApproved)
-	}
-}
-
-// proxy forwards one client's TCP connections to the server. It can cut
-// them and refuse new ones (a network failure), and hold what the server
-// sends (a slow network) while counting what the client sends.
-type proxy struct {
-	t      *testing.T
-	ln     net.Listener
-	target string
-
-	mu     sync.Mutex
-	cond   *sync.Cond
-	down   bool
-	held   bool
-	up     int // chunks forwarded client → server
-	upSig  chan struct{}
-	conns  map[net.Conn]struct{}
-	closed bool
-}
-
-func startProxy(t *testing.T, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{t: t, ln: ln, target: target, conns: map[net.Conn]struct{}{}, upSig: make(chan struct{}, 1)}
-	p.cond = sync.NewCond(&p.mu)
-	go p.serve()
-	t.Cleanup(func() {
-		ln.Close()
-		p.mu.Lock()
-		p.closed = true
-		p.cond.Broadcast()
-		p.mu.Unlock()
-		p.cut()
-	})
-	return p
-}
-
-func (p *proxy) url() string { return "http://" + p.ln.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		down := p.down
-		p.mu.Unlock()
-		if down {
-			c.Close()
-			continue
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		go p.pipe(c, s, true)
-		go p.pipe(s, c, false)
-	}
-}
-
-func (p *proxy) pipe(dst, src net.Conn, downstream bool) {
-	buf := make([]byte, 64<<10)
-	for {
-		n, err := src.Read(buf)
-		if n > 0 {
-			p.mu.Lock()
-			for downstream && p.held && !p.closed {
-				p.cond.Wait()
-			}
-			if !downstream {
-				p.up++
-				select {
-				case p.upSig <- struct{}{}:
-				default:
-				}
-			}
-			p.mu.Unlock()
-			if _, werr := dst.Write(buf[:n]); werr != nil {
-				break
-			}
-		}
-		if err != nil {
-			break
-		}
-	}
-	dst.Close()
-	src.Close()
-	p.mu.Lock()
-	delete(p.conns, dst)
-	delete(p.conns, src)
-	p.mu.Unlock()
-}
-
-// cut closes every forwarded connection.
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-	}
-}
-
-// setDown makes new connections fail (while true).
-func (p *proxy) setDown(down bool) {
-	p.mu.Lock()
-	p.down = down
-	p.mu.Unlock()
-}
-
-// hold holds (true) or releases (false) what the server sends the client.
-func (p *proxy) hold(h bool) {
-	p.mu.Lock()
-	p.held = h
-	p.cond.Broadcast()
-	p.mu.Unlock()
-}
-
-// sent is the number of chunks the client has sent so far.
-func (p *proxy) sent() int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	return p.up
-}
-
-// waitSent waits until the client has sent more than n chunks.
-func (p *proxy) waitSent(n int) {
-	p.t.Helper()
-	timer := time.NewTimer(deadline)
-	defer timer.Stop()
-	for p.sent() <= n {
-		select {
-		case <-p.upSig:
-		case <-timer.C:
-			p.t.Fatal("the client sent nothing")
-		}
 	}
 }

@@ -13,7 +13,6 @@ import (
 	"context"
 	"io"
 	"log/slog"
-	"net"
 	"os"
 	"strings"
 	"sync"
@@ -96,7 +95,7 @@ type user struct {
 	id   string // user id
 	m    *client.Meeting
 	s    *Session
-	px   *proxy // nil unless joined through a proxy
+	px   *testserver.Proxy // nil unless joined through a proxy
 	rec  *recorder
 	sig  chan struct{} // a meeting event arrived
 }
@@ -121,8 +120,8 @@ func (r *room) connect(p testserver.Participant, viaProxy bool) (*user, error) {
 	base := r.url
 	u := &user{tb: r.tb, name: p.Name, id: p.ID, rec: newRecorder(), sig: make(chan struct{}, 1)}
 	if viaProxy {
-		u.px = startProxy(r.tb, strings.TrimPrefix(r.url, "http://"))
-		base = u.px.url()
+		u.px = testserver.StartProxy(r.tb, strings.TrimPrefix(r.url, "http://"))
+		base = u.px.URL()
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
@@ -421,68 +420,6 @@ func (r *rawPub) waitAttempts(tb testing.TB, n int64) {
 func (r *rawPub) close() {
 	r.stopLoop()
 	r.pc.Close()
-}
-
-// proxy forwards one client's TCP connections to the server; cut closes
-// them (a network failure the client recovers from).
-type proxy struct {
-	ln     net.Listener
-	target string
-	mu     sync.Mutex
-	conns  map[net.Conn]struct{}
-}
-
-func startProxy(tb testing.TB, target string) *proxy {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	p := &proxy{ln: ln, target: target, conns: map[net.Conn]struct{}{}}
-	go p.serve()
-	tb.Cleanup(func() {
-		ln.Close()
-		p.cut()
-	})
-	return p
-}
-
-func (p *proxy) url() string { return "http://" + p.ln.Addr().String() }
-
-func (p *proxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		s, err := net.Dial("tcp", p.target)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		p.conns[c], p.conns[s] = struct{}{}, struct{}{}
-		p.mu.Unlock()
-		go p.pipe(c, s)
-		go p.pipe(s, c)
-	}
-}
-
-func (p *proxy) pipe(dst, src net.Conn) {
-	_, _ = io.Copy(dst, src)
-	dst.Close()
-	src.Close()
-	p.mu.Lock()
-	delete(p.conns, dst)
-	delete(p.conns, src)
-	p.mu.Unlock()
-}
-
-func (p *proxy) cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	for c := range p.conns {
-		c.Close()
-	}
 }
 
 func codeIs(err error, code int) bool { return codeOf(err) == code }

@@ -342,7 +342,7 @@ func TestRepublishAfterReconnect(t *testing.T) {
 			poke(reconnected)
 		}
 	})
-	host.px.cut()
+	host.px.Cut()
 	select {
 	case <-reconnected:
 	case <-time.After(deadline):
