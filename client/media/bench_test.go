@@ -44,10 +44,8 @@ import (
 	"time"
 
 	"github.com/stagekit/stagekit/internal/testserver"
-	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/app"
 	"github.com/stagekit/stagekit/server/sfu"
-	"github.com/stagekit/stagekit/server/signal"
 	"github.com/stagekit/stagekit/stage"
 )
 
@@ -58,11 +56,6 @@ const childEnv = "STAGEKIT_MEDIA_CHILD_SERVER"
 // stdin with "STATS <cpu ns> <packets in> <copies out> <bytes out>
 // <dropped> <subscriptions>"; it exits when stdin closes.
 func childServer() int {
-	s, err := sfu.New(sfu.Config{SettingEngine: Loopback, Logger: testLogger()})
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 1
-	}
 	dir, err := os.MkdirTemp("", "stagekit-media-bench")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -70,11 +63,12 @@ func childServer() int {
 	}
 	defer os.RemoveAll(dir)
 	a, err := app.New(app.Config{APIKey: testserver.APIKey, DataDir: dir, Grace: 30 * time.Second,
-		Logger: testLogger(), Media: bridge{s}})
+		Logger: testLogger(), MediaConfig: sfu.Config{SettingEngine: Loopback}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1
 	}
+	s := a.SFU()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -107,25 +101,8 @@ func childServer() int {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	a.Shutdown(ctx)
-	s.Close()
 	return 0
 }
-
-// bridge wires the SFU behind the hub as server/app does (mediaBridge), so
-// that the child can read the SFU's counters.
-type bridge struct{ s *sfu.SFU }
-
-var _ signal.MediaHandler = bridge{}
-
-func (b bridge) Attach(meetingID, userID, peerID string, out signal.MediaSender) error {
-	_, err := b.s.Join(meetingID, userID, peerID, sfu.MessageSignaler(out.SendMedia))
-	return err
-}
-func (b bridge) Detach(meetingID, userID string) { b.s.Leave(meetingID, userID) }
-func (b bridge) Handle(meetingID, userID string, m protocol.ClientMessage) (protocol.ServerMessage, error) {
-	return b.s.HandleMessage(meetingID, userID, m)
-}
-func (b bridge) StageChanged(meetingID string, c stage.Change) { b.s.StageChanged(meetingID, c) }
 
 // child is the server process.
 type child struct {

@@ -215,6 +215,9 @@ func (a *App) Mux() *http.ServeMux { return a.mux }
 // Hub is the signaling hub.
 func (a *App) Hub() *signal.Hub { return a.hub }
 
+// SFU is the built-in media server, or nil when Config.Media was given.
+func (a *App) SFU() *sfu.SFU { return a.sfu }
+
 // Store is the storage.
 func (a *App) Store() *store.Store { return a.store }
 
