@@ -36,17 +36,19 @@ const (
 )
 
 // fuzzPresets: the four built-ins first (indexes 0-3: host, viewer,
-// livestream viewer, group call), then every other combination of the three
-// stage permissions.
+// livestream viewer, group call), then every other combination of the four
+// permissions.
 var fuzzPresets = func() []stage.Preset {
 	b := stage.BuiltinPresets()
 	out := []stage.Preset{b[host], b[viewer], b[live], b[group]}
 	for _, enabled := range []bool{true, false} {
 		for _, access := range []stage.Access{stage.Allowed, stage.CanRequest, stage.NotAllowed} {
 			for _, accept := range []bool{true, false} {
-				p := stage.Permissions{StageEnabled: enabled, StageAccess: access, AcceptStageRequests: accept}
-				if !slices.ContainsFunc(out, func(q stage.Preset) bool { return q.Permissions == p }) {
-					out = append(out, stage.Preset{Name: fmt.Sprintf("custom_%v_%s_%v", enabled, access, accept), Permissions: p})
+				for _, all := range []bool{false, true} {
+					p := stage.Permissions{StageEnabled: enabled, StageAccess: access, AcceptStageRequests: accept, SeeAllParticipants: all}
+					if !slices.ContainsFunc(out, func(q stage.Preset) bool { return q.Permissions == p }) {
+						out = append(out, stage.Preset{Name: fmt.Sprintf("custom_%v_%s_%v_%v", enabled, access, accept, all), Permissions: p})
+					}
 				}
 			}
 		}
@@ -362,6 +364,12 @@ func checkApply(t *testing.T, desc string, r *stage.Room, m *fuzzModel, before s
 		if !ok || !slices.Contains(moves, [2]stage.Status{c.From, c.To}) {
 			t.Fatalf("%s: change %+v does not fit the action", desc, c)
 		}
+		if mb, _ := r.Member(c.UserID); c.InViewAfter != mb.InView() {
+			t.Fatalf("%s: change %+v: InViewAfter, but the member is %+v", desc, c, mb)
+		}
+		if c.InViewBefore != (stage.Member{Preset: m.preset[c.UserID], Status: c.From}).InView() {
+			t.Fatalf("%s: change %+v: InViewBefore does not match its From", desc, c)
+		}
 		if c.To == stage.OnStage && (c.From != stage.Accepted || c.Cause != stage.CauseJoin) {
 			t.Fatalf("%s: %+v reaches ON_STAGE other than by joining from ACCEPTED", desc, c)
 		}
@@ -479,6 +487,30 @@ func checkInvariants(t *testing.T, desc string, r *stage.Room, m *fuzzModel) {
 		} else if mb.RequestedAt != 0 {
 			t.Fatalf("after %s: %s is %s with RequestedAt %d", desc, mb.UserID, mb.Status, mb.RequestedAt)
 		}
+	}
+	// Who sees whom: the in-view list and each member's view follow the rule.
+	var inView []string
+	for _, mb := range members {
+		if mb.InView() {
+			inView = append(inView, mb.UserID)
+		}
+	}
+	if got := ids(r.InView()); !slices.Equal(got, inView) {
+		t.Fatalf("after %s: InView %q, want %q", desc, got, inView)
+	}
+	for _, viewer := range members {
+		var want []string
+		for _, mb := range members {
+			if stage.Sees(viewer, mb) {
+				want = append(want, mb.UserID)
+			}
+		}
+		if got := ids(r.VisibleTo(viewer.UserID)); !slices.Equal(got, want) {
+			t.Fatalf("after %s: VisibleTo(%s) = %q, want %q", desc, viewer.UserID, got, want)
+		}
+	}
+	if r.PendingLen() != len(m.pending) {
+		t.Fatalf("after %s: PendingLen %d, want %d", desc, r.PendingLen(), len(m.pending))
 	}
 	pending := r.Pending()
 	if got := ids(pending); !slices.Equal(got, m.pending) {

@@ -49,7 +49,16 @@ type Permissions struct {
 	StageEnabled        bool   `json:"stage_enabled"`
 	StageAccess         Access `json:"stage_access"`
 	AcceptStageRequests bool   `json:"accept_stage_requests"`
+	// SeeAllParticipants widens what a user sees from the stage to the
+	// whole room, for small meetings where everyone should see everyone.
+	// Such a user costs the server O(room) per event, as a host does;
+	// webinar presets leave it off so that the audience stays private.
+	SeeAllParticipants bool `json:"see_all_participants,omitempty"`
 }
+
+// SeesEveryone reports whether the user sees every participant: hosts (who
+// accept stage requests) and presets with SeeAllParticipants.
+func (p Permissions) SeesEveryone() bool { return p.AcceptStageRequests || p.SeeAllParticipants }
 
 // Preset is a named set of permissions given to a participant.
 type Preset struct {
@@ -116,6 +125,6 @@ func BuiltinPresets() map[string]Preset {
 		PresetLivestreamViewer: {Name: PresetLivestreamViewer, Permissions: Permissions{
 			StageEnabled: true, StageAccess: NotAllowed}},
 		PresetGroupCallParticipant: {Name: PresetGroupCallParticipant, Permissions: Permissions{
-			StageEnabled: false, StageAccess: NotAllowed}},
+			StageEnabled: false, StageAccess: NotAllowed, SeeAllParticipants: true}},
 	}
 }

@@ -12,7 +12,7 @@ func TestBuiltinPresets(t *testing.T) {
 		"webinar_host":           {StageEnabled: true, StageAccess: "ALLOWED", AcceptStageRequests: true},
 		"webinar_viewer":         {StageEnabled: true, StageAccess: "CAN_REQUEST", AcceptStageRequests: false},
 		"livestream_viewer":      {StageEnabled: true, StageAccess: "NOT_ALLOWED", AcceptStageRequests: false},
-		"group_call_participant": {StageEnabled: false, StageAccess: "NOT_ALLOWED", AcceptStageRequests: false},
+		"group_call_participant": {StageEnabled: false, StageAccess: "NOT_ALLOWED", AcceptStageRequests: false, SeeAllParticipants: true},
 	}
 	got := stage.BuiltinPresets()
 	if len(got) != len(want) {

@@ -1,5 +1,10 @@
 package stage
 
+import (
+	"cmp"
+	"slices"
+)
+
 // Member is a user in a room.
 type Member struct {
 	UserID string
@@ -27,14 +32,22 @@ const (
 	CauseExit    Cause = "exit" // the user left the meeting
 )
 
-// Change is one user's move from one status to another.
+// Change is one user's move from one status to another. InViewBefore and
+// InViewAfter say whether the audience saw the user before and after it
+// (see Member.InView): a change the audience saw on neither side is private
+// to the user and to those who see everyone.
 type Change struct {
-	UserID string
-	PeerID string
-	From   Status
-	To     Status
-	Cause  Cause
+	UserID       string
+	PeerID       string
+	From         Status
+	To           Status
+	Cause        Cause
+	InViewBefore bool
+	InViewAfter  bool
 }
+
+// Public reports whether the audience sees this change.
+func (c Change) Public() bool { return c.InViewBefore || c.InViewAfter }
 
 // Result is what an applied action changed.
 type Result struct {
@@ -71,22 +84,46 @@ type Action struct {
 	At      int64
 }
 
+// InView reports whether the audience sees m: those who can be seen or
+// heard, i.e. users ON_STAGE and users whose preset is ALLOWED on stage.
+func (m Member) InView() bool {
+	return m.Status == OnStage || (m.Preset.StageEnabled && m.Preset.StageAccess == Allowed)
+}
+
+// Sees reports whether viewer may see subject: itself always; everyone if
+// its preset sees everyone (hosts); otherwise only those in view.
+func Sees(viewer, subject Member) bool {
+	return viewer.UserID == subject.UserID || viewer.Preset.SeesEveryone() || subject.InView()
+}
+
+// entry is a member with its places in the room's orders.
+type entry struct {
+	Member
+	entered   uint64 // entry order
+	requested uint64 // request order while REQUESTED
+}
+
 // Room holds the stage state of one meeting. It is not safe for concurrent
 // use: the server applies one action at a time, which gives every client the
-// same order.
+// same order. Every operation costs O(1) in the room's size but for the
+// listings (Members, Pending, InView), which sort what they list.
 type Room struct {
-	members map[string]*Member
-	order   []string // user ids in the order they entered
-	pending []string // user ids in REQUESTED, oldest request first
+	members map[string]*entry
+	pending map[string]*entry // REQUESTED members
+	inView  map[string]*entry // members the audience sees (Member.InView)
+	ticks   uint64            // source of entered and requested
 }
 
 // NewRoom returns an empty room.
 func NewRoom() *Room {
-	return &Room{members: make(map[string]*Member)}
+	return &Room{members: map[string]*entry{}, pending: map[string]*entry{}, inView: map[string]*entry{}}
 }
 
 // Len is the number of members.
 func (r *Room) Len() int { return len(r.members) }
+
+// PendingLen is the number of pending requests.
+func (r *Room) PendingLen() int { return len(r.pending) }
 
 // Member returns a copy of the member with userID.
 func (r *Room) Member(userID string) (Member, bool) {
@@ -94,23 +131,52 @@ func (r *Room) Member(userID string) (Member, bool) {
 	if !ok {
 		return Member{}, false
 	}
-	return *m, true
+	return m.Member, true
 }
 
 // Members returns copies of all members in the order they entered.
-func (r *Room) Members() []Member {
-	out := make([]Member, 0, len(r.order))
-	for _, id := range r.order {
-		out = append(out, *r.members[id])
-	}
-	return out
-}
+func (r *Room) Members() []Member { return listed(r.members, byEntry) }
 
 // Pending returns the members with a pending request, oldest first.
-func (r *Room) Pending() []Member {
-	out := make([]Member, 0, len(r.pending))
-	for _, id := range r.pending {
-		out = append(out, *r.members[id])
+func (r *Room) Pending() []Member { return listed(r.pending, byRequest) }
+
+// InView returns the members the audience sees, in the order they entered.
+func (r *Room) InView() []Member { return listed(r.inView, byEntry) }
+
+// VisibleTo returns the members userID may see, itself included, in the
+// order they entered: everyone for those who see everyone, otherwise those
+// in view. Its cost is O(stage) for the audience.
+func (r *Room) VisibleTo(userID string) []Member {
+	m, ok := r.members[userID]
+	if !ok {
+		return nil
+	}
+	if m.Preset.SeesEveryone() {
+		return r.Members()
+	}
+	if m.InView() {
+		return r.InView()
+	}
+	set := make(map[string]*entry, len(r.inView)+1)
+	for id, e := range r.inView {
+		set[id] = e
+	}
+	set[userID] = m
+	return listed(set, byEntry)
+}
+
+func byEntry(e *entry) uint64   { return e.entered }
+func byRequest(e *entry) uint64 { return e.requested }
+
+func listed(set map[string]*entry, key func(*entry) uint64) []Member {
+	es := make([]*entry, 0, len(set))
+	for _, e := range set {
+		es = append(es, e)
+	}
+	slices.SortFunc(es, func(a, b *entry) int { return cmp.Compare(key(a), key(b)) })
+	out := make([]Member, len(es))
+	for i, e := range es {
+		out[i] = e.Member
 	}
 	return out
 }
@@ -123,8 +189,12 @@ func (r *Room) Enter(m Member) (Member, error) {
 	}
 	m.Status = m.Preset.InitialStatus()
 	m.RequestedAt = 0
-	r.members[m.UserID] = &m
-	r.order = append(r.order, m.UserID)
+	r.ticks++
+	e := &entry{Member: m, entered: r.ticks}
+	r.members[m.UserID] = e
+	if m.InView() {
+		r.inView[m.UserID] = e
+	}
 	return m, nil
 }
 
@@ -135,21 +205,22 @@ func (r *Room) Exit(userID string) (Member, Result, error) {
 		return Member{}, Result{}, errorf(CodeNotInRoom, "user %q is not in the room", userID)
 	}
 	delete(r.members, userID)
-	r.order = removeID(r.order, userID)
+	delete(r.inView, userID)
 	var res Result
 	if m.Status == Requested {
-		r.pending = removeID(r.pending, userID)
+		delete(r.pending, userID)
 		res.PendingChanged = true
 	}
-	return *m, res, nil
+	return m.Member, res, nil
 }
 
 // Apply checks and applies one stage action. On error the room is unchanged.
 func (r *Room) Apply(a Action) (Result, error) {
-	actor, ok := r.members[a.Actor]
+	e, ok := r.members[a.Actor]
 	if !ok {
 		return Result{}, errorf(CodeNotInRoom, "join the room before acting on the stage")
 	}
+	actor := e
 	switch a.Kind {
 	case ActRequest:
 		return r.request(actor, a.At)
@@ -165,7 +236,7 @@ func (r *Room) Apply(a Action) (Result, error) {
 	return Result{}, errorf(CodeBadStatus, "unknown stage action %q", a.Kind)
 }
 
-func (r *Room) request(m *Member, at int64) (Result, error) {
+func (r *Room) request(m *entry, at int64) (Result, error) {
 	p := m.Preset.Permissions
 	switch {
 	case !p.StageEnabled:
@@ -179,11 +250,10 @@ func (r *Room) request(m *Member, at int64) (Result, error) {
 	}
 	ch := r.move(m, Requested, CauseRequest)
 	m.RequestedAt = at
-	r.pending = append(r.pending, m.UserID)
 	return Result{Changes: []Change{ch}, PendingChanged: true, RequestAdded: true}, nil
 }
 
-func (r *Room) cancel(m *Member) (Result, error) {
+func (r *Room) cancel(m *entry) (Result, error) {
 	if !m.Preset.StageEnabled {
 		return Result{}, errorf(CodeStageDisabled, "stage is disabled for preset %q", m.Preset.Name)
 	}
@@ -191,11 +261,10 @@ func (r *Room) cancel(m *Member) (Result, error) {
 		return Result{}, errorf(CodeBadStatus, "no pending request to cancel while %s", m.Status)
 	}
 	ch := r.move(m, OffStage, CauseCancel)
-	r.pending = removeID(r.pending, m.UserID)
 	return Result{Changes: []Change{ch}, PendingChanged: true}, nil
 }
 
-func (r *Room) joinStage(m *Member) (Result, error) {
+func (r *Room) joinStage(m *entry) (Result, error) {
 	if !m.Preset.StageEnabled {
 		return Result{}, errorf(CodeStageDisabled, "stage is disabled for preset %q", m.Preset.Name)
 	}
@@ -205,7 +274,7 @@ func (r *Room) joinStage(m *Member) (Result, error) {
 	return Result{Changes: []Change{r.move(m, OnStage, CauseJoin)}}, nil
 }
 
-func (r *Room) leaveStage(m *Member) (Result, error) {
+func (r *Room) leaveStage(m *entry) (Result, error) {
 	if !m.Preset.StageEnabled {
 		return Result{}, errorf(CodeStageDisabled, "stage is disabled for preset %q", m.Preset.Name)
 	}
@@ -217,7 +286,7 @@ func (r *Room) leaveStage(m *Member) (Result, error) {
 }
 
 // batch applies grant, deny or kick to every target, or to none.
-func (r *Room) batch(actor *Member, kind Kind, ids []string, expect []Status) (Result, error) {
+func (r *Room) batch(actor *entry, kind Kind, ids []string, expect []Status) (Result, error) {
 	if !actor.Preset.AcceptStageRequests {
 		return Result{}, errorf(CodePermissionDenied, "preset %q may not %s stage access", actor.Preset.Name, kind)
 	}
@@ -263,9 +332,6 @@ func (r *Room) batch(actor *Member, kind Kind, ids []string, expect []Status) (R
 		}
 		res.Changes = append(res.Changes, r.applyBatchMove(kind, m))
 	}
-	if res.PendingChanged {
-		r.pending = r.keepRequested(r.pending)
-	}
 	return res, nil
 }
 
@@ -287,7 +353,7 @@ func (r *Room) moved(ids []string, expect []Status) map[string]bool {
 }
 
 // allowedFrom says whether kind may move m from its current status.
-func allowedFrom(kind Kind, m *Member) bool {
+func allowedFrom(kind Kind, m *entry) bool {
 	switch kind {
 	case ActGrant:
 		return m.Status == Requested || m.Status == OffStage
@@ -299,7 +365,7 @@ func allowedFrom(kind Kind, m *Member) bool {
 	return false
 }
 
-func (r *Room) applyBatchMove(kind Kind, m *Member) Change {
+func (r *Room) applyBatchMove(kind Kind, m *entry) Change {
 	switch kind {
 	case ActGrant:
 		if m.Status == Requested {
@@ -314,9 +380,9 @@ func (r *Room) applyBatchMove(kind Kind, m *Member) Change {
 }
 
 // lookup resolves ids to members, dropping duplicates and naming unknown ids.
-func (r *Room) lookup(ids []string) ([]*Member, error) {
+func (r *Room) lookup(ids []string) ([]*entry, error) {
 	seen := make(map[string]struct{}, len(ids))
-	out := make([]*Member, 0, len(ids))
+	out := make([]*entry, 0, len(ids))
 	var unknown []string
 	for _, id := range ids {
 		if _, dup := seen[id]; dup {
@@ -336,30 +402,23 @@ func (r *Room) lookup(ids []string) ([]*Member, error) {
 	return out, nil
 }
 
-func (r *Room) move(m *Member, to Status, cause Cause) Change {
-	ch := Change{UserID: m.UserID, PeerID: m.PeerID, From: m.Status, To: to, Cause: cause}
+// move sets m's status and keeps the pending and in-view sets in step.
+func (r *Room) move(m *entry, to Status, cause Cause) Change {
+	ch := Change{UserID: m.UserID, PeerID: m.PeerID, From: m.Status, To: to, Cause: cause, InViewBefore: m.InView()}
 	m.Status = to
-	if to != Requested {
-		m.RequestedAt = 0
+	ch.InViewAfter = m.InView()
+	if to == Requested {
+		r.ticks++
+		m.requested = r.ticks
+		r.pending[m.UserID] = m
+	} else {
+		m.RequestedAt, m.requested = 0, 0
+		delete(r.pending, m.UserID)
+	}
+	if ch.InViewAfter {
+		r.inView[m.UserID] = m
+	} else {
+		delete(r.inView, m.UserID)
 	}
 	return ch
-}
-
-func (r *Room) keepRequested(ids []string) []string {
-	kept := ids[:0]
-	for _, id := range ids {
-		if r.members[id].Status == Requested {
-			kept = append(kept, id)
-		}
-	}
-	return kept
-}
-
-func removeID(ids []string, id string) []string {
-	for i, v := range ids {
-		if v == id {
-			return append(ids[:i], ids[i+1:]...)
-		}
-	}
-	return ids
 }

@@ -116,6 +116,21 @@ func (f *fixture) put(id, preset string, want stage.Status) {
 	}
 }
 
+// change is the Change expected for id's move, with the audience's view of
+// it worked out from id's preset (the rule itself is tested in
+// TestVisibility).
+func (f *fixture) change(id string, from, to stage.Status, cause stage.Cause) stage.Change {
+	f.t.Helper()
+	m, ok := f.r.Member(id)
+	if !ok {
+		f.t.Fatalf("%s is not in the room", id)
+	}
+	before, after := m, m
+	before.Status, after.Status = from, to
+	return stage.Change{UserID: id, PeerID: "peer-" + id, From: from, To: to, Cause: cause,
+		InViewBefore: before.InView(), InViewAfter: after.InView()}
+}
+
 func (f *fixture) status(id string) stage.Status {
 	f.t.Helper()
 	m, ok := f.r.Member(id)
@@ -396,7 +411,7 @@ func TestMatrix(t *testing.T) {
 			}
 			var wantChanges []stage.Change
 			if row.cause != "" {
-				wantChanges = []stage.Change{{UserID: moved, PeerID: "peer-" + moved, From: movedFrom, To: row.to, Cause: row.cause}}
+				wantChanges = []stage.Change{f.change(moved, movedFrom, row.to, row.cause)}
 			}
 			if !reflect.DeepEqual(res.Changes, wantChanges) {
 				t.Errorf("changes = %+v, want %+v", res.Changes, wantChanges)
@@ -543,14 +558,14 @@ func TestInviteAndDecline(t *testing.T) {
 	}
 	// Declining the invitation.
 	res = f.apply(stage.ActLeave, "v")
-	want = stage.Result{Changes: []stage.Change{{UserID: "v", PeerID: "peer-v", From: acc, To: off, Cause: cLeave}}}
+	want = stage.Result{Changes: []stage.Change{f.change("v", acc, off, cLeave)}}
 	if !reflect.DeepEqual(res, want) {
 		t.Fatalf("decline = %+v, want %+v", res, want)
 	}
 	// Invited again, the user accepts and joins.
 	f.apply(stage.ActGrant, f.host, "v")
 	res = f.apply(stage.ActJoin, "v")
-	want = stage.Result{Changes: []stage.Change{{UserID: "v", PeerID: "peer-v", From: acc, To: on, Cause: cJoin}}}
+	want = stage.Result{Changes: []stage.Change{f.change("v", acc, on, cJoin)}}
 	if !reflect.DeepEqual(res, want) {
 		t.Fatalf("join = %+v, want %+v", res, want)
 	}
@@ -579,7 +594,7 @@ func TestKickAllowedOnStage(t *testing.T) {
 	f := newFixture(t)
 	f.put("h2", host, on)
 	res := f.apply(stage.ActKick, f.host, "h2")
-	want := stage.Result{Changes: []stage.Change{{UserID: "h2", PeerID: "peer-h2", From: on, To: acc, Cause: cKick}}}
+	want := stage.Result{Changes: []stage.Change{f.change("h2", on, acc, cKick)}}
 	if !reflect.DeepEqual(res, want) {
 		t.Fatalf("kick = %+v, want %+v", res, want)
 	}
@@ -754,7 +769,7 @@ func TestBatches(t *testing.T) {
 			}
 			var want []stage.Change
 			for _, w := range c.changes {
-				want = append(want, stage.Change{UserID: w.id, PeerID: "peer-" + w.id, From: w.from, To: w.to, Cause: w.cause})
+				want = append(want, f.change(w.id, w.from, w.to, w.cause))
 			}
 			if !reflect.DeepEqual(res.Changes, want) {
 				t.Errorf("changes = %+v\nwant %+v", res.Changes, want)
