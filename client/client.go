@@ -296,7 +296,9 @@ func (m *Meeting) Self() Self {
 	return m.st.self
 }
 
-// Participants returns copies of the other participants in join order.
+// Participants returns copies of the other participants the user may see,
+// in join order: everyone for hosts (and presets that see all
+// participants), otherwise those on stage or ALLOWED on it.
 func (m *Meeting) Participants() []Participant {
 	m.mu.Lock()
 	defer m.mu.Unlock()
@@ -305,6 +307,15 @@ func (m *Meeting) Participants() []Participant {
 		out = append(out, *m.st.peers[id])
 	}
 	return out
+}
+
+// Count is the room's participant count, the local user included: the
+// whole room, also where the user sees only the stage. It follows the
+// server's count broadcasts (participantCount events).
+func (m *Meeting) Count() int {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m.st.count
 }
 
 // Participant returns the other participant with peerID.

@@ -49,7 +49,8 @@ type conn struct {
 	err   error         // why; set before done closes
 
 	// Owned by the reader goroutine.
-	synced      bool // a snapshot was applied on this connection
+	parts       map[uint64]*protocol.ServerMessage // "part" frames by request id
+	synced      bool                               // a snapshot was applied on this connection
 	snapPending bool // a resync snapshot was asked for
 	overflow    bool // events were dropped while awaiting it
 	buffered    []protocol.ServerMessage
@@ -203,6 +204,14 @@ func (m *Meeting) handle(c *conn, msg protocol.ServerMessage) {
 	switch msg.Type {
 	case protocol.TypeEvent:
 		m.onEvent(c, msg)
+	case protocol.TypeBatch:
+		for _, ev := range msg.Events {
+			if ev.Type == protocol.TypeEvent {
+				m.onEvent(c, ev)
+			}
+		}
+	case protocol.TypePart:
+		c.addPart(msg)
 	case protocol.TypeMedia:
 		mm := msg
 		m.emit(Event{Name: EventMedia, Media: &mm})
@@ -211,9 +220,57 @@ func (m *Meeting) handle(c *conn, msg protocol.ServerMessage) {
 	default:
 		m.log.Debug("stagekit: unknown server message", "type", msg.Type)
 	}
+	m.emitRequestEvents()
+}
+
+// emitRequestEvents emits the pending list's events once per frame, after
+// the frame's other events.
+func (m *Meeting) emitRequestEvents() {
+	m.mu.Lock()
+	evs := m.st.requestEvents()
+	m.mu.Unlock()
+	m.emit(evs...)
+}
+
+// addPart keeps a part of a large answer until its result arrives.
+func (c *conn) addPart(msg protocol.ServerMessage) {
+	if c.parts == nil {
+		c.parts = map[uint64]*protocol.ServerMessage{}
+	}
+	p := c.parts[msg.ID]
+	if p == nil {
+		p = &protocol.ServerMessage{}
+		c.parts[msg.ID] = p
+	}
+	p.Participants = append(p.Participants, msg.Participants...)
+	p.Requests = append(p.Requests, msg.Requests...)
+}
+
+// withParts completes an answer with the parts that preceded it.
+func (c *conn) withParts(msg protocol.ServerMessage) protocol.ServerMessage {
+	p := c.parts[msg.ID]
+	if p == nil {
+		return msg
+	}
+	delete(c.parts, msg.ID)
+	if msg.Snapshot != nil {
+		snap := *msg.Snapshot
+		snap.Participants = append(p.Participants, snap.Participants...)
+		if len(p.Requests) > 0 {
+			snap.Requests = append(p.Requests, snap.Requests...)
+		}
+		msg.Snapshot = &snap
+	} else if len(p.Requests) > 0 {
+		msg.Requests = append(p.Requests, msg.Requests...)
+	}
+	return msg
 }
 
 func (m *Meeting) onEvent(c *conn, msg protocol.ServerMessage) {
+	if msg.Event == protocol.EventCount {
+		m.onCount(msg.Count)
+		return
+	}
 	if msg.Seq == 0 {
 		m.log.Warn("stagekit: event without seq ignored", "event", msg.Event)
 		return
@@ -259,7 +316,20 @@ func (m *Meeting) resync(c *conn) {
 	}
 }
 
+// onCount applies the room's participant count (not sequenced: the latest
+// wins).
+func (m *Meeting) onCount(n int) {
+	m.mu.Lock()
+	changed := n != m.st.count
+	m.st.count = n
+	m.mu.Unlock()
+	if changed {
+		m.emit(Event{Name: EventParticipantCount, Count: n})
+	}
+}
+
 func (m *Meeting) onAnswer(c *conn, msg protocol.ServerMessage) {
+	msg = c.withParts(msg)
 	p := c.take(msg.ID)
 	if p == nil {
 		if msg.Type == protocol.TypeError {

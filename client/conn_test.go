@@ -60,7 +60,7 @@ func TestEventsBeforeTheJoinAnswerAreKept(t *testing.T) {
 	// first on the socket, then the answer with the snapshot at 3.
 	n.onJoin = func(fc *fakeConn, msg protocol.ClientMessage) {
 		ev := stageEvent(4, change("v", "pv", stage.OffStage, stage.Requested, stage.CauseRequest))
-		ev.PendingChanged, ev.RequestAdded, ev.Requests = true, true, []protocol.StageRequest{req("v", "pv", 1)}
+		ev.RequestsAdded = []protocol.StageRequest{req("v", "pv", 1)}
 		fc.push(ev)
 		snap := protocol.Snapshot{Seq: 3, Self: me, Participants: []protocol.Participant{part("v", "pv", stage.OffStage)}}
 		fc.push(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Seq: 3, Snapshot: &snap})

@@ -37,6 +37,11 @@ const (
 	// changed; Participant is its new state, Status its new status.
 	EventParticipantStageStatusUpdate = "participantStageStatusUpdate"
 
+	// EventParticipantCount: the room's participant count changed (Count,
+	// the local user included). The server sends it at most about once a
+	// second, however fast people come and go.
+	EventParticipantCount = "participantCount"
+
 	// EventRoomJoined: Join succeeded; the participants and requests are
 	// filled.
 	EventRoomJoined = "roomJoined"
@@ -74,7 +79,8 @@ type Event struct {
 	Cause stage.Cause
 	// Requests: the pending list (stageAccessRequestUpdate).
 	Requests []protocol.StageRequest
-	// Count: the pending count (newStageRequest).
+	// Count: the pending count (newStageRequest), the room's participant
+	// count (participantCount).
 	Count int
 	// Participant: the participant's new state (participant events).
 	Participant *Participant
@@ -96,7 +102,7 @@ func (e Event) String() string {
 		}
 	case EventStageAccessRequestUpdate:
 		s += fmt.Sprintf("(%d requests)", len(e.Requests))
-	case EventNewStageRequest:
+	case EventNewStageRequest, EventParticipantCount:
 		s += fmt.Sprintf("(count %d)", e.Count)
 	case EventDisconnected:
 		s += fmt.Sprintf("(%v)", e.Err)

@@ -1,6 +1,8 @@
 package client
 
 import (
+	"slices"
+
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/stage"
 )
@@ -13,7 +15,12 @@ type state struct {
 	byUser   map[string]string       // their peer ids by user id
 	order    []string                // their peer ids in join order
 	requests []protocol.StageRequest // pending list, hosts only
-	lastSeq  uint64                  // room seq of the last applied event or snapshot
+	lastSeq  uint64                  // connection seq of the last applied event or snapshot
+	count    int                     // the room's participant count, self included
+
+	// The pending list changed (and a request was added) since the list
+	// events were last emitted: they are emitted once per frame.
+	requestsChanged, requestAdded bool
 }
 
 func newState() state {
@@ -21,6 +28,8 @@ func newState() state {
 }
 
 func (s *state) isHost() bool { return s.self.Permissions.AcceptStageRequests }
+
+func (s *state) seesEveryone() bool { return s.self.Permissions.SeesEveryone() }
 
 // find returns the participant with peerID, or failing that with userID.
 func (s *state) find(peerID, userID string) *Participant {
@@ -44,11 +53,8 @@ func (s *state) remove(p *Participant) {
 	if s.byUser[p.UserID] == p.PeerID {
 		delete(s.byUser, p.UserID)
 	}
-	for i, id := range s.order {
-		if id == p.PeerID {
-			s.order = append(s.order[:i:i], s.order[i+1:]...)
-			break
-		}
+	if i := slices.Index(s.order, p.PeerID); i >= 0 {
+		s.order = slices.Delete(s.order, i, i+1)
 	}
 }
 
@@ -61,7 +67,8 @@ func copyRequests(r []protocol.StageRequest) []protocol.StageRequest {
 func copyParticipant(p Participant) *Participant { return &p }
 
 // applyEvent applies one in-order room event (msg.Seq == lastSeq+1) and
-// returns the events a user sees for it.
+// returns the events a user sees for it. Changes of the pending list are
+// only recorded: requestEvents reports them, once per frame.
 func (s *state) applyEvent(msg protocol.ServerMessage) []Event {
 	s.lastSeq = msg.Seq
 	var evs []Event
@@ -90,17 +97,63 @@ func (s *state) applyEvent(msg protocol.ServerMessage) []Event {
 			evs = append(evs, Event{Name: EventParticipantLeft, Seq: msg.Seq, Participant: copyParticipant(*p)})
 		}
 	}
-	if msg.PendingChanged && s.isHost() {
-		s.requests = copyRequests(msg.Requests)
-		evs = append(evs, Event{Name: EventStageAccessRequestUpdate, Seq: msg.Seq, Requests: copyRequests(s.requests)})
-		if msg.RequestAdded {
-			evs = append(evs, Event{Name: EventNewStageRequest, Seq: msg.Seq, Count: len(s.requests)})
-		}
+	if s.isHost() && (len(msg.RequestsRemoved) > 0 || len(msg.RequestsAdded) > 0) {
+		s.applyRequestDelta(msg.RequestsRemoved, msg.RequestsAdded)
 	}
 	return evs
 }
 
-// applyChange applies one status change of a stage event.
+// applyRequestDelta removes the named requests, then appends the new ones.
+func (s *state) applyRequestDelta(removed []string, added []protocol.StageRequest) {
+	if len(removed) > 0 {
+		gone := make(map[string]bool, len(removed))
+		for _, id := range removed {
+			gone[id] = true
+		}
+		kept := s.requests[:0:0]
+		for _, r := range s.requests {
+			if !gone[r.UserID] {
+				kept = append(kept, r)
+			}
+		}
+		s.requests = kept
+	}
+	if len(added) > 0 {
+		listed := make(map[string]bool, len(s.requests))
+		for _, r := range s.requests {
+			listed[r.UserID] = true
+		}
+		for _, r := range added {
+			// A request already listed is replaced, never doubled.
+			if listed[r.UserID] {
+				s.requests = slices.DeleteFunc(s.requests, func(q protocol.StageRequest) bool { return q.UserID == r.UserID })
+			}
+			listed[r.UserID] = true
+			s.requests = append(s.requests, r)
+		}
+	}
+	s.requestsChanged = true
+	s.requestAdded = s.requestAdded || len(added) > 0
+}
+
+// requestEvents reports a change of the pending list since the last call:
+// stageAccessRequestUpdate with the whole list, then newStageRequest with
+// the count when a request was added.
+func (s *state) requestEvents() []Event {
+	if !s.requestsChanged {
+		return nil
+	}
+	evs := []Event{{Name: EventStageAccessRequestUpdate, Seq: s.lastSeq, Requests: copyRequests(s.requests)}}
+	if s.requestAdded {
+		evs = append(evs, Event{Name: EventNewStageRequest, Seq: s.lastSeq, Count: len(s.requests)})
+	}
+	s.requestsChanged, s.requestAdded = false, false
+	return evs
+}
+
+// applyChange applies one status change of a stage event. The audience
+// learns of a user coming into view from the change itself (Name set) and
+// drops one leaving it (Hidden) after its status update.
 func (s *state) applyChange(evs []Event, ch protocol.Change, seq uint64) []Event {
 	if ch.UserID == s.self.UserID {
 		s.self.StageStatus = ch.To
@@ -119,10 +172,20 @@ func (s *state) applyChange(evs []Event, ch protocol.Change, seq uint64) []Event
 	}
 	p := s.find(ch.PeerID, ch.UserID)
 	if p == nil {
-		return evs // not someone this client knows; a resync would add it
+		if ch.Name == "" || ch.Hidden {
+			return evs // not someone this client knows; a resync would add it
+		}
+		s.add(Participant{PeerID: ch.PeerID, UserID: ch.UserID, Name: ch.Name, PresetName: ch.PresetName, StageStatus: ch.To})
+		p = s.peers[ch.PeerID]
+		evs = append(evs, Event{Name: EventParticipantJoined, Seq: seq, Participant: copyParticipant(*p)})
 	}
 	p.StageStatus = ch.To
-	return append(evs, Event{Name: EventParticipantStageStatusUpdate, Seq: seq, Status: ch.To, Cause: ch.Cause, Participant: copyParticipant(*p)})
+	evs = append(evs, Event{Name: EventParticipantStageStatusUpdate, Seq: seq, Status: ch.To, Cause: ch.Cause, Participant: copyParticipant(*p)})
+	if ch.Hidden {
+		s.remove(p)
+		evs = append(evs, Event{Name: EventParticipantLeft, Seq: seq, Participant: copyParticipant(*p)})
+	}
+	return evs
 }
 
 // sync replaces the state with a snapshot and returns the events that turn
@@ -196,6 +259,13 @@ func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
 		}
 	} else {
 		s.requests = nil
+	}
+	s.requestsChanged, s.requestAdded = false, false
+	if snap.Count != s.count {
+		s.count = snap.Count
+		if !first {
+			evs = append(evs, Event{Name: EventParticipantCount, Seq: seq, Count: snap.Count})
+		}
 	}
 	s.lastSeq = seq
 	return evs

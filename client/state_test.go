@@ -133,7 +133,7 @@ func TestHostPendingListEvents(t *testing.T) {
 
 	rv, rw := req("v", "pv", 100), req("w", "pw", 200)
 	ev := stageEvent(2, change("v", "pv", stage.OffStage, stage.Requested, stage.CauseRequest))
-	ev.PendingChanged, ev.RequestAdded, ev.Requests = true, true, []protocol.StageRequest{rv}
+	ev.RequestsAdded = []protocol.StageRequest{rv}
 	fc.push(ev)
 	barrier(t, m)
 	evs := rec.take()
@@ -145,7 +145,7 @@ func TestHostPendingListEvents(t *testing.T) {
 	w := part("w", "pw", stage.OffStage)
 	fc.push(protocol.ServerMessage{Type: protocol.TypeEvent, Seq: 3, Event: protocol.EventParticipantJoined, Participant: &w})
 	ev = stageEvent(4, change("w", "pw", stage.OffStage, stage.Requested, stage.CauseRequest))
-	ev.PendingChanged, ev.RequestAdded, ev.Requests = true, true, []protocol.StageRequest{rv, rw}
+	ev.RequestsAdded = []protocol.StageRequest{rw}
 	fc.push(ev)
 	barrier(t, m)
 	evs = rec.take()
@@ -157,10 +157,10 @@ func TestHostPendingListEvents(t *testing.T) {
 	// The requester leaves: the list changes, no new request.
 	w.StageStatus = stage.Requested
 	fc.push(protocol.ServerMessage{Type: protocol.TypeEvent, Seq: 5, Event: protocol.EventParticipantLeft, Participant: &w,
-		PendingChanged: true, Requests: []protocol.StageRequest{rv}})
+		RequestsRemoved: []string{"w"}})
 	// A grant empties it.
 	ev = stageEvent(6, change("v", "pv", stage.Requested, stage.Accepted, stage.CauseGrant))
-	ev.PendingChanged, ev.Requests = true, []protocol.StageRequest{}
+	ev.RequestsRemoved = []string{"v"}
 	fc.push(ev)
 	barrier(t, m)
 	evs = rec.take()

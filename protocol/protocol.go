@@ -3,9 +3,12 @@
 // the native client and the wasm client, and does no I/O.
 //
 // A client sends requests with an id; the server answers each with a
-// "result" or an "error" carrying the same id. The server pushes "event"s,
-// each with the room's sequence number, in the one order the room applied
-// them. The first message on a connection is "hello" with the token.
+// "result" or an "error" carrying the same id. The server pushes "event"s in
+// the one order the room applied them, each numbered with the connection's
+// own sequence (seq): a connection receives only the events its user may
+// see, so its numbers run without gaps from its join snapshot on. Events may
+// arrive one per frame or several in a "batch". The first message on a
+// connection is "hello" with the token.
 package protocol
 
 import (
@@ -17,6 +20,11 @@ const Version = 1
 
 // MaxFrameBytes is the largest message either side accepts.
 const MaxFrameBytes = 512 << 10
+
+// PartBytes is about the most the server puts in one "part" or "batch"
+// frame: large snapshots and event batches are split near it, well under
+// MaxFrameBytes.
+const PartBytes = 64 << 10
 
 // Limits on request fields.
 const (
@@ -60,6 +68,13 @@ const (
 	TypeError  = "error"
 	TypeEvent  = "event"
 	TypeMedia  = "media" // Event is MediaOffer, MediaCandidate or MediaTracks
+	// TypeBatch carries several events (Events), in order, in one frame:
+	// events bound for users who see everyone are coalesced per room tick.
+	TypeBatch = "batch"
+	// TypePart carries part of the answer to request ID (Participants,
+	// Requests) ahead of its result, when the answer is too large for one
+	// frame: the client prepends the parts, in order, to the result's lists.
+	TypePart = "part"
 )
 
 // Media message names carried in a server "media" message.
@@ -71,9 +86,13 @@ const (
 
 // Event names carried in a server "event".
 const (
-	EventStage             = "stage"             // Changes, and for hosts the pending list
-	EventParticipantJoined = "participantJoined" // Participant
+	EventStage             = "stage"             // Changes, and for hosts RequestsAdded/RequestsRemoved
+	EventParticipantJoined = "participantJoined" // Participant, and for hosts RequestsRemoved
 	EventParticipantLeft   = "participantLeft"   // Participant
+	// EventCount carries the room's participant count (Count). It has no
+	// seq: it is sent at most once per count interval, the latest value
+	// wins.
+	EventCount = "count"
 )
 
 // ClientMessage is every message a client sends.
@@ -128,11 +147,17 @@ type ServerMessage struct {
 	Event       string       `json:"event,omitempty"`
 	Changes     []Change     `json:"changes,omitempty"`
 	Participant *Participant `json:"participant,omitempty"`
-	// PendingChanged is set, for hosts only, when the pending list changed;
-	// Requests then holds the whole new list (possibly empty).
-	PendingChanged bool `json:"pendingChanged,omitempty"`
-	// RequestAdded is set, for hosts only, when a new request was queued.
-	RequestAdded bool `json:"requestAdded,omitempty"`
+	// RequestsAdded and RequestsRemoved change the pending list, for users
+	// who accept stage requests: removed user ids first, then the added
+	// requests appended (they are the newest).
+	RequestsAdded   []StageRequest `json:"requestsAdded,omitempty"`
+	RequestsRemoved []string       `json:"requestsRemoved,omitempty"`
+	// Count is the room's participant count (EventCount).
+	Count int `json:"count,omitempty"`
+	// Events are the events of a TypeBatch frame, in order.
+	Events []ServerMessage `json:"events,omitempty"`
+	// Participants is a TypePart's share of a snapshot's participants.
+	Participants []Participant `json:"participants,omitempty"`
 
 	// Media.
 	PC        string        `json:"pc,omitempty"`
@@ -153,7 +178,12 @@ type Permissions struct {
 	StageEnabled        bool         `json:"stageEnabled"`
 	StageAccess         stage.Access `json:"stageAccess"`
 	AcceptStageRequests bool         `json:"acceptStageRequests"`
+	SeeAllParticipants  bool         `json:"seeAllParticipants"`
 }
+
+// SeesEveryone reports whether the user sees every participant (and gets
+// every event of the room), as stage.Permissions.SeesEveryone.
+func (p Permissions) SeesEveryone() bool { return p.AcceptStageRequests || p.SeeAllParticipants }
 
 // Participant is a member of the room as others see it.
 type Participant struct {
@@ -173,14 +203,20 @@ type HelloResult struct {
 	GraceMs int64 `json:"graceMs"`
 }
 
-// Snapshot is the room's state as one user may see it, at sequence Seq.
+// Snapshot is the room's state as one user may see it, at the connection's
+// sequence Seq.
 type Snapshot struct {
-	Seq          uint64        `json:"seq"`
-	Self         Participant   `json:"self"`
-	Participants []Participant `json:"participants"` // everyone else, in join order
+	Seq  uint64      `json:"seq"`
+	Self Participant `json:"self"`
+	// Participants are the others the user may see, in join order: everyone
+	// for users who see everyone, otherwise those in view (on stage or
+	// ALLOWED). Preceding "part" frames hold the first of them.
+	Participants []Participant `json:"participants"`
 	// Requests is the pending list, oldest first; only for users who accept
-	// stage requests.
+	// stage requests. Preceding "part" frames hold the first of them.
 	Requests []StageRequest `json:"requests,omitempty"`
+	// Count is the room's participant count, the user included.
+	Count int `json:"count"`
 }
 
 // StageRequest is a pending request, RealtimeKit's StageRequestPayload plus
@@ -199,11 +235,17 @@ type Change struct {
 	From   stage.Status `json:"from"`
 	To     stage.Status `json:"to"`
 	Cause  stage.Cause  `json:"cause"`
+	// For the audience only: Name and PresetName introduce a user who comes
+	// into view (goes on stage); Hidden says the user leaves the view (the
+	// client drops it after applying the change).
+	Name       string `json:"name,omitempty"`
+	PresetName string `json:"presetName,omitempty"`
+	Hidden     bool   `json:"hidden,omitempty"`
 }
 
 // PermissionsOf converts a preset's permissions to their wire form.
 func PermissionsOf(p stage.Permissions) Permissions {
-	return Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess, AcceptStageRequests: p.AcceptStageRequests}
+	return Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess, AcceptStageRequests: p.AcceptStageRequests, SeeAllParticipants: p.SeeAllParticipants}
 }
 
 // ParticipantOf converts a room member to its wire form.

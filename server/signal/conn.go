@@ -63,9 +63,12 @@ type conn struct {
 
 	// Reader-goroutine state. id is set before the connection joins a room
 	// and never changes after; peerID is set under the room's lock.
-	id      auth.Identity
-	peerID  string
-	room    *room
+	id     auth.Identity
+	peerID string
+	room   *room
+	// seq numbers the events queued to this connection; only its room
+	// touches it, under the room's lock.
+	seq     uint64
 	limiter *rate.Limiter
 	flooded int // rate-limited messages in a row
 }
@@ -77,7 +80,7 @@ func newConn(h *Hub, ws *websocket.Conn) *conn {
 	}
 	return &conn{
 		hub: h, ws: ws,
-		out:        newSendQueue(h.cfg.SendQueue),
+		out:        newSendQueue(h.cfg.SendQueue, h.cfg.SendQueueBytes),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
 		limiter:    rate.NewLimiter(rate.Limit(h.cfg.RateLimit), burst),
@@ -198,11 +201,9 @@ func (c *conn) hello(ctx context.Context, typ websocket.MessageType, data []byte
 	c.peerID = newPeerID()
 	status := c.id.Preset.InitialStatus()
 	if r := c.hub.existingRoom(c.id.MeetingID); r != nil {
-		r.mu.Lock()
-		if m, ok := r.st.Member(c.id.UserID); ok {
-			c.peerID, status = m.PeerID, m.Status
+		if peerID, st, ok := r.peek(c.id.UserID); ok {
+			c.peerID, status = peerID, st
 		}
-		r.mu.Unlock()
 	}
 	self := protocol.Participant{PeerID: c.peerID, UserID: c.id.UserID, Name: c.id.Name, PresetName: c.id.Preset.Name, StageStatus: status}
 	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Hello: &protocol.HelloResult{
@@ -350,17 +351,38 @@ func (c *conn) sendError(id uint64, e *protocol.ErrorBody) {
 	c.send(protocol.ServerMessage{Type: protocol.TypeError, ID: id, Error: e})
 }
 
-// enqueue never blocks: a client too slow to take its messages is closed
-// (4032) and will resync when it reconnects. Frames queued after the
-// connection started closing are dropped.
-func (c *conn) enqueue(b []byte) {
+// enqueue queues frames in order; it never blocks. A client too slow to
+// take its messages is closed (4032) and will resync when it reconnects.
+// Frames queued after the connection started closing are dropped.
+func (c *conn) enqueue(b []byte) { c.enqueueAll([][]byte{b}) }
+
+// enqueueAll queues frames together, or none of them.
+func (c *conn) enqueueAll(frames [][]byte) {
 	if c.isClosing() {
 		return
 	}
-	if !c.out.push(b) {
-		c.hub.log.Warn("closing a slow connection", append(c.who(), "queued", c.out.len())...)
-		c.closeWith(protocol.CodeSlowConsumer, "too far behind the room's events", false)
+	if !c.out.push(frames...) {
+		c.slow()
 	}
+}
+
+// enqueueDeferred holds an event frame until flush (or the next frame
+// queued), so that a watcher's events travel in batches.
+func (c *conn) enqueueDeferred(b []byte) {
+	if c.isClosing() {
+		return
+	}
+	if !c.out.pushDeferred(b) {
+		c.slow()
+	}
+}
+
+// flush sends the deferred event frames.
+func (c *conn) flush() { c.out.flush() }
+
+func (c *conn) slow() {
+	c.hub.log.Warn("closing a slow connection", append(c.who(), "queued", c.out.len())...)
+	c.closeWith(protocol.CodeSlowConsumer, "too far behind the room's events", false)
 }
 
 // closeWith asks the writer to close the socket with code and reason,

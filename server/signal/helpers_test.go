@@ -119,9 +119,16 @@ func newEnv(t *testing.T, opts ...any) *env {
 	return e
 }
 
+// panelist is ALLOWED on stage without accepting requests: in everyone's
+// view, but a member of the audience.
+var panelist = stage.Preset{Name: "panelist", Permissions: stage.Permissions{StageEnabled: true, StageAccess: stage.Allowed}}
+
 // user registers a participant and returns its token and user id.
 func (e *env) user(meetingID, name, preset string) (token, userID string) {
 	p, ok := stage.BuiltinPresets()[preset]
+	if preset == panelist.Name {
+		p, ok = panelist, true
+	}
 	if !ok {
 		e.t.Fatalf("no preset %q", preset)
 	}
@@ -146,6 +153,8 @@ type tclient struct {
 	ws   *websocket.Conn
 	id   atomic.Uint64
 	host bool // accepts stage requests: may see host-only fields
+
+	batches atomic.Int64 // batch frames received (their events are in log)
 
 	mu      sync.Mutex
 	log     []msg
@@ -204,13 +213,13 @@ func (e *env) joinWith(name, token string) (*tclient, protocol.Snapshot) {
 	return c, *res.Snapshot
 }
 
-// barrier has a new participant join the meeting and checks that the next
-// event every client sees is its participantJoined: nothing was sent to them
-// in between.
+// barrier has a new panelist (in everyone's view) join the meeting and
+// checks that the next event every client sees is its participantJoined:
+// nothing was sent to them in between.
 func (e *env) barrier(meetingID string, clients ...*tclient) {
 	e.t.Helper()
 	name := "Barrier" + itoa(uint64(barriers.Add(1)))
-	tok, uid := e.user(meetingID, name, stage.PresetWebinarViewer)
+	tok, uid := e.user(meetingID, name, panelist.Name)
 	e.joinWith(name, tok)
 	for _, c := range clients {
 		ev := c.nextEvent()
@@ -229,11 +238,7 @@ func (c *tclient) readLoop() {
 		if err != nil {
 			c.ended, c.endErr = true, err
 		} else {
-			var m protocol.ServerMessage
-			if jerr := json.Unmarshal(b, &m); jerr != nil {
-				c.t.Errorf("%s: server sent a frame that is not a ServerMessage: %v: %s", c.name, jerr, b)
-			}
-			c.log = append(c.log, msg{m, b})
+			c.record(b)
 		}
 		close(c.changed)
 		c.changed = make(chan struct{})
@@ -241,6 +246,28 @@ func (c *tclient) readLoop() {
 		if err != nil {
 			return
 		}
+	}
+}
+
+// record logs one frame; a batch is logged as the events it holds.
+func (c *tclient) record(b []byte) {
+	var m protocol.ServerMessage
+	if err := json.Unmarshal(b, &m); err != nil {
+		c.t.Errorf("%s: server sent a frame that is not a ServerMessage: %v: %s", c.name, err, b)
+	}
+	if m.Type != protocol.TypeBatch {
+		c.log = append(c.log, msg{m, b})
+		return
+	}
+	c.batches.Add(1)
+	var raw struct {
+		Events []json.RawMessage `json:"events"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil || len(raw.Events) < 2 || len(b) > protocol.MaxFrameBytes {
+		c.t.Errorf("%s: bad batch (%d bytes): %v", c.name, len(b), err)
+	}
+	for i, ev := range raw.Events {
+		c.log = append(c.log, msg{m.Events[i], ev})
 	}
 }
 
@@ -364,7 +391,7 @@ func (c *tclient) nextEvent() msg {
 	var out msg
 	c.waitUntil("an event", func() bool {
 		for ; c.evCur < len(c.log); c.evCur++ {
-			if c.log[c.evCur].Type == protocol.TypeEvent {
+			if m := c.log[c.evCur]; m.Type == protocol.TypeEvent && m.Event != protocol.EventCount {
 				out = c.log[c.evCur]
 				c.evCur++
 				return true
@@ -373,6 +400,29 @@ func (c *tclient) nextEvent() msg {
 		return false
 	})
 	return out
+}
+
+// lastSeq is the seq of the last event received.
+func (c *tclient) lastSeq() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for i := len(c.log) - 1; i >= 0; i-- {
+		if m := c.log[i]; m.Type == protocol.TypeEvent && m.Seq > 0 {
+			return m.Seq
+		}
+	}
+	return 0
+}
+
+// stageEvents counts the stage events received.
+func (c *tclient) stageEvents() int {
+	n := 0
+	for _, m := range c.frames() {
+		if m.Type == protocol.TypeEvent && m.Event == protocol.EventStage {
+			n++
+		}
+	}
+	return n
 }
 
 // stageEvent waits for the next event and checks it is a stage event.
@@ -424,7 +474,7 @@ func (c *tclient) frames() []msg {
 }
 
 // checkSeqs checks that after its join every event this connection got
-// carries the room's next seq, and every later snapshot agrees.
+// carries the connection's next seq, and every later snapshot agrees.
 func (c *tclient) checkSeqs() {
 	var next uint64
 	joined := false
@@ -436,6 +486,10 @@ func (c *tclient) checkSeqs() {
 			}
 			if !joined {
 				joined, next = true, m.Snapshot.Seq+1
+			}
+		case m.Type == protocol.TypeEvent && m.Event == protocol.EventCount:
+			if m.Seq != 0 || m.Count < 1 {
+				c.t.Errorf("%s: count event %s", c.name, m.raw)
 			}
 		case m.Type == protocol.TypeEvent:
 			if !joined {
@@ -465,7 +519,7 @@ func (c *tclient) checkAudience() {
 			c.t.Errorf("%s: %v", c.name, err)
 			continue
 		}
-		for _, f := range []string{"requests", "pendingChanged", "requestAdded"} {
+		for _, f := range []string{"requests", "requestsAdded", "requestsRemoved"} {
 			if _, ok := fields[f]; ok {
 				c.t.Errorf("%s (not a host) received host-only field %q: %s", c.name, f, m.raw)
 			}
@@ -473,31 +527,72 @@ func (c *tclient) checkAudience() {
 	}
 }
 
-// sameOrder checks that clients that saw the same seq saw the same event
-// (up to the host-only fields).
+// sameOrder checks that every two clients saw the events they both
+// received in the same order (up to the audience's and hosts' own fields).
 func sameOrder(t *testing.T, clients ...*tclient) {
 	t.Helper()
-	type key struct {
-		Event       string
-		Changes     []protocol.Change
-		Participant string
-	}
-	seen := map[uint64]key{}
-	for _, c := range clients {
+	keys := make([][]string, len(clients))
+	for i, c := range clients {
 		for _, m := range c.frames() {
-			if m.Type != protocol.TypeEvent {
+			if m.Type != protocol.TypeEvent || m.Event == protocol.EventCount {
 				continue
 			}
-			k := key{Event: m.Event, Changes: m.Changes}
-			if m.Participant != nil {
-				k.Participant = m.Participant.UserID
-			}
-			if prev, ok := seen[m.Seq]; ok && !reflect.DeepEqual(prev, k) {
-				t.Fatalf("seq %d differs between clients: %+v vs %+v (%s)", m.Seq, prev, k, c.name)
-			}
-			seen[m.Seq] = k
+			keys[i] = append(keys[i], eventKey(m))
 		}
 	}
+	for i := range clients {
+		for j := i + 1; j < len(clients); j++ {
+			a, b := common(keys[i], keys[j]), common(keys[j], keys[i])
+			if !reflect.DeepEqual(a, b) {
+				t.Fatalf("%s and %s saw their common events in different orders:\n%q\n%q", clients[i].name, clients[j].name, a, b)
+			}
+		}
+	}
+}
+
+// eventKey names an event by what every recipient gets of it.
+func eventKey(m msg) string {
+	k := m.Event
+	for _, ch := range m.Changes {
+		k += " " + ch.UserID + ":" + string(ch.From) + ">" + string(ch.To) + ":" + string(ch.Cause)
+	}
+	if m.Participant != nil {
+		k += " " + m.Participant.UserID
+	}
+	return k
+}
+
+// common keeps the keys of a that b has too, in a's order; an event is
+// only common when both saw it, so a stage event is compared change by
+// change.
+func common(a, b []string) []string {
+	in := map[string]bool{}
+	for _, k := range b {
+		for _, part := range splitChanges(k) {
+			in[part] = true
+		}
+	}
+	var out []string
+	for _, k := range a {
+		for _, part := range splitChanges(k) {
+			if in[part] {
+				out = append(out, part)
+			}
+		}
+	}
+	return out
+}
+
+func splitChanges(k string) []string {
+	f := strings.Fields(k)
+	if len(f) < 2 || f[0] != protocol.EventStage {
+		return []string{k}
+	}
+	out := make([]string, 0, len(f)-1)
+	for _, ch := range f[1:] {
+		out = append(out, f[0]+" "+ch)
+	}
+	return out
 }
 
 // statuses maps user id → status in a snapshot (self included).

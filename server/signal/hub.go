@@ -43,7 +43,18 @@ type Config struct {
 	Logger         *slog.Logger
 	Now            func() time.Time // stamps requests; default time.Now
 	HelloTimeout   time.Duration    // default 10s
-	SendQueue      int              // per-connection outbound queue length (default 1024)
+	SendQueue      int              // per-connection outbound queue length (default 1024 frames)
+	// SendQueueBytes bounds a connection's outbound queue in bytes (default
+	// 4 MiB); an empty queue takes any one snapshot, however large.
+	SendQueueBytes int
+	// HostTick is how long events bound for users who see everyone (hosts)
+	// are coalesced before they are sent as one batch (default 10ms; a
+	// negative value sends each at once). Answers to a host are never
+	// delayed: its coalesced events go out just before them.
+	HostTick time.Duration
+	// CountInterval is the least time between two broadcasts of the room's
+	// participant count (default 1s).
+	CountInterval time.Duration
 	// Media receives media signaling and connection life-cycle; nil refuses media.
 	Media MediaHandler
 	// RateLimit is messages per second per connection (default 50, burst 2×).
@@ -82,6 +93,9 @@ const (
 	defaultGrace        = 20 * time.Second
 	defaultHelloTimeout = 10 * time.Second
 	defaultSendQueue    = 1024
+	defaultQueueBytes   = 4 << 20
+	defaultHostTick     = 10 * time.Millisecond
+	defaultCount        = time.Second
 	defaultRateLimit    = 50
 	defaultPingInterval = 20 * time.Second
 	defaultCloseTimeout = 5 * time.Second
@@ -131,6 +145,15 @@ func NewHub(cfg Config) *Hub {
 	}
 	if cfg.SendQueue <= 0 {
 		cfg.SendQueue = defaultSendQueue
+	}
+	if cfg.SendQueueBytes <= 0 {
+		cfg.SendQueueBytes = defaultQueueBytes
+	}
+	if cfg.HostTick == 0 {
+		cfg.HostTick = defaultHostTick
+	}
+	if cfg.CountInterval <= 0 {
+		cfg.CountInterval = defaultCount
 	}
 	if cfg.RateLimit <= 0 {
 		cfg.RateLimit = defaultRateLimit
@@ -208,13 +231,9 @@ func (h *Hub) RemoveParticipant(meetingID, userID string) {
 	for _, c := range victims {
 		c.closeWith(protocol.CodeRemoved, "participant removed", true)
 	}
-	if r == nil {
-		return
+	if r != nil {
+		r.remove(userID)
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.attached, userID)
-	r.exitLocked(userID)
 }
 
 // wasRemoved reports whether the user was removed recently; called with h.mu held.
@@ -240,13 +259,7 @@ func (h *Hub) Close() {
 	h.rooms = map[string]*room{}
 	h.mu.Unlock()
 	for _, r := range rooms {
-		r.mu.Lock()
-		for id, t := range r.timers {
-			t.Stop()
-			delete(r.timers, id)
-		}
-		r.dead = true
-		r.mu.Unlock()
+		r.shutdown()
 	}
 	for _, c := range conns {
 		c.closeWith(int(websocket.StatusGoingAway), "server shutting down", true)
@@ -267,9 +280,7 @@ func (h *Hub) RoomMembers(meetingID string) []stage.Member {
 	if r == nil {
 		return nil
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.st.Members()
+	return r.members()
 }
 
 // Subscribe calls fn, in the room's order and under its lock, for every
@@ -278,23 +289,17 @@ func (h *Hub) RoomMembers(meetingID string) []stage.Member {
 // fn must not block nor call back into the hub. A subscription keeps the
 // meeting's room alive; remove ends it.
 func (h *Hub) Subscribe(meetingID string, fn func(stage.Change)) (remove func()) {
-	r := h.room(meetingID)
-	if r == nil {
-		return func() {}
-	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.nextSub++
-	id := r.nextSub
-	r.subs[id] = fn
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			r.mu.Lock()
-			defer r.mu.Unlock()
-			delete(r.subs, id)
-			r.dropIfEmptyLocked()
-		})
+	for {
+		r := h.room(meetingID)
+		if r == nil {
+			return func() {}
+		}
+		id, ok := r.subscribe(fn)
+		if !ok {
+			continue // dropped as empty between lookup and subscribe: fetch anew
+		}
+		var once sync.Once
+		return func() { once.Do(func() { r.unsubscribe(id) }) }
 	}
 }
 
@@ -320,11 +325,23 @@ func (h *Hub) DropConnection(meetingID, userID string) {
 	if r == nil {
 		return
 	}
-	r.mu.Lock()
-	c := r.attached[userID]
-	r.mu.Unlock()
-	if c != nil {
+	if c := r.connOf(userID); c != nil {
 		c.ws.CloseNow()
+	}
+}
+
+// SkipEvent makes the user's connection lose its next event number, as if
+// a frame had been lost on the way: the client sees a gap at its next event
+// and must resync. For tests of gap detection.
+func (h *Hub) SkipEvent(meetingID, userID string) {
+	r := h.existingRoom(meetingID)
+	if r == nil {
+		return
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if c := r.attached[userID]; c != nil {
+		c.seq++
 	}
 }
 

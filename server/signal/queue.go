@@ -1,36 +1,149 @@
 package signal
 
-import "sync"
+import (
+	"sync"
 
-// sendQueue is a connection's FIFO of encoded frames. It grows on demand up
-// to max, so an idle connection holds no preallocated buffer (a channel of
-// 1,024 slots cost 24 KB per connection).
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// sendQueue is a connection's FIFO of encoded frames, bounded by count and
+// by bytes. It grows on demand, so an idle connection holds no buffer (a
+// channel of 1,024 slots cost 24 KB per connection).
+//
+// Deferred frames wait, in order, until flush or the next push, which first
+// moves them into the queue as "batch" frames: this is how a watcher's
+// events are coalesced, and why nothing pushed after an event can overtake
+// it.
 type sendQueue struct {
-	mu    sync.Mutex
-	items [][]byte
-	max   int
-	ready chan struct{} // signalled when the queue goes from empty to not
+	mu         sync.Mutex
+	items      [][]byte
+	deferred   [][]byte
+	deferBytes int // of deferred
+	bytes      int // of items and deferred
+	maxItems   int
+	maxBytes   int
+	ready      chan struct{} // signalled when the queue goes from empty to not
 }
 
-func newSendQueue(max int) *sendQueue {
-	return &sendQueue{max: max, ready: make(chan struct{}, 1)}
+func newSendQueue(maxItems, maxBytes int) *sendQueue {
+	return &sendQueue{maxItems: maxItems, maxBytes: maxBytes, ready: make(chan struct{}, 1)}
 }
 
-// push appends b; false when the queue is full.
-func (q *sendQueue) push(b []byte) bool {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	if len(q.items) >= q.max {
+// fits says whether n more frames of size bytes may be queued. The deferred
+// frames count as the one batch they will travel in. A queue holding
+// nothing takes any one burst, so a snapshot larger than the bound still
+// reaches a client that reads.
+func (q *sendQueue) fits(n, size int) bool {
+	if len(q.deferred) > 0 {
+		n++
+	}
+	if len(q.items)+n > q.maxItems {
 		return false
 	}
-	q.items = append(q.items, b)
-	if len(q.items) == 1 {
+	return q.bytes == 0 || q.bytes+size <= q.maxBytes
+}
+
+// push appends the frames, after any deferred ones; false (and nothing
+// queued) when they do not fit.
+func (q *sendQueue) push(frames ...[]byte) bool {
+	size := 0
+	for _, b := range frames {
+		size += len(b)
+	}
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if !q.fits(len(frames), size) {
+		return false
+	}
+	q.flushLocked()
+	q.bytes += size
+	q.appendLocked(frames...)
+	return true
+}
+
+// pushDeferred holds b until the next flush or push; false when it does not
+// fit. A full batch's worth goes out without waiting for the flush.
+func (q *sendQueue) pushDeferred(b []byte) bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if len(batchOpen)+len(batchClose)+q.deferBytes+len(q.deferred)+len(b) > protocol.PartBytes {
+		q.flushLocked()
+	}
+	if !q.fits(0, len(b)) {
+		return false
+	}
+	q.bytes += len(b)
+	q.deferBytes += len(b)
+	q.deferred = append(q.deferred, b)
+	return true
+}
+
+// flush moves the deferred frames into the queue.
+func (q *sendQueue) flush() {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	q.flushLocked()
+}
+
+// flushLocked queues the deferred frames: one as it is, several as batch
+// frames of about protocol.PartBytes each.
+func (q *sendQueue) flushLocked() {
+	d := q.deferred
+	q.deferred, q.deferBytes = nil, 0
+	if len(d) == 1 {
+		q.appendLocked(d[0])
+		return
+	}
+	for len(d) > 0 {
+		n, size := 0, len(batchOpen)+len(batchClose)
+		for n < len(d) && (n == 0 || size+len(d[n])+1 <= protocol.PartBytes) {
+			size += len(d[n]) + 1
+			n++
+		}
+		if n == 1 {
+			q.appendLocked(d[0])
+		} else {
+			b := make([]byte, 0, size)
+			b = append(b, batchOpen...)
+			for i, f := range d[:n] {
+				if i > 0 {
+					b = append(b, ',')
+				}
+				b = append(b, f...)
+			}
+			b = append(b, batchClose...)
+			q.bytes += len(b) - totalLen(d[:n]) // the wrapper and commas
+			q.appendLocked(b)
+		}
+		d = d[n:]
+	}
+}
+
+const (
+	batchOpen  = `{"type":"batch","events":[`
+	batchClose = `]}`
+)
+
+func totalLen(frames [][]byte) int {
+	n := 0
+	for _, b := range frames {
+		n += len(b)
+	}
+	return n
+}
+
+func (q *sendQueue) appendLocked(frames ...[]byte) {
+	if len(frames) == 0 {
+		return
+	}
+	wasEmpty := len(q.items) == 0
+	q.items = append(q.items, frames...)
+	if wasEmpty {
 		select {
 		case q.ready <- struct{}{}:
 		default:
 		}
 	}
-	return true
 }
 
 // pop takes the oldest frame; false when the queue is empty.
@@ -43,14 +156,16 @@ func (q *sendQueue) pop() ([]byte, bool) {
 	b := q.items[0]
 	q.items[0] = nil
 	q.items = q.items[1:]
+	q.bytes -= len(b)
 	if len(q.items) == 0 {
 		q.items = nil // let the drained backing array go
 	}
 	return b, true
 }
 
+// len counts the queued frames and the deferred events.
 func (q *sendQueue) len() int {
 	q.mu.Lock()
 	defer q.mu.Unlock()
-	return len(q.items)
+	return len(q.items) + len(q.deferred)
 }

@@ -2,6 +2,7 @@ package signal
 
 import (
 	"encoding/json"
+	"strconv"
 	"sync"
 	"time"
 
@@ -9,31 +10,55 @@ import (
 	"github.com/stagekit/stagekit/stage"
 )
 
-// room is one meeting's live stage. Every change happens under mu, and every
-// message caused by a change (events to the room, the answer to the actor)
-// is queued to connections under mu, so all clients receive the room's events
-// in the same order and an actor sees the event before its result.
+// room is one meeting's live stage and everything the server keeps about it:
+// the stage state, who is attached on which connection, the grace timers of
+// dropped users, the subscribers, and the timers that coalesce host events
+// and the participant count. Its invariants live here; the hub and the
+// connections ask it through its methods and never touch its fields.
+//
+// Every change happens under mu, and every message caused by a change is
+// queued to connections under mu, so each client receives the room's events
+// in the room's order and an actor sees the event before its result.
+//
+// Routing follows stage.Sees: users who see everyone (watchers: hosts and
+// presets with see_all_participants) get every event, coalesced per host
+// tick; the audience gets only the events about users in view and about
+// itself. Only watchers cost O(room) per event; an audience member's join,
+// leave or request costs O(watchers).
 type room struct {
 	hub *Hub
 	id  string
 
 	mu       sync.Mutex
 	st       *stage.Room
-	seq      uint64                 // seq of the last event sent
 	attached map[string]*conn       // user id → its live connection
+	watchers map[string]*conn       // the attached users who see everyone
 	timers   map[string]*time.Timer // user id → grace timer of a dropped user
 	subs     map[int]func(stage.Change)
 	nextSub  int
 	dead     bool // dropped from the hub; joiners must fetch a new room
+
+	hostFlush *time.Timer // pending flush of the watchers' coalesced events
+	countTick *time.Timer // pending participant-count broadcast
+	countSent int         // the count last broadcast
 }
 
 func newRoom(h *Hub, id string) *room {
 	return &room{
 		hub: h, id: id, st: stage.NewRoom(),
 		attached: make(map[string]*conn),
+		watchers: make(map[string]*conn),
 		timers:   make(map[string]*time.Timer),
 		subs:     make(map[int]func(stage.Change)),
 	}
+}
+
+// peek returns the user's peer id and status while it is in the room.
+func (r *room) peek(userID string) (peerID string, status stage.Status, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.st.Member(userID)
+	return m.PeerID, m.Status, ok
 }
 
 // join enters c's user into the room, or re-attaches it when the user is
@@ -67,37 +92,70 @@ func (r *room) join(c *conn, reqID uint64) bool {
 			return true
 		}
 		p := protocol.ParticipantOf(m)
-		r.seq++
-		r.broadcast(protocol.ServerMessage{Type: protocol.TypeEvent, Seq: r.seq, Event: protocol.EventParticipantJoined, Participant: &p}, nil)
+		ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
+		r.route(ev, ev, m.InView())
+		r.countChanged()
 	}
 	r.attached[uid] = c
+	if c.id.Preset.SeesEveryone() {
+		r.watchers[uid] = c
+	} else {
+		delete(r.watchers, uid)
+	}
 	c.room = r
 	if media := r.hub.cfg.Media; media != nil {
 		if err := media.Attach(r.id, uid, c.peerID, c); err != nil {
 			r.hub.log.Warn("media attach failed", "meeting", r.id, "user", uid, "err", err)
 		}
 	}
-	// Queued under the lock: no event after the snapshot can overtake it.
-	snap := r.snapshotLocked(uid)
-	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
+	r.sendSnapshotLocked(c, reqID)
 	return true
 }
 
-// snapshotLocked is the room as userID may see it.
-func (r *room) snapshotLocked(userID string) protocol.Snapshot {
-	snap := protocol.Snapshot{Seq: r.seq, Participants: make([]protocol.Participant, 0, r.st.Len())}
-	self, _ := r.st.Member(userID)
-	for _, m := range r.st.Members() {
-		if m.UserID == userID {
+// sendSnapshotLocked answers reqID with the room as c's user may see it,
+// split into "part" frames when it is large. Queued under the lock: no event
+// after the snapshot can overtake it.
+func (r *room) sendSnapshotLocked(c *conn, reqID uint64) {
+	uid := c.id.UserID
+	snap := protocol.Snapshot{Seq: c.seq, Count: r.st.Len()}
+	visible := r.st.VisibleTo(uid)
+	others := make([]protocol.Participant, 0, len(visible))
+	for _, m := range visible {
+		if m.UserID == uid {
 			snap.Self = protocol.ParticipantOf(m)
 			continue
 		}
-		snap.Participants = append(snap.Participants, protocol.ParticipantOf(m))
+		others = append(others, protocol.ParticipantOf(m))
 	}
-	if self.Preset.AcceptStageRequests {
-		snap.Requests = r.requestsLocked()
+	var frames [][]byte
+	snap.Participants, frames = splitParts(reqID, others, func(m *protocol.ServerMessage, p []protocol.Participant) { m.Participants = p }, frames)
+	if c.id.Preset.AcceptStageRequests {
+		snap.Requests, frames = splitParts(reqID, r.requestsLocked(), func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, frames)
 	}
-	return snap
+	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
+	if err != nil {
+		r.hub.log.Error("encode snapshot", "err", err)
+		return
+	}
+	c.enqueueAll(append(frames, final))
+}
+
+// Items per "part" frame: participants and requests are a few hundred bytes
+// at most each (names are bounded), so a part stays near PartBytes.
+const partItems = 256
+
+// splitParts keeps the last partItems of list for the result and encodes
+// the rest as "part" frames of reqID, appended to frames in order.
+func splitParts[T any](reqID uint64, list []T, set func(*protocol.ServerMessage, []T), frames [][]byte) ([]T, [][]byte) {
+	for len(list) > partItems {
+		m := protocol.ServerMessage{Type: protocol.TypePart, ID: reqID}
+		set(&m, list[:partItems])
+		if b, err := json.Marshal(m); err == nil {
+			frames = append(frames, b)
+		}
+		list = list[partItems:]
+	}
+	return list, frames
 }
 
 // requestsLocked is the pending list, oldest first; never nil.
@@ -110,8 +168,8 @@ func (r *room) requestsLocked() []protocol.StageRequest {
 	return out
 }
 
-// current reports, under the lock, whether c is its user's live connection
-// in this room; refusals are answered with 2005.
+// currentLocked reports whether c is its user's live connection in this
+// room; refusals are answered with 2005.
 func (r *room) currentLocked(c *conn, reqID uint64) bool {
 	if r.attached[c.id.UserID] == c {
 		return true
@@ -120,8 +178,8 @@ func (r *room) currentLocked(c *conn, reqID uint64) bool {
 	return false
 }
 
-// apply runs one stage action by c's user and answers it: the event to the
-// room first, then the result to the actor.
+// apply runs one stage action by c's user and answers it: the events first,
+// then the result to the actor.
 func (r *room) apply(c *conn, msg protocol.ClientMessage, kind stage.Kind) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -134,19 +192,217 @@ func (r *room) apply(c *conn, msg protocol.ClientMessage, kind stage.Kind) {
 		c.sendError(msg.ID, protocol.ErrorOf(err))
 		return
 	}
-	var seq uint64
-	if len(res.Changes) > 0 || res.PendingChanged {
-		changes := make([]protocol.Change, len(res.Changes))
-		for i, ch := range res.Changes {
-			changes[i] = protocol.ChangeOf(ch)
-		}
-		r.seq++
-		seq = r.seq
-		r.broadcast(protocol.ServerMessage{Type: protocol.TypeEvent, Seq: seq, Event: protocol.EventStage, Changes: changes}, &res)
+	if len(res.Changes) > 0 {
+		r.stageEventLocked(res.Changes)
 		r.notify(res.Changes)
 	}
 	me, _ := r.st.Member(uid)
-	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Seq: seq, Status: me.Status})
+	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Seq: c.seq, Status: me.Status})
+}
+
+// stageEventLocked sends the committed changes to whoever may see them:
+// watchers all of them (hosts with the pending list's delta), the audience
+// the public ones, and each user its own.
+func (r *room) stageEventLocked(changes []stage.Change) {
+	all := make([]protocol.Change, len(changes))
+	var public []protocol.Change
+	var private map[string]bool // subjects of private changes
+	var removed []string
+	var added []protocol.StageRequest
+	for i, ch := range changes {
+		all[i] = protocol.ChangeOf(ch)
+		if ch.From == stage.Requested {
+			removed = append(removed, ch.UserID)
+		}
+		if ch.To == stage.Requested {
+			if m, ok := r.st.Member(ch.UserID); ok {
+				added = append(added, protocol.RequestOf(m))
+			}
+		}
+		if ch.Public() {
+			public = append(public, r.audienceChange(ch, all[i]))
+			continue
+		}
+		if private == nil {
+			private = map[string]bool{}
+		}
+		private[ch.UserID] = true
+	}
+	watch := protocol.ServerMessage{Event: protocol.EventStage, Changes: all}
+	host := watch
+	host.RequestsAdded, host.RequestsRemoved = added, removed
+
+	// The subjects of private changes who are in the audience get the
+	// public changes and their own, in order.
+	var own map[string][]byte
+	for uid := range private {
+		c := r.attached[uid]
+		if c == nil || r.watchers[uid] != nil {
+			continue
+		}
+		var mine []protocol.Change
+		pub := 0
+		for i, ch := range changes {
+			switch {
+			case ch.Public():
+				mine = append(mine, public[pub])
+				pub++
+			case ch.UserID == uid:
+				mine = append(mine, all[i])
+			}
+		}
+		if own == nil {
+			own = map[string][]byte{}
+		}
+		own[uid] = r.eventBody(protocol.ServerMessage{Event: protocol.EventStage, Changes: mine})
+	}
+	var audience *protocol.ServerMessage
+	if len(public) > 0 {
+		audience = &protocol.ServerMessage{Event: protocol.EventStage, Changes: public}
+	}
+	var watchBody, hostBody []byte
+	if len(r.watchers) > 0 {
+		watchBody = r.eventBody(watch)
+		hostBody = watchBody
+		if len(added) > 0 || len(removed) > 0 {
+			hostBody = r.eventBody(host)
+		}
+	}
+	r.routeBodies(watchBody, hostBody, audience, own)
+}
+
+// audienceChange is ch as the audience gets it: a user coming into view is
+// introduced, one leaving it is marked hidden.
+func (r *room) audienceChange(ch stage.Change, wire protocol.Change) protocol.Change {
+	switch {
+	case ch.InViewAfter && !ch.InViewBefore:
+		if m, ok := r.st.Member(ch.UserID); ok {
+			wire.Name, wire.PresetName = m.Name, m.Preset.Name
+		}
+	case ch.InViewBefore && !ch.InViewAfter:
+		wire.Hidden = true
+	}
+	return wire
+}
+
+// route sends a join or leave event to the watchers (hosts get hostEv, which
+// may carry the pending list's delta) and, when public, to everyone else.
+func (r *room) route(watchEv, hostEv protocol.ServerMessage, public bool) {
+	var audience *protocol.ServerMessage
+	if public {
+		audience = &watchEv
+	}
+	watch := r.eventBody(watchEv)
+	host := watch
+	if hostEv.RequestsRemoved != nil {
+		host = r.eventBody(hostEv)
+	}
+	r.routeBodies(watch, host, audience, nil)
+}
+
+// routeBodies queues watch to the watchers (host to those who accept
+// requests), the audience event (when there is one) to everyone else, and
+// own's bodies to the audience members named there instead.
+func (r *room) routeBodies(watch, host []byte, audience *protocol.ServerMessage, own map[string][]byte) {
+	for _, c := range r.watchers {
+		if c.id.Preset.AcceptStageRequests {
+			r.queueEvent(c, host)
+		} else {
+			r.queueEvent(c, watch)
+		}
+	}
+	if audience == nil {
+		for uid, body := range own {
+			r.queueEvent(r.attached[uid], body)
+		}
+		return
+	}
+	body := r.eventBody(*audience)
+	for uid, c := range r.attached {
+		if r.watchers[uid] != nil {
+			continue
+		}
+		if b, ok := own[uid]; ok {
+			r.queueEvent(c, b)
+		} else {
+			r.queueEvent(c, body)
+		}
+	}
+}
+
+// eventPrefix starts every encoded event; the connection's seq is spliced
+// in after it, so one encoding serves every recipient.
+const eventPrefix = `{"type":"event",`
+
+// eventBody encodes ev as an event without a seq.
+func (r *room) eventBody(ev protocol.ServerMessage) []byte {
+	ev.Type, ev.Seq = protocol.TypeEvent, 0
+	b, err := json.Marshal(ev)
+	if err != nil {
+		r.hub.log.Error("encode event", "err", err)
+		return nil
+	}
+	return b
+}
+
+// queueEvent numbers body with c's next seq and queues it: at once for the
+// audience, coalesced until the next host tick for watchers.
+func (r *room) queueEvent(c *conn, body []byte) {
+	if c == nil || body == nil {
+		return
+	}
+	c.seq++
+	frame := make([]byte, 0, len(body)+24)
+	frame = append(frame, eventPrefix...)
+	frame = append(frame, `"seq":`...)
+	frame = strconv.AppendUint(frame, c.seq, 10)
+	frame = append(frame, ',')
+	frame = append(frame, body[len(eventPrefix):]...)
+	tick := r.hub.cfg.HostTick
+	if tick <= 0 || r.watchers[c.id.UserID] != c {
+		c.enqueue(frame)
+		return
+	}
+	c.enqueueDeferred(frame)
+	if r.hostFlush == nil {
+		r.hostFlush = time.AfterFunc(tick, r.flushWatchers)
+	}
+}
+
+// flushWatchers sends the watchers' coalesced events.
+func (r *room) flushWatchers() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.hostFlush = nil
+	for _, c := range r.watchers {
+		c.flush()
+	}
+}
+
+// countChanged schedules a broadcast of the participant count: at most one
+// per CountInterval, whatever the rate of joins and leaves.
+func (r *room) countChanged() {
+	if r.countTick == nil && !r.dead {
+		r.countTick = time.AfterFunc(r.hub.cfg.CountInterval, r.broadcastCount)
+	}
+}
+
+func (r *room) broadcastCount() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.countTick = nil
+	n := r.st.Len()
+	if n == r.countSent || r.dead {
+		return
+	}
+	r.countSent = n
+	b, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeEvent, Event: protocol.EventCount, Count: n})
+	if err != nil {
+		return
+	}
+	for _, c := range r.attached {
+		c.enqueue(b)
+	}
 }
 
 // snapshot answers a resync request.
@@ -156,11 +412,10 @@ func (r *room) snapshot(c *conn, reqID uint64) {
 	if !r.currentLocked(c, reqID) {
 		return
 	}
-	snap := r.snapshotLocked(c.id.UserID)
-	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
+	r.sendSnapshotLocked(c, reqID)
 }
 
-// requests answers getAccessRequests.
+// requests answers getAccessRequests, in parts when the list is long.
 func (r *room) requests(c *conn, reqID uint64) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -171,7 +426,12 @@ func (r *room) requests(c *conn, reqID uint64) {
 		c.sendError(reqID, protocol.NewError(int(stage.CodePermissionDenied), "preset %q may not see stage requests", c.id.Preset.Name))
 		return
 	}
-	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Requests: r.requestsLocked()})
+	last, frames := splitParts(reqID, r.requestsLocked(), func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, nil)
+	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Requests: last})
+	if err != nil {
+		return
+	}
+	c.enqueueAll(append(frames, final))
 }
 
 // isCurrent reports whether c is its user's live connection in this room.
@@ -181,9 +441,22 @@ func (r *room) isCurrent(c *conn) bool {
 	return r.attached[c.id.UserID] == c
 }
 
-// exitLocked takes userID out of the room and tells everyone: the event
-// participantLeft, for hosts with the new pending list when a request was
-// withdrawn. The caller has removed the user's connection from attached.
+// connOf returns the user's live connection, if any.
+func (r *room) connOf(userID string) *conn {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.attached[userID]
+}
+
+// detachLocked forgets the user's connection.
+func (r *room) detachLocked(userID string) {
+	delete(r.attached, userID)
+	delete(r.watchers, userID)
+}
+
+// exitLocked takes userID out of the room and tells whoever saw it: the
+// event participantLeft, for hosts with the pending list's delta when a
+// request was withdrawn. The caller has detached the user's connection.
 func (r *room) exitLocked(userID string) {
 	if t := r.timers[userID]; t != nil {
 		t.Stop()
@@ -198,10 +471,15 @@ func (r *room) exitLocked(userID string) {
 		media.Detach(r.id, userID)
 	}
 	p := protocol.ParticipantOf(m)
-	r.seq++
-	r.broadcast(protocol.ServerMessage{Type: protocol.TypeEvent, Seq: r.seq, Event: protocol.EventParticipantLeft, Participant: &p}, &res)
+	ev := protocol.ServerMessage{Event: protocol.EventParticipantLeft, Participant: &p}
+	host := ev
+	if res.PendingChanged {
+		host.RequestsRemoved = []string{userID}
+	}
+	r.route(ev, host, m.InView())
+	r.countChanged()
 	if m.Status != stage.OffStage {
-		r.notify([]stage.Change{{UserID: m.UserID, PeerID: m.PeerID, From: m.Status, To: stage.OffStage, Cause: stage.CauseExit}})
+		r.notify([]stage.Change{{UserID: m.UserID, PeerID: m.PeerID, From: m.Status, To: stage.OffStage, Cause: stage.CauseExit, InViewBefore: m.InView()}})
 	}
 	r.dropIfEmptyLocked()
 }
@@ -212,9 +490,18 @@ func (r *room) leave(c *conn) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.attached[c.id.UserID] == c {
-		delete(r.attached, c.id.UserID)
+		r.detachLocked(c.id.UserID)
 		r.exitLocked(c.id.UserID)
 	}
+}
+
+// remove takes the user out at once, whatever its connection (an admin
+// deleted the participant).
+func (r *room) remove(userID string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.detachLocked(userID)
+	r.exitLocked(userID)
 }
 
 // dropped starts the grace period of a connection that went away without
@@ -226,7 +513,7 @@ func (r *room) dropped(c *conn) {
 	if r.attached[userID] != c {
 		return // replaced, removed or left already
 	}
-	delete(r.attached, userID)
+	r.detachLocked(userID)
 	if r.dead {
 		return // the hub is shutting down
 	}
@@ -247,11 +534,62 @@ func (r *room) dropped(c *conn) {
 	r.timers[userID] = t
 }
 
+// subscribe adds fn to the room's subscribers; false when the room was
+// dropped meanwhile and the caller must fetch the meeting's room anew.
+func (r *room) subscribe(fn func(stage.Change)) (id int, ok bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return 0, false
+	}
+	r.nextSub++
+	r.subs[r.nextSub] = fn
+	return r.nextSub, true
+}
+
+func (r *room) unsubscribe(id int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	delete(r.subs, id)
+	r.dropIfEmptyLocked()
+}
+
+// members returns the room's members in join order.
+func (r *room) members() []stage.Member {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.st.Members()
+}
+
+// shutdown stops the room's timers and marks it dead: the hub is closing.
+func (r *room) shutdown() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for id, t := range r.timers {
+		t.Stop()
+		delete(r.timers, id)
+	}
+	r.stopTicksLocked()
+	r.dead = true
+}
+
+func (r *room) stopTicksLocked() {
+	if r.hostFlush != nil {
+		r.hostFlush.Stop()
+		r.hostFlush = nil
+	}
+	if r.countTick != nil {
+		r.countTick.Stop()
+		r.countTick = nil
+	}
+}
+
 // dropIfEmptyLocked forgets a room nobody is in, waits for or watches.
 func (r *room) dropIfEmptyLocked() {
 	if r.dead || r.st.Len() > 0 || len(r.attached) > 0 || len(r.timers) > 0 || len(r.subs) > 0 {
 		return
 	}
+	r.stopTicksLocked()
 	r.dead = true
 	r.hub.forget(r)
 }
@@ -277,38 +615,4 @@ func (r *room) safely(what string, fn func()) {
 		}
 	}()
 	fn()
-}
-
-// broadcast queues ev to every attached connection. When res says the
-// pending list changed, users who accept stage requests also get
-// pendingChanged, the whole list and requestAdded. The message is encoded
-// once per audience, not per recipient.
-func (r *room) broadcast(ev protocol.ServerMessage, res *stage.Result) {
-	plain, err := json.Marshal(ev)
-	if err != nil {
-		r.hub.log.Error("encode event", "err", err)
-		return
-	}
-	hosts := plain
-	if res != nil && res.PendingChanged {
-		ev.PendingChanged = true
-		ev.RequestAdded = res.RequestAdded
-		ev.Requests = r.requestsLocked()
-		if hosts, err = json.Marshal(ev); err != nil {
-			r.hub.log.Error("encode event", "err", err)
-			return
-		}
-	}
-	// Hosts first: they act on requests, and their copy should not wait
-	// behind a thousand viewers' copies.
-	for _, c := range r.attached {
-		if c.id.Preset.AcceptStageRequests {
-			c.enqueue(hosts)
-		}
-	}
-	for _, c := range r.attached {
-		if !c.id.Preset.AcceptStageRequests {
-			c.enqueue(plain)
-		}
-	}
 }

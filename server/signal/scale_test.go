@@ -14,9 +14,10 @@ import (
 )
 
 // Many real clients: concurrent requests end in one order everyone agrees
-// on, and one batch grant reaches everyone as one event. Every viewer
-// requesting makes n² frames (client decoding included, in this process),
-// so n stays modest here; BenchmarkFanout measures a 1,000-connection room.
+// on, and one batch grant reaches the host as one event and each viewer as
+// its own change. A viewer receives nothing of the other viewers' requests:
+// its frames are its own answers and events and the participant count.
+// BenchmarkFanout measures a 1,000-connection room.
 func TestManyClients(t *testing.T) {
 	n := 200
 	switch {
@@ -56,19 +57,38 @@ func TestManyClients(t *testing.T) {
 			t.Fatal("requests not oldest first")
 		}
 	}
-	res := host.ok(act(protocol.TypeStageGrant, ids...))
-	for _, c := range append([]*tclient{host}, viewers...) {
-		c.waitUntil("the grant event", func() bool {
-			for _, m := range c.log {
-				if m.Type == protocol.TypeEvent && m.Seq == res.Seq {
-					if len(m.Changes) != n {
-						t.Errorf("%s: grant event with %d changes", c.name, len(m.Changes))
+	host.ok(act(protocol.TypeStageGrant, ids...))
+	host.waitUntil("the grant event", func() bool {
+		for _, m := range host.log {
+			if m.Type == protocol.TypeEvent && len(m.Changes) > 0 && m.Changes[0].Cause == stage.CauseGrant {
+				if len(m.Changes) != n || len(m.RequestsRemoved) != n {
+					t.Errorf("host: grant event with %d changes, %d requests removed", len(m.Changes), len(m.RequestsRemoved))
+				}
+				return true
+			}
+		}
+		return false
+	})
+	for i, v := range viewers {
+		v.waitUntil("its grant", func() bool {
+			for _, m := range v.log {
+				if m.Type == protocol.TypeEvent && len(m.Changes) > 0 && m.Changes[0].Cause == stage.CauseGrant {
+					if len(m.Changes) != 1 || m.Changes[0].UserID != ids[i] {
+						t.Errorf("%s: grant event %s", v.name, m.raw)
 					}
 					return true
 				}
 			}
 			return false
 		})
+		for _, m := range v.frames() {
+			if m.Type != protocol.TypeEvent || m.Event == protocol.EventCount {
+				continue
+			}
+			if len(m.Changes) != 1 || m.Changes[0].UserID != ids[i] {
+				t.Fatalf("%s received an event about someone else: %s", v.name, m.raw)
+			}
+		}
 	}
 	t.Logf("%d clients: %d requests, list and batch grant delivered in %v", n, n, time.Since(start))
 	sameOrder(t, append([]*tclient{host}, viewers...)...)
