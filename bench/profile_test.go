@@ -27,7 +27,7 @@ var profileWarn sync.Once
 // phase measures one timed phase: the CPU time the server process and this
 // (client) process used during it, and, when profiling, their CPU profiles.
 type phase struct {
-	r       *room
+	srv     *server
 	name    string
 	srv0    time.Duration
 	cli0    time.Duration
@@ -59,8 +59,8 @@ func (c phaseCPU) otherPct() float64 {
 	return 100 * max(0, float64(c.other)) / (float64(c.wall) * float64(runtime.NumCPU()))
 }
 
-func startPhase(r *room, name string) *phase {
-	p := &phase{r: r, name: name}
+func startPhase(srv *server, name string) *phase {
+	p := &phase{srv: srv, name: name}
 	if dir := profileDir(); dir != "" {
 		if f, err := os.Create(filepath.Join(dir, name+"-client.pprof")); err == nil {
 			if err := pprof.StartCPUProfile(f); err != nil {
@@ -70,13 +70,13 @@ func startPhase(r *room, name string) *phase {
 				p.cliProf = f
 			}
 		}
-		if err := r.srv.profileCmd("cpu-start " + name + "-server.pprof"); err != nil {
+		if err := srv.profileCmd("cpu-start " + name + "-server.pprof"); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: no server profile: %v\n", err)
 		} else {
 			p.srvProf = true
 		}
 	}
-	p.srv0, _ = r.srv.cpuTime()
+	p.srv0, _ = srv.cpuTime()
 	p.cli0 = selfCPU()
 	p.sys0 = systemBusy()
 	p.t0 = time.Now()
@@ -84,7 +84,7 @@ func startPhase(r *room, name string) *phase {
 }
 
 func (p *phase) end() phaseCPU {
-	srv, _ := p.r.srv.cpuTime()
+	srv, _ := p.srv.cpuTime()
 	c := phaseCPU{srv: srv - p.srv0, cli: selfCPU() - p.cli0, wall: time.Since(p.t0)}
 	c.other = systemBusy() - p.sys0 - c.srv - c.cli
 	if p.cliProf != nil {
@@ -92,7 +92,7 @@ func (p *phase) end() phaseCPU {
 		p.cliProf.Close()
 	}
 	if p.srvProf {
-		if err := p.r.srv.profileCmd("cpu-stop"); err != nil {
+		if err := p.srv.profileCmd("cpu-stop"); err != nil {
 			fmt.Fprintf(os.Stderr, "bench: server profile: %v\n", err)
 		}
 	}

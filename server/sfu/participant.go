@@ -32,6 +32,10 @@ type Participant struct {
 	closed    atomic.Bool
 	done      chan struct{}
 	closeOnce sync.Once
+	// The negotiation loop starts with the first thing to forward: a
+	// viewer of a room with nobody on stage costs no goroutine.
+	loopOnce sync.Once
+	looping  atomic.Bool
 
 	// Publish side.
 	pubMu    sync.Mutex
@@ -155,11 +159,22 @@ func (p *Participant) UserID() string { return p.userID }
 func (p *Participant) PeerID() string { return p.peerID }
 
 func (p *Participant) start() {
-	p.s.goroutine(p.loop)
-	p.wake()
+	p.m.mu.Lock()
+	tracks := len(p.m.tracks) > 0
+	p.m.mu.Unlock()
+	if tracks {
+		p.wake()
+	}
 }
 
+// wake asks the negotiation loop to reconcile the subscriptions, starting
+// it on first use. A track added after start sees the participant in its
+// meeting and wakes it.
 func (p *Participant) wake() {
+	p.loopOnce.Do(func() {
+		p.looping.Store(true)
+		p.s.goroutine(p.loop)
+	})
 	select {
 	case p.wakeCh <- struct{}{}:
 	default:
@@ -385,6 +400,9 @@ func (p *Participant) onPublishedTrack(sess *pubSession, remote *webrtc.TrackRem
 // outstanding subscribe offer. Errors (4041): no offer outstanding, a bad
 // answer, a closed participant.
 func (p *Participant) HandleSubscribeAnswer(sdp string) error {
+	if !p.looping.Load() {
+		return protocol.NewError(protocol.CodeMediaFailed, "no subscribe offer is outstanding")
+	}
 	req := answerReq{sdp: sdp, reply: make(chan error, 1)}
 	select {
 	case p.answerCh <- req:

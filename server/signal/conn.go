@@ -41,10 +41,19 @@ var stageKinds = map[string]stage.Kind{
 	protocol.TypeStageLeave:   stage.ActLeave,
 }
 
+// socket is the part of *websocket.Conn a connection uses.
+type socket interface {
+	Read(ctx context.Context) (websocket.MessageType, []byte, error)
+	Write(ctx context.Context, typ websocket.MessageType, p []byte) error
+	Ping(ctx context.Context) error
+	Close(code websocket.StatusCode, reason string) error
+	CloseNow() error
+}
+
 // conn is one client's signaling connection.
 type conn struct {
 	hub *Hub
-	ws  *websocket.Conn
+	ws  socket
 
 	// out holds encoded frames for the writer goroutine, the only one that
 	// writes to ws. It never blocks a sender: when it is full the client is
@@ -57,6 +66,11 @@ type conn struct {
 	closeReason string
 	closeFlush  bool          // write what is queued before the close frame
 	writerDone  chan struct{} // closed when the writer has closed the socket
+
+	// lastRead is when the client last sent a frame (unix ns): the hub's
+	// pinger pings only connections that have been quiet for its interval.
+	lastRead atomic.Int64
+	pinging  atomic.Bool // a ping is in flight
 
 	// ident is the authenticated identity, for lookups from other goroutines.
 	ident atomic.Pointer[auth.Identity]
@@ -73,7 +87,7 @@ type conn struct {
 	flooded int // rate-limited messages in a row
 }
 
-func newConn(h *Hub, ws *websocket.Conn) *conn {
+func newConn(h *Hub, ws socket) *conn {
 	burst := int(2 * h.cfg.RateLimit)
 	if burst < 1 {
 		burst = 1
@@ -88,12 +102,13 @@ func newConn(h *Hub, ws *websocket.Conn) *conn {
 }
 
 // serve runs the reader until the connection ends, then waits for the
-// writer to finish closing the socket.
+// writer to finish closing the socket. It is the connection's one
+// goroutine while the connection is idle: a writer runs only while there is
+// something to write, and the hub's pinger checks liveness for all.
 func (c *conn) serve(ctx context.Context) {
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	go c.writeLoop()
-	go c.watchLoop()
+	c.lastRead.Store(time.Now().UnixNano())
 	helloTimer := time.AfterFunc(c.hub.cfg.HelloTimeout, func() {
 		c.closeWith(protocol.CodeHelloFirst, "no hello in time", true)
 	})
@@ -111,11 +126,14 @@ func (c *conn) serve(ctx context.Context) {
 	}()
 	authed := false
 	for {
-		typ, data, err := c.ws.Read(ctx)
+		// The socket's end ends the read; a context without Done costs the
+		// read no timer.
+		typ, data, err := c.ws.Read(context.Background())
 		if err != nil {
 			c.hub.log.Debug("signaling connection ended", "meeting", c.id.MeetingID, "user", c.id.UserID, "err", err)
 			return
 		}
+		c.lastRead.Store(time.Now().UnixNano())
 		c.hub.msgsIn.Add(1)
 		if c.isClosing() {
 			return // replaced, removed, too slow or shutting down: ignore the rest
@@ -361,8 +379,13 @@ func (c *conn) enqueueAll(frames [][]byte) {
 	if c.isClosing() {
 		return
 	}
-	if !c.out.push(frames...) {
+	ok, start := c.out.push(frames...)
+	if !ok {
 		c.slow()
+		return
+	}
+	if start {
+		go c.writeLoop()
 	}
 }
 
@@ -378,7 +401,11 @@ func (c *conn) enqueueDeferred(b []byte) {
 }
 
 // flush sends the deferred event frames.
-func (c *conn) flush() { c.out.flush() }
+func (c *conn) flush() {
+	if c.out.flush() {
+		go c.writeLoop()
+	}
+}
 
 func (c *conn) slow() {
 	c.hub.log.Warn("closing a slow connection", append(c.who(), "queued", c.out.len())...)
@@ -388,10 +415,23 @@ func (c *conn) slow() {
 // closeWith asks the writer to close the socket with code and reason,
 // after writing what is queued when flush is set. Only the first call
 // counts; it never blocks.
+// A writer closes the socket (one is started if none runs); if it has not
+// finished within closeTimeout (a client that reads nothing), the socket is
+// cut.
 func (c *conn) closeWith(code int, reason string, flush bool) {
 	c.closeOnce.Do(func() {
 		c.closeCode, c.closeReason, c.closeFlush = websocket.StatusCode(code), closeReason(reason), flush
 		close(c.closing)
+		if c.out.claim() {
+			go c.writeLoop()
+		}
+		time.AfterFunc(c.hub.closeTimeout, func() {
+			select {
+			case <-c.writerDone:
+			default:
+				c.ws.CloseNow()
+			}
+		})
 	})
 }
 
@@ -426,23 +466,38 @@ func (c *conn) isClosing() bool {
 	}
 }
 
-// writeLoop is the only writer of the socket: it writes queued frames in
-// order and, when asked to close, flushes (if asked) and closes.
+// writeLoop writes queued frames in order while there are any; it is the
+// only writer of the socket (the queue has one writer at a time). Once the
+// connection is closing, the writer flushes (if asked) and closes the
+// socket, and keeps the role for good.
 func (c *conn) writeLoop() {
-	defer close(c.writerDone)
-	for !c.isClosing() {
-		if b, ok := c.out.pop(); ok {
-			if !c.write(b, writeTimeout) {
-				return
-			}
-			continue
+	for {
+		if c.isClosing() {
+			c.finishClose()
+			return
 		}
-		select {
-		case <-c.out.ready:
-		case <-c.closing:
+		b, ok := c.out.popOrRelease()
+		if !ok {
+			// Released. A close that came meanwhile could not start a
+			// writer: take the role back for it.
+			if c.isClosing() && c.out.claim() {
+				continue
+			}
+			return
+		}
+		if !c.write(b, writeTimeout) {
+			close(c.writerDone)
+			return
 		}
 	}
+}
+
+// finishClose writes what is queued (when asked, within flushDeadline) and
+// closes the socket.
+func (c *conn) finishClose() {
+	defer close(c.writerDone)
 	if c.closeFlush {
+		c.out.flush()
 		deadline := time.Now().Add(flushDeadline)
 		for b, ok := c.out.pop(); ok; b, ok = c.out.pop() {
 			if !c.write(b, time.Until(deadline)) {
@@ -466,38 +521,21 @@ func (c *conn) write(b []byte, timeout time.Duration) bool {
 	return true
 }
 
-// watchLoop pings the client and cuts the socket of a peer that stopped
-// answering (the reader then ends and the user's grace period starts). Once
-// the connection is closing it gives the writer closeTimeout to flush and
-// close, then cuts the socket: a writer stuck on a client that reads nothing
-// must not hold the connection open.
-func (c *conn) watchLoop() {
-	every := c.hub.pingInterval
-	t := time.NewTicker(every)
-	defer t.Stop()
-	for {
-		select {
-		case <-c.writerDone:
-			return
-		case <-c.closing:
-			cut := time.NewTimer(c.hub.closeTimeout)
-			defer cut.Stop()
-			select {
-			case <-c.writerDone:
-			case <-cut.C:
-				c.ws.CloseNow()
-			}
-			return
-		case <-t.C:
-			ctx, cancel := context.WithTimeout(context.Background(), every)
-			err := c.ws.Ping(ctx)
-			cancel()
-			if err != nil && !c.isClosing() {
-				c.hub.log.Debug("dropping an unresponsive connection", append(c.who(), "err", err)...)
-				c.cut("no pong")
-				return
-			}
-		}
+// ping checks that a quiet client still answers; one that does not answer
+// within the ping interval is cut (the reader then ends and the user's grace
+// period starts).
+func (c *conn) ping(timeout time.Duration) {
+	defer c.pinging.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	err := c.ws.Ping(ctx)
+	cancel()
+	if err == nil {
+		c.lastRead.Store(time.Now().UnixNano()) // the pong: alive for another interval
+		return
+	}
+	if !c.isClosing() {
+		c.hub.log.Debug("dropping an unresponsive connection", append(c.who(), "err", err)...)
+		c.cut("no pong")
 	}
 }
 

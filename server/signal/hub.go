@@ -4,19 +4,23 @@
 // one order.
 //
 // Concurrency: every connection has one reader goroutine (which handles its
-// messages in order), one writer goroutine (the only one that writes to the
-// socket; it drains a bounded queue of already-encoded frames) and one ping
-// goroutine. A room's state, its seq and the queueing of every message a
+// messages in order) and, while it has frames to send, one writer goroutine
+// (the only one that writes to the socket; it drains a bounded queue of
+// already-encoded frames). One hub goroutine pings quiet connections. A room's state, its seq and the queueing of every message a
 // change causes happen under the room's mutex, so every client of a room
 // receives the room's events in the same order. Lock order: room.mu before
 // Hub.mu; nothing blocks under either.
 package signal
 
 import (
+	"bufio"
+	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"io"
 	"log/slog"
+	"net"
 	"net/http"
 	"sync"
 	"sync/atomic"
@@ -115,6 +119,9 @@ type Hub struct {
 	// closeTimeout bounds a closing connection's flush and close handshake.
 	closeTimeout time.Duration
 
+	pingOnce sync.Once
+	stopPing chan struct{} // closed by Close
+
 	mu      sync.Mutex
 	rooms   map[string]*room
 	conns   map[*conn]struct{}
@@ -160,9 +167,10 @@ func NewHub(cfg Config) *Hub {
 	}
 	return &Hub{
 		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, closeTimeout: defaultCloseTimeout,
-		rooms:   make(map[string]*room),
-		conns:   make(map[*conn]struct{}),
-		removed: make(map[memberKey]time.Time),
+		stopPing: make(chan struct{}),
+		rooms:    make(map[string]*room),
+		conns:    make(map[*conn]struct{}),
+		removed:  make(map[memberKey]time.Time),
 	}
 }
 
@@ -179,7 +187,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.mu.Unlock()
 	defer h.wg.Done()
 
-	ws, err := websocket.Accept(w, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
+	ws, err := websocket.Accept(smallBuffers{w}, r, &websocket.AcceptOptions{OriginPatterns: h.cfg.OriginPatterns})
 	if err != nil {
 		h.log.Debug("websocket accept failed", "err", err, "origin", r.Header.Get("Origin"))
 		return
@@ -193,15 +201,75 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	h.conns[c] = struct{}{}
+	h.wg.Add(1)
 	h.mu.Unlock()
-	defer func() {
-		h.mu.Lock()
-		delete(h.conns, c)
-		h.mu.Unlock()
+	h.pingOnce.Do(func() { go h.pingLoop() })
+	// The connection gets a goroutine of its own and the handler returns:
+	// net/http's goroutine, its buffers and the request go, which keeps an
+	// idle connection to one small goroutine.
+	go func() {
+		defer h.wg.Done()
+		defer func() {
+			h.mu.Lock()
+			delete(h.conns, c)
+			h.mu.Unlock()
+		}()
+		c.serve(context.Background())
 	}()
-	// The request context ends when ServeHTTP returns; the connection's own
-	// life is bounded by the socket, not by it.
-	c.serve(context.WithoutCancel(r.Context()))
+}
+
+// Socket buffer sizes after the upgrade. net/http's are 4 KiB each way;
+// most signaling frames are far smaller, larger ones bypass the buffer, and
+// 6 KiB less per connection matters in a room of 10,000.
+const (
+	socketReadBuffer  = 1 << 10
+	socketWriteBuffer = 1 << 10
+)
+
+// smallBuffers is the response writer handed to websocket.Accept: its
+// Hijack gives the WebSocket smaller buffers than net/http's.
+type smallBuffers struct{ http.ResponseWriter }
+
+func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(w.ResponseWriter).Hijack()
+	if err != nil {
+		return nil, nil, err
+	}
+	// What the client sent after its request is moved into the new buffer:
+	// websocket.Accept takes it from there (it resets the reader to the raw
+	// connection after what is buffered).
+	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(socketReadBuffer, len(early)))
+	if len(early) > 0 {
+		if _, err := br.Peek(len(early)); err != nil {
+			conn.Close()
+			return nil, nil, err
+		}
+	}
+	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, socketWriteBuffer)), nil
+}
+
+// pingLoop pings, every quarter ping interval, the connections that sent
+// nothing for a whole interval and have no ping in flight. One goroutine
+// for the hub replaces a ticker per connection.
+func (h *Hub) pingLoop() {
+	t := time.NewTicker(h.pingInterval / 4)
+	defer t.Stop()
+	for {
+		select {
+		case <-h.stopPing:
+			return
+		case now := <-t.C:
+			quiet := now.Add(-h.pingInterval).UnixNano()
+			h.mu.Lock()
+			for c := range h.conns {
+				if c.lastRead.Load() < quiet && !c.isClosing() && c.pinging.CompareAndSwap(false, true) {
+					go c.ping(h.pingInterval)
+				}
+			}
+			h.mu.Unlock()
+		}
+	}
 }
 
 // RemoveParticipant closes every connection of the user (4031 "participant
@@ -251,6 +319,7 @@ func (h *Hub) Close() {
 		return
 	}
 	h.closed = true
+	close(h.stopPing)
 	conns := make([]*conn, 0, len(h.conns))
 	for c := range h.conns {
 		conns = append(conns, c)

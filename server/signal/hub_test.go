@@ -977,7 +977,8 @@ func TestSubscribeKeepsRoomUntilRemoved(t *testing.T) {
 // A slow consumer is closed with 4032 instead of blocking the room.
 func TestSlowConsumerPolicy(t *testing.T) {
 	h := NewHub(Config{Auth: &fakeAuth{}, SendQueue: 2, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	c := newConn(h, nil)
+	c := newConn(h, discard{})
+	c.out.claim() // a writer busy elsewhere: nothing leaves the queue
 	c.enqueue([]byte("1"))
 	c.enqueue([]byte("2"))
 	if c.isClosing() {
@@ -996,7 +997,11 @@ func TestSlowConsumerPolicy(t *testing.T) {
 // A client that stops reading while the room is busy is cut off; the room
 // and the other clients never wait for it.
 func TestSlowConsumerEndToEnd(t *testing.T) {
-	e := newEnv(t, func(c *Config) { c.SendQueue = 8; c.RateLimit = 1e6; c.Grace = 50 * time.Millisecond },
+	// Events go out one by one (no host tick): with a queue of 8 frames,
+	// coalescing 20 kB events would be what overflows the host's queue.
+	e := newEnv(t, func(c *Config) {
+		c.SendQueue, c.HostTick, c.RateLimit, c.Grace = 8, -1, 1e6, 50*time.Millisecond
+	},
 		func(h *Hub) { h.closeTimeout = 200 * time.Millisecond })
 	host, _ := e.join(mid, "Host", stage.PresetWebinarHost)
 	// The slow client sees everyone, so every event of the room reaches it.

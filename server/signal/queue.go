@@ -22,11 +22,13 @@ type sendQueue struct {
 	bytes      int // of items and deferred
 	maxItems   int
 	maxBytes   int
-	ready      chan struct{} // signalled when the queue goes from empty to not
+	// writing says a writer goroutine holds the queue: it runs only while
+	// there is something to write, so an idle connection has none.
+	writing bool
 }
 
 func newSendQueue(maxItems, maxBytes int) *sendQueue {
-	return &sendQueue{maxItems: maxItems, maxBytes: maxBytes, ready: make(chan struct{}, 1)}
+	return &sendQueue{maxItems: maxItems, maxBytes: maxBytes}
 }
 
 // fits says whether n more frames of size bytes may be queued. The deferred
@@ -43,9 +45,10 @@ func (q *sendQueue) fits(n, size int) bool {
 	return q.bytes == 0 || q.bytes+size <= q.maxBytes
 }
 
-// push appends the frames, after any deferred ones; false (and nothing
-// queued) when they do not fit.
-func (q *sendQueue) push(frames ...[]byte) bool {
+// push appends the frames, after any deferred ones; ok is false (and
+// nothing queued) when they do not fit. start says the caller must start a
+// writer: the queue had none.
+func (q *sendQueue) push(frames ...[]byte) (ok, start bool) {
 	size := 0
 	for _, b := range frames {
 		size += len(b)
@@ -53,12 +56,12 @@ func (q *sendQueue) push(frames ...[]byte) bool {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	if !q.fits(len(frames), size) {
-		return false
+		return false, false
 	}
 	q.flushLocked()
 	q.bytes += size
 	q.appendLocked(frames...)
-	return true
+	return true, q.claimLocked()
 }
 
 // pushDeferred holds b until the next flush or push; false when it does not
@@ -78,11 +81,31 @@ func (q *sendQueue) pushDeferred(b []byte) bool {
 	return true
 }
 
-// flush moves the deferred frames into the queue.
-func (q *sendQueue) flush() {
+// flush moves the deferred frames into the queue; start as for push.
+func (q *sendQueue) flush() (start bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
 	q.flushLocked()
+	return q.claimLocked()
+}
+
+// claim makes the caller the writer unless one runs already.
+func (q *sendQueue) claim() bool {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	if q.writing {
+		return false
+	}
+	q.writing = true
+	return true
+}
+
+func (q *sendQueue) claimLocked() bool {
+	if q.writing || len(q.items) == 0 {
+		return false
+	}
+	q.writing = true
+	return true
 }
 
 // flushLocked queues the deferred frames: one as it is, several as batch
@@ -133,23 +156,29 @@ func totalLen(frames [][]byte) int {
 }
 
 func (q *sendQueue) appendLocked(frames ...[]byte) {
-	if len(frames) == 0 {
-		return
-	}
-	wasEmpty := len(q.items) == 0
 	q.items = append(q.items, frames...)
-	if wasEmpty {
-		select {
-		case q.ready <- struct{}{}:
-		default:
-		}
-	}
 }
 
 // pop takes the oldest frame; false when the queue is empty.
 func (q *sendQueue) pop() ([]byte, bool) {
 	q.mu.Lock()
 	defer q.mu.Unlock()
+	return q.popLocked()
+}
+
+// popOrRelease is the writer's pop: on an empty queue it gives up the
+// writer's role, in the same step, so that the next push starts a writer.
+func (q *sendQueue) popOrRelease() ([]byte, bool) {
+	q.mu.Lock()
+	defer q.mu.Unlock()
+	b, ok := q.popLocked()
+	if !ok {
+		q.writing = false
+	}
+	return b, ok
+}
+
+func (q *sendQueue) popLocked() ([]byte, bool) {
 	if len(q.items) == 0 {
 		return nil, false
 	}

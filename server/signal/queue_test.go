@@ -15,32 +15,35 @@ func TestSendQueue(t *testing.T) {
 		t.Fatal("pop from an empty queue")
 	}
 	for i := 0; i < 3; i++ {
-		if !q.push([]byte(fmt.Sprint(i))) {
+		ok, start := q.push([]byte(fmt.Sprint(i)))
+		if !ok {
 			t.Fatalf("push %d refused below max", i)
 		}
+		if start != (i == 0) {
+			t.Fatalf("push %d: start a writer = %v", i, start)
+		}
 	}
-	if q.push([]byte("x")) {
+	if ok, _ := q.push([]byte("x")); ok {
 		t.Fatal("push beyond max accepted")
 	}
-	select {
-	case <-q.ready:
-	default:
-		t.Fatal("no ready signal after the first push")
-	}
 	for i := 0; i < 3; i++ {
-		b, ok := q.pop()
+		b, ok := q.popOrRelease()
 		if !ok || string(b) != fmt.Sprint(i) {
 			t.Fatalf("pop %d = %q, %v", i, b, ok)
 		}
 	}
+	if _, ok := q.popOrRelease(); ok {
+		t.Fatal("pop from a drained queue")
+	}
 	if q.len() != 0 || q.items != nil || q.bytes != 0 {
 		t.Fatal("drained queue keeps its array or bytes")
 	}
-	q.push([]byte("again"))
-	select {
-	case <-q.ready:
-	default:
-		t.Fatal("no ready signal after refilling")
+	// The writer released the queue: the next push must start one.
+	if ok, start := q.push([]byte("again")); !ok || !start {
+		t.Fatalf("push after release: ok %v start %v", ok, start)
+	}
+	if q.claim() {
+		t.Fatal("claimed a queue that has a writer")
 	}
 }
 
@@ -49,15 +52,17 @@ func TestSendQueue(t *testing.T) {
 func TestSendQueueBytes(t *testing.T) {
 	q := newSendQueue(100, 10)
 	big := []byte(strings.Repeat("s", 25))
-	if !q.push(big, big) {
+	if ok, _ := q.push(big, big); !ok {
 		t.Fatal("an empty queue refused one burst over the byte bound")
 	}
-	if q.push([]byte("x")) {
+	if ok, _ := q.push([]byte("x")); ok {
 		t.Fatal("push over the byte bound accepted")
 	}
 	q.pop()
 	q.pop()
-	if !q.push([]byte("12345"), []byte("6789")) || q.push([]byte("ab")) || q.len() != 2 {
+	ok1, _ := q.push([]byte("12345"), []byte("6789"))
+	ok2, _ := q.push([]byte("ab"))
+	if !ok1 || ok2 || q.len() != 2 {
 		t.Fatalf("bound not kept: %d queued, %d bytes", q.len(), q.bytes)
 	}
 	if q.pushDeferred([]byte("ab")) {

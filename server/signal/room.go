@@ -38,9 +38,10 @@ type room struct {
 	nextSub  int
 	dead     bool // dropped from the hub; joiners must fetch a new room
 
-	hostFlush *time.Timer // pending flush of the watchers' coalesced events
-	countTick *time.Timer // pending participant-count broadcast
-	countSent int         // the count last broadcast
+	hostFlush    *time.Timer // the open host tick, if any (see coalesceWatchers)
+	hostDeferred bool        // events wait for the end of the tick
+	countTick    *time.Timer // pending participant-count broadcast
+	countSent    int         // the count last broadcast
 }
 
 func newRoom(h *Hub, id string) *room {
@@ -304,16 +305,17 @@ func (r *room) route(watchEv, hostEv protocol.ServerMessage, public bool) {
 // requests), the audience event (when there is one) to everyone else, and
 // own's bodies to the audience members named there instead.
 func (r *room) routeBodies(watch, host []byte, audience *protocol.ServerMessage, own map[string][]byte) {
+	coalesce := r.coalesceWatchers()
 	for _, c := range r.watchers {
 		if c.id.Preset.AcceptStageRequests {
-			r.queueEvent(c, host)
+			r.queueEvent(c, host, coalesce)
 		} else {
-			r.queueEvent(c, watch)
+			r.queueEvent(c, watch, coalesce)
 		}
 	}
 	if audience == nil {
 		for uid, body := range own {
-			r.queueEvent(r.attached[uid], body)
+			r.queueEvent(r.attached[uid], body, false)
 		}
 		return
 	}
@@ -323,11 +325,48 @@ func (r *room) routeBodies(watch, host []byte, audience *protocol.ServerMessage,
 			continue
 		}
 		if b, ok := own[uid]; ok {
-			r.queueEvent(c, b)
+			r.queueEvent(c, b, false)
 		} else {
-			r.queueEvent(c, body)
+			r.queueEvent(c, body, false)
 		}
 	}
+}
+
+// coalesceWatchers says whether the watchers' copy of an event waits for
+// the end of the host tick. The first event in a quiet room goes out at once
+// and opens a window of one tick; events within it wait and go out together
+// when it ends, and the window stays open while events keep coming. So an
+// isolated request reaches the host at once, and a storm in a few frames.
+func (r *room) coalesceWatchers() bool {
+	tick := r.hub.cfg.HostTick
+	if tick <= 0 || len(r.watchers) == 0 {
+		return false
+	}
+	if r.hostFlush != nil {
+		r.hostDeferred = true
+		return true
+	}
+	r.hostFlush = time.AfterFunc(tick, r.flushWatchers)
+	return false
+}
+
+// flushWatchers ends a host tick: the coalesced events go out, and the
+// window stays open for another tick if there were any.
+func (r *room) flushWatchers() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.hostFlush == nil {
+		return // stopped
+	}
+	if !r.hostDeferred {
+		r.hostFlush = nil
+		return
+	}
+	r.hostDeferred = false
+	for _, c := range r.watchers {
+		c.flush()
+	}
+	r.hostFlush.Reset(r.hub.cfg.HostTick)
 }
 
 // eventPrefix starts every encoded event; the connection's seq is spliced
@@ -345,9 +384,9 @@ func (r *room) eventBody(ev protocol.ServerMessage) []byte {
 	return b
 }
 
-// queueEvent numbers body with c's next seq and queues it: at once for the
-// audience, coalesced until the next host tick for watchers.
-func (r *room) queueEvent(c *conn, body []byte) {
+// queueEvent numbers body with c's next seq and queues it: at once, or
+// deferred until the end of the host tick.
+func (r *room) queueEvent(c *conn, body []byte, deferred bool) {
 	if c == nil || body == nil {
 		return
 	}
@@ -358,24 +397,10 @@ func (r *room) queueEvent(c *conn, body []byte) {
 	frame = strconv.AppendUint(frame, c.seq, 10)
 	frame = append(frame, ',')
 	frame = append(frame, body[len(eventPrefix):]...)
-	tick := r.hub.cfg.HostTick
-	if tick <= 0 || r.watchers[c.id.UserID] != c {
+	if deferred {
+		c.enqueueDeferred(frame)
+	} else {
 		c.enqueue(frame)
-		return
-	}
-	c.enqueueDeferred(frame)
-	if r.hostFlush == nil {
-		r.hostFlush = time.AfterFunc(tick, r.flushWatchers)
-	}
-}
-
-// flushWatchers sends the watchers' coalesced events.
-func (r *room) flushWatchers() {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.hostFlush = nil
-	for _, c := range r.watchers {
-		c.flush()
 	}
 }
 

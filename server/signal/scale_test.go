@@ -1,12 +1,15 @@
 package signal
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/auth"
@@ -101,9 +104,18 @@ func TestManyClients(t *testing.T) {
 
 // BenchmarkFanout measures one committed stage action in a room of 1,000
 // attached connections (10 of them hosts): apply, encode per audience,
-// queue to everyone, answer the actor.
+// queue to whoever may see it, answer the actor; the sockets discard what
+// they are given. Half the actions (requests, cancels) are private to the
+// actor and the hosts; public is a viewer going on and off stage, which
+// everyone sees.
 func BenchmarkFanout(b *testing.B) {
-	h := NewHub(Config{Auth: &fakeAuth{}, SendQueue: 1 << 16, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	for _, public := range []bool{false, true} {
+		b.Run(map[bool]string{false: "private", true: "public"}[public], func(b *testing.B) { benchFanout(b, public) })
+	}
+}
+
+func benchFanout(b *testing.B, public bool) {
+	h := NewHub(Config{Auth: &fakeAuth{}, SendQueue: 1 << 16, HostTick: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	r := newRoom(h, "bench")
 	presets := stage.BuiltinPresets()
 	var conns []*conn
@@ -112,49 +124,46 @@ func BenchmarkFanout(b *testing.B) {
 		if i < 10 {
 			p = presets[stage.PresetWebinarHost]
 		}
-		c := newConn(h, nil)
+		c := newConn(h, discard{})
 		c.id = auth.Identity{MeetingID: "bench", UserID: fmt.Sprintf("u%d", i), Name: fmt.Sprintf("User %d", i), Preset: p}
 		c.peerID = fmt.Sprintf("p%d", i)
 		if !r.join(c, 1) {
 			b.Fatal("join failed")
 		}
-		c.out.pop() // the join answer
 		conns = append(conns, c)
 	}
-	done := make(chan struct{})
-	var wg sync.WaitGroup
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			for {
-				if _, ok := c.out.pop(); ok {
-					continue
-				}
-				select {
-				case <-c.out.ready:
-				case <-done:
-					return
-				}
-			}
-		}()
-	}
 	actor := conns[500]
+	if public {
+		r.apply(actor, protocol.ClientMessage{ID: 1}, stage.ActRequest)
+		r.apply(conns[0], protocol.ClientMessage{ID: 2, UserIDs: []string{actor.id.UserID}}, stage.ActGrant)
+	}
+	kinds := map[bool][2]stage.Kind{false: {stage.ActRequest, stage.ActCancel}, true: {stage.ActJoin, stage.ActLeave}}[public]
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		kind := stage.ActRequest
-		if i%2 == 1 {
-			kind = stage.ActCancel
+		r.apply(actor, protocol.ClientMessage{ID: uint64(i + 3)}, kinds[i%2])
+		if public && i%2 == 1 {
+			// Declined back to OFF_STAGE: invite again (a host action,
+			// private) so the next join is possible.
+			r.apply(conns[0], protocol.ClientMessage{ID: uint64(i + 3), UserIDs: []string{actor.id.UserID}}, stage.ActGrant)
 		}
-		r.apply(actor, protocol.ClientMessage{ID: uint64(i + 1)}, kind)
 	}
 	b.StopTimer()
-	close(done)
-	wg.Wait()
 	for _, c := range conns {
 		if c.isClosing() {
 			b.Fatalf("%s was closed", c.id.UserID)
 		}
 	}
 }
+
+// discard is a socket that takes every frame.
+type discard struct{}
+
+func (discard) Read(ctx context.Context) (websocket.MessageType, []byte, error) {
+	<-ctx.Done()
+	return 0, nil, ctx.Err()
+}
+func (discard) Write(context.Context, websocket.MessageType, []byte) error { return nil }
+func (discard) Ping(context.Context) error                                 { return nil }
+func (discard) Close(websocket.StatusCode, string) error                   { return nil }
+func (discard) CloseNow() error                                            { return nil }
