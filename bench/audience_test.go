@@ -143,7 +143,7 @@ func benchAudience(b *testing.B, n int) {
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	if err := raiseNoFile(uint64(2*n + 1024)); err != nil {
+	if err := raiseNoFile(uint64(n + 1024)); err != nil {
 		b.Fatal(err)
 	}
 	srv, err := startServer(serverOptions{gctrace: true})

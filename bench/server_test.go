@@ -131,9 +131,9 @@ func firstLine(b []byte) string {
 	return s
 }
 
-// raiseNoFile lifts the soft open-file limit towards the hard one: the
-// clients hold one socket each, and the server (a child process) inherits
-// the limit for its side.
+// raiseNoFile lifts the soft open-file limit to want (and, as root, the
+// hard one when it is lower): the clients hold one socket each, and the
+// server (a child process) inherits the limit for its side.
 func raiseNoFile(want uint64) error {
 	var lim syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
@@ -141,6 +141,9 @@ func raiseNoFile(want uint64) error {
 	}
 	if lim.Cur >= want {
 		return nil
+	}
+	if lim.Max < want && os.Geteuid() == 0 {
+		lim.Max = want // root may raise the hard limit too
 	}
 	lim.Cur = min(want, lim.Max)
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {

@@ -51,8 +51,8 @@ type conn struct {
 	// Owned by the reader goroutine.
 	parts       map[uint64]*protocol.ServerMessage // "part" frames by request id
 	synced      bool                               // a snapshot was applied on this connection
-	snapPending bool // a resync snapshot was asked for
-	overflow    bool // events were dropped while awaiting it
+	snapPending bool                               // a resync snapshot was asked for
+	overflow    bool                               // events were dropped while awaiting it
 	buffered    []protocol.ServerMessage
 	held        []held
 }

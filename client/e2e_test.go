@@ -1031,3 +1031,31 @@ func TestConcurrentCallsOnOneMeeting(t *testing.T) {
 		v.waitFor(evApproved)
 	}
 }
+
+// A frame lost on the way (the server skips one of the viewer's sequence
+// numbers): the viewer sees the gap at its next event, resyncs from a
+// snapshot and ends where the room is, with the events the user would have
+// seen.
+func TestGapResyncsAgainstTheServer(t *testing.T) {
+	r := newRoom(t, 10*time.Second)
+	host := r.join("Host", stage.PresetWebinarHost)
+	viewer := r.join("Viewer", stage.PresetWebinarViewer)
+	must(t, viewer.m.Stage().RequestAccess(ctx))
+	host.waitFor(evNew)
+	mv := viewer.mark()
+	seq := viewer.m.Seq()
+	r.srv.App.Hub().SkipEvent(r.mid, viewer.id)
+	must(t, host.m.Stage().GrantAccess(ctx, []string{viewer.id}))
+	viewer.waitFor(evAccept)
+	evs := viewer.since(mv)
+	wantEvents(t, "viewer", evs, st(acc), evApproved, evAccept)
+	if evs[0].Cause != "" {
+		t.Fatalf("the status came from the event (%s), not from a resync", evs[0].Cause)
+	}
+	if viewer.status() != acc || viewer.m.Seq() != seq+2 {
+		t.Fatalf("after the resync: %s at seq %d (was %d)", viewer.status(), viewer.m.Seq(), seq)
+	}
+	// The stream goes on from the snapshot.
+	must(t, viewer.m.Stage().Join(ctx))
+	agree(t, []*user{host, viewer}, viewer, on)
+}

@@ -19,6 +19,7 @@ type meeting struct {
 	obj    js.Value
 	stage  *jsbridge.Emitter
 	self   *jsbridge.Emitter
+	parts  *jsbridge.Emitter // meeting.participants
 	joined *jsbridge.Emitter
 	media  *media
 
@@ -42,6 +43,7 @@ func newMeeting(m *client.Meeting) *meeting {
 	mt.obj = root.Value()
 	mt.stage = jsbridge.NewEmitter()
 	mt.self = jsbridge.NewEmitter()
+	mt.parts = jsbridge.NewEmitter()
 	mt.joined = jsbridge.NewEmitter()
 	mt.media = newMedia(mt)
 
@@ -138,8 +140,12 @@ func (mt *meeting) defineSelf() {
 	mt.media.defineSelf(o)
 }
 
+// defineParticipants builds meeting.participants: joined holds the other
+// participants the user may see (everyone for hosts, the stage and the
+// ALLOWED users for the audience); count is the whole room, the user
+// included, and countUpdate announces its changes.
 func (mt *meeting) defineParticipants() {
-	parts := js.Global().Get("Object").New()
+	parts := mt.parts.Value()
 	joined := mt.joined.Value()
 	parts.Set("joined", joined)
 	mt.obj.Set("participants", parts)
@@ -157,6 +163,7 @@ func (mt *meeting) defineParticipants() {
 		}
 		return js.Undefined(), nil
 	})
+	jsbridge.DefineGetter(parts, "count", func() (any, error) { return mt.m.Count(), nil })
 	jsbridge.DefineGetter(joined, "size", func() (any, error) {
 		mt.mu.Lock()
 		defer mt.mu.Unlock()
@@ -264,6 +271,8 @@ func (mt *meeting) onEvent(root *jsbridge.Emitter, ev client.Event) {
 			jp.em.Emit("stageStatusUpdate", jp.obj)
 			mt.joined.Emit("stageStatusUpdate", jp.obj)
 		}
+	case client.EventParticipantCount:
+		mt.parts.Emit("countUpdate", ev.Count)
 	case client.EventRoomJoined:
 		mt.syncParticipants()
 		mt.self.Emit(ev.Name)

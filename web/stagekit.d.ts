@@ -74,6 +74,8 @@ export interface Permissions {
   stageEnabled: boolean;
   stageAccess: StageAccess;
   acceptStageRequests: boolean;
+  /** Sees every participant (hosts do anyway); off for webinar audiences. */
+  seeAllParticipants: boolean;
 }
 
 export interface ParticipantEvents {
@@ -137,9 +139,20 @@ export interface ParticipantMap extends Emitter<JoinedEvents> {
   toArray(): Participant[];
 }
 
-export interface Participants {
-  /** The other participants in the room. */
+export interface ParticipantsEvents {
+  /** The room's participant count changed; sent at most about once a second. */
+  countUpdate: (count: number) => void;
+}
+
+export interface Participants extends Emitter<ParticipantsEvents> {
+  /**
+   * The other participants the user may see: everyone for hosts (and presets with seeAllParticipants); for the
+   * audience, those on stage and those whose preset is ALLOWED on it. A participant coming on stage joins this map
+   * (participantJoined), one leaving the stage leaves it (stageStatusUpdate, then participantLeft).
+   */
   readonly joined: ParticipantMap;
+  /** The room's participant count, the local user included, also where the user sees only the stage. */
+  readonly count: number;
   /** The documented shorthand for joined.toArray(). */
   toArray(): Participant[];
 }

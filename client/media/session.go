@@ -52,10 +52,11 @@ type Session struct {
 	exits       atomic.Uint64
 
 	// Local candidates to send, for sendLoop.
-	outMu    sync.Mutex
-	out      []protocol.ClientMessage
-	outSig   chan struct{}
-	trickled atomic.Int64 // candidates sent
+	outMu     sync.Mutex
+	out       []protocol.ClientMessage
+	outSig    chan struct{}
+	trickled  atomic.Int64 // candidates sent
+	described atomic.Int64 // candidates gathered before, and so sent in, the description
 
 	note notifier
 
@@ -766,7 +767,9 @@ func (g *candGate) openWith(sdp string) {
 	}
 	g.open = true
 	for _, c := range g.buf {
-		if !strings.Contains(sdp, c.Candidate) {
+		if strings.Contains(sdp, c.Candidate) {
+			g.s.described.Add(1)
+		} else {
 			g.s.sendCandidate(g.pc, c)
 		}
 	}

@@ -85,6 +85,27 @@ type conn struct {
 	seq     uint64
 	limiter *rate.Limiter
 	flooded int // rate-limited messages in a row
+	// snapshots limits snapshot requests, which cost O(what the user sees)
+	// each: made on the first one.
+	snapshots *rate.Limiter
+}
+
+// Snapshot requests beyond what resyncs need are refused (4020).
+const (
+	snapshotRate  = 2 // per second
+	snapshotBurst = 5
+)
+
+// allowSnapshot applies the snapshot limit, answering a refusal itself.
+func (c *conn) allowSnapshot(reqID uint64) bool {
+	if c.snapshots == nil {
+		c.snapshots = rate.NewLimiter(snapshotRate, snapshotBurst)
+	}
+	if c.snapshots.Allow() {
+		return true
+	}
+	c.sendError(reqID, protocol.NewError(protocol.CodeRateLimited, "too many snapshot requests; a resync needs one"))
+	return false
 }
 
 func newConn(h *Hub, ws socket) *conn {
@@ -300,7 +321,9 @@ func (c *conn) handle(msg protocol.ClientMessage) bool {
 
 func (c *conn) join(reqID uint64) {
 	if c.room != nil && c.room.isCurrent(c) {
-		c.room.snapshot(c, reqID) // joined already: answer with the state
+		if c.allowSnapshot(reqID) {
+			c.room.snapshot(c, reqID) // joined already: answer with the state
+		}
 		return
 	}
 	for {
@@ -325,7 +348,9 @@ func (c *conn) inRoom(msg protocol.ClientMessage) {
 	}
 	switch msg.Type {
 	case protocol.TypeSnapshot:
-		r.snapshot(c, msg.ID)
+		if c.allowSnapshot(msg.ID) {
+			r.snapshot(c, msg.ID)
+		}
 	case protocol.TypeStageRequests:
 		r.requests(c, msg.ID)
 	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate:
