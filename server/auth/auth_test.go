@@ -418,3 +418,36 @@ func TestSetClockWhileAuthenticating(t *testing.T) {
 		t.Errorf("current token refused after the clock was restored: %v", err)
 	}
 }
+
+func TestReissueRevokesEarlierTokens(t *testing.T) {
+	f := setup(t, t.TempDir())
+	ctx := context.Background()
+	first := issue(t, f.a, f.m.ID, f.viewr.ID)
+	second, err := f.a.Reissue(ctx, f.m.ID, f.viewr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := f.a.Reissue(ctx, f.m.ID, f.viewr.ID) // same clock tick as second
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, old := range []string{first, second} {
+		_, err := f.a.Authenticate(ctx, old)
+		wantCode(t, err, protocol.CodeTokenRevoked)
+	}
+	if id, err := f.a.Authenticate(ctx, third); err != nil || id.UserID != f.viewr.ID {
+		t.Fatalf("newest token: %+v, %v", id, err)
+	}
+	if _, err := f.a.Authenticate(ctx, issue(t, f.a, f.m.ID, f.host.ID)); err != nil {
+		t.Errorf("another participant's token refused: %v", err)
+	}
+	if _, err := f.a.Reissue(ctx, f.m.ID, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Reissue for an unknown participant: %v", err)
+	}
+	if _, err := f.a.Reissue(ctx, "other-meeting", f.viewr.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Reissue under another meeting: %v", err)
+	}
+	if _, err := f.a.Authenticate(ctx, third); err != nil {
+		t.Errorf("a refused Reissue revoked the current token: %v", err)
+	}
+}

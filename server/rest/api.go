@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -22,6 +23,9 @@ import (
 // TokenIssuer signs participant tokens; *auth.Authenticator is one.
 type TokenIssuer interface {
 	Issue(meetingID, participantID string) (string, error)
+	// Reissue revokes the participant's earlier tokens and returns a new
+	// one; store.ErrNotFound for an unknown participant.
+	Reissue(ctx context.Context, meetingID, participantID string) (string, error)
 }
 
 // RoomRemover takes a deleted participant out of its live room, closing its

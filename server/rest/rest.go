@@ -9,7 +9,8 @@
 //	GET    /v1/meetings/{id}/participants                                   → 200 [participant] (no tokens)
 //	GET    /v1/meetings/{id}/participants/{participant_id}                  → 200 participant (no token)
 //	DELETE /v1/meetings/{id}/participants/{participant_id}                  → 200 the deleted participant
-//	POST   /v1/meetings/{id}/participants/{participant_id}/token            → 200 {token}, a fresh token
+//	POST   /v1/meetings/{id}/participants/{participant_id}/token            → 200 {token}, a fresh token;
+//	                                                                          the earlier ones are revoked
 //	GET    /v1/presets                                                      → 200 [preset]
 //
 // Success: `{"success":true,"data":...}`. A meeting is {id, title,

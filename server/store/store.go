@@ -42,6 +42,9 @@ type Participant struct {
 	PresetName          string
 	CustomParticipantID string
 	CreatedAt           time.Time // UTC, millisecond precision
+	// TokenGeneration counts token regenerations; only tokens of the
+	// current generation authenticate.
+	TokenGeneration int64
 }
 
 // Store is the SQLite-backed storage. It is safe for concurrent use.
@@ -73,6 +76,9 @@ var migrations = [][]string{
 			key   TEXT PRIMARY KEY,
 			value BLOB NOT NULL
 		)`,
+	},
+	{ // 1 → 2: regenerating a token revokes the earlier ones
+		`ALTER TABLE participants ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0`,
 	},
 }
 
@@ -246,7 +252,7 @@ func (s *Store) AddParticipant(ctx context.Context, p Participant) (Participant,
 	return p, nil
 }
 
-const participantColumns = `id, meeting_id, name, preset_name, custom_participant_id, created_at`
+const participantColumns = `id, meeting_id, name, preset_name, custom_participant_id, created_at, token_generation`
 
 // GetParticipant returns participant id of meeting meetingID, or ErrNotFound
 // (also when the participant exists but belongs to another meeting).
@@ -317,10 +323,26 @@ func (s *Store) DeleteParticipant(ctx context.Context, meetingID, id string) err
 	return nil
 }
 
+// NextTokenGeneration moves participant id of meeting meetingID to a new
+// token generation, which revokes every token issued before, and returns it;
+// ErrNotFound for an unknown participant.
+func (s *Store) NextTokenGeneration(ctx context.Context, meetingID, id string) (int64, error) {
+	var gen int64
+	err := s.db.QueryRowContext(ctx, `UPDATE participants SET token_generation = token_generation + 1
+		WHERE meeting_id = ? AND id = ? RETURNING token_generation`, meetingID, id).Scan(&gen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, ErrNotFound
+	case err != nil:
+		return 0, fmt.Errorf("store: next token generation: %w", err)
+	}
+	return gen, nil
+}
+
 func scanParticipant(scan func(...any) error) (Participant, error) {
 	var p Participant
 	var created int64
-	if err := scan(&p.ID, &p.MeetingID, &p.Name, &p.PresetName, &p.CustomParticipantID, &created); err != nil {
+	if err := scan(&p.ID, &p.MeetingID, &p.Name, &p.PresetName, &p.CustomParticipantID, &created, &p.TokenGeneration); err != nil {
 		return Participant{}, err
 	}
 	p.CreatedAt = fromMillis(created)
