@@ -28,8 +28,10 @@ const (
 	Audience = "stagekit-participant"
 	// DefaultTTL is how long a token is valid when Options.TTL is zero.
 	DefaultTTL = 24 * time.Hour
-	// Leeway absorbs small clock steps when checking exp and iat.
-	Leeway = 30 * time.Second
+	// Leeway is how far past exp, or before iat, a token is still honoured:
+	// it absorbs a small step of the server's clock (NTP). This server checks
+	// only tokens it signed itself, so there is no skew between machines.
+	Leeway = 5 * time.Second
 	// KeySetting is the store setting that holds the signing key.
 	KeySetting = "jwt_signing_key_v1"
 	keyBytes   = 32
