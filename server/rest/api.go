@@ -14,10 +14,10 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/store"
+	"github.com/stagekit/stagekit/server/validate"
 )
 
 // TokenIssuer signs participant tokens; *auth.Authenticator is one.
@@ -267,16 +267,10 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// checkText validates a text field: at most max bytes, no control characters.
+// checkText validates a text field with the check every HTTP API shares.
 func checkText(field, v string, max int, required bool) error {
-	if required && v == "" {
-		return fail(http.StatusBadRequest, CodeInvalidField, "%s is required", field)
-	}
-	if len(v) > max {
-		return fail(http.StatusBadRequest, CodeInvalidField, "%s is longer than %d bytes", field, max)
-	}
-	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return fail(http.StatusBadRequest, CodeInvalidField, "%s contains control characters", field)
+	if err := validate.Text(field, v, max, required); err != nil {
+		return fail(http.StatusBadRequest, CodeInvalidField, "%s", err)
 	}
 	return nil
 }
