@@ -3,6 +3,7 @@
 //
 //	stageserver [-addr 127.0.0.1:8080] [-api-key KEY] [-data ./data] [-presets FILE]
 //	            [-grace 20s] [-token-ttl 24h] [-allowed-origins 'localhost:*,…']
+//	            [-allowed-hosts 'stage.example.com,…']
 //	            [-log-level info] [-log-format text] [-demo]
 //
 // Every flag falls back to an environment variable (STAGEKIT_ADDR,
@@ -90,6 +91,8 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	ttl := dur("token-ttl", "STAGEKIT_TOKEN_TTL", 24*time.Hour, "participant token lifetime")
 	origins := str("allowed-origins", "STAGEKIT_ALLOWED_ORIGINS", "",
 		"comma-separated page origin patterns (e.g. 'localhost:*') allowed to open the WebSocket; empty: the server's own host only")
+	hosts := str("allowed-hosts", "STAGEKIT_ALLOWED_HOSTS", "",
+		"comma-separated host names (patterns, e.g. '*.example.com') the server answers to besides IP addresses, localhost on loopback, the -addr name and the -allowed-origins hosts; other Host headers get 403")
 	level := str("log-level", "STAGEKIT_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := str("log-format", "STAGEKIT_LOG_FORMAT", "text", "text or json")
 	demo := boolean("demo", "STAGEKIT_DEMO", "run for the demo (make demo)")
@@ -136,7 +139,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	}
 	return app.Config{
 		Addr: *addr, APIKey: *apiKey, DataDir: *dataDir, PresetsFile: *presets,
-		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, Logger: logger, DemoMode: *demo, WebDir: *web, MediaConfig: media,
+		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, AllowedHosts: splitList(*hosts), Logger: logger, DemoMode: *demo, WebDir: *web, MediaConfig: media,
 	}, nil
 }
 

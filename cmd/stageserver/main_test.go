@@ -38,7 +38,7 @@ func TestParseEnvAndFlags(t *testing.T) {
 		"STAGEKIT_ADDR": "0.0.0.0:9000", "STAGEKIT_API_KEY": "envkey", "STAGEKIT_DATA": "/tmp/d",
 		"STAGEKIT_PRESETS": "p.json", "STAGEKIT_GRACE": "5s", "STAGEKIT_TOKEN_TTL": "1h",
 		"STAGEKIT_ALLOWED_ORIGINS": " localhost:* , ,example.com ", "STAGEKIT_LOG_LEVEL": "debug",
-		"STAGEKIT_LOG_FORMAT": "json", "STAGEKIT_DEMO": "true",
+		"STAGEKIT_LOG_FORMAT": "json", "STAGEKIT_DEMO": "true", "STAGEKIT_ALLOWED_HOSTS": "stage.example, *.stage.example",
 	})
 	cfg, err := parse(nil, env, io.Discard)
 	if err != nil {
@@ -46,7 +46,8 @@ func TestParseEnvAndFlags(t *testing.T) {
 	}
 	if cfg.Addr != "0.0.0.0:9000" || cfg.APIKey != "envkey" || cfg.DataDir != "/tmp/d" || cfg.PresetsFile != "p.json" ||
 		cfg.Grace != 5*time.Second || cfg.TokenTTL != time.Hour || !cfg.DemoMode ||
-		!slices.Equal(cfg.AllowedOrigins, []string{"localhost:*", "example.com"}) {
+		!slices.Equal(cfg.AllowedOrigins, []string{"localhost:*", "example.com"}) ||
+		!slices.Equal(cfg.AllowedHosts, []string{"stage.example", "*.stage.example"}) {
 		t.Errorf("from env: %+v", cfg)
 	}
 	// Flags win over the environment.
@@ -92,7 +93,7 @@ func TestParseErrors(t *testing.T) {
 	if _, err := parse([]string{"-help"}, envOf(nil), &out); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-help: %v", err)
 	}
-	for _, name := range []string{"STAGEKIT_API_KEY", "-allowed-origins", "-presets", "-demo"} {
+	for _, name := range []string{"STAGEKIT_API_KEY", "-allowed-origins", "-allowed-hosts", "-presets", "-demo"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("usage lacks %s", name)
 		}

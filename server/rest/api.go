@@ -202,6 +202,12 @@ type errorBody struct {
 	} `json:"error"`
 }
 
+// WriteError answers the API's error body with status and code; the other
+// HTTP APIs of the server use it so that every error has one shape.
+func WriteError(w http.ResponseWriter, status, code int, message string) {
+	writeError(w, &apiError{status, code, message})
+}
+
 func writeError(w http.ResponseWriter, e *apiError) {
 	var b errorBody
 	b.Error.Code, b.Error.Message = e.code, e.message
