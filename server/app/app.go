@@ -59,6 +59,9 @@ type Config struct {
 	// DemoMode marks a server started for the demo (`stageserver -demo`).
 	// The core server behaves the same; the demo's own mount reads it.
 	DemoMode bool
+	// DemoLimits rate-limits the demo API per client address; zero fields
+	// take demo.DefaultLimits.
+	DemoLimits demo.Limits
 	// Media is the media server the hub hands media signaling to; nil runs
 	// the built-in SFU with MediaConfig.
 	Media signal.MediaHandler
@@ -166,7 +169,7 @@ func New(cfg Config) (*App, error) {
 		a.mux.Handle("GET /demo/", static.Handler("/demo/", filepath.Join(cfg.WebDir, "demo")))
 	}
 	if cfg.DemoMode {
-		a.mux.Handle("POST /demo/api/", demo.New(st, au, log.With("component", "demo")))
+		a.mux.Handle("POST /demo/api/", demo.New(st, au, log.With("component", "demo"), cfg.DemoLimits))
 	}
 	a.hosts = newHostGuard(cfg.Addr, cfg.AllowedOrigins, cfg.AllowedHosts)
 	a.srv = &http.Server{

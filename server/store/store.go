@@ -80,6 +80,12 @@ var migrations = [][]string{
 	{ // 1 → 2: regenerating a token revokes the earlier ones
 		`ALTER TABLE participants ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0`,
 	},
+	{ // 2 → 3: meetings made by the demo API, with their creator's secret
+		`CREATE TABLE demo_meetings (
+			meeting_id          TEXT PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+			creator_secret_hash BLOB NOT NULL
+		)`,
+	},
 }
 
 // SchemaVersion is the schema version this code writes.
@@ -212,6 +218,47 @@ func (s *Store) CreateMeeting(ctx context.Context, title string) (Meeting, error
 		return Meeting{}, fmt.Errorf("store: create meeting: %w", err)
 	}
 	return m, nil
+}
+
+// CreateDemoMeeting stores a new meeting, as CreateMeeting does, marked as
+// made by the demo API for the creator whose secret hashes to secretHash.
+func (s *Store) CreateDemoMeeting(ctx context.Context, title string, secretHash []byte) (Meeting, error) {
+	if len(secretHash) == 0 {
+		return Meeting{}, errors.New("store: a demo meeting needs its creator's secret hash")
+	}
+	m := Meeting{ID: uuid.NewString(), Title: title, CreatedAt: s.stamp()}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meetings (id, title, created_at) VALUES (?, ?, ?)`,
+		m.ID, m.Title, m.CreatedAt.UnixMilli()); err != nil {
+		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO demo_meetings (meeting_id, creator_secret_hash) VALUES (?, ?)`,
+		m.ID, secretHash); err != nil {
+		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
+	}
+	return m, nil
+}
+
+// DemoCreatorSecretHash returns the creator's secret hash of a meeting the
+// demo API made, or ErrNotFound for any other id (meetings made through the
+// admin API included).
+func (s *Store) DemoCreatorSecretHash(ctx context.Context, meetingID string) ([]byte, error) {
+	var h []byte
+	err := s.db.QueryRowContext(ctx, `SELECT creator_secret_hash FROM demo_meetings WHERE meeting_id = ?`, meetingID).Scan(&h)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, fmt.Errorf("store: demo meeting: %w", err)
+	}
+	return h, nil
 }
 
 // GetMeeting returns a meeting, or ErrNotFound.

@@ -429,3 +429,28 @@ func TestNextTokenGeneration(t *testing.T) {
 		t.Errorf("after reopen: %+v, %v", got, err)
 	}
 }
+
+func TestDemoMeetings(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	admin, _ := s.CreateMeeting(ctx, "admin")
+	demo, err := s.CreateDemoMeeting(ctx, "demo", []byte("hash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetMeeting(ctx, demo.ID); err != nil || got != demo {
+		t.Errorf("demo meeting %+v, %v", got, err)
+	}
+	if _, err := s.DemoCreatorSecretHash(ctx, admin.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an admin meeting counts as a demo one: %v", err)
+	}
+	if _, err := s.CreateDemoMeeting(ctx, "x", nil); err == nil {
+		t.Error("a demo meeting without a secret hash was stored")
+	}
+	s.Close()
+	s = open(t, dir)
+	if h, err := s.DemoCreatorSecretHash(ctx, demo.ID); err != nil || string(h) != "hash" {
+		t.Errorf("after reopen: %q, %v", h, err)
+	}
+}
