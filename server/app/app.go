@@ -166,7 +166,7 @@ func New(cfg Config) (*App, error) {
 	a.mux.HandleFunc("GET /healthz", a.health)
 	if cfg.WebDir != "" {
 		a.mux.Handle("GET /sdk/", static.Handler("/sdk/", filepath.Join(cfg.WebDir, "sdk")))
-		a.mux.Handle("GET /demo/", static.Handler("/demo/", filepath.Join(cfg.WebDir, "demo")))
+		a.mux.Handle("GET /demo/", demo.Pages(static.Handler("/demo/", filepath.Join(cfg.WebDir, "demo"))))
 	}
 	if cfg.DemoMode {
 		a.mux.Handle("POST /demo/api/", demo.New(st, au, log.With("component", "demo"), cfg.DemoLimits))
