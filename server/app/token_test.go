@@ -2,6 +2,7 @@ package app_test
 
 import (
 	"testing"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -65,4 +66,28 @@ func TestRegeneratedTokenRevokesTheOld(t *testing.T) {
 	}
 	// An unknown participant: 404, nothing issued.
 	s2.call("POST", "/v1/meetings/"+mid+"/participants/nobody/token", nil, 404, nil)
+}
+
+// The README says it: a token is checked at hello only, so an open socket
+// outlives its token's expiry and its regeneration; the next hello with it
+// is refused.
+func TestOpenSocketOutlivesItsToken(t *testing.T) {
+	s := start(t, app.Config{APIKey: key, DataDir: t.TempDir(), TokenTTL: time.Hour})
+	mid, ps := s.meetingWith("Host")
+	w, err := dial(t, s.url, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w.helloJoin(ps[0].Token)
+	s.call("POST", "/v1/meetings/"+mid+"/participants/"+ps[0].ID+"/token", nil, 200, nil)
+	s.app.Auth().SetClock(func() time.Time { return time.Now().Add(2 * time.Hour) })
+	defer s.app.Auth().SetClock(nil)
+
+	w.send(protocol.ClientMessage{ID: 7, Type: protocol.TypePing})
+	if m, err := w.read(7); err != nil || m.Error != nil {
+		t.Fatalf("the open socket after its token expired: %+v, %v", m, err)
+	}
+	if code := helloCode(t, s.url, ps[0].Token); code != protocol.CodeTokenExpired {
+		t.Errorf("a new hello with the expired token: %d, want %d", code, protocol.CodeTokenExpired)
+	}
 }
