@@ -169,6 +169,7 @@ func New(cfg Config) (*App, error) {
 		a.mux.Handle("GET /demo/", demo.Pages(static.Handler("/demo/", filepath.Join(cfg.WebDir, "demo"))))
 	}
 	if cfg.DemoMode {
+		log.Warn("demo mode: /demo/api/ lets anyone who reaches this server create meetings and host links (see README)")
 		a.mux.Handle("POST /demo/api/", demo.New(st, au, log.With("component", "demo"), cfg.DemoLimits))
 	}
 	a.hosts = newHostGuard(cfg.Addr, cfg.AllowedOrigins, cfg.AllowedHosts)

@@ -300,9 +300,10 @@ func (l *limiter) wrap(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		ok, retry := l.allow(clientAddr(r), time.Now())
 		if !ok {
-			w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(retry.Seconds()))))
+			secs := max(1, int(math.Ceil(retry.Seconds())))
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
 			writeErr(w, http.StatusTooManyRequests, rest.CodeTooManyRequests,
-				fmt.Sprintf("too many demo requests from this address; retry in %.0f s", math.Ceil(retry.Seconds())))
+				fmt.Sprintf("too many demo requests from this address; retry in %d s", secs))
 			return
 		}
 		next.ServeHTTP(w, r)
