@@ -61,8 +61,9 @@ build: build-server build-wasm
 build-server:
 	$(GO) build -trimpath -o bin/stageserver ./cmd/stageserver
 
-# The SDK: the wasm (raw, gzip -9, brotli -q 11), Go's wasm_exec.js, and the
-# JS entry points with their typings (web/*.js, web/*.d.ts).
+# The SDK: the wasm (raw, gzip -9, brotli -q 11), Go's wasm_exec.js, jsbridge's
+# shim as a script (jsbridge-shim.js), and the JS entry points with their
+# typings (web/*.js, web/*.d.ts).
 build-wasm:
 ifneq ($(HAVE_WASM),)
 	@command -v brotli >/dev/null || { echo 'brotli not found: run make setup' >&2; exit 1; }
@@ -76,6 +77,9 @@ ifneq ($(HAVE_WASM),)
 		gzip -9 -n -k -f $$w && brotli -q 11 -k -f $$w && echo "$$sum" > $$stamp; \
 	fi
 	cp -f "$(GOROOT_)/lib/wasm/wasm_exec.js" $(SDK)/wasm_exec.js
+	@# jsbridge's JS half as a script, for pages whose CSP forbids eval (the demo's)
+	{ echo '// Generated from jsbridge/shim.js by make build-wasm; load it before the SDK on a page without unsafe-eval.'; \
+		echo 'globalThis.__stagekitJSBridge = ('; cat jsbridge/shim.js; echo ');'; } > $(SDK)/jsbridge-shim.js
 	cp -f $(wildcard web/*.js web/*.d.ts) $(SDK)/
 	@ls -l $(SDK) | awk 'NR>1 {printf "  %-22s %10d bytes\n", $$9, $$5}'
 else

@@ -26,6 +26,10 @@ async function newPage(context) {
   page.on("console", (msg) => {
     if (msg.type() === "error" || /threw/.test(msg.text())) page.errors.push(new Error(msg.text()));
   });
+  // A Content-Security-Policy violation anywhere in the page is a failure.
+  await page.exposeFunction("__cspViolation", (v) => page.errors.push(new Error(`CSP violation: ${v}`)));
+  await page.addInitScript(() => document.addEventListener("securitypolicyviolation",
+    (e) => window.__cspViolation(`${e.violatedDirective} ${e.blockedURI} at ${e.sourceFile}:${e.lineNumber}:${e.columnNumber} ${e.sample} on ${location.href.slice(0, 60)}`)));
   return page;
 }
 
@@ -34,7 +38,8 @@ const text = (page, sel) => page.locator(sel).innerText();
 test("a host and a viewer use the demo page", async () => {
   const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
   const landing = await newPage(context);
-  await landing.goto(server.url + "/demo/");
+  const res = await landing.goto(server.url + "/demo/");
+  assert.match(res.headers()["content-security-policy"], /script-src 'self' 'wasm-unsafe-eval'/, "the demo page runs under its CSP");
   await landing.click("#create");
   await landing.waitForSelector("#link-list a");
   const links = await landing.$$eval("#link-list li", (lis) => lis.map((li) => ({
@@ -42,6 +47,11 @@ test("a host and a viewer use the demo page", async () => {
   })));
   assert.deepEqual(links.map((l) => l.preset), ["webinar_host", "webinar_viewer", "webinar_viewer", "webinar_viewer", "livestream_viewer"]);
   assert.ok(links.every((l) => !l.href.includes("e2e-admin-key")), "the admin key never reaches a page");
+  // The page that created the meeting adds a participant (it holds the creator secret).
+  await landing.fill("#add-name", "Late viewer");
+  await landing.click("#add");
+  await landing.waitForSelector("#link-list li:nth-child(6)");
+  assert.match(await text(landing, "#link-list li:nth-child(6)"), /Late viewer[\s\S]*webinar_viewer/);
   await landing.screenshot({ path: join(shots, "1-landing.png") });
 
   const host = await newPage(context);

@@ -3,7 +3,8 @@
 //
 //	stageserver [-addr 127.0.0.1:8080] [-api-key KEY] [-data ./data] [-presets FILE]
 //	            [-grace 20s] [-token-ttl 24h] [-allowed-origins 'localhost:*,…']
-//	            [-log-level info] [-log-format text] [-demo]
+//	            [-allowed-hosts 'stage.example.com,…']
+//	            [-log-level info] [-log-format text] [-demo [-demo-public]]
 //
 // Every flag falls back to an environment variable (STAGEKIT_ADDR,
 // STAGEKIT_API_KEY, …; see -help); a flag given on the command line wins.
@@ -18,6 +19,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"os/signal"
 	"strconv"
@@ -90,9 +92,12 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	ttl := dur("token-ttl", "STAGEKIT_TOKEN_TTL", 24*time.Hour, "participant token lifetime")
 	origins := str("allowed-origins", "STAGEKIT_ALLOWED_ORIGINS", "",
 		"comma-separated page origin patterns (e.g. 'localhost:*') allowed to open the WebSocket; empty: the server's own host only")
+	hosts := str("allowed-hosts", "STAGEKIT_ALLOWED_HOSTS", "",
+		"comma-separated host names (patterns, e.g. '*.example.com') the server answers to besides IP addresses, localhost on loopback, the -addr name and the -allowed-origins hosts; other Host headers get 403")
 	level := str("log-level", "STAGEKIT_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := str("log-format", "STAGEKIT_LOG_FORMAT", "text", "text or json")
-	demo := boolean("demo", "STAGEKIT_DEMO", "run for the demo (make demo)")
+	demo := boolean("demo", "STAGEKIT_DEMO", "run for the demo (make demo): an unauthenticated API that hands out meetings and host links; loopback -addr only, see -demo-public")
+	demoPublic := boolean("demo-public", "STAGEKIT_DEMO_PUBLIC", "let -demo listen on a non-loopback -addr: anyone who reaches it can create meetings")
 	udpPorts := str("udp-ports", "STAGEKIT_UDP_PORTS", "", "media UDP port range MIN-MAX for ICE; empty: any port")
 	natIPs := str("nat-ips", "STAGEKIT_NAT_IPS", "", "comma-separated public IPs of a server behind 1:1 NAT, announced in ICE candidates")
 	iceServers := str("ice-servers", "STAGEKIT_ICE_SERVERS", "", "comma-separated STUN/TURN URLs for the media server's peer connections")
@@ -112,6 +117,10 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	}
 	if *ttl <= 0 {
 		return app.Config{}, fmt.Errorf("-token-ttl must be positive, got %v", *ttl)
+	}
+	if *demo && !*demoPublic && !isLoopback(*addr) {
+		return app.Config{}, fmt.Errorf("-demo serves an unauthenticated API that creates meetings and host links, "+
+			"and -addr %q is not a loopback address; add -demo-public if you mean to offer it to everyone who can reach it", *addr)
 	}
 	logger, err := newLogger(*level, *format, stderr)
 	if err != nil {
@@ -136,8 +145,22 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	}
 	return app.Config{
 		Addr: *addr, APIKey: *apiKey, DataDir: *dataDir, PresetsFile: *presets,
-		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, Logger: logger, DemoMode: *demo, WebDir: *web, MediaConfig: media,
+		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, AllowedHosts: splitList(*hosts), Logger: logger, DemoMode: *demo, WebDir: *web, MediaConfig: media,
 	}, nil
+}
+
+// isLoopback tells whether a listen address reaches this machine only. An
+// empty host (":8080") means every interface.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func splitList(s string) []string {

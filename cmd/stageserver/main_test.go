@@ -38,7 +38,8 @@ func TestParseEnvAndFlags(t *testing.T) {
 		"STAGEKIT_ADDR": "0.0.0.0:9000", "STAGEKIT_API_KEY": "envkey", "STAGEKIT_DATA": "/tmp/d",
 		"STAGEKIT_PRESETS": "p.json", "STAGEKIT_GRACE": "5s", "STAGEKIT_TOKEN_TTL": "1h",
 		"STAGEKIT_ALLOWED_ORIGINS": " localhost:* , ,example.com ", "STAGEKIT_LOG_LEVEL": "debug",
-		"STAGEKIT_LOG_FORMAT": "json", "STAGEKIT_DEMO": "true",
+		"STAGEKIT_LOG_FORMAT": "json", "STAGEKIT_DEMO": "true", "STAGEKIT_DEMO_PUBLIC": "true",
+		"STAGEKIT_ALLOWED_HOSTS": "stage.example, *.stage.example",
 	})
 	cfg, err := parse(nil, env, io.Discard)
 	if err != nil {
@@ -46,7 +47,8 @@ func TestParseEnvAndFlags(t *testing.T) {
 	}
 	if cfg.Addr != "0.0.0.0:9000" || cfg.APIKey != "envkey" || cfg.DataDir != "/tmp/d" || cfg.PresetsFile != "p.json" ||
 		cfg.Grace != 5*time.Second || cfg.TokenTTL != time.Hour || !cfg.DemoMode ||
-		!slices.Equal(cfg.AllowedOrigins, []string{"localhost:*", "example.com"}) {
+		!slices.Equal(cfg.AllowedOrigins, []string{"localhost:*", "example.com"}) ||
+		!slices.Equal(cfg.AllowedHosts, []string{"stage.example", "*.stage.example"}) {
 		t.Errorf("from env: %+v", cfg)
 	}
 	// Flags win over the environment.
@@ -57,6 +59,33 @@ func TestParseEnvAndFlags(t *testing.T) {
 	if cfg.Addr != ":1" || cfg.APIKey != "flagkey" || cfg.Grace != 7*time.Second || cfg.DemoMode ||
 		!slices.Equal(cfg.AllowedOrigins, []string{"a.example"}) || cfg.TokenTTL != time.Hour {
 		t.Errorf("flags over env: %+v", cfg)
+	}
+}
+
+func TestDemoRefusesAPublicAddressUnlessAsked(t *testing.T) {
+	for _, addr := range []string{"0.0.0.0:8080", ":8080", "[::]:8080", "192.0.2.10:8080", "stage.example.com:80"} {
+		_, err := parse([]string{"-demo", "-addr", addr}, envOf(nil), io.Discard)
+		if err == nil || !strings.Contains(err.Error(), "-demo-public") {
+			t.Errorf("-demo -addr %s: %v, want a refusal naming -demo-public", addr, err)
+		}
+		// From the environment too.
+		_, err = parse(nil, envOf(map[string]string{"STAGEKIT_DEMO": "1", "STAGEKIT_ADDR": addr}), io.Discard)
+		if err == nil {
+			t.Errorf("STAGEKIT_DEMO with %s accepted", addr)
+		}
+		cfg, err := parse([]string{"-demo", "-demo-public", "-addr", addr}, envOf(nil), io.Discard)
+		if err != nil || !cfg.DemoMode || cfg.Addr != addr {
+			t.Errorf("-demo -demo-public -addr %s: %+v, %v", addr, cfg, err)
+		}
+	}
+	for _, addr := range []string{"127.0.0.1:8080", "127.0.0.1:0", "localhost:8080", "[::1]:8080", "127.10.0.1:9"} {
+		if _, err := parse([]string{"-demo", "-addr", addr}, envOf(nil), io.Discard); err != nil {
+			t.Errorf("-demo -addr %s: %v", addr, err)
+		}
+	}
+	// Without -demo any address goes.
+	if _, err := parse([]string{"-addr", "0.0.0.0:8080"}, envOf(nil), io.Discard); err != nil {
+		t.Errorf("-addr 0.0.0.0:8080: %v", err)
 	}
 }
 
@@ -72,6 +101,7 @@ func TestParseErrors(t *testing.T) {
 		{nil, map[string]string{"STAGEKIT_GRACE": "20"}, "$STAGEKIT_GRACE"},
 		{nil, map[string]string{"STAGEKIT_TOKEN_TTL": "x"}, "$STAGEKIT_TOKEN_TTL"},
 		{nil, map[string]string{"STAGEKIT_DEMO": "maybe"}, "$STAGEKIT_DEMO"},
+		{[]string{"-demo", "-addr", "0.0.0.0:8080"}, nil, "-demo-public"},
 		{[]string{"-log-level", "loud"}, nil, "-log-level"},
 		{[]string{"-log-format", "xml"}, nil, "-log-format"},
 		{[]string{"-nope"}, nil, "nope"},
@@ -92,7 +122,7 @@ func TestParseErrors(t *testing.T) {
 	if _, err := parse([]string{"-help"}, envOf(nil), &out); !errors.Is(err, flag.ErrHelp) {
 		t.Errorf("-help: %v", err)
 	}
-	for _, name := range []string{"STAGEKIT_API_KEY", "-allowed-origins", "-presets", "-demo"} {
+	for _, name := range []string{"STAGEKIT_API_KEY", "-allowed-origins", "-allowed-hosts", "-presets", "-demo", "-demo-public"} {
 		if !strings.Contains(out.String(), name) {
 			t.Errorf("usage lacks %s", name)
 		}

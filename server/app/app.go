@@ -9,7 +9,9 @@
 //	     /v1/...    the admin REST API (server/rest)
 //
 // More routes (the SDK under /sdk/, the demo under /demo/) are mounted on
-// Mux() by their own packages.
+// Mux() by their own packages. Every route but /healthz first checks the
+// Host header (hosts.go): a name that is not the server's is refused with
+// 403 (DNS rebinding).
 package app
 
 import (
@@ -47,10 +49,19 @@ type Config struct {
 	// "localhost:*") allowed to open the WebSocket; empty: the server's own
 	// host only.
 	AllowedOrigins []string
-	Logger         *slog.Logger // default slog.Default()
+	// AllowedHosts are more names (path.Match patterns, e.g.
+	// "*.example.com") the server answers to in the Host header, besides IP
+	// addresses, localhost on loopback, the listen address's name and the
+	// hosts of AllowedOrigins; any other Host is refused with 403 (DNS
+	// rebinding).
+	AllowedHosts []string
+	Logger       *slog.Logger // default slog.Default()
 	// DemoMode marks a server started for the demo (`stageserver -demo`).
 	// The core server behaves the same; the demo's own mount reads it.
 	DemoMode bool
+	// DemoLimits rate-limits the demo API per client address; zero fields
+	// take demo.DefaultLimits.
+	DemoLimits demo.Limits
 	// Media is the media server the hub hands media signaling to; nil runs
 	// the built-in SFU with MediaConfig.
 	Media signal.MediaHandler
@@ -79,6 +90,7 @@ type App struct {
 	hub     *signal.Hub
 	sfu     *sfu.SFU // the built-in media server, nil when Config.Media is set
 	mux     *http.ServeMux
+	hosts   *hostGuard
 	srv     *http.Server
 
 	shutdownOnce sync.Once
@@ -154,21 +166,24 @@ func New(cfg Config) (*App, error) {
 	a.mux.HandleFunc("GET /healthz", a.health)
 	if cfg.WebDir != "" {
 		a.mux.Handle("GET /sdk/", static.Handler("/sdk/", filepath.Join(cfg.WebDir, "sdk")))
-		a.mux.Handle("GET /demo/", static.Handler("/demo/", filepath.Join(cfg.WebDir, "demo")))
+		a.mux.Handle("GET /demo/", demo.Pages(static.Handler("/demo/", filepath.Join(cfg.WebDir, "demo"))))
 	}
 	if cfg.DemoMode {
-		a.mux.Handle("POST /demo/api/", demo.New(st, au, log.With("component", "demo")))
+		log.Warn("demo mode: /demo/api/ lets anyone who reaches this server create meetings and host links (see README)")
+		a.mux.Handle("POST /demo/api/", demo.New(st, au, log.With("component", "demo"), cfg.DemoLimits))
 	}
+	a.hosts = newHostGuard(cfg.Addr, cfg.AllowedOrigins, cfg.AllowedHosts)
 	a.srv = &http.Server{
 		Addr:              cfg.Addr,
-		Handler:           a.mux,
+		Handler:           a.hosts.wrap(a.mux),
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
 	log.Info("server ready", "data", st.Path(), "presets", presets.Names(),
-		"grace", cfg.Grace, "token_ttl", cfg.TokenTTL, "allowed_origins", cfg.AllowedOrigins, "demo", cfg.DemoMode)
+		"grace", cfg.Grace, "token_ttl", cfg.TokenTTL, "allowed_origins", cfg.AllowedOrigins,
+		"allowed_hosts", cfg.AllowedHosts, "demo", cfg.DemoMode)
 	return a, nil
 }
 
@@ -205,8 +220,8 @@ func (a *App) Config() Config { return a.cfg }
 // APIKey is the admin key in force.
 func (a *App) APIKey() string { return a.cfg.APIKey }
 
-// Handler is the server's whole HTTP surface.
-func (a *App) Handler() http.Handler { return a.mux }
+// Handler is the server's whole HTTP surface, behind the Host check.
+func (a *App) Handler() http.Handler { return a.srv.Handler }
 
 // Mux is the hook for mounting more routes (the SDK's and the demo's static
 // files); http.ServeMux takes registrations while serving.
@@ -230,6 +245,7 @@ func (a *App) Auth() *auth.Authenticator { return a.auth }
 // Serve serves on ln until Shutdown, then returns nil; any other failure is
 // returned. Call it once.
 func (a *App) Serve(ln net.Listener) error {
+	a.hosts.servingOn(ln.Addr())
 	err := a.srv.Serve(ln)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil

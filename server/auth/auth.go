@@ -3,7 +3,8 @@
 //
 // The signing key is 32 random bytes made on first start and kept in the
 // store, so tokens survive a restart. A token is honoured only while its
-// participant still exists in the store: deleting the participant revokes it.
+// participant still exists in the store and is still at the token's
+// generation: deleting the participant, or Reissue, revokes it.
 package auth
 
 import (
@@ -27,8 +28,10 @@ const (
 	Audience = "stagekit-participant"
 	// DefaultTTL is how long a token is valid when Options.TTL is zero.
 	DefaultTTL = 24 * time.Hour
-	// Leeway absorbs small clock steps when checking exp and iat.
-	Leeway = 30 * time.Second
+	// Leeway is how far past exp, or before iat, a token is still honoured:
+	// it absorbs a small step of the server's clock (NTP). This server checks
+	// only tokens it signed itself, so there is no skew between machines.
+	Leeway = 5 * time.Second
 	// KeySetting is the store setting that holds the signing key.
 	KeySetting = "jwt_signing_key_v1"
 	keyBytes   = 32
@@ -59,6 +62,9 @@ type Authenticator struct {
 // claims is the token's payload.
 type claims struct {
 	MeetingID string `json:"mid"`
+	// Generation is the participant's token generation at issue (absent: 0);
+	// a regeneration moves the participant on and revokes older tokens.
+	Generation int64 `json:"gen,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -104,15 +110,33 @@ func (a *Authenticator) now() time.Time { return (*a.clock.Load())() }
 // TTL is how long issued tokens are valid.
 func (a *Authenticator) TTL() time.Duration { return a.ttl }
 
-// Issue signs a token for participant participantID of meeting meetingID. It
-// does not look the participant up: callers issue for participants they just
-// stored or read.
+// Issue signs a first-generation token for participant participantID of
+// meeting meetingID. It does not look the participant up: callers issue for
+// participants they just stored. Once Reissue was called for a participant,
+// only Reissue gives it tokens that authenticate.
 func (a *Authenticator) Issue(meetingID, participantID string) (string, error) {
+	return a.sign(meetingID, participantID, 0)
+}
+
+// Reissue revokes every token of the participant issued so far and returns a
+// new one; store.ErrNotFound for an unknown participant.
+func (a *Authenticator) Reissue(ctx context.Context, meetingID, participantID string) (string, error) {
+	if meetingID == "" || participantID == "" {
+		return "", errors.New("auth: a token needs a meeting id and a participant id")
+	}
+	gen, err := a.store.NextTokenGeneration(ctx, meetingID, participantID)
+	if err != nil {
+		return "", err
+	}
+	return a.sign(meetingID, participantID, gen)
+}
+
+func (a *Authenticator) sign(meetingID, participantID string, gen int64) (string, error) {
 	if meetingID == "" || participantID == "" {
 		return "", errors.New("auth: a token needs a meeting id and a participant id")
 	}
 	now := a.now()
-	c := claims{MeetingID: meetingID, RegisteredClaims: jwt.RegisteredClaims{
+	c := claims{MeetingID: meetingID, Generation: gen, RegisteredClaims: jwt.RegisteredClaims{
 		Issuer:    Issuer,
 		Audience:  jwt.ClaimStrings{Audience},
 		Subject:   participantID,
@@ -126,7 +150,8 @@ func (a *Authenticator) Issue(meetingID, participantID string) (string, error) {
 // exist. Errors are *protocol.ErrorBody with code protocol.CodeTokenInvalid
 // (4011: malformed, bad signature, wrong claims, or a meeting that does not
 // match the participant's), CodeTokenExpired (4012), CodeTokenRevoked (4013:
-// participant deleted, meeting gone, or its preset no longer configured), or
+// participant deleted, meeting gone, a newer token issued by Reissue, or its
+// preset no longer configured), or
 // CodeInternal (5000) when the store cannot answer.
 func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identity, error) {
 	if token == "" {
@@ -170,6 +195,8 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 		return Identity{}, protocol.NewError(protocol.CodeInternal, "cannot check the token now")
 	case p.MeetingID != c.MeetingID:
 		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "invalid token: participant does not belong to its meeting")
+	case c.Generation != p.TokenGeneration:
+		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked, "token revoked: a newer token was issued for this participant")
 	}
 	preset, ok := a.presets.Get(p.PresetName)
 	if !ok {

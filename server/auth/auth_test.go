@@ -22,7 +22,8 @@ type clock struct {
 	t  time.Time
 }
 
-func (c *clock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Now() time.Time  { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
+func (c *clock) Set(t time.Time) { c.mu.Lock(); defer c.mu.Unlock(); c.t = t }
 func (c *clock) Add(d time.Duration) {
 	c.mu.Lock()
 	c.t = c.t.Add(d)
@@ -417,4 +418,65 @@ func TestSetClockWhileAuthenticating(t *testing.T) {
 	if _, err := f.a.Authenticate(ctx, tok); err != nil {
 		t.Errorf("current token refused after the clock was restored: %v", err)
 	}
+}
+
+func TestReissueRevokesEarlierTokens(t *testing.T) {
+	f := setup(t, t.TempDir())
+	ctx := context.Background()
+	first := issue(t, f.a, f.m.ID, f.viewr.ID)
+	second, err := f.a.Reissue(ctx, f.m.ID, f.viewr.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	third, err := f.a.Reissue(ctx, f.m.ID, f.viewr.ID) // same clock tick as second
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, old := range []string{first, second} {
+		_, err := f.a.Authenticate(ctx, old)
+		wantCode(t, err, protocol.CodeTokenRevoked)
+	}
+	if id, err := f.a.Authenticate(ctx, third); err != nil || id.UserID != f.viewr.ID {
+		t.Fatalf("newest token: %+v, %v", id, err)
+	}
+	if _, err := f.a.Authenticate(ctx, issue(t, f.a, f.m.ID, f.host.ID)); err != nil {
+		t.Errorf("another participant's token refused: %v", err)
+	}
+	if _, err := f.a.Reissue(ctx, f.m.ID, "nobody"); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Reissue for an unknown participant: %v", err)
+	}
+	if _, err := f.a.Reissue(ctx, "other-meeting", f.viewr.ID); !errors.Is(err, store.ErrNotFound) {
+		t.Errorf("Reissue under another meeting: %v", err)
+	}
+	if _, err := f.a.Authenticate(ctx, third); err != nil {
+		t.Errorf("a refused Reissue revoked the current token: %v", err)
+	}
+}
+
+// The leeway is 5 s, for clock steps (the server checks its own tokens, so
+// there is no skew between machines to absorb): a token is good until 5 s
+// after its exp, and from 5 s before its iat.
+func TestExpiryLeewayIsFiveSeconds(t *testing.T) {
+	f := setup(t, t.TempDir())
+	ctx := context.Background()
+	tok := issue(t, f.a, f.m.ID, f.viewr.ID)
+	start := f.clk.Now()
+
+	// The clock steps back a little right after issue: still accepted.
+	f.clk.Set(start.Add(-4 * time.Second))
+	if _, err := f.a.Authenticate(ctx, tok); err != nil {
+		t.Errorf("4 s before iat: %v", err)
+	}
+	f.clk.Set(start.Add(-6 * time.Second))
+	_, err := f.a.Authenticate(ctx, tok)
+	wantCode(t, err, protocol.CodeTokenInvalid)
+
+	exp := start.Add(DefaultTTL)
+	f.clk.Set(exp.Add(4 * time.Second))
+	if _, err := f.a.Authenticate(ctx, tok); err != nil {
+		t.Errorf("4 s after exp: %v", err)
+	}
+	f.clk.Set(exp.Add(6 * time.Second))
+	_, err = f.a.Authenticate(ctx, tok)
+	wantCode(t, err, protocol.CodeTokenExpired)
 }

@@ -2,6 +2,7 @@ package rest
 
 import (
 	"bytes"
+	"context"
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/json"
@@ -13,15 +14,18 @@ import (
 	"slices"
 	"strings"
 	"time"
-	"unicode"
 
 	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/store"
+	"github.com/stagekit/stagekit/server/validate"
 )
 
 // TokenIssuer signs participant tokens; *auth.Authenticator is one.
 type TokenIssuer interface {
 	Issue(meetingID, participantID string) (string, error)
+	// Reissue revokes the participant's earlier tokens and returns a new
+	// one; store.ErrNotFound for an unknown participant.
+	Reissue(ctx context.Context, meetingID, participantID string) (string, error)
 }
 
 // RoomRemover takes a deleted participant out of its live room, closing its
@@ -198,6 +202,12 @@ type errorBody struct {
 	} `json:"error"`
 }
 
+// WriteError answers the API's error body with status and code; the other
+// HTTP APIs of the server use it so that every error has one shape.
+func WriteError(w http.ResponseWriter, status, code int, message string) {
+	writeError(w, &apiError{status, code, message})
+}
+
 func writeError(w http.ResponseWriter, e *apiError) {
 	var b errorBody
 	b.Error.Code, b.Error.Message = e.code, e.message
@@ -263,16 +273,10 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 	return nil
 }
 
-// checkText validates a text field: at most max bytes, no control characters.
+// checkText validates a text field with the check every HTTP API shares.
 func checkText(field, v string, max int, required bool) error {
-	if required && v == "" {
-		return fail(http.StatusBadRequest, CodeInvalidField, "%s is required", field)
-	}
-	if len(v) > max {
-		return fail(http.StatusBadRequest, CodeInvalidField, "%s is longer than %d bytes", field, max)
-	}
-	if strings.IndexFunc(v, unicode.IsControl) >= 0 {
-		return fail(http.StatusBadRequest, CodeInvalidField, "%s contains control characters", field)
+	if err := validate.Text(field, v, max, required); err != nil {
+		return fail(http.StatusBadRequest, CodeInvalidField, "%s", err)
 	}
 	return nil
 }

@@ -9,7 +9,8 @@
 //	GET    /v1/meetings/{id}/participants                                   → 200 [participant] (no tokens)
 //	GET    /v1/meetings/{id}/participants/{participant_id}                  → 200 participant (no token)
 //	DELETE /v1/meetings/{id}/participants/{participant_id}                  → 200 the deleted participant
-//	POST   /v1/meetings/{id}/participants/{participant_id}/token            → 200 {token}, a fresh token
+//	POST   /v1/meetings/{id}/participants/{participant_id}/token            → 200 {token}, a fresh token;
+//	                                                                          the earlier ones are revoked
 //	GET    /v1/presets                                                      → 200 [preset]
 //
 // Success: `{"success":true,"data":...}`. A meeting is {id, title,
@@ -28,8 +29,9 @@
 // the HTTP status and code below.
 package rest
 
-// Error codes of the REST API, in the error body's "code". The HTTP status
-// each comes with is in brackets.
+// Error codes of the server's HTTP APIs (this REST API, the demo API, the
+// Host check in front of every route), in the error body's "code". The HTTP
+// status each comes with is in brackets.
 const (
 	CodeUnauthorized        = 4100 // [401] the Authorization header is missing or the admin key is wrong
 	CodeMalformedBody       = 4101 // [400] the body is not one JSON object, or a field has the wrong JSON type
@@ -41,6 +43,9 @@ const (
 	CodeParticipantNotFound = 4107 // [404] the meeting has no participant with this id
 	CodeRouteNotFound       = 4108 // [404] no such route
 	CodeMethodNotAllowed    = 4109 // [405] the route exists but not with this method (see the Allow header)
+	CodeHostNotAllowed      = 4110 // [403] the Host header names none of the server's names (DNS rebinding guard)
+	CodeTooManyRequests     = 4111 // [429] demo API: too many requests from this address (see Retry-After)
+	CodeNotCreator          = 4112 // [403] demo API: the meeting's creator secret is missing or wrong
 	CodeInternal            = 5000 // [500] the server failed (same as protocol.CodeInternal)
 )
 

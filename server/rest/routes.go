@@ -174,9 +174,9 @@ func (a *API) regenerateToken(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
-	token, err := a.tokens.Issue(p.MeetingID, p.ID)
+	token, err := a.tokens.Reissue(r.Context(), p.MeetingID, p.ID)
 	if err != nil {
-		return err
+		return notFound(err, CodeParticipantNotFound, "participant", p.ID) // a concurrent delete won
 	}
 	return writeData(w, http.StatusOK, struct {
 		Token string `json:"token"`

@@ -21,7 +21,8 @@ func init() {
 	mime.AddExtensionType(".ts", "text/plain; charset=utf-8")
 }
 
-// Handler serves files under dir at the URL prefix (e.g. "/sdk/").
+// Handler serves files under dir at the URL prefix (e.g. "/sdk/"). A
+// directory is served only through its index.html; without one it is 404.
 func Handler(prefix, dir string) http.Handler {
 	files := http.FileServer(http.Dir(dir))
 	return http.StripPrefix(strings.TrimSuffix(prefix, "/"), http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -40,8 +41,23 @@ func Handler(prefix, dir string) http.Handler {
 			http.ServeFile(w, r, file)
 			return
 		}
+		if isBareDirectory(dir, name) {
+			http.NotFound(w, r) // no listings: they would show every file name
+			return
+		}
 		files.ServeHTTP(w, r)
 	}))
+}
+
+// isBareDirectory tells whether name is a directory without an index.html
+// (a directory with one, like /demo/, serves its page).
+func isBareDirectory(dir, name string) bool {
+	st, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name)))
+	if err != nil || !st.IsDir() {
+		return false
+	}
+	idx, err := os.Stat(filepath.Join(dir, filepath.FromSlash(name), "index.html"))
+	return err != nil || !idx.Mode().IsRegular()
 }
 
 // precompressed picks a .br or .gz sibling of name that the client accepts.

@@ -5,6 +5,7 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -57,6 +58,44 @@ func TestPrecompressedAndTypes(t *testing.T) {
 		}
 		if got := rec.Header().Get("Content-Type"); got != c.wantType {
 			t.Errorf("%s: type %q, want %q", c.path, got, c.wantType)
+		}
+	}
+}
+
+func TestDirectoriesAreNotListed(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"stagekit.js", "sub/secret-name.js"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	h := Handler("/sdk/", dir)
+	for _, p := range []string{"/sdk/", "/sdk/sub/", "/sdk/sub", "/sdk/./sub/"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != http.StatusNotFound {
+			t.Errorf("GET %s: status %d, want 404", p, rec.Code)
+		}
+		if body := rec.Body.String(); strings.Contains(body, "stagekit.js") || strings.Contains(body, "secret-name") {
+			t.Errorf("GET %s lists the directory: %q", p, body)
+		}
+	}
+	// Files are still served, and a directory with an index.html (the
+	// demo) serves its page.
+	if err := os.MkdirAll(filepath.Join(dir, "page"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "page", "index.html"), []byte("<p>page</p>"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]string{"/sdk/sub/secret-name.js": "x", "/sdk/page/": "<p>page</p>"} {
+		rec := httptest.NewRecorder()
+		h.ServeHTTP(rec, httptest.NewRequest("GET", p, nil))
+		if rec.Code != http.StatusOK || rec.Body.String() != want {
+			t.Errorf("GET %s: status %d body %q, want 200 %q", p, rec.Code, rec.Body, want)
 		}
 	}
 }

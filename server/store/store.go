@@ -42,6 +42,9 @@ type Participant struct {
 	PresetName          string
 	CustomParticipantID string
 	CreatedAt           time.Time // UTC, millisecond precision
+	// TokenGeneration counts token regenerations; only tokens of the
+	// current generation authenticate.
+	TokenGeneration int64
 }
 
 // Store is the SQLite-backed storage. It is safe for concurrent use.
@@ -72,6 +75,15 @@ var migrations = [][]string{
 		`CREATE TABLE settings (
 			key   TEXT PRIMARY KEY,
 			value BLOB NOT NULL
+		)`,
+	},
+	{ // 1 → 2: regenerating a token revokes the earlier ones
+		`ALTER TABLE participants ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0`,
+	},
+	{ // 2 → 3: meetings made by the demo API, with their creator's secret
+		`CREATE TABLE demo_meetings (
+			meeting_id          TEXT PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+			creator_secret_hash BLOB NOT NULL
 		)`,
 	},
 }
@@ -208,6 +220,47 @@ func (s *Store) CreateMeeting(ctx context.Context, title string) (Meeting, error
 	return m, nil
 }
 
+// CreateDemoMeeting stores a new meeting, as CreateMeeting does, marked as
+// made by the demo API for the creator whose secret hashes to secretHash.
+func (s *Store) CreateDemoMeeting(ctx context.Context, title string, secretHash []byte) (Meeting, error) {
+	if len(secretHash) == 0 {
+		return Meeting{}, errors.New("store: a demo meeting needs its creator's secret hash")
+	}
+	m := Meeting{ID: uuid.NewString(), Title: title, CreatedAt: s.stamp()}
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
+	}
+	defer tx.Rollback()
+	if _, err := tx.ExecContext(ctx, `INSERT INTO meetings (id, title, created_at) VALUES (?, ?, ?)`,
+		m.ID, m.Title, m.CreatedAt.UnixMilli()); err != nil {
+		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
+	}
+	if _, err := tx.ExecContext(ctx, `INSERT INTO demo_meetings (meeting_id, creator_secret_hash) VALUES (?, ?)`,
+		m.ID, secretHash); err != nil {
+		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
+	}
+	if err := tx.Commit(); err != nil {
+		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
+	}
+	return m, nil
+}
+
+// DemoCreatorSecretHash returns the creator's secret hash of a meeting the
+// demo API made, or ErrNotFound for any other id (meetings made through the
+// admin API included).
+func (s *Store) DemoCreatorSecretHash(ctx context.Context, meetingID string) ([]byte, error) {
+	var h []byte
+	err := s.db.QueryRowContext(ctx, `SELECT creator_secret_hash FROM demo_meetings WHERE meeting_id = ?`, meetingID).Scan(&h)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return nil, ErrNotFound
+	case err != nil:
+		return nil, fmt.Errorf("store: demo meeting: %w", err)
+	}
+	return h, nil
+}
+
 // GetMeeting returns a meeting, or ErrNotFound.
 func (s *Store) GetMeeting(ctx context.Context, id string) (Meeting, error) {
 	var m Meeting
@@ -246,7 +299,7 @@ func (s *Store) AddParticipant(ctx context.Context, p Participant) (Participant,
 	return p, nil
 }
 
-const participantColumns = `id, meeting_id, name, preset_name, custom_participant_id, created_at`
+const participantColumns = `id, meeting_id, name, preset_name, custom_participant_id, created_at, token_generation`
 
 // GetParticipant returns participant id of meeting meetingID, or ErrNotFound
 // (also when the participant exists but belongs to another meeting).
@@ -317,10 +370,26 @@ func (s *Store) DeleteParticipant(ctx context.Context, meetingID, id string) err
 	return nil
 }
 
+// NextTokenGeneration moves participant id of meeting meetingID to a new
+// token generation, which revokes every token issued before, and returns it;
+// ErrNotFound for an unknown participant.
+func (s *Store) NextTokenGeneration(ctx context.Context, meetingID, id string) (int64, error) {
+	var gen int64
+	err := s.db.QueryRowContext(ctx, `UPDATE participants SET token_generation = token_generation + 1
+		WHERE meeting_id = ? AND id = ? RETURNING token_generation`, meetingID, id).Scan(&gen)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return 0, ErrNotFound
+	case err != nil:
+		return 0, fmt.Errorf("store: next token generation: %w", err)
+	}
+	return gen, nil
+}
+
 func scanParticipant(scan func(...any) error) (Participant, error) {
 	var p Participant
 	var created int64
-	if err := scan(&p.ID, &p.MeetingID, &p.Name, &p.PresetName, &p.CustomParticipantID, &created); err != nil {
+	if err := scan(&p.ID, &p.MeetingID, &p.Name, &p.PresetName, &p.CustomParticipantID, &created, &p.TokenGeneration); err != nil {
 		return Participant{}, err
 	}
 	p.CreatedAt = fromMillis(created)

@@ -402,3 +402,55 @@ func TestMeetingRowDeletionCascades(t *testing.T) {
 		t.Errorf("participants rows = %d, %v", n, err)
 	}
 }
+
+func TestNextTokenGeneration(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	m, _ := s.CreateMeeting(ctx, "m")
+	p, err := s.AddParticipant(ctx, Participant{MeetingID: m.ID, Name: "P", PresetName: "x"})
+	if err != nil || p.TokenGeneration != 0 {
+		t.Fatalf("new participant %+v, %v", p, err)
+	}
+	for want := int64(1); want <= 2; want++ {
+		if gen, err := s.NextTokenGeneration(ctx, m.ID, p.ID); err != nil || gen != want {
+			t.Fatalf("NextTokenGeneration = %d, %v; want %d", gen, err, want)
+		}
+	}
+	if _, err := s.NextTokenGeneration(ctx, "other", p.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("other meeting: %v", err)
+	}
+	if _, err := s.NextTokenGeneration(ctx, m.ID, "nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("unknown participant: %v", err)
+	}
+	s.Close()
+	s = open(t, dir)
+	if got, err := s.LookupParticipant(ctx, p.ID); err != nil || got.TokenGeneration != 2 {
+		t.Errorf("after reopen: %+v, %v", got, err)
+	}
+}
+
+func TestDemoMeetings(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	s := open(t, dir)
+	admin, _ := s.CreateMeeting(ctx, "admin")
+	demo, err := s.CreateDemoMeeting(ctx, "demo", []byte("hash"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.GetMeeting(ctx, demo.ID); err != nil || got != demo {
+		t.Errorf("demo meeting %+v, %v", got, err)
+	}
+	if _, err := s.DemoCreatorSecretHash(ctx, admin.ID); !errors.Is(err, ErrNotFound) {
+		t.Errorf("an admin meeting counts as a demo one: %v", err)
+	}
+	if _, err := s.CreateDemoMeeting(ctx, "x", nil); err == nil {
+		t.Error("a demo meeting without a secret hash was stored")
+	}
+	s.Close()
+	s = open(t, dir)
+	if h, err := s.DemoCreatorSecretHash(ctx, demo.ID); err != nil || string(h) != "hash" {
+		t.Errorf("after reopen: %q, %v", h, err)
+	}
+}

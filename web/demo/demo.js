@@ -45,25 +45,44 @@ const el = (tag, { dataset, ...props } = {}, ...children) => {
 
 // --- landing: create a meeting ------------------------------------------
 
+// Calls the demo API; a refusal throws with the server's coded message.
+async function demoAPI(path, body) {
+  const res = await fetch(path, { method: "POST", headers: { "Content-Type": "application/json" }, body: JSON.stringify(body) });
+  const data = await res.json().catch(() => ({}));
+  if (!res.ok) throw new Error(data.error ? `[${data.error.code}] ${data.error.message}` : `HTTP ${res.status}`);
+  return data;
+}
+
 async function landing() {
   show("landing");
   $("create").onclick = () =>
-    attempt("Create meeting", async () => {
-      const res = await fetch("/demo/api/meetings", { method: "POST", body: "{}" });
-      const data = await res.json();
-      if (!res.ok) throw new Error(data.error ?? `HTTP ${res.status}`);
-      renderLinks(data);
-    });
+    attempt("Create meeting", async () => renderLinks(await demoAPI("/demo/api/meetings", {})));
 }
 
+function linkItem(link) {
+  const open = el("a", { href: link.url, target: "_blank", rel: "noopener" }, el("button", { className: "small" }, "Open"));
+  return el("li", {}, el("span", { className: "grow" },
+    el("div", { className: "title" }, link.name), el("div", { className: "meta" }, link.preset)), open);
+}
+
+// The creator secret stays in this page's memory only: it is what lets this
+// page, and no one who merely knows the meeting id, add participants.
 function renderLinks(data) {
-  const list = el("ul", { className: "list links", id: "link-list" });
-  for (const link of data.links) {
-    const open = el("a", { href: link.url, target: "_blank", rel: "noopener" }, el("button", { className: "small" }, "Open"));
-    list.append(el("li", {}, el("span", { className: "grow" },
-      el("div", { className: "title" }, link.name), el("div", { className: "meta" }, link.preset)), open));
-  }
-  $("links").replaceChildren(el("h2", {}, `Meeting “${data.title}”`), list);
+  const { meetingId, creatorSecret } = data;
+  const list = el("ul", { className: "list links", id: "link-list" }, ...data.links.map(linkItem));
+  const name = el("input", { id: "add-name", placeholder: "Name", maxLength: 256 });
+  const preset = el("select", { id: "add-preset" },
+    ...["webinar_viewer", "webinar_host", "livestream_viewer"].map((p) => el("option", { value: p }, p)));
+  const add = el("button", { id: "add", className: "small" }, "Add a participant");
+  add.onclick = () =>
+    attempt("Add participant", async () => {
+      const link = await demoAPI(`/demo/api/meetings/${encodeURIComponent(meetingId)}/participants`,
+        { name: name.value, preset: preset.value, creatorSecret });
+      list.append(linkItem(link));
+      name.value = "";
+    });
+  $("links").replaceChildren(el("h2", {}, `Meeting “${data.title}”`), list,
+    el("div", { className: "row add" }, name, preset, add));
 }
 
 // --- the room -------------------------------------------------------------
