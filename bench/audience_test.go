@@ -55,7 +55,8 @@ func skipUnlessBench(b *testing.B) {
 }
 
 // audienceSizes are the room sizes measured: 300, 3000 and 10000 viewers,
-// or $STAGEKIT_BENCH_SIZES (comma-separated).
+// or $STAGEKIT_BENCH_SIZES (comma-separated). $STAGEKIT_BENCH_HOST_TICK
+// runs the server with that -host-tick (e.g. -1ns for none, 5ms, 20ms).
 func audienceSizes() []int {
 	sizes := []int{300, 3000, 10000}
 	if v := os.Getenv("STAGEKIT_BENCH_SIZES"); v != "" {
@@ -146,7 +147,7 @@ func benchAudience(b *testing.B, n int) {
 	if err := raiseNoFile(uint64(n + 1024)); err != nil {
 		b.Fatal(err)
 	}
-	srv, err := startServer(serverOptions{gctrace: true})
+	srv, err := startServer(serverOptions{gctrace: true, hostTick: os.Getenv("STAGEKIT_BENCH_HOST_TICK")})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -204,7 +204,8 @@ var watchPhrases = []string{
 }
 
 type serverOptions struct {
-	gctrace bool // run with GODEBUG=gctrace=1 and keep the last GC line
+	gctrace  bool   // run with GODEBUG=gctrace=1 and keep the last GC line
+	hostTick string // -host-tick, when set
 }
 
 // startServer starts the server binary and waits until /healthz answers.
@@ -222,7 +223,11 @@ func startServer(o serverOptions) (*server, error) {
 		return nil, err
 	}
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(port))
-	cmd := exec.Command(bin, "-addr", addr, "-api-key", apiKey, "-data", data, "-grace", "60s")
+	args := []string{"-addr", addr, "-api-key", apiKey, "-data", data, "-grace", "60s"}
+	if o.hostTick != "" {
+		args = append(args, "-host-tick", o.hostTick)
+	}
+	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()
 	// Debug logging names the reason of every connection the server closes
 	// (a line per connection, none per message).

@@ -2,7 +2,7 @@
 // one binary with an embedded database; no outside service is needed.
 //
 //	stageserver [-addr 127.0.0.1:8080] [-api-key KEY] [-data ./data] [-presets FILE]
-//	            [-grace 20s] [-token-ttl 24h] [-allowed-origins 'localhost:*,…']
+//	            [-grace 20s] [-host-tick 10ms] [-token-ttl 24h] [-allowed-origins 'localhost:*,…']
 //	            [-allowed-hosts 'stage.example.com,…']
 //	            [-log-level info] [-log-format text] [-demo [-demo-public]]
 //
@@ -90,6 +90,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	presets := str("presets", "STAGEKIT_PRESETS", "", "JSON file of presets to add to or override the built-ins")
 	grace := dur("grace", "STAGEKIT_GRACE", app.DefaultGrace, "how long a dropped user keeps its place")
 	ttl := dur("token-ttl", "STAGEKIT_TOKEN_TTL", 24*time.Hour, "participant token lifetime")
+	hostTick := dur("host-tick", "STAGEKIT_HOST_TICK", 0, "how long events for hosts are coalesced into one batch (0: the default, 10ms; negative: none)")
 	origins := str("allowed-origins", "STAGEKIT_ALLOWED_ORIGINS", "",
 		"comma-separated page origin patterns (e.g. 'localhost:*') allowed to open the WebSocket; empty: the server's own host only")
 	hosts := str("allowed-hosts", "STAGEKIT_ALLOWED_HOSTS", "",
@@ -145,7 +146,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	}
 	return app.Config{
 		Addr: *addr, APIKey: *apiKey, DataDir: *dataDir, PresetsFile: *presets,
-		Grace: *grace, TokenTTL: *ttl, AllowedOrigins: allowed, AllowedHosts: splitList(*hosts), Logger: logger, DemoMode: *demo, WebDir: *web, MediaConfig: media,
+		Grace: *grace, HostTick: *hostTick, TokenTTL: *ttl, AllowedOrigins: allowed, AllowedHosts: splitList(*hosts), Logger: logger, DemoMode: *demo, WebDir: *web, MediaConfig: media,
 	}, nil
 }
 

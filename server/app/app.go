@@ -44,7 +44,10 @@ type Config struct {
 	DataDir     string        // default ./data
 	PresetsFile string        // optional JSON presets file (see server/config)
 	Grace       time.Duration // how long a dropped user keeps its place; default 20s
-	TokenTTL    time.Duration // default 24h
+	// HostTick is how long events bound for hosts are coalesced (see
+	// signal.Config.HostTick); 0: the hub's default.
+	HostTick time.Duration
+	TokenTTL time.Duration // default 24h
 	// AllowedOrigins are the page origins (host patterns, e.g.
 	// "localhost:*") allowed to open the WebSocket; empty: the server's own
 	// host only.
@@ -192,6 +195,7 @@ func (a *App) mountSignal() *signal.Hub {
 	hub := signal.NewHub(signal.Config{
 		Auth:           a.auth,
 		Grace:          a.cfg.Grace,
+		HostTick:       a.cfg.HostTick,
 		OriginPatterns: a.cfg.AllowedOrigins,
 		Logger:         a.log.With("component", "signal"),
 		Media:          a.cfg.Media,
