@@ -52,6 +52,56 @@ async function refusal(page, code) {
   }, `async () => { ${code} }`);
 }
 
+// Who sees whom, in three real pages: a viewer sees the host and whoever is
+// on stage, never another viewer's request; the count is the whole room.
+test("the audience sees the stage, not each other", async () => {
+  const { people } = await createMeeting(server.url, {
+    Host: "webinar_host",
+    A: "webinar_viewer",
+    B: "webinar_viewer",
+  });
+  const host = await joinAs(people.Host);
+  const a = await joinAs(people.A);
+  const b = await joinAs(people.B);
+  await a.evaluate(() => {
+    window.seen = [];
+    meeting.participants.joined.on("participantJoined", (p) => window.seen.push(["joined", p.userId, p.stageStatus]));
+    meeting.participants.joined.on("participantLeft", (p) => window.seen.push(["left", p.userId]));
+    meeting.participants.on("countUpdate", (n) => window.seen.push(["count", n]));
+  });
+  const joinedIds = (page) => page.evaluate(() => meeting.participants.joined.toArray().map((p) => p.userId).sort());
+  await host.waitForFunction(() => meeting.participants.joined.size === 2);
+  assert.deepEqual(await joinedIds(a), [people.Host.id], "a viewer sees the host only");
+  await a.waitForFunction(() => meeting.participants.count === 3, null, { timeout: 10000 });
+
+  // B asks: the host hears of it, A hears nothing.
+  await b.evaluate(() => meeting.stage.requestAccess());
+  await waitEvent(host, "newStageRequest");
+  await host.evaluate((id) => meeting.stage.grantAccess([id]), people.B.id);
+  await waitEvent(b, "stageRequestApproved");
+  assert.deepEqual(await a.evaluate(() => window.events), [], "nothing of another viewer's request reaches a viewer");
+
+  // B comes on stage: A now sees B; B is kicked: A no longer does.
+  await b.evaluate(() => meeting.stage.join());
+  await a.waitForFunction((id) => meeting.participants.joined.toArray().some((p) => p.userId === id), people.B.id);
+  assert.deepEqual(await joinedIds(a), [people.Host.id, people.B.id].sort());
+  await host.evaluate((id) => meeting.stage.kick([id]), people.B.id);
+  await a.waitForFunction((id) => !meeting.participants.joined.toArray().some((p) => p.userId === id), people.B.id);
+  const seen = await a.evaluate(() => window.seen);
+  assert.deepEqual(seen.filter((e) => e[0] !== "count"), [["joined", people.B.id, "ON_STAGE"], ["left", people.B.id]]);
+  assert.deepEqual(await a.evaluate(() => window.events), [
+    { on: "joined", name: "stageStatusUpdate", args: [people.B.id, "ON_STAGE"] },
+    { on: "joined", name: "stageStatusUpdate", args: [people.B.id, "OFF_STAGE"] },
+  ]);
+  // The host saw all of it and still sees both viewers.
+  assert.deepEqual(await joinedIds(host), [people.A.id, people.B.id].sort());
+
+  for (const page of [host, a, b]) {
+    assert.deepEqual(page.errors.filter((e) => !e.message.startsWith("console.error")), [], "no uncaught page errors");
+    await page.evaluate(() => meeting.leave());
+  }
+});
+
 test("host and viewer run the documented stage flow", async () => {
   const { people } = await createMeeting(server.url, {
     Host: "webinar_host",
@@ -149,7 +199,7 @@ test("host and viewer run the documented stage flow", async () => {
   }));
   assert.equal(self.userId, viewerId);
   assert.equal(self.id, self.peerId);
-  assert.deepEqual(self.permissions, { stageEnabled: true, stageAccess: "CAN_REQUEST", acceptStageRequests: false });
+  assert.deepEqual(self.permissions, { stageEnabled: true, stageAccess: "CAN_REQUEST", acceptStageRequests: false, seeAllParticipants: false });
   assert.equal(self.roomJoined, true);
   assert.equal(self.size, 1);
 
