@@ -80,6 +80,8 @@ func audienceSizes() []int {
 //	                    joinInFlight at a time
 //	mem-KB/viewer       server VmRSS after the joins − before them, / N;
 //	                    heap-KB/viewer the live heap (gctrace) likewise
+//	host-join-ms        a host joining the full room: Init → Join resolved
+//	                    with every participant (its snapshot comes in parts)
 //	idle-cpu-%          server CPU over idleWindow with everyone connected
 //	                    and nothing happening, % of one core
 //	req-cpu-ms          server CPU per viewer request, over sampleSize
@@ -116,6 +118,7 @@ type audience struct {
 	viewers   []*leanClient
 	ids       []string
 	tokens    []string
+	lateHost  participant // joins once the room is full
 
 	// newReq receives the user id of each newStageRequest the host emits
 	// (the newest entry of the list it emitted just before), when sampling.
@@ -182,6 +185,12 @@ func benchAudience(b *testing.B, n int) {
 		}
 	}
 
+	// A host joining the full room gets all of it (a snapshot in parts).
+	lateJoin, err := a.joinLateHost(ctx, n+2)
+	if err != nil {
+		b.Fatalf("late host: %v", err)
+	}
+
 	// Idle.
 	ph = startPhase(srv, fmt.Sprintf("idle-%d", n))
 	time.Sleep(idleWindow)
@@ -210,6 +219,7 @@ func benchAudience(b *testing.B, n int) {
 		b.ReportMetric(float64(gcAfter.Live-gcBefore.Live)*1024/float64(n), "heap-KB/viewer")
 	}
 	b.ReportMetric(100*idle.srv.Seconds()/idle.wall.Seconds(), "idle-cpu-%")
+	b.ReportMetric(ms(lateJoin), "host-join-ms")
 	b.ReportMetric(ms(reqCPU.srv)/float64(len(lat)), "req-cpu-ms")
 	b.ReportMetric(ms(percentile(lat, 0.5)), "req-p50-ms")
 	b.ReportMetric(ms(percentile(lat, 0.99)), "req-p99-ms")
@@ -233,7 +243,7 @@ func (a *audience) setup(ctx context.Context, n int) error {
 	if a.meetingID, err = rest.createMeeting(ctx, "stagekit audience benchmark"); err != nil {
 		return err
 	}
-	hosts, err := rest.addParticipants(ctx, a.meetingID, presetHost, "host", 2, 1)
+	hosts, err := rest.addParticipants(ctx, a.meetingID, presetHost, "host", 3, 1)
 	if err != nil {
 		return fmt.Errorf("create hosts: %w", err)
 	}
@@ -252,6 +262,7 @@ func (a *audience) setup(ctx context.Context, n int) error {
 	if a.observer, err = dialLean(ctx, a.srv.URL, hosts[1].Token, nil); err != nil {
 		return fmt.Errorf("observer: %w", err)
 	}
+	a.lateHost = hosts[2]
 	a.viewers = make([]*leanClient, n)
 	a.ids = make([]string, n)
 	a.tokens = make([]string, n)
@@ -388,6 +399,25 @@ func (a *audience) sampleRequests(ctx context.Context) ([]time.Duration, float64
 		}
 	}
 	return lat, unrelated, cpu, a.waitPending(ctx, 0)
+}
+
+// joinLateHost connects the SDK's client as a host of the full room, checks
+// that it lists all others participants, and leaves again.
+func (a *audience) joinLateHost(ctx context.Context, others int) (time.Duration, error) {
+	start := time.Now()
+	m, err := client.Init(ctx, client.Options{BaseURI: a.srv.URL, AuthToken: a.lateHost.Token, RequestTimeout: 30 * time.Second})
+	if err != nil {
+		return 0, err
+	}
+	defer m.Leave(ctx)
+	if err := m.Join(ctx); err != nil {
+		return 0, err
+	}
+	took := time.Since(start)
+	if got := len(m.Participants()); got != others {
+		return 0, fmt.Errorf("the late host sees %d participants, want %d", got, others)
+	}
+	return took, nil
 }
 
 // waitPending waits until the host's list has n entries.
