@@ -997,10 +997,11 @@ func TestSlowConsumerPolicy(t *testing.T) {
 // A client that stops reading while the room is busy is cut off; the room
 // and the other clients never wait for it.
 func TestSlowConsumerEndToEnd(t *testing.T) {
-	// Events go out one by one (no host tick): with a queue of 8 frames,
-	// coalescing 20 kB events would be what overflows the host's queue.
+	// Events go out one by one (no host tick). The queue of 64 frames is
+	// far more than a reading client falls behind, so only the one that
+	// does not read overflows it.
 	e := newEnv(t, func(c *Config) {
-		c.SendQueue, c.HostTick, c.RateLimit, c.Grace = 8, -1, 1e6, 50*time.Millisecond
+		c.SendQueue, c.HostTick, c.RateLimit, c.Grace = 64, -1, 1e6, 50*time.Millisecond
 	},
 		func(h *Hub) { h.closeTimeout = 200 * time.Millisecond })
 	host, _ := e.join(mid, "Host", stage.PresetWebinarHost)

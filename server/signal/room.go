@@ -257,9 +257,9 @@ func (r *room) stageEventLocked(changes []stage.Change) {
 		}
 		own[uid] = r.eventBody(protocol.ServerMessage{Event: protocol.EventStage, Changes: mine})
 	}
-	var audience *protocol.ServerMessage
+	var audience []byte
 	if len(public) > 0 {
-		audience = &protocol.ServerMessage{Event: protocol.EventStage, Changes: public}
+		audience = r.eventBody(protocol.ServerMessage{Event: protocol.EventStage, Changes: public})
 	}
 	var watchBody, hostBody []byte
 	if len(r.watchers) > 0 {
@@ -289,22 +289,22 @@ func (r *room) audienceChange(ch stage.Change, wire protocol.Change) protocol.Ch
 // route sends a join or leave event to the watchers (hosts get hostEv, which
 // may carry the pending list's delta) and, when public, to everyone else.
 func (r *room) route(watchEv, hostEv protocol.ServerMessage, public bool) {
-	var audience *protocol.ServerMessage
-	if public {
-		audience = &watchEv
-	}
 	watch := r.eventBody(watchEv)
 	host := watch
 	if hostEv.RequestsRemoved != nil {
 		host = r.eventBody(hostEv)
 	}
+	var audience []byte
+	if public {
+		audience = watch
+	}
 	r.routeBodies(watch, host, audience, nil)
 }
 
 // routeBodies queues watch to the watchers (host to those who accept
-// requests), the audience event (when there is one) to everyone else, and
-// own's bodies to the audience members named there instead.
-func (r *room) routeBodies(watch, host []byte, audience *protocol.ServerMessage, own map[string][]byte) {
+// requests), audience (when there is one) to everyone else, and own's
+// bodies to the audience members named there instead.
+func (r *room) routeBodies(watch, host, audience []byte, own map[string][]byte) {
 	coalesce := r.coalesceWatchers()
 	for _, c := range r.watchers {
 		if c.id.Preset.AcceptStageRequests {
@@ -319,7 +319,6 @@ func (r *room) routeBodies(watch, host []byte, audience *protocol.ServerMessage,
 		}
 		return
 	}
-	body := r.eventBody(*audience)
 	for uid, c := range r.attached {
 		if r.watchers[uid] != nil {
 			continue
@@ -327,7 +326,7 @@ func (r *room) routeBodies(watch, host []byte, audience *protocol.ServerMessage,
 		if b, ok := own[uid]; ok {
 			r.queueEvent(c, b, false)
 		} else {
-			r.queueEvent(c, body, false)
+			r.queueEvent(c, audience, false)
 		}
 	}
 }
