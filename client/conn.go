@@ -163,8 +163,10 @@ func (c *conn) take(id uint64) *pending {
 	return p
 }
 
-// deliver hands an answer to its waiting caller, if any.
+// deliver hands an answer to its waiting caller, if any, after the pending
+// list's events of what was applied before it: a caller sees their effect.
 func (c *conn) deliver(p *pending, msg protocol.ServerMessage) {
+	c.m.emitRequestEvents()
 	c.mu.Lock()
 	ch := p.ch
 	c.mu.Unlock()

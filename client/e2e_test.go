@@ -14,6 +14,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -1058,4 +1059,61 @@ func TestGapResyncsAgainstTheServer(t *testing.T) {
 	// The stream goes on from the snapshot.
 	must(t, viewer.m.Stage().Join(ctx))
 	agree(t, []*user{host, viewer}, viewer, on)
+}
+
+// The server restarts (a deploy: every socket closed with 1001) with users
+// on stage and requests pending: the clients reconnect by themselves and
+// find the stage as it was — the user on stage still on stage, the invited
+// one still invited, the requests still pending in their order with their
+// times — and the stage goes on from there.
+func TestRestartKeepsTheStage(t *testing.T) {
+	r := newRoom(t, 30*time.Second)
+	host := r.join("Host", stage.PresetWebinarHost)
+	star := r.join("Star", stage.PresetWebinarViewer)
+	guest := r.join("Guest", stage.PresetWebinarViewer)
+	first := r.join("First", stage.PresetWebinarViewer)
+	second := r.join("Second", stage.PresetWebinarViewer)
+	must(t, host.m.Stage().GrantAccess(ctx, []string{star.id, guest.id})) // invitations
+	must(t, star.m.Stage().Join(ctx))
+	must(t, host.m.Stage().Join(ctx))
+	must(t, first.m.Stage().RequestAccess(ctx))
+	must(t, second.m.Stage().RequestAccess(ctx))
+	agree(t, []*user{host, star, guest, first, second}, second, req)
+	before := host.m.Requests()
+	peers := map[*user]string{}
+	everyone := []*user{host, star, guest, first, second}
+	for _, u := range everyone {
+		peers[u] = u.m.Stage().PeerID()
+		u.mark()
+	}
+
+	r.srv.Restart(t)
+	for _, u := range everyone {
+		u.waitFor(client.EventReconnected)
+	}
+	want := map[*user]stage.Status{host: on, star: on, guest: acc, first: req, second: req}
+	for u, s := range want {
+		if u.status() != s || u.m.Stage().PeerID() != peers[u] {
+			t.Fatalf("%s after the restart: %s (peer %s), want %s (peer %s)", u.name, u.status(), u.m.Stage().PeerID(), s, peers[u])
+		}
+	}
+	if got := host.m.Requests(); !reflect.DeepEqual(got, before) {
+		t.Fatalf("pending after the restart %+v, want %+v (order and times kept)", got, before)
+	}
+	for _, u := range everyone {
+		for _, v := range everyone {
+			if vm := v.member(); stage.Sees(u.member(), vm) && u.view(v) != want[v] {
+				t.Fatalf("%s sees %s as %s, want %s", u.name, v.name, u.view(v), want[v])
+			}
+		}
+	}
+	// The restarted stage goes on: the first request is granted before
+	// the second, and the star can leave.
+	must(t, host.m.Stage().GrantAccess(ctx, []string{first.id}))
+	first.waitFor(evApproved)
+	if got := host.m.Requests(); len(got) != 1 || got[0].UserID != second.id {
+		t.Fatalf("pending after granting the first %+v", got)
+	}
+	must(t, star.m.Stage().Leave(ctx))
+	agree(t, everyone, star, off)
 }

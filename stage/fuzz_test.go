@@ -509,6 +509,27 @@ func checkInvariants(t *testing.T, desc string, r *stage.Room, m *fuzzModel) {
 			t.Fatalf("after %s: VisibleTo(%s) = %q, want %q", desc, viewer.UserID, got, want)
 		}
 	}
+	// A restart keeps what is durable: a room rebuilt with Restore from the
+	// durable members (requests in request order) holds the same statuses
+	// and the same pending list.
+	re := stage.NewRoom()
+	for _, mb := range append(slices.DeleteFunc(slices.Clone(members), func(x stage.Member) bool { return x.Status == stage.Requested }), r.Pending()...) {
+		if !mb.Durable() {
+			continue
+		}
+		if _, err := re.Restore(mb); err != nil {
+			t.Fatalf("after %s: Restore(%+v): %v", desc, mb, err)
+		}
+	}
+	for _, mb := range members {
+		got, ok := re.Member(mb.UserID)
+		if mb.Durable() != ok || (ok && got != mb) {
+			t.Fatalf("after %s: restored %+v (%v), had %+v", desc, got, ok, mb)
+		}
+	}
+	if !slices.Equal(ids(re.Pending()), ids(r.Pending())) {
+		t.Fatalf("after %s: restored pending %q, had %q", desc, ids(re.Pending()), ids(r.Pending()))
+	}
 	if r.PendingLen() != len(m.pending) {
 		t.Fatalf("after %s: PendingLen %d, want %d", desc, r.PendingLen(), len(m.pending))
 	}

@@ -198,6 +198,53 @@ func (r *Room) Enter(m Member) (Member, error) {
 	return m, nil
 }
 
+// Holds reports whether a user with permissions p may hold status s.
+func (p Permissions) Holds(s Status) bool {
+	switch {
+	case !s.Valid():
+		return false
+	case !p.StageEnabled || p.StageAccess == NotAllowed:
+		return s == OffStage
+	case p.StageAccess == Allowed:
+		return s == Accepted || s == OnStage
+	}
+	return true
+}
+
+// Durable reports whether m holds anything a restart must keep: a status
+// other than the one its preset starts with. (Everyone else comes back
+// exactly as a new member would.)
+func (m Member) Durable() bool { return m.Status != m.Preset.InitialStatus() }
+
+// Restore puts back a member who held a durable status before the server
+// restarted, with that status and its request's time; a REQUESTED member
+// joins the end of the pending list, so restoring in request order keeps
+// the order. The status must be one the preset may hold, and a request
+// needs its time. On error the room is unchanged.
+func (r *Room) Restore(m Member) (Member, error) {
+	if _, ok := r.members[m.UserID]; ok {
+		return Member{}, errorf(CodeAlreadyInRoom, "user %q is already in the room", m.UserID)
+	}
+	if !m.Preset.Holds(m.Status) {
+		return Member{}, errorf(CodeBadStatus, "preset %q cannot hold %s", m.Preset.Name, m.Status)
+	}
+	if (m.Status == Requested) != (m.RequestedAt > 0) {
+		return Member{}, errorf(CodeBadStatus, "%s with requestedAt %d", m.Status, m.RequestedAt)
+	}
+	r.ticks++
+	e := &entry{Member: m, entered: r.ticks}
+	r.members[m.UserID] = e
+	if m.Status == Requested {
+		r.ticks++
+		e.requested = r.ticks
+		r.pending[m.UserID] = e
+	}
+	if m.InView() {
+		r.inView[m.UserID] = e
+	}
+	return m, nil
+}
+
 // Exit removes the user from the room; a pending request is withdrawn.
 func (r *Room) Exit(userID string) (Member, Result, error) {
 	m, ok := r.members[userID]

@@ -2,6 +2,7 @@ package stage_test
 
 import (
 	"fmt"
+	"reflect"
 	"slices"
 	"testing"
 
@@ -97,5 +98,62 @@ func TestVisibleTo(t *testing.T) {
 	check("a", f.host, "a")
 	if got := f.r.VisibleTo("nobody"); got != nil {
 		t.Errorf("VisibleTo(unknown) = %v", got)
+	}
+}
+
+// Restore brings back what a restart must keep: statuses the preset may
+// hold, the pending list in the order restored, nothing else.
+func TestRestore(t *testing.T) {
+	b := stage.BuiltinPresets()
+	r := stage.NewRoom()
+	ok := []stage.Member{
+		{UserID: "h", PeerID: "ph", Preset: b[host], Status: on},
+		{UserID: "a", PeerID: "pa", Preset: b[viewer], Status: req, RequestedAt: 20},
+		{UserID: "b", PeerID: "pb", Preset: b[viewer], Status: req, RequestedAt: 10}, // restored after a: stays after it
+		{UserID: "c", PeerID: "pc", Preset: b[viewer], Status: acc},
+	}
+	for _, m := range ok {
+		if !m.Durable() && m.Preset.Name != host {
+			t.Fatalf("%s %s is not durable", m.Preset.Name, m.Status)
+		}
+		if _, err := r.Restore(m); err != nil {
+			t.Fatalf("Restore(%+v): %v", m, err)
+		}
+	}
+	if got := ids(r.Pending()); !slices.Equal(got, []string{"a", "b"}) {
+		t.Fatalf("pending %q, want the restore order", got)
+	}
+	if got := ids(r.InView()); !slices.Equal(got, []string{"h"}) {
+		t.Fatalf("in view %q", got)
+	}
+	bad := []stage.Member{
+		{UserID: "h", Preset: b[host], Status: acc},                   // already in
+		{UserID: "x", Preset: b[host], Status: off},                   // ALLOWED never OFF_STAGE
+		{UserID: "x", Preset: b[live], Status: req, RequestedAt: 1},   // NOT_ALLOWED never requests
+		{UserID: "x", Preset: b[group], Status: acc},                  // stage disabled
+		{UserID: "x", Preset: b[viewer], Status: req},                 // a request needs its time
+		{UserID: "x", Preset: b[viewer], Status: acc, RequestedAt: 5}, // only requests have one
+		{UserID: "x", Preset: b[viewer], Status: "BOGUS"},
+	}
+	before := snap(r)
+	for _, m := range bad {
+		if _, err := r.Restore(m); err == nil {
+			t.Errorf("Restore(%+v) accepted", m)
+		}
+	}
+	if !reflect.DeepEqual(before, snap(r)) {
+		t.Fatal("a refused Restore changed the room")
+	}
+	// The restored room goes on as any other.
+	if _, err := r.Apply(stage.Action{Kind: stage.ActGrant, Actor: "h", Targets: []string{"b"}, At: 30}); err != nil {
+		t.Fatal(err)
+	}
+	if got := ids(r.Pending()); !slices.Equal(got, []string{"a"}) {
+		t.Fatalf("pending after grant %q", got)
+	}
+	for _, p := range b {
+		if (stage.Member{Preset: p, Status: p.InitialStatus()}).Durable() {
+			t.Errorf("%s: the initial status is durable", p.Name)
+		}
 	}
 }

@@ -24,6 +24,9 @@ const APIKey = "test-admin-key"
 type Server struct {
 	URL string
 	App *app.App
+
+	cfg  app.Config
+	addr string
 }
 
 // Start starts a server with a fresh data dir; it stops when tb ends.
@@ -40,21 +43,39 @@ func StartConfig(tb testing.TB, cfg app.Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
-	a, err := app.New(cfg)
+	s := &Server{cfg: cfg, addr: "127.0.0.1:0"}
+	s.start(tb)
+	tb.Cleanup(func() { s.stop() })
+	return s
+}
+
+func (s *Server) start(tb testing.TB) {
+	tb.Helper()
+	a, err := app.New(s.cfg)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	ln, err := net.Listen("tcp", s.addr)
 	if err != nil {
+		a.Shutdown(context.Background())
 		tb.Fatal(err)
 	}
 	go a.Serve(ln)
-	tb.Cleanup(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		defer cancel()
-		a.Shutdown(ctx)
-	})
-	return &Server{URL: "http://" + ln.Addr().String(), App: a}
+	s.App, s.addr, s.URL = a, ln.Addr().String(), "http://"+ln.Addr().String()
+}
+
+func (s *Server) stop() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	s.App.Shutdown(ctx)
+}
+
+// Restart stops the server, as a deploy would (every connection is closed
+// with 1001), and starts a new one on the same address and data.
+func (s *Server) Restart(tb testing.TB) {
+	tb.Helper()
+	s.stop()
+	s.start(tb)
 }
 
 // Participant is a REST-created participant.

@@ -199,6 +199,7 @@ func (a *App) mountSignal() *signal.Hub {
 		OriginPatterns: a.cfg.AllowedOrigins,
 		Logger:         a.log.With("component", "signal"),
 		Media:          a.cfg.Media,
+		Stage:          stageStore{store: a.store, presets: a.presets},
 	})
 	a.mux.Handle("/v1/ws", hub)
 	return hub

@@ -63,6 +63,10 @@ type Config struct {
 	Media MediaHandler
 	// RateLimit is messages per second per connection (default 50, burst 2×).
 	RateLimit float64
+	// Stage keeps each room's durable stage state (statuses other than the
+	// preset's initial one, and the pending list with its order) so that a
+	// restart restores it; nil keeps it in memory only.
+	Stage StageStore
 }
 
 // MediaHandler is the media server as the hub sees it.
@@ -77,6 +81,21 @@ type MediaHandler interface {
 	// StageChanged is called, under the room's lock and in room order, for
 	// every committed change.
 	StageChanged(meetingID string, c stage.Change)
+}
+
+// StageStore keeps rooms' durable stage state (see stage.Member.Durable).
+// Save is called under the room's lock for every committed change, before
+// anyone is told of it; it must return once the state is stored.
+type StageStore interface {
+	LoadStage(meetingID string) ([]StageRecord, error)
+	SaveStage(meetingID string, save []StageRecord, drop []string) error
+}
+
+// StageRecord is a durable member. RequestOrder orders a room's pending
+// requests (increasing in request order); it is 0 for other statuses.
+type StageRecord struct {
+	stage.Member
+	RequestOrder int64
 }
 
 // MediaSender sends media messages to one user's current connection.
@@ -425,6 +444,8 @@ func (h *Hub) room(meetingID string) *room {
 	r := h.rooms[meetingID]
 	if r == nil {
 		r = newRoom(h, meetingID)
+		// Not yet visible to anyone: restored without its lock.
+		r.restoreLocked()
 		h.rooms[meetingID] = r
 	}
 	return r

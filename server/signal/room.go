@@ -38,6 +38,7 @@ type room struct {
 	nextSub  int
 	dead     bool // dropped from the hub; joiners must fetch a new room
 
+	reqOrder     int64       // the last request order stored (StageRecord)
 	hostFlush    *time.Timer // the open host tick, if any (see coalesceWatchers)
 	hostDeferred bool        // events wait for the end of the tick
 	countTick    *time.Timer // pending participant-count broadcast
@@ -194,6 +195,7 @@ func (r *room) apply(c *conn, msg protocol.ClientMessage, kind stage.Kind) {
 		return
 	}
 	if len(res.Changes) > 0 {
+		r.storeLocked(res.Changes)
 		r.stageEventLocked(res.Changes)
 		r.notify(res.Changes)
 	}
@@ -494,6 +496,9 @@ func (r *room) exitLocked(userID string) {
 	if media := r.hub.cfg.Media; media != nil {
 		media.Detach(r.id, userID)
 	}
+	if m.Durable() {
+		r.saveLocked(nil, []string{userID})
+	}
 	p := protocol.ParticipantOf(m)
 	ev := protocol.ServerMessage{Event: protocol.EventParticipantLeft, Participant: &p}
 	host := ev
@@ -541,6 +546,12 @@ func (r *room) dropped(c *conn) {
 	if r.dead {
 		return // the hub is shutting down
 	}
+	r.startGraceLocked(userID)
+}
+
+// startGraceLocked gives an absent user the grace period to come back; then
+// it exits the room.
+func (r *room) startGraceLocked(userID string) {
 	var t *time.Timer
 	t = time.AfterFunc(r.hub.cfg.Grace, func() {
 		defer func() {
@@ -556,6 +567,80 @@ func (r *room) dropped(c *conn) {
 		}
 	})
 	r.timers[userID] = t
+}
+
+// storeLocked stores what committed changes made durable or not: before
+// anyone, the actor included, is told of them, so that nothing
+// acknowledged is lost in a crash.
+func (r *room) storeLocked(changes []stage.Change) {
+	if r.hub.cfg.Stage == nil {
+		return
+	}
+	var save []StageRecord
+	var drop []string
+	for _, ch := range changes {
+		m, ok := r.st.Member(ch.UserID)
+		switch {
+		case !ok:
+		case m.Durable():
+			rec := StageRecord{Member: m}
+			if m.Status == stage.Requested {
+				r.reqOrder++
+				rec.RequestOrder = r.reqOrder
+			}
+			save = append(save, rec)
+		default:
+			drop = append(drop, ch.UserID)
+		}
+	}
+	r.saveLocked(save, drop)
+}
+
+func (r *room) saveLocked(save []StageRecord, drop []string) {
+	st := r.hub.cfg.Stage
+	if st == nil || (len(save) == 0 && len(drop) == 0) {
+		return
+	}
+	if err := st.SaveStage(r.id, save, drop); err != nil {
+		// The change stands (everyone is told of it); only a restart
+		// before the next successful save would lose it.
+		r.hub.log.Error("storing the stage failed", "meeting", r.id, "err", err)
+	}
+}
+
+// restoreLocked brings back the room's durable stage state after a restart:
+// each member as it was, absent and within its grace period, so that a
+// client that reconnects in time finds its place (on stage, or its request
+// where it was in the queue), and one that does not leaves as usual.
+func (r *room) restoreLocked() {
+	st := r.hub.cfg.Stage
+	if st == nil {
+		return
+	}
+	recs, err := st.LoadStage(r.id)
+	if err != nil {
+		r.hub.log.Error("loading the stage failed; the room starts empty", "meeting", r.id, "err", err)
+		return
+	}
+	for _, rec := range recs {
+		m, err := r.st.Restore(rec.Member)
+		if err != nil {
+			r.hub.log.Warn("stage member not restored", "meeting", r.id, "user", rec.UserID, "err", err)
+			continue
+		}
+		r.reqOrder = max(r.reqOrder, rec.RequestOrder)
+		if m.Status == stage.OnStage {
+			if media := r.hub.cfg.Media; media != nil {
+				r.safely("media StageChanged", func() {
+					media.StageChanged(r.id, stage.Change{UserID: m.UserID, PeerID: m.PeerID, From: stage.Accepted, To: stage.OnStage, Cause: stage.CauseJoin})
+				})
+			}
+		}
+		r.startGraceLocked(m.UserID)
+	}
+	if len(recs) > 0 {
+		r.hub.log.Info("stage restored", "meeting", r.id, "members", len(recs))
+	}
 }
 
 // subscribe adds fn to the room's subscribers; false when the room was

@@ -86,6 +86,83 @@ var migrations = [][]string{
 			creator_secret_hash BLOB NOT NULL
 		)`,
 	},
+	{ // 3 → 4: each room's durable stage state, restored after a restart
+		`CREATE TABLE stage_members (
+			meeting_id    TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+			user_id       TEXT NOT NULL,
+			peer_id       TEXT NOT NULL,
+			name          TEXT NOT NULL,
+			preset_name   TEXT NOT NULL,
+			status        TEXT NOT NULL,
+			requested_at  INTEGER NOT NULL,
+			request_order INTEGER NOT NULL,
+			PRIMARY KEY (meeting_id, user_id)
+		)`,
+	},
+}
+
+// StageMember is a member of a live room whose stage status a restart must
+// keep (see stage.Member.Durable). RequestOrder orders the pending requests
+// of a room: restoring them in increasing order keeps their order.
+type StageMember struct {
+	UserID, PeerID, Name, PresetName string
+	Status                           string
+	RequestedAt                      int64 // ms since epoch; 0 unless requested
+	RequestOrder                     int64
+}
+
+// SaveStage writes, in one transaction, the durable members of a room that
+// changed (upserts) and forgets those that are no longer durable or left
+// (drops). It returns once the transaction committed.
+func (s *Store) SaveStage(ctx context.Context, meetingID string, upserts []StageMember, drops []string) error {
+	tx, err := s.db.BeginTx(ctx, nil)
+	if err != nil {
+		return fmt.Errorf("store: save stage: %w", err)
+	}
+	defer tx.Rollback()
+	for _, id := range drops {
+		if _, err := tx.ExecContext(ctx, `DELETE FROM stage_members WHERE meeting_id = ? AND user_id = ?`, meetingID, id); err != nil {
+			return fmt.Errorf("store: save stage: %w", err)
+		}
+	}
+	for _, m := range upserts {
+		if _, err := tx.ExecContext(ctx, `INSERT INTO stage_members
+			(meeting_id, user_id, peer_id, name, preset_name, status, requested_at, request_order)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (meeting_id, user_id) DO UPDATE SET peer_id = excluded.peer_id, name = excluded.name,
+				preset_name = excluded.preset_name, status = excluded.status, requested_at = excluded.requested_at,
+				request_order = excluded.request_order`,
+			meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder); err != nil {
+			return fmt.Errorf("store: save stage: %w", err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("store: save stage: %w", err)
+	}
+	return nil
+}
+
+// LoadStage returns the durable members of a meeting's room, in the order
+// to restore them: requests in request order, after the others.
+func (s *Store) LoadStage(ctx context.Context, meetingID string) ([]StageMember, error) {
+	rows, err := s.db.QueryContext(ctx, `SELECT user_id, peer_id, name, preset_name, status, requested_at, request_order
+		FROM stage_members WHERE meeting_id = ? ORDER BY request_order, user_id`, meetingID)
+	if err != nil {
+		return nil, fmt.Errorf("store: load stage: %w", err)
+	}
+	defer rows.Close()
+	var out []StageMember
+	for rows.Next() {
+		var m StageMember
+		if err := rows.Scan(&m.UserID, &m.PeerID, &m.Name, &m.PresetName, &m.Status, &m.RequestedAt, &m.RequestOrder); err != nil {
+			return nil, fmt.Errorf("store: load stage: %w", err)
+		}
+		out = append(out, m)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: load stage: %w", err)
+	}
+	return out, nil
 }
 
 // SchemaVersion is the schema version this code writes.
