@@ -28,7 +28,21 @@ type Options struct {
 	// MinBackoff and MaxBackoff bound the exponential reconnect backoff; each
 	// wait is drawn from [d/2, d). Defaults 250ms and 5s.
 	MinBackoff, MaxBackoff time.Duration
+	// PingInterval and PingTimeout keep the connection honest: after
+	// PingInterval without a frame from the server the client pings, and
+	// if nothing arrives within PingTimeout more the connection is taken
+	// for dead (a network that drops packets without a reset) and the
+	// client reconnects, emitting reconnecting. Defaults 5s and 4s; a
+	// negative PingInterval turns the pings off.
+	PingInterval, PingTimeout time.Duration
 }
+
+// Liveness defaults (Options.PingInterval, PingTimeout): a silent dead
+// connection is noticed within about 9 s.
+const (
+	defaultPingInterval = 5 * time.Second
+	defaultPingTimeout  = 4 * time.Second
+)
 
 // Participant is a member of the room as the others see it.
 type Participant = protocol.Participant
@@ -123,6 +137,12 @@ func newMeeting(o Options, dial dialFunc) (*Meeting, error) {
 	}
 	if o.MaxBackoff < o.MinBackoff {
 		o.MaxBackoff = o.MinBackoff
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = defaultPingInterval
+	}
+	if o.PingTimeout <= 0 {
+		o.PingTimeout = defaultPingTimeout
 	}
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)

@@ -3,8 +3,10 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stagekit/stagekit/protocol"
@@ -48,6 +50,9 @@ type conn struct {
 	done  chan struct{} // closed when the connection ended
 	err   error         // why; set before done closes
 
+	// lastRead is when the last frame arrived (unix ns), for liveness.
+	lastRead atomic.Int64
+
 	// Owned by the reader goroutine.
 	parts       map[uint64]*protocol.ServerMessage // "part" frames by request id
 	synced      bool                               // a snapshot was applied on this connection
@@ -58,7 +63,45 @@ type conn struct {
 }
 
 func newConn(m *Meeting, t transport) *conn {
-	return &conn{m: m, t: t, calls: map[uint64]*pending{}, done: make(chan struct{})}
+	c := &conn{m: m, t: t, calls: map[uint64]*pending{}, done: make(chan struct{})}
+	c.lastRead.Store(time.Now().UnixNano())
+	return c
+}
+
+// watch pings the server after PingInterval of silence and closes the
+// transport when nothing arrives within PingTimeout more: the reader then
+// fails and the meeting reconnects. It ends with the connection.
+func (c *conn) watch() {
+	every, grace := c.m.opts.PingInterval, c.m.opts.PingTimeout
+	if every < 0 {
+		return
+	}
+	t := time.NewTimer(every)
+	defer t.Stop()
+	var pingedAt int64 // unix ns of the ping awaiting any frame; 0 for none
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+		}
+		last := c.lastRead.Load()
+		switch quiet := time.Since(time.Unix(0, last)); {
+		case pingedAt != 0 && last < pingedAt:
+			c.m.log.Debug("stagekit: the server is silent; reconnecting", "quiet", quiet)
+			c.t.close()
+			return
+		case quiet < every:
+			pingedAt = 0
+			t.Reset(every - quiet)
+		default:
+			pingedAt = time.Now().UnixNano()
+			if _, err := c.send(protocol.ClientMessage{Type: protocol.TypePing}, kindPlain, nil); err != nil {
+				return
+			}
+			t.Reset(grace)
+		}
+	}
 }
 
 // send writes a request and registers it; ch receives the answer.
@@ -102,6 +145,7 @@ func (c *conn) call(ctx context.Context, msg protocol.ClientMessage, kind callKi
 	ctx, cancel := context.WithTimeout(ctx, c.m.opts.RequestTimeout)
 	defer cancel()
 	ch := make(chan protocol.ServerMessage, 1)
+	sent := time.Now().UnixNano()
 	id, err := c.send(msg, kind, ch)
 	if err != nil {
 		return protocol.ServerMessage{}, err
@@ -111,6 +155,11 @@ func (c *conn) call(ctx context.Context, msg protocol.ClientMessage, kind callKi
 		return answer(res)
 	case <-c.done:
 	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && c.lastRead.Load() < sent {
+			// Not a frame since the request: the socket is dead, not the
+			// server slow. Drop it so that the meeting reconnects now.
+			c.t.close()
+		}
 	}
 	// The answer may have come at the same moment: prefer it.
 	select {
@@ -186,11 +235,13 @@ func (m *Meeting) run(c *conn) {
 }
 
 func (m *Meeting) readAll(c *conn) error {
+	go c.watch()
 	for {
 		data, err := c.t.read(context.Background())
 		if err != nil {
 			return err
 		}
+		c.lastRead.Store(time.Now().UnixNano())
 		var msg protocol.ServerMessage
 		if err := json.Unmarshal(data, &msg); err != nil {
 			m.log.Warn("stagekit: undecodable server message", "err", err)

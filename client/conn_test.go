@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -317,6 +318,8 @@ func TestTimeoutsAndCancellation(t *testing.T) {
 			return
 		}
 		got <- msg // and never answer
+		// ...but the socket is alive: other frames keep coming.
+		go fc.push(protocol.ServerMessage{Type: protocol.TypeEvent, Event: protocol.EventCount, Count: 2})
 	}
 	m, err := newMeeting(Options{BaseURI: "http://x", AuthToken: "t", RequestTimeout: 50 * time.Millisecond}, n.dial)
 	if err != nil {
@@ -351,6 +354,68 @@ func TestTimeoutsAndCancellation(t *testing.T) {
 	if len(n.conns) != 1 {
 		t.Fatal("the connection was replaced")
 	}
+}
+
+// A request that times out on a socket from which nothing at all came
+// since it was sent means the socket is dead: the client drops it and
+// reconnects (emitting reconnecting) instead of keeping it.
+func TestTimeoutOnASilentSocketReconnects(t *testing.T) {
+	n := newFakeNet(t, part("v", "pv", stage.OffStage), viewerPerms)
+	n.onRequest = func(fc *fakeConn, msg protocol.ClientMessage) {} // silence
+	m, err := newMeeting(Options{BaseURI: "http://x", AuthToken: "t", RequestTimeout: 50 * time.Millisecond,
+		PingInterval: -1, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, n.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record(t, m)
+	if err := m.open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	wantCode(t, m.Stage().RequestAccess(context.Background()), CodeTimeout)
+	rec.waitFor(EventReconnecting)
+	rec.waitFor(EventReconnected)
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	if len(n.conns) != 2 {
+		t.Fatalf("%d connections, want a new one after the dead one", len(n.conns))
+	}
+}
+
+// A server that goes silent (a black hole: no FIN, no RST) is noticed by
+// the client's pings: it reconnects within PingInterval + PingTimeout.
+func TestSilentServerIsNoticed(t *testing.T) {
+	n := newFakeNet(t, part("v", "pv", stage.OffStage), viewerPerms)
+	var pings atomic.Int64
+	n.onRequest = func(fc *fakeConn, msg protocol.ClientMessage) {
+		if msg.Type == protocol.TypePing && pings.Add(1) > 1 {
+			return // the second ping gets no answer: the network went dark
+		}
+		fc.push(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
+	}
+	m, err := newMeeting(Options{BaseURI: "http://x", AuthToken: "t", PingInterval: 30 * time.Millisecond,
+		PingTimeout: 30 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, n.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record(t, m)
+	if err := m.open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	rec.waitFor(EventReconnecting)
+	if took := time.Since(start); pings.Load() < 2 || took > 2*time.Second {
+		t.Fatalf("reconnecting after %v and %d pings", took, pings.Load())
+	}
+	rec.waitFor(EventReconnected)
 }
 
 func TestConcurrentCallsAreMatchedByID(t *testing.T) {

@@ -1117,3 +1117,42 @@ func TestRestartKeepsTheStage(t *testing.T) {
 	must(t, star.m.Stage().Leave(ctx))
 	agree(t, everyone, star, off)
 }
+
+// The network turns into a black hole (nothing arrives, no FIN, no RST):
+// the client notices by its pings within about a second here, emits
+// reconnecting, and once the network is back it is in the room again with
+// its request still pending.
+func TestBlackHoledConnectionIsNoticed(t *testing.T) {
+	r := newRoom(t, 30*time.Second)
+	host := r.join("Host", stage.PresetWebinarHost)
+	p := r.add("Viewer", stage.PresetWebinarViewer)
+	px := testserver.StartProxy(t, strings.TrimPrefix(r.srv.URL, "http://"))
+	m, err := client.Init(ctx, client.Options{BaseURI: px.URL(), AuthToken: p.Token, RequestTimeout: time.Second,
+		PingInterval: 200 * time.Millisecond, PingTimeout: 300 * time.Millisecond,
+		MinBackoff: 10 * time.Millisecond, MaxBackoff: 50 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	v := &user{t: t, name: "Viewer", id: p.ID, m: m, px: px, signal: make(chan struct{}, 1)}
+	m.On(v.record)
+	must(t, m.Join(ctx))
+	must(t, m.Stage().RequestAccess(ctx))
+	host.waitFor(evNew)
+
+	px.Hold(true) // what the server sends no longer arrives
+	start := time.Now()
+	v.waitFor(client.EventReconnecting)
+	if took := time.Since(start); took > 3*time.Second {
+		t.Fatalf("noticed the dead connection after %v", took)
+	}
+	px.Hold(false)
+	px.Cut() // the held socket is gone for good
+	v.waitFor(client.EventReconnected)
+	if v.status() != req {
+		t.Fatalf("after the black hole: %s", v.status())
+	}
+	if got := host.m.Requests(); len(got) != 1 || got[0].UserID != p.ID {
+		t.Fatalf("the host's list %+v", got)
+	}
+}
