@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/coder/websocket"
 
@@ -33,6 +34,7 @@ type leanClient struct {
 	// After the join: frames and bytes received (batches count as one
 	// frame), and the events inside them.
 	frames, bytes, events atomic.Int64
+	lastRead              atomic.Int64 // unix ns of the last frame
 	status                atomic.Value // stage.Status, the user's own
 	// onStatus, when set before dial returns, is called by the reader with
 	// each new status of the user.
@@ -65,8 +67,33 @@ func dialLean(ctx context.Context, baseURL, token string, onStatus func(stage.St
 	c.frames.Store(0)
 	c.bytes.Store(0)
 	c.events.Store(0)
+	go c.keepAlive()
 	return c, nil
 }
+
+// keepAlive pings as the SDK does (client.Options.PingInterval): after
+// leanPingInterval without a frame from the server. The audience's idle
+// cost to the server is mostly these pings.
+func (c *leanClient) keepAlive() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.done:
+			return
+		case <-t.C:
+			if time.Since(time.Unix(0, c.lastRead.Load())) < leanPingInterval {
+				continue
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			c.call(ctx, protocol.ClientMessage{Type: protocol.TypePing})
+			cancel()
+		}
+	}
+}
+
+// leanPingInterval is the SDK's default PingInterval.
+const leanPingInterval = 10 * time.Second
 
 // call sends one request and waits for its answer; an error answer is
 // returned as its *protocol.ErrorBody.
@@ -112,6 +139,7 @@ func (c *leanClient) read() {
 			c.err = err
 			return
 		}
+		c.lastRead.Store(time.Now().UnixNano())
 		c.frames.Add(1)
 		c.bytes.Add(int64(len(b)))
 		var m protocol.ServerMessage

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"runtime/debug"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,7 +299,7 @@ func (c *conn) handle(msg protocol.ClientMessage) bool {
 	case protocol.TypeHello:
 		c.sendError(msg.ID, protocol.NewError(protocol.CodeHelloFirst, "already authenticated"))
 	case protocol.TypePing:
-		c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
+		c.pong(msg.ID)
 	case protocol.TypeJoin:
 		c.join(msg.ID)
 	case protocol.TypeLeave:
@@ -392,6 +393,24 @@ func (c *conn) send(m protocol.ServerMessage) {
 
 func (c *conn) sendError(id uint64, e *protocol.ErrorBody) {
 	c.send(protocol.ServerMessage{Type: protocol.TypeError, ID: id, Error: e})
+}
+
+// pong answers a client's ping. Idle audiences ping every few seconds, so
+// the answer is encoded by hand and written by the reader itself when the
+// queue has no writer: no goroutine is started for it.
+func (c *conn) pong(id uint64) {
+	if c.isClosing() {
+		return
+	}
+	b := strconv.AppendUint([]byte(`{"type":"result","id":`), id, 10)
+	ok, start := c.out.push(append(b, '}'))
+	if !ok {
+		c.slow()
+		return
+	}
+	if start {
+		c.writeLoop()
+	}
 }
 
 // enqueue queues frames in order; it never blocks. A client too slow to
