@@ -22,7 +22,8 @@ const (
 	CodeTokenInvalid = 4011 // bad signature, shape or claims
 	CodeTokenExpired = 4012
 	CodeTokenRevoked = 4013 // participant deleted or meeting gone
-	CodeRateLimited  = 4020 // too many messages; slow down
+	CodeRateLimited  = 4020 // too many messages (or connections opened); slow down
+	CodeTooManyConns = 4021 // the participant already has MaxConnsPerParticipant connections open
 	CodeReplaced     = 4030 // the same participant connected elsewhere
 	CodeRemoved      = 4031 // the participant was deleted by an admin
 	CodeSlowConsumer = 4032 // the client fell too far behind the room's events

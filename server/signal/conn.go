@@ -84,8 +84,8 @@ type conn struct {
 	// seq numbers the events queued to this connection; only its room
 	// touches it, under the room's lock.
 	seq     uint64
-	limiter *rate.Limiter
-	flooded int // rate-limited messages in a row
+	limits  *limits // the participant's, set at hello (under the hub's lock)
+	flooded int     // rate-limited messages in a row
 	// snapshots limits snapshot requests, which cost O(what the user sees)
 	// each: made on the first one.
 	snapshots *rate.Limiter
@@ -110,16 +110,11 @@ func (c *conn) allowSnapshot(reqID uint64) bool {
 }
 
 func newConn(h *Hub, ws socket) *conn {
-	burst := int(2 * h.cfg.RateLimit)
-	if burst < 1 {
-		burst = 1
-	}
 	return &conn{
 		hub: h, ws: ws,
 		out:        newSendQueue(h.cfg.SendQueue, h.cfg.SendQueueBytes),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),
-		limiter:    rate.NewLimiter(rate.Limit(h.cfg.RateLimit), burst),
 	}
 }
 
@@ -196,8 +191,9 @@ func (c *conn) serve(ctx context.Context) {
 // allow applies the rate limit: an over-limit message is answered 4020 and
 // otherwise ignored; a client that keeps flooding is closed with 4020.
 func (c *conn) allow(data []byte) bool {
-	if c.limiter.Allow() {
-		if c.limiter.Tokens() >= float64(c.limiter.Burst()-1) {
+	lim := c.limits.msgs
+	if lim.Allow() {
+		if lim.Tokens() >= float64(lim.Burst()-1) {
 			c.flooded = 0 // quiet long enough: the row of rejections ends
 		}
 		return true
@@ -276,16 +272,23 @@ func (c *conn) authenticate(ctx context.Context, token string) *protocol.ErrorBo
 	if h.wasRemovedLocked(id.MeetingID, id.UserID) {
 		return protocol.NewError(protocol.CodeTokenRevoked, "participant no longer exists")
 	}
+	lim, refused := h.admitLocked(memberKey{id.MeetingID, id.UserID})
+	if refused != nil {
+		return refused
+	}
+	c.limits = lim
 	c.id = id
 	c.ident.Store(&id)
 	return nil
 }
 
 // helloCloseCode is the WebSocket close code for a refused hello: the auth
-// codes as they are, an internal failure as 1011, anything else 4006.
+// and admission codes as they are, an internal failure as 1011, anything
+// else 4006.
 func helloCloseCode(code int) int {
 	switch {
-	case code >= protocol.CodeTokenMissing && code <= protocol.CodeTokenRevoked:
+	case code >= protocol.CodeTokenMissing && code <= protocol.CodeTokenRevoked,
+		code == protocol.CodeRateLimited, code == protocol.CodeTooManyConns:
 		return code
 	case code == protocol.CodeInternal:
 		return int(websocket.StatusInternalError)

@@ -27,6 +27,7 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
+	"golang.org/x/time/rate"
 
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/auth"
@@ -61,8 +62,14 @@ type Config struct {
 	CountInterval time.Duration
 	// Media receives media signaling and connection life-cycle; nil refuses media.
 	Media MediaHandler
-	// RateLimit is messages per second per connection (default 50, burst 2×).
+	// RateLimit is messages per second per participant, shared by its
+	// connections and kept across reconnects (default 50, burst 2×).
 	RateLimit float64
+	// MaxConns bounds a participant's open connections (default 5); one more
+	// is refused with 4021. New connections per participant are limited to
+	// HelloRate per second (default 1, burst 10; 4020 beyond).
+	MaxConns  int
+	HelloRate float64
 	// Stage keeps each room's durable stage state (statuses other than the
 	// preset's initial one, and the pending list with its order) so that a
 	// restart restores it; nil keeps it in memory only.
@@ -120,6 +127,12 @@ const (
 	defaultHostTick     = 10 * time.Millisecond
 	defaultCount        = time.Second
 	defaultRateLimit    = 50
+	defaultMaxConns     = 5
+	defaultHelloRate    = 1
+	helloBurst          = 10
+	// limitsTTL is how long a participant's limits outlive its last
+	// connection: a flooder that reconnects finds its bucket as it left it.
+	limitsTTL           = 2 * time.Minute
 	defaultPingInterval = 20 * time.Second
 	defaultCloseTimeout = 5 * time.Second
 	// removedTTL is how long a removed participant is refused even if its
@@ -145,6 +158,7 @@ type Hub struct {
 	rooms   map[string]*room
 	conns   map[*conn]struct{}
 	removed map[memberKey]time.Time // recently removed participants
+	limits  map[memberKey]*limits   // per participant, across its connections
 	closed  bool
 	wg      sync.WaitGroup // running connections
 
@@ -184,12 +198,19 @@ func NewHub(cfg Config) *Hub {
 	if cfg.RateLimit <= 0 {
 		cfg.RateLimit = defaultRateLimit
 	}
+	if cfg.MaxConns <= 0 {
+		cfg.MaxConns = defaultMaxConns
+	}
+	if cfg.HelloRate <= 0 {
+		cfg.HelloRate = defaultHelloRate
+	}
 	return &Hub{
 		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, closeTimeout: defaultCloseTimeout,
 		stopPing: make(chan struct{}),
 		rooms:    make(map[string]*room),
 		conns:    make(map[*conn]struct{}),
 		removed:  make(map[memberKey]time.Time),
+		limits:   make(map[memberKey]*limits),
 	}
 }
 
@@ -231,6 +252,9 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		defer func() {
 			h.mu.Lock()
 			delete(h.conns, c)
+			if c.limits != nil {
+				h.releaseLocked(c.limits)
+			}
 			h.mu.Unlock()
 		}()
 		c.serve(context.Background())
@@ -268,6 +292,54 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, socketWriteBuffer)), nil
 }
 
+// limits are one participant's budgets, shared by its connections and kept
+// for limitsTTL after the last one closed.
+type limits struct {
+	msgs   *rate.Limiter // messages
+	hellos *rate.Limiter // connections authenticated
+	conns  int           // open authenticated connections
+	idle   time.Time     // when conns fell to 0
+}
+
+// admitLocked counts a new authenticated connection of the participant, or
+// refuses it (4021 over MaxConns, 4020 over HelloRate); called with h.mu held.
+func (h *Hub) admitLocked(key memberKey) (*limits, *protocol.ErrorBody) {
+	l := h.limits[key]
+	if l == nil {
+		burst := max(1, int(2*h.cfg.RateLimit))
+		l = &limits{
+			msgs:   rate.NewLimiter(rate.Limit(h.cfg.RateLimit), burst),
+			hellos: rate.NewLimiter(rate.Limit(h.cfg.HelloRate), helloBurst),
+		}
+		h.limits[key] = l
+	}
+	if l.conns >= h.cfg.MaxConns {
+		return nil, protocol.NewError(protocol.CodeTooManyConns, "this participant has %d connections open already", l.conns)
+	}
+	if !l.hellos.Allow() {
+		return nil, protocol.NewError(protocol.CodeRateLimited, "too many connections opened; slow down")
+	}
+	l.conns++
+	return l, nil
+}
+
+// releaseLocked counts a participant's connection closed.
+func (h *Hub) releaseLocked(l *limits) {
+	l.conns--
+	if l.conns == 0 {
+		l.idle = time.Now()
+	}
+}
+
+// sweepLimitsLocked forgets the limits of participants gone for limitsTTL.
+func (h *Hub) sweepLimitsLocked(now time.Time) {
+	for k, l := range h.limits {
+		if l.conns == 0 && now.Sub(l.idle) > limitsTTL {
+			delete(h.limits, k)
+		}
+	}
+}
+
 // pingLoop pings, every quarter ping interval, the connections that sent
 // nothing for a whole interval and have no ping in flight. One goroutine
 // for the hub replaces a ticker per connection.
@@ -281,6 +353,7 @@ func (h *Hub) pingLoop() {
 		case now := <-t.C:
 			quiet := now.Add(-h.pingInterval).UnixNano()
 			h.mu.Lock()
+			h.sweepLimitsLocked(now)
 			for c := range h.conns {
 				if c.lastRead.Load() < quiet && !c.isClosing() && c.pinging.CompareAndSwap(false, true) {
 					go c.ping(h.pingInterval)
