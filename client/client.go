@@ -370,6 +370,12 @@ func (m *Meeting) Seq() uint64 {
 // Stage is meeting.stage.
 func (m *Meeting) Stage() *Stage { return &m.stage }
 
+// Ping makes one round trip to the server on the current connection.
+func (m *Meeting) Ping(ctx context.Context) error {
+	_, err := m.call(ctx, protocol.ClientMessage{Type: protocol.TypePing}, kindPlain)
+	return err
+}
+
 // SendMedia sends one media signaling message (protocol.TypeMediaOffer,
 // TypeMediaAnswer or TypeMediaCandidate) and returns the server's answer
 // (for an offer, the answer SDP). The server's own media messages arrive as
