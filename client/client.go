@@ -482,7 +482,17 @@ func (s *Stage) RequestAccess(ctx context.Context) error {
 
 // CancelRequestAccess withdraws the pending request: REQUESTED → OFF_STAGE.
 func (s *Stage) CancelRequestAccess(ctx context.Context) error {
-	return s.act(ctx, protocol.TypeStageCancel, nil)
+	s.m.mu.Lock()
+	s.m.st.cancelling = true
+	s.m.mu.Unlock()
+	err := s.act(ctx, protocol.TypeStageCancel, nil)
+	if c := CodeOf(err); c != CodeDisconnected && c != CodeTimeout {
+		// The outcome is known; only a lost answer leaves it to the resync.
+		s.m.mu.Lock()
+		s.m.st.cancelling = false
+		s.m.mu.Unlock()
+	}
+	return err
 }
 
 // GrantAccess accepts requesters and invites the others named (OFF_STAGE →

@@ -1156,3 +1156,27 @@ func TestBlackHoledConnectionIsNoticed(t *testing.T) {
 		t.Fatalf("the host's list %+v", got)
 	}
 }
+
+// The user's cancel is committed but its answer is lost with the
+// connection: the resync finds the request gone and reports the new status,
+// not a denial (nobody denied anything).
+func TestLostCancelIsNoDenial(t *testing.T) {
+	r := newRoom(t, 30*time.Second)
+	host := r.join("Host", stage.PresetWebinarHost)
+	viewer := r.join("Viewer", stage.PresetWebinarViewer)
+	must(t, viewer.m.Stage().RequestAccess(ctx))
+	host.waitFor(evNew)
+	host.mark()
+	mv := viewer.mark()
+	viewer.px.Hold(true) // the answer will not get through
+	n := viewer.px.Sent()
+	errc := make(chan error, 1)
+	go func() { errc <- viewer.m.Stage().CancelRequestAccess(ctx) }()
+	viewer.px.WaitSent(n)
+	host.waitFor(evList) // committed: the host's list is empty again
+	viewer.px.Cut()
+	wantCode(t, <-errc, client.CodeDisconnected)
+	viewer.px.Hold(false)
+	viewer.waitFor(client.EventReconnected)
+	wantEvents(t, "viewer", viewer.since(mv), client.EventReconnecting, st(off), client.EventReconnected)
+}

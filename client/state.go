@@ -21,6 +21,11 @@ type state struct {
 	// The pending list changed (and a request was added) since the list
 	// events were last emitted: they are emitted once per frame.
 	requestsChanged, requestAdded bool
+
+	// cancelling is set while the user's own cancel may have been applied
+	// without the client knowing (its answer lost): a resync that finds the
+	// request gone then is no denial.
+	cancelling bool
 }
 
 func newState() state {
@@ -239,7 +244,7 @@ func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
 			switch {
 			case old.StageStatus == stage.Requested && to == stage.Accepted:
 				evs = append(evs, Event{Name: EventStageRequestApproved, Seq: seq}, Event{Name: EventAcceptPresentRequests, Seq: seq})
-			case old.StageStatus == stage.Requested && to == stage.OffStage:
+			case old.StageStatus == stage.Requested && to == stage.OffStage && !s.cancelling:
 				evs = append(evs, Event{Name: EventStageRequestRejected, Seq: seq})
 			case old.StageStatus == stage.OffStage && to == stage.Accepted:
 				evs = append(evs, Event{Name: EventAcceptPresentRequests, Seq: seq})
@@ -261,6 +266,7 @@ func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
 		s.requests = nil
 	}
 	s.requestsChanged, s.requestAdded = false, false
+	s.cancelling = false // the snapshot tells how it ended
 	if snap.Count != s.count {
 		s.count = snap.Count
 		if !first {
