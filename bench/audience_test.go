@@ -29,8 +29,9 @@ const (
 	joinInFlight = 64  // concurrent viewer dials + joins
 	sampleSize   = 200 // viewers timed one at a time for request → host
 	stormSize    = 1000
-	// idleWindow covers one round of the server's pings (it pings a
-	// connection quiet for 20s), which the joins spread over a few seconds.
+	// idleWindow covers a round of the viewers' pings (every 30s of
+	// silence, as the SDK's audience does), which the joins spread over a
+	// few seconds.
 	idleWindow = 35 * time.Second
 	// sampleGap separates the timed requests: more than the server's host
 	// tick, so that each is an isolated request (the storm is the burst).
@@ -83,7 +84,8 @@ func audienceSizes() []int {
 //	host-join-ms        a host joining the full room: Init → Join resolved
 //	                    with every participant (its snapshot comes in parts)
 //	idle-cpu-%          server CPU over idleWindow with everyone connected
-//	                    and nothing happening, % of one core
+//	                    and nothing happening but the viewers' pings, % of
+//	                    one core
 //	req-cpu-ms          server CPU per viewer request, over sampleSize
 //	                    requests made one at a time, sampleGap apart
 //	req-p50-ms,         request sent → the host's newStageRequest naming

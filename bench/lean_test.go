@@ -31,8 +31,9 @@ type leanClient struct {
 	mu    sync.Mutex
 	calls map[uint64]chan protocol.ServerMessage
 
-	// After the join: frames and bytes received (batches count as one
-	// frame), and the events inside them.
+	// After the join: frames received (batches count as one frame), bytes
+	// of the event frames (answers to the client's own calls, pongs
+	// included, are not counted), and the events inside them.
 	frames, bytes, events atomic.Int64
 	lastRead              atomic.Int64 // unix ns of the last frame
 	status                atomic.Value // stage.Status, the user's own
@@ -71,9 +72,10 @@ func dialLean(ctx context.Context, baseURL, token string, onStatus func(stage.St
 	return c, nil
 }
 
-// keepAlive pings as the SDK does (client.Options.PingInterval): after
-// leanPingInterval without a frame from the server. The audience's idle
-// cost to the server is mostly these pings.
+// keepAlive pings as the SDK does for a viewer OFF_STAGE
+// (client.Options.AudiencePingInterval): after leanPingInterval without a
+// frame from the server. The audience's idle cost to the server is mostly
+// these pings.
 func (c *leanClient) keepAlive() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
@@ -92,8 +94,8 @@ func (c *leanClient) keepAlive() {
 	}
 }
 
-// leanPingInterval is the SDK's default PingInterval.
-const leanPingInterval = 10 * time.Second
+// leanPingInterval is the SDK's default AudiencePingInterval.
+const leanPingInterval = 30 * time.Second
 
 // call sends one request and waits for its answer; an error answer is
 // returned as its *protocol.ErrorBody.
@@ -141,10 +143,12 @@ func (c *leanClient) read() {
 		}
 		c.lastRead.Store(time.Now().UnixNano())
 		c.frames.Add(1)
-		c.bytes.Add(int64(len(b)))
 		var m protocol.ServerMessage
 		if err := json.Unmarshal(b, &m); err != nil {
 			continue
+		}
+		if m.Type == protocol.TypeEvent || m.Type == protocol.TypeBatch {
+			c.bytes.Add(int64(len(b)))
 		}
 		switch m.Type {
 		case protocol.TypeResult, protocol.TypeError:

@@ -72,11 +72,11 @@ func newConn(m *Meeting, t transport) *conn {
 // transport when nothing arrives within PingTimeout more: the reader then
 // fails and the meeting reconnects. It ends with the connection.
 func (c *conn) watch() {
-	every, grace := c.m.opts.PingInterval, c.m.opts.PingTimeout
-	if every < 0 {
+	if c.m.opts.PingInterval < 0 {
 		return
 	}
-	t := time.NewTimer(every)
+	grace := c.m.opts.PingTimeout
+	t := time.NewTimer(c.m.opts.PingInterval)
 	defer t.Stop()
 	var pingedAt int64 // unix ns of the ping awaiting any frame; 0 for none
 	for {
@@ -86,14 +86,17 @@ func (c *conn) watch() {
 		case <-t.C:
 		}
 		last := c.lastRead.Load()
+		every := c.m.pingInterval()
 		switch quiet := time.Since(time.Unix(0, last)); {
 		case pingedAt != 0 && last < pingedAt:
 			c.m.log.Debug("stagekit: the server is silent; reconnecting", "quiet", quiet)
 			c.t.close()
 			return
 		case quiet < every:
+			// Look again within PingInterval: the user's status (and with
+			// it the interval) may change meanwhile.
 			pingedAt = 0
-			t.Reset(every - quiet)
+			t.Reset(min(every-quiet, c.m.opts.PingInterval))
 		default:
 			pingedAt = time.Now().UnixNano()
 			if _, err := c.send(protocol.ClientMessage{Type: protocol.TypePing}, kindPlain, nil); err != nil {

@@ -398,7 +398,7 @@ func TestSilentServerIsNoticed(t *testing.T) {
 		fc.push(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
 	}
 	m, err := newMeeting(Options{BaseURI: "http://x", AuthToken: "t", PingInterval: 30 * time.Millisecond,
-		PingTimeout: 30 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, n.dial)
+		AudiencePingInterval: 30 * time.Millisecond, PingTimeout: 30 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: 2 * time.Millisecond}, n.dial)
 	if err != nil {
 		t.Fatal(err)
 	}
