@@ -50,8 +50,10 @@ type conn struct {
 	done  chan struct{} // closed when the connection ended
 	err   error         // why; set before done closes
 
-	// lastRead is when the last frame arrived (unix ns), for liveness.
+	// lastRead is when the last frame arrived (unix ns) and reads how many
+	// have, for liveness (a count, as clocks may be coarse: in browsers).
 	lastRead atomic.Int64
+	reads    atomic.Int64
 
 	// Owned by the reader goroutine.
 	parts       map[uint64]*protocol.ServerMessage // "part" frames by request id
@@ -78,7 +80,7 @@ func (c *conn) watch() {
 	grace := c.m.opts.PingTimeout
 	t := time.NewTimer(c.m.opts.PingInterval)
 	defer t.Stop()
-	var pingedAt int64 // unix ns of the ping awaiting any frame; 0 for none
+	pinged := int64(-1) // frames read when the awaited ping was sent; -1 for none
 	for {
 		select {
 		case <-c.done:
@@ -88,17 +90,17 @@ func (c *conn) watch() {
 		last := c.lastRead.Load()
 		every := c.m.pingInterval()
 		switch quiet := time.Since(time.Unix(0, last)); {
-		case pingedAt != 0 && last < pingedAt:
+		case pinged >= 0 && c.reads.Load() == pinged:
 			c.m.log.Debug("stagekit: the server is silent; reconnecting", "quiet", quiet)
 			c.t.close()
 			return
 		case quiet < every:
 			// Look again within PingInterval: the user's status (and with
 			// it the interval) may change meanwhile.
-			pingedAt = 0
+			pinged = -1
 			t.Reset(min(every-quiet, c.m.opts.PingInterval))
 		default:
-			pingedAt = time.Now().UnixNano()
+			pinged = c.reads.Load()
 			if _, err := c.send(protocol.ClientMessage{Type: protocol.TypePing}, kindPlain, nil); err != nil {
 				return
 			}
@@ -148,7 +150,7 @@ func (c *conn) call(ctx context.Context, msg protocol.ClientMessage, kind callKi
 	ctx, cancel := context.WithTimeout(ctx, c.m.opts.RequestTimeout)
 	defer cancel()
 	ch := make(chan protocol.ServerMessage, 1)
-	sent := time.Now().UnixNano()
+	readsBefore := c.reads.Load()
 	id, err := c.send(msg, kind, ch)
 	if err != nil {
 		return protocol.ServerMessage{}, err
@@ -158,7 +160,7 @@ func (c *conn) call(ctx context.Context, msg protocol.ClientMessage, kind callKi
 		return answer(res)
 	case <-c.done:
 	case <-ctx.Done():
-		if errors.Is(ctx.Err(), context.DeadlineExceeded) && c.lastRead.Load() < sent {
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) && c.reads.Load() == readsBefore {
 			// Not a frame since the request: the socket is dead, not the
 			// server slow. Drop it so that the meeting reconnects now.
 			c.t.close()
@@ -245,6 +247,7 @@ func (m *Meeting) readAll(c *conn) error {
 			return err
 		}
 		c.lastRead.Store(time.Now().UnixNano())
+		c.reads.Add(1)
 		var msg protocol.ServerMessage
 		if err := json.Unmarshal(data, &msg); err != nil {
 			m.log.Warn("stagekit: undecodable server message", "err", err)
