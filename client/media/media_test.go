@@ -532,3 +532,57 @@ func TestICEUfrag(t *testing.T) {
 		t.Errorf("iceUfrag without one = %q", got)
 	}
 }
+
+// The server restarts while the host is on stage and publishing: the host
+// comes back on stage by itself (the stage was stored), republishes, and the
+// viewer receives its video again.
+func TestRestartRepublishes(t *testing.T) {
+	srv := startServer(t, 10*time.Second)
+	r := newRoomAt(t, srv.URL)
+	host := r.join("host", presetHost)
+	viewer := r.join("viewer", presetViewer)
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	if err := host.m.Stage().Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewSyntheticVideo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Start()
+	defer v.Stop()
+	if err := host.s.Publish(ctx, v); err != nil {
+		t.Fatal(err)
+	}
+	hp := host.peerID()
+	viewer.waitMedia("the host's track", func() bool {
+		live := viewer.s.LiveTracksFrom(hp)
+		return len(live) == 1 && live[0].Packets() >= 20
+	})
+	first := viewer.s.LiveTracksFrom(hp)[0]
+	reconnected := make(chan struct{}, 2)
+	for _, u := range []*user{host, viewer} {
+		u.m.On(func(e client.Event) {
+			if e.Name == client.EventReconnected {
+				reconnected <- struct{}{}
+			}
+		})
+	}
+
+	srv.Restart(t)
+	for range 2 {
+		select {
+		case <-reconnected:
+		case <-time.After(deadline):
+			t.Fatal("no reconnected event")
+		}
+	}
+	if host.m.Stage().Status() != stage.OnStage || host.m.Stage().PeerID() != hp {
+		t.Fatalf("after the restart the host is %s (peer %q)", host.m.Stage().Status(), host.m.Stage().PeerID())
+	}
+	viewer.waitMedia("the host's video again, on a new track", func() bool {
+		live := viewer.s.LiveTracksFrom(hp)
+		return first.IsEnded() && len(live) == 1 && live[0] != first && live[0].Packets() >= 20
+	})
+}
