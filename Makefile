@@ -13,9 +13,6 @@ BIN     := $(ROOT)/bin
 SDK     := web/sdk
 GOROOT_ := $(shell $(GO) env GOROOT)
 
-# The wasm SDK is built only once ./wasm holds Go files.
-HAVE_WASM := $(wildcard wasm/*.go)
-
 # Native tests: packages under RACE_PKGS run with -race (worth it for the
 # concurrent server code; see `make test-native` timing in the report), all
 # other packages without it. Set RACE= to turn -race off.
@@ -26,11 +23,11 @@ TEST_TIMEOUT  ?= 10m
 
 # js/wasm tests run in headless Chromium through scripts/wasmtest.sh, which
 # starts bin/stageserver for them (STAGEKIT_URL, STAGEKIT_API_KEY).
-WASM_TEST_PKGS ?= ./jsbridge/... ./client/... $(if $(HAVE_WASM),./wasm/...)
+WASM_TEST_PKGS ?= ./jsbridge/... ./client/... ./wasm/...
 WASMTEST := $(ROOT)/scripts/wasmtest.sh
 # Packages that are compiled to js/wasm (the SDK and what it imports): vetted
 # with GOOS=js GOARCH=wasm too, test files included.
-WASM_VET_PKGS ?= ./jsbridge/... ./client/... ./protocol/... ./stage/... $(if $(HAVE_WASM),./wasm/...)
+WASM_VET_PKGS ?= ./jsbridge/... ./client/... ./protocol/... ./stage/... ./wasm/...
 
 BENCHTIME ?= 1s
 # Load benchmarks that do one big run per iteration: run with -benchtime=1x.
@@ -44,8 +41,8 @@ DEMO_DATA ?= .cache/demo-data
 
 help:
 	@echo 'make setup     install chromium, brotli, wasmbrowsertest (bin/), npm devDependencies'
-	@echo 'make build     bin/stageserver; and the wasm SDK into $(SDK)/ once ./wasm exists'
-	@echo 'make test      setup + build + vet + native tests (-race: $(RACE_PKGS)) + wasm tests + e2e'
+	@echo 'make build     bin/stageserver and the wasm SDK into $(SDK)/'
+	@echo 'make test      setup + build + vet (gofmt, go mod tidy, go vet) + native tests (-race: $(RACE_PKGS)) + wasm tests + e2e'
 	@echo 'make bench     benchmarks, native and js/wasm (in Chromium)'
 	@echo 'make demo      build, then run bin/stageserver -demo on $(DEMO_ADDR)'
 	@echo 'make fuzz      each Fuzz target for FUZZTIME=$(FUZZTIME)'
@@ -65,7 +62,6 @@ build-server:
 # shim as a script (jsbridge-shim.js), and the JS entry points with their
 # typings (web/*.js, web/*.d.ts).
 build-wasm:
-ifneq ($(HAVE_WASM),)
 	@command -v brotli >/dev/null || { echo 'brotli not found: run make setup' >&2; exit 1; }
 	@mkdir -p $(SDK)
 	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(SDK)/stagekit.wasm ./wasm
@@ -82,17 +78,15 @@ ifneq ($(HAVE_WASM),)
 		echo 'globalThis.__stagekitJSBridge = ('; cat jsbridge/shim.js; echo ');'; } > $(SDK)/jsbridge-shim.js
 	cp -f $(wildcard web/*.js web/*.d.ts) $(SDK)/
 	@ls -l $(SDK) | awk 'NR>1 {printf "  %-22s %10d bytes\n", $$9, $$5}'
-else
-	@echo 'build-wasm: ./wasm has no Go files yet; skipping the wasm SDK'
-endif
 
 # --- test ----------------------------------------------------------------
 
 test: setup build vet test-native test-wasm test-e2e
 
-# gofmt over the Go files the go tool sees (not _x/, .x/ or testdata/), then
-# go vet natively and for js/wasm.
+# gofmt over the Go files the go tool sees (not _x/, .x/ or testdata/), go
+# mod tidy a no-op, then go vet natively and for js/wasm.
 vet:
+	@if ! $(GO) mod tidy -diff >/dev/null 2>&1; then echo "go mod tidy would change go.mod/go.sum:"; $(GO) mod tidy -diff; exit 1; fi
 	@unformatted=$$(git ls-files -co --exclude-standard '*.go' | grep -v -E '(^|/)[_.][^/]*/|(^|/)testdata/' | xargs -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
@@ -115,12 +109,7 @@ test-wasm:
 		$(GO) test $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) -exec $(WASMTEST) $(WASM_TEST_PKGS)
 
 test-e2e:
-	@if [ -d e2e ]; then \
-		echo 'node --test e2e/'; \
-		STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test e2e/; \
-	else \
-		echo 'test-e2e: no e2e/ directory yet; skipping'; \
-	fi
+	STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test e2e/
 
 # --- bench ---------------------------------------------------------------
 
