@@ -454,3 +454,27 @@ func TestDemoMeetings(t *testing.T) {
 		t.Errorf("after reopen: %q, %v", h, err)
 	}
 }
+
+// BenchmarkSaveStage is the cost of storing one stage change (a request:
+// one upsert in its own transaction), what every committed change pays.
+func BenchmarkSaveStage(b *testing.B) {
+	s, err := Open(b.TempDir())
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	ctx := context.Background()
+	m, err := s.CreateMeeting(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		rec := StageMember{UserID: fmt.Sprintf("u%d", i%1000), PeerID: "p", Name: "n", PresetName: "webinar_viewer",
+			Status: "REQUESTED_TO_JOIN_STAGE", RequestedAt: int64(i + 1), RequestOrder: int64(i + 1)}
+		if err := s.SaveStage(ctx, m.ID, []StageMember{rec}, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
