@@ -108,6 +108,16 @@ type user struct {
 	m         atomic.Pointer[client.Meeting]
 	connected atomic.Bool // joined and not reconnecting
 	inHole    atomic.Bool
+	peer      atomic.Value // string: the peer id of its last join
+}
+
+// joined records the peer id u's client joined with and reports whether it
+// changed: the server had let the user go (its grace period ran out) and
+// took it in again as a new member.
+func (u *user) joined(m *client.Meeting) (renewed bool) {
+	id := m.Stage().PeerID()
+	old, _ := u.peer.Swap(id).(string)
+	return old != "" && old != id
 }
 
 func (u *user) label() string {
@@ -152,6 +162,7 @@ type soak struct {
 	cuts, cutsDown, holes, restarts atomic.Int64
 	reconnecting, reconnected       atomic.Int64
 	disconnected                    atomic.Int64
+	renewed                         atomic.Int64 // rejoins that got a new peer id
 }
 
 type sample struct {
@@ -266,6 +277,7 @@ func run(cfg config) (bool, error) {
 	// The run.
 	logf("soak: %v, %d hosts, %d viewers; viewer actions %.0f/s, each host every %v, a cut every %v, a black hole every %v (≤%d at once), a restart every %v",
 		cfg.duration, cfg.hosts, cfg.viewers, cfg.rate, cfg.hostEvery, cfg.cutEvery, cfg.holeEvery, cfg.maxHoles, cfg.restartEvery)
+	cpu0, _ := cpuTime(srv.cmd.Process.Pid)
 	s.start = time.Now()
 	s.running.Store(true)
 	time.AfterFunc(cfg.duration, stopActs)
@@ -285,6 +297,7 @@ func run(cfg config) (bool, error) {
 	go func() { defer s.actWG.Done(); s.progressLoop(actCtx) }()
 	<-actCtx.Done()
 	actionsFor := time.Since(s.start)
+	cpu1, _ := cpuTime(srv.cmd.Process.Pid)
 	logf("actions stopped after %v; waiting for the calls in flight", actionsFor.Truncate(time.Second))
 	s.actWG.Wait()
 	for range cap(s.sem) { // drain: every action in flight has ended
@@ -320,7 +333,7 @@ func run(cfg config) (bool, error) {
 
 	pass := s.summary(summaryInput{actionsFor: actionsFor, settledIn: settledIn, diffs: diffs, inv: inv, state: state,
 		samples: phaseSamples, final: final, alive: alive, exit: exit,
-		goroutinesBefore: goroutinesBefore, goroutinesAfter: goroutinesAfter})
+		goroutinesBefore: goroutinesBefore, goroutinesAfter: goroutinesAfter, cpu: cpu1 - cpu0})
 	return pass, nil
 }
 
@@ -456,6 +469,9 @@ func (s *soak) connect(ctx context.Context, u *user) error {
 		m.Close()
 		return err
 	}
+	if u.joined(m) {
+		s.renewed.Add(1)
+	}
 	u.m.Store(m)
 	u.connected.Store(true)
 	return nil
@@ -472,6 +488,9 @@ func (s *soak) listen(u *user, m *client.Meeting) {
 			u.connected.Store(false)
 		case client.EventReconnected:
 			s.reconnected.Add(1)
+			if u.joined(m) {
+				s.renewed.Add(1)
+			}
 			u.connected.Store(true)
 		case client.EventDisconnected:
 			s.disconnected.Add(1)
@@ -699,7 +718,7 @@ func (s *soak) cutOne() {
 	u.px.cut()
 }
 
-// holeOne black-holes a random client's connection for 3 to 45 s: short
+// holeOne black-holes a random client's connection for 3 to 75 s: short
 // ones the connection survives, longer ones outlast the server's ping
 // (it drops the connection) and some the grace period (the user leaves the
 // room and comes back as a new member when the path is restored).
@@ -719,7 +738,7 @@ func (s *soak) holeOne() {
 	}
 	s.holes.Add(1)
 	u.px.setHole(true)
-	d := 3*time.Second + rand.N(42*time.Second)
+	d := 3*time.Second + rand.N(72*time.Second)
 	s.actWG.Add(1)
 	go func() {
 		defer s.actWG.Done()
@@ -958,6 +977,7 @@ type summaryInput struct {
 	exit                  string
 	goroutinesBefore      int
 	goroutinesAfter       int
+	cpu                   time.Duration // the server's CPU time during the actions
 }
 
 // flatLimit is how much the last third's median RSS may exceed the first
@@ -1006,9 +1026,13 @@ func (s *soak) summary(in summaryInput) bool {
 	}
 	p("  total              %d committed, %d refused %s, %d caught by a fault %s, %d not started (user busy or %d in flight), %d reactions scheduled",
 		total, totalRef, fmtCodes(byCode), sum(s.transient), fmtCodes(s.transient), s.skipped, s.cfg.inFlight, s.scheduled.Load())
-	p("faults            %d cuts (%d also refusing new connections for ≤4s), %d black holes (3–45s), %d restarts (Close, then Init+Join anew)%s",
+	p("faults            %d cuts (%d also refusing new connections for ≤4s), %d black holes (3–75s), %d restarts (Close, then Init+Join anew)%s",
 		s.cuts.Load(), s.cutsDown.Load(), s.holes.Load(), s.restarts.Load(), restartFails(s.initFails))
-	p("reconnects seen   %d reconnecting, %d reconnected, %d disconnected", s.reconnecting.Load(), s.reconnected.Load(), s.disconnected.Load())
+	p("reconnects seen   %d reconnecting, %d reconnected, %d disconnected; %d rejoins (reconnects and restarts) found the grace period over and came back as a new member (new peer id)",
+		s.reconnecting.Load(), s.reconnected.Load(), s.disconnected.Load(), s.renewed.Load())
+	if in.cpu > 0 {
+		p("server CPU        %.1f s over %v of actions: %.1f%% of one core", in.cpu.Seconds(), in.actionsFor.Truncate(time.Second), 100*in.cpu.Seconds()/in.actionsFor.Seconds())
+	}
 	s.srv.mu.Lock()
 	closes := fmt.Sprint(s.srv.events)
 	bad, badCount, heaps := slices.Clone(s.srv.bad), s.srv.badCount, slices.Clone(s.srv.liveHeap)

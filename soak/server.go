@@ -246,6 +246,27 @@ func readProcStatus(pid int) (procStatus, error) {
 	return ps, nil
 }
 
+// cpuTime is the CPU time (user+system) process pid has used.
+func cpuTime(pid int) (time.Duration, error) {
+	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0, err
+	}
+	// After the command name in parentheses: utime and stime are fields 14
+	// and 15, in USER_HZ (100/s) ticks.
+	i := bytes.LastIndexByte(raw, ')')
+	if i < 0 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	f := strings.Fields(string(raw[i+1:]))
+	if len(f) < 13 {
+		return 0, errors.New("unexpected /proc stat format")
+	}
+	ut, _ := strconv.ParseInt(f[11], 10, 64)
+	st, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(ut+st) * 10 * time.Millisecond, nil
+}
+
 // restClient calls the admin REST API.
 type restClient struct {
 	base string
