@@ -16,7 +16,7 @@
 //
 // Environment (all optional): STAGEKIT_SOAK_DURATION (10m),
 // STAGEKIT_SOAK_VIEWERS (1000), STAGEKIT_SOAK_RATE (viewer actions per
-// second over the whole audience, 20), STAGEKIT_SOAK_SETTLE (how long the
+// second over the whole audience, 40), STAGEKIT_SOAK_SETTLE (how long the
 // clients get to agree with the server at the end, 120s),
 // STAGEKIT_SOAK_GRACE (the server's -grace, 20s), STAGEKIT_SOAK_SERVER (a
 // stageserver binary; default: go build of this checkout).
@@ -64,9 +64,9 @@ type config struct {
 }
 
 func loadConfig() (config, error) {
-	c := config{duration: 10 * time.Minute, viewers: 1000, hosts: 2, rate: 20,
-		hostEvery: 300 * time.Millisecond, cutEvery: 2 * time.Second, holeEvery: 8 * time.Second, maxHoles: 4,
-		restartEvery: 3 * time.Second, maxStage: 12, checkEvery: 2 * time.Second, sampleEvery: 10 * time.Second,
+	c := config{duration: 10 * time.Minute, viewers: 1000, hosts: 2, rate: 40,
+		hostEvery: 250 * time.Millisecond, cutEvery: time.Second, holeEvery: 6 * time.Second, maxHoles: 6,
+		restartEvery: 2 * time.Second, maxStage: 12, checkEvery: 2 * time.Second, sampleEvery: 10 * time.Second,
 		settle: 120 * time.Second, grace: "20s", inFlight: 32}
 	var err error
 	if v := os.Getenv("STAGEKIT_SOAK_DURATION"); v != "" {
@@ -286,7 +286,9 @@ func run(cfg config) (bool, error) {
 	monWG.Add(2)
 	go func() { defer monWG.Done(); s.sampleLoop(monCtx) }()
 	go func() { defer monWG.Done(); s.checkLoop(monCtx) }()
-	s.loop(&s.actWG, s.viewerEvery(), s.viewerAction)
+	// Viewer actions start at the rate whatever their calls' latency; act
+	// bounds how many are in flight.
+	s.loop(&s.actWG, s.viewerEvery(), func() { go s.viewerAction() })
 	for _, h := range s.hosts {
 		s.loop(&s.actWG, cfg.hostEvery, func() { s.hostAction(h) })
 	}
