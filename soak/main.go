@@ -589,7 +589,7 @@ func (s *soak) viewerAction() {
 	var o op
 	switch m.Stage().Status() {
 	case stage.OffStage:
-		o = pick(r, []int{75, 85, 92, 96}, request, join, cancelReq, grant, leave)
+		o = pick(r, []int{55, 75, 85, 92}, request, join, cancelReq, grant, leave)
 	case stage.Requested:
 		o = pick(r, []int{50, 60}, cancelReq, request, join)
 	case stage.Accepted:
@@ -653,8 +653,8 @@ func (s *soak) hostAction(h *user) {
 
 	r := rand.N(100)
 	switch {
-	case len(reqIDs) > 40:
-		deny(reqIDs[:5]) // keep the queue bounded: deny the oldest
+	case len(reqIDs) > 40 && r < 50:
+		deny(reqIDs[:10]) // keep the queue bounded: deny the oldest
 	case len(reqIDs) > 0 && r < 45:
 		if stageSize < s.cfg.maxStage {
 			grant(some(reqIDs, 3))
