@@ -30,7 +30,7 @@ const apiKey = "soak-admin-key"
 // set, else a fresh `go build ./cmd/stageserver` of this module into dir.
 func serverBinary(dir string) (path, from string, err error) {
 	if p := os.Getenv("STAGEKIT_SOAK_SERVER"); p != "" {
-		return p, "$STAGEKIT_SOAK_SERVER", nil
+		return p, p + " ($STAGEKIT_SOAK_SERVER)", nil
 	}
 	out := filepath.Join(dir, "stageserver")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
