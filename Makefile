@@ -145,6 +145,17 @@ bench-wasm: setup build-server
 			$(GO) test -run='^$$' -bench=. -benchmem -benchtime=$(BENCHTIME) -exec $(WASMTEST) $$pkgs; \
 	else echo 'bench-wasm: no js/wasm benchmarks'; fi
 
+# --- soak ----------------------------------------------------------------
+
+# The bounded soak (issue 11), not part of `make test`: one bin/stageserver,
+# 2 hosts and STAGEKIT_SOAK_VIEWERS (1000) viewers with random stage actions,
+# cuts, black holes and restarts for STAGEKIT_SOAK_DURATION (10m), then every
+# client's view compared with the server's. See soak/main.go for the rest of
+# its STAGEKIT_SOAK_* settings. Exits non-zero on FAIL.
+.PHONY: soak
+soak: build-server
+	STAGEKIT_SOAK_SERVER="$${STAGEKIT_SOAK_SERVER:-$(BIN)/stageserver}" $(GO) run ./soak
+
 # --- demo ----------------------------------------------------------------
 
 demo: build

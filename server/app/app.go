@@ -156,7 +156,7 @@ func New(cfg Config) (*App, error) {
 	}
 	a.hub = a.mountSignal()
 	api, err := rest.New(rest.Options{APIKey: cfg.APIKey, Store: st, Tokens: au, Presets: presets,
-		Rooms: a.hub, Logger: log.With("component", "rest")})
+		Rooms: a.hub, Members: a.hub, Logger: log.With("component", "rest")})
 	if err != nil {
 		a.hub.Close()
 		if a.sfu != nil {

@@ -18,6 +18,7 @@ import (
 	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/store"
 	"github.com/stagekit/stagekit/server/validate"
+	"github.com/stagekit/stagekit/stage"
 )
 
 // TokenIssuer signs participant tokens; *auth.Authenticator is one.
@@ -34,6 +35,14 @@ type RoomRemover interface {
 	RemoveParticipant(meetingID, userID string)
 }
 
+// RoomReader reads a meeting's live room; the signaling hub is one. It must
+// not block for long.
+type RoomReader interface {
+	// RoomMembers returns the live room's members in join order, nil when
+	// the meeting has no live room.
+	RoomMembers(meetingID string) []stage.Member
+}
+
 // Options configure the API.
 type Options struct {
 	APIKey  string          // required
@@ -41,6 +50,7 @@ type Options struct {
 	Tokens  TokenIssuer     // required
 	Presets *config.Presets // required
 	Rooms   RoomRemover     // optional: nil when no live rooms are kept
+	Members RoomReader      // optional: live rooms for GET …/stage; nil shows every room empty
 	Logger  *slog.Logger    // optional
 	// BodyTimeout bounds reading a request body (default 15s).
 	BodyTimeout time.Duration
@@ -54,6 +64,7 @@ type API struct {
 	tokens  TokenIssuer
 	presets *config.Presets
 	rooms   RoomRemover
+	members RoomReader
 	log     *slog.Logger
 	bodyTTL time.Duration
 	mux     *http.ServeMux
@@ -74,7 +85,7 @@ func New(o Options) (*API, error) {
 		o.BodyTimeout = 15 * time.Second
 	}
 	a := &API{keyHash: sha256.Sum256([]byte(o.APIKey)), store: o.Store, tokens: o.Tokens,
-		presets: o.Presets, rooms: o.Rooms, log: o.Logger, bodyTTL: o.BodyTimeout, mux: http.NewServeMux()}
+		presets: o.Presets, rooms: o.Rooms, members: o.Members, log: o.Logger, bodyTTL: o.BodyTimeout, mux: http.NewServeMux()}
 
 	type route = map[string]handler // method → handler
 	routes := []struct {
@@ -86,6 +97,7 @@ func New(o Options) (*API, error) {
 		{"/v1/meetings/{id}/participants", route{"POST": a.addParticipant, "GET": a.listParticipants}},
 		{"/v1/meetings/{id}/participants/{participant_id}", route{"GET": a.getParticipant, "DELETE": a.deleteParticipant}},
 		{"/v1/meetings/{id}/participants/{participant_id}/token", route{"POST": a.regenerateToken}},
+		{"/v1/meetings/{id}/stage", route{"GET": a.getStage}},
 		{"/v1/presets", route{"GET": a.listPresets}},
 	}
 	for _, rt := range routes {

@@ -11,6 +11,8 @@
 //	DELETE /v1/meetings/{id}/participants/{participant_id}                  → 200 the deleted participant
 //	POST   /v1/meetings/{id}/participants/{participant_id}/token            → 200 {token}, a fresh token;
 //	                                                                          the earlier ones are revoked
+//	GET    /v1/meetings/{id}/stage                                          → 200 {members, pending, count}:
+//	                                                                          the live room (see StageState)
 //	GET    /v1/presets                                                      → 200 [preset]
 //
 // Success: `{"success":true,"data":...}`. A meeting is {id, title,

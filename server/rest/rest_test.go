@@ -42,12 +42,34 @@ func (r *removals) list() []string {
 	return slices.Clone(r.got)
 }
 
+// liveRooms is a fake hub's view of its live rooms, by meeting id.
+type liveRooms struct {
+	mu    sync.Mutex
+	rooms map[string][]stage.Member
+}
+
+func (l *liveRooms) RoomMembers(meetingID string) []stage.Member {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.rooms[meetingID])
+}
+
+func (l *liveRooms) set(meetingID string, ms []stage.Member) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.rooms == nil {
+		l.rooms = map[string][]stage.Member{}
+	}
+	l.rooms[meetingID] = ms
+}
+
 type env struct {
 	t     *testing.T
 	st    *store.Store
 	au    *auth.Authenticator
 	api   *rest.API
 	rooms *removals
+	live  *liveRooms
 }
 
 func newEnv(t *testing.T) *env {
@@ -65,13 +87,13 @@ func newEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rooms := &removals{}
+	rooms, live := &removals{}, &liveRooms{}
 	api, err := rest.New(rest.Options{APIKey: key, Store: st, Tokens: au, Presets: presets, Rooms: rooms,
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+		Members: live, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
-	return &env{t: t, st: st, au: au, api: api, rooms: rooms}
+	return &env{t: t, st: st, au: au, api: api, rooms: rooms, live: live}
 }
 
 type response struct {
@@ -405,6 +427,7 @@ func TestErrors(t *testing.T) {
 		{"GET", pp, ""},
 		{"POST", pp + "/token", ""},
 		{"DELETE", pp, ""},
+		{"GET", mp + "/stage", ""},
 		{"GET", "/v1/presets", ""},
 		{"GET", "/v1/nothing-here", ""},
 	}
@@ -441,6 +464,7 @@ func TestErrors(t *testing.T) {
 		{"get in unknown meeting", "GET", "/v1/meetings/nope/participants/" + p.ID, "", 404, rest.CodeMeetingNotFound},
 		{"delete in unknown meeting", "DELETE", "/v1/meetings/nope/participants/" + p.ID, "", 404, rest.CodeMeetingNotFound},
 		{"token in unknown meeting", "POST", "/v1/meetings/nope/participants/" + p.ID + "/token", "", 404, rest.CodeMeetingNotFound},
+		{"stage of unknown meeting", "GET", "/v1/meetings/nope/stage", "", 404, rest.CodeMeetingNotFound},
 		// 404: unknown participant, or one of another meeting.
 		{"get unknown participant", "GET", mp + "/participants/nope", "", 404, rest.CodeParticipantNotFound},
 		{"delete unknown participant", "DELETE", mp + "/participants/nope", "", 404, rest.CodeParticipantNotFound},
@@ -459,6 +483,9 @@ func TestErrors(t *testing.T) {
 		{"PUT participant", "PUT", pp, `{}`, 405, rest.CodeMethodNotAllowed},
 		{"GET token", "GET", pp + "/token", "", 405, rest.CodeMethodNotAllowed},
 		{"POST presets", "POST", "/v1/presets", `{}`, 405, rest.CodeMethodNotAllowed},
+		{"POST stage", "POST", mp + "/stage", `{}`, 405, rest.CodeMethodNotAllowed},
+		{"DELETE stage", "DELETE", mp + "/stage", "", 405, rest.CodeMethodNotAllowed},
+		{"stage too deep", "GET", mp + "/stage/x", "", 404, rest.CodeRouteNotFound},
 		{"OPTIONS meeting", "OPTIONS", mp, "", 405, rest.CodeMethodNotAllowed},
 		// 400: malformed bodies, on both routes that take one.
 		{"meeting: no body", "POST", "/v1/meetings", "", 400, rest.CodeMalformedBody},
