@@ -186,6 +186,12 @@ func (a *API) wrap(h handler) http.Handler {
 		}
 		var ae *apiError
 		if !errors.As(err, &ae) {
+			if r.Context().Err() != nil {
+				// The client went away mid-request: nothing failed here,
+				// and nobody reads the answer.
+				a.log.Debug("rest: request abandoned by the client", "method", r.Method, "path", r.URL.Path, "err", err)
+				return
+			}
 			a.log.Error("rest: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
 			ae = &apiError{http.StatusInternalServerError, CodeInternal, "internal error"}
 		}

@@ -605,3 +605,34 @@ func TestConcurrentRequests(t *testing.T) {
 		t.Errorf("%d participants created, want %d", len(seen), n)
 	}
 }
+
+// A client that goes away mid-request is no server failure: nothing is
+// logged as an error (the request's context ends, the store call fails with
+// it).
+func TestAbandonedRequestIsNoError(t *testing.T) {
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	presets := config.BuiltinPresets()
+	au, _ := auth.New(context.Background(), auth.Options{Store: st, Presets: presets})
+	var logs strings.Builder
+	api, err := rest.New(rest.Options{APIKey: key, Store: st, Tokens: au, Presets: presets,
+		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	req := httptest.NewRequestWithContext(ctx, "POST", "/v1/meetings", strings.NewReader(`{"title":"gone"}`))
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	api.ServeHTTP(httptest.NewRecorder(), req)
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Fatalf("an abandoned request was logged as an error:\n%s", logs.String())
+	}
+	if !strings.Contains(logs.String(), "abandoned") {
+		t.Fatalf("no debug line for the abandoned request:\n%s", logs.String())
+	}
+}
