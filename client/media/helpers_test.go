@@ -427,3 +427,22 @@ func codeIs(err error, code int) bool { return codeOf(err) == code }
 func ctxDeadline() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), deadline)
 }
+
+// publishVideo brings u on stage (it must be ACCEPTED) and publishes a
+// synthetic video, stopped when the test ends; it returns the video.
+func publishVideo(t *testing.T, ctx context.Context, u *user) *Synthetic {
+	t.Helper()
+	if err := u.m.Stage().Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	v, err := NewSyntheticVideo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	v.Start()
+	t.Cleanup(v.Stop)
+	if err := u.s.Publish(ctx, v); err != nil {
+		t.Fatalf("%s: publish: %v", u.name, err)
+	}
+	return v
+}

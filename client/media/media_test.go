@@ -379,18 +379,7 @@ func TestStalePublishDropped(t *testing.T) {
 	host := r.join("host", presetHost)
 	ctx, cancel := ctxDeadline()
 	defer cancel()
-	if err := host.m.Stage().Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	v, err := NewSyntheticVideo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.Start()
-	defer v.Stop()
-	if err := host.s.Publish(ctx, v); err != nil {
-		t.Fatal(err)
-	}
+	v := publishVideo(t, ctx, host)
 	// An exit the session counted but whose status it no longer sees.
 	host.s.exits.Add(1)
 	poke(host.s.ctlSig)
@@ -419,18 +408,7 @@ func TestTrickledCandidates(t *testing.T) {
 	viewer := r.join("viewer", presetViewer)
 	ctx, cancel := ctxDeadline()
 	defer cancel()
-	if err := host.m.Stage().Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	v, err := NewSyntheticVideo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.Start()
-	defer v.Stop()
-	if err := host.s.Publish(ctx, v); err != nil {
-		t.Fatal(err)
-	}
+	publishVideo(t, ctx, host)
 	viewer.waitMedia("the host's packets", func() bool {
 		p, _ := viewer.s.ReceivedFrom(host.peerID())
 		return p >= 10
@@ -543,18 +521,7 @@ func TestRestartRepublishes(t *testing.T) {
 	viewer := r.join("viewer", presetViewer)
 	ctx, cancel := ctxDeadline()
 	defer cancel()
-	if err := host.m.Stage().Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	v, err := NewSyntheticVideo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	v.Start()
-	defer v.Stop()
-	if err := host.s.Publish(ctx, v); err != nil {
-		t.Fatal(err)
-	}
+	publishVideo(t, ctx, host)
 	hp := host.peerID()
 	viewer.waitMedia("the host's track", func() bool {
 		live := viewer.s.LiveTracksFrom(hp)
