@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/internal/netproxy"
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/rest"
 	"github.com/stagekit/stagekit/stage"
@@ -102,7 +103,7 @@ func loadConfig() (config, error) {
 type user struct {
 	p    participant
 	host bool
-	px   *proxy
+	px   *netproxy.Proxy
 
 	mu        sync.Mutex // held by an action or a restart of this user
 	m         atomic.Pointer[client.Meeting]
@@ -269,7 +270,7 @@ func run(cfg config) (bool, error) {
 			if m := u.m.Load(); m != nil {
 				m.Close()
 			}
-			u.px.close()
+			u.px.Close()
 		}
 	}()
 	goroutinesBefore := runtime.NumGoroutine()
@@ -314,7 +315,7 @@ func run(cfg config) (bool, error) {
 
 	// Repair every fault, then every client must agree with the server.
 	for _, u := range s.users {
-		u.px.restore()
+		u.px.Restore()
 	}
 	logf("every proxy restored; waiting (≤%v) until every client agrees with the server", cfg.settle)
 	settleStart := time.Now()
@@ -382,7 +383,7 @@ func (s *soak) setup(ctx context.Context) error {
 		if err := s.srv.rest.do(ctx, "POST", "/v1/meetings/"+s.meetingID+"/participants", body, http.StatusCreated, &u.p); err != nil {
 			return err
 		}
-		px, err := startProxy(strings.TrimPrefix(s.srv.URL, "http://"))
+		px, err := netproxy.Start(strings.TrimPrefix(s.srv.URL, "http://"))
 		if err != nil {
 			return err
 		}
@@ -712,12 +713,12 @@ func (s *soak) cutOne() {
 	u := s.randomUser()
 	if rand.N(4) == 0 {
 		s.cutsDown.Add(1)
-		u.px.setDown(true)
+		u.px.SetDown(true)
 		d := 500*time.Millisecond + rand.N(3500*time.Millisecond)
-		time.AfterFunc(d, func() { u.px.setDown(false) })
+		time.AfterFunc(d, func() { u.px.SetDown(false) })
 	}
 	s.cuts.Add(1)
-	u.px.cut()
+	u.px.Cut()
 }
 
 // holeOne black-holes a random client's connection for 3 to 75 s: short
@@ -739,7 +740,7 @@ func (s *soak) holeOne() {
 		return
 	}
 	s.holes.Add(1)
-	u.px.setHole(true)
+	u.px.BlackHole(true)
 	d := 3*time.Second + rand.N(72*time.Second)
 	s.actWG.Add(1)
 	go func() {
@@ -748,7 +749,7 @@ func (s *soak) holeOne() {
 		case <-time.After(d):
 		case <-s.actCtx.Done():
 		}
-		u.px.setHole(false)
+		u.px.BlackHole(false)
 		u.inHole.Store(false)
 	}()
 }
