@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/internal/harness"
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/stage"
 )
@@ -149,7 +150,7 @@ func benchAudience(b *testing.B, n int) {
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Minute)
 	defer cancel()
-	if err := raiseNoFile(uint64(n + 1024)); err != nil {
+	if err := harness.RaiseNoFile(uint64(n + 1024)); err != nil {
 		b.Fatal(err)
 	}
 	srv, err := startServer(serverOptions{gctrace: true, hostTick: os.Getenv("STAGEKIT_BENCH_HOST_TICK")})
@@ -242,14 +243,14 @@ func benchAudience(b *testing.B, n int) {
 func (a *audience) setup(ctx context.Context, n int) error {
 	var err error
 	rest := a.srv.rest
-	if a.meetingID, err = rest.createMeeting(ctx, "stagekit audience benchmark"); err != nil {
+	if a.meetingID, err = createMeeting(ctx, rest, "stagekit audience benchmark"); err != nil {
 		return err
 	}
-	hosts, err := rest.addParticipants(ctx, a.meetingID, presetHost, "host", 3, 1)
+	hosts, err := addParticipants(ctx, rest, a.meetingID, presetHost, "host", 3, 1)
 	if err != nil {
 		return fmt.Errorf("create hosts: %w", err)
 	}
-	viewers, err := rest.addParticipants(ctx, a.meetingID, presetViewer, "viewer", n, restWorkers)
+	viewers, err := addParticipants(ctx, rest, a.meetingID, presetViewer, "viewer", n, restWorkers)
 	if err != nil {
 		return fmt.Errorf("create viewers: %w", err)
 	}
@@ -532,7 +533,7 @@ func forceServerGC(ctx context.Context, srv *server, meetingID string) (gcLine, 
 	deadline := time.Now().Add(20 * time.Second)
 	for calls := 0; calls < 5000 && time.Now().Before(deadline); calls++ {
 		var list []participant
-		if err := srv.rest.do(ctx, "GET", "/v1/meetings/"+meetingID+"/participants", nil, 200, &list); err != nil {
+		if err := srv.rest.Do(ctx, "GET", "/v1/meetings/"+meetingID+"/participants", nil, 200, &list); err != nil {
 			return gcLine{}, err
 		}
 		if n, _ := srv.gcState(); n > seen {

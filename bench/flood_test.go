@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/stagekit/stagekit/internal/harness"
 	"github.com/stagekit/stagekit/protocol"
 )
 
@@ -43,7 +44,7 @@ func benchFlood(b *testing.B) {
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	if err := raiseNoFile(floodViewers + 1024); err != nil {
+	if err := harness.RaiseNoFile(floodViewers + 1024); err != nil {
 		b.Fatal(err)
 	}
 	srv, err := startServer(serverOptions{})

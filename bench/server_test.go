@@ -4,7 +4,6 @@ package bench
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -22,6 +21,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/stagekit/stagekit/internal/harness"
 )
 
 // apiKey is the admin key the benchmark servers are started with.
@@ -131,30 +132,6 @@ func firstLine(b []byte) string {
 	return s
 }
 
-// raiseNoFile lifts the soft open-file limit to want (and, as root, the
-// hard one when it is lower): the clients hold one socket each, and the
-// server (a child process) inherits the limit for its side.
-func raiseNoFile(want uint64) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return err
-	}
-	if lim.Cur >= want {
-		return nil
-	}
-	if lim.Max < want && os.Geteuid() == 0 {
-		lim.Max = want // root may raise the hard limit too
-	}
-	lim.Cur = min(want, lim.Max)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return err
-	}
-	if lim.Cur < want {
-		return fmt.Errorf("open-file limit is %d (hard limit), want %d", lim.Cur, want)
-	}
-	return nil
-}
-
 // gcLine is one runtime gctrace line of the server: heap sizes in MB.
 type gcLine struct {
 	N                int
@@ -185,7 +162,7 @@ type server struct {
 	cmd  *exec.Cmd
 	data string
 	done chan struct{} // closed when the process exited
-	rest *restClient
+	rest *harness.REST
 
 	mu     sync.Mutex
 	tail   []string // last lines of stderr (gctrace lines excluded)
@@ -249,7 +226,7 @@ func startServer(o serverOptions) (*server, error) {
 		return nil, err
 	}
 	s := &server{URL: "http://" + addr, cmd: cmd, data: data, done: make(chan struct{})}
-	s.rest = newRESTClient(s.URL)
+	s.rest = harness.NewREST(s.URL, apiKey)
 	logDone := make(chan struct{})
 	go s.readLog(stderr, logDone)
 	go func() {
@@ -383,7 +360,7 @@ func (s *server) stop() {
 			}
 		}
 	}
-	s.rest.hc.CloseIdleConnections()
+	s.rest.CloseIdle()
 	os.RemoveAll(s.data)
 }
 
@@ -409,130 +386,10 @@ func (s *server) profileCmd(cmd string) error {
 }
 
 // cpuTime is the CPU time (user+system) the server process has used.
-func (s *server) cpuTime() (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", s.cmd.Process.Pid))
-	if err != nil {
-		return 0, err
-	}
-	// Fields after the command name in parentheses: state is field 3,
-	// utime 14 and stime 15, in USER_HZ (100/s on Linux) ticks.
-	i := bytes.LastIndexByte(raw, ')')
-	f := strings.Fields(string(raw[i+1:]))
-	if i < 0 || len(f) < 13 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
-}
+func (s *server) cpuTime() (time.Duration, error) { return harness.CPUTime(s.cmd.Process.Pid) }
 
-// procStatus is the part of /proc/<pid>/status the benchmarks read, in KiB.
-type procStatus struct {
-	RSS, HWM int64 // VmRSS, VmHWM
-	Threads  int64
-}
-
-func (s *server) status() (procStatus, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		return procStatus{}, err
-	}
-	var ps procStatus
-	for _, line := range strings.Split(string(raw), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		if !ok {
-			continue
-		}
-		f := strings.Fields(v)
-		if len(f) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			ps.RSS = n
-		case "VmHWM":
-			ps.HWM = n
-		case "Threads":
-			ps.Threads = n
-		}
-	}
-	if ps.RSS == 0 {
-		return ps, errors.New("no VmRSS in /proc status")
-	}
-	return ps, nil
-}
-
-// restClient calls the admin REST API.
-type restClient struct {
-	base    string
-	hc      *http.Client
-	retries int64 // guarded by mu
-	mu      sync.Mutex
-}
-
-func newRESTClient(base string) *restClient {
-	tr := &http.Transport{MaxIdleConns: 64, MaxIdleConnsPerHost: 64, IdleConnTimeout: 30 * time.Second}
-	return &restClient{base: base, hc: &http.Client{Transport: tr, Timeout: 30 * time.Second}}
-}
-
-// do sends one request with the admin key and decodes the data envelope;
-// transport errors and 5xx answers are retried a few times.
-func (r *restClient) do(ctx context.Context, method, path string, body any, want int, out any) error {
-	var payload []byte
-	if body != nil {
-		payload, _ = json.Marshal(body)
-	}
-	var last error
-	for attempt := 0; attempt < 4; attempt++ {
-		if attempt > 0 {
-			r.mu.Lock()
-			r.retries++
-			r.mu.Unlock()
-			select {
-			case <-ctx.Done():
-				return errors.Join(last, ctx.Err())
-			case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
-			}
-		}
-		req, err := http.NewRequestWithContext(ctx, method, r.base+path, bytes.NewReader(payload))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-		if body != nil {
-			req.Header.Set("Content-Type", "application/json")
-		}
-		res, err := r.hc.Do(req)
-		if err != nil {
-			last = err
-			continue
-		}
-		raw, err := io.ReadAll(io.LimitReader(res.Body, 8<<20))
-		res.Body.Close()
-		if err != nil {
-			last = err
-			continue
-		}
-		if res.StatusCode >= 500 {
-			last = fmt.Errorf("%s %s: status %d: %s", method, path, res.StatusCode, raw)
-			continue
-		}
-		if res.StatusCode != want {
-			return fmt.Errorf("%s %s: status %d, want %d: %s", method, path, res.StatusCode, want, raw)
-		}
-		if out == nil {
-			return nil
-		}
-		var env struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(raw, &env); err != nil {
-			return fmt.Errorf("%s %s: %v", method, path, err)
-		}
-		return json.Unmarshal(env.Data, out)
-	}
-	return last
+func (s *server) status() (harness.ProcStatus, error) {
+	return harness.ReadProcStatus(s.cmd.Process.Pid)
 }
 
 // participant is a REST-created participant: ID is its userId.
@@ -542,11 +399,11 @@ type participant struct {
 	Name  string `json:"name"`
 }
 
-func (r *restClient) createMeeting(ctx context.Context, title string) (string, error) {
+func createMeeting(ctx context.Context, r *harness.REST, title string) (string, error) {
 	var m struct {
 		ID string `json:"id"`
 	}
-	if err := r.do(ctx, "POST", "/v1/meetings", map[string]string{"title": title}, http.StatusCreated, &m); err != nil {
+	if err := r.Do(ctx, "POST", "/v1/meetings", map[string]string{"title": title}, http.StatusCreated, &m); err != nil {
 		return "", err
 	}
 	if m.ID == "" {
@@ -557,7 +414,7 @@ func (r *restClient) createMeeting(ctx context.Context, title string) (string, e
 
 // addParticipants creates n participants of preset named prefix-0001… with
 // a pool of workers, and returns them in name order.
-func (r *restClient) addParticipants(ctx context.Context, meetingID, preset, prefix string, n, workers int) ([]participant, error) {
+func addParticipants(ctx context.Context, r *harness.REST, meetingID, preset, prefix string, n, workers int) ([]participant, error) {
 	out := make([]participant, n)
 	jobs := make(chan int)
 	errc := make(chan error, workers)
@@ -568,7 +425,7 @@ func (r *restClient) addParticipants(ctx context.Context, meetingID, preset, pre
 			defer wg.Done()
 			for i := range jobs {
 				body := map[string]string{"name": fmt.Sprintf("%s-%04d", prefix, i+1), "preset_name": preset}
-				if err := r.do(ctx, "POST", "/v1/meetings/"+meetingID+"/participants", body, http.StatusCreated, &out[i]); err != nil {
+				if err := r.Do(ctx, "POST", "/v1/meetings/"+meetingID+"/participants", body, http.StatusCreated, &out[i]); err != nil {
 					errc <- err
 					return
 				}

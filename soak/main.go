@@ -40,6 +40,7 @@ import (
 	"time"
 
 	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/internal/harness"
 	"github.com/stagekit/stagekit/internal/netproxy"
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/rest"
@@ -230,7 +231,7 @@ func logf(format string, args ...any) {
 
 func run(cfg config) (bool, error) {
 	n := cfg.viewers + cfg.hosts
-	if err := raiseNoFile(uint64(4*n + 2048)); err != nil {
+	if err := harness.RaiseNoFile(uint64(4*n + 2048)); err != nil {
 		return false, err
 	}
 	tmp, err := os.MkdirTemp("", "stagekit-soak-")
@@ -278,7 +279,7 @@ func run(cfg config) (bool, error) {
 	// The run.
 	logf("soak: %v, %d hosts, %d viewers; viewer actions %.0f/s, each host every %v, a cut every %v, a black hole every %v (≤%d at once), a restart every %v",
 		cfg.duration, cfg.hosts, cfg.viewers, cfg.rate, cfg.hostEvery, cfg.cutEvery, cfg.holeEvery, cfg.maxHoles, cfg.restartEvery)
-	cpu0, _ := cpuTime(srv.cmd.Process.Pid)
+	cpu0, _ := harness.CPUTime(srv.cmd.Process.Pid)
 	s.start = time.Now()
 	s.running.Store(true)
 	time.AfterFunc(cfg.duration, stopActs)
@@ -300,7 +301,7 @@ func run(cfg config) (bool, error) {
 	go func() { defer s.actWG.Done(); s.progressLoop(actCtx) }()
 	<-actCtx.Done()
 	actionsFor := time.Since(s.start)
-	cpu1, _ := cpuTime(srv.cmd.Process.Pid)
+	cpu1, _ := harness.CPUTime(srv.cmd.Process.Pid)
 	logf("actions stopped after %v; waiting for the calls in flight", actionsFor.Truncate(time.Second))
 	s.actWG.Wait()
 	for range cap(s.sem) { // drain: every action in flight has ended
@@ -324,7 +325,7 @@ func run(cfg config) (bool, error) {
 	if len(inv) == 0 && len(diffs) == 0 {
 		s.checkHostRequests(ctx, state)
 	}
-	final, _ := readProcStatus(srv.cmd.Process.Pid)
+	final, _ := harness.ReadProcStatus(srv.cmd.Process.Pid)
 	alive := srv.alive()
 	goroutinesAfter := runtime.NumGoroutine()
 	for _, u := range s.users {
@@ -367,7 +368,7 @@ func (s *soak) setup(ctx context.Context) error {
 	var m struct {
 		ID string `json:"id"`
 	}
-	if err := s.srv.rest.do(ctx, "POST", "/v1/meetings", map[string]string{"title": "soak"}, http.StatusCreated, &m); err != nil {
+	if err := s.srv.rest.Do(ctx, "POST", "/v1/meetings", map[string]string{"title": "soak"}, http.StatusCreated, &m); err != nil {
 		return err
 	}
 	s.meetingID = m.ID
@@ -380,7 +381,7 @@ func (s *soak) setup(ctx context.Context) error {
 		if u.host {
 			body = map[string]string{"name": fmt.Sprintf("host-%d", i+1), "preset_name": stage.PresetWebinarHost}
 		}
-		if err := s.srv.rest.do(ctx, "POST", "/v1/meetings/"+s.meetingID+"/participants", body, http.StatusCreated, &u.p); err != nil {
+		if err := s.srv.rest.Do(ctx, "POST", "/v1/meetings/"+s.meetingID+"/participants", body, http.StatusCreated, &u.p); err != nil {
 			return err
 		}
 		px, err := netproxy.Start(strings.TrimPrefix(s.srv.URL, "http://"))
@@ -794,7 +795,7 @@ func (s *soak) state(ctx context.Context) (rest.StageState, error) {
 	var st rest.StageState
 	ctx, cancel := context.WithTimeout(ctx, 20*time.Second)
 	defer cancel()
-	err := s.srv.rest.do(ctx, "GET", "/v1/meetings/"+s.meetingID+"/stage", nil, http.StatusOK, &st)
+	err := s.srv.rest.Do(ctx, "GET", "/v1/meetings/"+s.meetingID+"/stage", nil, http.StatusOK, &st)
 	return st, err
 }
 
@@ -846,7 +847,7 @@ func (s *soak) sampleNow() {
 	if !s.srv.alive() {
 		return
 	}
-	ps, err := readProcStatus(s.srv.cmd.Process.Pid)
+	ps, err := harness.ReadProcStatus(s.srv.cmd.Process.Pid)
 	if err != nil {
 		return
 	}
@@ -975,7 +976,7 @@ type summaryInput struct {
 	inv                   []string
 	state                 rest.StageState
 	samples               []sample
-	final                 procStatus
+	final                 harness.ProcStatus
 	alive                 bool
 	exit                  string
 	goroutinesBefore      int

@@ -4,9 +4,7 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -21,6 +19,8 @@ import (
 	"sync"
 	"syscall"
 	"time"
+
+	"github.com/stagekit/stagekit/internal/harness"
 )
 
 // apiKey is the admin key the soak's server is started with.
@@ -42,33 +42,13 @@ func serverBinary(dir string) (path, from string, err error) {
 	return out, "go build ./cmd/stageserver (this checkout)", nil
 }
 
-// raiseNoFile lifts the soft open-file limit to want (as far as the hard
-// limit allows): every client holds three sockets here, the server one.
-func raiseNoFile(want uint64) error {
-	var lim syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return err
-	}
-	if lim.Cur >= want {
-		return nil
-	}
-	lim.Cur = min(want, lim.Max)
-	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
-		return err
-	}
-	if lim.Cur < want {
-		return fmt.Errorf("open-file limit is %d (hard limit), want %d", lim.Cur, want)
-	}
-	return nil
-}
-
 // server is a stageserver child process on a loopback port, with its own
 // data directory.
 type server struct {
 	URL  string
 	cmd  *exec.Cmd
 	done chan struct{} // closed when the process exited
-	rest *restClient
+	rest *harness.REST
 
 	mu       sync.Mutex
 	tail     []string       // last lines of its log (debug and gctrace lines excluded)
@@ -109,7 +89,7 @@ func startServer(bin, dataDir, grace string) (*server, error) {
 		return nil, err
 	}
 	s := &server{URL: "http://" + addr, cmd: cmd, done: make(chan struct{}), events: map[string]int{}}
-	s.rest = newRESTClient(s.URL)
+	s.rest = harness.NewREST(s.URL, apiKey)
 	logDone := make(chan struct{})
 	go s.readLog(stderr, logDone)
 	go func() {
@@ -210,122 +190,8 @@ func (s *server) stop() string {
 		<-s.done
 		return "killed after 10s without exiting on SIGTERM"
 	}
-	s.rest.hc.CloseIdleConnections()
+	s.rest.CloseIdle()
 	return s.cmd.ProcessState.String()
-}
-
-// procStatus is what the soak reads of /proc/<pid>/status.
-type procStatus struct {
-	RSS     int64 // VmRSS, KiB
-	Threads int64
-}
-
-func readProcStatus(pid int) (procStatus, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		return procStatus{}, err
-	}
-	var ps procStatus
-	for _, line := range strings.Split(string(raw), "\n") {
-		k, v, ok := strings.Cut(line, ":")
-		f := strings.Fields(v)
-		if !ok || len(f) == 0 {
-			continue
-		}
-		n, _ := strconv.ParseInt(f[0], 10, 64)
-		switch k {
-		case "VmRSS":
-			ps.RSS = n
-		case "Threads":
-			ps.Threads = n
-		}
-	}
-	if ps.RSS == 0 {
-		return ps, errors.New("no VmRSS in /proc status")
-	}
-	return ps, nil
-}
-
-// cpuTime is the CPU time (user+system) process pid has used.
-func cpuTime(pid int) (time.Duration, error) {
-	raw, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0, err
-	}
-	// After the command name in parentheses: utime and stime are fields 14
-	// and 15, in USER_HZ (100/s) ticks.
-	i := bytes.LastIndexByte(raw, ')')
-	if i < 0 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	f := strings.Fields(string(raw[i+1:]))
-	if len(f) < 13 {
-		return 0, errors.New("unexpected /proc stat format")
-	}
-	ut, _ := strconv.ParseInt(f[11], 10, 64)
-	st, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(ut+st) * 10 * time.Millisecond, nil
-}
-
-// restClient calls the admin REST API.
-type restClient struct {
-	base string
-	hc   *http.Client
-}
-
-func newRESTClient(base string) *restClient {
-	tr := &http.Transport{MaxIdleConns: 32, MaxIdleConnsPerHost: 32, IdleConnTimeout: 30 * time.Second}
-	return &restClient{base: base, hc: &http.Client{Transport: tr, Timeout: 20 * time.Second}}
-}
-
-// do sends one request with the admin key and decodes the data envelope;
-// transport errors and 5xx answers are retried up to three times.
-func (r *restClient) do(ctx context.Context, method, path string, body any, want int, out any) error {
-	var payload []byte
-	if body != nil {
-		payload, _ = json.Marshal(body)
-	}
-	var last error
-	for attempt := 0; attempt < 4; attempt++ {
-		if attempt > 0 {
-			select {
-			case <-ctx.Done():
-				return errors.Join(last, ctx.Err())
-			case <-time.After(time.Duration(attempt) * 200 * time.Millisecond):
-			}
-		}
-		req, err := http.NewRequestWithContext(ctx, method, r.base+path, bytes.NewReader(payload))
-		if err != nil {
-			return err
-		}
-		req.Header.Set("Authorization", "Bearer "+apiKey)
-		res, err := r.hc.Do(req)
-		if err != nil {
-			last = err
-			continue
-		}
-		raw, err := io.ReadAll(io.LimitReader(res.Body, 16<<20))
-		res.Body.Close()
-		if err != nil {
-			last = err
-			continue
-		}
-		if res.StatusCode >= 500 {
-			last = fmt.Errorf("%s %s: status %d: %s", method, path, res.StatusCode, raw)
-			continue
-		}
-		if res.StatusCode != want {
-			return fmt.Errorf("%s %s: status %d, want %d: %s", method, path, res.StatusCode, want, raw)
-		}
-		var env struct {
-			Data json.RawMessage `json:"data"`
-		}
-		if err := json.Unmarshal(raw, &env); err != nil {
-			return fmt.Errorf("%s %s: %v", method, path, err)
-		}
-		return json.Unmarshal(env.Data, out)
-	}
-	return last
 }
 
 // participant is a REST-created participant: ID is its userId.
