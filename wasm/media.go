@@ -534,7 +534,7 @@ func (md *media) closePub() {
 // offer with new ICE credentials is for a new server-side PC (after a
 // reconnect or a failure): the old PC is replaced. subQ only.
 func (md *media) answer(sdp string) error {
-	uf := iceUfrag(sdp)
+	uf := protocol.ICEUfrag(sdp)
 	var old *subConn
 	if md.sub != nil && md.sub.ufrag != uf {
 		old = md.sub
@@ -832,18 +832,6 @@ func sdpLines(sdp string, fn func(line string) bool) {
 			return
 		}
 	}
-}
-
-// iceUfrag returns the first a=ice-ufrag of an SDP (as server/sfu.ICEUfrag).
-func iceUfrag(sdp string) (ufrag string) {
-	sdpLines(sdp, func(line string) bool {
-		v, ok := strings.CutPrefix(line, "a=ice-ufrag:")
-		if ok {
-			ufrag = v
-		}
-		return !ok
-	})
-	return ufrag
 }
 
 // parseMsids maps each m-section's mid to its msid.

@@ -501,16 +501,6 @@ func TestSyntheticFrames(t *testing.T) {
 	}
 }
 
-func TestICEUfrag(t *testing.T) {
-	sdp := "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\na=ice-ufrag:zzzz\r\n"
-	if got := iceUfrag(sdp); got != "abcd" {
-		t.Errorf("iceUfrag = %q", got)
-	}
-	if got := iceUfrag("v=0\r\n"); got != "" {
-		t.Errorf("iceUfrag without one = %q", got)
-	}
-}
-
 // The server restarts while the host is on stage and publishing: the host
 // comes back on stage by itself (the stage was stored), republishes, and the
 // viewer receives its video again.

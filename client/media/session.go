@@ -285,7 +285,7 @@ func (s *Session) setRemoteTracks(list []protocol.TrackInfo) {
 // ICE credentials than the current connection's is for a new connection
 // (the server replaced it): the old one is closed and a new one answers.
 func (s *Session) answer(sdp string) error {
-	ufrag := iceUfrag(sdp)
+	ufrag := protocol.ICEUfrag(sdp)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -916,16 +916,6 @@ func wireCandidate(c webrtc.ICECandidateInit) *protocol.ICECandidate {
 
 func candidateInit(c protocol.ICECandidate) webrtc.ICECandidateInit {
 	return webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
-}
-
-// iceUfrag returns the first a=ice-ufrag of an SDP ("" if none).
-func iceUfrag(sdp string) string {
-	for line := range strings.Lines(sdp) {
-		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
 }
 
 func codeOf(err error) int {

@@ -189,7 +189,7 @@ func (c *tclient) addServerCandidate(pc string, init webrtc.ICECandidateInit) {
 // time; the client's candidates trickle to the SFU as they come.
 func (c *tclient) answer(sdp string) error {
 	c.mu.Lock()
-	if c.sub != nil && c.sub.RemoteDescription() != nil && ICEUfrag(c.sub.RemoteDescription().SDP) != ICEUfrag(sdp) {
+	if c.sub != nil && c.sub.RemoteDescription() != nil && protocol.ICEUfrag(c.sub.RemoteDescription().SDP) != protocol.ICEUfrag(sdp) {
 		// The server replaced our subscribe PC: answer with a new one.
 		old := c.sub
 		c.sub = nil

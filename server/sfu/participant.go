@@ -326,25 +326,7 @@ func (p *Participant) waitGathered(ch <-chan struct{}) {
 // (ICE restarts are not supported, so a renegotiation keeps it).
 func newClientPC(pc *webrtc.PeerConnection, offer string) bool {
 	rd := pc.RemoteDescription()
-	return rd != nil && ICEUfrag(rd.SDP) != ICEUfrag(offer)
-}
-
-// ICEUfrag returns the first a=ice-ufrag of an SDP ("" if none). Clients use
-// the same test on subscribe offers: an offer whose ufrag differs from the
-// current remote description's is for a new subscribe PC.
-func ICEUfrag(sdp string) string {
-	for len(sdp) > 0 {
-		line := sdp
-		if i := strings.IndexByte(sdp, '\n'); i >= 0 {
-			line, sdp = sdp[:i], sdp[i+1:]
-		} else {
-			sdp = ""
-		}
-		if v, ok := strings.CutPrefix(line, "a=ice-ufrag:"); ok {
-			return strings.TrimSpace(v)
-		}
-	}
-	return ""
+	return rd != nil && protocol.ICEUfrag(rd.SDP) != protocol.ICEUfrag(offer)
 }
 
 // countMedia counts the audio and video sections of an SDP.

@@ -458,15 +458,6 @@ func TestTooManyTracksAndStreamIDs(t *testing.T) {
 	}
 }
 
-func TestICEUfrag(t *testing.T) {
-	if got := ICEUfrag("v=0\r\no=- 1 2 IN IP4 0.0.0.0\r\na=ice-ufrag:abcd\r\na=ice-pwd:x\r\n"); got != "abcd" {
-		t.Errorf("got %q", got)
-	}
-	if got := ICEUfrag("v=0\r\n"); got != "" {
-		t.Errorf("got %q", got)
-	}
-}
-
 func TestWantsKeyframe(t *testing.T) {
 	marshal := func(pkts ...rtcp.Packet) []byte {
 		b, err := rtcp.Marshal(pkts)
