@@ -112,7 +112,8 @@ type ClientMessage struct {
 	Candidate *ICECandidate `json:"candidate,omitempty"`
 }
 
-// ICECandidate mirrors RTCIceCandidateInit.
+// ICECandidate mirrors RTCIceCandidateInit, and pion's ICECandidateInit
+// field for field, so that Go converts one to the other directly.
 type ICECandidate struct {
 	Candidate        string  `json:"candidate"`
 	SDPMid           *string `json:"sdpMid,omitempty"`

@@ -261,7 +261,7 @@ func (s *Session) handle(msg protocol.ServerMessage) {
 		}
 	case protocol.MediaCandidate:
 		if msg.Candidate != nil && msg.Candidate.Candidate != "" {
-			s.addRemoteCandidate(msg.PC, candidateInit(*msg.Candidate))
+			s.addRemoteCandidate(msg.PC, webrtc.ICECandidateInit(*msg.Candidate))
 		}
 	default:
 		s.log.Debug("unknown media message", "event", msg.Event)
@@ -785,7 +785,8 @@ func (g *candGate) stop() {
 
 func (s *Session) sendCandidate(pc string, c webrtc.ICECandidateInit) {
 	s.outMu.Lock()
-	s.out = append(s.out, protocol.ClientMessage{Type: protocol.TypeMediaCandidate, PC: pc, Candidate: wireCandidate(c)})
+	wire := protocol.ICECandidate(c) // the wire form mirrors pion's field for field
+	s.out = append(s.out, protocol.ClientMessage{Type: protocol.TypeMediaCandidate, PC: pc, Candidate: &wire})
 	s.outMu.Unlock()
 	poke(s.outSig)
 }
@@ -909,14 +910,6 @@ func (s *Session) Wait(ctx context.Context, cond func() bool) error {
 }
 
 // ---- Helpers ----
-
-func wireCandidate(c webrtc.ICECandidateInit) *protocol.ICECandidate {
-	return &protocol.ICECandidate{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
-}
-
-func candidateInit(c protocol.ICECandidate) webrtc.ICECandidateInit {
-	return webrtc.ICECandidateInit{Candidate: c.Candidate, SDPMid: c.SDPMid, SDPMLineIndex: c.SDPMLineIndex, UsernameFragment: c.UsernameFragment}
-}
 
 func codeOf(err error) int {
 	var eb *protocol.ErrorBody

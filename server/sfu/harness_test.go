@@ -162,7 +162,7 @@ func (c *tclient) run() {
 					c.mu.Unlock()
 				}
 			case "candidate":
-				c.addServerCandidate(m.pc, CandidateInit(m.candidate))
+				c.addServerCandidate(m.pc, webrtc.ICECandidateInit(m.candidate))
 			}
 		}
 	}
@@ -204,7 +204,7 @@ func (c *tclient) answer(sdp string) error {
 		}
 		pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 			if cand != nil {
-				_ = c.part.HandleCandidate(protocol.PCSubscribe, WireCandidate(cand.ToJSON()))
+				_ = c.part.HandleCandidate(protocol.PCSubscribe, protocol.ICECandidate(cand.ToJSON()))
 			}
 		})
 		pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
@@ -282,7 +282,7 @@ func (c *tclient) publish() error {
 	}
 	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
 		if cand != nil {
-			_ = c.part.HandleCandidate(protocol.PCPublish, WireCandidate(cand.ToJSON()))
+			_ = c.part.HandleCandidate(protocol.PCPublish, protocol.ICECandidate(cand.ToJSON()))
 		}
 	})
 	go func() {

@@ -410,7 +410,7 @@ func (p *Participant) HandleCandidate(pc string, c protocol.ICECandidate) error 
 	if c.Candidate == "" {
 		return nil
 	}
-	init := CandidateInit(c)
+	init := webrtc.ICECandidateInit(c) // the wire form mirrors it field for field
 	switch pc {
 	case protocol.PCPublish:
 		p.pubMu.Lock()
@@ -714,6 +714,6 @@ func (g *candidateGate) openWith(sdp string) {
 }
 
 func (g *candidateGate) send(c webrtc.ICECandidateInit) {
-	wc := WireCandidate(c)
+	wc := protocol.ICECandidate(c)
 	g.p.send(func(s Signaler) { s.SendCandidate(g.pc, wc) })
 }

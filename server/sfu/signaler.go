@@ -1,8 +1,6 @@
 package sfu
 
 import (
-	"github.com/pion/webrtc/v4"
-
 	"github.com/stagekit/stagekit/protocol"
 )
 
@@ -53,24 +51,4 @@ func (f MessageSignaler) SendTracks(tracks []protocol.TrackInfo) {
 		tracks = []protocol.TrackInfo{}
 	}
 	f(protocol.ServerMessage{Type: protocol.TypeMedia, Event: protocol.MediaTracks, Tracks: tracks})
-}
-
-// CandidateInit converts a wire candidate to pion's form.
-func CandidateInit(c protocol.ICECandidate) webrtc.ICECandidateInit {
-	return webrtc.ICECandidateInit{
-		Candidate:        c.Candidate,
-		SDPMid:           c.SDPMid,
-		SDPMLineIndex:    c.SDPMLineIndex,
-		UsernameFragment: c.UsernameFragment,
-	}
-}
-
-// WireCandidate converts pion's candidate to its wire form.
-func WireCandidate(c webrtc.ICECandidateInit) protocol.ICECandidate {
-	return protocol.ICECandidate{
-		Candidate:        c.Candidate,
-		SDPMid:           c.SDPMid,
-		SDPMLineIndex:    c.SDPMLineIndex,
-		UsernameFragment: c.UsernameFragment,
-	}
 }
