@@ -6,7 +6,6 @@ import (
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -78,7 +77,7 @@ type Session struct {
 // username fragment (under Session.mu); gathered belongs to run.
 type subConn struct {
 	pc       *webrtc.PeerConnection
-	gate     *candGate
+	gate     *protocol.CandidateGate
 	ufrag    string
 	gathered bool
 }
@@ -86,7 +85,7 @@ type subConn struct {
 // pubConn is one publish peer connection.
 type pubConn struct {
 	pc    *webrtc.PeerConnection
-	gate  *candGate
+	gate  *protocol.CandidateGate
 	epoch uint64 // Session.exits when it was offered
 	// Under Session.mu: whether the server's answer is set, and the server
 	// candidates that came before it.
@@ -214,7 +213,7 @@ func (s *Session) Close() {
 		s.closePub(pub)
 	}
 	if sub != nil {
-		sub.gate.stop()
+		sub.gate.Stop()
 		_ = sub.pc.Close()
 	}
 	s.wg.Wait()
@@ -295,7 +294,7 @@ func (s *Session) answer(sdp string) error {
 	if sc != nil && sc.ufrag != "" && sc.ufrag != ufrag {
 		old := sc
 		sc, s.sub = nil, nil
-		old.gate.stop()
+		old.gate.Stop()
 		s.log.Debug("the server replaced the subscribe connection")
 		s.wg.Add(1)
 		go func() {
@@ -343,7 +342,7 @@ func (s *Session) answer(sdp string) error {
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
 	defer cancel()
 	_, err = s.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaAnswer, PC: protocol.PCSubscribe, SDP: local})
-	sc.gate.openWith(local)
+	s.described.Add(int64(sc.gate.Open(local)))
 	s.note.fire()
 	return err
 }
@@ -353,10 +352,10 @@ func (s *Session) newSubConn() (*subConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	sc := &subConn{pc: pc, gate: &candGate{s: s, pc: protocol.PCSubscribe}}
+	sc := &subConn{pc: pc, gate: s.candidateGate(protocol.PCSubscribe)}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
-			sc.gate.add(c.ToJSON())
+			sc.gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -521,7 +520,7 @@ func (s *Session) negotiatePublish(ctx context.Context, tracks []webrtc.TrackLoc
 	if err != nil {
 		return nil, err
 	}
-	p := &pubConn{pc: pc, gate: &candGate{s: s, pc: protocol.PCPublish}, epoch: s.exits.Load(),
+	p := &pubConn{pc: pc, gate: s.candidateGate(protocol.PCPublish), epoch: s.exits.Load(),
 		connected: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{})}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("publish PC", "state", st.String())
@@ -534,7 +533,7 @@ func (s *Session) negotiatePublish(ctx context.Context, tracks []webrtc.TrackLoc
 	})
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
-			p.gate.add(c.ToJSON())
+			p.gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
 	for _, tr := range tracks {
@@ -593,7 +592,7 @@ func (s *Session) negotiatePublish(ctx context.Context, tracks []webrtc.TrackLoc
 			s.log.Debug("queued publish candidate refused", "err", err)
 		}
 	}
-	p.gate.openWith(local)
+	s.described.Add(int64(p.gate.Open(local)))
 	return p, nil
 }
 
@@ -622,7 +621,7 @@ func (s *Session) waitConnected(ctx context.Context, p *pubConn) error {
 
 // closePub closes a publish connection that is no longer s.pub.
 func (s *Session) closePub(p *pubConn) {
-	p.gate.stop()
+	p.gate.Stop()
 	p.doneOnce.Do(func() { close(p.done) })
 	_ = p.pc.Close()
 }
@@ -736,57 +735,15 @@ func (s *Session) dropStale(onStage bool) bool {
 
 // ---- Local candidates ----
 
-// candGate holds a connection's local candidates until its description was
-// sent, then sends those the description lacks, and later ones at once.
-type candGate struct {
-	s       *Session
-	pc      string
-	mu      sync.Mutex
-	open    bool
-	stopped bool
-	buf     []webrtc.ICECandidateInit
+// candidateGate holds the local candidates of connection pc until its
+// description was sent (protocol.CandidateGate).
+func (s *Session) candidateGate(pc string) *protocol.CandidateGate {
+	return protocol.NewCandidateGate(func(c protocol.ICECandidate) { s.sendCandidate(pc, c) })
 }
 
-func (g *candGate) add(c webrtc.ICECandidateInit) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	switch {
-	case g.stopped:
-	case g.open:
-		g.s.sendCandidate(g.pc, c)
-	case len(g.buf) < maxQueuedCandidates:
-		g.buf = append(g.buf, c)
-	}
-}
-
-func (g *candGate) openWith(sdp string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.open || g.stopped {
-		return
-	}
-	g.open = true
-	for _, c := range g.buf {
-		if strings.Contains(sdp, c.Candidate) {
-			g.s.described.Add(1)
-		} else {
-			g.s.sendCandidate(g.pc, c)
-		}
-	}
-	g.buf = nil
-}
-
-func (g *candGate) stop() {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	g.stopped = true
-	g.buf = nil
-}
-
-func (s *Session) sendCandidate(pc string, c webrtc.ICECandidateInit) {
+func (s *Session) sendCandidate(pc string, c protocol.ICECandidate) {
 	s.outMu.Lock()
-	wire := protocol.ICECandidate(c) // the wire form mirrors pion's field for field
-	s.out = append(s.out, protocol.ClientMessage{Type: protocol.TypeMediaCandidate, PC: pc, Candidate: &wire})
+	s.out = append(s.out, protocol.ClientMessage{Type: protocol.TypeMediaCandidate, PC: pc, Candidate: &c})
 	s.outMu.Unlock()
 	poke(s.outSig)
 }

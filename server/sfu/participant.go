@@ -44,7 +44,7 @@ type Participant struct {
 
 	// Subscribe side. downs belongs to the negotiation loop.
 	sub          *webrtc.PeerConnection
-	subGate      *candidateGate
+	subGate      *protocol.CandidateGate
 	subConnected atomic.Bool
 	subCandMu    sync.Mutex
 	subRemote    bool                      // an answer was applied
@@ -64,7 +64,7 @@ type Participant struct {
 type pubSession struct {
 	pc       *webrtc.PeerConnection
 	token    uint64
-	gate     *candidateGate
+	gate     *protocol.CandidateGate
 	gathered bool
 }
 
@@ -102,10 +102,10 @@ func (p *Participant) newSubscribePC() error {
 	if err != nil {
 		return err
 	}
-	gate := newCandidateGate(p, protocol.PCSubscribe)
+	gate := p.candidateGate(protocol.PCSubscribe)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
-			gate.add(c.ToJSON())
+			gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -307,7 +307,7 @@ func (p *Participant) HandlePublishOffer(sdp string) (string, error) {
 	ld := sess.pc.LocalDescription()
 	// Candidates not in the answer go out after it (the hub sends the
 	// answer when this returns; a client queues early candidates anyway).
-	sess.gate.openWith(ld.SDP)
+	sess.gate.Open(ld.SDP)
 	return ld.SDP, nil
 }
 
@@ -345,10 +345,10 @@ func (p *Participant) newPubSession(tok uint64) (*pubSession, error) {
 	if err != nil {
 		return nil, err
 	}
-	sess := &pubSession{pc: pc, token: tok, gate: newCandidateGate(p, protocol.PCPublish)}
+	sess := &pubSession{pc: pc, token: tok, gate: p.candidateGate(protocol.PCPublish)}
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
-			sess.gate.add(c.ToJSON())
+			sess.gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -598,7 +598,7 @@ func (p *Participant) reconcile() (string, bool) {
 		s.SendTracks(tracks)
 		s.SendOffer(sdp)
 	})
-	p.subGate.openWith(sdp)
+	p.subGate.Open(sdp)
 	return sdp, true
 }
 
@@ -673,47 +673,10 @@ func (p *Participant) restartSubscribe() error {
 	return p.newSubscribePC()
 }
 
-// candidateGate holds a PC's local candidates until the description they
-// belong to has been handed over; then it sends those the description does
-// not already carry, and every later one at once.
-type candidateGate struct {
-	p    *Participant
-	pc   string
-	mu   sync.Mutex
-	open bool
-	buf  []webrtc.ICECandidateInit
-}
-
-func newCandidateGate(p *Participant, pc string) *candidateGate {
-	return &candidateGate{p: p, pc: pc}
-}
-
-func (g *candidateGate) add(c webrtc.ICECandidateInit) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.open {
-		g.send(c)
-	} else if len(g.buf) < maxPendingCandidates {
-		g.buf = append(g.buf, c)
-	}
-}
-
-func (g *candidateGate) openWith(sdp string) {
-	g.mu.Lock()
-	defer g.mu.Unlock()
-	if g.open {
-		return
-	}
-	g.open = true
-	for _, c := range g.buf {
-		if !strings.Contains(sdp, c.Candidate) {
-			g.send(c)
-		}
-	}
-	g.buf = nil
-}
-
-func (g *candidateGate) send(c webrtc.ICECandidateInit) {
-	wc := protocol.ICECandidate(c)
-	g.p.send(func(s Signaler) { s.SendCandidate(g.pc, wc) })
+// candidateGate holds the local candidates of the participant's PC pc until
+// its description was handed over (protocol.CandidateGate).
+func (p *Participant) candidateGate(pc string) *protocol.CandidateGate {
+	return protocol.NewCandidateGate(func(c protocol.ICECandidate) {
+		p.send(func(s Signaler) { s.SendCandidate(pc, c) })
+	})
 }
