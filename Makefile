@@ -59,7 +59,7 @@ build-server:
 	$(GO) build -trimpath -o bin/stageserver ./cmd/stageserver
 
 # The SDK: the wasm (raw, gzip -9, brotli -q 11), Go's wasm_exec.js, jsbridge's
-# shim as a script (jsbridge-shim.js), and the JS entry points with their
+# shim as a module the loader imports (jsbridge-shim.js), and the JS entry points with their
 # typings (web/*.js, web/*.d.ts).
 build-wasm:
 	@command -v brotli >/dev/null || { echo 'brotli not found: run make setup' >&2; exit 1; }
@@ -73,8 +73,8 @@ build-wasm:
 		gzip -9 -n -k -f $$w && brotli -q 11 -k -f $$w && echo "$$sum" > $$stamp; \
 	fi
 	cp -f "$(GOROOT_)/lib/wasm/wasm_exec.js" $(SDK)/wasm_exec.js
-	@# jsbridge's JS half as a script, for pages whose CSP forbids eval (the demo's)
-	{ echo '// Generated from jsbridge/shim.js by make build-wasm; load it before the SDK on a page without unsafe-eval.'; \
+	@# jsbridge's JS half as a file that stagekit.js imports (no eval needed)
+	{ echo '// Generated from jsbridge/shim.js by make build-wasm; stagekit.js imports it.'; \
 		echo 'globalThis.__stagekitJSBridge = ('; cat jsbridge/shim.js; echo ');'; } > $(SDK)/jsbridge-shim.js
 	cp -f $(wildcard web/*.js web/*.d.ts) $(SDK)/
 	@ls -l $(SDK) | awk 'NR>1 {printf "  %-22s %10d bytes\n", $$9, $$5}'

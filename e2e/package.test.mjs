@@ -45,6 +45,7 @@ test("npm pack contains the loader, types, wasm and wasm_exec.js", () => {
   assert.deepEqual(files, [
     "README.md",
     "package.json",
+    "web/sdk/jsbridge-shim.js",
     "web/sdk/react.d.ts",
     "web/sdk/react.js",
     "web/sdk/stagekit.d.ts",

@@ -77,7 +77,6 @@ func BenchmarkOnOffFromJS(b *testing.B) {
 
 func eachBackendB(b *testing.B, f func(b *testing.B, e *Emitter)) {
 	b.Run("js", func(b *testing.B) { f(b, MakeEmitter(jsObject.New())) })
-	b.Run("go", func(b *testing.B) { f(b, makeGoEmitter(jsObject.New())) })
 }
 
 var benchRequests = func() []request {

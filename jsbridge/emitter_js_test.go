@@ -10,8 +10,8 @@ import (
 	"time"
 )
 
-// eachBackend runs f against the JS implementation of the emitter and
-// against the Go fallback.
+// eachBackend runs f against the emitter (its JS implementation, the only
+// one).
 func eachBackend(t *testing.T, f func(t *testing.T, newEmitter func() *Emitter)) {
 	t.Run("js", func(t *testing.T) {
 		if !hasJSEmitter(getShim()) {
@@ -24,9 +24,6 @@ func eachBackend(t *testing.T, f func(t *testing.T, newEmitter func() *Emitter))
 			}
 			return e
 		})
-	})
-	t.Run("go", func(t *testing.T) {
-		f(t, func() *Emitter { return makeGoEmitter(jsObject.New()) })
 	})
 }
 
@@ -227,12 +224,6 @@ func testEmitterBadArguments(t *testing.T, newEmitter func() *Emitter) {
 		}
 		wantClientError(t, r, "4005")
 	}
-	// The shared (unbound) method refuses a this that is not an emitter.
-	if e0.shim.Type() == js.TypeObject {
-		return // the JS implementation's methods are only ever bound
-	}
-	r := jsFunc(t, "on", `try { on.call({}, "x", () => {}); return "no throw"; } catch (e) { return e; }`).Invoke(emitterMethods.on.Value)
-	wantClientError(t, r, "4005")
 	// Emit refuses an argument it cannot convert, calling no listener.
 	e := newEmitter()
 	called := false
@@ -249,9 +240,6 @@ func testEmitterBadArguments(t *testing.T, newEmitter func() *Emitter) {
 func TestMakeEmitterOnExistingObject(t *testing.T) {
 	eachBackend(t, func(t *testing.T, newEmitter func() *Emitter) {
 		testMakeEmitterOnExistingObject(t, newEmitter, MakeEmitter)
-	})
-	t.Run("go-make", func(t *testing.T) {
-		testMakeEmitterOnExistingObject(t, func() *Emitter { return makeGoEmitter(jsObject.New()) }, makeGoEmitter)
 	})
 }
 

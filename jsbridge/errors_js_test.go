@@ -57,7 +57,6 @@ func TestErrorToJS(t *testing.T) {
 		{"Code() method", methodErr{}, "2006", "[ERR2006] method"},
 		{"wrapped", fmt.Errorf("grant: %w", coderErr{2001}), "2001", "[ERR2001] grant: coder 2001"},
 		{"unknown", errors.New("disk on fire"), "5000", "[ERR5000] disk on fire"},
-		{"jsbridge's own", codeError{CodeBadArgs, "bad"}, "4005", "[ERR4005] bad"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

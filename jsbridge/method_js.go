@@ -14,14 +14,15 @@ import (
 // ShimSource is the JavaScript half of jsbridge (shim.js): one expression
 // evaluating to a helper object with box/wrap (they let a Go method throw
 // into its synchronous JS caller, which syscall/js cannot do) and the event
-// emitter (see [Emitter]). jsbridge evaluates it once, with new Function;
-// on a page whose Content-Security-Policy forbids that ('unsafe-eval'), the
-// page's own script must define it before the wasm starts:
+// emitter (see [Emitter]). The SDK's loader defines it before the wasm
+// starts, by importing jsbridge-shim.js (built from this source):
 //
 //	globalThis.__stagekitJSBridge = /* ShimSource */;
 //
-// Without either, methods return their ClientError instead of throwing it,
-// emitters run on Go functions (slower), and a warning is logged once.
+// Where nothing defined it (a test binary in a page of its own) jsbridge
+// evaluates the source once, with new Function. Without either (eval
+// forbidden and the loader bypassed) methods return their ClientError
+// instead of throwing it, emitters have no methods, and an error is logged.
 //
 //go:embed shim.js
 var ShimSource string

@@ -6,6 +6,11 @@
 //   const meeting = await StageKit.init({ authToken, baseURI: location.origin });
 //   await meeting.join();
 
+// jsbridge's JS half (events, errors thrown to callers), as a module: no
+// eval, so the SDK runs under a Content-Security-Policy without
+// 'unsafe-eval' with nothing more to load.
+import "./jsbridge-shim.js";
+
 const base = new URL("./", import.meta.url);
 let runtime; // Promise of the Go side's API, shared by every init()
 
