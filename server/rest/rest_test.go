@@ -369,18 +369,7 @@ func TestPresets(t *testing.T) {
 }
 
 func TestNilRoomsIsSafe(t *testing.T) {
-	st, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	presets := config.BuiltinPresets()
-	au, _ := auth.New(context.Background(), auth.Options{Store: st, Presets: presets})
-	api, err := rest.New(rest.Options{APIKey: key, Store: st, Tokens: au, Presets: presets})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, st: st, au: au, api: api}
+	e := bareEnv(t, nil)
 	m := e.meeting("x")
 	p := e.participant(m.ID, "a", stage.PresetWebinarViewer)
 	if res := e.do("DELETE", "/v1/meetings/"+m.ID+"/participants/"+p.ID, ""); res.status != http.StatusOK {
@@ -610,19 +599,8 @@ func TestConcurrentRequests(t *testing.T) {
 // logged as an error (the request's context ends, the store call fails with
 // it).
 func TestAbandonedRequestIsNoError(t *testing.T) {
-	st, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	presets := config.BuiltinPresets()
-	au, _ := auth.New(context.Background(), auth.Options{Store: st, Presets: presets})
 	var logs strings.Builder
-	api, err := rest.New(rest.Options{APIKey: key, Store: st, Tokens: au, Presets: presets,
-		Logger: slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
-	if err != nil {
-		t.Fatal(err)
-	}
+	api := bareEnv(t, slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelDebug}))).api
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
 	req := httptest.NewRequestWithContext(ctx, "POST", "/v1/meetings", strings.NewReader(`{"title":"gone"}`))
@@ -635,4 +613,22 @@ func TestAbandonedRequestIsNoError(t *testing.T) {
 	if !strings.Contains(logs.String(), "abandoned") {
 		t.Fatalf("no debug line for the abandoned request:\n%s", logs.String())
 	}
+}
+
+// bareEnv is an API with the built-in presets and no live rooms, logging to
+// logger (nil: the package's default).
+func bareEnv(t *testing.T, logger *slog.Logger) *env {
+	t.Helper()
+	st, err := store.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	presets := config.BuiltinPresets()
+	au, _ := auth.New(context.Background(), auth.Options{Store: st, Presets: presets})
+	api, err := rest.New(rest.Options{APIKey: key, Store: st, Tokens: au, Presets: presets, Logger: logger})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &env{t: t, st: st, au: au, api: api}
 }

@@ -2,15 +2,11 @@ package rest_test
 
 import (
 	"bytes"
-	"context"
 	"net/http"
 	"reflect"
 	"testing"
 
-	"github.com/stagekit/stagekit/server/auth"
-	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/rest"
-	"github.com/stagekit/stagekit/server/store"
 	"github.com/stagekit/stagekit/stage"
 )
 
@@ -106,18 +102,7 @@ func TestStageShape(t *testing.T) {
 }
 
 func TestStageWithoutRoomReader(t *testing.T) {
-	st, err := store.Open(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	presets := config.BuiltinPresets()
-	au, _ := auth.New(context.Background(), auth.Options{Store: st, Presets: presets})
-	api, err := rest.New(rest.Options{APIKey: key, Store: st, Tokens: au, Presets: presets})
-	if err != nil {
-		t.Fatal(err)
-	}
-	e := &env{t: t, st: st, au: au, api: api}
+	e := bareEnv(t, nil)
 	m := e.meeting("x")
 	res := e.do("GET", "/v1/meetings/"+m.ID+"/stage", "")
 	if res.status != http.StatusOK || !bytes.Contains(res.raw, []byte(`"members":[],"pending":[],"count":0`)) {
