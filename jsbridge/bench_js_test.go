@@ -66,10 +66,10 @@ func BenchmarkEmit(b *testing.B) {
 	})
 }
 
-// BenchmarkOnOffFromJS: one on + remover pair from JS.
+// BenchmarkOnOffFromJS: one on + off pair from JS.
 func BenchmarkOnOffFromJS(b *testing.B) {
 	eachBackendB(b, func(b *testing.B, e *Emitter) {
-		loop := jsFunc(b, "em", "n", `const cb = () => {}; for (let i = 0; i < n; i++) em.on("ev", cb)();`)
+		loop := jsFunc(b, "em", "n", `const cb = () => {}; for (let i = 0; i < n; i++) em.on("ev", cb).off("ev", cb);`)
 		b.ResetTimer()
 		loop.Invoke(e.Value(), b.N)
 	})

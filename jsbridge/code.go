@@ -111,17 +111,16 @@ func codeByReflection(err error) (code int, ok bool) {
 	return intOf(v.FieldByIndex(f.Index)), true
 }
 
-// FormatMessage returns msg prefixed by "[ERR<code>] ", unless it already
-// starts with "[ERR<code>]".
+// FormatMessage returns msg in RealtimeKit's form "[ERR<code>]: msg"; a
+// msg that already starts with "[ERR<code>]" (the Go errors' own form,
+// "[ERR<code>] msg") gets the colon.
 func FormatMessage(code string, msg string) string {
 	prefix := "[ERR" + code + "]"
-	switch {
-	case strings.HasPrefix(msg, prefix):
-		return msg
-	case msg == "":
+	msg = strings.TrimLeft(strings.TrimPrefix(msg, prefix), ": ")
+	if msg == "" {
 		return prefix
 	}
-	return prefix + " " + msg
+	return prefix + ": " + msg
 }
 
 // codeString renders a code given as an int-like or a string.

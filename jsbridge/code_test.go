@@ -62,11 +62,13 @@ func TestCodeOf(t *testing.T) {
 
 func TestFormatMessage(t *testing.T) {
 	tests := []struct{ code, msg, want string }{
-		{"2001", "permission denied", "[ERR2001] permission denied"},
-		{"2001", "[ERR2001] permission denied", "[ERR2001] permission denied"},
-		{"2001", "[ERR2002] other", "[ERR2001] [ERR2002] other"},
+		{"2001", "permission denied", "[ERR2001]: permission denied"},
+		{"2001", "[ERR2001] permission denied", "[ERR2001]: permission denied"},
+		{"2001", "[ERR2001]: permission denied", "[ERR2001]: permission denied"},
+		{"2001", "[ERR2002] other", "[ERR2001]: [ERR2002] other"},
 		{"5000", "", "[ERR5000]"},
-		{"E_X", "named", "[ERRE_X] named"},
+		{"5000", "[ERR5000]", "[ERR5000]"},
+		{"E_X", "named", "[ERRE_X]: named"},
 	}
 	for _, tt := range tests {
 		if got := FormatMessage(tt.code, tt.msg); got != tt.want {

@@ -17,22 +17,29 @@ const listenersProp = "__stagekitListeners"
 // (eventName, ...args).
 const Wildcard = "*"
 
-// Emitter is a JS event emitter driven from Go. Its JS object has
+// Emitter is a JS event emitter driven from Go, with RealtimeKit's (Node's)
+// emitter methods. Its JS object has
 //
-//	on(event, cb)              add cb; returns a function that removes it
-//	addListener(event, cb)     same as on
-//	once(event, cb)            add cb for one call; returns a remover
-//	off(event, cb)             remove cb (its latest registration); returns the emitter
-//	removeListener(event, cb)  same as off
-//	removeAllListeners(event?) remove the event's listeners, or all; returns the emitter
-//	listenerCount(event)       the number of listeners of event
+//	on(event, cb)                   add cb; returns the emitter (calls chain)
+//	addListener(event, cb)          same as on
+//	once(event, cb)                 add cb for one call; returns the emitter
+//	prependListener(event, cb)      add cb before the others; returns the emitter
+//	prependOnceListener(event, cb)  the same, for one call
+//	off(event, cb)                  remove cb (its latest registration); returns the emitter
+//	removeListener(event, cb)       same as off
+//	removeAllListeners(event?)      remove the event's listeners, or all; returns the emitter
+//	emit(event, ...args)            call the listeners as Go's Emit does; true if there were any
+//	listeners(event)                the event's listeners (a copy); rawListeners is the same
+//	listenerCount(event)            the number of listeners of event
+//	eventNames()                    the events that have listeners
 //
 // as non-enumerable properties bound to the object (so they work detached
 // too). A bad argument throws a ClientError with code 4005. Listeners are
 // plain JS functions kept in a JS Map on the object and run with this =
 // the emitter object; '*' listeners receive (eventName, ...args) for every
-// event. A listener that throws is reported with console.error; the others
-// still run and Go is unaffected.
+// event, before the event's own listeners (as in RealtimeKit). A listener
+// that throws is reported with console.error; the others still run and Go
+// is unaffected.
 //
 // The emitter lives in the JS half of jsbridge ([ShimSource]), which the
 // SDK's loader always installs (it imports jsbridge-shim.js; elsewhere, as
@@ -47,6 +54,17 @@ type Emitter struct {
 // NewEmitter returns an emitter on a new plain JS object.
 func NewEmitter() *Emitter {
 	return MakeEmitter(jsObject.New())
+}
+
+// NewParticipantMap returns an emitter on a new RealtimeKit participant map:
+// a JS Map subclass with toArray(). Go fills it with Set and Delete. Without
+// the JS half it is a plain emitter object.
+func NewParticipantMap() *Emitter {
+	s := getShim()
+	if !hasJSEmitter(s) || s.Get("makeParticipantMap").Type() != js.TypeFunction {
+		return NewEmitter()
+	}
+	return &Emitter{obj: s.Call("makeParticipantMap"), shim: s}
 }
 
 // MakeEmitter makes obj an emitter: it defines the emitter methods on obj
@@ -80,9 +98,9 @@ func (e *Emitter) ListenerCount(event string) int {
 	return e.shim.Call("listenerCount", e.obj, event).Int()
 }
 
-// Emit calls the listeners of event with args (each converted once with
-// [ToJS]), in the order they were added, then the wildcard listeners with
-// (event, ...args). Listeners added or removed during the emission take
+// Emit calls the wildcard listeners with (event, ...args), then the
+// listeners of event with args (each converted once with [ToJS]), in the
+// order they were added. Listeners added or removed during the emission take
 // effect from the next one; a once listener is removed before it is
 // called. Emit returns an error only if an argument cannot be converted
 // (then no listener is called). It may be called from any goroutine or

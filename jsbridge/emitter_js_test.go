@@ -55,19 +55,18 @@ func testEmitterOnOffOnceWildcard(t *testing.T, newEmitter func() *Emitter) {
 	b := recorder(t, log, "b", em)
 	w := recorder(t, log, "*", em)
 
-	removeA := em.Call("on", "stageStatusUpdate", a)
-	if removeA.Type() != js.TypeFunction {
-		t.Fatalf("on returned %s, want a remover function", removeA.Type())
+	if ret := em.Call("on", "stageStatusUpdate", a); !ret.Equal(em) {
+		t.Fatalf("on returned %s, want the emitter (RealtimeKit's shape: calls chain)", ret.Type())
 	}
-	em.Call("on", "stageStatusUpdate", b)
-	em.Call("on", "*", w)
+	em.Call("on", "stageStatusUpdate", b).Call("on", "*", w)
 	if n := em.Call("listenerCount", "stageStatusUpdate").Int(); n != 2 || e.ListenerCount("stageStatusUpdate") != 2 {
 		t.Errorf("listenerCount = %d", n)
 	}
 	if err := e.Emit("stageStatusUpdate", "ON_STAGE", map[string]any{"n": 1}); err != nil {
 		t.Fatal(err)
 	}
-	if got := logOf(log); got != `a:["ON_STAGE",{"n":1}] b:["ON_STAGE",{"n":1}] *:["stageStatusUpdate","ON_STAGE",{"n":1}]` {
+	// '*' listeners first, as in RealtimeKit.
+	if got := logOf(log); got != `*:["stageStatusUpdate","ON_STAGE",{"n":1}] a:["ON_STAGE",{"n":1}] b:["ON_STAGE",{"n":1}]` {
 		t.Errorf("emit 1: %s", got)
 	}
 	// An event nobody listens to still reaches '*'; no args is fine.
@@ -75,12 +74,33 @@ func testEmitterOnOffOnceWildcard(t *testing.T, newEmitter func() *Emitter) {
 	if got := logOf(log); got != `*:["stageRequestApproved"]` {
 		t.Errorf("emit 2: %s", got)
 	}
-	// The remover removes exactly that registration, once.
-	if removed := removeA.Invoke(); !removed.Bool() {
-		t.Error("remover returned false")
+	// listeners, eventNames, and emit from JS (true when someone listened).
+	if got := em.Call("listeners", "stageStatusUpdate"); got.Length() != 2 || !got.Index(0).Equal(a) || !got.Index(1).Equal(b) {
+		t.Errorf("listeners = %s", stringify(got))
 	}
-	if removed := removeA.Invoke(); removed.Bool() {
-		t.Error("second remover call returned true")
+	if got := stringify(em.Call("eventNames")); got != `["stageStatusUpdate","*"]` {
+		t.Errorf("eventNames = %s", got)
+	}
+	if !em.Call("emit", "stageStatusUpdate", "OFF_STAGE").Bool() {
+		t.Error("emit with listeners returned false")
+	}
+	if got := logOf(log); got != `*:["stageStatusUpdate","OFF_STAGE"] a:["OFF_STAGE"] b:["OFF_STAGE"]` {
+		t.Errorf("emit from JS: %s", got)
+	}
+	em.Call("off", "stageStatusUpdate", a)
+	if got := em.Call("listeners", "stageStatusUpdate"); got.Length() != 1 || !got.Index(0).Equal(b) {
+		t.Errorf("listeners after off = %s", stringify(got))
+	}
+	// prependListener puts a listener first.
+	em.Call("prependListener", "stageStatusUpdate", a)
+	e.Emit("stageStatusUpdate", "ON_STAGE")
+	if got := logOf(log); got != `*:["stageStatusUpdate","ON_STAGE"] a:["ON_STAGE"] b:["ON_STAGE"]` {
+		t.Errorf("prependListener: %s", got)
+	}
+	em.Call("removeAllListeners", "stageStatusUpdate")
+	em.Call("off", "*", w)
+	if em.Call("emit", "stageStatusUpdate", "x").Bool() {
+		t.Error("emit without listeners returned true")
 	}
 	// off removes the latest registration of the function.
 	em.Call("on", "x", b)
@@ -88,8 +108,9 @@ func testEmitterOnOffOnceWildcard(t *testing.T, newEmitter func() *Emitter) {
 	if ret := em.Call("off", "x", b); !ret.Equal(em) {
 		t.Error("off does not return the emitter")
 	}
+	em.Call("on", "*", w)
 	e.Emit("x", 1)
-	if got := logOf(log); got != `b:[1] *:["x",1]` {
+	if got := logOf(log); got != `*:["x",1] b:[1]` {
 		t.Errorf("after off of one of two: %s", got)
 	}
 	em.Call("off", "x", b)
@@ -97,17 +118,17 @@ func testEmitterOnOffOnceWildcard(t *testing.T, newEmitter func() *Emitter) {
 	em.Call("off", "*", w)
 	e.Emit("x", 2)
 	e.Emit("stageStatusUpdate", "OFF_STAGE")
-	if got := logOf(log); got != `b:["OFF_STAGE"]` {
+	if got := logOf(log); got != `` {
 		t.Errorf("after off: %s", got)
 	}
-	// once fires once, '*' too; its remover works before it fires.
+	// once fires once, '*' too; off removes it before it fires.
 	em.Call("once", "newStageRequest", a)
 	em.Call("once", "*", w)
-	removeOnce := em.Call("once", "newStageRequest", b)
-	removeOnce.Invoke()
+	em.Call("once", "newStageRequest", b)
+	em.Call("off", "newStageRequest", b)
 	e.Emit("newStageRequest", map[string]any{"count": 1})
 	e.Emit("newStageRequest", map[string]any{"count": 2})
-	if got := logOf(log); got != `a:[{"count":1}] *:["newStageRequest",{"count":1}]` {
+	if got := logOf(log); got != `*:["newStageRequest",{"count":1}] a:[{"count":1}]` {
 		t.Errorf("once: %s", got)
 	}
 	if n := e.ListenerCount("newStageRequest"); n != 0 {
@@ -189,8 +210,8 @@ func testEmitterListenerThrows(t *testing.T, newEmitter func() *Emitter) {
 		t.Errorf("listeners after the throwing one: %s", got)
 	}
 	l := errs()
-	if len(l) != 2 || !strings.Contains(l[0], "listener of 'ev' threw") || !strings.Contains(l[0], "TypeError: listener bug") ||
-		!strings.Contains(l[1], "a string") {
+	if len(l) != 2 || !strings.Contains(l[1], "listener of 'ev' threw") || !strings.Contains(l[1], "TypeError: listener bug") ||
+		!strings.Contains(l[0], "a string") {
 		t.Errorf("console.error = %q", l)
 	}
 	// Go goes on: emit again.
@@ -261,7 +282,7 @@ func testMakeEmitterOnExistingObject(t *testing.T, newEmitter func() *Emitter, m
 	}
 }
 
-// 10,000 on/off cycles from JS (remover, off, once+remover) create no
+// 10,000 on/off cycles from JS (on/off, addListener/removeListener, once, prependListener) create no
 // js.Funcs and leave nothing behind.
 func TestEmitterNoLeak(t *testing.T) { eachBackend(t, testEmitterNoLeak) }
 
@@ -289,10 +310,10 @@ func testEmitterNoLeak(t *testing.T, newEmitter func() *Emitter) {
 		const cb = () => { calls++; };
 		for (let i = 0; i < n; i++) {
 			const k = i % 4;
-			if (all || k === 0) em.on("stageStatusUpdate", cb)();
-			if (all || k === 1) { em.on("stageAccessRequestUpdate", cb); em.off("stageAccessRequestUpdate", cb); }
-			if (all || k === 2) em.once("*", (name) => { calls++; })();
-			if (all || k === 3) em.on("newStageRequest", function () { calls++; })();
+			if (all || k === 0) em.on("stageStatusUpdate", cb).off("stageStatusUpdate", cb);
+			if (all || k === 1) { em.addListener("stageAccessRequestUpdate", cb); em.removeListener("stageAccessRequestUpdate", cb); }
+			if (all || k === 2) { const f = (name) => { calls++; }; em.once("*", f).off("*", f); }
+			if (all || k === 3) { const f = function () { calls++; }; em.prependListener("newStageRequest", f).removeListener("newStageRequest", f); }
 		}
 		return calls;`)
 	start := time.Now()
@@ -349,5 +370,36 @@ func testEmittersShareFuncs(t *testing.T, newEmitter func() *Emitter) {
 	}
 	if got := LiveFuncs(); got != base {
 		t.Errorf("LiveFuncs after 1000 emitters = %d, want %d", got, base)
+	}
+}
+
+// A participant map is a Map (has, forEach, keys, values, entries,
+// iteration) with toArray(), and an emitter.
+func TestParticipantMap(t *testing.T) {
+	e := NewParticipantMap()
+	m := e.Value()
+	if !m.InstanceOf(js.Global().Get("Map")) {
+		t.Fatal("not a Map")
+	}
+	a, b := js.Global().Get("Object").New(), js.Global().Get("Object").New()
+	a.Set("id", "p1")
+	b.Set("id", "p2")
+	m.Call("set", "p1", a)
+	m.Call("set", "p2", b)
+	check := jsFunc(t, "m", `return JSON.stringify({
+		size: m.size, has: m.has("p1"), get: m.get("p2").id, arr: m.toArray().map((p) => p.id),
+		keys: [...m.keys()], iter: [...m].map(([k, v]) => k + "=" + v.id),
+		each: (() => { const o = []; m.forEach((v, k) => o.push(k)); return o; })(),
+		chain: m.on("participantJoined", () => {}) === m, json: Object.keys(m).length })`)
+	want := `{"size":2,"has":true,"get":"p2","arr":["p1","p2"],"keys":["p1","p2"],"iter":["p1=p1","p2=p2"],"each":["p1","p2"],"chain":true,"json":0}`
+	if got := check.Invoke(m).String(); got != want {
+		t.Errorf("got  %s\nwant %s", got, want)
+	}
+	log := js.Global().Get("Array").New()
+	m.Call("on", "participantLeft", recorder(t, log, "left", m))
+	m.Call("delete", "p1")
+	e.Emit("participantLeft", "p1")
+	if got := logOf(log); got != `left:["p1"]` || m.Get("size").Int() != 1 {
+		t.Errorf("after delete: %s, size %d", got, m.Get("size").Int())
 	}
 }

@@ -10,13 +10,21 @@ import (
 
 var jsError = js.Global().Get("Error")
 
-// NewClientError returns a JS Error whose name is 'ClientError', whose code
-// property is the code as a string and whose message starts "[ERR<code>]"
-// (added unless message already starts with it). code is an integer (of any
-// integer type) or a string; anything else is taken as 5000.
+// NewClientError returns a JS ClientError (an instance of the JS half's
+// ClientError class, which the loader exports, so instanceof holds; a plain
+// Error without it) whose name is 'ClientError', whose code property is the
+// code as a string and whose message reads "[ERR<code>]: message", as
+// RealtimeKit's do. code is an integer (of any integer type) or a string;
+// anything else is taken as 5000.
 func NewClientError(code any, message string) js.Value {
 	c := codeString(code)
-	e := jsError.New(FormatMessage(c, message))
+	msg := FormatMessage(c, message)
+	if s := getShim(); s.Type() == js.TypeObject {
+		if cls := s.Get("ClientError"); cls.Type() == js.TypeFunction {
+			return cls.New(msg, c)
+		}
+	}
+	e := jsError.New(msg)
 	e.Set("name", "ClientError")
 	e.Set("code", c)
 	return e

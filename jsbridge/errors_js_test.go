@@ -16,17 +16,20 @@ func TestNewClientErrorShape(t *testing.T) {
 		wantMsg string
 		code2   string
 	}{
-		{2001, "permission denied", "[ERR2001] permission denied", "2001"},
-		{stageCode(2003), "stage disabled", "[ERR2003] stage disabled", "2003"},
-		{"2005", "[ERR2005] already prefixed", "[ERR2005] already prefixed", "2005"},
-		{"E_CUSTOM", "string code", "[ERRE_CUSTOM] string code", "E_CUSTOM"},
-		{3.5, "odd code", "[ERR5000] odd code", "5000"},
+		{2001, "permission denied", "[ERR2001]: permission denied", "2001"},
+		{stageCode(2003), "stage disabled", "[ERR2003]: stage disabled", "2003"},
+		{"2005", "[ERR2005] already prefixed", "[ERR2005]: already prefixed", "2005"},
+		{"E_CUSTOM", "string code", "[ERRE_CUSTOM]: string code", "E_CUSTOM"},
+		{3.5, "odd code", "[ERR5000]: odd code", "5000"},
 	}
 	for _, tt := range tests {
 		t.Run(fmt.Sprint(tt.code), func(t *testing.T) {
 			e := NewClientError(tt.code, tt.msg)
 			if !e.InstanceOf(js.Global().Get("Error")) {
 				t.Error("not an instance of Error")
+			}
+			if !e.InstanceOf(getShim().Get("ClientError")) {
+				t.Error("not an instance of the exported ClientError class")
 			}
 			wantClientError(t, e, tt.code2)
 			if got := e.Get("message").String(); got != tt.wantMsg {
@@ -52,11 +55,11 @@ func TestErrorToJS(t *testing.T) {
 		code string
 		msg  string
 	}{
-		{"ErrorCoder", coderErr{2001}, "2001", "[ERR2001] coder 2001"},
-		{"Code field, message already prefixed", &fieldErr{Code: 2006, Message: "wrong status"}, "2006", "[ERR2006] wrong status"},
-		{"Code() method", methodErr{}, "2006", "[ERR2006] method"},
-		{"wrapped", fmt.Errorf("grant: %w", coderErr{2001}), "2001", "[ERR2001] grant: coder 2001"},
-		{"unknown", errors.New("disk on fire"), "5000", "[ERR5000] disk on fire"},
+		{"ErrorCoder", coderErr{2001}, "2001", "[ERR2001]: coder 2001"},
+		{"Code field, message already prefixed", &fieldErr{Code: 2006, Message: "wrong status"}, "2006", "[ERR2006]: wrong status"},
+		{"Code() method", methodErr{}, "2006", "[ERR2006]: method"},
+		{"wrapped", fmt.Errorf("grant: %w", coderErr{2001}), "2001", "[ERR2001]: grant: coder 2001"},
+		{"unknown", errors.New("disk on fire"), "5000", "[ERR5000]: disk on fire"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -76,7 +79,7 @@ func TestErrorToJS(t *testing.T) {
 	}
 	w := ErrorToJS(fmt.Errorf("context: %w", je))
 	wantClientError(t, w, "2002")
-	if got := w.Get("message").String(); got != "[ERR2002] context: [ERR2002] from js" {
+	if got := w.Get("message").String(); got != "[ERR2002]: context: [ERR2002]: from js" {
 		t.Errorf("wrapped message = %q", got)
 	}
 }

@@ -35,7 +35,7 @@ func TestPromiseRejectsAwaitFromGo(t *testing.T) {
 	if !errors.As(err, &je) {
 		t.Fatalf("Await error = %#v, want a *JSError", err)
 	}
-	if je.Name != "ClientError" || je.Code != "2001" || je.Message != "[ERR2001] coder 2001" {
+	if je.Name != "ClientError" || je.Code != "2001" || je.Message != "[ERR2001]: coder 2001" {
 		t.Errorf("rejection = name %q code %q message %q", je.Name, je.Code, je.Message)
 	}
 	if code, ok := CodeOf(err); !ok || code != 2001 {
@@ -57,12 +57,12 @@ func TestPromiseFromJS(t *testing.T) {
 		t.Fatalf("JS saw %s, want a rejection with an Error", stringify(bad))
 	}
 	wantClientError(t, bad, "2006")
-	if got := bad.Get("message").String(); got != "[ERR2006] not now" {
+	if got := bad.Get("message").String(); got != "[ERR2006]: not now" {
 		t.Errorf("message = %q", got)
 	}
 	unknown := settled(t, Promise(func() (any, error) { return nil, errors.New("boom") }))
 	wantClientError(t, unknown, "5000")
-	if got := unknown.Get("message").String(); got != "[ERR5000] boom" {
+	if got := unknown.Get("message").String(); got != "[ERR5000]: boom" {
 		t.Errorf("message = %q", got)
 	}
 }

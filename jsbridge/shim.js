@@ -22,19 +22,30 @@
 			return r;
 		};
 
-	// The event emitter. Listeners are plain functions in a Map (event name
-	// -> array of entries {fn, once, fired}) kept in a non-enumerable
-	// property; nothing here calls into Go, so adding and removing listeners
-	// costs no Go function and no crossing. Go calls emit().
+	// ClientError is every SDK error, with RealtimeKit's constructor
+	// (message, code) and message form "[ERR<code>]: message". code is a
+	// string. The loader exports this class, so `instanceof ClientError`
+	// holds for the errors Go makes.
+	class ClientError extends Error {
+		constructor(message, code) {
+			const c = code === undefined || code === null ? "" : String(code);
+			const prefix = "[ERR" + c + "]";
+			let m = message === undefined || message === null ? "" : String(message);
+			if (!m.startsWith(prefix)) m = m === "" ? prefix : prefix + ": " + m;
+			super(m);
+			this.name = "ClientError";
+			this.code = c;
+		}
+	}
+
+	// The event emitter, with RealtimeKit's (Node's) methods. Listeners are
+	// plain functions in a Map (event name -> array of entries {fn, once,
+	// fired}) kept in a non-enumerable property; nothing here calls into Go,
+	// so adding and removing listeners costs no Go function and no crossing.
 	const STORE = "__stagekitListeners";
 	const WILDCARD = "*";
 
-	const badArgs = (message) => {
-		const e = new Error("[ERR4005] " + message);
-		e.name = "ClientError";
-		e.code = "4005";
-		return e;
-	};
+	const badArgs = (message) => new ClientError(message, "4005");
 	const storeOf = (em) => {
 		const s = em !== null && em !== undefined ? em[STORE] : undefined;
 		if (!(s instanceof Map)) throw badArgs("not an event emitter");
@@ -56,7 +67,7 @@
 		if (list.length === 0) store.delete(event);
 		return true;
 	};
-	const add = (em, event, fn, once) => {
+	const add = (em, event, fn, once, prepend) => {
 		const store = storeOf(em);
 		checkEvent(event);
 		checkListener(fn);
@@ -66,17 +77,25 @@
 			store.set(event, list);
 		}
 		const entry = { fn, once, fired: false };
-		list.push(entry);
-		return () => removeEntry(store, event, entry);
+		if (prepend) list.unshift(entry);
+		else list.push(entry);
+		return em;
 	};
 
 	const methods = {
 		on(event, fn) {
-			return add(this, event, fn, false);
+			return add(this, event, fn, false, false);
 		},
 		once(event, fn) {
-			return add(this, event, fn, true);
+			return add(this, event, fn, true, false);
 		},
+		prependListener(event, fn) {
+			return add(this, event, fn, false, true);
+		},
+		prependOnceListener(event, fn) {
+			return add(this, event, fn, true, true);
+		},
+		// off removes fn's latest registration for event.
 		off(event, fn) {
 			const store = storeOf(this);
 			checkEvent(event);
@@ -103,11 +122,29 @@
 			}
 			return this;
 		},
+		// emit calls the listeners as the SDK's own events do; it returns
+		// whether any listener (the wildcard's included) was called.
+		emit(event, ...args) {
+			checkEvent(event);
+			return emit(this, event, ...args);
+		},
+		listeners(event) {
+			const store = storeOf(this);
+			checkEvent(event);
+			const list = store.get(event);
+			return list === undefined ? [] : list.map((e) => e.fn);
+		},
+		rawListeners(event) {
+			return this.listeners(event);
+		},
 		listenerCount(event) {
 			const store = storeOf(this);
 			checkEvent(event);
 			const list = store.get(event);
 			return list === undefined ? 0 : list.length;
+		},
+		eventNames() {
+			return [...storeOf(this).keys()];
 		},
 	};
 	const aliases = { addListener: "on", removeListener: "off" };
@@ -124,13 +161,22 @@
 		return obj;
 	};
 
+	// ParticipantMap is RealtimeKit's participant map: a Map (peer id ->
+	// participant) with toArray() that is also an emitter.
+	class ParticipantMap extends Map {
+		toArray() {
+			return [...this.values()];
+		}
+	}
+	const makeParticipantMap = () => makeEmitter(new ParticipantMap());
+
 	// run calls a snapshot of the listeners stored under key: listeners
 	// added or removed meanwhile take effect from the next emission; a once
 	// listener is removed before its call and runs once even if a listener
 	// emits again. A listener that throws is reported; the rest still run.
 	const run = (em, store, key, event, args) => {
 		const list = store.get(key);
-		if (list === undefined) return;
+		if (list === undefined) return false;
 		for (const entry of list.slice()) {
 			if (entry.once) {
 				if (entry.fired) continue;
@@ -143,18 +189,19 @@
 				console.error("stagekit: a listener of '" + event + "' threw:", e);
 			}
 		}
+		return true;
 	};
-	// emit calls event's listeners with args, then the wildcard's with
-	// (event, ...args).
+	// emit calls the wildcard's listeners with (event, ...args) first, as
+	// RealtimeKit does, then event's listeners with args.
 	const emit = (em, event, ...args) => {
 		const store = storeOf(em);
-		run(em, store, event, event, args);
-		if (event !== WILDCARD) run(em, store, WILDCARD, event, [event, ...args]);
+		const any = event !== WILDCARD && run(em, store, WILDCARD, event, [event, ...args]);
+		return run(em, store, event, event, args) || any;
 	};
 	const listenerCount = (em, event) => {
 		const list = storeOf(em).get(event);
 		return list === undefined ? 0 : list.length;
 	};
 
-	return { box, wrap, makeEmitter, emit, listenerCount, version: 1 };
+	return { box, wrap, makeEmitter, makeParticipantMap, ParticipantMap, emit, listenerCount, ClientError, version: 2 };
 })()
