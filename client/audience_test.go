@@ -65,9 +65,9 @@ func TestBatchFrame(t *testing.T) {
 		EventParticipantJoined, EventParticipantStageStatusUpdate,
 		EventParticipantJoined, EventParticipantStageStatusUpdate,
 		EventParticipantJoined, EventParticipantStageStatusUpdate,
-		EventStageAccessRequestUpdate, EventNewStageRequest)
-	if len(got[6].Requests) != 3 || got[7].Count != 3 || m.Seq() != 7 {
-		t.Fatalf("list %v count %d seq %d", got[6].Requests, got[7].Count, m.Seq())
+		EventNewStageRequest, EventStageAccessRequestUpdate)
+	if len(got[7].Requests) != 3 || got[6].Count != 3 || m.Seq() != 7 {
+		t.Fatalf("list %v count %d seq %d", got[7].Requests, got[6].Count, m.Seq())
 	}
 }
 

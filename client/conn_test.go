@@ -45,8 +45,8 @@ func TestGapResyncsAndReplaysBufferedEvents(t *testing.T) {
 	if more := rec.take(); len(more) != 0 {
 		t.Fatalf("more events %v", more)
 	}
-	wantNames(t, evs, EventParticipantStageStatusUpdate, EventStageStatusUpdate, EventAcceptPresentRequests, EventStageStatusUpdate)
-	if evs[0].Seq != 7 || evs[1].Status != stage.Accepted || evs[3].Seq != 8 || evs[3].Status != stage.OnStage {
+	wantNames(t, evs, EventParticipantStageStatusUpdate, EventAcceptPresentRequests, EventStageStatusUpdate, EventStageStatusUpdate)
+	if evs[0].Seq != 7 || evs[2].Status != stage.Accepted || evs[3].Seq != 8 || evs[3].Status != stage.OnStage {
 		t.Fatalf("events %v", evs)
 	}
 	if m.Seq() != 8 || m.Stage().Status() != stage.OnStage {
@@ -68,7 +68,7 @@ func TestEventsBeforeTheJoinAnswerAreKept(t *testing.T) {
 	}
 	m, rec := start(t, n, true)
 	evs := rec.take()
-	wantNames(t, evs, EventRoomJoined, EventParticipantStageStatusUpdate, EventStageAccessRequestUpdate, EventNewStageRequest)
+	wantNames(t, evs, EventRoomJoined, EventParticipantStageStatusUpdate, EventNewStageRequest, EventStageAccessRequestUpdate)
 	if m.Seq() != 4 || len(m.Requests()) != 1 || m.Participants()[0].StageStatus != stage.Requested {
 		t.Fatalf("seq %d requests %v participants %v", m.Seq(), m.Requests(), m.Participants())
 	}
@@ -142,7 +142,7 @@ func TestReconnectResyncs(t *testing.T) {
 	// The client never saw its request committed (the answer was lost), so
 	// OFF_STAGE → ACCEPTED in the room reads as an invitation.
 	wantNames(t, evs, EventReconnecting, EventParticipantLeft, EventParticipantJoined,
-		EventStageStatusUpdate, EventAcceptPresentRequests, EventReconnected)
+		EventAcceptPresentRequests, EventStageStatusUpdate, EventReconnected)
 	if m.Stage().Status() != stage.Accepted || m.Seq() != 5 || !m.Self().RoomJoined {
 		t.Fatalf("after reconnect: %+v seq %d", m.Self(), m.Seq())
 	}

@@ -48,9 +48,11 @@
 //	disconnected                  Err         ended for good (4011–4013 token, 4030 replaced, 4031 removed)
 //	media                         Media       a media signaling message from the server
 //
-// A grant emits stageStatusUpdate, stageRequestApproved and
-// acceptPresentRequests, in that order; an invitation stageStatusUpdate and
-// acceptPresentRequests; a denial stageStatusUpdate and stageRequestRejected.
+// Events follow RealtimeKit's order. A grant emits stageRequestApproved,
+// acceptPresentRequests and stageStatusUpdate, in that order; an invitation
+// acceptPresentRequests and stageStatusUpdate; a denial stageRequestRejected
+// and stageStatusUpdate. A new request emits newStageRequest, then
+// stageAccessRequestUpdate.
 //
 // # Order, resync, reconnect
 //

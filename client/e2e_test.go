@@ -334,17 +334,18 @@ func TestRequestGrantJoinKick(t *testing.T) {
 	}
 	wantEvents(t, "viewer", viewer.since(mv), st(req))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 	evs := host.since(mh)
-	wantEvents(t, "host", evs, peer(req), evList, evNew)
-	if l := evs[1].Requests; len(l) != 1 || l[0].UserID != viewer.id || l[0].PeerID != self.PeerID || l[0].DisplayName != "Viewer" || l[0].RequestedAt == 0 {
+	wantEvents(t, "host", evs, peer(req), evNew, evList)
+	if l := evs[2].Requests; len(l) != 1 || l[0].UserID != viewer.id || l[0].PeerID != self.PeerID || l[0].DisplayName != "Viewer" || l[0].RequestedAt == 0 {
 		t.Fatalf("request list %+v", l)
 	}
-	if evs[2].Count != 1 {
-		t.Fatalf("newStageRequest count %d", evs[2].Count)
+	if evs[1].Count != 1 {
+		t.Fatalf("newStageRequest count %d", evs[1].Count)
 	}
 	reqs, err := host.m.Stage().GetAccessRequests(ctx)
 	must(t, err)
-	if len(reqs) != 1 || reqs[0] != evs[1].Requests[0] {
+	if len(reqs) != 1 || reqs[0] != evs[2].Requests[0] {
 		t.Fatalf("getAccessRequests %+v", reqs)
 	}
 	if viewer.has(evList) || viewer.has(evNew) {
@@ -365,7 +366,8 @@ func TestRequestGrantJoinKick(t *testing.T) {
 	}
 	wantEvents(t, "host", host.since(mh), peer(acc), evList)
 	viewer.waitFor(evAccept)
-	wantEvents(t, "viewer", viewer.since(mv), st(acc), evApproved, evAccept)
+	viewer.waitFor(evStatus)
+	wantEvents(t, "viewer", viewer.since(mv), evApproved, evAccept, st(acc))
 
 	mh = host.mark()
 	must(t, viewer.m.Stage().Join(ctx))
@@ -408,7 +410,8 @@ func TestInviteAndDecline(t *testing.T) {
 	mv := viewer.mark()
 	must(t, host.m.Stage().GrantAccess(ctx, []string{viewer.id}))
 	viewer.waitFor(evAccept)
-	wantEvents(t, "viewer", viewer.since(mv), st(acc), evAccept) // an invitation is not an approved request
+	viewer.waitFor(evStatus)
+	wantEvents(t, "viewer", viewer.since(mv), evAccept, st(acc)) // an invitation is not an approved request
 	if host.has(evList) {
 		t.Fatal("an invitation changed the request list")
 	}
@@ -435,11 +438,13 @@ func TestDenyAndCancel(t *testing.T) {
 	must(t, host.m.Stage().DenyAccess(ctx, []string{viewer.id}))
 	wantEvents(t, "host", host.since(mh), peer(off), evList)
 	viewer.waitFor(evRejected)
-	wantEvents(t, "viewer", viewer.since(mv), st(off), evRejected)
+	viewer.waitFor(evStatus)
+	wantEvents(t, "viewer", viewer.since(mv), evRejected, st(off))
 	wantCode(t, host.m.Stage().DenyAccess(ctx, []string{viewer.id}), 2006)
 
 	must(t, viewer.m.Stage().RequestAccess(ctx))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 	mv, mh = viewer.mark(), host.mark()
 	must(t, viewer.m.Stage().CancelRequestAccess(ctx))
 	if viewer.status() != off {
@@ -612,6 +617,7 @@ func TestGrantCrossingCancelIsRefused(t *testing.T) {
 		t.Fatalf("invitation refused: %v", res.Error)
 	}
 	viewer.waitFor(client.EventAcceptPresentRequests)
+	viewer.waitFor(evStatus)
 }
 
 // rawConn speaks the wire protocol directly, skipping the SDK.
@@ -703,6 +709,7 @@ func TestRacesConverge(t *testing.T) {
 			// The host saw the cancel before it granted: an invitation.
 			want, outcomes["cancel seen, then invited"] = acc, outcomes["cancel seen, then invited"]+1
 			v.waitFor(evAccept)
+			v.waitFor(evStatus)
 			for _, e := range v.since(mv) {
 				if e.Name == evApproved {
 					t.Fatalf("round %d: both succeeded but the request was approved: %v", round, v.since(mv))
@@ -732,6 +739,7 @@ func TestNewProcessWithinGraceKeepsRequest(t *testing.T) {
 	viewer := r.connect(p)
 	must(t, viewer.m.Stage().RequestAccess(ctx))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 	peerID := viewer.m.Stage().PeerID()
 
 	viewer.m.Close() // the process dies
@@ -765,6 +773,7 @@ func TestNewProcessWithinGraceKeepsRequest(t *testing.T) {
 	// The request is live: the host grants it.
 	must(t, host.m.Stage().GrantAccess(ctx, []string{p.ID}))
 	back.waitFor(evApproved)
+	back.waitFor(evStatus)
 }
 
 // The network fails; while the viewer is away the host grants its request
@@ -776,6 +785,7 @@ func TestNetworkFailureReconnectsAndResyncs(t *testing.T) {
 	viewer := r.join("Viewer", stage.PresetWebinarViewer)
 	must(t, viewer.m.Stage().RequestAccess(ctx))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 	peerID := viewer.m.Stage().PeerID()
 	mv := viewer.mark()
 
@@ -794,7 +804,7 @@ func TestNetworkFailureReconnectsAndResyncs(t *testing.T) {
 	viewer.px.SetDown(false)
 	viewer.waitFor(client.EventReconnected)
 	evs := viewer.since(mv)
-	wantEvents(t, "viewer", evs, client.EventReconnecting, evJoined, st(acc), evApproved, evAccept, client.EventReconnected)
+	wantEvents(t, "viewer", evs, client.EventReconnecting, evJoined, evApproved, evAccept, st(acc), client.EventReconnected)
 	if evs[1].Participant.UserID != late.id {
 		t.Fatalf("joined %+v", evs[1].Participant)
 	}
@@ -826,7 +836,8 @@ func TestInFlightCallFailsAndResyncShowsOutcome(t *testing.T) {
 	errc := make(chan error, 1)
 	go func() { errc <- viewer.m.Stage().RequestAccess(ctx) }()
 	viewer.px.WaitSent(n)
-	host.waitFor(evNew) // committed
+	host.waitFor(evNew)
+	host.waitFor(evList) // committed
 	viewer.px.Cut()
 	wantCode(t, <-errc, client.CodeDisconnected)
 	viewer.px.Hold(false)
@@ -871,6 +882,7 @@ func TestGraceExpiryWithdrawsRequest(t *testing.T) {
 	viewer := r.join("Viewer", stage.PresetWebinarViewer)
 	must(t, viewer.m.Stage().RequestAccess(ctx))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 	peerID := viewer.m.Stage().PeerID()
 	mv, mh := viewer.mark(), host.mark()
 
@@ -905,6 +917,7 @@ func TestLeave(t *testing.T) {
 	viewer := r.join("Viewer", stage.PresetWebinarViewer)
 	must(t, viewer.m.Stage().RequestAccess(ctx))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 	mv, mh := viewer.mark(), host.mark()
 	must(t, viewer.m.Leave(ctx))
 	wantEvents(t, "viewer", viewer.since(mv), client.EventRoomLeft)
@@ -962,6 +975,7 @@ func TestRemovedParticipantIsDisconnected(t *testing.T) {
 	viewer := r.join("Viewer", stage.PresetWebinarViewer)
 	must(t, viewer.m.Stage().RequestAccess(ctx))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 	mv, mh := viewer.mark(), host.mark()
 	must(t, testserver.Do(r.srv.URL, "DELETE", "/v1/meetings/"+r.mid+"/participants/"+viewer.id, nil, 200, nil))
 	e := viewer.waitFor(client.EventDisconnected)
@@ -1030,6 +1044,7 @@ func TestConcurrentCallsOnOneMeeting(t *testing.T) {
 	must(t, host.m.Stage().GrantAccess(ctx, ids))
 	for _, v := range viewers {
 		v.waitFor(evApproved)
+		v.waitFor(evStatus)
 	}
 }
 
@@ -1043,13 +1058,15 @@ func TestGapResyncsAgainstTheServer(t *testing.T) {
 	viewer := r.join("Viewer", stage.PresetWebinarViewer)
 	must(t, viewer.m.Stage().RequestAccess(ctx))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 	mv := viewer.mark()
 	seq := viewer.m.Seq()
 	r.srv.App.Hub().SkipEvent(r.mid, viewer.id)
 	must(t, host.m.Stage().GrantAccess(ctx, []string{viewer.id}))
 	viewer.waitFor(evAccept)
+	viewer.waitFor(evStatus)
 	evs := viewer.since(mv)
-	wantEvents(t, "viewer", evs, st(acc), evApproved, evAccept)
+	wantEvents(t, "viewer", evs, evApproved, evAccept, st(acc))
 	if evs[0].Cause != "" {
 		t.Fatalf("the status came from the event (%s), not from a resync", evs[0].Cause)
 	}
@@ -1111,6 +1128,7 @@ func TestRestartKeepsTheStage(t *testing.T) {
 	// the second, and the star can leave.
 	must(t, host.m.Stage().GrantAccess(ctx, []string{first.id}))
 	first.waitFor(evApproved)
+	first.waitFor(evStatus)
 	if got := host.m.Requests(); len(got) != 1 || got[0].UserID != second.id {
 		t.Fatalf("pending after granting the first %+v", got)
 	}
@@ -1139,6 +1157,7 @@ func TestBlackHoledConnectionIsNoticed(t *testing.T) {
 	must(t, m.Join(ctx))
 	must(t, m.Stage().RequestAccess(ctx))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 
 	px.Hold(true) // what the server sends no longer arrives
 	start := time.Now()
@@ -1166,6 +1185,7 @@ func TestLostCancelIsNoDenial(t *testing.T) {
 	viewer := r.join("Viewer", stage.PresetWebinarViewer)
 	must(t, viewer.m.Stage().RequestAccess(ctx))
 	host.waitFor(evNew)
+	host.waitFor(evList)
 	host.mark()
 	mv := viewer.mark()
 	viewer.px.Hold(true) // the answer will not get through

@@ -83,7 +83,7 @@ func TestBrowserStageFlow(t *testing.T) {
 		t.Fatal(err)
 	}
 	wantNames(t, vrec.waitFor(EventAcceptPresentRequests), EventRoomJoined, EventStageStatusUpdate,
-		EventStageStatusUpdate, EventStageRequestApproved, EventAcceptPresentRequests)
+		EventStageRequestApproved, EventAcceptPresentRequests, EventStageStatusUpdate)
 	if err := viewer.Stage().Join(ctx); err != nil {
 		t.Fatal(err)
 	}

@@ -141,28 +141,31 @@ func (s *state) applyRequestDelta(removed []string, added []protocol.StageReques
 	s.requestAdded = s.requestAdded || len(added) > 0
 }
 
-// requestEvents reports a change of the pending list since the last call:
-// stageAccessRequestUpdate with the whole list, then newStageRequest with
-// the count when a request was added.
+// requestEvents reports a change of the pending list since the last call,
+// in RealtimeKit's order: newStageRequest with the count when a request was
+// added, then stageAccessRequestUpdate with the whole list.
 func (s *state) requestEvents() []Event {
 	if !s.requestsChanged {
 		return nil
 	}
-	evs := []Event{{Name: EventStageAccessRequestUpdate, Seq: s.lastSeq, Requests: copyRequests(s.requests)}}
+	var evs []Event
 	if s.requestAdded {
 		evs = append(evs, Event{Name: EventNewStageRequest, Seq: s.lastSeq, Count: len(s.requests)})
 	}
+	evs = append(evs, Event{Name: EventStageAccessRequestUpdate, Seq: s.lastSeq, Requests: copyRequests(s.requests)})
 	s.requestsChanged, s.requestAdded = false, false
 	return evs
 }
 
-// applyChange applies one status change of a stage event. The audience
+// applyChange applies one status change of a stage event. The local user's
+// cause events (stageRequestApproved, stageRequestRejected,
+// acceptPresentRequests) come before its stageStatusUpdate, as in
+// RealtimeKit. The audience
 // learns of a user coming into view from the change itself (Name set) and
 // drops one leaving it (Hidden) after its status update.
 func (s *state) applyChange(evs []Event, ch protocol.Change, seq uint64) []Event {
 	if ch.UserID == s.self.UserID {
 		s.self.StageStatus = ch.To
-		evs = append(evs, Event{Name: EventStageStatusUpdate, Seq: seq, Status: ch.To, Cause: ch.Cause})
 		switch ch.Cause {
 		case stage.CauseGrant:
 			evs = append(evs,
@@ -173,7 +176,7 @@ func (s *state) applyChange(evs []Event, ch protocol.Change, seq uint64) []Event
 		case stage.CauseDeny:
 			evs = append(evs, Event{Name: EventStageRequestRejected, Seq: seq})
 		}
-		return evs
+		return append(evs, Event{Name: EventStageStatusUpdate, Seq: seq, Status: ch.To, Cause: ch.Cause})
 	}
 	p := s.find(ch.PeerID, ch.UserID)
 	if p == nil {
@@ -239,7 +242,6 @@ func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
 	s.self.Participant = snap.Self
 	s.self.RoomJoined = true
 	if to := snap.Self.StageStatus; to != old.StageStatus {
-		evs = append(evs, Event{Name: EventStageStatusUpdate, Seq: seq, Status: to})
 		if !first && old.PeerID == snap.Self.PeerID {
 			switch {
 			case old.StageStatus == stage.Requested && to == stage.Accepted:
@@ -250,6 +252,7 @@ func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
 				evs = append(evs, Event{Name: EventAcceptPresentRequests, Seq: seq})
 			}
 		}
+		evs = append(evs, Event{Name: EventStageStatusUpdate, Seq: seq, Status: to})
 	}
 
 	if s.isHost() {
@@ -257,10 +260,10 @@ func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
 		if !sameRequests(s.requests, reqs) {
 			added := hasNewRequest(s.requests, reqs)
 			s.requests = reqs
-			evs = append(evs, Event{Name: EventStageAccessRequestUpdate, Seq: seq, Requests: copyRequests(reqs)})
 			if added && !first {
 				evs = append(evs, Event{Name: EventNewStageRequest, Seq: seq, Count: len(reqs)})
 			}
+			evs = append(evs, Event{Name: EventStageAccessRequestUpdate, Seq: seq, Requests: copyRequests(reqs)})
 		}
 	} else {
 		s.requests = nil

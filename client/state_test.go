@@ -30,19 +30,19 @@ func TestSelfStageEvents(t *testing.T) {
 		{stageEvent(4, change("v", "pv", stage.OffStage, stage.Requested, stage.CauseRequest)),
 			[]string{EventStageStatusUpdate}, stage.Requested},
 		{stageEvent(5, change("v", "pv", stage.Requested, stage.Accepted, stage.CauseGrant)),
-			[]string{EventStageStatusUpdate, EventStageRequestApproved, EventAcceptPresentRequests}, stage.Accepted},
+			[]string{EventStageRequestApproved, EventAcceptPresentRequests, EventStageStatusUpdate}, stage.Accepted},
 		{stageEvent(6, change("v", "pv", stage.Accepted, stage.OnStage, stage.CauseJoin)),
 			[]string{EventStageStatusUpdate}, stage.OnStage},
 		{stageEvent(7, change("v", "pv", stage.OnStage, stage.OffStage, stage.CauseKick)),
 			[]string{EventStageStatusUpdate}, stage.OffStage},
 		{stageEvent(8, change("v", "pv", stage.OffStage, stage.Accepted, stage.CauseInvite)),
-			[]string{EventStageStatusUpdate, EventAcceptPresentRequests}, stage.Accepted},
+			[]string{EventAcceptPresentRequests, EventStageStatusUpdate}, stage.Accepted},
 		{stageEvent(9, change("v", "pv", stage.Accepted, stage.OffStage, stage.CauseLeave)),
 			[]string{EventStageStatusUpdate}, stage.OffStage},
 		{stageEvent(10, change("v", "pv", stage.OffStage, stage.Requested, stage.CauseRequest)),
 			[]string{EventStageStatusUpdate}, stage.Requested},
 		{stageEvent(11, change("v", "pv", stage.Requested, stage.OffStage, stage.CauseDeny)),
-			[]string{EventStageStatusUpdate, EventStageRequestRejected}, stage.OffStage},
+			[]string{EventStageRequestRejected, EventStageStatusUpdate}, stage.OffStage},
 		{stageEvent(12, change("v", "pv", stage.OffStage, stage.Requested, stage.CauseRequest)),
 			[]string{EventStageStatusUpdate}, stage.Requested},
 		{stageEvent(13, change("v", "pv", stage.Requested, stage.OffStage, stage.CauseCancel)),
@@ -53,8 +53,9 @@ func TestSelfStageEvents(t *testing.T) {
 		barrier(t, m)
 		evs := rec.take()
 		wantNames(t, evs, s.want...)
-		if evs[0].Status != s.st || evs[0].Seq != s.ev.Seq || evs[0].Cause != s.ev.Changes[0].Cause {
-			t.Fatalf("seq %d: event %+v", s.ev.Seq, evs[0])
+		last := evs[len(evs)-1] // the status update, after its cause's events
+		if last.Status != s.st || last.Seq != s.ev.Seq || last.Cause != s.ev.Changes[0].Cause {
+			t.Fatalf("seq %d: event %+v", s.ev.Seq, last)
 		}
 		if got := m.Stage().Status(); got != s.st {
 			t.Fatalf("seq %d: Status() = %s, want %s", s.ev.Seq, got, s.st)
@@ -137,8 +138,8 @@ func TestHostPendingListEvents(t *testing.T) {
 	fc.push(ev)
 	barrier(t, m)
 	evs := rec.take()
-	wantNames(t, evs, EventParticipantStageStatusUpdate, EventStageAccessRequestUpdate, EventNewStageRequest)
-	if !reflect.DeepEqual(evs[1].Requests, []protocol.StageRequest{rv}) || evs[2].Count != 1 {
+	wantNames(t, evs, EventParticipantStageStatusUpdate, EventNewStageRequest, EventStageAccessRequestUpdate)
+	if !reflect.DeepEqual(evs[2].Requests, []protocol.StageRequest{rv}) || evs[1].Count != 1 {
 		t.Fatalf("events %v", evs)
 	}
 
@@ -149,8 +150,8 @@ func TestHostPendingListEvents(t *testing.T) {
 	fc.push(ev)
 	barrier(t, m)
 	evs = rec.take()
-	wantNames(t, evs, EventParticipantJoined, EventParticipantStageStatusUpdate, EventStageAccessRequestUpdate, EventNewStageRequest)
-	if evs[3].Count != 2 || len(evs[2].Requests) != 2 {
+	wantNames(t, evs, EventParticipantJoined, EventParticipantStageStatusUpdate, EventNewStageRequest, EventStageAccessRequestUpdate)
+	if evs[2].Count != 2 || len(evs[3].Requests) != 2 {
 		t.Fatalf("events %v", evs)
 	}
 
@@ -248,19 +249,19 @@ func TestResyncDiff(t *testing.T) {
 		after: protocol.Snapshot{Seq: 7, Self: part("v", "pv", stage.Accepted), Participants: []protocol.Participant{
 			part("b", "pb", stage.OffStage), part("c", "pc", stage.OffStage)}},
 		want: []string{EventParticipantLeft, EventParticipantStageStatusUpdate, EventParticipantJoined,
-			EventStageStatusUpdate, EventStageRequestApproved, EventAcceptPresentRequests},
+			EventStageRequestApproved, EventAcceptPresentRequests, EventStageStatusUpdate},
 		wantStatus: stage.Accepted,
 	}, {
 		name:       "denied while away",
 		before:     protocol.Snapshot{Seq: 1, Self: part("v", "pv", stage.Requested)},
 		after:      protocol.Snapshot{Seq: 2, Self: part("v", "pv", stage.OffStage)},
-		want:       []string{EventStageStatusUpdate, EventStageRequestRejected},
+		want:       []string{EventStageRequestRejected, EventStageStatusUpdate},
 		wantStatus: stage.OffStage,
 	}, {
 		name:       "invited while away",
 		before:     protocol.Snapshot{Seq: 1, Self: part("v", "pv", stage.OffStage)},
 		after:      protocol.Snapshot{Seq: 2, Self: part("v", "pv", stage.Accepted)},
-		want:       []string{EventStageStatusUpdate, EventAcceptPresentRequests},
+		want:       []string{EventAcceptPresentRequests, EventStageStatusUpdate},
 		wantStatus: stage.Accepted,
 	}, {
 		name:       "grace ran out: back as a new peer, request withdrawn (not rejected)",
@@ -275,7 +276,7 @@ func TestResyncDiff(t *testing.T) {
 			part("a", "pa", stage.Requested)}, Requests: []protocol.StageRequest{req("a", "pa", 1)}},
 		after: protocol.Snapshot{Seq: 5, Self: part("h", "ph", stage.Accepted), Participants: []protocol.Participant{
 			part("a", "pa", stage.OffStage), part("b", "pb", stage.Requested)}, Requests: []protocol.StageRequest{req("b", "pb", 2)}},
-		want: []string{EventParticipantStageStatusUpdate, EventParticipantJoined, EventStageAccessRequestUpdate, EventNewStageRequest},
+		want: []string{EventParticipantStageStatusUpdate, EventParticipantJoined, EventNewStageRequest, EventStageAccessRequestUpdate},
 	}, {
 		name: "host: a request went",
 		host: true,
