@@ -461,8 +461,14 @@ func (s *Stage) PeerID() string {
 }
 
 func (s *Stage) act(ctx context.Context, typ string, ids []string) error {
+	_, err := s.actReply(ctx, typ, ids)
+	return err
+}
+
+// actReply is act that also returns the server's answer.
+func (s *Stage) actReply(ctx context.Context, typ string, ids []string) (protocol.ServerMessage, error) {
 	if err := s.m.requireJoined(); err != nil {
-		return err
+		return protocol.ServerMessage{}, err
 	}
 	msg := protocol.ClientMessage{Type: typ, UserIDs: ids}
 	if typ == protocol.TypeStageGrant {
@@ -471,8 +477,7 @@ func (s *Stage) act(ctx context.Context, typ string, ids []string) error {
 		// grant crossing a cancel does not turn into an invitation.
 		msg.Expect = s.m.seenStatuses(ids)
 	}
-	_, err := s.m.call(ctx, msg, kindPlain)
-	return err
+	return s.m.call(ctx, msg, kindPlain)
 }
 
 // seenStatuses is the status this client last saw for each user id ("" for
@@ -501,7 +506,16 @@ func (s *Stage) RequestAccess(ctx context.Context) error {
 }
 
 // CancelRequestAccess withdraws the pending request: REQUESTED → OFF_STAGE.
+// With nothing pending (OFF_STAGE, as this client knows it) it succeeds
+// without asking the server, as RealtimeKit's does; from ACCEPTED or
+// ON_STAGE the server refuses it (2006).
 func (s *Stage) CancelRequestAccess(ctx context.Context) error {
+	if err := s.m.requireJoined(); err != nil {
+		return err
+	}
+	if s.Status() == stage.OffStage {
+		return nil
+	}
 	s.m.mu.Lock()
 	s.m.st.cancelling = true
 	s.m.mu.Unlock()
@@ -533,6 +547,12 @@ func (s *Stage) DenyAccess(ctx context.Context, userIDs []string) error {
 // users → ACCEPTED); all or none.
 func (s *Stage) Kick(ctx context.Context, userIDs []string) error {
 	return s.act(ctx, protocol.TypeStageKick, userIDs)
+}
+
+// KickReply is Kick that also returns the server's answer (its ID is the
+// request's), which the browser SDK's kick() resolves with.
+func (s *Stage) KickReply(ctx context.Context, userIDs []string) (protocol.ServerMessage, error) {
+	return s.actReply(ctx, protocol.TypeStageKick, userIDs)
 }
 
 // Join goes on stage: ACCEPTED → ON_STAGE.

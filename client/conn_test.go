@@ -337,7 +337,7 @@ func TestTimeoutsAndCancellation(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
-	go func() { errc <- m.Stage().CancelRequestAccess(ctx) }()
+	go func() { errc <- m.Stage().Join(ctx) }()
 	abandoned := <-got
 	cancel()
 	err = <-errc

@@ -456,7 +456,12 @@ func TestDenyAndCancel(t *testing.T) {
 	if got, err := host.m.Stage().GetAccessRequests(ctx); err != nil || len(got) != 0 {
 		t.Fatalf("list after cancel %+v %v", got, err)
 	}
-	wantCode(t, viewer.m.Stage().CancelRequestAccess(ctx), 2006)
+	// Nothing pending: cancelling again succeeds and changes nothing.
+	mv, mh = viewer.mark(), host.mark()
+	must(t, viewer.m.Stage().CancelRequestAccess(ctx))
+	if viewer.status() != off || len(viewer.since(mv)) != 0 || len(host.since(mh)) != 0 {
+		t.Fatalf("a second cancel: status %s, events %v / %v", viewer.status(), viewer.since(mv), host.since(mh))
+	}
 }
 
 func TestRefusals(t *testing.T) {
@@ -482,7 +487,8 @@ func TestRefusals(t *testing.T) {
 	_, err := viewer.m.Stage().GetAccessRequests(ctx)
 	wantCode(t, err, 2001)
 	wantCode(t, viewer.m.Stage().Join(ctx), 2006)
-	wantCode(t, viewer.m.Stage().CancelRequestAccess(ctx), 2006)
+	must(t, viewer.m.Stage().CancelRequestAccess(ctx)) // nothing pending: a no-op, as in RealtimeKit
+	wantCode(t, host.m.Stage().CancelRequestAccess(ctx), 2006) // ACCEPTED: nothing to cancel, and not OFF_STAGE
 	wantCode(t, lv.m.Stage().RequestAccess(ctx), 2001)
 	wantCode(t, gc.m.Stage().RequestAccess(ctx), 2003)
 	wantCode(t, host.m.Stage().GrantAccess(ctx, []string{lv.id}), 2001)
