@@ -562,6 +562,22 @@ func (s *Stage) Join(ctx context.Context) error { return s.act(ctx, protocol.Typ
 // or declines an invitation (ACCEPTED → OFF_STAGE).
 func (s *Stage) Leave(ctx context.Context) error { return s.act(ctx, protocol.TypeStageLeave, nil) }
 
+// AccessRequests returns the pending requests the client holds, oldest
+// first, without a round trip: the server-confirmed list its events keep
+// current (RealtimeKit's synchronous getAccessRequests). Stage-disabled
+// presets get 2003, users without acceptStageRequests 2001.
+func (s *Stage) AccessRequests() ([]protocol.StageRequest, error) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	switch p := s.m.st.self.Permissions; {
+	case !p.StageEnabled:
+		return nil, newError(int(stage.CodeStageDisabled), "stage is disabled for this preset")
+	case !p.AcceptStageRequests:
+		return nil, newError(int(stage.CodePermissionDenied), "listing stage requests needs acceptStageRequests")
+	}
+	return copyRequests(s.m.st.requests), nil
+}
+
 // GetAccessRequests asks the server for the pending requests, oldest first
 // (users with acceptStageRequests; others get 2001). It never returns nil
 // without an error.

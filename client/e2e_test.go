@@ -487,7 +487,7 @@ func TestRefusals(t *testing.T) {
 	_, err := viewer.m.Stage().GetAccessRequests(ctx)
 	wantCode(t, err, 2001)
 	wantCode(t, viewer.m.Stage().Join(ctx), 2006)
-	must(t, viewer.m.Stage().CancelRequestAccess(ctx)) // nothing pending: a no-op, as in RealtimeKit
+	must(t, viewer.m.Stage().CancelRequestAccess(ctx))         // nothing pending: a no-op, as in RealtimeKit
 	wantCode(t, host.m.Stage().CancelRequestAccess(ctx), 2006) // ACCEPTED: nothing to cancel, and not OFF_STAGE
 	wantCode(t, lv.m.Stage().RequestAccess(ctx), 2001)
 	wantCode(t, gc.m.Stage().RequestAccess(ctx), 2003)

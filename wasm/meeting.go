@@ -23,9 +23,10 @@ type meeting struct {
 	joined *jsbridge.Emitter
 	media  *media
 
-	mu    sync.Mutex
-	peers map[string]*participant // by peer id
-	order []string
+	mu        sync.Mutex
+	peers     map[string]*participant // by peer id
+	order     []string
+	roomState string // self.roomState (self.go)
 }
 
 // participant is a remote participant's JS object; its fields are plain data
@@ -38,13 +39,13 @@ type participant struct {
 var arrayCtor = js.Global().Get("Array")
 
 func newMeeting(m *client.Meeting) *meeting {
-	mt := &meeting{m: m, peers: map[string]*participant{}}
+	mt := &meeting{m: m, peers: map[string]*participant{}, roomState: roomInit}
 	root := jsbridge.NewEmitter()
 	mt.obj = root.Value()
 	mt.stage = jsbridge.NewEmitter()
 	mt.self = jsbridge.NewEmitter()
 	mt.parts = jsbridge.NewEmitter()
-	mt.joined = jsbridge.NewEmitter()
+	mt.joined = jsbridge.NewParticipantMap()
 	mt.media = newMedia(mt)
 
 	mt.defineMeeting(root)
@@ -99,7 +100,7 @@ func (mt *meeting) defineStage() {
 	batch := map[string]func(context.Context, []string) error{
 		"grantAccess": st.GrantAccess,
 		"denyAccess":  st.DenyAccess,
-		"kick":        st.Kick,
+		"kick":        nil, // below
 	}
 	for name, fn := range batch {
 		jsbridge.DefineAsyncMethod(o, name, func(_ js.Value, args []js.Value) (any, error) {
@@ -107,14 +108,20 @@ func (mt *meeting) defineStage() {
 			if len(args) == 0 || jsbridge.Decode(args[0], &ids) != nil {
 				return nil, protocol.NewError(protocol.CodeBadArgs, "%s needs an array of user ids", name)
 			}
-			if err := fn(ctx(), ids); err != nil || name != "kick" {
+			if name != "kick" {
+				return nil, fn(ctx(), ids)
+			}
+			reply, err := st.KickReply(ctx(), ids)
+			if err != nil {
 				return nil, err
 			}
-			return nil, mt.media.afterStageAction(false) // a host may kick itself
+			return kickResult(reply), mt.media.afterStageAction(false) // a host may kick itself
 		})
 	}
-	jsbridge.DefineAsyncMethod(o, "getAccessRequests", func(js.Value, []js.Value) (any, error) {
-		reqs, err := st.GetAccessRequests(ctx())
+	// Synchronous, as in RealtimeKit: the server-confirmed list the client
+	// holds (kept current by the server's events, oldest first).
+	jsbridge.DefineMethod(o, "getAccessRequests", func(js.Value, []js.Value) (any, error) {
+		reqs, err := st.AccessRequests()
 		if err != nil {
 			return nil, err
 		}
@@ -138,6 +145,7 @@ func (mt *meeting) defineSelf() {
 		jsbridge.DefineGetter(o, name, func() (any, error) { return get(self()), nil })
 	}
 	mt.media.defineSelf(o)
+	mt.defineSelfRTK(o)
 }
 
 // defineParticipants builds meeting.participants: joined holds the other
@@ -149,26 +157,10 @@ func (mt *meeting) defineParticipants() {
 	joined := mt.joined.Value()
 	parts.Set("joined", joined)
 	mt.obj.Set("participants", parts)
-	toArray := func(js.Value, []js.Value) (any, error) { return mt.array(), nil }
-	jsbridge.DefineMethod(parts, "toArray", toArray)
-	jsbridge.DefineMethod(joined, "toArray", toArray)
-	jsbridge.DefineMethod(joined, "get", func(_ js.Value, args []js.Value) (any, error) {
-		if len(args) == 0 || args[0].Type() != js.TypeString {
-			return js.Undefined(), nil
-		}
-		mt.mu.Lock()
-		defer mt.mu.Unlock()
-		if p := mt.peers[args[0].String()]; p != nil {
-			return p.obj, nil
-		}
-		return js.Undefined(), nil
-	})
+	// joined is a participant map (a JS Map with toArray, see jsbridge),
+	// kept in step with mt.peers by upsert and remove.
+	jsbridge.DefineMethod(parts, "toArray", func(js.Value, []js.Value) (any, error) { return mt.array(), nil })
 	jsbridge.DefineGetter(parts, "count", func() (any, error) { return mt.m.Count(), nil })
-	jsbridge.DefineGetter(joined, "size", func() (any, error) {
-		mt.mu.Lock()
-		defer mt.mu.Unlock()
-		return len(mt.order), nil
-	})
 }
 
 // array returns the participants' objects in join order.
@@ -200,7 +192,9 @@ func (mt *meeting) upsert(p client.Participant) *participant {
 		jp.obj.Set("videoTrack", js.Null())
 		jp.obj.Set("audioEnabled", false)
 		jp.obj.Set("videoEnabled", false)
+		initParticipantRTK(jp.obj)
 		mt.media.initParticipant(p.PeerID, jp.obj)
+		mt.joined.Value().Call("set", p.PeerID, jp.obj)
 	}
 	jp.obj.Set("stageStatus", string(p.StageStatus))
 	return jp
@@ -210,7 +204,11 @@ func (mt *meeting) remove(peerID string) *participant {
 	mt.mu.Lock()
 	defer mt.mu.Unlock()
 	jp := mt.peers[peerID]
+	if jp == nil {
+		return nil
+	}
 	delete(mt.peers, peerID)
+	mt.joined.Value().Call("delete", peerID)
 	for i, id := range mt.order {
 		if id == peerID {
 			mt.order = append(mt.order[:i], mt.order[i+1:]...)
@@ -248,7 +246,7 @@ func (mt *meeting) onEvent(root *jsbridge.Emitter, ev client.Event) {
 	switch ev.Name {
 	case client.EventStageStatusUpdate:
 		mt.stage.Emit(ev.Name, string(ev.Status))
-		mt.self.Emit(ev.Name, string(ev.Status))
+		mt.self.Emit(ev.Name, mt.self.Value()) // as a participant's: the object itself
 	case client.EventStageAccessRequestUpdate:
 		mt.stage.Emit(ev.Name, ev.Requests)
 	case client.EventNewStageRequest:
@@ -275,13 +273,17 @@ func (mt *meeting) onEvent(root *jsbridge.Emitter, ev client.Event) {
 		mt.parts.Emit("countUpdate", ev.Count)
 	case client.EventRoomJoined:
 		mt.syncParticipants()
-		mt.self.Emit(ev.Name)
+		mt.selfRoomEvent(ev)
 	case client.EventRoomLeft:
-		mt.self.Emit(ev.Name)
-	case client.EventReconnecting, client.EventReconnected:
+		mt.selfRoomEvent(ev)
+	case client.EventReconnecting:
 		root.Emit(ev.Name)
+	case client.EventReconnected:
+		root.Emit(ev.Name)
+		mt.selfRoomEvent(ev)
 	case client.EventDisconnected:
 		root.Emit(ev.Name, jsbridge.ErrorToJS(ev.Err))
+		mt.selfRoomEvent(ev)
 	}
 	mt.media.onEvent(ev)
 }

@@ -123,7 +123,8 @@ func TestHostViewerFlowFromWasm(t *testing.T) {
 	}
 	host.want("newStageRequest:1")
 
-	reqs := await(t, host.stage().Call("getAccessRequests")).Get("stageRequests")
+	// Synchronous, from the list the client holds.
+	reqs := host.stage().Call("getAccessRequests").Get("stageRequests")
 	if reqs.Length() != 1 || reqs.Index(0).Get("userId").String() != viewerID || reqs.Index(0).Get("requestedAt").Int() == 0 {
 		t.Fatalf("getAccessRequests: %d entries", reqs.Length())
 	}
@@ -143,7 +144,10 @@ func TestHostViewerFlowFromWasm(t *testing.T) {
 	if got := viewer.status(); got != "ON_STAGE" {
 		t.Fatalf("viewer after join %s", got)
 	}
-	await(t, host.stage().Call("kick", []any{viewerID}))
+	kicked := await(t, host.stage().Call("kick", []any{viewerID}))
+	if kicked.Get("id").Type() != js.TypeString || !kicked.Get("payload").InstanceOf(js.Global().Get("Uint8Array")) {
+		t.Fatalf("kick resolved with %v, want {id, payload}", kicked)
+	}
 	deadline := time.Now().Add(5 * time.Second)
 	for viewer.status() != "OFF_STAGE" && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -155,6 +159,8 @@ func TestHostViewerFlowFromWasm(t *testing.T) {
 	if e.Code != "2006" {
 		t.Fatalf("join while OFF_STAGE: %s", e.Code)
 	}
+	// Nothing pending: cancelRequestAccess resolves, as in RealtimeKit.
+	await(t, viewer.stage().Call("cancelRequestAccess"))
 	watcher := open(t, api, s.People["Watcher"].Token)
 	if e := rejection(t, watcher.stage().Call("requestAccess")); e.Code != "2001" {
 		t.Fatalf("NOT_ALLOWED request: %s", e.Code)

@@ -1,0 +1,70 @@
+//go:build js && wasm
+
+package main
+
+// RealtimeKit's members of meeting.self that need Go's state: roomState and
+// the payloads of roomJoined/roomLeft. The pure-shape members (setupTracks,
+// the permissions emitter, config, …) are added by web/shape.js.
+
+import (
+	"syscall/js"
+
+	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/jsbridge"
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// RealtimeKit's self.roomState values that this SDK reaches.
+const (
+	roomInit   = "init"
+	roomJoined = "joined"
+	roomLeft   = "left"   // meeting.leave()
+	roomKicked = "kicked" // the participant was removed by an admin
+	roomFailed = "failed" // the session ended for good otherwise: init again
+)
+
+// defineSelfRTK adds peerId and roomState to meeting.self.
+func (mt *meeting) defineSelfRTK(o js.Value) {
+	jsbridge.DefineGetter(o, "peerId", func() (any, error) { return mt.m.Self().PeerID, nil })
+	jsbridge.DefineGetter(o, "roomState", func() (any, error) {
+		mt.mu.Lock()
+		defer mt.mu.Unlock()
+		return mt.roomState, nil
+	})
+}
+
+// selfRoomEvent turns the client's room events into RealtimeKit's
+// roomJoined {reconnected} / roomLeft {state} on meeting.self. A reconnect
+// within the grace period keeps the user in the room (no roomLeft); the
+// resynced session announces itself with roomJoined {reconnected: true}.
+func (mt *meeting) selfRoomEvent(ev client.Event) {
+	set := func(state string, onlyIfJoined bool) bool {
+		mt.mu.Lock()
+		defer mt.mu.Unlock()
+		if onlyIfJoined && mt.roomState != roomJoined {
+			return false
+		}
+		mt.roomState = state
+		return true
+	}
+	switch ev.Name {
+	case client.EventRoomJoined:
+		set(roomJoined, false)
+		mt.self.Emit(ev.Name, map[string]any{"reconnected": false})
+	case client.EventReconnected:
+		if set(roomJoined, true) {
+			mt.self.Emit(client.EventRoomJoined, map[string]any{"reconnected": true})
+		}
+	case client.EventRoomLeft:
+		set(roomLeft, false)
+		mt.self.Emit(ev.Name, map[string]any{"state": roomLeft})
+	case client.EventDisconnected:
+		state := roomFailed
+		if client.CodeOf(ev.Err) == protocol.CodeRemoved {
+			state = roomKicked
+		}
+		if set(state, true) {
+			mt.self.Emit(client.EventRoomLeft, map[string]any{"state": state})
+		}
+	}
+}
