@@ -23,6 +23,8 @@ async function joinAs(person) {
     await meeting.join();
     window.meeting = meeting;
     window.events = [];
+    window.order = []; // every stage event's name, in order (waitEvent takes from events, not from here)
+    meeting.stage.on("*", (name) => window.order.push(name));
     meeting.stage.on("*", (name, ...args) => window.events.push({ on: "stage", name, args: JSON.parse(JSON.stringify(args)) }));
     meeting.participants.joined.on("stageStatusUpdate", (p) => window.events.push({ on: "joined", name: "stageStatusUpdate", args: [p.userId, p.stageStatus] }));
   }, person.token);
@@ -47,7 +49,8 @@ async function refusal(page, code) {
       await (0, eval)(src)();
       return null;
     } catch (e) {
-      return { name: e.name, code: e.code, message: e.message, isError: e instanceof Error };
+      const { ClientError } = await import("/sdk/stagekit.js");
+      return { name: e.name, code: e.code, message: e.message, isError: e instanceof Error, isClientError: e instanceof ClientError };
     }
   }, `async () => { ${code} }`);
 }
@@ -133,15 +136,22 @@ test("host and viewer run the documented stage flow", async () => {
   assert.equal(list[0].userId, viewerId);
   assert.equal(list[0].displayName, "Viewer");
   assert.ok(list[0].requestedAt > 0);
-  const fetched = await host.evaluate(() => meeting.stage.getAccessRequests());
-  assert.deepEqual(fetched.stageRequests.map((r) => r.userId), [viewerId]);
+  // Synchronous, as in RealtimeKit: a page may map over it directly.
+  const fetched = await host.evaluate(() => {
+    const r = meeting.stage.getAccessRequests();
+    return { isPromise: r instanceof Promise, ids: r.stageRequests.map((q) => q.userId) };
+  });
+  assert.deepEqual(fetched, { isPromise: false, ids: [viewerId] });
+  // RealtimeKit's order: newStageRequest, then the list.
+  assert.deepEqual(await host.evaluate(() => window.order.filter((n) => n === "newStageRequest" || n === "stageAccessRequestUpdate")),
+    ["newStageRequest", "stageAccessRequestUpdate"]);
   assert.equal(await viewer.evaluate(() => window.events.filter((e) => e.name === "stageAccessRequestUpdate").length), 0,
     "a viewer never receives the request list");
 
   // Refusals with their codes.
   let err = await refusal(viewer, `await meeting.stage.grantAccess(["${people.Host.id}"])`);
-  assert.deepEqual([err.name, err.code, err.isError], ["ClientError", "2001", true]);
-  assert.match(err.message, /^\[ERR2001\]/);
+  assert.deepEqual([err.name, err.code, err.isError, err.isClientError], ["ClientError", "2001", true, true]);
+  assert.match(err.message, /^\[ERR2001\]: /);
 
   // Host grants everyone it sees, as documented.
   await host.evaluate(async () => {
@@ -151,6 +161,9 @@ test("host and viewer run the documented stage flow", async () => {
   await waitEvent(viewer, "acceptPresentRequests");
   assert.deepEqual(await waitEvent(viewer, "stageStatusUpdate"), ["ACCEPTED_TO_JOIN_STAGE"]);
   assert.deepEqual(await waitEvent(host, "stageAccessRequestUpdate"), [[]]);
+  // RealtimeKit's order: the approval before the status update it causes.
+  assert.deepEqual(await viewer.evaluate(() => window.order.slice(-3)),
+    ["stageRequestApproved", "acceptPresentRequests", "stageStatusUpdate"]);
 
   // Viewer joins the stage.
   await viewer.evaluate(async () => {
@@ -195,13 +208,27 @@ test("host and viewer run the documented stage flow", async () => {
   const self = await viewer.evaluate(() => ({
     id: meeting.self.id, userId: meeting.self.userId, name: meeting.self.name, presetName: meeting.self.presetName,
     stageStatus: meeting.self.stageStatus, roomJoined: meeting.self.roomJoined, permissions: { ...meeting.self.permissions },
-    peerId: meeting.stage.peerId, size: meeting.participants.joined.size,
+    peerId: meeting.stage.peerId, selfPeerId: meeting.self.peerId, size: meeting.participants.joined.size,
+    stablePermissions: meeting.self.permissions === meeting.self.permissions && typeof meeting.self.permissions.on === "function",
+    roomState: meeting.self.roomState, viewType: meeting.meta.viewType, meetingId: meeting.meta.meetingId,
+    joinedIsMap: meeting.participants.joined instanceof Map, hasHost: [...meeting.participants.joined.values()].length,
+    maps: ["waitlisted", "active", "pinned", "all"].map((k) => meeting.participants[k].size),
   }));
   assert.equal(self.userId, viewerId);
   assert.equal(self.id, self.peerId);
-  assert.deepEqual(self.permissions, { stageEnabled: true, stageAccess: "CAN_REQUEST", acceptStageRequests: false, seeAllParticipants: false });
+  assert.equal(self.selfPeerId, self.peerId);
+  assert.deepEqual([self.permissions.stageEnabled, self.permissions.stageAccess, self.permissions.acceptStageRequests, self.permissions.seeAllParticipants],
+    [true, "CAN_REQUEST", false, false]);
+  assert.equal(self.permissions.acceptWaitingRequests, false);
+  assert.equal(self.stablePermissions, true);
   assert.equal(self.roomJoined, true);
+  assert.equal(self.roomState, "joined");
+  assert.equal(self.viewType, "WEBINAR");
+  assert.ok(self.meetingId);
   assert.equal(self.size, 1);
+  assert.equal(self.joinedIsMap, true);
+  assert.equal(self.hasHost, 1);
+  assert.deepEqual(self.maps, [0, 0, 0, 1], "the host (not on stage) is in all, not active");
 
   for (const page of [host, viewer]) {
     assert.deepEqual(page.errors.filter((e) => !e.message.startsWith("console.error")), [], "no uncaught page errors");

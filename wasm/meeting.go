@@ -52,6 +52,7 @@ func newMeeting(m *client.Meeting) *meeting {
 	mt.defineStage()
 	mt.defineSelf()
 	mt.defineParticipants()
+	mt.defineMetaRTK()
 	m.On(func(ev client.Event) { mt.onEvent(root, ev) })
 	return mt
 }

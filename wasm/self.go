@@ -68,3 +68,11 @@ func (mt *meeting) selfRoomEvent(ev client.Event) {
 		}
 	}
 }
+
+// defineMetaRTK builds meeting.meta, RealtimeKit's meeting metadata emitter;
+// web/shape.js adds viewType and the connection state.
+func (mt *meeting) defineMetaRTK() {
+	meta := jsbridge.NewEmitter().Value()
+	jsbridge.DefineGetter(meta, "meetingId", func() (any, error) { return mt.m.Self().MeetingID, nil })
+	mt.obj.Set("meta", meta)
+}

@@ -33,16 +33,16 @@ function shallowEqual(a, b) {
   return ka.every((k) => Object.prototype.hasOwnProperty.call(b, k) && Object.is(a[k], b[k]));
 }
 
-// Every emitter whose events can change what a selector reads.
-function subscribeAll(meeting, onChange) {
+// Every emitter whose events can change what a selector reads (the ones
+// RealtimeKit's provider listens to that a StageKit meeting has).
+export function subscribeAll(meeting, onChange) {
   if (!meeting) return () => {};
-  const offs = [
-    meeting.on("*", onChange),
-    meeting.stage.on("*", onChange),
-    meeting.self.on("*", onChange),
-    meeting.participants.joined.on("*", onChange),
-  ];
-  return () => offs.forEach((off) => off());
+  const p = meeting.participants;
+  const emitters = [meeting, meeting.stage, meeting.self, meeting.meta, p, p?.joined, p?.active, p?.waitlisted].filter(
+    (em) => em && typeof em.on === "function",
+  );
+  for (const em of emitters) em.on("*", onChange);
+  return () => emitters.forEach((em) => em.off("*", onChange));
 }
 
 /**

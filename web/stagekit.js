@@ -10,18 +10,17 @@
 // eval, so the SDK runs under a Content-Security-Policy without
 // 'unsafe-eval' with nothing more to load.
 import "./jsbridge-shim.js";
+import { shapeMeeting } from "./shape.js";
 
 const base = new URL("./", import.meta.url);
 let runtime; // Promise of the Go side's API, shared by every init()
 
-/** Error thrown by every failing SDK call: name 'ClientError', string code, message "[ERR<code>] …". */
-export class ClientError extends Error {
-  constructor(code, message) {
-    super(`[ERR${code}] ${message}`);
-    this.name = "ClientError";
-    this.code = String(code);
-  }
-}
+/**
+ * Error thrown by every failing SDK call, RealtimeKit's: `new ClientError(message, code)`, name 'ClientError',
+ * string code, message "[ERR<code>]: …". The Go side makes its errors with this very class (jsbridge's JS
+ * half), so `instanceof ClientError` holds for them.
+ */
+export const ClientError = globalThis.__stagekitJSBridge.ClientError;
 
 function report(onProgress, progress) {
   if (typeof onProgress !== "function") return;
@@ -63,7 +62,7 @@ function loadRuntime(onProgress) {
     report(onProgress, { phase: "download", loaded: 0, total: 0 });
     const response = await fetch(new URL("stagekit.wasm", base));
     if (!response.ok) {
-      throw new ClientError(5001, `cannot load the SDK's wasm: HTTP ${response.status}`);
+      throw new ClientError(`cannot load the SDK's wasm: HTTP ${response.status}`, 5001);
     }
     const { instance } = await WebAssembly.instantiateStreaming(withProgress(response, onProgress), go.importObject);
     report(onProgress, { phase: "start" });
@@ -81,15 +80,46 @@ function loadRuntime(onProgress) {
   return runtime;
 }
 
+// reportError hands err to the page's onError (RealtimeKit's init option);
+// a throwing handler is logged, never fatal.
+function reportError(onError, err) {
+  if (typeof onError !== "function") return;
+  try {
+    onError(err);
+  } catch (e) {
+    console.error("stagekit: onError threw", e);
+  }
+}
+
 const StageKit = {
   /**
-   * Loads the SDK (once per page) and authenticates the token.
-   * @param {{ authToken: string, baseURI?: string, onProgress?: (p: object) => void }} options
+   * Loads the SDK (once per page) and authenticates the token. RealtimeKit's options: `defaults: {audio, video}`
+   * turns the microphone/camera on before init resolves (a preview until the user is on stage; a device that cannot
+   * be used is reported to onError and does not fail init); `onError` receives the ClientError of a failed init,
+   * of a media default and of a session that ended (the meeting's 'disconnected').
+   * @param {{ authToken: string, baseURI?: string, defaults?: { audio?: boolean, video?: boolean },
+   *   onError?: (error: Error) => void, onProgress?: (p: object) => void }} options
    */
   async init(options = {}) {
-    const { authToken, baseURI = globalThis.location?.origin, onProgress } = options;
-    const api = await loadRuntime(onProgress);
-    return api.init({ authToken, baseURI });
+    const { authToken, baseURI = globalThis.location?.origin, onProgress, onError, defaults = {} } = options;
+    let meeting;
+    try {
+      const api = await loadRuntime(onProgress);
+      meeting = shapeMeeting(await api.init({ authToken, baseURI }));
+    } catch (err) {
+      reportError(onError, err);
+      throw err;
+    }
+    meeting.on("disconnected", (err) => reportError(onError, err));
+    for (const [kind, enable] of [["audio", "enableAudio"], ["video", "enableVideo"]]) {
+      if (defaults[kind] !== true) continue;
+      try {
+        await meeting.self[enable]();
+      } catch (err) {
+        reportError(onError, err);
+      }
+    }
+    return meeting;
   },
 };
 
