@@ -3,7 +3,7 @@ import type { ReactNode, ReactElement } from "react";
 import type { Meeting } from "./stagekit.js";
 
 /** Makes a meeting (from StageKit.init) available to useStageSelector. */
-export declare function StageKitProvider(props: { value: Meeting | null; children?: ReactNode }): ReactElement;
+export declare function StageKitProvider(props: { value: Meeting | null | undefined; children?: ReactNode }): ReactElement;
 
 /** The meeting given to the nearest StageKitProvider, or null. */
 export declare function useStageKitMeeting(): Meeting | null;
@@ -13,3 +13,9 @@ export declare function useStageKitMeeting(): Meeting | null;
  * changes after any meeting, stage, self or participant event.
  */
 export declare function useStageSelector<T>(selector: (meeting: Meeting) => T): T | undefined;
+
+/**
+ * Subscribes onChange to every emitter of the meeting whose events can change what a selector reads ('*' on the
+ * meeting, stage, self, meta, participants and its maps); returns the function that unsubscribes.
+ */
+export declare function subscribeAll(meeting: Meeting | null | undefined, onChange: () => void): () => void;
