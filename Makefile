@@ -75,7 +75,8 @@ build-wasm:
 	cp -f "$(GOROOT_)/lib/wasm/wasm_exec.js" $(SDK)/wasm_exec.js
 	@# jsbridge's JS half as a file that stagekit.js imports (no eval needed)
 	{ echo '// Generated from jsbridge/shim.js by make build-wasm; stagekit.js imports it.'; \
-		echo 'globalThis.__stagekitJSBridge = ('; cat jsbridge/shim.js; echo ');'; } > $(SDK)/jsbridge-shim.js
+		echo 'globalThis.__stagekitJSBridge = ('; cat jsbridge/shim.js; echo ');'; \
+		echo 'export default globalThis.__stagekitJSBridge;'; } > $(SDK)/jsbridge-shim.js
 	cp -f $(wildcard web/*.js web/*.d.ts) $(SDK)/
 	@ls -l $(SDK) | awk 'NR>1 {printf "  %-22s %10d bytes\n", $$9, $$5}'
 

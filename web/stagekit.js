@@ -9,7 +9,8 @@
 // jsbridge's JS half (events, errors thrown to callers), as a module: no
 // eval, so the SDK runs under a Content-Security-Policy without
 // 'unsafe-eval' with nothing more to load.
-import "./jsbridge-shim.js";
+// Imported by name (not for its side effect alone) so that bundlers keep it.
+import bridge from "./jsbridge-shim.js";
 import { shapeMeeting } from "./shape.js";
 
 const base = new URL("./", import.meta.url);
@@ -20,7 +21,7 @@ let runtime; // Promise of the Go side's API, shared by every init()
  * string code, message "[ERR<code>]: …". The Go side makes its errors with this very class (jsbridge's JS
  * half), so `instanceof ClientError` holds for them.
  */
-export const ClientError = globalThis.__stagekitJSBridge.ClientError;
+export const ClientError = bridge.ClientError;
 
 function report(onProgress, progress) {
   if (typeof onProgress !== "function") return;
