@@ -1,11 +1,15 @@
-// The npm package: `npm pack` yields a tarball with the loader, the types,
-// the wasm (with precompressed copies) and Go's wasm_exec.js; a page imports
-// the SDK from the unpacked package; a React page built against the package
-// shows the stage status changing as a host grants.
+// The npm package: `npm pack --json` (prepack build included) prints clean
+// JSON and yields a tarball with the loader, the types, the wasm (with
+// precompressed copies), Go's wasm_exec.js and the RealtimeKit entries;
+// `npm publish --dry-run` is clean; the tarball installs (offline) into a
+// fresh app that esbuild bundles by package name, with @cloudflare/realtimekit
+// aliased as the README shows, and the app runs; a page imports the SDK from
+// the unpacked package; a React page built against the package shows the
+// stage status changing as a host grants.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { execFileSync } from "node:child_process";
-import { mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { execFileSync, spawnSync } from "node:child_process";
+import { copyFileSync, mkdtempSync, mkdirSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import * as esbuild from "esbuild";
@@ -14,7 +18,9 @@ import { startServer, createMeeting, launch, root } from "./lib.mjs";
 let server, browser, dir, pkg, web;
 before(async () => {
   dir = mkdtempSync(join(tmpdir(), "stagekit-pack-"));
-  const out = execFileSync("npm", ["pack", "--ignore-scripts", "--json", "--pack-destination", dir], { cwd: root, encoding: "utf8" });
+  // With its prepack script (make build-wasm, whose output goes to stderr):
+  // stdout must be the JSON alone.
+  const out = execFileSync("npm", ["pack", "--json", "--pack-destination", dir], { cwd: root, encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] });
   pkg = JSON.parse(out)[0];
   // The unpacked package is served by a real server (as /demo/pkg/), with the
   // test pages beside it: pages must come from a real loopback origin for
@@ -48,6 +54,11 @@ test("npm pack contains the loader, types, wasm and wasm_exec.js", () => {
     "web/sdk/jsbridge-shim.js",
     "web/sdk/react.d.ts",
     "web/sdk/react.js",
+    "web/sdk/realtimekit-react.d.ts",
+    "web/sdk/realtimekit-react.js",
+    "web/sdk/realtimekit.d.ts",
+    "web/sdk/realtimekit.js",
+    "web/sdk/shape.js",
     "web/sdk/stagekit.d.ts",
     "web/sdk/stagekit.js",
     "web/sdk/stagekit.wasm",
@@ -59,6 +70,8 @@ test("npm pack contains the loader, types, wasm and wasm_exec.js", () => {
   assert.equal(manifest.exports["."].import, "./web/sdk/stagekit.js");
   assert.equal(manifest.exports["."].types, "./web/sdk/stagekit.d.ts");
   assert.equal(manifest.exports["./react"].import, "./web/sdk/react.js");
+  assert.equal(manifest.exports["./realtimekit"].import, "./web/sdk/realtimekit.js");
+  assert.equal(manifest.exports["./realtimekit-react"].types, "./web/sdk/realtimekit-react.d.ts");
   assert.ok(manifest.peerDependencies.react);
 });
 
@@ -107,5 +120,45 @@ test("a React page re-renders the stage status as a host grants", async () => {
   await page.waitForFunction(() => document.querySelector("#status").textContent === "ACCEPTED_TO_JOIN_STAGE");
   const renders = await page.evaluate(() => window.renders);
   assert.ok(renders >= 3 && renders < 20, `renders: ${renders}`);
+  assert.deepEqual(page.errors, []);
+});
+
+test("npm publish --dry-run is clean", () => {
+  const r = spawnSync("npm", ["publish", "--dry-run", join(dir, pkg.filename)], { cwd: dir, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  // The one warning a machine without npm credentials always gets.
+  const warnings = r.stderr.split("\n").filter((l) => /npm (warn|error|ERR)/i.test(l) && !/requires you to be logged in/.test(l));
+  assert.deepEqual(warnings, []);
+});
+
+test("the tarball installs into a fresh app that esbuild bundles and runs", async () => {
+  const app = join(dir, "app");
+  mkdirSync(app);
+  writeFileSync(join(app, "package.json"), JSON.stringify({ name: "fresh-app", private: true, type: "module" }));
+  const r = spawnSync("npm", ["install", "--offline", "--no-audit", "--no-fund", "--ignore-scripts", join(dir, pkg.filename)], { cwd: app, encoding: "utf8" });
+  assert.equal(r.status, 0, r.stderr);
+  // RealtimeKit page code; the alias is the README's (esbuild's --alias).
+  writeFileSync(join(app, "main.js"), `
+    import RealtimeKitClient, { ClientError } from "@cloudflare/realtimekit";
+    import StageKit from "stagekit";
+    const meeting = await RealtimeKitClient.init({ authToken: new URLSearchParams(location.search).get("token"), baseURI: location.origin });
+    await meeting.join();
+    let refused = null;
+    try { meeting.stage.getAccessRequests(); } catch (e) { refused = e instanceof ClientError && e.code; }
+    window.result = { status: meeting.stage.status, sameInit: typeof StageKit.init, refused };
+  `);
+  const out = join(web, "demo", "app");
+  mkdirSync(out, { recursive: true });
+  await esbuild.build({
+    entryPoints: [join(app, "main.js")], absWorkingDir: app, bundle: true, format: "esm", outfile: join(out, "main.js"),
+    alias: { "@cloudflare/realtimekit": "stagekit/realtimekit" }, external: ["./stagekit.wasm", "./wasm_exec.js"], logLevel: "silent",
+  });
+  // What the README tells esbuild users: copy the wasm and wasm_exec.js beside the bundle.
+  for (const f of ["stagekit.wasm", "wasm_exec.js"]) copyFileSync(join(app, "node_modules/stagekit/web/sdk", f), join(out, f));
+  writeFileSync(join(out, "index.html"), '<!doctype html><title>app</title><link rel=icon href=data:,><script type="module" src="main.js"></script>');
+  const { people } = await createMeeting(server.url, { Viewer: "webinar_viewer" });
+  const page = await open(`/demo/app/index.html?token=${people.Viewer.token}`);
+  await page.waitForFunction(() => window.result, null, { timeout: 20000 });
+  assert.deepEqual(await page.evaluate(() => window.result), { status: "OFF_STAGE", sameInit: "function", refused: "2001" });
   assert.deepEqual(page.errors, []);
 });
