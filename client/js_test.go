@@ -82,7 +82,7 @@ func TestBrowserStageFlow(t *testing.T) {
 	if err := host.Stage().GrantAccess(ctx, []string{vid}); err != nil {
 		t.Fatal(err)
 	}
-	wantNames(t, vrec.waitFor(EventAcceptPresentRequests), EventRoomJoined, EventStageStatusUpdate,
+	wantNames(t, vrec.waitN(5), EventRoomJoined, EventStageStatusUpdate,
 		EventStageRequestApproved, EventAcceptPresentRequests, EventStageStatusUpdate)
 	if err := viewer.Stage().Join(ctx); err != nil {
 		t.Fatal(err)

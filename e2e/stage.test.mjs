@@ -278,3 +278,32 @@ test("two meetings in one page work side by side", async () => {
   }, [people.Host.token, people.Viewer.token, people.Viewer.id]);
   assert.deepEqual(result, { payload: { count: 1 }, viewer: "ON_STAGE", host: "ACCEPTED_TO_JOIN_STAGE" });
 });
+
+// RealtimeKit's init options and self's room events.
+test("init's defaults and onError; self's roomJoined/roomLeft payloads and roomState", async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host" });
+  const page = await openPage(browser, server.url);
+  const got = await page.evaluate(async (authToken) => {
+    const { default: StageKit, ClientError } = await import("/sdk/stagekit.js");
+    const errors = [];
+    const onError = (e) => errors.push({ code: e.code, isClientError: e instanceof ClientError });
+    await StageKit.init({ authToken: "garbage", baseURI: location.origin, onError }).catch(() => {});
+    const meeting = await StageKit.init({ authToken, baseURI: location.origin, defaults: { audio: false, video: true }, onError });
+    const events = [];
+    meeting.self.on("*", (name, ...args) => {
+      if (name === "roomJoined" || name === "roomLeft") events.push([name, ...args]);
+    });
+    const states = [meeting.self.roomState];
+    await meeting.join();
+    states.push(meeting.self.roomState);
+    const media = { video: meeting.self.videoEnabled, audio: meeting.self.audioEnabled };
+    await meeting.leave();
+    states.push(meeting.self.roomState);
+    return { errors, events, states, media, socket: meeting.meta.socketState.state };
+  }, people.Host.token);
+  assert.deepEqual(got.errors, [{ code: "4011", isClientError: true }]);
+  assert.deepEqual(got.events, [["roomJoined", { reconnected: false }], ["roomLeft", { state: "left" }]]);
+  assert.deepEqual(got.states, ["init", "joined", "left"]);
+  assert.deepEqual(got.media, { video: true, audio: false }, "defaults.video turned the (fake) camera on");
+  assert.equal(got.socket, "disconnected");
+});

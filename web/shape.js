@@ -53,6 +53,7 @@ function shapeSelf(self) {
   const goPermissions = Object.getOwnPropertyDescriptor(self, "permissions").get;
   const permissions = permissionsOf(goPermissions.call(self));
   getter(self, "permissions", () => permissions);
+  readonly(self, "picture", undefined); // no pictures on this server: RealtimeKit's value without one
   readonly(self, "hidden", false);
   readonly(self, "isPinned", false);
   readonly(self, "waitlistStatus", "none");

@@ -165,6 +165,8 @@ export interface Participant extends Emitter<ParticipantEvents> {
   readonly videoTrack: MediaStreamTrack | null;
   readonly audioEnabled: boolean;
   readonly videoEnabled: boolean;
+  /** This server has no pictures: undefined, as RealtimeKit's participants without one. */
+  readonly picture?: string;
   /** No pinning, hidden tiles or screen share in this SDK: always false; flags is empty. */
   readonly isPinned: boolean;
   readonly hidden: boolean;
@@ -205,6 +207,8 @@ export interface Self extends Emitter<SelfEvents> {
   readonly videoTrack: MediaStreamTrack | null;
   readonly audioEnabled: boolean;
   readonly videoEnabled: boolean;
+  /** This server has no pictures: undefined, as RealtimeKit's without one. */
+  readonly picture?: string;
   /** No hidden tiles, pinning, waiting room or screen share in this SDK: always these values. */
   readonly hidden: boolean;
   readonly isPinned: boolean;

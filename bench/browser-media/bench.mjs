@@ -37,9 +37,10 @@ try {
   // presented.
   await host.evaluate((u) => {
     window.firstFrame = () => new Promise((resolve) => {
-      const off = meeting.participants.joined.on("videoUpdate", (p, { videoTrack }) => {
+      const joined = meeting.participants.joined;
+      const onVideo = (p, { videoTrack }) => {
         if (p.userId !== u || !videoTrack) return;
-        off();
+        joined.off("videoUpdate", onVideo);
         const v = document.createElement("video");
         v.muted = true;
         v.autoplay = true;
@@ -51,7 +52,8 @@ try {
         } else {
           v.addEventListener("loadeddata", () => resolve(clock()), { once: true });
         }
-      });
+      };
+      joined.on("videoUpdate", onVideo);
     });
   }, viewerId);
 

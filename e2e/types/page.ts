@@ -71,7 +71,7 @@ export async function run(authToken: string): Promise<RealtimeKitClient> {
   await self.enableVideo();
   await self.disableVideo();
   const room: string = self.roomState;
-  show(`${self.id} ${self.peerId} ${self.userId} ${self.name} ${self.presetName} ${self.stageStatus} ${self.roomJoined} ${room} ${self.hidden}`);
+  show(`${self.picture ?? "no picture"} ${self.id} ${self.peerId} ${self.userId} ${self.name} ${self.presetName} ${self.stageStatus} ${self.roomJoined} ${room} ${self.hidden}`);
 
   // meeting.participants
   const participants: RTKParticipants = meeting.participants;
@@ -79,7 +79,7 @@ export async function run(authToken: string): Promise<RealtimeKitClient> {
     .on("participantJoined", (p: RTKParticipant) => attach(p))
     .on("participantLeft", (p: RTKParticipant) => show(`${p.name} left`));
   participants.joined.on("stageStatusUpdate", (p: RTKParticipant) => show(`${p.name}: ${p.stageStatus}`));
-  for (const [id, p] of participants.joined) show(`${id} ${p.userId} ${p.presetName ?? ""}`);
+  for (const [id, p] of participants.joined) show(`${id} ${p.userId} ${p.presetName ?? ""} ${p.picture ?? ""}`);
   participants.joined.forEach((p) => attach(p));
   const onStage: RTKParticipant[] = participants.joined.toArray().filter((p) => p.stageStatus === "ON_STAGE");
   const first = participants.joined.get(onStage[0]?.id ?? "");

@@ -136,7 +136,7 @@ async function room() {
   $("mic").onclick = () => attempt("Microphone", () => (self.audioEnabled ? self.disableAudio() : self.enableAudio()).then(render));
 
   if (self.permissions.acceptStageRequests) {
-    requests = (await stage.getAccessRequests()).stageRequests;
+    requests = stage.getAccessRequests().stageRequests; // synchronous, as in RealtimeKit
     stage.on("stageAccessRequestUpdate", (list) => { requests = list; render(); });
   }
   setInterval(renderWaits, 1000);
