@@ -7,16 +7,18 @@
 //   - promises: [Promise] runs a Go function in a goroutine and settles a JS
 //     Promise with its result, turning errors and panics into rejections;
 //     [Await] waits for a JS promise from a goroutine;
-//   - errors: [NewClientError] and [ErrorToJS] build the SDK's ClientError (a
-//     JS Error with name 'ClientError', a string code and a message starting
-//     "[ERR<code>]"); Go errors carry their code through [ErrorCoder];
+//   - errors: [NewClientError] and [ErrorToJS] build the SDK's ClientError (an
+//     instance of the JS half's ClientError class, RealtimeKit's, with name
+//     'ClientError', a string code and a message "[ERR<code>]: …"); Go
+//     errors carry their code through [ErrorCoder];
 //   - functions: [FuncOf], [MethodOf], [AsyncMethodOf], [DefineMethod],
 //     [DefineAsyncMethod] and [DefineGetter] wrap Go functions for JS so that
 //     a panic never kills the Go program (synchronous ones throw a
 //     ClientError instead); [LiveFuncs] counts the js.Funcs they hold;
-//   - [Emitter]: a JS event emitter (on/off/once/removeAllListeners/
-//     listenerCount and the '*' wildcard) implemented in JS (adding and
-//     removing listeners never enters Go), which Go drives with Emit.
+//   - [Emitter]: a JS event emitter with RealtimeKit's (Node's) methods and
+//     the '*' wildcard, implemented in JS (adding and removing listeners
+//     never enters Go), which Go drives with Emit; [NewParticipantMap] is
+//     one on RealtimeKit's participant map (a JS Map with toArray).
 //
 // Only this file and code.go build outside js/wasm (so that native `go vet
 // ./...` and `go test ./...` see the package); everything else is in _js.go
