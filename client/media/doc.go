@@ -1,6 +1,4 @@
-//go:build !js
-
-// Package media is the native (pion) media side of a client.Meeting: it
+// Package media is the media side of a client.Meeting: it
 // receives the tracks the server forwards and publishes local tracks while
 // the user is ON_STAGE. The browser's media side lives in wasm/.
 //
