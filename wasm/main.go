@@ -43,7 +43,12 @@ func newAPI() js.Value {
 		if err != nil {
 			return nil, err
 		}
-		return newMeeting(m).obj, nil
+		mt, err := newMeeting(m)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		return mt.obj, nil
 	})
 	jsbridge.DefineGetter(api, "liveFuncs", func() (any, error) { return jsbridge.LiveFuncs(), nil })
 	return api

@@ -6,6 +6,7 @@ import (
 	"context"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/jsbridge"
@@ -23,9 +24,10 @@ type meeting struct {
 	joined *jsbridge.Emitter
 	media  *media
 
-	mu    sync.Mutex
-	peers map[string]*participant // by peer id
-	order []string
+	mu     sync.Mutex
+	peers  map[string]*participant // by peer id
+	order  []string
+	tracks map[string]*[2]js.Value // received tracks by owner peer id, set on its object when it exists
 }
 
 // participant is a remote participant's JS object; its fields are plain data
@@ -37,39 +39,55 @@ type participant struct {
 
 var arrayCtor = js.Global().Get("Array")
 
-func newMeeting(m *client.Meeting) *meeting {
-	mt := &meeting{m: m, peers: map[string]*participant{}}
+func newMeeting(m *client.Meeting) (*meeting, error) {
+	mt := &meeting{m: m, peers: map[string]*participant{}, tracks: map[string]*[2]js.Value{}}
 	root := jsbridge.NewEmitter()
 	mt.obj = root.Value()
 	mt.stage = jsbridge.NewEmitter()
 	mt.self = jsbridge.NewEmitter()
 	mt.parts = jsbridge.NewEmitter()
 	mt.joined = jsbridge.NewEmitter()
-	mt.media = newMedia(mt)
+	md, err := newMedia(mt)
+	if err != nil {
+		return nil, err
+	}
+	mt.media = md
 
 	mt.defineMeeting(root)
 	mt.defineStage()
 	mt.defineSelf()
 	mt.defineParticipants()
 	m.On(func(ev client.Event) { mt.onEvent(root, ev) })
-	return mt
+	return mt, nil
 }
 
-func ctx() context.Context { return context.Background() }
+// callTimeout bounds a JS call's wait for the server (the client's own
+// request timeout is shorter; this is the backstop).
+const callTimeout = 30 * time.Second
+
+// call runs fn with a context that ends after callTimeout or when the
+// meeting is left.
+func (mt *meeting) call(fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(mt.media.ctx, callTimeout)
+	defer cancel()
+	return fn(ctx)
+}
 
 func (mt *meeting) defineMeeting(root *jsbridge.Emitter) {
 	o := root.Value()
 	o.Set("stage", mt.stage.Value())
 	o.Set("self", mt.self.Value())
 	jsbridge.DefineAsyncMethod(o, "join", func(js.Value, []js.Value) (any, error) {
-		if err := mt.m.Join(ctx()); err != nil {
+		if err := mt.call(mt.m.Join); err != nil {
 			return nil, err
 		}
 		mt.syncParticipants()
 		return nil, nil
 	})
 	jsbridge.DefineAsyncMethod(o, "leave", func(js.Value, []js.Value) (any, error) {
-		return nil, mt.m.Leave(ctx())
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		return nil, mt.m.Leave(ctx)
 	})
 }
 
@@ -86,7 +104,7 @@ func (mt *meeting) defineStage() {
 	}
 	for name, fn := range simple {
 		jsbridge.DefineAsyncMethod(o, name, func(js.Value, []js.Value) (any, error) {
-			if err := fn(ctx()); err != nil {
+			if err := mt.call(fn); err != nil {
 				return nil, err
 			}
 			if name == "join" || name == "leave" {
@@ -107,14 +125,19 @@ func (mt *meeting) defineStage() {
 			if len(args) == 0 || jsbridge.Decode(args[0], &ids) != nil {
 				return nil, protocol.NewError(protocol.CodeBadArgs, "%s needs an array of user ids", name)
 			}
-			if err := fn(ctx(), ids); err != nil || name != "kick" {
+			err := mt.call(func(ctx context.Context) error { return fn(ctx, ids) })
+			if err != nil || name != "kick" {
 				return nil, err
 			}
 			return nil, mt.media.afterStageAction(false) // a host may kick itself
 		})
 	}
 	jsbridge.DefineAsyncMethod(o, "getAccessRequests", func(js.Value, []js.Value) (any, error) {
-		reqs, err := st.GetAccessRequests(ctx())
+		var reqs []protocol.StageRequest
+		err := mt.call(func(ctx context.Context) (err error) {
+			reqs, err = st.GetAccessRequests(ctx)
+			return err
+		})
 		if err != nil {
 			return nil, err
 		}
@@ -196,11 +219,13 @@ func (mt *meeting) upsert(p client.Participant) *participant {
 		jp.obj.Set("userId", p.UserID)
 		jp.obj.Set("name", p.Name)
 		jp.obj.Set("presetName", p.PresetName)
-		jp.obj.Set("audioTrack", js.Null())
-		jp.obj.Set("videoTrack", js.Null())
-		jp.obj.Set("audioEnabled", false)
-		jp.obj.Set("videoEnabled", false)
-		mt.media.initParticipant(p.PeerID, jp.obj)
+		for k := range kindNames {
+			track := js.Null()
+			if tr := mt.tracks[p.PeerID]; tr != nil && !tr[k].IsUndefined() {
+				track = tr[k]
+			}
+			setTrackProps(jp.obj, k, track)
+		}
 	}
 	jp.obj.Set("stageStatus", string(p.StageStatus))
 	return jp
@@ -211,6 +236,7 @@ func (mt *meeting) remove(peerID string) *participant {
 	defer mt.mu.Unlock()
 	jp := mt.peers[peerID]
 	delete(mt.peers, peerID)
+	delete(mt.tracks, peerID)
 	for i, id := range mt.order {
 		if id == peerID {
 			mt.order = append(mt.order[:i], mt.order[i+1:]...)
@@ -218,6 +244,42 @@ func (mt *meeting) remove(peerID string) *participant {
 		}
 	}
 	return jp
+}
+
+// showRemote sets a participant's received track of kind (null: none) and
+// emits audioUpdate/videoUpdate on it and on meeting.participants.joined.
+// With only (not undefined), it changes nothing unless the track is still
+// only (a track that ended after another replaced it).
+func (mt *meeting) showRemote(peer string, kind int, track, only js.Value) {
+	mt.mu.Lock()
+	tr := mt.tracks[peer]
+	if tr == nil {
+		tr = &[2]js.Value{js.Undefined(), js.Undefined()}
+		mt.tracks[peer] = tr
+	}
+	if !only.IsUndefined() && !tr[kind].Equal(only) {
+		mt.mu.Unlock()
+		return
+	}
+	tr[kind] = track
+	jp := mt.peers[peer]
+	if jp == nil || jp.obj.Get(kindNames[kind]+"Track").Equal(track) {
+		mt.mu.Unlock()
+		return // not (yet) in the room: set when its object is made
+	}
+	setTrackProps(jp.obj, kind, track)
+	mt.mu.Unlock()
+	ev := kindNames[kind] + "Update"
+	upd := updateOf(kind, track)
+	jp.em.Emit(ev, upd)
+	mt.joined.Emit(ev, jp.obj, upd)
+}
+
+// showLocal sets self's track of kind (null: disabled) and emits
+// audioUpdate/videoUpdate on self.
+func (mt *meeting) showLocal(kind int, track js.Value) {
+	setTrackProps(mt.self.Value(), kind, track)
+	mt.self.Emit(kindNames[kind]+"Update", updateOf(kind, track))
 }
 
 // syncParticipants makes the objects match the client's participants

@@ -201,8 +201,20 @@ func (s *Session) onEvent(e client.Event) {
 		s.reconnects.Add(1)
 		s.reconnected.Store(true)
 		poke(s.ctlSig)
+		// In order with the media messages: the server's new session
+		// offers a new subscribe connection after this.
+		s.inMu.Lock()
+		s.in = append(s.in, protocol.ServerMessage{Event: resubscribe})
+		s.inMu.Unlock()
+		poke(s.inSig)
 	}
 }
+
+// resubscribe is the session's own entry in its media message queue: the
+// meeting reconnected, so the server dropped the subscribe connection (its
+// tracks end now rather than when the new connection's offer comes).
+const resubscribe = "stagekit.resubscribe"
+
 
 func poke(ch chan struct{}) {
 	select {
@@ -268,6 +280,14 @@ func (s *Session) run() {
 
 func (s *Session) handle(msg protocol.ServerMessage) {
 	switch msg.Event {
+	case resubscribe:
+		s.mu.Lock()
+		sc := s.sub
+		s.sub, s.subCands = nil, nil
+		s.mu.Unlock()
+		if sc != nil {
+			s.closeSub(sc)
+		}
 	case protocol.MediaTracks:
 		s.setRemoteTracks(msg.Tracks)
 	case protocol.MediaOffer:
