@@ -215,7 +215,6 @@ func (s *Session) onEvent(e client.Event) {
 // tracks end now rather than when the new connection's offer comes).
 const resubscribe = "stagekit.resubscribe"
 
-
 func poke(ch chan struct{}) {
 	select {
 	case ch <- struct{}{}:
