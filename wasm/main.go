@@ -39,7 +39,7 @@ func newAPI() js.Value {
 		if len(args) == 0 || jsbridge.Decode(args[0], &opts) != nil {
 			return nil, protocol.NewError(protocol.CodeBadArgs, "init needs { authToken, baseURI }")
 		}
-		m, err := client.Init(context.Background(), client.Options{BaseURI: opts.BaseURI, AuthToken: opts.AuthToken})
+		m, err := client.Init(context.Background(), client.Options{BaseURI: opts.BaseURI, AuthToken: opts.AuthToken, Logger: pageLog})
 		if err != nil {
 			return nil, err
 		}

@@ -14,7 +14,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"log/slog"
 	"runtime/debug"
 	"strings"
 	"sync"
@@ -118,7 +117,7 @@ func newMedia(mt *meeting) (*media, error) {
 	md.ctx, md.cancel = context.WithCancel(context.Background())
 	s, err := cmedia.Attach(mt.m, cmedia.Options{
 		RequestTimeout: publishTimeout,
-		Logger:         slog.New(slog.NewTextHandler(consoleWarn{}, &slog.HandlerOptions{Level: logLevel()})),
+		Logger:         pageLog,
 		OnTrack: func(t *cmedia.Track) {
 			mt.showRemote(t.Info.PeerID, kindOf(t.Info.Kind), t.JS, js.Undefined())
 		},
@@ -426,24 +425,6 @@ func wrapMedia(code int, what string, err error) error {
 func title(s string) string { return strings.ToUpper(s[:1]) + s[1:] }
 
 func warn(msg string) { js.Global().Get("console").Call("warn", msg) }
-
-// consoleWarn writes the media session's log lines (warnings: a publish or
-// an answer that failed) to console.warn.
-type consoleWarn struct{}
-
-func (consoleWarn) Write(p []byte) (int, error) {
-	warn("stagekit: " + strings.TrimSuffix(string(p), "\n"))
-	return len(p), nil
-}
-
-// logLevel is warnings, or everything when the page sets
-// globalThis.STAGEKIT_DEBUG before loading the SDK.
-func logLevel() slog.Level {
-	if js.Global().Get("STAGEKIT_DEBUG").Truthy() {
-		return slog.LevelDebug
-	}
-	return slog.LevelWarn
-}
 
 func (md *media) logErr(what string, err error) {
 	if err != nil {

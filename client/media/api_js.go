@@ -3,12 +3,12 @@
 package media
 
 import (
-	"log/slog"
 	"syscall/js"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/protocol"
 )
 
@@ -29,7 +29,7 @@ type Options struct {
 	// block.
 	OnTrackEnded func(*Track)
 	// Logger receives the session's logs; nil discards them.
-	Logger *slog.Logger
+	Logger client.Logger
 }
 
 // sessionAPI is pion's js/wasm API: its peer connections are the browser's
@@ -66,3 +66,10 @@ func (t *BrowserTrack) ID() string { return t.v.Get("id").String() }
 
 // Value is the MediaStreamTrack.
 func (t *BrowserTrack) Value() js.Value { return t.v }
+
+func sessionLogger(o Options) client.Logger {
+	if o.Logger == nil {
+		return client.Discard
+	}
+	return o.Logger
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/internal/pionlog"
 )
 
@@ -100,4 +101,11 @@ func sessionAPI(o Options) (*webrtc.API, error) {
 		return o.API, nil
 	}
 	return NewAPI(o)
+}
+
+func sessionLogger(o Options) client.Logger {
+	if o.Logger == nil {
+		return client.Discard
+	}
+	return o.Logger
 }

@@ -3,7 +3,6 @@ package media
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,7 +20,7 @@ type Session struct {
 	m              *client.Meeting
 	opts           Options
 	api            *webrtc.API
-	log            *slog.Logger
+	log            client.Logger
 	removeListener func()
 
 	ctx    context.Context // ends with Close
@@ -121,10 +120,6 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = defaultRequestTimeout
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
 	api, err := sessionAPI(opts)
 	if err != nil {
 		return nil, err
@@ -133,7 +128,7 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 		m:      m,
 		opts:   opts,
 		api:    api,
-		log:    log.With("component", "media", "user", m.Self().UserID),
+		log:    client.LoggerWith(sessionLogger(opts), "component", "media", "user", m.Self().UserID),
 		inSig:  make(chan struct{}, 1),
 		ctlSig: make(chan struct{}, 1),
 		outSig: make(chan struct{}, 1),
