@@ -3,7 +3,6 @@ package client
 import (
 	"context"
 	"encoding/json"
-	"log/slog"
 	"net/url"
 	"strings"
 	"sync"
@@ -20,8 +19,9 @@ type Options struct {
 	// the WebSocket is BaseURI + "/v1/ws". ws(s):// is accepted too.
 	BaseURI   string
 	AuthToken string
-	// Logger receives debug and warning logs; nil discards them.
-	Logger *slog.Logger
+	// Logger receives debug and warning logs (a *slog.Logger, say); nil
+	// discards them.
+	Logger Logger
 	// RequestTimeout bounds every request (and the dial and hello of each
 	// connection). Default 10s.
 	RequestTimeout time.Duration
@@ -72,7 +72,7 @@ type Self struct {
 // concurrent use.
 type Meeting struct {
 	opts  Options
-	log   *slog.Logger
+	log   Logger
 	wsURL string
 	dial  dialFunc
 	stage Stage
@@ -156,7 +156,7 @@ func newMeeting(o Options, dial dialFunc) (*Meeting, error) {
 		o.AudiencePingInterval = max(o.PingInterval, defaultAudiencePingInterval)
 	}
 	if o.Logger == nil {
-		o.Logger = slog.New(slog.DiscardHandler)
+		o.Logger = Discard
 	}
 	m := &Meeting{opts: o, log: o.Logger, wsURL: wsURL, dial: dial, st: newState(), done: make(chan struct{})}
 	m.ctx, m.cancel = context.WithCancel(context.Background())

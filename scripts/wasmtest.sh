@@ -149,8 +149,8 @@ start_server() {
 if [ "${STAGEKIT_NO_SERVER:-}" != 1 ]; then
 	start_server || exit 1
 	# Tokens for the browser tests, which cannot call the admin API (no CORS):
-	# two meetings' worth of a host, viewers and a NOT_ALLOWED watcher.
-	for n in 1 2; do
+	# three meetings' worth of a host, viewers and a NOT_ALLOWED watcher.
+	for n in 1 2 3; do
 		seed=$(node "$ROOT/scripts/seed-meeting.mjs" "$STAGEKIT_URL" "$STAGEKIT_API_KEY" \
 			Host=webinar_host Viewer=webinar_viewer Viewer2=webinar_viewer Watcher=livestream_viewer) || {
 			log "seeding a meeting failed"

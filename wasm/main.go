@@ -39,11 +39,16 @@ func newAPI() js.Value {
 		if len(args) == 0 || jsbridge.Decode(args[0], &opts) != nil {
 			return nil, protocol.NewError(protocol.CodeBadArgs, "init needs { authToken, baseURI }")
 		}
-		m, err := client.Init(context.Background(), client.Options{BaseURI: opts.BaseURI, AuthToken: opts.AuthToken})
+		m, err := client.Init(context.Background(), client.Options{BaseURI: opts.BaseURI, AuthToken: opts.AuthToken, Logger: pageLog})
 		if err != nil {
 			return nil, err
 		}
-		return newMeeting(m).obj, nil
+		mt, err := newMeeting(m)
+		if err != nil {
+			m.Close()
+			return nil, err
+		}
+		return mt.obj, nil
 	})
 	jsbridge.DefineGetter(api, "liveFuncs", func() (any, error) { return jsbridge.LiveFuncs(), nil })
 	return api

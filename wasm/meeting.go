@@ -6,6 +6,7 @@ import (
 	"context"
 	"sync"
 	"syscall/js"
+	"time"
 
 	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/jsbridge"
@@ -26,7 +27,8 @@ type meeting struct {
 	mu        sync.Mutex
 	peers     map[string]*participant // by peer id
 	order     []string
-	roomState string // self.roomState (self.go)
+	tracks    map[string]*[2]js.Value // received tracks by owner peer id, set on its object when it exists
+	roomState string                  // self.roomState (self.go)
 }
 
 // participant is a remote participant's JS object; its fields are plain data
@@ -38,15 +40,19 @@ type participant struct {
 
 var arrayCtor = js.Global().Get("Array")
 
-func newMeeting(m *client.Meeting) *meeting {
-	mt := &meeting{m: m, peers: map[string]*participant{}, roomState: roomInit}
+func newMeeting(m *client.Meeting) (*meeting, error) {
+	mt := &meeting{m: m, peers: map[string]*participant{}, tracks: map[string]*[2]js.Value{}, roomState: roomInit}
 	root := jsbridge.NewEmitter()
 	mt.obj = root.Value()
 	mt.stage = jsbridge.NewEmitter()
 	mt.self = jsbridge.NewEmitter()
 	mt.parts = jsbridge.NewEmitter()
 	mt.joined = jsbridge.NewParticipantMap()
-	mt.media = newMedia(mt)
+	md, err := newMedia(mt)
+	if err != nil {
+		return nil, err
+	}
+	mt.media = md
 
 	mt.defineMeeting(root)
 	mt.defineStage()
@@ -54,24 +60,36 @@ func newMeeting(m *client.Meeting) *meeting {
 	mt.defineParticipants()
 	mt.defineMetaRTK()
 	m.On(func(ev client.Event) { mt.onEvent(root, ev) })
-	return mt
+	return mt, nil
 }
 
-func ctx() context.Context { return context.Background() }
+// callTimeout bounds a JS call's wait for the server (the client's own
+// request timeout is shorter; this is the backstop).
+const callTimeout = 30 * time.Second
+
+// call runs fn with a context that ends after callTimeout or when the
+// meeting is left.
+func (mt *meeting) call(fn func(context.Context) error) error {
+	ctx, cancel := context.WithTimeout(mt.media.ctx, callTimeout)
+	defer cancel()
+	return fn(ctx)
+}
 
 func (mt *meeting) defineMeeting(root *jsbridge.Emitter) {
 	o := root.Value()
 	o.Set("stage", mt.stage.Value())
 	o.Set("self", mt.self.Value())
 	jsbridge.DefineAsyncMethod(o, "join", func(js.Value, []js.Value) (any, error) {
-		if err := mt.m.Join(ctx()); err != nil {
+		if err := mt.call(mt.m.Join); err != nil {
 			return nil, err
 		}
 		mt.syncParticipants()
 		return nil, nil
 	})
 	jsbridge.DefineAsyncMethod(o, "leave", func(js.Value, []js.Value) (any, error) {
-		return nil, mt.m.Leave(ctx())
+		ctx, cancel := context.WithTimeout(context.Background(), callTimeout)
+		defer cancel()
+		return nil, mt.m.Leave(ctx)
 	})
 }
 
@@ -88,7 +106,7 @@ func (mt *meeting) defineStage() {
 	}
 	for name, fn := range simple {
 		jsbridge.DefineAsyncMethod(o, name, func(js.Value, []js.Value) (any, error) {
-			if err := fn(ctx()); err != nil {
+			if err := mt.call(fn); err != nil {
 				return nil, err
 			}
 			if name == "join" || name == "leave" {
@@ -110,9 +128,13 @@ func (mt *meeting) defineStage() {
 				return nil, protocol.NewError(protocol.CodeBadArgs, "%s needs an array of user ids", name)
 			}
 			if name != "kick" {
-				return nil, fn(ctx(), ids)
+				return nil, mt.call(func(ctx context.Context) error { return fn(ctx, ids) })
 			}
-			reply, err := st.KickReply(ctx(), ids)
+			var reply protocol.ServerMessage
+			err := mt.call(func(ctx context.Context) (err error) {
+				reply, err = st.KickReply(ctx, ids)
+				return err
+			})
 			if err != nil {
 				return nil, err
 			}
@@ -189,12 +211,14 @@ func (mt *meeting) upsert(p client.Participant) *participant {
 		jp.obj.Set("userId", p.UserID)
 		jp.obj.Set("name", p.Name)
 		jp.obj.Set("presetName", p.PresetName)
-		jp.obj.Set("audioTrack", js.Null())
-		jp.obj.Set("videoTrack", js.Null())
-		jp.obj.Set("audioEnabled", false)
-		jp.obj.Set("videoEnabled", false)
+		for k := range kindNames {
+			track := js.Null()
+			if tr := mt.tracks[p.PeerID]; tr != nil && !tr[k].IsUndefined() {
+				track = tr[k]
+			}
+			setTrackProps(jp.obj, k, track)
+		}
 		initParticipantRTK(jp.obj)
-		mt.media.initParticipant(p.PeerID, jp.obj)
 		mt.joined.Value().Call("set", p.PeerID, jp.obj)
 	}
 	jp.obj.Set("stageStatus", string(p.StageStatus))
@@ -210,6 +234,7 @@ func (mt *meeting) remove(peerID string) *participant {
 	}
 	delete(mt.peers, peerID)
 	mt.joined.Value().Call("delete", peerID)
+	delete(mt.tracks, peerID)
 	for i, id := range mt.order {
 		if id == peerID {
 			mt.order = append(mt.order[:i], mt.order[i+1:]...)
@@ -217,6 +242,42 @@ func (mt *meeting) remove(peerID string) *participant {
 		}
 	}
 	return jp
+}
+
+// showRemote sets a participant's received track of kind (null: none) and
+// emits audioUpdate/videoUpdate on it and on meeting.participants.joined.
+// With only (not undefined), it changes nothing unless the track is still
+// only (a track that ended after another replaced it).
+func (mt *meeting) showRemote(peer string, kind int, track, only js.Value) {
+	mt.mu.Lock()
+	tr := mt.tracks[peer]
+	if tr == nil {
+		tr = &[2]js.Value{js.Undefined(), js.Undefined()}
+		mt.tracks[peer] = tr
+	}
+	if !only.IsUndefined() && !tr[kind].Equal(only) {
+		mt.mu.Unlock()
+		return
+	}
+	tr[kind] = track
+	jp := mt.peers[peer]
+	if jp == nil || jp.obj.Get(kindNames[kind]+"Track").Equal(track) {
+		mt.mu.Unlock()
+		return // not (yet) in the room: set when its object is made
+	}
+	setTrackProps(jp.obj, kind, track)
+	mt.mu.Unlock()
+	ev := kindNames[kind] + "Update"
+	upd := updateOf(kind, track)
+	jp.em.Emit(ev, upd)
+	mt.joined.Emit(ev, jp.obj, upd)
+}
+
+// showLocal sets self's track of kind (null: disabled) and emits
+// audioUpdate/videoUpdate on self.
+func (mt *meeting) showLocal(kind int, track js.Value) {
+	setTrackProps(mt.self.Value(), kind, track)
+	mt.self.Emit(kindNames[kind]+"Update", updateOf(kind, track))
 }
 
 // syncParticipants makes the objects match the client's participants

@@ -504,7 +504,7 @@ const sha = (b) => createHash("sha256").update(b).digest("hex");
  * bytes as the .wasm (retrying while a build is rewriting them).
  */
 async function snapshotWeb() {
-  const sdkFiles = ["stagekit.js", "wasm_exec.js", "stagekit.wasm", "stagekit.wasm.br", "stagekit.wasm.gz"];
+  const sdkFiles = ["stagekit.js", "jsbridge-shim.js", "wasm_exec.js", "stagekit.wasm", "stagekit.wasm.br", "stagekit.wasm.gz"];
   for (const f of ["bin/stageserver", ...sdkFiles.map((f) => `web/sdk/${f}`), "web/demo/blank.html"]) {
     if (!existsSync(join(root, f))) die(`${f} is missing: run make build`);
   }

@@ -1,8 +1,12 @@
-//go:build !js
-
-// Package media is the native (pion) media side of a client.Meeting: it
+// Package media is the media side of a client.Meeting: it
 // receives the tracks the server forwards and publishes local tracks while
-// the user is ON_STAGE. The browser's media side lives in wasm/.
+// the user is ON_STAGE. The same Session runs natively (pion) and in the
+// browser (pion's js/wasm backend, whose peer connections are the browser's
+// RTCPeerConnection); what differs is in build-tagged files: natively
+// LocalTrack is a pion TrackLocal and a received Track is read and counted
+// here (Remote, Packets, …); in the browser LocalTrack is a BrowserTrack (a
+// MediaStreamTrack) and a Track carries its MediaStreamTrack (JS). The
+// browser SDK's devices and JS objects are in wasm/.
 //
 // # Use
 //
@@ -51,18 +55,23 @@
 //
 // # Publishing
 //
-// Publish offers a new publish peer connection with the given tracks (each
-// in a send-only transceiver), applies the server's answer from the offer's
-// result and waits until the connection is up. The server refuses an offer
-// from a user who is not ON_STAGE with 4040. Publishing again replaces the
-// connection; Unpublish closes it, and the server then removes the tracks
-// from every subscriber.
+// Publish makes the publish peer connection carry exactly the given tracks
+// (each in a send-only transceiver), applies the server's answer from the
+// offer's result and waits until the connection is up. The server refuses
+// an offer from a user who is not ON_STAGE with 4040. There is one publish
+// connection per stage visit: publishing again renegotiates it (a track
+// keeps its transceiver, a new one takes a free transceiver of its kind,
+// the others go inactive and the server removes them from every
+// subscriber; replacing a track on a sending transceiver needs no
+// renegotiation). Unpublish closes it, and the server then removes the
+// tracks from every subscriber.
 //
 // The session follows the local stage status: when it leaves ON_STAGE
 // (leave, kick) the session unpublishes and forgets the tracks (publish them
 // again after joining the stage again), and after "reconnected" while
 // ON_STAGE it publishes the same tracks on a new connection (the server
-// replaced the user's media session when it re-joined). The server does not
+// replaced the user's media session when it re-joined), as it does when the
+// publish connection fails. The server does not
 // rely on any of this: it stops forwarding a user's media itself the moment
 // the user leaves ON_STAGE, whatever the client keeps sending.
 //
@@ -71,7 +80,7 @@
 //
 // # Loopback
 //
-// Options.Loopback keeps ICE on 127.0.0.1 over UDP4 without mDNS, for tests
+// Natively, Options.Loopback keeps ICE on 127.0.0.1 over UDP4 without mDNS, for tests
 // and benchmarks; Loopback is the same as a SettingEngine function, for a
 // server's SFU. Options.SettingEngine and Options.API give full control.
 //

@@ -446,3 +446,13 @@ func publishVideo(t *testing.T, ctx context.Context, u *user) *Synthetic {
 	}
 	return v
 }
+
+// pubPC is the session's publish peer connection (nil when none).
+func (s *Session) pubPC() *webrtc.PeerConnection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub == nil {
+		return nil
+	}
+	return s.pub.pc
+}

@@ -543,3 +543,75 @@ func TestRestartRepublishes(t *testing.T) {
 		return first.IsEnded() && len(live) == 1 && live[0] != first && live[0].Packets() >= 20
 	})
 }
+
+// One publish connection per stage visit: adding a track, stopping one and
+// starting it again renegotiate the same connection (no new ICE or DTLS),
+// and the viewer sees each change in the server's track map and tracks.
+func TestPublishRenegotiatesOneConnection(t *testing.T) {
+	r := newRoom(t, 5*time.Second)
+	host := r.join("host", presetHost)
+	viewer := r.join("viewer", presetViewer)
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	video := publishVideo(t, ctx, host)
+	hp := host.peerID()
+	pc := host.s.pubPC()
+	live := func(kind string) func() bool {
+		return func() bool {
+			for _, tr := range viewer.s.LiveTracksFrom(hp) {
+				if tr.Info.Kind == kind && tr.Packets() >= 5 {
+					return true
+				}
+			}
+			return false
+		}
+	}
+	viewer.waitMedia("the host's video", live("video"))
+
+	audio, err := NewSyntheticAudio()
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio.Start()
+	defer audio.Stop()
+	if err := host.s.Publish(ctx, video, audio); err != nil {
+		t.Fatalf("add audio: %v", err)
+	}
+	viewer.waitMedia("the host's audio beside its video", func() bool { return live("audio")() && live("video")() })
+
+	if err := host.s.Publish(ctx, audio); err != nil {
+		t.Fatalf("stop video: %v", err)
+	}
+	viewer.waitMedia("the video gone from the map and ended, the audio live", func() bool {
+		for _, ti := range viewer.s.RemoteTracks()[hp] {
+			if ti.Kind == "video" {
+				return false
+			}
+		}
+		for _, tr := range viewer.s.TracksFrom(hp) {
+			if tr.Info.Kind == "video" && !tr.IsEnded() {
+				return false
+			}
+		}
+		return live("audio")()
+	})
+
+	if err := host.s.Publish(ctx, audio, video); err != nil {
+		t.Fatalf("start video again: %v", err)
+	}
+	viewer.waitMedia("a new video track", func() bool {
+		n := 0
+		for _, tr := range viewer.s.TracksFrom(hp) {
+			if tr.Info.Kind == "video" {
+				n++
+			}
+		}
+		return n == 2 && live("video")()
+	})
+	if got := host.s.pubPC(); got != pc {
+		t.Error("the publish connection was replaced; want it renegotiated")
+	}
+	if got := host.s.Published(); len(got) != 2 {
+		t.Errorf("Published() = %d tracks, want 2", len(got))
+	}
+}

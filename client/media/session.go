@@ -1,16 +1,12 @@
-//go:build !js
-
 package media
 
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/client"
@@ -18,19 +14,13 @@ import (
 	"github.com/stagekit/stagekit/stage"
 )
 
-// KeyframeRequester is a local track that can be asked for a keyframe; the
-// session calls RequestKeyframe when the server sends a PLI or FIR for it.
-type KeyframeRequester interface {
-	RequestKeyframe()
-}
-
 // Session is the media side of one client.Meeting. Its methods are safe for
 // concurrent use.
 type Session struct {
 	m              *client.Meeting
 	opts           Options
 	api            *webrtc.API
-	log            *slog.Logger
+	log            client.Logger
 	removeListener func()
 
 	ctx    context.Context // ends with Close
@@ -42,12 +32,15 @@ type Session struct {
 	in    []protocol.ServerMessage
 	inSig chan struct{}
 
-	// Stage status changes and reconnects, for control. exits counts the
-	// status updates to anything but ON_STAGE: the server closes the
-	// publish connection of a user who leaves ON_STAGE, so a connection
-	// negotiated before the latest exit is dead even if the user is back.
+	// Stage status changes, reconnects and lost publish connections, for
+	// control. exits counts the status updates to anything but ON_STAGE:
+	// the server closes the publish connection of a user who leaves
+	// ON_STAGE, so a connection negotiated before the latest exit is dead
+	// even if the user is back.
 	ctlSig      chan struct{}
 	reconnected atomic.Bool
+	reconnects  atomic.Uint64
+	pubLost     atomic.Bool
 	exits       atomic.Uint64
 
 	// Local candidates to send, for sendLoop.
@@ -68,33 +61,50 @@ type Session struct {
 	received []*Track
 	offers   int
 	pub      *pubConn
-	wanted   []webrtc.TrackLocal // what is published, for republishing
+	wanted   []LocalTrack // what is published, for republishing
 
 	pubMu sync.Mutex // one Publish, Unpublish or republish at a time
 }
 
-// subConn is the subscribe peer connection. ufrag is its remote ICE
-// username fragment (under Session.mu); gathered belongs to run.
+// subConn is the subscribe peer connection. ufrag (its remote ICE username
+// fragment) and mids (the last offer's m-sections) are under Session.mu;
+// gathered belongs to run.
 type subConn struct {
 	pc       *webrtc.PeerConnection
 	gate     *protocol.CandidateGate
 	ufrag    string
+	mids     map[string]msid
 	gathered bool
+	release  func() // the build's track handler
 }
 
-// pubConn is one publish peer connection.
+// pubConn is the publish peer connection: one per stage visit, renegotiated
+// when the published tracks change (see docs/architecture.md, "One
+// negotiation policy").
 type pubConn struct {
 	pc    *webrtc.PeerConnection
 	gate  *protocol.CandidateGate
-	epoch uint64 // Session.exits when it was offered
+	epoch uint64 // Session.exits when it was made
+	conns uint64 // Session.reconnects when it was made
 	// Under Session.mu: whether the server's answer is set, and the server
 	// candidates that came before it.
 	remoteSet bool
 	cands     []webrtc.ICECandidateInit
+	slots     []*slot // under pubMu
+	gathered  bool    // under pubMu
+	edge      pubEdge // the build's per-connection state
 
 	connected, failed, done chan struct{}
 	connOnce, failOnce      sync.Once
 	doneOnce                sync.Once
+}
+
+// slot is one send transceiver of the publish connection; track is nil
+// while it is inactive (its kind was unpublished).
+type slot struct {
+	kind  webrtc.RTPCodecType
+	track LocalTrack
+	snd   sender
 }
 
 // Attach starts the media session of m. Call it after client.Init and
@@ -110,22 +120,15 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = defaultRequestTimeout
 	}
-	log := opts.Logger
-	if log == nil {
-		log = slog.New(slog.DiscardHandler)
-	}
-	api := opts.API
-	if api == nil {
-		var err error
-		if api, err = NewAPI(opts); err != nil {
-			return nil, err
-		}
+	api, err := sessionAPI(opts)
+	if err != nil {
+		return nil, err
 	}
 	s := &Session{
 		m:      m,
 		opts:   opts,
 		api:    api,
-		log:    log.With("component", "media", "user", m.Self().UserID),
+		log:    client.LoggerWith(sessionLogger(opts), "component", "media", "user", m.Self().UserID),
 		inSig:  make(chan struct{}, 1),
 		ctlSig: make(chan struct{}, 1),
 		outSig: make(chan struct{}, 1),
@@ -148,6 +151,14 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 	}()
 	return s, nil
 }
+
+const (
+	defaultGatherTimeout  = 500 * time.Millisecond
+	defaultRequestTimeout = 10 * time.Second
+	// maxQueuedCandidates bounds the remote candidates kept for a peer
+	// connection that has no remote description yet.
+	maxQueuedCandidates = 64
+)
 
 // goroutine runs fn in the session's wait group unless it is closed.
 func (s *Session) goroutine(fn func()) bool {
@@ -182,10 +193,22 @@ func (s *Session) onEvent(e client.Event) {
 		}
 		poke(s.ctlSig)
 	case client.EventReconnected:
+		s.reconnects.Add(1)
 		s.reconnected.Store(true)
 		poke(s.ctlSig)
+		// In order with the media messages: the server's new session
+		// offers a new subscribe connection after this.
+		s.inMu.Lock()
+		s.in = append(s.in, protocol.ServerMessage{Event: resubscribe})
+		s.inMu.Unlock()
+		poke(s.inSig)
 	}
 }
+
+// resubscribe is the session's own entry in its media message queue: the
+// meeting reconnected, so the server dropped the subscribe connection (its
+// tracks end now rather than when the new connection's offer comes).
+const resubscribe = "stagekit.resubscribe"
 
 func poke(ch chan struct{}) {
 	select {
@@ -213,8 +236,7 @@ func (s *Session) Close() {
 		s.closePub(pub)
 	}
 	if sub != nil {
-		sub.gate.Stop()
-		_ = sub.pc.Close()
+		s.closeSub(sub)
 	}
 	s.wg.Wait()
 	s.note.fire()
@@ -252,6 +274,14 @@ func (s *Session) run() {
 
 func (s *Session) handle(msg protocol.ServerMessage) {
 	switch msg.Event {
+	case resubscribe:
+		s.mu.Lock()
+		sc := s.sub
+		s.sub, s.subCands = nil, nil
+		s.mu.Unlock()
+		if sc != nil {
+			s.closeSub(sc)
+		}
 	case protocol.MediaTracks:
 		s.setRemoteTracks(msg.Tracks)
 	case protocol.MediaOffer:
@@ -267,6 +297,8 @@ func (s *Session) handle(msg protocol.ServerMessage) {
 	}
 }
 
+// setRemoteTracks takes the server's track map: the received tracks it no
+// longer lists have ended (the server removed them: leave, kick, disabled).
 func (s *Session) setRemoteTracks(list []protocol.TrackInfo) {
 	byPeer := make(map[string][]protocol.TrackInfo, len(list))
 	byTrack := make(map[string]protocol.TrackInfo, len(list))
@@ -276,7 +308,16 @@ func (s *Session) setRemoteTracks(list []protocol.TrackInfo) {
 	}
 	s.mu.Lock()
 	s.remote, s.byTrack = byPeer, byTrack
+	var gone []*Track
+	for _, t := range s.received {
+		if _, listed := byTrack[t.Info.TrackID]; !listed && !t.IsEnded() {
+			gone = append(gone, t)
+		}
+	}
 	s.mu.Unlock()
+	for _, t := range gone {
+		s.endTrack(t)
+	}
 	s.note.fire()
 }
 
@@ -294,12 +335,11 @@ func (s *Session) answer(sdp string) error {
 	if sc != nil && sc.ufrag != "" && sc.ufrag != ufrag {
 		old := sc
 		sc, s.sub = nil, nil
-		old.gate.Stop()
 		s.log.Debug("the server replaced the subscribe connection")
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
-			_ = old.pc.Close()
+			s.closeSub(old)
 		}()
 	}
 	s.mu.Unlock()
@@ -309,7 +349,15 @@ func (s *Session) answer(sdp string) error {
 			return err
 		}
 	}
-	if err := sc.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+	s.mu.Lock()
+	sc.mids = parseMsids(sdp)
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
+	defer cancel()
+	err := s.step(ctx, sc.pc, func() error {
+		return sc.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp})
+	})
+	if err != nil {
 		return protocol.NewError(protocol.CodeMediaFailed, "subscribe offer: %v", err)
 	}
 	s.mu.Lock()
@@ -318,19 +366,18 @@ func (s *Session) answer(sdp string) error {
 	s.subCands = nil
 	s.offers++
 	s.mu.Unlock()
-	for _, c := range cands {
-		if err := sc.pc.AddICECandidate(c); err != nil {
-			s.log.Debug("queued subscribe candidate refused", "err", err)
-		}
-	}
+	s.addCandidates(ctx, sc.pc, cands)
 	var gathered <-chan struct{}
 	if !sc.gathered {
 		gathered = webrtc.GatheringCompletePromise(sc.pc)
 	}
-	ans, err := sc.pc.CreateAnswer(nil)
-	if err == nil {
-		err = sc.pc.SetLocalDescription(ans)
-	}
+	err = s.step(ctx, sc.pc, func() error {
+		ans, err := sc.pc.CreateAnswer(nil)
+		if err == nil {
+			err = sc.pc.SetLocalDescription(ans)
+		}
+		return err
+	})
 	if err != nil {
 		return protocol.NewError(protocol.CodeMediaFailed, "subscribe answer: %v", err)
 	}
@@ -339,8 +386,6 @@ func (s *Session) answer(sdp string) error {
 		sc.gathered = true
 	}
 	local := sc.pc.LocalDescription().SDP
-	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
-	defer cancel()
 	_, err = s.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaAnswer, PC: protocol.PCSubscribe, SDP: local})
 	s.described.Add(int64(sc.gate.Open(local)))
 	s.note.fire()
@@ -361,15 +406,36 @@ func (s *Session) newSubConn() (*subConn, error) {
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("subscribe PC", "state", st.String())
 	})
-	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { s.onTrack(remote, recv) })
+	sc.release = s.watchTracks(sc)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.closed {
-		go pc.Close()
+		go s.closeSub(sc)
 		return nil, errClosed()
 	}
 	s.sub = sc
 	return sc, nil
+}
+
+// closeSub closes a subscribe connection that is no longer s.sub; the
+// tracks it carried end.
+func (s *Session) closeSub(sc *subConn) {
+	sc.gate.Stop()
+	_ = sc.pc.Close()
+	if sc.release != nil {
+		sc.release()
+	}
+	s.mu.Lock()
+	var ended []*Track
+	for _, t := range s.received {
+		if t.sub == sc && !t.IsEnded() {
+			ended = append(ended, t)
+		}
+	}
+	s.mu.Unlock()
+	for _, t := range ended {
+		s.endTrack(t)
+	}
 }
 
 func (s *Session) newPC() (*webrtc.PeerConnection, error) {
@@ -393,39 +459,55 @@ func (s *Session) waitGathered(ch <-chan struct{}) {
 	}
 }
 
-// onTrack records a received track and starts counting its packets.
-func (s *Session) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+// trackInfo maps a received track to the server's track map: by its track
+// id (from the m-section's msid when the build cannot read it), else by
+// stream (the owner's peer id) and kind.
+func (s *Session) trackInfo(sc *subConn, mid, trackID, streamID, kind string) protocol.TrackInfo {
 	s.mu.Lock()
-	if s.closed {
+	defer s.mu.Unlock()
+	if ms, ok := sc.mids[mid]; ok && ms.track != "" {
+		trackID, streamID = ms.track, ms.stream
+	}
+	if ti, ok := s.byTrack[trackID]; ok {
+		return ti
+	}
+	for _, list := range s.remote {
+		for _, ti := range list {
+			if ti.StreamID == streamID && ti.Kind == kind {
+				return ti
+			}
+		}
+	}
+	return protocol.TrackInfo{PeerID: streamID, Kind: kind, TrackID: trackID, StreamID: streamID}
+}
+
+// addTrack records a received track; false if the connection is no longer
+// the session's.
+func (s *Session) addTrack(t *Track) bool {
+	s.mu.Lock()
+	if s.closed || s.sub != t.sub {
 		s.mu.Unlock()
-		return
+		return false
 	}
-	info, ok := s.byTrack[remote.ID()]
-	if !ok {
-		info = protocol.TrackInfo{PeerID: remote.StreamID(), Kind: remote.Kind().String(), TrackID: remote.ID(), StreamID: remote.StreamID()}
-	}
-	t := newTrack(info, remote, recv)
 	s.received = append(s.received, t)
-	s.wg.Add(2)
 	s.mu.Unlock()
-	s.log.Debug("receiving track", "peer", info.PeerID, "kind", info.Kind, "track", info.TrackID)
+	s.log.Debug("receiving track", "peer", t.Info.PeerID, "kind", t.Info.Kind, "track", t.Info.TrackID)
 	if s.opts.OnTrack != nil {
 		s.opts.OnTrack(t)
 	}
 	s.note.fire()
-	go func() {
-		defer s.wg.Done()
-		t.read(s.opts.OnPacket, s.note.fire)
-	}()
-	go func() {
-		defer s.wg.Done()
-		buf := make([]byte, 1500)
-		for {
-			if _, _, err := recv.Read(buf); err != nil {
-				return
-			}
-		}
-	}()
+	return true
+}
+
+// endTrack ends t once, telling OnTrackEnded.
+func (s *Session) endTrack(t *Track) {
+	if !t.end() {
+		return
+	}
+	if s.opts.OnTrackEnded != nil {
+		s.opts.OnTrackEnded(t)
+	}
+	s.note.fire()
 }
 
 // addRemoteCandidate adds a server candidate to the named connection, or
@@ -455,21 +537,34 @@ func (s *Session) addRemoteCandidate(pcName string, c webrtc.ICECandidateInit) {
 	}
 	s.mu.Unlock()
 	if pc != nil {
-		if err := pc.AddICECandidate(c); err != nil {
-			s.log.Debug("server candidate refused", "pc", pcName, "err", err)
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
+		defer cancel()
+		s.addCandidates(ctx, pc, []webrtc.ICECandidateInit{c})
+	}
+}
+
+func (s *Session) addCandidates(ctx context.Context, pc *webrtc.PeerConnection, cands []webrtc.ICECandidateInit) {
+	for _, c := range cands {
+		if c.SDPMid == nil && c.SDPMLineIndex == nil {
+			zero := uint16(0) // bundled: the first section's transport
+			c.SDPMLineIndex = &zero
+		}
+		if err := s.step(ctx, pc, func() error { return pc.AddICECandidate(c) }); err != nil {
+			s.log.Debug("server candidate refused", "err", err)
 		}
 	}
 }
 
 // ---- Publishing ----
 
-// Publish offers a new publish connection carrying tracks (replacing the
-// current one, if any) and returns once the server answered and the
-// connection is up, or with the server's refusal (4040 when the user is not
-// ON_STAGE). The tracks are published until Unpublish, until the local
-// status leaves ON_STAGE, or until Close; after a reconnect while ON_STAGE
-// they are published again on a new connection.
-func (s *Session) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) error {
+// Publish publishes exactly tracks (each in a send-only transceiver of the
+// publish connection: the one it had, a free one of its kind, or a new
+// one; the others stop sending) and returns once the server answered and
+// the connection is up, or with the server's refusal (4040 when the user
+// is not ON_STAGE). The tracks are published until Unpublish, until the
+// local status leaves ON_STAGE, or until Close; after a reconnect while
+// ON_STAGE they are published again on a new connection.
+func (s *Session) Publish(ctx context.Context, tracks ...LocalTrack) error {
 	if len(tracks) == 0 {
 		return protocol.NewError(protocol.CodeBadArgs, "nothing to publish")
 	}
@@ -480,24 +575,31 @@ func (s *Session) Publish(ctx context.Context, tracks ...webrtc.TrackLocal) erro
 	return s.waitConnected(ctx, p)
 }
 
-// publish replaces the publish connection by a new one carrying tracks.
-// An explicit call that fails forgets the tracks; a republish forgets them
-// only when the server refused (the user is no longer on stage).
-func (s *Session) publish(ctx context.Context, tracks []webrtc.TrackLocal, explicit bool) (*pubConn, error) {
+// publish makes the publish connection carry tracks: the current one,
+// renegotiated if what it sends changed, or a new one when there is none
+// or it is dead. An explicit call that fails forgets the tracks; a
+// republish forgets them only when the server refused (the user is no
+// longer on stage).
+func (s *Session) publish(ctx context.Context, tracks []LocalTrack, explicit bool) (*pubConn, error) {
 	s.pubMu.Lock()
 	defer s.pubMu.Unlock()
 	s.mu.Lock()
-	old := s.pub
-	s.pub = nil
-	closed := s.closed
+	p, closed := s.pub, s.closed
 	s.mu.Unlock()
-	if old != nil {
-		s.closePub(old)
-	}
 	if closed {
 		return nil, errClosed()
 	}
-	p, err := s.negotiatePublish(ctx, tracks)
+	if p != nil && (s.stale(p) || isDone(p.failed)) {
+		s.dropPub(p)
+		p = nil
+	}
+	var err error
+	if p == nil {
+		p, err = s.newPub()
+	}
+	if err == nil {
+		err = s.update(ctx, p, tracks)
+	}
 	s.mu.Lock()
 	switch {
 	case err == nil:
@@ -506,21 +608,36 @@ func (s *Session) publish(ctx context.Context, tracks []webrtc.TrackLocal, expli
 		s.wanted = nil
 	}
 	s.mu.Unlock()
-	s.note.fire()
 	if err != nil {
+		// Its state is unknown after a failed step: a new one is offered
+		// next time.
+		if p != nil {
+			s.dropPub(p)
+		}
+		s.note.fire()
 		return nil, err
 	}
+	s.note.fire()
 	// The status may have left ON_STAGE while the offer was out.
 	poke(s.ctlSig)
 	return p, nil
 }
 
-func (s *Session) negotiatePublish(ctx context.Context, tracks []webrtc.TrackLocal) (*pubConn, error) {
+// stale reports whether the server closed p: it was made before the
+// user's latest exit from ON_STAGE or before the latest reconnect (the
+// server then made a new media session).
+func (s *Session) stale(p *pubConn) bool {
+	return p.epoch < s.exits.Load() || p.conns < s.reconnects.Load()
+}
+
+// newPub makes the publish connection (not yet negotiated) and makes it
+// the session's.
+func (s *Session) newPub() (*pubConn, error) {
 	pc, err := s.newPC()
 	if err != nil {
 		return nil, err
 	}
-	p := &pubConn{pc: pc, gate: s.candidateGate(protocol.PCPublish), epoch: s.exits.Load(),
+	p := &pubConn{pc: pc, gate: s.candidateGate(protocol.PCPublish), epoch: s.exits.Load(), conns: s.reconnects.Load(),
 		connected: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{})}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("publish PC", "state", st.String())
@@ -529,6 +646,10 @@ func (s *Session) negotiatePublish(ctx context.Context, tracks []webrtc.TrackLoc
 			p.connOnce.Do(func() { close(p.connected) })
 		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			p.failOnce.Do(func() { close(p.failed) })
+			if !isDone(p.done) {
+				s.pubLost.Store(true)
+				poke(s.ctlSig)
+			}
 		}
 	})
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -536,18 +657,6 @@ func (s *Session) negotiatePublish(ctx context.Context, tracks []webrtc.TrackLoc
 			p.gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
-	for _, tr := range tracks {
-		tx, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-		if err != nil {
-			_ = pc.Close()
-			return nil, protocol.NewError(protocol.CodeMediaFailed, "add track %q: %v", tr.ID(), err)
-		}
-		sender := tx.Sender()
-		if !s.goroutine(func() { readSenderRTCP(sender, tr) }) {
-			_ = pc.Close()
-			return nil, errClosed()
-		}
-	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -556,44 +665,145 @@ func (s *Session) negotiatePublish(ctx context.Context, tracks []webrtc.TrackLoc
 	}
 	s.pub = p
 	s.mu.Unlock()
-	fail := func(err error) (*pubConn, error) {
-		s.mu.Lock()
-		if s.pub == p {
-			s.pub = nil
-		}
-		s.mu.Unlock()
-		s.closePub(p)
-		return nil, err
-	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	offer, err := pc.CreateOffer(nil)
-	if err == nil {
-		err = pc.SetLocalDescription(offer)
-	}
+	return p, nil
+}
+
+// update puts tracks on p's transceivers and renegotiates when that changed
+// what p sends, or when p was never negotiated. pubMu held.
+func (s *Session) update(ctx context.Context, p *pubConn, tracks []LocalTrack) error {
+	changed, err := s.assign(ctx, p, tracks)
 	if err != nil {
-		return fail(protocol.NewError(protocol.CodeMediaFailed, "publish offer: %v", err))
+		return err
 	}
-	s.waitGathered(gathered)
+	if !changed && p.remoteSet {
+		return nil
+	}
+	return s.negotiate(ctx, p)
+}
+
+// assign gives every track a slot: the one it has, a free one of its kind,
+// or a new transceiver; slots left over stop sending. It reports whether a
+// renegotiation is needed (replacing a track on a sending slot is not).
+func (s *Session) assign(ctx context.Context, p *pubConn, tracks []LocalTrack) (changed bool, err error) {
+	taken := make([]bool, len(p.slots))
+	var rest []LocalTrack
+	for _, t := range tracks {
+		i := -1
+		for j, sl := range p.slots {
+			if !taken[j] && sl.track != nil && sameTrack(sl.track, t) {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			rest = append(rest, t)
+			continue
+		}
+		taken[i] = true
+	}
+	for _, t := range rest {
+		i := -1
+		for j, sl := range p.slots {
+			if !taken[j] && sl.kind == t.Kind() {
+				i = j
+				break
+			}
+		}
+		if i < 0 {
+			sl := &slot{kind: t.Kind()}
+			if err := s.addSender(ctx, p, sl, t); err != nil {
+				return changed, protocol.NewError(protocol.CodeMediaFailed, "add the %s track: %v", sl.kind, err)
+			}
+			s.setSlotTrack(sl, t)
+			p.slots = append(p.slots, sl)
+			taken = append(taken, true)
+			changed = true
+			continue
+		}
+		taken[i] = true
+		sl := p.slots[i]
+		reneg, err := s.setSender(ctx, p, sl, t)
+		if err != nil {
+			return changed, protocol.NewError(protocol.CodeMediaFailed, "put the %s track on: %v", sl.kind, err)
+		}
+		s.setSlotTrack(sl, t)
+		changed = changed || reneg
+	}
+	for j, sl := range p.slots {
+		if taken[j] || sl.track == nil {
+			continue
+		}
+		if _, err := s.setSender(ctx, p, sl, nil); err != nil {
+			return changed, protocol.NewError(protocol.CodeMediaFailed, "stop the %s track: %v", sl.kind, err)
+		}
+		s.setSlotTrack(sl, nil)
+		changed = true
+	}
+	return changed, nil
+}
+
+// setSlotTrack records what sl sends (read by the build's RTCP reader).
+func (s *Session) setSlotTrack(sl *slot, t LocalTrack) {
+	s.mu.Lock()
+	sl.track = t
+	s.mu.Unlock()
+}
+
+// slotTrack is what sl sends now.
+func (s *Session) slotTrack(sl *slot) LocalTrack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return sl.track
+}
+
+// negotiate offers p and applies the server's answer (the result of the
+// offer). The first offer waits for ICE gathering (up to GatherTimeout);
+// later ones reuse the transport.
+func (s *Session) negotiate(ctx context.Context, p *pubConn) error {
+	pc := p.pc
+	var gathered <-chan struct{}
+	if !p.gathered {
+		gathered = webrtc.GatheringCompletePromise(pc)
+	}
+	err := s.step(ctx, pc, func() error {
+		offer, err := pc.CreateOffer(nil)
+		if err == nil {
+			err = pc.SetLocalDescription(offer)
+		}
+		return err
+	})
+	if err != nil {
+		return protocol.NewError(protocol.CodeMediaFailed, "publish offer: %v", err)
+	}
+	if gathered != nil {
+		s.waitGathered(gathered)
+		p.gathered = true
+	}
 	local := pc.LocalDescription().SDP
 	res, err := s.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: local})
 	if err != nil {
-		return fail(err)
+		return err
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.SDP}); err != nil {
-		return fail(protocol.NewError(protocol.CodeMediaFailed, "publish answer: %v", err))
+	if isDone(p.done) {
+		return protocol.NewError(protocol.CodeMediaFailed, "the publish connection was closed")
+	}
+	err = s.step(ctx, pc, func() error {
+		return pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.SDP})
+	})
+	if err != nil {
+		return protocol.NewError(protocol.CodeMediaFailed, "publish answer: %v", err)
 	}
 	s.mu.Lock()
+	first := !p.remoteSet
 	p.remoteSet = true
 	cands := p.cands
 	p.cands = nil
 	s.mu.Unlock()
-	for _, c := range cands {
-		if err := pc.AddICECandidate(c); err != nil {
-			s.log.Debug("queued publish candidate refused", "err", err)
-		}
+	s.addCandidates(ctx, pc, cands)
+	if first {
+		s.described.Add(int64(p.gate.Open(local)))
 	}
-	s.described.Add(int64(p.gate.Open(local)))
-	return p, nil
+	return nil
 }
 
 // waitConnected waits until p is up (bounded by ctx and RequestTimeout).
@@ -619,11 +829,22 @@ func (s *Session) waitConnected(ctx context.Context, p *pubConn) error {
 	}
 }
 
+// dropPub closes p and, if it is still the session's, forgets it.
+func (s *Session) dropPub(p *pubConn) {
+	s.mu.Lock()
+	if s.pub == p {
+		s.pub = nil
+	}
+	s.mu.Unlock()
+	s.closePub(p)
+}
+
 // closePub closes a publish connection that is no longer s.pub.
 func (s *Session) closePub(p *pubConn) {
 	p.gate.Stop()
 	p.doneOnce.Do(func() { close(p.done) })
 	_ = p.pc.Close()
+	p.edge.close()
 }
 
 // Unpublish stops publishing: the publish connection is closed (the server
@@ -651,27 +872,26 @@ func (s *Session) Publishing() bool {
 	return s.pub != nil
 }
 
-func readSenderRTCP(sender *webrtc.RTPSender, tr webrtc.TrackLocal) {
-	kr, _ := tr.(KeyframeRequester)
-	for {
-		pkts, _, err := sender.ReadRTCP()
-		if err != nil {
-			return
-		}
-		if kr == nil {
-			continue
-		}
-		for _, p := range pkts {
-			switch p.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				kr.RequestKeyframe()
-			}
-		}
+// Published returns the tracks being published (or to be published again
+// after a reconnect).
+func (s *Session) Published() []LocalTrack {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]LocalTrack(nil), s.wanted...)
+}
+
+func isDone(ch chan struct{}) bool {
+	select {
+	case <-ch:
+		return true
+	default:
+		return false
 	}
 }
 
 // control follows the local stage status: it unpublishes when the status
-// leaves ON_STAGE and republishes after a reconnect while ON_STAGE.
+// leaves ON_STAGE, and republishes while ON_STAGE after a reconnect or when
+// the publish connection was lost (failed, or closed by the server).
 func (s *Session) control() {
 	for {
 		select {
@@ -687,7 +907,8 @@ func (s *Session) control() {
 			s.log.Debug("left the stage: unpublished")
 			continue
 		}
-		if !onStage || !s.reconnected.Swap(false) {
+		reconnected, lost := s.reconnected.Swap(false), s.pubLost.Swap(false)
+		if !onStage || !reconnected && !lost {
 			continue
 		}
 		s.mu.Lock()
@@ -703,9 +924,9 @@ func (s *Session) control() {
 		}
 		cancel()
 		if err != nil && s.ctx.Err() == nil {
-			s.log.Warn("republish after reconnect failed", "err", err)
+			s.log.Warn("republish failed", "err", err, "reconnected", reconnected)
 		} else if err == nil {
-			s.log.Debug("republished after reconnect")
+			s.log.Debug("republished", "reconnected", reconnected)
 		}
 	}
 }
@@ -824,16 +1045,6 @@ func (s *Session) LiveTracksFrom(peerID string) []*Track {
 		}
 	}
 	return live
-}
-
-// ReceivedFrom sums the packets and bytes received from peerID, over every
-// track it ever published to this session.
-func (s *Session) ReceivedFrom(peerID string) (packets, bytes uint64) {
-	for _, t := range s.TracksFrom(peerID) {
-		packets += t.Packets()
-		bytes += t.Bytes()
-	}
-	return packets, bytes
 }
 
 // Offers is the number of subscribe offers the session applied.

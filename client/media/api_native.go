@@ -13,6 +13,7 @@ import (
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/internal/pionlog"
 )
 
@@ -39,6 +40,9 @@ type Options struct {
 	// OnTrack is called once for each track received, before its first
 	// packet is counted, on a pion goroutine; it must not block.
 	OnTrack func(*Track)
+	// OnTrackEnded is called once when a received track ends; it must not
+	// block.
+	OnTrackEnded func(*Track)
 	// OnPacket, if set, is called for every RTP packet received, on the
 	// track's reading goroutine, after the counters were updated. The packet
 	// and its payload are only valid during the call.
@@ -49,13 +53,9 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-const (
-	defaultGatherTimeout  = 500 * time.Millisecond
-	defaultRequestTimeout = 10 * time.Second
-	// maxQueuedCandidates bounds the remote candidates kept for a peer
-	// connection that has no remote description yet.
-	maxQueuedCandidates = 64
-)
+// LocalTrack is what a Session publishes: natively any pion TrackLocal
+// (Synthetic, a TrackLocalStaticSample, …).
+type LocalTrack = webrtc.TrackLocal
 
 // Loopback configures a SettingEngine for loopback-only ICE: host
 // candidates on 127.0.0.1 over UDP4, no mDNS. It suits both the session
@@ -94,4 +94,18 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		o.SettingEngine(&se)
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+func sessionAPI(o Options) (*webrtc.API, error) {
+	if o.API != nil {
+		return o.API, nil
+	}
+	return NewAPI(o)
+}
+
+func sessionLogger(o Options) client.Logger {
+	if o.Logger == nil {
+		return client.Discard
+	}
+	return o.Logger
 }

@@ -1,0 +1,136 @@
+//go:build js && wasm
+
+package media
+
+import (
+	"context"
+	"fmt"
+	"syscall/js"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/jsbridge"
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// The browser's part of the session. pion's js/wasm PeerConnection has no
+// tracks (no AddTrack, OnTrack, RTPSender.ReplaceTrack), so those steps go
+// through its JSValue(): addTransceiver with a MediaStreamTrack,
+// replaceTrack and the direction on the sender's transceiver, ontrack.
+
+var (
+	jsObject      = js.Global().Get("Object")
+	jsMediaStream = js.Global().Get("MediaStream")
+)
+
+// sender is a slot's RTCRtpTransceiver.
+type sender struct{ tx js.Value }
+
+// pubEdge is the MediaStream the published tracks belong to (the "streams"
+// of their transceivers, so the server sees one stream per user).
+type pubEdge struct{ stream js.Value }
+
+func (pubEdge) close() {}
+
+func sameTrack(a, b LocalTrack) bool { return a.v.Equal(b.v) }
+
+// step runs a pion call that waits on a browser promise, giving up when
+// ctx ends: a promise that never settles must not stall the session. The
+// abandoned call ends when its promise settles (or never, if the page's
+// browser is stuck; its connection is dropped by the caller either way).
+func (s *Session) step(ctx context.Context, _ *webrtc.PeerConnection, fn func() error) error {
+	done := make(chan error, 1)
+	go func() { done <- fn() }()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+		return protocol.NewError(protocol.CodeTimeout, "the browser did not answer: %v", ctx.Err())
+	}
+}
+
+// addSender adds a send-only transceiver carrying t.
+func (s *Session) addSender(_ context.Context, p *pubConn, sl *slot, t LocalTrack) error {
+	return try(func() {
+		if p.edge.stream.IsUndefined() {
+			p.edge.stream = jsMediaStream.New()
+		}
+		init := jsObject.New()
+		init.Set("direction", "sendonly")
+		init.Set("streams", []any{p.edge.stream})
+		sl.snd = sender{p.pc.JSValue().Call("addTransceiver", t.v, init)}
+	})
+}
+
+// setSender puts t (nil: nothing) on a slot with replaceTrack; a slot that
+// stops sending goes inactive, one that starts again sendonly, and only
+// those direction changes renegotiate.
+func (s *Session) setSender(ctx context.Context, _ *pubConn, sl *slot, t LocalTrack) (renegotiate bool, err error) {
+	tx := sl.snd.tx
+	want, dir := js.Null(), "inactive"
+	if t != nil {
+		want, dir = t.v, "sendonly"
+	}
+	var promise js.Value
+	if err := try(func() {
+		if snd := tx.Get("sender"); !snd.Get("track").Equal(want) {
+			promise = snd.Call("replaceTrack", want)
+		}
+	}); err != nil {
+		return false, err
+	}
+	if !promise.IsUndefined() {
+		if _, err := jsbridge.AwaitContext(ctx, promise); err != nil {
+			return false, err
+		}
+	}
+	if tx.Get("direction").String() == dir {
+		return false, nil
+	}
+	return true, try(func() { tx.Set("direction", dir) })
+}
+
+// watchTracks maps the tracks sc receives (ontrack) to the server's track
+// map and records them.
+func (s *Session) watchTracks(sc *subConn) (release func()) {
+	f := jsbridge.FuncOf(func(_ js.Value, args []js.Value) any {
+		if len(args) == 0 {
+			return nil
+		}
+		ev := args[0]
+		track := ev.Get("track")
+		streamID, mid := "", ""
+		if streams := ev.Get("streams"); streams.Length() > 0 {
+			streamID = streams.Index(0).Get("id").String()
+		}
+		if m := ev.Get("transceiver").Get("mid"); m.Type() == js.TypeString {
+			mid = m.String()
+		}
+		info := s.trackInfo(sc, mid, track.Get("id").String(), streamID, track.Get("kind").String())
+		t := newTrack(info, sc)
+		t.JS = track
+		s.addTrack(t)
+		return nil
+	})
+	pc := sc.pc.JSValue()
+	pc.Set("ontrack", f.Value)
+	return func() {
+		pc.Set("ontrack", js.Null())
+		f.Release()
+	}
+}
+
+// try runs fn, returning what it throws as an error.
+func try(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if je, ok := r.(js.Error); ok {
+				err = fmt.Errorf("%s", je.Value.Call("toString").String())
+				return
+			}
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	fn()
+	return nil
+}

@@ -1,0 +1,94 @@
+//go:build !js
+
+package media
+
+import (
+	"context"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+)
+
+// KeyframeRequester is a local track that can be asked for a keyframe; the
+// session calls RequestKeyframe when the server sends a PLI or FIR for it.
+type KeyframeRequester interface {
+	RequestKeyframe()
+}
+
+// sender is a slot's pion sender (nil while the slot is inactive).
+type sender struct{ s *webrtc.RTPSender }
+
+// pubEdge: natively a publish connection needs nothing more.
+type pubEdge struct{}
+
+func (pubEdge) close() {}
+
+func sameTrack(a, b LocalTrack) bool { return a == b }
+
+// step runs one pion call: natively they do not wait on anything that can
+// stall, so it is a plain call.
+func (s *Session) step(_ context.Context, _ *webrtc.PeerConnection, fn func() error) error {
+	return fn()
+}
+
+// addSender adds a send-only transceiver carrying t.
+func (s *Session) addSender(_ context.Context, p *pubConn, sl *slot, t LocalTrack) error {
+	tx, err := p.pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return err
+	}
+	sl.snd = sender{tx.Sender()}
+	return s.readRTCP(sl)
+}
+
+// setSender puts t (nil: nothing) on an existing slot. A sending slot takes
+// a new track with ReplaceTrack, no renegotiation; stopping a slot is
+// RemoveTrack (its transceiver goes inactive) and starting it again
+// AddTrack, which reuses it: both renegotiate.
+func (s *Session) setSender(_ context.Context, p *pubConn, sl *slot, t LocalTrack) (renegotiate bool, err error) {
+	switch {
+	case t == nil:
+		if sl.snd.s == nil {
+			return false, nil
+		}
+		err := p.pc.RemoveTrack(sl.snd.s)
+		sl.snd = sender{}
+		return true, err
+	case sl.snd.s != nil:
+		return false, sl.snd.s.ReplaceTrack(t)
+	default:
+		snd, err := p.pc.AddTrack(t)
+		if err != nil {
+			return false, err
+		}
+		sl.snd = sender{snd}
+		return true, s.readRTCP(sl)
+	}
+}
+
+// readRTCP reads the slot's sender's RTCP until the sender stops, passing
+// keyframe requests on to the track the slot sends.
+func (s *Session) readRTCP(sl *slot) error {
+	snd := sl.snd.s
+	if !s.goroutine(func() {
+		for {
+			pkts, _, err := snd.ReadRTCP()
+			if err != nil {
+				return
+			}
+			kr, _ := s.slotTrack(sl).(KeyframeRequester)
+			if kr == nil {
+				continue
+			}
+			for _, p := range pkts {
+				switch p.(type) {
+				case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+					kr.RequestKeyframe()
+				}
+			}
+		}
+	}) {
+		return errClosed()
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+//go:build !js
+
+package media
+
+import (
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// platformTrack is a received track's native part: pion's track and
+// receiver, and the counters the session's reader keeps.
+type platformTrack struct {
+	Remote   *webrtc.TrackRemote
+	Receiver *webrtc.RTPReceiver
+
+	packets atomic.Uint64
+	bytes   atomic.Uint64
+	first   atomic.Int64 // unix nanos of the first packet, 0 before it
+	last    atomic.Int64 // unix nanos of the last packet
+	lastSeq atomic.Uint32
+}
+
+// Packets is the number of RTP packets received.
+func (t *platformTrack) Packets() uint64 { return t.packets.Load() }
+
+// Bytes is the size of the RTP packets received (headers included, after
+// SRTP decryption).
+func (t *platformTrack) Bytes() uint64 { return t.bytes.Load() }
+
+// FirstPacketAt is when the first packet arrived (zero before).
+func (t *platformTrack) FirstPacketAt() time.Time { return unixTime(t.first.Load()) }
+
+// LastPacketAt is when the last packet arrived (zero before the first).
+func (t *platformTrack) LastPacketAt() time.Time { return unixTime(t.last.Load()) }
+
+// LastSequence is the RTP sequence number of the last packet received.
+func (t *platformTrack) LastSequence() uint16 { return uint16(t.lastSeq.Load()) }
+
+func unixTime(ns int64) time.Time {
+	if ns == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, ns)
+}
+
+// watchTracks records the tracks sc receives and reads each until it ends.
+func (s *Session) watchTracks(sc *subConn) (release func()) {
+	sc.pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		info := s.trackInfo(sc, "", remote.ID(), remote.StreamID(), remote.Kind().String())
+		t := newTrack(info, sc)
+		t.Remote, t.Receiver = remote, recv
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			return
+		}
+		s.wg.Add(2)
+		s.mu.Unlock()
+		go func() {
+			defer s.wg.Done()
+			buf := make([]byte, 1500)
+			for {
+				if _, _, err := recv.Read(buf); err != nil {
+					return
+				}
+			}
+		}()
+		if !s.addTrack(t) {
+			s.wg.Done()
+			return
+		}
+		go func() {
+			defer s.wg.Done()
+			s.read(t)
+		}()
+	})
+	return nil
+}
+
+// read counts t's packets until it ends, calling OnPacket for each.
+func (s *Session) read(t *Track) {
+	defer s.endTrack(t)
+	buf := make([]byte, 1500)
+	var pkt rtp.Packet
+	for {
+		n, _, err := t.Remote.Read(buf)
+		if err != nil {
+			return
+		}
+		now := time.Now().UnixNano()
+		if t.packets.Add(1) == 1 {
+			t.first.Store(now)
+		}
+		t.bytes.Add(uint64(n))
+		t.last.Store(now)
+		if n >= 4 {
+			t.lastSeq.Store(uint32(buf[2])<<8 | uint32(buf[3]))
+		}
+		if s.opts.OnPacket != nil && pkt.Unmarshal(buf[:n]) == nil {
+			s.opts.OnPacket(t, &pkt)
+		}
+		s.note.fire()
+	}
+}
+
+// ReceivedFrom sums the packets and bytes received from peerID, over every
+// track it ever published to this session.
+func (s *Session) ReceivedFrom(peerID string) (packets, bytes uint64) {
+	for _, t := range s.TracksFrom(peerID) {
+		packets += t.Packets()
+		bytes += t.Bytes()
+	}
+	return packets, bytes
+}
