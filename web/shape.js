@@ -83,17 +83,17 @@ function shapeSelf(self) {
 function shapeMeta(meeting) {
   const meta = meeting.meta;
   readonly(meta, "viewType", meeting.self.permissions.stageEnabled ? "WEBINAR" : "GROUP_CALL");
-  let socketState = { state: "connected" };
+  let socketState = { state: "connected", reconnected: false };
   getter(meta, "socketState", () => socketState);
   const update = (state) => {
     socketState = state;
     meta.emit("socketConnectionUpdate", state);
   };
-  meeting.on("reconnecting", () => update({ state: "reconnecting" }));
+  meeting.on("reconnecting", () => update({ state: "reconnecting", reconnected: false }));
   meeting.on("reconnected", () => update({ state: "connected", reconnected: true }));
-  meeting.on("disconnected", () => update({ state: "failed" }));
+  meeting.on("disconnected", () => update({ state: "failed", reconnected: false }));
   meeting.self.on("roomLeft", ({ state }) => {
-    if (state === "left") update({ state: "disconnected" });
+    if (state === "left") update({ state: "disconnected", reconnected: false });
   });
 }
 

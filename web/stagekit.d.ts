@@ -118,21 +118,22 @@ export interface Permissions extends Emitter<PermissionEvents> {
   /** Media goes with the stage: stageAccess, or NOT_ALLOWED without a stage. */
   readonly canProduceAudio: MediaProductionPermissionType;
   readonly canProduceVideo: MediaProductionPermissionType;
-  // Features this SDK does not have: always these values.
-  readonly canProduceScreenshare: "NOT_ALLOWED";
-  readonly acceptWaitingRequests: false;
-  readonly kickParticipant: false;
-  readonly pinParticipant: false;
-  readonly canAllowParticipantAudio: false;
-  readonly canAllowParticipantVideo: false;
-  readonly canDisableParticipantAudio: false;
-  readonly canDisableParticipantVideo: false;
-  readonly canRecord: false;
-  readonly canSpotlight: false;
-  readonly canLivestream: false;
-  readonly hiddenParticipant: false;
-  readonly isRecorder: false;
-  readonly showParticipantList: true;
+  // Features this SDK does not have: canProduceScreenshare is always NOT_ALLOWED, showParticipantList true, the
+  // others false (typed as RealtimeKit types them, so that code comparing them compiles).
+  readonly canProduceScreenshare: MediaProductionPermissionType;
+  readonly acceptWaitingRequests: boolean;
+  readonly kickParticipant: boolean;
+  readonly pinParticipant: boolean;
+  readonly canAllowParticipantAudio: boolean;
+  readonly canAllowParticipantVideo: boolean;
+  readonly canDisableParticipantAudio: boolean;
+  readonly canDisableParticipantVideo: boolean;
+  readonly canRecord: boolean;
+  readonly canSpotlight: boolean;
+  readonly canLivestream: boolean;
+  readonly hiddenParticipant: boolean;
+  readonly isRecorder: boolean;
+  readonly showParticipantList: boolean;
 }
 
 /** A track is null while its medium is off (RealtimeKit's types say MediaStreamTrack; its runtime has none then either). */
@@ -174,10 +175,13 @@ export interface Participant extends Emitter<ParticipantEvents> {
   readonly flags: { [key: string]: string | boolean };
 }
 
-/** RealtimeKit's self.roomState values that this SDK reaches. */
-export type RoomState = "init" | "joined" | LeaveRoomState;
-/** Why the user left: left (meeting.leave()), kicked (removed by an admin), failed (the session ended otherwise). */
-export type LeaveRoomState = "left" | "kicked" | "failed";
+/** RealtimeKit's self.roomState values; this SDK reaches init, joined, left, kicked and failed. */
+export type RoomState = "init" | "joined" | "waitlisted" | LeaveRoomState;
+/**
+ * RealtimeKit's reasons for leaving; this SDK gives left (meeting.leave()), kicked (removed by an admin) and failed
+ * (the session ended otherwise).
+ */
+export type LeaveRoomState = "kicked" | "ended" | "left" | "rejected" | "connected-meeting" | "disconnected" | "failed" | "stageLeft";
 
 export interface SelfEvents {
   /** The local user's status changed; the payload is meeting.self (as a participant's). stage emits the status. */
@@ -212,7 +216,8 @@ export interface Self extends Emitter<SelfEvents> {
   /** No hidden tiles, pinning, waiting room or screen share in this SDK: always these values. */
   readonly hidden: boolean;
   readonly isPinned: boolean;
-  readonly waitlistStatus: "none";
+  /** Always none: no waiting room. */
+  readonly waitlistStatus: "accepted" | "waiting" | "rejected" | "none";
   readonly screenShareEnabled: boolean;
   /**
    * Turns the microphone on (getUserMedia), or uses the track given (which the SDK never stops); published while
@@ -267,10 +272,14 @@ export interface Participants extends Emitter<ParticipantsEvents> {
   toArray(): Participant[];
 }
 
-/** RealtimeKit's socket state, as meta.socketState and socketConnectionUpdate give it. */
+/**
+ * RealtimeKit's socket state, as meta.socketState and socketConnectionUpdate give it: connected (reconnected after
+ * a reconnect), reconnecting, disconnected (after meeting.leave()), failed (the session ended). RealtimeKit's
+ * reconnectionAttempt is not counted here.
+ */
 export interface SocketConnectionState {
   state: "connected" | "reconnecting" | "disconnected" | "failed";
-  reconnected?: boolean;
+  reconnected: boolean;
 }
 
 export interface MetaEvents {
@@ -279,8 +288,8 @@ export interface MetaEvents {
 
 /** meeting.meta, RealtimeKit's meeting metadata. */
 export interface Meta extends Emitter<MetaEvents> {
-  /** WEBINAR for presets with a stage, GROUP_CALL otherwise. */
-  readonly viewType: "WEBINAR" | "GROUP_CALL";
+  /** WEBINAR for presets with a stage, GROUP_CALL otherwise (typed string, as RealtimeKit types it). */
+  readonly viewType: string;
   readonly meetingId: string;
   readonly socketState: SocketConnectionState;
 }

@@ -98,3 +98,17 @@ export async function run(authToken: string): Promise<RealtimeKitClient> {
   await meeting.leave();
   return meeting;
 }
+
+// Comparisons RealtimeKit-typed code makes with values this SDK never has
+// must still compile against StageKit's types.
+export function comparisons(meeting: RealtimeKitClient): boolean {
+  const p = meeting.self.permissions;
+  return (
+    meeting.meta.viewType === "LIVESTREAM" ||
+    meeting.self.roomState === "waitlisted" ||
+    meeting.self.waitlistStatus === "waiting" ||
+    p.kickParticipant === true ||
+    p.canProduceScreenshare === "ALLOWED" ||
+    meeting.meta.socketState.reconnected
+  );
+}
