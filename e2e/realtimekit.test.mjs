@@ -3,8 +3,9 @@
 //   - Cloudflare's UI kit (@cloudflare/realtimekit-ui 2.0.2, its
 //     dist/components) in a host page and a viewer page: request (the kit's
 //     stage toggle) → accept (the kit's queue button) → join (the kit's join
-//     dialog) → leave (the toggle), asserting what the components render at
-//     each step and that neither page has an error;
+//     dialog) → leave (the toggle), then invite and remove (the kit's
+//     participant menu), asserting what the components render at each step
+//     and that neither page has an error;
 //   - @cloudflare/realtimekit-react 2.0.2's RealtimeKitProvider and
 //     useRealtimeKitSelector((m) => m.stage.status) following a grant, and
 //     the same app on stagekit/realtimekit-react.
@@ -136,6 +137,22 @@ test("Cloudflare's UI kit runs the stage flow on StageKit meetings", async () =>
   await shows(viewer, "rtk-stage-toggle", /^Join stage/);
   await shows(host, "rtk-participants-stage-list", /^Participants \(0\)/);
   await shows(host, "rtk-participants-viewer-list", /^Viewers \(2\) H Host \(you\) V Viewer$/);
+
+  // The host invites the viewer with the kit's participant menu ("Invite to
+  // stage": grantAccess), the viewer joins, and the host removes it the same
+  // way ("Remove from stage": kick).
+  await host.locator("#rtk-participants-viewer-list rtk-participant", { hasText: "Viewer" }).locator("#trigger").click();
+  await host.locator("#rtk-participants-viewer-list rtk-menu-item", { hasText: "Invite to stage" }).click();
+  await viewer.waitForFunction(() => meeting.stage.status === "ACCEPTED_TO_JOIN_STAGE");
+  await viewer.locator("rtk-join-stage").waitFor();
+  await viewer.locator("rtk-join-stage rtk-button").nth(1).click();
+  await viewer.waitForFunction(() => meeting.stage.status === "ON_STAGE");
+  await shows(host, "rtk-participants-stage-list", /^Participants \(1\) V Viewer$/);
+  await host.locator("#rtk-participants-stage-list rtk-participant", { hasText: "Viewer" }).locator("#trigger").click();
+  await host.locator("#rtk-participants-stage-list rtk-menu-item", { hasText: "Remove from stage" }).click();
+  await viewer.waitForFunction(() => meeting.stage.status === "OFF_STAGE");
+  await shows(viewer, "rtk-stage-toggle", /^Join stage/);
+  await shows(host, "rtk-participants-stage-list", /^Participants \(0\)/);
 
   assert.deepEqual(host.errors.map(String), [], "host page errors");
   assert.deepEqual(viewer.errors.map(String), [], "viewer page errors");
