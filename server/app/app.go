@@ -87,7 +87,7 @@ const (
 type App struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *store.Store
+	store   store.Store
 	presets *config.Presets
 	auth    *auth.Authenticator
 	hub     *signal.Hub
@@ -239,7 +239,7 @@ func (a *App) Hub() *signal.Hub { return a.hub }
 func (a *App) SFU() *sfu.SFU { return a.sfu }
 
 // Store is the storage.
-func (a *App) Store() *store.Store { return a.store }
+func (a *App) Store() store.Store { return a.store }
 
 // Presets are the presets in force.
 func (a *App) Presets() *config.Presets { return a.presets }
