@@ -44,7 +44,7 @@ type PresetSource interface {
 
 // Options configure an Authenticator.
 type Options struct {
-	Store   store.Store // required
+	Store   store.Store  // required
 	Presets PresetSource // required
 	TTL     time.Duration
 	Now     func() time.Time // the clock; default time.Now

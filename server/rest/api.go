@@ -46,7 +46,7 @@ type RoomReader interface {
 // Options configure the API.
 type Options struct {
 	APIKey  string          // required
-	Store   store.Store    // required
+	Store   store.Store     // required
 	Tokens  TokenIssuer     // required
 	Presets *config.Presets // required
 	Rooms   RoomRemover     // optional: nil when no live rooms are kept

@@ -372,7 +372,9 @@ func testSettings(t *testing.T, b backend) {
 	}
 }
 
-func TestSettingOrInitRaceKeepsFirstValue(t *testing.T) { forEachStore(t, testSettingOrInitRaceKeepsFirstValue) }
+func TestSettingOrInitRaceKeepsFirstValue(t *testing.T) {
+	forEachStore(t, testSettingOrInitRaceKeepsFirstValue)
+}
 
 func testSettingOrInitRaceKeepsFirstValue(t *testing.T, b backend) {
 	ctx := context.Background()
