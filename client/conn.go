@@ -537,6 +537,7 @@ func (m *Meeting) lost(c *conn, readErr error) *conn {
 // authenticated connection whose rejoin is on its way (the reader applies
 // its snapshot), the meeting is closed, or the server refuses for good.
 func (m *Meeting) reconnect() *conn {
+	failures := 0 // attempts in a row that could not reach or use a node
 	for {
 		if m.backoff < m.opts.MinBackoff {
 			m.backoff = m.opts.MinBackoff
@@ -551,9 +552,12 @@ func (m *Meeting) reconnect() *conn {
 		case <-t.C:
 		}
 
-		c, hello, err := m.dialHello(m.ctx)
+		c, hello, err := m.dialVia(m.ctx, m.route.target(m.wsURL, failures))
 		if err != nil {
 			code := CodeOf(err)
+			if code == CodeUnreachable || code == protocol.CodeUnavailable || code == protocol.CodeElsewhere || code == CodeTimeout {
+				failures++ // that node is gone or cannot serve: try the next one
+			}
 			if isFatal(code) && m.ctx.Err() == nil {
 				m.mu.Lock()
 				m.closed = true
