@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/stagekit/stagekit/internal/clusterenv"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -151,7 +153,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := clusterenv.Run(m) // stops the cluster tests' PostgreSQL
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
