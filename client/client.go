@@ -247,30 +247,40 @@ func (r *route) setNodes(bases []string) {
 // dialHello opens a connection to the current node and authenticates it,
 // following a cluster's redirects.
 func (m *Meeting) dialHello(ctx context.Context) (*conn, *protocol.HelloResult, error) {
-	return m.dialVia(ctx, m.route.target(m.wsURL, 0))
+	c, hello, _, err := m.dialVia(ctx, m.route.target(m.wsURL, 0))
+	return c, hello, err
 }
 
 // dialVia connects to url and authenticates, following up to maxRedirects
 // redirects to the node that serves the room; on success that node becomes
-// the route's current one.
-func (m *Meeting) dialVia(ctx context.Context, url string) (*conn, *protocol.HelloResult, error) {
+// the route's current one. When a redirect's target cannot be reached (the
+// owner died), retryAt is when its lease ends and another node may take
+// the room: the time to try again, rather than backing off blindly.
+func (m *Meeting) dialVia(ctx context.Context, url string) (c *conn, hello *protocol.HelloResult, retryAt time.Time, err error) {
+	var leaseEnds time.Time
 	for hop := 0; ; hop++ {
-		c, hello, err := m.dialHelloAt(ctx, url)
+		c, hello, err = m.dialHelloAt(ctx, url)
 		var e *protocol.ErrorBody
 		if errors.As(err, &e) && e.Code == protocol.CodeElsewhere && e.Redirect != "" && hop < maxRedirects {
 			next, uerr := socketURL(e.Redirect)
 			if uerr != nil {
-				return nil, nil, newError(protocol.CodeMalformed, "the server redirected to %q: %v", e.Redirect, uerr)
+				return nil, nil, time.Time{}, newError(protocol.CodeMalformed, "the server redirected to %q: %v", e.Redirect, uerr)
 			}
 			m.log.Debug("stagekit: the room lives on another node; following", "to", next)
 			url = next
+			leaseEnds = time.Time{}
+			if e.LeaseMs > 0 {
+				leaseEnds = time.Now().Add(time.Duration(e.LeaseMs) * time.Millisecond)
+			}
 			continue
 		}
 		if err == nil {
 			m.route.current = url
 			m.route.setNodes(hello.Nodes)
+		} else if code := CodeOf(err); !leaseEnds.IsZero() && (code == CodeUnreachable || code == CodeTimeout) {
+			retryAt = leaseEnds
 		}
-		return c, hello, err
+		return c, hello, retryAt, err
 	}
 }
 

@@ -173,8 +173,11 @@ type ErrorBody struct {
 	Message string   `json:"message"`
 	UserIDs []string `json:"userIds,omitempty"`
 	// Redirect is the base URL (http(s)://host:port) of the node that
-	// serves the room, with CodeElsewhere.
+	// serves the room, with CodeElsewhere; LeaseMs how long that node's
+	// lease has left: a client that cannot reach it (it died) retries
+	// after that, when another node may take the room over.
 	Redirect string `json:"redirect,omitempty"`
+	LeaseMs  int64  `json:"leaseMs,omitempty"`
 }
 
 // Permissions mirror a preset's stage permissions as the JS API names them.

@@ -99,17 +99,17 @@ type lease struct {
 }
 
 var (
-	// claimScript returns the lease's value, setting it to this node under
-	// a new epoch when nobody holds it.
+	// claimScript returns the lease's value and time left (ms), setting it
+	// to this node under a new epoch when nobody holds it.
 	claimScript = redis.NewScript(`
 local v = redis.call('GET', KEYS[1])
-if v then return v end
+if v then return {v, redis.call('PTTL', KEYS[1])} end
 local e = redis.call('INCR', KEYS[2])
 local t = tonumber(ARGV[4])
 if e < t then redis.call('SET', KEYS[2], t); e = t end
 v = ARGV[1] .. '|' .. e .. '|' .. ARGV[2]
 redis.call('SET', KEYS[1], v, 'PX', ARGV[3])
-return v`)
+return {v, tonumber(ARGV[3])}`)
 	renewScript = redis.NewScript(`
 if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('PEXPIRE', KEYS[1], ARGV[2]) end
 return 0`)
@@ -187,36 +187,38 @@ func (n *Node) usable(l *lease, now time.Time) bool {
 }
 
 // Claim implements signal.Placement.
-func (n *Node) Claim(ctx context.Context, meetingID string) (int64, string, error) {
+func (n *Node) Claim(ctx context.Context, meetingID string) (int64, string, time.Duration, error) {
 	n.mu.Lock()
 	if l := n.held[meetingID]; l != nil && n.usable(l, time.Now()) {
 		n.mu.Unlock()
-		return l.epoch, "", nil
+		return l.epoch, "", 0, nil
 	}
 	n.mu.Unlock()
 	sent := time.Now()
-	v, err := claimScript.Run(ctx, n.rdb, []string{n.roomKey(meetingID), n.epochKey(meetingID)},
-		n.cfg.NodeID, n.cfg.Advertise, n.cfg.LeaseTTL.Milliseconds(), sent.UnixMilli()).Text()
+	res, err := claimScript.Run(ctx, n.rdb, []string{n.roomKey(meetingID), n.epochKey(meetingID)},
+		n.cfg.NodeID, n.cfg.Advertise, n.cfg.LeaseTTL.Milliseconds(), sent.UnixMilli()).Slice()
 	if err != nil {
-		return 0, "", fmt.Errorf("cluster: claim %s: %w", meetingID, err)
+		return 0, "", 0, fmt.Errorf("cluster: claim %s: %w", meetingID, err)
 	}
+	v, _ := res[0].(string)
+	left, _ := res[1].(int64)
 	owner, epoch, url, err := parseLease(v)
 	if err != nil {
-		return 0, "", err
+		return 0, "", 0, err
 	}
 	if owner != n.cfg.NodeID {
-		return 0, url, nil
+		return 0, url, time.Duration(max(left, 0)) * time.Millisecond, nil
 	}
 	n.mu.Lock()
 	defer n.mu.Unlock()
 	if l := n.held[meetingID]; l != nil && l.epoch == epoch {
 		l.renewed = sent
-		return epoch, "", nil
+		return epoch, "", 0, nil
 	}
 	n.held[meetingID] = &lease{epoch: epoch, value: v, renewed: sent}
 	n.acquired.Add(1)
 	n.log.Info("room lease acquired", "meeting", meetingID, "epoch", epoch)
-	return epoch, "", nil
+	return epoch, "", 0, nil
 }
 
 func parseLease(v string) (owner string, epoch int64, url string, err error) {

@@ -52,7 +52,10 @@ func (r *rooms) Depose(id string) {
 
 func claim(t *testing.T, n *Node, room string) (int64, string) {
 	t.Helper()
-	e, owner, err := n.Claim(context.Background(), room)
+	e, owner, left, err := n.Claim(context.Background(), room)
+	if owner != "" && (left <= 0 || left > ttl) {
+		t.Errorf("%s's claim of %s: owner %s with %v left, want within the TTL %v", n.ID(), room, owner, left, ttl)
+	}
 	if err != nil {
 		t.Fatalf("%s claims %s: %v", n.ID(), room, err)
 	}
@@ -188,7 +191,7 @@ func TestPartitionedOwnerDeposesBeforeExpiry(t *testing.T) {
 				t.Errorf("cut's stats %+v, want one lease lost", s)
 			}
 			// The cut node cannot claim while partitioned.
-			if _, _, err := cut.Claim(context.Background(), "room"); err == nil {
+			if _, _, _, err := cut.Claim(context.Background(), "room"); err == nil {
 				t.Error("a partitioned node's claim succeeded")
 			}
 			return

@@ -256,14 +256,14 @@ func (c *conn) hello(ctx context.Context, typ websocket.MessageType, data []byte
 // room (CodeElsewhere with the owner's URL), or tells it to try another
 // node when this one cannot place the room (CodeUnavailable).
 func (c *conn) placeRoom(ctx context.Context) *protocol.ErrorBody {
-	owner, err := c.hub.place(ctx, c.id.MeetingID)
+	owner, left, err := c.hub.place(ctx, c.id.MeetingID)
 	switch {
 	case err != nil:
 		c.hub.log.Warn("cannot place the room", "meeting", c.id.MeetingID, "err", err)
 		return protocol.NewError(protocol.CodeUnavailable, "this node cannot place the room now; try another node")
 	case owner != "":
 		e := protocol.NewError(protocol.CodeElsewhere, "the room is served by another node")
-		e.Redirect = owner
+		e.Redirect, e.LeaseMs = owner, left.Milliseconds()
 		return e
 	}
 	return nil

@@ -89,8 +89,10 @@ type Config struct {
 type Placement interface {
 	// Claim returns this node's epoch for the room when this node owns it
 	// (claiming it if no node does), or else owner, the base URL of the
-	// node that does. It is fast when this node holds the room already.
-	Claim(ctx context.Context, meetingID string) (epoch int64, owner string, err error)
+	// node that does, and how long that node's lease has left (when the
+	// owner turns out dead, another node may take the room after it). It
+	// is fast when this node holds the room already.
+	Claim(ctx context.Context, meetingID string) (epoch int64, owner string, ownerLeft time.Duration, err error)
 	// Release gives the room up if this node holds it under epoch.
 	Release(meetingID string, epoch int64)
 	// Nodes are the base URLs of the live nodes.
@@ -549,7 +551,7 @@ func (h *Hub) room(meetingID string) *room {
 		var epoch int64
 		if p := h.cfg.Placement; p != nil {
 			ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
-			e, owner, err := p.Claim(ctx, meetingID)
+			e, owner, _, err := p.Claim(ctx, meetingID)
 			cancel()
 			if err != nil || owner != "" {
 				return nil
@@ -570,19 +572,20 @@ func (h *Hub) room(meetingID string) *room {
 const placeTimeout = 3 * time.Second
 
 // place decides, at hello, whether this node serves the meeting's room: ""
-// when it does, else the owner's base URL; an error when it cannot tell.
-func (h *Hub) place(ctx context.Context, meetingID string) (owner string, err error) {
+// when it does, else the owner's base URL and its lease's time left; an
+// error when it cannot tell.
+func (h *Hub) place(ctx context.Context, meetingID string) (owner string, ownerLeft time.Duration, err error) {
 	p := h.cfg.Placement
 	if p == nil {
-		return "", nil
+		return "", 0, nil
 	}
 	if r := h.existingRoom(meetingID); r != nil {
-		return "", nil
+		return "", 0, nil
 	}
 	ctx, cancel := context.WithTimeout(ctx, placeTimeout)
 	defer cancel()
-	_, owner, err = p.Claim(ctx, meetingID)
-	return owner, err
+	_, owner, ownerLeft, err = p.Claim(ctx, meetingID)
+	return owner, ownerLeft, err
 }
 
 // Serving reports whether the meeting has a live room here (server/cluster
