@@ -515,13 +515,29 @@ func testDemoMeetings(t *testing.T, b backend) {
 }
 
 // BenchmarkSaveStage is the cost of storing one stage change (a request:
-// one upsert in its own transaction), what every committed change pays.
+// one upsert in its own transaction, with its fence check), what every
+// committed change pays, in SQLite and in PostgreSQL (a local server,
+// fsync off as in the tests: the round trips, not the disk).
 func BenchmarkSaveStage(b *testing.B) {
-	s, err := Open(b.TempDir())
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer s.Close()
+	b.Run("sqlite", func(b *testing.B) {
+		s, err := Open(b.TempDir())
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		benchSaveStage(b, s)
+	})
+	b.Run("postgres", func(b *testing.B) {
+		s, err := OpenPostgres(context.Background(), clusterenv.PostgresURL(b))
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.Close()
+		benchSaveStage(b, s)
+	})
+}
+
+func benchSaveStage(b *testing.B, s Store) {
 	ctx := context.Background()
 	m, err := s.CreateMeeting(ctx, "bench")
 	if err != nil {
