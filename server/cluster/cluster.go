@@ -138,6 +138,7 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.Default()
 	}
+	redisLogOnce.Do(func() { redis.SetLogger(redisLog{cfg.Logger.With("component", "redis")}) })
 	opts, err := redis.ParseURL(cfg.RedisURL)
 	if err != nil {
 		return nil, fmt.Errorf("cluster: redis URL: %w", err)
@@ -157,6 +158,17 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 	n.nodes.Store(&empty)
 	return n, nil
 }
+
+// redisLog sends go-redis's own messages (connection pool failures) to the
+// server's log, at debug level: the node logs what they mean (a lease not
+// renewed, a claim that failed) itself.
+type redisLog struct{ log *slog.Logger }
+
+func (l redisLog) Printf(ctx context.Context, format string, v ...any) {
+	l.log.Debug(fmt.Sprintf(format, v...))
+}
+
+var redisLogOnce sync.Once
 
 func (n *Node) roomKey(m string) string  { return n.cfg.Prefix + "room:" + m }
 func (n *Node) epochKey(m string) string { return n.cfg.Prefix + "epoch:" + m }
