@@ -401,6 +401,25 @@ func TestClusterStageFlowWithMedia(t *testing.T) {
 	if n := a.metric(t, "stagekit_media_packets_forwarded_total"); n <= 0 {
 		t.Errorf("node A forwarded %v packets, by its metrics", n)
 	}
+
+	// The REST API answers on any node: the live stage is read on the owner,
+	// and a participant deleted through another node leaves the room at once.
+	var live struct {
+		Members []struct{ UserID, StageStatus string } `json:"members"`
+		Count   int                                    `json:"count"`
+	}
+	if err := testserver.Do(cn.url, "GET", "/v1/meetings/"+mid+"/stage", nil, http.StatusOK, &live); err != nil || live.Count != 3 {
+		t.Errorf("GET …/stage via node C: %+v, %v; want the owner's 3 members", live, err)
+	}
+	if err := testserver.Do(b.url, "DELETE", "/v1/meetings/"+mid+"/participants/"+v2.id, nil, http.StatusOK, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-v2.m.Done():
+	case <-time.After(clusterWait):
+		t.Fatal("the participant deleted via node B is still connected to A")
+	}
+	eventually(t, "the host sees v2 leave", func() bool { return host.statusOf(v2.id) == "" })
 }
 
 // kill -9 of the room's owner mid-webinar: its lease expires, another node

@@ -26,6 +26,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
@@ -192,8 +194,12 @@ func New(cfg Config) (*App, error) {
 	if node != nil {
 		node.Start(a.hub)
 	}
+	var rooms rest.RoomRemover = a.hub
+	if node != nil {
+		rooms = clusterRemover{a.hub, node}
+	}
 	api, err := rest.New(rest.Options{APIKey: cfg.APIKey, Store: st, Tokens: au, Presets: presets,
-		Rooms: a.hub, Members: a.hub, Logger: log.With("component", "rest")})
+		Rooms: rooms, Members: a.hub, Logger: log.With("component", "rest")})
 	if err != nil {
 		a.hub.Close()
 		if node != nil {
@@ -206,6 +212,10 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.mux.Handle("/v1/", api)
+	if node != nil {
+		// A room's live stage is on its owner: read it there.
+		a.mux.Handle("GET /v1/meetings/{id}/stage", a.onOwner(api))
+	}
 	a.mux.HandleFunc("GET /healthz", a.health)
 	a.mux.HandleFunc("GET /readyz", a.ready)
 	a.mux.Handle("GET /metrics", a.metrics.handler())
@@ -234,6 +244,41 @@ func New(cfg Config) (*App, error) {
 		"grace", cfg.Grace, "token_ttl", cfg.TokenTTL, "allowed_origins", cfg.AllowedOrigins,
 		"allowed_hosts", cfg.AllowedHosts, "demo", cfg.DemoMode}, clusterAttrs...)...)
 	return a, nil
+}
+
+// clusterRemover takes a deleted participant out of its room on whichever
+// node serves it.
+type clusterRemover struct {
+	hub  *signal.Hub
+	node *cluster.Node
+}
+
+func (c clusterRemover) RemoveParticipant(meetingID, userID string) {
+	c.hub.RemoveParticipant(meetingID, userID)
+	c.node.PublishRemoval(meetingID, userID)
+}
+
+// onOwner serves a request about a room here when this node serves the
+// room or no node does, and proxies it to the room's owner otherwise.
+func (a *App) onOwner(local http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if a.hub.Serving(id) {
+			local.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		owner, err := a.node.Owner(ctx, id)
+		cancel()
+		target, perr := url.Parse(owner)
+		if err != nil || owner == "" || owner == a.node.Advertise() || perr != nil {
+			local.ServeHTTP(w, r)
+			return
+		}
+		proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+		proxy.ServeHTTP(w, r)
+	})
 }
 
 // openStore opens PostgreSQL when a URL is given, else the SQLite file.

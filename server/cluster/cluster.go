@@ -58,6 +58,9 @@ type Rooms interface {
 	Serving(meetingID string) bool
 	// Depose ends the room on this node (its lease was lost).
 	Depose(meetingID string)
+	// RemoveParticipant takes a deleted participant out of its room (on
+	// whichever node the admin's DELETE arrived).
+	RemoveParticipant(meetingID, userID string)
 }
 
 // DefaultLeaseTTL is a lease's lifetime without renewal: how long a dead
@@ -85,6 +88,7 @@ type Node struct {
 
 	acquired, released, lost atomic.Int64
 
+	sub     *redis.PubSub // participant removals
 	stop    chan struct{}
 	done    chan struct{}
 	once    sync.Once
@@ -173,6 +177,7 @@ var redisLogOnce sync.Once
 func (n *Node) roomKey(m string) string  { return n.cfg.Prefix + "room:" + m }
 func (n *Node) epochKey(m string) string { return n.cfg.Prefix + "epoch:" + m }
 func (n *Node) nodesKey() string         { return n.cfg.Prefix + "nodes" }
+func (n *Node) removalsKey() string      { return n.cfg.Prefix + "removals" }
 
 // Start begins renewing leases and the node's registration; rooms is told
 // of lost leases.
@@ -182,9 +187,47 @@ func (n *Node) Start(rooms Rooms) {
 	n.mu.Unlock()
 	n.heartbeat(context.Background())
 	n.started.Store(true)
+	n.sub = n.rdb.Subscribe(context.Background(), n.removalsKey())
 	go n.loop()
 	go n.heartbeats()
+	go n.removals(rooms)
 }
+
+// PublishRemoval tells every node (itself included) that an admin deleted
+// the participant: the room's owner closes its connection (4031).
+func (n *Node) PublishRemoval(meetingID, userID string) {
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/6)
+	defer cancel()
+	if err := n.rdb.Publish(ctx, n.removalsKey(), meetingID+"|"+userID).Err(); err != nil {
+		n.log.Warn("publishing a participant's removal failed; its token is revoked all the same", "meeting", meetingID, "user", userID, "err", err)
+	}
+}
+
+func (n *Node) removals(rooms Rooms) {
+	for m := range n.sub.Channel() {
+		meetingID, userID, ok := strings.Cut(m.Payload, "|")
+		if ok && rooms != nil && rooms.Serving(meetingID) {
+			rooms.RemoveParticipant(meetingID, userID)
+		}
+	}
+}
+
+// Owner returns the base URL of the node that holds the room's lease, ""
+// when none does; it claims nothing.
+func (n *Node) Owner(ctx context.Context, meetingID string) (string, error) {
+	v, err := n.rdb.Get(ctx, n.roomKey(meetingID)).Result()
+	if errors.Is(err, redis.Nil) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	_, _, url, err := parseLease(v)
+	return url, err
+}
+
+// Advertise is the node's own base URL.
+func (n *Node) Advertise() string { return n.cfg.Advertise }
 
 // ID is the node's id.
 func (n *Node) ID() string { return n.cfg.NodeID }
@@ -445,6 +488,9 @@ func (n *Node) heartbeat(ctx context.Context) {
 func (n *Node) Close() error {
 	n.once.Do(func() {
 		close(n.stop)
+		if n.sub != nil {
+			n.sub.Close()
+		}
 	})
 	if n.started.Load() {
 		select {
