@@ -42,7 +42,7 @@ func newRooms(ids ...string) *rooms {
 	return r
 }
 
-func (r *rooms) Serving(id string) bool { r.mu.Lock(); defer r.mu.Unlock(); return r.serving[id] }
+func (r *rooms) Serving(id string) bool                     { r.mu.Lock(); defer r.mu.Unlock(); return r.serving[id] }
 func (r *rooms) RemoveParticipant(meetingID, userID string) {}
 func (r *rooms) Depose(id string) {
 	r.mu.Lock()
