@@ -73,7 +73,9 @@ func run(n, basePort int, apiKey string, ttl time.Duration, server, web string) 
 		addr := fmt.Sprintf("127.0.0.1:%d", basePort+i)
 		cmd := exec.Command(server, "-cluster", "-node-id", id, "-addr", addr, "-advertise", "http://"+addr,
 			"-redis", rd.URL(), "-postgres", pgURL, "-api-key", apiKey, "-lease-ttl", ttl.String(),
-			"-web", web, "-data", os.TempDir())
+			"-web", web, "-data", os.TempDir(),
+			// A page served by one node may be redirected to another.
+			"-allowed-origins", "127.0.0.1:*,localhost:*")
 		out, err := cmd.StderrPipe()
 		if err != nil {
 			return err
