@@ -49,6 +49,7 @@ type fencedStage struct {
 	mu    sync.Mutex
 	fence map[string]int64
 	saves int
+	fail  error // every save fails with it
 }
 
 func (s *fencedStage) ClaimStage(meetingID string, epoch int64) ([]StageRecord, error) {
@@ -66,6 +67,9 @@ func (s *fencedStage) SaveStage(meetingID string, epoch int64, save []StageRecor
 	defer s.mu.Unlock()
 	if s.fence[meetingID] != epoch {
 		return ErrFenced
+	}
+	if s.fail != nil {
+		return s.fail
 	}
 	s.saves++
 	return nil
@@ -165,6 +169,24 @@ func TestFencedWriteDeposesTheRoom(t *testing.T) {
 	tok, _ := e.user("m", "Late", stage.PresetWebinarViewer)
 	c := e.dial("Late")
 	wantError(t, "hello after the takeover", c.call(protocol.ClientMessage{Type: protocol.TypeHello, Token: tok}), protocol.CodeElsewhere)
+}
+
+// In a cluster a change that could not be stored is not acknowledged
+// either (another node would restore the room without it): the room is
+// deposed and restarts from the durable state.
+func TestUnstoredChangeIsNotAcknowledgedInACluster(t *testing.T) {
+	e, _, st := clusterEnv(t)
+	viewer, _ := e.join("m", "Viewer", stage.PresetWebinarViewer)
+	st.mu.Lock()
+	st.fail = errors.New("database unreachable")
+	st.mu.Unlock()
+	viewer.send(act(protocol.TypeStageRequest))
+	if code := viewer.closed(); code != protocol.CodeRoomMoved {
+		t.Errorf("closed with %d, want %d", code, protocol.CodeRoomMoved)
+	}
+	if viewer.index(func(m msg) bool { return m.Type == protocol.TypeResult && m.Status == stage.Requested }) >= 0 {
+		t.Error("an unstored request was acknowledged")
+	}
 }
 
 // A room whose stage is fenced at a newer epoch is not created here: the

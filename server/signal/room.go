@@ -604,7 +604,8 @@ func (r *room) storeLocked(changes []stage.Change) bool {
 	return r.saveLocked(save, drop)
 }
 
-// saveLocked stores a change; false when it was fenced and the room deposed.
+// saveLocked stores a change; false when it was refused (fenced, or in a
+// cluster not stored) and the room deposed.
 func (r *room) saveLocked(save []StageRecord, drop []string) bool {
 	st := r.hub.cfg.Stage
 	if st == nil || (len(save) == 0 && len(drop) == 0) {
@@ -614,6 +615,13 @@ func (r *room) saveLocked(save []StageRecord, drop []string) bool {
 	switch {
 	case errors.Is(err, ErrFenced):
 		r.hub.log.Warn("stage write fenced: another node owns the room now; deposing it here", "meeting", r.id, "epoch", r.epoch)
+		r.deposeLocked()
+		return false
+	case err != nil && r.hub.cfg.Placement != nil:
+		// In a cluster another node may take the room over from the
+		// store: a change it lacks must not be acknowledged. The room
+		// restarts from the durable state (here or elsewhere).
+		r.hub.log.Error("storing the stage failed; deposing the room", "meeting", r.id, "err", err)
 		r.deposeLocked()
 		return false
 	case err != nil:
