@@ -58,6 +58,11 @@ type testCluster struct {
 // address (a proxy, to partition it), else the shared server's.
 func newCluster(t *testing.T, n int, redisFor func(i int, addr string) string) *testCluster {
 	t.Helper()
+	return newClusterTTL(t, n, clusterTTL, redisFor)
+}
+
+func newClusterTTL(t *testing.T, n int, ttl time.Duration, redisFor func(i int, addr string) string) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t, pg: clusterenv.PostgresURL(t), redis: clusterenv.RedisServer(t)}
 	api, err := media.NewAPI(media.Options{Loopback: true})
 	if err != nil {
@@ -76,13 +81,13 @@ func newCluster(t *testing.T, n int, redisFor func(i int, addr string) string) *
 		nd := &clusterNode{id: fmt.Sprintf("n%d", i), url: fmt.Sprintf("http://127.0.0.1:%d", port)}
 		nd.args = []string{"-cluster", "-redis", "redis://" + addr + "/0", "-postgres", c.pg,
 			"-node-id", nd.id, "-advertise", nd.url, "-addr", fmt.Sprintf("127.0.0.1:%d", port),
-			"-lease-ttl", clusterTTL.String(), "-api-key", testserver.APIKey, "-data", t.TempDir(), "-web", "",
+			"-lease-ttl", ttl.String(), "-api-key", testserver.APIKey, "-data", t.TempDir(), "-web", "",
 			"-nat-ips", "127.0.0.1", "-log-format", "json", "-log-level", "info"}
 		c.nodes = append(c.nodes, nd)
 		c.start(nd)
 	}
 	// Every node's node list holds the others (heartbeats every TTL/2).
-	time.Sleep(clusterTTL)
+	time.Sleep(ttl)
 	t.Cleanup(func() {
 		if t.Failed() {
 			for _, nd := range c.nodes {
@@ -628,5 +633,44 @@ func TestClusterPausedOwnerCannotCommit(t *testing.T) {
 	eventually(t, "the host sees only the fresh request", func() bool { return slices.Equal(requestIDs(host), []string{fresh.id}) })
 	if s := stale.m.Stage().Status(); s != stage.OffStage {
 		t.Errorf("the stale viewer's status %s: its unacknowledged request exists", s)
+	}
+}
+
+// A node shut down gracefully (SIGTERM) releases its leases before it
+// closes its clients: they find the room on another node at once, long
+// before the lease would have expired.
+func TestClusterGracefulShutdownMovesRoomsAtOnce(t *testing.T) {
+	const ttl = 4 * time.Second
+	c := newClusterTTL(t, 2, ttl, nil)
+	a, b := c.nodes[0], c.nodes[1]
+	mid, err := testserver.CreateMeeting(b.url, "drain")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := c.join(mid, a, "Host", stage.PresetWebinarHost)
+	viewer := c.join(mid, b, "Viewer", stage.PresetWebinarViewer)
+	ctx, cancel := ctxWait()
+	defer cancel()
+	act(t, "request", viewer.m.Stage().RequestAccess(ctx))
+	eventually(t, "the request", func() bool { return len(host.m.Requests()) == 1 })
+	stopped := time.Now()
+	a.signal(t, syscall.SIGTERM)
+	var last time.Duration
+	for _, u := range []*member{host, viewer} {
+		eventually(t, u.name+" resynced on B", func() bool {
+			at, ok := u.reconnectedSince(stopped)
+			last = max(last, at.Sub(stopped))
+			return ok
+		})
+	}
+	if last >= ttl/2 {
+		t.Errorf("clients resynced %v after the shutdown: the lease (TTL %v) was not released", last, ttl)
+	}
+	t.Logf("graceful shutdown: every client resynced on the other node in %v", last.Round(time.Millisecond))
+	if got := requestIDs(host); !slices.Equal(got, []string{viewer.id}) {
+		t.Errorf("pending after the move %v", got)
+	}
+	if n := b.metric(t, "stagekit_rooms"); n != 1 {
+		t.Errorf("node B serves %v rooms", n)
 	}
 }

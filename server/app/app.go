@@ -405,11 +405,12 @@ func (a *App) ListenAndServe() error {
 // flight, then closes the store. Later calls return the first call's result.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
-		a.hub.Close()
 		if a.node != nil {
-			// The rooms' leases go now: other nodes take them at once.
+			// The rooms' leases go first, so that the clients the hub is
+			// about to close find the rooms free on the other nodes.
 			a.node.Close()
 		}
+		a.hub.Close()
 		if a.sfu != nil {
 			a.sfu.Close()
 		}
