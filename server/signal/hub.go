@@ -561,6 +561,9 @@ func (h *Hub) room(meetingID string) *room {
 		r = newRoom(h, meetingID, epoch)
 		// Not yet visible to anyone: restored without its lock.
 		if !r.restoreLocked() {
+			if p := h.cfg.Placement; p != nil {
+				go p.Release(meetingID, epoch) // let a node whose epoch is not fenced claim it
+			}
 			return nil
 		}
 		h.rooms[meetingID] = r

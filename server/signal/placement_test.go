@@ -192,7 +192,7 @@ func TestUnstoredChangeIsNotAcknowledgedInACluster(t *testing.T) {
 // A room whose stage is fenced at a newer epoch is not created here: the
 // join is refused with 4051 and the client reconnects.
 func TestJoinRefusedWhenTheRoomIsFenced(t *testing.T) {
-	e, _, st := clusterEnv(t)
+	e, p, st := clusterEnv(t)
 	st.takeOver("m", 9) // newer than this node's epoch 7
 	tok, _ := e.user("m", "Viewer", stage.PresetWebinarViewer)
 	c, _ := e.connect("Viewer", tok)
@@ -200,6 +200,7 @@ func TestJoinRefusedWhenTheRoomIsFenced(t *testing.T) {
 	if code := c.closed(); code != protocol.CodeRoomMoved {
 		t.Errorf("closed with %d", code)
 	}
+	waitFor(t, "the fenced room's lease released", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return len(p.released) == 1 })
 }
 
 // Depose (a lost lease) closes the room's clients with 4051 and forgets it.
