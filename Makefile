@@ -49,6 +49,7 @@ help:
 	@echo 'make test      setup + build + vet (gofmt, go mod tidy, go vet) + native tests (-race: $(RACE_PKGS)) + wasm tests + e2e'
 	@echo 'make bench     benchmarks, native and js/wasm (in Chromium)'
 	@echo 'make demo      build, then run bin/stageserver -demo on $(DEMO_ADDR)'
+	@echo 'make cluster   build, then PostgreSQL, Redis and three -cluster nodes on 127.0.0.1:8081-8083'
 	@echo 'make fuzz      each Fuzz target for FUZZTIME=$(FUZZTIME)'
 	@echo 'make clean     remove build output'
 
@@ -167,6 +168,15 @@ demo: build
 	@mkdir -p $(DEMO_DATA)
 	@echo "stagekit demo: http://$(DEMO_ADDR)/demo/   (Ctrl-C stops it)"
 	bin/stageserver -demo -addr $(DEMO_ADDR) -data $(DEMO_DATA)
+
+# --- cluster -------------------------------------------------------------
+
+# Three nodes of a cluster on loopback for a person to try (README: "Running
+# a cluster"): a throwaway PostgreSQL and redis-server, then bin/stageserver
+# -cluster on 127.0.0.1:8081-8083. Ctrl-C stops everything.
+.PHONY: cluster
+cluster: setup build
+	$(GO) run ./cmd/stagecluster -nodes 3 -base-port 8081
 
 # --- fuzz ----------------------------------------------------------------
 

@@ -114,7 +114,10 @@ func BenchmarkAudience(b *testing.B) {
 
 // audience is one server with a meeting, its hosts and its viewers.
 type audience struct {
-	srv       *server
+	srv *server // the server the hosts connect to (a cluster's owner)
+	// entries, if set, are the URLs viewers connect to, in turn (the nodes
+	// of a cluster); default srv's.
+	entries   []string
 	meetingID string
 	host      *client.Meeting
 	observer  *leanClient
@@ -312,7 +315,11 @@ func (a *audience) connectViewers(ctx context.Context) error {
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			v, err := dialLean(ctx, a.srv.URL, a.tokens[i], a.viewerStatus)
+			entry := a.srv.URL
+			if len(a.entries) > 0 {
+				entry = a.entries[i%len(a.entries)]
+			}
+			v, err := dialLean(ctx, entry, a.tokens[i], a.viewerStatus)
 			if err != nil {
 				err = fmt.Errorf("viewer %d: %w", i, err)
 				first.CompareAndSwap(nil, &err)

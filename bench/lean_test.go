@@ -44,8 +44,21 @@ type leanClient struct {
 	err      error // why the reader ended; set before done closes
 }
 
-// dialLean connects, authenticates and joins the room.
+// dialLean connects, authenticates and joins the room. A clustered node's
+// redirect to the room's owner (4050) is followed, as the SDK does.
 func dialLean(ctx context.Context, baseURL, token string, onStatus func(stage.Status)) (*leanClient, error) {
+	for hop := 0; ; hop++ {
+		c, err := dialLeanAt(ctx, baseURL, token, onStatus)
+		var e *protocol.ErrorBody
+		if errors.As(err, &e) && e.Code == protocol.CodeElsewhere && e.Redirect != "" && hop < 3 {
+			baseURL = e.Redirect
+			continue
+		}
+		return c, err
+	}
+}
+
+func dialLeanAt(ctx context.Context, baseURL, token string, onStatus func(stage.Status)) (*leanClient, error) {
 	ws, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(baseURL, "http")+"/v1/ws", nil)
 	if err != nil {
 		return nil, err

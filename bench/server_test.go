@@ -183,6 +183,9 @@ var watchPhrases = []string{
 type serverOptions struct {
 	gctrace  bool   // run with GODEBUG=gctrace=1 and keep the last GC line
 	hostTick string // -host-tick, when set
+	// cluster, when set, runs the server as a cluster node with these
+	// flags (-advertise is added: the node's own URL).
+	cluster []string
 }
 
 // startServer starts the server binary and waits until /healthz answers.
@@ -203,6 +206,9 @@ func startServer(o serverOptions) (*server, error) {
 	args := []string{"-addr", addr, "-api-key", apiKey, "-data", data, "-grace", "60s"}
 	if o.hostTick != "" {
 		args = append(args, "-host-tick", o.hostTick)
+	}
+	if o.cluster != nil {
+		args = append(append(args, o.cluster...), "-advertise", "http://"+addr)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = os.Environ()

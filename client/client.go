@@ -3,6 +3,7 @@ package client
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/url"
 	"strings"
 	"sync"
@@ -73,8 +74,12 @@ type Self struct {
 type Meeting struct {
 	opts  Options
 	log   Logger
-	wsURL string
+	wsURL string // the WebSocket URL of BaseURI
 	dial  dialFunc
+	// route is where the reader connects: the node that served the last
+	// connection and, in a cluster, the other live nodes to fall back on.
+	// Owned by the reader (and open, before it starts).
+	route route
 	stage Stage
 	ids   atomic.Uint64 // request ids, unique for the meeting's life
 
@@ -193,17 +198,103 @@ func (m *Meeting) applyHello(h *protocol.HelloResult) {
 	}
 }
 
-// dialHello opens a connection and authenticates it. The hello exchange is
-// read here, before the connection's reader starts.
+// maxRedirects bounds the hops of one connection attempt in a cluster
+// (a room that moves while the client follows it).
+const maxRedirects = 3
+
+// route is where a meeting connects. A clustered server answers a hello
+// for a room it does not serve with the owner's URL (4050), which the
+// client follows; its hello results list the live nodes, which the client
+// tries in turn when the node it was on cannot be reached (it died) or
+// cannot place the room (4052).
+type route struct {
+	current string   // the node of the last connection (WebSocket URL)
+	nodes   []string // the cluster's nodes (WebSocket URLs), from hello
+	next    int      // the next fallback to try
+}
+
+// target is the URL of the next connection attempt: the current node
+// first, then, after failures, the others in turn (BaseURI among them).
+func (r *route) target(home string, failures int) string {
+	if failures == 0 && r.current != "" {
+		return r.current
+	}
+	alts := []string{home}
+	for _, n := range r.nodes {
+		if n != home {
+			alts = append(alts, n)
+		}
+	}
+	u := alts[r.next%len(alts)]
+	r.next++
+	return u
+}
+
+// setNodes records a hello's node list (base URLs).
+func (r *route) setNodes(bases []string) {
+	if len(bases) == 0 {
+		return
+	}
+	nodes := make([]string, 0, len(bases))
+	for _, b := range bases {
+		if u, err := socketURL(b); err == nil {
+			nodes = append(nodes, u)
+		}
+	}
+	r.nodes = nodes
+}
+
+// dialHello opens a connection to the current node and authenticates it,
+// following a cluster's redirects.
 func (m *Meeting) dialHello(ctx context.Context) (*conn, *protocol.HelloResult, error) {
+	c, hello, _, err := m.dialVia(ctx, m.route.target(m.wsURL, 0))
+	return c, hello, err
+}
+
+// dialVia connects to url and authenticates, following up to maxRedirects
+// redirects to the node that serves the room; on success that node becomes
+// the route's current one. When a redirect's target cannot be reached (the
+// owner died), retryAt is when its lease ends and another node may take
+// the room: the time to try again, rather than backing off blindly.
+func (m *Meeting) dialVia(ctx context.Context, url string) (c *conn, hello *protocol.HelloResult, retryAt time.Time, err error) {
+	var leaseEnds time.Time
+	for hop := 0; ; hop++ {
+		c, hello, err = m.dialHelloAt(ctx, url)
+		var e *protocol.ErrorBody
+		if errors.As(err, &e) && e.Code == protocol.CodeElsewhere && e.Redirect != "" && hop < maxRedirects {
+			next, uerr := socketURL(e.Redirect)
+			if uerr != nil {
+				return nil, nil, time.Time{}, newError(protocol.CodeMalformed, "the server redirected to %q: %v", e.Redirect, uerr)
+			}
+			m.log.Debug("stagekit: the room lives on another node; following", "to", next)
+			url = next
+			leaseEnds = time.Time{}
+			if e.LeaseMs > 0 {
+				leaseEnds = time.Now().Add(time.Duration(e.LeaseMs) * time.Millisecond)
+			}
+			continue
+		}
+		if err == nil {
+			m.route.current = url
+			m.route.setNodes(hello.Nodes)
+		} else if code := CodeOf(err); !leaseEnds.IsZero() && (code == CodeUnreachable || code == CodeTimeout) {
+			retryAt = leaseEnds
+		}
+		return c, hello, retryAt, err
+	}
+}
+
+// dialHelloAt opens a connection to url and authenticates it. The hello
+// exchange is read here, before the connection's reader starts.
+func (m *Meeting) dialHelloAt(ctx context.Context, url string) (*conn, *protocol.HelloResult, error) {
 	dctx, cancel := context.WithTimeout(ctx, m.opts.RequestTimeout)
 	defer cancel()
-	t, err := m.dial(dctx, m.wsURL)
+	t, err := m.dial(dctx, url)
 	if err != nil {
 		if m.ctx.Err() != nil {
 			return nil, nil, newError(CodeClosed, "the meeting was closed")
 		}
-		return nil, nil, newError(CodeUnreachable, "cannot reach the server at %s: %v", m.wsURL, err)
+		return nil, nil, newError(CodeUnreachable, "cannot reach the server at %s: %v", url, err)
 	}
 	id := m.ids.Add(1)
 	data, _ := json.Marshal(protocol.ClientMessage{V: protocol.Version, ID: id, Type: protocol.TypeHello, Token: m.opts.AuthToken})

@@ -537,12 +537,22 @@ func (m *Meeting) lost(c *conn, readErr error) *conn {
 // authenticated connection whose rejoin is on its way (the reader applies
 // its snapshot), the meeting is closed, or the server refuses for good.
 func (m *Meeting) reconnect() *conn {
+	failures := 0 // attempts in a row that could not reach or use a node
+	var retryAt time.Time
 	for {
 		if m.backoff < m.opts.MinBackoff {
 			m.backoff = m.opts.MinBackoff
 		}
 		wait := m.backoff/2 + rand.N(m.backoff/2+1)
-		m.backoff = min(2*m.backoff, m.opts.MaxBackoff)
+		if !retryAt.IsZero() {
+			// The room's owner is dead and its lease ends at retryAt: come
+			// back then (spread over a few backoff steps), not later.
+			wait = time.Until(retryAt) + rand.N(2*m.opts.MinBackoff+1)
+			retryAt = time.Time{}
+			m.backoff = m.opts.MinBackoff
+		} else {
+			m.backoff = min(2*m.backoff, m.opts.MaxBackoff)
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-m.ctx.Done():
@@ -551,9 +561,13 @@ func (m *Meeting) reconnect() *conn {
 		case <-t.C:
 		}
 
-		c, hello, err := m.dialHello(m.ctx)
+		c, hello, until, err := m.dialVia(m.ctx, m.route.target(m.wsURL, failures))
 		if err != nil {
+			retryAt = until
 			code := CodeOf(err)
+			if code == CodeUnreachable || code == protocol.CodeUnavailable || code == protocol.CodeElsewhere || code == CodeTimeout {
+				failures++ // that node is gone or cannot serve: try the next one
+			}
 			if isFatal(code) && m.ctx.Err() == nil {
 				m.mu.Lock()
 				m.closed = true

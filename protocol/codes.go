@@ -29,6 +29,10 @@ const (
 	CodeSlowConsumer = 4032 // the client fell too far behind the room's events
 	CodeMediaRefused = 4040 // media offered by a user who is not ON_STAGE
 	CodeMediaFailed  = 4041 // the media negotiation failed (bad SDP, closed PC)
+	// Clustered servers: a room lives on one node at a time.
+	CodeElsewhere    = 4050 // hello: the room is served by another node; the error's Redirect is its base URL
+	CodeRoomMoved    = 4051 // this node no longer serves the room (its lease moved): reconnect
+	CodeUnavailable  = 4052 // hello: this node cannot place the room now (no Redis): try another node
 	CodeInternal     = 5000 // the server failed; nothing was changed
 	CodeUnreachable  = 5001 // client side: the server cannot be reached
 	CodeDisconnected = 5002 // client side: the connection dropped before an answer

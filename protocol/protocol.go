@@ -172,6 +172,12 @@ type ErrorBody struct {
 	Code    int      `json:"code"`
 	Message string   `json:"message"`
 	UserIDs []string `json:"userIds,omitempty"`
+	// Redirect is the base URL (http(s)://host:port) of the node that
+	// serves the room, with CodeElsewhere; LeaseMs how long that node's
+	// lease has left: a client that cannot reach it (it died) retries
+	// after that, when another node may take the room over.
+	Redirect string `json:"redirect,omitempty"`
+	LeaseMs  int64  `json:"leaseMs,omitempty"`
 }
 
 // Permissions mirror a preset's stage permissions as the JS API names them.
@@ -202,6 +208,9 @@ type HelloResult struct {
 	Permissions Permissions `json:"permissions"`
 	// GraceMs is how long the server keeps the user's place after a drop.
 	GraceMs int64 `json:"graceMs"`
+	// Nodes are the base URLs of a cluster's live nodes, for a client
+	// whose node died to reconnect elsewhere; empty for a single server.
+	Nodes []string `json:"nodes,omitempty"`
 }
 
 // Snapshot is the room's state as one user may see it, at the connection's

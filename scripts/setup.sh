@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # setup.sh installs what the build and the tests need, and nothing global
 # beyond Debian packages:
-#   - Debian's chromium (+ brotli, for the precompressed SDK), via apt-get,
-#     only when missing;
+#   - Debian's chromium (+ brotli, for the precompressed SDK), and for the
+#     cluster tests postgresql and redis-server, via apt-get, only when
+#     missing (the tests start their own throwaway servers; the packages'
+#     own services are not needed);
 #   - wasmbrowsertest v0.11.0 into ./bin (GOBIN), only when missing or another
 #     version;
 #   - the npm devDependencies (playwright-core; never `npx playwright install`),
@@ -23,6 +25,9 @@ apt_pkgs=()
 command -v brotli >/dev/null 2>&1 || apt_pkgs+=(brotli)
 command -v node >/dev/null 2>&1 || apt_pkgs+=(nodejs)
 command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
+# PostgreSQL: Debian installs its binaries under /usr/lib/postgresql/<major>/bin.
+compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || apt_pkgs+=(postgresql)
+command -v redis-server >/dev/null 2>&1 || apt_pkgs+=(redis-server)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
 	SUDO=()
 	if [ "$(id -u)" -ne 0 ]; then

@@ -5,6 +5,11 @@
 //	            [-grace 20s] [-host-tick 10ms] [-token-ttl 24h] [-allowed-origins 'localhost:*,…']
 //	            [-allowed-hosts 'stage.example.com,…']
 //	            [-log-level info] [-log-format text] [-demo [-demo-public]]
+//	            [-postgres URL] [-cluster -redis URL -postgres URL -node-id ID -advertise http://host:port [-lease-ttl 5s]]
+//
+// -cluster runs the server as one node of a cluster (see the README's
+// "Running a cluster"): every node shares one PostgreSQL database and one
+// Redis, which places each room on one node.
 //
 // Every flag falls back to an environment variable (STAGEKIT_ADDR,
 // STAGEKIT_API_KEY, …; see -help); a flag given on the command line wins.
@@ -22,6 +27,7 @@ import (
 	"net"
 	"os"
 	"os/signal"
+	"sort"
 	"strconv"
 	"strings"
 	"syscall"
@@ -30,6 +36,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/server/app"
+	"github.com/stagekit/stagekit/server/cluster"
 	"github.com/stagekit/stagekit/server/sfu"
 )
 
@@ -103,6 +110,12 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	natIPs := str("nat-ips", "STAGEKIT_NAT_IPS", "", "comma-separated public IPs of a server behind 1:1 NAT, announced in ICE candidates")
 	iceServers := str("ice-servers", "STAGEKIT_ICE_SERVERS", "", "comma-separated STUN/TURN URLs for the media server's peer connections")
 	web := str("web", "STAGEKIT_WEB", "web", "directory served as the SDK (<dir>/sdk at /sdk/) and the demo (<dir>/demo at /demo/); empty: none")
+	clustered := boolean("cluster", "STAGEKIT_CLUSTER", "run as one node of a cluster: needs -redis, -postgres, -node-id and -advertise")
+	redisURL := str("redis", "STAGEKIT_REDIS_URL", "", "Redis URL (redis://host:port/db) that places rooms on a cluster's nodes")
+	pgURL := str("postgres", "STAGEKIT_POSTGRES_URL", "", "PostgreSQL URL (postgres://user@host:port/db) to store everything in instead of -data's SQLite file; a cluster's nodes share it")
+	nodeID := str("node-id", "STAGEKIT_NODE_ID", "", "this node's id in the cluster, unique and stable across restarts")
+	advertise := str("advertise", "STAGEKIT_ADVERTISE", "", "this node's base URL as clients reach it (http://host:port); clients of its rooms are redirected there")
+	leaseTTL := dur("lease-ttl", "STAGEKIT_LEASE_TTL", cluster.DefaultLeaseTTL, "how long a room's lease outlives its owner's last renewal: a dead node's rooms move after this")
 
 	if err := fs.Parse(args); err != nil {
 		return app.Config{}, err
@@ -144,10 +157,30 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 			allowed = append(allowed, o)
 		}
 	}
-	return app.Config{
+	cfg := app.Config{
 		Addr: *addr, APIKey: *apiKey, DataDir: *dataDir, PresetsFile: *presets,
 		Grace: *grace, HostTick: *hostTick, TokenTTL: *ttl, AllowedOrigins: allowed, AllowedHosts: splitList(*hosts), Logger: logger, DemoMode: *demo, WebDir: *web, MediaConfig: media,
-	}, nil
+		PostgresURL: *pgURL,
+	}
+	if *clustered {
+		var missing []string
+		for name, v := range map[string]string{"-redis": *redisURL, "-postgres": *pgURL, "-node-id": *nodeID, "-advertise": *advertise} {
+			if v == "" {
+				missing = append(missing, name)
+			}
+		}
+		if len(missing) > 0 {
+			sort.Strings(missing)
+			return app.Config{}, fmt.Errorf("-cluster needs %s", strings.Join(missing, ", "))
+		}
+		if *demo {
+			return app.Config{}, errors.New("-demo runs a single server; it does not combine with -cluster")
+		}
+		cfg.Cluster = &cluster.Config{RedisURL: *redisURL, NodeID: *nodeID, Advertise: strings.TrimSuffix(*advertise, "/"), LeaseTTL: *leaseTTL, Logger: logger.With("component", "cluster")}
+	} else if *redisURL != "" || *nodeID != "" || *advertise != "" {
+		return app.Config{}, errors.New("-redis, -node-id and -advertise need -cluster")
+	}
+	return cfg, nil
 }
 
 // isLoopback tells whether a listen address reaches this machine only. An

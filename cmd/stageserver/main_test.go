@@ -1,6 +1,8 @@
 package main
 
 import (
+	"github.com/stagekit/stagekit/internal/clusterenv"
+
 	"bufio"
 	"bytes"
 	"encoding/json"
@@ -151,7 +153,7 @@ func TestMain(m *testing.M) {
 		os.RemoveAll(dir)
 		os.Exit(1)
 	}
-	code := m.Run()
+	code := clusterenv.Run(m) // stops the cluster tests' PostgreSQL
 	os.RemoveAll(dir)
 	os.Exit(code)
 }
@@ -317,6 +319,47 @@ func TestBinaryStartupErrors(t *testing.T) {
 		}
 		if name == "bad presets" && !strings.Contains(string(out), "presets.json") {
 			t.Errorf("bad presets: output does not name the file: %s", out)
+		}
+	}
+}
+
+func TestParseCluster(t *testing.T) {
+	env := envOf(map[string]string{
+		"STAGEKIT_CLUSTER": "true", "STAGEKIT_REDIS_URL": "redis://r:6379/0", "STAGEKIT_POSTGRES_URL": "postgres://p/db",
+		"STAGEKIT_NODE_ID": "n1", "STAGEKIT_ADVERTISE": "http://10.0.0.1:8080/", "STAGEKIT_LEASE_TTL": "3s",
+	})
+	cfg, err := parse(nil, env, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := cfg.Cluster
+	if c == nil || c.RedisURL != "redis://r:6379/0" || cfg.PostgresURL != "postgres://p/db" || c.NodeID != "n1" ||
+		c.Advertise != "http://10.0.0.1:8080" || c.LeaseTTL != 3*time.Second {
+		t.Errorf("cluster from env: %+v %+v", cfg, c)
+	}
+	cfg, err = parse([]string{"-node-id", "n2", "-lease-ttl", "9s"}, env, io.Discard)
+	if err != nil || cfg.Cluster.NodeID != "n2" || cfg.Cluster.LeaseTTL != 9*time.Second {
+		t.Errorf("flags over env: %+v, %v", cfg.Cluster, err)
+	}
+	// Not clustered: no cluster, and PostgreSQL alone is allowed.
+	cfg, err = parse([]string{"-postgres", "postgres://p/db"}, envOf(nil), io.Discard)
+	if err != nil || cfg.Cluster != nil || cfg.PostgresURL != "postgres://p/db" {
+		t.Errorf("-postgres alone: %+v, %v", cfg, err)
+	}
+	if cfg, _ := parse(nil, envOf(nil), io.Discard); cfg.Cluster != nil || cfg.PostgresURL != "" {
+		t.Errorf("the default is clustered: %+v", cfg)
+	}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-cluster"}, "-cluster needs -advertise, -node-id, -postgres, -redis"},
+		{[]string{"-cluster", "-redis", "redis://r", "-postgres", "postgres://p", "-node-id", "n"}, "-cluster needs -advertise"},
+		{[]string{"-redis", "redis://r"}, "need -cluster"},
+		{[]string{"-cluster", "-redis", "redis://r", "-postgres", "postgres://p", "-node-id", "n", "-advertise", "http://x:1", "-demo"}, "-demo"},
+	} {
+		if _, err := parse(c.args, envOf(nil), io.Discard); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%v: %v, want an error with %q", c.args, err, c.want)
 		}
 	}
 }

@@ -5,6 +5,8 @@
 // Routes of Handler():
 //
 //	GET  /healthz   200 {"status":"ok"}, or 503 when the database does not answer
+//	GET  /readyz    200 when the database (and, clustered, Redis) answer, else 503 naming what does not
+//	GET  /metrics   Prometheus metrics (rooms, connections, stage actions, media packets, leases)
 //	     /v1/ws     the signaling WebSocket (server/signal)
 //	     /v1/...    the admin REST API (server/rest)
 //
@@ -18,16 +20,20 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httputil"
+	"net/url"
 	"path/filepath"
 	"sync"
 	"time"
 
 	"github.com/stagekit/stagekit/server/auth"
+	"github.com/stagekit/stagekit/server/cluster"
 	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/demo"
 	"github.com/stagekit/stagekit/server/rest"
@@ -74,6 +80,13 @@ type Config struct {
 	// WebDir, when set, is served as the browser SDK (WebDir/sdk at /sdk/)
 	// and the demo (WebDir/demo at /demo/).
 	WebDir string
+	// PostgresURL, when set, keeps everything in that PostgreSQL database
+	// instead of the SQLite file in DataDir: a cluster's nodes share one.
+	PostgresURL string
+	// Cluster, when set, makes this server one node of a cluster: rooms
+	// are placed on nodes by leases in Redis (server/cluster). It needs
+	// PostgresURL.
+	Cluster *cluster.Config
 }
 
 // Defaults.
@@ -87,7 +100,9 @@ const (
 type App struct {
 	cfg     Config
 	log     *slog.Logger
-	store   *store.Store
+	store   store.Store
+	node    *cluster.Node // nil unless clustered
+	metrics *metrics
 	presets *config.Presets
 	auth    *auth.Authenticator
 	hub     *signal.Hub
@@ -127,7 +142,10 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := store.Open(cfg.DataDir)
+	if cfg.Cluster != nil && cfg.PostgresURL == "" {
+		return nil, errors.New("a cluster node needs a PostgreSQL URL: the nodes share one database")
+	}
+	st, err := openStore(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -136,29 +154,57 @@ func New(cfg Config) (*App, error) {
 		st.Close()
 		return nil, err
 	}
+	var node *cluster.Node
+	if cfg.Cluster != nil {
+		cc := *cfg.Cluster
+		if cc.Logger == nil {
+			cc.Logger = log.With("component", "cluster")
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		node, err = cluster.New(ctx, cc)
+		cancel()
+		if err != nil {
+			st.Close()
+			return nil, err
+		}
+	}
 	if cfg.APIKey == "" { // generated last, so that it is logged only by a server that starts
 		var b [24]byte
 		rand.Read(b[:])
 		cfg.APIKey = hex.EncodeToString(b[:])
 		log.Warn("no admin API key given; generated one for this run", "api_key", cfg.APIKey)
 	}
-	a := &App{cfg: cfg, log: log, store: st, presets: presets, auth: au, mux: http.NewServeMux()}
+	a := &App{cfg: cfg, log: log, store: st, node: node, presets: presets, auth: au, mux: http.NewServeMux()}
 	if a.cfg.Media == nil {
 		mc := cfg.MediaConfig
 		if mc.Logger == nil {
 			mc.Logger = log.With("component", "sfu")
 		}
 		if a.sfu, err = sfu.New(mc); err != nil {
+			if node != nil {
+				node.Close()
+			}
 			st.Close()
 			return nil, fmt.Errorf("media server: %w", err)
 		}
 		a.cfg.Media = mediaBridge{a.sfu}
 	}
+	a.metrics = newMetrics(a)
 	a.hub = a.mountSignal()
+	if node != nil {
+		node.Start(a.hub)
+	}
+	var rooms rest.RoomRemover = a.hub
+	if node != nil {
+		rooms = clusterRemover{a.hub, node}
+	}
 	api, err := rest.New(rest.Options{APIKey: cfg.APIKey, Store: st, Tokens: au, Presets: presets,
-		Rooms: a.hub, Members: a.hub, Logger: log.With("component", "rest")})
+		Rooms: rooms, Members: a.hub, Logger: log.With("component", "rest")})
 	if err != nil {
 		a.hub.Close()
+		if node != nil {
+			node.Close()
+		}
 		if a.sfu != nil {
 			a.sfu.Close()
 		}
@@ -166,7 +212,13 @@ func New(cfg Config) (*App, error) {
 		return nil, err
 	}
 	a.mux.Handle("/v1/", api)
+	if node != nil {
+		// A room's live stage is on its owner: read it there.
+		a.mux.Handle("GET /v1/meetings/{id}/stage", a.onOwner(api))
+	}
 	a.mux.HandleFunc("GET /healthz", a.health)
+	a.mux.HandleFunc("GET /readyz", a.ready)
+	a.mux.Handle("GET /metrics", a.metrics.handler())
 	if cfg.WebDir != "" {
 		a.mux.Handle("GET /sdk/", static.Handler("/sdk/", filepath.Join(cfg.WebDir, "sdk")))
 		a.mux.Handle("GET /demo/", demo.Pages(static.Handler("/demo/", filepath.Join(cfg.WebDir, "demo"))))
@@ -184,15 +236,64 @@ func New(cfg Config) (*App, error) {
 		MaxHeaderBytes:    64 << 10,
 		ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 	}
-	log.Info("server ready", "data", st.Path(), "presets", presets.Names(),
+	clusterAttrs := []any{}
+	if node != nil {
+		clusterAttrs = append(clusterAttrs, "node", node.ID(), "advertise", cfg.Cluster.Advertise, "lease_ttl", node.LeaseTTL())
+	}
+	log.Info("server ready", append([]any{"data", st.Path(), "presets", presets.Names(),
 		"grace", cfg.Grace, "token_ttl", cfg.TokenTTL, "allowed_origins", cfg.AllowedOrigins,
-		"allowed_hosts", cfg.AllowedHosts, "demo", cfg.DemoMode)
+		"allowed_hosts", cfg.AllowedHosts, "demo", cfg.DemoMode}, clusterAttrs...)...)
 	return a, nil
+}
+
+// clusterRemover takes a deleted participant out of its room on whichever
+// node serves it.
+type clusterRemover struct {
+	hub  *signal.Hub
+	node *cluster.Node
+}
+
+func (c clusterRemover) RemoveParticipant(meetingID, userID string) {
+	c.hub.RemoveParticipant(meetingID, userID)
+	c.node.PublishRemoval(meetingID, userID)
+}
+
+// onOwner serves a request about a room here when this node serves the
+// room or no node does, and proxies it to the room's owner otherwise.
+func (a *App) onOwner(local http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		id := r.PathValue("id")
+		if a.hub.Serving(id) {
+			local.ServeHTTP(w, r)
+			return
+		}
+		ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+		owner, err := a.node.Owner(ctx, id)
+		cancel()
+		target, perr := url.Parse(owner)
+		if err != nil || owner == "" || owner == a.node.Advertise() || perr != nil {
+			local.ServeHTTP(w, r)
+			return
+		}
+		proxy := &httputil.ReverseProxy{Rewrite: func(pr *httputil.ProxyRequest) { pr.SetURL(target) },
+			ErrorLog: slog.NewLogLogger(a.log.Handler(), slog.LevelWarn)}
+		proxy.ServeHTTP(w, r)
+	})
+}
+
+// openStore opens PostgreSQL when a URL is given, else the SQLite file.
+func openStore(cfg Config) (store.Store, error) {
+	if cfg.PostgresURL == "" {
+		return store.Open(cfg.DataDir)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	return store.OpenPostgres(ctx, cfg.PostgresURL)
 }
 
 // mountSignal builds the signaling hub and mounts it at /v1/ws.
 func (a *App) mountSignal() *signal.Hub {
-	hub := signal.NewHub(signal.Config{
+	cfg := signal.Config{
 		Auth:           a.auth,
 		Grace:          a.cfg.Grace,
 		HostTick:       a.cfg.HostTick,
@@ -200,7 +301,12 @@ func (a *App) mountSignal() *signal.Hub {
 		Logger:         a.log.With("component", "signal"),
 		Media:          a.cfg.Media,
 		Stage:          stageStore{store: a.store, presets: a.presets},
-	})
+		OnStageAction:  a.metrics.stageAction,
+	}
+	if a.node != nil {
+		cfg.Placement = a.node
+	}
+	hub := signal.NewHub(cfg)
 	a.mux.Handle("/v1/ws", hub)
 	return hub
 }
@@ -216,6 +322,29 @@ func (a *App) health(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Cache-Control", "no-store")
 	w.WriteHeader(status)
 	w.Write([]byte(body + "\n"))
+}
+
+// ready answers whether this server can serve rooms now: its database
+// answers and, clustered, Redis does.
+func (a *App) ready(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	res := map[string]string{"status": "ready", "store": "ok"}
+	status := http.StatusOK
+	if err := a.store.Ping(ctx); err != nil {
+		res["store"], res["status"], status = "unavailable", "unavailable", http.StatusServiceUnavailable
+	}
+	if a.node != nil {
+		res["node"] = a.node.ID()
+		res["redis"] = "ok"
+		if err := a.node.Ready(ctx); err != nil {
+			res["redis"], res["status"], status = "unavailable", "unavailable", http.StatusServiceUnavailable
+		}
+	}
+	w.Header().Set("Content-Type", "application/json; charset=utf-8")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	json.NewEncoder(w).Encode(res)
 }
 
 // Config is the effective configuration (defaults filled in, the generated
@@ -239,7 +368,10 @@ func (a *App) Hub() *signal.Hub { return a.hub }
 func (a *App) SFU() *sfu.SFU { return a.sfu }
 
 // Store is the storage.
-func (a *App) Store() *store.Store { return a.store }
+func (a *App) Store() store.Store { return a.store }
+
+// Node is this server's cluster membership, nil unless clustered.
+func (a *App) Node() *cluster.Node { return a.node }
 
 // Presets are the presets in force.
 func (a *App) Presets() *config.Presets { return a.presets }
@@ -273,6 +405,11 @@ func (a *App) ListenAndServe() error {
 // flight, then closes the store. Later calls return the first call's result.
 func (a *App) Shutdown(ctx context.Context) error {
 	a.shutdownOnce.Do(func() {
+		if a.node != nil {
+			// The rooms' leases go first, so that the clients the hub is
+			// about to close find the rooms free on the other nodes.
+			a.node.Close()
+		}
 		a.hub.Close()
 		if a.sfu != nil {
 			a.sfu.Close()

@@ -20,6 +20,7 @@ import (
 
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/app"
+	"github.com/stagekit/stagekit/server/cluster"
 	"github.com/stagekit/stagekit/server/rest"
 	"github.com/stagekit/stagekit/stage"
 )
@@ -492,5 +493,45 @@ func TestNoKeyLoggedWhenStartFails(t *testing.T) {
 	}
 	if strings.Contains(logs.String(), "api_key") {
 		t.Errorf("a failed start logged a key: %s", logs.String())
+	}
+}
+
+// The single server answers /readyz (its database) and /metrics, with no
+// cluster metrics.
+func TestReadyzAndMetrics(t *testing.T) {
+	s := start(t, app.Config{APIKey: key, DataDir: t.TempDir()})
+	get := func(path string) (int, string) {
+		t.Helper()
+		res, err := http.Get(s.url + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer res.Body.Close()
+		b, _ := io.ReadAll(res.Body)
+		return res.StatusCode, string(b)
+	}
+	if code, body := get("/readyz"); code != 200 || !strings.Contains(body, `"status":"ready"`) || strings.Contains(body, "redis") {
+		t.Errorf("/readyz = %d %s", code, body)
+	}
+	code, body := get("/metrics")
+	for _, want := range []string{"stagekit_rooms 0", "stagekit_connections 0", "stagekit_media_packets_forwarded_total 0", "go_goroutines"} {
+		if code != 200 || !strings.Contains(body, want) {
+			t.Errorf("/metrics (%d) lacks %q", code, want)
+		}
+	}
+	if strings.Contains(body, "stagekit_lease") {
+		t.Error("a single server reports lease metrics")
+	}
+	s.app.Store().Close()
+	if code, body := get("/readyz"); code != 503 || !strings.Contains(body, `"store":"unavailable"`) {
+		t.Errorf("/readyz with a closed store = %d %s", code, body)
+	}
+}
+
+// A cluster node needs PostgreSQL.
+func TestClusterNeedsPostgres(t *testing.T) {
+	_, err := app.New(app.Config{APIKey: key, DataDir: t.TempDir(), Cluster: &cluster.Config{RedisURL: "redis://127.0.0.1:1/0", NodeID: "n", Advertise: "http://x:1"}})
+	if err == nil || !strings.Contains(err.Error(), "PostgreSQL") {
+		t.Errorf("New = %v", err)
 	}
 }

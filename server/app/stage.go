@@ -2,6 +2,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/stagekit/stagekit/server/config"
@@ -16,14 +17,17 @@ const stageStoreTimeout = 5 * time.Second
 // stageStore keeps the rooms' durable stage state in the store, for the hub
 // (signal.StageStore).
 type stageStore struct {
-	store   *store.Store
+	store   store.Store
 	presets *config.Presets
 }
 
-func (s stageStore) LoadStage(meetingID string) ([]signal.StageRecord, error) {
+func (s stageStore) ClaimStage(meetingID string, epoch int64) ([]signal.StageRecord, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), stageStoreTimeout)
 	defer cancel()
-	rows, err := s.store.LoadStage(ctx, meetingID)
+	rows, err := s.store.ClaimStage(ctx, meetingID, epoch)
+	if errors.Is(err, store.ErrFenced) {
+		return nil, signal.ErrFenced
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -43,7 +47,7 @@ func (s stageStore) LoadStage(meetingID string) ([]signal.StageRecord, error) {
 	return out, nil
 }
 
-func (s stageStore) SaveStage(meetingID string, save []signal.StageRecord, drop []string) error {
+func (s stageStore) SaveStage(meetingID string, epoch int64, save []signal.StageRecord, drop []string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), stageStoreTimeout)
 	defer cancel()
 	rows := make([]store.StageMember, len(save))
@@ -51,5 +55,9 @@ func (s stageStore) SaveStage(meetingID string, save []signal.StageRecord, drop 
 		rows[i] = store.StageMember{UserID: r.UserID, PeerID: r.PeerID, Name: r.Name, PresetName: r.Preset.Name,
 			Status: string(r.Status), RequestedAt: r.RequestedAt, RequestOrder: r.RequestOrder}
 	}
-	return s.store.SaveStage(ctx, meetingID, rows, drop)
+	err := s.store.SaveStage(ctx, meetingID, epoch, rows, drop)
+	if errors.Is(err, store.ErrFenced) {
+		return signal.ErrFenced
+	}
+	return err
 }

@@ -44,7 +44,7 @@ type PresetSource interface {
 
 // Options configure an Authenticator.
 type Options struct {
-	Store   *store.Store // required
+	Store   store.Store  // required
 	Presets PresetSource // required
 	TTL     time.Duration
 	Now     func() time.Time // the clock; default time.Now
@@ -54,7 +54,7 @@ type Options struct {
 type Authenticator struct {
 	key     []byte
 	ttl     time.Duration
-	store   *store.Store
+	store   store.Store
 	presets PresetSource
 	clock   atomic.Pointer[func() time.Time]
 }

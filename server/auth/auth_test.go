@@ -31,7 +31,7 @@ func (c *clock) Add(d time.Duration) {
 }
 
 type fixture struct {
-	st    *store.Store
+	st    store.Store
 	a     *Authenticator
 	clk   *clock
 	m     store.Meeting

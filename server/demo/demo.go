@@ -64,7 +64,7 @@ const maxBodyBytes = 4 << 10
 
 // Handler serves /demo/api/.
 type Handler struct {
-	store    *store.Store
+	store    store.Store
 	tokens   Tokens
 	log      *slog.Logger
 	mux      *http.ServeMux
@@ -81,7 +81,7 @@ type Link struct {
 }
 
 // New returns the demo API handler.
-func New(st *store.Store, tokens Tokens, log *slog.Logger, limits Limits) *Handler {
+func New(st store.Store, tokens Tokens, log *slog.Logger, limits Limits) *Handler {
 	d := DefaultLimits
 	if limits.MeetingsPerMinute <= 0 {
 		limits.MeetingsPerMinute = d.MeetingsPerMinute

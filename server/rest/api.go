@@ -46,7 +46,7 @@ type RoomReader interface {
 // Options configure the API.
 type Options struct {
 	APIKey  string          // required
-	Store   *store.Store    // required
+	Store   store.Store     // required
 	Tokens  TokenIssuer     // required
 	Presets *config.Presets // required
 	Rooms   RoomRemover     // optional: nil when no live rooms are kept
@@ -60,7 +60,7 @@ type Options struct {
 // gets, unknown routes included, with a JSON body.
 type API struct {
 	keyHash [sha256.Size]byte
-	store   *store.Store
+	store   store.Store
 	tokens  TokenIssuer
 	presets *config.Presets
 	rooms   RoomRemover

@@ -65,7 +65,7 @@ func (l *liveRooms) set(meetingID string, ms []stage.Member) {
 
 type env struct {
 	t     *testing.T
-	st    *store.Store
+	st    store.Store
 	au    *auth.Authenticator
 	api   *rest.API
 	rooms *removals

@@ -182,7 +182,7 @@ func (r *recorder) take(t *testing.T, n int) [][]byte {
 func TestLargeSnapshotInParts(t *testing.T) {
 	const n = 3000
 	h := NewHub(Config{Auth: &fakeAuth{}, HostTick: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r := newRoom(h, mid)
+	r := newRoom(h, mid, 0)
 	presets := stage.BuiltinPresets()
 	long := strings.Repeat("n", 200)
 	join := func(uid string, p stage.Preset) (*conn, *recorder) {

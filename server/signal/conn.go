@@ -225,6 +225,9 @@ func (c *conn) hello(ctx context.Context, typ websocket.MessageType, data []byte
 	if perr == nil {
 		perr = c.authenticate(ctx, msg.Token)
 	}
+	if perr == nil {
+		perr = c.placeRoom(ctx)
+	}
 	if perr != nil {
 		c.hub.rejected.Add(1)
 		c.sendError(msg.ID, perr)
@@ -244,9 +247,26 @@ func (c *conn) hello(ctx context.Context, typ websocket.MessageType, data []byte
 	self := protocol.Participant{PeerID: c.peerID, UserID: c.id.UserID, Name: c.id.Name, PresetName: c.id.Preset.Name, StageStatus: status}
 	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Hello: &protocol.HelloResult{
 		MeetingID: c.id.MeetingID, Self: self, Permissions: protocol.PermissionsOf(c.id.Preset.Permissions),
-		GraceMs: c.hub.cfg.Grace.Milliseconds(),
+		GraceMs: c.hub.cfg.Grace.Milliseconds(), Nodes: c.hub.nodes(),
 	}})
 	return true
+}
+
+// placeRoom, in a cluster, sends the client to the node that serves its
+// room (CodeElsewhere with the owner's URL), or tells it to try another
+// node when this one cannot place the room (CodeUnavailable).
+func (c *conn) placeRoom(ctx context.Context) *protocol.ErrorBody {
+	owner, left, err := c.hub.place(ctx, c.id.MeetingID)
+	switch {
+	case err != nil:
+		c.hub.log.Warn("cannot place the room", "meeting", c.id.MeetingID, "err", err)
+		return protocol.NewError(protocol.CodeUnavailable, "this node cannot place the room now; try another node")
+	case owner != "":
+		e := protocol.NewError(protocol.CodeElsewhere, "the room is served by another node")
+		e.Redirect, e.LeaseMs = owner, left.Milliseconds()
+		return e
+	}
+	return nil
 }
 
 // authenticate verifies the token and records the identity.
@@ -288,7 +308,8 @@ func (c *conn) authenticate(ctx context.Context, token string) *protocol.ErrorBo
 func helloCloseCode(code int) int {
 	switch {
 	case code >= protocol.CodeTokenMissing && code <= protocol.CodeTokenRevoked,
-		code == protocol.CodeRateLimited, code == protocol.CodeTooManyConns:
+		code == protocol.CodeRateLimited, code == protocol.CodeTooManyConns,
+		code == protocol.CodeElsewhere, code == protocol.CodeUnavailable:
 		return code
 	case code == protocol.CodeInternal:
 		return int(websocket.StatusInternalError)
@@ -333,6 +354,12 @@ func (c *conn) join(reqID uint64) {
 	for {
 		r := c.hub.room(c.id.MeetingID)
 		if r == nil {
+			if c.hub.cfg.Placement != nil {
+				// Another node took the room since hello: reconnect, to be sent there.
+				c.sendError(reqID, protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node; reconnect"))
+				c.closeWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", true)
+				return
+			}
 			c.sendError(reqID, protocol.NewError(protocol.CodeInternal, "server shutting down"))
 			return
 		}

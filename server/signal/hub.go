@@ -18,6 +18,7 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -74,7 +75,35 @@ type Config struct {
 	// preset's initial one, and the pending list with its order) so that a
 	// restart restores it; nil keeps it in memory only.
 	Stage StageStore
+	// Placement, in a cluster, decides which node serves each room: a
+	// client whose room lives elsewhere is redirected there at hello
+	// (CodeElsewhere). nil: this server serves every room, at epoch 0.
+	Placement Placement
+	// OnStageAction, if set, is called after every committed stage action
+	// (for metrics); it must not block.
+	OnStageAction func(kind stage.Kind)
 }
+
+// Placement is a cluster's room ownership as the hub sees it
+// (server/cluster keeps it in Redis).
+type Placement interface {
+	// Claim returns this node's epoch for the room when this node owns it
+	// (claiming it if no node does), or else owner, the base URL of the
+	// node that does, and how long that node's lease has left (when the
+	// owner turns out dead, another node may take the room after it). It
+	// is fast when this node holds the room already.
+	Claim(ctx context.Context, meetingID string) (epoch int64, owner string, ownerLeft time.Duration, err error)
+	// Release gives the room up if this node holds it under epoch.
+	Release(meetingID string, epoch int64)
+	// Nodes are the base URLs of the live nodes.
+	Nodes() []string
+}
+
+// ErrFenced is what a StageStore returns when the room's state is fenced
+// at a newer epoch: another node took the room over. The room is then
+// deposed here: nothing of the refused change is told, and its clients
+// reconnect to the new owner.
+var ErrFenced = errors.New("signal: the room was taken over by another node")
 
 // MediaHandler is the media server as the hub sees it.
 type MediaHandler interface {
@@ -91,11 +120,14 @@ type MediaHandler interface {
 }
 
 // StageStore keeps rooms' durable stage state (see stage.Member.Durable).
-// Save is called under the room's lock for every committed change, before
-// anyone is told of it; it must return once the state is stored.
+// Claim is called when the room is created here: it fences the room at
+// epoch (ErrFenced when a newer epoch holds it) and returns its state. Save
+// is called under the room's lock for every committed change, before anyone
+// is told of it; it must return once the state is stored, and fail with
+// ErrFenced when the room's fence is not epoch any more.
 type StageStore interface {
-	LoadStage(meetingID string) ([]StageRecord, error)
-	SaveStage(meetingID string, save []StageRecord, drop []string) error
+	ClaimStage(meetingID string, epoch int64) ([]StageRecord, error)
+	SaveStage(meetingID string, epoch int64, save []StageRecord, drop []string) error
 }
 
 // StageRecord is a durable member. RequestOrder orders a room's pending
@@ -507,7 +539,7 @@ func (h *Hub) SkipEvent(meetingID, userID string) {
 }
 
 // room returns the meeting's live room, creating it if needed; nil once the
-// hub is closed.
+// hub is closed, or, in a cluster, when this node does not own the room.
 func (h *Hub) room(meetingID string) *room {
 	h.mu.Lock()
 	defer h.mu.Unlock()
@@ -516,12 +548,68 @@ func (h *Hub) room(meetingID string) *room {
 	}
 	r := h.rooms[meetingID]
 	if r == nil {
-		r = newRoom(h, meetingID)
+		var epoch int64
+		if p := h.cfg.Placement; p != nil {
+			ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
+			e, owner, _, err := p.Claim(ctx, meetingID)
+			cancel()
+			if err != nil || owner != "" {
+				return nil
+			}
+			epoch = e
+		}
+		r = newRoom(h, meetingID, epoch)
 		// Not yet visible to anyone: restored without its lock.
-		r.restoreLocked()
+		if !r.restoreLocked() {
+			if p := h.cfg.Placement; p != nil {
+				go p.Release(meetingID, epoch) // let a node whose epoch is not fenced claim it
+			}
+			return nil
+		}
 		h.rooms[meetingID] = r
 	}
 	return r
+}
+
+// placeTimeout bounds a room's placement (a Redis round trip or two).
+const placeTimeout = 3 * time.Second
+
+// place decides, at hello, whether this node serves the meeting's room: ""
+// when it does, else the owner's base URL and its lease's time left; an
+// error when it cannot tell.
+func (h *Hub) place(ctx context.Context, meetingID string) (owner string, ownerLeft time.Duration, err error) {
+	p := h.cfg.Placement
+	if p == nil {
+		return "", 0, nil
+	}
+	if r := h.existingRoom(meetingID); r != nil {
+		return "", 0, nil
+	}
+	ctx, cancel := context.WithTimeout(ctx, placeTimeout)
+	defer cancel()
+	_, owner, ownerLeft, err = p.Claim(ctx, meetingID)
+	return owner, ownerLeft, err
+}
+
+// Serving reports whether the meeting has a live room here (server/cluster
+// releases the leases of rooms no longer served).
+func (h *Hub) Serving(meetingID string) bool { return h.existingRoom(meetingID) != nil }
+
+// Depose ends the meeting's room here: this node lost its lease (or its
+// writes were fenced). Its clients are closed with CodeRoomMoved and
+// reconnect to the new owner; nothing more is stored from here.
+func (h *Hub) Depose(meetingID string) {
+	if r := h.existingRoom(meetingID); r != nil {
+		r.depose()
+	}
+}
+
+// nodes is the cluster's node list for hello results.
+func (h *Hub) nodes() []string {
+	if p := h.cfg.Placement; p != nil {
+		return p.Nodes()
+	}
+	return nil
 }
 
 func (h *Hub) existingRoom(meetingID string) *room {
@@ -530,7 +618,8 @@ func (h *Hub) existingRoom(meetingID string) *room {
 	return h.rooms[meetingID]
 }
 
-// forget drops r from the hub's map; called with r.mu held.
+// forget drops r from the hub's map; called with r.mu held. A cluster's
+// lease is released by server/cluster once the room is not served.
 func (h *Hub) forget(r *room) {
 	h.mu.Lock()
 	if h.rooms[r.id] == r {

@@ -2,6 +2,7 @@ package signal
 
 import (
 	"encoding/json"
+	"errors"
 	"strconv"
 	"sync"
 	"time"
@@ -26,8 +27,9 @@ import (
 // itself. Only watchers cost O(room) per event; an audience member's join,
 // leave or request costs O(watchers).
 type room struct {
-	hub *Hub
-	id  string
+	hub   *Hub
+	id    string
+	epoch int64 // the lease's epoch this node serves the room under (0: single node)
 
 	mu       sync.Mutex
 	st       *stage.Room
@@ -45,9 +47,9 @@ type room struct {
 	countSent    int         // the count last broadcast
 }
 
-func newRoom(h *Hub, id string) *room {
+func newRoom(h *Hub, id string, epoch int64) *room {
 	return &room{
-		hub: h, id: id, st: stage.NewRoom(),
+		hub: h, id: id, epoch: epoch, st: stage.NewRoom(),
 		attached: make(map[string]*conn),
 		watchers: make(map[string]*conn),
 		timers:   make(map[string]*time.Timer),
@@ -195,9 +197,14 @@ func (r *room) apply(c *conn, msg protocol.ClientMessage, kind stage.Kind) {
 		return
 	}
 	if len(res.Changes) > 0 {
-		r.storeLocked(res.Changes)
+		if !r.storeLocked(res.Changes) {
+			return // fenced: the room is deposed and the change told to nobody
+		}
 		r.stageEventLocked(res.Changes)
 		r.notify(res.Changes)
+		if f := r.hub.cfg.OnStageAction; f != nil {
+			f(kind)
+		}
 	}
 	me, _ := r.st.Member(uid)
 	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Seq: c.seq, Status: me.Status})
@@ -496,8 +503,8 @@ func (r *room) exitLocked(userID string) {
 	if media := r.hub.cfg.Media; media != nil {
 		media.Detach(r.id, userID)
 	}
-	if m.Durable() {
-		r.saveLocked(nil, []string{userID})
+	if m.Durable() && !r.saveLocked(nil, []string{userID}) {
+		return // fenced: the room is deposed
 	}
 	p := protocol.ParticipantOf(m)
 	ev := protocol.ServerMessage{Event: protocol.EventParticipantLeft, Participant: &p}
@@ -571,10 +578,11 @@ func (r *room) startGraceLocked(userID string) {
 
 // storeLocked stores what committed changes made durable or not: before
 // anyone, the actor included, is told of them, so that nothing
-// acknowledged is lost in a crash.
-func (r *room) storeLocked(changes []stage.Change) {
+// acknowledged is lost in a crash. It reports false when the store fenced
+// the write (another node owns the room now): the room is deposed.
+func (r *room) storeLocked(changes []stage.Change) bool {
 	if r.hub.cfg.Stage == nil {
-		return
+		return true
 	}
 	var save []StageRecord
 	var drop []string
@@ -593,34 +601,95 @@ func (r *room) storeLocked(changes []stage.Change) {
 			drop = append(drop, ch.UserID)
 		}
 	}
-	r.saveLocked(save, drop)
+	return r.saveLocked(save, drop)
 }
 
-func (r *room) saveLocked(save []StageRecord, drop []string) {
+// saveLocked stores a change; false when it was refused (fenced, or in a
+// cluster not stored) and the room deposed.
+func (r *room) saveLocked(save []StageRecord, drop []string) bool {
 	st := r.hub.cfg.Stage
 	if st == nil || (len(save) == 0 && len(drop) == 0) {
-		return
+		return true
 	}
-	if err := st.SaveStage(r.id, save, drop); err != nil {
+	err := st.SaveStage(r.id, r.epoch, save, drop)
+	switch {
+	case errors.Is(err, ErrFenced):
+		r.hub.log.Warn("stage write fenced: another node owns the room now; deposing it here", "meeting", r.id, "epoch", r.epoch)
+		r.deposeLocked()
+		return false
+	case err != nil && r.hub.cfg.Placement != nil:
+		// In a cluster another node may take the room over from the
+		// store: a change it lacks must not be acknowledged. The room
+		// restarts from the durable state (here or elsewhere).
+		r.hub.log.Error("storing the stage failed; deposing the room", "meeting", r.id, "err", err)
+		r.deposeLocked()
+		return false
+	case err != nil:
 		// The change stands (everyone is told of it); only a restart
 		// before the next successful save would lose it.
 		r.hub.log.Error("storing the stage failed", "meeting", r.id, "err", err)
 	}
+	return true
 }
 
-// restoreLocked brings back the room's durable stage state after a restart:
-// each member as it was, absent and within its grace period, so that a
-// client that reconnects in time finds its place (on stage, or its request
-// where it was in the queue), and one that does not leaves as usual.
-func (r *room) restoreLocked() {
-	st := r.hub.cfg.Stage
-	if st == nil {
+// depose ends the room on this node (see Hub.Depose).
+func (r *room) depose() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.deposeLocked()
+}
+
+// deposeLocked closes every connection of the room with CodeRoomMoved,
+// detaches its media and forgets it: another node serves it now, from the
+// durable state. Grace timers stop; nobody exits here.
+func (r *room) deposeLocked() {
+	if r.dead {
 		return
 	}
-	recs, err := st.LoadStage(r.id)
-	if err != nil {
+	r.dead = true
+	for id, t := range r.timers {
+		t.Stop()
+		delete(r.timers, id)
+	}
+	r.stopTicksLocked()
+	for uid, c := range r.attached {
+		c.closeWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", true)
+		r.detachLocked(uid)
+	}
+	if media := r.hub.cfg.Media; media != nil {
+		for _, m := range r.st.Members() {
+			r.safely("media Detach", func() { media.Detach(r.id, m.UserID) })
+		}
+	}
+	r.hub.forget(r)
+	if p := r.hub.cfg.Placement; p != nil {
+		go p.Release(r.id, r.epoch)
+	}
+}
+
+// restoreLocked brings back the room's durable stage state after a restart
+// or a takeover: each member as it was, absent and within its grace period,
+// so that a client that reconnects in time finds its place (on stage, or
+// its request where it was in the queue), and one that does not leaves as
+// usual. It reports false when the room is fenced at a newer epoch (another
+// node took it over meanwhile), or, in a cluster, when its state cannot be
+// read: a room must not start empty over a state it did not see.
+func (r *room) restoreLocked() bool {
+	st := r.hub.cfg.Stage
+	if st == nil {
+		return true
+	}
+	recs, err := st.ClaimStage(r.id, r.epoch)
+	switch {
+	case errors.Is(err, ErrFenced):
+		r.hub.log.Warn("room fenced at a newer epoch; not serving it", "meeting", r.id, "epoch", r.epoch)
+		return false
+	case err != nil && r.hub.cfg.Placement != nil:
+		r.hub.log.Error("loading the stage failed; not serving the room", "meeting", r.id, "err", err)
+		return false
+	case err != nil:
 		r.hub.log.Error("loading the stage failed; the room starts empty", "meeting", r.id, "err", err)
-		return
+		return true
 	}
 	for _, rec := range recs {
 		m, err := r.st.Restore(rec.Member)
@@ -639,8 +708,9 @@ func (r *room) restoreLocked() {
 		r.startGraceLocked(m.UserID)
 	}
 	if len(recs) > 0 {
-		r.hub.log.Info("stage restored", "meeting", r.id, "members", len(recs))
+		r.hub.log.Info("stage restored", "meeting", r.id, "members", len(recs), "epoch", r.epoch)
 	}
+	return true
 }
 
 // subscribe adds fn to the room's subscribers; false when the room was

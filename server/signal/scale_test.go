@@ -116,7 +116,7 @@ func BenchmarkFanout(b *testing.B) {
 
 func benchFanout(b *testing.B, public bool) {
 	h := NewHub(Config{Auth: &fakeAuth{}, SendQueue: 1 << 16, HostTick: -1, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
-	r := newRoom(h, "bench")
+	r := newRoom(h, "bench", 0)
 	presets := stage.BuiltinPresets()
 	var conns []*conn
 	for i := 0; i < 1000; i++ {

@@ -1,31 +1,98 @@
-// Package store keeps meetings, participants and a few server settings in an
-// embedded SQLite database (modernc.org/sqlite, pure Go), in the file
-// <dataDir>/stagekit.db, so that they survive a restart.
+// Package store keeps meetings, participants, token generations, a few
+// server settings and each live room's durable stage state, so that they
+// survive a restart, and, clustered, a node's death.
 //
-// The schema is created or migrated when the store opens; the version it is at
+// Store is the one interface; two implementations keep it: SQLite (Open),
+// an embedded file, the single-node default, and Postgres (OpenPostgres),
+// which a cluster of stage servers shares. The same tests run against both.
+//
+// The schema is created or migrated when a store opens; the version it is at
 // is kept in the schema_version table. A database written by a newer server
 // (a higher version) is refused rather than guessed at.
+//
+// Fencing: a room's stage state is written by the node that owns the room,
+// under the epoch of its lease (server/cluster). ClaimStage raises the
+// room's fence to the new owner's epoch before it reads the state, and
+// SaveStage commits only under the epoch of the fence, in the same
+// transaction as the check: once a new owner has claimed a room, a node that
+// lost it (paused, partitioned) cannot commit a change to it any more. A
+// single node uses epoch 0 throughout.
 package store
 
 import (
 	"context"
-	"database/sql"
 	"errors"
-	"fmt"
-	"net/url"
-	"os"
-	"path/filepath"
 	"time"
-
-	"github.com/google/uuid"
-	_ "modernc.org/sqlite" // registers the "sqlite" driver
 )
-
-// FileName is the database's file name inside the data directory.
-const FileName = "stagekit.db"
 
 // ErrNotFound is returned for an unknown meeting, participant or setting.
 var ErrNotFound = errors.New("store: not found")
+
+// ErrFenced is returned by SaveStage and ClaimStage when the room's fence
+// is at a newer epoch: another node owns the room now.
+var ErrFenced = errors.New("store: the room is owned under a newer epoch")
+
+// Store is the storage the server runs on. Implementations are safe for
+// concurrent use.
+type Store interface {
+	// CreateMeeting stores a new meeting with a random id.
+	CreateMeeting(ctx context.Context, title string) (Meeting, error)
+	// CreateDemoMeeting stores a new meeting, as CreateMeeting does, marked
+	// as made by the demo API for the creator whose secret hashes to
+	// secretHash.
+	CreateDemoMeeting(ctx context.Context, title string, secretHash []byte) (Meeting, error)
+	// DemoCreatorSecretHash returns the creator's secret hash of a meeting
+	// the demo API made, or ErrNotFound for any other id.
+	DemoCreatorSecretHash(ctx context.Context, meetingID string) ([]byte, error)
+	// GetMeeting returns a meeting, or ErrNotFound.
+	GetMeeting(ctx context.Context, id string) (Meeting, error)
+
+	// AddParticipant stores p as a new participant of meeting p.MeetingID,
+	// with a random id and the current time (the ID and CreatedAt given
+	// are ignored); ErrNotFound if the meeting does not exist.
+	AddParticipant(ctx context.Context, p Participant) (Participant, error)
+	// GetParticipant returns participant id of meeting meetingID, or
+	// ErrNotFound (also when it belongs to another meeting).
+	GetParticipant(ctx context.Context, meetingID, id string) (Participant, error)
+	// LookupParticipant returns the participant with this id, whatever its
+	// meeting, or ErrNotFound.
+	LookupParticipant(ctx context.Context, id string) (Participant, error)
+	// ListParticipants returns a meeting's participants, oldest first (an
+	// empty, non-nil slice for none), or ErrNotFound for an unknown meeting.
+	ListParticipants(ctx context.Context, meetingID string) ([]Participant, error)
+	// DeleteParticipant removes participant id of meeting meetingID, or
+	// returns ErrNotFound; its tokens stop authenticating.
+	DeleteParticipant(ctx context.Context, meetingID, id string) error
+	// NextTokenGeneration moves the participant to a new token generation,
+	// which revokes every token issued before, and returns it.
+	NextTokenGeneration(ctx context.Context, meetingID, id string) (int64, error)
+
+	// Setting returns the value stored under key, or ErrNotFound.
+	Setting(ctx context.Context, key string) ([]byte, error)
+	// SettingOrInit returns the value stored under key; if there is none
+	// it stores init's value, unless another writer stored one first,
+	// which wins.
+	SettingOrInit(ctx context.Context, key string, init func() ([]byte, error)) ([]byte, error)
+
+	// ClaimStage makes epoch the room's fence (ErrFenced if the fence is
+	// already higher) and returns, in the same transaction, the room's
+	// durable members in the order to restore them: requests in request
+	// order, after the others. An unknown meeting has none.
+	ClaimStage(ctx context.Context, meetingID string, epoch int64) ([]StageMember, error)
+	// SaveStage writes, in one transaction and only while the room's fence
+	// is epoch (ErrFenced otherwise), the durable members that changed
+	// (upserts) and forgets those no longer durable (drops). It returns
+	// once the transaction committed.
+	SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error
+
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Path names the database for logs: the file, or the Postgres URL
+	// without its password.
+	Path() string
+	// Close closes the store. Later calls fail.
+	Close() error
+}
 
 // Meeting is a webinar room.
 type Meeting struct {
@@ -47,60 +114,6 @@ type Participant struct {
 	TokenGeneration int64
 }
 
-// Store is the SQLite-backed storage. It is safe for concurrent use.
-type Store struct {
-	db   *sql.DB
-	path string
-	now  func() time.Time
-}
-
-// migrations[i] takes the schema from version i to version i+1. Append only:
-// a released step is never edited.
-var migrations = [][]string{
-	{ // 0 → 1
-		`CREATE TABLE meetings (
-			id         TEXT PRIMARY KEY,
-			title      TEXT NOT NULL,
-			created_at INTEGER NOT NULL
-		)`,
-		`CREATE TABLE participants (
-			id                    TEXT PRIMARY KEY,
-			meeting_id            TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
-			name                  TEXT NOT NULL,
-			preset_name           TEXT NOT NULL,
-			custom_participant_id TEXT NOT NULL,
-			created_at            INTEGER NOT NULL
-		)`,
-		`CREATE INDEX participants_by_meeting ON participants(meeting_id, created_at)`,
-		`CREATE TABLE settings (
-			key   TEXT PRIMARY KEY,
-			value BLOB NOT NULL
-		)`,
-	},
-	{ // 1 → 2: regenerating a token revokes the earlier ones
-		`ALTER TABLE participants ADD COLUMN token_generation INTEGER NOT NULL DEFAULT 0`,
-	},
-	{ // 2 → 3: meetings made by the demo API, with their creator's secret
-		`CREATE TABLE demo_meetings (
-			meeting_id          TEXT PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
-			creator_secret_hash BLOB NOT NULL
-		)`,
-	},
-	{ // 3 → 4: each room's durable stage state, restored after a restart
-		`CREATE TABLE stage_members (
-			meeting_id    TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
-			user_id       TEXT NOT NULL,
-			peer_id       TEXT NOT NULL,
-			name          TEXT NOT NULL,
-			preset_name   TEXT NOT NULL,
-			status        TEXT NOT NULL,
-			requested_at  INTEGER NOT NULL,
-			request_order INTEGER NOT NULL,
-			PRIMARY KEY (meeting_id, user_id)
-		)`,
-	},
-}
-
 // StageMember is a member of a live room whose stage status a restart must
 // keep (see stage.Member.Durable). RequestOrder orders the pending requests
 // of a room: restoring them in increasing order keeps their order.
@@ -111,396 +124,6 @@ type StageMember struct {
 	RequestOrder                     int64
 }
 
-// SaveStage writes, in one transaction, the durable members of a room that
-// changed (upserts) and forgets those that are no longer durable or left
-// (drops). It returns once the transaction committed.
-func (s *Store) SaveStage(ctx context.Context, meetingID string, upserts []StageMember, drops []string) error {
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return fmt.Errorf("store: save stage: %w", err)
-	}
-	defer tx.Rollback()
-	for _, id := range drops {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM stage_members WHERE meeting_id = ? AND user_id = ?`, meetingID, id); err != nil {
-			return fmt.Errorf("store: save stage: %w", err)
-		}
-	}
-	for _, m := range upserts {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO stage_members
-			(meeting_id, user_id, peer_id, name, preset_name, status, requested_at, request_order)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (meeting_id, user_id) DO UPDATE SET peer_id = excluded.peer_id, name = excluded.name,
-				preset_name = excluded.preset_name, status = excluded.status, requested_at = excluded.requested_at,
-				request_order = excluded.request_order`,
-			meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder); err != nil {
-			return fmt.Errorf("store: save stage: %w", err)
-		}
-	}
-	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: save stage: %w", err)
-	}
-	return nil
-}
-
-// LoadStage returns the durable members of a meeting's room, in the order
-// to restore them: requests in request order, after the others.
-func (s *Store) LoadStage(ctx context.Context, meetingID string) ([]StageMember, error) {
-	rows, err := s.db.QueryContext(ctx, `SELECT user_id, peer_id, name, preset_name, status, requested_at, request_order
-		FROM stage_members WHERE meeting_id = ? ORDER BY request_order, user_id`, meetingID)
-	if err != nil {
-		return nil, fmt.Errorf("store: load stage: %w", err)
-	}
-	defer rows.Close()
-	var out []StageMember
-	for rows.Next() {
-		var m StageMember
-		if err := rows.Scan(&m.UserID, &m.PeerID, &m.Name, &m.PresetName, &m.Status, &m.RequestedAt, &m.RequestOrder); err != nil {
-			return nil, fmt.Errorf("store: load stage: %w", err)
-		}
-		out = append(out, m)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: load stage: %w", err)
-	}
-	return out, nil
-}
-
-// SchemaVersion is the schema version this code writes.
-var SchemaVersion = len(migrations)
-
-// Open opens the database in dir, creating dir (mode 0700) and the database
-// (mode 0600: it holds the token signing key) if needed, and migrates the
-// schema.
-func Open(dir string) (*Store, error) {
-	if dir == "" {
-		return nil, errors.New("store: no data directory given")
-	}
-	if err := os.MkdirAll(dir, 0o700); err != nil {
-		return nil, fmt.Errorf("store: data directory: %w", err)
-	}
-	path, err := filepath.Abs(filepath.Join(dir, FileName))
-	if err != nil {
-		return nil, fmt.Errorf("store: data directory: %w", err)
-	}
-	// Create the file ourselves so that it (and the -wal and -shm files,
-	// which SQLite gives the database file's mode) is private.
-	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
-	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
-	}
-	f.Close()
-
-	// A file: URI, escaped, so that any path works; the pragmas run on every
-	// new connection.
-	q := url.Values{}
-	q.Add("_pragma", "journal_mode(WAL)")
-	q.Add("_pragma", "busy_timeout(5000)")
-	q.Add("_pragma", "foreign_keys(1)")
-	q.Add("_pragma", "synchronous(NORMAL)")
-	dsn := (&url.URL{Scheme: "file", Path: path, RawQuery: q.Encode()}).String()
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, fmt.Errorf("store: open %s: %w", path, err)
-	}
-	// One connection: SQLite has one writer anyway, and every statement here
-	// is a short point query; this rules out SQLITE_BUSY between our own
-	// connections.
-	db.SetMaxOpenConns(1)
-	s := &Store{db: db, path: path, now: time.Now}
-	if err := s.migrate(); err != nil {
-		db.Close()
-		return nil, fmt.Errorf("store: %s: %w", path, err)
-	}
-	return s, nil
-}
-
-// Path is the database file.
-func (s *Store) Path() string { return s.path }
-
-// Close closes the database. Later calls fail.
-func (s *Store) Close() error { return s.db.Close() }
-
-// Ping checks that the database answers.
-func (s *Store) Ping(ctx context.Context) error {
-	var one int
-	return s.db.QueryRowContext(ctx, `SELECT 1`).Scan(&one)
-}
-
-func (s *Store) migrate() error {
-	var mode string
-	if err := s.db.QueryRow(`PRAGMA journal_mode`).Scan(&mode); err != nil {
-		return fmt.Errorf("read journal mode: %w", err)
-	}
-	if mode != "wal" {
-		return fmt.Errorf("journal mode is %q, want wal", mode)
-	}
-	if _, err := s.db.Exec(`CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)`); err != nil {
-		return fmt.Errorf("schema_version table: %w", err)
-	}
-	for {
-		v, err := s.version()
-		if err != nil {
-			return err
-		}
-		if v > SchemaVersion {
-			return fmt.Errorf("database schema version %d is newer than this server's (%d)", v, SchemaVersion)
-		}
-		if v == SchemaVersion {
-			return nil
-		}
-		if err := s.step(v); err != nil {
-			return fmt.Errorf("migrate schema %d → %d: %w", v, v+1, err)
-		}
-	}
-}
-
-func (s *Store) version() (int, error) {
-	var v sql.NullInt64
-	if err := s.db.QueryRow(`SELECT MAX(version) FROM schema_version`).Scan(&v); err != nil {
-		return 0, fmt.Errorf("read schema version: %w", err)
-	}
-	return int(v.Int64), nil
-}
-
-// step applies migration from (to from+1) in one transaction.
-func (s *Store) step(from int) error {
-	tx, err := s.db.Begin()
-	if err != nil {
-		return err
-	}
-	defer tx.Rollback()
-	for _, stmt := range migrations[from] {
-		if _, err := tx.Exec(stmt); err != nil {
-			return err
-		}
-	}
-	if _, err := tx.Exec(`DELETE FROM schema_version`); err != nil {
-		return err
-	}
-	if _, err := tx.Exec(`INSERT INTO schema_version (version) VALUES (?)`, from+1); err != nil {
-		return err
-	}
-	return tx.Commit()
-}
-
-func (s *Store) stamp() time.Time { return s.now().UTC().Truncate(time.Millisecond) }
-
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
-// CreateMeeting stores a new meeting with a random id.
-func (s *Store) CreateMeeting(ctx context.Context, title string) (Meeting, error) {
-	m := Meeting{ID: uuid.NewString(), Title: title, CreatedAt: s.stamp()}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO meetings (id, title, created_at) VALUES (?, ?, ?)`,
-		m.ID, m.Title, m.CreatedAt.UnixMilli()); err != nil {
-		return Meeting{}, fmt.Errorf("store: create meeting: %w", err)
-	}
-	return m, nil
-}
-
-// CreateDemoMeeting stores a new meeting, as CreateMeeting does, marked as
-// made by the demo API for the creator whose secret hashes to secretHash.
-func (s *Store) CreateDemoMeeting(ctx context.Context, title string, secretHash []byte) (Meeting, error) {
-	if len(secretHash) == 0 {
-		return Meeting{}, errors.New("store: a demo meeting needs its creator's secret hash")
-	}
-	m := Meeting{ID: uuid.NewString(), Title: title, CreatedAt: s.stamp()}
-	tx, err := s.db.BeginTx(ctx, nil)
-	if err != nil {
-		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
-	}
-	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, `INSERT INTO meetings (id, title, created_at) VALUES (?, ?, ?)`,
-		m.ID, m.Title, m.CreatedAt.UnixMilli()); err != nil {
-		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO demo_meetings (meeting_id, creator_secret_hash) VALUES (?, ?)`,
-		m.ID, secretHash); err != nil {
-		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
-	}
-	if err := tx.Commit(); err != nil {
-		return Meeting{}, fmt.Errorf("store: create demo meeting: %w", err)
-	}
-	return m, nil
-}
-
-// DemoCreatorSecretHash returns the creator's secret hash of a meeting the
-// demo API made, or ErrNotFound for any other id (meetings made through the
-// admin API included).
-func (s *Store) DemoCreatorSecretHash(ctx context.Context, meetingID string) ([]byte, error) {
-	var h []byte
-	err := s.db.QueryRowContext(ctx, `SELECT creator_secret_hash FROM demo_meetings WHERE meeting_id = ?`, meetingID).Scan(&h)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, ErrNotFound
-	case err != nil:
-		return nil, fmt.Errorf("store: demo meeting: %w", err)
-	}
-	return h, nil
-}
-
-// GetMeeting returns a meeting, or ErrNotFound.
-func (s *Store) GetMeeting(ctx context.Context, id string) (Meeting, error) {
-	var m Meeting
-	var created int64
-	err := s.db.QueryRowContext(ctx, `SELECT id, title, created_at FROM meetings WHERE id = ?`, id).
-		Scan(&m.ID, &m.Title, &created)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return Meeting{}, ErrNotFound
-	case err != nil:
-		return Meeting{}, fmt.Errorf("store: get meeting: %w", err)
-	}
-	m.CreatedAt = fromMillis(created)
-	return m, nil
-}
-
-// AddParticipant stores p as a new participant of meeting p.MeetingID, with a
-// random id and the current time; the ID and CreatedAt given are ignored. It
-// returns ErrNotFound if the meeting does not exist.
-func (s *Store) AddParticipant(ctx context.Context, p Participant) (Participant, error) {
-	p.ID = uuid.NewString()
-	p.CreatedAt = s.stamp()
-	// One statement, so a meeting cannot vanish between a check and the insert.
-	res, err := s.db.ExecContext(ctx, `INSERT INTO participants
-		(id, meeting_id, name, preset_name, custom_participant_id, created_at)
-		SELECT ?, id, ?, ?, ?, ? FROM meetings WHERE id = ?`,
-		p.ID, p.Name, p.PresetName, p.CustomParticipantID, p.CreatedAt.UnixMilli(), p.MeetingID)
-	if err != nil {
-		return Participant{}, fmt.Errorf("store: add participant: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return Participant{}, fmt.Errorf("store: add participant: %w", err)
-	} else if n == 0 {
-		return Participant{}, ErrNotFound
-	}
-	return p, nil
-}
-
-const participantColumns = `id, meeting_id, name, preset_name, custom_participant_id, created_at, token_generation`
-
-// GetParticipant returns participant id of meeting meetingID, or ErrNotFound
-// (also when the participant exists but belongs to another meeting).
-func (s *Store) GetParticipant(ctx context.Context, meetingID, id string) (Participant, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+participantColumns+`
-		FROM participants WHERE meeting_id = ? AND id = ?`, meetingID, id)
-	return scanOne(row)
-}
-
-// LookupParticipant returns the participant with this id, whatever its
-// meeting, or ErrNotFound.
-func (s *Store) LookupParticipant(ctx context.Context, id string) (Participant, error) {
-	row := s.db.QueryRowContext(ctx, `SELECT `+participantColumns+` FROM participants WHERE id = ?`, id)
-	return scanOne(row)
-}
-
-func scanOne(row *sql.Row) (Participant, error) {
-	p, err := scanParticipant(row.Scan)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return Participant{}, ErrNotFound
-	case err != nil:
-		return Participant{}, fmt.Errorf("store: get participant: %w", err)
-	}
-	return p, nil
-}
-
-// ListParticipants returns a meeting's participants, oldest first, or
-// ErrNotFound if the meeting does not exist. A meeting with no participants
-// gives an empty, non-nil slice.
-func (s *Store) ListParticipants(ctx context.Context, meetingID string) ([]Participant, error) {
-	if _, err := s.GetMeeting(ctx, meetingID); err != nil {
-		return nil, err
-	}
-	rows, err := s.db.QueryContext(ctx, `SELECT `+participantColumns+`
-		FROM participants WHERE meeting_id = ? ORDER BY created_at, rowid`, meetingID)
-	if err != nil {
-		return nil, fmt.Errorf("store: list participants: %w", err)
-	}
-	defer rows.Close()
-	out := []Participant{}
-	for rows.Next() {
-		p, err := scanParticipant(rows.Scan)
-		if err != nil {
-			return nil, fmt.Errorf("store: list participants: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
-		return nil, fmt.Errorf("store: list participants: %w", err)
-	}
-	return out, nil
-}
-
-// DeleteParticipant removes participant id of meeting meetingID, or returns
-// ErrNotFound. A deleted participant no longer exists, so its tokens stop
-// authenticating.
-func (s *Store) DeleteParticipant(ctx context.Context, meetingID, id string) error {
-	res, err := s.db.ExecContext(ctx, `DELETE FROM participants WHERE meeting_id = ? AND id = ?`, meetingID, id)
-	if err != nil {
-		return fmt.Errorf("store: delete participant: %w", err)
-	}
-	if n, err := res.RowsAffected(); err != nil {
-		return fmt.Errorf("store: delete participant: %w", err)
-	} else if n == 0 {
-		return ErrNotFound
-	}
-	return nil
-}
-
-// NextTokenGeneration moves participant id of meeting meetingID to a new
-// token generation, which revokes every token issued before, and returns it;
-// ErrNotFound for an unknown participant.
-func (s *Store) NextTokenGeneration(ctx context.Context, meetingID, id string) (int64, error) {
-	var gen int64
-	err := s.db.QueryRowContext(ctx, `UPDATE participants SET token_generation = token_generation + 1
-		WHERE meeting_id = ? AND id = ? RETURNING token_generation`, meetingID, id).Scan(&gen)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return 0, ErrNotFound
-	case err != nil:
-		return 0, fmt.Errorf("store: next token generation: %w", err)
-	}
-	return gen, nil
-}
-
-func scanParticipant(scan func(...any) error) (Participant, error) {
-	var p Participant
-	var created int64
-	if err := scan(&p.ID, &p.MeetingID, &p.Name, &p.PresetName, &p.CustomParticipantID, &created, &p.TokenGeneration); err != nil {
-		return Participant{}, err
-	}
-	p.CreatedAt = fromMillis(created)
-	return p, nil
-}
-
-// Setting returns the value stored under key, or ErrNotFound.
-func (s *Store) Setting(ctx context.Context, key string) ([]byte, error) {
-	var v []byte
-	err := s.db.QueryRowContext(ctx, `SELECT value FROM settings WHERE key = ?`, key).Scan(&v)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return nil, ErrNotFound
-	case err != nil:
-		return nil, fmt.Errorf("store: setting %q: %w", key, err)
-	}
-	return v, nil
-}
-
-// SettingOrInit returns the value stored under key. If there is none, it
-// stores the value init returns and returns that; if another writer stored
-// one first, the stored value wins.
-func (s *Store) SettingOrInit(ctx context.Context, key string, init func() ([]byte, error)) ([]byte, error) {
-	v, err := s.Setting(ctx, key)
-	if !errors.Is(err, ErrNotFound) {
-		return v, err
-	}
-	nv, err := init()
-	if err != nil {
-		return nil, fmt.Errorf("store: setting %q: %w", key, err)
-	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING`,
-		key, nv); err != nil {
-		return nil, fmt.Errorf("store: setting %q: %w", key, err)
-	}
-	return s.Setting(ctx, key)
-}
+func stampOf(now func() time.Time) time.Time { return now().UTC().Truncate(time.Millisecond) }

@@ -1,0 +1,359 @@
+//go:build linux
+
+package bench
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/internal/clusterenv"
+	"github.com/stagekit/stagekit/internal/harness"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// clusterBackends starts a throwaway PostgreSQL (with a fresh database)
+// and redis-server for a cluster benchmark, or skips when they are not
+// installed.
+func clusterBackends(b *testing.B) (pgURL, redisURL string, stop func()) {
+	b.Helper()
+	if clusterenv.PostgresBin() == "" || clusterenv.RedisBin() == "" {
+		b.Skip("cluster benchmark: postgresql or redis-server not installed (make setup)")
+	}
+	pg, err := clusterenv.StartPostgres()
+	if err != nil {
+		b.Fatal(err)
+	}
+	url, err := pg.CreateDatabase("bench")
+	if err != nil {
+		pg.Stop()
+		b.Fatal(err)
+	}
+	rd, err := clusterenv.StartRedis()
+	if err != nil {
+		pg.Stop()
+		b.Fatal(err)
+	}
+	return url, rd.URL(), func() { rd.Stop(); pg.Stop() }
+}
+
+func startNode(pgURL, redisURL, id string, leaseTTL time.Duration) (*server, error) {
+	return startServer(serverOptions{cluster: []string{"-cluster", "-redis", redisURL, "-postgres", pgURL,
+		"-node-id", id, "-lease-ttl", leaseTTL.String()}})
+}
+
+// clusterSizes are the room sizes of BenchmarkClusterAudience: 1000
+// viewers, or $STAGEKIT_BENCH_CLUSTER_SIZES (comma-separated).
+func clusterSizes() []int {
+	sizes := []int{1000}
+	if v := os.Getenv("STAGEKIT_BENCH_CLUSTER_SIZES"); v != "" {
+		sizes = nil
+		for _, f := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+				sizes = append(sizes, n)
+			}
+		}
+	}
+	return sizes
+}
+
+// BenchmarkClusterAudience is the audience load of BenchmarkAudience (its
+// joins and its requests one at a time) on one webinar room, once on a
+// single server (SQLite) and once on a cluster of three nodes (PostgreSQL,
+// Redis) with the viewers connecting to the three nodes in turn; the room
+// lives on the node the host reached first, and the others redirect to it.
+// Per mode it reports:
+//
+//	join-ms/viewer        CPU of every server process for the N joins / N
+//	                      (in a cluster: the redirecting nodes' hellos too)
+//	redirect-ms/viewer    the share of that spent by the nodes that
+//	                      redirected (0 on a single server)
+//	join-wall-s           wall time of the joins, joinInFlight at a time
+//	req-p50-ms, p99-ms    a viewer's request → the host's newStageRequest
+//	                      for it, sampleSize requests one at a time (each
+//	                      stored before it is told: SQLite or PostgreSQL)
+//	req-cpu-ms            the owner's CPU per request
+func BenchmarkClusterAudience(b *testing.B) {
+	skipUnlessBench(b)
+	for _, n := range clusterSizes() {
+		for _, mode := range []string{"single", "cluster3"} {
+			b.Run(fmt.Sprintf("viewers=%d/%s", n, mode), func(b *testing.B) {
+				for i := 0; i < b.N; i++ {
+					benchClusterAudience(b, n, mode == "cluster3")
+				}
+			})
+		}
+	}
+}
+
+func benchClusterAudience(b *testing.B, n int, clustered bool) {
+	b.StopTimer()
+	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	defer cancel()
+	if err := harness.RaiseNoFile(uint64(n + 1024)); err != nil {
+		b.Fatal(err)
+	}
+	var nodes []*server
+	if clustered {
+		pg, rd, stop := clusterBackends(b)
+		defer stop()
+		for i := 0; i < 3; i++ {
+			s, err := startNode(pg, rd, fmt.Sprintf("n%d", i), 5*time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.stop()
+			nodes = append(nodes, s)
+		}
+	} else {
+		s, err := startServer(serverOptions{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		nodes = append(nodes, s)
+	}
+	a := &audience{srv: nodes[0], newReq: make(chan hostSample, 4*stormSize), acceptedAt: make(chan time.Time, 1)}
+	for _, s := range nodes {
+		a.entries = append(a.entries, s.URL)
+	}
+	defer a.close()
+	if err := a.setup(ctx, n); err != nil {
+		b.Fatal(err)
+	}
+	load := loadAvg()
+	time.Sleep(time.Second)
+	cpu := func() []time.Duration {
+		out := make([]time.Duration, len(nodes))
+		for i, s := range nodes {
+			out[i], _ = s.cpuTime()
+		}
+		return out
+	}
+	c0 := cpu()
+	t0 := time.Now()
+	b.StartTimer()
+	err := a.connectViewers(ctx)
+	b.StopTimer()
+	wall := time.Since(t0)
+	c1 := cpu()
+	if err != nil {
+		b.Fatalf("joins: %v", err)
+	}
+	var total, redirect time.Duration
+	for i := range nodes {
+		total += c1[i] - c0[i]
+		if i > 0 {
+			redirect += c1[i] - c0[i]
+		}
+	}
+	lat, _, reqCPU, err := a.sampleRequests(ctx)
+	if err != nil {
+		b.Fatalf("requests: %v", err)
+	}
+	b.ReportMetric(ms(total)/float64(n), "join-ms/viewer")
+	b.ReportMetric(ms(redirect)/float64(n), "redirect-ms/viewer")
+	b.ReportMetric(wall.Seconds(), "join-wall-s")
+	b.ReportMetric(ms(percentile(lat, 0.5)), "req-p50-ms")
+	b.ReportMetric(ms(percentile(lat, 0.99)), "req-p99-ms")
+	b.ReportMetric(ms(reqCPU.srv)/float64(len(lat)), "req-cpu-ms")
+	b.ReportMetric(reqCPU.otherPct(), "other-cpu-%")
+	b.Logf("%d viewers over %d node(s), load average at start %s: joins %v wall, %v server CPU (%v on redirecting nodes)",
+		n, len(nodes), load, wall.Round(time.Millisecond), total, redirect)
+	if t := a.trouble(); t != "" {
+		b.Logf("connection trouble: %s", t)
+	}
+}
+
+// BenchmarkTakeover is the gap a kill -9 of a room's owner leaves:
+// takeoverRuns times, a room (host, a user on stage, two pending requests,
+// a few viewers; the SDK's client with its default reconnect backoff) on a
+// fresh owner node, the others connected through the two other nodes; the
+// owner is killed; then
+//
+//	serving-ms   kill → the first client resynced (its rejoin answered by
+//	             the new owner from the durable state)
+//	resynced-ms  kill → every client resynced
+//
+// p50 (and max) over the runs, with the nodes' lease TTL
+// ($STAGEKIT_BENCH_LEASE_TTL, default the server's 5s). Each run also
+// checks that the state came over whole.
+func BenchmarkTakeover(b *testing.B) {
+	skipUnlessBench(b)
+	ttl := 5 * time.Second
+	if v := os.Getenv("STAGEKIT_BENCH_LEASE_TTL"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			b.Fatal(err)
+		}
+		ttl = d
+	}
+	for i := 0; i < b.N; i++ {
+		benchTakeover(b, ttl)
+	}
+}
+
+const takeoverRuns = 10
+
+func benchTakeover(b *testing.B, ttl time.Duration) {
+	b.StopTimer()
+	pg, rd, stop := clusterBackends(b)
+	defer stop()
+	var others []*server
+	for i := 0; i < 2; i++ {
+		s, err := startNode(pg, rd, fmt.Sprintf("stay%d", i), ttl)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.stop()
+		others = append(others, s)
+	}
+	load := loadAvg()
+	var serving, resynced []time.Duration
+	for run := 0; run < takeoverRuns; run++ {
+		owner, err := startNode(pg, rd, fmt.Sprintf("owner%d", run), ttl)
+		if err != nil {
+			b.Fatal(err)
+		}
+		time.Sleep(ttl / 2) // the nodes' lists hold the new node
+		first, all, err := takeoverOnce(owner, others)
+		owner.stop()
+		if err != nil {
+			b.Fatalf("run %d: %v", run, err)
+		}
+		serving, resynced = append(serving, first), append(resynced, all)
+	}
+	b.ReportMetric(ms(percentile(slices.Clone(serving), 0.5)), "serving-p50-ms")
+	b.ReportMetric(ms(percentile(slices.Clone(resynced), 0.5)), "resynced-p50-ms")
+	b.ReportMetric(ms(slices.Max(resynced)), "resynced-max-ms")
+	b.ReportMetric(ttl.Seconds(), "lease-ttl-s")
+	b.Logf("%d runs, lease TTL %v, load average at start %s: serving %v, resynced %v", takeoverRuns, ttl, load, serving, resynced)
+}
+
+// takeoverOnce runs one kill -9 and returns kill → first resync and kill
+// → last resync.
+func takeoverOnce(owner *server, others []*server) (time.Duration, time.Duration, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	rest := owner.rest
+	mid, err := createMeeting(ctx, rest, "takeover")
+	if err != nil {
+		return 0, 0, err
+	}
+	hosts, err := addParticipants(ctx, rest, mid, presetHost, "host", 1, 1)
+	if err != nil {
+		return 0, 0, err
+	}
+	viewers, err := addParticipants(ctx, rest, mid, presetViewer, "viewer", 8, 4)
+	if err != nil {
+		return 0, 0, err
+	}
+	var mu sync.Mutex
+	var killed time.Time
+	resynced := map[*client.Meeting]time.Time{} // each client's first resync after the kill
+	var members []*client.Meeting
+	defer func() {
+		for _, m := range members {
+			m.Close()
+		}
+	}()
+	join := func(url, token string) (*client.Meeting, error) {
+		m, err := client.Init(ctx, client.Options{BaseURI: url, AuthToken: token})
+		if err != nil {
+			return nil, err
+		}
+		members = append(members, m)
+		m.On(func(e client.Event) {
+			if e.Name == client.EventReconnected {
+				mu.Lock()
+				if _, ok := resynced[m]; !ok && !killed.IsZero() {
+					resynced[m] = time.Now()
+				}
+				mu.Unlock()
+			}
+		})
+		return m, m.Join(ctx)
+	}
+	host, err := join(owner.URL, hosts[0].Token) // first: the owner claims the room
+	if err != nil {
+		return 0, 0, fmt.Errorf("host: %w", err)
+	}
+	var vs []*client.Meeting
+	for i, v := range viewers {
+		m, err := join(others[i%len(others)].URL, v.Token)
+		if err != nil {
+			return 0, 0, fmt.Errorf("viewer %d: %w", i, err)
+		}
+		vs = append(vs, m)
+	}
+	if err := host.Stage().GrantAccess(ctx, []string{viewers[0].ID}); err != nil {
+		return 0, 0, err
+	}
+	for _, step := range []func() error{
+		func() error { return waitStatus(ctx, vs[0], stage.Accepted) },
+		func() error { return vs[0].Stage().Join(ctx) },
+		func() error { return vs[1].Stage().RequestAccess(ctx) },
+		func() error { return vs[2].Stage().RequestAccess(ctx) },
+	} {
+		if err := step(); err != nil {
+			return 0, 0, err
+		}
+	}
+	for len(host.Requests()) != 2 {
+		if ctx.Err() != nil {
+			return 0, 0, fmt.Errorf("the host never saw both requests")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	before := host.Requests()
+
+	mu.Lock()
+	killed = time.Now()
+	mu.Unlock()
+	owner.cmd.Process.Kill()
+	for {
+		mu.Lock()
+		got := len(resynced)
+		mu.Unlock()
+		if got >= len(members) {
+			break
+		}
+		if ctx.Err() != nil {
+			return 0, 0, fmt.Errorf("%d of %d clients resynced", got, len(members))
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	mu.Lock()
+	var first, last time.Duration
+	for _, at := range resynced {
+		d := at.Sub(killed)
+		if first == 0 || d < first {
+			first = d
+		}
+		last = max(last, d)
+	}
+	mu.Unlock()
+	if after := host.Requests(); !slices.Equal(after, before) {
+		return 0, 0, fmt.Errorf("pending after the takeover %v, want %v", after, before)
+	}
+	if s := vs[0].Stage().Status(); s != stage.OnStage {
+		return 0, 0, fmt.Errorf("the user on stage came back %s", s)
+	}
+	return first, last, nil
+}
+
+func waitStatus(ctx context.Context, m *client.Meeting, want stage.Status) error {
+	for m.Stage().Status() != want {
+		if ctx.Err() != nil {
+			return fmt.Errorf("status %s, want %s", m.Stage().Status(), want)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	return nil
+}

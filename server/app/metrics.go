@@ -1,0 +1,76 @@
+package app
+
+import (
+	"net/http"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"github.com/stagekit/stagekit/stage"
+)
+
+// metrics are the server's Prometheus metrics, on a registry of its own (a
+// test process runs several servers).
+type metrics struct {
+	reg     *prometheus.Registry
+	actions *prometheus.CounterVec
+}
+
+func newMetrics(a *App) *metrics {
+	reg := prometheus.NewRegistry()
+	m := &metrics{reg: reg, actions: prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "stagekit_stage_actions_total",
+		Help: "Stage actions committed, by kind.",
+	}, []string{"kind"})}
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}), m.actions)
+	reg.MustRegister(
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_rooms", Help: "Live rooms on this server."},
+			func() float64 { return float64(a.hub.Stats().Rooms) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_connections", Help: "Open signaling connections."},
+			func() float64 { return float64(a.hub.Stats().Connections) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_signal_messages_in_total", Help: "Signaling frames read from clients."},
+			func() float64 { return float64(a.hub.Stats().MessagesIn) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_signal_messages_out_total", Help: "Signaling frames written to clients."},
+			func() float64 { return float64(a.hub.Stats().MessagesOut) }),
+	)
+	if a.sfu != nil {
+		reg.MustRegister(
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_packets_in_total", Help: "RTP packets received from publishers allowed to publish."},
+				func() float64 { return float64(a.sfu.Stats().PacketsIn) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_packets_forwarded_total", Help: "RTP packet copies forwarded to subscribers."},
+				func() float64 { return float64(a.sfu.Stats().PacketsOut) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_packets_dropped_total", Help: "RTP packets dropped from users not allowed to publish."},
+				func() float64 { return float64(a.sfu.Stats().PacketsDropped) }),
+		)
+	}
+	if n := a.node; n != nil {
+		leases := prometheus.NewDesc("stagekit_lease_changes_total", "Room lease changes on this node: acquired, released, lost.", []string{"change"}, nil)
+		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_leases_held", Help: "Room leases this node holds."},
+				func() float64 { return float64(n.Stats().Held) }),
+			collectorFunc{desc: leases, collect: func(ch chan<- prometheus.Metric) {
+				s := n.Stats()
+				ch <- prometheus.MustNewConstMetric(leases, prometheus.CounterValue, float64(s.Acquired), "acquired")
+				ch <- prometheus.MustNewConstMetric(leases, prometheus.CounterValue, float64(s.Released), "released")
+				ch <- prometheus.MustNewConstMetric(leases, prometheus.CounterValue, float64(s.Lost), "lost")
+			}},
+		)
+	}
+	return m
+}
+
+func (m *metrics) stageAction(k stage.Kind) { m.actions.WithLabelValues(string(k)).Inc() }
+
+func (m *metrics) handler() http.Handler {
+	return promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{Registry: m.reg})
+}
+
+// collectorFunc is a collector of one description.
+type collectorFunc struct {
+	desc    *prometheus.Desc
+	collect func(chan<- prometheus.Metric)
+}
+
+func (c collectorFunc) Describe(ch chan<- *prometheus.Desc) { ch <- c.desc }
+func (c collectorFunc) Collect(ch chan<- prometheus.Metric) { c.collect(ch) }
