@@ -1206,3 +1206,57 @@ func TestLostCancelIsNoDenial(t *testing.T) {
 	viewer.waitFor(client.EventReconnected)
 	wantEvents(t, "viewer", viewer.since(mv), client.EventReconnecting, st(off), client.EventReconnected)
 }
+
+// RealtimeKit's customParticipantId (given when the participant is added)
+// and isHost (its preset accepts stage requests) reach the others: in the
+// hello, in the host's join event, and in the audience's introduction of a
+// user coming on stage.
+func TestCustomIDAndHostReachOthers(t *testing.T) {
+	r := newRoom(t, 10*time.Second)
+	add := func(name, preset, custom string) testserver.Participant {
+		var p testserver.Participant
+		if err := testserver.Do(r.srv.URL, "POST", "/v1/meetings/"+r.mid+"/participants",
+			map[string]string{"name": name, "preset_name": preset, "custom_participant_id": custom}, 201, &p); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	host := r.connect(add("Host", stage.PresetWebinarHost, "crm-host"))
+	watcher := r.join("Watcher", stage.PresetWebinarViewer)
+	viewer := r.connect(add("Viewer", stage.PresetWebinarViewer, "crm-42"))
+	if s := host.m.Self(); s.CustomParticipantID != "crm-host" || !s.IsHost {
+		t.Fatalf("host's self %+v", s)
+	}
+	if s := viewer.m.Self(); s.CustomParticipantID != "crm-42" || s.IsHost {
+		t.Fatalf("viewer's self %+v", s)
+	}
+	host.until("the viewer's join", func() bool {
+		for _, p := range host.m.Participants() {
+			if p.UserID == viewer.id {
+				return p.CustomParticipantID == "crm-42" && !p.IsHost
+			}
+		}
+		return false
+	})
+	for _, p := range watcher.m.Participants() {
+		if p.UserID == host.id && (p.CustomParticipantID != "crm-host" || !p.IsHost) {
+			t.Fatalf("the audience's view of the host %+v", p)
+		}
+	}
+	must(t, viewer.m.Stage().RequestAccess(ctx))
+	host.until("the request", func() bool {
+		reqs, err := host.m.Stage().AccessRequests()
+		return err == nil && len(reqs) == 1
+	})
+	must(t, host.m.Stage().GrantAccess(ctx, []string{viewer.id}))
+	viewer.until("the grant", func() bool { return viewer.status() == stage.Accepted })
+	must(t, viewer.m.Stage().Join(ctx))
+	watcher.until("the viewer introduced on stage", func() bool {
+		for _, p := range watcher.m.Participants() {
+			if p.UserID == viewer.id {
+				return p.CustomParticipantID == "crm-42" && p.StageStatus == stage.OnStage
+			}
+		}
+		return false
+	})
+}

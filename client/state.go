@@ -183,7 +183,8 @@ func (s *state) applyChange(evs []Event, ch protocol.Change, seq uint64) []Event
 		if ch.Name == "" || ch.Hidden {
 			return evs // not someone this client knows; a resync would add it
 		}
-		s.add(Participant{PeerID: ch.PeerID, UserID: ch.UserID, Name: ch.Name, PresetName: ch.PresetName, StageStatus: ch.To})
+		s.add(Participant{PeerID: ch.PeerID, UserID: ch.UserID, Name: ch.Name, PresetName: ch.PresetName, StageStatus: ch.To,
+			CustomParticipantID: ch.CustomParticipantID, IsHost: ch.IsHost})
 		p = s.peers[ch.PeerID]
 		evs = append(evs, Event{Name: EventParticipantJoined, Seq: seq, Participant: copyParticipant(*p)})
 	}

@@ -213,6 +213,8 @@ test("host and viewer run the documented stage flow", async () => {
     roomState: meeting.self.roomState, viewType: meeting.meta.viewType, meetingId: meeting.meta.meetingId,
     joinedIsMap: meeting.participants.joined instanceof Map, hasHost: [...meeting.participants.joined.values()].length,
     maps: ["waitlisted", "active", "pinned", "all"].map((k) => meeting.participants[k].size),
+    hostIsHost: [...meeting.participants.joined.values()][0].isHost,
+    customIds: [meeting.self.customParticipantId, [...meeting.participants.joined.values()][0].customParticipantId],
   }));
   assert.equal(self.userId, viewerId);
   assert.equal(self.id, self.peerId);
@@ -229,6 +231,8 @@ test("host and viewer run the documented stage flow", async () => {
   assert.equal(self.joinedIsMap, true);
   assert.equal(self.hasHost, 1);
   assert.deepEqual(self.maps, [0, 0, 0, 1], "the host (not on stage) is in all, not active");
+  assert.equal(self.hostIsHost, true, "the host's preset accepts requests: isHost");
+  assert.deepEqual(self.customIds, [undefined, undefined], "no custom_participant_id given: undefined");
 
   for (const page of [host, viewer]) {
     assert.deepEqual(page.errors.filter((e) => !e.message.startsWith("console.error")), [], "no uncaught page errors");

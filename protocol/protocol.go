@@ -199,6 +199,12 @@ type Participant struct {
 	Name        string       `json:"name"`
 	PresetName  string       `json:"presetName"`
 	StageStatus stage.Status `json:"stageStatus"`
+	// CustomParticipantID is the host application's id for the user, as
+	// given when the participant was added (RealtimeKit's).
+	CustomParticipantID string `json:"customParticipantId,omitempty"`
+	// IsHost: the user's preset accepts stage requests (RealtimeKit's
+	// participant.isHost).
+	IsHost bool `json:"isHost,omitempty"`
 }
 
 // HelloResult answers a hello: who the token says the user is.
@@ -248,9 +254,11 @@ type Change struct {
 	// For the audience only: Name and PresetName introduce a user who comes
 	// into view (goes on stage); Hidden says the user leaves the view (the
 	// client drops it after applying the change).
-	Name       string `json:"name,omitempty"`
-	PresetName string `json:"presetName,omitempty"`
-	Hidden     bool   `json:"hidden,omitempty"`
+	Name                string `json:"name,omitempty"`
+	PresetName          string `json:"presetName,omitempty"`
+	CustomParticipantID string `json:"customParticipantId,omitempty"`
+	IsHost              bool   `json:"isHost,omitempty"`
+	Hidden              bool   `json:"hidden,omitempty"`
 }
 
 // PermissionsOf converts a preset's permissions to their wire form.
@@ -260,8 +268,13 @@ func PermissionsOf(p stage.Permissions) Permissions {
 
 // ParticipantOf converts a room member to its wire form.
 func ParticipantOf(m stage.Member) Participant {
-	return Participant{PeerID: m.PeerID, UserID: m.UserID, Name: m.Name, PresetName: m.Preset.Name, StageStatus: m.Status}
+	return Participant{PeerID: m.PeerID, UserID: m.UserID, Name: m.Name, PresetName: m.Preset.Name, StageStatus: m.Status,
+		CustomParticipantID: m.CustomID, IsHost: IsHost(m.Preset)}
 }
+
+// IsHost reports whether a preset makes its users hosts: they accept stage
+// requests.
+func IsHost(p stage.Preset) bool { return p.Permissions.AcceptStageRequests }
 
 // RequestOf converts a pending member to a StageRequest.
 func RequestOf(m stage.Member) StageRequest {

@@ -10,8 +10,11 @@ type Member struct {
 	UserID string
 	PeerID string
 	Name   string
-	Preset Preset
-	Status Status
+	// CustomID is the host application's own id for the user
+	// (RealtimeKit's customParticipantId), carried as given.
+	CustomID string
+	Preset   Preset
+	Status   Status
 	// RequestedAt is when the pending request was made (ms since epoch);
 	// zero unless Status is Requested.
 	RequestedAt int64

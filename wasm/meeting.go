@@ -156,13 +156,14 @@ func (mt *meeting) defineSelf() {
 	o := mt.self.Value()
 	self := func() client.Self { return mt.m.Self() }
 	props := map[string]func(client.Self) any{
-		"id":          func(s client.Self) any { return s.PeerID },
-		"userId":      func(s client.Self) any { return s.UserID },
-		"name":        func(s client.Self) any { return s.Name },
-		"presetName":  func(s client.Self) any { return s.PresetName },
-		"stageStatus": func(s client.Self) any { return string(s.StageStatus) },
-		"roomJoined":  func(s client.Self) any { return s.RoomJoined },
-		"permissions": func(s client.Self) any { return s.Permissions },
+		"id":                  func(s client.Self) any { return s.PeerID },
+		"userId":              func(s client.Self) any { return s.UserID },
+		"name":                func(s client.Self) any { return s.Name },
+		"presetName":          func(s client.Self) any { return s.PresetName },
+		"customParticipantId": func(s client.Self) any { return optional(s.CustomParticipantID) },
+		"stageStatus":         func(s client.Self) any { return string(s.StageStatus) },
+		"roomJoined":          func(s client.Self) any { return s.RoomJoined },
+		"permissions":         func(s client.Self) any { return s.Permissions },
 	}
 	for name, get := range props {
 		jsbridge.DefineGetter(o, name, func() (any, error) { return get(self()), nil })
@@ -211,6 +212,8 @@ func (mt *meeting) upsert(p client.Participant) *participant {
 		jp.obj.Set("userId", p.UserID)
 		jp.obj.Set("name", p.Name)
 		jp.obj.Set("presetName", p.PresetName)
+		jp.obj.Set("customParticipantId", optional(p.CustomParticipantID))
+		jp.obj.Set("isHost", p.IsHost)
 		for k := range kindNames {
 			track := js.Null()
 			if tr := mt.tracks[p.PeerID]; tr != nil && !tr[k].IsUndefined() {
@@ -348,4 +351,13 @@ func (mt *meeting) onEvent(root *jsbridge.Emitter, ev client.Event) {
 		mt.selfRoomEvent(ev)
 	}
 	mt.media.onEvent(ev)
+}
+
+// optional is s, or undefined when it is empty (RealtimeKit's optional
+// string members).
+func optional(s string) any {
+	if s == "" {
+		return js.Undefined()
+	}
+	return s
 }

@@ -161,6 +161,10 @@ export interface Participant extends Emitter<ParticipantEvents> {
   readonly name: string;
   readonly presetName: string;
   readonly stageStatus: StageStatus;
+  /** The id the host application gave when it added the participant (REST `custom_participant_id`), if any. */
+  readonly customParticipantId?: string;
+  /** Whether the participant's preset accepts stage requests (a host). */
+  readonly isHost: boolean;
   /** The participant's tracks while it is ON_STAGE and publishing them. */
   readonly audioTrack: MediaStreamTrack | null;
   readonly videoTrack: MediaStreamTrack | null;
@@ -202,6 +206,8 @@ export interface Self extends Emitter<SelfEvents> {
   readonly name: string;
   readonly presetName: string;
   readonly stageStatus: StageStatus;
+  /** The id the host application gave when it added the participant (REST `custom_participant_id`), if any. */
+  readonly customParticipantId?: string;
   readonly roomJoined: boolean;
   readonly roomState: RoomState;
   readonly permissions: Permissions;

@@ -31,7 +31,7 @@
 // Every participant is created through the REST API; every wait is bounded.
 import { spawn } from "node:child_process";
 import { createHash } from "node:crypto";
-import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync } from "node:fs";
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from "node:fs";
 import { cpus, loadavg, tmpdir } from "node:os";
 import { dirname, join } from "node:path";
 import { performance } from "node:perf_hooks";
@@ -504,7 +504,9 @@ const sha = (b) => createHash("sha256").update(b).digest("hex");
  * bytes as the .wasm (retrying while a build is rewriting them).
  */
 async function snapshotWeb() {
-  const sdkFiles = ["stagekit.js", "jsbridge-shim.js", "wasm_exec.js", "stagekit.wasm", "stagekit.wasm.br", "stagekit.wasm.gz"];
+  // Every module the loader imports (it grows: read the directory), and the wasm.
+  const sdkFiles = [...new Set([...readdirSync(join(root, "web/sdk")).filter((f) => f.endsWith(".js")),
+    "stagekit.js", "wasm_exec.js", "stagekit.wasm", "stagekit.wasm.br", "stagekit.wasm.gz"])];
   for (const f of ["bin/stageserver", ...sdkFiles.map((f) => `web/sdk/${f}`), "web/demo/blank.html"]) {
     if (!existsSync(join(root, f))) die(`${f} is missing: run make build`);
   }

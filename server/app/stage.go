@@ -39,8 +39,14 @@ func (s stageStore) ClaimStage(meetingID string, epoch int64) ([]signal.StageRec
 		if !ok {
 			continue
 		}
+		// The custom id is the participant's (not stage state): read it
+		// from the participant, once per restored member.
+		var custom string
+		if pt, err := s.store.GetParticipant(ctx, meetingID, r.UserID); err == nil {
+			custom = pt.CustomParticipantID
+		}
 		out = append(out, signal.StageRecord{RequestOrder: r.RequestOrder, Member: stage.Member{
-			UserID: r.UserID, PeerID: r.PeerID, Name: r.Name, Preset: p,
+			UserID: r.UserID, PeerID: r.PeerID, Name: r.Name, CustomID: custom, Preset: p,
 			Status: stage.Status(r.Status), RequestedAt: r.RequestedAt,
 		}})
 	}

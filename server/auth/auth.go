@@ -203,5 +203,5 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked,
 			"token revoked: the participant's preset %q is not configured on this server", p.PresetName)
 	}
-	return Identity{MeetingID: p.MeetingID, UserID: p.ID, Name: p.Name, Preset: preset}, nil
+	return Identity{MeetingID: p.MeetingID, UserID: p.ID, Name: p.Name, CustomID: p.CustomParticipantID, Preset: preset}, nil
 }

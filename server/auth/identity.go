@@ -7,5 +7,6 @@ type Identity struct {
 	MeetingID string
 	UserID    string
 	Name      string
+	CustomID  string // the participant's custom_participant_id
 	Preset    stage.Preset
 }

@@ -244,7 +244,8 @@ func (c *conn) hello(ctx context.Context, typ websocket.MessageType, data []byte
 			c.peerID, status = peerID, st
 		}
 	}
-	self := protocol.Participant{PeerID: c.peerID, UserID: c.id.UserID, Name: c.id.Name, PresetName: c.id.Preset.Name, StageStatus: status}
+	self := protocol.Participant{PeerID: c.peerID, UserID: c.id.UserID, Name: c.id.Name, PresetName: c.id.Preset.Name, StageStatus: status,
+		CustomParticipantID: c.id.CustomID, IsHost: protocol.IsHost(c.id.Preset)}
 	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Hello: &protocol.HelloResult{
 		MeetingID: c.id.MeetingID, Self: self, Permissions: protocol.PermissionsOf(c.id.Preset.Permissions),
 		GraceMs: c.hub.cfg.Grace.Milliseconds(), Nodes: c.hub.nodes(),

@@ -90,7 +90,7 @@ func (r *room) join(c *conn, reqID uint64) bool {
 		}
 		c.peerID = m.PeerID
 	} else {
-		m, err := r.st.Enter(stage.Member{UserID: uid, PeerID: c.peerID, Name: c.id.Name, Preset: c.id.Preset})
+		m, err := r.st.Enter(stage.Member{UserID: uid, PeerID: c.peerID, Name: c.id.Name, CustomID: c.id.CustomID, Preset: c.id.Preset})
 		if err != nil { // cannot happen: checked above under the same lock
 			c.sendError(reqID, protocol.ErrorOf(err))
 			return true
@@ -288,6 +288,7 @@ func (r *room) audienceChange(ch stage.Change, wire protocol.Change) protocol.Ch
 	case ch.InViewAfter && !ch.InViewBefore:
 		if m, ok := r.st.Member(ch.UserID); ok {
 			wire.Name, wire.PresetName = m.Name, m.Preset.Name
+			wire.CustomParticipantID, wire.IsHost = m.CustomID, protocol.IsHost(m.Preset)
 		}
 	case ch.InViewBefore && !ch.InViewAfter:
 		wire.Hidden = true
