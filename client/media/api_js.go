@@ -17,7 +17,9 @@ type Options struct {
 	// ICEServers are given to every peer connection (STUN/TURN).
 	ICEServers []webrtc.ICEServer
 	// GatherTimeout bounds the wait for local ICE candidates before a
-	// description is sent (those found later are trickled). Default 500ms.
+	// description is sent (those found later are trickled). Default: no
+	// wait (negative too): the browser's gathering takes ~100 ms to
+	// complete, and trickled candidates reach the server as fast.
 	GatherTimeout time.Duration
 	// RequestTimeout bounds every signaling call and every browser promise
 	// the session waits on. Default 10s.
@@ -35,6 +37,9 @@ type Options struct {
 // sessionAPI is pion's js/wasm API: its peer connections are the browser's
 // RTCPeerConnection.
 func sessionAPI(Options) (*webrtc.API, error) { return webrtc.NewAPI(), nil }
+
+// defaultGatherTimeout: in the browser every candidate is trickled.
+const defaultGatherTimeout = -1
 
 // LocalTrack is what a Session publishes: in the browser, a
 // MediaStreamTrack.

@@ -31,7 +31,8 @@ type Options struct {
 	API *webrtc.API
 
 	// GatherTimeout bounds the wait for local ICE candidates before a
-	// description is sent (those found later are trickled). Default 500ms.
+	// description is sent (those found later are trickled). Default 500ms;
+	// negative: no wait, every candidate is trickled.
 	GatherTimeout time.Duration
 	// RequestTimeout bounds the signaling calls the session makes by itself
 	// (answers, candidates, republishing). Default 10s.
@@ -52,6 +53,10 @@ type Options struct {
 	// above); nil discards them.
 	Logger *slog.Logger
 }
+
+// defaultGatherTimeout: natively gathering (host candidates) is quick, and
+// candidates in the description save the trickle round trips.
+const defaultGatherTimeout = 500 * time.Millisecond
 
 // LocalTrack is what a Session publishes: natively any pion TrackLocal
 // (Synthetic, a TrackLocalStaticSample, …).

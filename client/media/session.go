@@ -114,7 +114,7 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 	if m == nil {
 		return nil, protocol.NewError(protocol.CodeBadArgs, "media: Attach needs a meeting")
 	}
-	if opts.GatherTimeout <= 0 {
+	if opts.GatherTimeout == 0 {
 		opts.GatherTimeout = defaultGatherTimeout
 	}
 	if opts.RequestTimeout <= 0 {
@@ -153,7 +153,6 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 }
 
 const (
-	defaultGatherTimeout  = 500 * time.Millisecond
 	defaultRequestTimeout = 10 * time.Second
 	// maxQueuedCandidates bounds the remote candidates kept for a peer
 	// connection that has no remote description yet.
@@ -368,7 +367,7 @@ func (s *Session) answer(sdp string) error {
 	s.mu.Unlock()
 	s.addCandidates(ctx, sc.pc, cands)
 	var gathered <-chan struct{}
-	if !sc.gathered {
+	if !sc.gathered && s.opts.GatherTimeout > 0 {
 		gathered = webrtc.GatheringCompletePromise(sc.pc)
 	}
 	err = s.step(ctx, sc.pc, func() error {
@@ -757,12 +756,13 @@ func (s *Session) slotTrack(sl *slot) LocalTrack {
 }
 
 // negotiate offers p and applies the server's answer (the result of the
-// offer). The first offer waits for ICE gathering (up to GatherTimeout);
+// offer). The first offer waits for ICE gathering (up to GatherTimeout, if
+// positive);
 // later ones reuse the transport.
 func (s *Session) negotiate(ctx context.Context, p *pubConn) error {
 	pc := p.pc
 	var gathered <-chan struct{}
-	if !p.gathered {
+	if !p.gathered && s.opts.GatherTimeout > 0 {
 		gathered = webrtc.GatheringCompletePromise(pc)
 	}
 	err := s.step(ctx, pc, func() error {
