@@ -53,6 +53,9 @@ function withProgress(response, onProgress) {
 function loadRuntime(onProgress) {
   if (runtime) return runtime;
   runtime = (async () => {
+    // The wasm's download starts at once, beside wasm_exec.js's.
+    report(onProgress, { phase: "download", loaded: 0, total: 0 });
+    const fetched = fetch(new URL("stagekit.wasm", base));
     if (typeof globalThis.Go !== "function") {
       await import(new URL("wasm_exec.js", base).href);
     }
@@ -60,8 +63,7 @@ function loadRuntime(onProgress) {
     const ready = new Promise((resolve) => {
       globalThis.__stagekitReady = resolve;
     });
-    report(onProgress, { phase: "download", loaded: 0, total: 0 });
-    const response = await fetch(new URL("stagekit.wasm", base));
+    const response = await fetched;
     if (!response.ok) {
       throw new ClientError(`cannot load the SDK's wasm: HTTP ${response.status}`, 5001);
     }
