@@ -124,3 +124,20 @@ func jsString(v js.Value) (s string) {
 	}()
 	return jsStringFn.Invoke(v).String()
 }
+
+// Try runs fn, returning what it throws (a JS exception, or a Go panic) as
+// an error: for calls into the browser that may throw (a constructor, a
+// method of a closed object).
+func Try(fn func()) (err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			if je, ok := r.(js.Error); ok {
+				err = errorFromJS(je.Value)
+				return
+			}
+			err = fmt.Errorf("%v", r)
+		}
+	}()
+	fn()
+	return nil
+}

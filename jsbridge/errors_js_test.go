@@ -106,3 +106,17 @@ func TestErrorFromJS(t *testing.T) {
 		})
 	}
 }
+
+func TestTry(t *testing.T) {
+	if err := Try(func() {}); err != nil {
+		t.Fatalf("Try of a call that returns: %v", err)
+	}
+	err := Try(func() { js.Global().Get("Object").Call("defineProperty", 1, "x", 2) })
+	je, ok := err.(*JSError)
+	if !ok || je.Name != "TypeError" {
+		t.Fatalf("Try of a throwing call: %T %v, want a *JSError named TypeError", err, err)
+	}
+	if err := Try(func() { panic("boom") }); err == nil || err.Error() != "boom" {
+		t.Fatalf("Try of a Go panic: %v", err)
+	}
+}

@@ -310,7 +310,7 @@ func getUserMedia(ctx context.Context, kind int) (js.Value, error) {
 	c := jsObject.New()
 	c.Set(kindNames[kind], true)
 	var p js.Value
-	if err := try(func() { p = devices.Call("getUserMedia", c) }); err != nil {
+	if err := jsbridge.Try(func() { p = devices.Call("getUserMedia", c) }); err != nil {
 		return js.Null(), wrapMedia(codeMediaDevice, kindNames[kind]+" unavailable", err)
 	}
 	stream, err := jsbridge.AwaitContext(ctx, p)
@@ -391,21 +391,6 @@ func (md *media) releaseLocal() {
 }
 
 // --- helpers ------------------------------------------------------------------------
-
-// try runs fn, returning what it throws as an error.
-func try(fn func()) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if je, ok := r.(js.Error); ok {
-				err = fmt.Errorf("%s", je.Value.Call("toString").String())
-				return
-			}
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	fn()
-	return nil
-}
 
 // wrapMedia gives err the code the SDK reports it with: errors that carry a
 // stage/protocol code keep it; browser errors get code.

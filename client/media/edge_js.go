@@ -4,7 +4,6 @@ package media
 
 import (
 	"context"
-	"fmt"
 	"syscall/js"
 
 	"github.com/pion/webrtc/v4"
@@ -51,7 +50,7 @@ func (s *Session) step(ctx context.Context, _ *webrtc.PeerConnection, fn func() 
 
 // addSender adds a send-only transceiver carrying t.
 func (s *Session) addSender(_ context.Context, p *pubConn, sl *slot, t LocalTrack) error {
-	return try(func() {
+	return jsbridge.Try(func() {
 		if p.edge.stream.IsUndefined() {
 			p.edge.stream = jsMediaStream.New()
 		}
@@ -72,7 +71,7 @@ func (s *Session) setSender(ctx context.Context, _ *pubConn, sl *slot, t LocalTr
 		want, dir = t.v, "sendonly"
 	}
 	var promise js.Value
-	if err := try(func() {
+	if err := jsbridge.Try(func() {
 		if snd := tx.Get("sender"); !snd.Get("track").Equal(want) {
 			promise = snd.Call("replaceTrack", want)
 		}
@@ -87,7 +86,7 @@ func (s *Session) setSender(ctx context.Context, _ *pubConn, sl *slot, t LocalTr
 	if tx.Get("direction").String() == dir {
 		return false, nil
 	}
-	return true, try(func() { tx.Set("direction", dir) })
+	return true, jsbridge.Try(func() { tx.Set("direction", dir) })
 }
 
 // watchTracks maps the tracks sc receives (ontrack) to the server's track
@@ -118,19 +117,4 @@ func (s *Session) watchTracks(sc *subConn) (release func()) {
 		pc.Set("ontrack", js.Null())
 		f.Release()
 	}
-}
-
-// try runs fn, returning what it throws as an error.
-func try(fn func()) (err error) {
-	defer func() {
-		if r := recover(); r != nil {
-			if je, ok := r.(js.Error); ok {
-				err = fmt.Errorf("%s", je.Value.Call("toString").String())
-				return
-			}
-			err = fmt.Errorf("%v", r)
-		}
-	}()
-	fn()
-	return nil
 }
