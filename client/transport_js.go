@@ -6,6 +6,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/url"
 	"sync"
 	"syscall/js"
 
@@ -39,10 +40,21 @@ func dialWebSocket(ctx context.Context, url string) (tr transport, err error) {
 	if ctor.Type() != js.TypeFunction {
 		return nil, errors.New("this JavaScript environment has no WebSocket")
 	}
-	t := &jsTransport{signal: make(chan struct{}, 1), closed: make(chan struct{}), code: -1}
+	return openTransport(ctx, url, ctor.New(url))
+}
+
+// webSocketOpen and webSocketClosing are WebSocket.readyState values.
+const (
+	webSocketOpen    = 1
+	webSocketClosing = 2
+)
+
+// openTransport takes over ws (connecting or open) and waits until it is
+// open.
+func openTransport(ctx context.Context, url string, ws js.Value) (transport, error) {
+	t := &jsTransport{ws: ws, signal: make(chan struct{}, 1), closed: make(chan struct{}), code: -1}
 	opened := make(chan struct{})
 	var openOnce sync.Once
-	t.ws = ctor.New(url)
 	t.ws.Set("binaryType", "arraybuffer")
 	t.on("onopen", func(js.Value) { openOnce.Do(func() { close(opened) }) })
 	t.on("onmessage", func(e js.Value) {
@@ -70,6 +82,9 @@ func dialWebSocket(ctx context.Context, url string) (tr transport, err error) {
 		// not anyone reads again (releasing the running one is safe).
 		t.releaseFuncs()
 	})
+	if ws.Get("readyState").Int() == webSocketOpen { // an early socket that is already open
+		openOnce.Do(func() { close(opened) })
+	}
 	select {
 	case <-opened:
 		return t, nil
@@ -81,6 +96,48 @@ func dialWebSocket(ctx context.Context, url string) (tr transport, err error) {
 		t.releaseFuncs()
 		return nil, ctx.Err()
 	}
+}
+
+// InitWithSocket is Init whose first connection is early: a WebSocket the
+// page opened to earlyURL while the SDK loaded, so that its handshake
+// overlaps the load. It is used only if earlyURL is the meeting's socket
+// URL and early has not started closing; otherwise it is closed and Init
+// dials as usual.
+func InitWithSocket(ctx context.Context, o Options, early js.Value, earlyURL string) (*Meeting, error) {
+	var once sync.Once
+	dial := func(ctx context.Context, url string) (transport, error) {
+		var t transport
+		var err error
+		used := false
+		once.Do(func() {
+			if sameURL(url, earlyURL) && early.Get("readyState").Int() < webSocketClosing {
+				used = true
+				t, err = openTransport(ctx, url, early)
+				return
+			}
+			early.Call("close")
+		})
+		if used {
+			return t, err
+		}
+		return dialWebSocket(ctx, url)
+	}
+	m, err := newMeeting(o, dial)
+	if err != nil {
+		early.Call("close")
+		return nil, err
+	}
+	if err := m.open(ctx); err != nil {
+		return nil, err
+	}
+	return m, nil
+}
+
+// sameURL compares two socket URLs as Go's net/url writes them.
+func sameURL(a, b string) bool {
+	ua, err1 := url.Parse(a)
+	ub, err2 := url.Parse(b)
+	return err1 == nil && err2 == nil && ua.String() == ub.String()
 }
 
 func (t *jsTransport) on(name string, fn func(js.Value)) {

@@ -40,6 +40,7 @@ async function joinAs(person) {
     const { default: StageKit } = await import("/sdk/stagekit.js");
     const meeting = await StageKit.init({ authToken, baseURI: location.origin });
     await meeting.join();
+    window.initSockets = window.sockets.map((ws) => ws.readyState);
     window.meeting = meeting;
     window.events = [];
     const record = (on, name) => (...args) => {
@@ -69,8 +70,13 @@ async function joinAs(person) {
     window.frames = (v) => v.getVideoPlaybackQuality().totalVideoFrames;
     window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
   }, person.token);
+  // The loader opens the WebSocket while the wasm loads; the client takes
+  // it over rather than dialing a second one.
+  assert.deepEqual(await page.evaluate(() => initSockets), [WebSocketOpen], "init used one WebSocket, the loader's early one");
   return page;
 }
+
+const WebSocketOpen = 1;
 
 // Resolves once a <video> playing the participant's current videoTrack has
 // decoded frames; returns that video's handle.

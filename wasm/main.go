@@ -31,6 +31,15 @@ func main() {
 	select {} // serve the page for its lifetime
 }
 
+// earlySocket is the WebSocket the loader opened while the wasm loaded
+// (init's second argument), or undefined.
+func earlySocket(args []js.Value) js.Value {
+	if len(args) < 2 || args[1].Type() != js.TypeObject || args[1].Get("readyState").Type() != js.TypeNumber {
+		return js.Undefined()
+	}
+	return args[1]
+}
+
 // newAPI is what the loader receives: init() and a debug counter.
 func newAPI() js.Value {
 	api := js.Global().Get("Object").New()
@@ -39,7 +48,14 @@ func newAPI() js.Value {
 		if len(args) == 0 || jsbridge.Decode(args[0], &opts) != nil {
 			return nil, protocol.NewError(protocol.CodeBadArgs, "init needs { authToken, baseURI }")
 		}
-		m, err := client.Init(context.Background(), client.Options{BaseURI: opts.BaseURI, AuthToken: opts.AuthToken, Logger: pageLog})
+		o := client.Options{BaseURI: opts.BaseURI, AuthToken: opts.AuthToken, Logger: pageLog}
+		var m *client.Meeting
+		var err error
+		if early := earlySocket(args); !early.IsUndefined() {
+			m, err = client.InitWithSocket(context.Background(), o, early, early.Get("url").String())
+		} else {
+			m, err = client.Init(context.Background(), o)
+		}
 		if err != nil {
 			return nil, err
 		}

@@ -83,6 +83,23 @@ function loadRuntime(onProgress) {
   return runtime;
 }
 
+// earlySocket opens the WebSocket of baseURI (its /v1/ws, as the client
+// builds it), or returns undefined where that cannot be done here.
+function earlySocket(baseURI) {
+  try {
+    const u = new URL(baseURI);
+    if (u.protocol === "http:") u.protocol = "ws:";
+    else if (u.protocol === "https:") u.protocol = "wss:";
+    else if (u.protocol !== "ws:" && u.protocol !== "wss:") return undefined;
+    u.pathname = u.pathname.replace(/\/$/, "") + "/v1/ws";
+    u.search = "";
+    u.hash = "";
+    return typeof WebSocket === "function" ? new WebSocket(u.href) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 // reportError hands err to the page's onError (RealtimeKit's init option);
 // a throwing handler is logged, never fatal.
 function reportError(onError, err) {
@@ -106,10 +123,15 @@ const StageKit = {
   async init(options = {}) {
     const { authToken, baseURI = globalThis.location?.origin, onProgress, onError, defaults = {} } = options;
     let meeting;
+    // The meeting's WebSocket opens while the wasm loads (its handshake
+    // overlaps the download); the Go side takes it over, or closes it and
+    // dials itself if it is not to the meeting's URL.
+    const early = earlySocket(baseURI);
     try {
       const api = await loadRuntime(onProgress);
-      meeting = shapeMeeting(await api.init({ authToken, baseURI }));
+      meeting = shapeMeeting(await api.init({ authToken, baseURI }, early));
     } catch (err) {
+      early?.close();
       reportError(onError, err);
       throw err;
     }
