@@ -271,15 +271,8 @@ func (s *Postgres) ListParticipants(ctx context.Context, meetingID string) ([]Pa
 		return nil, fmt.Errorf("store: list participants: %w", err)
 	}
 	defer rows.Close()
-	out := []Participant{}
-	for rows.Next() {
-		p, err := scanParticipant(rows.Scan)
-		if err != nil {
-			return nil, fmt.Errorf("store: list participants: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanParticipant)
+	if err != nil {
 		return nil, fmt.Errorf("store: list participants: %w", err)
 	}
 	return out, nil
@@ -362,16 +355,13 @@ func (s *Postgres) ClaimStage(ctx context.Context, meetingID string, epoch int64
 			}
 			return nil // no such meeting: nothing to restore, nothing to fence
 		}
-		rows, err := tx.Query(ctx, `SELECT user_id, peer_id, name, preset_name, status, requested_at, request_order
+		rows, err := tx.Query(ctx, `SELECT `+stageColumns+`
 			FROM stage_members WHERE meeting_id = $1 ORDER BY request_order, user_id`, meetingID)
 		if err != nil {
 			return err
 		}
-		out, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (StageMember, error) {
-			var m StageMember
-			err := r.Scan(&m.UserID, &m.PeerID, &m.Name, &m.PresetName, &m.Status, &m.RequestedAt, &m.RequestOrder)
-			return m, err
-		})
+		defer rows.Close()
+		out, err = collect(rows, scanStageMember)
 		return err
 	})
 	if errors.Is(err, ErrFenced) {

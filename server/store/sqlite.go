@@ -103,7 +103,7 @@ func (s *SQLite) ClaimStage(ctx context.Context, meetingID string, epoch int64) 
 		}
 		return nil, ErrFenced
 	}
-	rows, err := tx.QueryContext(ctx, `SELECT user_id, peer_id, name, preset_name, status, requested_at, request_order
+	rows, err := tx.QueryContext(ctx, `SELECT `+stageColumns+`
 		FROM stage_members WHERE meeting_id = ? ORDER BY request_order, user_id`, meetingID)
 	if err != nil {
 		return nil, fmt.Errorf("store: claim stage: %w", err)
@@ -167,17 +167,9 @@ func checkFence(ctx context.Context, tx *sql.Tx, meetingID string, epoch int64) 
 	return nil
 }
 
-func scanStage(rows *sql.Rows) ([]StageMember, error) {
-	defer rows.Close()
-	var out []StageMember
-	for rows.Next() {
-		var m StageMember
-		if err := rows.Scan(&m.UserID, &m.PeerID, &m.Name, &m.PresetName, &m.Status, &m.RequestedAt, &m.RequestOrder); err != nil {
-			return nil, err
-		}
-		out = append(out, m)
-	}
-	return out, rows.Err()
+func scanStage(rs *sql.Rows) ([]StageMember, error) {
+	defer rs.Close()
+	return collect(rs, scanStageMember)
 }
 
 // SchemaVersion is the schema version this code writes.
@@ -433,15 +425,8 @@ func (s *SQLite) ListParticipants(ctx context.Context, meetingID string) ([]Part
 		return nil, fmt.Errorf("store: list participants: %w", err)
 	}
 	defer rows.Close()
-	out := []Participant{}
-	for rows.Next() {
-		p, err := scanParticipant(rows.Scan)
-		if err != nil {
-			return nil, fmt.Errorf("store: list participants: %w", err)
-		}
-		out = append(out, p)
-	}
-	if err := rows.Err(); err != nil {
+	out, err := collect(rows, scanParticipant)
+	if err != nil {
 		return nil, fmt.Errorf("store: list participants: %w", err)
 	}
 	return out, nil

@@ -127,3 +127,34 @@ type StageMember struct {
 func fromMillis(ms int64) time.Time { return time.UnixMilli(ms).UTC() }
 
 func stampOf(now func() time.Time) time.Time { return now().UTC().Truncate(time.Millisecond) }
+
+// rows is what database/sql's and pgx's query results have in common.
+type rows interface {
+	Next() bool
+	Scan(dest ...any) error
+	Err() error
+}
+
+// collect reads every row with scan (handed the row's Scan); it returns an
+// empty, non-nil slice when there is none. The caller closes rs.
+func collect[T any](rs rows, scan func(func(...any) error) (T, error)) ([]T, error) {
+	out := []T{}
+	for rs.Next() {
+		v, err := scan(rs.Scan)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, rs.Err()
+}
+
+// scanStageMember reads a stage_members row (stageColumns).
+func scanStageMember(scan func(...any) error) (StageMember, error) {
+	var m StageMember
+	err := scan(&m.UserID, &m.PeerID, &m.Name, &m.PresetName, &m.Status, &m.RequestedAt, &m.RequestOrder)
+	return m, err
+}
+
+// stageColumns are the stage_members columns scanStageMember reads.
+const stageColumns = `user_id, peer_id, name, preset_name, status, requested_at, request_order`
