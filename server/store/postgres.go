@@ -319,18 +319,10 @@ func (s *Postgres) Setting(ctx context.Context, key string) ([]byte, error) {
 
 // SettingOrInit implements Store.
 func (s *Postgres) SettingOrInit(ctx context.Context, key string, init func() ([]byte, error)) ([]byte, error) {
-	v, err := s.Setting(ctx, key)
-	if !errors.Is(err, ErrNotFound) {
-		return v, err
-	}
-	nv, err := init()
-	if err != nil {
-		return nil, fmt.Errorf("store: setting %q: %w", key, err)
-	}
-	if _, err := s.pool.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, nv); err != nil {
-		return nil, fmt.Errorf("store: setting %q: %w", key, err)
-	}
-	return s.Setting(ctx, key)
+	return settingOrInit(ctx, key, init, s.Setting, func(ctx context.Context, key string, v []byte) error {
+		_, err := s.pool.Exec(ctx, `INSERT INTO settings (key, value) VALUES ($1, $2) ON CONFLICT (key) DO NOTHING`, key, v)
+		return err
+	})
 }
 
 // ClaimStage implements Store. The upsert locks the fence row until the

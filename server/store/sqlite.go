@@ -491,17 +491,8 @@ func (s *SQLite) Setting(ctx context.Context, key string) ([]byte, error) {
 // stores the value init returns and returns that; if another writer stored
 // one first, the stored value wins.
 func (s *SQLite) SettingOrInit(ctx context.Context, key string, init func() ([]byte, error)) ([]byte, error) {
-	v, err := s.Setting(ctx, key)
-	if !errors.Is(err, ErrNotFound) {
-		return v, err
-	}
-	nv, err := init()
-	if err != nil {
-		return nil, fmt.Errorf("store: setting %q: %w", key, err)
-	}
-	if _, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING`,
-		key, nv); err != nil {
-		return nil, fmt.Errorf("store: setting %q: %w", key, err)
-	}
-	return s.Setting(ctx, key)
+	return settingOrInit(ctx, key, init, s.Setting, func(ctx context.Context, key string, v []byte) error {
+		_, err := s.db.ExecContext(ctx, `INSERT INTO settings (key, value) VALUES (?, ?) ON CONFLICT(key) DO NOTHING`, key, v)
+		return err
+	})
 }

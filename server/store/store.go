@@ -22,6 +22,7 @@ package store
 import (
 	"context"
 	"errors"
+	"fmt"
 	"time"
 )
 
@@ -158,3 +159,22 @@ func scanStageMember(scan func(...any) error) (StageMember, error) {
 
 // stageColumns are the stage_members columns scanStageMember reads.
 const stageColumns = `user_id, peer_id, name, preset_name, status, requested_at, request_order`
+
+// settingOrInit is SettingOrInit over a store's own read (get) and
+// insert-if-absent: if another writer stored a value first, the stored
+// value wins.
+func settingOrInit(ctx context.Context, key string, init func() ([]byte, error),
+	get func(context.Context, string) ([]byte, error), insert func(context.Context, string, []byte) error) ([]byte, error) {
+	v, err := get(ctx, key)
+	if !errors.Is(err, ErrNotFound) {
+		return v, err
+	}
+	nv, err := init()
+	if err != nil {
+		return nil, fmt.Errorf("store: setting %q: %w", key, err)
+	}
+	if err := insert(ctx, key, nv); err != nil {
+		return nil, fmt.Errorf("store: setting %q: %w", key, err)
+	}
+	return get(ctx, key)
+}
