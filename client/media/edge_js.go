@@ -29,8 +29,6 @@ type sender struct{ tx js.Value }
 // of their transceivers, so the server sees one stream per user).
 type pubEdge struct{ stream js.Value }
 
-func (pubEdge) close() {}
-
 func sameTrack(a, b LocalTrack) bool { return a.v.Equal(b.v) }
 
 // step runs a pion call that waits on a browser promise, giving up when

@@ -21,8 +21,6 @@ type sender struct{ s *webrtc.RTPSender }
 // pubEdge: natively a publish connection needs nothing more.
 type pubEdge struct{}
 
-func (pubEdge) close() {}
-
 func sameTrack(a, b LocalTrack) bool { return a == b }
 
 // step runs one pion call: natively they do not wait on anything that can

@@ -844,7 +844,6 @@ func (s *Session) closePub(p *pubConn) {
 	p.gate.Stop()
 	p.doneOnce.Do(func() { close(p.done) })
 	_ = p.pc.Close()
-	p.edge.close()
 }
 
 // Unpublish stops publishing: the publish connection is closed (the server
