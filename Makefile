@@ -89,11 +89,14 @@ build-wasm:
 
 test: setup build vet test-native test-wasm test-e2e
 
-# gofmt over the Go files the go tool sees (not _x/, .x/ or testdata/), go
-# mod tidy a no-op, then go vet natively and for js/wasm.
+# gofmt over the Go files the go tool sees (not _x/, .x/ or testdata/; not
+# third_party/, which is upstream's code plus a checked patch), go mod tidy a
+# no-op, third_party/pion-webrtc upstream + its patch, then go vet natively
+# and for js/wasm.
 vet:
 	@if ! $(GO) mod tidy -diff >/dev/null 2>&1; then echo "go mod tidy would change go.mod/go.sum:"; $(GO) mod tidy -diff; exit 1; fi
-	@unformatted=$$(git ls-files -co --exclude-standard '*.go' | grep -v -E '(^|/)[_.][^/]*/|(^|/)testdata/' | xargs -r gofmt -l); \
+	@scripts/pion-webrtc.sh check
+	@unformatted=$$(git ls-files -co --exclude-standard '*.go' | grep -v -E '(^|/)[_.][^/]*/|(^|/)testdata/|^third_party/' | xargs -r gofmt -l); \
 	if [ -n "$$unformatted" ]; then echo "gofmt needed:"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	GOOS=js GOARCH=wasm $(GO) vet $(WASM_VET_PKGS)
@@ -109,6 +112,8 @@ test-native:
 		echo "go test $(RACE) $(GO_TEST_FLAGS) $(RACE_PKGS)"; \
 		$(GO) test $(RACE) $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) $$race_list; \
 	fi
+	@# the browser build's candidate lines in the pion/webrtc patch, against pion/ice
+	cd third_party/pion-webrtc && $(GO) test $(GO_TEST_FLAGS) -run Candidate .
 
 test-wasm:
 	STAGEKIT_SERVER_BIN=$(BIN)/stageserver GOOS=js GOARCH=wasm \
