@@ -284,6 +284,18 @@ func (m *Meeting) dialVia(ctx context.Context, url string) (c *conn, hello *prot
 	}
 }
 
+// helloFrame is the first message on every connection: call id and token.
+func helloFrame(id uint64, token string) []byte {
+	data, _ := json.Marshal(protocol.ClientMessage{V: protocol.Version, ID: id, Type: protocol.TypeHello, Token: token})
+	return data
+}
+
+// helloSender is a transport whose opener sent (or sends on open) the hello
+// itself: the browser loader's early socket.
+type helloSender interface {
+	sentHello() string
+}
+
 // dialHelloAt opens a connection to url and authenticates it. The hello
 // exchange is read here, before the connection's reader starts.
 func (m *Meeting) dialHelloAt(ctx context.Context, url string) (*conn, *protocol.HelloResult, error) {
@@ -297,14 +309,16 @@ func (m *Meeting) dialHelloAt(ctx context.Context, url string) (*conn, *protocol
 		return nil, nil, newError(CodeUnreachable, "cannot reach the server at %s: %v", url, err)
 	}
 	id := m.ids.Add(1)
-	data, _ := json.Marshal(protocol.ClientMessage{V: protocol.Version, ID: id, Type: protocol.TypeHello, Token: m.opts.AuthToken})
+	data := helloFrame(id, m.opts.AuthToken)
 	if len(data) > protocol.MaxFrameBytes {
 		t.close()
 		return nil, nil, newError(CodeTooLarge, "the token is too large")
 	}
-	if err := t.write(data); err != nil {
-		t.close()
-		return nil, nil, newError(CodeUnreachable, "cannot reach the server: %v", err)
+	if pre, ok := t.(helloSender); !ok || pre.sentHello() != string(data) {
+		if err := t.write(data); err != nil {
+			t.close()
+			return nil, nil, newError(CodeUnreachable, "cannot reach the server: %v", err)
+		}
 	}
 	for {
 		raw, err := t.read(dctx)

@@ -16,6 +16,7 @@ import (
 	"context"
 	"encoding/json"
 	"os"
+	"syscall/js"
 	"testing"
 	"time"
 
@@ -147,4 +148,50 @@ func TestBrowserReconnect(t *testing.T) {
 		t.Fatal(err)
 	}
 	vrec.waitFor(EventStageRequestApproved)
+}
+
+// newEarly builds what web/stagekit.js's earlySocket hands to init: a
+// WebSocket that says hello as soon as it opens and keeps what arrives
+// until take().
+var newEarly = js.Global().Get("Function").New("url", "hello", `
+	const socket = new WebSocket(url);
+	const kept = [];
+	const keep = (e) => kept.push(e.data);
+	socket.addEventListener("message", keep);
+	socket.addEventListener("open", () => socket.send(hello), { once: true });
+	return { socket, hello, take() { socket.removeEventListener("message", keep); return kept.splice(0); }, close() { socket.close(); } };`)
+
+// The loader's early socket is used, with the answer to its hello, only if
+// that hello is the one this client sends first; otherwise init closes it,
+// dials its own and still succeeds.
+func TestBrowserEarlySocket(t *testing.T) {
+	url, s := loadJSSeed(t, "STAGEKIT_SEED1")
+	token := s.People["Watcher"].Token
+	wsURL, err := socketURL(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name     string
+		hello    string
+		wantUsed bool
+	}{
+		{"its own hello", string(helloFrame(firstCallID, token)), true},
+		{"another hello", string(helloFrame(firstCallID+1, token)), false},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			early := newEarly.Invoke(wsURL, c.hello)
+			m, err := InitWithSocket(context.Background(), Options{BaseURI: url, AuthToken: token}, early)
+			if err != nil {
+				t.Fatalf("init: %v", err)
+			}
+			defer m.Close()
+			if err := m.Join(context.Background()); err != nil {
+				t.Fatalf("join: %v", err)
+			}
+			if used := early.Get("socket").Get("readyState").Int() == webSocketOpen; used != c.wantUsed {
+				t.Errorf("early socket in use: %v, want %v", used, c.wantUsed)
+			}
+		})
+	}
 }

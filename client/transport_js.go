@@ -28,6 +28,7 @@ type jsTransport struct {
 	closed  chan struct{} // closed when the socket ended
 	funcs   []js.Func
 	release sync.Once
+	hello   string // the hello the loader sent (or sends on open) on this socket; "" if none
 }
 
 func dialWebSocket(ctx context.Context, url string) (tr transport, err error) {
@@ -40,7 +41,7 @@ func dialWebSocket(ctx context.Context, url string) (tr transport, err error) {
 	if ctor.Type() != js.TypeFunction {
 		return nil, errors.New("this JavaScript environment has no WebSocket")
 	}
-	return openTransport(ctx, url, ctor.New(url))
+	return openTransport(ctx, url, ctor.New(url), js.Undefined())
 }
 
 // webSocketOpen and webSocketClosing are WebSocket.readyState values.
@@ -50,8 +51,9 @@ const (
 )
 
 // openTransport takes over ws (connecting or open) and waits until it is
-// open.
-func openTransport(ctx context.Context, url string, ws js.Value) (transport, error) {
+// open. early, if defined, is the loader's {socket: ws, hello, take()}: what
+// it kept of the messages comes first, and its hello counts as sent.
+func openTransport(ctx context.Context, url string, ws js.Value, early js.Value) (transport, error) {
 	t := &jsTransport{ws: ws, signal: make(chan struct{}, 1), closed: make(chan struct{}), code: -1}
 	opened := make(chan struct{})
 	var openOnce sync.Once
@@ -67,6 +69,19 @@ func openTransport(ctx context.Context, url string, ws js.Value) (transport, err
 		t.mu.Unlock()
 		t.wake()
 	})
+	if !early.IsUndefined() {
+		// No event runs between setting onmessage above and take(): this
+		// goroutine does not yield in between, so nothing is lost or twice.
+		kept := early.Call("take")
+		for i := range kept.Length() {
+			if m := kept.Index(i); m.Type() == js.TypeString {
+				t.queue = append(t.queue, []byte(m.String()))
+			}
+		}
+		if h := early.Get("hello"); h.Type() == js.TypeString {
+			t.hello = h.String()
+		}
+	}
 	t.on("onerror", func(js.Value) {}) // the close event follows with the code
 	t.on("onclose", func(e js.Value) {
 		t.mu.Lock()
@@ -98,21 +113,26 @@ func openTransport(ctx context.Context, url string, ws js.Value) (transport, err
 	}
 }
 
-// InitWithSocket is Init whose first connection is early: a WebSocket the
-// page opened to earlyURL while the SDK loaded, so that its handshake
-// overlaps the load. It is used only if earlyURL is the meeting's socket
-// URL and early has not started closing; otherwise it is closed and Init
-// dials as usual.
-func InitWithSocket(ctx context.Context, o Options, early js.Value, earlyURL string) (*Meeting, error) {
+// InitWithSocket is Init whose first connection is early: the loader's
+// {socket, hello, take()}, a WebSocket opened while the SDK loaded that says
+// hello as soon as it opens, so that the handshake and the server's answer
+// overlap the load. It is used only if it is to the meeting's socket URL,
+// has not started closing, and its hello is the one this client sends
+// first; otherwise it is closed and Init dials as usual.
+func InitWithSocket(ctx context.Context, o Options, early js.Value) (*Meeting, error) {
+	socket := early.Get("socket")
+	earlyURL := socket.Get("url").String()
+	hello := early.Get("hello")
 	var once sync.Once
 	dial := func(ctx context.Context, url string) (transport, error) {
 		var t transport
 		var err error
 		used := false
 		once.Do(func() {
-			if sameURL(url, earlyURL) && early.Get("readyState").Int() < webSocketClosing {
+			helloOK := hello.Type() != js.TypeString || hello.String() == string(helloFrame(firstCallID, o.AuthToken))
+			if helloOK && sameURL(url, earlyURL) && socket.Get("readyState").Int() < webSocketClosing {
 				used = true
-				t, err = openTransport(ctx, url, early)
+				t, err = openTransport(ctx, url, socket, early)
 				return
 			}
 			early.Call("close")
@@ -133,6 +153,9 @@ func InitWithSocket(ctx context.Context, o Options, early js.Value, earlyURL str
 	return m, nil
 }
 
+// firstCallID is the id of a meeting's first call, its first hello.
+const firstCallID = 1
+
 // sameURL compares two socket URLs as Go's net/url writes them.
 func sameURL(a, b string) bool {
 	ua, err1 := url.Parse(a)
@@ -152,6 +175,8 @@ func (t *jsTransport) on(name string, fn func(js.Value)) {
 	t.funcs = append(t.funcs, f)
 	t.ws.Set(name, f)
 }
+
+func (t *jsTransport) sentHello() string { return t.hello }
 
 func (t *jsTransport) wake() {
 	select {

@@ -31,6 +31,15 @@ async function joinAs(person) {
     // Keep the page's WebSockets reachable so that a test can drop one.
     const Native = WebSocket;
     window.sockets = [];
+    // Who sends each hello: the loader (stagekit.js) or the Go side (wasm_exec.js).
+    window.hellos = [];
+    const send = Native.prototype.send;
+    Native.prototype.send = function (data) {
+      if (typeof data === "string" && data.includes('"type":"hello"')) {
+        window.hellos.push(/stagekit\.js/.test(new Error().stack) ? "loader" : "go");
+      }
+      return send.call(this, data);
+    };
     window.WebSocket = class extends Native {
       constructor(...args) {
         super(...args);
@@ -71,8 +80,10 @@ async function joinAs(person) {
     window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
   }, person.token);
   // The loader opens the WebSocket while the wasm loads; the client takes
-  // it over rather than dialing a second one.
+  // it over rather than dialing a second one...
   assert.deepEqual(await page.evaluate(() => initSockets), [WebSocketOpen], "init used one WebSocket, the loader's early one");
+  // ...and the loader said hello on it while the wasm loaded: the Go side sent none.
+  assert.deepEqual(await page.evaluate(() => hellos), ["loader"], "one hello, the loader's");
   return page;
 }
 

@@ -31,10 +31,11 @@ func main() {
 	select {} // serve the page for its lifetime
 }
 
-// earlySocket is the WebSocket the loader opened while the wasm loaded
-// (init's second argument), or undefined.
+// earlySocket is the connection the loader opened while the wasm loaded
+// (init's second argument, {socket, hello, take()}), or undefined.
 func earlySocket(args []js.Value) js.Value {
-	if len(args) < 2 || args[1].Type() != js.TypeObject || args[1].Get("readyState").Type() != js.TypeNumber {
+	if len(args) < 2 || args[1].Type() != js.TypeObject || args[1].Get("take").Type() != js.TypeFunction ||
+		args[1].Get("socket").Type() != js.TypeObject || args[1].Get("socket").Get("readyState").Type() != js.TypeNumber {
 		return js.Undefined()
 	}
 	return args[1]
@@ -52,7 +53,7 @@ func newAPI() js.Value {
 		var m *client.Meeting
 		var err error
 		if early := earlySocket(args); !early.IsUndefined() {
-			m, err = client.InitWithSocket(context.Background(), o, early, early.Get("url").String())
+			m, err = client.InitWithSocket(context.Background(), o, early)
 		} else {
 			m, err = client.Init(context.Background(), o)
 		}

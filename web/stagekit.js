@@ -84,8 +84,13 @@ function loadRuntime(onProgress) {
 }
 
 // earlySocket opens the WebSocket of baseURI (its /v1/ws, as the client
-// builds it), or returns undefined where that cannot be done here.
-function earlySocket(baseURI) {
+// builds it) and sends the hello with authToken as soon as it opens, so that
+// the server's answer is waiting when the Go side starts. It keeps what
+// arrives until the Go side takes the socket over (take()). The Go side
+// checks that this hello is the one it would send, or closes the socket and
+// dials itself. Returns undefined where a socket cannot be opened here.
+function earlySocket(baseURI, authToken) {
+  let socket;
   try {
     const u = new URL(baseURI);
     if (u.protocol === "http:") u.protocol = "ws:";
@@ -94,10 +99,28 @@ function earlySocket(baseURI) {
     u.pathname = u.pathname.replace(/\/$/, "") + "/v1/ws";
     u.search = "";
     u.hash = "";
-    return typeof WebSocket === "function" ? new WebSocket(u.href) : undefined;
+    if (typeof WebSocket !== "function") return undefined;
+    socket = new WebSocket(u.href);
   } catch {
     return undefined;
   }
+  // The client's first message (protocol.ClientMessage, as Go's json.Marshal writes it).
+  const hello = typeof authToken === "string" && authToken !== "" ? JSON.stringify({ v: 1, id: 1, type: "hello", token: authToken }) : undefined;
+  const kept = [];
+  const keep = (e) => kept.push(e.data);
+  socket.addEventListener("message", keep);
+  if (hello) socket.addEventListener("open", () => socket.send(hello), { once: true });
+  return {
+    socket,
+    hello,
+    take() {
+      socket.removeEventListener("message", keep);
+      return kept.splice(0);
+    },
+    close() {
+      socket.close();
+    },
+  };
 }
 
 // reportError hands err to the page's onError (RealtimeKit's init option);
@@ -123,10 +146,11 @@ const StageKit = {
   async init(options = {}) {
     const { authToken, baseURI = globalThis.location?.origin, onProgress, onError, defaults = {} } = options;
     let meeting;
-    // The meeting's WebSocket opens while the wasm loads (its handshake
-    // overlaps the download); the Go side takes it over, or closes it and
-    // dials itself if it is not to the meeting's URL.
-    const early = earlySocket(baseURI);
+    // The meeting's WebSocket opens and says hello while the wasm loads (the
+    // handshake and the server's answer overlap the download); the Go side
+    // takes it over, or closes it and dials itself if it is not to the
+    // meeting's URL or the hello is not the one it would send.
+    const early = earlySocket(baseURI, authToken);
     try {
       const api = await loadRuntime(onProgress);
       meeting = shapeMeeting(await api.init({ authToken, baseURI }, early));
