@@ -29,10 +29,6 @@ WASMTEST := $(ROOT)/scripts/wasmtest.sh
 # with GOOS=js GOARCH=wasm too, test files included.
 WASM_VET_PKGS ?= ./jsbridge/... ./client/... ./protocol/... ./stage/... ./wasm/...
 
-# The SDK is built without inlining outside the runtime: ~90 KB less
-# brotli (bench/wasmsize's rows f and g); bench/wasmsize uses the same flags.
-WASM_GCFLAGS := -gcflags=all=-l -gcflags=runtime=
-
 BENCHTIME ?= 1s
 # Load benchmarks that do one big run per iteration: run with -benchtime=1x.
 BENCH_ONCE_PKGS ?= ./bench ./client/media
@@ -69,7 +65,7 @@ build-server:
 build-wasm:
 	@command -v brotli >/dev/null || { echo 'brotli not found: run make setup' >&2; exit 1; }
 	@mkdir -p $(SDK)
-	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' $(WASM_GCFLAGS) -o $(SDK)/stagekit.wasm ./wasm
+	GOOS=js GOARCH=wasm $(GO) build -trimpath -ldflags='-s -w' -o $(SDK)/stagekit.wasm ./wasm
 	@# recompress only when the wasm's content changed (sha256 stamp in .cache/)
 	@w=$(SDK)/stagekit.wasm; stamp=.cache/stagekit.wasm.sha256; mkdir -p .cache; \
 	sum=$$(sha256sum $$w | cut -d' ' -f1); \

@@ -4,8 +4,7 @@
 //	go run ./bench/wasmsize [-sdk web/sdk] [-top 15] [-j 2] [-all] [-keep]
 //
 // It builds, with the flags of `make build-wasm` (GOOS=js GOARCH=wasm,
-// -trimpath, -ldflags='-s -w', and sdkGCFlags: no inlining outside the
-// runtime), tiny main packages that import one more
+// -trimpath, -ldflags='-s -w'), tiny main packages that import one more
 // dependency each — (a) hello with fmt; (b) + coder/websocket; (c) +
 // jsbridge and hack-pad/safejs; (d) + the client core; (e) + pion/webrtc/v4
 // — then (f) the real SDK (./wasm), (l) the SDK's own imports (jsbridge,
@@ -15,8 +14,8 @@
 // (the Makefile's commands) and their deltas. Each variant calls into its
 // dependencies with values the linker cannot see through, so their code is
 // kept as a real caller would keep it; the variants attribute, the real SDK
-// row is the authority; (g) is the SDK with the compiler's inlining, to show
-// what sdkGCFlags save.
+// row is the authority; (g) is the SDK without inlining (noInlineFlags), the
+// smaller download that starts slower.
 //
 // The variants are generated into bench/wasmsize/_variants (inside the
 // module, so they build against its go.mod; ignored by ./... patterns) and
@@ -147,11 +146,10 @@ var features = map[string]feature{
 `},
 }
 
-// sdkGCFlags are the Makefile's WASM_GCFLAGS: inlining off except in the
-// runtime. Inlining copies callee bodies into callers; without it the code
-// is larger raw but ~90 KB smaller brotli (row g), and the SDK's work
-// (a few messages a second, pion's calls into the browser) does not need it.
-var sdkGCFlags = []string{"-gcflags=all=-l", "-gcflags=runtime="}
+// noInlineFlags build row g: inlining off except in the runtime. The code
+// is ~3% larger raw but ~5% smaller brotli; the SDK ships inlined, whose Go
+// start was 12–19 ms shorter in Chromium (bench/browser, paired rounds).
+var noInlineFlags = []string{"-gcflags=all=-l", "-gcflags=runtime="}
 
 // variant is one build: generated from features, or a package of the module.
 type variant struct {
@@ -159,7 +157,7 @@ type variant struct {
 	features   []string // generated main; empty for pkg
 	pkg        string   // existing package (the real SDK)
 	base       string   // key of the row the delta is taken against
-	inline     bool     // built without sdkGCFlags
+	noInline   bool     // built with noInlineFlags
 
 	raw, gz, br int64
 	sha         string
@@ -182,7 +180,7 @@ func variants(all bool) []*variant {
 	chain = append(chain, "pion")
 	add("e", "(e) d + pion/webrtc/v4", "d", chain...)
 	vs = append(vs, &variant{key: "f", label: "(f) the real SDK (./wasm)", pkg: "./wasm", base: "a"})
-	vs = append(vs, &variant{key: "g", label: "(g) f with the compiler's inlining", pkg: "./wasm", base: "f", inline: true})
+	vs = append(vs, &variant{key: "g", label: "(g) f without inlining", pkg: "./wasm", base: "f", noInline: true})
 	add("l", "(l) hello + jsbridge + client (the SDK's imports)", "a", "fmt", "jsbridge", "client")
 	add("n", "(n) l + pion/webrtc/v4", "l", "fmt", "jsbridge", "client", "pion")
 	if all {
@@ -291,7 +289,7 @@ func run(ctx context.Context, sdkDir string, top, jobs int, keep, all bool) erro
 		}
 		out := filepath.Join(tmp, v.key+".wasm")
 		t0 := time.Now()
-		if err := goBuild(ctx, root, pkg, out, "-s -w", v.pkg == "", !v.inline); err != nil {
+		if err := goBuild(ctx, root, pkg, out, "-s -w", v.pkg == "", v.noInline); err != nil {
 			return fmt.Errorf("%s: %w", v.label, err)
 		}
 		v.buildTime = time.Since(t0)
@@ -306,7 +304,7 @@ func run(ctx context.Context, sdkDir string, top, jobs int, keep, all bool) erro
 		byKey[v.key] = v
 	}
 
-	fmt.Printf("== wasm size (GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w' %s; gzip -9 -n; brotli -q 11) ==\n", strings.Join(sdkGCFlags, " "))
+	fmt.Printf("== wasm size (GOOS=js GOARCH=wasm go build -trimpath -ldflags='-s -w'; gzip -9 -n; brotli -q 11) ==\n")
 	fmt.Println("bytes; Δ is against the row named in 'vs'")
 	fmt.Printf("%-52s %11s %11s %11s   %-3s %11s %11s %11s\n", "build", "raw", "gzip -9", "brotli 11", "vs", "Δraw", "Δgz", "Δbr")
 	row := func(v *variant) {
@@ -416,15 +414,15 @@ func moduleRoot(ctx context.Context) (string, error) {
 
 // goBuild builds pkg for js/wasm. noVCS leaves the VCS stamp out of the
 // build info (generated variants: their bytes then depend on their code
-// only); sdkFlags adds sdkGCFlags. The SDK is built as `make build-wasm`
+// only); noInline adds noInlineFlags. The SDK is built as `make build-wasm`
 // builds it.
-func goBuild(ctx context.Context, root, pkg, out, ldflags string, noVCS, sdkFlags bool) error {
+func goBuild(ctx context.Context, root, pkg, out, ldflags string, noVCS, noInline bool) error {
 	args := []string{"build", "-trimpath", "-ldflags=" + ldflags, "-o", out}
 	if noVCS {
 		args = append(args, "-buildvcs=false")
 	}
-	if sdkFlags {
-		args = append(args, sdkGCFlags...)
+	if noInline {
+		args = append(args, noInlineFlags...)
 	}
 	cmd := exec.CommandContext(ctx, "go", append(args, pkg)...)
 	cmd.Dir = root
