@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"net/url"
 	"strings"
@@ -286,7 +285,7 @@ func (m *Meeting) dialVia(ctx context.Context, url string) (c *conn, hello *prot
 
 // helloFrame is the first message on every connection: call id and token.
 func helloFrame(id uint64, token string) []byte {
-	data, _ := json.Marshal(protocol.ClientMessage{V: protocol.Version, ID: id, Type: protocol.TypeHello, Token: token})
+	data, _ := protocol.EncodeClient(protocol.ClientMessage{V: protocol.Version, ID: id, Type: protocol.TypeHello, Token: token})
 	return data
 }
 
@@ -334,7 +333,7 @@ func (m *Meeting) dialHelloAt(ctx context.Context, url string) (*conn, *protocol
 			return nil, nil, newError(CodeUnreachable, "the server closed the connection: %v", err)
 		}
 		var msg protocol.ServerMessage
-		if err := json.Unmarshal(raw, &msg); err != nil || msg.ID != id {
+		if err := protocol.DecodeServer(raw, &msg); err != nil || msg.ID != id {
 			continue
 		}
 		switch {

@@ -2,7 +2,6 @@ package client
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"math/rand/v2"
 	"sync"
@@ -113,7 +112,7 @@ func (c *conn) watch() {
 func (c *conn) send(msg protocol.ClientMessage, kind callKind, ch chan protocol.ServerMessage) (uint64, error) {
 	msg.V = protocol.Version
 	msg.ID = c.m.ids.Add(1)
-	data, err := json.Marshal(msg)
+	data, err := protocol.EncodeClient(msg)
 	if err != nil {
 		return 0, newError(CodeBadArgs, "cannot encode the request: %v", err)
 	}
@@ -249,7 +248,7 @@ func (m *Meeting) readAll(c *conn) error {
 		c.lastRead.Store(time.Now().UnixNano())
 		c.reads.Add(1)
 		var msg protocol.ServerMessage
-		if err := json.Unmarshal(data, &msg); err != nil {
+		if err := protocol.DecodeServer(data, &msg); err != nil {
 			m.log.Warn("stagekit: undecodable server message", "err", err)
 			continue
 		}

@@ -15,10 +15,25 @@ import (
 	"github.com/stagekit/stagekit/protocol"
 )
 
-// initOptions are StageKit.init's options as the loader passes them on.
-type initOptions struct {
-	AuthToken string `json:"authToken"`
-	BaseURI   string `json:"baseURI"`
+// initOptions reads StageKit.init's options as the loader passes them on,
+// {authToken, baseURI}: each a string or absent. Read field by field, not
+// through jsbridge.Decode: that would be encoding/json's first decode, and
+// its cold start, on every page's way to join.
+func initOptions(args []js.Value) (o client.Options, ok bool) {
+	if len(args) == 0 || args[0].Type() != js.TypeObject {
+		return o, false
+	}
+	str := func(name string, out *string) bool {
+		switch v := args[0].Get(name); v.Type() {
+		case js.TypeUndefined, js.TypeNull:
+			return true
+		case js.TypeString:
+			*out = v.String()
+			return true
+		}
+		return false
+	}
+	return o, str("authToken", &o.AuthToken) && str("baseURI", &o.BaseURI)
 }
 
 func main() {
@@ -45,11 +60,11 @@ func earlySocket(args []js.Value) js.Value {
 func newAPI() js.Value {
 	api := js.Global().Get("Object").New()
 	jsbridge.DefineAsyncMethod(api, "init", func(_ js.Value, args []js.Value) (any, error) {
-		var opts initOptions
-		if len(args) == 0 || jsbridge.Decode(args[0], &opts) != nil {
+		o, ok := initOptions(args)
+		if !ok {
 			return nil, protocol.NewError(protocol.CodeBadArgs, "init needs { authToken, baseURI }")
 		}
-		o := client.Options{BaseURI: opts.BaseURI, AuthToken: opts.AuthToken, Logger: pageLog}
+		o.Logger = pageLog
 		var m *client.Meeting
 		var err error
 		if early := earlySocket(args); !early.IsUndefined() {
