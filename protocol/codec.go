@@ -7,7 +7,7 @@ import (
 
 // The generated file must not import easyjson's root package: that imports
 // net/http, which would add ~390 KB brotli to the browser SDK.
-//go:generate go run github.com/mailru/easyjson/easyjson@v0.9.2 -all -no_std_marshalers -output_filename protocol_easyjson.go protocol.go
+//go:generate go run github.com/mailru/easyjson/easyjson -all -no_std_marshalers -output_filename protocol_easyjson.go protocol.go
 //go:generate sed -i -e /easyjson\x20"github.com\/mailru\/easyjson"$/d -e /_\x20easyjson.Marshaler$/d protocol_easyjson.go
 
 // The clients write ClientMessages and read ServerMessages with easyjson's
