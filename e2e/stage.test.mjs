@@ -251,17 +251,26 @@ test("a NOT_ALLOWED user's request is refused with 2001", async () => {
 
 test("init rejects a bad token with a ClientError", async () => {
   const page = await openPage(browser, server.url);
-  const err = await page.evaluate(async () => {
+  const errs = await page.evaluate(async () => {
     const { default: StageKit } = await import("/sdk/stagekit.js");
-    try {
-      await StageKit.init({ authToken: "garbage", baseURI: location.origin });
-      return null;
-    } catch (e) {
-      return { name: e.name, code: e.code, message: e.message };
-    }
+    const tryInit = async (options) => {
+      try {
+        await StageKit.init(options);
+        return null;
+      } catch (e) {
+        return { name: e.name, code: e.code, message: e.message };
+      }
+    };
+    return {
+      garbage: await tryInit({ authToken: "garbage", baseURI: location.origin }),
+      notAString: await tryInit({ authToken: 42, baseURI: location.origin }),
+      missing: await tryInit({ baseURI: location.origin }),
+    };
   });
-  assert.deepEqual([err.name, err.code], ["ClientError", "4011"]);
-  assert.match(err.message, /^\[ERR4011\]/);
+  assert.deepEqual([errs.garbage.name, errs.garbage.code], ["ClientError", "4011"]);
+  assert.match(errs.garbage.message, /^\[ERR4011\]/);
+  assert.deepEqual([errs.notAString.name, errs.notAString.code], ["ClientError", "4005"], "a token that is not a string is a bad argument");
+  assert.deepEqual([errs.missing.name, errs.missing.code], ["ClientError", "4010"], "no token");
 });
 
 test("two meetings in one page work side by side", async () => {

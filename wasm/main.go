@@ -33,7 +33,8 @@ func initOptions(args []js.Value) (o client.Options, ok bool) {
 		}
 		return false
 	}
-	return o, str("authToken", &o.AuthToken) && str("baseURI", &o.BaseURI)
+	ok = str("authToken", &o.AuthToken) && str("baseURI", &o.BaseURI)
+	return o, ok // not `return o, str(...)`: Go does not order reading o against the calls
 }
 
 func main() {
