@@ -104,7 +104,7 @@ function earlySocket(baseURI, authToken) {
   } catch {
     return undefined;
   }
-  // The client's first message (protocol.ClientMessage, as Go's json.Marshal writes it).
+  // The client's first message, as protocol.EncodeClient writes it (client.helloFrame).
   const hello = typeof authToken === "string" && authToken !== "" ? JSON.stringify({ v: 1, id: 1, type: "hello", token: authToken }) : undefined;
   const kept = [];
   const keep = (e) => kept.push(e.data);
