@@ -250,14 +250,7 @@ func (s *Postgres) LookupParticipant(ctx context.Context, id string) (Participan
 }
 
 func (s *Postgres) scanOne(row pgx.Row) (Participant, error) {
-	p, err := scanParticipant(row.Scan)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return Participant{}, ErrNotFound
-	case err != nil:
-		return Participant{}, fmt.Errorf("store: get participant: %w", err)
-	}
-	return p, nil
+	return oneParticipant(row.Scan, pgx.ErrNoRows)
 }
 
 // ListParticipants implements Store.

@@ -401,16 +401,7 @@ func (s *SQLite) LookupParticipant(ctx context.Context, id string) (Participant,
 	return scanOne(row)
 }
 
-func scanOne(row *sql.Row) (Participant, error) {
-	p, err := scanParticipant(row.Scan)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return Participant{}, ErrNotFound
-	case err != nil:
-		return Participant{}, fmt.Errorf("store: get participant: %w", err)
-	}
-	return p, nil
-}
+func scanOne(row *sql.Row) (Participant, error) { return oneParticipant(row.Scan, sql.ErrNoRows) }
 
 // ListParticipants returns a meeting's participants, oldest first, or
 // ErrNotFound if the meeting does not exist. A meeting with no participants
@@ -462,6 +453,19 @@ func (s *SQLite) NextTokenGeneration(ctx context.Context, meetingID, id string) 
 		return 0, fmt.Errorf("store: next token generation: %w", err)
 	}
 	return gen, nil
+}
+
+// oneParticipant reads the one participant row a lookup found: noRows is
+// the driver's "no row" error, which becomes ErrNotFound.
+func oneParticipant(scan func(...any) error, noRows error) (Participant, error) {
+	p, err := scanParticipant(scan)
+	switch {
+	case errors.Is(err, noRows):
+		return Participant{}, ErrNotFound
+	case err != nil:
+		return Participant{}, fmt.Errorf("store: get participant: %w", err)
+	}
+	return p, nil
 }
 
 func scanParticipant(scan func(...any) error) (Participant, error) {
