@@ -327,27 +327,23 @@ func (n *Node) Stats() Stats {
 
 func (n *Node) loop() {
 	defer close(n.done)
-	t := time.NewTicker(n.cfg.LeaseTTL / 6)
-	defer t.Stop()
-	for {
-		select {
-		case <-n.stop:
-			return
-		case <-t.C:
-			n.renew()
-		}
-	}
+	n.every(n.cfg.LeaseTTL/6, n.renew)
 }
 
 func (n *Node) heartbeats() {
-	t := time.NewTicker(n.cfg.LeaseTTL / 2)
+	n.every(n.cfg.LeaseTTL/2, func() { n.heartbeat(context.Background()) })
+}
+
+// every calls f each period until the node stops.
+func (n *Node) every(period time.Duration, f func()) {
+	t := time.NewTicker(period)
 	defer t.Stop()
 	for {
 		select {
 		case <-n.stop:
 			return
 		case <-t.C:
-			n.heartbeat(context.Background())
+			f()
 		}
 	}
 }
