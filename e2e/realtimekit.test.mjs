@@ -37,22 +37,10 @@ after(async () => {
   if (web) rmSync(web, { recursive: true, force: true });
 });
 
-// The text a component renders, through its shadow roots and its children's.
+// The text a component renders, through its shadow roots and its children's
+// (window.renderedText, which kitPage installs in the page).
 function rendered(page, id) {
-  return page.evaluate((id) => {
-    const text = (node) => {
-      let s = "";
-      for (const root of [node.shadowRoot, node].filter(Boolean)) {
-        for (const c of root.childNodes) {
-          if (c.nodeType === Node.TEXT_NODE) s += c.textContent;
-          else if (c.nodeType === Node.ELEMENT_NODE && c.tagName !== "STYLE") s += " " + text(c);
-        }
-      }
-      return s;
-    };
-    const el = document.getElementById(id);
-    return el ? text(el).replace(/\s+/g, " ").trim() : null;
-  }, id);
+  return page.evaluate((id) => window.renderedText(id), id);
 }
 
 // Waits until the component's text matches re; fails with what it shows.
@@ -60,18 +48,8 @@ async function shows(page, id, re) {
   try {
     await page.waitForFunction(
       ([id, src]) => {
-        const text = (node) => {
-          let s = "";
-          for (const root of [node.shadowRoot, node].filter(Boolean)) {
-            for (const c of root.childNodes) {
-              if (c.nodeType === Node.TEXT_NODE) s += c.textContent;
-              else if (c.nodeType === Node.ELEMENT_NODE && c.tagName !== "STYLE") s += " " + text(c);
-            }
-          }
-          return s;
-        };
-        const el = document.getElementById(id);
-        return el && new RegExp(src).test(text(el).replace(/\s+/g, " ").trim());
+        const text = window.renderedText(id);
+        return text !== null && new RegExp(src).test(text);
       },
       [id, re.source],
       { timeout: 10000 },
@@ -86,6 +64,22 @@ const toggleDisabled = (page) => page.evaluate(() => document.getElementById("rt
 
 async function kitPage(path, token) {
   const page = await openPage(browser, server.url, `/demo/${path}?token=${token}`);
+  await page.evaluate(() => {
+    const text = (node) => {
+      let s = "";
+      for (const root of [node.shadowRoot, node].filter(Boolean)) {
+        for (const c of root.childNodes) {
+          if (c.nodeType === Node.TEXT_NODE) s += c.textContent;
+          else if (c.nodeType === Node.ELEMENT_NODE && c.tagName !== "STYLE") s += " " + text(c);
+        }
+      }
+      return s;
+    };
+    window.renderedText = (id) => {
+      const el = document.getElementById(id);
+      return el ? text(el).replace(/\s+/g, " ").trim() : null;
+    };
+  });
   await page.waitForFunction(() => window.ready === true, null, { timeout: 20000 });
   return page;
 }
