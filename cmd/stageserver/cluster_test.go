@@ -234,6 +234,21 @@ func (c *testCluster) add(mid, name, preset string) testserver.Participant {
 }
 
 // join connects a new participant through node nd and joins the room.
+// requested makes a meeting through b, with a host on a and a viewer on b
+// whose stage request the host has seen.
+func (c *testCluster) requested(t *testing.T, ctx context.Context, a, b *clusterNode, title string) (mid string, host, viewer *member) {
+	t.Helper()
+	mid, err := testserver.CreateMeeting(b.url, title)
+	if err != nil {
+		t.Fatal(err)
+	}
+	host = c.join(mid, a, "Host", stage.PresetWebinarHost)
+	viewer = c.join(mid, b, "Viewer", stage.PresetWebinarViewer)
+	act(t, "request", viewer.m.Stage().RequestAccess(ctx))
+	eventually(t, "the request", func() bool { return len(host.m.Requests()) == 1 })
+	return mid, host, viewer
+}
+
 func (c *testCluster) join(mid string, nd *clusterNode, name, preset string) *member {
 	c.t.Helper()
 	p := c.add(mid, name, preset)
@@ -527,16 +542,9 @@ func TestClusterPartitionedNodeNeverServesBesideTheOwner(t *testing.T) {
 		return strings.TrimPrefix(p.URL(), "http://")
 	})
 	a, b := c.nodes[0], c.nodes[1]
-	mid, err := testserver.CreateMeeting(b.url, "partition")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := c.join(mid, a, "Host", stage.PresetWebinarHost)
-	viewer := c.join(mid, b, "Viewer", stage.PresetWebinarViewer)
 	ctx, cancel := ctxWait()
 	defer cancel()
-	act(t, "request", viewer.m.Stage().RequestAccess(ctx))
-	eventually(t, "the request", func() bool { return len(host.m.Requests()) == 1 })
+	mid, host, viewer := c.requested(t, ctx, a, b, "partition")
 	before := host.m.Requests()
 
 	cut := time.Now()
@@ -643,16 +651,9 @@ func TestClusterGracefulShutdownMovesRoomsAtOnce(t *testing.T) {
 	const ttl = 4 * time.Second
 	c := newClusterTTL(t, 2, ttl, nil)
 	a, b := c.nodes[0], c.nodes[1]
-	mid, err := testserver.CreateMeeting(b.url, "drain")
-	if err != nil {
-		t.Fatal(err)
-	}
-	host := c.join(mid, a, "Host", stage.PresetWebinarHost)
-	viewer := c.join(mid, b, "Viewer", stage.PresetWebinarViewer)
 	ctx, cancel := ctxWait()
 	defer cancel()
-	act(t, "request", viewer.m.Stage().RequestAccess(ctx))
-	eventually(t, "the request", func() bool { return len(host.m.Requests()) == 1 })
+	_, host, viewer := c.requested(t, ctx, a, b, "drain")
 	stopped := time.Now()
 	a.signal(t, syscall.SIGTERM)
 	var last time.Duration
