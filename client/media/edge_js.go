@@ -87,8 +87,8 @@ func (s *Session) setSender(ctx context.Context, _ *pubConn, sl *slot, t LocalTr
 	return true, jsbridge.Try(func() { tx.Set("direction", dir) })
 }
 
-// watchTracks maps the tracks sc receives (ontrack) to the server's track
-// map and records them.
+// watchTracks records the receive slots sc announces (ontrack); the
+// server's track map says whose track each carries.
 func (s *Session) watchTracks(sc *subConn) (release func()) {
 	f := jsbridge.FuncOf(func(_ js.Value, args []js.Value) any {
 		if len(args) == 0 {
@@ -96,17 +96,11 @@ func (s *Session) watchTracks(sc *subConn) (release func()) {
 		}
 		ev := args[0]
 		track := ev.Get("track")
-		streamID, mid := "", ""
-		if streams := ev.Get("streams"); streams.Length() > 0 {
-			streamID = streams.Index(0).Get("id").String()
-		}
+		mid := ""
 		if m := ev.Get("transceiver").Get("mid"); m.Type() == js.TypeString {
 			mid = m.String()
 		}
-		info := s.trackInfo(sc, mid, track.Get("id").String(), streamID, track.Get("kind").String())
-		t := newTrack(info, sc)
-		t.JS = track
-		s.addTrack(t)
+		s.addSlot(sc, mid, track.Get("id").String(), track.Get("kind").String(), slotEdge{js: track})
 		return nil
 	})
 	pc := sc.pc.JSValue()

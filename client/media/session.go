@@ -74,8 +74,21 @@ type subConn struct {
 	gate     *protocol.CandidateGate
 	ufrag    string
 	mids     map[string]msid
+	slots    map[string]*recvSlot // by the server's track id, under Session.mu
 	gathered bool
 	release  func() // the build's track handler
+}
+
+// recvSlot is one receive slot of the subscribe connection: a transceiver
+// the server binds to one participant's track at a time (and rebinds, with
+// no renegotiation, when the stage changes). Each binding is a *Track of
+// its own: it ends when the slot is rebound or freed.
+type recvSlot struct {
+	sub     *subConn
+	trackID string
+	kind    string
+	edge    slotEdge // the build's part: the browser's track, pion's receiver
+	cur     atomic.Pointer[Track]
 }
 
 // pubConn is the publish peer connection: one per stage visit, renegotiated
@@ -296,8 +309,9 @@ func (s *Session) handle(msg protocol.ServerMessage) {
 	}
 }
 
-// setRemoteTracks takes the server's track map: the received tracks it no
-// longer lists have ended (the server removed them: leave, kick, disabled).
+// setRemoteTracks takes the server's track map, which says whose track
+// each receive slot carries now: a slot whose owner changed ends its track
+// and starts one for the new owner; a slot no longer listed is idle.
 func (s *Session) setRemoteTracks(list []protocol.TrackInfo) {
 	byPeer := make(map[string][]protocol.TrackInfo, len(list))
 	byTrack := make(map[string]protocol.TrackInfo, len(list))
@@ -307,17 +321,45 @@ func (s *Session) setRemoteTracks(list []protocol.TrackInfo) {
 	}
 	s.mu.Lock()
 	s.remote, s.byTrack = byPeer, byTrack
-	var gone []*Track
-	for _, t := range s.received {
-		if _, listed := byTrack[t.Info.TrackID]; !listed && !t.IsEnded() {
-			gone = append(gone, t)
+	var slots []*recvSlot
+	if s.sub != nil {
+		for _, sl := range s.sub.slots {
+			slots = append(slots, sl)
 		}
 	}
 	s.mu.Unlock()
-	for _, t := range gone {
-		s.endTrack(t)
+	for _, sl := range slots {
+		s.rebind(sl)
 	}
 	s.note.fire()
+}
+
+// rebind makes sl's track the one the track map gives it: the current one
+// if its owner is unchanged, else it ends and a new one starts.
+func (s *Session) rebind(sl *recvSlot) {
+	s.mu.Lock()
+	info, listed := s.byTrack[sl.trackID]
+	cur := sl.cur.Load()
+	if cur != nil && listed && cur.Info.PeerID == info.PeerID && !cur.IsEnded() {
+		s.mu.Unlock()
+		return
+	}
+	var next *Track
+	if listed && !s.closed && s.sub == sl.sub {
+		next = newTrack(info, sl)
+		s.received = append(s.received, next)
+	}
+	sl.cur.Store(next)
+	s.mu.Unlock()
+	if cur != nil {
+		s.endTrack(cur)
+	}
+	if next != nil {
+		s.log.Debug("receiving track", "peer", info.PeerID, "kind", info.Kind, "track", info.TrackID)
+		if s.opts.OnTrack != nil {
+			s.opts.OnTrack(next)
+		}
+	}
 }
 
 // answer applies a subscribe offer and sends the answer. An offer with other
@@ -426,8 +468,8 @@ func (s *Session) closeSub(sc *subConn) {
 	}
 	s.mu.Lock()
 	var ended []*Track
-	for _, t := range s.received {
-		if t.sub == sc && !t.IsEnded() {
+	for _, sl := range sc.slots {
+		if t := sl.cur.Swap(nil); t != nil {
 			ended = append(ended, t)
 		}
 	}
@@ -458,44 +500,28 @@ func (s *Session) waitGathered(ch <-chan struct{}) {
 	}
 }
 
-// trackInfo maps a received track to the server's track map: by its track
-// id (from the m-section's msid when the build cannot read it), else by
-// stream (the owner's peer id) and kind.
-func (s *Session) trackInfo(sc *subConn, mid, trackID, streamID, kind string) protocol.TrackInfo {
+// addSlot records a receive slot that the browser or pion announced
+// (ontrack) for the m-section mid, and binds it as the track map says;
+// nil if the connection is no longer the session's. The slot's id is the
+// m-section's msid track id (from the offer when the build cannot read it).
+func (s *Session) addSlot(sc *subConn, mid, trackID, kind string, edge slotEdge) *recvSlot {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if ms, ok := sc.mids[mid]; ok && ms.track != "" {
-		trackID, streamID = ms.track, ms.stream
+		trackID = ms.track
 	}
-	if ti, ok := s.byTrack[trackID]; ok {
-		return ti
-	}
-	for _, list := range s.remote {
-		for _, ti := range list {
-			if ti.StreamID == streamID && ti.Kind == kind {
-				return ti
-			}
-		}
-	}
-	return protocol.TrackInfo{PeerID: streamID, Kind: kind, TrackID: trackID, StreamID: streamID}
-}
-
-// addTrack records a received track; false if the connection is no longer
-// the session's.
-func (s *Session) addTrack(t *Track) bool {
-	s.mu.Lock()
-	if s.closed || s.sub != t.sub {
+	if s.closed || s.sub != sc {
 		s.mu.Unlock()
-		return false
+		return nil
 	}
-	s.received = append(s.received, t)
+	sl := &recvSlot{sub: sc, trackID: trackID, kind: kind, edge: edge}
+	if sc.slots == nil {
+		sc.slots = map[string]*recvSlot{}
+	}
+	sc.slots[trackID] = sl
 	s.mu.Unlock()
-	s.log.Debug("receiving track", "peer", t.Info.PeerID, "kind", t.Info.Kind, "track", t.Info.TrackID)
-	if s.opts.OnTrack != nil {
-		s.opts.OnTrack(t)
-	}
+	s.rebind(sl)
 	s.note.fire()
-	return true
+	return sl
 }
 
 // endTrack ends t once, telling OnTrackEnded.

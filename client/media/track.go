@@ -18,18 +18,20 @@ type Track struct {
 	Info protocol.TrackInfo
 	platformTrack
 
-	sub       *subConn // the connection that carries it
+	slot      *recvSlot // the receive slot that carries it
 	ended     chan struct{}
 	endOnce   sync.Once
 	endedFlag atomic.Bool
 }
 
-func newTrack(info protocol.TrackInfo, sub *subConn) *Track {
-	return &Track{Info: info, sub: sub, ended: make(chan struct{})}
+func newTrack(info protocol.TrackInfo, sl *recvSlot) *Track {
+	t := &Track{Info: info, slot: sl, ended: make(chan struct{})}
+	t.platformTrack = sl.edge.track()
+	return t
 }
 
-// Ended is closed when the track ends: the server removed it, or the
-// subscribe connection closed.
+// Ended is closed when the track ends: the server freed or rebound its
+// slot (its owner left the stage), or the subscribe connection closed.
 func (t *Track) Ended() <-chan struct{} { return t.ended }
 
 // IsEnded reports whether Ended is closed.

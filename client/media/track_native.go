@@ -46,12 +46,20 @@ func unixTime(ns int64) time.Time {
 	return time.Unix(0, ns)
 }
 
-// watchTracks records the tracks sc receives and reads each until it ends.
+// slotEdge is a receive slot's native part: pion's track and receiver.
+type slotEdge struct {
+	remote   *webrtc.TrackRemote
+	receiver *webrtc.RTPReceiver
+}
+
+func (e slotEdge) track() platformTrack {
+	return platformTrack{Remote: e.remote, Receiver: e.receiver}
+}
+
+// watchTracks records the receive slots sc announces and reads each until
+// it ends, counting packets on the slot's current track.
 func (s *Session) watchTracks(sc *subConn) (release func()) {
 	sc.pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-		info := s.trackInfo(sc, "", remote.ID(), remote.StreamID(), remote.Kind().String())
-		t := newTrack(info, sc)
-		t.Remote, t.Receiver = remote, recv
 		s.mu.Lock()
 		if s.closed {
 			s.mu.Unlock()
@@ -68,27 +76,33 @@ func (s *Session) watchTracks(sc *subConn) (release func()) {
 				}
 			}
 		}()
-		if !s.addTrack(t) {
+		sl := s.addSlot(sc, "", remote.ID(), remote.Kind().String(), slotEdge{remote: remote, receiver: recv})
+		if sl == nil {
 			s.wg.Done()
 			return
 		}
 		go func() {
 			defer s.wg.Done()
-			s.read(t)
+			s.read(sl)
 		}()
 	})
 	return nil
 }
 
-// read counts t's packets until it ends, calling OnPacket for each.
-func (s *Session) read(t *Track) {
-	defer s.endTrack(t)
+// read counts the packets of sl on its current track until the slot ends,
+// calling OnPacket for each. Packets while the slot is idle are not
+// counted.
+func (s *Session) read(sl *recvSlot) {
 	buf := make([]byte, 1500)
 	var pkt rtp.Packet
 	for {
-		n, _, err := t.Remote.Read(buf)
+		n, _, err := sl.edge.remote.Read(buf)
 		if err != nil {
 			return
+		}
+		t := sl.cur.Load()
+		if t == nil {
+			continue
 		}
 		now := time.Now().UnixNano()
 		if t.packets.Add(1) == 1 {

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/internal/pionlog"
@@ -54,12 +53,12 @@ func benchFanout(b *testing.B, n int) {
 	if err := host.publish(); err != nil {
 		b.Fatal(err)
 	}
-	var ft *forwardTrack
+	var src *source
 	waitFor(b, flowTimeout, "the published track", func() bool {
-		if fts := s.tracksOf("bench", "host"); len(fts) == 1 {
-			ft = fts[0]
+		if srcs := s.tracksOf("bench", "host"); len(srcs) == 1 {
+			src = srcs[0]
 		}
-		return ft != nil
+		return src != nil
 	})
 	host.stopSending() // the benchmark feeds the fan-out itself
 
@@ -69,12 +68,12 @@ func benchFanout(b *testing.B, n int) {
 	}
 	defer subs.close()
 	waitFor(b, 60*time.Second, fmt.Sprintf("%d subscribers connected and bound", n), func() bool {
-		downs := *ft.subs.Load()
-		if len(downs) != n {
+		slots := *src.slots.Load()
+		if len(slots) != n {
 			return false
 		}
-		for _, d := range downs {
-			if !d.bound.Load() || !d.p.subConnected.Load() {
+		for _, sl := range slots {
+			if !sl.bound.Load() || !sl.p.subConnected.Load() {
 				return false
 			}
 		}
@@ -82,15 +81,16 @@ func benchFanout(b *testing.B, n int) {
 	})
 	subs.cut()
 
-	payload := make([]byte, 1100) // a typical video packet
-	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 1234}, Payload: payload}
-	size := pkt.MarshalSize()
-	// Warm up past the NACK history (defaultNACKBufferPackets per copy), so
-	// that its buffers are recycled rather than allocated.
-	const warm = defaultNACKBufferPackets + 50
+	// A typical video packet, every one looking like a VP8 keyframe so
+	// that the slots switch to the source at the first.
+	p := &packet{size: 1100, pt: 96}
+	p.payload = p.buf[:p.size]
+	p.payload[0] = 0x10
+	p.keyframe = true
+	const warm = 50
 	for i := range warm {
-		pkt.SequenceNumber = uint16(i)
-		ft.forward(pkt, size)
+		p.seq = uint16(i)
+		src.forward(p, time.Now().UnixNano())
 	}
 	out0 := s.stats.packetsOut.Load()
 	runtime.GC()
@@ -98,10 +98,10 @@ func benchFanout(b *testing.B, n int) {
 	b.ReportAllocs()
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		pkt.SequenceNumber = uint16(warm + i)
-		pkt.Timestamp = uint32(i/5) * 3000
-		pkt.Payload = payload
-		ft.forward(pkt, size)
+		p.seq = uint16(warm + i)
+		p.ts = uint32(i/5) * 3000
+		p.marker = i%5 == 4
+		src.forward(p, time.Now().UnixNano())
 	}
 	b.StopTimer()
 	cpu := cpuTime() - cpu0
@@ -315,12 +315,12 @@ func BenchmarkKickLatency(b *testing.B) {
 		if err := host.publish(); err != nil {
 			b.Fatal(err)
 		}
-		var ft *forwardTrack
+		var src *source
 		waitFor(b, flowTimeout, "the published track", func() bool {
-			if fts := s.tracksOf("kick", "host"); len(fts) == 1 {
-				ft = fts[0]
+			if srcs := s.tracksOf("kick", "host"); len(srcs) == 1 {
+				src = srcs[0]
 			}
-			return ft != nil
+			return src != nil
 		})
 		for _, v := range viewers {
 			waitFor(b, flowTimeout, "viewers receiving", func() bool { return v.liveFrom(host.peerID) == 1 })
@@ -334,14 +334,14 @@ func BenchmarkKickLatency(b *testing.B) {
 		watched := make(chan struct{})
 		go func() {
 			defer close(watched)
-			prev := ft.forwarded.Load()
+			prev := src.forwarded.Load()
 			for {
 				select {
 				case <-stopWatch:
 					return
 				default:
 				}
-				if cur := ft.forwarded.Load(); cur != prev {
+				if cur := src.forwarded.Load(); cur != prev {
 					prev = cur
 					lastFwd.Store(time.Now().UnixNano())
 				}
@@ -390,9 +390,9 @@ func BenchmarkKickLatency(b *testing.B) {
 // atomic pointer used by forward with an RWMutex-guarded slice, with every
 // CPU reading at once (one read per forwarded packet).
 func BenchmarkSubscriberList(b *testing.B) {
-	list := make([]*downTrack, 200)
+	list := make([]*slot, 200)
 	b.Run("atomic", func(b *testing.B) {
-		var p atomic.Pointer[[]*downTrack]
+		var p atomic.Pointer[[]*slot]
 		p.Store(&list)
 		b.RunParallel(func(pb *testing.PB) {
 			n := 0

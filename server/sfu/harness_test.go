@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"errors"
 	"log/slog"
 	"net"
@@ -85,13 +86,22 @@ func (c *chanSignaler) SendCandidate(pc string, cand protocol.ICECandidate) {
 }
 func (c *chanSignaler) SendTracks(tr []protocol.TrackInfo) { c.put(sigMsg{kind: "tracks", tracks: tr}) }
 
-// recvTrack is a track a test client receives.
+// recvSlot is a receive slot of a test client's subscribe PC; its current
+// binding (per the server's tracks message) counts what arrives.
+type recvSlot struct {
+	remote *webrtc.TrackRemote
+	cur    atomic.Pointer[recvTrack]
+}
+
+// recvTrack is one binding of a slot to a publisher: a track a test client
+// receives.
 type recvTrack struct {
 	remote  *webrtc.TrackRemote
+	owner   string // the publisher's peer id
 	packets atomic.Int64
 	ended   atomic.Bool
 	last    atomic.Int64 // unix nanos of the last packet
-	maxSeq  atomic.Int64 // highest RTP sequence number received (the tests' stay below 65536)
+	maxSeq  atomic.Int64 // highest packet index received (payload bytes 2-5: the SFU rewrites RTP sequence numbers)
 }
 
 // tclient is a test participant: a pion client wired to the SFU through a
@@ -114,6 +124,8 @@ type tclient struct {
 	pub        *webrtc.PeerConnection
 	pubCands   []webrtc.ICECandidateInit // server candidates waiting for the answer
 	tracksMsg  []protocol.TrackInfo
+	tracksMsgs int
+	slots      map[string]*recvSlot // by track id
 	offers     int
 	restarts   int // subscribe PCs replaced at the server's request
 	received   []*recvTrack
@@ -154,6 +166,10 @@ func (c *tclient) run() {
 			case "tracks":
 				c.mu.Lock()
 				c.tracksMsg = m.tracks
+				c.tracksMsgs++
+				for _, sl := range c.slots {
+					c.rebindLocked(sl)
+				}
 				c.mu.Unlock()
 			case "offer":
 				if err := c.answer(m.sdp); err != nil {
@@ -166,6 +182,39 @@ func (c *tclient) run() {
 			}
 		}
 	}
+}
+
+// rebindLocked makes sl's binding the one the last tracks message gives.
+func (c *tclient) rebindLocked(sl *recvSlot) {
+	owner := ""
+	for _, ti := range c.tracksMsg {
+		if ti.TrackID == sl.remote.ID() {
+			owner = ti.PeerID
+		}
+	}
+	cur := sl.cur.Load()
+	if cur != nil && cur.owner == owner {
+		return
+	}
+	var next *recvTrack
+	if owner != "" {
+		next = &recvTrack{remote: sl.remote, owner: owner}
+		c.received = append(c.received, next)
+	}
+	sl.cur.Store(next)
+	if cur != nil {
+		cur.ended.Store(true)
+	}
+}
+
+// endSlotsLocked ends every binding of the subscribe PC's slots.
+func (c *tclient) endSlotsLocked() {
+	for _, sl := range c.slots {
+		if cur := sl.cur.Swap(nil); cur != nil {
+			cur.ended.Store(true)
+		}
+	}
+	c.slots = nil
 }
 
 func (c *tclient) addServerCandidate(pc string, init webrtc.ICECandidateInit) {
@@ -194,6 +243,7 @@ func (c *tclient) answer(sdp string) error {
 		old := c.sub
 		c.sub = nil
 		c.restarts++
+		c.endSlotsLocked()
 		go old.Close()
 	}
 	if c.sub == nil {
@@ -208,9 +258,13 @@ func (c *tclient) answer(sdp string) error {
 			}
 		})
 		pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-			rt := &recvTrack{remote: tr}
+			sl := &recvSlot{remote: tr}
 			c.mu.Lock()
-			c.received = append(c.received, rt)
+			if c.slots == nil {
+				c.slots = map[string]*recvSlot{}
+			}
+			c.slots[tr.ID()] = sl
+			c.rebindLocked(sl)
 			c.mu.Unlock()
 			go func() {
 				buf := make([]byte, 1500)
@@ -225,13 +279,16 @@ func (c *tclient) answer(sdp string) error {
 				for {
 					n, _, err := tr.Read(buf)
 					if err != nil {
-						rt.ended.Store(true)
 						return
+					}
+					rt := sl.cur.Load()
+					if rt == nil {
+						continue
 					}
 					rt.packets.Add(1)
 					rt.last.Store(time.Now().UnixNano())
-					if n >= 4 {
-						if seq := int64(buf[2])<<8 | int64(buf[3]); seq > rt.maxSeq.Load() {
+					if n >= 18 { // a 12-byte header: the SFU sends no CSRC or extension
+						if seq := int64(binary.BigEndian.Uint32(buf[14:])); seq > rt.maxSeq.Load() {
 							rt.maxSeq.Store(seq)
 						}
 					}
@@ -360,7 +417,8 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 			continue
 		}
 		payload[0] = 0x10 // VP8 descriptor: start of partition
-		payload[1] = byte(i)
+		payload[1] = byte(i) // VP8 frame tag: a keyframe when even
+		binary.BigEndian.PutUint32(payload[2:], uint32(i))
 		pkt.SequenceNumber = uint16(i)
 		pkt.Timestamp = uint32(i/3) * 3000
 		pkt.Marker = i%3 == 2
@@ -395,20 +453,21 @@ func (c *tclient) sendPLI(rt *recvTrack) error {
 	return pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(rt.remote.SSRC())}})
 }
 
-// tracksFrom returns the received tracks whose stream is the peer's.
+// tracksFrom returns the received tracks (slot bindings) of the peer.
 func (c *tclient) tracksFrom(peerID string) []*recvTrack {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	var out []*recvTrack
 	for _, rt := range c.received {
-		if rt.remote.StreamID() == peerID {
+		if rt.owner == peerID {
 			out = append(out, rt)
 		}
 	}
 	return out
 }
 
-// maxSeqFrom is the highest sequence number received from the peer.
+// maxSeqFrom is the highest packet index (the sender's sequence number,
+// carried in the payload) received from the peer.
 func (c *tclient) maxSeqFrom(peerID string) int64 {
 	var m int64 = -1
 	for _, rt := range c.tracksFrom(peerID) {
@@ -472,6 +531,7 @@ func (c *tclient) closePCs() {
 	c.mu.Lock()
 	sub, pub := c.sub, c.pub
 	c.sub, c.pub, c.sendTrack, c.audioTrack = nil, nil, nil, nil
+	c.endSlotsLocked()
 	c.mu.Unlock()
 	if sub != nil {
 		_ = sub.Close()

@@ -42,7 +42,7 @@ type Participant struct {
 	pub      *pubSession
 	pubCands []webrtc.ICECandidateInit // remote candidates waiting for an offer
 
-	// Subscribe side. downs belongs to the negotiation loop.
+	// Subscribe side. slots belongs to the negotiation loop.
 	sub          *webrtc.PeerConnection
 	subGate      *protocol.CandidateGate
 	subConnected atomic.Bool
@@ -53,9 +53,9 @@ type Participant struct {
 	connCh       chan struct{}
 	failCh       chan *webrtc.PeerConnection // a subscribe PC that failed or was closed by the client
 	answerCh     chan answerReq
-	downs        map[*forwardTrack]*downTrack
+	slots        []*slot
 	subGathered  bool
-	unoffered    bool      // downs changed but the offer failed
+	unoffered    bool      // slots were added but the offer failed
 	lastRestart  time.Time // of the subscribe PC
 }
 
@@ -88,7 +88,6 @@ func newParticipant(s *SFU, m *meeting, u *user, peerID string, sig Signaler) (*
 		connCh:   make(chan struct{}, 1),
 		failCh:   make(chan *webrtc.PeerConnection, 1),
 		answerCh: make(chan answerReq),
-		downs:    map[*forwardTrack]*downTrack{},
 	}
 	return p, nil
 }
@@ -98,7 +97,7 @@ func newParticipant(s *SFU, m *meeting, u *user, peerID string, sig Signaler) (*
 // peer connection), and when the previous one failed. Only the negotiation
 // loop calls it.
 func (p *Participant) newSubscribePC() error {
-	pc, err := p.s.newPeerConnection()
+	pc, err := p.s.newPeerConnection(p.s.subAPI)
 	if err != nil {
 		return err
 	}
@@ -117,13 +116,13 @@ func (p *Participant) newSubscribePC() error {
 			case p.connCh <- struct{}{}:
 			default:
 			}
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
-			if !p.closed.Load() {
-				select {
-				case p.failCh <- pc:
-				default:
-				}
-			}
+		case webrtc.PeerConnectionStateFailed:
+			p.subFailed(pc)
+		case webrtc.PeerConnectionStateClosed:
+			// The client closed it: usually because it is leaving, and the
+			// hub detaches the participant a moment later. Replace it only
+			// if the participant is still here then.
+			time.AfterFunc(closedGrace, func() { p.subFailed(pc) })
 		}
 	})
 	p.subCandMu.Lock()
@@ -135,6 +134,18 @@ func (p *Participant) newSubscribePC() error {
 	p.subGathered = false
 	p.subConnected.Store(false)
 	return nil
+}
+
+// subFailed hands a failed subscribe PC to the negotiation loop, which
+// replaces it.
+func (p *Participant) subFailed(pc *webrtc.PeerConnection) {
+	if p.closed.Load() {
+		return
+	}
+	select {
+	case p.failCh <- pc:
+	default:
+	}
 }
 
 // streamID makes a peer id usable as an msid stream id (a token of at most
@@ -160,7 +171,7 @@ func (p *Participant) PeerID() string { return p.peerID }
 
 func (p *Participant) start() {
 	p.m.mu.Lock()
-	tracks := len(p.m.tracks) > 0
+	tracks := len(p.m.sources) > 0
 	p.m.mu.Unlock()
 	if tracks {
 		p.wake()
@@ -341,7 +352,7 @@ func countMedia(sdp string) int {
 }
 
 func (p *Participant) newPubSession(tok uint64) (*pubSession, error) {
-	pc, err := p.s.newPeerConnection()
+	pc, err := p.s.newPeerConnection(p.s.api)
 	if err != nil {
 		return nil, err
 	}
@@ -364,18 +375,13 @@ func (p *Participant) newPubSession(tok uint64) (*pubSession, error) {
 // unless the user may no longer publish (then nothing reads it and the PC
 // is being closed).
 func (p *Participant) onPublishedTrack(sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-	ft := newForwardTrack(p, sess, remote, recv)
-	if !p.m.addTrack(ft) {
-		p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", ft.info.Kind)
+	src := newSource(p, sess, remote, recv)
+	if !p.m.addSource(src) {
+		p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", src.info.Kind)
 		return
 	}
-	p.log.Debug("forwarding track", "track", ft.info.TrackID, "codec", ft.codec.MimeType, "ssrc", uint32(remote.SSRC()))
-	p.s.goroutine(ft.readLoop)
-	p.s.goroutine(ft.drainReceiverRTCP)
-	if ft.isVideo() {
-		p.s.goroutine(ft.pliLoop)
-		ft.requestKeyframe()
-	}
+	p.log.Debug("forwarding track", "track", src.info.TrackID, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()))
+	src.start()
 }
 
 // HandleSubscribeAnswer applies the client's answer to the server's
@@ -442,7 +448,7 @@ func (p *Participant) HandleCandidate(pc string, c protocol.ICECandidate) error 
 	return nil
 }
 
-// loop is the participant's subscribe negotiation: it owns downs and runs
+// loop is the participant's subscribe negotiation: it owns the slots and runs
 // one offer/answer at a time, folding changes that happen meanwhile into
 // the next offer.
 func (p *Participant) loop() {
@@ -472,9 +478,9 @@ func (p *Participant) loop() {
 		case <-coalesce.C:
 			ready = true
 		case <-p.connCh:
-			for _, d := range p.downs {
-				if d.bound.Load() {
-					d.ft.requestKeyframe()
+			for _, sl := range p.slots {
+				if sl.bound.Load() {
+					sl.requestKeyframe()
 				}
 			}
 		case req := <-p.answerCh:
@@ -530,10 +536,14 @@ func (p *Participant) loop() {
 	}
 }
 
-// reconcile makes the subscribe PC carry exactly the meeting's tracks but
-// the participant's own, and offers it if that changed anything.
+// reconcile binds the participant's slots to exactly the meeting's
+// sources but its own: a source that left frees its slot, a new one takes
+// a free slot of its kind. Only when there are more sources of a kind than
+// slots are slots added, and only then is the subscribe PC renegotiated
+// (its first offer makes Config.SlotsPerKind of each kind). The viewer gets
+// the slots' owners ("tracks") before any packet of a new owner.
 func (p *Participant) reconcile() (string, bool) {
-	want := p.m.tracksFor(p)
+	want := p.m.sourcesFor(p)
 	if p.sub == nil {
 		if len(want) == 0 {
 			return "", false
@@ -543,35 +553,46 @@ func (p *Participant) reconcile() (string, bool) {
 			return "", false
 		}
 	}
-	keep := make(map[*forwardTrack]bool, len(want))
-	for _, ft := range want {
-		keep[ft] = true
+	wanted := make(map[*source]bool, len(want))
+	for _, src := range want {
+		wanted[src] = true
 	}
-	changed := p.unoffered
-	for ft, d := range p.downs {
-		if !keep[ft] {
-			p.removeDown(d)
+	changed, added := false, p.unoffered
+	for _, sl := range p.slots {
+		if sl.assigned != nil && !wanted[sl.assigned] {
+			sl.unbind()
 			changed = true
+		} else if sl.assigned != nil {
+			delete(wanted, sl.assigned)
 		}
 	}
-	for _, ft := range want {
-		if _, ok := p.downs[ft]; ok {
-			continue
+	var bind []*slot
+	for _, src := range want {
+		if !wanted[src] {
+			continue // already on a slot
 		}
-		if err := p.addDown(ft); err != nil {
-			p.log.Warn("cannot subscribe", "track", ft.info.TrackID, "err", err)
-			continue
+		sl := p.freeSlot(src.kind())
+		if sl == nil {
+			if err := p.addSlots(src.kind(), want); err != nil {
+				p.log.Warn("cannot add a slot", "kind", src.kind().String(), "err", err)
+				continue
+			}
+			added = true
+			sl = p.freeSlot(src.kind())
 		}
+		sl.assigned = src
+		bind = append(bind, sl)
 		changed = true
 	}
-	if !changed {
-		return "", false
+	if changed || added {
+		tracks := p.slotTracks()
+		p.send(func(s Signaler) { s.SendTracks(tracks) })
 	}
-	tracks := make([]protocol.TrackInfo, 0, len(p.downs))
-	for _, ft := range want {
-		if _, ok := p.downs[ft]; ok {
-			tracks = append(tracks, ft.info)
-		}
+	for _, sl := range bind {
+		sl.bind(sl.assigned)
+	}
+	if !added {
+		return "", false
 	}
 	var gathered <-chan struct{}
 	if !p.subGathered {
@@ -594,38 +615,71 @@ func (p *Participant) reconcile() (string, bool) {
 		p.subGathered = true
 	}
 	sdp := p.sub.LocalDescription().SDP
-	p.send(func(s Signaler) {
-		s.SendTracks(tracks)
-		s.SendOffer(sdp)
-	})
+	p.send(func(s Signaler) { s.SendOffer(sdp) })
 	p.subGate.Open(sdp)
 	return sdp, true
 }
 
-func (p *Participant) addDown(ft *forwardTrack) error {
-	local, err := webrtc.NewTrackLocalStaticRTP(ft.codec, ft.info.TrackID, ft.info.StreamID)
-	if err != nil {
-		return err
+// freeSlot returns an unassigned slot of the kind, or nil.
+func (p *Participant) freeSlot(kind webrtc.RTPCodecType) *slot {
+	for _, sl := range p.slots {
+		if sl.kind == kind && sl.assigned == nil {
+			return sl
+		}
 	}
-	d := &downTrack{p: p, ft: ft, rtp: local}
-	d.local = &boundTrack{TrackLocalStaticRTP: local, d: d}
-	tr, err := p.sub.AddTransceiverFromTrack(d.local, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
-	if err != nil {
-		return err
-	}
-	d.sender = tr.Sender()
-	p.downs[ft] = d
-	p.s.goroutine(d.readRTCP)
-	ft.addDown(d)
 	return nil
 }
 
-func (p *Participant) removeDown(d *downTrack) {
-	delete(p.downs, d.ft)
-	d.ft.removeDown(d)
-	if err := p.sub.RemoveTrack(d.sender); err != nil && !p.closed.Load() {
-		p.log.Debug("remove track", "track", d.ft.info.TrackID, "err", err)
+// addSlots adds slots to the subscribe PC: Config.SlotsPerKind of each kind
+// to a new PC (or as many as want needs), one at a time after that.
+func (p *Participant) addSlots(kind webrtc.RTPCodecType, want []*source) error {
+	if len(p.slots) == 0 {
+		need := map[webrtc.RTPCodecType]int{}
+		for _, src := range want {
+			need[src.kind()]++
+		}
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+			for range max(need[k], p.s.cfg.SlotsPerKind) {
+				if err := p.addSlot(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
 	}
+	return p.addSlot(kind)
+}
+
+func (p *Participant) addSlot(kind webrtc.RTPCodecType) error {
+	n := 0
+	for _, sl := range p.slots {
+		if sl.kind == kind {
+			n++
+		}
+	}
+	sl := newSlot(p, kind, n)
+	tr, err := p.sub.AddTransceiverFromTrack(sl, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return err
+	}
+	sl.sender = tr.Sender()
+	p.slots = append(p.slots, sl)
+	p.s.goroutine(sl.readRTCP)
+	return nil
+}
+
+// slotTracks lists the assigned slots with their sources' owners, for the
+// viewer's "tracks" message.
+func (p *Participant) slotTracks() []protocol.TrackInfo {
+	tracks := make([]protocol.TrackInfo, 0, len(p.slots))
+	for _, sl := range p.slots {
+		if src := sl.assigned; src != nil {
+			ti := src.info
+			ti.TrackID, ti.StreamID = sl.trackID, sl.StreamID()
+			tracks = append(tracks, ti)
+		}
+	}
+	return tracks
 }
 
 // applyAnswer sets the client's answer and the candidates that waited for
@@ -646,20 +700,20 @@ func (p *Participant) applyAnswer(sdp string) error {
 	return nil
 }
 
-// endSubscribe takes the participant's copies out of every fan-out and
+// endSubscribe takes the participant's slots out of every fan-out and
 // closes the subscribe PC.
 func (p *Participant) endSubscribe() {
-	p.dropDowns()
+	p.closeSlots()
 	if p.sub != nil {
 		_ = p.sub.Close()
 	}
 }
 
-func (p *Participant) dropDowns() {
-	for _, d := range p.downs {
-		d.ft.removeDown(d)
+func (p *Participant) closeSlots() {
+	for _, sl := range p.slots {
+		sl.close()
 	}
-	clear(p.downs)
+	p.slots = nil
 }
 
 // restartSubscribe replaces a failed subscribe PC by a new one, which the
@@ -667,7 +721,7 @@ func (p *Participant) dropDowns() {
 // ICE credentials and must answer it with a new peer connection.
 func (p *Participant) restartSubscribe() error {
 	old := p.sub
-	p.dropDowns()
+	p.closeSlots()
 	p.s.goroutine(func() { _ = old.Close() })
 	p.unoffered = false
 	return p.newSubscribePC()

@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/internal/pionlog"
@@ -45,10 +44,10 @@ type Config struct {
 	// before it sends the same offer again (at most maxOfferResends times).
 	// Default 10s.
 	AnswerTimeout time.Duration
-	// NACKBufferPackets is the retransmission history kept per subscribed
-	// video track (a power of two). Default 256 (about one second of
-	// 2.5 Mbit/s video, ~370 KiB).
-	NACKBufferPackets uint16
+	// SlotsPerKind is how many audio and how many video receive slots a
+	// subscribe PC starts with (more are added, one renegotiation each, when
+	// more people are on stage). Default 3.
+	SlotsPerKind int
 	// MaxPublishTracks is how many audio/video sections one publish offer
 	// may carry. Default 4.
 	MaxPublishTracks int
@@ -60,7 +59,7 @@ type Config struct {
 const (
 	defaultGatherTimeout     = 500 * time.Millisecond
 	defaultAnswerTimeout     = 10 * time.Second
-	defaultNACKBufferPackets = 256
+	defaultSlotsPerKind      = 3
 	defaultMaxPublishTracks  = 4
 	maxOfferResends          = 3
 	// coalesceDelay is how long a subscriber waits after a change of the
@@ -83,14 +82,19 @@ const (
 	closeTimeout    = 10 * time.Second
 	// minRestartInterval spaces the replacements of a failed subscribe PC.
 	minRestartInterval = 2 * time.Second
+	// closedGrace is how long a subscribe PC the client closed waits for
+	// the participant to leave before it is replaced.
+	closedGrace = 2 * time.Second
 )
 
 // SFU forwards the media of ON_STAGE users to everyone in their meeting. It
 // is safe for concurrent use.
 type SFU struct {
-	cfg Config
-	log *slog.Logger
-	api *webrtc.API
+	cfg    Config
+	log    *slog.Logger
+	api    *webrtc.API // publish PCs: pion's default interceptors
+	subAPI *webrtc.API // subscribe PCs: sender reports only (the SFU answers NACKs itself)
+	fan    fanout
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
@@ -103,7 +107,7 @@ type SFU struct {
 }
 
 type counters struct {
-	packetsIn, packetsDropped, packetsOut, bytesOut, keyframeRequests atomic.Uint64
+	packetsIn, packetsDropped, packetsShed, packetsOut, bytesOut, keyframeRequests, retransmits atomic.Uint64
 }
 
 // Stats is a snapshot of the SFU's activity. Counters are totals since New.
@@ -117,15 +121,21 @@ type Stats struct {
 	Subscriptions int
 	// PacketsIn counts RTP packets received from allowed publishers and
 	// fanned out; PacketsDropped those received from users not allowed to
-	// publish (or after they lost the right), which were not forwarded.
+	// publish (or after they lost the right), which were not forwarded;
+	// PacketsShed those not forwarded because the server was behind (they
+	// waited too long, or followed a shed video packet up to the next
+	// keyframe).
 	PacketsIn      uint64
 	PacketsDropped uint64
+	PacketsShed    uint64
 	// PacketsOut counts packet copies handed to subscribers' tracks, BytesOut
 	// their size as received.
 	PacketsOut uint64
 	BytesOut   uint64
-	// KeyframeRequests counts PLIs sent to publishers.
+	// KeyframeRequests counts PLIs sent to publishers; Retransmits the
+	// packets sent again to viewers that reported them lost.
 	KeyframeRequests uint64
+	Retransmits      uint64
 }
 
 // New builds an SFU. It starts no goroutine and opens no socket until
@@ -137,11 +147,8 @@ func New(cfg Config) (*SFU, error) {
 	if cfg.AnswerTimeout <= 0 {
 		cfg.AnswerTimeout = defaultAnswerTimeout
 	}
-	if cfg.NACKBufferPackets == 0 {
-		cfg.NACKBufferPackets = defaultNACKBufferPackets
-	}
-	if n := cfg.NACKBufferPackets; n&(n-1) != 0 {
-		return nil, fmt.Errorf("sfu: NACKBufferPackets %d is not a power of two", n)
+	if cfg.SlotsPerKind <= 0 {
+		cfg.SlotsPerKind = defaultSlotsPerKind
 	}
 	if cfg.MaxPublishTracks <= 0 {
 		cfg.MaxPublishTracks = defaultMaxPublishTracks
@@ -152,13 +159,20 @@ func New(cfg Config) (*SFU, error) {
 	}
 	log = log.With("component", "sfu")
 
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		return nil, fmt.Errorf("sfu: codecs: %w", err)
+	pubME, err := mediaEngine()
+	if err != nil {
+		return nil, err
 	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptorsWithOptions(me, ir,
-		webrtc.WithNackResponderOptions(nack.ResponderSize(cfg.NACKBufferPackets))); err != nil {
+	pubIR := &interceptor.Registry{}
+	if err := webrtc.RegisterDefaultInterceptors(pubME, pubIR); err != nil {
+		return nil, fmt.Errorf("sfu: interceptors: %w", err)
+	}
+	subME, err := mediaEngine()
+	if err != nil {
+		return nil, err
+	}
+	subIR := &interceptor.Registry{}
+	if err := webrtc.ConfigureRTCPReports(subIR); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
 	se := webrtc.SettingEngine{}
@@ -183,7 +197,8 @@ func New(cfg Config) (*SFU, error) {
 	s := &SFU{
 		cfg:      cfg,
 		log:      log,
-		api:      webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)),
+		api:      webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(se)),
+		subAPI:   webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithInterceptorRegistry(subIR), webrtc.WithSettingEngine(se)),
 		meetings: map[string]*meeting{},
 	}
 	if _, err := s.certificate(); err != nil {
@@ -211,12 +226,32 @@ func (s *SFU) certificate() (webrtc.Certificate, error) {
 	return *s.cert, nil
 }
 
-func (s *SFU) newPeerConnection() (*webrtc.PeerConnection, error) {
+// mediaEngine registers the codecs the SFU forwards: one per kind, Opus
+// and VP8, so that every slot can carry every source of its kind (a slot's
+// codec is fixed when it is negotiated). Every browser sends both.
+func mediaEngine() (*webrtc.MediaEngine, error) {
+	me := &webrtc.MediaEngine{}
+	fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	for _, c := range []struct {
+		params webrtc.RTPCodecParameters
+		kind   webrtc.RTPCodecType
+	}{
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
+	} {
+		if err := me.RegisterCodec(c.params, c.kind); err != nil {
+			return nil, fmt.Errorf("sfu: codecs: %w", err)
+		}
+	}
+	return me, nil
+}
+
+func (s *SFU) newPeerConnection(api *webrtc.API) (*webrtc.PeerConnection, error) {
 	cert, err := s.certificate()
 	if err != nil {
 		return nil, err
 	}
-	return s.api.NewPeerConnection(webrtc.Configuration{
+	return api.NewPeerConnection(webrtc.Configuration{
 		ICEServers:   s.cfg.ICEServers,
 		Certificates: []webrtc.Certificate{cert},
 		BundlePolicy: webrtc.BundlePolicyMaxBundle,
@@ -395,12 +430,12 @@ func (s *SFU) SetPublishing(meetingID, userID string, onStage bool) {
 		s.dropIfEmpty(m)
 		return
 	}
-	removed := m.removeTracksLocked(func(ft *forwardTrack) bool { return ft.owner.u == u })
+	removed := m.removeSourcesLocked(func(src *source) bool { return src.owner.u == u })
 	p := u.part
 	m.wakeLocked(nil)
 	m.mu.Unlock()
-	for _, ft := range removed {
-		ft.close()
+	for _, src := range removed {
+		src.close()
 	}
 	if p != nil {
 		p.dropPublisher()
@@ -454,6 +489,8 @@ func (s *SFU) Stats() Stats {
 	st := Stats{
 		PacketsIn:        s.stats.packetsIn.Load(),
 		PacketsDropped:   s.stats.packetsDropped.Load(),
+		PacketsShed:      s.stats.packetsShed.Load(),
+		Retransmits:      s.stats.retransmits.Load(),
 		PacketsOut:       s.stats.packetsOut.Load(),
 		BytesOut:         s.stats.bytesOut.Load(),
 		KeyframeRequests: s.stats.keyframeRequests.Load(),
@@ -472,9 +509,9 @@ func (s *SFU) Stats() Stats {
 				st.Participants++
 			}
 		}
-		st.Tracks += len(m.tracks)
-		for _, ft := range m.tracks {
-			st.Subscriptions += len(*ft.subs.Load())
+		st.Tracks += len(m.sources)
+		for _, src := range m.sources {
+			st.Subscriptions += len(*src.slots.Load())
 		}
 		m.mu.Unlock()
 	}
@@ -507,23 +544,23 @@ func (s *SFU) dropIfEmpty(m *meeting) {
 	}
 }
 
-// meeting is one meeting's users and forwarded tracks.
+// meeting is one meeting's users and forwarded sources.
 type meeting struct {
 	s  *SFU
 	id string
 
-	mu     sync.Mutex
-	users  map[string]*user
-	tracks []*forwardTrack // forwarded tracks, in the order they appeared
+	mu      sync.Mutex
+	users   map[string]*user
+	sources []*source // forwarded, in the order they appeared
 }
 
 // user is what the SFU keeps about a user across reconnects.
 type user struct {
 	id string
 	// allow is 0 when the user may not publish, otherwise the token of the
-	// current publishing period: tracks carry the token they were accepted
-	// under and are forwarded only while it is still current, so a quick
-	// off-then-on cannot revive an old connection's tracks.
+	// current publishing period: sources carry the token they were
+	// accepted under and are forwarded only while it is still current, so a
+	// quick off-then-on cannot revive an old connection's tracks.
 	allow atomic.Uint64
 	part  *Participant // current participant, nil if not joined
 }
@@ -537,8 +574,7 @@ func (m *meeting) userLocked(id string) *user {
 	return u
 }
 
-// wakeLocked asks every participant but except to reconcile its
-// subscriptions.
+// wakeLocked asks every participant but except to reconcile its slots.
 func (m *meeting) wakeLocked(except *Participant) {
 	for _, u := range m.users {
 		if p := u.part; p != nil && p != except {
@@ -547,73 +583,73 @@ func (m *meeting) wakeLocked(except *Participant) {
 	}
 }
 
-// removeTracksLocked takes the tracks matching drop out of the meeting.
-func (m *meeting) removeTracksLocked(drop func(*forwardTrack) bool) []*forwardTrack {
-	var removed []*forwardTrack
-	kept := m.tracks[:0]
-	for _, ft := range m.tracks {
-		if drop(ft) {
-			removed = append(removed, ft)
+// removeSourcesLocked takes the sources matching drop out of the meeting.
+func (m *meeting) removeSourcesLocked(drop func(*source) bool) []*source {
+	var removed []*source
+	kept := m.sources[:0]
+	for _, src := range m.sources {
+		if drop(src) {
+			removed = append(removed, src)
 		} else {
-			kept = append(kept, ft)
+			kept = append(kept, src)
 		}
 	}
-	clear(m.tracks[len(kept):])
-	m.tracks = kept
+	clear(m.sources[len(kept):])
+	m.sources = kept
 	return removed
 }
 
-// addTrack starts forwarding ft unless its owner left or lost the right to
-// publish since ft's connection was set up.
-func (m *meeting) addTrack(ft *forwardTrack) bool {
+// addSource starts forwarding src unless its owner left or lost the right
+// to publish since src's connection was set up.
+func (m *meeting) addSource(src *source) bool {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	p := ft.owner
-	if p.closed.Load() || p.u.allow.Load() != ft.token {
+	p := src.owner
+	if p.closed.Load() || p.u.allow.Load() != src.token {
 		return false
 	}
-	m.tracks = append(m.tracks, ft)
+	m.sources = append(m.sources, src)
 	m.wakeLocked(p)
 	return true
 }
 
-// removeTrack stops forwarding ft (a no-op if it is gone already).
-func (m *meeting) removeTrack(ft *forwardTrack) {
+// removeSource stops forwarding src (a no-op if it is gone already).
+func (m *meeting) removeSource(src *source) {
 	m.mu.Lock()
-	removed := m.removeTracksLocked(func(t *forwardTrack) bool { return t == ft })
+	removed := m.removeSourcesLocked(func(x *source) bool { return x == src })
 	if len(removed) > 0 {
 		m.wakeLocked(nil)
 	}
 	m.mu.Unlock()
-	ft.close()
+	src.close()
 }
 
-// tracksFor lists the tracks p should receive: everyone's but its own.
-func (m *meeting) tracksFor(p *Participant) []*forwardTrack {
+// sourcesFor lists the sources p should receive: everyone's but its own.
+func (m *meeting) sourcesFor(p *Participant) []*source {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	out := make([]*forwardTrack, 0, len(m.tracks))
-	for _, ft := range m.tracks {
-		if ft.owner.u != p.u {
-			out = append(out, ft)
+	out := make([]*source, 0, len(m.sources))
+	for _, src := range m.sources {
+		if src.owner.u != p.u {
+			out = append(out, src)
 		}
 	}
 	return out
 }
 
 // detach closes a participant that was removed from the meeting's users:
-// its tracks leave every subscriber, its connections close in the
+// its sources leave every viewer's slots, its connections close in the
 // background.
 func (m *meeting) detach(p *Participant) {
 	m.mu.Lock()
 	p.closed.Store(true)
-	removed := m.removeTracksLocked(func(ft *forwardTrack) bool { return ft.owner == p })
+	removed := m.removeSourcesLocked(func(src *source) bool { return src.owner == p })
 	if len(removed) > 0 {
 		m.wakeLocked(p)
 	}
 	m.mu.Unlock()
-	for _, ft := range removed {
-		ft.close()
+	for _, src := range removed {
+		src.close()
 	}
 	p.close()
 }

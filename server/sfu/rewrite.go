@@ -1,0 +1,111 @@
+package sfu
+
+// rewriter maps the packets of the sources a slot carries, one after the
+// other, onto the slot's own sequence numbers and timestamps, so that the
+// viewer's decoder sees one continuous stream whoever is on the slot: the
+// first packet after a switch follows the last one sent before it (the
+// next sequence number, a timestamp advanced by the wall-clock time in
+// between). It also maps a sequence number the viewer reports lost back to
+// the source and the source's sequence number, for retransmission.
+//
+// It is pure: the caller passes the time and serializes the calls.
+type rewriter struct {
+	started bool
+	lastSeq uint16 // last sequence number sent
+	lastTS  uint32 // last timestamp sent
+	lastAt  int64  // when the newest packet was sent (unix nanos)
+	// segs are the latest switches, newest last: segment i covers the
+	// slot's sequence numbers from segs[i].first up to segs[i+1].first.
+	segs [rewriterSegments]segment
+	n    int // segments in use
+}
+
+// rewriterSegments bounds the switches remembered for retransmission: a
+// NACK for a packet older than the last few switches is not answered.
+const rewriterSegments = 4
+
+// segment is one source's stretch of a slot.
+type segment struct {
+	src    any    // the source (opaque to the rewriter)
+	first  uint16 // the slot's first sequence number of this stretch
+	seqOff uint16 // slot seq = source seq + seqOff
+	tsOff  uint32 // slot ts = source ts + tsOff
+}
+
+// switchTo starts a stretch of src whose first packet has source sequence
+// number seq and timestamp ts, sent at now; clockRate converts the time
+// since the slot's last packet into timestamp units. The slot's first
+// source keeps its own numbers.
+func (r *rewriter) switchTo(src any, seq uint16, ts uint32, now int64, clockRate uint32) {
+	seg := segment{src: src, first: seq}
+	if r.started {
+		seg.first = r.lastSeq + 1
+		seg.seqOff = seg.first - seq
+		step := uint32(1)
+		if el := now - r.lastAt; el > 0 && clockRate > 0 {
+			step = max(1, uint32(uint64(el)*uint64(clockRate)/1e9))
+		}
+		seg.tsOff = r.lastTS + step - ts
+	}
+	if r.n == len(r.segs) {
+		copy(r.segs[:], r.segs[1:])
+		r.n--
+	}
+	r.segs[r.n] = seg
+	r.n++
+	if !r.started {
+		r.started = true
+		r.lastSeq, r.lastTS = seq-1, ts
+	}
+	r.lastAt = now
+}
+
+// current is the source of the newest stretch (nil before the first).
+func (r *rewriter) current() any {
+	if r.n == 0 {
+		return nil
+	}
+	return r.segs[r.n-1].src
+}
+
+// rewrite maps a packet of the current source; ok is false for a packet
+// that belongs before the switch (it came late: sending it would reuse a
+// sequence number of the previous source).
+func (r *rewriter) rewrite(seq uint16, ts uint32, now int64) (outSeq uint16, outTS uint32, ok bool) {
+	if r.n == 0 {
+		return 0, 0, false
+	}
+	seg := &r.segs[r.n-1]
+	outSeq, outTS = seq+seg.seqOff, ts+seg.tsOff
+	if seqBefore(outSeq, seg.first) {
+		return 0, 0, false
+	}
+	if seqBefore(r.lastSeq, outSeq) {
+		r.lastSeq, r.lastTS, r.lastAt = outSeq, outTS, now
+	}
+	return outSeq, outTS, true
+}
+
+// reverse maps a sequence number the slot sent back to its source and the
+// source's sequence number and the timestamp offset; ok is false if it was
+// never sent or its stretch is forgotten.
+func (r *rewriter) reverse(outSeq uint16) (src any, seq uint16, tsOff uint32, ok bool) {
+	if r.n == 0 || seqBefore(r.lastSeq, outSeq) {
+		return nil, 0, 0, false
+	}
+	for i := r.n - 1; i >= 0; i-- {
+		seg := r.segs[i]
+		if !seqBefore(outSeq, seg.first) {
+			// Older stretches are only trusted within half the sequence space.
+			if uint16(r.lastSeq-outSeq) >= 1<<15 {
+				return nil, 0, 0, false
+			}
+			return seg.src, outSeq - seg.seqOff, seg.tsOff, true
+		}
+	}
+	return nil, 0, 0, false
+}
+
+// seqBefore reports whether sequence number a comes before b (RFC 3550
+// serial arithmetic over 16 bits).
+func seqBefore(a, b uint16) bool { return a != b && uint16(b-a) < 1<<15 }

@@ -1,0 +1,266 @@
+package sfu
+
+import (
+	"strconv"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+)
+
+// slot is one receive slot of a viewer's subscribe connection: a send
+// transceiver with a fixed SSRC and track id that carries one source at a
+// time. Binding it to another source (someone else on stage, later another
+// simulcast layer) needs no renegotiation: the slot switches at the new
+// source's next keyframe and rewrites sequence numbers and timestamps so
+// that the viewer sees one continuous stream, and the viewer is told over
+// signaling whose media the slot now carries.
+//
+// A slot is a webrtc.TrackLocal: pion binds it to the connection and hands
+// it the stream to write to.
+type slot struct {
+	p       *Participant
+	kind    webrtc.RTPCodecType
+	trackID string
+	sender  *webrtc.RTPSender
+
+	mu     sync.Mutex // the write path and the binding
+	ws     webrtc.TrackLocalWriter
+	ssrc   uint32
+	pt     uint8
+	clock  uint32
+	next   *source // the source to switch to at its next keyframe
+	rw     rewriter
+	hdr    rtp.Header // reused for every write
+	closed bool
+
+	bound atomic.Bool // pion bound it: writes reach the viewer
+
+	// Owned by the participant's negotiation loop: the source the slot is
+	// assigned to (nil: idle).
+	assigned *source
+}
+
+func newSlot(p *Participant, kind webrtc.RTPCodecType, n int) *slot {
+	return &slot{p: p, kind: kind, trackID: kind.String() + strconv.Itoa(n)}
+}
+
+// write sends p of src if the slot carries src, or switches to src at a
+// keyframe if it waits for it. It is called by src's fan-out.
+func (sl *slot) write(src *source, p *packet, now int64) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.ws == nil || sl.closed {
+		return
+	}
+	if cur := sl.rw.current(); cur != src {
+		if src != sl.next || (src.video && !p.keyframe) {
+			return
+		}
+		sl.rw.switchTo(src, p.seq, p.ts, now, sl.clock)
+		sl.next = nil
+		if old, ok := cur.(*source); ok && old != nil {
+			old.removeSlot(sl)
+		}
+	}
+	seq, ts, ok := sl.rw.rewrite(p.seq, p.ts, now)
+	if !ok {
+		return
+	}
+	sl.send(seq, ts, p.marker, p.payload)
+}
+
+// send writes one packet under sl.mu.
+func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte) {
+	sl.hdr = rtp.Header{Version: 2, Marker: marker, PayloadType: sl.pt, SequenceNumber: seq, Timestamp: ts, SSRC: sl.ssrc}
+	_, _ = sl.ws.WriteRTP(&sl.hdr, payload)
+}
+
+// bind makes src the slot's source from its next keyframe on (its next
+// packet for audio), and asks src for a keyframe. Only the participant's
+// negotiation loop calls it.
+func (sl *slot) bind(src *source) {
+	sl.assigned = src
+	sl.mu.Lock()
+	sl.next = src
+	sl.mu.Unlock()
+	if src.addSlot(sl) && sl.bound.Load() && sl.p.subConnected.Load() {
+		src.requestKeyframe()
+	}
+}
+
+// unbind stops the slot's current source at once (its owner left the
+// stage) and cancels any pending switch. Only the negotiation loop calls
+// it.
+func (sl *slot) unbind() {
+	src := sl.assigned
+	sl.assigned = nil
+	if src == nil {
+		return
+	}
+	src.removeSlot(sl)
+	sl.mu.Lock()
+	if sl.next == src {
+		sl.next = nil
+	}
+	if cur, _ := sl.rw.current().(*source); cur != nil && cur != sl.next {
+		cur.removeSlot(sl)
+	}
+	sl.mu.Unlock()
+}
+
+// requestKeyframe asks the source the slot carries or waits for for a
+// keyframe (the viewer lost one, or just became able to decode).
+func (sl *slot) requestKeyframe() {
+	sl.mu.Lock()
+	src := sl.next
+	if src == nil {
+		src, _ = sl.rw.current().(*source)
+	}
+	sl.mu.Unlock()
+	if src != nil {
+		src.requestKeyframe()
+	}
+}
+
+// close ends the slot: nothing is written to it again.
+func (sl *slot) close() {
+	if src := sl.assigned; src != nil {
+		src.removeSlot(sl)
+	}
+	sl.mu.Lock()
+	sl.closed = true
+	if cur, _ := sl.rw.current().(*source); cur != nil {
+		cur.removeSlot(sl)
+	}
+	sl.next = nil
+	sl.mu.Unlock()
+}
+
+// Bind implements webrtc.TrackLocal: the slot's stream on the viewer's
+// connection, from the negotiated codec and SSRC.
+func (sl *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	codecs := ctx.CodecParameters()
+	if len(codecs) == 0 {
+		return webrtc.RTPCodecParameters{}, webrtc.ErrUnsupportedCodec
+	}
+	c := codecs[0]
+	sl.mu.Lock()
+	sl.ws, sl.ssrc, sl.pt, sl.clock = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
+	sl.mu.Unlock()
+	sl.bound.Store(true)
+	if sl.p.subConnected.Load() {
+		sl.requestKeyframe()
+	}
+	return c, nil
+}
+
+// Unbind implements webrtc.TrackLocal.
+func (sl *slot) Unbind(webrtc.TrackLocalContext) error {
+	sl.bound.Store(false)
+	sl.mu.Lock()
+	sl.ws = nil
+	sl.mu.Unlock()
+	return nil
+}
+
+// ID implements webrtc.TrackLocal: the slot's msid track id.
+func (sl *slot) ID() string { return sl.trackID }
+
+// RID implements webrtc.TrackLocal.
+func (sl *slot) RID() string { return "" }
+
+// StreamID implements webrtc.TrackLocal: every slot is its own stream.
+func (sl *slot) StreamID() string { return "slot-" + sl.trackID }
+
+// Kind implements webrtc.TrackLocal.
+func (sl *slot) Kind() webrtc.RTPCodecType { return sl.kind }
+
+// readRTCP reads the viewer's RTCP for this slot until the sender stops:
+// NACKs are answered from the history of the source that sent the packet,
+// PLI and FIR become keyframe requests to the current source.
+func (sl *slot) readRTCP() {
+	buf := make([]byte, 1500)
+	var re *packet // retransmission buffer, made at the first NACK
+	for {
+		n, _, err := sl.sender.Read(buf)
+		if err != nil {
+			return
+		}
+		if wantsKeyframe(buf[:n]) {
+			sl.requestKeyframe()
+		}
+		if !hasNACK(buf[:n]) {
+			continue
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pk := range pkts {
+			if nack, ok := pk.(*rtcp.TransportLayerNack); ok {
+				if re == nil {
+					re = &packet{}
+				}
+				for _, pair := range nack.Nacks {
+					for _, seq := range pair.PacketList() {
+						sl.retransmit(seq, re)
+					}
+				}
+			}
+		}
+	}
+}
+
+// retransmit sends the slot's packet seq again, if its source still holds
+// it.
+func (sl *slot) retransmit(seq uint16, buf *packet) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.ws == nil || sl.closed {
+		return
+	}
+	srcAny, srcSeq, tsOff, ok := sl.rw.reverse(seq)
+	src, _ := srcAny.(*source)
+	if !ok || src == nil || !src.hist.get(srcSeq, buf) {
+		return
+	}
+	sl.send(seq, buf.ts+tsOff, buf.marker, buf.payload)
+	sl.p.s.stats.retransmits.Add(1)
+}
+
+// hasNACK reports whether a compound RTCP packet holds a generic NACK
+// (transport-layer feedback, PT 205, FMT 1), without parsing it.
+func hasNACK(b []byte) bool {
+	for len(b) >= 4 {
+		if rtcp.PacketType(b[1]) == rtcp.TypeTransportSpecificFeedback && b[0]&0x1f == rtcp.FormatTLN {
+			return true
+		}
+		size := (int(b[2])<<8 | int(b[3]) + 1) * 4
+		if size > len(b) {
+			return false
+		}
+		b = b[size:]
+	}
+	return false
+}
+
+// wantsKeyframe reports whether a compound RTCP packet holds a PLI or a FIR
+// (payload-specific feedback, PT 206, FMT 1 or 4), without parsing it.
+func wantsKeyframe(b []byte) bool {
+	for len(b) >= 4 {
+		fmtCount := b[0] & 0x1f
+		pt := b[1]
+		size := (int(b[2])<<8 | int(b[3]) + 1) * 4
+		if rtcp.PacketType(pt) == rtcp.TypePayloadSpecificFeedback && (fmtCount == rtcp.FormatPLI || fmtCount == rtcp.FormatFIR) {
+			return true
+		}
+		if size > len(b) {
+			return false
+		}
+		b = b[size:]
+	}
+	return false
+}

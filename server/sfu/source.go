@@ -1,0 +1,364 @@
+package sfu
+
+import (
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// source is one published track: its reader, a bounded queue, its
+// forwarder (which sheds what waited too long and fans the rest out to the
+// slots bound to it), the retransmission history all its viewers share, and
+// its keyframe requests. It is forwarded only while its owner may publish
+// under the token it was accepted with (the stage gate).
+type source struct {
+	s      *SFU
+	owner  *Participant
+	token  uint64         // the owner's publishing token it was accepted under
+	allow  *atomic.Uint64 // the owner's current token (user.allow)
+	remote *webrtc.TrackRemote
+	recv   *webrtc.RTPReceiver
+	pc     *webrtc.PeerConnection // the publish PC, for PLIs
+	codec  webrtc.RTPCodecCapability
+	mime   string // lower case
+	video  bool
+	info   protocol.TrackInfo
+
+	fan      *fanPool     // from start until the forwarder ends
+	queue    chan *packet // read, not yet forwarded
+	free     chan *packet // buffers to read into
+	hist     *history
+	maxDelay time.Duration // a packet queued longer is shed
+
+	mu     sync.Mutex // serializes changes of slots
+	closed bool
+	// slots is the fan-out list: copy-on-write, read with one atomic load
+	// per packet.
+	slots atomic.Pointer[[]*slot]
+
+	pli       chan struct{} // keyframe requests (capacity 1: coalesced)
+	done      chan struct{}
+	closeOnce sync.Once
+
+	forwarded atomic.Uint64 // packets fanned out (tests and benchmarks)
+}
+
+const (
+	// Queue and history sizes, in packets. The history is longer than the
+	// queue (see history): 512 packets is 2.5 s of 200 packets/s video.
+	videoQueue, videoHistory = 128, 512
+	audioQueue, audioHistory = 32, 64
+	// How long a packet may wait between the server reading it and its
+	// fan-out before it is shed: video first, audio last.
+	maxVideoDelay = 100 * time.Millisecond
+	maxAudioDelay = 250 * time.Millisecond
+)
+
+var noSlots = []*slot{}
+
+func newSource(p *Participant, sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) *source {
+	kind := remote.Kind().String()
+	src := &source{
+		s:      p.s,
+		owner:  p,
+		token:  sess.token,
+		allow:  &p.u.allow,
+		remote: remote,
+		recv:   recv,
+		pc:     sess.pc,
+		codec:  remote.Codec().RTPCodecCapability,
+		video:  remote.Kind() == webrtc.RTPCodecTypeVideo,
+		info: protocol.TrackInfo{
+			PeerID:   p.peerID,
+			UserID:   p.userID,
+			Kind:     kind,
+			TrackID:  "t" + strconv.FormatUint(p.s.seq.Add(1), 10) + "-" + kind,
+			StreamID: p.streamID,
+		},
+		pli:  make(chan struct{}, 1),
+		done: make(chan struct{}),
+	}
+	src.mime = strings.ToLower(src.codec.MimeType)
+	queue, hist := audioQueue, audioHistory
+	src.maxDelay = maxAudioDelay
+	if src.video {
+		queue, hist = videoQueue, videoHistory
+		src.maxDelay = maxVideoDelay
+	}
+	src.queue = make(chan *packet, queue)
+	// Every buffer is in the free list, the queue, the forwarder's hands,
+	// the history or a reader's hands.
+	src.free = make(chan *packet, queue+hist+2)
+	for range queue + 2 {
+		src.free <- &packet{}
+	}
+	src.hist = newHistory(uint16(hist))
+	src.slots.Store(&noSlots)
+	return src
+}
+
+func (src *source) kind() webrtc.RTPCodecType {
+	if src.video {
+		return webrtc.RTPCodecTypeVideo
+	}
+	return webrtc.RTPCodecTypeAudio
+}
+
+// start runs the source's goroutines.
+func (src *source) start() {
+	s := src.s
+	src.fan = s.fan.acquire(&s.wg)
+	s.goroutine(src.readLoop)
+	s.goroutine(func() {
+		defer s.fan.release()
+		src.forwardLoop()
+	})
+	s.goroutine(src.drainReceiverRTCP)
+	if src.video {
+		s.goroutine(src.pliLoop)
+		src.requestKeyframe()
+	}
+}
+
+// addSlot adds a slot to the fan-out; false if the source closed.
+func (src *source) addSlot(sl *slot) bool {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	if src.closed {
+		return false
+	}
+	old := *src.slots.Load()
+	for _, x := range old {
+		if x == sl {
+			return true
+		}
+	}
+	slots := make([]*slot, len(old), len(old)+1)
+	copy(slots, old)
+	slots = append(slots, sl)
+	src.slots.Store(&slots)
+	return true
+}
+
+// removeSlot takes a slot out of the fan-out.
+func (src *source) removeSlot(sl *slot) {
+	src.mu.Lock()
+	defer src.mu.Unlock()
+	old := *src.slots.Load()
+	slots := make([]*slot, 0, len(old))
+	for _, x := range old {
+		if x != sl {
+			slots = append(slots, x)
+		}
+	}
+	src.slots.Store(&slots)
+}
+
+// close stops the fan-out for good and ends the forwarder and the keyframe
+// loop. The reader ends when the publish PC or its transceiver closes.
+func (src *source) close() {
+	src.closeOnce.Do(func() {
+		src.mu.Lock()
+		src.closed = true
+		src.slots.Store(&noSlots)
+		src.mu.Unlock()
+		close(src.done)
+	})
+}
+
+// readLoop reads the published track into the queue, stamping each packet
+// with the time it was read. It never waits for the forwarder: when the
+// queue is full the packet is shed. It ends with the track (publish PC
+// closed, track removed by a new offer) and then stops forwarding it.
+func (src *source) readLoop() {
+	defer src.owner.m.removeSource(src)
+	var scratch [maxPacket]byte
+	for {
+		var p *packet
+		select {
+		case p = <-src.free:
+		default:
+		}
+		buf := scratch[:]
+		if p != nil {
+			buf = p.buf[:]
+		}
+		n, _, err := src.remote.Read(buf)
+		if err != nil {
+			return
+		}
+		if src.allow.Load() != src.token {
+			src.s.stats.packetsDropped.Add(1)
+			src.recycle(p)
+			continue
+		}
+		h, ok := parseRTP(buf[:n])
+		if !ok || p == nil {
+			// Not RTP with a payload (padding-only packets are bandwidth
+			// probes), or every buffer is taken: the forwarder is behind.
+			if ok {
+				src.s.stats.packetsShed.Add(1)
+			}
+			src.recycle(p)
+			continue
+		}
+		p.size = copy(p.buf[:], buf[h.payload:h.end])
+		p.payload = p.buf[:p.size]
+		p.seq, p.ts, p.pt, p.marker = h.seq, h.ts, h.pt, h.marker
+		p.keyframe = src.video && isKeyframe(src.mime, p.payload)
+		p.arrived = time.Now().UnixNano()
+		select {
+		case src.queue <- p:
+		default:
+			src.s.stats.packetsShed.Add(1)
+			src.recycle(p)
+		}
+	}
+}
+
+func (src *source) recycle(p *packet) {
+	if p == nil {
+		return
+	}
+	select {
+	case src.free <- p:
+	default:
+	}
+}
+
+// forwardLoop takes packets from the queue in order and fans them out,
+// renumbered into the source's forwarding sequence (the publisher's
+// numbers less what was shed, so a viewer never sees a gap it would ask to
+// have retransmitted). A packet that waited longer than maxDelay is shed;
+// a video source then drops everything up to its next keyframe, which it
+// requests, since the frames in between could not be decoded.
+func (src *source) forwardLoop() {
+	var (
+		started   bool
+		lastIn    uint16 // the publisher's newest sequence number seen
+		shift     uint16 // publisher seq - forwarding seq
+		shiftFrom uint16 // the publisher's first seq forwarded with this shift
+		waitingKF bool   // shedding video up to the next keyframe
+	)
+	for {
+		var p *packet
+		select {
+		case <-src.done:
+			return
+		case p = <-src.queue:
+		}
+		now := time.Now().UnixNano()
+		if !started {
+			started, lastIn, shiftFrom = true, p.seq-1, p.seq
+		}
+		if !seqBefore(lastIn, p.seq) {
+			// Out of order (a retransmission from the publisher): forwarded
+			// unless its number was shifted since, or it came before.
+			fwd := p.seq - shift
+			if seqBefore(p.seq, shiftFrom) || src.hist.has(fwd) {
+				src.recycle(p)
+				continue
+			}
+			p.seq = fwd
+			src.forward(p, now)
+			src.keep(p)
+			continue
+		}
+		lastIn = p.seq
+		late := time.Duration(now-p.arrived) > src.maxDelay
+		if late && src.video && !waitingKF {
+			waitingKF = true
+			src.requestKeyframe()
+		}
+		if waitingKF && p.keyframe && !late {
+			waitingKF = false
+		}
+		if late || waitingKF {
+			shift++
+			shiftFrom = p.seq + 1
+			src.s.stats.packetsShed.Add(1)
+			src.recycle(p)
+			continue
+		}
+		p.seq -= shift
+		src.forward(p, now)
+		src.keep(p)
+	}
+}
+
+// keep puts a forwarded packet in the history; the buffer it evicts, or a
+// new one while the history fills, goes to the free list.
+func (src *source) keep(p *packet) {
+	ev := src.hist.put(p)
+	if ev == nil {
+		ev = &packet{}
+	}
+	src.recycle(ev)
+}
+
+// forward writes one packet to every slot bound to the source, spread over
+// the SFU's fan-out workers when there are many.
+func (src *source) forward(p *packet, now int64) {
+	slots := *src.slots.Load()
+	src.fan.run(src, slots, p, now)
+	src.forwarded.Add(1)
+	st := &src.s.stats
+	st.packetsIn.Add(1)
+	if n := uint64(len(slots)); n > 0 {
+		st.packetsOut.Add(n)
+		st.bytesOut.Add(n * uint64(p.size+12))
+	}
+}
+
+// requestKeyframe asks for a PLI to the publisher; requests are coalesced.
+func (src *source) requestKeyframe() {
+	if !src.video {
+		return
+	}
+	select {
+	case src.pli <- struct{}{}:
+	default:
+	}
+}
+
+// pliLoop sends the requested PLIs, at most one per minKeyframeInterval.
+func (src *source) pliLoop() {
+	t := time.NewTimer(0)
+	<-t.C
+	for {
+		select {
+		case <-src.done:
+			return
+		case <-src.pli:
+		}
+		err := src.pc.WriteRTCP([]rtcp.Packet{&rtcp.PictureLossIndication{MediaSSRC: uint32(src.remote.SSRC())}})
+		if err == nil {
+			src.s.stats.keyframeRequests.Add(1)
+		}
+		t.Reset(minKeyframeInterval)
+		select {
+		case <-src.done:
+			t.Stop()
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// drainReceiverRTCP reads the publisher's RTCP (sender reports), which the
+// receiver-side interceptors need, until the receiver stops.
+func (src *source) drainReceiverRTCP() {
+	buf := make([]byte, 1500)
+	for {
+		if _, _, err := src.recv.Read(buf); err != nil {
+			return
+		}
+	}
+}
