@@ -65,7 +65,7 @@ func TestHostReachesViewers(t *testing.T) {
 		})
 		kinds := map[string]int{}
 		for _, tr := range v.s.TracksFrom(hp) {
-			if tr.Info.PeerID != hp || tr.Info.UserID != host.id || tr.Remote.StreamID() != hp {
+			if tr.Info.PeerID != hp || tr.Info.UserID != host.id || tr.Remote.StreamID() != tr.Info.StreamID {
 				t.Errorf("%s: track %+v (stream %q), want owner peer %q user %q", v.name, tr.Info, tr.Remote.StreamID(), hp, host.id)
 			}
 			if tr.Info.TrackID != tr.Remote.ID() {
@@ -299,8 +299,10 @@ func TestOfferRefusedOffStage(t *testing.T) {
 }
 
 // After a dropped connection, a user who stayed ON_STAGE publishes again
-// by itself: the viewer sees the old track end and a new one from the same
-// peer. The reconnected user's subscribe connection is replaced by the
+// by itself: the viewer receives it again on a live track of the same peer
+// (its slot is rebound to the new connection's track; when the server saw
+// the old track go before the new one came, the old track ended and a new
+// one started). The reconnected user's subscribe connection is replaced by the
 // server (new ICE credentials) and it receives the others again.
 func TestRepublishAfterReconnect(t *testing.T) {
 	r := newRoom(t, 10*time.Second)
@@ -332,7 +334,6 @@ func TestRepublishAfterReconnect(t *testing.T) {
 		live := host.s.LiveTracksFrom(gp)
 		return len(live) == 1 && live[0].Packets() >= 20
 	})
-	first := guest.s.LiveTracksFrom(hp)[0]
 	hostFirst := host.s.LiveTracksFrom(gp)[0]
 	offers := host.s.Offers()
 
@@ -351,9 +352,11 @@ func TestRepublishAfterReconnect(t *testing.T) {
 	if host.m.Stage().PeerID() != hp || host.m.Stage().Status() != stage.OnStage {
 		t.Fatalf("after reconnect: peer %q status %s", host.m.Stage().PeerID(), host.m.Stage().Status())
 	}
-	guest.waitMedia("the old track ended and a new one flowing", func() bool {
+	atReconnect, _ := guest.s.ReceivedFrom(hp)
+	guest.waitMedia("the host's track flowing again", func() bool {
 		live := guest.s.LiveTracksFrom(hp)
-		return first.IsEnded() && len(live) == 1 && live[0] != first && live[0].Packets() >= 20
+		got, _ := guest.s.ReceivedFrom(hp)
+		return len(live) == 1 && got >= atReconnect+20
 	})
 	host.waitMedia("the guest's track on a new subscribe connection", func() bool {
 		live := host.s.LiveTracksFrom(gp)
@@ -362,8 +365,8 @@ func TestRepublishAfterReconnect(t *testing.T) {
 	if !host.s.Publishing() {
 		t.Error("the host's session is not publishing after the reconnect")
 	}
-	if n := len(guest.s.TracksFrom(hp)); n != 2 {
-		t.Errorf("guest got %d tracks of the host, want the old and the new", n)
+	if n := len(guest.s.TracksFrom(hp)); n != 1 && n != 2 {
+		t.Errorf("guest got %d tracks of the host, want one rebound or the old and the new", n)
 	}
 	if host.s.Offers() <= offers {
 		t.Errorf("host answered no new subscribe offer after the reconnect")

@@ -416,7 +416,7 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 		if tr == nil {
 			continue
 		}
-		payload[0] = 0x10 // VP8 descriptor: start of partition
+		payload[0] = 0x10    // VP8 descriptor: start of partition
 		payload[1] = byte(i) // VP8 frame tag: a keyframe when even
 		binary.BigEndian.PutUint32(payload[2:], uint32(i))
 		pkt.SequenceNumber = uint16(i)

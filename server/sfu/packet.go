@@ -10,15 +10,15 @@ import (
 // history. seq is the source's forwarding sequence number (the
 // publisher's, shifted back by the packets the source shed).
 type packet struct {
-	seq       uint16
-	ts        uint32
-	pt        uint8
-	marker    bool
-	keyframe  bool  // the first packet of a keyframe
-	arrived   int64 // unix nanos, when the server read it
-	payload   []byte // buf[:size]
-	buf       [maxPacket]byte
-	size      int
+	seq      uint16
+	ts       uint32
+	pt       uint8
+	marker   bool
+	keyframe bool   // the first packet of a keyframe
+	arrived  int64  // unix nanos, when the server read it
+	payload  []byte // buf[:size]
+	buf      [maxPacket]byte
+	size     int
 }
 
 // maxPacket is the largest RTP packet read (a UDP datagram on a usual MTU).

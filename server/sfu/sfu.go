@@ -57,11 +57,11 @@ type Config struct {
 }
 
 const (
-	defaultGatherTimeout     = 500 * time.Millisecond
-	defaultAnswerTimeout     = 10 * time.Second
-	defaultSlotsPerKind      = 3
-	defaultMaxPublishTracks  = 4
-	maxOfferResends          = 3
+	defaultGatherTimeout    = 500 * time.Millisecond
+	defaultAnswerTimeout    = 10 * time.Second
+	defaultSlotsPerKind     = 3
+	defaultMaxPublishTracks = 4
+	maxOfferResends         = 3
 	// coalesceDelay is how long a subscriber waits after a change of the
 	// meeting's tracks before it renegotiates, so that changes arriving
 	// together (a publisher's audio and video) make one offer.
