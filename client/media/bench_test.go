@@ -54,7 +54,7 @@ const childEnv = "STAGEKIT_MEDIA_CHILD_SERVER"
 // childServer is the child process: the real server with the SFU on
 // loopback. It prints "URL <base>" and then answers each "stats" line on
 // stdin with "STATS <cpu ns> <packets in> <copies out> <bytes out>
-// <dropped> <subscriptions>"; it exits when stdin closes.
+// <dropped> <subscriptions> <shed> <retransmits>"; it exits when stdin closes.
 func childServer() int {
 	dir, err := os.MkdirTemp("", "stagekit-media-bench")
 	if err != nil {
@@ -82,7 +82,7 @@ func childServer() int {
 		switch cmd, arg, _ := strings.Cut(sc.Text(), " "); cmd {
 		case "stats":
 			st := s.Stats()
-			fmt.Printf("STATS %d %d %d %d %d %d\n", cpuTime().Nanoseconds(), st.PacketsIn, st.PacketsOut, st.BytesOut, st.PacketsDropped, st.Subscriptions)
+			fmt.Printf("STATS %d %d %d %d %d %d %d %d\n", cpuTime().Nanoseconds(), st.PacketsIn, st.PacketsOut, st.BytesOut, st.PacketsDropped, st.Subscriptions, st.PacketsShed, st.Retransmits)
 		case "profile": // start a CPU profile into the file arg
 			if prof, err = os.Create(arg); err == nil {
 				err = pprof.StartCPUProfile(prof)
@@ -114,9 +114,9 @@ type child struct {
 }
 
 type childStats struct {
-	cpu                     time.Duration
-	in, out, bytes, dropped uint64
-	subscriptions           int
+	cpu                                        time.Duration
+	in, out, bytes, dropped, shed, retransmits uint64
+	subscriptions                              int
 }
 
 func startChild(tb testing.TB) *child {
@@ -179,14 +179,14 @@ func (c *child) stats(tb testing.TB) childStats {
 		tb.Fatalf("no stats from the server process: %v", c.out.Err())
 	}
 	f := strings.Fields(c.out.Text())
-	if len(f) != 7 || f[0] != "STATS" {
+	if len(f) != 9 || f[0] != "STATS" {
 		tb.Fatalf("bad stats line %q", c.out.Text())
 	}
-	n := make([]uint64, 6)
+	n := make([]uint64, 8)
 	for i := range n {
 		n[i], _ = strconv.ParseUint(f[i+1], 10, 64)
 	}
-	return childStats{cpu: time.Duration(n[0]), in: n[1], out: n[2], bytes: n[3], dropped: n[4], subscriptions: int(n[5])}
+	return childStats{cpu: time.Duration(n[0]), in: n[1], out: n[2], bytes: n[3], dropped: n[4], subscriptions: int(n[5]), shed: n[6], retransmits: n[7]}
 }
 
 // joinMany adds and connects n viewers, at most conc at a time.

@@ -1,0 +1,727 @@
+//go:build linux
+
+package media
+
+// BenchmarkAudience: one node forwarding presenters to a media audience.
+// The server is a child process (as in BenchmarkServerCPUPerPacket); the
+// audience is lean viewers in this process: each is a real client.Meeting
+// with a real media Session (pion: ICE, DTLS, the subscribe connection), but
+// its UDP socket is read in batches (recvmmsg) and RTP packets are counted
+// from their clear headers and dropped before pion would decrypt them (SRTP
+// leaves the header in the clear), so that a thousand of them fit beside
+// the server on this machine. Every 10th viewer passes its RTP on to pion,
+// which decrypts it: those check that the payloads arrive intact.
+//
+// The presenters send VP8-looking video (1,200-byte payloads, 200 packets/s,
+// 8 packets a frame, a keyframe every 2 s and on request) and Opus-looking
+// audio (160 bytes, 50/s), each packet's RTP timestamp the wall clock when
+// it was sent; the kernel's receive timestamp of each copy (SO_TIMESTAMPNS)
+// gives its forward latency, whenever the viewer gets to read it.
+//
+//	STAGEKIT_AUDIENCE=50,300,1000 go test -run='^$' -bench=Audience -benchtime=1x ./client/media
+//
+// Environment: STAGEKIT_AUDIENCE (viewer counts, "50,300"),
+// STAGEKIT_AUDIENCE_PRESENTERS (1), STAGEKIT_AUDIENCE_SECONDS (measured
+// seconds, 10), STAGEKIT_AUDIENCE_IDLE (idle baseline, 3s).
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"net"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+	"golang.org/x/net/ipv4"
+	"golang.org/x/sys/unix"
+
+	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/internal/testserver"
+	"github.com/stagekit/stagekit/protocol"
+)
+
+func BenchmarkAudience(b *testing.B) {
+	if testing.Short() {
+		b.Skip("heavy")
+	}
+	counts := []int{50, 300}
+	if v := os.Getenv("STAGEKIT_AUDIENCE"); v != "" {
+		counts = nil
+		for _, f := range strings.Split(v, ",") {
+			if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
+				counts = append(counts, n)
+			}
+		}
+	}
+	presenters := envInt("STAGEKIT_AUDIENCE_PRESENTERS", 1)
+	secs := envInt("STAGEKIT_AUDIENCE_SECONDS", 10)
+	idle := envDuration("STAGEKIT_AUDIENCE_IDLE", 3*time.Second)
+	for _, n := range counts {
+		b.Run(fmt.Sprintf("presenters=%d/viewers=%d", presenters, n), func(b *testing.B) {
+			benchAudience(b, presenters, n, time.Duration(secs)*time.Second, idle)
+		})
+	}
+}
+
+// Rates of a presenter.
+const (
+	audVideoPPS, audVideoBytes = 200, 1200
+	audAudioPPS, audAudioBytes = 50, 160
+	audFramePackets            = 8
+	audKeyframeEvery           = 50 // frames
+)
+
+func benchAudience(b *testing.B, presenters, nViewers int, measure, idle time.Duration) {
+	ch := startChild(b)
+	r := newRoomAt(b, ch.url)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	defer cancel()
+	lat := &latencies{}
+
+	// Presenters on stage, sending slowly while the audience joins (the
+	// server knows a track once its first packet arrived).
+	var pubs []*stampedPub
+	for i := range presenters {
+		host := r.join(fmt.Sprintf("host%d", i), presetHost)
+		if err := host.m.Stage().Join(ctx); err != nil {
+			b.Fatal(err)
+		}
+		p, err := offerStamped(ctx, r.api, host.m)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer p.close()
+		p.waitUp(b)
+		p.run(10) // 10 ticks a second
+		pubs = append(pubs, p)
+	}
+
+	s0, c0, t0 := ch.stats(b), cpuTime(), time.Now()
+	viewers := joinLean(b, r, nViewers, 16, lat)
+	for _, v := range viewers {
+		v.waitSSRCs(b, 2*presenters)
+	}
+	s1, c1, t1 := ch.stats(b), cpuTime(), time.Now()
+	joinCPU := float64(s1.cpu-s0.cpu) / float64(nViewers)
+
+	// Idle: everyone connected, nobody sending.
+	for _, p := range pubs {
+		p.run(0)
+	}
+	time.Sleep(time.Second)
+	i0, ti0 := ch.stats(b), time.Now()
+	time.Sleep(idle)
+	i1, ti1 := ch.stats(b), time.Now()
+	idleRate := float64(i1.cpu-i0.cpu) / float64(ti1.Sub(ti0)) // CPU seconds per second
+
+	// Load.
+	for _, p := range pubs {
+		p.run(audVideoPPS)
+	}
+	time.Sleep(time.Second) // the fan-out reaches its pace
+	for _, v := range viewers {
+		v.stats.reset()
+	}
+	lat.reset()
+	profile := os.Getenv("STAGEKIT_MEDIA_CPUPROFILE")
+	if profile != "" {
+		ch.command(b, "profile "+profile)
+	}
+	sentCounts := func() (v, a uint64) {
+		for _, p := range pubs {
+			pv, pa := p.counts()
+			v, a = v+pv, a+pa
+		}
+		return v, a
+	}
+	v0, au0 := sentCounts()
+	lat.open(time.Now())
+	a0, ca0, ta0 := ch.stats(b), cpuTime(), time.Now()
+	time.Sleep(measure)
+	a1, ca1, ta1 := ch.stats(b), cpuTime(), time.Now()
+	lat.close(time.Now())
+	v1, au1 := sentCounts()
+	sentV, sentA := v1-v0, au1-au0
+	if profile != "" {
+		ch.command(b, "profile-stop")
+	}
+	time.Sleep(500 * time.Millisecond) // the copies in flight arrive
+	for _, p := range pubs {
+		p.run(0)
+	}
+	window := ta1.Sub(ta0)
+	copies := a1.out - a0.out
+	serverCPU := float64(a1.cpu - a0.cpu)
+	netServer := serverCPU - idleRate*float64(window)
+	clientCPU := float64(ca1 - ca0)
+	lowV, lowA, sumV, sumA := 1.0, 1.0, 0.0, 0.0
+	for _, v := range viewers {
+		gv, ga := v.stats.inWindow()
+		fv, fa := float64(gv)/float64(sentV), float64(ga)/float64(sentA)
+		lowV, lowA = min(lowV, fv), min(lowA, fa)
+		sumV += fv
+		sumA += fa
+	}
+	p50, p99, pmax := lat.quantile(0.5), lat.quantile(0.99), lat.quantile(1)
+	b.ReportMetric(netServer/float64(copies), "server-ns/copy")
+	b.ReportMetric(serverCPU/float64(window), "server-cores")
+	b.ReportMetric(clientCPU/float64(window), "client-cores")
+	b.ReportMetric(100*lowV, "lowest-video-%")
+	b.ReportMetric(100*lowA, "lowest-audio-%")
+	b.ReportMetric(float64(p99)/1e6, "p99-ms")
+	b.ReportMetric(idleRate*1e3/float64(nViewers)*1e3, "idle-us/viewer/s")
+	b.ReportMetric(joinCPU/1e6, "join-server-ms/viewer")
+	b.Logf("%d presenter(s), %d viewers: joined in %v (server CPU %.2f ms per viewer, clients %.2f ms); idle server %.3f ms/s per viewer",
+		presenters, nViewers, t1.Sub(t0).Round(time.Millisecond), joinCPU/1e6, float64(c1-c0)/1e6/float64(nViewers), idleRate*1e3/float64(nViewers))
+	b.Logf("load %v: sent %d video + %d audio packets; %d copies (%.0f/s); server %.2f cores (%.2f net of idle), %.2f µs per copy net of idle; load client %.2f cores",
+		window.Round(time.Millisecond), sentV, sentA, copies, float64(copies)/window.Seconds(), serverCPU/float64(window), netServer/float64(window), netServer/1e3/float64(copies), clientCPU/float64(window))
+	b.Logf("delivered: video lowest %.2f%% mean %.2f%%, audio lowest %.2f%% mean %.2f%%; forward latency p50 %.1f ms, p99 %.1f ms, max %.1f ms; shed %d, retransmitted %d",
+		100*lowV, 100*sumV/float64(len(viewers)), 100*lowA, 100*sumA/float64(len(viewers)), float64(p50)/1e6, float64(p99)/1e6, float64(pmax)/1e6, a1.shed-a0.shed, a1.retransmits-a0.retransmits)
+	var bad uint64
+	for _, v := range viewers {
+		bad += v.badPayloads.Load()
+	}
+	if bad > 0 {
+		b.Errorf("%d payloads arrived corrupted at the decrypting viewers", bad)
+	}
+
+	// Someone joins the stage while everyone watches.
+	late := r.join("late", presetHost)
+	for _, v := range viewers {
+		v.stats.markKnown()
+	}
+	offers0 := 0
+	for _, v := range viewers {
+		offers0 += v.s.Offers()
+	}
+	j0, tj0 := ch.stats(b), time.Now()
+	if err := late.m.Stage().Join(ctx); err != nil {
+		b.Fatal(err)
+	}
+	lp, err := offerStamped(ctx, r.api, late.m)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer lp.close()
+	lp.run(audVideoPPS)
+	firsts := make([]time.Duration, 0, len(viewers))
+	for _, v := range viewers {
+		at := v.stats.waitNew(b, 30*time.Second)
+		firsts = append(firsts, time.Duration(at-tj0.UnixNano()))
+	}
+	j1, tj1 := ch.stats(b), time.Now()
+	lp.run(0)
+	offers1 := 0
+	for _, v := range viewers {
+		offers1 += v.s.Offers()
+	}
+	slices.Sort(firsts)
+	q := func(f float64) time.Duration { return firsts[min(len(firsts)-1, int(f*float64(len(firsts))))] }
+	joinStageCPU := float64(j1.cpu-j0.cpu) - idleRate*float64(tj1.Sub(tj0))
+	b.ReportMetric(float64(q(0.99))/1e6, "stage-join-first-pkt-p99-ms")
+	b.ReportMetric(joinStageCPU/1e6/float64(nViewers), "stage-join-server-ms/viewer")
+	b.Logf("stage join → the new presenter's first packet at every viewer: p50 %.0f ms, p99 %.0f ms, max %.0f ms; server CPU %.3f ms per viewer (net of idle, incl. forwarding the new presenter until the last viewer had it); subscribe offers during it: %d",
+		float64(q(0.5))/1e6, float64(q(0.99))/1e6, float64(firsts[len(firsts)-1])/1e6, joinStageCPU/1e6/float64(nViewers), offers1-offers0)
+}
+
+// ---- the lean viewer ----
+
+type leanViewer struct {
+	m           *client.Meeting
+	s           *Session
+	conn        *leanConn
+	stats       *leanStats
+	badPayloads atomic.Uint64
+}
+
+// joinLean adds n webinar viewers, conc at a time.
+func joinLean(tb testing.TB, r *room, n, conc int, lat *latencies) []*leanViewer {
+	tb.Helper()
+	out := make([]*leanViewer, n)
+	errs := make([]error, n)
+	sem := make(chan struct{}, conc)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			out[i], errs[i] = newLeanViewer(tb, r, fmt.Sprintf("viewer%d", i), i%10 == 0, lat)
+		}()
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			tb.Fatalf("viewer%d: %v", i, err)
+		}
+	}
+	return out
+}
+
+func newLeanViewer(tb testing.TB, r *room, name string, decrypt bool, lat *latencies) (*leanViewer, error) {
+	p, err := testserver.AddParticipant(r.url, r.mid, name, presetViewer)
+	if err != nil {
+		return nil, err
+	}
+	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return nil, err
+	}
+	v := &leanViewer{stats: newLeanStats(lat)}
+	v.conn, err = newLeanConn(udp, decrypt, v.stats)
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	defer cancel()
+	v.m, err = client.Init(ctx, client.Options{BaseURI: r.url, AuthToken: p.Token})
+	if err != nil {
+		udp.Close()
+		return nil, err
+	}
+	o := Options{Loopback: true, Logger: testLogger(), SettingEngine: func(se *webrtc.SettingEngine) {
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, v.conn))
+	}}
+	if decrypt {
+		o.OnPacket = func(_ *Track, pkt *rtp.Packet) {
+			if !validPayload(pkt.PayloadType, pkt.Payload) {
+				v.badPayloads.Add(1)
+			}
+		}
+	}
+	v.s, err = Attach(v.m, o)
+	if err != nil {
+		v.m.Close()
+		udp.Close()
+		return nil, err
+	}
+	tb.Cleanup(func() {
+		v.s.Close()
+		v.m.Close()
+		udp.Close()
+	})
+	return v, v.m.Join(ctx)
+}
+
+func (v *leanViewer) waitSSRCs(tb testing.TB, n int) {
+	tb.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for v.stats.ssrcs() < n {
+		if time.Now().After(deadline) {
+			tb.Fatalf("a viewer receives %d streams after 60s, want %d", v.stats.ssrcs(), n)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// leanConn is a viewer's UDP socket as pion's ICE mux reads it: datagrams
+// are read in batches with their kernel receive times, RTP is counted from
+// its clear header and dropped (or passed on, for a decrypting viewer), and
+// everything else (STUN, DTLS, RTCP) goes to pion.
+type leanConn struct {
+	*net.UDPConn
+	pc      *ipv4.PacketConn
+	decrypt bool
+	stats   *leanStats
+	msgs    []ipv4.Message
+	next, n int
+}
+
+func newLeanConn(udp *net.UDPConn, decrypt bool, st *leanStats) (*leanConn, error) {
+	rc, err := udp.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}); err != nil {
+		return nil, err
+	}
+	if serr != nil {
+		return nil, serr
+	}
+	c := &leanConn{UDPConn: udp, pc: ipv4.NewPacketConn(udp), decrypt: decrypt, stats: st, msgs: make([]ipv4.Message, 32)}
+	for i := range c.msgs {
+		c.msgs[i].Buffers = [][]byte{make([]byte, 1500)}
+		c.msgs[i].OOB = make([]byte, 64)
+	}
+	return c, nil
+}
+
+func (c *leanConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	for {
+		if c.next == c.n {
+			n, err := c.pc.ReadBatch(c.msgs, 0)
+			if err != nil {
+				return 0, nil, err
+			}
+			c.next, c.n = 0, n
+		}
+		m := &c.msgs[c.next]
+		c.next++
+		b := m.Buffers[0][:m.N]
+		// RFC 7983: 128-191 is RTP or RTCP; RTCP has PT 192-223.
+		if len(b) >= 12 && b[0] >= 128 && b[0] <= 191 && (b[1] < 192 || b[1] > 223) {
+			c.stats.onRTP(b, kernelTime(m.OOB[:m.NN]))
+			if !c.decrypt {
+				continue
+			}
+		}
+		return copy(p, b), m.Addr, nil
+	}
+}
+
+func kernelTime(oob []byte) int64 {
+	cmsgs, err := unix.ParseSocketControlMessage(oob)
+	if err == nil {
+		for _, c := range cmsgs {
+			if c.Header.Level == unix.SOL_SOCKET && c.Header.Type == unix.SO_TIMESTAMPNS && len(c.Data) >= 16 {
+				return int64(binary.NativeEndian.Uint64(c.Data))*1e9 + int64(binary.NativeEndian.Uint64(c.Data[8:]))
+			}
+		}
+	}
+	return time.Now().UnixNano()
+}
+
+// leanStats counts what a viewer receives: per SSRC, and the packets sent
+// inside the measured window (by the send time in their RTP timestamp).
+type leanStats struct {
+	lat *latencies
+
+	mu     sync.Mutex
+	seen   map[uint32]bool // SSRCs that carried packets
+	known  map[uint32]bool // SSRCs seen before markKnown
+	newAt  int64           // kernel time of the first packet on an SSRC not known
+	video  atomic.Uint64   // in the window
+	audio  atomic.Uint64
+	notify chan struct{}
+}
+
+func newLeanStats(lat *latencies) *leanStats {
+	return &leanStats{lat: lat, seen: map[uint32]bool{}, notify: make(chan struct{}, 1)}
+}
+
+func (s *leanStats) onRTP(b []byte, at int64) {
+	ssrc := binary.BigEndian.Uint32(b[8:])
+	s.mu.Lock()
+	if !s.seen[ssrc] {
+		s.seen[ssrc] = true
+		if s.known != nil && !s.known[ssrc] && s.newAt == 0 {
+			s.newAt = at
+			poke(s.notify)
+		}
+	}
+	s.mu.Unlock()
+	pt := b[1] & 0x7f
+	clock := uint32(90000)
+	if pt == 111 {
+		clock = 48000
+	}
+	sent := sendTime(binary.BigEndian.Uint32(b[4:]), clock, at)
+	if !s.lat.add(sent, at) {
+		return
+	}
+	if pt == 111 {
+		s.audio.Add(1)
+	} else {
+		s.video.Add(1)
+	}
+}
+
+func (s *leanStats) ssrcs() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.seen)
+}
+
+func (s *leanStats) reset() { s.video.Store(0); s.audio.Store(0) }
+
+func (s *leanStats) inWindow() (video, audio uint64) { return s.video.Load(), s.audio.Load() }
+
+func (s *leanStats) markKnown() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.known = map[uint32]bool{}
+	for k := range s.seen {
+		s.known[k] = true
+	}
+	s.newAt = 0
+}
+
+// waitNew returns the kernel time of the first packet on a new SSRC.
+func (s *leanStats) waitNew(tb testing.TB, timeout time.Duration) int64 {
+	tb.Helper()
+	t := time.NewTimer(timeout)
+	defer t.Stop()
+	for {
+		s.mu.Lock()
+		at := s.newAt
+		s.mu.Unlock()
+		if at != 0 {
+			return at
+		}
+		select {
+		case <-s.notify:
+		case <-t.C:
+			tb.Fatalf("a viewer got no packet of the new presenter in %v", timeout)
+		}
+	}
+}
+
+// rtpTicks is t (unix nanos) in RTP timestamp units of clock.
+func rtpTicks(t int64, clock uint32) uint32 {
+	return uint32(uint64(t/1e9)*uint64(clock) + uint64(t%1e9)*uint64(clock)/1e9)
+}
+
+// sendTime recovers the send time a timestamp carries, from a time after
+// it (the arrival).
+func sendTime(ts, clock uint32, arrival int64) int64 {
+	back := rtpTicks(arrival, clock) - ts
+	return arrival - int64(uint64(back)*1e9/uint64(clock))
+}
+
+// latencies is a histogram of forward latencies (0.1 ms buckets up to 10 s)
+// of the packets sent inside a window, shared by every viewer.
+type latencies struct {
+	from, to atomic.Int64 // the window, unix nanos of the send time
+	buckets  [100001]atomic.Uint64
+}
+
+func (l *latencies) open(t time.Time)  { l.from.Store(t.UnixNano()); l.to.Store(1<<62 - 1) }
+func (l *latencies) close(t time.Time) { l.to.Store(t.UnixNano()) }
+
+func (l *latencies) reset() {
+	l.from.Store(1<<62 - 1)
+	for i := range l.buckets {
+		l.buckets[i].Store(0)
+	}
+}
+
+// add records a packet sent at sent and received at at; false if it was
+// sent outside the window.
+func (l *latencies) add(sent, at int64) bool {
+	if sent < l.from.Load() || sent >= l.to.Load() {
+		return false
+	}
+	i := min(max(at-sent, 0)/100_000, int64(len(l.buckets)-1))
+	l.buckets[i].Add(1)
+	return true
+}
+
+func (l *latencies) quantile(q float64) time.Duration {
+	var total uint64
+	for i := range l.buckets {
+		total += l.buckets[i].Load()
+	}
+	if total == 0 {
+		return 0
+	}
+	want := uint64(q * float64(total))
+	var acc uint64
+	for i := range l.buckets {
+		acc += l.buckets[i].Load()
+		if acc >= want && acc > 0 {
+			return time.Duration(i+1) * 100 * time.Microsecond
+		}
+	}
+	return time.Duration(len(l.buckets)) * 100 * time.Microsecond
+}
+
+// ---- the stamped presenter ----
+
+// stampedPub publishes video and audio of raw RTP whose timestamps are the
+// wall clock at sending, at a rate set by run.
+type stampedPub struct {
+	pc           *webrtc.PeerConnection
+	video, audio *webrtc.TrackLocalStaticRTP
+	up           chan struct{}
+	upOnce       sync.Once
+	keyReq       atomic.Bool
+	rate         chan int
+	done         chan struct{}
+	wg           sync.WaitGroup
+	sentV, sentA atomic.Uint64
+}
+
+func offerStamped(ctx context.Context, api *webrtc.API, m *client.Meeting) (*stampedPub, error) {
+	pc, err := api.NewPeerConnection(webrtc.Configuration{BundlePolicy: webrtc.BundlePolicyMaxBundle})
+	if err != nil {
+		return nil, err
+	}
+	p := &stampedPub{pc: pc, up: make(chan struct{}), rate: make(chan int, 1), done: make(chan struct{})}
+	if p.video, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "stamped"); err != nil {
+		return nil, err
+	}
+	if p.audio, err = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "stamped"); err != nil {
+		return nil, err
+	}
+	for _, tr := range []*webrtc.TrackLocalStaticRTP{p.video, p.audio} {
+		sender, err := pc.AddTrack(tr)
+		if err != nil {
+			pc.Close()
+			return nil, err
+		}
+		go func() {
+			for {
+				pkts, _, err := sender.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, pk := range pkts {
+					if _, ok := pk.(*rtcp.PictureLossIndication); ok {
+						p.keyReq.Store(true)
+					}
+				}
+			}
+		}()
+	}
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		if st == webrtc.PeerConnectionStateConnected {
+			p.upOnce.Do(func() { close(p.up) })
+		}
+	})
+	gathered := webrtc.GatheringCompletePromise(pc)
+	offer, err := pc.CreateOffer(nil)
+	if err == nil {
+		err = pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	<-gathered
+	res, err := m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: pc.LocalDescription().SDP})
+	if err != nil {
+		pc.Close()
+		return nil, err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.SDP}); err != nil {
+		pc.Close()
+		return nil, err
+	}
+	p.wg.Add(1)
+	go p.loop()
+	return p, nil
+}
+
+func (p *stampedPub) waitUp(tb testing.TB) {
+	tb.Helper()
+	select {
+	case <-p.up:
+	case <-time.After(deadline):
+		tb.Fatal("the presenter's publish connection did not come up")
+	}
+}
+
+// run sets the video packet rate (audio follows at a quarter); 0 stops.
+func (p *stampedPub) run(videoPPS int) {
+	select {
+	case <-p.rate:
+	default:
+	}
+	p.rate <- videoPPS
+}
+
+func (p *stampedPub) counts() (video, audio uint64) { return p.sentV.Load(), p.sentA.Load() }
+
+func (p *stampedPub) close() {
+	close(p.done)
+	p.wg.Wait()
+	p.pc.Close()
+}
+
+func (p *stampedPub) loop() {
+	defer p.wg.Done()
+	video := make([]byte, audVideoBytes)
+	audio := make([]byte, audAudioBytes)
+	var vpkt, apkt rtp.Packet
+	vpkt.Version, vpkt.PayloadType, vpkt.SSRC = 2, 96, 1
+	apkt.Version, apkt.PayloadType, apkt.SSRC = 2, 111, 2
+	var tick *time.Ticker
+	var tc <-chan time.Time
+	var i, frame int
+	for {
+		select {
+		case <-p.done:
+			if tick != nil {
+				tick.Stop()
+			}
+			return
+		case r := <-p.rate:
+			if tick != nil {
+				tick.Stop()
+				tick, tc = nil, nil
+			}
+			if r > 0 {
+				tick = time.NewTicker(time.Second / time.Duration(r))
+				tc = tick.C
+			}
+			continue
+		case <-tc:
+		}
+		now := time.Now().UnixNano()
+		start := i%audFramePackets == 0
+		if start {
+			frame++
+		}
+		key := start && (frame%audKeyframeEvery == 1 || p.keyReq.Swap(false))
+		fillStamped(video, i, start, key)
+		vpkt.SequenceNumber, vpkt.Timestamp, vpkt.Marker = uint16(i), rtpTicks(now, 90000), i%audFramePackets == audFramePackets-1
+		vpkt.Payload = video
+		if p.video.WriteRTP(&vpkt) == nil {
+			p.sentV.Add(1)
+		}
+		if i%(audVideoPPS/audAudioPPS) == 0 {
+			fillStamped(audio, i, false, false)
+			apkt.SequenceNumber, apkt.Timestamp = uint16(i/4), rtpTicks(now, 48000)
+			apkt.Payload = audio
+			if p.audio.WriteRTP(&apkt) == nil {
+				p.sentA.Add(1)
+			}
+		}
+		i++
+	}
+}
+
+// fillStamped writes a payload a decrypting viewer can check: a VP8
+// payload descriptor (start of a frame or not) and frame tag (keyframe or
+// not), the packet index, and bytes that follow from it.
+func fillStamped(b []byte, i int, start, key bool) {
+	b[0] = 0x00
+	if start {
+		b[0] = 0x10
+	}
+	b[1] = 0x01
+	if key {
+		b[1] = 0x00
+	}
+	binary.BigEndian.PutUint32(b[2:], uint32(i))
+	for j := 6; j < len(b); j++ {
+		b[j] = byte(i + j)
+	}
+}
+
+func validPayload(pt uint8, b []byte) bool {
+	if len(b) < 6 {
+		return false
+	}
+	i := int(binary.BigEndian.Uint32(b[2:]))
+	for j := 6; j < len(b); j++ {
+		if b[j] != byte(i+j) {
+			return false
+		}
+	}
+	return len(b) == audVideoBytes || len(b) == audAudioBytes
+}
