@@ -22,7 +22,9 @@ package media
 //
 // Environment: STAGEKIT_AUDIENCE (viewer counts, "50,300"),
 // STAGEKIT_AUDIENCE_PRESENTERS (1), STAGEKIT_AUDIENCE_SECONDS (measured
-// seconds, 10), STAGEKIT_AUDIENCE_IDLE (idle baseline, 3s).
+// seconds, 10), STAGEKIT_AUDIENCE_IDLE (idle baseline, 3s), and CPU
+// profiles of the server: STAGEKIT_MEDIA_CPUPROFILE (the load),
+// STAGEKIT_MEDIA_IDLEPROFILE (idle).
 
 import (
 	"context"
@@ -118,9 +120,16 @@ func benchAudience(b *testing.B, presenters, nViewers int, measure, idle time.Du
 		p.run(0)
 	}
 	time.Sleep(time.Second)
+	idleProfile := os.Getenv("STAGEKIT_MEDIA_IDLEPROFILE")
+	if idleProfile != "" {
+		ch.command(b, "profile "+idleProfile)
+	}
 	i0, ti0 := ch.stats(b), time.Now()
 	time.Sleep(idle)
 	i1, ti1 := ch.stats(b), time.Now()
+	if idleProfile != "" {
+		ch.command(b, "profile-stop")
+	}
 	idleRate := float64(i1.cpu-i0.cpu) / float64(ti1.Sub(ti0)) // CPU seconds per second
 
 	// Load.

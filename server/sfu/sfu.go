@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/internal/pionlog"
@@ -82,6 +83,9 @@ const (
 	closeTimeout    = 10 * time.Second
 	// minRestartInterval spaces the replacements of a failed subscribe PC.
 	minRestartInterval = 2 * time.Second
+	// senderReportInterval spaces the RTCP sender reports of each slot (an
+	// idle viewer's main cost; one report is all a browser needs to sync).
+	senderReportInterval = 2 * time.Second
 	// closedGrace is how long a subscribe PC the client closed waits for
 	// the participant to leave before it is replaced.
 	closedGrace = 2 * time.Second
@@ -93,7 +97,7 @@ type SFU struct {
 	cfg    Config
 	log    *slog.Logger
 	api    *webrtc.API // publish PCs: pion's default interceptors
-	subAPI *webrtc.API // subscribe PCs: sender reports only (the SFU answers NACKs itself)
+	subAPI *webrtc.API // subscribe PCs: sender reports only
 	fan    fanout
 
 	mu       sync.Mutex
@@ -171,10 +175,16 @@ func New(cfg Config) (*SFU, error) {
 	if err != nil {
 		return nil, err
 	}
+	// Subscribe PCs send and receive no media pion must see: the slots
+	// write straight to pion's SRTP stream and answer NACKs themselves, and
+	// only sender reports (lip sync, round trips at the viewer) remain,
+	// every senderReportInterval.
 	subIR := &interceptor.Registry{}
-	if err := webrtc.ConfigureRTCPReports(subIR); err != nil {
+	sr, err := report.NewSenderInterceptor(report.SenderInterval(senderReportInterval))
+	if err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
+	subIR.Add(sr)
 	se := webrtc.SettingEngine{}
 	se.LoggerFactory = pionlog.Factory{Log: log}
 	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {

@@ -233,20 +233,11 @@ func (src *source) recycle(p *packet) {
 	}
 }
 
-// forwardLoop takes packets from the queue in order and fans them out,
-// renumbered into the source's forwarding sequence (the publisher's
-// numbers less what was shed, so a viewer never sees a gap it would ask to
-// have retransmitted). A packet that waited longer than maxDelay is shed;
-// a video source then drops everything up to its next keyframe, which it
-// requests, since the frames in between could not be decoded.
+// forwardLoop takes packets from the queue in order, sheds those that
+// waited too long (see shedder) and fans the rest out in the source's
+// forwarding sequence.
 func (src *source) forwardLoop() {
-	var (
-		started   bool
-		lastIn    uint16 // the publisher's newest sequence number seen
-		shift     uint16 // publisher seq - forwarding seq
-		shiftFrom uint16 // the publisher's first seq forwarded with this shift
-		waitingKF bool   // shedding video up to the next keyframe
-	)
+	sh := shedder{video: src.video}
 	for {
 		var p *packet
 		select {
@@ -255,39 +246,20 @@ func (src *source) forwardLoop() {
 		case p = <-src.queue:
 		}
 		now := time.Now().UnixNano()
-		if !started {
-			started, lastIn, shiftFrom = true, p.seq-1, p.seq
-		}
-		if !seqBefore(lastIn, p.seq) {
-			// Out of order (a retransmission from the publisher): forwarded
-			// unless its number was shifted since, or it came before.
-			fwd := p.seq - shift
-			if seqBefore(p.seq, shiftFrom) || src.hist.has(fwd) {
-				src.recycle(p)
-				continue
-			}
-			p.seq = fwd
-			src.forward(p, now)
-			src.keep(p)
-			continue
-		}
-		lastIn = p.seq
 		late := time.Duration(now-p.arrived) > src.maxDelay
-		if late && src.video && !waitingKF {
-			waitingKF = true
-			src.requestKeyframe()
-		}
-		if waitingKF && p.keyframe && !late {
-			waitingKF = false
-		}
-		if late || waitingKF {
-			shift++
-			shiftFrom = p.seq + 1
+		fwd, verdict := sh.next(p.seq, p.keyframe, late, src.hist.has)
+		switch verdict {
+		case shed, shedAndRequest:
 			src.s.stats.packetsShed.Add(1)
+			if verdict == shedAndRequest {
+				src.requestKeyframe()
+			}
+			fallthrough
+		case drop:
 			src.recycle(p)
 			continue
 		}
-		p.seq -= shift
+		p.seq = fwd
 		src.forward(p, now)
 		src.keep(p)
 	}

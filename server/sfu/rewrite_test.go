@@ -1,0 +1,260 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"testing"
+)
+
+// The rewriter keeps the slot's stream continuous across source switches,
+// refuses packets from before a switch and maps lost sequence numbers back.
+func TestRewriter(t *testing.T) {
+	type step struct {
+		op        string // "switch", "rw", "rev"
+		src       string
+		seq       uint16
+		ts        uint32
+		at        int64 // ms
+		wantSeq   uint16
+		wantTS    uint32
+		wantOK    bool
+		wantSrc   string
+		wantTSOff uint32
+	}
+	const ms = int64(1e6)
+	tests := []struct {
+		name  string
+		steps []step
+	}{
+		{"first source keeps its numbers", []step{
+			{op: "switch", src: "a", seq: 100, ts: 9000},
+			{op: "rw", seq: 100, ts: 9000, wantSeq: 100, wantTS: 9000, wantOK: true},
+			{op: "rw", seq: 101, ts: 12000, wantSeq: 101, wantTS: 12000, wantOK: true},
+			{op: "rev", seq: 101, wantOK: true, wantSrc: "a", wantSeq: 101},
+		}},
+		{"a switch continues the sequence and the clock", []step{
+			{op: "switch", src: "a", seq: 65534, ts: 4294967000},
+			{op: "rw", seq: 65534, ts: 4294967000, wantSeq: 65534, wantTS: 4294967000, wantOK: true},
+			{op: "rw", seq: 65535, ts: 4294967000, at: 10, wantSeq: 65535, wantTS: 4294967000, wantOK: true},
+			// 100 ms later at 90 kHz: 9,000 ticks on, wrapping.
+			{op: "switch", src: "b", seq: 7, ts: 50, at: 110},
+			{op: "rw", seq: 7, ts: 50, at: 110, wantSeq: 0, wantTS: (4294967000 + 9000) % (1 << 32), wantOK: true},
+			{op: "rw", seq: 8, ts: 3050, at: 143, wantSeq: 1, wantTS: (4294967000 + 12000) % (1 << 32), wantOK: true},
+			// A late packet of b from before its switch point is refused.
+			{op: "rw", seq: 6, ts: 0, at: 150, wantOK: false},
+			// NACKs map to the right source.
+			{op: "rev", seq: 1, wantOK: true, wantSrc: "b", wantSeq: 8, wantTSOff: (4294967000 + 9000 - 50) % (1 << 32)},
+			{op: "rev", seq: 65535, wantOK: true, wantSrc: "a", wantSeq: 65535},
+			{op: "rev", seq: 2, wantOK: false}, // not sent yet
+		}},
+		{"a switch at the same instant still moves the clock", []step{
+			{op: "switch", src: "a", seq: 1, ts: 1000},
+			{op: "rw", seq: 1, ts: 1000, wantSeq: 1, wantTS: 1000, wantOK: true},
+			{op: "switch", src: "b", seq: 500, ts: 77},
+			{op: "rw", seq: 500, ts: 77, wantSeq: 2, wantTS: 1001, wantOK: true},
+		}},
+		{"nothing before the first switch", []step{
+			{op: "rw", seq: 1, ts: 1, wantOK: false},
+			{op: "rev", seq: 1, wantOK: false},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var r rewriter
+			for i, s := range tc.steps {
+				switch s.op {
+				case "switch":
+					r.switchTo(s.src, s.seq, s.ts, s.at*ms, 90000)
+				case "rw":
+					seq, ts, ok := r.rewrite(s.seq, s.ts, s.at*ms)
+					if ok != s.wantOK || ok && (seq != s.wantSeq || ts != s.wantTS) {
+						t.Fatalf("step %d: rewrite(%d, %d) = %d, %d, %v; want %d, %d, %v", i, s.seq, s.ts, seq, ts, ok, s.wantSeq, s.wantTS, s.wantOK)
+					}
+				case "rev":
+					src, seq, tsOff, ok := r.reverse(s.seq)
+					if ok != s.wantOK || ok && (src != s.wantSrc || seq != s.wantSeq || tsOff != s.wantTSOff) {
+						t.Fatalf("step %d: reverse(%d) = %v, %d, %d, %v; want %s, %d, %d, %v", i, s.seq, src, seq, tsOff, ok, s.wantSrc, s.wantSeq, s.wantTSOff, s.wantOK)
+					}
+				}
+			}
+		})
+	}
+}
+
+// Whatever the sources send, in whatever order, the slot's sequence
+// numbers never repeat and never leave a gap the sources did not leave,
+// and every number sent maps back to the packet it carried.
+func FuzzRewriter(f *testing.F) {
+	f.Add([]byte{0, 1, 0, 1, 2, 0, 0, 2, 1, 5, 0, 7})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		var r rewriter
+		sent := map[uint16][2]uint16{} // slot seq -> source, source seq
+		var last uint16
+		var any bool
+		next := [4]uint16{0, 1000, 40000, 65500}
+		for i := 0; i+1 < len(ops); i += 2 {
+			src := int(ops[i] & 3)
+			if ops[i]&4 != 0 || r.current() == nil {
+				r.switchTo(src, next[src], 0, int64(i)*1e6, 90000)
+			}
+			cur := r.current().(int)
+			seq := next[cur] - uint16(ops[i+1]%4) // sometimes a late one
+			next[cur]++
+			out, _, ok := r.rewrite(seq, 0, int64(i)*1e6)
+			if !ok {
+				continue
+			}
+			if prev, dup := sent[out]; dup && prev != [2]uint16{uint16(cur), seq} {
+				t.Fatalf("slot seq %d sent for %v and %v", out, prev, [2]uint16{uint16(cur), seq})
+			}
+			sent[out] = [2]uint16{uint16(cur), seq}
+			if any && seqBefore(last, out) && out-last > 4 {
+				t.Fatalf("jump from %d to %d", last, out)
+			}
+			if !any || seqBefore(last, out) {
+				last, any = out, true
+			}
+			if s, back, _, ok := r.reverse(out); !ok || s.(int) != cur || back != seq {
+				t.Fatalf("reverse(%d) = %v %d %v, want %d %d", out, s, back, ok, cur, seq)
+			}
+		}
+	})
+}
+
+// The shedder forwards in order, sheds what is late (video up to the next
+// keyframe, requested once) and numbers the forwarded packets without gaps
+// for the packets it shed.
+func TestShedder(t *testing.T) {
+	type in struct {
+		seq       uint16
+		key, late bool
+		wantFwd   uint16
+		want      verdict
+	}
+	tests := []struct {
+		name  string
+		video bool
+		steps []in
+	}{
+		{"video sheds to the keyframe", true, []in{
+			{seq: 10, key: true, wantFwd: 10},
+			{seq: 11, wantFwd: 11},
+			{seq: 12, late: true, want: shedAndRequest},
+			{seq: 13, want: shed}, // not late, but no keyframe yet
+			{seq: 14, late: true, want: shed},
+			{seq: 15, key: true, wantFwd: 12}, // resumes, no gap
+			{seq: 16, wantFwd: 13},
+			{seq: 13, want: drop},          // a retransmission of a shed packet
+			{seq: 18, wantFwd: 15},         // a publisher loss (17) stays a gap
+			{seq: 17, wantFwd: 14},         // and is filled when it comes
+			{seq: 17, want: drop},          // once
+			{seq: 19, late: true, want: shedAndRequest},
+			{seq: 20, key: true, late: true, want: shed}, // a late keyframe is shed too
+			{seq: 21, key: true, wantFwd: 16},
+		}},
+		{"audio sheds only what is late", false, []in{
+			{seq: 65535, wantFwd: 65535},
+			{seq: 0, late: true, want: shed},
+			{seq: 1, wantFwd: 0},
+			{seq: 2, wantFwd: 1},
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sh := shedder{video: tc.video}
+			held := map[uint16]bool{}
+			for i, s := range tc.steps {
+				fwd, v := sh.next(s.seq, s.key, s.late, func(n uint16) bool { return held[n] })
+				if v != s.want || v == forward && fwd != s.wantFwd {
+					t.Fatalf("step %d (seq %d): %d, %v; want %d, %v", i, s.seq, fwd, v, s.wantFwd, s.want)
+				}
+				if v == forward {
+					held[fwd] = true
+				}
+			}
+		})
+	}
+}
+
+func TestParseRTPAndKeyframes(t *testing.T) {
+	hdr := func(b0 byte, ext []byte, payload []byte, pad byte) []byte {
+		b := []byte{b0, 0x80 | 96, 0x12, 0x34, 0, 0, 0x30, 0x39, 0xde, 0xad, 0xbe, 0xef}
+		b = append(b, ext...)
+		b = append(b, payload...)
+		for i := byte(1); i < pad; i++ {
+			b = append(b, 0)
+		}
+		if pad > 0 {
+			b = append(b, pad)
+		}
+		return b
+	}
+	ext := []byte{0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0}
+	for _, tc := range []struct {
+		name     string
+		b        []byte
+		ok       bool
+		payload  []byte
+		mime     string
+		keyframe bool
+	}{
+		{"plain", hdr(0x80, nil, []byte{0x10, 0x00, 1}, 0), true, []byte{0x10, 0x00, 1}, mimeVP8, true},
+		{"extension", hdr(0x90, ext, []byte{0x10, 0x01}, 0), true, []byte{0x10, 0x01}, mimeVP8, false},
+		{"padding", hdr(0xa0, nil, []byte{0x10, 0x00}, 4), true, []byte{0x10, 0x00}, mimeVP8, true},
+		{"padding only", hdr(0xa0, nil, nil, 4), false, nil, "", false},
+		{"bad padding", append(hdr(0xa0, nil, []byte{1}, 0), 200), false, nil, "", false},
+		{"short", []byte{0x80, 96, 0}, false, nil, "", false},
+		{"version 1", hdr(0x40, nil, []byte{1}, 0), false, nil, "", false},
+		{"truncated extension", hdr(0x90, ext[:2], nil, 0), false, nil, "", false},
+		{"vp8 picture id, keyframe", hdr(0x80, nil, []byte{0x90, 0x80, 0x81, 0x02, 0x00}, 0), true, []byte{0x90, 0x80, 0x81, 0x02, 0x00}, mimeVP8, true},
+		{"vp8 not a partition start", hdr(0x80, nil, []byte{0x00, 0x00}, 0), true, []byte{0x00, 0x00}, mimeVP8, false},
+		{"vp9 keyframe", hdr(0x80, nil, []byte{0x08, 0}, 0), true, []byte{0x08, 0}, mimeVP9, true},
+		{"vp9 inter", hdr(0x80, nil, []byte{0x48, 0}, 0), true, []byte{0x48, 0}, mimeVP9, false},
+		{"h264 idr", hdr(0x80, nil, []byte{0x65, 0}, 0), true, []byte{0x65, 0}, mimeH264, true},
+		{"h264 stap-a sps", hdr(0x80, nil, []byte{0x18, 0, 2, 0x67, 0}, 0), true, []byte{0x18, 0, 2, 0x67, 0}, mimeH264, true},
+		{"h264 fu-a idr start", hdr(0x80, nil, []byte{0x7c, 0x85}, 0), true, []byte{0x7c, 0x85}, mimeH264, true},
+		{"h264 fu-a idr middle", hdr(0x80, nil, []byte{0x7c, 0x05}, 0), true, []byte{0x7c, 0x05}, mimeH264, false},
+		{"opus", hdr(0x80, nil, []byte{0x10, 0x00}, 0), true, []byte{0x10, 0x00}, "audio/opus", false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h, ok := parseRTP(tc.b)
+			if ok != tc.ok {
+				t.Fatalf("ok %v, want %v", ok, tc.ok)
+			}
+			if !ok {
+				return
+			}
+			if h.seq != 0x1234 || h.ts != 12345 || h.ssrc != 0xdeadbeef || h.pt != 96 || !h.marker {
+				t.Errorf("header %+v", h)
+			}
+			p := tc.b[h.payload:h.end]
+			if string(p) != string(tc.payload) {
+				t.Errorf("payload % x, want % x", p, tc.payload)
+			}
+			if got := isKeyframe(tc.mime, p); got != tc.keyframe {
+				t.Errorf("keyframe %v, want %v", got, tc.keyframe)
+			}
+		})
+	}
+}
+
+// parseRTP and the keyframe readers never panic and never return a payload
+// outside the packet.
+func FuzzParseRTP(f *testing.F) {
+	f.Add([]byte{0x90, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0xbe, 0xde, 0, 1, 0x10, 0xaa, 0, 0, 0x10, 0})
+	f.Add([]byte{0x80, 96, 0, 1, 0, 0, 0, 1, 0, 0, 0, 1, 0x18, 0, 2, 0x67, 0})
+	f.Fuzz(func(t *testing.T, b []byte) {
+		h, ok := parseRTP(b)
+		if !ok {
+			return
+		}
+		if h.payload < 12 || h.payload >= h.end || h.end > len(b) {
+			t.Fatalf("payload [%d:%d] of %d bytes", h.payload, h.end, len(b))
+		}
+		if binary.BigEndian.Uint16(b[2:]) != h.seq {
+			t.Fatal("seq")
+		}
+		for _, m := range []string{mimeVP8, mimeVP9, mimeH264} {
+			isKeyframe(m, b[h.payload:h.end])
+		}
+	})
+}
