@@ -91,6 +91,10 @@ func (c *chanSignaler) SendTracks(tr []protocol.TrackInfo) { c.put(sigMsg{kind: 
 type recvSlot struct {
 	remote *webrtc.TrackRemote
 	cur    atomic.Pointer[recvTrack]
+	// The RTP sequence numbers seen on the slot: the last one, and how
+	// often the next one was not its successor.
+	lastSeq atomic.Int64
+	gaps    atomic.Int64
 }
 
 // recvTrack is one binding of a slot to a publisher: a track a test client
@@ -102,6 +106,8 @@ type recvTrack struct {
 	ended   atomic.Bool
 	last    atomic.Int64 // unix nanos of the last packet
 	maxSeq  atomic.Int64 // highest packet index received (payload bytes 2-5: the SFU rewrites RTP sequence numbers)
+	// firstKey: the binding's first packet started a VP8 keyframe.
+	firstKey atomic.Bool
 }
 
 // tclient is a test participant: a pion client wired to the SFU through a
@@ -136,7 +142,8 @@ type tclient struct {
 	sending    chan struct{}
 	sendTrack  *webrtc.TrackLocalStaticRTP
 	sendSender *webrtc.RTPSender
-	withAudio  bool // publish also sends an Opus track
+	withAudio  bool         // publish also sends an Opus track
+	keyEvery   atomic.Int64 // packets between keyframe-looking ones (0, 1: all)
 	audioTrack *webrtc.TrackLocalStaticRTP
 }
 
@@ -259,6 +266,7 @@ func (c *tclient) answer(sdp string) error {
 		})
 		pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			sl := &recvSlot{remote: tr}
+			sl.lastSeq.Store(-1)
 			c.mu.Lock()
 			if c.slots == nil {
 				c.slots = map[string]*recvSlot{}
@@ -281,11 +289,19 @@ func (c *tclient) answer(sdp string) error {
 					if err != nil {
 						return
 					}
+					if n >= 4 {
+						seq := int64(binary.BigEndian.Uint16(buf[2:]))
+						if last := sl.lastSeq.Swap(seq); last >= 0 && seq != (last+1)%65536 {
+							sl.gaps.Add(1)
+						}
+					}
 					rt := sl.cur.Load()
 					if rt == nil {
 						continue
 					}
-					rt.packets.Add(1)
+					if rt.packets.Add(1) == 1 && n > 12 {
+						rt.firstKey.Store(vp8Keyframe(buf[12:n]))
+					}
 					rt.last.Store(time.Now().UnixNano())
 					if n >= 18 { // a 12-byte header: the SFU sends no CSRC or extension
 						if seq := int64(binary.BigEndian.Uint32(buf[14:])); seq > rt.maxSeq.Load() {
@@ -416,8 +432,11 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 		if tr == nil {
 			continue
 		}
-		payload[0] = 0x10    // VP8 descriptor: start of partition
-		payload[1] = byte(i) // VP8 frame tag: a keyframe when even
+		payload[0] = 0x10 // VP8 descriptor: start of partition
+		payload[1] = 1    // VP8 frame tag: an interframe, a keyframe every keyEvery packets
+		if k := int(c.keyEvery.Load()); k <= 1 || i%k == 0 {
+			payload[1] = 0
+		}
 		binary.BigEndian.PutUint32(payload[2:], uint32(i))
 		pkt.SequenceNumber = uint16(i)
 		pkt.Timestamp = uint32(i/3) * 3000

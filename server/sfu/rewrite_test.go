@@ -143,10 +143,10 @@ func TestShedder(t *testing.T) {
 			{seq: 14, late: true, want: shed},
 			{seq: 15, key: true, wantFwd: 12}, // resumes, no gap
 			{seq: 16, wantFwd: 13},
-			{seq: 13, want: drop},          // a retransmission of a shed packet
-			{seq: 18, wantFwd: 15},         // a publisher loss (17) stays a gap
-			{seq: 17, wantFwd: 14},         // and is filled when it comes
-			{seq: 17, want: drop},          // once
+			{seq: 13, want: drop},  // a retransmission of a shed packet
+			{seq: 18, wantFwd: 15}, // a publisher loss (17) stays a gap
+			{seq: 17, wantFwd: 14}, // and is filled when it comes
+			{seq: 17, want: drop},  // once
 			{seq: 19, late: true, want: shedAndRequest},
 			{seq: 20, key: true, late: true, want: shed}, // a late keyframe is shed too
 			{seq: 21, key: true, wantFwd: 16},

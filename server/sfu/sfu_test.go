@@ -560,3 +560,92 @@ func (p *Participant) hasPublishPC() bool {
 	defer p.pubMu.Unlock()
 	return p.pub != nil
 }
+
+// When one presenter leaves the stage and another comes on, the viewer's
+// slot is rebound: the same SSRC carries the new presenter from its first
+// keyframe on, the sequence numbers run on without a gap, the viewer is
+// told whose track it is, and nothing is renegotiated.
+func TestSlotSwitchIsContinuous(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "sw", "viewer")
+	a := joinClient(t, s, api, "sw", "a")
+	b := joinClient(t, s, api, "sw", "b")
+	b.keyEvery.Store(20) // mostly interframes: a switch must wait for a keyframe
+	s.SetPublishing("sw", "a", true)
+	if err := a.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "viewer receiving a", func() bool { return viewer.packetsFrom(a.peerID) >= 50 })
+	ssrcA := viewer.tracksFrom(a.peerID)[0].remote.SSRC()
+
+	// b publishes while a is still on: a second slot.
+	s.SetPublishing("sw", "b", true)
+	if err := b.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "viewer receiving b", func() bool { return viewer.packetsFrom(b.peerID) >= 50 })
+	// a leaves; b stays on its slot. Then a comes back: a's new track takes
+	// the free slot (a's old one) again.
+	s.SetPublishing("sw", "a", false)
+	waitFor(t, flowTimeout, "a's slot freed", func() bool { return viewer.liveFrom(a.peerID) == 0 })
+	a.keyEvery.Store(20)
+	s.SetPublishing("sw", "a", true)
+	if err := a.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "viewer receiving a again", func() bool {
+		tr := viewer.tracksFrom(a.peerID)
+		return len(tr) == 2 && tr[1].packets.Load() >= 50
+	})
+	tr := viewer.tracksFrom(a.peerID)
+	if tr[1].remote.SSRC() != ssrcA {
+		t.Errorf("a came back on SSRC %d, want its old slot's %d", tr[1].remote.SSRC(), ssrcA)
+	}
+	for _, rt := range append(tr, viewer.tracksFrom(b.peerID)...) {
+		if !rt.firstKey.Load() {
+			t.Errorf("%s's first packet on slot %s was not a keyframe", rt.owner, rt.remote.ID())
+		}
+	}
+	viewer.mu.Lock()
+	for id, sl := range viewer.slots {
+		if g := sl.gaps.Load(); g != 0 {
+			t.Errorf("slot %s: %d gaps in its sequence numbers", id, g)
+		}
+	}
+	viewer.mu.Unlock()
+	if got := viewer.offerCount(); got != 1 {
+		t.Errorf("viewer offers %d, want 1", got)
+	}
+	if err := viewer.errs(); err != nil {
+		t.Error(err)
+	}
+}
+
+// A viewer that closes its subscribe PC and leaves (a tab closing) gets no
+// new offer; one that closes it and stays gets a new PC.
+func TestClosedSubscribePC(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	leaving := joinClient(t, s, api, "cl", "leaving")
+	staying := joinClient(t, s, api, "cl", "staying")
+	host := joinClient(t, s, api, "cl", "host")
+	s.SetPublishing("cl", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*tclient{leaving, staying} {
+		waitFor(t, flowTimeout, c.userID+" receiving", func() bool { return c.packetsFrom(host.peerID) >= 20 })
+	}
+	leaving.closeSubscribePC()
+	staying.closeSubscribePC()
+	time.Sleep(100 * time.Millisecond)
+	s.Leave("cl", "leaving")
+	waitFor(t, closedGrace+flowTimeout, "staying gets a new subscribe PC", func() bool {
+		return staying.offerCount() == 2 && staying.liveFrom(host.peerID) == 1 && staying.packetsFrom(host.peerID) >= 40
+	})
+	time.Sleep(200 * time.Millisecond)
+	if n := leaving.offerCount(); n != 1 {
+		t.Errorf("the viewer who left got %d offers, want 1", n)
+	}
+}
