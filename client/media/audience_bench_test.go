@@ -6,10 +6,10 @@ package media
 // The server is a child process (as in BenchmarkServerCPUPerPacket); the
 // audience is lean viewers in this process: each is a real client.Meeting
 // with a real media Session (pion: ICE, DTLS, the subscribe connection), but
-// its UDP socket is read in batches (recvmmsg) and RTP packets are counted
-// from their clear headers and dropped before pion would decrypt them (SRTP
-// leaves the header in the clear), so that a thousand of them fit beside
-// the server on this machine. Every 10th viewer passes its RTP on to pion,
+// its UDP socket is polled in batches (recvmmsg every 5 ms, outside Go's
+// netpoller) and RTP packets are counted from their clear headers and
+// dropped before pion would decrypt them (SRTP leaves the header in the
+// clear), so that a thousand of them fit beside the server on this machine. Every 10th viewer passes its RTP on to pion,
 // which decrypts it: those check that the payloads arrive intact.
 //
 // The presenters send VP8-looking video (1,200-byte payloads, 200 packets/s,
@@ -39,11 +39,11 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
-	"golang.org/x/net/ipv4"
 	"golang.org/x/sys/unix"
 
 	"github.com/stagekit/stagekit/client"
@@ -252,9 +252,26 @@ type leanViewer struct {
 	badPayloads atomic.Uint64
 }
 
-// joinLean adds n webinar viewers, conc at a time.
+// joinLean adds n webinar viewers, conc at a time; a poller per 64 reads
+// their sockets.
 func joinLean(tb testing.TB, r *room, n, conc int, lat *latencies) []*leanViewer {
 	tb.Helper()
+	stop := make(chan struct{})
+	var pollers []*leanPoller
+	var wgp sync.WaitGroup
+	for range (n + 63) / 64 {
+		p := newLeanPoller()
+		pollers = append(pollers, p)
+		wgp.Add(1)
+		go func() {
+			defer wgp.Done()
+			p.run(stop)
+		}()
+	}
+	tb.Cleanup(func() {
+		close(stop)
+		wgp.Wait()
+	})
 	out := make([]*leanViewer, n)
 	errs := make([]error, n)
 	sem := make(chan struct{}, conc)
@@ -265,7 +282,7 @@ func joinLean(tb testing.TB, r *room, n, conc int, lat *latencies) []*leanViewer
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			out[i], errs[i] = newLeanViewer(tb, r, fmt.Sprintf("viewer%d", i), i%10 == 0, lat)
+			out[i], errs[i] = newLeanViewer(tb, r, fmt.Sprintf("viewer%d", i), i%10 == 0, lat, pollers[i/64])
 		}()
 	}
 	wg.Wait()
@@ -277,26 +294,22 @@ func joinLean(tb testing.TB, r *room, n, conc int, lat *latencies) []*leanViewer
 	return out
 }
 
-func newLeanViewer(tb testing.TB, r *room, name string, decrypt bool, lat *latencies) (*leanViewer, error) {
+func newLeanViewer(tb testing.TB, r *room, name string, decrypt bool, lat *latencies, poller *leanPoller) (*leanViewer, error) {
 	p, err := testserver.AddParticipant(r.url, r.mid, name, presetViewer)
 	if err != nil {
 		return nil, err
 	}
-	udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
-	if err != nil {
-		return nil, err
-	}
 	v := &leanViewer{stats: newLeanStats(lat)}
-	v.conn, err = newLeanConn(udp, decrypt, v.stats)
+	v.conn, err = newLeanConn(decrypt, v.stats)
 	if err != nil {
-		udp.Close()
 		return nil, err
 	}
+	poller.add(v.conn)
 	ctx, cancel := context.WithTimeout(context.Background(), deadline)
 	defer cancel()
 	v.m, err = client.Init(ctx, client.Options{BaseURI: r.url, AuthToken: p.Token})
 	if err != nil {
-		udp.Close()
+		v.conn.Close()
 		return nil, err
 	}
 	o := Options{Loopback: true, Logger: testLogger(), SettingEngine: func(se *webrtc.SettingEngine) {
@@ -312,13 +325,13 @@ func newLeanViewer(tb testing.TB, r *room, name string, decrypt bool, lat *laten
 	v.s, err = Attach(v.m, o)
 	if err != nil {
 		v.m.Close()
-		udp.Close()
+		v.conn.Close()
 		return nil, err
 	}
 	tb.Cleanup(func() {
 		v.s.Close()
 		v.m.Close()
-		udp.Close()
+		v.conn.Close()
 	})
 	return v, v.m.Join(ctx)
 }
@@ -334,61 +347,180 @@ func (v *leanViewer) waitSSRCs(tb testing.TB, n int) {
 	}
 }
 
-// leanConn is a viewer's UDP socket as pion's ICE mux reads it: datagrams
-// are read in batches with their kernel receive times, RTP is counted from
-// its clear header and dropped (or passed on, for a decrypting viewer), and
-// everything else (STUN, DTLS, RTCP) goes to pion.
+// leanConn is a viewer's UDP socket as pion's ICE mux sees it. The socket
+// is not in Go's netpoller: a leanPoller drains it with recvmmsg every
+// pollInterval, so no packet wakes a thread and the viewers cost the
+// machine (and, on loopback, the server's sendto) as little as a receiver
+// can. RTP is counted from its clear header with its kernel receive time
+// and dropped (or passed on, for a decrypting viewer); everything else
+// (STUN, DTLS, RTCP) is queued for pion.
 type leanConn struct {
-	*net.UDPConn
-	pc      *ipv4.PacketConn
+	fd      int
+	addr    *net.UDPAddr
 	decrypt bool
 	stats   *leanStats
-	msgs    []ipv4.Message
-	next, n int
+	in      chan []byte // for pion
+	done    chan struct{}
+	once    sync.Once
 }
 
-func newLeanConn(udp *net.UDPConn, decrypt bool, st *leanStats) (*leanConn, error) {
-	rc, err := udp.SyscallConn()
+func newLeanConn(decrypt bool, st *leanStats) (*leanConn, error) {
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_DGRAM|unix.SOCK_NONBLOCK|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		return nil, err
 	}
-	var serr error
-	if err := rc.Control(func(fd uintptr) {
-		serr = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
-	}); err != nil {
+	c := &leanConn{fd: fd, decrypt: decrypt, stats: st, in: make(chan []byte, 256), done: make(chan struct{})}
+	err = unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+	if err == nil {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1)
+	}
+	if err == nil {
+		err = unix.SetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_RCVBUF, 1<<20)
+	}
+	var sa unix.Sockaddr
+	if err == nil {
+		sa, err = unix.Getsockname(fd)
+	}
+	if err != nil {
+		unix.Close(fd)
 		return nil, err
 	}
-	if serr != nil {
-		return nil, serr
-	}
-	c := &leanConn{UDPConn: udp, pc: ipv4.NewPacketConn(udp), decrypt: decrypt, stats: st, msgs: make([]ipv4.Message, 32)}
-	for i := range c.msgs {
-		c.msgs[i].Buffers = [][]byte{make([]byte, 1500)}
-		c.msgs[i].OOB = make([]byte, 64)
-	}
+	c.addr = &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: sa.(*unix.SockaddrInet4).Port}
 	return c, nil
 }
 
 func (c *leanConn) ReadFrom(p []byte) (int, net.Addr, error) {
+	select {
+	case b := <-c.in:
+		return copy(p, b[6:]), &net.UDPAddr{IP: net.IPv4(b[0], b[1], b[2], b[3]), Port: int(binary.BigEndian.Uint16(b[4:]))}, nil
+	case <-c.done:
+		return 0, nil, net.ErrClosed
+	}
+}
+
+func (c *leanConn) WriteTo(p []byte, addr net.Addr) (int, error) {
+	ua, ok := addr.(*net.UDPAddr)
+	if !ok || ua.IP.To4() == nil {
+		return 0, fmt.Errorf("lean conn: cannot send to %v", addr)
+	}
+	sa := &unix.SockaddrInet4{Port: ua.Port}
+	copy(sa.Addr[:], ua.IP.To4())
+	if err := unix.Sendto(c.fd, p, 0, sa); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+func (c *leanConn) Close() error {
+	c.once.Do(func() { close(c.done) })
+	return nil
+}
+
+// release closes the socket once the poller no longer reads it.
+func (c *leanConn) release()                         { unix.Close(c.fd) }
+func (c *leanConn) LocalAddr() net.Addr              { return c.addr }
+func (c *leanConn) SetDeadline(time.Time) error      { return nil }
+func (c *leanConn) SetReadDeadline(time.Time) error  { return nil }
+func (c *leanConn) SetWriteDeadline(time.Time) error { return nil }
+
+// leanPoller drains a group of viewers' sockets every pollInterval.
+type leanPoller struct {
+	mu    sync.Mutex
+	conns []*leanConn
+	msgs  [32]mmsghdr
+	iov   [32]unix.Iovec
+	names [32]unix.RawSockaddrInet4
+	bufs  [32][1500]byte
+	oob   [32][64]byte
+}
+
+const pollInterval = 5 * time.Millisecond
+
+type mmsghdr struct {
+	hdr unix.Msghdr
+	n   uint32
+	_   [4]byte
+}
+
+func newLeanPoller() *leanPoller {
+	p := &leanPoller{}
+	for i := range p.msgs {
+		p.iov[i].Base = &p.bufs[i][0]
+		p.iov[i].SetLen(len(p.bufs[i]))
+		h := &p.msgs[i].hdr
+		h.Name = (*byte)(unsafe.Pointer(&p.names[i]))
+		h.Iov = &p.iov[i]
+		h.SetIovlen(1)
+		h.Control = &p.oob[i][0]
+	}
+	return p
+}
+
+func (p *leanPoller) add(c *leanConn) {
+	p.mu.Lock()
+	p.conns = append(p.conns, c)
+	p.mu.Unlock()
+}
+
+func (p *leanPoller) run(stop <-chan struct{}) {
+	t := time.NewTicker(pollInterval)
+	defer t.Stop()
 	for {
-		if c.next == c.n {
-			n, err := c.pc.ReadBatch(c.msgs, 0)
-			if err != nil {
-				return 0, nil, err
+		select {
+		case <-stop:
+			p.mu.Lock()
+			for _, c := range p.conns {
+				c.release()
 			}
-			c.next, c.n = 0, n
+			p.mu.Unlock()
+			return
+		case <-t.C:
 		}
-		m := &c.msgs[c.next]
-		c.next++
-		b := m.Buffers[0][:m.N]
-		// RFC 7983: 128-191 is RTP or RTCP; RTCP has PT 192-223.
-		if len(b) >= 12 && b[0] >= 128 && b[0] <= 191 && (b[1] < 192 || b[1] > 223) {
-			c.stats.onRTP(b, kernelTime(m.OOB[:m.NN]))
-			if !c.decrypt {
-				continue
+		p.mu.Lock()
+		conns := p.conns
+		p.mu.Unlock()
+		for _, c := range conns {
+			p.drain(c)
+		}
+	}
+}
+
+func (p *leanPoller) drain(c *leanConn) {
+	for {
+		for i := range p.msgs {
+			h := &p.msgs[i].hdr
+			h.Namelen = unix.SizeofSockaddrInet4
+			h.SetControllen(len(p.oob[i]))
+			h.Flags = 0
+		}
+		r, _, errno := unix.Syscall6(unix.SYS_RECVMMSG, uintptr(c.fd), uintptr(unsafe.Pointer(&p.msgs[0])), uintptr(len(p.msgs)), unix.MSG_DONTWAIT, 0, 0)
+		if errno != 0 || r == 0 {
+			return
+		}
+		n := int(r)
+		for i := range n {
+			b := p.bufs[i][:p.msgs[i].n]
+			at := kernelTime(p.oob[i][:p.msgs[i].hdr.Controllen])
+			// RFC 7983: 128-191 is RTP or RTCP; RTCP has PT 192-223.
+			if len(b) >= 12 && b[0] >= 128 && b[0] <= 191 && (b[1] < 192 || b[1] > 223) {
+				c.stats.onRTP(b, at)
+				if !c.decrypt {
+					continue
+				}
+			}
+			q := make([]byte, 6+len(b))
+			name := &p.names[i]
+			copy(q, name.Addr[:])
+			binary.BigEndian.PutUint16(q[4:], binary.BigEndian.Uint16((*[2]byte)(unsafe.Pointer(&name.Port))[:]))
+			copy(q[6:], b)
+			select {
+			case c.in <- q:
+			default: // pion is behind: dropped, as a full socket would
 			}
 		}
-		return copy(p, b), m.Addr, nil
+		if n < len(p.msgs) {
+			return
+		}
 	}
 }
 
