@@ -4,7 +4,6 @@ import (
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/sfu"
 	"github.com/stagekit/stagekit/server/signal"
-	"github.com/stagekit/stagekit/stage"
 )
 
 // mediaBridge lets the signaling hub drive the SFU: the hub knows rooms and
@@ -24,4 +23,6 @@ func (b mediaBridge) Handle(meetingID, userID string, m protocol.ClientMessage) 
 	return b.sfu.HandleMessage(meetingID, userID, m)
 }
 
-func (b mediaBridge) StageChanged(meetingID string, c stage.Change) { b.sfu.StageChanged(meetingID, c) }
+func (b mediaBridge) SetPublishing(meetingID, userID string, onStage bool) {
+	b.sfu.SetPublishing(meetingID, userID, onStage)
+}

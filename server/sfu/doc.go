@@ -4,6 +4,48 @@
 // pion/webrtc (native) and knows nothing about WebSockets: the signaling hub
 // drives it through a narrow API and it answers through a Signaler.
 //
+// # The media path
+//
+//	publisher ── publish PC ── source ─┬─ slot ── viewer 1's subscribe PC
+//	                (one per track)    ├─ slot ── viewer 2's subscribe PC
+//	                                   └─ …
+//
+// Its parts:
+//
+//   - A source (source.go) is one published track. Its reader takes packets
+//     from pion as they come, stamps them and puts them in a bounded queue
+//     (never waiting: a full queue sheds). Its forwarder takes them in order
+//     and sheds what waited longer than a bound (100 ms for video, 250 ms
+//     for audio); a video source then sheds up to its next keyframe, which
+//     it requests, since the frames between could not be decoded. What it
+//     forwards it numbers anew (the publisher's numbers less what was shed:
+//     shed.go), so viewers see no gap they would ask to be resent. The stage
+//     gate is the source's publishing token, checked per packet with one
+//     atomic load.
+//   - Each forwarded packet goes to every slot bound to the source (a
+//     copy-on-write list read with one atomic load), spread over every core
+//     (fanout.go: the forwarder writes one chunk, workers the others, and it
+//     waits for them before the packet's buffer moves to the history). Audio
+//     chunks go before video ones. Then the packet goes into the source's
+//     retransmission history (packet.go): one copy per packet, shared by all
+//     viewers; the buffer it evicts is read into next.
+//   - A slot (slot.go) is one send transceiver of a viewer's subscribe PC,
+//     with a fixed SSRC and track id, carrying one source at a time. Binding
+//     it to another source needs no renegotiation: it switches at the new
+//     source's next keyframe (audio at once) and its rewriter (rewrite.go)
+//     rewrites sequence numbers and timestamps so the viewer's decoder sees
+//     one continuous stream. This is the one source-switch mechanism: stage
+//     changes use it now, simulcast layers and relays between nodes are to.
+//     A slot writes to pion's SRTP stream directly (no per-viewer copy, no
+//     per-viewer NACK buffer); NACKs are mapped back through the rewriter
+//     and answered from the source's history; PLI and FIR become keyframe
+//     requests, sent to publishers at most one per track every 350 ms
+//     (a request inside the window is sent at its end, never lost).
+//
+// Every queue on the path is bounded: the source's queue (128 video, 32
+// audio packets), its free list and history (512 and 64 packets), the
+// fan-out's task queues, the Signaler's queue (the hub's).
+//
 // # Peer connections
 //
 // Every participant has two peer connections, so that offers never cross
@@ -11,16 +53,24 @@
 //
 //   - the publish PC ("publish"): the client offers, the server answers
 //     (HandlePublishOffer). Media flows client → server only. It exists only
-//     while the user may publish.
+//     while the user may publish. pion's default interceptors run on it
+//     (NACKs to the publisher, receiver reports, TWCC).
 //   - the subscribe PC ("subscribe"): the server offers, the client answers
 //     (Signaler.SendOffer, HandleSubscribeAnswer). Media flows server →
-//     client only. The server renegotiates it whenever the set of tracks it
-//     forwards to that participant changes, one negotiation at a time:
-//     changes within 20ms of each other, or while an offer is outstanding,
-//     are folded into the next offer. If it fails (or the client closes it)
+//     client only, on slots. It is made with the first source to forward
+//     (a viewer of a room with nobody on stage costs no peer connection),
+//     with Config.SlotsPerKind audio and video slots (3 each), and
+//     renegotiated only when more sources of a kind are on stage than it
+//     has slots (one slot added per renegotiation, never removed). Only
+//     pion's sender-report interceptor runs on it (every 2 s). If it fails
 //     the server makes a new one and offers it with new ICE credentials; a
 //     client that sees an offer whose a=ice-ufrag differs from its current
-//     remote description's answers it with a new peer connection.
+//     remote description's answers it with a new peer connection. A
+//     subscribe PC the client closed is replaced only if the participant is
+//     still there 2 s later (a client closing it is usually leaving).
+//
+// Two codecs are negotiated, Opus and VP8, so that every slot can carry
+// every source of its kind (a slot's codec is fixed at negotiation).
 //
 // ICE candidates trickle both ways (HandleCandidate, Signaler.SendCandidate).
 // The server waits up to Config.GatherTimeout for its own candidates before it
@@ -32,38 +82,17 @@
 //
 // # Who is forwarded
 //
-// Every participant of a meeting subscribes to every forwarded track of the
-// others. A track is forwarded only while its owner may publish
+// Every participant of a meeting receives every source of the others. A
+// source is forwarded only while its owner may publish
 // (SetPublishing(..., true), which the hub calls for ON_STAGE). The flag is
-// checked on every packet with one atomic load, so SetPublishing(false) stops
-// forwarding at once, whatever the client keeps sending; it then removes the
-// user's tracks from every subscriber (renegotiating their subscribe PCs) and
-// closes the user's publish PC, the strongest guarantee: no packet of that
-// connection can be forwarded again, and a user who comes back on stage must
-// offer a new publish PC. Offers from users who may not publish are refused
-// with protocol.CodeMediaRefused (4040); malformed offers, answers or
-// candidates with protocol.CodeMediaFailed (4041).
-//
-// # RTP and RTCP
-//
-// Packets are read once per published track, parsed into one reused
-// rtp.Packet, stripped of header extensions (their ids are negotiated per
-// connection) and written to one TrackLocalStaticRTP per subscriber, which
-// rewrites SSRC and payload type for that subscriber's connection. The list
-// of subscribers of a track is a copy-on-write slice behind an atomic
-// pointer: the per-packet path takes no lock of ours.
-//
-// pion's default interceptors run on every connection: NACK generation and
-// retransmission (the retransmission buffer is Config.NACKBufferPackets per
-// subscribed video track), RTCP sender and receiver reports, TWCC feedback
-// to publishers and pion's stats. The RTCP of every sender and receiver is
-// read, as the interceptors need.
-//
-// Keyframes: when a subscriber's copy of a video track becomes able to send
-// (bound after negotiation, its connection up), and whenever a subscriber
-// sends a PLI or FIR, the SFU sends a PLI to the publisher. Requests are
-// coalesced to at most one PLI per track every 250ms; a request
-// inside the window is sent at its end, never lost.
+// checked on every packet, so SetPublishing(false) stops forwarding at once,
+// whatever the client keeps sending; it then frees the user's slots at
+// every viewer (a "tracks" message each, no renegotiation) and closes the
+// user's publish PC, the strongest guarantee: no packet of that connection
+// can be forwarded again, and a user who comes back on stage must offer a
+// new publish PC. Offers from users who may not publish are refused with
+// protocol.CodeMediaRefused (4040); malformed offers, answers or candidates
+// with protocol.CodeMediaFailed (4041).
 //
 // # Threading
 //
@@ -71,39 +100,33 @@
 // connection happens in the background), so the hub may call them under its
 // room lock. HandlePublishOffer may wait up to Config.GatherTimeout and
 // HandleSubscribeAnswer for the participant's negotiation loop; call them
-// outside room locks. Signaler methods are called from the SFU's goroutines,
-// one participant's calls one at a time and in order; they must not block
-// and must not call back into the SFU.
+// outside room locks. Each participant's negotiation loop owns its slots'
+// assignment; a slot's write path and binding are under the slot's mutex.
+// Signaler methods are called from the SFU's goroutines, one participant's
+// calls one at a time and in order; they must not block and must not call
+// back into the SFU.
 //
 // # Hub integration
 //
-// The hub's MediaHandler maps onto the SFU one to one:
-//
-//	type media struct{ *sfu.SFU }
-//
-//	func (m media) Attach(meetingID, userID, peerID string, out signal.MediaSender) error {
-//		_, err := m.Join(meetingID, userID, peerID, sfu.MessageSignaler(out.SendMedia))
-//		return err
-//	}
-//	func (m media) Detach(meetingID, userID string) { m.Leave(meetingID, userID) }
-//	func (m media) Handle(meetingID, userID string, msg protocol.ClientMessage) (protocol.ServerMessage, error) {
-//		return m.HandleMessage(meetingID, userID, msg)
-//	}
-//	// StageChanged is *sfu.SFU's own.
+// server/app's mediaBridge maps the hub's MediaHandler onto the SFU one to
+// one: Attach → Join with sfu.MessageSignaler(out.SendMedia), Detach →
+// Leave, Handle → HandleMessage, SetPublishing → SetPublishing.
 //
 // The SFU remembers who may publish across re-joins but not across its own
-// restarts: after Join, a hub that knows the user's status may call
-// SetPublishing(meetingID, userID, status == stage.OnStage), which is
-// idempotent.
+// restarts: a hub that restores a room calls SetPublishing for its
+// ON_STAGE users (idempotent).
 //
 // # What clients do
 //
 //   - After joining (and after every reconnect, since Join replaces the
 //     media session) start with no peer connection and follow the server's
 //     "media" messages.
-//   - "tracks": the whole list of forwarded tracks. Match an incoming track
-//     to its owner by its stream id (TrackInfo.StreamID, the owner's peer
-//     id) and kind; TrackID is its msid track id.
+//   - "tracks": the whole list of slots that carry someone, each with its
+//     owner (PeerID, UserID), Kind and TrackID, the slot's msid track id. A
+//     slot not listed is idle. When a slot's owner changes, the track the
+//     client showed for the old owner ends and the same receiver now shows
+//     the new owner; the server sends "tracks" before the new owner's first
+//     packet.
 //   - "offer" (subscribe): create the subscribe PC if there is none, or a
 //     new one if the offer's a=ice-ufrag differs from the current remote
 //     description's; setRemoteDescription, createAnswer, setLocalDescription,
@@ -119,7 +142,6 @@
 //     closed its side. Back on stage, offer a new one.
 //
 // Not supported (yet): simulcast and SVC layer selection, ICE restarts,
-// recycling inactive m-lines of the subscribe PC (each removed track leaves
-// an inactive m-line until the participant reconnects), a retransmission
-// buffer shared by all subscribers of a track.
+// VP8 picture id rewriting across a switch (a switch happens at a keyframe,
+// which decoders take as a fresh start).
 package sfu

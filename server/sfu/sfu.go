@@ -17,7 +17,6 @@ import (
 
 	"github.com/stagekit/stagekit/internal/pionlog"
 	"github.com/stagekit/stagekit/protocol"
-	"github.com/stagekit/stagekit/stage"
 )
 
 // Config configures an SFU. The zero value is usable: any UDP port, no ICE
@@ -451,13 +450,6 @@ func (s *SFU) SetPublishing(meetingID, userID string, onStage bool) {
 		p.dropPublisher()
 	}
 	s.log.Debug("publishing stopped", "meeting", meetingID, "user", userID, "tracks", len(removed))
-}
-
-// StageChanged applies a committed stage change: SetPublishing(meetingID,
-// c.UserID, c.To == stage.OnStage). It has the shape of the hub's
-// MediaHandler.StageChanged.
-func (s *SFU) StageChanged(meetingID string, c stage.Change) {
-	s.SetPublishing(meetingID, c.UserID, c.To == stage.OnStage)
 }
 
 // HandleMessage answers one client media message (media.offer,

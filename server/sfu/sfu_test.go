@@ -27,7 +27,7 @@ func TestPublisherReachesSubscribers(t *testing.T) {
 	}
 	other := joinClient(t, s, api, "elsewhere", "viewer") // same user id, another meeting
 	host := joinClient(t, s, api, "m1", "host")
-	s.StageChanged("m1", stage.Change{UserID: "host", To: stage.OnStage})
+	s.SetPublishing("m1", "host", true)
 	if err := host.publish(); err != nil {
 		t.Fatalf("publish: %v", err)
 	}
@@ -164,7 +164,7 @@ func TestKickStopsForwarding(t *testing.T) {
 	ft := s.tracksOf("m3", "host")[0]
 
 	kicked := time.Now()
-	s.StageChanged("m3", stage.Change{UserID: "host", From: stage.OnStage, To: stage.Accepted, Cause: stage.CauseKick})
+	s.SetPublishing("m3", "host", false) // a kick
 	forwardedAtKick := ft.forwarded.Load()
 	sentAtKick := host.sentPkts.Load()
 	seqAtKick := host.lastSeq.Load() // every later packet was sent after the kick
@@ -239,7 +239,7 @@ func TestOfferRefusedWhenNotOnStage(t *testing.T) {
 	}
 	// Other stage statuses refuse too.
 	for _, st := range []stage.Status{stage.Requested, stage.Accepted, stage.OffStage} {
-		s.StageChanged("m4", stage.Change{UserID: "sneaky", To: st})
+		s.SetPublishing("m4", "sneaky", st == stage.OnStage)
 		if _, err := sneaky.part.HandlePublishOffer(validOffer(t, api)); codeOf(err) != protocol.CodeMediaRefused {
 			t.Errorf("offer while %s: %v, want 4040", st, err)
 		}

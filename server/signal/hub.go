@@ -114,9 +114,10 @@ type MediaHandler interface {
 	Detach(meetingID, userID string)
 	// Handle answers one media message of an attached user.
 	Handle(meetingID, userID string, m protocol.ClientMessage) (protocol.ServerMessage, error)
-	// StageChanged is called, under the room's lock and in room order, for
-	// every committed change.
-	StageChanged(meetingID string, c stage.Change)
+	// SetPublishing is called, under the room's lock and in room order, for
+	// every committed change of a user's status (onStage: the new status is
+	// ON_STAGE), and for every ON_STAGE user of a restored room.
+	SetPublishing(meetingID, userID string, onStage bool)
 }
 
 // StageStore keeps rooms' durable stage state (see stage.Member.Durable).

@@ -701,9 +701,7 @@ func (r *room) restoreLocked() bool {
 		r.reqOrder = max(r.reqOrder, rec.RequestOrder)
 		if m.Status == stage.OnStage {
 			if media := r.hub.cfg.Media; media != nil {
-				r.safely("media StageChanged", func() {
-					media.StageChanged(r.id, stage.Change{UserID: m.UserID, PeerID: m.PeerID, From: stage.Accepted, To: stage.OnStage, Cause: stage.CauseJoin})
-				})
+				r.safely("media SetPublishing", func() { media.SetPublishing(r.id, m.UserID, true) })
 			}
 		}
 		r.startGraceLocked(m.UserID)
@@ -780,7 +778,7 @@ func (r *room) notify(changes []stage.Change) {
 	media := r.hub.cfg.Media
 	for _, ch := range changes {
 		if media != nil {
-			r.safely("media StageChanged", func() { media.StageChanged(r.id, ch) })
+			r.safely("media SetPublishing", func() { media.SetPublishing(r.id, ch.UserID, ch.To == stage.OnStage) })
 		}
 		for _, fn := range r.subs {
 			r.safely("stage subscriber", func() { fn(ch) })
