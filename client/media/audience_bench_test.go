@@ -18,10 +18,10 @@ package media
 // it was sent; the kernel's receive timestamp of each copy (SO_TIMESTAMPNS)
 // gives its forward latency, whenever the viewer gets to read it.
 //
-//	STAGEKIT_AUDIENCE=50,300,1000 go test -run='^$' -bench=Audience -benchtime=1x ./client/media
+//	go test -run='^$' -bench=Audience -benchtime=1x ./client/media
 //
-// Environment: STAGEKIT_AUDIENCE (viewer counts, "50,300"),
-// STAGEKIT_AUDIENCE_PRESENTERS (1), STAGEKIT_AUDIENCE_SECONDS (measured
+// Environment: STAGEKIT_AUDIENCE (the runs, PRESENTERSxVIEWERS,
+// "1x50,1x300,1x1000,3x300"), STAGEKIT_AUDIENCE_SECONDS (measured
 // seconds, 10), STAGEKIT_AUDIENCE_IDLE (idle baseline, 3s), and CPU
 // profiles of the server: STAGEKIT_MEDIA_CPUPROFILE (the load),
 // STAGEKIT_MEDIA_IDLEPROFILE (idle).
@@ -55,21 +55,24 @@ func BenchmarkAudience(b *testing.B) {
 	if testing.Short() {
 		b.Skip("heavy")
 	}
-	counts := []int{50, 300}
-	if v := os.Getenv("STAGEKIT_AUDIENCE"); v != "" {
-		counts = nil
-		for _, f := range strings.Split(v, ",") {
-			if n, err := strconv.Atoi(strings.TrimSpace(f)); err == nil && n > 0 {
-				counts = append(counts, n)
-			}
-		}
+	runs := os.Getenv("STAGEKIT_AUDIENCE")
+	if runs == "" {
+		runs = "1x50,1x300,1x1000,3x300"
 	}
-	presenters := envInt("STAGEKIT_AUDIENCE_PRESENTERS", 1)
 	secs := envInt("STAGEKIT_AUDIENCE_SECONDS", 10)
 	idle := envDuration("STAGEKIT_AUDIENCE_IDLE", 3*time.Second)
-	for _, n := range counts {
-		b.Run(fmt.Sprintf("presenters=%d/viewers=%d", presenters, n), func(b *testing.B) {
-			benchAudience(b, presenters, n, time.Duration(secs)*time.Second, idle)
+	for _, f := range strings.Split(runs, ",") {
+		ps, vs, ok := strings.Cut(strings.TrimSpace(f), "x")
+		if !ok {
+			ps, vs = "1", ps
+		}
+		presenters, err1 := strconv.Atoi(ps)
+		viewers, err2 := strconv.Atoi(vs)
+		if err1 != nil || err2 != nil || presenters < 1 || viewers < 1 {
+			b.Fatalf("STAGEKIT_AUDIENCE: %q is not PRESENTERSxVIEWERS", f)
+		}
+		b.Run(fmt.Sprintf("presenters=%d/viewers=%d", presenters, viewers), func(b *testing.B) {
+			benchAudience(b, presenters, viewers, time.Duration(secs)*time.Second, idle)
 		})
 	}
 }
