@@ -63,7 +63,7 @@ func childServer() int {
 	}
 	defer os.RemoveAll(dir)
 	a, err := app.New(app.Config{APIKey: testserver.APIKey, DataDir: dir, Grace: 30 * time.Second,
-		Logger: testLogger(), MediaConfig: sfu.Config{SettingEngine: Loopback}})
+		Logger: testLogger(), MediaConfig: sfu.Config{SettingEngine: Loopback, UDPListen: os.Getenv("STAGEKIT_MEDIA_UDP")}})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 1

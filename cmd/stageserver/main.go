@@ -106,7 +106,8 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	format := str("log-format", "STAGEKIT_LOG_FORMAT", "text", "text or json")
 	demo := boolean("demo", "STAGEKIT_DEMO", "run for the demo (make demo): an unauthenticated API that hands out meetings and host links; loopback -addr only, see -demo-public")
 	demoPublic := boolean("demo-public", "STAGEKIT_DEMO_PUBLIC", "let -demo listen on a non-loopback -addr: anyone who reaches it can create meetings")
-	udpPorts := str("udp-ports", "STAGEKIT_UDP_PORTS", "", "media UDP port range MIN-MAX for ICE; empty: any port")
+	udpPorts := str("udp-ports", "STAGEKIT_UDP_PORTS", "", "media UDP port range MIN-MAX for ICE, a port per peer connection; empty: any port")
+	udpListen := str("udp-listen", "STAGEKIT_UDP_LISTEN", "", "one UDP address (e.g. ':50000') that every media peer connection shares instead of a port each")
 	natIPs := str("nat-ips", "STAGEKIT_NAT_IPS", "", "comma-separated public IPs of a server behind 1:1 NAT, announced in ICE candidates")
 	iceServers := str("ice-servers", "STAGEKIT_ICE_SERVERS", "", "comma-separated STUN/TURN URLs for the media server's peer connections")
 	web := str("web", "STAGEKIT_WEB", "web", "directory served as the SDK (<dir>/sdk at /sdk/) and the demo (<dir>/demo at /demo/); empty: none")
@@ -144,6 +145,10 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	if urls := splitList(*iceServers); len(urls) > 0 {
 		media.ICEServers = []webrtc.ICEServer{{URLs: urls}}
 	}
+	if *udpPorts != "" && *udpListen != "" {
+		return app.Config{}, errors.New("-udp-ports and -udp-listen exclude each other")
+	}
+	media.UDPListen = *udpListen
 	if *udpPorts != "" {
 		var lo, hi uint16
 		if _, err := fmt.Sscanf(*udpPorts, "%d-%d", &lo, &hi); err != nil || lo == 0 || hi < lo {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,6 +29,11 @@ type Config struct {
 	// UDPPortMin and UDPPortMax bound the ephemeral UDP ports of ICE; 0 and 0
 	// mean any port. Each peer connection takes one port.
 	UDPPortMin, UDPPortMax uint16
+	// UDPListen, if set (e.g. ":50000"), is one UDP address that every peer
+	// connection shares instead (pion's ICE UDP mux): one port to open in a
+	// firewall, one socket for all media. UDPPortMin and UDPPortMax are then
+	// unused.
+	UDPListen string
 	// NAT1To1IPs are the public IPs of a server behind 1:1 NAT (e.g. a cloud
 	// VM's elastic IP): they replace the private addresses in host
 	// candidates.
@@ -98,6 +104,7 @@ type SFU struct {
 	api    *webrtc.API // publish PCs: pion's default interceptors
 	subAPI *webrtc.API // subscribe PCs: sender reports only
 	fan    fanout
+	udp    net.PacketConn // Config.UDPListen's socket, or nil
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
@@ -186,7 +193,14 @@ func New(cfg Config) (*SFU, error) {
 	subIR.Add(sr)
 	se := webrtc.SettingEngine{}
 	se.LoggerFactory = pionlog.Factory{Log: log}
-	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
+	var udp net.PacketConn
+	if cfg.UDPListen != "" {
+		var err error
+		if udp, err = net.ListenPacket("udp4", cfg.UDPListen); err != nil {
+			return nil, fmt.Errorf("sfu: UDP listen: %w", err)
+		}
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), udp))
+	} else if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
 			return nil, fmt.Errorf("sfu: UDP port range: %w", err)
 		}
@@ -204,6 +218,7 @@ func New(cfg Config) (*SFU, error) {
 		cfg.SettingEngine(&se)
 	}
 	s := &SFU{
+		udp:      udp,
 		cfg:      cfg,
 		log:      log,
 		api:      webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(se)),
@@ -306,6 +321,17 @@ func (s *SFU) Close() {
 	case <-time.After(closeTimeout):
 		s.log.Error("close: goroutines still running after timeout", "timeout", closeTimeout)
 	}
+	if s.udp != nil {
+		_ = s.udp.Close()
+	}
+}
+
+// UDPAddr is the address of Config.UDPListen's socket, or nil.
+func (s *SFU) UDPAddr() net.Addr {
+	if s.udp == nil {
+		return nil
+	}
+	return s.udp.LocalAddr()
 }
 
 // Join attaches a participant to a meeting; its subscribe PC is created and
