@@ -42,6 +42,12 @@ func newMetrics(a *App) *metrics {
 				func() float64 { return float64(a.sfu.Stats().PacketsOut) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_packets_dropped_total", Help: "RTP packets dropped from users not allowed to publish."},
 				func() float64 { return float64(a.sfu.Stats().PacketsDropped) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_packets_shed_total", Help: "RTP packets not forwarded because the server was behind (waited too long, or video up to the next keyframe)."},
+				func() float64 { return float64(a.sfu.Stats().PacketsShed) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_retransmits_total", Help: "RTP packets sent again to viewers that reported them lost."},
+				func() float64 { return float64(a.sfu.Stats().Retransmits) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_keyframe_requests_total", Help: "Keyframe requests (PLI) sent to publishers."},
+				func() float64 { return float64(a.sfu.Stats().KeyframeRequests) }),
 		)
 	}
 	if n := a.node; n != nil {
