@@ -649,3 +649,44 @@ func TestClosedSubscribePC(t *testing.T) {
 		t.Errorf("the viewer who left got %d offers, want 1", n)
 	}
 }
+
+// A source that falls behind sheds: nothing late reaches the viewer, the
+// publisher is asked for a keyframe, the shed packets are counted, and
+// forwarding resumes (at a keyframe) with no gap in the viewer's sequence.
+func TestOverloadSheds(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "shed", "viewer")
+	host := joinClient(t, s, api, "shed", "host")
+	host.keyEvery.Store(20)
+	s.SetPublishing("shed", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "viewer receiving", func() bool { return viewer.packetsFrom(host.peerID) >= 50 })
+	src := s.tracksOf("shed", "host")[0]
+
+	// Every packet now counts as having waited too long.
+	shed0, plis := s.Stats().PacketsShed, host.pliCount.Load()
+	src.maxDelay.Store(-1)
+	time.Sleep(100 * time.Millisecond) // packets in flight arrive
+	during := viewer.packetsFrom(host.peerID)
+	time.Sleep(300 * time.Millisecond)
+	if got := viewer.packetsFrom(host.peerID) - during; got > 0 {
+		t.Errorf("the viewer got %d packets while the source shed everything", got)
+	}
+	if shed := s.Stats().PacketsShed - shed0; shed < 20 {
+		t.Errorf("%d packets counted as shed in 400ms at 200/s", shed)
+	}
+	waitFor(t, 2*time.Second, "a keyframe request after the shedding", func() bool { return host.pliCount.Load() > plis })
+
+	src.maxDelay.Store(int64(maxVideoDelay))
+	waitFor(t, flowTimeout, "forwarding resumed", func() bool { return viewer.packetsFrom(host.peerID) >= during+50 })
+	viewer.mu.Lock()
+	for id, sl := range viewer.slots {
+		if g := sl.gaps.Load(); g != 0 {
+			t.Errorf("slot %s: %d gaps in its sequence numbers after shedding", id, g)
+		}
+	}
+	viewer.mu.Unlock()
+}

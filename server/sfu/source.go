@@ -35,7 +35,7 @@ type source struct {
 	queue    chan *packet // read, not yet forwarded
 	free     chan *packet // buffers to read into
 	hist     *history
-	maxDelay time.Duration // a packet queued longer is shed
+	maxDelay atomic.Int64 // nanoseconds: a packet queued longer is shed
 
 	mu     sync.Mutex // serializes changes of slots
 	closed bool
@@ -87,10 +87,10 @@ func newSource(p *Participant, sess *pubSession, remote *webrtc.TrackRemote, rec
 	}
 	src.mime = strings.ToLower(src.codec.MimeType)
 	queue, hist := audioQueue, audioHistory
-	src.maxDelay = maxAudioDelay
+	src.maxDelay.Store(int64(maxAudioDelay))
 	if src.video {
 		queue, hist = videoQueue, videoHistory
-		src.maxDelay = maxVideoDelay
+		src.maxDelay.Store(int64(maxVideoDelay))
 	}
 	src.queue = make(chan *packet, queue)
 	// Every buffer is in the free list, the queue, the forwarder's hands,
@@ -246,7 +246,7 @@ func (src *source) forwardLoop() {
 		case p = <-src.queue:
 		}
 		now := time.Now().UnixNano()
-		late := time.Duration(now-p.arrived) > src.maxDelay
+		late := now-p.arrived > src.maxDelay.Load()
 		fwd, verdict := sh.next(p.seq, p.keyframe, late, src.hist.has)
 		switch verdict {
 		case shed, shedAndRequest:
