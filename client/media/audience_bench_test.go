@@ -48,7 +48,6 @@ import (
 
 	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/internal/testserver"
-	"github.com/stagekit/stagekit/protocol"
 )
 
 func BenchmarkAudience(b *testing.B) {
@@ -736,23 +735,7 @@ func offerStamped(ctx context.Context, api *webrtc.API, m *client.Meeting) (*sta
 			p.upOnce.Do(func() { close(p.up) })
 		}
 	})
-	gathered := webrtc.GatheringCompletePromise(pc)
-	offer, err := pc.CreateOffer(nil)
-	if err == nil {
-		err = pc.SetLocalDescription(offer)
-	}
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	<-gathered
-	res, err := m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: pc.LocalDescription().SDP})
-	if err != nil {
-		pc.Close()
-		return nil, err
-	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.SDP}); err != nil {
-		pc.Close()
+	if err := offerPublishPC(ctx, pc, m); err != nil {
 		return nil, err
 	}
 	p.wg.Add(1)

@@ -321,6 +321,16 @@ func offerRawSize(ctx context.Context, api *webrtc.API, m *client.Meeting, inter
 			}
 		}
 	}()
+	if err := offerPublishPC(ctx, pc, m); err != nil {
+		return nil, err
+	}
+	go r.loop()
+	return r, nil
+}
+
+// offerPublishPC offers pc as m's publish connection, with every candidate
+// in the offer, and applies the server's answer; it closes pc on failure.
+func offerPublishPC(ctx context.Context, pc *webrtc.PeerConnection, m *client.Meeting) error {
 	gathered := webrtc.GatheringCompletePromise(pc)
 	offer, err := pc.CreateOffer(nil)
 	if err == nil {
@@ -328,20 +338,17 @@ func offerRawSize(ctx context.Context, api *webrtc.API, m *client.Meeting, inter
 	}
 	if err != nil {
 		pc.Close()
-		return nil, err
+		return err
 	}
 	<-gathered
 	res, err := m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: pc.LocalDescription().SDP})
+	if err == nil {
+		err = pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.SDP})
+	}
 	if err != nil {
 		pc.Close()
-		return nil, err
 	}
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: res.SDP}); err != nil {
-		pc.Close()
-		return nil, err
-	}
-	go r.loop()
-	return r, nil
+	return err
 }
 
 func (r *rawPub) loop() {
