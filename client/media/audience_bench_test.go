@@ -275,24 +275,10 @@ func joinLean(tb testing.TB, r *room, n, conc int, lat *latencies) []*leanViewer
 		wgp.Wait()
 	})
 	out := make([]*leanViewer, n)
-	errs := make([]error, n)
-	sem := make(chan struct{}, conc)
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			out[i], errs[i] = newLeanViewer(tb, r, fmt.Sprintf("viewer%d", i), i%10 == 0, lat, pollers[i/64])
-		}()
-	}
-	wg.Wait()
-	for i, err := range errs {
-		if err != nil {
-			tb.Fatalf("viewer%d: %v", i, err)
-		}
-	}
+	inParallel(tb, n, conc, func(i int) (err error) {
+		out[i], err = newLeanViewer(tb, r, fmt.Sprintf("viewer%d", i), i%10 == 0, lat, pollers[i/64])
+		return err
+	})
 	return out
 }
 

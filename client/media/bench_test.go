@@ -193,6 +193,20 @@ func (c *child) stats(tb testing.TB) childStats {
 func (r *room) joinMany(tb testing.TB, prefix string, n, conc int) []*user {
 	tb.Helper()
 	users := make([]*user, n)
+	inParallel(tb, n, conc, func(i int) error {
+		p, err := testserver.AddParticipant(r.url, r.mid, fmt.Sprintf("%s%d", prefix, i), presetViewer)
+		if err == nil {
+			users[i], err = r.connect(p, false)
+		}
+		return err
+	})
+	return users
+}
+
+// inParallel runs fn(0) … fn(n-1), at most conc at a time, and fails tb
+// with the first error.
+func inParallel(tb testing.TB, n, conc int, fn func(i int) error) {
+	tb.Helper()
 	errs := make([]error, n)
 	sem := make(chan struct{}, conc)
 	var wg sync.WaitGroup
@@ -202,20 +216,15 @@ func (r *room) joinMany(tb testing.TB, prefix string, n, conc int) []*user {
 		go func() {
 			defer wg.Done()
 			defer func() { <-sem }()
-			p, err := testserver.AddParticipant(r.url, r.mid, fmt.Sprintf("%s%d", prefix, i), presetViewer)
-			if err == nil {
-				users[i], err = r.connect(p, false)
-			}
-			errs[i] = err
+			errs[i] = fn(i)
 		}()
 	}
 	wg.Wait()
 	for i, err := range errs {
 		if err != nil {
-			tb.Fatalf("%s%d: %v", prefix, i, err)
+			tb.Fatalf("%d of %d: %v", i, n, err)
 		}
 	}
-	return users
 }
 
 func envInt(name string, def int) int {
