@@ -109,8 +109,15 @@ func benchAudience(b *testing.B, presenters, nViewers int, measure, idle time.Du
 		pubs = append(pubs, p)
 	}
 
+	// The viewers' participants are made over REST first, so that the
+	// join figure is the connection's alone (signaling join, ICE, DTLS).
+	people := make([]testserver.Participant, nViewers)
+	inParallel(b, nViewers, 16, func(i int) (err error) {
+		people[i], err = testserver.AddParticipant(r.url, r.mid, fmt.Sprintf("viewer%d", i), presetViewer)
+		return err
+	})
 	s0, c0, t0 := ch.stats(b), cpuTime(), time.Now()
-	viewers := joinLean(b, r, nViewers, 16, lat)
+	viewers := joinLean(b, r, people, 16, lat)
 	for _, v := range viewers {
 		v.waitSSRCs(b, 2*presenters)
 	}
@@ -254,10 +261,11 @@ type leanViewer struct {
 	badPayloads atomic.Uint64
 }
 
-// joinLean adds n webinar viewers, conc at a time; a poller per 64 reads
-// their sockets.
-func joinLean(tb testing.TB, r *room, n, conc int, lat *latencies) []*leanViewer {
+// joinLean connects the participants as viewers, conc at a time; a poller
+// per 64 reads their sockets.
+func joinLean(tb testing.TB, r *room, people []testserver.Participant, conc int, lat *latencies) []*leanViewer {
 	tb.Helper()
+	n := len(people)
 	stop := make(chan struct{})
 	var pollers []*leanPoller
 	var wgp sync.WaitGroup
@@ -276,18 +284,15 @@ func joinLean(tb testing.TB, r *room, n, conc int, lat *latencies) []*leanViewer
 	})
 	out := make([]*leanViewer, n)
 	inParallel(tb, n, conc, func(i int) (err error) {
-		out[i], err = newLeanViewer(tb, r, fmt.Sprintf("viewer%d", i), i%10 == 0, lat, pollers[i/64])
+		out[i], err = newLeanViewer(tb, r, people[i], i%10 == 0, lat, pollers[i/64])
 		return err
 	})
 	return out
 }
 
-func newLeanViewer(tb testing.TB, r *room, name string, decrypt bool, lat *latencies, poller *leanPoller) (*leanViewer, error) {
-	p, err := testserver.AddParticipant(r.url, r.mid, name, presetViewer)
-	if err != nil {
-		return nil, err
-	}
+func newLeanViewer(tb testing.TB, r *room, p testserver.Participant, decrypt bool, lat *latencies, poller *leanPoller) (*leanViewer, error) {
 	v := &leanViewer{stats: newLeanStats(lat)}
+	var err error
 	v.conn, err = newLeanConn(decrypt, v.stats)
 	if err != nil {
 		return nil, err
