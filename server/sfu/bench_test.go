@@ -73,7 +73,7 @@ func benchFanout(b *testing.B, n int) {
 			return false
 		}
 		for _, sl := range slots {
-			if !sl.bound.Load() || !sl.p.subConnected.Load() {
+			if !sl.bound.Load() || !sl.p.sub.connected.Load() {
 				return false
 			}
 		}

@@ -473,7 +473,7 @@ func (s *SFU) SetPublishing(meetingID, userID string, onStage bool) {
 		src.close()
 	}
 	if p != nil {
-		p.dropPublisher()
+		p.pub.drop()
 	}
 	s.log.Debug("publishing stopped", "meeting", meetingID, "user", userID, "tracks", len(removed))
 }

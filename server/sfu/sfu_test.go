@@ -556,9 +556,9 @@ func (s *SFU) tracksOf(meetingID, userID string) []*source {
 }
 
 func (p *Participant) hasPublishPC() bool {
-	p.pubMu.Lock()
-	defer p.pubMu.Unlock()
-	return p.pub != nil
+	p.pub.mu.Lock()
+	defer p.pub.mu.Unlock()
+	return p.pub.sess != nil
 }
 
 // When one presenter leaves the stage and another comes on, the viewer's

@@ -86,7 +86,7 @@ func (sl *slot) bind(src *source) {
 	sl.mu.Lock()
 	sl.next = src
 	sl.mu.Unlock()
-	if src.addSlot(sl) && sl.bound.Load() && sl.p.subConnected.Load() {
+	if src.addSlot(sl) && sl.bound.Load() && sl.p.sub.connected.Load() {
 		src.requestKeyframe()
 	}
 }
@@ -151,7 +151,7 @@ func (sl *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	sl.ws, sl.ssrc, sl.pt, sl.clock = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
 	sl.mu.Unlock()
 	sl.bound.Store(true)
-	if sl.p.subConnected.Load() {
+	if sl.p.sub.connected.Load() {
 		sl.requestKeyframe()
 	}
 	return c, nil

@@ -1,0 +1,200 @@
+package sfu
+
+import (
+	"strings"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// publisher is a participant's publish side: the publish PC of the current
+// stage visit (while the user may publish) and the sources it feeds.
+type publisher struct {
+	p     *Participant
+	mu    sync.Mutex
+	sess  *pubSession
+	cands candidateQueue // the client's candidates waiting for an offer
+}
+
+// pubSession is one publish PC and the publishing token it was opened
+// under.
+type pubSession struct {
+	pc       *webrtc.PeerConnection
+	token    uint64
+	gate     *protocol.CandidateGate
+	gathered bool
+}
+
+// handleOffer applies the client's offer for its publish PC and
+// returns the server's answer. The first offer after the user was allowed to
+// publish opens a new publish PC; later ones renegotiate it (adding or
+// removing tracks). Errors: 4040 if the user may not publish now, 4041 for a
+// bad offer or a closed participant. It may wait up to Config.GatherTimeout
+// for the server's candidates, which then travel in the answer.
+func (pb *publisher) handleOffer(sdp string) (string, error) {
+	if pb.p.closed.Load() {
+		return "", errClosed()
+	}
+	tok := pb.p.u.allow.Load()
+	if tok == 0 {
+		return "", protocol.NewError(protocol.CodeMediaRefused, "only users on stage may publish")
+	}
+	if n := countMedia(sdp); n > pb.p.s.cfg.MaxPublishTracks {
+		return "", protocol.NewError(protocol.CodeMediaFailed, "offer has %d media sections; at most %d", n, pb.p.s.cfg.MaxPublishTracks)
+	}
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	if pb.p.closed.Load() {
+		return "", errClosed()
+	}
+	sess := pb.sess
+	fresh := sess == nil || sess.token != tok || sess.pc.ConnectionState() == webrtc.PeerConnectionStateClosed ||
+		newClientPC(sess.pc, sdp)
+	if fresh {
+		if sess != nil {
+			old := sess.pc
+			pb.p.s.goroutine(func() { _ = old.Close() })
+		}
+		var err error
+		if sess, err = pb.newSession(tok); err != nil {
+			pb.sess = nil
+			return "", protocol.NewError(protocol.CodeInternal, "publish connection: %v", err)
+		}
+		pb.sess = sess
+	}
+	fail := func(err error) (string, error) {
+		if fresh {
+			pb.sess = nil
+			pc := sess.pc
+			pb.p.s.goroutine(func() { _ = pc.Close() })
+		}
+		return "", err
+	}
+	if err := sess.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		return fail(protocol.NewError(protocol.CodeMediaFailed, "bad publish offer: %v", err))
+	}
+	pb.cands.flush(sess.pc, pb.p.log)
+	var gathered <-chan struct{}
+	if !sess.gathered {
+		gathered = webrtc.GatheringCompletePromise(sess.pc)
+	}
+	answer, err := sess.pc.CreateAnswer(nil)
+	if err == nil {
+		err = sess.pc.SetLocalDescription(answer)
+	}
+	if err != nil {
+		return fail(protocol.NewError(protocol.CodeMediaFailed, "publish answer: %v", err))
+	}
+	if gathered != nil {
+		pb.p.waitGathered(gathered)
+		sess.gathered = true
+	}
+	if pb.p.u.allow.Load() != tok {
+		return fail(protocol.NewError(protocol.CodeMediaRefused, "only users on stage may publish"))
+	}
+	ld := sess.pc.LocalDescription()
+	// Candidates not in the answer go out after it (the hub sends the
+	// answer when this returns; a client queues early candidates anyway).
+	sess.gate.Open(ld.SDP)
+	return ld.SDP, nil
+}
+
+// addCandidate adds one of the client's candidates to the publish PC, or
+// queues it until there is one with the client's offer.
+func (pb *publisher) addCandidate(c webrtc.ICECandidateInit) error {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	var pc *webrtc.PeerConnection
+	if pb.sess != nil {
+		pc = pb.sess.pc
+	}
+	return pb.cands.add(pc, pc != nil && pc.RemoteDescription() != nil, c)
+}
+
+// take removes the publish PC unless keep says to keep it, and the queued
+// candidates with it; nil if there is none or it stays.
+func (pb *publisher) take(keep func(*pubSession) bool) *webrtc.PeerConnection {
+	pb.mu.Lock()
+	defer pb.mu.Unlock()
+	sess := pb.sess
+	if sess == nil || keep(sess) {
+		return nil
+	}
+	pb.sess = nil
+	pb.cands = candidateQueue{}
+	return sess.pc
+}
+
+// close closes the publish PC in the background.
+func (pb *publisher) close() {
+	pb.p.s.goroutine(func() {
+		if pc := pb.take(func(*pubSession) bool { return false }); pc != nil {
+			_ = pc.Close()
+		}
+	})
+}
+
+// drop closes the publish PC after the user lost the right to publish (its
+// sources are already out of the fan-out), unless it was opened under the
+// current publishing token.
+func (pb *publisher) drop() {
+	pb.p.s.goroutine(func() {
+		if pc := pb.take(func(sess *pubSession) bool { return sess.token == pb.p.u.allow.Load() }); pc != nil {
+			_ = pc.Close()
+		}
+	})
+}
+
+func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
+	pc, err := pb.p.s.newPeerConnection(pb.p.s.api)
+	if err != nil {
+		return nil, err
+	}
+	sess := &pubSession{pc: pc, token: tok, gate: pb.p.candidateGate(protocol.PCPublish)}
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			sess.gate.Add(protocol.ICECandidate(c.ToJSON()))
+		}
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		pb.p.log.Debug("publish PC", "state", st.String())
+	})
+	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		pb.onTrack(sess, remote, recv)
+	})
+	return sess, nil
+}
+
+// onTrack starts forwarding a track that arrived on a publish PC,
+// unless the user may no longer publish (then nothing reads it and the PC
+// is being closed).
+func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	src := newSource(pb.p, sess, remote, recv)
+	if !pb.p.m.addSource(src) {
+		pb.p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", src.info.Kind)
+		return
+	}
+	pb.p.log.Debug("forwarding track", "track", src.info.TrackID, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()))
+	src.start()
+}
+
+// newClientPC reports whether an offer comes from another client peer
+// connection than the one pc talks to: its ICE username fragment differs
+// (ICE restarts are not supported, so a renegotiation keeps it).
+func newClientPC(pc *webrtc.PeerConnection, offer string) bool {
+	rd := pc.RemoteDescription()
+	return rd != nil && protocol.ICEUfrag(rd.SDP) != protocol.ICEUfrag(offer)
+}
+
+// countMedia counts the audio and video sections of an SDP.
+func countMedia(sdp string) int {
+	n := 0
+	for _, line := range strings.Split(sdp, "\n") {
+		if strings.HasPrefix(line, "m=audio") || strings.HasPrefix(line, "m=video") {
+			n++
+		}
+	}
+	return n
+}

@@ -1,0 +1,426 @@
+package sfu
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// subscriber is a participant's subscribe side: its subscribe PC, the slots
+// on it and the negotiation loop that owns them. The loop starts with the
+// first thing to forward: a viewer of a room with nobody on stage costs no
+// goroutine and no peer connection.
+type subscriber struct {
+	p        *Participant
+	loopOnce sync.Once
+	looping  atomic.Bool
+
+	// Owned by the loop.
+	pc          *webrtc.PeerConnection
+	gate        *protocol.CandidateGate
+	slots       []*slot
+	gathered    bool
+	unoffered   bool      // slots were added but the offer failed
+	lastRestart time.Time // of the subscribe PC
+
+	connected atomic.Bool
+	candMu    sync.Mutex
+	remote    bool           // an answer was applied (under candMu)
+	cands     candidateQueue // the client's candidates waiting for it (under candMu)
+
+	wakeCh   chan struct{}
+	connCh   chan struct{}
+	failCh   chan *webrtc.PeerConnection // a subscribe PC that failed or was closed by the client
+	answerCh chan answerReq
+}
+
+type answerReq struct {
+	sdp   string
+	reply chan error
+}
+
+func newSubscriber(p *Participant) *subscriber {
+	return &subscriber{
+		p:        p,
+		wakeCh:   make(chan struct{}, 1),
+		connCh:   make(chan struct{}, 1),
+		failCh:   make(chan *webrtc.PeerConnection, 1),
+		answerCh: make(chan answerReq),
+	}
+}
+
+// wake asks the negotiation loop to reconcile the slots, starting it on
+// first use. A source added after the participant joined sees it in its
+// meeting and wakes it.
+func (sb *subscriber) wake() {
+	sb.loopOnce.Do(func() {
+		sb.looping.Store(true)
+		sb.p.s.goroutine(sb.loop)
+	})
+	select {
+	case sb.wakeCh <- struct{}{}:
+	default:
+	}
+}
+
+// handleAnswer hands the client's answer to the loop and waits for it to be
+// applied.
+func (sb *subscriber) handleAnswer(sdp string) error {
+	if !sb.looping.Load() {
+		return protocol.NewError(protocol.CodeMediaFailed, "no subscribe offer is outstanding")
+	}
+	req := answerReq{sdp: sdp, reply: make(chan error, 1)}
+	select {
+	case sb.answerCh <- req:
+	case <-sb.p.done:
+		return errClosed()
+	}
+	select {
+	case err := <-req.reply:
+		return err
+	case <-sb.p.done:
+		return errClosed()
+	}
+}
+
+// addCandidate adds one of the client's candidates, or queues it until the
+// client's answer is applied.
+func (sb *subscriber) addCandidate(c webrtc.ICECandidateInit) error {
+	sb.candMu.Lock()
+	defer sb.candMu.Unlock()
+	return sb.cands.add(sb.pc, sb.remote, c)
+}
+
+// newPC makes a fresh subscribe PC: when the first track is to be
+// forwarded to the participant (a viewer who never receives media costs no
+// peer connection), and when the previous one failed. Only the negotiation
+// loop calls it.
+func (sb *subscriber) newPC() error {
+	pc, err := sb.p.s.newPeerConnection(sb.p.s.subAPI)
+	if err != nil {
+		return err
+	}
+	gate := sb.p.candidateGate(protocol.PCSubscribe)
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			gate.Add(protocol.ICECandidate(c.ToJSON()))
+		}
+	})
+	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
+		sb.p.log.Debug("subscribe PC", "state", st.String())
+		switch st {
+		case webrtc.PeerConnectionStateConnected:
+			sb.connected.Store(true)
+			select {
+			case sb.connCh <- struct{}{}:
+			default:
+			}
+		case webrtc.PeerConnectionStateFailed:
+			sb.failed(pc)
+		case webrtc.PeerConnectionStateClosed:
+			// The client closed it: usually because it is leaving, and the
+			// hub detaches the participant a moment later. Replace it only
+			// if the participant is still here then.
+			time.AfterFunc(closedGrace, func() { sb.failed(pc) })
+		}
+	})
+	sb.candMu.Lock()
+	sb.pc = pc
+	sb.remote = false
+	sb.cands = candidateQueue{}
+	sb.candMu.Unlock()
+	sb.gate = gate
+	sb.gathered = false
+	sb.connected.Store(false)
+	return nil
+}
+
+// failed hands a failed subscribe PC to the negotiation loop, which
+// replaces it.
+func (sb *subscriber) failed(pc *webrtc.PeerConnection) {
+	if sb.p.closed.Load() {
+		return
+	}
+	select {
+	case sb.failCh <- pc:
+	default:
+	}
+}
+
+// loop is the participant's subscribe negotiation: it owns the slots and runs
+// one offer/answer at a time, folding changes that happen meanwhile into
+// the next offer.
+func (sb *subscriber) loop() {
+	defer sb.end()
+	var (
+		awaiting bool   // an offer is outstanding
+		dirty    bool   // the tracks may have changed since the last offer
+		ready    bool   // the coalescing delay after the first change passed
+		offer    string // the outstanding offer, resent on timeout
+		resends  int
+	)
+	timer := time.NewTimer(time.Hour) // answer timeout
+	timer.Stop()
+	defer timer.Stop()
+	coalesce := time.NewTimer(time.Hour)
+	coalesce.Stop()
+	defer coalesce.Stop()
+	for {
+		select {
+		case <-sb.p.done:
+			return
+		case <-sb.wakeCh:
+			if !dirty {
+				dirty, ready = true, false
+				coalesce.Reset(coalesceDelay)
+			}
+		case <-coalesce.C:
+			ready = true
+		case <-sb.connCh:
+			for _, sl := range sb.slots {
+				if sl.bound.Load() {
+					sl.requestKeyframe()
+				}
+			}
+		case req := <-sb.answerCh:
+			if !awaiting {
+				req.reply <- protocol.NewError(protocol.CodeMediaFailed, "no subscribe offer is outstanding")
+				continue
+			}
+			err := sb.applyAnswer(req.sdp)
+			req.reply <- err
+			if err == nil {
+				awaiting = false
+				timer.Stop()
+			}
+		case pc := <-sb.failCh:
+			if pc != sb.pc || sb.p.closed.Load() {
+				continue
+			}
+			if wait := time.Until(sb.lastRestart.Add(minRestartInterval)); wait > 0 {
+				// Flapping: try again a little later.
+				time.AfterFunc(wait, func() {
+					select {
+					case sb.failCh <- pc:
+					default:
+					}
+				})
+				continue
+			}
+			sb.lastRestart = time.Now()
+			sb.p.log.Info("subscribe PC failed or closed by the client; offering a new one")
+			if err := sb.restart(); err != nil {
+				sb.p.log.Error("cannot make a new subscribe PC", "err", err)
+				continue
+			}
+			awaiting, dirty, ready = false, true, true
+			timer.Stop()
+		case <-timer.C:
+			if awaiting && resends < maxOfferResends {
+				resends++
+				sb.p.log.Warn("no subscribe answer; sending the offer again", "attempt", resends)
+				sb.p.send(func(s Signaler) { s.SendOffer(offer) })
+				timer.Reset(sb.p.s.cfg.AnswerTimeout)
+			} else if awaiting {
+				sb.p.log.Warn("no subscribe answer; giving up until the client answers")
+			}
+		}
+		if dirty && ready && !awaiting && !sb.p.closed.Load() {
+			dirty, ready = false, false
+			if sdp, ok := sb.reconcile(); ok {
+				awaiting, offer, resends = true, sdp, 0
+				timer.Reset(sb.p.s.cfg.AnswerTimeout)
+			}
+		}
+	}
+}
+
+// reconcile binds the participant's slots to exactly the meeting's
+// sources but its own: a source that left frees its slot, a new one takes
+// a free slot of its kind. Only when there are more sources of a kind than
+// slots are slots added, and only then is the subscribe PC renegotiated
+// (its first offer makes Config.SlotsPerKind of each kind). The viewer gets
+// the slots' owners ("tracks") before any packet of a new owner.
+func (sb *subscriber) reconcile() (string, bool) {
+	want := sb.p.m.sourcesFor(sb.p)
+	if sb.pc == nil {
+		if len(want) == 0 {
+			return "", false
+		}
+		if err := sb.newPC(); err != nil {
+			sb.p.log.Error("cannot make the subscribe PC", "err", err)
+			return "", false
+		}
+	}
+	wanted := make(map[*source]bool, len(want))
+	for _, src := range want {
+		wanted[src] = true
+	}
+	changed, added := false, sb.unoffered
+	for _, sl := range sb.slots {
+		if sl.assigned != nil && !wanted[sl.assigned] {
+			sl.unbind()
+			changed = true
+		} else if sl.assigned != nil {
+			delete(wanted, sl.assigned)
+		}
+	}
+	var bind []*slot
+	for _, src := range want {
+		if !wanted[src] {
+			continue // already on a slot
+		}
+		sl := sb.freeSlot(src.kind())
+		if sl == nil {
+			if err := sb.addSlots(src.kind(), want); err != nil {
+				sb.p.log.Warn("cannot add a slot", "kind", src.kind().String(), "err", err)
+				continue
+			}
+			added = true
+			sl = sb.freeSlot(src.kind())
+		}
+		sl.assigned = src
+		bind = append(bind, sl)
+		changed = true
+	}
+	if changed || added {
+		tracks := sb.slotTracks()
+		sb.p.send(func(s Signaler) { s.SendTracks(tracks) })
+	}
+	for _, sl := range bind {
+		sl.bind(sl.assigned)
+	}
+	if !added {
+		return "", false
+	}
+	var gathered <-chan struct{}
+	if !sb.gathered {
+		gathered = webrtc.GatheringCompletePromise(sb.pc)
+	}
+	offer, err := sb.pc.CreateOffer(nil)
+	if err == nil {
+		err = sb.pc.SetLocalDescription(offer)
+	}
+	if err != nil {
+		if !sb.p.closed.Load() {
+			sb.p.log.Warn("subscribe offer failed", "err", err)
+		}
+		sb.unoffered = true
+		return "", false
+	}
+	sb.unoffered = false
+	if gathered != nil {
+		sb.p.waitGathered(gathered)
+		sb.gathered = true
+	}
+	sdp := sb.pc.LocalDescription().SDP
+	sb.p.send(func(s Signaler) { s.SendOffer(sdp) })
+	sb.gate.Open(sdp)
+	return sdp, true
+}
+
+// freeSlot returns an unassigned slot of the kind, or nil.
+func (sb *subscriber) freeSlot(kind webrtc.RTPCodecType) *slot {
+	for _, sl := range sb.slots {
+		if sl.kind == kind && sl.assigned == nil {
+			return sl
+		}
+	}
+	return nil
+}
+
+// addSlots adds slots to the subscribe PC: Config.SlotsPerKind of each kind
+// to a new PC (or as many as want needs), one at a time after that.
+func (sb *subscriber) addSlots(kind webrtc.RTPCodecType, want []*source) error {
+	if len(sb.slots) == 0 {
+		need := map[webrtc.RTPCodecType]int{}
+		for _, src := range want {
+			need[src.kind()]++
+		}
+		for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+			for range max(need[k], sb.p.s.cfg.SlotsPerKind) {
+				if err := sb.addSlot(k); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	return sb.addSlot(kind)
+}
+
+func (sb *subscriber) addSlot(kind webrtc.RTPCodecType) error {
+	n := 0
+	for _, sl := range sb.slots {
+		if sl.kind == kind {
+			n++
+		}
+	}
+	sl := newSlot(sb.p, kind, n)
+	tr, err := sb.pc.AddTransceiverFromTrack(sl, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+	if err != nil {
+		return err
+	}
+	sl.sender = tr.Sender()
+	sb.slots = append(sb.slots, sl)
+	sb.p.s.goroutine(sl.readRTCP)
+	return nil
+}
+
+// slotTracks lists the assigned slots with their sources' owners, for the
+// viewer's "tracks" message.
+func (sb *subscriber) slotTracks() []protocol.TrackInfo {
+	tracks := make([]protocol.TrackInfo, 0, len(sb.slots))
+	for _, sl := range sb.slots {
+		if src := sl.assigned; src != nil {
+			ti := src.info
+			ti.TrackID, ti.StreamID = sl.trackID, sl.StreamID()
+			tracks = append(tracks, ti)
+		}
+	}
+	return tracks
+}
+
+// applyAnswer sets the client's answer and the candidates that waited for
+// it.
+func (sb *subscriber) applyAnswer(sdp string) error {
+	if err := sb.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
+		return protocol.NewError(protocol.CodeMediaFailed, "bad subscribe answer: %v", err)
+	}
+	sb.candMu.Lock()
+	defer sb.candMu.Unlock()
+	sb.remote = true
+	sb.cands.flush(sb.pc, sb.p.log)
+	return nil
+}
+
+// end takes the participant's slots out of every fan-out and
+// closes the subscribe PC.
+func (sb *subscriber) end() {
+	sb.closeSlots()
+	if sb.pc != nil {
+		_ = sb.pc.Close()
+	}
+}
+
+func (sb *subscriber) closeSlots() {
+	for _, sl := range sb.slots {
+		sl.close()
+	}
+	sb.slots = nil
+}
+
+// restart replaces a failed subscribe PC by a new one, which the
+// next reconcile offers with every track. The client sees an offer with new
+// ICE credentials and must answer it with a new peer connection.
+func (sb *subscriber) restart() error {
+	old := sb.pc
+	sb.closeSlots()
+	sb.p.s.goroutine(func() { _ = old.Close() })
+	sb.unoffered = false
+	return sb.newPC()
+}
