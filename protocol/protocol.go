@@ -30,12 +30,13 @@ const PartBytes = 64 << 10
 const (
 	MaxTokenBytes  = 4096
 	MaxUserIDBytes = 128
+	MaxNameBytes   = 256 // a display name (REST's limit too)
 )
 
 // Client → server message types.
 const (
 	TypeHello         = "hello"          // authenticate: Token
-	TypeJoin          = "join"           // join the room; result carries a Snapshot
+	TypeJoin          = "join"           // join the room (Name: the display name, if the user set one); result carries a Snapshot
 	TypeLeave         = "leave"          // leave the room
 	TypeSnapshot      = "snapshot"       // ask for a fresh Snapshot (resync)
 	TypeStageRequest  = "stage.request"  // requestAccess
@@ -101,6 +102,7 @@ type ClientMessage struct {
 	ID      uint64   `json:"id"`
 	Type    string   `json:"type"`
 	Token   string   `json:"token,omitempty"`
+	Name    string   `json:"name,omitempty"` // join: the name the user set before joining
 	UserIDs []string `json:"userIds,omitempty"`
 	// Expect holds, for grant, deny and kick, the status the sender saw for
 	// each user id ("" for unknown); a user who moved since is refused (2006).
@@ -186,6 +188,11 @@ type Permissions struct {
 	StageAccess         stage.Access `json:"stageAccess"`
 	AcceptStageRequests bool         `json:"acceptStageRequests"`
 	SeeAllParticipants  bool         `json:"seeAllParticipants"`
+	// ScreenshareAccess is the preset's media.screenshare.can_produce
+	// (stage.Permissions.ScreenshareAccess); MaxScreenshareCount its
+	// max_screenshare_count (stage.Permissions.ScreenshareLimit).
+	ScreenshareAccess   stage.Access `json:"screenshareAccess,omitempty"`
+	MaxScreenshareCount int          `json:"maxScreenshareCount,omitempty"`
 }
 
 // SeesEveryone reports whether the user sees every participant (and gets
@@ -209,7 +216,9 @@ type Participant struct {
 
 // HelloResult answers a hello: who the token says the user is.
 type HelloResult struct {
-	MeetingID   string      `json:"meetingId"`
+	MeetingID string `json:"meetingId"`
+	// MeetingTitle is the meeting's title (REST POST /v1/meetings {title}).
+	MeetingTitle string      `json:"meetingTitle,omitempty"`
 	Self        Participant `json:"self"`
 	Permissions Permissions `json:"permissions"`
 	// GraceMs is how long the server keeps the user's place after a drop.
@@ -233,6 +242,9 @@ type Snapshot struct {
 	Requests []StageRequest `json:"requests,omitempty"`
 	// Count is the room's participant count, the user included.
 	Count int `json:"count"`
+	// StartedAt is when the room's session started on the server that
+	// serves it (ms since epoch): RealtimeKit's meetingStartedTimestamp.
+	StartedAt int64 `json:"startedAt,omitempty"`
 }
 
 // StageRequest is a pending request, RealtimeKit's StageRequestPayload plus
@@ -263,7 +275,8 @@ type Change struct {
 
 // PermissionsOf converts a preset's permissions to their wire form.
 func PermissionsOf(p stage.Permissions) Permissions {
-	return Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess, AcceptStageRequests: p.AcceptStageRequests, SeeAllParticipants: p.SeeAllParticipants}
+	return Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess, AcceptStageRequests: p.AcceptStageRequests, SeeAllParticipants: p.SeeAllParticipants,
+		ScreenshareAccess: p.ScreenshareAccess(), MaxScreenshareCount: p.ScreenshareLimit()}
 }
 
 // ParticipantOf converts a room member to its wire form.

@@ -281,6 +281,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol2(in *jlexer.Lexer, 
 			} else {
 				out.Count = int(in.Int())
 			}
+		case "startedAt":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.StartedAt = int64(in.Int64())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -339,6 +345,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol2(out *jwriter.Write
 		const prefix string = ",\"count\":"
 		out.RawString(prefix)
 		out.Int(int(in.Count))
+	}
+	if in.StartedAt != 0 {
+		const prefix string = ",\"startedAt\":"
+		out.RawString(prefix)
+		out.Int64(int64(in.StartedAt))
 	}
 	out.RawByte('}')
 }
@@ -900,6 +911,18 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(in *jlexer.Lexer, 
 			} else {
 				out.SeeAllParticipants = bool(in.Bool())
 			}
+		case "screenshareAccess":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.ScreenshareAccess = stage.Access(in.String())
+			}
+		case "maxScreenshareCount":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.MaxScreenshareCount = int(in.Int())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -933,6 +956,16 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(out *jwriter.Write
 		const prefix string = ",\"seeAllParticipants\":"
 		out.RawString(prefix)
 		out.Bool(bool(in.SeeAllParticipants))
+	}
+	if in.ScreenshareAccess != "" {
+		const prefix string = ",\"screenshareAccess\":"
+		out.RawString(prefix)
+		out.String(string(in.ScreenshareAccess))
+	}
+	if in.MaxScreenshareCount != 0 {
+		const prefix string = ",\"maxScreenshareCount\":"
+		out.RawString(prefix)
+		out.Int(int(in.MaxScreenshareCount))
 	}
 	out.RawByte('}')
 }
@@ -1191,6 +1224,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(in *jlexer.Lexer, 
 			} else {
 				out.MeetingID = string(in.String())
 			}
+		case "meetingTitle":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.MeetingTitle = string(in.String())
+			}
 		case "self":
 			if in.IsNull() {
 				in.Skip()
@@ -1254,6 +1293,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(out *jwriter.Write
 		const prefix string = ",\"meetingId\":"
 		out.RawString(prefix[1:])
 		out.String(string(in.MeetingID))
+	}
+	if in.MeetingTitle != "" {
+		const prefix string = ",\"meetingTitle\":"
+		out.RawString(prefix)
+		out.String(string(in.MeetingTitle))
 	}
 	{
 		const prefix string = ",\"self\":"
@@ -1459,6 +1503,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 			} else {
 				out.Token = string(in.String())
 			}
+		case "name":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Name = string(in.String())
+			}
 		case "userIds":
 			if in.IsNull() {
 				in.Skip()
@@ -1572,6 +1622,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		const prefix string = ",\"token\":"
 		out.RawString(prefix)
 		out.String(string(in.Token))
+	}
+	if in.Name != "" {
+		const prefix string = ",\"name\":"
+		out.RawString(prefix)
+		out.String(string(in.Name))
 	}
 	if len(in.UserIDs) != 0 {
 		const prefix string = ",\"userIds\":"

@@ -163,7 +163,7 @@ func (mt *meeting) defineSelf() {
 		"customParticipantId": func(s client.Self) any { return optional(s.CustomParticipantID) },
 		"stageStatus":         func(s client.Self) any { return string(s.StageStatus) },
 		"roomJoined":          func(s client.Self) any { return s.RoomJoined },
-		"permissions":         func(s client.Self) any { return s.Permissions },
+		"permissions":         func(s client.Self) any { return permissionsOf(s) },
 	}
 	for name, get := range props {
 		jsbridge.DefineGetter(o, name, func() (any, error) { return get(self()), nil })
