@@ -93,9 +93,9 @@ type Meeting struct {
 	mu           sync.Mutex
 	st           state
 	joinName     string // SetName's name, sent with every join ("": the token's)
-	cur          *conn // the reader's connection (also while it handshakes)
-	conn         *conn // the connection that takes calls; nil while reconnecting
-	closed       bool  // Leave, Close or a fatal close: no more calls, no reconnect
+	cur          *conn  // the reader's connection (also while it handshakes)
+	conn         *conn  // the connection that takes calls; nil while reconnecting
+	closed       bool   // Leave, Close or a fatal close: no more calls, no reconnect
 	reconnecting bool
 	backoff      time.Duration // reader only: next reconnect wait
 

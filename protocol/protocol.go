@@ -219,8 +219,8 @@ type HelloResult struct {
 	MeetingID string `json:"meetingId"`
 	// MeetingTitle is the meeting's title (REST POST /v1/meetings {title}).
 	MeetingTitle string      `json:"meetingTitle,omitempty"`
-	Self        Participant `json:"self"`
-	Permissions Permissions `json:"permissions"`
+	Self         Participant `json:"self"`
+	Permissions  Permissions `json:"permissions"`
 	// GraceMs is how long the server keeps the user's place after a drop.
 	GraceMs int64 `json:"graceMs"`
 	// Nodes are the base URLs of a cluster's live nodes, for a client
