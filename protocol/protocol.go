@@ -112,7 +112,14 @@ type ClientMessage struct {
 	PC        string        `json:"pc,omitempty"`
 	SDP       string        `json:"sdp,omitempty"`
 	Candidate *ICECandidate `json:"candidate,omitempty"`
+	// Sources labels a publish offer's sections that are not the camera or
+	// microphone: mid → SourceScreenshare.
+	Sources map[string]string `json:"sources,omitempty"`
 }
+
+// SourceScreenshare labels a screen share's video (and its audio) in a
+// publish offer's Sources and in TrackInfo.Source.
+const SourceScreenshare = "screenshare"
 
 // ICECandidate mirrors RTCIceCandidateInit, and pion's ICECandidateInit
 // field for field, so that Go converts one to the other directly.
@@ -130,6 +137,7 @@ type TrackInfo struct {
 	Kind     string `json:"kind"` // "audio" or "video"
 	TrackID  string `json:"trackId"`
 	StreamID string `json:"streamId"`
+	Source   string `json:"source,omitempty"` // SourceScreenshare, or "" for camera and microphone
 }
 
 // ServerMessage is every message the server sends. Which fields are set

@@ -60,6 +60,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol(in *jlexer.Lexer, o
 			} else {
 				out.StreamID = string(in.String())
 			}
+		case "source":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Source = string(in.String())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -98,6 +104,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol(out *jwriter.Writer
 		const prefix string = ",\"streamId\":"
 		out.RawString(prefix)
 		out.String(string(in.StreamID))
+	}
+	if in.Source != "" {
+		const prefix string = ",\"source\":"
+		out.RawString(prefix)
+		out.String(string(in.Source))
 	}
 	out.RawByte('}')
 }
@@ -1589,6 +1600,30 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 					(*out.Candidate).UnmarshalEasyJSON(in)
 				}
 			}
+		case "sources":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				in.Delim('{')
+				if !in.IsDelim('}') {
+					out.Sources = make(map[string]string)
+				} else {
+					out.Sources = nil
+				}
+				for !in.IsDelim('}') {
+					key := string(in.String())
+					in.WantColon()
+					var v36 string
+					if in.IsNull() {
+						in.Skip()
+					} else {
+						v36 = string(in.String())
+					}
+					(out.Sources)[key] = v36
+					in.WantComma()
+				}
+				in.Delim('}')
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -1633,11 +1668,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v36, v37 := range in.UserIDs {
-				if v36 > 0 {
+			for v37, v38 := range in.UserIDs {
+				if v37 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v37))
+				out.String(string(v38))
 			}
 			out.RawByte(']')
 		}
@@ -1647,11 +1682,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v38, v39 := range in.Expect {
-				if v38 > 0 {
+			for v39, v40 := range in.Expect {
+				if v39 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v39))
+				out.String(string(v40))
 			}
 			out.RawByte(']')
 		}
@@ -1670,6 +1705,25 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		const prefix string = ",\"candidate\":"
 		out.RawString(prefix)
 		(*in.Candidate).MarshalEasyJSON(out)
+	}
+	if len(in.Sources) != 0 {
+		const prefix string = ",\"sources\":"
+		out.RawString(prefix)
+		{
+			out.RawByte('{')
+			v41First := true
+			for v41Name, v41Value := range in.Sources {
+				if v41First {
+					v41First = false
+				} else {
+					out.RawByte(',')
+				}
+				out.String(string(v41Name))
+				out.RawByte(':')
+				out.String(string(v41Value))
+			}
+			out.RawByte('}')
+		}
 	}
 	out.RawByte('}')
 }

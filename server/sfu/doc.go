@@ -81,8 +81,9 @@
 //
 //	type media struct{ *sfu.SFU }
 //
-//	func (m media) Attach(meetingID, userID, peerID string, out signal.MediaSender) error {
+//	func (m media) Attach(meetingID, userID, peerID string, preset stage.Preset, out signal.MediaSender) error {
 //		_, err := m.Join(meetingID, userID, peerID, sfu.MessageSignaler(out.SendMedia))
+//		m.SetPermissions(meetingID, userID, preset.Permissions) // screen-share policy
 //		return err
 //	}
 //	func (m media) Detach(meetingID, userID string) { m.Leave(meetingID, userID) }
@@ -117,6 +118,16 @@
 //     offers on the same PC renegotiate it; 4040 means not ON_STAGE (yet).
 //   - Leaving ON_STAGE (leave, kick): close the publish PC; the server has
 //     closed its side. Back on stage, offer a new one.
+//
+// # Screen share
+//
+// A publish offer may label sections as a screen share (media.offer's
+// Sources, mid → "screenshare"); their tracks are forwarded like any other,
+// labelled in the track map (TrackInfo.Source). The preset decides whether
+// the user may share and how many shares the room may have
+// (SetPermissions, stage.AdmitScreenshare; screenshare.go): an offer beyond
+// that is refused with the stage's code (2001, 2006, 2106) and changes
+// nothing.
 //
 // Not supported (yet): simulcast and SVC layer selection, ICE restarts,
 // recycling inactive m-lines of the subscribe PC (each removed track leaves

@@ -66,6 +66,8 @@ type pubSession struct {
 	token    uint64
 	gate     *protocol.CandidateGate
 	gathered bool
+	srcMu    sync.Mutex
+	sources  map[string]string // the latest offer's labels, mid → source (screenshare.go)
 }
 
 type answerReq struct {
@@ -238,7 +240,7 @@ func errClosed() error {
 // removing tracks). Errors: 4040 if the user may not publish now, 4041 for a
 // bad offer or a closed participant. It may wait up to Config.GatherTimeout
 // for the server's candidates, which then travel in the answer.
-func (p *Participant) HandlePublishOffer(sdp string) (string, error) {
+func (p *Participant) HandlePublishOffer(sdp string, sources map[string]string) (answerSDP string, err error) {
 	if p.closed.Load() {
 		return "", errClosed()
 	}
@@ -249,6 +251,18 @@ func (p *Participant) HandlePublishOffer(sdp string) (string, error) {
 	if n := countMedia(sdp); n > p.s.cfg.MaxPublishTracks {
 		return "", protocol.NewError(protocol.CodeMediaFailed, "offer has %d media sections; at most %d", n, p.s.cfg.MaxPublishTracks)
 	}
+	if err := checkSources(sources); err != nil {
+		return "", err
+	}
+	started, err := p.m.admitScreenshare(p.u, len(sources) > 0)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil && started {
+			p.m.endScreenshare(p.u)
+		}
+	}()
 	p.pubMu.Lock()
 	defer p.pubMu.Unlock()
 	if p.closed.Load() {
@@ -277,6 +291,7 @@ func (p *Participant) HandlePublishOffer(sdp string) (string, error) {
 		}
 		return "", err
 	}
+	sess.setSources(sources)
 	if err := sess.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fail(protocol.NewError(protocol.CodeMediaFailed, "bad publish offer: %v", err))
 	}
@@ -365,6 +380,7 @@ func (p *Participant) newPubSession(tok uint64) (*pubSession, error) {
 // is being closed).
 func (p *Participant) onPublishedTrack(sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	ft := newForwardTrack(p, sess, remote, recv)
+	ft.info.Source = sess.sourceOf(recv)
 	if !p.m.addTrack(ft) {
 		p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", ft.info.Kind)
 		return

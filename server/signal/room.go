@@ -109,7 +109,7 @@ func (r *room) join(c *conn, reqID uint64) bool {
 	}
 	c.room = r
 	if media := r.hub.cfg.Media; media != nil {
-		if err := media.Attach(r.id, uid, c.peerID, c); err != nil {
+		if err := media.Attach(r.id, uid, c.peerID, c.id.Preset, c); err != nil {
 			r.hub.log.Warn("media attach failed", "meeting", r.id, "user", uid, "err", err)
 		}
 	}
