@@ -298,6 +298,15 @@ function shapeMeta(meeting) {
   readonly(meta, "viewType", meeting.self.permissions.stageEnabled ? "WEBINAR" : "GROUP_CALL");
   readonly(meta, "meetingType", meta.viewType);
   readonly(meta, "mediaState", Object.freeze({}));
+  // The tab a user looks at (a screen share): kept locally; RealtimeKit's
+  // tab sync (broadcastTabChanges) is not a StageKit feature.
+  let selfActiveTab;
+  getter(meta, "selfActiveTab", () => selfActiveTab);
+  readonly(meta, "broadcastTabChanges", false);
+  method(meta, "setSelfActiveTab", (tab) => {
+    selfActiveTab = tab;
+    meta.emit("selfTabUpdate", tab);
+  });
   let socketState = { state: "connected", reconnected: false };
   getter(meta, "socketState", () => socketState);
   const update = (state) => {
