@@ -277,14 +277,13 @@ func (mt *meeting) showRemote(peer string, slot int, track, only js.Value) {
 		return // not (yet) in the room: set when its object is made
 	}
 	if slot >= slotScreenAudio {
-		shown := jp.obj.Get("screenShareTracks").Get(kindNames[slot-slotScreenAudio])
-		if shown.Equal(track) || (shown.IsNull() && track.IsNull()) {
-			mt.mu.Unlock()
-			return
-		}
 		audio, video := nullIfUndefined(tr[slotScreenAudio]), nullIfUndefined(tr[slotScreenVideo])
+		was := jp.obj.Get("screenShareEnabled").Truthy()
 		setScreenProps(jp.obj, audio, video)
 		mt.mu.Unlock()
+		if (!was && video.IsNull()) || !mt.screenSettled(peer, audio, video) {
+			return // nothing to show yet, or announced once its other track is here (or gone) too
+		}
 		upd := screenUpdateOf(audio, video)
 		jp.em.Emit(eventScreenShareUpdate, upd)
 		mt.joined.Emit(eventScreenShareUpdate, jp.obj, upd)

@@ -65,6 +65,21 @@ func screenUpdateOf(audio, video js.Value) js.Value {
 	return o
 }
 
+// screenSettled reports whether a participant's received screen tracks
+// match what the server's track map lists for its share: the share's audio
+// and video arrive, and end, one after the other, and the UI kit restarts
+// its screen view's playback on every screenShareUpdate, so the update is
+// sent once for the pair.
+func (mt *meeting) screenSettled(peer string, audio, video js.Value) bool {
+	var listed [2]bool
+	for _, ti := range mt.media.session.RemoteTracks()[peer] {
+		if ti.Source == protocol.SourceScreenshare {
+			listed[kindOf(ti.Kind)] = true
+		}
+	}
+	return listed[kindAudio] == !audio.IsNull() && listed[kindVideo] == !video.IsNull()
+}
+
 // defineScreenShare adds self's screen-share members.
 func (md *media) defineScreenShare(o js.Value) {
 	setScreenProps(o, js.Null(), js.Null())

@@ -208,14 +208,16 @@ function shapeMediaPermissions(self) {
     state[kind] = message;
     self.emit("mediaPermissionUpdate", { kind, message });
   };
+  // A track obtained is the browser's yes (set before the update's other listeners run).
+  self.prependListener("audioUpdate", ({ audioEnabled }) => audioEnabled && set("audio", "ACCEPTED"));
+  self.prependListener("videoUpdate", ({ videoEnabled }) => videoEnabled && set("video", "ACCEPTED"));
+  self.prependListener("screenShareUpdate", ({ screenShareEnabled }) => screenShareEnabled && set("screenshare", "ACCEPTED"));
   for (const [name, kind] of [["enableAudio", "audio"], ["enableVideo", "video"], ["enableScreenShare", "screenshare"]]) {
     const enable = self[name];
     if (typeof enable !== "function") continue;
     method(self, name, async function (...args) {
       try {
-        const r = await enable.apply(self, args);
-        set(kind, "ACCEPTED");
-        return r;
+        return await enable.apply(self, args);
       } catch (err) {
         if (String(err?.code) === "4042") set(kind, /NotAllowedError|Permission/i.test(err.message) ? "DENIED" : "COULD_NOT_START");
         throw err;

@@ -385,7 +385,7 @@ func (p *Participant) onPublishedTrack(sess *pubSession, remote *webrtc.TrackRem
 		p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", ft.info.Kind)
 		return
 	}
-	p.log.Debug("forwarding track", "track", ft.info.TrackID, "codec", ft.codec.MimeType, "ssrc", uint32(remote.SSRC()))
+	p.log.Debug("forwarding track", "track", ft.info.TrackID, "source", ft.info.Source, "codec", ft.codec.MimeType, "ssrc", uint32(remote.SSRC()))
 	p.s.goroutine(ft.readLoop)
 	p.s.goroutine(ft.drainReceiverRTCP)
 	if ft.isVideo() {
