@@ -389,8 +389,12 @@ func (p *Participant) onPublishedTrack(sess *pubSession, remote *webrtc.TrackRem
 	p.s.goroutine(ft.readLoop)
 	p.s.goroutine(ft.drainReceiverRTCP)
 	if ft.isVideo() {
+		// No keyframe request yet: the track has no subscriber, and each
+		// subscriber's binding asks for one. An early request would open
+		// the PLI window and hold the first subscriber's back by up to
+		// minKeyframeInterval (a screen share, added to a live publish
+		// connection, waited ~250 ms for it).
 		p.s.goroutine(ft.pliLoop)
-		ft.requestKeyframe()
 	}
 }
 
