@@ -21,10 +21,6 @@ type ScreensharePermissions struct {
 // one screen shared at a time in a room.
 const DefaultMaxScreenshareCount = 1
 
-// CodeScreenshareLimit refuses a screen share when the room already has as
-// many as the sharer's preset allows (max_screenshare_count).
-const CodeScreenshareLimit Code = 2106
-
 // ScreenshareAccess is the preset's media.screenshare.can_produce, or its
 // stage_access when it is not set; NOT_ALLOWED without a stage.
 func (p Permissions) ScreenshareAccess() Access {
