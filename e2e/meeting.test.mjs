@@ -182,7 +182,8 @@ test("<rtk-meeting>: the whole webinar flow through the kit's own controls", asy
     const p = meeting.participants.joined.get(peer);
     return !p || (!p.videoTrack && !p.screenShareEnabled && deepAll("rtk-screenshare-view").length === 0);
   }, viewerPeer);
-  await until(viewer, "no camera toggle off stage", () => deepAll("rtk-controlbar rtk-camera-toggle, rtk-camera-toggle").filter((e) => e.isConnected && e.closest?.("rtk-controlbar")).length === 0 || true);
+  // Off stage again, the kit hides the viewer's camera toggle (canProduceVideo is no longer ALLOWED).
+  await viewer.locator("rtk-controlbar rtk-camera-toggle").first().waitFor({ state: "hidden", timeout: 20000 });
 
   assert.deepEqual(host.errors.map(String), [], "host page errors");
   assert.deepEqual(viewer.errors.map(String), [], "viewer page errors");
