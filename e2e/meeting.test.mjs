@@ -116,6 +116,12 @@ test("<rtk-meeting>: the whole webinar flow through the kit's own controls", asy
 
   // The viewer requests with the kit's stage toggle in the control bar.
   assert.equal(await viewer.locator("rtk-controlbar rtk-camera-toggle").first().isVisible(), false, "a camera toggle off stage");
+  assert.deepEqual(await viewer.evaluate(() => {
+    window.patches = [];
+    meeting.self.permissions.on("permissionsUpdate", (patch) => patches.push(patch));
+    const p = meeting.self.permissions;
+    return [p.canProduceAudio, p.canProduceVideo, p.canProduceScreenshare];
+  }), ["CAN_REQUEST", "CAN_REQUEST", "CAN_REQUEST"]);
   await viewer.locator("rtk-controlbar rtk-stage-toggle").first().click();
   await until(viewer, "requested", () => meeting.stage.status === "REQUESTED_TO_JOIN_STAGE");
 
@@ -124,6 +130,10 @@ test("<rtk-meeting>: the whole webinar flow through the kit's own controls", asy
   await host.locator("rtk-sidebar").getByText("Requests").click();
   await host.locator("rtk-participants-stage-queue rtk-icon.accept").click();
   await until(viewer, "accepted", () => meeting.stage.status === "ACCEPTED_TO_JOIN_STAGE");
+  // RealtimeKit's stage-aware permissions: accepted, the viewer may produce.
+  assert.deepEqual(await viewer.evaluate(() => patches), [
+    { media: { audio: { canProduce: "ALLOWED" }, video: { canProduce: "ALLOWED" }, screenshare: { canProduce: "ALLOWED" } } },
+  ]);
 
   // The kit opens the viewer's join dialog; the viewer joins.
   await viewer.locator("rtk-join-stage rtk-button").nth(1).click();

@@ -94,9 +94,9 @@ func (md *media) defineScreenShare(o js.Value) {
 	})
 }
 
-// selfScreenPermissions is the stage's view of self's permissions, for the
-// local check before the browser's picker opens (the server checks again,
-// with the room's count).
+// selfScreenPermissions is the stage's view of self's permissions: for the
+// stage-aware canProduce values and the local check before the browser's
+// picker opens (the server checks again, with the room's count).
 func selfScreenPermissions(p protocol.Permissions) stage.Permissions {
 	return stage.Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess,
 		Media: stage.MediaPermissions{Screenshare: stage.ScreensharePermissions{CanProduce: p.ScreenshareAccess}}, MaxScreenshareCount: p.MaxScreenshareCount}

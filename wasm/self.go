@@ -85,25 +85,18 @@ var jsDate = js.Global().Get("Date")
 // reads it through the stable permissions emitter.
 func permissionsOf(s client.Self) map[string]any {
 	p := s.Permissions
-	media := p.StageAccess
-	if !p.StageEnabled {
-		media = stage.NotAllowed
-	}
-	screen := p.ScreenshareAccess
-	if screen == "" {
-		screen = media
-	}
+	sp := selfScreenPermissions(p)
 	produce := func(a stage.Access) string { return string(stage.ProduceAccess(a, p.StageEnabled, s.StageStatus)) }
 	return map[string]any{
 		"stageEnabled":          p.StageEnabled,
 		"stageAccess":           string(p.StageAccess),
 		"acceptStageRequests":   p.AcceptStageRequests,
 		"seeAllParticipants":    p.SeeAllParticipants,
-		"canProduceAudio":       produce(media),
-		"canProduceVideo":       produce(media),
-		"canProduceScreenshare": produce(screen),
-		"maxScreenshareCount":   p.MaxScreenshareCount,
-		"screenshareAccess":     string(screen),
+		"canProduceAudio":       produce(sp.MediaAccess()),
+		"canProduceVideo":       produce(sp.MediaAccess()),
+		"canProduceScreenshare": produce(sp.ScreenshareAccess()),
+		"maxScreenshareCount":   sp.ScreenshareLimit(),
+		"screenshareAccess":     string(sp.ScreenshareAccess()),
 	}
 }
 
