@@ -116,6 +116,19 @@ func TestScreenShare(t *testing.T) {
 	if err := host.s.Publish(ctx, camera, ScreenShare(screen)); err != nil {
 		t.Fatalf("host shares after the kick: %v", err)
 	}
+	viewer.waitMedia("the host's screen again", func() bool {
+		sc, _ := screenTracks(viewer.s, hp)
+		return sc == 1
+	})
+
+	// A sharer that closes its publish connection altogether (nothing left
+	// to send) no longer counts: the viewer, on stage, may share.
+	host.s.Unpublish()
+	viewer.waitMedia("the host's tracks gone", func() bool { return len(viewer.s.LiveTracksFrom(hp)) == 0 })
+	bringOnStage(t, host, viewer)
+	if err := viewer.s.Publish(ctx, ScreenShare(newScreen(t))); err != nil {
+		t.Fatalf("the viewer shares after the host's connection closed: %v", err)
+	}
 }
 
 // A screen share offered by a user who is not ON_STAGE is refused and

@@ -385,6 +385,9 @@ func (p *Participant) onPublishedTrack(sess *pubSession, remote *webrtc.TrackRem
 		p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", ft.info.Kind)
 		return
 	}
+	if ft.info.Source == protocol.SourceScreenshare {
+		p.m.screenArrived(p.u)
+	}
 	p.log.Debug("forwarding track", "track", ft.info.TrackID, "source", ft.info.Source, "codec", ft.codec.MimeType, "ssrc", uint32(remote.SSRC()))
 	p.s.goroutine(ft.readLoop)
 	p.s.goroutine(ft.drainReceiverRTCP)

@@ -19,11 +19,15 @@ import (
 const maxSources = 16
 
 // screenState is what the SFU keeps about a user's screen share, under
-// meeting.mu.
+// meeting.mu. A user shares while one of its screen tracks is forwarded
+// (meeting.tracks), or from the admission of its offer until that track
+// arrives (pending): the count follows the tracks, so a share ends however
+// its track ends (a renegotiation without it, the publish connection
+// closed, the stage left).
 type screenState struct {
 	perms   stage.Permissions // the user's preset (SetPermissions)
 	known   bool              // perms was set
-	sharing bool              // its current publish offer carries a screen share
+	pending bool              // admitted; its track has not arrived yet
 }
 
 // SetPermissions gives the SFU the user's preset, for its screen-share
@@ -64,19 +68,19 @@ func checkSources(sources map[string]string) error {
 // (wants), the user must be ON_STAGE (allow set), its preset must allow
 // screen share, and the room must have fewer shares than its preset's
 // max_screenshare_count (stage.AdmitScreenshare); the user then counts as
-// sharing. Without one, it no longer does. Refusals are the stage's coded
-// errors (2001, 2006, 2106) and change nothing.
-// started reports whether this call made the user a sharer (undo it with
-// m.endScreenshare if the offer then fails).
+// sharing until its screen track arrives and as long as it is forwarded.
+// Refusals are the stage's coded errors (2001, 2006, 2106) and change
+// nothing. started reports whether this call admitted a new share (undo
+// it with m.endScreenshare if the offer then fails).
 func (m *meeting) admitScreenshare(u *user, wants bool) (started bool, err error) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if !wants {
-		u.screen.sharing = false
+		u.screen.pending = false
 		return false, nil
 	}
-	if u.screen.sharing {
-		return false, nil // already counted: a renegotiation of the same share
+	if m.sharingLocked(u) {
+		return false, nil // a renegotiation of the same share
 	}
 	status := stage.OffStage
 	if u.allow.Load() != 0 {
@@ -88,21 +92,42 @@ func (m *meeting) admitScreenshare(u *user, wants bool) (started bool, err error
 	}
 	active := 0
 	for _, o := range m.users {
-		if o != u && o.screen.sharing && o.allow.Load() != 0 {
+		if o != u && o.allow.Load() != 0 && m.sharingLocked(o) {
 			active++
 		}
 	}
 	if err := stage.AdmitScreenshare(perms, status, active); err != nil {
 		return false, protocol.ErrorOf(err)
 	}
-	u.screen.sharing = true
+	u.screen.pending = true
 	return true, nil
 }
 
-// endScreenshare forgets u's share.
+// sharingLocked reports whether u shares its screen: admitted and waiting
+// for its track, or its screen track forwarded.
+func (m *meeting) sharingLocked(u *user) bool {
+	if u.screen.pending {
+		return true
+	}
+	for _, ft := range m.tracks {
+		if ft.owner.u == u && ft.info.Source == protocol.SourceScreenshare {
+			return true
+		}
+	}
+	return false
+}
+
+// endScreenshare forgets u's admitted share whose offer failed.
 func (m *meeting) endScreenshare(u *user) {
 	m.mu.Lock()
-	u.screen.sharing = false
+	u.screen.pending = false
+	m.mu.Unlock()
+}
+
+// screenArrived: u's screen track is forwarded now and counts by itself.
+func (m *meeting) screenArrived(u *user) {
+	m.mu.Lock()
+	u.screen.pending = false
 	m.mu.Unlock()
 }
 

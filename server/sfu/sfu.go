@@ -390,7 +390,7 @@ func (s *SFU) SetPublishing(meetingID, userID string, onStage bool) {
 		m.mu.Unlock()
 		return
 	}
-	u.screen.sharing = false
+	u.screen.pending = false
 	if u.allow.Swap(0) == 0 {
 		m.mu.Unlock()
 		s.dropIfEmpty(m)
