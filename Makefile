@@ -135,11 +135,13 @@ bench-browser: setup build
 	$(GO) run ./bench/wasmsize -sdk $(SDK)
 	node bench/browser/run.mjs --trace .cache/bench-browser/cold-trace.json
 
-# Media: stage.join() → first frame decoded by another participant, in
-# Chromium on loopback (BENCH_RUNS runs, default 20).
+# Media: stage.join() → first frame decoded by another participant, and
+# enableScreenShare() → first screen frame there, in Chromium on loopback
+# (BENCH_RUNS runs each, default 20).
 .PHONY: bench-media
 bench-media: setup build
 	node bench/browser-media/bench.mjs
+	node bench/browser-media/screenshare.mjs
 
 bench-native:
 	@pkgs=$$(scripts/list-tests.sh bench); \

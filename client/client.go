@@ -62,6 +62,10 @@ type Self struct {
 	protocol.Participant
 	MeetingID   string
 	Permissions protocol.Permissions
+	// MeetingTitle is the meeting's title; StartedAt when the room's
+	// session started on the server (ms since epoch, 0 before Join).
+	MeetingTitle string
+	StartedAt    int64
 	// RoomJoined is set by Join and cleared by Leave, Close and a fatal
 	// disconnect; it stays set while reconnecting (the server keeps the
 	// user's place for its grace period).
@@ -88,9 +92,10 @@ type Meeting struct {
 
 	mu           sync.Mutex
 	st           state
-	cur          *conn // the reader's connection (also while it handshakes)
-	conn         *conn // the connection that takes calls; nil while reconnecting
-	closed       bool  // Leave, Close or a fatal close: no more calls, no reconnect
+	joinName     string // SetName's name, sent with every join ("": the token's)
+	cur          *conn  // the reader's connection (also while it handshakes)
+	conn         *conn  // the connection that takes calls; nil while reconnecting
+	closed       bool   // Leave, Close or a fatal close: no more calls, no reconnect
 	reconnecting bool
 	backoff      time.Duration // reader only: next reconnect wait
 
@@ -191,6 +196,7 @@ func socketURL(base string) (string, error) {
 // Once joined, the room's snapshot is the authority on self.
 func (m *Meeting) applyHello(h *protocol.HelloResult) {
 	m.st.self.MeetingID = h.MeetingID
+	m.st.self.MeetingTitle = h.MeetingTitle
 	m.st.self.Permissions = h.Permissions
 	if !m.st.self.RoomJoined {
 		m.st.self.Participant = h.Self
@@ -361,8 +367,33 @@ func (m *Meeting) Join(ctx context.Context) error {
 	if joined {
 		return nil
 	}
-	_, err := m.call(ctx, protocol.ClientMessage{Type: protocol.TypeJoin}, kindJoin)
+	_, err := m.call(ctx, m.joinMessage(), kindJoin)
 	return err
+}
+
+// joinMessage is the join request: with SetName's name if one was set.
+func (m *Meeting) joinMessage() protocol.ClientMessage {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return protocol.ClientMessage{Type: protocol.TypeJoin, Name: m.joinName}
+}
+
+// SetName sets the name others see, before Join (RealtimeKit's
+// self.setName): the join carries it and the server uses it in place of
+// the token's. Errors (4005): an empty or blank name, one longer than
+// protocol.MaxNameBytes, or a call after Join.
+func (m *Meeting) SetName(name string) error {
+	if strings.TrimSpace(name) == "" || len(name) > protocol.MaxNameBytes {
+		return newError(CodeBadArgs, "setName needs a name of 1 to %d bytes", protocol.MaxNameBytes)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.st.self.RoomJoined {
+		return newError(CodeBadArgs, "setName works only before join")
+	}
+	m.joinName = name
+	m.st.self.Name = name
+	return nil
 }
 
 // Leave leaves the room and closes the meeting: the server takes the user

@@ -322,7 +322,8 @@ func TestRequestGrantJoinKick(t *testing.T) {
 	self := viewer.m.Self()
 	if !self.RoomJoined || self.UserID != viewer.id || self.Name != "Viewer" || self.PresetName != stage.PresetWebinarViewer ||
 		self.PeerID == "" || self.PeerID != viewer.m.Stage().PeerID() || self.MeetingID != r.mid ||
-		self.Permissions != (protocol.Permissions{StageEnabled: true, StageAccess: stage.CanRequest}) {
+		self.Permissions != (protocol.Permissions{StageEnabled: true, StageAccess: stage.CanRequest, ScreenshareAccess: stage.CanRequest, MaxScreenshareCount: 1}) ||
+		self.MeetingTitle != "e2e" || self.StartedAt <= 0 || time.Since(time.UnixMilli(self.StartedAt)) > time.Minute {
 		t.Fatalf("viewer self %+v", self)
 	}
 
@@ -1259,4 +1260,40 @@ func TestCustomIDAndHostReachOthers(t *testing.T) {
 		}
 		return false
 	})
+}
+
+// RealtimeKit's setName before join: the join carries the name, the user and
+// the others see it; bad names and a call after join are refused (4005)
+// and change nothing.
+func TestSetNameBeforeJoin(t *testing.T) {
+	r := newRoom(t, 10*time.Second)
+	host := r.join("Host", stage.PresetWebinarHost)
+	viewer := r.init(r.add("Viewer", stage.PresetWebinarViewer))
+	for _, bad := range []string{"", "   ", strings.Repeat("x", protocol.MaxNameBytes+1)} {
+		if err := viewer.m.SetName(bad); client.CodeOf(err) != protocol.CodeBadArgs {
+			t.Fatalf("SetName(%d bytes): %v, want 4005", len(bad), err)
+		}
+	}
+	must(t, viewer.m.SetName("Vera"))
+	if n := viewer.m.Self().Name; n != "Vera" {
+		t.Fatalf("self name before join %q", n)
+	}
+	must(t, viewer.m.Join(ctx))
+	if n := viewer.m.Self().Name; n != "Vera" {
+		t.Fatalf("self name after join %q (the snapshot's)", n)
+	}
+	host.until("the viewer, named Vera", func() bool {
+		for _, p := range host.m.Participants() {
+			if p.UserID == viewer.id {
+				return p.Name == "Vera"
+			}
+		}
+		return false
+	})
+	if err := viewer.m.SetName("Late"); client.CodeOf(err) != protocol.CodeBadArgs {
+		t.Fatalf("SetName after join: %v, want 4005", err)
+	}
+	if n := viewer.m.Self().Name; n != "Vera" {
+		t.Fatalf("self name after a refused SetName %q", n)
+	}
 }

@@ -241,6 +241,9 @@ func (s *state) sync(snap protocol.Snapshot, first bool) []Event {
 
 	old := s.self.Participant
 	s.self.Participant = snap.Self
+	if snap.StartedAt != 0 {
+		s.self.StartedAt = snap.StartedAt
+	}
 	s.self.RoomJoined = true
 	if to := snap.Self.StageStatus; to != old.StageStatus {
 		if !first && old.PeerID == snap.Self.PeerID {

@@ -386,3 +386,50 @@ test("join rejects with 4041 when publishing fails, ON_STAGE all the same; toggl
   await decodes(host, viewerId);
   noErrors(host, viewer);
 });
+
+test("screen share: a second sharer is refused with 2106 and keeps its camera; the first stops, the second shares, a kick ends it", async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+  const host = await joinAs(people.Host);
+  const viewer = await joinAs(people.Viewer);
+  const hostId = people.Host.id;
+  const viewerId = people.Viewer.id;
+
+  // Off stage, the viewer may not share: refused before the browser's picker.
+  const offStage = await viewer.evaluate(() => meeting.self.enableScreenShare().then(() => "resolved", (e) => e.code));
+  assert.equal(offStage, "2006");
+
+  await host.evaluate(async () => {
+    await meeting.stage.join();
+    await meeting.self.enableScreenShare();
+  });
+  await viewer.evaluate(() => meeting.self.enableVideo());
+  await grantAndJoin(host, viewer, viewerId);
+  await decodes(host, viewerId);
+  await viewer.waitForFunction((u) => byUser(u)?.screenShareEnabled === true && byUser(u).screenShareTracks.video != null, hostId, T);
+
+  // The room has its one share (max_screenshare_count 1): the server refuses.
+  const refused = await viewer.evaluate(() => meeting.self.enableScreenShare().then(() => null,
+    (e) => ({ code: e.code, name: e.name, message: e.message, enabled: meeting.self.screenShareEnabled })));
+  assert.equal(refused?.code, "2106", JSON.stringify(refused));
+  assert.equal(refused.name, "ClientError");
+  assert.match(refused.message, /^\[ERR2106\]/);
+  assert.equal(refused.enabled, false);
+  // Its camera is published again and keeps reaching the host.
+  await decodes(host, viewerId);
+
+  // The host stops sharing; now the viewer may, and the host sees its screen.
+  await host.evaluate(() => meeting.self.disableScreenShare());
+  await viewer.waitForFunction((u) => byUser(u)?.screenShareEnabled === false, hostId, T);
+  await viewer.evaluate(() => meeting.self.enableScreenShare());
+  await host.waitForFunction((u) => byUser(u)?.screenShareTracks.video != null, viewerId, T);
+  const screen = await host.evaluateHandle((u) => watch(byUser(u).screenShareTracks.video), viewerId);
+  await host.waitForFunction((v) => v.videoWidth > 0 && frames(v) > 1, screen, T);
+
+  // The host kicks the viewer: the share ends at the host and at the viewer.
+  await host.evaluate((u) => meeting.stage.kick([u]), viewerId);
+  await host.waitForFunction((u) => byUser(u)?.screenShareEnabled === false && byUser(u).screenShareTracks.video === null, viewerId, T);
+  await viewer.waitForFunction(() => !meeting.self.screenShareEnabled && meeting.self.screenShareTracks.video === null, null, T);
+  await stopsDecoding(host, screen);
+  noErrors(host, viewer);
+  for (const p of [host, viewer]) await p.evaluate(() => meeting.leave());
+});

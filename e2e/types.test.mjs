@@ -1,8 +1,10 @@
-// Types: RealtimeKit-style page code (e2e/types/page.ts, app.tsx), written
-// against @cloudflare/realtimekit 2.0.2's API, compiles under a strict
-// `tsc --noEmit` both against RealtimeKit's own published types and, through
-// a paths alias (what a bundler alias does for the code), against StageKit's
-// (web/realtimekit.d.ts, web/realtimekit-react.d.ts). A wrong use
+// Types: RealtimeKit-style page code (e2e/types/page.ts, kit.ts, app.tsx),
+// written against @cloudflare/realtimekit 2.0.2's API as its types accept it
+// (tracks typed MediaStreamTrack, screen share, self.config, devices, …),
+// compiles under a strict `tsc --noEmit` both against RealtimeKit's own
+// published types and, through a paths alias (what a bundler alias does for
+// the code), against StageKit's (web/realtimekit.d.ts,
+// web/realtimekit-react.d.ts). A wrong use
 // (getAccessRequests() as a promise) fails against both. StageKit's .d.ts
 // files also compile on their own, without skipLibCheck.
 import { test } from "node:test";

@@ -30,12 +30,13 @@ const PartBytes = 64 << 10
 const (
 	MaxTokenBytes  = 4096
 	MaxUserIDBytes = 128
+	MaxNameBytes   = 256 // a display name (REST's limit too)
 )
 
 // Client → server message types.
 const (
 	TypeHello         = "hello"          // authenticate: Token
-	TypeJoin          = "join"           // join the room; result carries a Snapshot
+	TypeJoin          = "join"           // join the room (Name: the display name, if the user set one); result carries a Snapshot
 	TypeLeave         = "leave"          // leave the room
 	TypeSnapshot      = "snapshot"       // ask for a fresh Snapshot (resync)
 	TypeStageRequest  = "stage.request"  // requestAccess
@@ -101,6 +102,7 @@ type ClientMessage struct {
 	ID      uint64   `json:"id"`
 	Type    string   `json:"type"`
 	Token   string   `json:"token,omitempty"`
+	Name    string   `json:"name,omitempty"` // join: the name the user set before joining
 	UserIDs []string `json:"userIds,omitempty"`
 	// Expect holds, for grant, deny and kick, the status the sender saw for
 	// each user id ("" for unknown); a user who moved since is refused (2006).
@@ -110,7 +112,14 @@ type ClientMessage struct {
 	PC        string        `json:"pc,omitempty"`
 	SDP       string        `json:"sdp,omitempty"`
 	Candidate *ICECandidate `json:"candidate,omitempty"`
+	// Sources labels a publish offer's sections that are not the camera or
+	// microphone: mid → SourceScreenshare.
+	Sources map[string]string `json:"sources,omitempty"`
 }
+
+// SourceScreenshare labels a screen share's video (and its audio) in a
+// publish offer's Sources and in TrackInfo.Source.
+const SourceScreenshare = "screenshare"
 
 // ICECandidate mirrors RTCIceCandidateInit, and pion's ICECandidateInit
 // field for field, so that Go converts one to the other directly.
@@ -128,6 +137,7 @@ type TrackInfo struct {
 	Kind     string `json:"kind"` // "audio" or "video"
 	TrackID  string `json:"trackId"`
 	StreamID string `json:"streamId"`
+	Source   string `json:"source,omitempty"` // SourceScreenshare, or "" for camera and microphone
 }
 
 // ServerMessage is every message the server sends. Which fields are set
@@ -186,6 +196,11 @@ type Permissions struct {
 	StageAccess         stage.Access `json:"stageAccess"`
 	AcceptStageRequests bool         `json:"acceptStageRequests"`
 	SeeAllParticipants  bool         `json:"seeAllParticipants"`
+	// ScreenshareAccess is the preset's media.screenshare.can_produce
+	// (stage.Permissions.ScreenshareAccess); MaxScreenshareCount its
+	// max_screenshare_count (stage.Permissions.ScreenshareLimit).
+	ScreenshareAccess   stage.Access `json:"screenshareAccess,omitempty"`
+	MaxScreenshareCount int          `json:"maxScreenshareCount,omitempty"`
 }
 
 // SeesEveryone reports whether the user sees every participant (and gets
@@ -209,9 +224,11 @@ type Participant struct {
 
 // HelloResult answers a hello: who the token says the user is.
 type HelloResult struct {
-	MeetingID   string      `json:"meetingId"`
-	Self        Participant `json:"self"`
-	Permissions Permissions `json:"permissions"`
+	MeetingID string `json:"meetingId"`
+	// MeetingTitle is the meeting's title (REST POST /v1/meetings {title}).
+	MeetingTitle string      `json:"meetingTitle,omitempty"`
+	Self         Participant `json:"self"`
+	Permissions  Permissions `json:"permissions"`
 	// GraceMs is how long the server keeps the user's place after a drop.
 	GraceMs int64 `json:"graceMs"`
 	// Nodes are the base URLs of a cluster's live nodes, for a client
@@ -233,6 +250,9 @@ type Snapshot struct {
 	Requests []StageRequest `json:"requests,omitempty"`
 	// Count is the room's participant count, the user included.
 	Count int `json:"count"`
+	// StartedAt is when the room's session started on the server that
+	// serves it (ms since epoch): RealtimeKit's meetingStartedTimestamp.
+	StartedAt int64 `json:"startedAt,omitempty"`
 }
 
 // StageRequest is a pending request, RealtimeKit's StageRequestPayload plus
@@ -263,7 +283,8 @@ type Change struct {
 
 // PermissionsOf converts a preset's permissions to their wire form.
 func PermissionsOf(p stage.Permissions) Permissions {
-	return Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess, AcceptStageRequests: p.AcceptStageRequests, SeeAllParticipants: p.SeeAllParticipants}
+	return Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess, AcceptStageRequests: p.AcceptStageRequests, SeeAllParticipants: p.SeeAllParticipants,
+		ScreenshareAccess: p.ScreenshareAccess(), MaxScreenshareCount: p.ScreenshareLimit()}
 }
 
 // ParticipantOf converts a room member to its wire form.

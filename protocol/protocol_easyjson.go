@@ -60,6 +60,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol(in *jlexer.Lexer, o
 			} else {
 				out.StreamID = string(in.String())
 			}
+		case "source":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Source = string(in.String())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -98,6 +104,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol(out *jwriter.Writer
 		const prefix string = ",\"streamId\":"
 		out.RawString(prefix)
 		out.String(string(in.StreamID))
+	}
+	if in.Source != "" {
+		const prefix string = ",\"source\":"
+		out.RawString(prefix)
+		out.String(string(in.Source))
 	}
 	out.RawByte('}')
 }
@@ -281,6 +292,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol2(in *jlexer.Lexer, 
 			} else {
 				out.Count = int(in.Int())
 			}
+		case "startedAt":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.StartedAt = int64(in.Int64())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -339,6 +356,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol2(out *jwriter.Write
 		const prefix string = ",\"count\":"
 		out.RawString(prefix)
 		out.Int(int(in.Count))
+	}
+	if in.StartedAt != 0 {
+		const prefix string = ",\"startedAt\":"
+		out.RawString(prefix)
+		out.Int64(int64(in.StartedAt))
 	}
 	out.RawByte('}')
 }
@@ -900,6 +922,18 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(in *jlexer.Lexer, 
 			} else {
 				out.SeeAllParticipants = bool(in.Bool())
 			}
+		case "screenshareAccess":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.ScreenshareAccess = stage.Access(in.String())
+			}
+		case "maxScreenshareCount":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.MaxScreenshareCount = int(in.Int())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -933,6 +967,16 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(out *jwriter.Write
 		const prefix string = ",\"seeAllParticipants\":"
 		out.RawString(prefix)
 		out.Bool(bool(in.SeeAllParticipants))
+	}
+	if in.ScreenshareAccess != "" {
+		const prefix string = ",\"screenshareAccess\":"
+		out.RawString(prefix)
+		out.String(string(in.ScreenshareAccess))
+	}
+	if in.MaxScreenshareCount != 0 {
+		const prefix string = ",\"maxScreenshareCount\":"
+		out.RawString(prefix)
+		out.Int(int(in.MaxScreenshareCount))
 	}
 	out.RawByte('}')
 }
@@ -1191,6 +1235,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(in *jlexer.Lexer, 
 			} else {
 				out.MeetingID = string(in.String())
 			}
+		case "meetingTitle":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.MeetingTitle = string(in.String())
+			}
 		case "self":
 			if in.IsNull() {
 				in.Skip()
@@ -1254,6 +1304,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(out *jwriter.Write
 		const prefix string = ",\"meetingId\":"
 		out.RawString(prefix[1:])
 		out.String(string(in.MeetingID))
+	}
+	if in.MeetingTitle != "" {
+		const prefix string = ",\"meetingTitle\":"
+		out.RawString(prefix)
+		out.String(string(in.MeetingTitle))
 	}
 	{
 		const prefix string = ",\"self\":"
@@ -1459,6 +1514,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 			} else {
 				out.Token = string(in.String())
 			}
+		case "name":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Name = string(in.String())
+			}
 		case "userIds":
 			if in.IsNull() {
 				in.Skip()
@@ -1539,6 +1600,30 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 					(*out.Candidate).UnmarshalEasyJSON(in)
 				}
 			}
+		case "sources":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				in.Delim('{')
+				if !in.IsDelim('}') {
+					out.Sources = make(map[string]string)
+				} else {
+					out.Sources = nil
+				}
+				for !in.IsDelim('}') {
+					key := string(in.String())
+					in.WantColon()
+					var v36 string
+					if in.IsNull() {
+						in.Skip()
+					} else {
+						v36 = string(in.String())
+					}
+					(out.Sources)[key] = v36
+					in.WantComma()
+				}
+				in.Delim('}')
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -1573,16 +1658,21 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		out.RawString(prefix)
 		out.String(string(in.Token))
 	}
+	if in.Name != "" {
+		const prefix string = ",\"name\":"
+		out.RawString(prefix)
+		out.String(string(in.Name))
+	}
 	if len(in.UserIDs) != 0 {
 		const prefix string = ",\"userIds\":"
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v36, v37 := range in.UserIDs {
-				if v36 > 0 {
+			for v37, v38 := range in.UserIDs {
+				if v37 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v37))
+				out.String(string(v38))
 			}
 			out.RawByte(']')
 		}
@@ -1592,11 +1682,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v38, v39 := range in.Expect {
-				if v38 > 0 {
+			for v39, v40 := range in.Expect {
+				if v39 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v39))
+				out.String(string(v40))
 			}
 			out.RawByte(']')
 		}
@@ -1615,6 +1705,25 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		const prefix string = ",\"candidate\":"
 		out.RawString(prefix)
 		(*in.Candidate).MarshalEasyJSON(out)
+	}
+	if len(in.Sources) != 0 {
+		const prefix string = ",\"sources\":"
+		out.RawString(prefix)
+		{
+			out.RawByte('{')
+			v41First := true
+			for v41Name, v41Value := range in.Sources {
+				if v41First {
+					v41First = false
+				} else {
+					out.RawByte(',')
+				}
+				out.String(string(v41Name))
+				out.RawByte(':')
+				out.String(string(v41Value))
+			}
+			out.RawByte('}')
+		}
 	}
 	out.RawByte('}')
 }

@@ -235,7 +235,7 @@ func TestConversions(t *testing.T) {
 	if got, want := protocol.ChangeOf(c), (protocol.Change{UserID: "u", PeerID: "p", From: stage.Requested, To: stage.Accepted, Cause: stage.CauseGrant}); got != want {
 		t.Errorf("ChangeOf = %+v, want %+v", got, want)
 	}
-	if got, want := protocol.PermissionsOf(m.Preset.Permissions), (protocol.Permissions{StageEnabled: true, StageAccess: stage.CanRequest}); got != want {
+	if got, want := protocol.PermissionsOf(m.Preset.Permissions), (protocol.Permissions{StageEnabled: true, StageAccess: stage.CanRequest, ScreenshareAccess: stage.CanRequest, MaxScreenshareCount: 1}); got != want {
 		t.Errorf("PermissionsOf = %+v, want %+v", got, want)
 	}
 	// The JSON names the JS side reads.

@@ -23,6 +23,9 @@ const (
 	CodeBatchTooLarge Code = 2103 // a batch names more users than MaxBatch
 	CodeAlreadyInRoom Code = 2104 // the user is already in the room
 	CodeBadExpect     Code = 2105 // expected statuses do not match the user ids
+	// CodeScreenshareLimit refuses a screen share when the room already has
+	// as many as the sharer's preset allows (max_screenshare_count).
+	CodeScreenshareLimit Code = 2106
 )
 
 // MaxBatch is the most user ids one grant, deny or kick may name.

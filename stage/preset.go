@@ -54,6 +54,13 @@ type Permissions struct {
 	// Such a user costs the server O(room) per event, as a host does;
 	// webinar presets leave it off so that the audience stays private.
 	SeeAllParticipants bool `json:"see_all_participants,omitempty"`
+	// Media is RealtimeKit's permissions.media: here the screen share's
+	// can_produce (see media.go).
+	Media MediaPermissions `json:"media,omitzero"`
+	// MaxScreenshareCount is RealtimeKit's max_screenshare_count: how many
+	// screens may be shared in the room at once when this user starts one
+	// (0: DefaultMaxScreenshareCount).
+	MaxScreenshareCount int `json:"max_screenshare_count,omitempty"`
 }
 
 // SeesEveryone reports whether the user sees every participant: hosts (who
@@ -91,6 +98,12 @@ func (p Preset) Validate() error {
 	}
 	if !p.StageAccess.Valid() {
 		return fmt.Errorf("preset %q: stage_access %q: want ALLOWED, CAN_REQUEST or NOT_ALLOWED", p.Name, p.StageAccess)
+	}
+	if c := p.Media.Screenshare.CanProduce; c != "" && !c.Valid() {
+		return fmt.Errorf("preset %q: media.screenshare.can_produce %q: want ALLOWED, CAN_REQUEST or NOT_ALLOWED", p.Name, c)
+	}
+	if p.MaxScreenshareCount < 0 || p.MaxScreenshareCount > MaxScreenshareCount {
+		return fmt.Errorf("preset %q: max_screenshare_count %d: want 1 to %d (0 or absent: %d)", p.Name, p.MaxScreenshareCount, MaxScreenshareCount, DefaultMaxScreenshareCount)
 	}
 	return nil
 }

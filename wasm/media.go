@@ -110,6 +110,8 @@ type media struct {
 	left      bool
 	local     [2]localTrack
 	acquiring [2]*acquisition
+	screen    [2]localTrack // the screen share's audio and video (screenshare.go)
+	sharing   bool          // a getDisplayMedia or a screen publish is in progress
 }
 
 func newMedia(mt *meeting) (*media, error) {
@@ -119,10 +121,10 @@ func newMedia(mt *meeting) (*media, error) {
 		RequestTimeout: publishTimeout,
 		Logger:         pageLog,
 		OnTrack: func(t *cmedia.Track) {
-			mt.showRemote(t.Info.PeerID, kindOf(t.Info.Kind), t.JS, js.Undefined())
+			mt.showRemote(t.Info.PeerID, slotOf(t.Info), t.JS, js.Undefined())
 		},
 		OnTrackEnded: func(t *cmedia.Track) {
-			mt.showRemote(t.Info.PeerID, kindOf(t.Info.Kind), js.Null(), t.JS)
+			mt.showRemote(t.Info.PeerID, slotOf(t.Info), js.Null(), t.JS)
 		},
 	})
 	if err != nil {
@@ -137,6 +139,7 @@ func (md *media) defineSelf(o js.Value) {
 	for k := range kindNames {
 		setTrackProps(o, k, js.Null())
 	}
+	md.defineScreenShare(o)
 	for k, name := range [2]string{"Audio", "Video"} {
 		jsbridge.DefineAsyncMethod(o, "enable"+name, func(_ js.Value, args []js.Value) (any, error) {
 			return nil, md.enable(k, args)
@@ -191,7 +194,7 @@ func (md *media) syncPublish() error {
 	md.mu.Lock()
 	left := md.left
 	var tracks []*cmedia.BrowserTrack
-	for _, l := range md.local {
+	for _, l := range append(md.local[:], md.screen[:]...) {
 		if l.track != nil {
 			tracks = append(tracks, l.track)
 		}
@@ -383,11 +386,12 @@ func (md *media) setLocal(kind int, l localTrack) {
 	md.mt.showLocal(kind, l.value())
 }
 
-// releaseLocal disables both media (the camera and microphone the SDK
-// acquired are stopped). q only.
+// releaseLocal disables both media and the screen share (the camera,
+// microphone and screen the SDK acquired are stopped). q only.
 func (md *media) releaseLocal() {
 	md.setLocal(kindAudio, localTrack{})
 	md.setLocal(kindVideo, localTrack{})
+	md.setScreen(localTrack{}, localTrack{})
 }
 
 // --- helpers ------------------------------------------------------------------------

@@ -27,8 +27,8 @@ type meeting struct {
 	mu        sync.Mutex
 	peers     map[string]*participant // by peer id
 	order     []string
-	tracks    map[string]*[2]js.Value // received tracks by owner peer id, set on its object when it exists
-	roomState string                  // self.roomState (self.go)
+	tracks    map[string]*[slotCount]js.Value // received tracks by owner peer id and slot, set on its object when it exists
+	roomState string                          // self.roomState (self.go)
 }
 
 // participant is a remote participant's JS object; its fields are plain data
@@ -41,7 +41,7 @@ type participant struct {
 var arrayCtor = js.Global().Get("Array")
 
 func newMeeting(m *client.Meeting) (*meeting, error) {
-	mt := &meeting{m: m, peers: map[string]*participant{}, tracks: map[string]*[2]js.Value{}, roomState: roomInit}
+	mt := &meeting{m: m, peers: map[string]*participant{}, tracks: map[string]*[slotCount]js.Value{}, roomState: roomInit}
 	root := jsbridge.NewEmitter()
 	mt.obj = root.Value()
 	mt.stage = jsbridge.NewEmitter()
@@ -163,7 +163,7 @@ func (mt *meeting) defineSelf() {
 		"customParticipantId": func(s client.Self) any { return optional(s.CustomParticipantID) },
 		"stageStatus":         func(s client.Self) any { return string(s.StageStatus) },
 		"roomJoined":          func(s client.Self) any { return s.RoomJoined },
-		"permissions":         func(s client.Self) any { return s.Permissions },
+		"permissions":         func(s client.Self) any { return permissionsOf(s) },
 	}
 	for name, get := range props {
 		jsbridge.DefineGetter(o, name, func() (any, error) { return get(self()), nil })
@@ -214,14 +214,18 @@ func (mt *meeting) upsert(p client.Participant) *participant {
 		jp.obj.Set("presetName", p.PresetName)
 		jp.obj.Set("customParticipantId", optional(p.CustomParticipantID))
 		jp.obj.Set("isHost", p.IsHost)
-		for k := range kindNames {
-			track := js.Null()
+		var held [slotCount]js.Value
+		for k := range held {
+			held[k] = js.Null()
 			if tr := mt.tracks[p.PeerID]; tr != nil && !tr[k].IsUndefined() {
-				track = tr[k]
+				held[k] = tr[k]
 			}
-			setTrackProps(jp.obj, k, track)
+		}
+		for k := range kindNames {
+			setTrackProps(jp.obj, k, held[k])
 		}
 		initParticipantRTK(jp.obj)
+		setScreenProps(jp.obj, held[slotScreenAudio], held[slotScreenVideo])
 		mt.joined.Value().Call("set", p.PeerID, jp.obj)
 	}
 	jp.obj.Set("stageStatus", string(p.StageStatus))
@@ -247,31 +251,52 @@ func (mt *meeting) remove(peerID string) *participant {
 	return jp
 }
 
-// showRemote sets a participant's received track of kind (null: none) and
-// emits audioUpdate/videoUpdate on it and on meeting.participants.joined.
-// With only (not undefined), it changes nothing unless the track is still
-// only (a track that ended after another replaced it).
-func (mt *meeting) showRemote(peer string, kind int, track, only js.Value) {
+// showRemote sets a participant's received track of a slot (null: none)
+// and emits audioUpdate/videoUpdate, or screenShareUpdate, on it and on
+// meeting.participants.joined. With only (not undefined), it changes
+// nothing unless the track is still only (a track that ended after another
+// replaced it).
+func (mt *meeting) showRemote(peer string, slot int, track, only js.Value) {
 	mt.mu.Lock()
 	tr := mt.tracks[peer]
 	if tr == nil {
-		tr = &[2]js.Value{js.Undefined(), js.Undefined()}
+		tr = &[slotCount]js.Value{}
+		for k := range tr {
+			tr[k] = js.Undefined()
+		}
 		mt.tracks[peer] = tr
 	}
-	if !only.IsUndefined() && !tr[kind].Equal(only) {
+	if !only.IsUndefined() && !tr[slot].Equal(only) {
 		mt.mu.Unlock()
 		return
 	}
-	tr[kind] = track
+	tr[slot] = track
 	jp := mt.peers[peer]
-	if jp == nil || jp.obj.Get(kindNames[kind]+"Track").Equal(track) {
+	if jp == nil {
 		mt.mu.Unlock()
 		return // not (yet) in the room: set when its object is made
 	}
-	setTrackProps(jp.obj, kind, track)
+	if slot >= slotScreenAudio {
+		audio, video := nullIfUndefined(tr[slotScreenAudio]), nullIfUndefined(tr[slotScreenVideo])
+		was := jp.obj.Get("screenShareEnabled").Truthy()
+		setScreenProps(jp.obj, audio, video)
+		mt.mu.Unlock()
+		if (!was && video.IsNull()) || !mt.screenSettled(peer, audio, video) {
+			return // nothing to show yet, or announced once its other track is here (or gone) too
+		}
+		upd := screenUpdateOf(audio, video)
+		jp.em.Emit(eventScreenShareUpdate, upd)
+		mt.joined.Emit(eventScreenShareUpdate, jp.obj, upd)
+		return
+	}
+	if jp.obj.Get(kindNames[slot] + "Track").Equal(track) {
+		mt.mu.Unlock()
+		return
+	}
+	setTrackProps(jp.obj, slot, track)
 	mt.mu.Unlock()
-	ev := kindNames[kind] + "Update"
-	upd := updateOf(kind, track)
+	ev := kindNames[slot] + "Update"
+	upd := updateOf(slot, track)
 	jp.em.Emit(ev, upd)
 	mt.joined.Emit(ev, jp.obj, upd)
 }

@@ -14,12 +14,11 @@ import (
 // initParticipantRTK sets a new participant object's RealtimeKit members
 // that this SDK has no feature behind, at their true values: no picture
 // (RealtimeKit's value for a participant without one), no pinning, no
-// hidden tiles, no screen share.
+// hidden tiles.
 func initParticipantRTK(obj js.Value) {
 	obj.Set("picture", js.Undefined())
 	obj.Set("isPinned", false)
 	obj.Set("hidden", false)
-	obj.Set("screenShareEnabled", false)
 	obj.Set("flags", js.Global().Get("Object").New())
 }
 

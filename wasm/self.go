@@ -12,6 +12,7 @@ import (
 	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/jsbridge"
 	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/stage"
 )
 
 // RealtimeKit's self.roomState values that this SDK reaches.
@@ -26,6 +27,13 @@ const (
 // defineSelfRTK adds peerId and roomState to meeting.self.
 func (mt *meeting) defineSelfRTK(o js.Value) {
 	jsbridge.DefineGetter(o, "peerId", func() (any, error) { return mt.m.Self().PeerID, nil })
+	// RealtimeKit's setName: before join; synchronous, as RealtimeKit's.
+	jsbridge.DefineMethod(o, "setName", func(_ js.Value, args []js.Value) (any, error) {
+		if len(args) == 0 || args[0].Type() != js.TypeString {
+			return nil, protocol.NewError(protocol.CodeBadArgs, "setName needs a string")
+		}
+		return nil, mt.m.SetName(args[0].String())
+	})
 	jsbridge.DefineGetter(o, "roomState", func() (any, error) {
 		mt.mu.Lock()
 		defer mt.mu.Unlock()
@@ -69,10 +77,41 @@ func (mt *meeting) selfRoomEvent(ev client.Event) {
 	}
 }
 
+var jsDate = js.Global().Get("Date")
+
+// permissionsOf is self.permissions as the Go side knows it: the preset's
+// permissions and RealtimeKit's stage-aware canProduceAudio/Video/
+// Screenshare for the current status (stage.ProduceAccess). web/shape.js
+// reads it through the stable permissions emitter.
+func permissionsOf(s client.Self) map[string]any {
+	p := s.Permissions
+	sp := selfScreenPermissions(p)
+	produce := func(a stage.Access) string { return string(stage.ProduceAccess(a, p.StageEnabled, s.StageStatus)) }
+	return map[string]any{
+		"stageEnabled":          p.StageEnabled,
+		"stageAccess":           string(p.StageAccess),
+		"acceptStageRequests":   p.AcceptStageRequests,
+		"seeAllParticipants":    p.SeeAllParticipants,
+		"canProduceAudio":       produce(sp.MediaAccess()),
+		"canProduceVideo":       produce(sp.MediaAccess()),
+		"canProduceScreenshare": produce(sp.ScreenshareAccess()),
+		"maxScreenshareCount":   sp.ScreenshareLimit(),
+		"screenshareAccess":     string(sp.ScreenshareAccess()),
+	}
+}
+
 // defineMetaRTK builds meeting.meta, RealtimeKit's meeting metadata emitter;
 // web/shape.js adds viewType and the connection state.
 func (mt *meeting) defineMetaRTK() {
 	meta := jsbridge.NewEmitter().Value()
 	jsbridge.DefineGetter(meta, "meetingId", func() (any, error) { return mt.m.Self().MeetingID, nil })
+	jsbridge.DefineGetter(meta, "meetingTitle", func() (any, error) { return mt.m.Self().MeetingTitle, nil })
+	// A Date, as RealtimeKit's; undefined before the room is joined.
+	jsbridge.DefineGetter(meta, "meetingStartedTimestamp", func() (any, error) {
+		if at := mt.m.Self().StartedAt; at != 0 {
+			return jsDate.New(at), nil
+		}
+		return js.Undefined(), nil
+	})
 	mt.obj.Set("meta", meta)
 }

@@ -2,7 +2,7 @@
 // typed against RealtimeKit compiles against StageKit through a bundler/tsconfig alias of @cloudflare/realtimekit.
 import type {
   Meeting, InitOptions, Participant, Participants, ParticipantMap, Self, Permissions, Meta, Stage, StageStatus,
-  StageRequestPayload, SocketConnectionState, LeaveRoomState, MediaProductionPermissionType,
+  StageRequestPayload, SocketConnectionState, LeaveRoomState, MediaProductionPermissionType, MediaPermission, UIConfig,
 } from "./stagekit.js";
 import { ClientError } from "./stagekit.js";
 
@@ -12,13 +12,18 @@ export type {
 };
 export type { LeaveRoomState as leaveRoomState };
 
-export type RTKParticipant = Readonly<Participant>;
-export type RTKParticipants = Readonly<Participants>;
-export type RTKParticipantMap = Readonly<ParticipantMap>;
-export type RTKSelf = Readonly<Self>;
-export type RTKSelfMedia = Readonly<Self>;
-export type RTKPermissionsPreset = Readonly<Permissions>;
-export type RTKMeta = Readonly<Meta>;
+// RealtimeKit's types declare tracks MediaStreamTrack (never null), so the same interfaces are instantiated with
+// that track type here: code RealtimeKit's types accept (`const t: MediaStreamTrack = p.videoTrack`) compiles
+// unchanged. The runtime is the same as stagekit's: a track is null while its medium is off, as RealtimeKit's is.
+type RTKTrack = MediaStreamTrack;
+export type RTKParticipant = Participant<RTKTrack>;
+export type RTKParticipants = Participants<RTKTrack>;
+export type RTKParticipantMap = ParticipantMap<RTKTrack>;
+export type RTKSelf = Self<RTKTrack>;
+export type RTKSelfMedia = Self<RTKTrack>;
+export type RTKPermissionsPreset = Permissions;
+export type RTKMeta = Meta;
+export type { MediaPermission, UIConfig as RTKThemePreset };
 
 /**
  * RealtimeKit's init options. authToken, baseURI (here: the StageKit server's origin), defaults {audio, video} and
@@ -34,7 +39,7 @@ export interface RTKClientOptions extends InitOptions {
 export declare const RequestToJoinType: { readonly PRESENT: "REQUEST_TO_PRESENT" };
 
 /** A meeting: RealtimeKit's client object. */
-interface RealtimeKitClient extends Meeting {}
+interface RealtimeKitClient extends Meeting<RTKTrack> {}
 declare const RealtimeKitClient: {
   /** Loads the SDK once per page and authenticates; rejects with a ClientError for a bad token or an unreachable server. */
   init(options: RTKClientOptions): Promise<RealtimeKitClient>;

@@ -103,9 +103,14 @@ export interface Stage extends Emitter<StageEvents> {
   getAccessRequests(): { stageRequests: StageRequestPayload[] };
 }
 
+/** RealtimeKit's permissionsUpdate patch: the media whose stage-aware canProduce changed. */
+export interface PermissionsPatch {
+  media?: { audio?: { canProduce: MediaProductionPermissionType }; video?: { canProduce: MediaProductionPermissionType }; screenshare?: { canProduce: MediaProductionPermissionType } };
+}
+
 export interface PermissionEvents {
-  /** RealtimeKit's event; a token's preset does not change during a session, so it does not fire here. */
-  permissionsUpdate: (patch: object) => void;
+  /** A stage status change changed canProduceAudio/Video/Screenshare (the preset itself does not change). */
+  permissionsUpdate: (patch: PermissionsPatch) => void;
 }
 
 /** self.permissions: one stable object (RealtimeKit's PermissionPreset), the preset's permissions from the server. */
@@ -115,46 +120,79 @@ export interface Permissions extends Emitter<PermissionEvents> {
   readonly acceptStageRequests: boolean;
   /** Sees every participant (hosts do anyway); off for webinar audiences (this SDK's addition). */
   readonly seeAllParticipants: boolean;
-  /** Media goes with the stage: stageAccess, or NOT_ALLOWED without a stage. */
+  /**
+   * RealtimeKit's stage-aware values: audio and video go with the stage (stageAccess), the screen share with the
+   * preset's media.screenshare.can_produce; CAN_REQUEST reads ALLOWED while the user is accepted or on stage, and
+   * ALLOWED reads NOT_ALLOWED while it is off stage or has only asked.
+   */
   readonly canProduceAudio: MediaProductionPermissionType;
   readonly canProduceVideo: MediaProductionPermissionType;
-  // Features this SDK does not have: canProduceScreenshare is always NOT_ALLOWED, showParticipantList true, the
-  // others false (typed as RealtimeKit types them, so that code comparing them compiles).
   readonly canProduceScreenshare: MediaProductionPermissionType;
+  // Features this SDK does not have: showParticipantList and canEditDisplayName are true, the others false (typed
+  // as RealtimeKit types them, so that code comparing them compiles).
   readonly acceptWaitingRequests: boolean;
+  readonly requestProduceAudio: boolean;
+  readonly requestProduceVideo: boolean;
+  readonly requestProduceScreenshare: boolean;
   readonly kickParticipant: boolean;
   readonly pinParticipant: boolean;
   readonly canAllowParticipantAudio: boolean;
+  readonly canAllowParticipantScreensharing: boolean;
   readonly canAllowParticipantVideo: boolean;
   readonly canDisableParticipantAudio: boolean;
   readonly canDisableParticipantVideo: boolean;
   readonly canRecord: boolean;
   readonly canSpotlight: boolean;
   readonly canLivestream: boolean;
+  readonly canEditDisplayName: boolean;
+  readonly canChangeParticipantPermissions: boolean;
   readonly hiddenParticipant: boolean;
   readonly isRecorder: boolean;
   readonly showParticipantList: boolean;
+  readonly transcriptionEnabled: boolean;
+  readonly chatPublic: { readonly canSend: boolean; readonly text: boolean; readonly files: boolean };
+  readonly chatPrivate: { readonly canSend: boolean; readonly canReceive?: boolean; readonly text: boolean; readonly files: boolean };
+  readonly polls: { readonly canCreate: boolean; readonly canVote: boolean; readonly canView: boolean };
+  readonly plugins: { readonly canStart: boolean; readonly canClose: boolean; readonly canEditConfig?: boolean; readonly config: object };
+  readonly connectedMeetings: { readonly canAlterConnectedMeetings: boolean; readonly canSwitchConnectedMeetings: boolean; readonly canSwitchToParentMeeting: boolean };
 }
 
-/** A track is null while its medium is off (RealtimeKit's types say MediaStreamTrack; its runtime has none then either). */
-export interface AudioUpdate {
+/**
+ * The track type of this SDK's declarations: a track is null while its medium is off (what the runtime holds; RealtimeKit's
+ * types say MediaStreamTrack and its runtime has none then either). stagekit/realtimekit instantiates the same
+ * interfaces with MediaStreamTrack, RealtimeKit's type.
+ */
+export type Track = MediaStreamTrack | null;
+
+export interface AudioUpdate<T = Track> {
   audioEnabled: boolean;
-  audioTrack: MediaStreamTrack | null;
+  audioTrack: T;
 }
-export interface VideoUpdate {
+export interface VideoUpdate<T = Track> {
   videoEnabled: boolean;
-  videoTrack: MediaStreamTrack | null;
+  videoTrack: T;
+}
+/** A screen share's tracks: video while shared, audio where the browser gave the screen's sound. */
+export interface ScreenShareTracks<T = Track> {
+  audio: T;
+  video: T;
+}
+export interface ScreenShareUpdate<T = Track> {
+  screenShareEnabled: boolean;
+  screenShareTracks: ScreenShareTracks<T>;
 }
 
-export interface ParticipantEvents {
+export interface ParticipantEvents<T = Track> {
   /** Another participant's stage status changed; the payload is the participant itself. */
-  stageStatusUpdate: (participant: Participant) => void;
-  audioUpdate: (update: AudioUpdate) => void;
-  videoUpdate: (update: VideoUpdate) => void;
+  stageStatusUpdate: (participant: Participant<T>) => void;
+  audioUpdate: (update: AudioUpdate<T>) => void;
+  videoUpdate: (update: VideoUpdate<T>) => void;
+  /** The participant started or stopped sharing its screen. */
+  screenShareUpdate: (update: ScreenShareUpdate<T>) => void;
 }
 
 /** A participant: the other users' objects in meeting.participants; its fields are updated before its events fire. */
-export interface Participant extends Emitter<ParticipantEvents> {
+export interface Participant<T = Track> extends Emitter<ParticipantEvents<T>> {
   /** The peer id. */
   readonly id: string;
   readonly userId: string;
@@ -166,17 +204,24 @@ export interface Participant extends Emitter<ParticipantEvents> {
   /** Whether the participant's preset accepts stage requests (a host). */
   readonly isHost: boolean;
   /** The participant's tracks while it is ON_STAGE and publishing them. */
-  readonly audioTrack: MediaStreamTrack | null;
-  readonly videoTrack: MediaStreamTrack | null;
+  readonly audioTrack: T;
+  readonly videoTrack: T;
   readonly audioEnabled: boolean;
   readonly videoEnabled: boolean;
+  /** Its screen share while it is ON_STAGE and sharing. */
+  readonly screenShareEnabled: boolean;
+  readonly screenShareTracks: ScreenShareTracks<T>;
   /** This server has no pictures: undefined, as RealtimeKit's participants without one. */
   readonly picture?: string;
-  /** No pinning, hidden tiles or screen share in this SDK: always false; flags is empty. */
+  /** No pinning or hidden tiles in this SDK: always false; flags is empty. */
   readonly isPinned: boolean;
   readonly hidden: boolean;
-  readonly screenShareEnabled: boolean;
   readonly flags: { [key: string]: string | boolean };
+  /** Always false: no remote control. */
+  readonly supportsRemoteControl: boolean;
+  /** The SDK keeps the element showing the participant's videoTrack as it changes (RealtimeKit's). */
+  registerVideoElement(videoElem: HTMLVideoElement): void;
+  deregisterVideoElement(videoElem?: HTMLVideoElement): void;
 }
 
 /** RealtimeKit's self.roomState values; this SDK reaches init, joined, left, kicked and failed. */
@@ -187,18 +232,63 @@ export type RoomState = "init" | "joined" | "waitlisted" | LeaveRoomState;
  */
 export type LeaveRoomState = "kicked" | "ended" | "left" | "rejected" | "connected-meeting" | "disconnected" | "failed" | "stageLeft";
 
-export interface SelfEvents {
+/** RealtimeKit's media permission states; this SDK gives NOT_REQUESTED, ACCEPTED, DENIED and COULD_NOT_START. */
+export type MediaPermission = "NOT_REQUESTED" | "ACCEPTED" | "DENIED" | "SYSTEM_DENIED" | "COULD_NOT_START" | "NO_DEVICES_AVAILABLE" | "CANCELED";
+
+export interface SelfEvents<T = Track> {
   /** The local user's status changed; the payload is meeting.self (as a participant's). stage emits the status. */
-  stageStatusUpdate: (self: Self) => void;
-  audioUpdate: (update: AudioUpdate) => void;
-  videoUpdate: (update: VideoUpdate) => void;
+  stageStatusUpdate: (self: Self<T>) => void;
+  audioUpdate: (update: AudioUpdate<T>) => void;
+  videoUpdate: (update: VideoUpdate<T>) => void;
+  screenShareUpdate: (update: ScreenShareUpdate<T>) => void;
   /** Joined the room (meeting.join()), or back after a reconnect ({reconnected: true}). */
   roomJoined: (payload: { reconnected: boolean }) => void;
   /** Left the room: meeting.leave(), or the session ended for good. A reconnect within the grace period is no leave. */
   roomLeft: (payload: { state: LeaveRoomState }) => void;
+  /** An enable call settled a medium's permission (mediaPermissions). */
+  mediaPermissionUpdate: (payload: { kind: "audio" | "video" | "screenshare"; message: MediaPermission }) => void;
+  /** setDevice changed a device. */
+  deviceUpdate: (payload: { device: MediaDeviceInfo; preview: boolean }) => void;
 }
 
-export interface Self extends Emitter<SelfEvents> {
+/**
+ * self.config, RealtimeKit's ThemePreset (the preset's UI configuration): its default webinar UI, with the controls
+ * of features this SDK does not have (chat, polls, plugins) off and the screen share control where the preset allows it.
+ */
+export interface UIConfig {
+  readonly name: string;
+  readonly viewType: string;
+  readonly setupScreen: { isEnabled: boolean };
+  readonly waitingRoom: { isEnabled: boolean };
+  readonly controlBar: {
+    isEnabled: boolean;
+    elements?: { chat?: boolean; fullscreen?: boolean; invite?: boolean; layout?: boolean; participants?: boolean; plugins?: boolean; polls?: boolean; reactions?: boolean; screenshare?: boolean };
+  };
+  readonly header: { isEnabled: boolean; elements: { logo: string; timer: boolean; title: boolean; participantCount: boolean; changeLayout: boolean } };
+  readonly pipMode: boolean;
+  readonly livestreamViewerQualities: string[];
+  readonly maxVideoStreams: { mobile: number; desktop: number };
+  /** The preset's max_screenshare_count. */
+  readonly maxScreenShareCount: number;
+  readonly plugins: string[];
+  readonly disabledPlugins: string[];
+  /** RealtimeKit's default design tokens. */
+  readonly designTokens: {
+    borderRadius: string;
+    borderWidth: string;
+    spacingBase: number;
+    theme: string;
+    colors: { brand: { [shade: number]: string }; background: { [shade: number]: string }; danger: string; text: string; textOnBrand: string; success: string; videoBg: string; warning: string };
+    logo?: string;
+    fontFamily?: string;
+    googleFont?: string;
+  };
+  readonly configDiff: object;
+  readonly isSimulcastEnabled: boolean;
+  readonly mediaConstraints: object;
+}
+
+export interface Self<T = Track> extends Emitter<SelfEvents<T>> {
   /** The peer id (also peerId). */
   readonly id: string;
   readonly peerId: string;
@@ -208,23 +298,29 @@ export interface Self extends Emitter<SelfEvents> {
   readonly stageStatus: StageStatus;
   /** The id the host application gave when it added the participant (REST `custom_participant_id`), if any. */
   readonly customParticipantId?: string;
+  readonly isHost: boolean;
   readonly roomJoined: boolean;
   readonly roomState: RoomState;
   readonly permissions: Permissions;
-  /** RealtimeKit's UI configuration (theme preset): none comes from this server, so UI kits use their defaults. */
-  readonly config: Readonly<{ [key: string]: unknown }>;
-  readonly audioTrack: MediaStreamTrack | null;
-  readonly videoTrack: MediaStreamTrack | null;
+  /** RealtimeKit's UI configuration for this user's preset (a new object on every read). */
+  readonly config: UIConfig;
+  readonly audioTrack: T;
+  readonly videoTrack: T;
   readonly audioEnabled: boolean;
   readonly videoEnabled: boolean;
+  readonly screenShareEnabled: boolean;
+  readonly screenShareTracks: ScreenShareTracks<T>;
+  /** What the browser said to each medium (set by the enable calls). */
+  readonly mediaPermissions: { audio?: MediaPermission; video?: MediaPermission; screenshare?: MediaPermission };
   /** This server has no pictures: undefined, as RealtimeKit's without one. */
   readonly picture?: string;
-  /** No hidden tiles, pinning, waiting room or screen share in this SDK: always these values. */
+  /** No hidden tiles, pinning or waiting room in this SDK: always these values. */
   readonly hidden: boolean;
   readonly isPinned: boolean;
   /** Always none: no waiting room. */
   readonly waitlistStatus: "accepted" | "waiting" | "rejected" | "none";
-  readonly screenShareEnabled: boolean;
+  /** Before join: the name others see (the join carries it). Throws 4005 for an empty name, one over 256 bytes, or after join. */
+  setName(name: string): void;
   /**
    * Turns the microphone on (getUserMedia), or uses the track given (which the SDK never stops); published while
    * ON_STAGE, a preview otherwise. Emits audioUpdate. Rejects 4042 if the device cannot be used.
@@ -235,22 +331,43 @@ export interface Self extends Emitter<SelfEvents> {
   /** Stops publishing the medium and stops its track if the SDK acquired it; emits audioUpdate/videoUpdate. */
   disableAudio(): Promise<void>;
   disableVideo(): Promise<void>;
+  /**
+   * The browser's screen picker (getDisplayMedia), then the screen (and its sound, if given) published beside the
+   * camera and microphone; emits screenShareUpdate. Rejects 2001 if the preset forbids screen share, 2006 off
+   * stage, 2106 when the room has as many shares as the preset's max_screenshare_count, 4042 if the browser refused.
+   */
+  enableScreenShare(): Promise<void>;
+  /** Stops the screen share. Leaving the stage (or a kick) stops it too. */
+  disableScreenShare(): Promise<void>;
   /** RealtimeKit's setupTracks: turns on the media asked for (true); with forceReset, turns off the others. */
   setupTracks(options?: { audio?: boolean; video?: boolean; forceReset?: boolean }): Promise<void>;
+  /** The browser's devices (enumerateDevices). */
+  getAllDevices(): Promise<MediaDeviceInfo[]>;
+  getAudioDevices(): Promise<MediaDeviceInfo[]>;
+  getVideoDevices(): Promise<MediaDeviceInfo[]>;
+  getSpeakerDevices(): Promise<MediaDeviceInfo[]>;
+  getDeviceById(deviceId: string, kind: "audio" | "video" | "speaker"): Promise<MediaDeviceInfo | undefined>;
+  /** The devices in use: the live track's, else the chosen or the default one (undefined before the first listing). */
+  getCurrentDevices(): { audio?: MediaDeviceInfo; video?: MediaDeviceInfo; speaker?: MediaDeviceInfo };
+  /** Uses the device: a camera or microphone that is on is reopened on it and republished; emits deviceUpdate. */
+  setDevice(device: MediaDeviceInfo): Promise<void>;
+  registerVideoElement(videoElem: HTMLVideoElement, isPreview?: boolean): void;
+  deregisterVideoElement(videoElem?: HTMLVideoElement, isPreview?: boolean): void;
 }
 
-export interface ParticipantMapEvents {
-  participantJoined: (participant: Participant) => void;
-  participantLeft: (participant: Participant) => void;
+export interface ParticipantMapEvents<T = Track> {
+  participantJoined: (participant: Participant<T>) => void;
+  participantLeft: (participant: Participant<T>) => void;
   /** The participants' own events, re-emitted with the participant first. */
-  stageStatusUpdate: (participant: Participant) => void;
-  audioUpdate: (participant: Participant, update: AudioUpdate) => void;
-  videoUpdate: (participant: Participant, update: VideoUpdate) => void;
+  stageStatusUpdate: (participant: Participant<T>) => void;
+  audioUpdate: (participant: Participant<T>, update: AudioUpdate<T>) => void;
+  videoUpdate: (participant: Participant<T>, update: VideoUpdate<T>) => void;
+  screenShareUpdate: (participant: Participant<T>, update: ScreenShareUpdate<T>) => void;
 }
 
 /** RealtimeKit's participant map: a Map (peer id → participant) with toArray(), and an emitter. */
-export interface ParticipantMap extends Map<string, Participant>, Emitter<ParticipantMapEvents> {
-  toArray(): Participant[];
+export interface ParticipantMap<T = Track> extends Map<string, Participant<T>>, Emitter<ParticipantMapEvents<T>> {
+  toArray(): Participant<T>[];
 }
 
 export interface ParticipantsEvents {
@@ -258,24 +375,32 @@ export interface ParticipantsEvents {
   countUpdate: (count: number) => void;
 }
 
-export interface Participants extends Emitter<ParticipantsEvents> {
+export interface Participants<T = Track> extends Emitter<ParticipantsEvents> {
   /**
    * The other participants the user may see: everyone for hosts (and presets with seeAllParticipants); for the
    * audience, those on stage and those whose preset is ALLOWED on it. A participant coming on stage joins this map
    * (participantJoined), one leaving the stage leaves it (stageStatusUpdate, then participantLeft).
    */
-  readonly joined: ParticipantMap;
+  readonly joined: ParticipantMap<T>;
   /** Those of joined who are ON_STAGE (RealtimeKit's active grid). */
-  readonly active: ParticipantMap;
+  readonly active: ParticipantMap<T>;
   /** The same participants as joined (RealtimeKit lists the whole meeting; a webinar's audience is not listed here). */
-  readonly all: ParticipantMap;
+  readonly all: ParticipantMap<T>;
   /** Always empty: no waiting room, no pinning in this SDK. */
-  readonly waitlisted: ParticipantMap;
-  readonly pinned: ParticipantMap;
+  readonly waitlisted: ParticipantMap<T>;
+  readonly pinned: ParticipantMap<T>;
   /** The room's participant count, the local user included, also where the user sees only the stage. */
   readonly count: number;
+  /** Always ACTIVE_GRID on one page: every participant on stage (the kit shows the user its own tile too). */
+  readonly viewMode: "ACTIVE_GRID" | "PAGINATED" | "MANUAL";
+  readonly currentPage: number;
+  readonly pageCount: number;
+  readonly maxActiveParticipantsCount: number;
+  /** Accepted; the view stays ACTIVE_GRID. */
+  setViewMode(viewMode: "ACTIVE_GRID" | "PAGINATED" | "MANUAL"): Promise<void>;
+  setPage(page: number): Promise<void>;
   /** The documented shorthand for joined.toArray() (RealtimeKit 2.0.2 itself lacks it). */
-  toArray(): Participant[];
+  toArray(): Participant<T>[];
 }
 
 /**
@@ -290,6 +415,7 @@ export interface SocketConnectionState {
 
 export interface MetaEvents {
   socketConnectionUpdate: (state: SocketConnectionState) => void;
+  selfTabUpdate: (tab: { type: string; id: string }) => void;
 }
 
 /** meeting.meta, RealtimeKit's meeting metadata. */
@@ -297,7 +423,15 @@ export interface Meta extends Emitter<MetaEvents> {
   /** WEBINAR for presets with a stage, GROUP_CALL otherwise (typed string, as RealtimeKit types it). */
   readonly viewType: string;
   readonly meetingId: string;
+  /** The meeting's title (REST POST /v1/meetings {title}). */
+  readonly meetingTitle: string;
+  /** When the room's session started on the server (undefined before join). */
+  readonly meetingStartedTimestamp: Date | undefined;
   readonly socketState: SocketConnectionState;
+  /** The tab (a screen share) the user looks at: kept locally, not synced to others. */
+  readonly selfActiveTab: { type: string; id: string } | undefined;
+  readonly broadcastTabChanges: boolean;
+  setSelfActiveTab(tab: { type: string; id: string }, reason?: number): void;
 }
 
 export interface MeetingEvents {
@@ -306,11 +440,41 @@ export interface MeetingEvents {
   disconnected: (error: ClientError) => void;
 }
 
-export interface Meeting extends Emitter<MeetingEvents> {
+/** Inert stand-ins for RealtimeKit features this SDK does not have, present where the UI kit reads them unguarded. */
+export interface ConnectedMeetings extends Emitter<{ [event: string]: Listener }> {
+  readonly isActive: false;
+  readonly meetings: readonly unknown[];
+  readonly parentMeeting: undefined;
+  getConnectedMeetings(): Promise<{ parentMeeting: undefined; meetings: unknown[] }>;
+  /** These reject with 2001: breakout rooms are not a StageKit feature. */
+  createMeetings(...args: unknown[]): Promise<never>;
+  updateMeetings(...args: unknown[]): Promise<never>;
+  deleteMeetings(...args: unknown[]): Promise<never>;
+  moveParticipants(...args: unknown[]): Promise<never>;
+}
+export interface Recording extends Emitter<{ [event: string]: Listener }> {
+  readonly recordingState: "IDLE";
+  readonly recordings: readonly unknown[];
+  /** These reject with 2001: recording is not a StageKit feature. */
+  start(): Promise<never>;
+  stop(): Promise<never>;
+  pause(): Promise<never>;
+  resume(): Promise<never>;
+}
+/** What the UI kit reads of RealtimeKit's internals: a logger (silent unless globalThis.__stagekitDebug) and the browser. */
+export interface Internals {
+  readonly logger: { info(...args: unknown[]): void; debug(...args: unknown[]): void; log(...args: unknown[]): void; warn(...args: unknown[]): void; error(...args: unknown[]): void };
+  readonly browserSpecs: { isFirefox(): boolean; isChrome(): boolean; isSafari(): boolean; isMobile(): boolean };
+}
+
+export interface Meeting<T = Track> extends Emitter<MeetingEvents> {
   readonly stage: Stage;
-  readonly self: Self;
-  readonly participants: Participants;
+  readonly self: Self<T>;
+  readonly participants: Participants<T>;
   readonly meta: Meta;
+  readonly connectedMeetings: ConnectedMeetings;
+  readonly recording: Recording;
+  readonly __internals__: Internals;
   /** Joins the room (signaling). */
   join(): Promise<void>;
   leave(): Promise<void>;

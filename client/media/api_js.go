@@ -47,8 +47,20 @@ type LocalTrack = *BrowserTrack
 
 // BrowserTrack is a MediaStreamTrack the session can publish.
 type BrowserTrack struct {
-	v    js.Value
-	kind webrtc.RTPCodecType
+	v      js.Value
+	kind   webrtc.RTPCodecType
+	source string // protocol.SourceScreenshare, or "" (camera, microphone)
+}
+
+// NewScreenShareTrack wraps a MediaStreamTrack of a screen share
+// (getDisplayMedia's video, or its audio): it is published on a slot of
+// its own and labelled for the server.
+func NewScreenShareTrack(v js.Value) (*BrowserTrack, error) {
+	t, err := NewBrowserTrack(v)
+	if err == nil {
+		t.source = protocol.SourceScreenshare
+	}
+	return t, err
 }
 
 // NewBrowserTrack wraps a MediaStreamTrack (audio or video).

@@ -29,7 +29,17 @@ type sender struct{ tx js.Value }
 // of their transceivers, so the server sees one stream per user).
 type pubEdge struct{ stream js.Value }
 
-func sameTrack(a, b LocalTrack) bool { return a.v.Equal(b.v) }
+func sameTrack(a, b LocalTrack) bool { return a.v.Equal(b.v) && a.source == b.source }
+
+func sourceOf(t LocalTrack) string { return t.source }
+
+// slotMid is the mid of sl's transceiver (set once negotiated).
+func (s *Session) slotMid(_ *pubConn, sl *slot) string {
+	if m := sl.snd.tx.Get("mid"); m.Type() == js.TypeString {
+		return m.String()
+	}
+	return ""
+}
 
 // step runs a pion call that waits on a browser promise, giving up when
 // ctx ends: a promise that never settles must not stall the session. The

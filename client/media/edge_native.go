@@ -4,6 +4,7 @@ package media
 
 import (
 	"context"
+	"github.com/stagekit/stagekit/protocol"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
@@ -22,6 +23,45 @@ type sender struct{ s *webrtc.RTPSender }
 type pubEdge struct{}
 
 func sameTrack(a, b LocalTrack) bool { return a == b }
+
+// ScreenShare labels a track as a screen share (its video, or its audio)
+// for Publish: it gets a slot of its own and the server forwards it as
+// TrackInfo.Source "screenshare", under the preset's screen-share rules.
+func ScreenShare(t webrtc.TrackLocal) LocalTrack { return screenTrack{t} }
+
+type screenTrack struct{ webrtc.TrackLocal }
+
+func (screenTrack) source() string { return protocol.SourceScreenshare }
+
+// RequestKeyframe passes the server's keyframe requests on to the track.
+func (t screenTrack) RequestKeyframe() {
+	if kr, ok := t.TrackLocal.(KeyframeRequester); ok {
+		kr.RequestKeyframe()
+	}
+}
+
+// sourceOf is the source a track is published as ("" for camera and
+// microphone).
+func sourceOf(t LocalTrack) string {
+	if s, ok := t.(interface{ source() string }); ok {
+		return s.source()
+	}
+	return ""
+}
+
+// slotMid is the mid of the transceiver that sends sl's track (pion may
+// reuse any inactive transceiver of its kind for AddTrack).
+func (s *Session) slotMid(p *pubConn, sl *slot) string {
+	if sl.snd.s == nil {
+		return ""
+	}
+	for _, tx := range p.pc.GetTransceivers() {
+		if tx.Sender() == sl.snd.s {
+			return tx.Mid()
+		}
+	}
+	return ""
+}
 
 // step runs one pion call: natively they do not wait on anything that can
 // stall, so it is a plain call.

@@ -115,9 +115,10 @@ type pubConn struct {
 // slot is one send transceiver of the publish connection; track is nil
 // while it is inactive (its kind was unpublished).
 type slot struct {
-	kind  webrtc.RTPCodecType
-	track LocalTrack
-	snd   sender
+	kind   webrtc.RTPCodecType
+	source string // protocol.SourceScreenshare, or "" (camera, microphone)
+	track  LocalTrack
+	snd    sender
 }
 
 // Attach starts the media session of m. Call it after client.Init and
@@ -335,12 +336,13 @@ func (s *Session) setRemoteTracks(list []protocol.TrackInfo) {
 }
 
 // rebind makes sl's track the one the track map gives it: the current one
-// if its owner is unchanged, else it ends and a new one starts.
+// if its owner and source (camera or screen) are unchanged, else it ends
+// and a new one starts.
 func (s *Session) rebind(sl *recvSlot) {
 	s.mu.Lock()
 	info, listed := s.byTrack[sl.trackID]
 	cur := sl.cur.Load()
-	if cur != nil && listed && cur.Info.PeerID == info.PeerID && !cur.IsEnded() {
+	if cur != nil && listed && cur.Info.PeerID == info.PeerID && cur.Info.Source == info.Source && !cur.IsEnded() {
 		s.mu.Unlock()
 		return
 	}
@@ -729,13 +731,13 @@ func (s *Session) assign(ctx context.Context, p *pubConn, tracks []LocalTrack) (
 	for _, t := range rest {
 		i := -1
 		for j, sl := range p.slots {
-			if !taken[j] && sl.kind == t.Kind() {
+			if !taken[j] && sl.kind == t.Kind() && sl.source == sourceOf(t) {
 				i = j
 				break
 			}
 		}
 		if i < 0 {
-			sl := &slot{kind: t.Kind()}
+			sl := &slot{kind: t.Kind(), source: sourceOf(t)}
 			if err := s.addSender(ctx, p, sl, t); err != nil {
 				return changed, protocol.NewError(protocol.CodeMediaFailed, "add the %s track: %v", sl.kind, err)
 			}
@@ -806,7 +808,8 @@ func (s *Session) negotiate(ctx context.Context, p *pubConn) error {
 		p.gathered = true
 	}
 	local := pc.LocalDescription().SDP
-	res, err := s.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: local})
+	res, err := s.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: local,
+		Sources: s.sources(p)})
 	if err != nil {
 		return err
 	}
@@ -830,6 +833,24 @@ func (s *Session) negotiate(ctx context.Context, p *pubConn) error {
 		s.described.Add(int64(p.gate.Open(local)))
 	}
 	return nil
+}
+
+// sources labels p's sending slots that are not camera or microphone, by
+// mid, for the server (media.offer's Sources). pubMu held.
+func (s *Session) sources(p *pubConn) map[string]string {
+	var out map[string]string
+	for _, sl := range p.slots {
+		if sl.source == "" || s.slotTrack(sl) == nil {
+			continue
+		}
+		if mid := s.slotMid(p, sl); mid != "" {
+			if out == nil {
+				out = map[string]string{}
+			}
+			out[mid] = sl.source
+		}
+	}
+	return out
 }
 
 // waitConnected waits until p is up (bounded by ctx and RequestTimeout).

@@ -1,5 +1,5 @@
 // A RealtimeKit-style React page (written against @cloudflare/realtimekit-react 2.0.2).
-import { useEffect } from "react";
+import { useEffect, useRef } from "react";
 import { RealtimeKitProvider, useRealtimeKitClient, useRealtimeKitMeeting, useRealtimeKitSelector } from "@cloudflare/realtimekit-react";
 import type { StageStatus } from "@cloudflare/realtimekit";
 
@@ -16,6 +16,19 @@ function Stage() {
   );
 }
 
+// A participant's video as RealtimeKit's types give it: a MediaStreamTrack.
+function Video({ peerId }: { peerId: string }) {
+  const track: MediaStreamTrack | undefined = useRealtimeKitSelector((m) => m.participants.joined.get(peerId)?.videoTrack);
+  const screen: MediaStreamTrack = useRealtimeKitSelector((m) => m.self.screenShareTracks.video);
+  const sharing = useRealtimeKitSelector((m) => m.self.screenShareEnabled);
+  const ref = useRef<HTMLVideoElement>(null);
+  useEffect(() => {
+    if (ref.current && track) ref.current.srcObject = new MediaStream([track]);
+    if (ref.current && sharing) ref.current.srcObject = new MediaStream([screen]);
+  }, [track, screen, sharing]);
+  return <video ref={ref} autoPlay playsInline />;
+}
+
 export function App({ authToken }: { authToken: string }) {
   const [meeting, initMeeting] = useRealtimeKitClient({ resetOnLeave: true });
   useEffect(() => {
@@ -24,6 +37,7 @@ export function App({ authToken }: { authToken: string }) {
   return (
     <RealtimeKitProvider value={meeting} fallback={<p>Loading…</p>}>
       <Stage />
+      <Video peerId="p" />
     </RealtimeKitProvider>
   );
 }

@@ -4,6 +4,7 @@ import (
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/sfu"
 	"github.com/stagekit/stagekit/server/signal"
+	"github.com/stagekit/stagekit/stage"
 )
 
 // mediaBridge lets the signaling hub drive the SFU: the hub knows rooms and
@@ -12,8 +13,11 @@ type mediaBridge struct{ sfu *sfu.SFU }
 
 var _ signal.MediaHandler = mediaBridge{}
 
-func (b mediaBridge) Attach(meetingID, userID, peerID string, out signal.MediaSender) error {
+func (b mediaBridge) Attach(meetingID, userID, peerID string, preset stage.Preset, out signal.MediaSender) error {
 	_, err := b.sfu.Join(meetingID, userID, peerID, sfu.MessageSignaler(out.SendMedia))
+	if err == nil {
+		b.sfu.SetPermissions(meetingID, userID, preset.Permissions)
+	}
 	return err
 }
 

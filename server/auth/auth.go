@@ -203,5 +203,13 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked,
 			"token revoked: the participant's preset %q is not configured on this server", p.PresetName)
 	}
-	return Identity{MeetingID: p.MeetingID, UserID: p.ID, Name: p.Name, CustomID: p.CustomParticipantID, Preset: preset}, nil
+	// The title for meta.meetingTitle: a second lookup, by primary key.
+	m, err := a.store.GetMeeting(ctx, p.MeetingID)
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked, "token revoked: the meeting no longer exists")
+	case err != nil:
+		return Identity{}, protocol.NewError(protocol.CodeInternal, "cannot check the token now")
+	}
+	return Identity{MeetingID: p.MeetingID, UserID: p.ID, Name: p.Name, CustomID: p.CustomParticipantID, Preset: preset, MeetingTitle: m.Title}, nil
 }

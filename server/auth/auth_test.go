@@ -99,7 +99,7 @@ func TestValidToken(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Authenticate(%s): %v", p.Name, err)
 		}
-		want := Identity{MeetingID: f.m.ID, UserID: p.ID, Name: p.Name, Preset: stage.BuiltinPresets()[p.PresetName]}
+		want := Identity{MeetingID: f.m.ID, UserID: p.ID, Name: p.Name, Preset: stage.BuiltinPresets()[p.PresetName], MeetingTitle: f.m.Title}
 		if id != want {
 			t.Errorf("identity = %+v, want %+v", id, want)
 		}

@@ -9,4 +9,7 @@ type Identity struct {
 	Name      string
 	CustomID  string // the participant's custom_participant_id
 	Preset    stage.Preset
+	// MeetingTitle is the meeting's title, for the client's
+	// meta.meetingTitle.
+	MeetingTitle string
 }

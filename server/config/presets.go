@@ -8,7 +8,9 @@
 //	]
 //
 // Every entry needs a name and a stage_access; stage_enabled and
-// accept_stage_requests default to false. Unknown fields, duplicate names and
+// accept_stage_requests default to false. RealtimeKit's screen-share fields
+// are optional: "media": {"screenshare": {"can_produce": "NOT_ALLOWED"}}
+// (default: as stage_access) and "max_screenshare_count" (default 1). Unknown fields, duplicate names and
 // anything stage.Preset.Validate refuses are errors.
 package config
 

@@ -47,7 +47,8 @@ func TestLoadAddsAndOverrides(t *testing.T) {
 	f := writeFile(t, `[
   {"name": "panelist", "stage_enabled": true, "stage_access": "ALLOWED", "accept_stage_requests": false},
   {"name": "webinar_viewer", "stage_enabled": true, "stage_access": "NOT_ALLOWED"},
-  {"name": "quiet", "stage_access": "CAN_REQUEST"}
+  {"name": "quiet", "stage_access": "CAN_REQUEST"},
+  {"name": "presenter", "stage_enabled": true, "stage_access": "CAN_REQUEST", "max_screenshare_count": 2, "media": {"screenshare": {"can_produce": "NOT_ALLOWED"}}}
 ]`)
 	p, err := LoadPresets(f)
 	if err != nil {
@@ -63,9 +64,11 @@ func TestLoadAddsAndOverrides(t *testing.T) {
 	check("panelist", stage.Permissions{StageEnabled: true, StageAccess: stage.Allowed})
 	check("webinar_viewer", stage.Permissions{StageEnabled: true, StageAccess: stage.NotAllowed}) // overridden
 	check("quiet", stage.Permissions{StageAccess: stage.CanRequest})                              // defaults false
+	check("presenter", stage.Permissions{StageEnabled: true, StageAccess: stage.CanRequest, MaxScreenshareCount: 2,
+		Media: stage.MediaPermissions{Screenshare: stage.ScreensharePermissions{CanProduce: stage.NotAllowed}}})
 	check("webinar_host", stage.Permissions{StageEnabled: true, StageAccess: stage.Allowed, AcceptStageRequests: true})
-	if n := len(p.All()); n != 6 {
-		t.Errorf("%d presets, want 6", n)
+	if n := len(p.All()); n != 7 {
+		t.Errorf("%d presets, want 7", n)
 	}
 	all := p.All()
 	for i := 1; i < len(all); i++ {
@@ -107,6 +110,9 @@ func TestLoadErrors(t *testing.T) {
 		{"bad name", `[{"name":"Has Space","stage_access":"ALLOWED"}]`, []string{"preset #1", "Has Space"}},
 		{"missing access", `[{"name":"a","stage_enabled":true}]`, []string{"preset #1", "stage_access"}},
 		{"bad access", `[{"name":"a","stage_access":"MAYBE"}]`, []string{"MAYBE"}},
+		{"bad screenshare access", `[{"name":"a","stage_access":"ALLOWED","media":{"screenshare":{"can_produce":"YES"}}}]`, []string{"media.screenshare.can_produce", "YES"}},
+		{"bad screenshare count", `[{"name":"a","stage_access":"ALLOWED","max_screenshare_count":-1}]`, []string{"max_screenshare_count"}},
+		{"unknown media field", `[{"name":"a","stage_access":"ALLOWED","media":{"screenshare":{"can_consume":"ALLOWED"}}}]`, []string{`unknown field "can_consume"`}},
 		{"duplicate", `[{"name":"a","stage_access":"ALLOWED"},{"name":"a","stage_access":"NOT_ALLOWED"}]`, []string{"preset #2", `"a" appears twice`}},
 		{"trailing data", `[] []`, []string{"line 1, column 4", "after top-level value"}},
 		{"second element bad", `[{"name":"a","stage_access":"ALLOWED"}, {"name":"b","stage_access":""}]`, []string{"preset #2"}},

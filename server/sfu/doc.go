@@ -109,8 +109,9 @@
 // # Hub integration
 //
 // server/app's mediaBridge maps the hub's MediaHandler onto the SFU one to
-// one: Attach → Join with sfu.MessageSignaler(out.SendMedia), Detach →
-// Leave, Handle → HandleMessage, SetPublishing → SetPublishing.
+// one: Attach → Join with sfu.MessageSignaler(out.SendMedia) and
+// SetPermissions (the preset, for the screen-share policy), Detach → Leave,
+// Handle → HandleMessage, SetPublishing → SetPublishing.
 //
 // The SFU remembers who may publish across re-joins but not across its own
 // restarts: a hub that restores a room calls SetPublishing for its
@@ -140,6 +141,16 @@
 //     offers on the same PC renegotiate it; 4040 means not ON_STAGE (yet).
 //   - Leaving ON_STAGE (leave, kick): close the publish PC; the server has
 //     closed its side. Back on stage, offer a new one.
+//
+// # Screen share
+//
+// A publish offer may label sections as a screen share (media.offer's
+// Sources, mid → "screenshare"); their tracks are forwarded like any other,
+// labelled in the track map (TrackInfo.Source). The preset decides whether
+// the user may share and how many shares the room may have
+// (SetPermissions, stage.AdmitScreenshare; screenshare.go): an offer beyond
+// that is refused with the stage's code (2001, 2006, 2106) and changes
+// nothing.
 //
 // Not supported (yet): simulcast and SVC layer selection, ICE restarts,
 // VP8 picture id rewriting across a switch (a switch happens at a keyframe,

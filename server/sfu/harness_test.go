@@ -387,7 +387,7 @@ func (c *tclient) publish() error {
 	if old != nil {
 		_ = old.Close()
 	}
-	answer, err := c.part.HandlePublishOffer(offer.SDP)
+	answer, err := c.part.HandlePublishOffer(offer.SDP, nil)
 	if err != nil {
 		_ = pc.Close()
 		return err

@@ -116,7 +116,12 @@ func errClosed() error {
 // removing tracks). Errors: 4040 if the user may not publish now, 4041 for a
 // bad offer or a closed participant. It may wait up to Config.GatherTimeout
 // for the server's candidates, which then travel in the answer.
-func (p *Participant) HandlePublishOffer(sdp string) (string, error) { return p.pub.handleOffer(sdp) }
+//
+// sources labels the offer's sections by mid (protocol.SourceScreenshare);
+// a screen share is admitted by the preset's rules (screenshare.go).
+func (p *Participant) HandlePublishOffer(sdp string, sources map[string]string) (string, error) {
+	return p.pub.handleOffer(sdp, sources)
+}
 
 func (p *Participant) waitGathered(ch <-chan struct{}) {
 	t := time.NewTimer(p.s.cfg.GatherTimeout)

@@ -25,6 +25,8 @@ type pubSession struct {
 	token    uint64
 	gate     *protocol.CandidateGate
 	gathered bool
+	srcMu    sync.Mutex
+	sources  map[string]string // the latest offer's labels, mid → source (screenshare.go)
 }
 
 // handleOffer applies the client's offer for its publish PC and
@@ -33,7 +35,7 @@ type pubSession struct {
 // removing tracks). Errors: 4040 if the user may not publish now, 4041 for a
 // bad offer or a closed participant. It may wait up to Config.GatherTimeout
 // for the server's candidates, which then travel in the answer.
-func (pb *publisher) handleOffer(sdp string) (string, error) {
+func (pb *publisher) handleOffer(sdp string, sources map[string]string) (answerSDP string, err error) {
 	if pb.p.closed.Load() {
 		return "", errClosed()
 	}
@@ -44,6 +46,18 @@ func (pb *publisher) handleOffer(sdp string) (string, error) {
 	if n := countMedia(sdp); n > pb.p.s.cfg.MaxPublishTracks {
 		return "", protocol.NewError(protocol.CodeMediaFailed, "offer has %d media sections; at most %d", n, pb.p.s.cfg.MaxPublishTracks)
 	}
+	if err := checkSources(sources); err != nil {
+		return "", err
+	}
+	started, err := pb.p.m.admitScreenshare(pb.p.u, len(sources) > 0)
+	if err != nil {
+		return "", err
+	}
+	defer func() {
+		if err != nil && started {
+			pb.p.m.endScreenshare(pb.p.u)
+		}
+	}()
 	pb.mu.Lock()
 	defer pb.mu.Unlock()
 	if pb.p.closed.Load() {
@@ -72,6 +86,7 @@ func (pb *publisher) handleOffer(sdp string) (string, error) {
 		}
 		return "", err
 	}
+	sess.setSources(sources)
 	if err := sess.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fail(protocol.NewError(protocol.CodeMediaFailed, "bad publish offer: %v", err))
 	}
@@ -172,11 +187,15 @@ func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
 // is being closed).
 func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	src := newSource(pb.p, sess, remote, recv)
+	src.info.Source = sess.sourceOf(recv)
 	if !pb.p.m.addSource(src) {
 		pb.p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", src.info.Kind)
 		return
 	}
-	pb.p.log.Debug("forwarding track", "track", src.info.TrackID, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()))
+	if src.info.Source == protocol.SourceScreenshare {
+		pb.p.m.screenArrived(pb.p.u)
+	}
+	pb.p.log.Debug("forwarding track", "track", src.info.TrackID, "source", src.info.Source, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()))
 	src.start()
 }
 

@@ -460,6 +460,7 @@ func (s *SFU) SetPublishing(meetingID, userID string, onStage bool) {
 		m.mu.Unlock()
 		return
 	}
+	u.screen.pending = false
 	if u.allow.Swap(0) == 0 {
 		m.mu.Unlock()
 		s.dropIfEmpty(m)
@@ -493,7 +494,7 @@ func (s *SFU) HandleMessage(meetingID, userID string, msg protocol.ClientMessage
 		if msg.PC != protocol.PCPublish {
 			return protocol.ServerMessage{}, protocol.NewError(protocol.CodeBadArgs, "media.offer needs pc %q", protocol.PCPublish)
 		}
-		answer, err := p.HandlePublishOffer(msg.SDP)
+		answer, err := p.HandlePublishOffer(msg.SDP, msg.Sources)
 		if err != nil {
 			return protocol.ServerMessage{}, err
 		}
@@ -589,8 +590,9 @@ type user struct {
 	// current publishing period: sources carry the token they were
 	// accepted under and are forwarded only while it is still current, so a
 	// quick off-then-on cannot revive an old connection's tracks.
-	allow atomic.Uint64
-	part  *Participant // current participant, nil if not joined
+	allow  atomic.Uint64
+	part   *Participant // current participant, nil if not joined
+	screen screenState  // screen-share policy state (screenshare.go), under meeting.mu
 }
 
 func (m *meeting) userLocked(id string) *user {

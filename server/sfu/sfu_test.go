@@ -210,7 +210,7 @@ func TestKickStopsForwarding(t *testing.T) {
 	waitFor(t, 5*time.Second, "the publish PC closed by the server", func() bool { return !host.part.hasPublishPC() })
 
 	// An offer now is refused.
-	if _, err := host.part.HandlePublishOffer(validOffer(t, api)); codeOf(err) != protocol.CodeMediaRefused {
+	if _, err := host.part.HandlePublishOffer(validOffer(t, api), nil); codeOf(err) != protocol.CodeMediaRefused {
 		t.Errorf("offer after the kick: %v, want 4040", err)
 	}
 
@@ -240,7 +240,7 @@ func TestOfferRefusedWhenNotOnStage(t *testing.T) {
 	// Other stage statuses refuse too.
 	for _, st := range []stage.Status{stage.Requested, stage.Accepted, stage.OffStage} {
 		s.SetPublishing("m4", "sneaky", st == stage.OnStage)
-		if _, err := sneaky.part.HandlePublishOffer(validOffer(t, api)); codeOf(err) != protocol.CodeMediaRefused {
+		if _, err := sneaky.part.HandlePublishOffer(validOffer(t, api), nil); codeOf(err) != protocol.CodeMediaRefused {
 			t.Errorf("offer while %s: %v, want 4040", st, err)
 		}
 	}
@@ -255,7 +255,7 @@ func TestOfferRefusedWhenNotOnStage(t *testing.T) {
 	// Allowed now, but the offer is garbage: 4041. The hub's dispatcher
 	// gives the same codes.
 	s.SetPublishing("m4", "sneaky", true)
-	if _, err := sneaky.part.HandlePublishOffer("v=0 nonsense"); codeOf(err) != protocol.CodeMediaFailed {
+	if _, err := sneaky.part.HandlePublishOffer("v=0 nonsense", nil); codeOf(err) != protocol.CodeMediaFailed {
 		t.Errorf("garbage offer: %v, want 4041", err)
 	}
 	if _, err := s.HandleMessage("m4", "viewer", protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: validOffer(t, api)}); codeOf(err) != protocol.CodeMediaRefused {
@@ -303,7 +303,7 @@ func TestLeaveCleansUp(t *testing.T) {
 	if st := s.Stats(); st.Participants != 2 || st.Tracks != 0 || st.Subscriptions != 0 {
 		t.Errorf("stats after the host left %+v", st)
 	}
-	if _, err := host.part.HandlePublishOffer("x"); codeOf(err) != protocol.CodeMediaFailed {
+	if _, err := host.part.HandlePublishOffer("x", nil); codeOf(err) != protocol.CodeMediaFailed {
 		t.Errorf("offer after leaving: %v, want 4041", err)
 	}
 	s.Leave("m5", "v1")
@@ -351,7 +351,7 @@ func TestRejoinKeepsPublishing(t *testing.T) {
 	host.close()
 	again := joinClient(t, s, api, "m6", "host")
 	waitFor(t, flowTimeout, "old track removed", func() bool { return viewer.liveFrom(host.peerID) == 0 })
-	if _, err := host.part.HandlePublishOffer("x"); codeOf(err) != protocol.CodeMediaFailed {
+	if _, err := host.part.HandlePublishOffer("x", nil); codeOf(err) != protocol.CodeMediaFailed {
 		t.Errorf("the replaced participant: %v, want 4041", err)
 	}
 	if err := again.publish(); err != nil {
@@ -447,7 +447,7 @@ func TestTooManyTracksAndStreamIDs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := host.part.HandlePublishOffer(offer.SDP); codeOf(err) != protocol.CodeMediaFailed {
+	if _, err := host.part.HandlePublishOffer(offer.SDP, nil); codeOf(err) != protocol.CodeMediaFailed {
 		t.Errorf("offer with %d videos: %v, want 4041", defaultMaxPublishTracks+1, err)
 	}
 	for id, ok := range map[string]bool{"peer-1": true, "a.b_c": true, "": false, "has space": false, "{braces}": false, strings.Repeat("x", 65): false} {

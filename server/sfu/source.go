@@ -122,8 +122,10 @@ func (src *source) start() {
 	})
 	s.goroutine(src.drainReceiverRTCP)
 	if src.video {
+		// No keyframe request yet: nobody is bound, and each slot asks for
+		// one when it binds. An early request would open the PLI window and
+		// hold the first viewer's back by up to minKeyframeInterval.
 		s.goroutine(src.pliLoop)
-		src.requestKeyframe()
 	}
 }
 

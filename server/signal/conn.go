@@ -247,7 +247,7 @@ func (c *conn) hello(ctx context.Context, typ websocket.MessageType, data []byte
 	self := protocol.Participant{PeerID: c.peerID, UserID: c.id.UserID, Name: c.id.Name, PresetName: c.id.Preset.Name, StageStatus: status,
 		CustomParticipantID: c.id.CustomID, IsHost: protocol.IsHost(c.id.Preset)}
 	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Hello: &protocol.HelloResult{
-		MeetingID: c.id.MeetingID, Self: self, Permissions: protocol.PermissionsOf(c.id.Preset.Permissions),
+		MeetingID: c.id.MeetingID, MeetingTitle: c.id.MeetingTitle, Self: self, Permissions: protocol.PermissionsOf(c.id.Preset.Permissions),
 		GraceMs: c.hub.cfg.Grace.Milliseconds(), Nodes: c.hub.nodes(),
 	}})
 	return true
@@ -326,6 +326,14 @@ func (c *conn) handle(msg protocol.ClientMessage) bool {
 	case protocol.TypePing:
 		c.pong(msg.ID)
 	case protocol.TypeJoin:
+		if msg.Name != "" {
+			// RealtimeKit's setName before joining: the name others see.
+			if strings.TrimSpace(msg.Name) == "" || len(msg.Name) > protocol.MaxNameBytes || !utf8.ValidString(msg.Name) {
+				c.sendError(msg.ID, protocol.NewError(protocol.CodeBadArgs, "join: name must be 1 to %d bytes of UTF-8", protocol.MaxNameBytes))
+				return true
+			}
+			c.id.Name = msg.Name
+		}
 		c.join(msg.ID)
 	case protocol.TypeLeave:
 		if c.room != nil {

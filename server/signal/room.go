@@ -27,9 +27,10 @@ import (
 // itself. Only watchers cost O(room) per event; an audience member's join,
 // leave or request costs O(watchers).
 type room struct {
-	hub   *Hub
-	id    string
-	epoch int64 // the lease's epoch this node serves the room under (0: single node)
+	hub     *Hub
+	id      string
+	epoch   int64 // the lease's epoch this node serves the room under (0: single node)
+	started int64 // when this node took the room (ms since epoch): the snapshot's StartedAt
 
 	mu       sync.Mutex
 	st       *stage.Room
@@ -49,7 +50,7 @@ type room struct {
 
 func newRoom(h *Hub, id string, epoch int64) *room {
 	return &room{
-		hub: h, id: id, epoch: epoch, st: stage.NewRoom(),
+		hub: h, id: id, epoch: epoch, st: stage.NewRoom(), started: time.Now().UnixMilli(),
 		attached: make(map[string]*conn),
 		watchers: make(map[string]*conn),
 		timers:   make(map[string]*time.Timer),
@@ -108,7 +109,7 @@ func (r *room) join(c *conn, reqID uint64) bool {
 	}
 	c.room = r
 	if media := r.hub.cfg.Media; media != nil {
-		if err := media.Attach(r.id, uid, c.peerID, c); err != nil {
+		if err := media.Attach(r.id, uid, c.peerID, c.id.Preset, c); err != nil {
 			r.hub.log.Warn("media attach failed", "meeting", r.id, "user", uid, "err", err)
 		}
 	}
@@ -121,7 +122,7 @@ func (r *room) join(c *conn, reqID uint64) bool {
 // after the snapshot can overtake it.
 func (r *room) sendSnapshotLocked(c *conn, reqID uint64) {
 	uid := c.id.UserID
-	snap := protocol.Snapshot{Seq: c.seq, Count: r.st.Len()}
+	snap := protocol.Snapshot{Seq: c.seq, Count: r.st.Len(), StartedAt: r.started}
 	visible := r.st.VisibleTo(uid)
 	others := make([]protocol.Participant, 0, len(visible))
 	for _, m := range visible {
