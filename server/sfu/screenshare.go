@@ -34,13 +34,10 @@ type screenState struct {
 // policy. The hub calls it when the user attaches; until then the user may
 // not share its screen.
 func (s *SFU) SetPermissions(meetingID, userID string, p stage.Permissions) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	m := s.liveMeeting(meetingID)
+	if m == nil {
 		return
 	}
-	m := s.meetingLocked(meetingID)
-	s.mu.Unlock()
 	m.mu.Lock()
 	u := m.userLocked(userID)
 	u.screen.perms, u.screen.known = p, true

@@ -431,18 +431,15 @@ func (s *SFU) Leave(meetingID, userID string) {
 // other status. It may be called before the user joins.
 //
 // false takes effect on the next packet (an atomic flag checked per
-// packet): the user's tracks are no longer forwarded even if its client
-// keeps sending; they are removed from every subscriber, whose subscribe PCs
-// are renegotiated, and the user's publish PC is closed in the background.
-// After true the user must offer a new publish PC.
+// packet): the user's sources are no longer forwarded even if its client
+// keeps sending; their slots are freed at every viewer (a tracks message
+// each, no renegotiation), and the user's publish PC is closed in the
+// background. After true the user must offer a new publish PC.
 func (s *SFU) SetPublishing(meetingID, userID string, onStage bool) {
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
+	m := s.liveMeeting(meetingID)
+	if m == nil {
 		return
 	}
-	m := s.meetingLocked(meetingID)
-	s.mu.Unlock()
 	m.mu.Lock()
 	u := m.users[userID]
 	if u == nil && !onStage {
@@ -551,6 +548,17 @@ func (s *SFU) meeting(id string) *meeting {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.meetings[id]
+}
+
+// liveMeeting returns the meeting, made if need be; nil once the SFU is
+// closed.
+func (s *SFU) liveMeeting(id string) *meeting {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil
+	}
+	return s.meetingLocked(id)
 }
 
 func (s *SFU) meetingLocked(id string) *meeting {
