@@ -152,13 +152,9 @@ func vp8Keyframe(b []byte) bool {
 		ext := b[1]
 		i = 2
 		if ext&0x80 != 0 { // I: picture id
-			if len(b) <= i {
+			var ok bool
+			if i, ok = skipPictureID(b, i); !ok {
 				return false
-			}
-			if b[i]&0x80 != 0 {
-				i += 2
-			} else {
-				i++
 			}
 		}
 		if ext&0x40 != 0 { // L: TL0PICIDX
@@ -186,16 +182,24 @@ func vp9Keyframe(b []byte) bool {
 	}
 	i := 1
 	if b[0]&0x80 != 0 { // I: picture id
-		if len(b) <= i {
+		var ok bool
+		if i, ok = skipPictureID(b, i); !ok {
 			return false
-		}
-		if b[i]&0x80 != 0 {
-			i += 2
-		} else {
-			i++
 		}
 	}
 	return len(b) > i && (b[i]>>1)&0x07 == 0 // spatial layer 0
+}
+
+// skipPictureID returns the offset after a VP8 or VP9 picture id at b[i]
+// (7 bits, or 15 when its first bit is set).
+func skipPictureID(b []byte, i int) (int, bool) {
+	if len(b) <= i {
+		return i, false
+	}
+	if b[i]&0x80 != 0 {
+		return i + 2, true
+	}
+	return i + 1, true
 }
 
 // h264Keyframe: an IDR slice or an SPS, alone, in a STAP-A, or at the start
