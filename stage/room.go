@@ -18,6 +18,9 @@ type Member struct {
 	// RequestedAt is when the pending request was made (ms since epoch);
 	// zero unless Status is Requested.
 	RequestedAt int64
+	// AcceptedAt is when the user was granted or invited (ms since epoch);
+	// zero unless it holds an invitation (ACCEPTED, not by its preset).
+	AcceptedAt int64
 }
 
 // Cause says which action moved a user.
@@ -33,6 +36,9 @@ const (
 	CauseJoin    Cause = "join"
 	CauseLeave   Cause = "leave"
 	CauseExit    Cause = "exit" // the user left the meeting
+	// CauseExpire: a request or an invitation outlived its timeout
+	// (Limits); the user goes back OFF_STAGE.
+	CauseExpire Cause = "expire"
 )
 
 // Change is one user's move from one status to another. InViewBefore and
@@ -75,7 +81,9 @@ const (
 )
 
 // Action is one stage action by Actor. Targets is used by grant, deny and
-// kick; At (ms since epoch) stamps a request. Expect, when set, holds the
+// kick; At (ms since epoch) stamps a request or an invitation. Admin marks
+// an action of the server's admin (the REST API): Actor names it for the
+// record only, needs no place in the room, and has a host's rights. Expect, when set, holds the
 // status the actor saw for each target (same order, "" for none): a target
 // that has moved since is refused with CodeBadStatus, so a grant meant for a
 // request cannot turn into an invitation after the request was cancelled.
@@ -85,6 +93,7 @@ type Action struct {
 	Targets []string
 	Expect  []Status
 	At      int64
+	Admin   bool
 }
 
 // InView reports whether the audience sees m: those who can be seen or
@@ -106,6 +115,34 @@ type entry struct {
 	requested uint64 // request order while REQUESTED
 }
 
+// holdsSeat reports whether m takes a place on the stage (Limits.MaxOnStage):
+// ON_STAGE, or invited to it (ACCEPTED other than by its preset).
+func (m *Member) holdsSeat() bool {
+	return m.Status == OnStage || m.invited()
+}
+
+// invited reports whether m holds an invitation: ACCEPTED by a grant, not
+// by its preset.
+func (m *Member) invited() bool {
+	return m.Status == Accepted && m.Preset.restingStatus() != Accepted
+}
+
+// Limits bound a room's stage. Zero values mean no limit.
+type Limits struct {
+	// MaxOnStage is the most users holding a seat on the stage: ON_STAGE,
+	// or invited (granted) and not yet joined. Hosts whose preset lets them
+	// on stage take a seat only while ON_STAGE.
+	MaxOnStage int `json:"max_on_stage"`
+	// RequestTTL is how long (ms) a request waits before it expires.
+	RequestTTL int64 `json:"request_timeout_ms"`
+	// InviteTTL is how long (ms) an invitation (a grant) waits for the
+	// user to join before it expires.
+	InviteTTL int64 `json:"invitation_timeout_ms"`
+}
+
+// Valid reports whether every limit is zero or positive.
+func (l Limits) Valid() bool { return l.MaxOnStage >= 0 && l.RequestTTL >= 0 && l.InviteTTL >= 0 }
+
 // Room holds the stage state of one meeting. It is not safe for concurrent
 // use: the server applies one action at a time, which gives every client the
 // same order. Every operation costs O(1) in the room's size but for the
@@ -114,13 +151,27 @@ type Room struct {
 	members map[string]*entry
 	pending map[string]*entry // REQUESTED members
 	inView  map[string]*entry // members the audience sees (Member.InView)
+	invited map[string]*entry // members holding an invitation (Member.invited)
+	seats   int               // members holding a seat (Member.holdsSeat)
 	ticks   uint64            // source of entered and requested
+	limits  Limits
 }
 
 // NewRoom returns an empty room.
 func NewRoom() *Room {
-	return &Room{members: map[string]*entry{}, pending: map[string]*entry{}, inView: map[string]*entry{}}
+	return &Room{members: map[string]*entry{}, pending: map[string]*entry{}, inView: map[string]*entry{}, invited: map[string]*entry{}}
 }
+
+// SetLimits sets the room's limits. They bound what comes next: users above
+// a lowered MaxOnStage keep their places, and timeouts run from the request
+// or invitation, so a shortened one may expire them at the next Expire.
+func (r *Room) SetLimits(l Limits) { r.limits = l }
+
+// Limits returns the room's limits.
+func (r *Room) Limits() Limits { return r.limits }
+
+// Seats is the number of members holding a seat on the stage.
+func (r *Room) Seats() int { return r.seats }
 
 // Len is the number of members.
 func (r *Room) Len() int { return len(r.members) }
@@ -191,7 +242,7 @@ func (r *Room) Enter(m Member) (Member, error) {
 		return Member{}, errorf(CodeAlreadyInRoom, "user %q is already in the room", m.UserID)
 	}
 	m.Status = m.Preset.InitialStatus()
-	m.RequestedAt = 0
+	m.RequestedAt, m.AcceptedAt = 0, 0
 	r.ticks++
 	e := &entry{Member: m, entered: r.ticks}
 	r.members[m.UserID] = e
@@ -234,6 +285,9 @@ func (r *Room) Restore(m Member) (Member, error) {
 	if (m.Status == Requested) != (m.RequestedAt > 0) {
 		return Member{}, errorf(CodeBadStatus, "%s with requestedAt %d", m.Status, m.RequestedAt)
 	}
+	if !m.invited() {
+		m.AcceptedAt = 0
+	}
 	r.ticks++
 	e := &entry{Member: m, entered: r.ticks}
 	r.members[m.UserID] = e
@@ -245,7 +299,28 @@ func (r *Room) Restore(m Member) (Member, error) {
 	if m.InView() {
 		r.inView[m.UserID] = e
 	}
+	r.track(e)
 	return m, nil
+}
+
+// track counts e's seat and invitation after it entered or moved.
+func (r *Room) track(e *entry) {
+	if e.invited() {
+		r.invited[e.UserID] = e
+	} else {
+		delete(r.invited, e.UserID)
+	}
+	if e.holdsSeat() {
+		r.seats++
+	}
+}
+
+// untrack forgets e's seat and invitation before it exits or moves.
+func (r *Room) untrack(e *entry) {
+	delete(r.invited, e.UserID)
+	if e.holdsSeat() {
+		r.seats--
+	}
 }
 
 // Exit removes the user from the room; a pending request is withdrawn.
@@ -254,6 +329,7 @@ func (r *Room) Exit(userID string) (Member, Result, error) {
 	if !ok {
 		return Member{}, Result{}, errorf(CodeNotInRoom, "user %q is not in the room", userID)
 	}
+	r.untrack(m)
 	delete(r.members, userID)
 	delete(r.inView, userID)
 	var res Result
@@ -266,6 +342,13 @@ func (r *Room) Exit(userID string) (Member, Result, error) {
 
 // Apply checks and applies one stage action. On error the room is unchanged.
 func (r *Room) Apply(a Action) (Result, error) {
+	if a.Admin {
+		switch a.Kind {
+		case ActGrant, ActDeny, ActKick:
+			return r.batch(nil, a.Kind, a.Targets, a.Expect, a.At)
+		}
+		return Result{}, errorf(CodeBadStatus, "the admin cannot %s", a.Kind)
+	}
 	e, ok := r.members[a.Actor]
 	if !ok {
 		return Result{}, errorf(CodeNotInRoom, "join the room before acting on the stage")
@@ -281,7 +364,7 @@ func (r *Room) Apply(a Action) (Result, error) {
 	case ActLeave:
 		return r.leaveStage(actor)
 	case ActGrant, ActDeny, ActKick:
-		return r.batch(actor, a.Kind, a.Targets, a.Expect)
+		return r.batch(actor, a.Kind, a.Targets, a.Expect, a.At)
 	}
 	return Result{}, errorf(CodeBadStatus, "unknown stage action %q", a.Kind)
 }
@@ -321,6 +404,9 @@ func (r *Room) joinStage(m *entry) (Result, error) {
 	if m.Status != Accepted {
 		return Result{}, errorf(CodeBadStatus, "cannot join the stage while %s", m.Status)
 	}
+	if !m.holdsSeat() && r.full(1) {
+		return Result{}, errorf(CodeStageFull, "the stage is full: %d of %d seats taken", r.seats, r.limits.MaxOnStage)
+	}
 	return Result{Changes: []Change{r.move(m, OnStage, CauseJoin)}}, nil
 }
 
@@ -335,9 +421,15 @@ func (r *Room) leaveStage(m *entry) (Result, error) {
 	return Result{Changes: []Change{r.move(m, rest, CauseLeave)}}, nil
 }
 
-// batch applies grant, deny or kick to every target, or to none.
-func (r *Room) batch(actor *entry, kind Kind, ids []string, expect []Status) (Result, error) {
-	if !actor.Preset.AcceptStageRequests {
+// full reports whether n more seats would exceed MaxOnStage.
+func (r *Room) full(n int) bool {
+	return r.limits.MaxOnStage > 0 && r.seats+n > r.limits.MaxOnStage
+}
+
+// batch applies grant, deny or kick to every target, or to none. A nil
+// actor is the admin.
+func (r *Room) batch(actor *entry, kind Kind, ids []string, expect []Status, at int64) (Result, error) {
+	if actor != nil && !actor.Preset.AcceptStageRequests {
 		return Result{}, errorf(CodePermissionDenied, "preset %q may not %s stage access", actor.Preset.Name, kind)
 	}
 	if len(ids) == 0 {
@@ -373,6 +465,8 @@ func (r *Room) batch(actor *entry, kind Kind, ids []string, expect []Status) (Re
 		return Result{}, &Error{Code: CodePermissionDenied, Message: "preset may never join the stage", UserIDs: denied}
 	case len(badStatus) > 0:
 		return Result{}, &Error{Code: CodeBadStatus, Message: string(kind) + " not permitted in the current stage status of", UserIDs: badStatus}
+	case kind == ActGrant && r.full(len(targets)):
+		return Result{}, errorf(CodeStageFull, "the stage is full: %d of %d seats taken, %d more asked", r.seats, r.limits.MaxOnStage, len(targets))
 	}
 
 	res := Result{Changes: make([]Change, 0, len(targets))}
@@ -381,6 +475,9 @@ func (r *Room) batch(actor *entry, kind Kind, ids []string, expect []Status) (Re
 			res.PendingChanged = true
 		}
 		res.Changes = append(res.Changes, r.applyBatchMove(kind, m))
+		if kind == ActGrant {
+			m.AcceptedAt = at
+		}
 	}
 	return res, nil
 }
@@ -455,7 +552,10 @@ func (r *Room) lookup(ids []string) ([]*entry, error) {
 // move sets m's status and keeps the pending and in-view sets in step.
 func (r *Room) move(m *entry, to Status, cause Cause) Change {
 	ch := Change{UserID: m.UserID, PeerID: m.PeerID, From: m.Status, To: to, Cause: cause, InViewBefore: m.InView()}
+	r.untrack(m)
 	m.Status = to
+	m.AcceptedAt = 0
+	r.track(m)
 	ch.InViewAfter = m.InView()
 	if to == Requested {
 		r.ticks++
@@ -471,4 +571,69 @@ func (r *Room) move(m *entry, to Status, cause Cause) Change {
 		delete(r.inView, m.UserID)
 	}
 	return ch
+}
+
+// Expire moves, as of now (ms since epoch), the requests older than
+// RequestTTL and the invitations older than InviteTTL back to OFF_STAGE
+// (CauseExpire), oldest first.
+func (r *Room) Expire(now int64) Result {
+	var due []*entry
+	if ttl := r.limits.RequestTTL; ttl > 0 {
+		for _, e := range r.pending {
+			if now >= e.RequestedAt+ttl {
+				due = append(due, e)
+			}
+		}
+	}
+	if ttl := r.limits.InviteTTL; ttl > 0 {
+		for _, e := range r.invited {
+			if now >= e.AcceptedAt+ttl {
+				due = append(due, e)
+			}
+		}
+	}
+	if len(due) == 0 {
+		return Result{}
+	}
+	slices.SortFunc(due, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(r.deadline(a), r.deadline(b)), cmp.Compare(a.entered, b.entered))
+	})
+	var res Result
+	for _, e := range due {
+		if e.Status == Requested {
+			res.PendingChanged = true
+		}
+		res.Changes = append(res.Changes, r.move(e, e.Preset.restingStatus(), CauseExpire))
+	}
+	return res
+}
+
+// deadline is when e's request or invitation expires.
+func (r *Room) deadline(e *entry) int64 {
+	if e.Status == Requested {
+		return e.RequestedAt + r.limits.RequestTTL
+	}
+	return e.AcceptedAt + r.limits.InviteTTL
+}
+
+// NextExpiry is when (ms since epoch) the next request or invitation
+// expires, or 0 when none will.
+func (r *Room) NextExpiry() int64 {
+	var next int64
+	earliest := func(at int64) {
+		if next == 0 || at < next {
+			next = at
+		}
+	}
+	if ttl := r.limits.RequestTTL; ttl > 0 {
+		for _, e := range r.pending {
+			earliest(e.RequestedAt + ttl)
+		}
+	}
+	if ttl := r.limits.InviteTTL; ttl > 0 {
+		for _, e := range r.invited {
+			earliest(e.AcceptedAt + ttl)
+		}
+	}
+	return next
 }
