@@ -20,6 +20,7 @@ const FileName = "stagekit.db"
 // SQLite is the embedded store: one SQLite file (modernc.org/sqlite, pure
 // Go), <dataDir>/stagekit.db. It is safe for concurrent use.
 type SQLite struct {
+	sqlShared
 	db   *sql.DB
 	path string
 	now  func() time.Time
@@ -76,6 +77,81 @@ var migrations = [][]string{
 			epoch      INTEGER NOT NULL
 		)`,
 	},
+	{ // 5 → 6: the stage log and webhook outbox, idempotency keys, limits, presets, leases
+		`CREATE TABLE stage_events (
+			meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+			seq        INTEGER NOT NULL,
+			event_id   TEXT NOT NULL UNIQUE,
+			type       TEXT NOT NULL,
+			at         INTEGER NOT NULL,
+			actor      TEXT NOT NULL,
+			user_id    TEXT NOT NULL,
+			payload    TEXT NOT NULL,
+			PRIMARY KEY (meeting_id, seq)
+		)`,
+		`CREATE TABLE idempotency_keys (
+			meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+			key        TEXT NOT NULL,
+			response   BLOB NOT NULL,
+			created_at INTEGER NOT NULL,
+			PRIMARY KEY (meeting_id, key)
+		)`,
+		`CREATE TABLE meeting_limits (
+			meeting_id     TEXT PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+			max_on_stage   INTEGER NOT NULL,
+			request_ttl_ms INTEGER NOT NULL,
+			invite_ttl_ms  INTEGER NOT NULL
+		)`,
+		`CREATE TABLE presets (
+			name       TEXT PRIMARY KEY,
+			body       TEXT NOT NULL,
+			updated_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE webhooks (
+			id         TEXT PRIMARY KEY,
+			name       TEXT NOT NULL,
+			url        TEXT NOT NULL,
+			secret     TEXT NOT NULL,
+			events     TEXT NOT NULL,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE webhook_events (
+			webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+			event      TEXT NOT NULL,
+			PRIMARY KEY (event, webhook_id)
+		)`,
+		`CREATE TABLE webhook_outbox (
+			id         INTEGER PRIMARY KEY AUTOINCREMENT,
+			webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+			meeting_id TEXT NOT NULL,
+			seq        INTEGER NOT NULL,
+			state      TEXT NOT NULL,
+			attempts   INTEGER NOT NULL,
+			next_at    INTEGER NOT NULL,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE INDEX webhook_outbox_queue ON webhook_outbox(webhook_id, meeting_id, state, seq)`,
+		`CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at)`,
+		`CREATE TABLE webhook_attempts (
+			id          INTEGER PRIMARY KEY AUTOINCREMENT,
+			webhook_id  TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+			event_id    TEXT NOT NULL,
+			event_type  TEXT NOT NULL,
+			meeting_id  TEXT NOT NULL,
+			seq         INTEGER NOT NULL,
+			attempt     INTEGER NOT NULL,
+			at          INTEGER NOT NULL,
+			status_code INTEGER NOT NULL,
+			error       TEXT NOT NULL,
+			duration_us INTEGER NOT NULL
+		)`,
+		`CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts(webhook_id, id)`,
+		`CREATE TABLE leases (
+			name     TEXT PRIMARY KEY,
+			owner    TEXT NOT NULL,
+			until_ms INTEGER NOT NULL
+		)`,
+	},
 }
 
 // ClaimStage implements Store.
@@ -120,6 +196,12 @@ func (s *SQLite) ClaimStage(ctx context.Context, meetingID string, epoch int64) 
 
 // SaveStage implements Store.
 func (s *SQLite) SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error {
+	return s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
+}
+
+// CommitStage implements Store.
+func (s *SQLite) CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) error {
+	upserts, drops := c.Upserts, c.Drops
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: save stage: %w", err)
@@ -143,6 +225,9 @@ func (s *SQLite) SaveStage(ctx context.Context, meetingID string, epoch int64, u
 			meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder); err != nil {
 			return fmt.Errorf("store: save stage: %w", err)
 		}
+	}
+	if err := writeEvents(ctx, tx, s.sqlShared, meetingID, c); err != nil {
+		return fmt.Errorf("store: save stage: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: save stage: %w", err)
@@ -216,7 +301,7 @@ func Open(dir string) (*SQLite, error) {
 	// is a short point query; this rules out SQLITE_BUSY between our own
 	// connections.
 	db.SetMaxOpenConns(1)
-	s := &SQLite{db: db, path: path, now: time.Now}
+	s := &SQLite{sqlShared: sqlShared{sdb: db}, db: db, path: path, now: time.Now}
 	if err := s.migrate(); err != nil {
 		db.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
