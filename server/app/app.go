@@ -41,6 +41,7 @@ import (
 	"github.com/stagekit/stagekit/server/signal"
 	"github.com/stagekit/stagekit/server/static"
 	"github.com/stagekit/stagekit/server/store"
+	"github.com/stagekit/stagekit/stage"
 )
 
 // Config configures the server. Zero values take the defaults noted.
@@ -87,6 +88,9 @@ type Config struct {
 	// are placed on nodes by leases in Redis (server/cluster). It needs
 	// PostgresURL.
 	Cluster *cluster.Config
+	// StageLimits are the stage limits of meetings without their own
+	// (set over REST).
+	StageLimits stage.Limits
 }
 
 // Defaults.
@@ -199,7 +203,7 @@ func New(cfg Config) (*App, error) {
 		rooms = clusterRemover{a.hub, node}
 	}
 	api, err := rest.New(rest.Options{APIKey: cfg.APIKey, Store: st, Tokens: au, Presets: presets,
-		Rooms: rooms, Members: a.hub, Logger: log.With("component", "rest")})
+		Rooms: rooms, Members: a.hub, Control: a.hub, DefaultLimits: cfg.StageLimits, Logger: log.With("component", "rest")})
 	if err != nil {
 		a.hub.Close()
 		if node != nil {
@@ -213,8 +217,11 @@ func New(cfg Config) (*App, error) {
 	}
 	a.mux.Handle("/v1/", api)
 	if node != nil {
-		// A room's live stage is on its owner: read it there.
-		a.mux.Handle("GET /v1/meetings/{id}/stage", a.onOwner(api))
+		// A room's live stage is on its owner: read and change it there.
+		for _, route := range []string{"GET /v1/meetings/{id}/stage", "POST /v1/meetings/{id}/stage/{action}",
+			"PUT /v1/meetings/{id}/stage/limits", "GET /v1/meetings/{id}/active-session", "POST /v1/meetings/{id}/active-session/{action}"} {
+			a.mux.Handle(route, a.onOwner(api))
+		}
 	}
 	a.mux.HandleFunc("GET /healthz", a.health)
 	a.mux.HandleFunc("GET /readyz", a.ready)
@@ -302,6 +309,7 @@ func (a *App) mountSignal() *signal.Hub {
 		Media:          a.cfg.Media,
 		Stage:          stageStore{store: a.store, presets: a.presets},
 		OnStageAction:  a.metrics.stageAction,
+		DefaultLimits:  a.cfg.StageLimits,
 	}
 	if a.node != nil {
 		cfg.Placement = a.node

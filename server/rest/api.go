@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"slices"
 	"strings"
 	"time"
@@ -51,23 +52,29 @@ type Options struct {
 	Presets *config.Presets // required
 	Rooms   RoomRemover     // optional: nil when no live rooms are kept
 	Members RoomReader      // optional: live rooms for GET …/stage; nil shows every room empty
-	Logger  *slog.Logger    // optional
-	// BodyTimeout bounds reading a request body (default 15s).
+	Control StageControl    // optional: stage actions, limits and sessions of live rooms
+	// DefaultLimits are the stage limits of meetings without their own.
+	DefaultLimits stage.Limits
+	Logger        *slog.Logger // optional
+	// BodyTimeout bounds reading a request body (default 5s): a body
+	// still arriving then is answered 408 (4114) and the connection closed.
 	BodyTimeout time.Duration
 }
 
 // API serves the REST routes; mount it at "/v1/". It answers every request it
 // gets, unknown routes included, with a JSON body.
 type API struct {
-	keyHash [sha256.Size]byte
-	store   store.Store
-	tokens  TokenIssuer
-	presets *config.Presets
-	rooms   RoomRemover
-	members RoomReader
-	log     *slog.Logger
-	bodyTTL time.Duration
-	mux     *http.ServeMux
+	keyHash  [sha256.Size]byte
+	store    store.Store
+	tokens   TokenIssuer
+	presets  *config.Presets
+	rooms    RoomRemover
+	members  RoomReader
+	control  StageControl
+	defaults stage.Limits
+	log      *slog.Logger
+	bodyTTL  time.Duration
+	mux      *http.ServeMux
 }
 
 // New builds the API.
@@ -82,10 +89,11 @@ func New(o Options) (*API, error) {
 		o.Logger = slog.Default()
 	}
 	if o.BodyTimeout <= 0 {
-		o.BodyTimeout = 15 * time.Second
+		o.BodyTimeout = DefaultBodyTimeout
 	}
 	a := &API{keyHash: sha256.Sum256([]byte(o.APIKey)), store: o.Store, tokens: o.Tokens,
-		presets: o.Presets, rooms: o.Rooms, members: o.Members, log: o.Logger, bodyTTL: o.BodyTimeout, mux: http.NewServeMux()}
+		presets: o.Presets, rooms: o.Rooms, members: o.Members, control: o.Control, defaults: o.DefaultLimits,
+		log: o.Logger, bodyTTL: o.BodyTimeout, mux: http.NewServeMux()}
 
 	type route = map[string]handler // method → handler
 	routes := []struct {
@@ -98,6 +106,14 @@ func New(o Options) (*API, error) {
 		{"/v1/meetings/{id}/participants/{participant_id}", route{"GET": a.getParticipant, "DELETE": a.deleteParticipant}},
 		{"/v1/meetings/{id}/participants/{participant_id}/token", route{"POST": a.regenerateToken}},
 		{"/v1/meetings/{id}/stage", route{"GET": a.getStage}},
+		{"/v1/meetings/{id}/stage/grant", route{"POST": a.stageAction(stage.ActGrant)}},
+		{"/v1/meetings/{id}/stage/deny", route{"POST": a.stageAction(stage.ActDeny)}},
+		{"/v1/meetings/{id}/stage/kick", route{"POST": a.stageAction(stage.ActKick)}},
+		{"/v1/meetings/{id}/stage/events", route{"GET": a.stageEvents}},
+		{"/v1/meetings/{id}/stage/limits", route{"GET": a.getLimits, "PUT": a.putLimits}},
+		{"/v1/meetings/{id}/active-session", route{"GET": a.activeSession}},
+		{"/v1/meetings/{id}/active-session/kick", route{"POST": a.kickSession(false)}},
+		{"/v1/meetings/{id}/active-session/kick-all", route{"POST": a.kickSession(true)}},
 		{"/v1/presets", route{"GET": a.listPresets}},
 	}
 	for _, rt := range routes {
@@ -134,19 +150,19 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			a.log.Error("rest: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p)
 			if sw.status == 0 {
-				writeError(sw, &apiError{http.StatusInternalServerError, CodeInternal, "internal error"})
+				writeError(sw, &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error"})
 			}
 		}
 		a.log.Debug("rest", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
 	}()
 	if !a.authorized(r) {
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="stagekit"`)
-		writeError(sw, &apiError{http.StatusUnauthorized, CodeUnauthorized, "missing or wrong admin API key (Authorization: Bearer KEY)"})
+		writeError(sw, &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, message: "missing or wrong admin API key (Authorization: Bearer KEY)"})
 		return
 	}
 	// Bound the body's upload; unsupported writers (tests) just skip it.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.bodyTTL))
-	a.mux.ServeHTTP(sw, r)
+	a.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), bodyTTLKey{}, a.bodyTTL)))
 }
 
 // authorized compares the bearer key with the admin key in constant time
@@ -193,7 +209,7 @@ func (a *API) wrap(h handler) http.Handler {
 				return
 			}
 			a.log.Error("rest: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			ae = &apiError{http.StatusInternalServerError, CodeInternal, "internal error"}
+			ae = &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error"}
 		}
 		writeError(w, ae)
 	})
@@ -204,31 +220,33 @@ type apiError struct {
 	status  int
 	code    int
 	message string
+	userIDs []string // the users a stage refusal names
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %d %s", e.status, e.code, e.message) }
 
 func fail(status, code int, format string, args ...any) error {
-	return &apiError{status, code, fmt.Sprintf(format, args...)}
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
 }
 
 type errorBody struct {
 	Success bool `json:"success"`
 	Error   struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
+		Code    int      `json:"code"`
+		Message string   `json:"message"`
+		UserIDs []string `json:"user_ids,omitempty"`
 	} `json:"error"`
 }
 
 // WriteError answers the API's error body with status and code; the other
 // HTTP APIs of the server use it so that every error has one shape.
 func WriteError(w http.ResponseWriter, status, code int, message string) {
-	writeError(w, &apiError{status, code, message})
+	writeError(w, &apiError{status: status, code: code, message: message})
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	var b errorBody
-	b.Error.Code, b.Error.Message = e.code, e.message
+	b.Error.Code, b.Error.Message, b.Error.UserIDs = e.code, e.message, e.userIDs
 	writeJSON(w, e.status, b)
 }
 
@@ -255,6 +273,11 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(body, '\n'))
 }
 
+// DefaultBodyTimeout is how long a request's body may take to arrive.
+const DefaultBodyTimeout = 5 * time.Second
+
+type bodyTTLKey struct{}
+
 // readBody decodes the request's body, one JSON object, into v.
 func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
@@ -262,6 +285,12 @@ func readBody(w http.ResponseWriter, r *http.Request, v any) error {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
 			return fail(http.StatusBadRequest, CodeBodyTooLarge, "body larger than %d bytes", MaxBodyBytes)
+		}
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+			// The connection cannot be read again: answer and close it.
+			w.Header().Set("Connection", "close")
+			ttl, _ := r.Context().Value(bodyTTLKey{}).(time.Duration)
+			return fail(http.StatusRequestTimeout, CodeBodyTooSlow, "the body did not arrive within %v", ttl)
 		}
 		return fail(http.StatusBadRequest, CodeMalformedBody, "cannot read the body: %v", err)
 	}

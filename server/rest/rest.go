@@ -48,6 +48,13 @@ const (
 	CodeHostNotAllowed      = 4110 // [403] the Host header names none of the server's names (DNS rebinding guard)
 	CodeTooManyRequests     = 4111 // [429] demo API: too many requests from this address (see Retry-After)
 	CodeNotCreator          = 4112 // [403] demo API: the meeting's creator secret is missing or wrong
+	CodeNoActiveSession     = 4113 // [404] the meeting has no active session (nobody is in its room)
+	CodeBodyTooSlow         = 4114 // [408] the body did not arrive within the body deadline
+	CodeUnavailable         = 4115 // [503] the meeting's room cannot be served now (cluster placement); retry
+	CodeWebhookNotFound     = 4116 // [404] no webhook has this id
+	CodePresetNotFound      = 4117 // [404] no preset has this name
+	CodePresetExists        = 4118 // [409] a preset with this name exists already
+	CodePresetInUse         = 4119 // [409] built-in presets cannot be deleted
 	CodeInternal            = 5000 // [500] the server failed (same as protocol.CodeInternal)
 )
 

@@ -82,6 +82,9 @@ type Config struct {
 	// OnStageAction, if set, is called after every committed stage action
 	// (for metrics); it must not block.
 	OnStageAction func(kind stage.Kind)
+	// DefaultLimits bound the stage of rooms whose meeting has no limits
+	// of its own.
+	DefaultLimits stage.Limits
 }
 
 // Placement is a cluster's room ownership as the hub sees it
@@ -126,8 +129,33 @@ type MediaHandler interface {
 // is told of it; it must return once the state is stored, and fail with
 // ErrFenced when the room's fence is not epoch any more.
 type StageStore interface {
-	ClaimStage(meetingID string, epoch int64) ([]StageRecord, error)
-	SaveStage(meetingID string, epoch int64, save []StageRecord, drop []string) error
+	ClaimStage(meetingID string, epoch int64) (StageClaim, error)
+	SaveStage(meetingID string, epoch int64, c StageCommit) error
+	// IdempotentResponse returns the answer stored with an idempotency
+	// key by an earlier commit, if any.
+	IdempotentResponse(meetingID, key string) ([]byte, bool, error)
+}
+
+// StageClaim is what a room starts from: its durable members, the seq of
+// its last event, its meeting's title and creation time (for events), and
+// its limits when the meeting has its own.
+type StageClaim struct {
+	Records   []StageRecord
+	LastSeq   int64
+	Title     string
+	CreatedAt time.Time
+	Limits    *stage.Limits
+}
+
+// StageCommit is one change to store in one transaction: the durable
+// members that changed or are no longer durable, its events, and an
+// idempotency key with the answer to replay for it.
+type StageCommit struct {
+	Save           []StageRecord
+	Drop           []string
+	Events         []Event
+	IdempotencyKey string
+	Response       []byte
 }
 
 // StageRecord is a durable member. RequestOrder orders a room's pending

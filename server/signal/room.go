@@ -45,16 +45,22 @@ type room struct {
 	hostDeferred bool        // events wait for the end of the tick
 	countTick    *time.Timer // pending participant-count broadcast
 	countSent    int         // the count last broadcast
+
+	eventSeq int64       // the seq of the room's last stored event
+	sess     session     // the meeting and its current session, for events
+	expiry   *time.Timer // fires at the next request or invitation timeout
 }
 
 func newRoom(h *Hub, id string, epoch int64) *room {
-	return &room{
+	r := &room{
 		hub: h, id: id, epoch: epoch, st: stage.NewRoom(),
 		attached: make(map[string]*conn),
 		watchers: make(map[string]*conn),
 		timers:   make(map[string]*time.Timer),
 		subs:     make(map[int]func(stage.Change)),
 	}
+	r.st.SetLimits(h.cfg.DefaultLimits)
+	return r
 }
 
 // peek returns the user's peer id and status while it is in the room.
@@ -94,6 +100,15 @@ func (r *room) join(c *conn, reqID uint64) bool {
 		if err != nil { // cannot happen: checked above under the same lock
 			c.sendError(reqID, protocol.ErrorOf(err))
 			return true
+		}
+		log := r.newEventLog(participantActor(uid))
+		if r.st.Len() == 1 {
+			r.sess.ID, r.sess.StartedAt = newSessionID(), r.hub.cfg.Now()
+			log.add(EventMeetingStarted, nil, nil, "")
+		}
+		log.add(EventParticipantJoined, &m, nil, "")
+		if !r.commitLocked(nil, nil, log, "", nil) {
+			return true // fenced: the room is deposed
 		}
 		p := protocol.ParticipantOf(m)
 		ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
@@ -197,17 +212,71 @@ func (r *room) apply(c *conn, msg protocol.ClientMessage, kind stage.Kind) {
 		return
 	}
 	if len(res.Changes) > 0 {
-		if !r.storeLocked(res.Changes) {
+		log := r.newEventLog(participantActor(uid))
+		log.stage(res.Changes)
+		if !r.commitLocked(res.Changes, nil, log, "", nil) {
 			return // fenced: the room is deposed and the change told to nobody
 		}
-		r.stageEventLocked(res.Changes)
-		r.notify(res.Changes)
-		if f := r.hub.cfg.OnStageAction; f != nil {
-			f(kind)
-		}
+		r.tellLocked(res.Changes, kind)
 	}
 	me, _ := r.st.Member(uid)
 	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Seq: c.seq, Status: me.Status})
+}
+
+// tellLocked tells everyone of stored changes: the clients, the media
+// server and subscribers; and re-arms the expiry timer.
+func (r *room) tellLocked(changes []stage.Change, kind stage.Kind) {
+	r.stageEventLocked(changes)
+	r.notify(changes)
+	if f := r.hub.cfg.OnStageAction; f != nil && kind != "" {
+		f(kind)
+	}
+	r.armExpiryLocked()
+}
+
+// armExpiryLocked sets the expiry timer to the room's next request or
+// invitation timeout, or stops it when there is none.
+func (r *room) armExpiryLocked() {
+	next := r.st.NextExpiry()
+	if next == 0 || r.dead {
+		if r.expiry != nil {
+			r.expiry.Stop()
+			r.expiry = nil
+		}
+		return
+	}
+	wait := time.Until(time.UnixMilli(next))
+	if r.expiry == nil {
+		r.expiry = time.AfterFunc(wait, r.expire)
+		return
+	}
+	r.expiry.Reset(wait)
+}
+
+// expire applies the timeouts due now: the users go back OFF_STAGE and,
+// as after any change, they and the hosts are told.
+func (r *room) expire() {
+	defer func() {
+		if p := recover(); p != nil {
+			r.hub.log.Error("stage expiry panicked", "meeting", r.id, "panic", p)
+		}
+	}()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return
+	}
+	res := r.st.Expire(r.hub.cfg.Now().UnixMilli())
+	if len(res.Changes) == 0 {
+		r.armExpiryLocked()
+		return
+	}
+	log := r.newEventLog(ActorSystem)
+	log.stage(res.Changes)
+	if !r.commitLocked(res.Changes, nil, log, "", nil) {
+		return
+	}
+	r.tellLocked(res.Changes, "")
 }
 
 // stageEventLocked sends the committed changes to whoever may see them:
@@ -504,7 +573,17 @@ func (r *room) exitLocked(userID string) {
 	if media := r.hub.cfg.Media; media != nil {
 		media.Detach(r.id, userID)
 	}
-	if m.Durable() && !r.saveLocked(nil, []string{userID}) {
+	log := r.newEventLog(participantActor(userID))
+	log.add(EventParticipantLeft, &m, nil, "")
+	if r.st.Len() == 0 {
+		log.add(EventMeetingEnded, nil, nil, "ALL_PARTICIPANTS_LEFT")
+		r.sess.ID, r.sess.StartedAt = "", time.Time{}
+	}
+	var drop []string
+	if m.Durable() {
+		drop = []string{userID}
+	}
+	if !r.commitLocked(nil, drop, log, "", nil) {
 		return // fenced: the room is deposed
 	}
 	p := protocol.ParticipantOf(m)
@@ -577,16 +656,16 @@ func (r *room) startGraceLocked(userID string) {
 	r.timers[userID] = t
 }
 
-// storeLocked stores what committed changes made durable or not: before
-// anyone, the actor included, is told of them, so that nothing
-// acknowledged is lost in a crash. It reports false when the store fenced
-// the write (another node owns the room now): the room is deposed.
-func (r *room) storeLocked(changes []stage.Change) bool {
+// commitLocked stores what committed changes made durable or not (and the
+// extra drops), with their events and an idempotency key's answer, in one
+// transaction: before anyone, the actor included, is told of them, so that
+// nothing acknowledged is lost in a crash. It reports false when the store
+// fenced the write (another node owns the room now): the room is deposed.
+func (r *room) commitLocked(changes []stage.Change, drop []string, log *eventLog, key string, response []byte) bool {
 	if r.hub.cfg.Stage == nil {
 		return true
 	}
 	var save []StageRecord
-	var drop []string
 	for _, ch := range changes {
 		m, ok := r.st.Member(ch.UserID)
 		switch {
@@ -602,17 +681,25 @@ func (r *room) storeLocked(changes []stage.Change) bool {
 			drop = append(drop, ch.UserID)
 		}
 	}
-	return r.saveLocked(save, drop)
+	c := StageCommit{Save: save, Drop: drop, IdempotencyKey: key, Response: response}
+	if log != nil {
+		c.Events = log.events
+	}
+	if !r.saveLocked(c) {
+		return false
+	}
+	r.eventSeq += int64(len(c.Events))
+	return true
 }
 
 // saveLocked stores a change; false when it was refused (fenced, or in a
 // cluster not stored) and the room deposed.
-func (r *room) saveLocked(save []StageRecord, drop []string) bool {
+func (r *room) saveLocked(c StageCommit) bool {
 	st := r.hub.cfg.Stage
-	if st == nil || (len(save) == 0 && len(drop) == 0) {
+	if st == nil || (len(c.Save) == 0 && len(c.Drop) == 0 && len(c.Events) == 0 && c.IdempotencyKey == "") {
 		return true
 	}
-	err := st.SaveStage(r.id, r.epoch, save, drop)
+	err := st.SaveStage(r.id, r.epoch, c)
 	switch {
 	case errors.Is(err, ErrFenced):
 		r.hub.log.Warn("stage write fenced: another node owns the room now; deposing it here", "meeting", r.id, "epoch", r.epoch)
@@ -680,7 +767,8 @@ func (r *room) restoreLocked() bool {
 	if st == nil {
 		return true
 	}
-	recs, err := st.ClaimStage(r.id, r.epoch)
+	claim, err := st.ClaimStage(r.id, r.epoch)
+	recs := claim.Records
 	switch {
 	case errors.Is(err, ErrFenced):
 		r.hub.log.Warn("room fenced at a newer epoch; not serving it", "meeting", r.id, "epoch", r.epoch)
@@ -692,7 +780,18 @@ func (r *room) restoreLocked() bool {
 		r.hub.log.Error("loading the stage failed; the room starts empty", "meeting", r.id, "err", err)
 		return true
 	}
+	r.eventSeq, r.sess.Title, r.sess.CreatedAt = claim.LastSeq, claim.Title, claim.CreatedAt
+	if claim.Limits != nil {
+		r.st.SetLimits(*claim.Limits)
+	}
+	if len(recs) > 0 {
+		r.sess.ID, r.sess.StartedAt = newSessionID(), r.hub.cfg.Now()
+	}
+	now := r.hub.cfg.Now().UnixMilli()
 	for _, rec := range recs {
+		if rec.Status == stage.Accepted && rec.AcceptedAt == 0 {
+			rec.AcceptedAt = now // the invitation's time is not kept: its timeout starts again
+		}
 		m, err := r.st.Restore(rec.Member)
 		if err != nil {
 			r.hub.log.Warn("stage member not restored", "meeting", r.id, "user", rec.UserID, "err", err)
@@ -711,6 +810,7 @@ func (r *room) restoreLocked() bool {
 	if len(recs) > 0 {
 		r.hub.log.Info("stage restored", "meeting", r.id, "members", len(recs), "epoch", r.epoch)
 	}
+	r.armExpiryLocked()
 	return true
 }
 
@@ -754,6 +854,10 @@ func (r *room) shutdown() {
 }
 
 func (r *room) stopTicksLocked() {
+	if r.expiry != nil {
+		r.expiry.Stop()
+		r.expiry = nil
+	}
 	if r.hostFlush != nil {
 		r.hostFlush.Stop()
 		r.hostFlush = nil
