@@ -41,6 +41,7 @@ import (
 	"github.com/stagekit/stagekit/server/signal"
 	"github.com/stagekit/stagekit/server/static"
 	"github.com/stagekit/stagekit/server/store"
+	"github.com/stagekit/stagekit/server/webhook"
 	"github.com/stagekit/stagekit/stage"
 )
 
@@ -91,6 +92,9 @@ type Config struct {
 	// StageLimits are the stage limits of meetings without their own
 	// (set over REST).
 	StageLimits stage.Limits
+	// Webhooks tunes the webhook deliverer (tests shorten its retry
+	// schedule); its Store, NodeID and Logger are the server's.
+	Webhooks webhook.Options
 }
 
 // Defaults.
@@ -110,6 +114,7 @@ type App struct {
 	presets *config.Presets
 	auth    *auth.Authenticator
 	hub     *signal.Hub
+	hooks   *webhook.Deliverer
 	sfu     *sfu.SFU // the built-in media server, nil when Config.Media is set
 	mux     *http.ServeMux
 	hosts   *hostGuard
@@ -194,10 +199,17 @@ func New(cfg Config) (*App, error) {
 		a.cfg.Media = mediaBridge{a.sfu}
 	}
 	a.metrics = newMetrics(a)
+	wo := cfg.Webhooks
+	wo.Store, wo.Logger = st, log.With("component", "webhook")
+	if node != nil {
+		wo.NodeID = node.ID()
+	}
+	a.hooks = webhook.New(wo)
 	a.hub = a.mountSignal()
 	if node != nil {
 		node.Start(a.hub)
 	}
+	a.hooks.Start()
 	var rooms rest.RoomRemover = a.hub
 	if node != nil {
 		rooms = clusterRemover{a.hub, node}
@@ -205,6 +217,7 @@ func New(cfg Config) (*App, error) {
 	api, err := rest.New(rest.Options{APIKey: cfg.APIKey, Store: st, Tokens: au, Presets: presets,
 		Rooms: rooms, Members: a.hub, Control: a.hub, DefaultLimits: cfg.StageLimits, Logger: log.With("component", "rest")})
 	if err != nil {
+		a.hooks.Close()
 		a.hub.Close()
 		if node != nil {
 			node.Close()
@@ -307,7 +320,7 @@ func (a *App) mountSignal() *signal.Hub {
 		OriginPatterns: a.cfg.AllowedOrigins,
 		Logger:         a.log.With("component", "signal"),
 		Media:          a.cfg.Media,
-		Stage:          stageStore{store: a.store, presets: a.presets},
+		Stage:          stageStore{store: a.store, presets: a.presets, committed: a.hooks.Wake},
 		OnStageAction:  a.metrics.stageAction,
 		DefaultLimits:  a.cfg.StageLimits,
 	}
@@ -419,6 +432,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 			a.node.Close()
 		}
 		a.hub.Close()
+		a.hooks.Close()
 		if a.sfu != nil {
 			a.sfu.Close()
 		}

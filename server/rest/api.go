@@ -19,6 +19,7 @@ import (
 	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/store"
 	"github.com/stagekit/stagekit/server/validate"
+	"github.com/stagekit/stagekit/server/webhook"
 	"github.com/stagekit/stagekit/stage"
 )
 
@@ -55,6 +56,9 @@ type Options struct {
 	Control StageControl    // optional: stage actions, limits and sessions of live rooms
 	// DefaultLimits are the stage limits of meetings without their own.
 	DefaultLimits stage.Limits
+	// WebhookSecret makes a new webhook's signing secret (default
+	// webhook.NewSecret).
+	WebhookSecret func() string
 	Logger        *slog.Logger // optional
 	// BodyTimeout bounds reading a request body (default 5s): a body
 	// still arriving then is answered 408 (4114) and the connection closed.
@@ -71,6 +75,7 @@ type API struct {
 	rooms    RoomRemover
 	members  RoomReader
 	control  StageControl
+	secrets  func() string
 	defaults stage.Limits
 	log      *slog.Logger
 	bodyTTL  time.Duration
@@ -88,11 +93,14 @@ func New(o Options) (*API, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.WebhookSecret == nil {
+		o.WebhookSecret = webhook.NewSecret
+	}
 	if o.BodyTimeout <= 0 {
 		o.BodyTimeout = DefaultBodyTimeout
 	}
 	a := &API{keyHash: sha256.Sum256([]byte(o.APIKey)), store: o.Store, tokens: o.Tokens,
-		presets: o.Presets, rooms: o.Rooms, members: o.Members, control: o.Control, defaults: o.DefaultLimits,
+		presets: o.Presets, rooms: o.Rooms, members: o.Members, control: o.Control, defaults: o.DefaultLimits, secrets: o.WebhookSecret,
 		log: o.Logger, bodyTTL: o.BodyTimeout, mux: http.NewServeMux()}
 
 	type route = map[string]handler // method → handler
@@ -115,6 +123,9 @@ func New(o Options) (*API, error) {
 		{"/v1/meetings/{id}/active-session/kick", route{"POST": a.kickSession(false)}},
 		{"/v1/meetings/{id}/active-session/kick-all", route{"POST": a.kickSession(true)}},
 		{"/v1/presets", route{"GET": a.listPresets}},
+		{"/v1/webhooks", route{"POST": a.createWebhook, "GET": a.listWebhooks}},
+		{"/v1/webhooks/{webhook_id}", route{"GET": a.getWebhook, "DELETE": a.deleteWebhook}},
+		{"/v1/webhooks/{webhook_id}/deliveries", route{"GET": a.webhookDeliveries}},
 	}
 	for _, rt := range routes {
 		var allow []string

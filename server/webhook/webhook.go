@@ -1,0 +1,251 @@
+// Package webhook delivers the stage log's events to the registered
+// endpoints: at least once, from the outbox the room's commits write
+// (server/store), in the room's order per (endpoint, meeting), retried with
+// backoff for more than a day, signed by the Standard Webhooks scheme
+// (github.com/standard-webhooks/standard-webhooks/libraries/go).
+//
+// In a cluster every node runs a Deliverer, and a lease in the shared
+// database lets one deliver at a time. Delivery never holds a room: rooms
+// only write the outbox; this package reads it.
+package webhook
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
+	"github.com/stagekit/stagekit/server/store"
+)
+
+// DefaultSchedule is the wait before each retry (Standard Webhooks'
+// suggested schedule): after the last, about 27.6 hours after the first
+// attempt, an event is given up on and its queue moves on.
+var DefaultSchedule = []time.Duration{5 * time.Second, 5 * time.Minute, 30 * time.Minute,
+	2 * time.Hour, 5 * time.Hour, 10 * time.Hour, 10 * time.Hour}
+
+// Options configure a Deliverer.
+type Options struct {
+	Store  store.Store // required
+	NodeID string      // the lease owner's name; default a random one
+	Logger *slog.Logger
+	Client *http.Client // default: 10s timeout
+	// Schedule is the wait before each retry (default DefaultSchedule).
+	Schedule []time.Duration
+	// Poll is how often the outbox is read when nothing woke the
+	// deliverer (default 250ms): other nodes' commits are seen this way.
+	Poll time.Duration
+	// LeaseTTL is how long the delivery lease outlives its holder's last
+	// renewal (default 10s).
+	LeaseTTL time.Duration
+	// Workers bounds deliveries in flight (default 32).
+	Workers int
+}
+
+// Deliverer sends the outbox's due events.
+type Deliverer struct {
+	o      Options
+	log    *slog.Logger
+	wake   chan struct{}
+	stop   chan struct{}
+	done   chan struct{}
+	sem    chan struct{}
+	mu     sync.Mutex
+	flying map[int64]bool // outbox ids being delivered
+	wg     sync.WaitGroup
+	once   sync.Once
+}
+
+// New returns a deliverer; Start runs it.
+func New(o Options) *Deliverer {
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	if o.Client == nil {
+		o.Client = &http.Client{Timeout: 10 * time.Second}
+	}
+	if len(o.Schedule) == 0 {
+		o.Schedule = DefaultSchedule
+	}
+	if o.Poll <= 0 {
+		o.Poll = 250 * time.Millisecond
+	}
+	if o.LeaseTTL <= 0 {
+		o.LeaseTTL = 10 * time.Second
+	}
+	if o.Workers <= 0 {
+		o.Workers = 32
+	}
+	if o.NodeID == "" {
+		var b [8]byte
+		rand.Read(b[:])
+		o.NodeID = fmt.Sprintf("node-%x", b)
+	}
+	return &Deliverer{o: o, log: o.Logger, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+		sem: make(chan struct{}, o.Workers), flying: map[int64]bool{}}
+}
+
+// NewSecret returns a new endpoint secret in the Standard Webhooks form
+// (whsec_ and 24 random bytes in base64).
+func NewSecret() string {
+	var b [24]byte
+	rand.Read(b[:])
+	return "whsec_" + base64.StdEncoding.EncodeToString(b[:])
+}
+
+// Wake makes the deliverer read the outbox now (a commit stored events).
+func (d *Deliverer) Wake() {
+	select {
+	case d.wake <- struct{}{}:
+	default:
+	}
+}
+
+// Start runs the delivery loop until Close.
+func (d *Deliverer) Start() { go d.loop() }
+
+// Close stops the loop and waits for the deliveries in flight.
+func (d *Deliverer) Close() {
+	d.once.Do(func() {
+		close(d.stop)
+		<-d.done
+		d.wg.Wait()
+	})
+}
+
+const leaseName = "webhook-deliverer"
+
+func (d *Deliverer) loop() {
+	defer close(d.done)
+	t := time.NewTicker(d.o.Poll)
+	defer t.Stop()
+	for {
+		d.round()
+		select {
+		case <-d.stop:
+			return
+		case <-d.wake:
+		case <-t.C:
+		}
+	}
+}
+
+// round takes (or renews) the lease, then starts the due deliveries that
+// are not in flight yet.
+func (d *Deliverer) round() {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	now := time.Now()
+	mine, err := d.o.Store.AcquireLease(ctx, leaseName, d.o.NodeID, now.UnixMilli(), now.Add(d.o.LeaseTTL).UnixMilli())
+	if err != nil {
+		d.log.Warn("webhook lease", "err", err)
+		return
+	}
+	if !mine {
+		return // another node delivers
+	}
+	due, err := d.o.Store.DueDeliveries(ctx, now.UnixMilli(), 4*d.o.Workers)
+	if err != nil {
+		d.log.Warn("webhook outbox", "err", err)
+		return
+	}
+	for _, dl := range due {
+		d.mu.Lock()
+		busy := d.flying[dl.OutboxID]
+		if !busy {
+			d.flying[dl.OutboxID] = true
+		}
+		d.mu.Unlock()
+		if busy {
+			continue
+		}
+		select {
+		case d.sem <- struct{}{}:
+		case <-d.stop:
+			d.done1(dl.OutboxID)
+			return
+		}
+		d.wg.Add(1)
+		go func(dl store.Delivery) {
+			defer d.wg.Done()
+			defer func() { <-d.sem }()
+			defer d.done1(dl.OutboxID)
+			d.deliver(dl)
+			d.Wake() // the queue's next event may be due now
+		}(dl)
+	}
+}
+
+func (d *Deliverer) done1(id int64) {
+	d.mu.Lock()
+	delete(d.flying, id)
+	d.mu.Unlock()
+}
+
+// deliver makes one attempt and records it.
+func (d *Deliverer) deliver(dl store.Delivery) {
+	start := time.Now()
+	code, err := d.post(dl, start)
+	a := store.Attempt{EventID: dl.Event.ID, EventType: dl.Event.Type, MeetingID: dl.Event.MeetingID, Seq: dl.Event.Seq,
+		Attempt: dl.Attempts + 1, At: start, StatusCode: code, Duration: time.Since(start)}
+	state, next := store.DeliveryDelivered, int64(0)
+	if err != nil {
+		a.Error = err.Error()
+		if len(a.Error) > 500 {
+			a.Error = a.Error[:500]
+		}
+		state = store.DeliveryPending
+		if dl.Attempts >= len(d.o.Schedule) {
+			state = store.DeliveryFailed
+			d.log.Warn("webhook event given up", "webhook", dl.Webhook.ID, "event", dl.Event.ID, "attempts", a.Attempt)
+		} else {
+			next = time.Now().Add(d.o.Schedule[dl.Attempts]).UnixMilli()
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d.o.Store.FinishAttempt(ctx, dl, a, state, next); err != nil {
+		// Not recorded: the event stays due and is sent again (at least once).
+		d.log.Warn("webhook attempt not recorded", "event", dl.Event.ID, "err", err)
+	}
+}
+
+// post sends the event, signed; any answer but 2xx is a failure.
+func (d *Deliverer) post(dl store.Delivery, at time.Time) (int, error) {
+	wh, err := standardwebhooks.NewWebhook(dl.Webhook.Secret)
+	if err != nil {
+		return 0, fmt.Errorf("secret: %w", err)
+	}
+	sig, err := wh.Sign(dl.Event.ID, at, dl.Event.Payload)
+	if err != nil {
+		return 0, fmt.Errorf("sign: %w", err)
+	}
+	req, err := http.NewRequest(http.MethodPost, dl.Webhook.URL, bytes.NewReader(dl.Event.Payload))
+	if err != nil {
+		return 0, err
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("User-Agent", "stagekit-webhooks/1")
+	req.Header.Set(standardwebhooks.HeaderWebhookID, dl.Event.ID)
+	req.Header.Set(standardwebhooks.HeaderWebhookTimestamp, strconv.FormatInt(at.Unix(), 10))
+	req.Header.Set(standardwebhooks.HeaderWebhookSignature, sig)
+	res, err := d.o.Client.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer res.Body.Close()
+	io.Copy(io.Discard, io.LimitReader(res.Body, 64<<10))
+	if res.StatusCode < 200 || res.StatusCode > 299 {
+		return res.StatusCode, fmt.Errorf("endpoint answered %s", res.Status)
+	}
+	return res.StatusCode, nil
+}
