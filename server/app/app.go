@@ -201,6 +201,7 @@ func New(cfg Config) (*App, error) {
 	a.metrics = newMetrics(a)
 	wo := cfg.Webhooks
 	wo.Store, wo.Logger = st, log.With("component", "webhook")
+	wo.NodeID = "single" // a restarted single server takes its lease back at once
 	if node != nil {
 		wo.NodeID = node.ID()
 	}
