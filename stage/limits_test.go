@@ -140,6 +140,17 @@ func FuzzLimits(f *testing.F) {
 			var err error
 			desc := ""
 			switch {
+			case b%9 == 7 && b&0x40 != 0:
+				// The viewers' preset changes under them.
+				access := []stage.Access{stage.Allowed, stage.CanRequest, stage.NotAllowed}[int(b>>4)%3]
+				np := stage.Preset{Name: viewer, Permissions: stage.Permissions{StageEnabled: b&0x20 == 0, StageAccess: access, HiddenParticipant: b&0x80 != 0}}
+				res, _ := r.SetPreset(np, now)
+				desc = fmt.Sprintf("SetPreset(%+v) -> %d changes", np, len(res.Changes))
+				for _, m := range r.Members() {
+					if !m.Preset.Holds(m.Status) {
+						t.Fatalf("step %d %s: %s holds %s", i, desc, m.UserID, m.Status)
+					}
+				}
 			case b%9 == 8:
 				res := r.Expire(now)
 				desc = fmt.Sprintf("Expire(%d) -> %d changes", now, len(res.Changes))
@@ -167,7 +178,7 @@ func FuzzLimits(f *testing.F) {
 			}
 			seats := 0
 			for _, m := range r.Members() {
-				invited := m.Status == stage.Accepted && !(m.Preset.StageAccess == stage.Allowed)
+				invited := m.Status == stage.Accepted && !(m.Preset.StageEnabled && m.Preset.StageAccess == stage.Allowed)
 				if m.Status == stage.OnStage || invited {
 					seats++
 				}
@@ -178,6 +189,75 @@ func FuzzLimits(f *testing.F) {
 			if seats != r.Seats() {
 				t.Fatalf("step %d %s: Seats() = %d, counted %d", i, desc, r.Seats(), seats)
 			}
+			hidden := 0
+			for _, m := range r.Members() {
+				if m.Preset.HiddenParticipant {
+					hidden++
+				}
+			}
+			if r.Count() != r.Len()-hidden {
+				t.Fatalf("step %d %s: Count() = %d with %d hidden of %d", i, desc, r.Count(), hidden, r.Len())
+			}
 		}
 	})
+}
+
+func TestSetPreset(t *testing.T) {
+	f := newFixture(t)
+	f.put("v1", viewer, req)
+	f.put("v2", viewer, on)
+	f.put("v3", viewer, off)
+	// Viewers lose the stage: the requester and the one on stage go back
+	// OFF_STAGE, the one off stage keeps its status.
+	noStage := stage.Preset{Name: viewer, Permissions: stage.Permissions{StageEnabled: true, StageAccess: stage.NotAllowed}}
+	res, ids := f.r.SetPreset(noStage, f.c.tick())
+	if !reflect.DeepEqual(ids, []string{"v1", "v2", "v3"}) || !res.PendingChanged || len(res.Changes) != 2 {
+		t.Fatalf("SetPreset = %+v, %v", res, ids)
+	}
+	if ch := res.Changes[1]; ch.UserID != "v2" || ch.From != on || ch.To != off || ch.Cause != stage.CausePreset || !ch.InViewBefore || ch.InViewAfter {
+		t.Fatalf("v2's change %+v", ch)
+	}
+	if f.r.PendingLen() != 0 || f.r.Seats() != 0 || len(f.r.InView()) != 1 { // the host only
+		t.Fatalf("after: pending %d seats %d in view %d", f.r.PendingLen(), f.r.Seats(), len(f.r.InView()))
+	}
+	// Allowed on stage: every viewer is ACCEPTED and in view.
+	allowed := stage.Preset{Name: viewer, Permissions: stage.Permissions{StageEnabled: true, StageAccess: stage.Allowed}}
+	res, _ = f.r.SetPreset(allowed, f.c.tick())
+	if len(res.Changes) != 3 || f.status("v3") != acc || len(f.r.InView()) != 4 {
+		t.Fatalf("allowed: %+v, in view %d", res, len(f.r.InView()))
+	}
+	// Hidden: out of every list but one's own, and out of the count.
+	hidden := allowed
+	hidden.HiddenParticipant = true
+	f.r.SetPreset(hidden, f.c.tick())
+	if f.r.Count() != 1 || len(f.r.VisibleTo(f.host)) != 1 || len(f.r.VisibleTo("v1")) != 2 || len(f.r.InView()) != 1 {
+		t.Fatalf("hidden: count %d, host sees %d, v1 sees %d", f.r.Count(), len(f.r.VisibleTo(f.host)), len(f.r.VisibleTo("v1")))
+	}
+	if _, _, err := f.r.Exit("v1"); err != nil || f.r.Count() != 1 || f.r.Len() != 3 {
+		t.Fatalf("exit of a hidden member: count %d len %d", f.r.Count(), f.r.Len())
+	}
+}
+
+func TestPresetValidation(t *testing.T) {
+	ok := stage.Preset{Name: "p", Permissions: stage.Permissions{StageAccess: stage.CanRequest}, ViewType: stage.ViewLivestream}
+	ok.Media.Video.CanProduce = stage.NotAllowed
+	if err := ok.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	if ok.MayProduce("video") || !ok.MayProduce("audio") || ok.MayProduce("smell") {
+		t.Fatal("MayProduce")
+	}
+	bad := ok
+	bad.ViewType = "THEATRE"
+	if bad.Validate() == nil {
+		t.Fatal("a bad view_type passed")
+	}
+	bad = ok
+	bad.Media.Audio.CanProduce = stage.CanRequest
+	if bad.Validate() == nil {
+		t.Fatal("can_produce CAN_REQUEST passed")
+	}
+	if (stage.Preset{Permissions: stage.Permissions{StageEnabled: true}}).View() != stage.ViewWebinar || (stage.Preset{}).View() != stage.ViewGroupCall {
+		t.Fatal("View defaults")
+	}
 }

@@ -39,6 +39,9 @@ const (
 	// CauseExpire: a request or an invitation outlived its timeout
 	// (Limits); the user goes back OFF_STAGE.
 	CauseExpire Cause = "expire"
+	// CausePreset: the user's preset changed to one that cannot hold its
+	// status; it goes to the new preset's resting status.
+	CausePreset Cause = "preset"
 )
 
 // Change is one user's move from one status to another. InViewBefore and
@@ -98,14 +101,16 @@ type Action struct {
 
 // InView reports whether the audience sees m: those who can be seen or
 // heard, i.e. users ON_STAGE and users whose preset is ALLOWED on stage.
+// Hidden participants are never in view.
 func (m Member) InView() bool {
-	return m.Status == OnStage || (m.Preset.StageEnabled && m.Preset.StageAccess == Allowed)
+	return !m.Preset.HiddenParticipant && (m.Status == OnStage || (m.Preset.StageEnabled && m.Preset.StageAccess == Allowed))
 }
 
-// Sees reports whether viewer may see subject: itself always; everyone if
-// its preset sees everyone (hosts); otherwise only those in view.
+// Sees reports whether viewer may see subject: itself always; nobody else
+// sees a hidden participant; everyone if its preset sees everyone (hosts);
+// otherwise only those in view.
 func Sees(viewer, subject Member) bool {
-	return viewer.UserID == subject.UserID || viewer.Preset.SeesEveryone() || subject.InView()
+	return viewer.UserID == subject.UserID || (!subject.Preset.HiddenParticipant && (viewer.Preset.SeesEveryone() || subject.InView()))
 }
 
 // entry is a member with its places in the room's orders.
@@ -153,6 +158,7 @@ type Room struct {
 	inView  map[string]*entry // members the audience sees (Member.InView)
 	invited map[string]*entry // members holding an invitation (Member.invited)
 	seats   int               // members holding a seat (Member.holdsSeat)
+	hidden  int               // members whose preset hides them
 	ticks   uint64            // source of entered and requested
 	limits  Limits
 }
@@ -176,6 +182,10 @@ func (r *Room) Seats() int { return r.seats }
 // Len is the number of members.
 func (r *Room) Len() int { return len(r.members) }
 
+// Count is the participant count others are shown: the members but the
+// hidden ones.
+func (r *Room) Count() int { return len(r.members) - r.hidden }
+
 // PendingLen is the number of pending requests.
 func (r *Room) PendingLen() int { return len(r.pending) }
 
@@ -188,7 +198,8 @@ func (r *Room) Member(userID string) (Member, bool) {
 	return m.Member, true
 }
 
-// Members returns copies of all members in the order they entered.
+// Members returns copies of all members in the order they entered, the
+// hidden ones included.
 func (r *Room) Members() []Member { return listed(r.members, byEntry) }
 
 // Pending returns the members with a pending request, oldest first.
@@ -206,7 +217,16 @@ func (r *Room) VisibleTo(userID string) []Member {
 		return nil
 	}
 	if m.Preset.SeesEveryone() {
-		return r.Members()
+		if r.hidden == 0 {
+			return r.Members()
+		}
+		var out []Member
+		for _, o := range r.Members() {
+			if Sees(m.Member, o) {
+				out = append(out, o)
+			}
+		}
+		return out
 	}
 	if m.InView() {
 		return r.InView()
@@ -249,6 +269,7 @@ func (r *Room) Enter(m Member) (Member, error) {
 	if m.InView() {
 		r.inView[m.UserID] = e
 	}
+	r.track(e)
 	return m, nil
 }
 
@@ -303,8 +324,11 @@ func (r *Room) Restore(m Member) (Member, error) {
 	return m, nil
 }
 
-// track counts e's seat and invitation after it entered or moved.
+// track counts e's seat, invitation and hiding after it entered or moved.
 func (r *Room) track(e *entry) {
+	if e.Preset.HiddenParticipant {
+		r.hidden++
+	}
 	if e.invited() {
 		r.invited[e.UserID] = e
 	} else {
@@ -315,8 +339,11 @@ func (r *Room) track(e *entry) {
 	}
 }
 
-// untrack forgets e's seat and invitation before it exits or moves.
+// untrack forgets e's seat, invitation and hiding before it exits or moves.
 func (r *Room) untrack(e *entry) {
+	if e.Preset.HiddenParticipant {
+		r.hidden--
+	}
 	delete(r.invited, e.UserID)
 	if e.holdsSeat() {
 		r.seats--
@@ -636,4 +663,50 @@ func (r *Room) NextExpiry() int64 {
 		}
 	}
 	return next
+}
+
+// SetPreset gives p to every member whose preset has p's name (an admin
+// changed it). A member whose status p cannot hold goes to p's resting
+// status (CausePreset); the others keep theirs. It returns those changes
+// and the user ids of every member that got p, in entry order.
+// at (ms) starts the invitation of a user the new preset leaves ACCEPTED
+// without being ALLOWED.
+func (r *Room) SetPreset(p Preset, at int64) (Result, []string) {
+	var res Result
+	var es []*entry
+	for _, e := range r.members {
+		if e.Preset.Name == p.Name {
+			es = append(es, e)
+		}
+	}
+	slices.SortFunc(es, func(a, b *entry) int { return cmp.Compare(a.entered, b.entered) })
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.UserID
+		before := e.InView()
+		r.untrack(e)
+		e.Preset = p
+		r.track(e)
+		switch {
+		case !e.invited():
+			e.AcceptedAt = 0
+		case e.AcceptedAt == 0:
+			e.AcceptedAt = at
+		}
+		if !p.Holds(e.Status) {
+			ch := r.move(e, p.restingStatus(), CausePreset)
+			ch.InViewBefore = before
+			if ch.From == Requested {
+				res.PendingChanged = true
+			}
+			res.Changes = append(res.Changes, ch)
+			continue
+		}
+		if e.InView() {
+			r.inView[e.UserID] = e
+		} else {
+			delete(r.inView, e.UserID)
+		}
+	}
+	return res, ids
 }
