@@ -322,7 +322,8 @@ func TestRequestGrantJoinKick(t *testing.T) {
 	self := viewer.m.Self()
 	if !self.RoomJoined || self.UserID != viewer.id || self.Name != "Viewer" || self.PresetName != stage.PresetWebinarViewer ||
 		self.PeerID == "" || self.PeerID != viewer.m.Stage().PeerID() || self.MeetingID != r.mid ||
-		self.Permissions != (protocol.Permissions{StageEnabled: true, StageAccess: stage.CanRequest}) {
+		self.Permissions != (protocol.Permissions{StageEnabled: true, StageAccess: stage.CanRequest,
+			CanProduceAudio: stage.Allowed, CanProduceVideo: stage.Allowed, CanProduceScreenshare: stage.Allowed, ViewType: stage.ViewWebinar}) {
 		t.Fatalf("viewer self %+v", self)
 	}
 

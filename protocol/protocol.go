@@ -89,6 +89,12 @@ const (
 	EventStage             = "stage"             // Changes, and for hosts RequestsAdded/RequestsRemoved
 	EventParticipantJoined = "participantJoined" // Participant, and for hosts RequestsRemoved
 	EventParticipantLeft   = "participantLeft"   // Participant
+	// EventPermissions tells a user its preset changed (an admin updated
+	// it): Permissions and Participant (itself, with the preset's name).
+	EventPermissions = "permissions"
+	// EventResync says the room changed in a way events do not carry (a
+	// preset changed who sees whom): the client fetches a snapshot.
+	EventResync = "resync"
 	// EventCount carries the room's participant count (Count). It has no
 	// seq: it is sent at most once per count interval, the latest value
 	// wins.
@@ -155,6 +161,8 @@ type ServerMessage struct {
 	RequestsRemoved []string       `json:"requestsRemoved,omitempty"`
 	// Count is the room's participant count (EventCount).
 	Count int `json:"count,omitempty"`
+	// Permissions are the user's new permissions (EventPermissions).
+	Permissions *Permissions `json:"permissions,omitempty"`
 	// Events are the events of a TypeBatch frame, in order.
 	Events []ServerMessage `json:"events,omitempty"`
 	// Participants is a TypePart's share of a snapshot's participants.
@@ -186,6 +194,13 @@ type Permissions struct {
 	StageAccess         stage.Access `json:"stageAccess"`
 	AcceptStageRequests bool         `json:"acceptStageRequests"`
 	SeeAllParticipants  bool         `json:"seeAllParticipants"`
+	// The preset's other parts: hidden from everyone's lists, which media
+	// kinds it may publish (ALLOWED or NOT_ALLOWED), its view type.
+	HiddenParticipant     bool           `json:"hiddenParticipant,omitempty"`
+	CanProduceAudio       stage.Access   `json:"canProduceAudio,omitempty"`
+	CanProduceVideo       stage.Access   `json:"canProduceVideo,omitempty"`
+	CanProduceScreenshare stage.Access   `json:"canProduceScreenshare,omitempty"`
+	ViewType              stage.ViewType `json:"viewType,omitempty"`
 }
 
 // SeesEveryone reports whether the user sees every participant (and gets
@@ -264,6 +279,21 @@ type Change struct {
 // PermissionsOf converts a preset's permissions to their wire form.
 func PermissionsOf(p stage.Permissions) Permissions {
 	return Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess, AcceptStageRequests: p.AcceptStageRequests, SeeAllParticipants: p.SeeAllParticipants}
+}
+
+// PresetPermissions is the wire form of a whole preset's permissions:
+// the stage's, media production and the view type.
+func PresetPermissions(p stage.Preset) Permissions {
+	out := PermissionsOf(p.Permissions)
+	out.HiddenParticipant, out.ViewType = p.HiddenParticipant, p.View()
+	produce := func(kind string) stage.Access {
+		if p.MayProduce(kind) {
+			return stage.Allowed
+		}
+		return stage.NotAllowed
+	}
+	out.CanProduceAudio, out.CanProduceVideo, out.CanProduceScreenshare = produce("audio"), produce("video"), produce("screenshare")
+	return out
 }
 
 // ParticipantOf converts a room member to its wire form.

@@ -12,23 +12,24 @@ const readonly = (obj, name, value) =>
 const getter = (obj, name, get) => Object.defineProperty(obj, name, { get, enumerable: true, configurable: true });
 
 // permissionsOf builds self.permissions once: a stable emitter (RealtimeKit's
-// PermissionPreset) holding the preset's permissions as the server sent
-// them. A token's preset does not change during a session, so
-// permissionsUpdate never fires here; the event exists for pages that
-// listen to it.
-function permissionsOf(p) {
+// PermissionPreset) whose values read the preset's permissions as the server
+// last sent them (get). When an admin changes the preset, self emits
+// permissionsUpdate (from Go) and so does this object, with the new values.
+function permissionsOf(self, get) {
   const perms = bridge().makeEmitter({});
-  const produce = p.stageEnabled ? p.stageAccess : "NOT_ALLOWED";
-  const values = {
-    // From the server.
-    stageEnabled: p.stageEnabled,
-    stageAccess: p.stageAccess,
-    acceptStageRequests: p.acceptStageRequests,
-    seeAllParticipants: p.seeAllParticipants,
-    // Media goes with the stage in a webinar.
-    canProduceAudio: produce,
-    canProduceVideo: produce,
-    // Features this SDK does not have.
+  // Media goes with the stage in a webinar, unless the preset forbids a kind.
+  const produce = (p, kind) => (!p.stageEnabled || p[kind] === "NOT_ALLOWED" ? "NOT_ALLOWED" : p.stageAccess);
+  const live = {
+    stageEnabled: (p) => p.stageEnabled,
+    stageAccess: (p) => p.stageAccess,
+    acceptStageRequests: (p) => p.acceptStageRequests,
+    seeAllParticipants: (p) => p.seeAllParticipants,
+    canProduceAudio: (p) => produce(p, "canProduceAudio"),
+    canProduceVideo: (p) => produce(p, "canProduceVideo"),
+    hiddenParticipant: (p) => !!p.hiddenParticipant,
+  };
+  // Features this SDK does not have.
+  const fixed = {
     canProduceScreenshare: "NOT_ALLOWED",
     acceptWaitingRequests: false,
     kickParticipant: false,
@@ -40,18 +41,26 @@ function permissionsOf(p) {
     canRecord: false,
     canSpotlight: false,
     canLivestream: false,
-    hiddenParticipant: false,
     isRecorder: false,
     showParticipantList: true,
   };
-  for (const [k, v] of Object.entries(values)) readonly(perms, k, v);
+  for (const [k, f] of Object.entries(live)) getter(perms, k, () => f(get.call(self)));
+  for (const [k, v] of Object.entries(fixed)) readonly(perms, k, v);
+  self.on("permissionsUpdate", () => {
+    const p = get.call(self);
+    perms.emit("permissionsUpdate", Object.fromEntries(Object.entries(live).map(([k, f]) => [k, f(p)])));
+  });
   return perms;
 }
+
+// goPermissionsOf keeps Go's permissions getter of each self, for meta.viewType.
+const goPermissionsOf = new WeakMap();
 
 // shapeSelf adds RealtimeKit's self members.
 function shapeSelf(self) {
   const goPermissions = Object.getOwnPropertyDescriptor(self, "permissions").get;
-  const permissions = permissionsOf(goPermissions.call(self));
+  goPermissionsOf.set(self, () => goPermissions.call(self));
+  const permissions = permissionsOf(self, goPermissions);
   getter(self, "permissions", () => permissions);
   readonly(self, "picture", undefined); // no pictures on this server: RealtimeKit's value without one
   readonly(self, "hidden", false);
@@ -82,7 +91,11 @@ function shapeSelf(self) {
 // and socketState with its socketConnectionUpdate event.
 function shapeMeta(meeting) {
   const meta = meeting.meta;
-  readonly(meta, "viewType", meeting.self.permissions.stageEnabled ? "WEBINAR" : "GROUP_CALL");
+  // The preset's view_type; its default follows the stage.
+  getter(meta, "viewType", () => {
+    const p = goPermissionsOf.get(meeting.self)();
+    return p.viewType || (p.stageEnabled ? "WEBINAR" : "GROUP_CALL");
+  });
   let socketState = { state: "connected", reconnected: false };
   getter(meta, "socketState", () => socketState);
   const update = (state) => {

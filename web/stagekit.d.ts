@@ -104,7 +104,7 @@ export interface Stage extends Emitter<StageEvents> {
 }
 
 export interface PermissionEvents {
-  /** RealtimeKit's event; a token's preset does not change during a session, so it does not fire here. */
+  /** RealtimeKit's event: an admin changed the user's preset (REST); the patch holds the new values, which the object already shows. */
   permissionsUpdate: (patch: object) => void;
 }
 
@@ -115,9 +115,11 @@ export interface Permissions extends Emitter<PermissionEvents> {
   readonly acceptStageRequests: boolean;
   /** Sees every participant (hosts do anyway); off for webinar audiences (this SDK's addition). */
   readonly seeAllParticipants: boolean;
-  /** Media goes with the stage: stageAccess, or NOT_ALLOWED without a stage. */
+  /** Media goes with the stage: stageAccess, or NOT_ALLOWED without a stage or when the preset's media.<kind>.can_produce forbids it. */
   readonly canProduceAudio: MediaProductionPermissionType;
   readonly canProduceVideo: MediaProductionPermissionType;
+  /** The preset's hidden_participant: kept out of everyone's participant lists and the count. */
+  readonly hiddenParticipant: boolean;
   // Features this SDK does not have: canProduceScreenshare is always NOT_ALLOWED, showParticipantList true, the
   // others false (typed as RealtimeKit types them, so that code comparing them compiles).
   readonly canProduceScreenshare: MediaProductionPermissionType;
@@ -131,7 +133,6 @@ export interface Permissions extends Emitter<PermissionEvents> {
   readonly canRecord: boolean;
   readonly canSpotlight: boolean;
   readonly canLivestream: boolean;
-  readonly hiddenParticipant: boolean;
   readonly isRecorder: boolean;
   readonly showParticipantList: boolean;
 }
@@ -294,7 +295,7 @@ export interface MetaEvents {
 
 /** meeting.meta, RealtimeKit's meeting metadata. */
 export interface Meta extends Emitter<MetaEvents> {
-  /** WEBINAR for presets with a stage, GROUP_CALL otherwise (typed string, as RealtimeKit types it). */
+  /** The preset's view_type (GROUP_CALL, WEBINAR, AUDIO_ROOM, LIVESTREAM); by default WEBINAR for presets with a stage, GROUP_CALL otherwise (typed string, as RealtimeKit types it). */
   readonly viewType: string;
   readonly meetingId: string;
   readonly socketState: SocketConnectionState;

@@ -115,6 +115,7 @@ type App struct {
 	auth    *auth.Authenticator
 	hub     *signal.Hub
 	hooks   *webhook.Deliverer
+	keeper  *presetKeeper
 	sfu     *sfu.SFU // the built-in media server, nil when Config.Media is set
 	mux     *http.ServeMux
 	hosts   *hostGuard
@@ -157,6 +158,13 @@ func New(cfg Config) (*App, error) {
 	st, err := openStore(cfg)
 	if err != nil {
 		return nil, err
+	}
+	seedCtx, seedCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = seedPresets(seedCtx, st, presets, log)
+	seedCancel()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("presets: %w", err)
 	}
 	au, err := auth.New(context.Background(), auth.Options{Store: st, Presets: presets, TTL: cfg.TokenTTL})
 	if err != nil {
@@ -211,13 +219,16 @@ func New(cfg Config) (*App, error) {
 		node.Start(a.hub)
 	}
 	a.hooks.Start()
+	a.keeper = &presetKeeper{store: st, presets: presets, hub: a.hub, log: log.With("component", "presets"), stop: make(chan struct{}), done: make(chan struct{})}
+	go a.keeper.follow()
 	var rooms rest.RoomRemover = a.hub
 	if node != nil {
 		rooms = clusterRemover{a.hub, node}
 	}
 	api, err := rest.New(rest.Options{APIKey: cfg.APIKey, Store: st, Tokens: au, Presets: presets,
-		Rooms: rooms, Members: a.hub, Control: a.hub, DefaultLimits: cfg.StageLimits, Logger: log.With("component", "rest")})
+		Rooms: rooms, Members: a.hub, Control: a.hub, DefaultLimits: cfg.StageLimits, PresetSink: a.keeper, Logger: log.With("component", "rest")})
 	if err != nil {
+		a.keeper.close()
 		a.hooks.Close()
 		a.hub.Close()
 		if node != nil {
@@ -324,6 +335,9 @@ func (a *App) mountSignal() *signal.Hub {
 		Stage:          stageStore{store: a.store, presets: a.presets, committed: a.hooks.Wake},
 		OnStageAction:  a.metrics.stageAction,
 		DefaultLimits:  a.cfg.StageLimits,
+	}
+	if a.sfu != nil {
+		cfg.OnPreset = func(meetingID, userID string, p stage.Preset) { a.sfu.SetMayProduce(meetingID, userID, p.MayProduce) }
 	}
 	if a.node != nil {
 		cfg.Placement = a.node
@@ -432,6 +446,7 @@ func (a *App) Shutdown(ctx context.Context) error {
 			// about to close find the rooms free on the other nodes.
 			a.node.Close()
 		}
+		a.keeper.close()
 		a.hub.Close()
 		a.hooks.Close()
 		if a.sfu != nil {

@@ -56,6 +56,9 @@ type Options struct {
 	Control StageControl    // optional: stage actions, limits and sessions of live rooms
 	// DefaultLimits are the stage limits of meetings without their own.
 	DefaultLimits stage.Limits
+	// Presets receives the presets stored over REST; nil sets them in
+	// Presets only.
+	PresetSink PresetSink
 	// WebhookSecret makes a new webhook's signing secret (default
 	// webhook.NewSecret).
 	WebhookSecret func() string
@@ -68,18 +71,19 @@ type Options struct {
 // API serves the REST routes; mount it at "/v1/". It answers every request it
 // gets, unknown routes included, with a JSON body.
 type API struct {
-	keyHash  [sha256.Size]byte
-	store    store.Store
-	tokens   TokenIssuer
-	presets  *config.Presets
-	rooms    RoomRemover
-	members  RoomReader
-	control  StageControl
-	secrets  func() string
-	defaults stage.Limits
-	log      *slog.Logger
-	bodyTTL  time.Duration
-	mux      *http.ServeMux
+	keyHash    [sha256.Size]byte
+	store      store.Store
+	tokens     TokenIssuer
+	presets    *config.Presets
+	rooms      RoomRemover
+	members    RoomReader
+	control    StageControl
+	secrets    func() string
+	presetSink PresetSink
+	defaults   stage.Limits
+	log        *slog.Logger
+	bodyTTL    time.Duration
+	mux        *http.ServeMux
 }
 
 // New builds the API.
@@ -100,7 +104,7 @@ func New(o Options) (*API, error) {
 		o.BodyTimeout = DefaultBodyTimeout
 	}
 	a := &API{keyHash: sha256.Sum256([]byte(o.APIKey)), store: o.Store, tokens: o.Tokens,
-		presets: o.Presets, rooms: o.Rooms, members: o.Members, control: o.Control, defaults: o.DefaultLimits, secrets: o.WebhookSecret,
+		presets: o.Presets, rooms: o.Rooms, members: o.Members, control: o.Control, defaults: o.DefaultLimits, secrets: o.WebhookSecret, presetSink: o.PresetSink,
 		log: o.Logger, bodyTTL: o.BodyTimeout, mux: http.NewServeMux()}
 
 	type route = map[string]handler // method → handler
@@ -122,7 +126,8 @@ func New(o Options) (*API, error) {
 		{"/v1/meetings/{id}/active-session", route{"GET": a.activeSession}},
 		{"/v1/meetings/{id}/active-session/kick", route{"POST": a.kickSession(false)}},
 		{"/v1/meetings/{id}/active-session/kick-all", route{"POST": a.kickSession(true)}},
-		{"/v1/presets", route{"GET": a.listPresets}},
+		{"/v1/presets", route{"GET": a.listPresets, "POST": a.createPreset}},
+		{"/v1/presets/{name}", route{"GET": a.getPreset, "PUT": a.updatePreset, "DELETE": a.deletePreset}},
 		{"/v1/webhooks", route{"POST": a.createWebhook, "GET": a.listWebhooks}},
 		{"/v1/webhooks/{webhook_id}", route{"GET": a.getWebhook, "DELETE": a.deleteWebhook}},
 		{"/v1/webhooks/{webhook_id}/deliveries", route{"GET": a.webhookDeliveries}},
@@ -289,21 +294,31 @@ const DefaultBodyTimeout = 5 * time.Second
 
 type bodyTTLKey struct{}
 
-// readBody decodes the request's body, one JSON object, into v.
-func readBody(w http.ResponseWriter, r *http.Request, v any) error {
+// readRaw reads the request's body: at most MaxBodyBytes, within the body
+// deadline.
+func readRaw(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return fail(http.StatusBadRequest, CodeBodyTooLarge, "body larger than %d bytes", MaxBodyBytes)
+			return nil, fail(http.StatusBadRequest, CodeBodyTooLarge, "body larger than %d bytes", MaxBodyBytes)
 		}
 		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
 			// The connection cannot be read again: answer and close it.
 			w.Header().Set("Connection", "close")
 			ttl, _ := r.Context().Value(bodyTTLKey{}).(time.Duration)
-			return fail(http.StatusRequestTimeout, CodeBodyTooSlow, "the body did not arrive within %v", ttl)
+			return nil, fail(http.StatusRequestTimeout, CodeBodyTooSlow, "the body did not arrive within %v", ttl)
 		}
-		return fail(http.StatusBadRequest, CodeMalformedBody, "cannot read the body: %v", err)
+		return nil, fail(http.StatusBadRequest, CodeMalformedBody, "cannot read the body: %v", err)
+	}
+	return data, nil
+}
+
+// readBody decodes the request's body, one JSON object, into v.
+func readBody(w http.ResponseWriter, r *http.Request, v any) error {
+	data, err := readRaw(w, r)
+	if err != nil {
+		return err
 	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {

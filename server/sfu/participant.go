@@ -364,6 +364,10 @@ func (p *Participant) newPubSession(tok uint64) (*pubSession, error) {
 // unless the user may no longer publish (then nothing reads it and the PC
 // is being closed).
 func (p *Participant) onPublishedTrack(sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	if kind := remote.Kind().String(); !p.s.mayProduce(p.m.id, p.userID, kind) {
+		p.log.Debug("track of a kind the user's preset may not produce: not forwarded", "kind", kind)
+		return
+	}
 	ft := newForwardTrack(p, sess, remote, recv)
 	if !p.m.addTrack(ft) {
 		p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", ft.info.Kind)

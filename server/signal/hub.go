@@ -85,6 +85,10 @@ type Config struct {
 	// DefaultLimits bound the stage of rooms whose meeting has no limits
 	// of its own.
 	DefaultLimits stage.Limits
+	// OnPreset, if set, is told under the room's lock which preset each
+	// user holds: when it joins and when an admin changes its preset (the
+	// media server enforces media.*.can_produce from it). It must not block.
+	OnPreset func(meetingID, userID string, p stage.Preset)
 }
 
 // Placement is a cluster's room ownership as the hub sees it
@@ -521,6 +525,20 @@ func (h *Hub) Subscribe(meetingID string, fn func(stage.Change)) (remove func())
 		}
 		var once sync.Once
 		return func() { once.Do(func() { r.unsubscribe(id) }) }
+	}
+}
+
+// UpdatePreset applies a changed preset to every live room's members who
+// have it (see room.setPreset).
+func (h *Hub) UpdatePreset(p stage.Preset) {
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.setPreset(p)
 	}
 }
 

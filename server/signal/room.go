@@ -110,13 +110,18 @@ func (r *room) join(c *conn, reqID uint64) bool {
 		if !r.commitLocked(nil, nil, log, "", nil) {
 			return true // fenced: the room is deposed
 		}
-		p := protocol.ParticipantOf(m)
-		ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
-		r.route(ev, ev, m.InView())
-		r.countChanged()
+		if !m.Preset.HiddenParticipant {
+			p := protocol.ParticipantOf(m)
+			ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
+			r.route(ev, ev, m.InView())
+			r.countChanged()
+		}
 	}
 	r.attached[uid] = c
-	if c.id.Preset.SeesEveryone() {
+	if f := r.hub.cfg.OnPreset; f != nil {
+		f(r.id, uid, r.presetLocked(c))
+	}
+	if r.presetLocked(c).SeesEveryone() {
 		r.watchers[uid] = c
 	} else {
 		delete(r.watchers, uid)
@@ -136,7 +141,7 @@ func (r *room) join(c *conn, reqID uint64) bool {
 // after the snapshot can overtake it.
 func (r *room) sendSnapshotLocked(c *conn, reqID uint64) {
 	uid := c.id.UserID
-	snap := protocol.Snapshot{Seq: c.seq, Count: r.st.Len()}
+	snap := protocol.Snapshot{Seq: c.seq, Count: r.st.Count()}
 	visible := r.st.VisibleTo(uid)
 	others := make([]protocol.Participant, 0, len(visible))
 	for _, m := range visible {
@@ -148,7 +153,7 @@ func (r *room) sendSnapshotLocked(c *conn, reqID uint64) {
 	}
 	var frames [][]byte
 	snap.Participants, frames = splitParts(reqID, others, func(m *protocol.ServerMessage, p []protocol.Participant) { m.Participants = p }, frames)
-	if c.id.Preset.AcceptStageRequests {
+	if r.presetLocked(c).AcceptStageRequests {
 		snap.Requests, frames = splitParts(reqID, r.requestsLocked(), func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, frames)
 	}
 	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
@@ -283,6 +288,32 @@ func (r *room) expire() {
 // watchers all of them (hosts with the pending list's delta), the audience
 // the public ones, and each user its own.
 func (r *room) stageEventLocked(changes []stage.Change) {
+	// A hidden participant's changes are its own: nobody else is told.
+	var hidden map[string]bool
+	for _, ch := range changes {
+		if m, ok := r.st.Member(ch.UserID); ok && m.Preset.HiddenParticipant {
+			if hidden == nil {
+				hidden = map[string]bool{}
+			}
+			hidden[ch.UserID] = true
+		}
+	}
+	if hidden != nil {
+		shown := make([]stage.Change, 0, len(changes))
+		for _, ch := range changes {
+			if !hidden[ch.UserID] {
+				shown = append(shown, ch)
+				continue
+			}
+			if c := r.attached[ch.UserID]; c != nil {
+				r.queueEvent(c, r.eventBody(protocol.ServerMessage{Event: protocol.EventStage, Changes: []protocol.Change{protocol.ChangeOf(ch)}}), false)
+			}
+		}
+		if len(shown) == 0 {
+			return
+		}
+		changes = shown
+	}
 	all := make([]protocol.Change, len(changes))
 	var public []protocol.Change
 	var private map[string]bool // subjects of private changes
@@ -386,7 +417,7 @@ func (r *room) route(watchEv, hostEv protocol.ServerMessage, public bool) {
 func (r *room) routeBodies(watch, host, audience []byte, own map[string][]byte) {
 	coalesce := r.coalesceWatchers()
 	for _, c := range r.watchers {
-		if c.id.Preset.AcceptStageRequests {
+		if r.presetLocked(c).AcceptStageRequests {
 			r.queueEvent(c, host, coalesce)
 		} else {
 			r.queueEvent(c, watch, coalesce)
@@ -494,7 +525,7 @@ func (r *room) broadcastCount() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.countTick = nil
-	n := r.st.Len()
+	n := r.st.Count()
 	if n == r.countSent || r.dead {
 		return
 	}
@@ -525,8 +556,8 @@ func (r *room) requests(c *conn, reqID uint64) {
 	if !r.currentLocked(c, reqID) {
 		return
 	}
-	if !c.id.Preset.AcceptStageRequests {
-		c.sendError(reqID, protocol.NewError(int(stage.CodePermissionDenied), "preset %q may not see stage requests", c.id.Preset.Name))
+	if p := r.presetLocked(c); !p.AcceptStageRequests {
+		c.sendError(reqID, protocol.NewError(int(stage.CodePermissionDenied), "preset %q may not see stage requests", p.Name))
 		return
 	}
 	last, frames := splitParts(reqID, r.requestsLocked(), func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, nil)
@@ -535,6 +566,69 @@ func (r *room) requests(c *conn, reqID uint64) {
 		return
 	}
 	c.enqueueAll(append(frames, final))
+}
+
+// presetLocked is c's user's preset as the room holds it (an admin may have
+// changed it since the connection's hello).
+func (r *room) presetLocked(c *conn) stage.Preset {
+	if m, ok := r.st.Member(c.id.UserID); ok {
+		return m.Preset
+	}
+	return c.id.Preset
+}
+
+// setPreset applies a changed preset to the room's members who have it:
+// statuses it cannot hold move (stored and told as any change), the users
+// get their new permissions, and everyone resyncs (who sees whom, and the
+// count, may have changed).
+func (r *room) setPreset(p stage.Preset) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return
+	}
+	res, ids := r.st.SetPreset(p, r.hub.cfg.Now().UnixMilli())
+	if len(ids) == 0 {
+		return
+	}
+	log := r.newEventLog(ActorAPI)
+	log.stage(res.Changes)
+	if !r.commitLocked(res.Changes, nil, log, "", nil) {
+		return
+	}
+	for _, uid := range ids {
+		c := r.attached[uid]
+		if c == nil {
+			continue
+		}
+		if p.SeesEveryone() {
+			r.watchers[uid] = c
+		} else {
+			delete(r.watchers, uid)
+		}
+		if f := r.hub.cfg.OnPreset; f != nil {
+			f(r.id, uid, p)
+		}
+	}
+	if len(res.Changes) > 0 {
+		r.tellLocked(res.Changes, "")
+	}
+	for _, c := range r.attached {
+		c.flush() // the coalesced events go first: they have the lower seqs
+	}
+	perms := protocol.PresetPermissions(p)
+	for _, uid := range ids {
+		if c := r.attached[uid]; c != nil {
+			m, _ := r.st.Member(uid)
+			self := protocol.ParticipantOf(m)
+			r.queueEvent(c, r.eventBody(protocol.ServerMessage{Event: protocol.EventPermissions, Permissions: &perms, Participant: &self}), false)
+		}
+	}
+	resync := r.eventBody(protocol.ServerMessage{Event: protocol.EventResync})
+	for _, c := range r.attached {
+		r.queueEvent(c, resync, false)
+	}
+	r.countChanged()
 }
 
 // isCurrent reports whether c is its user's live connection in this room.
@@ -586,14 +680,16 @@ func (r *room) exitLocked(userID string) {
 	if !r.commitLocked(nil, drop, log, "", nil) {
 		return // fenced: the room is deposed
 	}
-	p := protocol.ParticipantOf(m)
-	ev := protocol.ServerMessage{Event: protocol.EventParticipantLeft, Participant: &p}
-	host := ev
-	if res.PendingChanged {
-		host.RequestsRemoved = []string{userID}
+	if !m.Preset.HiddenParticipant {
+		p := protocol.ParticipantOf(m)
+		ev := protocol.ServerMessage{Event: protocol.EventParticipantLeft, Participant: &p}
+		host := ev
+		if res.PendingChanged {
+			host.RequestsRemoved = []string{userID}
+		}
+		r.route(ev, host, m.InView())
+		r.countChanged()
 	}
-	r.route(ev, host, m.InView())
-	r.countChanged()
 	if m.Status != stage.OffStage {
 		r.notify([]stage.Change{{UserID: m.UserID, PeerID: m.PeerID, From: m.Status, To: stage.OffStage, Cause: stage.CauseExit, InViewBefore: m.InView()}})
 	}
