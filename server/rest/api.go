@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net/http"
 	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -176,9 +177,24 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		writeError(sw, &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, message: "missing or wrong admin API key (Authorization: Bearer KEY)"})
 		return
 	}
+	// A path with ./ or ../ or // parts would get the mux's HTML redirect:
+	// answer it as any unknown route.
+	if p := r.URL.Path; cleanPath(p) != p {
+		writeError(sw, &apiError{status: http.StatusNotFound, code: CodeRouteNotFound, message: "no route " + r.Method + " " + truncate(p, 256)})
+		return
+	}
 	// Bound the body's upload; unsupported writers (tests) just skip it.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.bodyTTL))
 	a.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), bodyTTLKey{}, a.bodyTTL)))
+}
+
+// cleanPath is p without ./, ../ and // parts, its trailing slash kept.
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // authorized compares the bearer key with the admin key in constant time
