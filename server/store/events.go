@@ -384,24 +384,37 @@ func (s sqlShared) DueDeliveries(ctx context.Context, now int64, limit int) ([]D
 	})
 }
 
-// FinishAttempt records an attempt at d in the delivery log and moves d to
-// state: delivered, failed (given up), or pending again until nextAt.
-func (s sqlShared) FinishAttempt(ctx context.Context, d Delivery, a Attempt, state string, nextAt int64) error {
+// Finished is the outcome of one attempt at a delivery: the attempt for
+// the log, and the delivery's next state (delivered, failed: given up, or
+// pending again until NextAt, ms).
+type Finished struct {
+	Delivery Delivery
+	Attempt  Attempt
+	State    string
+	NextAt   int64
+}
+
+// FinishAttempts records attempts in the delivery log and moves their
+// deliveries to their next states, all in one transaction.
+func (s sqlShared) FinishAttempts(ctx context.Context, done []Finished) error {
 	tx, err := s.sdb.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: finish attempt: %w", err)
+		return fmt.Errorf("store: finish attempts: %w", err)
 	}
 	defer tx.Rollback()
-	if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ? WHERE id = ?`),
-		state, nextAt, d.OutboxID); err != nil {
-		return fmt.Errorf("store: finish attempt: %w", err)
-	}
-	if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhook_attempts
-		(webhook_id, event_id, event_type, meeting_id, seq, attempt, at, status_code, error, duration_us)
-		SELECT id, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT),
-			CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT) FROM webhooks WHERE id = ?`),
-		a.EventID, a.EventType, a.MeetingID, a.Seq, a.Attempt, a.At.UnixMilli(), a.StatusCode, a.Error, a.Duration.Microseconds(), d.Webhook.ID); err != nil {
-		return fmt.Errorf("store: finish attempt: %w", err)
+	for _, f := range done {
+		a := f.Attempt
+		if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ? WHERE id = ?`),
+			f.State, f.NextAt, f.Delivery.OutboxID); err != nil {
+			return fmt.Errorf("store: finish attempts: %w", err)
+		}
+		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhook_attempts
+			(webhook_id, event_id, event_type, meeting_id, seq, attempt, at, status_code, error, duration_us)
+			SELECT id, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT),
+				CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT) FROM webhooks WHERE id = ?`),
+			a.EventID, a.EventType, a.MeetingID, a.Seq, a.Attempt, a.At.UnixMilli(), a.StatusCode, a.Error, a.Duration.Microseconds(), f.Delivery.Webhook.ID); err != nil {
+			return fmt.Errorf("store: finish attempts: %w", err)
+		}
 	}
 	return tx.Commit()
 }

@@ -76,7 +76,7 @@ func TestOutbox(t *testing.T) {
 		i := slices.IndexFunc(ds, func(d Delivery) bool { return d.Webhook.ID == all.ID && d.Event.MeetingID == m1.ID })
 		d := ds[i]
 		// A failed attempt: m1's queue of "all" waits for the retry.
-		if err := s.FinishAttempt(ctx, d, Attempt{EventID: d.Event.ID, EventType: d.Event.Type, MeetingID: m1.ID, Seq: 1, Attempt: 1, At: time.UnixMilli(5000), StatusCode: 503, Error: "503"}, DeliveryPending, 9000); err != nil {
+		if err := s.FinishAttempts(ctx, []Finished{{d, Attempt{EventID: d.Event.ID, EventType: d.Event.Type, MeetingID: m1.ID, Seq: 1, Attempt: 1, At: time.UnixMilli(5000), StatusCode: 503, Error: "503"}, DeliveryPending, 9000}}); err != nil {
 			t.Fatal(err)
 		}
 		for _, h := range heads(5000) {
@@ -84,7 +84,7 @@ func TestOutbox(t *testing.T) {
 				t.Fatalf("queue not held back by a retry: %v", heads(5000))
 			}
 		}
-		if err := s.FinishAttempt(ctx, d, Attempt{EventID: d.Event.ID, Attempt: 2, At: time.UnixMilli(9000), StatusCode: 204}, DeliveryDelivered, 0); err != nil {
+		if err := s.FinishAttempts(ctx, []Finished{{d, Attempt{EventID: d.Event.ID, Attempt: 2, At: time.UnixMilli(9000), StatusCode: 204}, DeliveryDelivered, 0}}); err != nil {
 			t.Fatal(err)
 		}
 		if got := fmt.Sprint(heads(9000)); !strings.Contains(got, "all:evt_"+m1.ID+"_2") {

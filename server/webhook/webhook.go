@@ -60,9 +60,13 @@ type Deliverer struct {
 	done   chan struct{}
 	sem    chan struct{}
 	mu     sync.Mutex
-	flying map[int64]bool // outbox ids being delivered
+	flying map[int64]bool // outbox ids being delivered or recorded
 	wg     sync.WaitGroup
 	once   sync.Once
+
+	finished chan store.Finished // attempts to record, batched by record
+	recorded chan struct{}       // closed when record has written the last
+	leaseTo  time.Time           // when this node's lease runs out, as last renewed
 }
 
 // New returns a deliverer; Start runs it.
@@ -91,7 +95,7 @@ func New(o Options) *Deliverer {
 		o.NodeID = fmt.Sprintf("node-%x", b)
 	}
 	return &Deliverer{o: o, log: o.Logger, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		sem: make(chan struct{}, o.Workers), flying: map[int64]bool{}}
+		sem: make(chan struct{}, o.Workers), flying: map[int64]bool{}, finished: make(chan store.Finished, 4*o.Workers)}
 }
 
 // NewSecret returns a new endpoint secret in the Standard Webhooks form
@@ -111,15 +115,57 @@ func (d *Deliverer) Wake() {
 }
 
 // Start runs the delivery loop until Close.
-func (d *Deliverer) Start() { go d.loop() }
+func (d *Deliverer) Start() {
+	d.recorded = make(chan struct{})
+	go d.loop()
+	go d.record()
+}
 
-// Close stops the loop and waits for the deliveries in flight.
+// Close stops the loop and waits for the deliveries in flight and their
+// records.
 func (d *Deliverer) Close() {
 	d.once.Do(func() {
 		close(d.stop)
+		if d.recorded == nil {
+			return // never started
+		}
 		<-d.done
 		d.wg.Wait()
+		close(d.finished)
+		<-d.recorded
 	})
+}
+
+// record writes finished attempts, as many as are waiting in one
+// transaction, then frees their deliveries and wakes the loop (a queue's
+// next event may be due now).
+func (d *Deliverer) record() {
+	defer close(d.recorded)
+	for f := range d.finished {
+		batch := []store.Finished{f}
+	more:
+		for len(batch) < 256 {
+			select {
+			case f, ok := <-d.finished:
+				if !ok {
+					break more
+				}
+				batch = append(batch, f)
+			default:
+				break more
+			}
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		if err := d.o.Store.FinishAttempts(ctx, batch); err != nil {
+			// Not recorded: the events stay due and are sent again (at least once).
+			d.log.Warn("webhook attempts not recorded", "attempts", len(batch), "err", err)
+		}
+		cancel()
+		for _, f := range batch {
+			d.done1(f.Delivery.OutboxID)
+		}
+		d.Wake()
+	}
 }
 
 const leaseName = "webhook-deliverer"
@@ -145,13 +191,17 @@ func (d *Deliverer) round() {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	now := time.Now()
-	mine, err := d.o.Store.AcquireLease(ctx, leaseName, d.o.NodeID, now.UnixMilli(), now.Add(d.o.LeaseTTL).UnixMilli())
-	if err != nil {
-		d.log.Warn("webhook lease", "err", err)
-		return
-	}
-	if !mine {
-		return // another node delivers
+	if d.leaseTo.Sub(now) < d.o.LeaseTTL*2/3 { // renewed a third of the way in
+		mine, err := d.o.Store.AcquireLease(ctx, leaseName, d.o.NodeID, now.UnixMilli(), now.Add(d.o.LeaseTTL).UnixMilli())
+		if err != nil {
+			d.log.Warn("webhook lease", "err", err)
+			return
+		}
+		if !mine {
+			d.leaseTo = time.Time{}
+			return // another node delivers
+		}
+		d.leaseTo = now.Add(d.o.LeaseTTL)
 	}
 	due, err := d.o.Store.DueDeliveries(ctx, now.UnixMilli(), 4*d.o.Workers)
 	if err != nil {
@@ -178,9 +228,7 @@ func (d *Deliverer) round() {
 		go func(dl store.Delivery) {
 			defer d.wg.Done()
 			defer func() { <-d.sem }()
-			defer d.done1(dl.OutboxID)
-			d.deliver(dl)
-			d.Wake() // the queue's next event may be due now
+			d.finished <- d.deliver(dl) // record frees it
 		}(dl)
 	}
 }
@@ -191,8 +239,8 @@ func (d *Deliverer) done1(id int64) {
 	d.mu.Unlock()
 }
 
-// deliver makes one attempt and records it.
-func (d *Deliverer) deliver(dl store.Delivery) {
+// deliver makes one attempt and returns it with the delivery's next state.
+func (d *Deliverer) deliver(dl store.Delivery) store.Finished {
 	start := time.Now()
 	code, err := d.post(dl, start)
 	a := store.Attempt{EventID: dl.Event.ID, EventType: dl.Event.Type, MeetingID: dl.Event.MeetingID, Seq: dl.Event.Seq,
@@ -211,12 +259,7 @@ func (d *Deliverer) deliver(dl store.Delivery) {
 			next = time.Now().Add(d.o.Schedule[dl.Attempts]).UnixMilli()
 		}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	if err := d.o.Store.FinishAttempt(ctx, dl, a, state, next); err != nil {
-		// Not recorded: the event stays due and is sent again (at least once).
-		d.log.Warn("webhook attempt not recorded", "event", dl.Event.ID, "err", err)
-	}
+	return store.Finished{Delivery: dl, Attempt: a, State: state, NextAt: next}
 }
 
 // post sends the event, signed; any answer but 2xx is a failure.
