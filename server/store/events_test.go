@@ -141,3 +141,46 @@ func TestOutbox(t *testing.T) {
 		}
 	})
 }
+
+// BenchmarkOutbox is what the stage log and the webhook outbox add to a
+// stage change on SQLite: the same change (one upsert with its fence
+// check) stored alone, then with its event and the outbox row of one
+// webhook that takes it, in the same transaction. The difference is the
+// outbox's cost.
+func BenchmarkOutbox(b *testing.B) {
+	for _, withEvent := range []bool{false, true} {
+		name := "change-only"
+		if withEvent {
+			name = "change+event+outbox"
+		}
+		b.Run(name, func(b *testing.B) {
+			s, err := Open(b.TempDir())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer s.Close()
+			ctx := context.Background()
+			m, err := s.CreateMeeting(ctx, "bench")
+			if err != nil {
+				b.Fatal(err)
+			}
+			if _, err := s.CreateWebhook(ctx, Webhook{URL: "http://127.0.0.1:1/", Secret: "whsec_x", Events: []string{"*"}}); err != nil {
+				b.Fatal(err)
+			}
+			payload := []byte(`{"event":"meeting.stageRequested","id":"evt_0123456789abcdef01234567","seq":1,"at":"2026-12-06T08:00:00.000Z","actor":{"type":"participant","id":"u"},"meeting":{"id":"m","sessionId":"s","title":"bench","status":"LIVE"},"participant":{"peerId":"p","userId":"u","userDisplayName":"n","presetName":"webinar_viewer","stageStatus":"REQUESTED_TO_JOIN_STAGE"},"stage":{"from":"OFF_STAGE","to":"REQUESTED_TO_JOIN_STAGE","cause":"request"}}`)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				rec := StageMember{UserID: fmt.Sprintf("u%d", i%1000), PeerID: "p", Name: "n", PresetName: "webinar_viewer",
+					Status: "REQUESTED_TO_JOIN_STAGE", RequestedAt: int64(i + 1), RequestOrder: int64(i + 1)}
+				c := StageCommit{Upserts: []StageMember{rec}}
+				if withEvent {
+					c.Events = []StageEvent{{Seq: int64(i + 1), ID: fmt.Sprintf("evt_%d", i), Type: "meeting.stageRequested", At: int64(i), Actor: "participant:u", UserID: rec.UserID, Payload: payload}}
+				}
+				if err := s.CommitStage(ctx, m.ID, 0, c); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
