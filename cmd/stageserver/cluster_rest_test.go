@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"sync"
+	"syscall"
 	"testing"
 
 	"github.com/stagekit/stagekit/internal/testserver"
@@ -78,5 +79,84 @@ func TestClusterRESTStageAndWebhooks(t *testing.T) {
 		if g.seq != int64(i+1) {
 			t.Fatalf("delivery %d has seq %d: %+v", i, g.seq, got)
 		}
+	}
+}
+
+// kill -9 of the room's owner in a burst of REST stage changes asked of
+// the other node: every change acknowledged before the kill has its event
+// delivered (by whichever node holds the delivery lease, the survivor
+// after the lease's 10 s if it was the dead one), one id per event, in the
+// room's order.
+func TestClusterKill9LosesNoWebhookEvent(t *testing.T) {
+	var mu sync.Mutex
+	seqOf := map[string]int64{} // event id → seq
+	var order []int64
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var ev struct{ Seq int64 }
+		json.Unmarshal(b, &ev)
+		mu.Lock()
+		if s, ok := seqOf[r.Header.Get("webhook-id")]; ok && s != ev.Seq {
+			t.Errorf("event %s came with seqs %d and %d", r.Header.Get("webhook-id"), s, ev.Seq)
+		}
+		seqOf[r.Header.Get("webhook-id")] = ev.Seq
+		order = append(order, ev.Seq)
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rc.Close()
+	c := newCluster(t, 2, nil)
+	a, b := c.nodes[0], c.nodes[1]
+	if err := testserver.Do(b.url, "POST", "/v1/webhooks", map[string]any{"url": rc.URL, "events": []string{"*"}}, http.StatusCreated, nil); err != nil {
+		t.Fatal(err)
+	}
+	mid, err := testserver.CreateMeeting(b.url, "cluster crash")
+	if err != nil {
+		t.Fatal(err)
+	}
+	viewer := c.join(mid, a, "Viewer", stage.PresetWebinarViewer) // the room lives on A
+	acked := map[int64]bool{}
+	for n := 0; ; n++ {
+		action := "grant"
+		if n%2 == 1 {
+			action = "kick"
+		}
+		if n == 20 {
+			a.signal(t, syscall.SIGKILL)
+		}
+		var out struct{ Seq int64 }
+		if err := testserver.Do(b.url, "POST", "/v1/meetings/"+mid+"/stage/"+action, map[string]any{"user_ids": []string{viewer.id}}, http.StatusOK, &out); err != nil {
+			if n < 20 {
+				t.Fatalf("%s %d before the kill: %v", action, n, err)
+			}
+			break // the owner is gone: this one was never acknowledged
+		}
+		acked[out.Seq] = true
+	}
+	if len(acked) < 20 {
+		t.Fatalf("only %d changes acknowledged", len(acked))
+	}
+	eventually(t, "every acknowledged change delivered", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		have := map[int64]bool{}
+		for _, s := range seqOf {
+			have[s] = true
+		}
+		for s := range acked {
+			if !have[s] {
+				return false
+			}
+		}
+		return true
+	})
+	mu.Lock()
+	defer mu.Unlock()
+	var last int64
+	for _, s := range order {
+		if s > last+1 {
+			t.Fatalf("seq %d delivered before %d: %v", s, last+1, order)
+		}
+		last = max(last, s)
 	}
 }

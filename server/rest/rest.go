@@ -13,7 +13,17 @@
 //	                                                                          the earlier ones are revoked
 //	GET    /v1/meetings/{id}/stage                                          → 200 {members, pending, count}:
 //	                                                                          the live room (see StageState)
+//	POST   /v1/meetings/{id}/stage/{grant|deny|kick} {user_ids, custom_participant_ids}
+//	                                                                        → 200 {seq, changes} once stored
+//	                                                                          (Idempotency-Key: applied once)
+//	GET    /v1/meetings/{id}/stage/events?after=&limit=                     → 200 {events, next}: the stage log
+//	GET|PUT /v1/meetings/{id}/stage/limits                                  → 200 the meeting's stage limits
+//	GET    /v1/meetings/{id}/active-session                                 → 200 RealtimeKit's active session
+//	POST   /v1/meetings/{id}/active-session/kick  {user_ids, custom_participant_ids}
+//	POST   /v1/meetings/{id}/active-session/kick-all                        → 200 {action, participants}
 //	GET    /v1/presets                                                      → 200 [preset]
+//	POST   /v1/presets; GET|PUT|DELETE /v1/presets/{name}                   → presets, stored (PresetSink)
+//	POST|GET /v1/webhooks; GET|DELETE /v1/webhooks/{id}; GET …/{id}/deliveries
 //
 // Success: `{"success":true,"data":...}`. A meeting is {id, title,
 // created_at}; a participant {id, name, preset_name, custom_participant_id,
