@@ -247,6 +247,7 @@ func benchWebhookLatency(b *testing.B) {
 	hc := &http.Client{Timeout: 30 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: webhookMeetings}}
 	per := time.Second * webhookMeetings / webhookRate
 	b.StartTimer()
+	ph := startPhase(srv, "webhooks")
 	start := time.Now()
 	var wg sync.WaitGroup
 	for i, m := range meetings {
@@ -298,6 +299,7 @@ func benchWebhookLatency(b *testing.B) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
+	cpu := ph.end()
 	b.StopTimer()
 	mu.Lock()
 	lat := make([]time.Duration, 0, len(acked))
@@ -310,6 +312,9 @@ func benchWebhookLatency(b *testing.B) {
 	b.ReportMetric(rate, "changes/s")
 	b.ReportMetric(ms(percentile(lat, 0.5)), "webhook-p50-ms")
 	b.ReportMetric(ms(percentile(lat, 0.99)), "webhook-p99-ms")
-	b.Logf("%d meetings, %d changes in %v (%.0f/s, asked %d/s), load average at start %s, at end %s: stored → webhook received p50 %.2f ms, p99 %.2f ms",
-		webhookMeetings, len(acked), elapsed.Round(time.Millisecond), rate, webhookRate, load, loadAvg(), ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)))
+	b.ReportMetric(float64(cpu.srv.Microseconds())/float64(len(acked)), "server-cpu-µs/change")
+	b.ReportMetric(cpu.otherPct(), "other-cpu-%")
+	b.Logf("%d meetings, %d changes in %v (%.0f/s, asked %d/s), load average at start %s, at end %s: stored → webhook received p50 %.2f ms, p99 %.2f ms; server CPU %v (%.0f µs a change, REST, commit and delivery), this process %v, other processes %.0f%% of the machine",
+		webhookMeetings, len(acked), elapsed.Round(time.Millisecond), rate, webhookRate, load, loadAvg(), ms(percentile(lat, 0.5)), ms(percentile(lat, 0.99)),
+		cpu.srv.Round(time.Millisecond), float64(cpu.srv.Microseconds())/float64(len(acked)), cpu.cli.Round(time.Millisecond), cpu.otherPct())
 }

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/uuid"
@@ -99,8 +100,82 @@ type Attempt struct {
 // (Postgres through pgx's stdlib adapter); ? placeholders are rewritten to
 // $n for Postgres.
 type sqlShared struct {
-	sdb *sql.DB
-	pg  bool
+	sdb   *sql.DB
+	pg    bool
+	cache *stmtCache
+}
+
+func newShared(db *sql.DB, pg bool) sqlShared {
+	return sqlShared{sdb: db, pg: pg, cache: &stmtCache{db: db, m: map[string]*sql.Stmt{}}}
+}
+
+// stmtCache keeps the hot statements prepared: parsing SQL again for every
+// change and delivery was a fifth of the server's CPU under load.
+type stmtCache struct {
+	mu sync.Mutex
+	db *sql.DB
+	m  map[string]*sql.Stmt
+}
+
+// prepare prepares the hot statements once the schema is there. (Only
+// then: SQLite has one connection, and preparing inside a transaction
+// would wait for it.)
+func (s sqlShared) prepare(ctx context.Context, queries ...string) error {
+	c := s.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, q := range queries {
+		st, err := c.db.PrepareContext(ctx, s.q(q))
+		if err != nil {
+			return fmt.Errorf("prepare %q: %w", q, err)
+		}
+		c.m[s.q(q)] = st
+	}
+	return nil
+}
+
+func (c *stmtCache) get(query string) *sql.Stmt {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.m[query]
+}
+
+// hotQueries are prepared at open: a stage change's and a delivery's.
+var hotQueries = []string{insertEventSQL, insertOutboxSQL, insertKeySQL, selectKeySQL, dueSQL, finishOutboxSQL, finishAttemptSQL}
+
+// txExec runs query inside tx, prepared if it is a hot one.
+func (s sqlShared) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
+	if st := s.cache.get(s.q(query)); st != nil {
+		return tx.StmtContext(ctx, st).ExecContext(ctx, args...)
+	}
+	return tx.ExecContext(ctx, s.q(query), args...)
+}
+
+// txQueryRow runs a one-row query inside tx, prepared if it is a hot one.
+func (s sqlShared) txQueryRow(ctx context.Context, tx *sql.Tx, query string, args ...any) *sql.Row {
+	if st := s.cache.get(s.q(query)); st != nil {
+		return tx.StmtContext(ctx, st).QueryRowContext(ctx, args...)
+	}
+	return tx.QueryRowContext(ctx, s.q(query), args...)
+}
+
+// query runs query outside a transaction, prepared if it is a hot one.
+func (s sqlShared) query(ctx context.Context, query string, args ...any) (*sql.Rows, error) {
+	if st := s.cache.get(s.q(query)); st != nil {
+		return st.QueryContext(ctx, args...)
+	}
+	return s.sdb.QueryContext(ctx, s.q(query), args...)
+}
+
+func (s sqlShared) closeStatements() {
+	if s.cache == nil {
+		return
+	}
+	s.cache.mu.Lock()
+	defer s.cache.mu.Unlock()
+	for _, st := range s.cache.m {
+		st.Close()
+	}
 }
 
 func (s sqlShared) q(query string) string {
@@ -120,10 +195,6 @@ func (s sqlShared) q(query string) string {
 	return b.String()
 }
 
-type execer interface {
-	ExecContext(ctx context.Context, query string, args ...any) (sql.Result, error)
-}
-
 const (
 	insertEventSQL = `INSERT INTO stage_events (meeting_id, seq, event_id, type, at, actor, user_id, payload)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`
@@ -134,21 +205,38 @@ const (
 		FROM webhook_events WHERE event IN (?, '*')`
 	insertKeySQL = `INSERT INTO idempotency_keys (meeting_id, key, response, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (meeting_id, key) DO NOTHING`
+	selectKeySQL = `SELECT response FROM idempotency_keys WHERE meeting_id = ? AND key = ?`
+	// The oldest pending event of each (webhook, meeting) queue that is due.
+	dueSQL = `SELECT o.id, o.attempts, o.created_at,
+			w.id, w.name, w.url, w.secret, w.events, w.created_at,
+			e.meeting_id, e.seq, e.event_id, e.type, e.at, e.actor, e.user_id, e.payload
+		FROM webhook_outbox o
+		JOIN webhooks w ON w.id = o.webhook_id
+		JOIN stage_events e ON e.meeting_id = o.meeting_id AND e.seq = o.seq
+		WHERE o.state = 'pending' AND o.next_at <= ?
+			AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.webhook_id = o.webhook_id
+				AND p.meeting_id = o.meeting_id AND p.state = 'pending' AND p.seq < o.seq)
+		ORDER BY o.id LIMIT ?`
+	finishOutboxSQL  = `UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ? WHERE id = ?`
+	finishAttemptSQL = `INSERT INTO webhook_attempts
+			(webhook_id, event_id, event_type, meeting_id, seq, attempt, at, status_code, error, duration_us)
+			SELECT id, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT),
+				CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT) FROM webhooks WHERE id = ?`
 )
 
 // writeEvents stores c's events, their outbox rows and c's idempotency key
 // inside tx.
-func writeEvents(ctx context.Context, tx execer, s sqlShared, meetingID string, c StageCommit) error {
+func writeEvents(ctx context.Context, tx *sql.Tx, s sqlShared, meetingID string, c StageCommit) error {
 	for _, e := range c.Events {
-		if _, err := tx.ExecContext(ctx, s.q(insertEventSQL), meetingID, e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, string(e.Payload)); err != nil {
+		if _, err := s.txExec(ctx, tx, insertEventSQL, meetingID, e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, string(e.Payload)); err != nil {
 			return err
 		}
-		if _, err := tx.ExecContext(ctx, s.q(insertOutboxSQL), meetingID, e.Seq, e.At, e.At, e.Type); err != nil {
+		if _, err := s.txExec(ctx, tx, insertOutboxSQL, meetingID, e.Seq, e.At, e.At, e.Type); err != nil {
 			return err
 		}
 	}
 	if c.IdempotencyKey != "" {
-		if _, err := tx.ExecContext(ctx, s.q(insertKeySQL), meetingID, c.IdempotencyKey, c.Response, time.Now().UnixMilli()); err != nil {
+		if _, err := s.txExec(ctx, tx, insertKeySQL, meetingID, c.IdempotencyKey, c.Response, time.Now().UnixMilli()); err != nil {
 			return err
 		}
 	}
@@ -201,7 +289,15 @@ func scanEvent(scan func(...any) error) (StageEvent, error) {
 // ErrNotFound.
 func (s sqlShared) IdempotentResponse(ctx context.Context, meetingID, key string) ([]byte, error) {
 	var v []byte
-	err := s.sdb.QueryRowContext(ctx, s.q(`SELECT response FROM idempotency_keys WHERE meeting_id = ? AND key = ?`), meetingID, key).Scan(&v)
+	rows, err := s.query(ctx, selectKeySQL, meetingID, key)
+	if err == nil {
+		defer rows.Close()
+		if rows.Next() {
+			err = rows.Scan(&v)
+		} else if err = rows.Err(); err == nil {
+			err = sql.ErrNoRows
+		}
+	}
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, ErrNotFound
 	}
@@ -358,16 +454,7 @@ func (s sqlShared) DeleteWebhook(ctx context.Context, id string) error {
 // events reach each endpoint in order. An event waiting for its retry
 // holds back the later ones of its queue.
 func (s sqlShared) DueDeliveries(ctx context.Context, now int64, limit int) ([]Delivery, error) {
-	rows, err := s.sdb.QueryContext(ctx, s.q(`SELECT o.id, o.attempts, o.created_at,
-			w.id, w.name, w.url, w.secret, w.events, w.created_at,
-			e.meeting_id, e.seq, e.event_id, e.type, e.at, e.actor, e.user_id, e.payload
-		FROM webhook_outbox o
-		JOIN webhooks w ON w.id = o.webhook_id
-		JOIN stage_events e ON e.meeting_id = o.meeting_id AND e.seq = o.seq
-		WHERE o.state = 'pending' AND o.next_at <= ?
-			AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.webhook_id = o.webhook_id
-				AND p.meeting_id = o.meeting_id AND p.state = 'pending' AND p.seq < o.seq)
-		ORDER BY o.id LIMIT ?`), now, limit)
+	rows, err := s.query(ctx, dueSQL, now, limit)
 	if err != nil {
 		return nil, fmt.Errorf("store: due deliveries: %w", err)
 	}
@@ -404,14 +491,10 @@ func (s sqlShared) FinishAttempts(ctx context.Context, done []Finished) error {
 	defer tx.Rollback()
 	for _, f := range done {
 		a := f.Attempt
-		if _, err := tx.ExecContext(ctx, s.q(`UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ? WHERE id = ?`),
-			f.State, f.NextAt, f.Delivery.OutboxID); err != nil {
+		if _, err := s.txExec(ctx, tx, finishOutboxSQL, f.State, f.NextAt, f.Delivery.OutboxID); err != nil {
 			return fmt.Errorf("store: finish attempts: %w", err)
 		}
-		if _, err := tx.ExecContext(ctx, s.q(`INSERT INTO webhook_attempts
-			(webhook_id, event_id, event_type, meeting_id, seq, attempt, at, status_code, error, duration_us)
-			SELECT id, CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS TEXT), CAST(? AS BIGINT), CAST(? AS BIGINT), CAST(? AS BIGINT),
-				CAST(? AS BIGINT), CAST(? AS TEXT), CAST(? AS BIGINT) FROM webhooks WHERE id = ?`),
+		if _, err := s.txExec(ctx, tx, finishAttemptSQL,
 			a.EventID, a.EventType, a.MeetingID, a.Seq, a.Attempt, a.At.UnixMilli(), a.StatusCode, a.Error, a.Duration.Microseconds(), f.Delivery.Webhook.ID); err != nil {
 			return fmt.Errorf("store: finish attempts: %w", err)
 		}

@@ -170,9 +170,13 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 		return nil, fmt.Errorf("store: postgres: %w", err)
 	}
 	db := stdlib.OpenDBFromPool(pool)
-	s := &Postgres{sqlShared: sqlShared{sdb: db, pg: true}, pool: pool, db: db, name: redactDSN(dsn), now: time.Now}
+	s := &Postgres{sqlShared: newShared(db, true), pool: pool, db: db, name: redactDSN(dsn), now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
+		return nil, fmt.Errorf("store: %s: %w", s.name, err)
+	}
+	if err := s.prepare(ctx, dueSQL, finishOutboxSQL, finishAttemptSQL, selectKeySQL); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("store: %s: %w", s.name, err)
 	}
 	return s, nil
@@ -233,6 +237,7 @@ func (s *Postgres) Path() string { return s.name }
 
 // Close implements Store.
 func (s *Postgres) Close() error {
+	s.closeStatements()
 	s.db.Close()
 	s.pool.Close()
 	return nil

@@ -207,22 +207,16 @@ func (s *SQLite) CommitStage(ctx context.Context, meetingID string, epoch int64,
 		return fmt.Errorf("store: save stage: %w", err)
 	}
 	defer tx.Rollback()
-	if err := checkFence(ctx, tx, meetingID, epoch); err != nil {
+	if err := s.checkFence(ctx, tx, meetingID, epoch); err != nil {
 		return err
 	}
 	for _, id := range drops {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM stage_members WHERE meeting_id = ? AND user_id = ?`, meetingID, id); err != nil {
+		if _, err := s.txExec(ctx, tx, dropMemberSQL, meetingID, id); err != nil {
 			return fmt.Errorf("store: save stage: %w", err)
 		}
 	}
 	for _, m := range upserts {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO stage_members
-			(meeting_id, user_id, peer_id, name, preset_name, status, requested_at, request_order)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (meeting_id, user_id) DO UPDATE SET peer_id = excluded.peer_id, name = excluded.name,
-				preset_name = excluded.preset_name, status = excluded.status, requested_at = excluded.requested_at,
-				request_order = excluded.request_order`,
-			meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder); err != nil {
+		if _, err := s.txExec(ctx, tx, upsertMemberSQL, meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder); err != nil {
 			return fmt.Errorf("store: save stage: %w", err)
 		}
 	}
@@ -235,11 +229,23 @@ func (s *SQLite) CommitStage(ctx context.Context, meetingID string, epoch int64,
 	return nil
 }
 
+// A stage change's statements, prepared at open.
+const (
+	fenceSQL        = `SELECT epoch FROM stage_fences WHERE meeting_id = ?`
+	dropMemberSQL   = `DELETE FROM stage_members WHERE meeting_id = ? AND user_id = ?`
+	upsertMemberSQL = `INSERT INTO stage_members
+			(meeting_id, user_id, peer_id, name, preset_name, status, requested_at, request_order)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (meeting_id, user_id) DO UPDATE SET peer_id = excluded.peer_id, name = excluded.name,
+				preset_name = excluded.preset_name, status = excluded.status, requested_at = excluded.requested_at,
+				request_order = excluded.request_order`
+)
+
 // checkFence refuses (ErrFenced) unless the room's fence is epoch; a room
 // never claimed is at epoch 0.
-func checkFence(ctx context.Context, tx *sql.Tx, meetingID string, epoch int64) error {
+func (s *SQLite) checkFence(ctx context.Context, tx *sql.Tx, meetingID string, epoch int64) error {
 	var fence int64
-	err := tx.QueryRowContext(ctx, `SELECT epoch FROM stage_fences WHERE meeting_id = ?`, meetingID).Scan(&fence)
+	err := s.txQueryRow(ctx, tx, fenceSQL, meetingID).Scan(&fence)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		fence = 0
@@ -301,9 +307,13 @@ func Open(dir string) (*SQLite, error) {
 	// is a short point query; this rules out SQLITE_BUSY between our own
 	// connections.
 	db.SetMaxOpenConns(1)
-	s := &SQLite{sqlShared: sqlShared{sdb: db}, db: db, path: path, now: time.Now}
+	s := &SQLite{sqlShared: newShared(db, false), db: db, path: path, now: time.Now}
 	if err := s.migrate(); err != nil {
 		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	if err := s.prepare(context.Background(), append(hotQueries, fenceSQL, dropMemberSQL, upsertMemberSQL)...); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return s, nil
@@ -313,7 +323,10 @@ func Open(dir string) (*SQLite, error) {
 func (s *SQLite) Path() string { return s.path }
 
 // Close closes the database. Later calls fail.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error {
+	s.closeStatements()
+	return s.db.Close()
+}
 
 // Ping checks that the database answers.
 func (s *SQLite) Ping(ctx context.Context) error {

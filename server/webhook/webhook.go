@@ -74,8 +74,14 @@ func New(o Options) *Deliverer {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.Workers <= 0 {
+		o.Workers = 32
+	}
 	if o.Client == nil {
-		o.Client = &http.Client{Timeout: 10 * time.Second}
+		// Keep a connection per worker to an endpoint (net/http keeps 2).
+		tr := http.DefaultTransport.(*http.Transport).Clone()
+		tr.MaxIdleConnsPerHost = o.Workers
+		o.Client = &http.Client{Timeout: 10 * time.Second, Transport: tr}
 	}
 	if len(o.Schedule) == 0 {
 		o.Schedule = DefaultSchedule
@@ -85,9 +91,6 @@ func New(o Options) *Deliverer {
 	}
 	if o.LeaseTTL <= 0 {
 		o.LeaseTTL = 10 * time.Second
-	}
-	if o.Workers <= 0 {
-		o.Workers = 32
 	}
 	if o.NodeID == "" {
 		var b [8]byte
@@ -170,16 +173,23 @@ func (d *Deliverer) record() {
 
 const leaseName = "webhook-deliverer"
 
+// minRound is the least time between two reads of the outbox.
+const minRound = 5 * time.Millisecond
+
 func (d *Deliverer) loop() {
 	defer close(d.done)
 	t := time.NewTicker(d.o.Poll)
 	defer t.Stop()
 	for {
+		start := time.Now()
 		d.round()
 		select {
 		case <-d.stop:
 			return
 		case <-d.wake:
+			// Under a stream of commits, read the outbox at most every
+			// minRound: each read then takes more events at once.
+			time.Sleep(minRound - time.Since(start))
 		case <-t.C:
 		}
 	}
