@@ -78,7 +78,7 @@ var pgMigrations = [][]string{
 		`CREATE TABLE stage_events (
 			meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
 			seq        BIGINT NOT NULL,
-			event_id   TEXT NOT NULL UNIQUE,
+			event_id   TEXT NOT NULL, -- random (96 bits): unique without an index
 			type       TEXT NOT NULL,
 			at         BIGINT NOT NULL,
 			actor      TEXT NOT NULL,

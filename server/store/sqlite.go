@@ -81,7 +81,7 @@ var migrations = [][]string{
 		`CREATE TABLE stage_events (
 			meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
 			seq        INTEGER NOT NULL,
-			event_id   TEXT NOT NULL UNIQUE,
+			event_id   TEXT NOT NULL, -- random (96 bits): unique without an index
 			type       TEXT NOT NULL,
 			at         INTEGER NOT NULL,
 			actor      TEXT NOT NULL,
