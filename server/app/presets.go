@@ -79,6 +79,9 @@ type presetKeeper struct {
 func (k *presetKeeper) PresetChanged(p stage.Preset) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	if old, ok := k.presets.Get(p.Name); ok && old == p {
+		return // applied already (follow read it first), or no change
+	}
 	k.presets.Set(p)
 	k.hub.UpdatePreset(p)
 }

@@ -108,7 +108,10 @@ func (r *room) join(c *conn, reqID uint64) bool {
 		}
 		log.add(EventParticipantJoined, &m, nil, "")
 		if !r.commitLocked(nil, nil, log, "", nil) {
-			return true // fenced: the room is deposed
+			// Fenced or not stored: the room is deposed; this connection,
+			// not attached yet, reconnects like the others.
+			c.closeWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", true)
+			return true
 		}
 		if !m.Preset.HiddenParticipant {
 			p := protocol.ParticipantOf(m)
