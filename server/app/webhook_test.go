@@ -114,6 +114,14 @@ func TestWebhooks(t *testing.T) {
 	}
 	st, b := s.raw("POST", "/v1/webhooks", `{"url":"ftp://x","events":["*"]}`)
 	wantCode(t, st, b, 400, rest.CodeInvalidField)
+	st, b = s.raw("POST", "/v1/webhooks", `{"url":"http://x","events":["*"],"secret":"not-base64!"}`)
+	wantCode(t, st, b, 400, rest.CodeInvalidField)
+	var own rest.Webhook
+	s.call("POST", "/v1/webhooks", map[string]any{"url": "http://127.0.0.1:9/own", "events": []string{"meeting.started"}, "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"}, 201, &own)
+	if own.Secret != "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw" {
+		t.Fatalf("given secret not kept: %+v", own)
+	}
+	s.call("DELETE", "/v1/webhooks/"+own.ID, nil, 200, nil)
 	st, b = s.raw("POST", "/v1/webhooks", `{"url":"http://x","events":["meeting.nope"]}`)
 	wantCode(t, st, b, 400, rest.CodeInvalidField)
 

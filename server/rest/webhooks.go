@@ -7,6 +7,8 @@ import (
 	"strconv"
 	"strings"
 
+	standardwebhooks "github.com/standard-webhooks/standard-webhooks/libraries/go"
+
 	"github.com/stagekit/stagekit/server/signal"
 	"github.com/stagekit/stagekit/server/store"
 )
@@ -87,6 +89,7 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) error {
 		Name   string   `json:"name"`
 		URL    string   `json:"url"`
 		Events []string `json:"events"`
+		Secret string   `json:"secret"` // optional: whsec_ and base64; default a new one
 	}
 	if err := readBody(w, r, &body); err != nil {
 		return err
@@ -102,12 +105,18 @@ func (a *API) createWebhook(w http.ResponseWriter, r *http.Request) error {
 	if err != nil {
 		return err
 	}
+	secret := body.Secret
+	if secret == "" {
+		secret = a.newSecret()
+	} else if _, err := standardwebhooks.NewWebhook(secret); err != nil || !strings.HasPrefix(secret, "whsec_") || len(secret) > 256 {
+		return fail(http.StatusBadRequest, CodeInvalidField, "secret: want whsec_ and a base64 key (or none: one is made)")
+	}
 	if all, err := a.store.ListWebhooks(r.Context()); err != nil {
 		return err
 	} else if len(all) >= MaxWebhooks {
 		return fail(http.StatusBadRequest, CodeInvalidField, "at most %d webhooks", MaxWebhooks)
 	}
-	wh, err := a.store.CreateWebhook(r.Context(), store.Webhook{Name: body.Name, URL: body.URL, Events: events, Secret: a.newSecret()})
+	wh, err := a.store.CreateWebhook(r.Context(), store.Webhook{Name: body.Name, URL: body.URL, Events: events, Secret: secret})
 	if err != nil {
 		return err
 	}
