@@ -231,3 +231,30 @@ func verifyWithNode(t *testing.T, secret string, msgs []delivered) {
 		t.Fatalf("node verified %s of %d", out, len(msgs))
 	}
 }
+
+// TestDeadEndpointNeverHoldsARoom: an endpoint that never answers holds
+// its deliveries, never the room: stage changes are acknowledged while
+// every delivery to it hangs, and another endpoint gets them all.
+func TestDeadEndpointNeverHoldsARoom(t *testing.T) {
+	dead := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.Copy(io.Discard, r.Body) // then the server notices the client leaving
+		<-r.Context().Done()
+	}))
+	defer dead.Close()
+	live := newReceiver(t, 0)
+	s := start(t, app.Config{APIKey: key, DataDir: t.TempDir(), Webhooks: webhook.Options{Workers: 4, Client: &http.Client{Timeout: time.Hour}}})
+	s.call("POST", "/v1/webhooks", map[string]any{"url": dead.URL, "events": []string{"*"}}, 201, nil)
+	s.call("POST", "/v1/webhooks", map[string]any{"url": live.URL, "events": []string{"*"}}, 201, nil)
+	mid, ps := s.meetingWith("Host", "Viewer")
+	s.joinAs(ps[0])
+	vw := s.joinAs(ps[1])
+	for i := 0; i < 10; i++ {
+		s.call("POST", "/v1/meetings/"+mid+"/stage/grant", map[string]any{"user_ids": []string{ps[1].ID}}, 200, nil)
+		vw.waitStatus(ps[1].ID, stage.Accepted)
+		s.call("POST", "/v1/meetings/"+mid+"/stage/kick", map[string]any{"user_ids": []string{ps[1].ID}}, 200, nil)
+		vw.waitStatus(ps[1].ID, stage.OffStage)
+	}
+	// started, 2 joins, 20 stage changes.
+	waitFor(t, "the live endpoint's deliveries", func() bool { return len(live.accepted()) == 23 })
+	s.stop() // the hanging delivery does not hold the shutdown
+}

@@ -64,6 +64,8 @@ type Deliverer struct {
 	wg     sync.WaitGroup
 	once   sync.Once
 
+	ctx      context.Context // canceled by Close: requests in flight end
+	cancel   context.CancelFunc
 	finished chan store.Finished // attempts to record, batched by record
 	recorded chan struct{}       // closed when record has written the last
 	leaseTo  time.Time           // when this node's lease runs out, as last renewed
@@ -97,7 +99,8 @@ func New(o Options) *Deliverer {
 		rand.Read(b[:])
 		o.NodeID = fmt.Sprintf("node-%x", b)
 	}
-	return &Deliverer{o: o, log: o.Logger, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
+	ctx, cancel := context.WithCancel(context.Background())
+	return &Deliverer{o: o, log: o.Logger, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
 		sem: make(chan struct{}, o.Workers), flying: map[int64]bool{}, finished: make(chan store.Finished, 4*o.Workers)}
 }
 
@@ -129,6 +132,7 @@ func (d *Deliverer) Start() {
 func (d *Deliverer) Close() {
 	d.once.Do(func() {
 		close(d.stop)
+		d.cancel() // an endpoint that does not answer does not hold a shutdown
 		if d.recorded == nil {
 			return // never started
 		}
@@ -282,7 +286,7 @@ func (d *Deliverer) post(dl store.Delivery, at time.Time) (int, error) {
 	if err != nil {
 		return 0, fmt.Errorf("sign: %w", err)
 	}
-	req, err := http.NewRequest(http.MethodPost, dl.Webhook.URL, bytes.NewReader(dl.Event.Payload))
+	req, err := http.NewRequestWithContext(d.ctx, http.MethodPost, dl.Webhook.URL, bytes.NewReader(dl.Event.Payload))
 	if err != nil {
 		return 0, err
 	}
