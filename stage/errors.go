@@ -23,7 +23,7 @@ const (
 	CodeBatchTooLarge Code = 2103 // a batch names more users than MaxBatch
 	CodeAlreadyInRoom Code = 2104 // the user is already in the room
 	CodeBadExpect     Code = 2105 // expected statuses do not match the user ids
-	CodeStageFull     Code = 2106 // a grant or join would put more users on stage than the room's limit
+	CodeStageFull     Code = 2107 // a grant or join would put more users on stage than the room's limit
 )
 
 // MaxBatch is the most user ids one grant, deny or kick may name.
