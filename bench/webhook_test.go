@@ -27,11 +27,12 @@ import (
 //	                              of one viewer → that viewer's
 //	                              stageStatusUpdate (ACCEPTED), p50/p99 of
 //	                              restSamples, each followed by a REST kick
-//	BenchmarkWebhookLatency       100 meetings, REST grants and kicks at
+//	BenchmarkWebhookLatency/sqlite  100 meetings, REST grants and kicks at
 //	                              1,000 changes/s in all for 10 s: the REST
 //	                              answer (the change stored) → its webhook
 //	                              received by a local HTTP receiver, p50/p99,
 //	                              and the changes/s the server kept up with
+//	.../cluster-postgres          the same on two nodes sharing PostgreSQL
 
 const (
 	restSamples      = 200
@@ -168,9 +169,36 @@ func benchRESTGrant(b *testing.B, n int) {
 
 func BenchmarkWebhookLatency(b *testing.B) {
 	skipUnlessBench(b)
-	for i := 0; i < b.N; i++ {
-		benchWebhookLatency(b)
-	}
+	b.Run("sqlite", func(b *testing.B) {
+		for i := 0; i < b.N; i++ {
+			srv, err := startServer(serverOptions{})
+			if err != nil {
+				b.Fatal(err)
+			}
+			benchWebhookLatency(b, srv)
+			srv.stop()
+		}
+	})
+	// Two nodes on one PostgreSQL and Redis: the REST calls and the rooms
+	// on the first, the delivery lease wherever it lands.
+	b.Run("cluster-postgres", func(b *testing.B) {
+		pg, rd, stop := clusterBackends(b)
+		defer stop()
+		for i := 0; i < b.N; i++ {
+			a, err := startNode(pg, rd, "a", 5*time.Second)
+			if err != nil {
+				b.Fatal(err)
+			}
+			other, err := startNode(pg, rd, "b", 5*time.Second)
+			if err != nil {
+				a.stop()
+				b.Fatal(err)
+			}
+			benchWebhookLatency(b, a)
+			a.stop()
+			other.stop()
+		}
+	})
 }
 
 type eventKey struct {
@@ -178,7 +206,7 @@ type eventKey struct {
 	seq     int64
 }
 
-func benchWebhookLatency(b *testing.B) {
+func benchWebhookLatency(b *testing.B, srv *server) {
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
@@ -207,11 +235,6 @@ func benchWebhookLatency(b *testing.B) {
 	go rc.Serve(ln)
 	defer rc.Close()
 
-	srv, err := startServer(serverOptions{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer srv.stop()
 	rest := srv.rest
 	if err := rest.Do(ctx, "POST", "/v1/webhooks", map[string]any{"url": "http://" + ln.Addr().String() + "/hook",
 		"events": []string{"meeting.stageInvited", "meeting.stageKicked"}}, http.StatusCreated, nil); err != nil {

@@ -53,14 +53,17 @@ type Options struct {
 
 // Deliverer sends the outbox's due events.
 type Deliverer struct {
-	o      Options
-	log    *slog.Logger
-	wake   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
-	sem    chan struct{}
-	mu     sync.Mutex
-	flying map[int64]bool // outbox ids being delivered or recorded
+	o    Options
+	log  *slog.Logger
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
+	sem  chan struct{}
+	mu   sync.Mutex
+	// flying holds the outbox ids being delivered (zero time) or recorded
+	// (when): a read of the outbox that began before a delivery's record
+	// committed may still list it as due, and must not send it again.
+	flying map[int64]time.Time
 	wg     sync.WaitGroup
 	once   sync.Once
 
@@ -101,7 +104,7 @@ func New(o Options) *Deliverer {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	return &Deliverer{o: o, log: o.Logger, ctx: ctx, cancel: cancel, wake: make(chan struct{}, 1), stop: make(chan struct{}), done: make(chan struct{}),
-		sem: make(chan struct{}, o.Workers), flying: map[int64]bool{}, finished: make(chan store.Finished, 4*o.Workers)}
+		sem: make(chan struct{}, o.Workers), flying: map[int64]time.Time{}, finished: make(chan store.Finished, 4*o.Workers)}
 }
 
 // NewSecret returns a new endpoint secret in the Standard Webhooks form
@@ -217,16 +220,24 @@ func (d *Deliverer) round() {
 		}
 		d.leaseTo = now.Add(d.o.LeaseTTL)
 	}
+	read := time.Now()
 	due, err := d.o.Store.DueDeliveries(ctx, now.UnixMilli(), 4*d.o.Workers)
 	if err != nil {
 		d.log.Warn("webhook outbox", "err", err)
 		return
 	}
+	d.mu.Lock()
+	for id, at := range d.flying {
+		if !at.IsZero() && at.Before(read) {
+			delete(d.flying, id) // recorded before this read began: it saw the record
+		}
+	}
+	d.mu.Unlock()
 	for _, dl := range due {
 		d.mu.Lock()
-		busy := d.flying[dl.OutboxID]
+		_, busy := d.flying[dl.OutboxID]
 		if !busy {
-			d.flying[dl.OutboxID] = true
+			d.flying[dl.OutboxID] = time.Time{}
 		}
 		d.mu.Unlock()
 		if busy {
@@ -247,9 +258,11 @@ func (d *Deliverer) round() {
 	}
 }
 
+// done1 marks a delivery recorded (now); the next read of the outbox
+// that begins after this forgets it.
 func (d *Deliverer) done1(id int64) {
 	d.mu.Lock()
-	delete(d.flying, id)
+	d.flying[id] = time.Now()
 	d.mu.Unlock()
 }
 
