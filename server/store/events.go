@@ -141,7 +141,7 @@ func (c *stmtCache) get(query string) *sql.Stmt {
 }
 
 // hotQueries are prepared at open: a stage change's and a delivery's.
-var hotQueries = []string{insertEventSQL, insertOutboxSQL, insertKeySQL, selectKeySQL, dueSQL, finishOutboxSQL, finishAttemptSQL}
+var hotQueries = []string{insertEventSQL, insertOutboxSQL, insertKeySQL, selectKeySQL, dueSQL, nextInQueueSQL, finishOutboxSQL, finishAttemptSQL}
 
 // txExec runs query inside tx, prepared if it is a hot one.
 func (s sqlShared) txExec(ctx context.Context, tx *sql.Tx, query string, args ...any) (sql.Result, error) {
@@ -217,6 +217,15 @@ const (
 			AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.webhook_id = o.webhook_id
 				AND p.meeting_id = o.meeting_id AND p.state = 'pending' AND p.seq < o.seq)
 		ORDER BY o.id LIMIT ?`
+	// The next pending event of one queue after seq, if it is due.
+	nextInQueueSQL = `SELECT o.id, o.attempts, o.created_at,
+			w.id, w.name, w.url, w.secret, w.events, w.created_at,
+			e.meeting_id, e.seq, e.event_id, e.type, e.at, e.actor, e.user_id, e.payload
+		FROM webhook_outbox o
+		JOIN webhooks w ON w.id = o.webhook_id
+		JOIN stage_events e ON e.meeting_id = o.meeting_id AND e.seq = o.seq
+		WHERE o.webhook_id = ? AND o.meeting_id = ? AND o.state = 'pending' AND o.seq > ? AND o.next_at <= ?
+		ORDER BY o.seq LIMIT 1`
 	finishOutboxSQL  = `UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ? WHERE id = ?`
 	finishAttemptSQL = `INSERT INTO webhook_attempts
 			(webhook_id, event_id, event_type, meeting_id, seq, attempt, at, status_code, error, duration_us)
@@ -459,16 +468,34 @@ func (s sqlShared) DueDeliveries(ctx context.Context, now int64, limit int) ([]D
 		return nil, fmt.Errorf("store: due deliveries: %w", err)
 	}
 	defer rows.Close()
-	return collect(rows, func(scan func(...any) error) (Delivery, error) {
-		var d Delivery
-		var events, payload string
-		var wAt int64
-		err := scan(&d.OutboxID, &d.Attempts, &d.CreatedAt,
-			&d.Webhook.ID, &d.Webhook.Name, &d.Webhook.URL, &d.Webhook.Secret, &events, &wAt,
-			&d.Event.MeetingID, &d.Event.Seq, &d.Event.ID, &d.Event.Type, &d.Event.At, &d.Event.Actor, &d.Event.UserID, &payload)
-		d.Webhook.Events, d.Webhook.CreatedAt, d.Event.Payload = strings.Split(events, ","), fromMillis(wAt), []byte(payload)
-		return d, err
-	})
+	return collect(rows, scanDelivery)
+}
+
+// NextInQueue returns the pending event that follows seq in d's queue
+// (same webhook, same meeting), if it is due at now (ms): a deliverer that
+// just sent seq sends it next, without waiting for a new read.
+func (s sqlShared) NextInQueue(ctx context.Context, d Delivery, now int64) (Delivery, bool, error) {
+	rows, err := s.query(ctx, nextInQueueSQL, d.Webhook.ID, d.Event.MeetingID, d.Event.Seq, now)
+	if err != nil {
+		return Delivery{}, false, fmt.Errorf("store: next in queue: %w", err)
+	}
+	defer rows.Close()
+	next, err := collect(rows, scanDelivery)
+	if err != nil || len(next) == 0 {
+		return Delivery{}, false, err
+	}
+	return next[0], true, nil
+}
+
+func scanDelivery(scan func(...any) error) (Delivery, error) {
+	var d Delivery
+	var events, payload string
+	var wAt int64
+	err := scan(&d.OutboxID, &d.Attempts, &d.CreatedAt,
+		&d.Webhook.ID, &d.Webhook.Name, &d.Webhook.URL, &d.Webhook.Secret, &events, &wAt,
+		&d.Event.MeetingID, &d.Event.Seq, &d.Event.ID, &d.Event.Type, &d.Event.At, &d.Event.Actor, &d.Event.UserID, &payload)
+	d.Webhook.Events, d.Webhook.CreatedAt, d.Event.Payload = strings.Split(events, ","), fromMillis(wAt), []byte(payload)
+	return d, err
 }
 
 // Finished is the outcome of one attempt at a delivery: the attempt for

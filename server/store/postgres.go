@@ -175,7 +175,7 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 		pool.Close()
 		return nil, fmt.Errorf("store: %s: %w", s.name, err)
 	}
-	if err := s.prepare(ctx, dueSQL, finishOutboxSQL, finishAttemptSQL, selectKeySQL); err != nil {
+	if err := s.prepare(ctx, dueSQL, nextInQueueSQL, finishOutboxSQL, finishAttemptSQL, selectKeySQL); err != nil {
 		s.Close()
 		return nil, fmt.Errorf("store: %s: %w", s.name, err)
 	}

@@ -111,6 +111,7 @@ type Store interface {
 	GetWebhook(ctx context.Context, id string) (Webhook, error)
 	DeleteWebhook(ctx context.Context, id string) error
 	DueDeliveries(ctx context.Context, now int64, limit int) ([]Delivery, error)
+	NextInQueue(ctx context.Context, d Delivery, now int64) (Delivery, bool, error)
 	FinishAttempts(ctx context.Context, done []Finished) error
 	DeliveryLog(ctx context.Context, webhookID string, limit int) ([]Attempt, error)
 	PendingDeliveries(ctx context.Context) (int, error)

@@ -253,7 +253,7 @@ func (d *Deliverer) round() {
 		go func(dl store.Delivery) {
 			defer d.wg.Done()
 			defer func() { <-d.sem }()
-			d.finished <- d.deliver(dl) // record frees it
+			d.drain(dl)
 		}(dl)
 	}
 }
@@ -264,6 +264,38 @@ func (d *Deliverer) done1(id int64) {
 	d.mu.Lock()
 	d.flying[id] = time.Now()
 	d.mu.Unlock()
+}
+
+// queueRun bounds the events one worker sends from a queue in a row.
+const queueRun = 32
+
+// drain sends dl, then, while they succeed, the queue's next due events
+// (up to queueRun), each in order and only once: a busy queue does not
+// wait for a new read of the outbox per event. Record frees each.
+func (d *Deliverer) drain(dl store.Delivery) {
+	for i := 0; ; i++ {
+		f := d.deliver(dl)
+		d.finished <- f
+		if f.State != store.DeliveryDelivered || i+1 >= queueRun || d.ctx.Err() != nil {
+			return
+		}
+		ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
+		next, ok, err := d.o.Store.NextInQueue(ctx, dl, time.Now().UnixMilli())
+		cancel()
+		if err != nil || !ok {
+			return
+		}
+		d.mu.Lock()
+		_, busy := d.flying[next.OutboxID]
+		if !busy {
+			d.flying[next.OutboxID] = time.Time{}
+		}
+		d.mu.Unlock()
+		if busy {
+			return // a read of the outbox took it: it goes from there
+		}
+		dl = next
+	}
 }
 
 // deliver makes one attempt and returns it with the delivery's next state.
