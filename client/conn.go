@@ -353,6 +353,10 @@ func (m *Meeting) onEvent(c *conn, msg protocol.ServerMessage) {
 	evs := m.st.applyEvent(msg)
 	m.mu.Unlock()
 	m.emit(evs...)
+	if msg.Event == protocol.EventResync {
+		m.resync(c) // the server says the room changed beyond its events
+		return
+	}
 	m.releaseHeld(c)
 }
 

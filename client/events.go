@@ -30,6 +30,10 @@ const (
 
 	// EventParticipantJoined: another participant entered; Participant set.
 	EventParticipantJoined = "participantJoined"
+	// EventPermissionsUpdate: an admin changed the user's preset;
+	// Self().Permissions holds the new permissions (RealtimeKit's
+	// permissionsUpdate). A resync follows, with whatever it changed.
+	EventPermissionsUpdate = "permissionsUpdate"
 	// EventParticipantLeft: another participant left (or its grace period
 	// ran out); Participant is its last state.
 	EventParticipantLeft = "participantLeft"

@@ -92,6 +92,18 @@ func (s *state) applyEvent(msg protocol.ServerMessage) []Event {
 		}
 		s.add(*p)
 		evs = append(evs, Event{Name: EventParticipantJoined, Seq: msg.Seq, Participant: copyParticipant(*p)})
+	case protocol.EventPermissions:
+		if msg.Permissions == nil {
+			break
+		}
+		s.self.Permissions = *msg.Permissions
+		if p := msg.Participant; p != nil && p.UserID == s.self.UserID {
+			s.self.PresetName, s.self.IsHost = p.PresetName, p.IsHost
+		}
+		if !s.isHost() {
+			s.requests = nil
+		}
+		evs = append(evs, Event{Name: EventPermissionsUpdate, Seq: msg.Seq})
 	case protocol.EventParticipantLeft:
 		p := msg.Participant
 		if p == nil {

@@ -90,6 +90,12 @@ const (
 	EventStage             = "stage"             // Changes, and for hosts RequestsAdded/RequestsRemoved
 	EventParticipantJoined = "participantJoined" // Participant, and for hosts RequestsRemoved
 	EventParticipantLeft   = "participantLeft"   // Participant
+	// EventPermissions tells a user its preset changed (an admin updated
+	// it): Permissions and Participant (itself, with the preset's name).
+	EventPermissions = "permissions"
+	// EventResync says the room changed in a way events do not carry (a
+	// preset changed who sees whom): the client fetches a snapshot.
+	EventResync = "resync"
 	// EventCount carries the room's participant count (Count). It has no
 	// seq: it is sent at most once per count interval, the latest value
 	// wins.
@@ -165,6 +171,8 @@ type ServerMessage struct {
 	RequestsRemoved []string       `json:"requestsRemoved,omitempty"`
 	// Count is the room's participant count (EventCount).
 	Count int `json:"count,omitempty"`
+	// Permissions are the user's new permissions (EventPermissions).
+	Permissions *Permissions `json:"permissions,omitempty"`
 	// Events are the events of a TypeBatch frame, in order.
 	Events []ServerMessage `json:"events,omitempty"`
 	// Participants is a TypePart's share of a snapshot's participants.
@@ -201,6 +209,13 @@ type Permissions struct {
 	// max_screenshare_count (stage.Permissions.ScreenshareLimit).
 	ScreenshareAccess   stage.Access `json:"screenshareAccess,omitempty"`
 	MaxScreenshareCount int          `json:"maxScreenshareCount,omitempty"`
+	// The preset's other parts: hidden from everyone's lists, which media
+	// kinds it may publish (ALLOWED or NOT_ALLOWED), its view type.
+	HiddenParticipant     bool           `json:"hiddenParticipant,omitempty"`
+	CanProduceAudio       stage.Access   `json:"canProduceAudio,omitempty"`
+	CanProduceVideo       stage.Access   `json:"canProduceVideo,omitempty"`
+	CanProduceScreenshare stage.Access   `json:"canProduceScreenshare,omitempty"`
+	ViewType              stage.ViewType `json:"viewType,omitempty"`
 }
 
 // SeesEveryone reports whether the user sees every participant (and gets
@@ -285,6 +300,21 @@ type Change struct {
 func PermissionsOf(p stage.Permissions) Permissions {
 	return Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess, AcceptStageRequests: p.AcceptStageRequests, SeeAllParticipants: p.SeeAllParticipants,
 		ScreenshareAccess: p.ScreenshareAccess(), MaxScreenshareCount: p.ScreenshareLimit()}
+}
+
+// PresetPermissions is the wire form of a whole preset's permissions:
+// the stage's, media production and the view type.
+func PresetPermissions(p stage.Preset) Permissions {
+	out := PermissionsOf(p.Permissions)
+	out.HiddenParticipant, out.ViewType = p.HiddenParticipant, p.View()
+	produce := func(kind string) stage.Access {
+		if p.MayProduce(kind) {
+			return stage.Allowed
+		}
+		return stage.NotAllowed
+	}
+	out.CanProduceAudio, out.CanProduceVideo, out.CanProduceScreenshare = produce("audio"), produce("video"), produce("screenshare")
+	return out
 }
 
 // ParticipantOf converts a room member to its wire form.

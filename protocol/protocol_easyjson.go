@@ -588,6 +588,20 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 			} else {
 				out.Count = int(in.Int())
 			}
+		case "permissions":
+			if in.IsNull() {
+				in.Skip()
+				out.Permissions = nil
+			} else {
+				if out.Permissions == nil {
+					out.Permissions = new(Permissions)
+				}
+				if in.IsNull() {
+					in.Skip()
+				} else {
+					(*out.Permissions).UnmarshalEasyJSON(in)
+				}
+			}
 		case "events":
 			if in.IsNull() {
 				in.Skip()
@@ -815,6 +829,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		out.Int(int(in.Count))
 	}
+	if in.Permissions != nil {
+		const prefix string = ",\"permissions\":"
+		out.RawString(prefix)
+		(*in.Permissions).MarshalEasyJSON(out)
+	}
 	if len(in.Events) != 0 {
 		const prefix string = ",\"events\":"
 		out.RawString(prefix)
@@ -934,6 +953,36 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(in *jlexer.Lexer, 
 			} else {
 				out.MaxScreenshareCount = int(in.Int())
 			}
+		case "hiddenParticipant":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.HiddenParticipant = bool(in.Bool())
+			}
+		case "canProduceAudio":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.CanProduceAudio = stage.Access(in.String())
+			}
+		case "canProduceVideo":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.CanProduceVideo = stage.Access(in.String())
+			}
+		case "canProduceScreenshare":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.CanProduceScreenshare = stage.Access(in.String())
+			}
+		case "viewType":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.ViewType = stage.ViewType(in.String())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -977,6 +1026,31 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(out *jwriter.Write
 		const prefix string = ",\"maxScreenshareCount\":"
 		out.RawString(prefix)
 		out.Int(int(in.MaxScreenshareCount))
+	}
+	if in.HiddenParticipant {
+		const prefix string = ",\"hiddenParticipant\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.HiddenParticipant))
+	}
+	if in.CanProduceAudio != "" {
+		const prefix string = ",\"canProduceAudio\":"
+		out.RawString(prefix)
+		out.String(string(in.CanProduceAudio))
+	}
+	if in.CanProduceVideo != "" {
+		const prefix string = ",\"canProduceVideo\":"
+		out.RawString(prefix)
+		out.String(string(in.CanProduceVideo))
+	}
+	if in.CanProduceScreenshare != "" {
+		const prefix string = ",\"canProduceScreenshare\":"
+		out.RawString(prefix)
+		out.String(string(in.CanProduceScreenshare))
+	}
+	if in.ViewType != "" {
+		const prefix string = ",\"viewType\":"
+		out.RawString(prefix)
+		out.String(string(in.ViewType))
 	}
 	out.RawByte('}')
 }

@@ -26,6 +26,7 @@ const (
 	// CodeScreenshareLimit refuses a screen share when the room already has
 	// as many as the sharer's preset allows (max_screenshare_count).
 	CodeScreenshareLimit Code = 2106
+	CodeStageFull        Code = 2107 // a grant or join would put more users on stage than the room's limit
 )
 
 // MaxBatch is the most user ids one grant, deny or kick may name.

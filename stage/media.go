@@ -5,18 +5,6 @@ package stage
 // config.max_screenshare_count), and the rule the server applies to a
 // screen share.
 
-// MediaPermissions is a preset's "media" object. This SDK's presets carry
-// only the screen share's can_produce: audio and video go with stage_access.
-type MediaPermissions struct {
-	Screenshare ScreensharePermissions `json:"screenshare"`
-}
-
-// ScreensharePermissions is media.screenshare of a preset. An empty
-// CanProduce means "as stage_access" (see Permissions.ScreenshareAccess).
-type ScreensharePermissions struct {
-	CanProduce Access `json:"can_produce,omitempty"`
-}
-
 // DefaultMaxScreenshareCount is RealtimeKit's default max_screenshare_count:
 // one screen shared at a time in a room.
 const DefaultMaxScreenshareCount = 1

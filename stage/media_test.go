@@ -41,7 +41,7 @@ func TestScreenshareAccessAndLimit(t *testing.T) {
 		{presets[stage.PresetLivestreamViewer].Permissions, stage.NotAllowed, 1, stage.NotAllowed},
 		{presets[stage.PresetGroupCallParticipant].Permissions, stage.NotAllowed, 1, stage.NotAllowed},
 		{stage.Permissions{StageEnabled: true, StageAccess: stage.CanRequest,
-			Media: stage.MediaPermissions{Screenshare: stage.ScreensharePermissions{CanProduce: stage.NotAllowed}}, MaxScreenshareCount: 3},
+			Media: stage.Media{Screenshare: stage.MediaKind{CanProduce: stage.NotAllowed}}, MaxScreenshareCount: 3},
 			stage.NotAllowed, 3, stage.CanRequest},
 	}
 	for i, tt := range tests {
@@ -92,7 +92,7 @@ func TestAdmitScreenshare(t *testing.T) {
 
 func TestPresetValidateScreenshare(t *testing.T) {
 	ok := stage.Preset{Name: "p", Permissions: stage.Permissions{StageEnabled: true, StageAccess: stage.Allowed, MaxScreenshareCount: 2,
-		Media: stage.MediaPermissions{Screenshare: stage.ScreensharePermissions{CanProduce: stage.NotAllowed}}}}
+		Media: stage.Media{Screenshare: stage.MediaKind{CanProduce: stage.NotAllowed}}}}
 	if err := ok.Validate(); err != nil {
 		t.Fatalf("valid preset refused: %v", err)
 	}

@@ -54,13 +54,68 @@ type Permissions struct {
 	// Such a user costs the server O(room) per event, as a host does;
 	// webinar presets leave it off so that the audience stays private.
 	SeeAllParticipants bool `json:"see_all_participants,omitempty"`
-	// Media is RealtimeKit's permissions.media: here the screen share's
-	// can_produce (see media.go).
-	Media MediaPermissions `json:"media,omitzero"`
+	// HiddenParticipant keeps the user out of everyone's participant lists,
+	// hosts' included, and out of the participant count (recorders, bots);
+	// its stage changes are told to itself only.
+	HiddenParticipant bool `json:"hidden_participant,omitempty"`
+	// Media is RealtimeKit's permissions.media: which kinds the user may
+	// publish while on stage (the media server enforces it; see MayProduce)
+	// and the screen share's can_produce (see media.go).
+	Media Media `json:"media,omitzero"`
 	// MaxScreenshareCount is RealtimeKit's max_screenshare_count: how many
 	// screens may be shared in the room at once when this user starts one
 	// (0: DefaultMaxScreenshareCount).
 	MaxScreenshareCount int `json:"max_screenshare_count,omitempty"`
+}
+
+// Media is RealtimeKit's permissions.media.
+type Media struct {
+	Audio       MediaKind `json:"audio,omitzero"`
+	Video       MediaKind `json:"video,omitzero"`
+	Screenshare MediaKind `json:"screenshare,omitzero"`
+}
+
+// MediaKind is one kind's permissions: can_produce ALLOWED, CAN_REQUEST
+// (allowed once accepted on stage) or NOT_ALLOWED; empty is as the stage.
+type MediaKind struct {
+	CanProduce Access `json:"can_produce,omitempty"`
+}
+
+// MayProduce reports whether the user may publish media of kind ("audio",
+// "video" or "screenshare") while on stage: anything but NOT_ALLOWED;
+// unknown kinds are refused.
+func (p Permissions) MayProduce(kind string) bool {
+	var k MediaKind
+	switch kind {
+	case "audio":
+		k = p.Media.Audio
+	case "video":
+		k = p.Media.Video
+	case "screenshare":
+		k = p.Media.Screenshare
+	default:
+		return false
+	}
+	return k.CanProduce != NotAllowed
+}
+
+// ViewType is RealtimeKit's config.view_type.
+type ViewType string
+
+const (
+	ViewGroupCall  ViewType = "GROUP_CALL"
+	ViewWebinar    ViewType = "WEBINAR"
+	ViewAudioRoom  ViewType = "AUDIO_ROOM"
+	ViewLivestream ViewType = "LIVESTREAM"
+)
+
+// Valid reports whether v is empty or one of the four view types.
+func (v ViewType) Valid() bool {
+	switch v {
+	case "", ViewGroupCall, ViewWebinar, ViewAudioRoom, ViewLivestream:
+		return true
+	}
+	return false
 }
 
 // SeesEveryone reports whether the user sees every participant: hosts (who
@@ -71,6 +126,20 @@ func (p Permissions) SeesEveryone() bool { return p.AcceptStageRequests || p.See
 type Preset struct {
 	Name string `json:"name"`
 	Permissions
+	// ViewType is reported to clients as meeting.meta.viewType; empty:
+	// WEBINAR for presets with a stage, GROUP_CALL otherwise.
+	ViewType ViewType `json:"view_type,omitempty"`
+}
+
+// View is the preset's view type, its default filled in.
+func (p Preset) View() ViewType {
+	switch {
+	case p.ViewType != "":
+		return p.ViewType
+	case p.StageEnabled:
+		return ViewWebinar
+	}
+	return ViewGroupCall
 }
 
 // validPresetName matches ^[a-z0-9][a-z0-9_-]{0,63}$ (by hand: regexp
@@ -99,8 +168,13 @@ func (p Preset) Validate() error {
 	if !p.StageAccess.Valid() {
 		return fmt.Errorf("preset %q: stage_access %q: want ALLOWED, CAN_REQUEST or NOT_ALLOWED", p.Name, p.StageAccess)
 	}
-	if c := p.Media.Screenshare.CanProduce; c != "" && !c.Valid() {
-		return fmt.Errorf("preset %q: media.screenshare.can_produce %q: want ALLOWED, CAN_REQUEST or NOT_ALLOWED", p.Name, c)
+	if !p.ViewType.Valid() {
+		return fmt.Errorf("preset %q: view_type %q: want GROUP_CALL, WEBINAR, AUDIO_ROOM or LIVESTREAM", p.Name, p.ViewType)
+	}
+	for kind, k := range map[string]MediaKind{"audio": p.Media.Audio, "video": p.Media.Video, "screenshare": p.Media.Screenshare} {
+		if k.CanProduce != "" && !k.CanProduce.Valid() {
+			return fmt.Errorf("preset %q: media.%s.can_produce %q: want ALLOWED, CAN_REQUEST or NOT_ALLOWED", p.Name, kind, k.CanProduce)
+		}
 	}
 	if p.MaxScreenshareCount < 0 || p.MaxScreenshareCount > MaxScreenshareCount {
 		return fmt.Errorf("preset %q: max_screenshare_count %d: want 1 to %d (0 or absent: %d)", p.Name, p.MaxScreenshareCount, MaxScreenshareCount, DefaultMaxScreenshareCount)
@@ -123,6 +197,7 @@ func (p Permissions) restingStatus() Status { return p.InitialStatus() }
 // Built-in preset names from the contract.
 const (
 	PresetWebinarHost          = "webinar_host"
+	PresetWebinarPresenter     = "webinar_presenter" // RealtimeKit's name for the webinar host
 	PresetWebinarViewer        = "webinar_viewer"
 	PresetLivestreamViewer     = "livestream_viewer"
 	PresetGroupCallParticipant = "group_call_participant"
@@ -132,6 +207,8 @@ const (
 func BuiltinPresets() map[string]Preset {
 	return map[string]Preset{
 		PresetWebinarHost: {Name: PresetWebinarHost, Permissions: Permissions{
+			StageEnabled: true, StageAccess: Allowed, AcceptStageRequests: true}},
+		PresetWebinarPresenter: {Name: PresetWebinarPresenter, Permissions: Permissions{
 			StageEnabled: true, StageAccess: Allowed, AcceptStageRequests: true}},
 		PresetWebinarViewer: {Name: PresetWebinarViewer, Permissions: Permissions{
 			StageEnabled: true, StageAccess: CanRequest}},

@@ -10,6 +10,7 @@ import (
 func TestBuiltinPresets(t *testing.T) {
 	want := map[string]stage.Permissions{
 		"webinar_host":           {StageEnabled: true, StageAccess: "ALLOWED", AcceptStageRequests: true},
+		"webinar_presenter":      {StageEnabled: true, StageAccess: "ALLOWED", AcceptStageRequests: true},
 		"webinar_viewer":         {StageEnabled: true, StageAccess: "CAN_REQUEST", AcceptStageRequests: false},
 		"livestream_viewer":      {StageEnabled: true, StageAccess: "NOT_ALLOWED", AcceptStageRequests: false},
 		"group_call_participant": {StageEnabled: false, StageAccess: "NOT_ALLOWED", AcceptStageRequests: false, SeeAllParticipants: true},

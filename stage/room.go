@@ -18,6 +18,9 @@ type Member struct {
 	// RequestedAt is when the pending request was made (ms since epoch);
 	// zero unless Status is Requested.
 	RequestedAt int64
+	// AcceptedAt is when the user was granted or invited (ms since epoch);
+	// zero unless it holds an invitation (ACCEPTED, not by its preset).
+	AcceptedAt int64
 }
 
 // Cause says which action moved a user.
@@ -33,6 +36,12 @@ const (
 	CauseJoin    Cause = "join"
 	CauseLeave   Cause = "leave"
 	CauseExit    Cause = "exit" // the user left the meeting
+	// CauseExpire: a request or an invitation outlived its timeout
+	// (Limits); the user goes back OFF_STAGE.
+	CauseExpire Cause = "expire"
+	// CausePreset: the user's preset changed to one that cannot hold its
+	// status; it goes to the new preset's resting status.
+	CausePreset Cause = "preset"
 )
 
 // Change is one user's move from one status to another. InViewBefore and
@@ -75,7 +84,9 @@ const (
 )
 
 // Action is one stage action by Actor. Targets is used by grant, deny and
-// kick; At (ms since epoch) stamps a request. Expect, when set, holds the
+// kick; At (ms since epoch) stamps a request or an invitation. Admin marks
+// an action of the server's admin (the REST API): Actor names it for the
+// record only, needs no place in the room, and has a host's rights. Expect, when set, holds the
 // status the actor saw for each target (same order, "" for none): a target
 // that has moved since is refused with CodeBadStatus, so a grant meant for a
 // request cannot turn into an invitation after the request was cancelled.
@@ -85,18 +96,21 @@ type Action struct {
 	Targets []string
 	Expect  []Status
 	At      int64
+	Admin   bool
 }
 
 // InView reports whether the audience sees m: those who can be seen or
 // heard, i.e. users ON_STAGE and users whose preset is ALLOWED on stage.
+// Hidden participants are never in view.
 func (m Member) InView() bool {
-	return m.Status == OnStage || (m.Preset.StageEnabled && m.Preset.StageAccess == Allowed)
+	return !m.Preset.HiddenParticipant && (m.Status == OnStage || (m.Preset.StageEnabled && m.Preset.StageAccess == Allowed))
 }
 
-// Sees reports whether viewer may see subject: itself always; everyone if
-// its preset sees everyone (hosts); otherwise only those in view.
+// Sees reports whether viewer may see subject: itself always; nobody else
+// sees a hidden participant; everyone if its preset sees everyone (hosts);
+// otherwise only those in view.
 func Sees(viewer, subject Member) bool {
-	return viewer.UserID == subject.UserID || viewer.Preset.SeesEveryone() || subject.InView()
+	return viewer.UserID == subject.UserID || (!subject.Preset.HiddenParticipant && (viewer.Preset.SeesEveryone() || subject.InView()))
 }
 
 // entry is a member with its places in the room's orders.
@@ -106,6 +120,34 @@ type entry struct {
 	requested uint64 // request order while REQUESTED
 }
 
+// holdsSeat reports whether m takes a place on the stage (Limits.MaxOnStage):
+// ON_STAGE, or invited to it (ACCEPTED other than by its preset).
+func (m *Member) holdsSeat() bool {
+	return m.Status == OnStage || m.invited()
+}
+
+// invited reports whether m holds an invitation: ACCEPTED by a grant, not
+// by its preset.
+func (m *Member) invited() bool {
+	return m.Status == Accepted && m.Preset.restingStatus() != Accepted
+}
+
+// Limits bound a room's stage. Zero values mean no limit.
+type Limits struct {
+	// MaxOnStage is the most users holding a seat on the stage: ON_STAGE,
+	// or invited (granted) and not yet joined. Hosts whose preset lets them
+	// on stage take a seat only while ON_STAGE.
+	MaxOnStage int `json:"max_on_stage"`
+	// RequestTTL is how long (ms) a request waits before it expires.
+	RequestTTL int64 `json:"request_timeout_ms"`
+	// InviteTTL is how long (ms) an invitation (a grant) waits for the
+	// user to join before it expires.
+	InviteTTL int64 `json:"invitation_timeout_ms"`
+}
+
+// Valid reports whether every limit is zero or positive.
+func (l Limits) Valid() bool { return l.MaxOnStage >= 0 && l.RequestTTL >= 0 && l.InviteTTL >= 0 }
+
 // Room holds the stage state of one meeting. It is not safe for concurrent
 // use: the server applies one action at a time, which gives every client the
 // same order. Every operation costs O(1) in the room's size but for the
@@ -114,16 +156,35 @@ type Room struct {
 	members map[string]*entry
 	pending map[string]*entry // REQUESTED members
 	inView  map[string]*entry // members the audience sees (Member.InView)
+	invited map[string]*entry // members holding an invitation (Member.invited)
+	seats   int               // members holding a seat (Member.holdsSeat)
+	hidden  int               // members whose preset hides them
 	ticks   uint64            // source of entered and requested
+	limits  Limits
 }
 
 // NewRoom returns an empty room.
 func NewRoom() *Room {
-	return &Room{members: map[string]*entry{}, pending: map[string]*entry{}, inView: map[string]*entry{}}
+	return &Room{members: map[string]*entry{}, pending: map[string]*entry{}, inView: map[string]*entry{}, invited: map[string]*entry{}}
 }
+
+// SetLimits sets the room's limits. They bound what comes next: users above
+// a lowered MaxOnStage keep their places, and timeouts run from the request
+// or invitation, so a shortened one may expire them at the next Expire.
+func (r *Room) SetLimits(l Limits) { r.limits = l }
+
+// Limits returns the room's limits.
+func (r *Room) Limits() Limits { return r.limits }
+
+// Seats is the number of members holding a seat on the stage.
+func (r *Room) Seats() int { return r.seats }
 
 // Len is the number of members.
 func (r *Room) Len() int { return len(r.members) }
+
+// Count is the participant count others are shown: the members but the
+// hidden ones.
+func (r *Room) Count() int { return len(r.members) - r.hidden }
 
 // PendingLen is the number of pending requests.
 func (r *Room) PendingLen() int { return len(r.pending) }
@@ -137,7 +198,8 @@ func (r *Room) Member(userID string) (Member, bool) {
 	return m.Member, true
 }
 
-// Members returns copies of all members in the order they entered.
+// Members returns copies of all members in the order they entered, the
+// hidden ones included.
 func (r *Room) Members() []Member { return listed(r.members, byEntry) }
 
 // Pending returns the members with a pending request, oldest first.
@@ -155,7 +217,16 @@ func (r *Room) VisibleTo(userID string) []Member {
 		return nil
 	}
 	if m.Preset.SeesEveryone() {
-		return r.Members()
+		if r.hidden == 0 {
+			return r.Members()
+		}
+		var out []Member
+		for _, o := range r.Members() {
+			if Sees(m.Member, o) {
+				out = append(out, o)
+			}
+		}
+		return out
 	}
 	if m.InView() {
 		return r.InView()
@@ -191,13 +262,14 @@ func (r *Room) Enter(m Member) (Member, error) {
 		return Member{}, errorf(CodeAlreadyInRoom, "user %q is already in the room", m.UserID)
 	}
 	m.Status = m.Preset.InitialStatus()
-	m.RequestedAt = 0
+	m.RequestedAt, m.AcceptedAt = 0, 0
 	r.ticks++
 	e := &entry{Member: m, entered: r.ticks}
 	r.members[m.UserID] = e
 	if m.InView() {
 		r.inView[m.UserID] = e
 	}
+	r.track(e)
 	return m, nil
 }
 
@@ -234,6 +306,9 @@ func (r *Room) Restore(m Member) (Member, error) {
 	if (m.Status == Requested) != (m.RequestedAt > 0) {
 		return Member{}, errorf(CodeBadStatus, "%s with requestedAt %d", m.Status, m.RequestedAt)
 	}
+	if !m.invited() {
+		m.AcceptedAt = 0
+	}
 	r.ticks++
 	e := &entry{Member: m, entered: r.ticks}
 	r.members[m.UserID] = e
@@ -245,7 +320,34 @@ func (r *Room) Restore(m Member) (Member, error) {
 	if m.InView() {
 		r.inView[m.UserID] = e
 	}
+	r.track(e)
 	return m, nil
+}
+
+// track counts e's seat, invitation and hiding after it entered or moved.
+func (r *Room) track(e *entry) {
+	if e.Preset.HiddenParticipant {
+		r.hidden++
+	}
+	if e.invited() {
+		r.invited[e.UserID] = e
+	} else {
+		delete(r.invited, e.UserID)
+	}
+	if e.holdsSeat() {
+		r.seats++
+	}
+}
+
+// untrack forgets e's seat, invitation and hiding before it exits or moves.
+func (r *Room) untrack(e *entry) {
+	if e.Preset.HiddenParticipant {
+		r.hidden--
+	}
+	delete(r.invited, e.UserID)
+	if e.holdsSeat() {
+		r.seats--
+	}
 }
 
 // Exit removes the user from the room; a pending request is withdrawn.
@@ -254,6 +356,7 @@ func (r *Room) Exit(userID string) (Member, Result, error) {
 	if !ok {
 		return Member{}, Result{}, errorf(CodeNotInRoom, "user %q is not in the room", userID)
 	}
+	r.untrack(m)
 	delete(r.members, userID)
 	delete(r.inView, userID)
 	var res Result
@@ -266,6 +369,13 @@ func (r *Room) Exit(userID string) (Member, Result, error) {
 
 // Apply checks and applies one stage action. On error the room is unchanged.
 func (r *Room) Apply(a Action) (Result, error) {
+	if a.Admin {
+		switch a.Kind {
+		case ActGrant, ActDeny, ActKick:
+			return r.batch(nil, a.Kind, a.Targets, a.Expect, a.At)
+		}
+		return Result{}, errorf(CodeBadStatus, "the admin cannot %s", a.Kind)
+	}
 	e, ok := r.members[a.Actor]
 	if !ok {
 		return Result{}, errorf(CodeNotInRoom, "join the room before acting on the stage")
@@ -281,7 +391,7 @@ func (r *Room) Apply(a Action) (Result, error) {
 	case ActLeave:
 		return r.leaveStage(actor)
 	case ActGrant, ActDeny, ActKick:
-		return r.batch(actor, a.Kind, a.Targets, a.Expect)
+		return r.batch(actor, a.Kind, a.Targets, a.Expect, a.At)
 	}
 	return Result{}, errorf(CodeBadStatus, "unknown stage action %q", a.Kind)
 }
@@ -321,6 +431,9 @@ func (r *Room) joinStage(m *entry) (Result, error) {
 	if m.Status != Accepted {
 		return Result{}, errorf(CodeBadStatus, "cannot join the stage while %s", m.Status)
 	}
+	if !m.holdsSeat() && r.full(1) {
+		return Result{}, errorf(CodeStageFull, "the stage is full: %d of %d seats taken", r.seats, r.limits.MaxOnStage)
+	}
 	return Result{Changes: []Change{r.move(m, OnStage, CauseJoin)}}, nil
 }
 
@@ -335,9 +448,15 @@ func (r *Room) leaveStage(m *entry) (Result, error) {
 	return Result{Changes: []Change{r.move(m, rest, CauseLeave)}}, nil
 }
 
-// batch applies grant, deny or kick to every target, or to none.
-func (r *Room) batch(actor *entry, kind Kind, ids []string, expect []Status) (Result, error) {
-	if !actor.Preset.AcceptStageRequests {
+// full reports whether n more seats would exceed MaxOnStage.
+func (r *Room) full(n int) bool {
+	return r.limits.MaxOnStage > 0 && r.seats+n > r.limits.MaxOnStage
+}
+
+// batch applies grant, deny or kick to every target, or to none. A nil
+// actor is the admin.
+func (r *Room) batch(actor *entry, kind Kind, ids []string, expect []Status, at int64) (Result, error) {
+	if actor != nil && !actor.Preset.AcceptStageRequests {
 		return Result{}, errorf(CodePermissionDenied, "preset %q may not %s stage access", actor.Preset.Name, kind)
 	}
 	if len(ids) == 0 {
@@ -373,6 +492,8 @@ func (r *Room) batch(actor *entry, kind Kind, ids []string, expect []Status) (Re
 		return Result{}, &Error{Code: CodePermissionDenied, Message: "preset may never join the stage", UserIDs: denied}
 	case len(badStatus) > 0:
 		return Result{}, &Error{Code: CodeBadStatus, Message: string(kind) + " not permitted in the current stage status of", UserIDs: badStatus}
+	case kind == ActGrant && r.full(len(targets)):
+		return Result{}, errorf(CodeStageFull, "the stage is full: %d of %d seats taken, %d more asked", r.seats, r.limits.MaxOnStage, len(targets))
 	}
 
 	res := Result{Changes: make([]Change, 0, len(targets))}
@@ -381,6 +502,9 @@ func (r *Room) batch(actor *entry, kind Kind, ids []string, expect []Status) (Re
 			res.PendingChanged = true
 		}
 		res.Changes = append(res.Changes, r.applyBatchMove(kind, m))
+		if kind == ActGrant {
+			m.AcceptedAt = at
+		}
 	}
 	return res, nil
 }
@@ -455,7 +579,10 @@ func (r *Room) lookup(ids []string) ([]*entry, error) {
 // move sets m's status and keeps the pending and in-view sets in step.
 func (r *Room) move(m *entry, to Status, cause Cause) Change {
 	ch := Change{UserID: m.UserID, PeerID: m.PeerID, From: m.Status, To: to, Cause: cause, InViewBefore: m.InView()}
+	r.untrack(m)
 	m.Status = to
+	m.AcceptedAt = 0
+	r.track(m)
 	ch.InViewAfter = m.InView()
 	if to == Requested {
 		r.ticks++
@@ -471,4 +598,115 @@ func (r *Room) move(m *entry, to Status, cause Cause) Change {
 		delete(r.inView, m.UserID)
 	}
 	return ch
+}
+
+// Expire moves, as of now (ms since epoch), the requests older than
+// RequestTTL and the invitations older than InviteTTL back to OFF_STAGE
+// (CauseExpire), oldest first.
+func (r *Room) Expire(now int64) Result {
+	var due []*entry
+	if ttl := r.limits.RequestTTL; ttl > 0 {
+		for _, e := range r.pending {
+			if now >= e.RequestedAt+ttl {
+				due = append(due, e)
+			}
+		}
+	}
+	if ttl := r.limits.InviteTTL; ttl > 0 {
+		for _, e := range r.invited {
+			if now >= e.AcceptedAt+ttl {
+				due = append(due, e)
+			}
+		}
+	}
+	if len(due) == 0 {
+		return Result{}
+	}
+	slices.SortFunc(due, func(a, b *entry) int {
+		return cmp.Or(cmp.Compare(r.deadline(a), r.deadline(b)), cmp.Compare(a.entered, b.entered))
+	})
+	var res Result
+	for _, e := range due {
+		if e.Status == Requested {
+			res.PendingChanged = true
+		}
+		res.Changes = append(res.Changes, r.move(e, e.Preset.restingStatus(), CauseExpire))
+	}
+	return res
+}
+
+// deadline is when e's request or invitation expires.
+func (r *Room) deadline(e *entry) int64 {
+	if e.Status == Requested {
+		return e.RequestedAt + r.limits.RequestTTL
+	}
+	return e.AcceptedAt + r.limits.InviteTTL
+}
+
+// NextExpiry is when (ms since epoch) the next request or invitation
+// expires, or 0 when none will.
+func (r *Room) NextExpiry() int64 {
+	var next int64
+	earliest := func(at int64) {
+		if next == 0 || at < next {
+			next = at
+		}
+	}
+	if ttl := r.limits.RequestTTL; ttl > 0 {
+		for _, e := range r.pending {
+			earliest(e.RequestedAt + ttl)
+		}
+	}
+	if ttl := r.limits.InviteTTL; ttl > 0 {
+		for _, e := range r.invited {
+			earliest(e.AcceptedAt + ttl)
+		}
+	}
+	return next
+}
+
+// SetPreset gives p to every member whose preset has p's name (an admin
+// changed it). A member whose status p cannot hold goes to p's resting
+// status (CausePreset); the others keep theirs. It returns those changes
+// and the user ids of every member that got p, in entry order.
+// at (ms) starts the invitation of a user the new preset leaves ACCEPTED
+// without being ALLOWED.
+func (r *Room) SetPreset(p Preset, at int64) (Result, []string) {
+	var res Result
+	var es []*entry
+	for _, e := range r.members {
+		if e.Preset.Name == p.Name {
+			es = append(es, e)
+		}
+	}
+	slices.SortFunc(es, func(a, b *entry) int { return cmp.Compare(a.entered, b.entered) })
+	ids := make([]string, len(es))
+	for i, e := range es {
+		ids[i] = e.UserID
+		before := e.InView()
+		r.untrack(e)
+		e.Preset = p
+		r.track(e)
+		switch {
+		case !e.invited():
+			e.AcceptedAt = 0
+		case e.AcceptedAt == 0:
+			e.AcceptedAt = at
+		}
+		if !p.Holds(e.Status) {
+			ch := r.move(e, p.restingStatus(), CausePreset)
+			ch.InViewBefore = before
+			if ch.From == Requested {
+				res.PendingChanged = true
+			}
+			res.Changes = append(res.Changes, ch)
+			continue
+		}
+		if e.InView() {
+			r.inView[e.UserID] = e
+		} else {
+			delete(r.inView, e.UserID)
+		}
+	}
+	return res, ids
 }

@@ -361,6 +361,10 @@ func (mt *meeting) onEvent(root *jsbridge.Emitter, ev client.Event) {
 		}
 	case client.EventParticipantCount:
 		mt.parts.Emit("countUpdate", ev.Count)
+	case client.EventPermissionsUpdate:
+		// web/shape.js re-emits it on self.permissions, whose values read
+		// the new permissions.
+		mt.self.Emit(ev.Name, mt.m.Self().Permissions)
 	case client.EventRoomJoined:
 		mt.syncParticipants()
 		mt.selfRoomEvent(ev)

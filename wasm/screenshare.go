@@ -99,7 +99,7 @@ func (md *media) defineScreenShare(o js.Value) {
 // picker opens (the server checks again, with the room's count).
 func selfScreenPermissions(p protocol.Permissions) stage.Permissions {
 	return stage.Permissions{StageEnabled: p.StageEnabled, StageAccess: p.StageAccess,
-		Media: stage.MediaPermissions{Screenshare: stage.ScreensharePermissions{CanProduce: p.ScreenshareAccess}}, MaxScreenshareCount: p.MaxScreenshareCount}
+		Media: stage.Media{Screenshare: stage.MediaKind{CanProduce: p.ScreenshareAccess}}, MaxScreenshareCount: p.MaxScreenshareCount}
 }
 
 // enableScreen is self.enableScreenShare: the browser's screen picker

@@ -81,20 +81,28 @@ var jsDate = js.Global().Get("Date")
 
 // permissionsOf is self.permissions as the Go side knows it: the preset's
 // permissions and RealtimeKit's stage-aware canProduceAudio/Video/
-// Screenshare for the current status (stage.ProduceAccess). web/shape.js
-// reads it through the stable permissions emitter.
+// Screenshare for the current status (stage.ProduceAccess; a kind the
+// preset forbids is NOT_ALLOWED). web/shape.js reads it through the stable
+// permissions emitter, and meta.viewType from it.
 func permissionsOf(s client.Self) map[string]any {
 	p := s.Permissions
 	sp := selfScreenPermissions(p)
-	produce := func(a stage.Access) string { return string(stage.ProduceAccess(a, p.StageEnabled, s.StageStatus)) }
+	produce := func(a, kind stage.Access) string {
+		if kind == stage.NotAllowed {
+			return string(stage.NotAllowed)
+		}
+		return string(stage.ProduceAccess(a, p.StageEnabled, s.StageStatus))
+	}
 	return map[string]any{
 		"stageEnabled":          p.StageEnabled,
 		"stageAccess":           string(p.StageAccess),
 		"acceptStageRequests":   p.AcceptStageRequests,
 		"seeAllParticipants":    p.SeeAllParticipants,
-		"canProduceAudio":       produce(sp.MediaAccess()),
-		"canProduceVideo":       produce(sp.MediaAccess()),
-		"canProduceScreenshare": produce(sp.ScreenshareAccess()),
+		"hiddenParticipant":     p.HiddenParticipant,
+		"viewType":              string(p.ViewType),
+		"canProduceAudio":       produce(sp.MediaAccess(), p.CanProduceAudio),
+		"canProduceVideo":       produce(sp.MediaAccess(), p.CanProduceVideo),
+		"canProduceScreenshare": produce(sp.ScreenshareAccess(), p.CanProduceScreenshare),
 		"maxScreenshareCount":   sp.ScreenshareLimit(),
 		"screenshareAccess":     string(sp.ScreenshareAccess()),
 	}

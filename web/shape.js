@@ -12,17 +12,20 @@ const readonly = (obj, name, value) =>
 const getter = (obj, name, get) => Object.defineProperty(obj, name, { get, enumerable: true, configurable: true });
 
 // permissionsOf builds self.permissions once: a stable emitter (RealtimeKit's
-// PermissionPreset). The preset's values come from Go as the server sent
-// them; canProduceAudio/Video/Screenshare are RealtimeKit's stage-aware
-// values, read from Go on every access (stage.ProduceAccess: a CAN_REQUEST
-// preset produces once accepted or on stage), and permissionsUpdate fires
-// with RealtimeKit's patch shape when a status change changes them. The
-// features this SDK does not have read false or NOT_ALLOWED.
+// PermissionPreset). The preset's values come from Go as the server last
+// sent them; canProduceAudio/Video/Screenshare are RealtimeKit's
+// stage-aware values, read from Go on every access (stage.ProduceAccess: a
+// CAN_REQUEST preset produces once accepted or on stage; a kind the preset
+// forbids is NOT_ALLOWED). permissionsUpdate fires with RealtimeKit's patch
+// shape, the values that changed: when a status change changes a
+// canProduce ({media: {audio: {canProduce}, …}}) and when an admin changes
+// the preset over REST (its fields by name, and media). The features this
+// SDK does not have read false or NOT_ALLOWED.
 function permissionsOf(self, goPermissions) {
   const perms = bridge().makeEmitter({});
   const fromGo = () => goPermissions.call(self);
-  const p = fromGo();
-  for (const name of ["stageEnabled", "stageAccess", "acceptStageRequests", "seeAllParticipants"]) readonly(perms, name, p[name]);
+  const live = ["stageEnabled", "stageAccess", "acceptStageRequests", "seeAllParticipants", "hiddenParticipant"];
+  for (const name of live) getter(perms, name, () => fromGo()[name]);
   const produce = { canProduceAudio: "audio", canProduceVideo: "video", canProduceScreenshare: "screenshare" };
   for (const name of Object.keys(produce)) getter(perms, name, () => fromGo()[name]);
   const off = { canSend: false, text: false, files: false };
@@ -44,7 +47,6 @@ function permissionsOf(self, goPermissions) {
     canLivestream: false,
     canEditDisplayName: true, // before joining (self.setName)
     canChangeParticipantPermissions: false,
-    hiddenParticipant: false,
     isRecorder: false,
     recorderType: "NONE",
     showParticipantList: true,
@@ -60,16 +62,20 @@ function permissionsOf(self, goPermissions) {
     mediaRoomType: "STAGEKIT",
   };
   for (const [k, v] of Object.entries(values)) readonly(perms, k, v);
-  // permissionsUpdate: RealtimeKit's patch, {media: {audio: {canProduce}, …}},
-  // with the kinds whose stage-aware value changed.
-  let last = { ...pick(fromGo(), Object.keys(produce)) };
-  self.prependListener("stageStatusUpdate", () => {
-    const now = pick(fromGo(), Object.keys(produce));
+  const watched = [...live, ...Object.keys(produce)];
+  let last = pick(fromGo(), watched);
+  const changed = () => {
+    const now = pick(fromGo(), watched);
+    const patch = {};
     const media = {};
+    for (const name of live) if (now[name] !== last[name]) patch[name] = now[name];
     for (const [name, kind] of Object.entries(produce)) if (now[name] !== last[name]) media[kind] = { canProduce: now[name] };
     last = now;
-    if (Object.keys(media).length > 0) perms.emit("permissionsUpdate", { media });
-  });
+    if (Object.keys(media).length > 0) patch.media = media;
+    if (Object.keys(patch).length > 0) perms.emit("permissionsUpdate", patch);
+  };
+  self.prependListener("stageStatusUpdate", changed); // a status change
+  self.on("permissionsUpdate", changed); // the preset changed (from Go)
   return perms;
 }
 
@@ -255,10 +261,14 @@ function shapeVideoElements(p) {
 
 const method = (obj, name, fn) => Object.defineProperty(obj, name, { value: fn, enumerable: false, configurable: true, writable: true });
 
+// goPermissionsOf keeps Go's permissions getter of each self, for meta.viewType.
+const goPermissionsOf = new WeakMap();
+
 // shapeSelf adds RealtimeKit's self members.
 function shapeSelf(meeting) {
   const self = meeting.self;
   const goPermissions = Object.getOwnPropertyDescriptor(self, "permissions").get;
+  goPermissionsOf.set(self, () => goPermissions.call(self));
   const permissions = permissionsOf(self, goPermissions);
   getter(self, "permissions", () => permissions);
   readonly(self, "picture", undefined); // no pictures on this server: RealtimeKit's value without one
@@ -297,8 +307,13 @@ function shapeSelf(meeting) {
 // with its socketConnectionUpdate event.
 function shapeMeta(meeting) {
   const meta = meeting.meta;
-  readonly(meta, "viewType", meeting.self.permissions.stageEnabled ? "WEBINAR" : "GROUP_CALL");
-  readonly(meta, "meetingType", meta.viewType);
+  // The preset's view_type; its default follows the stage.
+  const viewType = () => {
+    const p = goPermissionsOf.get(meeting.self)();
+    return p.viewType || (p.stageEnabled ? "WEBINAR" : "GROUP_CALL");
+  };
+  getter(meta, "viewType", viewType);
+  getter(meta, "meetingType", viewType);
   readonly(meta, "mediaState", Object.freeze({}));
   // The tab a user looks at (a screen share): kept locally; RealtimeKit's
   // tab sync (broadcastTabChanges) is not a StageKit feature.

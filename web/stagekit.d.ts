@@ -106,10 +106,15 @@ export interface Stage extends Emitter<StageEvents> {
 /** RealtimeKit's permissionsUpdate patch: the media whose stage-aware canProduce changed. */
 export interface PermissionsPatch {
   media?: { audio?: { canProduce: MediaProductionPermissionType }; video?: { canProduce: MediaProductionPermissionType }; screenshare?: { canProduce: MediaProductionPermissionType } };
+  stageEnabled?: boolean;
+  stageAccess?: StageAccess;
+  acceptStageRequests?: boolean;
+  seeAllParticipants?: boolean;
+  hiddenParticipant?: boolean;
 }
 
 export interface PermissionEvents {
-  /** A stage status change changed canProduceAudio/Video/Screenshare (the preset itself does not change). */
+  /** RealtimeKit's patch of the values that changed: a stage status change changed a canProduce (media), or an admin changed the preset over REST (its fields by name). */
   permissionsUpdate: (patch: PermissionsPatch) => void;
 }
 
@@ -123,10 +128,13 @@ export interface Permissions extends Emitter<PermissionEvents> {
   /**
    * RealtimeKit's stage-aware values: audio and video go with the stage (stageAccess), the screen share with the
    * preset's media.screenshare.can_produce; CAN_REQUEST reads ALLOWED while the user is accepted or on stage, and
-   * ALLOWED reads NOT_ALLOWED while it is off stage or has only asked.
+   * ALLOWED reads NOT_ALLOWED while it is off stage or has only asked; a kind the preset's media.<kind>.can_produce
+   * forbids reads NOT_ALLOWED.
    */
   readonly canProduceAudio: MediaProductionPermissionType;
   readonly canProduceVideo: MediaProductionPermissionType;
+  /** The preset's hidden_participant: kept out of everyone's participant lists and the count. */
+  readonly hiddenParticipant: boolean;
   readonly canProduceScreenshare: MediaProductionPermissionType;
   // Features this SDK does not have: showParticipantList and canEditDisplayName are true, the others false (typed
   // as RealtimeKit types them, so that code comparing them compiles).
@@ -146,7 +154,6 @@ export interface Permissions extends Emitter<PermissionEvents> {
   readonly canLivestream: boolean;
   readonly canEditDisplayName: boolean;
   readonly canChangeParticipantPermissions: boolean;
-  readonly hiddenParticipant: boolean;
   readonly isRecorder: boolean;
   readonly showParticipantList: boolean;
   readonly transcriptionEnabled: boolean;
@@ -420,7 +427,7 @@ export interface MetaEvents {
 
 /** meeting.meta, RealtimeKit's meeting metadata. */
 export interface Meta extends Emitter<MetaEvents> {
-  /** WEBINAR for presets with a stage, GROUP_CALL otherwise (typed string, as RealtimeKit types it). */
+  /** The preset's view_type (GROUP_CALL, WEBINAR, AUDIO_ROOM, LIVESTREAM); by default WEBINAR for presets with a stage, GROUP_CALL otherwise (typed string, as RealtimeKit types it). */
   readonly viewType: string;
   readonly meetingId: string;
   /** The meeting's title (REST POST /v1/meetings {title}). */

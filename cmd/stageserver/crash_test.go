@@ -3,109 +3,178 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"slices"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/internal/testserver"
 	"github.com/stagekit/stagekit/stage"
 )
 
-// kill -9 with a user on stage, one invited and two requests pending:
-// nothing the server acknowledged is lost. The restarted binary restores
-// the stage, and the same users, connecting anew, find it as it was.
-func TestBinaryCrashKeepsTheStage(t *testing.T) {
+// TestKill9LosesNoWebhookEvent: a burst of REST stage changes in two
+// meetings, the server killed with SIGKILL in the middle of it and started
+// again on the same data: every change acknowledged before the kill has its
+// event delivered to a real HTTP receiver, under exactly one event id, and
+// each meeting's events arrive in the room's order.
+func TestKill9LosesNoWebhookEvent(t *testing.T) {
+	type got struct {
+		id      string
+		meeting string
+		seq     int64
+	}
+	var mu sync.Mutex
+	var received []got
+	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var ev struct {
+			ID      string
+			Seq     int64
+			Meeting struct{ ID string }
+		}
+		json.Unmarshal(b, &ev)
+		mu.Lock()
+		received = append(received, got{r.Header.Get("webhook-id"), ev.Meeting.ID, ev.Seq})
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	}))
+	defer rc.Close()
+
 	dir := t.TempDir()
-	const key = "crash-key-123"
-	p := startBinary(t, dir, "-api-key", key)
-	p.apiKey = key
-	mid := p.create(t, "/v1/meetings", `{"title":"crash"}`)
-	tokens := map[string]string{}
-	ids := map[string]string{}
-	for _, u := range []struct{ name, preset string }{
-		{"Host", stage.PresetWebinarHost}, {"Star", stage.PresetWebinarViewer}, {"Guest", stage.PresetWebinarViewer},
-		{"First", stage.PresetWebinarViewer}, {"Second", stage.PresetWebinarViewer},
-	} {
-		status, body := p.post(t, "/v1/meetings/"+mid+"/participants", `{"name":"`+u.name+`","preset_name":"`+u.preset+`"}`)
-		var r struct {
-			Data struct{ ID, Token string } `json:"data"`
-		}
-		if status != 201 || json.Unmarshal(body, &r) != nil {
-			t.Fatalf("add %s: %d %s", u.name, status, body)
-		}
-		tokens[u.name], ids[u.name] = r.Data.Token, r.Data.ID
+	p := startBinary(t, dir, "-api-key", testserver.APIKey, "-web", "")
+	if err := testserver.Do(p.url, "POST", "/v1/webhooks", map[string]any{"url": rc.URL, "events": []string{"*"}}, 201, nil); err != nil {
+		t.Fatal(err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	join := func(url, name string) *client.Meeting {
-		t.Helper()
-		m, err := client.Init(ctx, client.Options{BaseURI: url, AuthToken: tokens[name]})
+	const meetings, viewers = 2, 3
+	type room struct {
+		id    string
+		users []string
+	}
+	rooms := make([]room, meetings)
+	for i := range rooms {
+		mid, err := testserver.CreateMeeting(p.url, fmt.Sprint("crash ", i))
 		if err != nil {
-			t.Fatalf("%s: %v", name, err)
+			t.Fatal(err)
 		}
-		t.Cleanup(m.Close)
-		if err := m.Join(ctx); err != nil {
-			t.Fatalf("%s join: %v", name, err)
+		rooms[i].id = mid
+		for v := 0; v < viewers; v++ {
+			pt, err := testserver.AddParticipant(p.url, mid, fmt.Sprint("v", v), stage.PresetWebinarViewer)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			m, err := client.Init(ctx, client.Options{BaseURI: p.url, AuthToken: pt.Token, MaxBackoff: time.Second})
+			if err == nil {
+				err = m.Join(ctx)
+			}
+			cancel()
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Cleanup(m.Close)
+			rooms[i].users = append(rooms[i].users, pt.ID)
 		}
-		return m
-	}
-	ms := map[string]*client.Meeting{}
-	for _, n := range []string{"Host", "Star", "Guest", "First", "Second"} {
-		ms[n] = join(p.url, n)
-	}
-	steps := []error{
-		ms["Host"].Stage().GrantAccess(ctx, []string{ids["Star"], ids["Guest"]}),
-		ms["Star"].Stage().Join(ctx),
-		ms["First"].Stage().RequestAccess(ctx),
-		ms["Second"].Stage().RequestAccess(ctx),
-	}
-	for i, err := range steps {
-		if err != nil {
-			t.Fatalf("step %d: %v", i, err)
-		}
-	}
-	// Acknowledged: the last promise resolved. Now the crash.
-	p.stop(t, syscall.SIGKILL)
-	for _, m := range ms {
-		m.Close()
 	}
 
-	p2 := startBinary(t, dir, "-api-key", key)
-	host := join(p2.url, "Host")
-	var pending []string
-	for _, r := range host.Requests() {
-		pending = append(pending, r.UserID)
+	// The burst: in each meeting, invite and kick its viewers in turn; an
+	// answer 200 is an acknowledged change, its seq the event's.
+	acked := make([]map[int64]bool, meetings)
+	var ackMu sync.Mutex
+	total := 0
+	killAt := 60
+	killed := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range rooms {
+		acked[i] = map[int64]bool{}
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			for n := 0; ; n++ {
+				u := rooms[i].users[(n/2)%viewers]
+				action := "grant"
+				if n%2 == 1 {
+					action = "kick"
+				}
+				var out struct{ Seq int64 }
+				err := testserver.Do(p.url, "POST", "/v1/meetings/"+rooms[i].id+"/stage/"+action, map[string]any{"user_ids": []string{u}}, 200, &out)
+				if err != nil {
+					select {
+					case <-killed:
+						return // the server is gone: this change was never acknowledged
+					default:
+						t.Errorf("meeting %d %s: %v", i, action, err)
+						return
+					}
+				}
+				ackMu.Lock()
+				acked[i][out.Seq] = true
+				total++
+				if total == killAt {
+					p.cmd.Process.Signal(syscall.SIGKILL)
+					close(killed)
+				}
+				ackMu.Unlock()
+			}
+		}(i)
 	}
-	if !slices.Equal(pending, []string{ids["First"], ids["Second"]}) {
-		t.Fatalf("pending after the crash %q, want First then Second", pending)
-	}
-	want := map[string]stage.Status{"Star": stage.OnStage, "Guest": stage.Accepted, "First": stage.Requested, "Second": stage.Requested}
-	seen := map[string]stage.Status{}
-	for _, pt := range host.Participants() {
-		seen[pt.Name] = pt.StageStatus
-	}
-	for n, s := range want {
-		if seen[n] != s {
-			t.Fatalf("after the crash the host sees %s as %s, want %s (all: %v)", n, seen[n], s, seen)
-		}
-	}
-	// The star comes back on stage as itself.
-	star := join(p2.url, "Star")
-	if s := star.Stage().Status(); s != stage.OnStage {
-		t.Fatalf("the star came back %s", s)
-	}
-}
+	wg.Wait()
+	<-p.exited
 
-// create posts and returns the new object's id.
-func (p *proc) create(t *testing.T, path, body string) string {
-	t.Helper()
-	status, b := p.post(t, path, body)
-	var r struct {
-		Data struct{ ID string } `json:"data"`
+	// Back on the same data: the outbox is delivered from where it was.
+	startBinary(t, dir, "-api-key", testserver.APIKey, "-web", "")
+	deadline := time.Now().Add(60 * time.Second) // a bound on a hang
+	for {
+		mu.Lock()
+		seen := map[string]map[int64]bool{}
+		for _, g := range received {
+			if seen[g.meeting] == nil {
+				seen[g.meeting] = map[int64]bool{}
+			}
+			seen[g.meeting][g.seq] = true
+		}
+		mu.Unlock()
+		missing := 0
+		for i, r := range rooms {
+			for seq := range acked[i] {
+				if !seen[r.id][seq] {
+					missing++
+				}
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d acknowledged changes have no delivered event", missing)
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	if status != 201 || json.Unmarshal(b, &r) != nil || r.Data.ID == "" {
-		t.Fatalf("POST %s: %d %s", path, status, b)
+
+	mu.Lock()
+	defer mu.Unlock()
+	idOf := map[string]string{} // meeting/seq → event id
+	last := map[string]int64{}  // meeting → highest seq delivered so far
+	for _, g := range received {
+		k := fmt.Sprint(g.meeting, "/", g.seq)
+		if id, ok := idOf[k]; ok && id != g.id {
+			t.Fatalf("event %s delivered under two ids: %s and %s", k, id, g.id)
+		}
+		idOf[k] = g.id
+		// A redelivery (at least once) may repeat an earlier seq; a new
+		// event never comes before one it follows.
+		if g.seq > last[g.meeting]+1 {
+			t.Fatalf("meeting %s: seq %d delivered before %d", g.meeting, g.seq, last[g.meeting]+1)
+		}
+		last[g.meeting] = max(last[g.meeting], g.seq)
 	}
-	return r.Data.ID
+	acks := 0
+	for i := range acked {
+		acks += len(acked[i])
+	}
+	t.Logf("%d changes acknowledged before the kill; %d deliveries of %d events", acks, len(received), len(idOf))
 }

@@ -38,6 +38,7 @@ import (
 	"github.com/stagekit/stagekit/server/app"
 	"github.com/stagekit/stagekit/server/cluster"
 	"github.com/stagekit/stagekit/server/sfu"
+	"github.com/stagekit/stagekit/stage"
 )
 
 // shutdownTimeout bounds the wait for REST requests in flight at shutdown.
@@ -116,6 +117,9 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	pgURL := str("postgres", "STAGEKIT_POSTGRES_URL", "", "PostgreSQL URL (postgres://user@host:port/db) to store everything in instead of -data's SQLite file; a cluster's nodes share it")
 	nodeID := str("node-id", "STAGEKIT_NODE_ID", "", "this node's id in the cluster, unique and stable across restarts")
 	advertise := str("advertise", "STAGEKIT_ADVERTISE", "", "this node's base URL as clients reach it (http://host:port); clients of its rooms are redirected there")
+	maxOnStage := fs.Int("max-on-stage", 0, "default most users on stage (ON_STAGE or invited) per meeting; 0: no limit; a meeting's own limit (REST) wins")
+	requestTimeout := dur("request-timeout", "STAGEKIT_REQUEST_TIMEOUT", 0, "default time a stage request waits before it expires; 0: never")
+	inviteTimeout := dur("invitation-timeout", "STAGEKIT_INVITATION_TIMEOUT", 0, "default time an invitation (a grant) waits for the user to join; 0: never")
 	leaseTTL := dur("lease-ttl", "STAGEKIT_LEASE_TTL", cluster.DefaultLeaseTTL, "how long a room's lease outlives its owner's last renewal: a dead node's rooms move after this")
 
 	if err := fs.Parse(args); err != nil {
@@ -132,6 +136,9 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	}
 	if *ttl <= 0 {
 		return app.Config{}, fmt.Errorf("-token-ttl must be positive, got %v", *ttl)
+	}
+	if *maxOnStage < 0 || *requestTimeout < 0 || *inviteTimeout < 0 {
+		return app.Config{}, errors.New("-max-on-stage, -request-timeout and -invitation-timeout must not be negative")
 	}
 	if *demo && !*demoPublic && !isLoopback(*addr) {
 		return app.Config{}, fmt.Errorf("-demo serves an unauthenticated API that creates meetings and host links, "+
@@ -166,6 +173,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 		Addr: *addr, APIKey: *apiKey, DataDir: *dataDir, PresetsFile: *presets,
 		Grace: *grace, HostTick: *hostTick, TokenTTL: *ttl, AllowedOrigins: allowed, AllowedHosts: splitList(*hosts), Logger: logger, DemoMode: *demo, WebDir: *web, MediaConfig: media,
 		PostgresURL: *pgURL,
+		StageLimits: stage.Limits{MaxOnStage: *maxOnStage, RequestTTL: requestTimeout.Milliseconds(), InviteTTL: inviteTimeout.Milliseconds()},
 	}
 	if *clustered {
 		var missing []string

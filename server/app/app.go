@@ -41,6 +41,8 @@ import (
 	"github.com/stagekit/stagekit/server/signal"
 	"github.com/stagekit/stagekit/server/static"
 	"github.com/stagekit/stagekit/server/store"
+	"github.com/stagekit/stagekit/server/webhook"
+	"github.com/stagekit/stagekit/stage"
 )
 
 // Config configures the server. Zero values take the defaults noted.
@@ -87,6 +89,12 @@ type Config struct {
 	// are placed on nodes by leases in Redis (server/cluster). It needs
 	// PostgresURL.
 	Cluster *cluster.Config
+	// StageLimits are the stage limits of meetings without their own
+	// (set over REST).
+	StageLimits stage.Limits
+	// Webhooks tunes the webhook deliverer (tests shorten its retry
+	// schedule); its Store, NodeID and Logger are the server's.
+	Webhooks webhook.Options
 }
 
 // Defaults.
@@ -106,6 +114,8 @@ type App struct {
 	presets *config.Presets
 	auth    *auth.Authenticator
 	hub     *signal.Hub
+	hooks   *webhook.Deliverer
+	keeper  *presetKeeper
 	sfu     *sfu.SFU // the built-in media server, nil when Config.Media is set
 	mux     *http.ServeMux
 	hosts   *hostGuard
@@ -149,6 +159,13 @@ func New(cfg Config) (*App, error) {
 	if err != nil {
 		return nil, err
 	}
+	seedCtx, seedCancel := context.WithTimeout(context.Background(), 30*time.Second)
+	err = seedPresets(seedCtx, st, presets, log)
+	seedCancel()
+	if err != nil {
+		st.Close()
+		return nil, fmt.Errorf("presets: %w", err)
+	}
 	au, err := auth.New(context.Background(), auth.Options{Store: st, Presets: presets, TTL: cfg.TokenTTL})
 	if err != nil {
 		st.Close()
@@ -190,17 +207,29 @@ func New(cfg Config) (*App, error) {
 		a.cfg.Media = mediaBridge{a.sfu}
 	}
 	a.metrics = newMetrics(a)
+	wo := cfg.Webhooks
+	wo.Store, wo.Logger = st, log.With("component", "webhook")
+	wo.NodeID = "single" // a restarted single server takes its lease back at once
+	if node != nil {
+		wo.NodeID = node.ID()
+	}
+	a.hooks = webhook.New(wo)
 	a.hub = a.mountSignal()
 	if node != nil {
 		node.Start(a.hub)
 	}
+	a.hooks.Start()
+	a.keeper = &presetKeeper{store: st, presets: presets, hub: a.hub, log: log.With("component", "presets"), stop: make(chan struct{}), done: make(chan struct{})}
+	go a.keeper.follow()
 	var rooms rest.RoomRemover = a.hub
 	if node != nil {
 		rooms = clusterRemover{a.hub, node}
 	}
 	api, err := rest.New(rest.Options{APIKey: cfg.APIKey, Store: st, Tokens: au, Presets: presets,
-		Rooms: rooms, Members: a.hub, Logger: log.With("component", "rest")})
+		Rooms: rooms, Members: a.hub, Control: a.hub, DefaultLimits: cfg.StageLimits, PresetSink: a.keeper, Logger: log.With("component", "rest")})
 	if err != nil {
+		a.keeper.close()
+		a.hooks.Close()
 		a.hub.Close()
 		if node != nil {
 			node.Close()
@@ -213,8 +242,11 @@ func New(cfg Config) (*App, error) {
 	}
 	a.mux.Handle("/v1/", api)
 	if node != nil {
-		// A room's live stage is on its owner: read it there.
-		a.mux.Handle("GET /v1/meetings/{id}/stage", a.onOwner(api))
+		// A room's live stage is on its owner: read and change it there.
+		for _, route := range []string{"GET /v1/meetings/{id}/stage", "POST /v1/meetings/{id}/stage/{action}",
+			"PUT /v1/meetings/{id}/stage/limits", "GET /v1/meetings/{id}/active-session", "POST /v1/meetings/{id}/active-session/{action}"} {
+			a.mux.Handle(route, a.onOwner(api))
+		}
 	}
 	a.mux.HandleFunc("GET /healthz", a.health)
 	a.mux.HandleFunc("GET /readyz", a.ready)
@@ -300,8 +332,12 @@ func (a *App) mountSignal() *signal.Hub {
 		OriginPatterns: a.cfg.AllowedOrigins,
 		Logger:         a.log.With("component", "signal"),
 		Media:          a.cfg.Media,
-		Stage:          stageStore{store: a.store, presets: a.presets},
+		Stage:          stageStore{store: a.store, presets: a.presets, committed: a.hooks.Wake},
 		OnStageAction:  a.metrics.stageAction,
+		DefaultLimits:  a.cfg.StageLimits,
+	}
+	if a.sfu != nil {
+		cfg.OnPreset = func(meetingID, userID string, p stage.Preset) { a.sfu.SetMayProduce(meetingID, userID, p.MayProduce) }
 	}
 	if a.node != nil {
 		cfg.Placement = a.node
@@ -410,7 +446,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 			// about to close find the rooms free on the other nodes.
 			a.node.Close()
 		}
+		a.keeper.close()
 		a.hub.Close()
+		a.hooks.Close()
 		if a.sfu != nil {
 			a.sfu.Close()
 		}

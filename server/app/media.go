@@ -21,7 +21,10 @@ func (b mediaBridge) Attach(meetingID, userID, peerID string, preset stage.Prese
 	return err
 }
 
-func (b mediaBridge) Detach(meetingID, userID string) { b.sfu.Leave(meetingID, userID) }
+func (b mediaBridge) Detach(meetingID, userID string) {
+	b.sfu.Leave(meetingID, userID)
+	b.sfu.SetMayProduce(meetingID, userID, func(string) bool { return true }) // forget its rules
+}
 
 func (b mediaBridge) Handle(meetingID, userID string, m protocol.ClientMessage) (protocol.ServerMessage, error) {
 	return b.sfu.HandleMessage(meetingID, userID, m)

@@ -19,17 +19,33 @@ const stageStoreTimeout = 5 * time.Second
 type stageStore struct {
 	store   store.Store
 	presets *config.Presets
+	// committed, if set, is called after a commit that stored events.
+	committed func()
 }
 
-func (s stageStore) ClaimStage(meetingID string, epoch int64) ([]signal.StageRecord, error) {
+func (s stageStore) ClaimStage(meetingID string, epoch int64) (signal.StageClaim, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), stageStoreTimeout)
 	defer cancel()
 	rows, err := s.store.ClaimStage(ctx, meetingID, epoch)
 	if errors.Is(err, store.ErrFenced) {
-		return nil, signal.ErrFenced
+		return signal.StageClaim{}, signal.ErrFenced
 	}
 	if err != nil {
-		return nil, err
+		return signal.StageClaim{}, err
+	}
+	// Read under the fence just raised: no other node writes the log now.
+	claim := signal.StageClaim{}
+	if claim.LastSeq, err = s.store.LastStageSeq(ctx, meetingID); err != nil {
+		return claim, err
+	}
+	if m, err := s.store.GetMeeting(ctx, meetingID); err == nil {
+		claim.Title, claim.CreatedAt = m.Title, m.CreatedAt
+	}
+	switch l, err := s.store.MeetingLimits(ctx, meetingID); {
+	case err == nil:
+		claim.Limits = &stage.Limits{MaxOnStage: l.MaxOnStage, RequestTTL: l.RequestTTLms, InviteTTL: l.InviteTTLms}
+	case !errors.Is(err, store.ErrNotFound):
+		return claim, err
 	}
 	out := make([]signal.StageRecord, 0, len(rows))
 	for _, r := range rows {
@@ -50,18 +66,37 @@ func (s stageStore) ClaimStage(meetingID string, epoch int64) ([]signal.StageRec
 			Status: stage.Status(r.Status), RequestedAt: r.RequestedAt,
 		}})
 	}
-	return out, nil
+	claim.Records = out
+	return claim, nil
 }
 
-func (s stageStore) SaveStage(meetingID string, epoch int64, save []signal.StageRecord, drop []string) error {
+func (s stageStore) IdempotentResponse(meetingID, key string) ([]byte, bool, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), stageStoreTimeout)
 	defer cancel()
-	rows := make([]store.StageMember, len(save))
-	for i, r := range save {
+	b, err := s.store.IdempotentResponse(ctx, meetingID, key)
+	if errors.Is(err, store.ErrNotFound) {
+		return nil, false, nil
+	}
+	return b, err == nil, err
+}
+
+func (s stageStore) SaveStage(meetingID string, epoch int64, c signal.StageCommit) error {
+	ctx, cancel := context.WithTimeout(context.Background(), stageStoreTimeout)
+	defer cancel()
+	rows := make([]store.StageMember, len(c.Save))
+	for i, r := range c.Save {
 		rows[i] = store.StageMember{UserID: r.UserID, PeerID: r.PeerID, Name: r.Name, PresetName: r.Preset.Name,
 			Status: string(r.Status), RequestedAt: r.RequestedAt, RequestOrder: r.RequestOrder}
 	}
-	err := s.store.SaveStage(ctx, meetingID, epoch, rows, drop)
+	events := make([]store.StageEvent, len(c.Events))
+	for i, e := range c.Events {
+		events[i] = store.StageEvent{Seq: e.Seq, ID: e.ID, Type: e.Type, At: e.At, Actor: e.Actor, UserID: e.UserID, Payload: e.Payload}
+	}
+	err := s.store.CommitStage(ctx, meetingID, epoch, store.StageCommit{Upserts: rows, Drops: c.Drop, Events: events,
+		IdempotencyKey: c.IdempotencyKey, Response: c.Response})
+	if err == nil && len(events) > 0 && s.committed != nil {
+		s.committed() // wake the webhook deliverer
+	}
 	if errors.Is(err, store.ErrFenced) {
 		return signal.ErrFenced
 	}

@@ -23,6 +23,7 @@ import (
 	"os"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/stagekit/stagekit/stage"
 )
@@ -30,14 +31,38 @@ import (
 // MaxPresetsFileBytes bounds the presets file.
 const MaxPresetsFileBytes = 1 << 20
 
-// Presets is the server's read-only set of presets, by name.
+// Presets is the server's set of presets, by name; safe for concurrent use.
+// The server keeps it equal to the stored presets (server/app).
 type Presets struct {
+	mu     sync.RWMutex
 	byName map[string]stage.Preset
 }
 
 // BuiltinPresets returns the contract's built-in presets only.
 func BuiltinPresets() *Presets {
 	return &Presets{byName: stage.BuiltinPresets()}
+}
+
+// IsBuiltin reports whether name is a built-in preset (never deleted).
+func IsBuiltin(name string) bool {
+	_, ok := stage.BuiltinPresets()[name]
+	return ok
+}
+
+// Set adds or replaces a preset.
+func (p *Presets) Set(pr stage.Preset) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.byName[pr.Name] = pr
+}
+
+// Delete removes a preset; false when there was none.
+func (p *Presets) Delete(name string) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	_, ok := p.byName[name]
+	delete(p.byName, name)
+	return ok
 }
 
 // LoadPresets returns the built-in presets overlaid with those in file. An
@@ -92,14 +117,8 @@ func ParsePresets(data []byte) (*Presets, error) {
 			return nil, fmt.Errorf("preset #%d: %w", i, err)
 		}
 		at := position(data, dec.InputOffset()-int64(len(raw)))
-		var pr stage.Preset
-		d := json.NewDecoder(bytes.NewReader(raw))
-		d.DisallowUnknownFields()
-		if err := d.Decode(&pr); err != nil {
-			return nil, fmt.Errorf("preset #%d (%s): %w", i, at, explain(err))
-		}
-		// A missing name or stage_access is left empty, which Validate refuses.
-		if err := pr.Validate(); err != nil {
+		pr, err := ParsePreset(raw)
+		if err != nil {
 			return nil, fmt.Errorf("preset #%d (%s): %w", i, at, err)
 		}
 		if seen[pr.Name] {
@@ -168,12 +187,16 @@ func jsonKind(typ *json.UnmarshalTypeError) string {
 
 // Get returns the named preset.
 func (p *Presets) Get(name string) (stage.Preset, bool) {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	pr, ok := p.byName[name]
 	return pr, ok
 }
 
 // All returns every preset, sorted by name.
 func (p *Presets) All() []stage.Preset {
+	p.mu.RLock()
+	defer p.mu.RUnlock()
 	out := make([]stage.Preset, 0, len(p.byName))
 	for _, pr := range p.byName {
 		out = append(out, pr)
@@ -190,4 +213,90 @@ func (p *Presets) Names() []string {
 		out[i] = pr.Name
 	}
 	return out
+}
+
+// presetFields are a preset's permissions, in RealtimeKit's names;
+// can_accept_production_requests (RealtimeKit's webinar guide) is another
+// name for accept_stage_requests.
+type presetFields struct {
+	StageEnabled                *bool        `json:"stage_enabled"`
+	StageAccess                 stage.Access `json:"stage_access"`
+	AcceptStageRequests         *bool        `json:"accept_stage_requests"`
+	CanAcceptProductionRequests *bool        `json:"can_accept_production_requests"`
+	SeeAllParticipants          bool         `json:"see_all_participants"`
+	HiddenParticipant           bool         `json:"hidden_participant"`
+	Media                       stage.Media  `json:"media"`
+	// RealtimeKit keeps it in a preset's config; the presets file takes it
+	// beside the rest.
+	MaxScreenshareCount int `json:"max_screenshare_count"`
+}
+
+// ParsePreset reads one preset, in either shape: the presets file's flat
+// object ({"name", "stage_access", …, "view_type"}) or RealtimeKit's REST
+// shape ({"name", "config": {"view_type"}, "permissions": {…}}). Unknown
+// fields are refused; the result is validated.
+func ParsePreset(data []byte) (stage.Preset, error) {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil || top == nil {
+		if err == nil {
+			err = errors.New("want an object")
+		}
+		return stage.Preset{}, explain(err)
+	}
+	var pr stage.Preset
+	var fields presetFields
+	decode := func(raw []byte, v any) error {
+		d := json.NewDecoder(bytes.NewReader(raw))
+		d.DisallowUnknownFields()
+		return explain(d.Decode(v))
+	}
+	if perms, nested := top["permissions"]; nested {
+		var shape struct {
+			Name        string          `json:"name"`
+			Config      json.RawMessage `json:"config"`
+			Permissions json.RawMessage `json:"permissions"`
+		}
+		if err := decode(data, &shape); err != nil {
+			return pr, err
+		}
+		if err := decode(perms, &fields); err != nil {
+			return pr, fmt.Errorf("permissions: %w", err)
+		}
+		pr.Name = shape.Name
+		if len(shape.Config) > 0 {
+			var cfg struct {
+				ViewType            stage.ViewType `json:"view_type"`
+				MaxScreenshareCount int            `json:"max_screenshare_count"`
+			}
+			if err := decode(shape.Config, &cfg); err != nil {
+				return pr, fmt.Errorf("config: %w", err)
+			}
+			pr.ViewType = cfg.ViewType
+			if cfg.MaxScreenshareCount != 0 {
+				fields.MaxScreenshareCount = cfg.MaxScreenshareCount
+			}
+		}
+	} else {
+		var flat struct {
+			Name     string         `json:"name"`
+			ViewType stage.ViewType `json:"view_type"`
+			presetFields
+		}
+		if err := decode(data, &flat); err != nil {
+			return pr, err
+		}
+		pr.Name, pr.ViewType, fields = flat.Name, flat.ViewType, flat.presetFields
+	}
+	a, b := fields.AcceptStageRequests, fields.CanAcceptProductionRequests
+	if a != nil && b != nil && *a != *b {
+		return pr, errors.New("accept_stage_requests and can_accept_production_requests name one permission and disagree")
+	}
+	if a == nil {
+		a = b
+	}
+	pr.Permissions = stage.Permissions{StageEnabled: fields.StageEnabled != nil && *fields.StageEnabled, StageAccess: fields.StageAccess,
+		AcceptStageRequests: a != nil && *a, SeeAllParticipants: fields.SeeAllParticipants, HiddenParticipant: fields.HiddenParticipant, Media: fields.Media,
+		MaxScreenshareCount: fields.MaxScreenshareCount}
+	// A missing name or stage_access is left empty, which Validate refuses.
+	return pr, pr.Validate()
 }

@@ -29,7 +29,7 @@ func TestBuiltins(t *testing.T) {
 		t.Error("Get(unknown) found something")
 	}
 	names := p.Names()
-	if !reflect.DeepEqual(names, []string{"group_call_participant", "livestream_viewer", "webinar_host", "webinar_viewer"}) {
+	if !reflect.DeepEqual(names, []string{"group_call_participant", "livestream_viewer", "webinar_host", "webinar_presenter", "webinar_viewer"}) {
 		t.Errorf("Names() = %v", names)
 	}
 }
@@ -65,10 +65,10 @@ func TestLoadAddsAndOverrides(t *testing.T) {
 	check("webinar_viewer", stage.Permissions{StageEnabled: true, StageAccess: stage.NotAllowed}) // overridden
 	check("quiet", stage.Permissions{StageAccess: stage.CanRequest})                              // defaults false
 	check("presenter", stage.Permissions{StageEnabled: true, StageAccess: stage.CanRequest, MaxScreenshareCount: 2,
-		Media: stage.MediaPermissions{Screenshare: stage.ScreensharePermissions{CanProduce: stage.NotAllowed}}})
+		Media: stage.Media{Screenshare: stage.MediaKind{CanProduce: stage.NotAllowed}}})
 	check("webinar_host", stage.Permissions{StageEnabled: true, StageAccess: stage.Allowed, AcceptStageRequests: true})
-	if n := len(p.All()); n != 7 {
-		t.Errorf("%d presets, want 7", n)
+	if n := len(p.All()); n != 8 { // 5 built-in (webinar_viewer overridden), 3 new
+		t.Errorf("%d presets, want 8", n)
 	}
 	all := p.All()
 	for i := 1; i < len(all); i++ {
@@ -87,8 +87,8 @@ func TestEmptyArray(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(p.All()) != 4 {
-		t.Errorf("%d presets, want the 4 built-ins", len(p.All()))
+	if len(p.All()) != 5 {
+		t.Errorf("%d presets, want the 5 built-ins", len(p.All()))
 	}
 }
 
@@ -149,4 +149,48 @@ func TestMissingAndHugeFiles(t *testing.T) {
 	if _, err := LoadPresets(t.TempDir()); err == nil {
 		t.Error("a directory loaded as presets")
 	}
+}
+
+// TestParsePresetShapes: the file's flat shape and RealtimeKit's REST shape
+// give the same preset; both moderator names map to one permission.
+func TestParsePresetShapes(t *testing.T) {
+	flat := `{"name":"panel","stage_enabled":true,"stage_access":"ALLOWED","can_accept_production_requests":true,
+		"hidden_participant":true,"view_type":"AUDIO_ROOM","media":{"video":{"can_produce":"NOT_ALLOWED"}}}`
+	nested := `{"name":"panel","config":{"view_type":"AUDIO_ROOM"},"permissions":{"stage_enabled":true,"stage_access":"ALLOWED",
+		"accept_stage_requests":true,"hidden_participant":true,"media":{"video":{"can_produce":"NOT_ALLOWED"}}}}`
+	a, err := ParsePreset([]byte(flat))
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := ParsePreset([]byte(nested))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a != b || !a.AcceptStageRequests || !a.HiddenParticipant || a.View() != stage.ViewAudioRoom || a.MayProduce("video") || !a.MayProduce("audio") {
+		t.Fatalf("flat %+v\nnested %+v", a, b)
+	}
+	for _, bad := range []string{
+		`{"name":"p","stage_access":"ALLOWED","accept_stage_requests":true,"can_accept_production_requests":false}`,
+		`{"name":"p","permissions":{"stage_access":"ALLOWED"},"stage_enabled":true}`,
+		`{"name":"p","permissions":{"stage_access":"ALLOWED","nope":1}}`,
+		`{"name":"p","config":{"view_type":"X"},"permissions":{"stage_access":"ALLOWED"}}`,
+		`{"name":"p","stage_access":"ALLOWED","media":{"audio":{"can_produce":"MAYBE"}}}`,
+		`{"name":"","stage_access":"ALLOWED"}`, `[]`, `null`, `{"name":"p"}`,
+	} {
+		if _, err := ParsePreset([]byte(bad)); err == nil {
+			t.Errorf("ParsePreset(%s) passed", bad)
+		}
+	}
+}
+
+// FuzzParsePreset: any input is a valid preset or an error, never a panic.
+func FuzzParsePreset(f *testing.F) {
+	f.Add([]byte(`{"name":"a","stage_access":"ALLOWED"}`))
+	f.Add([]byte(`{"name":"b","config":{"view_type":"WEBINAR"},"permissions":{"stage_access":"CAN_REQUEST","media":{"audio":{"can_produce":"ALLOWED"}}}}`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		p, err := ParsePreset(data)
+		if err == nil && p.Validate() != nil {
+			t.Fatalf("ParsePreset(%q) = %+v, which does not validate", data, p)
+		}
+	})
 }

@@ -11,6 +11,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
+	"path"
 	"slices"
 	"strings"
 	"time"
@@ -18,6 +20,7 @@ import (
 	"github.com/stagekit/stagekit/server/config"
 	"github.com/stagekit/stagekit/server/store"
 	"github.com/stagekit/stagekit/server/validate"
+	"github.com/stagekit/stagekit/server/webhook"
 	"github.com/stagekit/stagekit/stage"
 )
 
@@ -51,23 +54,37 @@ type Options struct {
 	Presets *config.Presets // required
 	Rooms   RoomRemover     // optional: nil when no live rooms are kept
 	Members RoomReader      // optional: live rooms for GET …/stage; nil shows every room empty
-	Logger  *slog.Logger    // optional
-	// BodyTimeout bounds reading a request body (default 15s).
+	Control StageControl    // optional: stage actions, limits and sessions of live rooms
+	// DefaultLimits are the stage limits of meetings without their own.
+	DefaultLimits stage.Limits
+	// Presets receives the presets stored over REST; nil sets them in
+	// Presets only.
+	PresetSink PresetSink
+	// WebhookSecret makes a new webhook's signing secret (default
+	// webhook.NewSecret).
+	WebhookSecret func() string
+	Logger        *slog.Logger // optional
+	// BodyTimeout bounds reading a request body (default 5s): a body
+	// still arriving then is answered 408 (4114) and the connection closed.
 	BodyTimeout time.Duration
 }
 
 // API serves the REST routes; mount it at "/v1/". It answers every request it
 // gets, unknown routes included, with a JSON body.
 type API struct {
-	keyHash [sha256.Size]byte
-	store   store.Store
-	tokens  TokenIssuer
-	presets *config.Presets
-	rooms   RoomRemover
-	members RoomReader
-	log     *slog.Logger
-	bodyTTL time.Duration
-	mux     *http.ServeMux
+	keyHash    [sha256.Size]byte
+	store      store.Store
+	tokens     TokenIssuer
+	presets    *config.Presets
+	rooms      RoomRemover
+	members    RoomReader
+	control    StageControl
+	secrets    func() string
+	presetSink PresetSink
+	defaults   stage.Limits
+	log        *slog.Logger
+	bodyTTL    time.Duration
+	mux        *http.ServeMux
 }
 
 // New builds the API.
@@ -81,11 +98,15 @@ func New(o Options) (*API, error) {
 	if o.Logger == nil {
 		o.Logger = slog.Default()
 	}
+	if o.WebhookSecret == nil {
+		o.WebhookSecret = webhook.NewSecret
+	}
 	if o.BodyTimeout <= 0 {
-		o.BodyTimeout = 15 * time.Second
+		o.BodyTimeout = DefaultBodyTimeout
 	}
 	a := &API{keyHash: sha256.Sum256([]byte(o.APIKey)), store: o.Store, tokens: o.Tokens,
-		presets: o.Presets, rooms: o.Rooms, members: o.Members, log: o.Logger, bodyTTL: o.BodyTimeout, mux: http.NewServeMux()}
+		presets: o.Presets, rooms: o.Rooms, members: o.Members, control: o.Control, defaults: o.DefaultLimits, secrets: o.WebhookSecret, presetSink: o.PresetSink,
+		log: o.Logger, bodyTTL: o.BodyTimeout, mux: http.NewServeMux()}
 
 	type route = map[string]handler // method → handler
 	routes := []struct {
@@ -98,7 +119,19 @@ func New(o Options) (*API, error) {
 		{"/v1/meetings/{id}/participants/{participant_id}", route{"GET": a.getParticipant, "DELETE": a.deleteParticipant}},
 		{"/v1/meetings/{id}/participants/{participant_id}/token", route{"POST": a.regenerateToken}},
 		{"/v1/meetings/{id}/stage", route{"GET": a.getStage}},
-		{"/v1/presets", route{"GET": a.listPresets}},
+		{"/v1/meetings/{id}/stage/grant", route{"POST": a.stageAction(stage.ActGrant)}},
+		{"/v1/meetings/{id}/stage/deny", route{"POST": a.stageAction(stage.ActDeny)}},
+		{"/v1/meetings/{id}/stage/kick", route{"POST": a.stageAction(stage.ActKick)}},
+		{"/v1/meetings/{id}/stage/events", route{"GET": a.stageEvents}},
+		{"/v1/meetings/{id}/stage/limits", route{"GET": a.getLimits, "PUT": a.putLimits}},
+		{"/v1/meetings/{id}/active-session", route{"GET": a.activeSession}},
+		{"/v1/meetings/{id}/active-session/kick", route{"POST": a.kickSession(false)}},
+		{"/v1/meetings/{id}/active-session/kick-all", route{"POST": a.kickSession(true)}},
+		{"/v1/presets", route{"GET": a.listPresets, "POST": a.createPreset}},
+		{"/v1/presets/{name}", route{"GET": a.getPreset, "PUT": a.updatePreset, "DELETE": a.deletePreset}},
+		{"/v1/webhooks", route{"POST": a.createWebhook, "GET": a.listWebhooks}},
+		{"/v1/webhooks/{webhook_id}", route{"GET": a.getWebhook, "DELETE": a.deleteWebhook}},
+		{"/v1/webhooks/{webhook_id}/deliveries", route{"GET": a.webhookDeliveries}},
 	}
 	for _, rt := range routes {
 		var allow []string
@@ -134,19 +167,34 @@ func (a *API) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			a.log.Error("rest: handler panicked", "method", r.Method, "path", r.URL.Path, "panic", p)
 			if sw.status == 0 {
-				writeError(sw, &apiError{http.StatusInternalServerError, CodeInternal, "internal error"})
+				writeError(sw, &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error"})
 			}
 		}
 		a.log.Debug("rest", "method", r.Method, "path", r.URL.Path, "status", sw.status, "duration", time.Since(start))
 	}()
 	if !a.authorized(r) {
 		sw.Header().Set("WWW-Authenticate", `Bearer realm="stagekit"`)
-		writeError(sw, &apiError{http.StatusUnauthorized, CodeUnauthorized, "missing or wrong admin API key (Authorization: Bearer KEY)"})
+		writeError(sw, &apiError{status: http.StatusUnauthorized, code: CodeUnauthorized, message: "missing or wrong admin API key (Authorization: Bearer KEY)"})
+		return
+	}
+	// A path with ./ or ../ or // parts would get the mux's HTML redirect:
+	// answer it as any unknown route.
+	if p := r.URL.Path; cleanPath(p) != p {
+		writeError(sw, &apiError{status: http.StatusNotFound, code: CodeRouteNotFound, message: "no route " + r.Method + " " + truncate(p, 256)})
 		return
 	}
 	// Bound the body's upload; unsupported writers (tests) just skip it.
 	_ = http.NewResponseController(w).SetReadDeadline(time.Now().Add(a.bodyTTL))
-	a.mux.ServeHTTP(sw, r)
+	a.mux.ServeHTTP(sw, r.WithContext(context.WithValue(r.Context(), bodyTTLKey{}, a.bodyTTL)))
+}
+
+// cleanPath is p without ./, ../ and // parts, its trailing slash kept.
+func cleanPath(p string) string {
+	c := path.Clean(p)
+	if strings.HasSuffix(p, "/") && c != "/" {
+		c += "/"
+	}
+	return c
 }
 
 // authorized compares the bearer key with the admin key in constant time
@@ -193,7 +241,7 @@ func (a *API) wrap(h handler) http.Handler {
 				return
 			}
 			a.log.Error("rest: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-			ae = &apiError{http.StatusInternalServerError, CodeInternal, "internal error"}
+			ae = &apiError{status: http.StatusInternalServerError, code: CodeInternal, message: "internal error"}
 		}
 		writeError(w, ae)
 	})
@@ -204,31 +252,33 @@ type apiError struct {
 	status  int
 	code    int
 	message string
+	userIDs []string // the users a stage refusal names
 }
 
 func (e *apiError) Error() string { return fmt.Sprintf("%d %d %s", e.status, e.code, e.message) }
 
 func fail(status, code int, format string, args ...any) error {
-	return &apiError{status, code, fmt.Sprintf(format, args...)}
+	return &apiError{status: status, code: code, message: fmt.Sprintf(format, args...)}
 }
 
 type errorBody struct {
 	Success bool `json:"success"`
 	Error   struct {
-		Code    int    `json:"code"`
-		Message string `json:"message"`
+		Code    int      `json:"code"`
+		Message string   `json:"message"`
+		UserIDs []string `json:"user_ids,omitempty"`
 	} `json:"error"`
 }
 
 // WriteError answers the API's error body with status and code; the other
 // HTTP APIs of the server use it so that every error has one shape.
 func WriteError(w http.ResponseWriter, status, code int, message string) {
-	writeError(w, &apiError{status, code, message})
+	writeError(w, &apiError{status: status, code: code, message: message})
 }
 
 func writeError(w http.ResponseWriter, e *apiError) {
 	var b errorBody
-	b.Error.Code, b.Error.Message = e.code, e.message
+	b.Error.Code, b.Error.Message, b.Error.UserIDs = e.code, e.message, e.userIDs
 	writeJSON(w, e.status, b)
 }
 
@@ -255,15 +305,36 @@ func writeJSON(w http.ResponseWriter, status int, v any) {
 	w.Write(append(body, '\n'))
 }
 
-// readBody decodes the request's body, one JSON object, into v.
-func readBody(w http.ResponseWriter, r *http.Request, v any) error {
+// DefaultBodyTimeout is how long a request's body may take to arrive.
+const DefaultBodyTimeout = 5 * time.Second
+
+type bodyTTLKey struct{}
+
+// readRaw reads the request's body: at most MaxBodyBytes, within the body
+// deadline.
+func readRaw(w http.ResponseWriter, r *http.Request) ([]byte, error) {
 	data, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxBodyBytes))
 	if err != nil {
 		var tooBig *http.MaxBytesError
 		if errors.As(err, &tooBig) {
-			return fail(http.StatusBadRequest, CodeBodyTooLarge, "body larger than %d bytes", MaxBodyBytes)
+			return nil, fail(http.StatusBadRequest, CodeBodyTooLarge, "body larger than %d bytes", MaxBodyBytes)
 		}
-		return fail(http.StatusBadRequest, CodeMalformedBody, "cannot read the body: %v", err)
+		if ne, ok := err.(interface{ Timeout() bool }); ok && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) {
+			// The connection cannot be read again: answer and close it.
+			w.Header().Set("Connection", "close")
+			ttl, _ := r.Context().Value(bodyTTLKey{}).(time.Duration)
+			return nil, fail(http.StatusRequestTimeout, CodeBodyTooSlow, "the body did not arrive within %v", ttl)
+		}
+		return nil, fail(http.StatusBadRequest, CodeMalformedBody, "cannot read the body: %v", err)
+	}
+	return data, nil
+}
+
+// readBody decodes the request's body, one JSON object, into v.
+func readBody(w http.ResponseWriter, r *http.Request, v any) error {
+	data, err := readRaw(w, r)
+	if err != nil {
+		return err
 	}
 	trimmed := bytes.TrimSpace(data)
 	if len(trimmed) == 0 || trimmed[0] != '{' {

@@ -13,7 +13,17 @@
 //	                                                                          the earlier ones are revoked
 //	GET    /v1/meetings/{id}/stage                                          → 200 {members, pending, count}:
 //	                                                                          the live room (see StageState)
+//	POST   /v1/meetings/{id}/stage/{grant|deny|kick} {user_ids, custom_participant_ids}
+//	                                                                        → 200 {seq, changes} once stored
+//	                                                                          (Idempotency-Key: applied once)
+//	GET    /v1/meetings/{id}/stage/events?after=&limit=                     → 200 {events, next}: the stage log
+//	GET|PUT /v1/meetings/{id}/stage/limits                                  → 200 the meeting's stage limits
+//	GET    /v1/meetings/{id}/active-session                                 → 200 RealtimeKit's active session
+//	POST   /v1/meetings/{id}/active-session/kick  {user_ids, custom_participant_ids}
+//	POST   /v1/meetings/{id}/active-session/kick-all                        → 200 {action, participants}
 //	GET    /v1/presets                                                      → 200 [preset]
+//	POST   /v1/presets; GET|PUT|DELETE /v1/presets/{name}                   → presets, stored (PresetSink)
+//	POST|GET /v1/webhooks; GET|DELETE /v1/webhooks/{id}; GET …/{id}/deliveries
 //
 // Success: `{"success":true,"data":...}`. A meeting is {id, title,
 // created_at}; a participant {id, name, preset_name, custom_participant_id,
@@ -48,6 +58,13 @@ const (
 	CodeHostNotAllowed      = 4110 // [403] the Host header names none of the server's names (DNS rebinding guard)
 	CodeTooManyRequests     = 4111 // [429] demo API: too many requests from this address (see Retry-After)
 	CodeNotCreator          = 4112 // [403] demo API: the meeting's creator secret is missing or wrong
+	CodeNoActiveSession     = 4113 // [404] the meeting has no active session (nobody is in its room)
+	CodeBodyTooSlow         = 4114 // [408] the body did not arrive within the body deadline
+	CodeUnavailable         = 4115 // [503] the meeting's room cannot be served now (cluster placement); retry
+	CodeWebhookNotFound     = 4116 // [404] no webhook has this id
+	CodePresetNotFound      = 4117 // [404] no preset has this name
+	CodePresetExists        = 4118 // [409] a preset with this name exists already
+	CodePresetInUse         = 4119 // [409] built-in presets cannot be deleted
 	CodeInternal            = 5000 // [500] the server failed (same as protocol.CodeInternal)
 )
 

@@ -360,7 +360,7 @@ func TestPresets(t *testing.T) {
 	for _, p := range ps {
 		names = append(names, p.Name)
 	}
-	if !slices.Equal(names, []string{"group_call_participant", "livestream_viewer", "panelist", "webinar_host", "webinar_viewer"}) {
+	if !slices.Equal(names, []string{"group_call_participant", "livestream_viewer", "panelist", "webinar_host", "webinar_presenter", "webinar_viewer"}) {
 		t.Errorf("names %v", names)
 	}
 	if !bytes.Contains(res.raw, []byte(`{"name":"webinar_host","stage_enabled":true,"stage_access":"ALLOWED","accept_stage_requests":true}`)) {
@@ -471,7 +471,8 @@ func TestErrors(t *testing.T) {
 		{"PATCH participants", "PATCH", mp + "/participants", `{}`, 405, rest.CodeMethodNotAllowed},
 		{"PUT participant", "PUT", pp, `{}`, 405, rest.CodeMethodNotAllowed},
 		{"GET token", "GET", pp + "/token", "", 405, rest.CodeMethodNotAllowed},
-		{"POST presets", "POST", "/v1/presets", `{}`, 405, rest.CodeMethodNotAllowed},
+		{"POST presets without a name", "POST", "/v1/presets", `{}`, 400, rest.CodeInvalidField},
+		{"PATCH presets", "PATCH", "/v1/presets", `{}`, 405, rest.CodeMethodNotAllowed},
 		{"POST stage", "POST", mp + "/stage", `{}`, 405, rest.CodeMethodNotAllowed},
 		{"DELETE stage", "DELETE", mp + "/stage", "", 405, rest.CodeMethodNotAllowed},
 		{"stage too deep", "GET", mp + "/stage/x", "", 404, rest.CodeRouteNotFound},

@@ -33,6 +33,8 @@ const TimeFormat = "2006-01-02T15:04:05.000Z07:00"
 
 func stamp(t time.Time) string { return t.UTC().Format(TimeFormat) }
 
+func fromMs(ms int64) time.Time { return time.UnixMilli(ms) }
+
 func meetingOut(m store.Meeting) Meeting {
 	return Meeting{ID: m.ID, Title: m.Title, CreatedAt: stamp(m.CreatedAt)}
 }

@@ -188,6 +188,14 @@ func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
 func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	src := newSource(pb.p, sess, remote, recv)
 	src.info.Source = sess.sourceOf(recv)
+	kind := src.info.Kind
+	if src.info.Source == protocol.SourceScreenshare {
+		kind = "screenshare"
+	}
+	if !pb.p.s.mayProduce(pb.p.m.id, pb.p.userID, kind) {
+		pb.p.log.Debug("track of a kind the user's preset may not produce: not forwarded", "kind", kind)
+		return
+	}
 	if !pb.p.m.addSource(src) {
 		pb.p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", src.info.Kind)
 		return

@@ -111,6 +111,8 @@ type SFU struct {
 	closed   bool
 	cert     *webrtc.Certificate
 
+	produce produceRules // media kinds each user may publish (produce.go)
+
 	wg    sync.WaitGroup // every goroutine the SFU starts
 	seq   atomic.Uint64  // track ids and publish tokens
 	stats counters

@@ -247,7 +247,7 @@ func (c *conn) hello(ctx context.Context, typ websocket.MessageType, data []byte
 	self := protocol.Participant{PeerID: c.peerID, UserID: c.id.UserID, Name: c.id.Name, PresetName: c.id.Preset.Name, StageStatus: status,
 		CustomParticipantID: c.id.CustomID, IsHost: protocol.IsHost(c.id.Preset)}
 	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Hello: &protocol.HelloResult{
-		MeetingID: c.id.MeetingID, MeetingTitle: c.id.MeetingTitle, Self: self, Permissions: protocol.PermissionsOf(c.id.Preset.Permissions),
+		MeetingID: c.id.MeetingID, MeetingTitle: c.id.MeetingTitle, Self: self, Permissions: protocol.PresetPermissions(c.id.Preset),
 		GraceMs: c.hub.cfg.Grace.Milliseconds(), Nodes: c.hub.nodes(),
 	}})
 	return true

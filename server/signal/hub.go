@@ -82,6 +82,13 @@ type Config struct {
 	// OnStageAction, if set, is called after every committed stage action
 	// (for metrics); it must not block.
 	OnStageAction func(kind stage.Kind)
+	// DefaultLimits bound the stage of rooms whose meeting has no limits
+	// of its own.
+	DefaultLimits stage.Limits
+	// OnPreset, if set, is told under the room's lock which preset each
+	// user holds: when it joins and when an admin changes its preset (the
+	// media server enforces media.*.can_produce from it). It must not block.
+	OnPreset func(meetingID, userID string, p stage.Preset)
 }
 
 // Placement is a cluster's room ownership as the hub sees it
@@ -128,8 +135,33 @@ type MediaHandler interface {
 // is told of it; it must return once the state is stored, and fail with
 // ErrFenced when the room's fence is not epoch any more.
 type StageStore interface {
-	ClaimStage(meetingID string, epoch int64) ([]StageRecord, error)
-	SaveStage(meetingID string, epoch int64, save []StageRecord, drop []string) error
+	ClaimStage(meetingID string, epoch int64) (StageClaim, error)
+	SaveStage(meetingID string, epoch int64, c StageCommit) error
+	// IdempotentResponse returns the answer stored with an idempotency
+	// key by an earlier commit, if any.
+	IdempotentResponse(meetingID, key string) ([]byte, bool, error)
+}
+
+// StageClaim is what a room starts from: its durable members, the seq of
+// its last event, its meeting's title and creation time (for events), and
+// its limits when the meeting has its own.
+type StageClaim struct {
+	Records   []StageRecord
+	LastSeq   int64
+	Title     string
+	CreatedAt time.Time
+	Limits    *stage.Limits
+}
+
+// StageCommit is one change to store in one transaction: the durable
+// members that changed or are no longer durable, its events, and an
+// idempotency key with the answer to replay for it.
+type StageCommit struct {
+	Save           []StageRecord
+	Drop           []string
+	Events         []Event
+	IdempotencyKey string
+	Response       []byte
 }
 
 // StageRecord is a durable member. RequestOrder orders a room's pending
@@ -495,6 +527,20 @@ func (h *Hub) Subscribe(meetingID string, fn func(stage.Change)) (remove func())
 		}
 		var once sync.Once
 		return func() { once.Do(func() { r.unsubscribe(id) }) }
+	}
+}
+
+// UpdatePreset applies a changed preset to every live room's members who
+// have it (see room.setPreset).
+func (h *Hub) UpdatePreset(p stage.Preset) {
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	for _, r := range rooms {
+		r.setPreset(p)
 	}
 }
 

@@ -31,7 +31,8 @@ func TestHelloJoinSnapshot(t *testing.T) {
 		hello.Self.StageStatus != stage.Accepted {
 		t.Fatalf("hello %+v", hello)
 	}
-	if want := (protocol.Permissions{StageEnabled: true, StageAccess: stage.Allowed, AcceptStageRequests: true, ScreenshareAccess: stage.Allowed, MaxScreenshareCount: 1}); hello.Permissions != want {
+	if want := (protocol.Permissions{StageEnabled: true, StageAccess: stage.Allowed, AcceptStageRequests: true, ScreenshareAccess: stage.Allowed, MaxScreenshareCount: 1,
+		CanProduceAudio: stage.Allowed, CanProduceVideo: stage.Allowed, CanProduceScreenshare: stage.Allowed, ViewType: stage.ViewWebinar}); hello.Permissions != want {
 		t.Fatalf("permissions %+v", hello.Permissions)
 	}
 	if hello.GraceMs != time.Minute.Milliseconds() {

@@ -52,17 +52,21 @@ type fencedStage struct {
 	fail  error // every save fails with it
 }
 
-func (s *fencedStage) ClaimStage(meetingID string, epoch int64) ([]StageRecord, error) {
+func (s *fencedStage) ClaimStage(meetingID string, epoch int64) (StageClaim, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fence[meetingID] > epoch {
-		return nil, ErrFenced
+		return StageClaim{}, ErrFenced
 	}
 	s.fence[meetingID] = epoch
-	return nil, nil
+	return StageClaim{}, nil
 }
 
-func (s *fencedStage) SaveStage(meetingID string, epoch int64, save []StageRecord, drop []string) error {
+func (s *fencedStage) IdempotentResponse(meetingID, key string) ([]byte, bool, error) {
+	return nil, false, nil
+}
+
+func (s *fencedStage) SaveStage(meetingID string, epoch int64, c StageCommit) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.fence[meetingID] != epoch {

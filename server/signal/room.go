@@ -46,16 +46,22 @@ type room struct {
 	hostDeferred bool        // events wait for the end of the tick
 	countTick    *time.Timer // pending participant-count broadcast
 	countSent    int         // the count last broadcast
+
+	eventSeq int64       // the seq of the room's last stored event
+	sess     session     // the meeting and its current session, for events
+	expiry   *time.Timer // fires at the next request or invitation timeout
 }
 
 func newRoom(h *Hub, id string, epoch int64) *room {
-	return &room{
+	r := &room{
 		hub: h, id: id, epoch: epoch, st: stage.NewRoom(), started: time.Now().UnixMilli(),
 		attached: make(map[string]*conn),
 		watchers: make(map[string]*conn),
 		timers:   make(map[string]*time.Timer),
 		subs:     make(map[int]func(stage.Change)),
 	}
+	r.st.SetLimits(h.cfg.DefaultLimits)
+	return r
 }
 
 // peek returns the user's peer id and status while it is in the room.
@@ -96,13 +102,30 @@ func (r *room) join(c *conn, reqID uint64) bool {
 			c.sendError(reqID, protocol.ErrorOf(err))
 			return true
 		}
-		p := protocol.ParticipantOf(m)
-		ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
-		r.route(ev, ev, m.InView())
-		r.countChanged()
+		log := r.newEventLog(participantActor(uid))
+		if r.st.Len() == 1 {
+			r.sess.ID, r.sess.StartedAt = newSessionID(), r.hub.cfg.Now()
+			log.add(EventMeetingStarted, nil, nil, "")
+		}
+		log.add(EventParticipantJoined, &m, nil, "")
+		if !r.commitLocked(nil, nil, log, "", nil) {
+			// Fenced or not stored: the room is deposed; this connection,
+			// not attached yet, reconnects like the others.
+			c.closeWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", true)
+			return true
+		}
+		if !m.Preset.HiddenParticipant {
+			p := protocol.ParticipantOf(m)
+			ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
+			r.route(ev, ev, m.InView())
+			r.countChanged()
+		}
 	}
 	r.attached[uid] = c
-	if c.id.Preset.SeesEveryone() {
+	if f := r.hub.cfg.OnPreset; f != nil {
+		f(r.id, uid, r.presetLocked(c))
+	}
+	if r.presetLocked(c).SeesEveryone() {
 		r.watchers[uid] = c
 	} else {
 		delete(r.watchers, uid)
@@ -122,7 +145,7 @@ func (r *room) join(c *conn, reqID uint64) bool {
 // after the snapshot can overtake it.
 func (r *room) sendSnapshotLocked(c *conn, reqID uint64) {
 	uid := c.id.UserID
-	snap := protocol.Snapshot{Seq: c.seq, Count: r.st.Len(), StartedAt: r.started}
+	snap := protocol.Snapshot{Seq: c.seq, Count: r.st.Count(), StartedAt: r.started}
 	visible := r.st.VisibleTo(uid)
 	others := make([]protocol.Participant, 0, len(visible))
 	for _, m := range visible {
@@ -134,7 +157,7 @@ func (r *room) sendSnapshotLocked(c *conn, reqID uint64) {
 	}
 	var frames [][]byte
 	snap.Participants, frames = splitParts(reqID, others, func(m *protocol.ServerMessage, p []protocol.Participant) { m.Participants = p }, frames)
-	if c.id.Preset.AcceptStageRequests {
+	if r.presetLocked(c).AcceptStageRequests {
 		snap.Requests, frames = splitParts(reqID, r.requestsLocked(), func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, frames)
 	}
 	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
@@ -198,23 +221,103 @@ func (r *room) apply(c *conn, msg protocol.ClientMessage, kind stage.Kind) {
 		return
 	}
 	if len(res.Changes) > 0 {
-		if !r.storeLocked(res.Changes) {
+		log := r.newEventLog(participantActor(uid))
+		log.stage(res.Changes)
+		if !r.commitLocked(res.Changes, nil, log, "", nil) {
 			return // fenced: the room is deposed and the change told to nobody
 		}
-		r.stageEventLocked(res.Changes)
-		r.notify(res.Changes)
-		if f := r.hub.cfg.OnStageAction; f != nil {
-			f(kind)
-		}
+		r.tellLocked(res.Changes, kind)
 	}
 	me, _ := r.st.Member(uid)
 	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Seq: c.seq, Status: me.Status})
+}
+
+// tellLocked tells everyone of stored changes: the clients, the media
+// server and subscribers; and re-arms the expiry timer.
+func (r *room) tellLocked(changes []stage.Change, kind stage.Kind) {
+	r.stageEventLocked(changes)
+	r.notify(changes)
+	if f := r.hub.cfg.OnStageAction; f != nil && kind != "" {
+		f(kind)
+	}
+	r.armExpiryLocked()
+}
+
+// armExpiryLocked sets the expiry timer to the room's next request or
+// invitation timeout, or stops it when there is none.
+func (r *room) armExpiryLocked() {
+	next := r.st.NextExpiry()
+	if next == 0 || r.dead {
+		if r.expiry != nil {
+			r.expiry.Stop()
+			r.expiry = nil
+		}
+		return
+	}
+	wait := time.Until(time.UnixMilli(next))
+	if r.expiry == nil {
+		r.expiry = time.AfterFunc(wait, r.expire)
+		return
+	}
+	r.expiry.Reset(wait)
+}
+
+// expire applies the timeouts due now: the users go back OFF_STAGE and,
+// as after any change, they and the hosts are told.
+func (r *room) expire() {
+	defer func() {
+		if p := recover(); p != nil {
+			r.hub.log.Error("stage expiry panicked", "meeting", r.id, "panic", p)
+		}
+	}()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return
+	}
+	res := r.st.Expire(r.hub.cfg.Now().UnixMilli())
+	if len(res.Changes) == 0 {
+		r.armExpiryLocked()
+		return
+	}
+	log := r.newEventLog(ActorSystem)
+	log.stage(res.Changes)
+	if !r.commitLocked(res.Changes, nil, log, "", nil) {
+		return
+	}
+	r.tellLocked(res.Changes, "")
 }
 
 // stageEventLocked sends the committed changes to whoever may see them:
 // watchers all of them (hosts with the pending list's delta), the audience
 // the public ones, and each user its own.
 func (r *room) stageEventLocked(changes []stage.Change) {
+	// A hidden participant's changes are its own: nobody else is told.
+	var hidden map[string]bool
+	for _, ch := range changes {
+		if m, ok := r.st.Member(ch.UserID); ok && m.Preset.HiddenParticipant {
+			if hidden == nil {
+				hidden = map[string]bool{}
+			}
+			hidden[ch.UserID] = true
+		}
+	}
+	if hidden != nil {
+		shown := make([]stage.Change, 0, len(changes))
+		for _, ch := range changes {
+			if !hidden[ch.UserID] {
+				shown = append(shown, ch)
+				continue
+			}
+			if c := r.attached[ch.UserID]; c != nil {
+				r.queueEvent(c, r.eventBody(protocol.ServerMessage{Event: protocol.EventStage, Changes: []protocol.Change{protocol.ChangeOf(ch)}}), false)
+			}
+		}
+		if len(shown) == 0 {
+			return
+		}
+		changes = shown
+	}
 	all := make([]protocol.Change, len(changes))
 	var public []protocol.Change
 	var private map[string]bool // subjects of private changes
@@ -318,7 +421,7 @@ func (r *room) route(watchEv, hostEv protocol.ServerMessage, public bool) {
 func (r *room) routeBodies(watch, host, audience []byte, own map[string][]byte) {
 	coalesce := r.coalesceWatchers()
 	for _, c := range r.watchers {
-		if c.id.Preset.AcceptStageRequests {
+		if r.presetLocked(c).AcceptStageRequests {
 			r.queueEvent(c, host, coalesce)
 		} else {
 			r.queueEvent(c, watch, coalesce)
@@ -426,7 +529,7 @@ func (r *room) broadcastCount() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.countTick = nil
-	n := r.st.Len()
+	n := r.st.Count()
 	if n == r.countSent || r.dead {
 		return
 	}
@@ -457,8 +560,8 @@ func (r *room) requests(c *conn, reqID uint64) {
 	if !r.currentLocked(c, reqID) {
 		return
 	}
-	if !c.id.Preset.AcceptStageRequests {
-		c.sendError(reqID, protocol.NewError(int(stage.CodePermissionDenied), "preset %q may not see stage requests", c.id.Preset.Name))
+	if p := r.presetLocked(c); !p.AcceptStageRequests {
+		c.sendError(reqID, protocol.NewError(int(stage.CodePermissionDenied), "preset %q may not see stage requests", p.Name))
 		return
 	}
 	last, frames := splitParts(reqID, r.requestsLocked(), func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, nil)
@@ -467,6 +570,69 @@ func (r *room) requests(c *conn, reqID uint64) {
 		return
 	}
 	c.enqueueAll(append(frames, final))
+}
+
+// presetLocked is c's user's preset as the room holds it (an admin may have
+// changed it since the connection's hello).
+func (r *room) presetLocked(c *conn) stage.Preset {
+	if m, ok := r.st.Member(c.id.UserID); ok {
+		return m.Preset
+	}
+	return c.id.Preset
+}
+
+// setPreset applies a changed preset to the room's members who have it:
+// statuses it cannot hold move (stored and told as any change), the users
+// get their new permissions, and everyone resyncs (who sees whom, and the
+// count, may have changed).
+func (r *room) setPreset(p stage.Preset) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return
+	}
+	res, ids := r.st.SetPreset(p, r.hub.cfg.Now().UnixMilli())
+	if len(ids) == 0 {
+		return
+	}
+	log := r.newEventLog(ActorAPI)
+	log.stage(res.Changes)
+	if !r.commitLocked(res.Changes, nil, log, "", nil) {
+		return
+	}
+	for _, uid := range ids {
+		c := r.attached[uid]
+		if c == nil {
+			continue
+		}
+		if p.SeesEveryone() {
+			r.watchers[uid] = c
+		} else {
+			delete(r.watchers, uid)
+		}
+		if f := r.hub.cfg.OnPreset; f != nil {
+			f(r.id, uid, p)
+		}
+	}
+	if len(res.Changes) > 0 {
+		r.tellLocked(res.Changes, "")
+	}
+	for _, c := range r.attached {
+		c.flush() // the coalesced events go first: they have the lower seqs
+	}
+	perms := protocol.PresetPermissions(p)
+	for _, uid := range ids {
+		if c := r.attached[uid]; c != nil {
+			m, _ := r.st.Member(uid)
+			self := protocol.ParticipantOf(m)
+			r.queueEvent(c, r.eventBody(protocol.ServerMessage{Event: protocol.EventPermissions, Permissions: &perms, Participant: &self}), false)
+		}
+	}
+	resync := r.eventBody(protocol.ServerMessage{Event: protocol.EventResync})
+	for _, c := range r.attached {
+		r.queueEvent(c, resync, false)
+	}
+	r.countChanged()
 }
 
 // isCurrent reports whether c is its user's live connection in this room.
@@ -505,17 +671,29 @@ func (r *room) exitLocked(userID string) {
 	if media := r.hub.cfg.Media; media != nil {
 		media.Detach(r.id, userID)
 	}
-	if m.Durable() && !r.saveLocked(nil, []string{userID}) {
+	log := r.newEventLog(participantActor(userID))
+	log.add(EventParticipantLeft, &m, nil, "")
+	if r.st.Len() == 0 {
+		log.add(EventMeetingEnded, nil, nil, "ALL_PARTICIPANTS_LEFT")
+		r.sess.ID, r.sess.StartedAt = "", time.Time{}
+	}
+	var drop []string
+	if m.Durable() {
+		drop = []string{userID}
+	}
+	if !r.commitLocked(nil, drop, log, "", nil) {
 		return // fenced: the room is deposed
 	}
-	p := protocol.ParticipantOf(m)
-	ev := protocol.ServerMessage{Event: protocol.EventParticipantLeft, Participant: &p}
-	host := ev
-	if res.PendingChanged {
-		host.RequestsRemoved = []string{userID}
+	if !m.Preset.HiddenParticipant {
+		p := protocol.ParticipantOf(m)
+		ev := protocol.ServerMessage{Event: protocol.EventParticipantLeft, Participant: &p}
+		host := ev
+		if res.PendingChanged {
+			host.RequestsRemoved = []string{userID}
+		}
+		r.route(ev, host, m.InView())
+		r.countChanged()
 	}
-	r.route(ev, host, m.InView())
-	r.countChanged()
 	if m.Status != stage.OffStage {
 		r.notify([]stage.Change{{UserID: m.UserID, PeerID: m.PeerID, From: m.Status, To: stage.OffStage, Cause: stage.CauseExit, InViewBefore: m.InView()}})
 	}
@@ -578,16 +756,16 @@ func (r *room) startGraceLocked(userID string) {
 	r.timers[userID] = t
 }
 
-// storeLocked stores what committed changes made durable or not: before
-// anyone, the actor included, is told of them, so that nothing
-// acknowledged is lost in a crash. It reports false when the store fenced
-// the write (another node owns the room now): the room is deposed.
-func (r *room) storeLocked(changes []stage.Change) bool {
+// commitLocked stores what committed changes made durable or not (and the
+// extra drops), with their events and an idempotency key's answer, in one
+// transaction: before anyone, the actor included, is told of them, so that
+// nothing acknowledged is lost in a crash. It reports false when the store
+// fenced the write (another node owns the room now): the room is deposed.
+func (r *room) commitLocked(changes []stage.Change, drop []string, log *eventLog, key string, response []byte) bool {
 	if r.hub.cfg.Stage == nil {
 		return true
 	}
 	var save []StageRecord
-	var drop []string
 	for _, ch := range changes {
 		m, ok := r.st.Member(ch.UserID)
 		switch {
@@ -603,17 +781,25 @@ func (r *room) storeLocked(changes []stage.Change) bool {
 			drop = append(drop, ch.UserID)
 		}
 	}
-	return r.saveLocked(save, drop)
+	c := StageCommit{Save: save, Drop: drop, IdempotencyKey: key, Response: response}
+	if log != nil {
+		c.Events = log.events
+	}
+	if !r.saveLocked(c) {
+		return false
+	}
+	r.eventSeq += int64(len(c.Events))
+	return true
 }
 
 // saveLocked stores a change; false when it was refused (fenced, or in a
 // cluster not stored) and the room deposed.
-func (r *room) saveLocked(save []StageRecord, drop []string) bool {
+func (r *room) saveLocked(c StageCommit) bool {
 	st := r.hub.cfg.Stage
-	if st == nil || (len(save) == 0 && len(drop) == 0) {
+	if st == nil || (len(c.Save) == 0 && len(c.Drop) == 0 && len(c.Events) == 0 && c.IdempotencyKey == "") {
 		return true
 	}
-	err := st.SaveStage(r.id, r.epoch, save, drop)
+	err := st.SaveStage(r.id, r.epoch, c)
 	switch {
 	case errors.Is(err, ErrFenced):
 		r.hub.log.Warn("stage write fenced: another node owns the room now; deposing it here", "meeting", r.id, "epoch", r.epoch)
@@ -681,7 +867,8 @@ func (r *room) restoreLocked() bool {
 	if st == nil {
 		return true
 	}
-	recs, err := st.ClaimStage(r.id, r.epoch)
+	claim, err := st.ClaimStage(r.id, r.epoch)
+	recs := claim.Records
 	switch {
 	case errors.Is(err, ErrFenced):
 		r.hub.log.Warn("room fenced at a newer epoch; not serving it", "meeting", r.id, "epoch", r.epoch)
@@ -693,7 +880,18 @@ func (r *room) restoreLocked() bool {
 		r.hub.log.Error("loading the stage failed; the room starts empty", "meeting", r.id, "err", err)
 		return true
 	}
+	r.eventSeq, r.sess.Title, r.sess.CreatedAt = claim.LastSeq, claim.Title, claim.CreatedAt
+	if claim.Limits != nil {
+		r.st.SetLimits(*claim.Limits)
+	}
+	if len(recs) > 0 {
+		r.sess.ID, r.sess.StartedAt = newSessionID(), r.hub.cfg.Now()
+	}
+	now := r.hub.cfg.Now().UnixMilli()
 	for _, rec := range recs {
+		if rec.Status == stage.Accepted && rec.AcceptedAt == 0 {
+			rec.AcceptedAt = now // the invitation's time is not kept: its timeout starts again
+		}
 		m, err := r.st.Restore(rec.Member)
 		if err != nil {
 			r.hub.log.Warn("stage member not restored", "meeting", r.id, "user", rec.UserID, "err", err)
@@ -710,6 +908,7 @@ func (r *room) restoreLocked() bool {
 	if len(recs) > 0 {
 		r.hub.log.Info("stage restored", "meeting", r.id, "members", len(recs), "epoch", r.epoch)
 	}
+	r.armExpiryLocked()
 	return true
 }
 
@@ -753,6 +952,10 @@ func (r *room) shutdown() {
 }
 
 func (r *room) stopTicksLocked() {
+	if r.expiry != nil {
+		r.expiry.Stop()
+		r.expiry = nil
+	}
 	if r.hostFlush != nil {
 		r.hostFlush.Stop()
 		r.hostFlush = nil

@@ -2,6 +2,7 @@ package store
 
 import (
 	"context"
+	"database/sql"
 	"errors"
 	"fmt"
 	"net/url"
@@ -10,13 +11,16 @@ import (
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/jackc/pgx/v5/stdlib"
 )
 
 // Postgres is the shared store of a cluster: a PostgreSQL database
 // (github.com/jackc/pgx/v5), which every node of the cluster opens. It is
 // safe for concurrent use.
 type Postgres struct {
+	sqlShared
 	pool *pgxpool.Pool
+	db   *sql.DB // the same pool through database/sql, for the SQL both stores share
 	name string
 	now  func() time.Time
 }
@@ -70,6 +74,81 @@ var pgMigrations = [][]string{
 			epoch      BIGINT NOT NULL
 		)`,
 	},
+	{ // 1 → 2: as SQLite's 5 → 6
+		`CREATE TABLE stage_events (
+			meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+			seq        BIGINT NOT NULL,
+			event_id   TEXT NOT NULL, -- random (96 bits): unique without an index
+			type       TEXT NOT NULL,
+			at         BIGINT NOT NULL,
+			actor      TEXT NOT NULL,
+			user_id    TEXT NOT NULL,
+			payload    TEXT NOT NULL,
+			PRIMARY KEY (meeting_id, seq)
+		)`,
+		`CREATE TABLE idempotency_keys (
+			meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+			key        TEXT NOT NULL,
+			response   BYTEA NOT NULL,
+			created_at BIGINT NOT NULL,
+			PRIMARY KEY (meeting_id, key)
+		)`,
+		`CREATE TABLE meeting_limits (
+			meeting_id     TEXT PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+			max_on_stage   BIGINT NOT NULL,
+			request_ttl_ms BIGINT NOT NULL,
+			invite_ttl_ms  BIGINT NOT NULL
+		)`,
+		`CREATE TABLE presets (
+			name       TEXT PRIMARY KEY,
+			body       TEXT NOT NULL,
+			updated_at BIGINT NOT NULL
+		)`,
+		`CREATE TABLE webhooks (
+			id         TEXT PRIMARY KEY,
+			name       TEXT NOT NULL,
+			url        TEXT NOT NULL,
+			secret     TEXT NOT NULL,
+			events     TEXT NOT NULL,
+			created_at BIGINT NOT NULL
+		)`,
+		`CREATE TABLE webhook_events (
+			webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+			event      TEXT NOT NULL,
+			PRIMARY KEY (event, webhook_id)
+		)`,
+		`CREATE TABLE webhook_outbox (
+			id         BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+			webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+			meeting_id TEXT NOT NULL,
+			seq        BIGINT NOT NULL,
+			state      TEXT NOT NULL,
+			attempts   BIGINT NOT NULL,
+			next_at    BIGINT NOT NULL,
+			created_at BIGINT NOT NULL
+		)`,
+		`CREATE INDEX webhook_outbox_queue ON webhook_outbox(webhook_id, meeting_id, state, seq)`,
+		`CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at)`,
+		`CREATE TABLE webhook_attempts (
+			id          BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+			webhook_id  TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+			event_id    TEXT NOT NULL,
+			event_type  TEXT NOT NULL,
+			meeting_id  TEXT NOT NULL,
+			seq         BIGINT NOT NULL,
+			attempt     BIGINT NOT NULL,
+			at          BIGINT NOT NULL,
+			status_code BIGINT NOT NULL,
+			error       TEXT NOT NULL,
+			duration_us BIGINT NOT NULL
+		)`,
+		`CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts(webhook_id, id)`,
+		`CREATE TABLE leases (
+			name     TEXT PRIMARY KEY,
+			owner    TEXT NOT NULL,
+			until_ms BIGINT NOT NULL
+		)`,
+	},
 }
 
 // PostgresSchemaVersion is the Postgres schema version this code writes.
@@ -90,9 +169,14 @@ func OpenPostgres(ctx context.Context, dsn string) (*Postgres, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: postgres: %w", err)
 	}
-	s := &Postgres{pool: pool, name: redactDSN(dsn), now: time.Now}
+	db := stdlib.OpenDBFromPool(pool)
+	s := &Postgres{sqlShared: newShared(db, true), pool: pool, db: db, name: redactDSN(dsn), now: time.Now}
 	if err := s.migrate(ctx); err != nil {
 		pool.Close()
+		return nil, fmt.Errorf("store: %s: %w", s.name, err)
+	}
+	if err := s.prepare(ctx, dueSQL, nextInQueueSQL, finishOutboxSQL, finishAttemptSQL, selectKeySQL); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("store: %s: %w", s.name, err)
 	}
 	return s, nil
@@ -153,6 +237,8 @@ func (s *Postgres) Path() string { return s.name }
 
 // Close implements Store.
 func (s *Postgres) Close() error {
+	s.closeStatements()
+	s.db.Close()
 	s.pool.Close()
 	return nil
 }
@@ -358,9 +444,15 @@ func (s *Postgres) ClaimStage(ctx context.Context, meetingID string, epoch int64
 	return out, nil
 }
 
-// SaveStage implements Store. The fence row is read FOR UPDATE: a claim
-// cannot slip between the check and the commit.
+// SaveStage implements Store.
 func (s *Postgres) SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error {
+	return s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
+}
+
+// CommitStage implements Store. The fence row is read FOR UPDATE: a claim
+// cannot slip between the check and the commit.
+func (s *Postgres) CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) error {
+	upserts, drops := c.Upserts, c.Drops
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var fence int64
 		err := tx.QueryRow(ctx, `SELECT epoch FROM stage_fences WHERE meeting_id = $1 FOR UPDATE`, meetingID).Scan(&fence)
@@ -374,6 +466,7 @@ func (s *Postgres) SaveStage(ctx context.Context, meetingID string, epoch int64,
 			return ErrFenced
 		}
 		b := &pgx.Batch{}
+		queueEvents(b, meetingID, c)
 		for _, id := range drops {
 			b.Queue(`DELETE FROM stage_members WHERE meeting_id = $1 AND user_id = $2`, meetingID, id)
 		}

@@ -20,6 +20,7 @@ const FileName = "stagekit.db"
 // SQLite is the embedded store: one SQLite file (modernc.org/sqlite, pure
 // Go), <dataDir>/stagekit.db. It is safe for concurrent use.
 type SQLite struct {
+	sqlShared
 	db   *sql.DB
 	path string
 	now  func() time.Time
@@ -76,6 +77,81 @@ var migrations = [][]string{
 			epoch      INTEGER NOT NULL
 		)`,
 	},
+	{ // 5 → 6: the stage log and webhook outbox, idempotency keys, limits, presets, leases
+		`CREATE TABLE stage_events (
+			meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+			seq        INTEGER NOT NULL,
+			event_id   TEXT NOT NULL, -- random (96 bits): unique without an index
+			type       TEXT NOT NULL,
+			at         INTEGER NOT NULL,
+			actor      TEXT NOT NULL,
+			user_id    TEXT NOT NULL,
+			payload    TEXT NOT NULL,
+			PRIMARY KEY (meeting_id, seq)
+		)`,
+		`CREATE TABLE idempotency_keys (
+			meeting_id TEXT NOT NULL REFERENCES meetings(id) ON DELETE CASCADE,
+			key        TEXT NOT NULL,
+			response   BLOB NOT NULL,
+			created_at INTEGER NOT NULL,
+			PRIMARY KEY (meeting_id, key)
+		)`,
+		`CREATE TABLE meeting_limits (
+			meeting_id     TEXT PRIMARY KEY REFERENCES meetings(id) ON DELETE CASCADE,
+			max_on_stage   INTEGER NOT NULL,
+			request_ttl_ms INTEGER NOT NULL,
+			invite_ttl_ms  INTEGER NOT NULL
+		)`,
+		`CREATE TABLE presets (
+			name       TEXT PRIMARY KEY,
+			body       TEXT NOT NULL,
+			updated_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE webhooks (
+			id         TEXT PRIMARY KEY,
+			name       TEXT NOT NULL,
+			url        TEXT NOT NULL,
+			secret     TEXT NOT NULL,
+			events     TEXT NOT NULL,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE TABLE webhook_events (
+			webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+			event      TEXT NOT NULL,
+			PRIMARY KEY (event, webhook_id)
+		)`,
+		`CREATE TABLE webhook_outbox (
+			id         INTEGER PRIMARY KEY AUTOINCREMENT,
+			webhook_id TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+			meeting_id TEXT NOT NULL,
+			seq        INTEGER NOT NULL,
+			state      TEXT NOT NULL,
+			attempts   INTEGER NOT NULL,
+			next_at    INTEGER NOT NULL,
+			created_at INTEGER NOT NULL
+		)`,
+		`CREATE INDEX webhook_outbox_queue ON webhook_outbox(webhook_id, meeting_id, state, seq)`,
+		`CREATE INDEX webhook_outbox_due ON webhook_outbox(state, next_at)`,
+		`CREATE TABLE webhook_attempts (
+			id          INTEGER PRIMARY KEY AUTOINCREMENT,
+			webhook_id  TEXT NOT NULL REFERENCES webhooks(id) ON DELETE CASCADE,
+			event_id    TEXT NOT NULL,
+			event_type  TEXT NOT NULL,
+			meeting_id  TEXT NOT NULL,
+			seq         INTEGER NOT NULL,
+			attempt     INTEGER NOT NULL,
+			at          INTEGER NOT NULL,
+			status_code INTEGER NOT NULL,
+			error       TEXT NOT NULL,
+			duration_us INTEGER NOT NULL
+		)`,
+		`CREATE INDEX webhook_attempts_by_webhook ON webhook_attempts(webhook_id, id)`,
+		`CREATE TABLE leases (
+			name     TEXT PRIMARY KEY,
+			owner    TEXT NOT NULL,
+			until_ms INTEGER NOT NULL
+		)`,
+	},
 }
 
 // ClaimStage implements Store.
@@ -120,29 +196,32 @@ func (s *SQLite) ClaimStage(ctx context.Context, meetingID string, epoch int64) 
 
 // SaveStage implements Store.
 func (s *SQLite) SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error {
+	return s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
+}
+
+// CommitStage implements Store.
+func (s *SQLite) CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) error {
+	upserts, drops := c.Upserts, c.Drops
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
 		return fmt.Errorf("store: save stage: %w", err)
 	}
 	defer tx.Rollback()
-	if err := checkFence(ctx, tx, meetingID, epoch); err != nil {
+	if err := s.checkFence(ctx, tx, meetingID, epoch); err != nil {
 		return err
 	}
 	for _, id := range drops {
-		if _, err := tx.ExecContext(ctx, `DELETE FROM stage_members WHERE meeting_id = ? AND user_id = ?`, meetingID, id); err != nil {
+		if _, err := s.txExec(ctx, tx, dropMemberSQL, meetingID, id); err != nil {
 			return fmt.Errorf("store: save stage: %w", err)
 		}
 	}
 	for _, m := range upserts {
-		if _, err := tx.ExecContext(ctx, `INSERT INTO stage_members
-			(meeting_id, user_id, peer_id, name, preset_name, status, requested_at, request_order)
-			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
-			ON CONFLICT (meeting_id, user_id) DO UPDATE SET peer_id = excluded.peer_id, name = excluded.name,
-				preset_name = excluded.preset_name, status = excluded.status, requested_at = excluded.requested_at,
-				request_order = excluded.request_order`,
-			meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder); err != nil {
+		if _, err := s.txExec(ctx, tx, upsertMemberSQL, meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder); err != nil {
 			return fmt.Errorf("store: save stage: %w", err)
 		}
+	}
+	if err := writeEvents(ctx, tx, s.sqlShared, meetingID, c); err != nil {
+		return fmt.Errorf("store: save stage: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
 		return fmt.Errorf("store: save stage: %w", err)
@@ -150,11 +229,23 @@ func (s *SQLite) SaveStage(ctx context.Context, meetingID string, epoch int64, u
 	return nil
 }
 
+// A stage change's statements, prepared at open.
+const (
+	fenceSQL        = `SELECT epoch FROM stage_fences WHERE meeting_id = ?`
+	dropMemberSQL   = `DELETE FROM stage_members WHERE meeting_id = ? AND user_id = ?`
+	upsertMemberSQL = `INSERT INTO stage_members
+			(meeting_id, user_id, peer_id, name, preset_name, status, requested_at, request_order)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+			ON CONFLICT (meeting_id, user_id) DO UPDATE SET peer_id = excluded.peer_id, name = excluded.name,
+				preset_name = excluded.preset_name, status = excluded.status, requested_at = excluded.requested_at,
+				request_order = excluded.request_order`
+)
+
 // checkFence refuses (ErrFenced) unless the room's fence is epoch; a room
 // never claimed is at epoch 0.
-func checkFence(ctx context.Context, tx *sql.Tx, meetingID string, epoch int64) error {
+func (s *SQLite) checkFence(ctx context.Context, tx *sql.Tx, meetingID string, epoch int64) error {
 	var fence int64
-	err := tx.QueryRowContext(ctx, `SELECT epoch FROM stage_fences WHERE meeting_id = ?`, meetingID).Scan(&fence)
+	err := s.txQueryRow(ctx, tx, fenceSQL, meetingID).Scan(&fence)
 	switch {
 	case errors.Is(err, sql.ErrNoRows):
 		fence = 0
@@ -216,9 +307,13 @@ func Open(dir string) (*SQLite, error) {
 	// is a short point query; this rules out SQLITE_BUSY between our own
 	// connections.
 	db.SetMaxOpenConns(1)
-	s := &SQLite{db: db, path: path, now: time.Now}
+	s := &SQLite{sqlShared: newShared(db, false), db: db, path: path, now: time.Now}
 	if err := s.migrate(); err != nil {
 		db.Close()
+		return nil, fmt.Errorf("store: %s: %w", path, err)
+	}
+	if err := s.prepare(context.Background(), append(hotQueries, fenceSQL, dropMemberSQL, upsertMemberSQL)...); err != nil {
+		s.Close()
 		return nil, fmt.Errorf("store: %s: %w", path, err)
 	}
 	return s, nil
@@ -228,7 +323,10 @@ func Open(dir string) (*SQLite, error) {
 func (s *SQLite) Path() string { return s.path }
 
 // Close closes the database. Later calls fail.
-func (s *SQLite) Close() error { return s.db.Close() }
+func (s *SQLite) Close() error {
+	s.closeStatements()
+	return s.db.Close()
+}
 
 // Ping checks that the database answers.
 func (s *SQLite) Ping(ctx context.Context) error {

@@ -85,6 +85,39 @@ type Store interface {
 	// (upserts) and forgets those no longer durable (drops). It returns
 	// once the transaction committed.
 	SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error
+	// CommitStage is SaveStage plus, in the same transaction, the change's
+	// events (the stage log), one outbox row per webhook taking each
+	// event, and the idempotency key with its answer.
+	CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) error
+	// LastStageSeq is the seq of the meeting's last stage event (0: none).
+	LastStageSeq(ctx context.Context, meetingID string) (int64, error)
+	// StageEvents pages through the meeting's stage log after seq after.
+	StageEvents(ctx context.Context, meetingID string, after int64, limit int) ([]StageEvent, error)
+	// IdempotentResponse is the answer stored with key, or ErrNotFound.
+	IdempotentResponse(ctx context.Context, meetingID, key string) ([]byte, error)
+	// MeetingLimits are the limits set for the meeting, or ErrNotFound.
+	MeetingLimits(ctx context.Context, meetingID string) (Limits, error)
+	// SetMeetingLimits stores them; ErrNotFound for an unknown meeting.
+	SetMeetingLimits(ctx context.Context, meetingID string, l Limits) error
+
+	// ListPresets, PutPreset, DeletePreset keep the presets (as JSON).
+	ListPresets(ctx context.Context) ([]StoredPreset, error)
+	PutPreset(ctx context.Context, name string, body []byte, onlyNew bool) (bool, error)
+	DeletePreset(ctx context.Context, name string) error
+
+	// Webhook endpoints and their deliveries (the outbox).
+	CreateWebhook(ctx context.Context, w Webhook) (Webhook, error)
+	ListWebhooks(ctx context.Context) ([]Webhook, error)
+	GetWebhook(ctx context.Context, id string) (Webhook, error)
+	DeleteWebhook(ctx context.Context, id string) error
+	DueDeliveries(ctx context.Context, now int64, limit int) ([]Delivery, error)
+	NextInQueue(ctx context.Context, d Delivery, now int64) (Delivery, bool, error)
+	FinishAttempts(ctx context.Context, done []Finished) error
+	DeliveryLog(ctx context.Context, webhookID string, limit int) ([]Attempt, error)
+	PendingDeliveries(ctx context.Context) (int, error)
+	// AcquireLease takes or renews a named lease (one webhook deliverer
+	// in a cluster).
+	AcquireLease(ctx context.Context, name, owner string, nowMs, untilMs int64) (bool, error)
 
 	// Ping checks that the database answers.
 	Ping(ctx context.Context) error

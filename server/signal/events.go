@@ -1,0 +1,225 @@
+package signal
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"time"
+
+	"github.com/stagekit/stagekit/stage"
+)
+
+// Event is one entry of a room's stage log, stored with the change that
+// caused it (StageCommit) and sent to webhooks from there. Seq is the
+// room's order; ID is unique.
+type Event struct {
+	Seq     int64
+	ID      string
+	Type    string
+	At      int64 // ms since epoch
+	Actor   string
+	UserID  string
+	Payload []byte
+}
+
+// Event types: RealtimeKit's meeting and participant events, and this
+// server's stage events in the same style.
+const (
+	EventMeetingStarted        = "meeting.started"
+	EventMeetingEnded          = "meeting.ended"
+	EventParticipantJoined     = "meeting.participantJoined"
+	EventParticipantLeft       = "meeting.participantLeft"
+	EventStageRequested        = "meeting.stageRequested"
+	EventStageRequestCancelled = "meeting.stageRequestCancelled"
+	EventStageRequestGranted   = "meeting.stageRequestGranted"
+	EventStageRequestDenied    = "meeting.stageRequestDenied"
+	EventStageRequestExpired   = "meeting.stageRequestExpired"
+	EventStageInvited          = "meeting.stageInvited"
+	EventStageInviteDeclined   = "meeting.stageInvitationDeclined"
+	EventStageInviteExpired    = "meeting.stageInvitationExpired"
+	EventStageJoined           = "meeting.stageJoined"
+	EventStageLeft             = "meeting.stageLeft"
+	EventStageKicked           = "meeting.stageKicked"
+	EventStageStatusChanged    = "meeting.stageStatusChanged" // any other move (a preset changed under the user)
+)
+
+// EventTypes lists every event type, for webhook registration.
+var EventTypes = []string{
+	EventMeetingStarted, EventMeetingEnded, EventParticipantJoined, EventParticipantLeft,
+	EventStageRequested, EventStageRequestCancelled, EventStageRequestGranted, EventStageRequestDenied,
+	EventStageRequestExpired, EventStageInvited, EventStageInviteDeclined, EventStageInviteExpired,
+	EventStageJoined, EventStageLeft, EventStageKicked, EventStageStatusChanged,
+}
+
+// Actors of events, as stored and sent: a participant's user id after
+// "participant:", the admin REST API, or the server itself (a timeout).
+const (
+	ActorAPI    = "api"
+	ActorSystem = "system"
+)
+
+func participantActor(userID string) string { return "participant:" + userID }
+
+// stageEventType names a stage change's event.
+func stageEventType(ch stage.Change) string {
+	switch ch.Cause {
+	case stage.CauseRequest:
+		return EventStageRequested
+	case stage.CauseCancel:
+		return EventStageRequestCancelled
+	case stage.CauseGrant:
+		return EventStageRequestGranted
+	case stage.CauseInvite:
+		return EventStageInvited
+	case stage.CauseDeny:
+		return EventStageRequestDenied
+	case stage.CauseKick:
+		return EventStageKicked
+	case stage.CauseJoin:
+		return EventStageJoined
+	case stage.CauseLeave:
+		if ch.From == stage.Accepted {
+			return EventStageInviteDeclined
+		}
+		return EventStageLeft
+	case stage.CauseExpire:
+		if ch.From == stage.Requested {
+			return EventStageRequestExpired
+		}
+		return EventStageInviteExpired
+	}
+	return EventStageStatusChanged
+}
+
+// session is what the room knows of its meeting and current session, for
+// event payloads.
+type session struct {
+	Title     string
+	CreatedAt time.Time
+	ID        string // the session: from the first member's entry to the last one's exit
+	StartedAt time.Time
+}
+
+func newSessionID() string {
+	var b [16]byte
+	rand.Read(b[:])
+	return hex.EncodeToString(b[:])
+}
+
+// Payload shapes, RealtimeKit's where it has one (meeting, participant),
+// with this server's actor, seq and stage parts.
+type (
+	payloadMeeting struct {
+		ID        string `json:"id"`
+		SessionID string `json:"sessionId"`
+		Title     string `json:"title"`
+		Status    string `json:"status"`
+		CreatedAt string `json:"createdAt,omitempty"`
+		StartedAt string `json:"startedAt,omitempty"`
+		EndedAt   string `json:"endedAt,omitempty"`
+	}
+	payloadParticipant struct {
+		PeerID              string       `json:"peerId"`
+		UserID              string       `json:"userId"`
+		UserDisplayName     string       `json:"userDisplayName"`
+		CustomParticipantID string       `json:"customParticipantId,omitempty"`
+		PresetName          string       `json:"presetName"`
+		StageStatus         stage.Status `json:"stageStatus"`
+		JoinedAt            string       `json:"joinedAt,omitempty"`
+		LeftAt              string       `json:"leftAt,omitempty"`
+	}
+	payloadStage struct {
+		From  stage.Status `json:"from"`
+		To    stage.Status `json:"to"`
+		Cause stage.Cause  `json:"cause"`
+	}
+	payloadActor struct {
+		Type string `json:"type"` // participant, api, system
+		ID   string `json:"id,omitempty"`
+	}
+	payload struct {
+		Event       string              `json:"event"`
+		ID          string              `json:"id"`
+		Seq         int64               `json:"seq"`
+		At          string              `json:"at"`
+		Actor       payloadActor        `json:"actor"`
+		Meeting     payloadMeeting      `json:"meeting"`
+		Participant *payloadParticipant `json:"participant,omitempty"`
+		Stage       *payloadStage       `json:"stage,omitempty"`
+		Reason      string              `json:"reason,omitempty"`
+	}
+)
+
+func stampMs(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
+
+func actorOf(a string) payloadActor {
+	switch {
+	case a == ActorAPI || a == ActorSystem:
+		return payloadActor{Type: a}
+	case len(a) > len("participant:"):
+		return payloadActor{Type: "participant", ID: a[len("participant:"):]}
+	}
+	return payloadActor{Type: a}
+}
+
+// eventLog collects the events of one commit, numbering them from the
+// room's last seq.
+type eventLog struct {
+	r      *room
+	actor  string
+	at     int64
+	events []Event
+}
+
+func (r *room) newEventLog(actor string) *eventLog {
+	return &eventLog{r: r, actor: actor, at: r.hub.cfg.Now().UnixMilli()}
+}
+
+func (l *eventLog) add(typ string, m *stage.Member, st *payloadStage, reason string) {
+	if l == nil || l.r.hub.cfg.Stage == nil {
+		return // nowhere to keep them
+	}
+	r := l.r
+	seq := r.eventSeq + int64(len(l.events)) + 1
+	var idb [12]byte
+	rand.Read(idb[:])
+	p := payload{Event: typ, ID: "evt_" + hex.EncodeToString(idb[:]), Seq: seq, At: stampMs(l.at), Actor: actorOf(l.actor), Stage: st, Reason: reason,
+		Meeting: payloadMeeting{ID: r.id, SessionID: r.sess.ID, Title: r.sess.Title, Status: "LIVE"}}
+	if !r.sess.CreatedAt.IsZero() {
+		p.Meeting.CreatedAt = r.sess.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	if !r.sess.StartedAt.IsZero() {
+		p.Meeting.StartedAt = r.sess.StartedAt.UTC().Format("2006-01-02T15:04:05.000Z")
+	}
+	if typ == EventMeetingEnded {
+		p.Meeting.Status, p.Meeting.EndedAt = "ENDED", stampMs(l.at)
+	}
+	uid := ""
+	if m != nil {
+		uid = m.UserID
+		p.Participant = &payloadParticipant{PeerID: m.PeerID, UserID: m.UserID, UserDisplayName: m.Name,
+			CustomParticipantID: m.CustomID, PresetName: m.Preset.Name, StageStatus: m.Status}
+		switch typ {
+		case EventParticipantJoined:
+			p.Participant.JoinedAt = stampMs(l.at)
+		case EventParticipantLeft:
+			p.Participant.LeftAt = stampMs(l.at)
+		}
+	}
+	body, err := json.Marshal(p)
+	if err != nil {
+		return
+	}
+	l.events = append(l.events, Event{Seq: seq, ID: p.ID, Type: typ, At: l.at, Actor: l.actor, UserID: uid, Payload: body})
+}
+
+// stage adds the events of committed stage changes.
+func (l *eventLog) stage(changes []stage.Change) {
+	for _, ch := range changes {
+		m, ok := l.r.st.Member(ch.UserID)
+		if !ok {
+			continue
+		}
+		l.add(stageEventType(ch), &m, &payloadStage{From: ch.From, To: ch.To, Cause: ch.Cause}, "")
+	}
+}
