@@ -205,7 +205,7 @@ func (d *Deliverer) loop() {
 // round takes (or renews) the lease, then starts the due deliveries that
 // are not in flight yet.
 func (d *Deliverer) round() {
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), readTimeout)
 	defer cancel()
 	now := time.Now()
 	if d.leaseTo.Sub(now) < d.o.LeaseTTL*2/3 { // renewed a third of the way in
@@ -228,19 +228,13 @@ func (d *Deliverer) round() {
 	}
 	d.mu.Lock()
 	for id, at := range d.flying {
-		if !at.IsZero() && at.Before(read) {
-			delete(d.flying, id) // recorded before this read began: it saw the record
+		if !at.IsZero() && time.Since(at) > forgetAfter {
+			delete(d.flying, id)
 		}
 	}
 	d.mu.Unlock()
 	for _, dl := range due {
-		d.mu.Lock()
-		_, busy := d.flying[dl.OutboxID]
-		if !busy {
-			d.flying[dl.OutboxID] = time.Time{}
-		}
-		d.mu.Unlock()
-		if busy {
+		if !d.take(dl.OutboxID, read) {
 			continue
 		}
 		select {
@@ -258,8 +252,28 @@ func (d *Deliverer) round() {
 	}
 }
 
-// done1 marks a delivery recorded (now); the next read of the outbox
-// that begins after this forgets it.
+// Reads of the outbox take at most readTimeout; a record older than
+// forgetAfter is older than any read still running, so its mark can go.
+const (
+	readTimeout = 5 * time.Second
+	forgetAfter = 6 * readTimeout
+)
+
+// take claims a delivery found by a read that began at read: not when it
+// is in flight, nor when its attempt was recorded since the read began
+// (the read may not have seen that record: the event would go twice).
+func (d *Deliverer) take(id int64, read time.Time) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if at, ok := d.flying[id]; ok && (at.IsZero() || !at.Before(read)) {
+		return false
+	}
+	d.flying[id] = time.Time{}
+	return true
+}
+
+// done1 marks a delivery's attempt recorded (now): reads that began
+// before this must not take it again (see take).
 func (d *Deliverer) done1(id int64) {
 	d.mu.Lock()
 	d.flying[id] = time.Now()
@@ -279,20 +293,12 @@ func (d *Deliverer) drain(dl store.Delivery) {
 		if f.State != store.DeliveryDelivered || i+1 >= queueRun || d.ctx.Err() != nil {
 			return
 		}
-		ctx, cancel := context.WithTimeout(d.ctx, 5*time.Second)
-		next, ok, err := d.o.Store.NextInQueue(ctx, dl, time.Now().UnixMilli())
+		read := time.Now()
+		ctx, cancel := context.WithTimeout(d.ctx, readTimeout)
+		next, ok, err := d.o.Store.NextInQueue(ctx, dl, read.UnixMilli())
 		cancel()
-		if err != nil || !ok {
-			return
-		}
-		d.mu.Lock()
-		_, busy := d.flying[next.OutboxID]
-		if !busy {
-			d.flying[next.OutboxID] = time.Time{}
-		}
-		d.mu.Unlock()
-		if busy {
-			return // a read of the outbox took it: it goes from there
+		if err != nil || !ok || !d.take(next.OutboxID, read) {
+			return // none due, or another worker has it or just sent it
 		}
 		dl = next
 	}
