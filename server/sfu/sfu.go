@@ -119,7 +119,7 @@ type SFU struct {
 }
 
 type counters struct {
-	packetsIn, packetsDropped, packetsShed, packetsOut, bytesOut, keyframeRequests, retransmits atomic.Uint64
+	packetsIn, packetsDropped, packetsShed, packetsOut, bytesOut, keyframeRequests, retransmits, catchUps atomic.Uint64
 }
 
 // Stats is a snapshot of the SFU's activity. Counters are totals since New.
@@ -145,9 +145,12 @@ type Stats struct {
 	PacketsOut uint64
 	BytesOut   uint64
 	// KeyframeRequests counts PLIs sent to publishers; Retransmits the
-	// packets sent again to viewers that reported them lost.
+	// packets sent again to viewers that reported them lost; CatchUps the
+	// slots started from a source's last keyframe in its history instead
+	// of waiting for a new one.
 	KeyframeRequests uint64
 	Retransmits      uint64
+	CatchUps         uint64
 }
 
 // New builds an SFU. It starts no goroutine and opens no socket until
@@ -519,6 +522,7 @@ func (s *SFU) Stats() Stats {
 		PacketsDropped:   s.stats.packetsDropped.Load(),
 		PacketsShed:      s.stats.packetsShed.Load(),
 		Retransmits:      s.stats.retransmits.Load(),
+		CatchUps:         s.stats.catchUps.Load(),
 		PacketsOut:       s.stats.packetsOut.Load(),
 		BytesOut:         s.stats.bytesOut.Load(),
 		KeyframeRequests: s.stats.keyframeRequests.Load(),

@@ -51,7 +51,7 @@ func TestPublisherReachesSubscribers(t *testing.T) {
 	if st.Meetings != 2 || st.Participants != n+2 || st.Tracks != 1 || st.Subscriptions != n {
 		t.Errorf("stats %+v", st)
 	}
-	if st.PacketsIn == 0 || st.PacketsOut < st.PacketsIn || st.KeyframeRequests == 0 {
+	if st.PacketsIn == 0 || st.PacketsOut < st.PacketsIn || st.KeyframeRequests+st.CatchUps == 0 {
 		t.Errorf("stats counters %+v", st)
 	}
 	for _, c := range append(subs, host) {
@@ -76,7 +76,9 @@ func TestSlotsAndKeyframes(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, flowTimeout, "viewer receiving a", func() bool { return viewer.packetsFrom(a.peerID) >= 20 })
-	waitFor(t, flowTimeout, "a's first PLI", func() bool { return a.pliCount.Load() >= 1 })
+	// The viewer started from a's last keyframe in the history, or from a
+	// keyframe it asked a for.
+	waitFor(t, flowTimeout, "a catch-up or a's first PLI", func() bool { return s.Stats().CatchUps >= 1 || a.pliCount.Load() >= 1 })
 	if viewer.offerCount() != 1 {
 		t.Fatalf("viewer offers %d, want 1", viewer.offerCount())
 	}
@@ -116,16 +118,23 @@ func TestSlotsAndKeyframes(t *testing.T) {
 		}
 	}
 
-	// A late subscriber: a and b each get a PLI when its copy is ready.
+	// A late subscriber starts both videos from their last keyframes in the
+	// histories (the test publishers send one every other packet), without
+	// asking the publishers.
 	time.Sleep(2 * minKeyframeInterval)
-	pa, pb := a.pliCount.Load(), b.pliCount.Load()
+	pa, pb, cu := a.pliCount.Load(), b.pliCount.Load(), s.Stats().CatchUps
 	late := joinClient(t, s, api, "m2", "late")
 	waitFor(t, flowTimeout, "late receiving a and b", func() bool {
 		return late.packetsFrom(a.peerID) >= 20 && late.packetsFrom(b.peerID) >= 20
 	})
-	waitFor(t, 2*time.Second, "PLIs for the late subscriber", func() bool {
-		return a.pliCount.Load() > pa && b.pliCount.Load() > pb
-	})
+	if got := s.Stats().CatchUps - cu; got != 2 || a.pliCount.Load() != pa || b.pliCount.Load() != pb {
+		t.Errorf("late subscriber: %d catch-ups, PLIs %d and %d; want 2 and none", got, a.pliCount.Load()-pa, b.pliCount.Load()-pb)
+	}
+	for _, rt := range append(late.tracksFrom(a.peerID), late.tracksFrom(b.peerID)...) {
+		if rt.remote.Kind() == webrtc.RTPCodecTypeVideo && !rt.firstKey.Load() {
+			t.Errorf("the late subscriber's first packet of %s was not a keyframe", rt.owner)
+		}
+	}
 
 	// A subscriber's PLI reaches the publisher.
 	time.Sleep(2 * minKeyframeInterval)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
@@ -35,6 +36,10 @@ type slot struct {
 	rw     rewriter
 	hdr    rtp.Header // reused for every write
 	closed bool
+	// After a catch-up from the history, the fan-out's copies up to
+	// caughtUp (the source's numbers) were sent already.
+	caughtUp    uint16
+	caughtUpSet bool
 
 	bound atomic.Bool // pion bound it: writes reach the viewer
 
@@ -52,8 +57,14 @@ func newSlot(p *Participant, kind webrtc.RTPCodecType, n int) *slot {
 func (sl *slot) write(src *source, p *packet, now int64) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if sl.ws == nil || sl.closed {
-		return
+	if sl.ws == nil || sl.closed || !sl.p.sub.connected.Load() {
+		return // nothing sent before the viewer can receive it
+	}
+	if sl.caughtUpSet && sl.rw.current() == src {
+		if !seqBefore(sl.caughtUp, p.seq) {
+			return // sent by the catch-up
+		}
+		sl.caughtUpSet = false
 	}
 	if cur := sl.rw.current(); cur != src {
 		if src != sl.next || (src.video && !p.keyframe) {
@@ -86,9 +97,75 @@ func (sl *slot) bind(src *source) {
 	sl.mu.Lock()
 	sl.next = src
 	sl.mu.Unlock()
-	if src.addSlot(sl) && sl.bound.Load() && sl.p.sub.connected.Load() {
+	if src.addSlot(sl) {
+		sl.start()
+	}
+}
+
+// start gets the slot's pending source to the viewer as soon as it can
+// decode it, once the viewer can receive: from the source's last keyframe,
+// if it is recent and still held, replayed from the history (a viewer
+// joining, or a presenter's first keyframe that went by before the viewers'
+// slots were bound, need not wait for the next); else by asking for a
+// keyframe.
+func (sl *slot) start() {
+	if !sl.bound.Load() || !sl.p.sub.connected.Load() {
+		return // Bind and the connection call it again
+	}
+	sl.mu.Lock()
+	src := sl.next
+	caught := src != nil && sl.catchUp(src, time.Now().UnixNano())
+	if src == nil {
+		src, _ = sl.rw.current().(*source)
+	}
+	sl.mu.Unlock()
+	if src != nil && !caught {
 		src.requestKeyframe()
 	}
+}
+
+// maxCatchUp bounds a catch-up: the age of the keyframe it starts from and
+// the packets it sends.
+const (
+	maxCatchUpAge     = time.Second
+	maxCatchUpPackets = 256
+)
+
+// catchUp switches the slot to src at src's last keyframe and sends what
+// src forwarded since, from its history; false if there is no such
+// keyframe (video), or one too old or no longer held. Under sl.mu.
+func (sl *slot) catchUp(src *source, now int64) bool {
+	if sl.ws == nil || sl.closed || !src.video {
+		return false
+	}
+	from, last, ok := src.catchUpRange(now)
+	if !ok {
+		return false
+	}
+	var p packet
+	for seq := from; ; seq++ {
+		if src.hist.get(seq, &p) {
+			if seq == from {
+				cur, _ := sl.rw.current().(*source)
+				sl.rw.switchTo(src, p.seq, p.ts, now, sl.clock)
+				sl.next = nil
+				if cur != nil && cur != src {
+					cur.removeSlot(sl)
+				}
+			}
+			if out, ts, ok := sl.rw.rewrite(p.seq, p.ts, now); ok {
+				sl.send(out, ts, p.marker, p.payload)
+			}
+		} else if seq == from {
+			return false
+		}
+		if seq == last {
+			break
+		}
+	}
+	sl.caughtUp, sl.caughtUpSet = last, true
+	src.s.stats.catchUps.Add(1)
+	return true
 }
 
 // unbind stops the slot's current source at once (its owner left the
@@ -112,7 +189,7 @@ func (sl *slot) unbind() {
 }
 
 // requestKeyframe asks the source the slot carries or waits for for a
-// keyframe (the viewer lost one, or just became able to decode).
+// keyframe (the viewer lost one).
 func (sl *slot) requestKeyframe() {
 	sl.mu.Lock()
 	src := sl.next
@@ -151,9 +228,7 @@ func (sl *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	sl.ws, sl.ssrc, sl.pt, sl.clock = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
 	sl.mu.Unlock()
 	sl.bound.Store(true)
-	if sl.p.sub.connected.Load() {
-		sl.requestKeyframe()
-	}
+	sl.start()
 	return c, nil
 }
 

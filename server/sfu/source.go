@@ -48,6 +48,11 @@ type source struct {
 	closeOnce sync.Once
 
 	forwarded atomic.Uint64 // packets fanned out (tests and benchmarks)
+
+	// For catch-ups (slot.catchUp): the forwarding number and arrival of
+	// the last keyframe's first packet, and the last number forwarded.
+	keySeq, lastSeq atomic.Uint32 // a seq, plus 1<<16 once set
+	keyAt           atomic.Int64
 }
 
 const (
@@ -262,9 +267,31 @@ func (src *source) forwardLoop() {
 			continue
 		}
 		p.seq = fwd
+		if p.keyframe {
+			src.keySeq.Store(uint32(fwd) | 1<<16)
+			src.keyAt.Store(p.arrived)
+		}
 		src.forward(p, now)
 		src.keep(p)
+		if seqBefore(uint16(src.lastSeq.Load()), fwd) || src.lastSeq.Load() == 0 {
+			src.lastSeq.Store(uint32(fwd) | 1<<16)
+		}
 	}
+}
+
+// catchUpRange is where a catch-up starts (the last keyframe, if it came
+// within maxCatchUpAge) and ends (the last packet forwarded), at most
+// maxCatchUpPackets apart.
+func (src *source) catchUpRange(now int64) (from, last uint16, ok bool) {
+	k, l := src.keySeq.Load(), src.lastSeq.Load()
+	if k == 0 || l == 0 || now-src.keyAt.Load() > int64(maxCatchUpAge) {
+		return 0, 0, false
+	}
+	from, last = uint16(k), uint16(l)
+	if seqBefore(last, from) || last-from >= maxCatchUpPackets {
+		return 0, 0, false
+	}
+	return from, last, true
 }
 
 // keep puts a forwarded packet in the history; the buffer it evicts, or a

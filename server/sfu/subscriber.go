@@ -182,9 +182,7 @@ func (sb *subscriber) loop() {
 			ready = true
 		case <-sb.connCh:
 			for _, sl := range sb.slots {
-				if sl.bound.Load() {
-					sl.requestKeyframe()
-				}
+				sl.start()
 			}
 		case req := <-sb.answerCh:
 			if !awaiting {
