@@ -36,6 +36,10 @@
 //     rewrites sequence numbers and timestamps so the viewer's decoder sees
 //     one continuous stream. This is the one source-switch mechanism: stage
 //     changes use it now, simulcast layers and relays between nodes are to.
+//     A slot starting on a video source replays the source's last keyframe
+//     and what followed from the history when it came within the last second
+//     (slot.catchUp), else asks for a keyframe; it sends nothing before the
+//     viewer's connection is up.
 //     A slot writes to pion's SRTP stream directly (no per-viewer copy, no
 //     per-viewer NACK buffer); NACKs are mapped back through the rewriter
 //     and answered from the source's history; PLI and FIR become keyframe
