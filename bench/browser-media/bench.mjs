@@ -10,7 +10,8 @@
 //   node bench/browser-media/bench.mjs          (BENCH_RUNS=20 by default)
 //
 // Needs `make build` first (bin/stageserver and web/sdk).
-import { startServer, createMeeting, launch, openPage } from "../../e2e/lib.mjs";
+import { startServer, createMeeting, launch } from "../../e2e/lib.mjs";
+import { openJoined, measure, line } from "./lib.mjs";
 
 const runs = Number(process.env.BENCH_RUNS || 20);
 const T = { timeout: 20000 };
@@ -19,18 +20,8 @@ const server = await startServer();
 const browser = await launch();
 try {
   const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
-  const open = async (person) => {
-    const page = await openPage(browser, server.url);
-    await page.evaluate(async (authToken) => {
-      const { default: StageKit } = await import("/sdk/stagekit.js");
-      window.meeting = await StageKit.init({ authToken, baseURI: location.origin });
-      await meeting.join();
-      window.clock = () => performance.timeOrigin + performance.now();
-    }, person.token);
-    return page;
-  };
-  const host = await open(people.Host);
-  const viewer = await open(people.Viewer);
+  const host = await openJoined(browser, server.url, people.Host);
+  const viewer = await openJoined(browser, server.url, people.Viewer);
   const viewerId = people.Viewer.id;
 
   // Host side: resolves with the time the viewer's first video frame is
@@ -78,17 +69,7 @@ try {
     return { frame: tf - t0, join: t1 - t0 };
   };
 
-  const cold = await one();
-  const samples = [];
-  for (let i = 0; i < runs; i++) samples.push(await one());
-  const errors = [...host.errors, ...viewer.errors];
-  if (errors.length) throw new Error("page errors: " + errors.join("; "));
-
-  const pct = (xs, p) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-  };
-  const line = (name, xs) => `${name.padEnd(44)} p50 ${pct(xs, 50).toFixed(0).padStart(5)} ms  p90 ${pct(xs, 90).toFixed(0).padStart(5)} ms  max ${Math.max(...xs).toFixed(0).padStart(5)} ms`;
+  const { cold, samples } = await measure(one, runs, [host, viewer]);
   console.log(`browser media (Chromium, loopback, ${runs} runs after 1 cold run)`);
   console.log(line("stage.join() → first frame at the host", samples.map((s) => s.frame)));
   console.log(line("stage.join() resolves (published, answered)", samples.map((s) => s.join)));

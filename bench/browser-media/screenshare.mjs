@@ -12,7 +12,8 @@
 //
 // Needs `make build` first (bin/stageserver and web/sdk).
 import { chromium } from "playwright-core";
-import { startServer, createMeeting, openPage, chromiumArgs } from "../../e2e/lib.mjs";
+import { startServer, createMeeting, chromiumArgs } from "../../e2e/lib.mjs";
+import { openJoined, measure, line } from "./lib.mjs";
 
 const runs = Number(process.env.BENCH_RUNS || 20);
 const T = { timeout: 20000 };
@@ -22,18 +23,8 @@ const browser = await chromium.launch({ executablePath: "/usr/bin/chromium", hea
   args: [...chromiumArgs, "--auto-select-desktop-capture-source=Entire screen"] });
 try {
   const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
-  const open = async (person) => {
-    const page = await openPage(browser, server.url);
-    await page.evaluate(async (authToken) => {
-      const { default: StageKit } = await import("/sdk/stagekit.js");
-      window.meeting = await StageKit.init({ authToken, baseURI: location.origin });
-      await meeting.join();
-      window.clock = () => performance.timeOrigin + performance.now();
-    }, person.token);
-    return page;
-  };
-  const host = await open(people.Host);
-  const viewer = await open(people.Viewer);
+  const host = await openJoined(browser, server.url, people.Host);
+  const viewer = await openJoined(browser, server.url, people.Viewer);
   const viewerId = people.Viewer.id;
 
   // The viewer on stage with its camera, as a presenter.
@@ -79,20 +70,10 @@ try {
     return { frame: tf - t0, enable: t1 - t0 };
   };
 
-  const cold = await one();
-  const samples = [];
-  for (let i = 0; i < runs; i++) samples.push(await one());
-  const errors = [...host.errors, ...viewer.errors];
-  if (errors.length) throw new Error("page errors: " + errors.join("; "));
-
-  const pct = (xs, p) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
-  };
-  const line = (name, xs) => `${name.padEnd(52)} p50 ${pct(xs, 50).toFixed(0).padStart(5)} ms  p90 ${pct(xs, 90).toFixed(0).padStart(5)} ms  max ${Math.max(...xs).toFixed(0).padStart(5)} ms`;
+  const { cold, samples } = await measure(one, runs, [host, viewer]);
   console.log(`browser screen share (Chromium, loopback, ${runs} runs after 1 cold run)`);
-  console.log(line("enableScreenShare() → first screen frame at the host", samples.map((s) => s.frame)));
-  console.log(line("enableScreenShare() resolves (captured, published)", samples.map((s) => s.enable)));
+  console.log(line("enableScreenShare() → first screen frame at the host", samples.map((s) => s.frame), 52));
+  console.log(line("enableScreenShare() resolves (captured, published)", samples.map((s) => s.enable), 52));
   if (process.env.BENCH_VERBOSE) console.log(samples.map((s) => `${s.frame.toFixed(0)}/${s.enable.toFixed(0)}`).join(" "));
   console.log(`cold run: share → first frame ${cold.frame.toFixed(0)} ms, enableScreenShare() ${cold.enable.toFixed(0)} ms`);
 } finally {

@@ -1,0 +1,36 @@
+// Shared by the browser media benchmarks: a joined meeting page, the runs,
+// the figures' lines.
+import { openPage } from "../../e2e/lib.mjs";
+
+// openJoined opens a page of the real server whose meeting (window.meeting)
+// has joined as person, with window.clock() in epoch milliseconds.
+export async function openJoined(browser, url, person) {
+  const page = await openPage(browser, url);
+  await page.evaluate(async (authToken) => {
+    const { default: StageKit } = await import("/sdk/stagekit.js");
+    window.meeting = await StageKit.init({ authToken, baseURI: location.origin });
+    await meeting.join();
+    window.clock = () => performance.timeOrigin + performance.now();
+  }, person.token);
+  return page;
+}
+
+// measure runs one() once cold and then runs times, fails on page errors,
+// and returns the cold sample and the others.
+export async function measure(one, runs, pages) {
+  const cold = await one();
+  const samples = [];
+  for (let i = 0; i < runs; i++) samples.push(await one());
+  const errors = pages.flatMap((p) => p.errors);
+  if (errors.length) throw new Error("page errors: " + errors.join("; "));
+  return { cold, samples };
+}
+
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+
+// line is one figure: its name, p50, p90 and max of xs (ms).
+export const line = (name, xs, width = 44) =>
+  `${name.padEnd(width)} p50 ${pct(xs, 50).toFixed(0).padStart(5)} ms  p90 ${pct(xs, 90).toFixed(0).padStart(5)} ms  max ${Math.max(...xs).toFixed(0).padStart(5)} ms`;
