@@ -437,6 +437,30 @@ func ctxDeadline() (context.Context, context.CancelFunc) {
 
 // publishVideo brings u on stage (it must be ACCEPTED) and publishes a
 // synthetic video, stopped when the test ends; it returns the video.
+// publishAV takes u on stage and publishes synthetic video and audio.
+func publishAV(t *testing.T, ctx context.Context, u *user) (video, audio *Synthetic) {
+	t.Helper()
+	if err := u.m.Stage().Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	video, err := NewSyntheticVideo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	audio, err = NewSyntheticAudio()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range []*Synthetic{video, audio} {
+		s.Start()
+		t.Cleanup(s.Stop)
+	}
+	if err := u.s.Publish(ctx, video, audio); err != nil {
+		t.Fatalf("%s: publish: %v", u.name, err)
+	}
+	return video, audio
+}
+
 func publishVideo(t *testing.T, ctx context.Context, u *user) *Synthetic {
 	t.Helper()
 	if err := u.m.Stage().Join(ctx); err != nil {

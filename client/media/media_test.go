@@ -26,24 +26,7 @@ func TestHostReachesViewers(t *testing.T) {
 	if st := host.m.Stage().Status(); st != stage.Accepted {
 		t.Fatalf("host starts %s, want %s", st, stage.Accepted)
 	}
-	if err := host.m.Stage().Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	video, err := NewSyntheticVideo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	audio, err := NewSyntheticAudio()
-	if err != nil {
-		t.Fatal(err)
-	}
-	video.Start()
-	defer video.Stop()
-	audio.Start()
-	defer audio.Stop()
-	if err := host.s.Publish(ctx, video, audio); err != nil {
-		t.Fatalf("publish: %v", err)
-	}
+	video, _ := publishAV(t, ctx, host)
 	if !host.s.Publishing() {
 		t.Fatal("Publishing() is false after Publish")
 	}

@@ -24,24 +24,7 @@ func TestPresetForbidsAKind(t *testing.T) {
 	viewer := r.join("viewer", presetViewer)
 	ctx, cancel := ctxDeadline()
 	defer cancel()
-	if err := host.m.Stage().Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	video, err := NewSyntheticVideo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	audio, err := NewSyntheticAudio()
-	if err != nil {
-		t.Fatal(err)
-	}
-	video.Start()
-	defer video.Stop()
-	audio.Start()
-	defer audio.Stop()
-	if err := host.s.Publish(ctx, video, audio); err != nil {
-		t.Fatalf("publish: %v", err)
-	}
+	video, _ := publishAV(t, ctx, host)
 	hp := host.peerID()
 	// Both tracks were offered together: by the time the audio has flowed
 	// for a while, a forwarded video would have arrived too.
