@@ -92,8 +92,11 @@ const WebSocketOpen = 1;
 // Resolves once a <video> playing the participant's current videoTrack has
 // decoded frames; returns that video's handle.
 async function decodes(page, userId) {
-  await page.waitForFunction((u) => byUser(u)?.videoTrack != null, userId, T);
-  const video = await page.evaluateHandle((u) => watch(byUser(u).videoTrack), userId);
+  // Watched as soon as it is there, in one step: a track can end between two.
+  const video = await page.waitForFunction((u) => {
+    const t = byUser(u)?.videoTrack;
+    return t ? watch(t) : null;
+  }, userId, T);
   await page.waitForFunction((v) => v.videoWidth > 0 && frames(v) > 3, video, T);
   // ... and keeps decoding.
   const n = await page.evaluate((v) => frames(v), video);
