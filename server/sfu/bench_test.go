@@ -19,9 +19,9 @@ import (
 )
 
 // BenchmarkFanout measures the server's per-packet forwarding path,
-// forwardTrack.forward, for one published VP8 track and N subscribers whose
-// subscribe PCs are real pion connections (ICE, DTLS, SRTP, default
-// interceptors) set up by the SFU itself. The subscribers' client side then
+// source.forward, for one published VP8 track and N subscribers whose
+// subscribe PCs are real pion connections (ICE, DTLS, SRTP) set up by the
+// SFU itself. The subscribers' client side then
 // stops reading its shared UDP socket, so that the machine's CPU is the
 // server's alone: every copy is still encrypted and sent with one sendto on
 // loopback, and the kernel drops it at the full socket buffer. (A loopback
