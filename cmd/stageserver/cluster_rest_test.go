@@ -13,39 +13,64 @@ import (
 	"github.com/stagekit/stagekit/stage"
 )
 
+// webhookRig is two nodes with a webhook registered through B to a local
+// receiver, and a meeting whose room lives on A with one viewer in it.
+type webhookRig struct {
+	c      *testCluster
+	a, b   *clusterNode
+	mid    string
+	viewer *member
+
+	mu  sync.Mutex
+	got []delivery // in the order received
+}
+
+// delivery is one webhook request the receiver got.
+type delivery struct {
+	id  string
+	seq int64
+}
+
+func newWebhookRig(t *testing.T, title string) *webhookRig {
+	t.Helper()
+	w := &webhookRig{}
+	rc := httptest.NewServer(http.HandlerFunc(func(rw http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		var ev struct{ Seq int64 }
+		json.Unmarshal(b, &ev)
+		w.mu.Lock()
+		w.got = append(w.got, delivery{r.Header.Get("webhook-id"), ev.Seq})
+		w.mu.Unlock()
+		rw.WriteHeader(http.StatusNoContent)
+	}))
+	t.Cleanup(rc.Close)
+	w.c = newCluster(t, 2, nil)
+	w.a, w.b = w.c.nodes[0], w.c.nodes[1]
+	if err := testserver.Do(w.b.url, "POST", "/v1/webhooks", map[string]any{"url": rc.URL, "events": []string{"*"}}, http.StatusCreated, nil); err != nil {
+		t.Fatal(err)
+	}
+	var err error
+	if w.mid, err = testserver.CreateMeeting(w.b.url, title); err != nil {
+		t.Fatal(err)
+	}
+	w.viewer = w.c.join(w.mid, w.a, "Viewer", stage.PresetWebinarViewer) // the room lives on A
+	return w
+}
+
+// deliveries is a copy of what the receiver got so far.
+func (w *webhookRig) deliveries() []delivery {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]delivery(nil), w.got...)
+}
+
 // REST stage control and webhooks in a cluster: a grant and a kick asked
 // of a node that does not own the room are applied by the owner, in its
 // order; the webhook's events are delivered once each, by one node, in the
 // room's order, although both nodes run a deliverer.
 func TestClusterRESTStageAndWebhooks(t *testing.T) {
-	var mu sync.Mutex
-	var got []struct {
-		id  string
-		seq int64
-	}
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var ev struct{ Seq int64 }
-		json.Unmarshal(b, &ev)
-		mu.Lock()
-		got = append(got, struct {
-			id  string
-			seq int64
-		}{r.Header.Get("webhook-id"), ev.Seq})
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer rc.Close()
-	c := newCluster(t, 2, nil)
-	a, b := c.nodes[0], c.nodes[1]
-	if err := testserver.Do(b.url, "POST", "/v1/webhooks", map[string]any{"url": rc.URL, "events": []string{"*"}}, http.StatusCreated, nil); err != nil {
-		t.Fatal(err)
-	}
-	mid, err := testserver.CreateMeeting(b.url, "cluster REST")
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewer := c.join(mid, a, "Viewer", stage.PresetWebinarViewer) // the room lives on A
+	w := newWebhookRig(t, "cluster REST")
+	b, mid, viewer := w.b, w.mid, w.viewer
 	// Asked of B, applied by A.
 	var out struct{ Seq int64 }
 	if err := testserver.Do(b.url, "POST", "/v1/meetings/"+mid+"/stage/grant", map[string]any{"user_ids": []string{viewer.id}}, http.StatusOK, &out); err != nil {
@@ -75,13 +100,8 @@ func TestClusterRESTStageAndWebhooks(t *testing.T) {
 		t.Fatalf("active session via B: %+v, %v", sess, err)
 	}
 	// started, joined, then every change: each delivered once, in order.
-	eventually(t, "the events delivered", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
-		return len(got) >= int(out.Seq)
-	})
-	mu.Lock()
-	defer mu.Unlock()
+	eventually(t, "the events delivered", func() bool { return len(w.deliveries()) >= int(out.Seq) })
+	got := w.deliveries()
 	seen := map[string]bool{}
 	for i, g := range got {
 		if seen[g.id] {
@@ -100,33 +120,8 @@ func TestClusterRESTStageAndWebhooks(t *testing.T) {
 // after the lease's 10 s if it was the dead one), one id per event, in the
 // room's order.
 func TestClusterKill9LosesNoWebhookEvent(t *testing.T) {
-	var mu sync.Mutex
-	seqOf := map[string]int64{} // event id → seq
-	var order []int64
-	rc := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		b, _ := io.ReadAll(r.Body)
-		var ev struct{ Seq int64 }
-		json.Unmarshal(b, &ev)
-		mu.Lock()
-		if s, ok := seqOf[r.Header.Get("webhook-id")]; ok && s != ev.Seq {
-			t.Errorf("event %s came with seqs %d and %d", r.Header.Get("webhook-id"), s, ev.Seq)
-		}
-		seqOf[r.Header.Get("webhook-id")] = ev.Seq
-		order = append(order, ev.Seq)
-		mu.Unlock()
-		w.WriteHeader(http.StatusNoContent)
-	}))
-	defer rc.Close()
-	c := newCluster(t, 2, nil)
-	a, b := c.nodes[0], c.nodes[1]
-	if err := testserver.Do(b.url, "POST", "/v1/webhooks", map[string]any{"url": rc.URL, "events": []string{"*"}}, http.StatusCreated, nil); err != nil {
-		t.Fatal(err)
-	}
-	mid, err := testserver.CreateMeeting(b.url, "cluster crash")
-	if err != nil {
-		t.Fatal(err)
-	}
-	viewer := c.join(mid, a, "Viewer", stage.PresetWebinarViewer) // the room lives on A
+	w := newWebhookRig(t, "cluster crash")
+	a, b, mid, viewer := w.a, w.b, w.mid, w.viewer
 	acked := map[int64]bool{}
 	for n := 0; ; n++ {
 		action := "grant"
@@ -149,11 +144,9 @@ func TestClusterKill9LosesNoWebhookEvent(t *testing.T) {
 		t.Fatalf("only %d changes acknowledged", len(acked))
 	}
 	eventually(t, "every acknowledged change delivered", func() bool {
-		mu.Lock()
-		defer mu.Unlock()
 		have := map[int64]bool{}
-		for _, s := range seqOf {
-			have[s] = true
+		for _, d := range w.deliveries() {
+			have[d.seq] = true
 		}
 		for s := range acked {
 			if !have[s] {
@@ -162,13 +155,16 @@ func TestClusterKill9LosesNoWebhookEvent(t *testing.T) {
 		}
 		return true
 	})
-	mu.Lock()
-	defer mu.Unlock()
+	seqOf := map[string]int64{} // event id → seq
 	var last int64
-	for _, s := range order {
-		if s > last+1 {
-			t.Fatalf("seq %d delivered before %d: %v", s, last+1, order)
+	for _, d := range w.deliveries() {
+		if s, ok := seqOf[d.id]; ok && s != d.seq {
+			t.Errorf("event %s came with seqs %d and %d", d.id, s, d.seq)
 		}
-		last = max(last, s)
+		seqOf[d.id] = d.seq
+		if d.seq > last+1 {
+			t.Fatalf("seq %d delivered before %d: %v", d.seq, last+1, w.deliveries())
+		}
+		last = max(last, d.seq)
 	}
 }
