@@ -65,21 +65,30 @@ func (a *API) createPreset(w http.ResponseWriter, r *http.Request) error {
 	return writeData(w, http.StatusCreated, p)
 }
 
-func (a *API) getPreset(w http.ResponseWriter, r *http.Request) error {
+// pathPreset is the preset the request's path names, or a 404.
+func (a *API) pathPreset(r *http.Request) (stage.Preset, error) {
 	name := r.PathValue("name")
 	p, ok := a.presets.Get(name)
 	if !ok {
-		return fail(http.StatusNotFound, CodePresetNotFound, "no preset %q", truncate(name, 64))
+		return p, fail(http.StatusNotFound, CodePresetNotFound, "no preset %q", truncate(name, 64))
+	}
+	return p, nil
+}
+
+func (a *API) getPreset(w http.ResponseWriter, r *http.Request) error {
+	p, err := a.pathPreset(r)
+	if err != nil {
+		return err
 	}
 	return writeData(w, http.StatusOK, p)
 }
 
 // updatePreset replaces a preset; the people holding it get it at once.
 func (a *API) updatePreset(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("name")
-	if _, ok := a.presets.Get(name); !ok {
-		return fail(http.StatusNotFound, CodePresetNotFound, "no preset %q", truncate(name, 64))
+	if _, err := a.pathPreset(r); err != nil {
+		return err
 	}
+	name := r.PathValue("name")
 	p, err := readPreset(w, r)
 	if err != nil {
 		return err
@@ -97,11 +106,11 @@ func (a *API) updatePreset(w http.ResponseWriter, r *http.Request) error {
 // deletePreset removes a preset: tokens of its participants stop
 // authenticating (4013 at their next hello); live users keep it until then.
 func (a *API) deletePreset(w http.ResponseWriter, r *http.Request) error {
-	name := r.PathValue("name")
-	p, ok := a.presets.Get(name)
-	if !ok {
-		return fail(http.StatusNotFound, CodePresetNotFound, "no preset %q", truncate(name, 64))
+	p, err := a.pathPreset(r)
+	if err != nil {
+		return err
 	}
+	name := r.PathValue("name")
 	if config.IsBuiltin(name) {
 		return fail(http.StatusConflict, CodePresetInUse, "built-in preset %q cannot be deleted (PUT changes it)", name)
 	}
