@@ -36,12 +36,12 @@ export function makeLab() {
     loss: (dir, pct) => run("loss", n, dir, pct),
     blackhole: (on) => run("blackhole", n, on ? "on" : "off"),
     readdress: () => run("readdress", n),
-    /** Debian's Chromium, headless, inside the lab. */
-    launch: () => chromium.launch({
+    /** Debian's Chromium, headless, inside the lab (extraArgs after the usual ones). */
+    launch: (extraArgs = []) => chromium.launch({
       executablePath: join(root, "scripts/netlab-exec"),
       env: { ...process.env, NETLAB_N: String(n), NETLAB_EXEC: "/usr/bin/chromium" },
       headless: true,
-      args: chromiumArgs,
+      args: [...chromiumArgs, ...extraArgs],
     }),
     close: () => run("down", n),
   };

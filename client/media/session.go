@@ -83,7 +83,8 @@ type subConn struct {
 	mids     map[string]msid
 	slots    map[string]*recvSlot // by the server's track id, under Session.mu
 	gathered bool
-	release  func() // the build's track handler
+	release  func()        // the build's track handler
+	rx       atomic.Uint64 // packets received (native builds; see received)
 }
 
 // recvSlot is one receive slot of the subscribe connection: a transceiver
@@ -163,6 +164,7 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 	s.removeListener = m.On(s.onEvent)
 	s.goroutine(s.run)
 	s.goroutine(s.control)
+	s.goroutine(s.watchSilence)
 	s.goroutine(s.sendLoop)
 	go func() {
 		select {
@@ -256,7 +258,73 @@ const minRestartInterval = time.Second
 // probeTimeout bounds the signaling check made when a connection's ICE
 // goes silent (Meeting.Probe): a network that changed under the WebSocket
 // too is then noticed in this time, not after the ping interval.
-const probeTimeout = 1500 * time.Millisecond
+const probeTimeout = time.Second
+
+// Media silence: the subscribe connection is looked at every silenceCheck;
+// when it carries a live track and received nothing for silenceTimeout
+// (video sends ~30 packets a second and the server a sender report every
+// 2 s), the network may have changed under it, which ICE notices only
+// seconds later: the signaling connection is probed then (Probe), so that
+// a dead one reconnects, and the reconnect restarts ICE.
+const (
+	silenceCheck   = 200 * time.Millisecond
+	silenceTimeout = 500 * time.Millisecond
+)
+
+// watchSilence probes the signaling connection when the subscribe
+// connection goes silent (see silenceTimeout), once per silence.
+func (s *Session) watchSilence() {
+	t := time.NewTicker(silenceCheck)
+	defer t.Stop()
+	var (
+		last    uint64
+		since   time.Time
+		watched *subConn
+		probed  bool
+	)
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+		s.mu.Lock()
+		sc := s.sub
+		live := false
+		if sc != nil {
+			for _, sl := range sc.slots {
+				if tr := sl.cur.Load(); tr != nil && !tr.IsEnded() {
+					live = true
+					break
+				}
+			}
+		}
+		s.mu.Unlock()
+		if sc == nil || !live || sc.pc.ICEConnectionState() != webrtc.ICEConnectionStateConnected &&
+			sc.pc.ICEConnectionState() != webrtc.ICEConnectionStateCompleted {
+			watched = nil // nothing to hear, or ICE says already
+			continue
+		}
+		ctx, cancel := context.WithTimeout(s.ctx, silenceCheck)
+		n, ok := s.subReceived(ctx, sc)
+		cancel()
+		if !ok {
+			continue
+		}
+		now := time.Now()
+		if sc != watched || n != last {
+			watched, last, since, probed = sc, n, now, false
+			continue
+		}
+		if !probed && now.Sub(since) >= silenceTimeout {
+			// A publisher that vanished is silent too: this is a hint,
+			// not a state; a dead socket fails the probe.
+			probed = true
+			s.log.Debug("the subscribe connection is silent; probing the signaling", "for", now.Sub(since))
+			go s.m.Probe(probeTimeout) //nolint:errcheck // a failed probe reconnects by itself
+		}
+	}
+}
 
 // iceSilent reports whether an ICE state means the other side is not heard.
 func iceSilent(st webrtc.ICEConnectionState) bool {
@@ -280,6 +348,15 @@ func (s *Session) setConnState(transport, state string) {
 	s.connMu.Unlock()
 	if f := s.opts.OnConnectionState; f != nil {
 		f(transport, state)
+	}
+}
+
+// connectedAfterRestart reports transport connected once an ICE restart
+// was negotiated on pc, if its ICE is up: a browser whose ICE stayed
+// connected through the restart tells no new state.
+func (s *Session) connectedAfterRestart(transport string, pc *webrtc.PeerConnection) {
+	if st := pc.ICEConnectionState(); st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted {
+		s.setConnState(transport, "connected")
 	}
 }
 
@@ -545,6 +622,9 @@ func (s *Session) answer(sdp string, iceRestart bool) error {
 	local := sc.pc.LocalDescription().SDP
 	_, err = s.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaAnswer, PC: protocol.PCSubscribe, SDP: local})
 	s.described.Add(int64(sc.gate.Open(local)))
+	if restart && err == nil {
+		s.connectedAfterRestart(TransportRecv, sc.pc)
+	}
 	s.note.fire()
 	return err
 }
@@ -1184,6 +1264,7 @@ func (s *Session) restartPub(force bool) bool {
 	switch code := codeOf(err); {
 	case err == nil:
 		s.log.Debug("publish ICE restart", "reconnected", force)
+		s.connectedAfterRestart(TransportSend, p.pc)
 		return true
 	case code == protocol.CodeMediaFailed || code == protocol.CodeMediaRefused:
 		// The server has no such connection (a new media session), or the
