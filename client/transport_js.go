@@ -240,8 +240,24 @@ func (t *jsTransport) write(data []byte) (err error) {
 	return nil
 }
 
+// close ends the transport now: the reader sees it at once, not when the
+// browser's close event comes, which on a dead network waits for the
+// closing handshake to time out (a minute in Chromium) and so would hold
+// the reconnect that long. The socket's handlers are detached first, so
+// nothing fires after.
 func (t *jsTransport) close() {
 	defer func() { _ = recover() }()
+	for _, name := range []string{"onopen", "onmessage", "onerror", "onclose"} {
+		t.ws.Set(name, js.Null())
+	}
+	t.mu.Lock()
+	if !t.ended {
+		t.ended = true
+		t.code, t.reason = -1, "closed by the client"
+		close(t.closed)
+	}
+	t.mu.Unlock()
+	t.wake()
 	// Browsers accept only 1000 and 3000–4999 from scripts.
 	t.ws.Call("close", 1000)
 }

@@ -75,10 +75,16 @@ export const chromiumArgs = [
   "--autoplay-policy=no-user-gesture-required",
 ];
 
-/** Launches Debian's Chromium headless. */
-export function launch() {
-  return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: chromiumArgs });
+/** Launches Debian's Chromium headless (extraArgs after the usual ones). */
+export function launch(extraArgs = []) {
+  return chromium.launch({ executablePath: "/usr/bin/chromium", headless: true, args: [...chromiumArgs, ...extraArgs] });
 }
+
+/**
+ * Chromium's flag that gives a server on a non-loopback address (a link lab's) a secure context, as loopback
+ * has: getUserMedia needs one.
+ */
+export const secureOrigin = (url) => `--unsafely-treat-insecure-origin-as-secure=${url}`;
 
 /** Opens a page on the server's origin and records uncaught errors. */
 export async function openPage(browser, url, path = "/demo/blank.html") {

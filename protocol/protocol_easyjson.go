@@ -709,6 +709,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 				}
 				in.Delim(']')
 			}
+		case "iceRestart":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.ICERestart = bool(in.Bool())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -890,6 +896,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 			}
 			out.RawByte(']')
 		}
+	}
+	if in.ICERestart {
+		const prefix string = ",\"iceRestart\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.ICERestart))
 	}
 	out.RawByte('}')
 }
@@ -1120,6 +1131,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol5(in *jlexer.Lexer, 
 			} else {
 				out.IsHost = bool(in.Bool())
 			}
+		case "reconnecting":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Reconnecting = bool(in.Bool())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -1168,6 +1185,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol5(out *jwriter.Write
 		const prefix string = ",\"isHost\":"
 		out.RawString(prefix)
 		out.Bool(bool(in.IsHost))
+	}
+	if in.Reconnecting {
+		const prefix string = ",\"reconnecting\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.Reconnecting))
 	}
 	out.RawByte('}')
 }
@@ -1594,6 +1616,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 			} else {
 				out.Name = string(in.String())
 			}
+		case "keepMedia":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.KeepMedia = bool(in.Bool())
+			}
 		case "userIds":
 			if in.IsNull() {
 				in.Skip()
@@ -1698,6 +1726,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 				}
 				in.Delim('}')
 			}
+		case "iceRestart":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.ICERestart = bool(in.Bool())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -1736,6 +1770,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		const prefix string = ",\"name\":"
 		out.RawString(prefix)
 		out.String(string(in.Name))
+	}
+	if in.KeepMedia {
+		const prefix string = ",\"keepMedia\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.KeepMedia))
 	}
 	if len(in.UserIDs) != 0 {
 		const prefix string = ",\"userIds\":"
@@ -1798,6 +1837,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 			}
 			out.RawByte('}')
 		}
+	}
+	if in.ICERestart {
+		const prefix string = ",\"iceRestart\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.ICERestart))
 	}
 	out.RawByte('}')
 }

@@ -120,3 +120,27 @@ func (s *Session) watchTracks(sc *subConn) (release func()) {
 		f.Release()
 	}
 }
+
+// subReceived is how much the subscribe connection has received (bytes, from
+// the browser's transport stats); false if the browser did not say.
+func (s *Session) subReceived(ctx context.Context, sc *subConn) (uint64, bool) {
+	promise := sc.pc.JSValue().Call("getStats")
+	report, err := jsbridge.AwaitContext(ctx, promise)
+	if err != nil {
+		return 0, false
+	}
+	var total uint64
+	found := false
+	each := js.FuncOf(func(_ js.Value, args []js.Value) any {
+		if len(args) > 0 && args[0].Get("type").String() == "transport" {
+			if b := args[0].Get("bytesReceived"); b.Type() == js.TypeNumber {
+				total += uint64(b.Float())
+				found = true
+			}
+		}
+		return nil
+	})
+	defer each.Release()
+	report.Call("forEach", each)
+	return total, found
+}

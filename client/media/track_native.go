@@ -3,6 +3,7 @@
 package media
 
 import (
+	"context"
 	"sync/atomic"
 	"time"
 
@@ -104,6 +105,7 @@ func (s *Session) read(sl *recvSlot) {
 		if t == nil {
 			continue
 		}
+		sl.sub.rx.Add(1)
 		now := time.Now().UnixNano()
 		if t.packets.Add(1) == 1 {
 			t.first.Store(now)
@@ -128,4 +130,9 @@ func (s *Session) ReceivedFrom(peerID string) (packets, bytes uint64) {
 		bytes += t.Bytes()
 	}
 	return packets, bytes
+}
+
+// subReceived is how many RTP packets the subscribe connection has received.
+func (s *Session) subReceived(_ context.Context, sc *subConn) (uint64, bool) {
+	return sc.rx.Load(), true
 }

@@ -1,0 +1,192 @@
+// Recovery without rejoining, in real Chromium against the real server, with
+// one participant's browser inside a link lab (scripts/netlab.sh): its
+// address replaced (a network change), or its link black-holed. The SDK's
+// default settings throughout; the figures are printed, not asserted (a slow
+// machine must not fail a test).
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, createMeeting, launch, secureOrigin } from "./lib.mjs";
+import { unavailable, makeLab } from "./netlab.mjs";
+
+const skip = unavailable() || false;
+let lab, server, outside, inside;
+before(async () => {
+  if (skip) return;
+  lab = makeLab();
+  // The server on the lab's host address: both browsers reach it. The
+  // server's default grace period (the e2e default is 2 s).
+  server = await startServer(["-addr", `${lab.hostAddr}:0`, "-grace", "20s"]);
+  // A secure context for the cameras, as on loopback.
+  outside = await launch([secureOrigin(server.url)]);
+  inside = await lab.launch([secureOrigin(server.url)]);
+});
+after(async () => {
+  await inside?.close();
+  await outside?.close();
+  await server?.stop();
+  lab?.close();
+});
+
+const T = { timeout: 20000 };
+
+// Opens a page in browser, joins, and installs helpers: log (events of the
+// page's meeting that recovery may cause), watch(track) (a <video> whose
+// presented frames are timestamped), byUser.
+async function joinAs(browser, person) {
+  const page = await (await browser.newContext()).newPage();
+  page.errors = [];
+  page.on("pageerror", (err) => page.errors.push(err));
+  await page.goto(server.url + "/demo/blank.html");
+  if (process.env.STAGEKIT_E2E_DEBUG) {
+    // The SDK's debug lines, on stderr, named by participant.
+    page.on("console", (msg) => process.stderr.write(`[${person.name}] ${msg.text()}\n`));
+    await page.evaluate(() => { globalThis.STAGEKIT_DEBUG = true; });
+  }
+  await page.evaluate(async (authToken) => {
+    const { default: StageKit } = await import("/sdk/stagekit.js");
+    const meeting = await StageKit.init({ authToken, baseURI: location.origin });
+    window.meeting = meeting;
+    window.log = [];
+    const at = () => Math.round(performance.now());
+    meeting.meta.on("mediaConnectionUpdate", (u) => log.push({ at: at(), ev: `media ${u.transport} ${u.state}` }));
+    meeting.meta.on("socketConnectionUpdate", (s) => log.push({ at: at(), ev: `socket ${s.state}` }));
+    meeting.self.on("roomJoined", (p) => log.push({ at: at(), ev: `roomJoined ${p?.reconnected}` }));
+    meeting.self.on("roomLeft", (p) => log.push({ at: at(), ev: `roomLeft ${p?.state}` }));
+    for (const name of ["online", "offline"]) addEventListener(name, () => log.push({ at: at(), ev: `window ${name}` }));
+    navigator.connection?.addEventListener("change", () => log.push({ at: at(), ev: `connection change ${navigator.connection.type}` }));
+    await meeting.join();
+    const joined = meeting.participants.joined;
+    for (const name of ["participantJoined", "participantLeft", "connectionUpdate"]) {
+      joined.on(name, (p) => log.push({ at: at(), ev: `${name} ${p.userId} ${p.reconnecting}` }));
+    }
+    window.byUser = (u) => joined.toArray().find((p) => p.userId === u);
+    window.watch = (track) => {
+      const v = document.createElement("video");
+      v.muted = true;
+      v.autoplay = true;
+      v.srcObject = new MediaStream([track]);
+      document.body.append(v);
+      v.play().catch(() => {});
+      v.shown = [];
+      const each = (now) => {
+        v.shown.push(now);
+        v.requestVideoFrameCallback(each);
+      };
+      v.requestVideoFrameCallback(each);
+      return v;
+    };
+  }, person.token);
+  return page;
+}
+
+// Resolves once the page shows frames of the user's video; returns the
+// <video> handle.
+async function decodes(page, userId) {
+  const video = await page.waitForFunction((u) => {
+    const t = byUser(u)?.videoTrack;
+    return t ? watch(t) : null;
+  }, userId, T);
+  await page.waitForFunction((v) => v.shown.length > 10, video, T);
+  return video;
+}
+
+// The frames shown after `since` (performance.now() ms): the longest gap
+// between two of them (the first counted from since), and whether frames
+// are still coming.
+async function frameGap(page, video, since) {
+  return page.evaluate(([v, since]) => {
+    const after = v.shown.filter((t) => t >= since);
+    let gap = 0, gapEnd = since, prev = since;
+    for (const t of after) {
+      if (t - prev > gap) [gap, gapEnd] = [t - prev, t];
+      prev = t;
+    }
+    return { gap: Math.round(gap), resumedAfter: Math.round(gapEnd - since), frames: after.length,
+      lastAgo: Math.round(performance.now() - (after.at(-1) ?? since)) };
+  }, [video, since]);
+}
+
+const now = (page) => page.evaluate(() => performance.now());
+
+test("a viewer's network changes: its media flows again, with no new join", { skip, timeout: 90000 }, async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+  const host = await joinAs(outside, people.Host);
+  const viewer = await joinAs(inside, people.Viewer);
+  await host.evaluate(async () => {
+    await meeting.self.enableVideo();
+    await meeting.stage.join();
+  });
+  const video = await decodes(viewer, people.Host.id);
+  const before = await viewer.evaluate((u) => {
+    window.firstTrack = byUser(u).videoTrack;
+    log.length = 0;
+    return { peerId: meeting.self.peerId, status: meeting.stage.status };
+  }, people.Host.id);
+  await host.evaluate(() => { log.length = 0; });
+
+  const t0 = await now(viewer);
+  const addr = lab.readdress();
+  // Media flows again: frames keep coming well after the change.
+  await viewer.waitForFunction(([v, t0]) => v.shown.filter((t) => t > t0 + 1000).length > 30 &&
+    performance.now() - v.shown.at(-1) < 500, [video, t0 + 0], { timeout: 30000 }).catch(async (err) => {
+    const log = await viewer.evaluate((t0) => log.map((e) => `${e.at - Math.round(t0)}ms ${e.ev}`), t0);
+    throw new Error(`${err.message}; viewer events since the change: ${JSON.stringify(log)}`);
+  });
+  const f = await frameGap(viewer, video, t0);
+  const after = await viewer.evaluate((u) => ({
+    peerId: meeting.self.peerId, status: meeting.stage.status, sameTrack: byUser(u).videoTrack === firstTrack,
+    log: log.map((e) => `${e.at - Math.round(performance.now())}ms ${e.ev}`),
+  }), people.Host.id);
+  const hostLog = await host.evaluate(() => log.map((e) => e.ev));
+  console.log(`# readdress ${lab.n} → ${addr}: longest frame gap ${f.gap} ms, frames again ${f.resumedAfter} ms after the change;` +
+    ` viewer events: ${JSON.stringify(after.log)}; host events: ${JSON.stringify(hostLog)}`);
+
+  // Same user, same place, same track object: no new join from the page.
+  assert.equal(after.peerId, before.peerId);
+  assert.equal(after.status, before.status);
+  assert.ok(after.sameTrack, "the viewer kept the host's track");
+  assert.ok(!hostLog.some((e) => e.startsWith("participantLeft") || e.startsWith("participantJoined")),
+    `the host saw the viewer leave or join: ${hostLog}`);
+  assert.deepEqual([...host.errors, ...viewer.errors].map(String), []);
+});
+
+test("a presenter's link is black-holed: hosts see it reconnecting, and it keeps its place", { skip, timeout: 120000 }, async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Presenter: "webinar_host" });
+  const host = await joinAs(outside, people.Host);
+  const presenter = await joinAs(inside, people.Presenter);
+  const pid = people.Presenter.id;
+  await presenter.evaluate(async () => {
+    await meeting.self.enableVideo();
+    await meeting.stage.join();
+  });
+  const video = await decodes(host, pid);
+  await host.evaluate(() => { log.length = 0; });
+
+  const t0 = await now(host);
+  lab.blackhole(true);
+  // Hosts are told: the participant is reconnecting (no timing asserted).
+  await host.waitForFunction((u) => byUser(u)?.reconnecting === true, pid, { timeout: 60000 });
+  const seenAfter = Math.round((await now(host)) - t0);
+  assert.equal(await host.evaluate((u) => byUser(u).stageStatus, pid), "ON_STAGE", "still on stage while reconnecting");
+
+  // Back within the grace period: the same place on stage, and its video again.
+  await new Promise((r) => setTimeout(r, 2000));
+  const t1 = await now(host);
+  lab.blackhole(false);
+  await host.waitForFunction((u) => byUser(u)?.reconnecting === false, pid, { timeout: 60000 });
+  const backAfter = Math.round((await now(host)) - t1);
+  await host.waitForFunction(([v, t1]) => v.shown.filter((t) => t > t1).length > 30, [video, t1], { timeout: 30000 }).catch(() => null);
+  const frames = await frameGap(host, video, t1);
+  const hostLog = await host.evaluate(() => log.map((e) => e.ev));
+  const self = await presenter.evaluate(() => ({ status: meeting.stage.status, log: log.map((e) => e.ev) }));
+  console.log(`# black hole: hosts saw the presenter reconnecting ${seenAfter} ms after it started;` +
+    ` lifted after ${Math.round(t1 - t0)} ms, back ${backAfter} ms later, its video again ${frames.resumedAfter} ms after the lift` +
+    ` (${frames.frames} frames since); host events: ${JSON.stringify(hostLog)}; presenter events: ${JSON.stringify(self.log)}`);
+
+  assert.equal(self.status, "ON_STAGE");
+  assert.equal(await host.evaluate((u) => byUser(u)?.stageStatus, pid), "ON_STAGE");
+  assert.ok(!hostLog.some((e) => e.startsWith("participantLeft")), `the host saw the presenter leave: ${hostLog}`);
+  // Its video plays at the host again, on a track the host holds.
+  await host.waitForFunction((u) => byUser(u)?.videoTrack != null, pid, T);
+  assert.deepEqual([...host.errors, ...presenter.errors].map(String), []);
+});
