@@ -95,6 +95,43 @@ type recvSlot struct {
 	// often the next one was not its successor.
 	lastSeq atomic.Int64
 	gaps    atomic.Int64
+	// For VP8 payloads with picture ids (publishSimulcast's): the last
+	// picture id and TL0PICIDX, how often one jumped ahead by more than
+	// one, the simulcast layer of the last packet (payload byte 6), and
+	// the layer changes that did not start at a keyframe.
+	lastPID, lastTL0          atomic.Int64
+	pidJumps, tl0Jumps        atomic.Int64
+	layer                     atomic.Int64
+	layerChanges, badSwitches atomic.Int64
+}
+
+// checkPictures follows the picture ids, TL0PICIDX and simulcast layer of
+// a payload of publishSimulcast's (a picture per packet): anything but the
+// next picture is counted as a jump, except a slightly older one (a
+// retransmission).
+func (sl *recvSlot) checkPictures(b []byte) {
+	pid := int64(binary.BigEndian.Uint16(b[2:]) & 0x7fff)
+	tl0 := int64(b[4])
+	if last := sl.lastPID.Load(); last >= 0 {
+		d := (pid - last) & 0x7fff
+		if d == 0 || d >= 0x8000-64 {
+			return
+		}
+		if d != 1 {
+			sl.pidJumps.Add(1)
+		}
+		if (tl0-sl.lastTL0.Load())&0xff != 1 {
+			sl.tl0Jumps.Add(1)
+		}
+	}
+	sl.lastPID.Store(pid)
+	sl.lastTL0.Store(tl0)
+	if layer := int64(b[6]); sl.layer.Swap(layer) != layer {
+		sl.layerChanges.Add(1)
+		if !vp8Keyframe(b) {
+			sl.badSwitches.Add(1)
+		}
+	}
 }
 
 // recvTrack is one binding of a slot to a publisher: a track a test client
@@ -267,6 +304,8 @@ func (c *tclient) answer(sdp string) error {
 		pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			sl := &recvSlot{remote: tr}
 			sl.lastSeq.Store(-1)
+			sl.lastPID.Store(-1)
+			sl.layer.Store(-1)
 			c.mu.Lock()
 			if c.slots == nil {
 				c.slots = map[string]*recvSlot{}
@@ -294,6 +333,9 @@ func (c *tclient) answer(sdp string) error {
 						if last := sl.lastSeq.Swap(seq); last >= 0 && seq != (last+1)%65536 {
 							sl.gaps.Add(1)
 						}
+					}
+					if n >= 19 && buf[12] == 0x90 && buf[13] == 0xc0 {
+						sl.checkPictures(buf[12:n])
 					}
 					rt := sl.cur.Load()
 					if rt == nil {

@@ -26,7 +26,24 @@ type pubSession struct {
 	gate     *protocol.CandidateGate
 	gathered bool
 	srcMu    sync.Mutex
-	sources  map[string]string // the latest offer's labels, mid → source (screenshare.go)
+	sources  map[string]string                   // the latest offer's labels, mid → source (screenshare.go)
+	groups   map[*webrtc.RTPReceiver]*layerGroup // simulcast tracks (under srcMu)
+}
+
+// layerGroup returns the simulcast track of a receiver, made with its first
+// layer.
+func (sess *pubSession) layerGroup(recv *webrtc.RTPReceiver) *layerGroup {
+	sess.srcMu.Lock()
+	defer sess.srcMu.Unlock()
+	g := sess.groups[recv]
+	if g == nil {
+		g = newLayerGroup(recv)
+		if sess.groups == nil {
+			sess.groups = map[*webrtc.RTPReceiver]*layerGroup{}
+		}
+		sess.groups[recv] = g
+	}
+	return g
 }
 
 // handleOffer applies the client's offer for its publish PC and
@@ -188,6 +205,12 @@ func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
 func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	src := newSource(pb.p, sess, remote, recv)
 	src.info.Source = sess.sourceOf(recv)
+	if rid := remote.RID(); rid != "" && src.video {
+		if !sess.layerGroup(recv).add(src, rid) {
+			pb.p.log.Debug("simulcast layer of an unknown rid: not forwarded", "rid", rid)
+			return
+		}
+	}
 	kind := src.info.Kind
 	if src.info.Source == protocol.SourceScreenshare {
 		kind = "screenshare"
@@ -203,7 +226,7 @@ func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv 
 	if src.info.Source == protocol.SourceScreenshare {
 		pb.p.m.screenArrived(pb.p.u)
 	}
-	pb.p.log.Debug("forwarding track", "track", src.info.TrackID, "source", src.info.Source, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()))
+	pb.p.log.Debug("forwarding track", "track", src.info.TrackID, "source", src.info.Source, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()), "rid", remote.RID())
 	src.start()
 }
 

@@ -127,8 +127,8 @@ type Stats struct {
 	Meetings     int
 	Participants int
 	// Tracks is the number of tracks being forwarded (published by a user
-	// allowed to publish); Subscriptions the number of (track, subscriber)
-	// pairs they are fanned out to.
+	// allowed to publish; a simulcast layer counts as one); Subscriptions
+	// the number of (track, subscriber) pairs they are fanned out to.
 	Tracks        int
 	Subscriptions int
 	// PacketsIn counts RTP packets received from allowed publishers and
@@ -657,24 +657,32 @@ func (m *meeting) addSource(src *source) bool {
 	return true
 }
 
-// removeSource stops forwarding src (a no-op if it is gone already).
+// removeSource stops forwarding src (a no-op if it is gone already), and
+// the other layers of its track with it.
 func (m *meeting) removeSource(src *source) {
+	if src.group != nil {
+		src.group.close()
+	}
 	m.mu.Lock()
-	removed := m.removeSourcesLocked(func(x *source) bool { return x == src })
+	removed := m.removeSourcesLocked(func(x *source) bool { return sameTrack(x, src) })
 	if len(removed) > 0 {
 		m.wakeLocked(nil)
 	}
 	m.mu.Unlock()
 	src.close()
+	for _, x := range removed {
+		x.close()
+	}
 }
 
-// sourcesFor lists the sources p should receive: everyone's but its own.
+// sourcesFor lists the tracks p should receive: everyone's but its own,
+// each simulcast track once (as its lead layer).
 func (m *meeting) sourcesFor(p *Participant) []*source {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]*source, 0, len(m.sources))
 	for _, src := range m.sources {
-		if src.owner.u != p.u {
+		if src.owner.u != p.u && (src.group == nil || src.group.isLead(src)) {
 			out = append(out, src)
 		}
 	}

@@ -27,14 +27,20 @@ type slot struct {
 	trackID string
 	sender  *webrtc.RTPSender
 
-	mu     sync.Mutex // the write path and the binding
-	ws     webrtc.TrackLocalWriter
-	ssrc   uint32
-	pt     uint8
-	clock  uint32
-	next   *source // the source to switch to at its next keyframe
-	rw     rewriter
-	hdr    rtp.Header // reused for every write
+	mu    sync.Mutex // the write path and the binding
+	ws    webrtc.TrackLocalWriter
+	ssrc  uint32
+	pt    uint8
+	clock uint32
+	next  *source // the source to switch to at its next keyframe
+	rw    rewriter
+	hdr   rtp.Header // reused for every write
+	// scratch holds a payload whose picture ids the slot rewrites (made
+	// at the first).
+	scratch *[maxPacket]byte
+	// group is the simulcast track the slot carries a layer of (nil: a
+	// track of one layer).
+	group  *layerGroup
 	closed bool
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
@@ -70,36 +76,96 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 		if src != sl.next || (src.video && !p.keyframe) {
 			return
 		}
-		sl.rw.switchTo(src, p.seq, p.ts, now, sl.clock)
+		sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
 		sl.next = nil
 		if old, ok := cur.(*source); ok && old != nil {
 			old.removeSlot(sl)
 		}
 	}
-	seq, ts, ok := sl.rw.rewrite(p.seq, p.ts, now)
+	seq, ts, pic, changed, ok := sl.rw.rewrite(p.seq, p.ts, p.pic, now)
 	if !ok {
 		return
 	}
-	sl.send(seq, ts, p.marker, p.payload)
+	sl.send(seq, ts, p.marker, p.payload, pic, changed)
 }
 
-// send writes one packet under sl.mu.
-func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte) {
+// send writes one packet under sl.mu; patch says the payload's VP8
+// picture ids must be replaced by pic's (in a copy: the payload is shared
+// by every viewer).
+func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8Pic, patch bool) {
+	if patch {
+		if sl.scratch == nil {
+			sl.scratch = new([maxPacket]byte)
+		}
+		n := copy(sl.scratch[:], payload)
+		payload = sl.scratch[:n]
+		patchVP8Pic(payload, pic)
+	}
 	sl.hdr = rtp.Header{Version: 2, Marker: marker, PayloadType: sl.pt, SequenceNumber: seq, Timestamp: ts, SSRC: sl.ssrc}
 	_, _ = sl.ws.WriteRTP(&sl.hdr, payload)
 }
 
 // bind makes src the slot's source from its next keyframe on (its next
-// packet for audio), and asks src for a keyframe. Only the participant's
+// packet for audio), and asks src for a keyframe; for a simulcast track,
+// the layer at most layer (see layerGroup.pick). Only the participant's
 // negotiation loop calls it.
-func (sl *slot) bind(src *source) {
+func (sl *slot) bind(src *source, layer int) {
 	sl.assigned = src
+	target := src
+	if src.group != nil {
+		if l := src.group.pick(layer); l != nil {
+			target = l
+		}
+	}
 	sl.mu.Lock()
-	sl.next = src
+	sl.next, sl.group = target, src.group
 	sl.mu.Unlock()
-	if src.addSlot(sl) {
+	if target.addSlot(sl) {
 		sl.start()
 	}
+}
+
+// setLayer moves the slot to the simulcast layer at most layer (see
+// layerGroup.pick) at that layer's next keyframe, which it requests; the
+// current layer goes on until then. A no-op for a track of one layer.
+func (sl *slot) setLayer(layer int) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.group == nil || sl.closed {
+		return
+	}
+	target := sl.group.pick(layer)
+	cur, _ := sl.rw.current().(*source)
+	if target == nil || target == sl.next || sl.next == nil && target == cur {
+		return
+	}
+	if sl.next != nil && sl.next != cur {
+		sl.next.removeSlot(sl)
+	}
+	if target == cur {
+		sl.next = nil // back to the layer it still carries
+		return
+	}
+	if !target.addSlot(sl) {
+		return
+	}
+	sl.next = target
+	target.requestKeyframe()
+}
+
+// layer is the rank of the simulcast layer the slot carries, and of the
+// one it waits to switch to (-1: none).
+func (sl *slot) layer() (cur, next int) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	cur, next = -1, -1
+	if c, _ := sl.rw.current().(*source); c != nil && c.group != nil && c.group == sl.group {
+		cur = c.layer
+	}
+	if sl.next != nil && sl.next.group != nil {
+		next = sl.next.layer
+	}
+	return cur, next
 }
 
 // start gets the slot's pending source to the viewer as soon as it can
@@ -147,14 +213,14 @@ func (sl *slot) catchUp(src *source, now int64) bool {
 		if src.hist.get(seq, &p) {
 			if seq == from {
 				cur, _ := sl.rw.current().(*source)
-				sl.rw.switchTo(src, p.seq, p.ts, now, sl.clock)
+				sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
 				sl.next = nil
 				if cur != nil && cur != src {
 					cur.removeSlot(sl)
 				}
 			}
-			if out, ts, ok := sl.rw.rewrite(p.seq, p.ts, now); ok {
-				sl.send(out, ts, p.marker, p.payload)
+			if out, ts, pic, changed, ok := sl.rw.rewrite(p.seq, p.ts, p.pic, now); ok {
+				sl.send(out, ts, p.marker, p.payload, pic, changed)
 			}
 		} else if seq == from {
 			return false
@@ -179,12 +245,14 @@ func (sl *slot) unbind() {
 	}
 	src.removeSlot(sl)
 	sl.mu.Lock()
-	if sl.next == src {
+	if sameTrack(sl.next, src) {
+		sl.next.removeSlot(sl)
 		sl.next = nil
 	}
 	if cur, _ := sl.rw.current().(*source); cur != nil && cur != sl.next {
 		cur.removeSlot(sl)
 	}
+	sl.group = nil
 	sl.mu.Unlock()
 }
 
@@ -211,6 +279,9 @@ func (sl *slot) close() {
 	sl.closed = true
 	if cur, _ := sl.rw.current().(*source); cur != nil {
 		cur.removeSlot(sl)
+	}
+	if sl.next != nil {
+		sl.next.removeSlot(sl)
 	}
 	sl.next = nil
 	sl.mu.Unlock()
@@ -297,12 +368,13 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 	if sl.ws == nil || sl.closed {
 		return
 	}
-	srcAny, srcSeq, tsOff, ok := sl.rw.reverse(seq)
+	srcAny, srcSeq, off, ok := sl.rw.reverse(seq)
 	src, _ := srcAny.(*source)
 	if !ok || src == nil || !src.hist.get(srcSeq, buf) {
 		return
 	}
-	sl.send(seq, buf.ts+tsOff, buf.marker, buf.payload)
+	pic := off.pic(buf.pic)
+	sl.send(seq, buf.ts+off.ts, buf.marker, buf.payload, pic, pic != buf.pic)
 	sl.p.s.stats.retransmits.Add(1)
 }
 

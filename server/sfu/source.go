@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -30,6 +31,10 @@ type source struct {
 	mime   string // lower case
 	video  bool
 	info   protocol.TrackInfo
+	// A simulcast layer: the track's layers, and this one's rank in them
+	// (0 the lowest). nil for a track of one layer.
+	group *layerGroup
+	layer int
 
 	fan      *fanPool     // from start until the forwarder ends
 	queue    chan *packet // read, not yet forwarded
@@ -220,6 +225,10 @@ func (src *source) readLoop() {
 		p.payload = p.buf[:p.size]
 		p.seq, p.ts, p.pt, p.marker = h.seq, h.ts, h.pt, h.marker
 		p.keyframe = src.video && isKeyframe(src.mime, p.payload)
+		p.pic = vp8Pic{}
+		if src.mime == mimeVP8 {
+			p.pic = parseVP8Pic(p.payload)
+		}
 		p.arrived = time.Now().UnixNano()
 		select {
 		case src.queue <- p:
@@ -357,8 +366,12 @@ func (src *source) pliLoop() {
 // receiver-side interceptors need, until the receiver stops.
 func (src *source) drainReceiverRTCP() {
 	buf := make([]byte, 1500)
+	read := src.recv.Read
+	if rid := src.remote.RID(); rid != "" {
+		read = func(b []byte) (int, interceptor.Attributes, error) { return src.recv.ReadSimulcast(b, rid) }
+	}
 	for {
-		if _, _, err := src.recv.Read(buf); err != nil {
+		if _, _, err := read(buf); err != nil {
 			return
 		}
 	}

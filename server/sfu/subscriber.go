@@ -32,6 +32,11 @@ type subscriber struct {
 	remote    bool           // an answer was applied (under candMu)
 	cands     candidateQueue // the client's candidates waiting for it (under candMu)
 
+	// layerCap is the highest simulcast layer the viewer is to get
+	// (allocate); allocCh asks the loop to apply it.
+	layerCap atomic.Int32
+	allocCh  chan struct{}
+
 	wakeCh   chan struct{}
 	connCh   chan struct{}
 	failCh   chan *webrtc.PeerConnection // a subscribe PC that failed or was closed by the client
@@ -44,12 +49,39 @@ type answerReq struct {
 }
 
 func newSubscriber(p *Participant) *subscriber {
-	return &subscriber{
+	sb := &subscriber{
 		p:        p,
+		allocCh:  make(chan struct{}, 1),
 		wakeCh:   make(chan struct{}, 1),
 		connCh:   make(chan struct{}, 1),
 		failCh:   make(chan *webrtc.PeerConnection, 1),
 		answerCh: make(chan answerReq),
+	}
+	sb.layerCap.Store(maxLayer)
+	return sb
+}
+
+// maxLayer is above every simulcast layer's rank: the top layer.
+const maxLayer = 1<<31 - 1
+
+// capLayers sets the highest simulcast layer the viewer gets and has the
+// loop move its slots.
+func (sb *subscriber) capLayers(layer int32) {
+	sb.layerCap.Store(layer)
+	select {
+	case sb.allocCh <- struct{}{}:
+	default:
+	}
+}
+
+// allocate moves every slot that carries a simulcast track to the layer
+// the viewer is to get. Only the loop calls it.
+func (sb *subscriber) allocate() {
+	want := int(sb.layerCap.Load())
+	for _, sl := range sb.slots {
+		if sl.assigned != nil && sl.assigned.group != nil {
+			sl.setLayer(want)
+		}
 	}
 }
 
@@ -184,6 +216,8 @@ func (sb *subscriber) loop() {
 			for _, sl := range sb.slots {
 				sl.start()
 			}
+		case <-sb.allocCh:
+			sb.allocate()
 		case req := <-sb.answerCh:
 			if !awaiting {
 				req.reply <- protocol.NewError(protocol.CodeMediaFailed, "no subscribe offer is outstanding")
@@ -290,7 +324,7 @@ func (sb *subscriber) reconcile() (string, bool) {
 		sb.p.send(func(s Signaler) { s.SendTracks(tracks) })
 	}
 	for _, sl := range bind {
-		sl.bind(sl.assigned)
+		sl.bind(sl.assigned, int(sb.layerCap.Load()))
 	}
 	if !added {
 		return "", false
