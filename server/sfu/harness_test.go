@@ -328,25 +328,29 @@ func (c *tclient) answer(sdp string) error {
 					if err != nil {
 						return
 					}
-					if n >= 4 {
-						seq := int64(binary.BigEndian.Uint16(buf[2:]))
-						if last := sl.lastSeq.Swap(seq); last >= 0 && seq != (last+1)%65536 {
-							sl.gaps.Add(1)
-						}
+					var h rtp.Header
+					off, err := h.Unmarshal(buf[:n])
+					if err != nil {
+						continue
 					}
-					if n >= 19 && buf[12] == 0x90 && buf[13] == 0xc0 {
-						sl.checkPictures(buf[12:n])
+					seq := int64(h.SequenceNumber)
+					if last := sl.lastSeq.Swap(seq); last >= 0 && seq != (last+1)%65536 {
+						sl.gaps.Add(1)
+					}
+					payload := buf[off:n]
+					if len(payload) >= 7 && payload[0] == 0x90 && payload[1] == 0xc0 {
+						sl.checkPictures(payload)
 					}
 					rt := sl.cur.Load()
 					if rt == nil {
 						continue
 					}
-					if rt.packets.Add(1) == 1 && n > 12 {
-						rt.firstKey.Store(vp8Keyframe(buf[12:n]))
+					if rt.packets.Add(1) == 1 && len(payload) > 0 {
+						rt.firstKey.Store(vp8Keyframe(payload))
 					}
 					rt.last.Store(time.Now().UnixNano())
-					if n >= 18 { // a 12-byte header: the SFU sends no CSRC or extension
-						if seq := int64(binary.BigEndian.Uint32(buf[14:])); seq > rt.maxSeq.Load() {
+					if len(payload) >= 6 {
+						if seq := int64(binary.BigEndian.Uint32(payload[2:])); seq > rt.maxSeq.Load() {
 							rt.maxSeq.Store(seq)
 						}
 					}

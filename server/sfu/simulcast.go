@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -91,4 +93,16 @@ func (g *layerGroup) count() int {
 // layers of one simulcast track.
 func sameTrack(a, b *source) bool {
 	return a == b || a != nil && b != nil && a.group != nil && a.group == b.group
+}
+
+// extmapID is the id an SDP gives a header extension, 0 if none.
+func extmapID(sdpText, uri string) uint8 {
+	for _, line := range strings.Split(sdpText, "\n") {
+		var id int
+		var u string
+		if n, _ := fmt.Sscanf(strings.TrimSpace(line), "a=extmap:%d %s", &id, &u); n == 2 && u == uri {
+			return uint8(id)
+		}
+	}
+	return 0
 }

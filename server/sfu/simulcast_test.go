@@ -3,7 +3,6 @@ package sfu
 import (
 	"encoding/binary"
 	"fmt"
-	"strings"
 	"testing"
 	"time"
 
@@ -108,18 +107,6 @@ func (c *tclient) publishSimulcast(keyEvery int) error {
 	return nil
 }
 
-// extmapID is the id an SDP gives a header extension, 0 if none.
-func extmapID(sdpText, uri string) uint8 {
-	for _, line := range strings.Split(sdpText, "\n") {
-		var id int
-		var u string
-		if n, _ := fmt.Sscanf(strings.TrimSpace(line), "a=extmap:%d %s", &id, &u); n == 2 && u == uri {
-			return uint8(id)
-		}
-	}
-	return 0
-}
-
 // offerPublish makes pc the client's publish PC: offer, the SFU's answer,
 // candidates.
 func (c *tclient) offerPublish(pc *webrtc.PeerConnection) error {
@@ -217,6 +204,13 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	}
 	if b := sl.badSwitches.Load(); b != 0 {
 		t.Errorf("%d layer changes did not start at a keyframe", b)
+	}
+	sb := viewer.part.sub
+	sb.bweMu.Lock()
+	reports, acked := sb.est.lastReport, sb.est.acked
+	sb.bweMu.Unlock()
+	if reports == 0 || acked <= 0 {
+		t.Errorf("no TWCC report applied to the viewer's estimate (received rate %g)", acked)
 	}
 	if err := viewer.errs(); err != nil {
 		t.Error(err)

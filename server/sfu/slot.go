@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -41,6 +42,7 @@ type slot struct {
 	// group is the simulcast track the slot carries a layer of (nil: a
 	// track of one layer).
 	group  *layerGroup
+	twcc   [2]byte // the transport-wide sequence number being sent
 	closed bool
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
@@ -50,8 +52,9 @@ type slot struct {
 	bound atomic.Bool // pion bound it: writes reach the viewer
 
 	// Owned by the participant's negotiation loop: the source the slot is
-	// assigned to (nil: idle).
+	// assigned to (nil: idle), and the allocator's memory of its layers.
 	assigned *source
+	choice   *layerChoice
 }
 
 func newSlot(p *Participant, kind webrtc.RTPCodecType, n int) *slot {
@@ -101,9 +104,23 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 		payload = sl.scratch[:n]
 		patchVP8Pic(payload, pic)
 	}
-	sl.hdr = rtp.Header{Version: 2, Marker: marker, PayloadType: sl.pt, SequenceNumber: seq, Timestamp: ts, SSRC: sl.ssrc}
-	_, _ = sl.ws.WriteRTP(&sl.hdr, payload)
+	h := &sl.hdr // reused: its extension too, so that stamping allocates nothing
+	h.Version, h.Marker, h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = 2, marker, sl.pt, seq, ts, sl.ssrc
+	sb := sl.p.sub
+	if id := uint8(sb.twccID.Load()); id != 0 {
+		if log := sb.sent.Load(); log != nil {
+			binary.BigEndian.PutUint16(sl.twcc[:], log.next(len(payload)+twccHeaderSize, time.Now().UnixNano()))
+			_ = h.SetExtension(id, sl.twcc[:])
+		}
+	} else if h.Extension {
+		h.Extension, h.Extensions = false, nil
+	}
+	_, _ = sl.ws.WriteRTP(h, payload)
 }
+
+// twccHeaderSize is an RTP header with the TWCC extension: 12 bytes, 4 of
+// extension header, 4 of extension.
+const twccHeaderSize = 20
 
 // bind makes src the slot's source from its next keyframe on (its next
 // packet for audio), and asks src for a keyframe; for a simulcast track,
@@ -297,6 +314,7 @@ func (sl *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	c := codecs[0]
 	sl.mu.Lock()
 	sl.ws, sl.ssrc, sl.pt, sl.clock = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
+	sl.hdr = rtp.Header{} // a new connection: no extension id of the last
 	sl.mu.Unlock()
 	sl.bound.Store(true)
 	sl.start()
@@ -338,7 +356,8 @@ func (sl *slot) readRTCP() {
 		if wantsKeyframe(buf[:n]) {
 			sl.requestKeyframe()
 		}
-		if !hasNACK(buf[:n]) {
+		nack, twcc := transportFeedback(buf[:n])
+		if !nack && !twcc {
 			continue
 		}
 		pkts, err := rtcp.Unmarshal(buf[:n])
@@ -346,6 +365,9 @@ func (sl *slot) readRTCP() {
 			continue
 		}
 		for _, pk := range pkts {
+			if fb, ok := pk.(*rtcp.TransportLayerCC); ok {
+				sl.p.sub.onTWCC(fb)
+			}
 			if nack, ok := pk.(*rtcp.TransportLayerNack); ok {
 				if re == nil {
 					re = &packet{}
@@ -378,20 +400,26 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 	sl.p.s.stats.retransmits.Add(1)
 }
 
-// hasNACK reports whether a compound RTCP packet holds a generic NACK
-// (transport-layer feedback, PT 205, FMT 1), without parsing it.
-func hasNACK(b []byte) bool {
+// transportFeedback reports whether a compound RTCP packet holds a generic
+// NACK or a TWCC report (transport-layer feedback, PT 205, FMT 1 or 15),
+// without parsing it.
+func transportFeedback(b []byte) (nack, twcc bool) {
 	for len(b) >= 4 {
-		if rtcp.PacketType(b[1]) == rtcp.TypeTransportSpecificFeedback && b[0]&0x1f == rtcp.FormatTLN {
-			return true
+		if rtcp.PacketType(b[1]) == rtcp.TypeTransportSpecificFeedback {
+			switch b[0] & 0x1f {
+			case rtcp.FormatTLN:
+				nack = true
+			case rtcp.FormatTCC:
+				twcc = true
+			}
 		}
 		size := (int(b[2])<<8 | int(b[3]) + 1) * 4
 		if size > len(b) {
-			return false
+			return nack, twcc
 		}
 		b = b[size:]
 	}
-	return false
+	return nack, twcc
 }
 
 // wantsKeyframe reports whether a compound RTCP packet holds a PLI or a FIR

@@ -53,6 +53,12 @@ type source struct {
 	closeOnce sync.Once
 
 	forwarded atomic.Uint64 // packets fanned out (tests and benchmarks)
+	fwdBytes  atomic.Uint64 // their payload bytes, for rate
+
+	rateMu    sync.Mutex
+	rateBPS   float64 // bit/s while it last sent (see rate)
+	rateAt    int64
+	rateBytes uint64
 
 	// For catch-ups (slot.catchUp): the forwarding number and arrival of
 	// the last keyframe's first packet, and the last number forwarded.
@@ -319,12 +325,41 @@ func (src *source) forward(p *packet, now int64) {
 	slots := *src.slots.Load()
 	src.fan.run(src, slots, p, now)
 	src.forwarded.Add(1)
+	src.fwdBytes.Add(uint64(p.size + 12))
 	st := &src.s.stats
 	st.packetsIn.Add(1)
 	if n := uint64(len(slots)); n > 0 {
 		st.packetsOut.Add(n)
 		st.bytesOut.Add(n * uint64(p.size+12))
 	}
+}
+
+// rateWindow is the least time a rate is measured over.
+const rateWindow = 500 * time.Millisecond
+
+// rate is the source's bit rate, measured over rateWindow or more; a
+// source that stopped sending (a paused layer) keeps the rate it had, the
+// rate it would have again. 0 until measured.
+func (src *source) rate(now int64) float64 {
+	src.rateMu.Lock()
+	defer src.rateMu.Unlock()
+	b := src.fwdBytes.Load()
+	if src.rateAt == 0 {
+		src.rateAt, src.rateBytes = now, b
+		return 0
+	}
+	if el := now - src.rateAt; el >= int64(rateWindow) {
+		if b > src.rateBytes {
+			sample := float64(b-src.rateBytes) * 8 / (float64(el) / 1e9)
+			if src.rateBPS == 0 {
+				src.rateBPS = sample
+			} else {
+				src.rateBPS = 0.5*src.rateBPS + 0.5*sample
+			}
+		}
+		src.rateAt, src.rateBytes = now, b
+	}
+	return src.rateBPS
 }
 
 // requestKeyframe asks for a PLI to the publisher; requests are coalesced.

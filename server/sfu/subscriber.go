@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/protocol"
@@ -32,10 +34,18 @@ type subscriber struct {
 	remote    bool           // an answer was applied (under candMu)
 	cands     candidateQueue // the client's candidates waiting for it (under candMu)
 
-	// layerCap is the highest simulcast layer the viewer is to get
-	// (allocate); allocCh asks the loop to apply it.
+	// layerCap is the highest simulcast layer the viewer may get (tests
+	// and, later, settings); allocCh asks the loop to allocate.
 	layerCap atomic.Int32
 	allocCh  chan struct{}
+	// The downlink estimate (bwe.go): the log of what was sent, while the
+	// viewer's answer has the TWCC header extension (twccID).
+	twccID   atomic.Uint32
+	sent     atomic.Pointer[sentLog]
+	bweMu    sync.Mutex
+	est      *bwe          // under bweMu
+	acks     []ack         // scratch, under bweMu
+	estimate atomic.Uint64 // bit/s
 
 	wakeCh   chan struct{}
 	connCh   chan struct{}
@@ -58,8 +68,31 @@ func newSubscriber(p *Participant) *subscriber {
 		answerCh: make(chan answerReq),
 	}
 	sb.layerCap.Store(maxLayer)
+	sb.est = newBWE()
+	sb.estimate.Store(uint64(sb.est.rate))
 	return sb
 }
+
+// onTWCC applies a viewer's TWCC report to its estimate and has the loop
+// allocate.
+func (sb *subscriber) onTWCC(fb *rtcp.TransportLayerCC) {
+	log := sb.sent.Load()
+	if log == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	sb.bweMu.Lock()
+	sb.acks = twccAcks(fb, log, now, sb.acks[:0])
+	est := sb.est.update(sb.acks, now)
+	sb.bweMu.Unlock()
+	sb.estimate.Store(uint64(est))
+	select {
+	case sb.allocCh <- struct{}{}:
+	default:
+	}
+}
+
+const sdpTransportCCURI = sdp.TransportCCURI
 
 // maxLayer is above every simulcast layer's rank: the top layer.
 const maxLayer = 1<<31 - 1
@@ -75,13 +108,45 @@ func (sb *subscriber) capLayers(layer int32) {
 }
 
 // allocate moves every slot that carries a simulcast track to the layer
-// the viewer is to get. Only the loop calls it.
+// that fits the viewer's estimate (chooseLayers), after audio and the
+// video of one layer. Only the loop calls it.
 func (sb *subscriber) allocate() {
-	want := int(sb.layerCap.Load())
+	now := time.Now().UnixNano()
+	budget := float64(sb.estimate.Load())
+	var tracks []allocTrack
+	var slots []*slot
 	for _, sl := range sb.slots {
-		if sl.assigned != nil && sl.assigned.group != nil {
-			sl.setLayer(want)
+		src := sl.assigned
+		if src == nil {
+			continue
 		}
+		if src.group == nil {
+			budget -= src.rate(now)
+			continue
+		}
+		cur, next := sl.layer()
+		if next >= 0 {
+			cur = next
+		}
+		rates := make([]float64, src.group.count())
+		for i := range rates {
+			rates[i] = -1
+			if l := src.group.pick(i); l != nil && l.layer == i {
+				rates[i] = l.rate(now)
+			}
+		}
+		if sl.choice == nil {
+			sl.choice = &layerChoice{}
+		}
+		tracks = append(tracks, allocTrack{rates: rates, cur: cur, choice: sl.choice})
+		slots = append(slots, sl)
+	}
+	if len(tracks) == 0 {
+		return
+	}
+	limit := int(sb.layerCap.Load())
+	for i, l := range chooseLayers(budget, tracks, now) {
+		slots[i].setLayer(min(l, limit))
 	}
 }
 
@@ -422,6 +487,14 @@ func (sb *subscriber) slotTracks() []protocol.TrackInfo {
 func (sb *subscriber) applyAnswer(sdp string) error {
 	if err := sb.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return protocol.NewError(protocol.CodeMediaFailed, "bad subscribe answer: %v", err)
+	}
+	if id := extmapID(sdp, sdpTransportCCURI); id != 0 {
+		sb.twccID.Store(uint32(id))
+		if sb.sent.Load() == nil {
+			sb.sent.Store(&sentLog{})
+		}
+	} else {
+		sb.twccID.Store(0)
 	}
 	sb.candMu.Lock()
 	defer sb.candMu.Unlock()
