@@ -216,6 +216,10 @@ type Permissions struct {
 	CanProduceVideo       stage.Access   `json:"canProduceVideo,omitempty"`
 	CanProduceScreenshare stage.Access   `json:"canProduceScreenshare,omitempty"`
 	ViewType              stage.ViewType `json:"viewType,omitempty"`
+	// VideoSimulcast: the camera is published as three simulcast layers
+	// (stage.Permissions.VideoSimulcast); false, or absent from an older
+	// server, one layer.
+	VideoSimulcast bool `json:"videoSimulcast,omitempty"`
 }
 
 // SeesEveryone reports whether the user sees every participant (and gets
@@ -306,7 +310,7 @@ func PermissionsOf(p stage.Permissions) Permissions {
 // the stage's, media production and the view type.
 func PresetPermissions(p stage.Preset) Permissions {
 	out := PermissionsOf(p.Permissions)
-	out.HiddenParticipant, out.ViewType = p.HiddenParticipant, p.View()
+	out.HiddenParticipant, out.ViewType, out.VideoSimulcast = p.HiddenParticipant, p.View(), p.VideoSimulcast()
 	produce := func(kind string) stage.Access {
 		if p.MayProduce(kind) {
 			return stage.Allowed

@@ -983,6 +983,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(in *jlexer.Lexer, 
 			} else {
 				out.ViewType = stage.ViewType(in.String())
 			}
+		case "videoSimulcast":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.VideoSimulcast = bool(in.Bool())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -1051,6 +1057,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(out *jwriter.Write
 		const prefix string = ",\"viewType\":"
 		out.RawString(prefix)
 		out.String(string(in.ViewType))
+	}
+	if in.VideoSimulcast {
+		const prefix string = ",\"videoSimulcast\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.VideoSimulcast))
 	}
 	out.RawByte('}')
 }

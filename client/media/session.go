@@ -769,6 +769,26 @@ func (s *Session) assign(ctx context.Context, p *pubConn, tracks []LocalTrack) (
 	return changed, nil
 }
 
+// cameraLayers are the simulcast layers of camera video, lowest first (the
+// order the server ranks them in): a quarter, half and the full
+// resolution. The bit rates are the usual ones for 180p, 360p and 720p
+// VP8 (LiveKit's and Chromium's own simulcast tables are close).
+var cameraLayers = []struct {
+	RID        string
+	ScaleDown  float64
+	MaxBitrate int // bit/s
+}{
+	{"q", 4, 150_000},
+	{"h", 2, 500_000},
+	{"f", 1, 1_500_000},
+}
+
+// simulcast reports whether t is sent in cameraLayers: camera video,
+// while the user's preset says so (media.video.simulcast).
+func (s *Session) simulcast(t LocalTrack) bool {
+	return t.Kind() == webrtc.RTPCodecTypeVideo && sourceOf(t) == "" && s.m.Self().Permissions.VideoSimulcast
+}
+
 // setSlotTrack records what sl sends (read by the build's RTCP reader).
 func (s *Session) setSlotTrack(sl *slot, t LocalTrack) {
 	s.mu.Lock()
