@@ -68,7 +68,7 @@ const (
 	TypeResult = "result"
 	TypeError  = "error"
 	TypeEvent  = "event"
-	TypeMedia  = "media" // Event is MediaOffer, MediaCandidate or MediaTracks
+	TypeMedia  = "media" // Event is MediaOffer, MediaCandidate, MediaTracks or MediaLayers
 	// TypeBatch carries several events (Events), in order, in one frame:
 	// events bound for users who see everyone are coalesced per room tick.
 	TypeBatch = "batch"
@@ -83,6 +83,11 @@ const (
 	MediaOffer     = "offer"     // SDP: the server's offer for the subscribe PC
 	MediaCandidate = "candidate" // PC, Candidate
 	MediaTracks    = "tracks"    // Tracks: every forwarded track and whose it is
+	// MediaLayers tells a publisher which simulcast layers nobody watches
+	// (Paused: the whole list, by the publish PC's mid and rid): it stops
+	// sending them (RTCRtpEncodingParameters.active false) and sends the
+	// others.
+	MediaLayers = "layers"
 )
 
 // Event names carried in a server "event".
@@ -183,6 +188,14 @@ type ServerMessage struct {
 	SDP       string        `json:"sdp,omitempty"`
 	Candidate *ICECandidate `json:"candidate,omitempty"`
 	Tracks    []TrackInfo   `json:"tracks,omitempty"`
+	Paused    []LayerID     `json:"paused,omitempty"`
+}
+
+// LayerID names a simulcast layer of a publish PC: its section's mid and
+// the layer's rid.
+type LayerID struct {
+	Mid string `json:"mid"`
+	RID string `json:"rid"`
 }
 
 // ErrorBody is a coded error.

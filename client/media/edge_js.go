@@ -92,6 +92,40 @@ func (s *Session) addSender(_ context.Context, p *pubConn, sl *slot, t LocalTrac
 	return add(false)
 }
 
+// setLayers makes the slot's simulcast encodings whose rid is in paused
+// inactive and the others active (getParameters, setParameters on its
+// RTCRtpSender).
+func (s *Session) setLayers(ctx context.Context, sl *slot, paused map[string]bool) error {
+	if sl.snd.tx.IsUndefined() {
+		return nil
+	}
+	var promise js.Value
+	if err := jsbridge.Try(func() {
+		snd := sl.snd.tx.Get("sender")
+		params := snd.Call("getParameters")
+		encs := params.Get("encodings")
+		changed := false
+		for i := range encs.Length() {
+			e := encs.Index(i)
+			rid := e.Get("rid")
+			if rid.Type() != js.TypeString {
+				continue
+			}
+			if want := !paused[rid.String()]; e.Get("active").Bool() != want {
+				e.Set("active", want)
+				changed = true
+			}
+		}
+		if changed {
+			promise = snd.Call("setParameters", params)
+		}
+	}); err != nil || promise.IsUndefined() {
+		return err
+	}
+	_, err := jsbridge.AwaitContext(ctx, promise)
+	return err
+}
+
 // setSender puts t (nil: nothing) on a slot with replaceTrack; a slot that
 // stops sending goes inactive, one that starts again sendonly, and only
 // those direction changes renegotiate.

@@ -61,7 +61,8 @@ type Session struct {
 	received []*Track
 	offers   int
 	pub      *pubConn
-	wanted   []LocalTrack // what is published, for republishing
+	wanted   []LocalTrack       // what is published, for republishing
+	paused   []protocol.LayerID // simulcast layers nobody watches (the server's "layers")
 
 	pubMu sync.Mutex // one Publish, Unpublish or republish at a time
 }
@@ -305,6 +306,11 @@ func (s *Session) handle(msg protocol.ServerMessage) {
 		if msg.Candidate != nil && msg.Candidate.Candidate != "" {
 			s.addRemoteCandidate(msg.PC, webrtc.ICECandidateInit(*msg.Candidate))
 		}
+	case protocol.MediaLayers:
+		s.mu.Lock()
+		s.paused = msg.Paused
+		s.mu.Unlock()
+		s.goroutine(s.applyLayers)
 	default:
 		s.log.Debug("unknown media message", "event", msg.Event)
 	}
@@ -690,7 +696,7 @@ func (s *Session) newPub() (*pubConn, error) {
 		_ = pc.Close()
 		return nil, errClosed()
 	}
-	s.pub = p
+	s.pub, s.paused = p, nil
 	s.mu.Unlock()
 	return p, nil
 }
@@ -787,6 +793,36 @@ var cameraLayers = []struct {
 // while the user's preset says so (media.video.simulcast).
 func (s *Session) simulcast(t LocalTrack) bool {
 	return t.Kind() == webrtc.RTPCodecTypeVideo && sourceOf(t) == "" && s.m.Self().Permissions.VideoSimulcast
+}
+
+// applyLayers stops sending the simulcast layers the server said nobody
+// watches and sends the others (RTCRtpEncodingParameters.active).
+func (s *Session) applyLayers() {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.mu.Lock()
+	p, paused := s.pub, s.paused
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
+	defer cancel()
+	for _, sl := range p.slots {
+		mid := s.slotMid(p, sl)
+		if mid == "" {
+			continue
+		}
+		off := map[string]bool{}
+		for _, l := range paused {
+			if l.Mid == mid {
+				off[l.RID] = true
+			}
+		}
+		if err := s.setLayers(ctx, sl, off); err != nil {
+			s.log.Warn("simulcast layers not changed", "err", err)
+		}
+	}
 }
 
 // setSlotTrack records what sl sends (read by the build's RTCP reader).

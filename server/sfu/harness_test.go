@@ -59,11 +59,12 @@ func clientAPI(t testing.TB) *webrtc.API {
 
 // sigMsg is one message the SFU sent a test client.
 type sigMsg struct {
-	kind      string // "offer", "candidate", "tracks"
+	kind      string // "offer", "candidate", "tracks", "layers"
 	sdp       string
 	pc        string
 	candidate protocol.ICECandidate
 	tracks    []protocol.TrackInfo
+	paused    []protocol.LayerID
 }
 
 // chanSignaler is the in-test hub: it queues the SFU's messages for the
@@ -85,6 +86,9 @@ func (c *chanSignaler) SendCandidate(pc string, cand protocol.ICECandidate) {
 	c.put(sigMsg{kind: "candidate", pc: pc, candidate: cand})
 }
 func (c *chanSignaler) SendTracks(tr []protocol.TrackInfo) { c.put(sigMsg{kind: "tracks", tracks: tr}) }
+func (c *chanSignaler) SendLayers(paused []protocol.LayerID) {
+	c.put(sigMsg{kind: "layers", paused: paused})
+}
 
 // recvSlot is a receive slot of a test client's subscribe PC; its current
 // binding (per the server's tracks message) counts what arrives.
@@ -168,6 +172,7 @@ type tclient struct {
 	pubCands   []webrtc.ICECandidateInit // server candidates waiting for the answer
 	tracksMsg  []protocol.TrackInfo
 	tracksMsgs int
+	paused     []protocol.LayerID   // the last "layers" message's
 	slots      map[string]*recvSlot // by track id
 	offers     int
 	restarts   int // subscribe PCs replaced at the server's request
@@ -223,6 +228,10 @@ func (c *tclient) run() {
 				}
 			case "candidate":
 				c.addServerCandidate(m.pc, webrtc.ICECandidateInit(m.candidate))
+			case "layers":
+				c.mu.Lock()
+				c.paused = m.paused
+				c.mu.Unlock()
 			}
 		}
 	}

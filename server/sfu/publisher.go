@@ -28,16 +28,35 @@ type pubSession struct {
 	srcMu    sync.Mutex
 	sources  map[string]string                   // the latest offer's labels, mid → source (screenshare.go)
 	groups   map[*webrtc.RTPReceiver]*layerGroup // simulcast tracks (under srcMu)
+	layersMu sync.Mutex                          // one "layers" message at a time, in order
+}
+
+// sendLayers tells the publisher which of its simulcast layers are
+// paused.
+func (sess *pubSession) sendLayers(p *Participant) {
+	sess.layersMu.Lock()
+	defer sess.layersMu.Unlock()
+	sess.srcMu.Lock()
+	groups := make([]*layerGroup, 0, len(sess.groups))
+	for _, g := range sess.groups {
+		groups = append(groups, g)
+	}
+	sess.srcMu.Unlock()
+	var paused []protocol.LayerID
+	for _, g := range groups {
+		paused = g.pausedIDs(paused)
+	}
+	p.send(func(s Signaler) { s.SendLayers(paused) })
 }
 
 // layerGroup returns the simulcast track of a receiver, made with its first
 // layer.
-func (sess *pubSession) layerGroup(recv *webrtc.RTPReceiver) *layerGroup {
+func (sess *pubSession) layerGroup(owner *Participant, recv *webrtc.RTPReceiver) *layerGroup {
 	sess.srcMu.Lock()
 	defer sess.srcMu.Unlock()
 	g := sess.groups[recv]
 	if g == nil {
-		g = newLayerGroup(recv)
+		g = newLayerGroup(sess, owner, recv)
 		if sess.groups == nil {
 			sess.groups = map[*webrtc.RTPReceiver]*layerGroup{}
 		}
@@ -206,7 +225,7 @@ func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv 
 	src := newSource(pb.p, sess, remote, recv)
 	src.info.Source = sess.sourceOf(recv)
 	if rid := remote.RID(); rid != "" && src.video {
-		if !sess.layerGroup(recv).add(src, rid) {
+		if !sess.layerGroup(pb.p, recv).add(src, rid) {
 			pb.p.log.Debug("simulcast layer of an unknown rid: not forwarded", "rid", rid)
 			return
 		}

@@ -3,6 +3,8 @@ package sfu
 import (
 	"encoding/binary"
 	"fmt"
+	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -215,4 +217,58 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 	if err := viewer.errs(); err != nil {
 		t.Error(err)
 	}
+}
+
+// pausedRIDs is the last "layers" message the client got: its paused rids
+// (of the publish PC's section mid).
+func (c *tclient) pausedRIDs(mid string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var rids []string
+	for _, l := range c.paused {
+		if l.Mid == mid {
+			rids = append(rids, l.RID)
+		}
+	}
+	sort.Strings(rids)
+	return strings.Join(rids, ",")
+}
+
+// Layers nobody watches are paused at the publisher, and resumed as soon as
+// a viewer needs one; the viewer then switches to it at its keyframe.
+func TestSimulcastPausesUnwatchedLayers(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "pause", "viewer")
+	pub := joinClient(t, s, api, "pause", "pub")
+	s.SetPublishing("pause", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var mid string
+	for _, tr := range pub.pub.GetTransceivers() {
+		mid = tr.Mid()
+	}
+	waitFor(t, flowTimeout, "q and h paused while the viewer watches f", func() bool { return pub.pausedRIDs(mid) == "h,q" })
+	var sl *recvSlot
+	waitFor(t, flowTimeout, "the viewer on f", func() bool {
+		sl = viewer.videoSlot(pub.peerID)
+		return sl != nil && sl.layer.Load() == 2
+	})
+	viewer.part.sub.capLayers(0)
+	waitFor(t, flowTimeout, "q resumed, then f paused", func() bool { return pub.pausedRIDs(mid) == "f,h" })
+	waitFor(t, flowTimeout, "the viewer on q", func() bool { return sl.layer.Load() == 0 })
+	viewer.part.sub.capLayers(maxLayer)
+	waitFor(t, flowTimeout, "f resumed, q paused", func() bool { return pub.pausedRIDs(mid) == "h,q" })
+	waitFor(t, flowTimeout, "the viewer back on f", func() bool { return sl.layer.Load() == 2 })
+	if g := sl.gaps.Load(); g != 0 {
+		t.Errorf("%d gaps in the sequence numbers", g)
+	}
+	if j := sl.pidJumps.Load(); j != 0 {
+		t.Errorf("%d jumps in the picture ids", j)
+	}
+	// The viewer leaves: every layer is paused.
+	viewer.closePCs()
+	s.Leave("pause", "viewer")
+	waitFor(t, flowTimeout, "every layer paused", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
 }

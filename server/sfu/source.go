@@ -148,13 +148,14 @@ func (src *source) start() {
 // addSlot adds a slot to the fan-out; false if the source closed.
 func (src *source) addSlot(sl *slot) bool {
 	src.mu.Lock()
-	defer src.mu.Unlock()
 	if src.closed {
+		src.mu.Unlock()
 		return false
 	}
 	old := *src.slots.Load()
 	for _, x := range old {
 		if x == sl {
+			src.mu.Unlock()
 			return true
 		}
 	}
@@ -162,13 +163,16 @@ func (src *source) addSlot(sl *slot) bool {
 	copy(slots, old)
 	slots = append(slots, sl)
 	src.slots.Store(&slots)
+	src.mu.Unlock()
+	if src.group != nil && len(old) == 0 {
+		src.group.watchChanged()
+	}
 	return true
 }
 
 // removeSlot takes a slot out of the fan-out.
 func (src *source) removeSlot(sl *slot) {
 	src.mu.Lock()
-	defer src.mu.Unlock()
 	old := *src.slots.Load()
 	slots := make([]*slot, 0, len(old))
 	for _, x := range old {
@@ -177,6 +181,10 @@ func (src *source) removeSlot(sl *slot) {
 		}
 	}
 	src.slots.Store(&slots)
+	src.mu.Unlock()
+	if src.group != nil && len(slots) == 0 && len(old) > 0 {
+		src.group.watchChanged()
+	}
 }
 
 // close stops the fan-out for good and ends the forwarder and the keyframe
