@@ -107,6 +107,10 @@ type recvSlot struct {
 	pidJumps, tl0Jumps        atomic.Int64
 	layer                     atomic.Int64
 	layerChanges, badSwitches atomic.Int64
+	// The last RTCP sender report for the slot's SSRC, and how many came.
+	srMu    sync.Mutex
+	lastSR  rtcp.SenderReport
+	srCount int
 }
 
 // checkPictures follows the picture ids, TL0PICIDX and simulcast layer of
@@ -323,10 +327,17 @@ func (c *tclient) answer(sdp string) error {
 			c.rebindLocked(sl)
 			c.mu.Unlock()
 			go func() {
-				buf := make([]byte, 1500)
 				for {
-					if _, _, err := recv.Read(buf); err != nil {
+					pkts, _, err := recv.ReadRTCP()
+					if err != nil {
 						return
+					}
+					for _, pk := range pkts {
+						if sr, ok := pk.(*rtcp.SenderReport); ok {
+							sl.srMu.Lock()
+							sl.lastSR, sl.srCount = *sr, sl.srCount+1
+							sl.srMu.Unlock()
+						}
 					}
 				}
 			}()

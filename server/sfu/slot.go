@@ -26,6 +26,7 @@ type slot struct {
 	p       *Participant
 	kind    webrtc.RTPCodecType
 	trackID string
+	pc      *webrtc.PeerConnection
 	sender  *webrtc.RTPSender
 
 	mu    sync.Mutex // the write path and the binding
@@ -44,6 +45,11 @@ type slot struct {
 	group  *layerGroup
 	twcc   [2]byte // the transport-wide sequence number being sent
 	closed bool
+	// The slot's own SRTP sender on its PC's path (sendpath.go), chosen at
+	// the first write after Bind; nil: pion's stream (ws) carries it.
+	out      *slotSender
+	outFixed bool
+	sr       senderReport
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
 	caughtUp    uint16
@@ -89,13 +95,24 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 	if !ok {
 		return
 	}
-	sl.send(seq, ts, p.marker, p.payload, pic, changed)
+	sl.send(seq, ts, p.marker, p.payload, pic, changed, now)
 }
 
-// send writes one packet under sl.mu; patch says the payload's VP8
-// picture ids must be replaced by pic's (in a copy: the payload is shared
-// by every viewer).
-func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8Pic, patch bool) {
+// send writes one packet under sl.mu: encrypted and sent by the slot itself
+// where the SFU has the socket, else through pion's stream. A slot keeps
+// the path it started with (each path has its own rollover counter); on its
+// own path, a packet that finds no ICE pair is lost, as it would be in
+// pion's. patch says the payload's VP8 picture ids must be replaced by
+// pic's (in a copy: the payload is shared by every viewer); while the
+// viewer answered with the TWCC header extension, the packet carries its
+// transport-wide sequence number (bwe.go).
+func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8Pic, patch bool, now int64) {
+	if !sl.outFixed {
+		sl.outFixed = true
+		if pp := sl.p.sub.path.Load(); pp != nil && pp.pc == sl.pc {
+			sl.out = newSlotSender(pp)
+		}
+	}
 	if patch {
 		if sl.scratch == nil {
 			sl.scratch = new([maxPacket]byte)
@@ -115,7 +132,16 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	} else if h.Extension {
 		h.Extension, h.Extensions = false, nil
 	}
-	_, _ = sl.ws.WriteRTP(h, payload)
+	if sl.out != nil {
+		if !sl.out.send(h, payload) {
+			return
+		}
+	} else if _, err := sl.ws.WriteRTP(h, payload); err != nil {
+		return
+	}
+	if sr := sl.sr.count(sl.ssrc, ts, len(payload), now); sr != nil {
+		_ = sl.pc.WriteRTCP([]rtcp.Packet{sr})
+	}
 }
 
 // twccHeaderSize is an RTP header with the TWCC extension: 12 bytes, 4 of
@@ -237,7 +263,7 @@ func (sl *slot) catchUp(src *source, now int64) bool {
 				}
 			}
 			if out, ts, pic, changed, ok := sl.rw.rewrite(p.seq, p.ts, p.pic, now); ok {
-				sl.send(out, ts, p.marker, p.payload, pic, changed)
+				sl.send(out, ts, p.marker, p.payload, pic, changed, now)
 			}
 		} else if seq == from {
 			return false
@@ -315,6 +341,7 @@ func (sl *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	sl.mu.Lock()
 	sl.ws, sl.ssrc, sl.pt, sl.clock = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
 	sl.hdr = rtp.Header{} // a new connection: no extension id of the last
+	sl.out, sl.outFixed, sl.sr = nil, false, senderReport{}
 	sl.mu.Unlock()
 	sl.bound.Store(true)
 	sl.start()
@@ -396,7 +423,7 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 		return
 	}
 	pic := off.pic(buf.pic)
-	sl.send(seq, buf.ts+off.ts, buf.marker, buf.payload, pic, pic != buf.pic)
+	sl.send(seq, buf.ts+off.ts, buf.marker, buf.payload, pic, pic != buf.pic, time.Now().UnixNano())
 	sl.p.s.stats.retransmits.Add(1)
 }
 
