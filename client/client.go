@@ -85,6 +85,9 @@ type Meeting struct {
 	route route
 	stage Stage
 	ids   atomic.Uint64 // request ids, unique for the meeting's life
+	// keepMedia: a media session keeps its peer connections across
+	// reconnects (KeepMedia), so rejoins ask the server to keep its side.
+	keepMedia atomic.Bool
 
 	ctx    context.Context // ends when the meeting is closed: stops reconnecting
 	cancel context.CancelFunc
@@ -367,15 +370,32 @@ func (m *Meeting) Join(ctx context.Context) error {
 	if joined {
 		return nil
 	}
-	_, err := m.call(ctx, m.joinMessage(), kindJoin)
+	_, err := m.call(ctx, m.joinMessage(false), kindJoin)
 	return err
 }
 
-// joinMessage is the join request: with SetName's name if one was set.
-func (m *Meeting) joinMessage() protocol.ClientMessage {
+// joinMessage is the join request: with SetName's name if one was set,
+// and after a reconnect, whether the media session is kept.
+func (m *Meeting) joinMessage(rejoin bool) protocol.ClientMessage {
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return protocol.ClientMessage{Type: protocol.TypeJoin, Name: m.joinName}
+	return protocol.ClientMessage{Type: protocol.TypeJoin, Name: m.joinName, KeepMedia: rejoin && m.keepMedia.Load()}
+}
+
+// KeepMedia says that a media session (client/media) keeps its peer
+// connections across reconnects: a rejoin within the grace period then
+// asks the server to keep its media session, and the media session
+// restarts ICE on them instead of building new ones.
+func (m *Meeting) KeepMedia() { m.keepMedia.Store(true) }
+
+// Probe checks the signaling connection now: it pings with a deadline of
+// timeout, and a connection that stays silent that long is dropped, so
+// that the meeting reconnects at once (the media session calls it when its
+// media went silent, a sign that the network changed).
+func (m *Meeting) Probe(timeout time.Duration) error {
+	ctx, cancel := context.WithTimeout(m.ctx, timeout)
+	defer cancel()
+	return m.Ping(ctx)
 }
 
 // SetName sets the name others see, before Join (RealtimeKit's
@@ -532,12 +552,12 @@ func (m *Meeting) Ping(ctx context.Context) error {
 }
 
 // SendMedia sends one media signaling message (protocol.TypeMediaOffer,
-// TypeMediaAnswer or TypeMediaCandidate) and returns the server's answer
+// TypeMediaAnswer, TypeMediaCandidate or TypeMediaRestart) and returns the server's answer
 // (for an offer, the answer SDP). The server's own media messages arrive as
 // EventMedia. Media needs a joined room.
 func (m *Meeting) SendMedia(ctx context.Context, msg protocol.ClientMessage) (protocol.ServerMessage, error) {
 	switch msg.Type {
-	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate:
+	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate, protocol.TypeMediaRestart:
 	default:
 		return protocol.ServerMessage{}, newError(CodeBadArgs, "%q is not a media message", msg.Type)
 	}

@@ -602,7 +602,7 @@ func (m *Meeting) reconnect() *conn {
 			return c
 		}
 		m.mu.Unlock()
-		if _, err := c.send(m.joinMessage(), kindRejoin, nil); err != nil {
+		if _, err := c.send(m.joinMessage(true), kindRejoin, nil); err != nil {
 			m.log.Debug("stagekit: rejoin failed", "err", err)
 		}
 		return c // the reader gets the snapshot, or the error and comes back

@@ -299,6 +299,8 @@ const (
 	evJoined   = client.EventParticipantJoined
 	evLeft     = client.EventParticipantLeft
 	evPeer     = client.EventParticipantStageStatusUpdate
+	// evConnection: another participant started or stopped reconnecting.
+	evConnection = client.EventParticipantConnection
 )
 
 func st(s stage.Status) string { return evStatus + ":" + string(s) }
@@ -775,7 +777,11 @@ func TestNewProcessWithinGraceKeepsRequest(t *testing.T) {
 	if len(reqs) != 1 || reqs[0].UserID != p.ID {
 		t.Fatalf("requests after reconnect %+v", reqs)
 	}
-	if evs := host.since(mh); len(evs) != 0 {
+	// The host saw it reconnecting and back; neither leave nor join.
+	host.waitFor(evConnection)
+	host.waitFor(evConnection)
+	if evs := host.since(mh); len(evs) != 2 || evs[0].Name != client.EventParticipantConnection || !evs[0].Participant.Reconnecting ||
+		evs[1].Name != client.EventParticipantConnection || evs[1].Participant.Reconnecting {
 		t.Fatalf("host saw %v while the viewer came back", evs)
 	}
 	// The request is live: the host grants it.
@@ -903,7 +909,7 @@ func TestGraceExpiryWithdrawsRequest(t *testing.T) {
 	if l := host.waitFor(evList); len(l.Requests) != 0 {
 		t.Fatalf("list after grace %+v", l.Requests)
 	}
-	wantEvents(t, "host", host.since(mh), evLeft, evList)
+	wantEvents(t, "host", host.since(mh), evConnection, evLeft, evList)
 
 	viewer.px.SetDown(false)
 	viewer.waitFor(client.EventReconnected)

@@ -41,6 +41,12 @@ const (
 	// changed; Participant is its new state, Status its new status.
 	EventParticipantStageStatusUpdate = "participantStageStatusUpdate"
 
+	// EventParticipantConnection: another participant started or stopped
+	// reconnecting (its signaling connection dropped or its media went
+	// silent; the grace period keeps its place): Participant is its new
+	// state, with Reconnecting.
+	EventParticipantConnection = "participantConnection"
+
 	// EventParticipantCount: the room's participant count changed (Count,
 	// the local user included). The server sends it at most about once a
 	// second, however fast people come and go.

@@ -104,6 +104,15 @@ func (s *state) applyEvent(msg protocol.ServerMessage) []Event {
 			s.requests = nil
 		}
 		evs = append(evs, Event{Name: EventPermissionsUpdate, Seq: msg.Seq})
+	case protocol.EventParticipantConnection:
+		p := msg.Participant
+		if p == nil {
+			break
+		}
+		if old := s.find(p.PeerID, p.UserID); old != nil && old.Reconnecting != p.Reconnecting {
+			old.Reconnecting = p.Reconnecting
+			evs = append(evs, Event{Name: EventParticipantConnection, Seq: msg.Seq, Participant: copyParticipant(*old)})
+		}
 	case protocol.EventParticipantLeft:
 		p := msg.Participant
 		if p == nil {

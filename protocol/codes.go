@@ -70,7 +70,7 @@ var knownTypes = map[string]bool{
 	TypeHello: true, TypeJoin: true, TypeLeave: true, TypeSnapshot: true,
 	TypeStageRequest: true, TypeStageCancel: true, TypeStageGrant: true, TypeStageDeny: true,
 	TypeStageKick: true, TypeStageJoin: true, TypeStageLeave: true, TypeStageRequests: true,
-	TypePing: true, TypeMediaOffer: true, TypeMediaAnswer: true, TypeMediaCandidate: true,
+	TypePing: true, TypeMediaOffer: true, TypeMediaAnswer: true, TypeMediaCandidate: true, TypeMediaRestart: true,
 }
 
 // DecodeClient parses and validates one client message. On error the id is
@@ -143,6 +143,10 @@ func DecodeClient(data []byte) (ClientMessage, *ErrorBody) {
 		}
 		if m.SDP == "" {
 			return m, NewError(CodeBadArgs, "%s needs an sdp", m.Type)
+		}
+	case TypeMediaRestart:
+		if m.PC != PCSubscribe {
+			return m, NewError(CodeBadArgs, "%s needs pc %q", m.Type, PCSubscribe)
 		}
 	case TypeMediaCandidate:
 		if m.PC != PCPublish && m.PC != PCSubscribe {

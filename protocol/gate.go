@@ -61,6 +61,15 @@ func (g *CandidateGate) Open(sdp string) (described int) {
 	return described
 }
 
+// Close holds candidates again until the next Open: an ICE restart's
+// candidates must not reach the other side before the description with
+// the new credentials.
+func (g *CandidateGate) Close() {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.open = false
+}
+
 // Stop drops what is held and everything added later: the connection is
 // gone.
 func (g *CandidateGate) Stop() {

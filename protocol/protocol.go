@@ -55,6 +55,10 @@ const (
 	TypeMediaOffer     = "media.offer"     // PC "publish", SDP; result carries the answer SDP
 	TypeMediaAnswer    = "media.answer"    // PC "subscribe", SDP
 	TypeMediaCandidate = "media.candidate" // PC, Candidate
+	// TypeMediaRestart asks the server for an ICE restart of the subscribe
+	// PC (PC "subscribe"): it answers with an offer marked ICERestart on
+	// the same connection, or 4041 when it has no subscribe PC.
+	TypeMediaRestart = "media.restart"
 )
 
 // Peer connection names in media messages.
@@ -101,6 +105,11 @@ const (
 	// EventResync says the room changed in a way events do not carry (a
 	// preset changed who sees whom): the client fetches a snapshot.
 	EventResync = "resync"
+	// EventParticipantConnection says whether a participant is
+	// reconnecting (Participant.Reconnecting): its signaling connection
+	// dropped, or its media connection went silent, and the grace period
+	// keeps its place. Sent to whoever sees the participant.
+	EventParticipantConnection = "participantConnection"
 	// EventCount carries the room's participant count (Count). It has no
 	// seq: it is sent at most once per count interval, the latest value
 	// wins.
@@ -109,12 +118,16 @@ const (
 
 // ClientMessage is every message a client sends.
 type ClientMessage struct {
-	V       int      `json:"v"`
-	ID      uint64   `json:"id"`
-	Type    string   `json:"type"`
-	Token   string   `json:"token,omitempty"`
-	Name    string   `json:"name,omitempty"` // join: the name the user set before joining
-	UserIDs []string `json:"userIds,omitempty"`
+	V     int    `json:"v"`
+	ID    uint64 `json:"id"`
+	Type  string `json:"type"`
+	Token string `json:"token,omitempty"`
+	Name  string `json:"name,omitempty"` // join: the name the user set before joining
+	// KeepMedia, on a join that re-attaches within the grace period, says
+	// the client kept its peer connections: the server keeps the media
+	// session (connections, slots, tracks) and the client restarts ICE.
+	KeepMedia bool     `json:"keepMedia,omitempty"`
+	UserIDs   []string `json:"userIds,omitempty"`
 	// Expect holds, for grant, deny and kick, the status the sender saw for
 	// each user id ("" for unknown); a user who moved since is refused (2006).
 	Expect []stage.Status `json:"expect,omitempty"`
@@ -126,6 +139,11 @@ type ClientMessage struct {
 	// Sources labels a publish offer's sections that are not the camera or
 	// microphone: mid → SourceScreenshare.
 	Sources map[string]string `json:"sources,omitempty"`
+	// ICERestart marks a publish offer that restarts ICE on the publish PC
+	// the server has (new credentials, same connection): the server
+	// refuses it with 4041 when it has no such connection, and the client
+	// then offers a new one.
+	ICERestart bool `json:"iceRestart,omitempty"`
 }
 
 // SourceScreenshare labels a screen share's video (and its audio) in a
@@ -189,6 +207,10 @@ type ServerMessage struct {
 	Candidate *ICECandidate `json:"candidate,omitempty"`
 	Tracks    []TrackInfo   `json:"tracks,omitempty"`
 	Paused    []LayerID     `json:"paused,omitempty"`
+	// ICERestart marks a subscribe offer that restarts ICE on the current
+	// subscribe PC: the client applies it to that connection. An offer with
+	// new ICE credentials without it is for a new connection.
+	ICERestart bool `json:"iceRestart,omitempty"`
 }
 
 // LayerID names a simulcast layer of a publish PC: its section's mid and
@@ -252,6 +274,10 @@ type Participant struct {
 	// IsHost: the user's preset accepts stage requests (RealtimeKit's
 	// participant.isHost).
 	IsHost bool `json:"isHost,omitempty"`
+	// Reconnecting: the participant's signaling connection dropped or its
+	// media connection went silent; the grace period keeps its place
+	// (EventParticipantConnection).
+	Reconnecting bool `json:"reconnecting,omitempty"`
 }
 
 // HelloResult answers a hello: who the token says the user is.

@@ -736,6 +736,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 				}
 				in.Delim(']')
 			}
+		case "iceRestart":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.ICERestart = bool(in.Bool())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -931,6 +937,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 			}
 			out.RawByte(']')
 		}
+	}
+	if in.ICERestart {
+		const prefix string = ",\"iceRestart\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.ICERestart))
 	}
 	out.RawByte('}')
 }
@@ -1172,6 +1183,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol5(in *jlexer.Lexer, 
 			} else {
 				out.IsHost = bool(in.Bool())
 			}
+		case "reconnecting":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Reconnecting = bool(in.Bool())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -1220,6 +1237,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol5(out *jwriter.Write
 		const prefix string = ",\"isHost\":"
 		out.RawString(prefix)
 		out.Bool(bool(in.IsHost))
+	}
+	if in.Reconnecting {
+		const prefix string = ",\"reconnecting\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.Reconnecting))
 	}
 	out.RawByte('}')
 }
@@ -1708,6 +1730,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer,
 			} else {
 				out.Name = string(in.String())
 			}
+		case "keepMedia":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.KeepMedia = bool(in.Bool())
+			}
 		case "userIds":
 			if in.IsNull() {
 				in.Skip()
@@ -1812,6 +1840,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer,
 				}
 				in.Delim('}')
 			}
+		case "iceRestart":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.ICERestart = bool(in.Bool())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -1850,6 +1884,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writ
 		const prefix string = ",\"name\":"
 		out.RawString(prefix)
 		out.String(string(in.Name))
+	}
+	if in.KeepMedia {
+		const prefix string = ",\"keepMedia\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.KeepMedia))
 	}
 	if len(in.UserIDs) != 0 {
 		const prefix string = ",\"userIds\":"
@@ -1912,6 +1951,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writ
 			}
 			out.RawByte('}')
 		}
+	}
+	if in.ICERestart {
+		const prefix string = ",\"iceRestart\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.ICERestart))
 	}
 	out.RawByte('}')
 }

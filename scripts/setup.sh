@@ -2,7 +2,8 @@
 # setup.sh installs what the build and the tests need, and nothing global
 # beyond Debian packages:
 #   - Debian's chromium (+ brotli, for the precompressed SDK), and for the
-#     cluster tests postgresql and redis-server, via apt-get, only when
+#     cluster tests postgresql and redis-server, for the link lab
+#     (scripts/netlab.sh) iproute2 and nftables, via apt-get, only when
 #     missing (the tests start their own throwaway servers; the packages'
 #     own services are not needed);
 #   - wasmbrowsertest v0.11.0 into ./bin (GOBIN), only when missing or another
@@ -28,6 +29,9 @@ command -v npm >/dev/null 2>&1 || apt_pkgs+=(npm)
 # PostgreSQL: Debian installs its binaries under /usr/lib/postgresql/<major>/bin.
 compgen -G '/usr/lib/postgresql/*/bin/postgres' >/dev/null || apt_pkgs+=(postgresql)
 command -v redis-server >/dev/null 2>&1 || apt_pkgs+=(redis-server)
+# The link lab of the network tests (scripts/netlab.sh): ip and tc, nft.
+{ command -v ip && command -v tc; } >/dev/null 2>&1 || apt_pkgs+=(iproute2)
+command -v nft >/dev/null 2>&1 || apt_pkgs+=(nftables)
 if [ ${#apt_pkgs[@]} -gt 0 ]; then
 	SUDO=()
 	if [ "$(id -u)" -ne 0 ]; then

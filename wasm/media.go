@@ -126,6 +126,13 @@ func newMedia(mt *meeting) (*media, error) {
 		OnTrackEnded: func(t *cmedia.Track) {
 			mt.showRemote(t.Info.PeerID, slotOf(t.Info), js.Null(), t.JS)
 		},
+		// RealtimeKit's meeting.meta mediaConnectionUpdate (web/shape.js
+		// keeps meta.mediaState from it).
+		OnConnectionState: func(transport, state string) {
+			if meta := mt.obj.Get("meta"); meta.Type() == js.TypeObject {
+				meta.Call("emit", "mediaConnectionUpdate", map[string]any{"transport": transport, "state": state})
+			}
+		},
 	})
 	if err != nil {
 		return nil, err

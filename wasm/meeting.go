@@ -229,6 +229,7 @@ func (mt *meeting) upsert(p client.Participant) *participant {
 		mt.joined.Value().Call("set", p.PeerID, jp.obj)
 	}
 	jp.obj.Set("stageStatus", string(p.StageStatus))
+	jp.obj.Set("reconnecting", p.Reconnecting)
 	return jp
 }
 
@@ -358,6 +359,14 @@ func (mt *meeting) onEvent(root *jsbridge.Emitter, ev client.Event) {
 			jp := mt.upsert(*ev.Participant)
 			jp.em.Emit("stageStatusUpdate", jp.obj)
 			mt.joined.Emit("stageStatusUpdate", jp.obj)
+		}
+	case client.EventParticipantConnection:
+		// Reconnecting (its connection dropped or its media went silent;
+		// the grace period keeps its place) or back: participant.reconnecting.
+		if ev.Participant != nil {
+			jp := mt.upsert(*ev.Participant)
+			jp.em.Emit("connectionUpdate", jp.obj)
+			mt.joined.Emit("connectionUpdate", jp.obj)
 		}
 	case client.EventParticipantCount:
 		mt.parts.Emit("countUpdate", ev.Count)

@@ -314,7 +314,12 @@ function shapeMeta(meeting) {
   };
   getter(meta, "viewType", viewType);
   getter(meta, "meetingType", viewType);
-  readonly(meta, "mediaState", Object.freeze({}));
+  // The media connections' states, from mediaConnectionUpdate (Go emits it).
+  let mediaState = Object.freeze({ recv: { state: "new" }, send: { state: "new" } });
+  getter(meta, "mediaState", () => mediaState);
+  meta.on("mediaConnectionUpdate", ({ transport, state }) => {
+    if (transport === "recv" || transport === "send") mediaState = Object.freeze({ ...mediaState, [transport]: { state } });
+  });
   // The tab a user looks at (a screen share): kept locally; RealtimeKit's
   // tab sync (broadcastTabChanges) is not a StageKit feature.
   let selfActiveTab;

@@ -196,6 +196,8 @@ export interface ParticipantEvents<T = Track> {
   videoUpdate: (update: VideoUpdate<T>) => void;
   /** The participant started or stopped sharing its screen. */
   screenShareUpdate: (update: ScreenShareUpdate<T>) => void;
+  /** StageKit: the participant started or stopped reconnecting (participant.reconnecting); the payload is the participant. */
+  connectionUpdate: (participant: Participant<T>) => void;
 }
 
 /** A participant: the other users' objects in meeting.participants; its fields are updated before its events fire. */
@@ -210,6 +212,8 @@ export interface Participant<T = Track> extends Emitter<ParticipantEvents<T>> {
   readonly customParticipantId?: string;
   /** Whether the participant's preset accepts stage requests (a host). */
   readonly isHost: boolean;
+  /** StageKit: its connection dropped or its media went silent, and the grace period keeps its place (connectionUpdate). */
+  readonly reconnecting: boolean;
   /** The participant's tracks while it is ON_STAGE and publishing them. */
   readonly audioTrack: T;
   readonly videoTrack: T;
@@ -370,6 +374,7 @@ export interface ParticipantMapEvents<T = Track> {
   audioUpdate: (participant: Participant<T>, update: AudioUpdate<T>) => void;
   videoUpdate: (participant: Participant<T>, update: VideoUpdate<T>) => void;
   screenShareUpdate: (participant: Participant<T>, update: ScreenShareUpdate<T>) => void;
+  connectionUpdate: (participant: Participant<T>) => void;
 }
 
 /** RealtimeKit's participant map: a Map (peer id → participant) with toArray(), and an emitter. */
@@ -420,8 +425,16 @@ export interface SocketConnectionState {
   reconnected: boolean;
 }
 
+/** A media connection's state, RealtimeKit's: recv is the connection that receives, send the one that publishes. */
+export interface MediaConnectionUpdate {
+  transport: "send" | "recv";
+  state: "new" | "connecting" | "reconnecting" | "disconnected" | "connected" | "failed" | "closed";
+}
+
 export interface MetaEvents {
   socketConnectionUpdate: (state: SocketConnectionState) => void;
+  /** A media connection's ICE went silent (disconnected), is being restarted (reconnecting), or is up again (connected). */
+  mediaConnectionUpdate: (update: MediaConnectionUpdate) => void;
   selfTabUpdate: (tab: { type: string; id: string }) => void;
 }
 
@@ -435,6 +448,8 @@ export interface Meta extends Emitter<MetaEvents> {
   /** When the room's session started on the server (undefined before join). */
   readonly meetingStartedTimestamp: Date | undefined;
   readonly socketState: SocketConnectionState;
+  /** The media connections' last states (mediaConnectionUpdate). */
+  readonly mediaState: { recv: { state: MediaConnectionUpdate["state"] }; send: { state: MediaConnectionUpdate["state"] } };
   /** The tab (a screen share) the user looks at: kept locally, not synced to others. */
   readonly selfActiveTab: { type: string; id: string } | undefined;
   readonly broadcastTabChanges: boolean;

@@ -30,6 +30,11 @@ type Options struct {
 	// OnTrackEnded is called once when a received track ends; it must not
 	// block.
 	OnTrackEnded func(*Track)
+	// OnConnectionState is told when a connection's state changes:
+	// transport TransportRecv (subscribe) or TransportSend (publish); state "connected", "disconnected" (its ICE went silent)
+	// or "reconnecting" (an ICE restart is under way), RealtimeKit's
+	// mediaConnectionUpdate. It must not block.
+	OnConnectionState func(transport, state string)
 	// Logger receives the session's logs; nil discards them.
 	Logger client.Logger
 }

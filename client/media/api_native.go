@@ -44,6 +44,11 @@ type Options struct {
 	// OnTrackEnded is called once when a received track ends; it must not
 	// block.
 	OnTrackEnded func(*Track)
+	// OnConnectionState is told when a connection's state changes:
+	// transport TransportRecv (subscribe) or TransportSend (publish); state "connected", "disconnected" (its ICE went silent)
+	// or "reconnecting" (an ICE restart is under way), RealtimeKit's
+	// mediaConnectionUpdate. It must not block.
+	OnConnectionState func(transport, state string)
 	// OnPacket, if set, is called for every RTP packet received, on the
 	// track's reading goroutine, after the counters were updated. The packet
 	// and its payload are only valid during the call.

@@ -39,9 +39,16 @@ type Session struct {
 	// even if the user is back.
 	ctlSig      chan struct{}
 	reconnected atomic.Bool
-	reconnects  atomic.Uint64
-	pubLost     atomic.Bool
+	pubLost     atomic.Bool // the publish connection failed or was closed: a new one
+	pubSilent   atomic.Bool // the publish connection's ICE went silent: restart it
+	pubRestart  atomic.Bool // RestartICE: restart it now
 	exits       atomic.Uint64
+
+	// ICE restarts of the subscribe connection, owned by run.
+	lastSubRestart time.Time
+	// The states last told to Options.OnConnectionState, by transport.
+	connMu    sync.Mutex
+	connState map[string]string
 
 	// Local candidates to send, for sendLoop.
 	outMu     sync.Mutex
@@ -99,14 +106,14 @@ type pubConn struct {
 	pc    *webrtc.PeerConnection
 	gate  *protocol.CandidateGate
 	epoch uint64 // Session.exits when it was made
-	conns uint64 // Session.reconnects when it was made
 	// Under Session.mu: whether the server's answer is set, and the server
 	// candidates that came before it.
 	remoteSet bool
 	cands     []webrtc.ICECandidateInit
-	slots     []*slot // under pubMu
-	gathered  bool    // under pubMu
-	edge      pubEdge // the build's per-connection state
+	slots     []*slot   // under pubMu
+	gathered  bool      // under pubMu
+	restarted time.Time // the last ICE restart, under pubMu
+	edge      pubEdge   // the build's per-connection state
 
 	connected, failed, done chan struct{}
 	connOnce, failOnce      sync.Once
@@ -153,6 +160,7 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 	if m.Self().RoomJoined {
 		s.log.Warn("attached after Join: the first subscribe offer may have been missed (the server resends it after its answer timeout)")
 	}
+	m.KeepMedia() // reconnects keep both connections and restart ICE on them
 	s.removeListener = m.On(s.onEvent)
 	s.goroutine(s.run)
 	s.goroutine(s.control)
@@ -207,22 +215,89 @@ func (s *Session) onEvent(e client.Event) {
 		}
 		poke(s.ctlSig)
 	case client.EventReconnected:
-		s.reconnects.Add(1)
 		s.reconnected.Store(true)
 		poke(s.ctlSig)
-		// In order with the media messages: the server's new session
-		// offers a new subscribe connection after this.
-		s.inMu.Lock()
-		s.in = append(s.in, protocol.ServerMessage{Event: resubscribe})
-		s.inMu.Unlock()
-		poke(s.inSig)
+		// In order with the media messages: the server kept the media
+		// session (the rejoin asked it to) and the subscribe connection
+		// restarts ICE, or it made a new one, which offers a new connection.
+		s.queueRestart(true)
 	}
 }
 
-// resubscribe is the session's own entry in its media message queue: the
-// meeting reconnected, so the server dropped the subscribe connection (its
-// tracks end now rather than when the new connection's offer comes).
-const resubscribe = "stagekit.resubscribe"
+// restartSubscribe is the session's own entry in its media message queue:
+// restart ICE on the subscribe connection (Force: after a reconnect, even
+// if it looks up). If the server has no subscribe connection for it any
+// more (it made a new media session), the connection is closed and its
+// tracks end now rather than when the new connection's offer comes.
+const restartSubscribe = "stagekit.restartSubscribe"
+
+// queueRestart queues an ICE restart of the subscribe connection, in order
+// with the server's media messages. force: after a reconnect.
+func (s *Session) queueRestart(force bool) {
+	s.inMu.Lock()
+	s.in = append(s.in, protocol.ServerMessage{Event: restartSubscribe, ICERestart: force})
+	s.inMu.Unlock()
+	poke(s.inSig)
+}
+
+// RestartICE restarts ICE on both peer connections now, keeping them, their
+// tracks and the server's slots: for an application that learns of a
+// network change before the connections notice (the session restarts by
+// itself when a connection's ICE goes silent, and after a reconnect).
+func (s *Session) RestartICE() {
+	s.queueRestart(true)
+	s.pubRestart.Store(true)
+	poke(s.ctlSig)
+}
+
+// minRestartInterval spaces the ICE restarts the session asks for on one
+// connection when its ICE keeps failing.
+const minRestartInterval = time.Second
+
+// probeTimeout bounds the signaling check made when a connection's ICE
+// goes silent (Meeting.Probe): a network that changed under the WebSocket
+// too is then noticed in this time, not after the ping interval.
+const probeTimeout = 1500 * time.Millisecond
+
+// iceSilent reports whether an ICE state means the other side is not heard.
+func iceSilent(st webrtc.ICEConnectionState) bool {
+	return st == webrtc.ICEConnectionStateDisconnected || st == webrtc.ICEConnectionStateFailed
+}
+
+// setConnState tells Options.OnConnectionState of a change of a
+// connection's state (RealtimeKit's mediaConnectionUpdate: transport
+// TransportRecv or TransportSend; "connected", "disconnected",
+// "reconnecting").
+func (s *Session) setConnState(transport, state string) {
+	s.connMu.Lock()
+	if s.connState == nil {
+		s.connState = map[string]string{}
+	}
+	if s.connState[transport] == state {
+		s.connMu.Unlock()
+		return
+	}
+	s.connState[transport] = state
+	s.connMu.Unlock()
+	if f := s.opts.OnConnectionState; f != nil {
+		f(transport, state)
+	}
+}
+
+// ConnectionState is the state last reported for transport (TransportRecv:
+// the subscribe connection, TransportSend: the publish one), "" before any.
+func (s *Session) ConnectionState(transport string) string {
+	s.connMu.Lock()
+	defer s.connMu.Unlock()
+	return s.connState[transport]
+}
+
+// Transports as RealtimeKit (2.0.2) names them in mediaConnectionUpdate
+// and meta.mediaState.
+const (
+	TransportRecv = "recv" // the subscribe connection
+	TransportSend = "send" // the publish connection
+)
 
 func poke(ch chan struct{}) {
 	select {
@@ -288,18 +363,12 @@ func (s *Session) run() {
 
 func (s *Session) handle(msg protocol.ServerMessage) {
 	switch msg.Event {
-	case resubscribe:
-		s.mu.Lock()
-		sc := s.sub
-		s.sub, s.subCands = nil, nil
-		s.mu.Unlock()
-		if sc != nil {
-			s.closeSub(sc)
-		}
+	case restartSubscribe:
+		s.restartSub(msg.ICERestart)
 	case protocol.MediaTracks:
 		s.setRemoteTracks(msg.Tracks)
 	case protocol.MediaOffer:
-		if err := s.answer(msg.SDP); err != nil && s.ctx.Err() == nil {
+		if err := s.answer(msg.SDP, msg.ICERestart); err != nil && s.ctx.Err() == nil {
 			s.log.Warn("subscribe offer not answered", "err", err)
 		}
 	case protocol.MediaCandidate:
@@ -370,10 +439,49 @@ func (s *Session) rebind(sl *recvSlot) {
 	}
 }
 
+// restartSub asks the server for an ICE restart of the subscribe connection
+// (its offer follows as a media message) when the connection's ICE is
+// silent, or after a reconnect (force). A server that has no subscribe
+// connection for it any more made a new media session: the connection is
+// closed, and the server's next offer makes a new one.
+func (s *Session) restartSub(force bool) {
+	s.mu.Lock()
+	sc := s.sub
+	s.mu.Unlock()
+	if sc == nil || sc.ufrag == "" {
+		return
+	}
+	if !force && (!iceSilent(sc.pc.ICEConnectionState()) || time.Since(s.lastSubRestart) < minRestartInterval) {
+		return
+	}
+	s.lastSubRestart = time.Now()
+	s.setConnState(TransportRecv, "reconnecting")
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
+	defer cancel()
+	_, err := s.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaRestart, PC: protocol.PCSubscribe})
+	if err == nil {
+		s.log.Debug("subscribe ICE restart asked", "reconnected", force)
+		return
+	}
+	if codeOf(err) != protocol.CodeMediaFailed {
+		s.log.Debug("subscribe ICE restart not asked", "err", err)
+		return
+	}
+	s.log.Debug("the server has no subscribe connection for us; closing ours", "err", err)
+	s.mu.Lock()
+	if s.sub == sc {
+		s.sub, s.subCands = nil, nil
+	}
+	s.mu.Unlock()
+	s.closeSub(sc)
+}
+
 // answer applies a subscribe offer and sends the answer. An offer with other
 // ICE credentials than the current connection's is for a new connection
-// (the server replaced it): the old one is closed and a new one answers.
-func (s *Session) answer(sdp string) error {
+// (the server replaced it): the old one is closed and a new one answers;
+// unless the offer is marked as an ICE restart (iceRestart), which the
+// current connection applies.
+func (s *Session) answer(sdp string, iceRestart bool) error {
 	ufrag := protocol.ICEUfrag(sdp)
 	s.mu.Lock()
 	if s.closed {
@@ -381,7 +489,13 @@ func (s *Session) answer(sdp string) error {
 		return errClosed()
 	}
 	sc := s.sub
-	if sc != nil && sc.ufrag != "" && sc.ufrag != ufrag {
+	restart := iceRestart && sc != nil && sc.ufrag != "" && sc.ufrag != ufrag
+	if restart {
+		// Its new candidates go out after the answer with the new
+		// credentials.
+		sc.gate.Close()
+	}
+	if sc != nil && sc.ufrag != "" && sc.ufrag != ufrag && !restart {
 		old := sc
 		sc, s.sub = nil, nil
 		s.log.Debug("the server replaced the subscribe connection")
@@ -417,7 +531,7 @@ func (s *Session) answer(sdp string) error {
 	s.mu.Unlock()
 	s.addCandidates(ctx, sc.pc, cands)
 	var gathered <-chan struct{}
-	if !sc.gathered && s.opts.GatherTimeout > 0 {
+	if (!sc.gathered || restart) && s.opts.GatherTimeout > 0 {
 		gathered = webrtc.GatheringCompletePromise(sc.pc)
 	}
 	err = s.step(ctx, sc.pc, func() error {
@@ -454,6 +568,35 @@ func (s *Session) newSubConn() (*subConn, error) {
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("subscribe PC", "state", st.String())
+	})
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		s.mu.Lock()
+		current := s.sub == sc
+		s.mu.Unlock()
+		if !current {
+			return
+		}
+		switch {
+		case iceSilent(st):
+			// The network may have changed: check the signaling now (a
+			// dead WebSocket reconnects, and the reconnect restarts ICE),
+			// and restart ICE on what is there.
+			s.setConnState(TransportRecv, "disconnected")
+			go s.m.Probe(probeTimeout) //nolint:errcheck // a failed probe reconnects by itself
+			s.queueRestart(false)
+			// A restart that did not help is repeated while ICE stays
+			// silent (restartSub checks).
+			var again func()
+			again = func() {
+				if s.ctx.Err() == nil && iceSilent(pc.ICEConnectionState()) {
+					s.queueRestart(false)
+					time.AfterFunc(2*minRestartInterval, again)
+				}
+			}
+			time.AfterFunc(2*minRestartInterval, again)
+		case st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted:
+			s.setConnState(TransportRecv, "connected")
+		}
 	})
 	sc.release = s.watchTracks(sc)
 	s.mu.Lock()
@@ -631,7 +774,7 @@ func (s *Session) publish(ctx context.Context, tracks []LocalTrack, explicit boo
 		p, err = s.newPub()
 	}
 	if err == nil {
-		err = s.update(ctx, p, tracks)
+		err = s.update(ctx, p, tracks, false)
 	}
 	s.mu.Lock()
 	switch {
@@ -657,10 +800,10 @@ func (s *Session) publish(ctx context.Context, tracks []LocalTrack, explicit boo
 }
 
 // stale reports whether the server closed p: it was made before the
-// user's latest exit from ON_STAGE or before the latest reconnect (the
-// server then made a new media session).
+// user's latest exit from ON_STAGE. (After a reconnect the server keeps it;
+// if it did not, the ICE restart is refused and a new one is offered.)
 func (s *Session) stale(p *pubConn) bool {
-	return p.epoch < s.exits.Load() || p.conns < s.reconnects.Load()
+	return p.epoch < s.exits.Load()
 }
 
 // newPub makes the publish connection (not yet negotiated) and makes it
@@ -670,19 +813,44 @@ func (s *Session) newPub() (*pubConn, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &pubConn{pc: pc, gate: s.candidateGate(protocol.PCPublish), epoch: s.exits.Load(), conns: s.reconnects.Load(),
+	p := &pubConn{pc: pc, gate: s.candidateGate(protocol.PCPublish), epoch: s.exits.Load(),
 		connected: make(chan struct{}), failed: make(chan struct{}), done: make(chan struct{})}
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		s.log.Debug("publish PC", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			p.connOnce.Do(func() { close(p.connected) })
-		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
+		case webrtc.PeerConnectionStateClosed:
 			p.failOnce.Do(func() { close(p.failed) })
 			if !isDone(p.done) {
 				s.pubLost.Store(true)
 				poke(s.ctlSig)
 			}
+		}
+	})
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		if isDone(p.done) {
+			return
+		}
+		switch {
+		case iceSilent(st):
+			// As for the subscribe connection: check the signaling, and
+			// restart ICE (control), again while it stays silent.
+			s.setConnState(TransportSend, "disconnected")
+			go s.m.Probe(probeTimeout) //nolint:errcheck // a failed probe reconnects by itself
+			s.pubSilent.Store(true)
+			poke(s.ctlSig)
+			var again func()
+			again = func() {
+				if s.ctx.Err() == nil && !isDone(p.done) && iceSilent(pc.ICEConnectionState()) {
+					s.pubSilent.Store(true)
+					poke(s.ctlSig)
+					time.AfterFunc(2*minRestartInterval, again)
+				}
+			}
+			time.AfterFunc(2*minRestartInterval, again)
+		case st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted:
+			s.setConnState(TransportSend, "connected")
 		}
 	})
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
@@ -703,15 +871,15 @@ func (s *Session) newPub() (*pubConn, error) {
 
 // update puts tracks on p's transceivers and renegotiates when that changed
 // what p sends, or when p was never negotiated. pubMu held.
-func (s *Session) update(ctx context.Context, p *pubConn, tracks []LocalTrack) error {
+func (s *Session) update(ctx context.Context, p *pubConn, tracks []LocalTrack, iceRestart bool) error {
 	changed, err := s.assign(ctx, p, tracks)
 	if err != nil {
 		return err
 	}
-	if !changed && p.remoteSet {
+	if !changed && p.remoteSet && !iceRestart {
 		return nil
 	}
-	return s.negotiate(ctx, p)
+	return s.negotiate(ctx, p, iceRestart && p.remoteSet)
 }
 
 // assign gives every track a slot: the one it has, a free one of its kind,
@@ -841,16 +1009,22 @@ func (s *Session) slotTrack(sl *slot) LocalTrack {
 
 // negotiate offers p and applies the server's answer (the result of the
 // offer). The first offer waits for ICE gathering (up to GatherTimeout, if
-// positive);
-// later ones reuse the transport.
-func (s *Session) negotiate(ctx context.Context, p *pubConn) error {
+// positive); later ones reuse the transport, unless iceRestart: then the
+// offer has new ICE credentials (the network changed), gathers again and
+// is marked for the server, which applies it to its side of p.
+func (s *Session) negotiate(ctx context.Context, p *pubConn, iceRestart bool) error {
 	pc := p.pc
 	var gathered <-chan struct{}
-	if !p.gathered && s.opts.GatherTimeout > 0 {
+	if (!p.gathered || iceRestart) && s.opts.GatherTimeout > 0 {
 		gathered = webrtc.GatheringCompletePromise(pc)
 	}
+	var opts *webrtc.OfferOptions
+	if iceRestart {
+		opts = &webrtc.OfferOptions{ICERestart: true}
+		p.gate.Close() // new candidates after the offer with the new credentials
+	}
 	err := s.step(ctx, pc, func() error {
-		offer, err := pc.CreateOffer(nil)
+		offer, err := pc.CreateOffer(opts)
 		if err == nil {
 			err = pc.SetLocalDescription(offer)
 		}
@@ -865,7 +1039,7 @@ func (s *Session) negotiate(ctx context.Context, p *pubConn) error {
 	}
 	local := pc.LocalDescription().SDP
 	res, err := s.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: local,
-		Sources: s.sources(p)})
+		Sources: s.sources(p), ICERestart: iceRestart})
 	if err != nil {
 		return err
 	}
@@ -885,7 +1059,7 @@ func (s *Session) negotiate(ctx context.Context, p *pubConn) error {
 	p.cands = nil
 	s.mu.Unlock()
 	s.addCandidates(ctx, pc, cands)
-	if first {
+	if first || iceRestart {
 		s.described.Add(int64(p.gate.Open(local)))
 	}
 	return nil
@@ -1009,8 +1183,9 @@ func (s *Session) control() {
 			s.log.Debug("left the stage: unpublished")
 			continue
 		}
-		reconnected, lost := s.reconnected.Swap(false), s.pubLost.Swap(false)
-		if !onStage || !reconnected && !lost {
+		reconnected, lost, silent := s.reconnected.Swap(false), s.pubLost.Swap(false), s.pubSilent.Swap(false)
+		force := s.pubRestart.Swap(false) || reconnected
+		if !onStage || !force && !lost && !silent {
 			continue
 		}
 		s.mu.Lock()
@@ -1018,6 +1193,12 @@ func (s *Session) control() {
 		s.mu.Unlock()
 		if len(tracks) == 0 {
 			continue
+		}
+		if !lost && s.restartPub(force) {
+			continue
+		}
+		if !reconnected && !lost {
+			continue // a restart asked for with no connection to restart
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
 		p, err := s.publish(ctx, tracks, false)
@@ -1030,6 +1211,46 @@ func (s *Session) control() {
 		} else if err == nil {
 			s.log.Debug("republished", "reconnected", reconnected)
 		}
+	}
+}
+
+// restartPub restarts ICE on the publish connection, which keeps its
+// tracks (and the server its sources, so viewers see no new track): after
+// a reconnect (force), or while its ICE is silent, at most once per
+// minRestartInterval. It reports false when there is no connection to
+// restart or the server no longer has its side (the caller then
+// publishes on a new one).
+func (s *Session) restartPub(force bool) bool {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.mu.Lock()
+	p := s.pub
+	s.mu.Unlock()
+	if p == nil || s.stale(p) || isDone(p.failed) || !p.remoteSet {
+		return false
+	}
+	if !force && (!iceSilent(p.pc.ICEConnectionState()) || time.Since(p.restarted) < minRestartInterval) {
+		return true
+	}
+	p.restarted = time.Now()
+	s.setConnState(TransportSend, "reconnecting")
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
+	defer cancel()
+	err := s.negotiate(ctx, p, true)
+	switch code := codeOf(err); {
+	case err == nil:
+		s.log.Debug("publish ICE restart", "reconnected", force)
+		return true
+	case code == protocol.CodeMediaFailed || code == protocol.CodeMediaRefused:
+		// The server has no such connection (a new media session), or the
+		// connection could not take the restart: a new one.
+		s.log.Debug("publish ICE restart refused; publishing anew", "err", err)
+		s.dropPub(p)
+		return false
+	default:
+		// The signaling is down: the reconnect restarts ICE again.
+		s.log.Debug("publish ICE restart not sent", "err", err)
+		return true
 	}
 }
 

@@ -30,6 +30,7 @@ import (
 	"net/url"
 	"path/filepath"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/stagekit/stagekit/server/auth"
@@ -114,6 +115,7 @@ type App struct {
 	presets *config.Presets
 	auth    *auth.Authenticator
 	hub     *signal.Hub
+	liveHub atomic.Pointer[signal.Hub] // a.hub, for the SFU's liveness callback
 	hooks   *webhook.Deliverer
 	keeper  *presetKeeper
 	sfu     *sfu.SFU // the built-in media server, nil when Config.Media is set
@@ -197,6 +199,17 @@ func New(cfg Config) (*App, error) {
 		if mc.Logger == nil {
 			mc.Logger = log.With("component", "sfu")
 		}
+		// Silent media makes the hub show the participant as reconnecting
+		// and check its signaling connection (the hub is made below).
+		given := mc.OnLiveness
+		mc.OnLiveness = func(meetingID, userID string, live bool) {
+			if h := a.liveHub.Load(); h != nil {
+				h.MediaLiveness(meetingID, userID, live)
+			}
+			if given != nil {
+				given(meetingID, userID, live)
+			}
+		}
 		if a.sfu, err = sfu.New(mc); err != nil {
 			if node != nil {
 				node.Close()
@@ -215,6 +228,7 @@ func New(cfg Config) (*App, error) {
 	}
 	a.hooks = webhook.New(wo)
 	a.hub = a.mountSignal()
+	a.liveHub.Store(a.hub)
 	if node != nil {
 		node.Start(a.hub)
 	}

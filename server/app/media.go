@@ -13,8 +13,13 @@ type mediaBridge struct{ sfu *sfu.SFU }
 
 var _ signal.MediaHandler = mediaBridge{}
 
-func (b mediaBridge) Attach(meetingID, userID, peerID string, preset stage.Preset, out signal.MediaSender) error {
-	_, err := b.sfu.Join(meetingID, userID, peerID, sfu.MessageSignaler(out.SendMedia))
+func (b mediaBridge) Attach(meetingID, userID, peerID string, preset stage.Preset, out signal.MediaSender, resume bool) error {
+	sig := sfu.MessageSignaler(out.SendMedia)
+	if resume && b.sfu.Resume(meetingID, userID, peerID, sig) != nil {
+		b.sfu.SetPermissions(meetingID, userID, preset.Permissions)
+		return nil
+	}
+	_, err := b.sfu.Join(meetingID, userID, peerID, sig)
 	if err == nil {
 		b.sfu.SetPermissions(meetingID, userID, preset.Permissions)
 	}

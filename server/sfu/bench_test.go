@@ -146,7 +146,7 @@ type sinkSignaler struct {
 	meetingID, userID string
 }
 
-func (g *sinkSignaler) SendOffer(sdp string) {
+func (g *sinkSignaler) SendOffer(sdp string, _ bool) {
 	g.ss.msgs <- sinkMsg{meetingID: g.meetingID, userID: g.userID, sdp: sdp}
 }
 func (g *sinkSignaler) SendCandidate(string, protocol.ICECandidate) {}

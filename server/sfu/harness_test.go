@@ -59,12 +59,13 @@ func clientAPI(t testing.TB) *webrtc.API {
 
 // sigMsg is one message the SFU sent a test client.
 type sigMsg struct {
-	kind      string // "offer", "candidate", "tracks", "layers"
-	sdp       string
-	pc        string
-	candidate protocol.ICECandidate
-	tracks    []protocol.TrackInfo
-	paused    []protocol.LayerID
+	kind       string // "offer", "candidate", "tracks", "layers"
+	sdp        string
+	iceRestart bool
+	pc         string
+	candidate  protocol.ICECandidate
+	tracks     []protocol.TrackInfo
+	paused     []protocol.LayerID
 }
 
 // chanSignaler is the in-test hub: it queues the SFU's messages for the
@@ -81,7 +82,9 @@ func (c *chanSignaler) put(m sigMsg) {
 		c.overflow.Store(true)
 	}
 }
-func (c *chanSignaler) SendOffer(sdp string) { c.put(sigMsg{kind: "offer", sdp: sdp}) }
+func (c *chanSignaler) SendOffer(sdp string, iceRestart bool) {
+	c.put(sigMsg{kind: "offer", sdp: sdp, iceRestart: iceRestart})
+}
 func (c *chanSignaler) SendCandidate(pc string, cand protocol.ICECandidate) {
 	c.put(sigMsg{kind: "candidate", pc: pc, candidate: cand})
 }

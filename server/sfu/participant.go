@@ -35,6 +35,56 @@ type Participant struct {
 
 	pub *publisher
 	sub *subscriber
+
+	// lost has a bit (livePublish, liveSubscribe) for each peer connection
+	// whose ICE is disconnected or failed: the client went silent.
+	lost atomic.Uint32
+}
+
+// Bits of Participant.lost.
+const (
+	livePublish uint32 = 1 << iota
+	liveSubscribe
+)
+
+// setLive records whether one of the participant's peer connections hears
+// from the client, and tells Config.OnLiveness when the participant as a
+// whole goes silent (any connection lost) or comes back (none lost).
+func (p *Participant) setLive(pc uint32, live bool) {
+	for {
+		old := p.lost.Load()
+		next := old | pc
+		if live {
+			next = old &^ pc
+		}
+		if old == next {
+			return
+		}
+		if !p.lost.CompareAndSwap(old, next) {
+			continue
+		}
+		if (old == 0) != (next == 0) && !p.closed.Load() {
+			p.log.Debug("media liveness", "live", next == 0)
+			if f := p.s.cfg.OnLiveness; f != nil {
+				f(p.m.id, p.userID, next == 0)
+			}
+		}
+		return
+	}
+}
+
+// Live reports whether every peer connection of the participant hears from
+// its client (ICE neither disconnected nor failed).
+func (p *Participant) Live() bool { return p.lost.Load() == 0 }
+
+// resume moves the participant to a new signaling connection: its peer
+// connections, slots and tracks stay; what the old connection may have
+// lost is sent again.
+func (p *Participant) resume(sig Signaler) {
+	p.sigMu.Lock()
+	p.sig = sig
+	p.sigMu.Unlock()
+	p.sub.resync()
 }
 
 func newParticipant(s *SFU, m *meeting, u *user, peerID string, sig Signaler) (*Participant, error) {
@@ -106,6 +156,13 @@ func (p *Participant) send(fn func(Signaler)) {
 	fn(p.sig)
 }
 
+func poke(ch chan struct{}) {
+	select {
+	case ch <- struct{}{}:
+	default:
+	}
+}
+
 func errClosed() error {
 	return protocol.NewError(protocol.CodeMediaFailed, "media session closed")
 }
@@ -120,7 +177,7 @@ func errClosed() error {
 // sources labels the offer's sections by mid (protocol.SourceScreenshare);
 // a screen share is admitted by the preset's rules (screenshare.go).
 func (p *Participant) HandlePublishOffer(sdp string, sources map[string]string) (string, error) {
-	return p.pub.handleOffer(sdp, sources)
+	return p.pub.handleOffer(sdp, sources, false)
 }
 
 func (p *Participant) waitGathered(ch <-chan struct{}) {

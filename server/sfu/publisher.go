@@ -3,6 +3,7 @@ package sfu
 import (
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"github.com/pion/webrtc/v4"
 
@@ -29,6 +30,13 @@ type pubSession struct {
 	sources  map[string]string                   // the latest offer's labels, mid → source (screenshare.go)
 	groups   map[*webrtc.RTPReceiver]*layerGroup // simulcast tracks (under srcMu)
 	layersMu sync.Mutex                          // one "layers" message at a time, in order
+	retired  atomic.Bool                         // no longer the participant's: its liveness no longer counts
+}
+
+// retire takes sess out of the participant's liveness. pb.mu held.
+func (pb *publisher) retire(sess *pubSession) {
+	sess.retired.Store(true)
+	pb.p.setLive(livePublish, true)
 }
 
 // sendLayers tells the publisher which of its simulcast layers are
@@ -71,7 +79,11 @@ func (sess *pubSession) layerGroup(owner *Participant, recv *webrtc.RTPReceiver)
 // removing tracks). Errors: 4040 if the user may not publish now, 4041 for a
 // bad offer or a closed participant. It may wait up to Config.GatherTimeout
 // for the server's candidates, which then travel in the answer.
-func (pb *publisher) handleOffer(sdp string, sources map[string]string) (answerSDP string, err error) {
+//
+// iceRestart marks an offer that restarts ICE on the current publish PC
+// (the client's network changed): it is applied to that PC, and refused
+// with 4041 when there is none (the client then offers a new one).
+func (pb *publisher) handleOffer(sdp string, sources map[string]string, iceRestart bool) (answerSDP string, err error) {
 	if pb.p.closed.Load() {
 		return "", errClosed()
 	}
@@ -100,10 +112,18 @@ func (pb *publisher) handleOffer(sdp string, sources map[string]string) (answerS
 		return "", errClosed()
 	}
 	sess := pb.sess
-	fresh := sess == nil || sess.token != tok || sess.pc.ConnectionState() == webrtc.PeerConnectionStateClosed ||
-		newClientPC(sess.pc, sdp)
+	gone := sess == nil || sess.token != tok || sess.pc.ConnectionState() == webrtc.PeerConnectionStateClosed
+	if iceRestart && (gone || sess.pc.RemoteDescription() == nil) {
+		return "", protocol.NewError(protocol.CodeMediaFailed, "no publish connection to restart")
+	}
+	fresh := gone || !iceRestart && newClientPC(sess.pc, sdp)
+	if iceRestart {
+		// New candidates go out after the answer with the new credentials.
+		sess.gate.Close()
+	}
 	if fresh {
 		if sess != nil {
+			pb.retire(sess)
 			old := sess.pc
 			pb.p.s.goroutine(func() { _ = old.Close() })
 		}
@@ -116,6 +136,7 @@ func (pb *publisher) handleOffer(sdp string, sources map[string]string) (answerS
 	}
 	fail := func(err error) (string, error) {
 		if fresh {
+			pb.retire(sess)
 			pb.sess = nil
 			pc := sess.pc
 			pb.p.s.goroutine(func() { _ = pc.Close() })
@@ -128,7 +149,7 @@ func (pb *publisher) handleOffer(sdp string, sources map[string]string) (answerS
 	}
 	pb.cands.flush(sess.pc, pb.p.log)
 	var gathered <-chan struct{}
-	if !sess.gathered {
+	if !sess.gathered || iceRestart {
 		gathered = webrtc.GatheringCompletePromise(sess.pc)
 	}
 	answer, err := sess.pc.CreateAnswer(nil)
@@ -173,6 +194,7 @@ func (pb *publisher) take(keep func(*pubSession) bool) *webrtc.PeerConnection {
 	if sess == nil || keep(sess) {
 		return nil
 	}
+	pb.retire(sess)
 	pb.sess = nil
 	pb.cands = candidateQueue{}
 	return sess.pc
@@ -207,6 +229,11 @@ func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			sess.gate.Add(protocol.ICECandidate(c.ToJSON()))
+		}
+	})
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		if !sess.retired.Load() {
+			pb.p.setLive(livePublish, st != webrtc.ICEConnectionStateDisconnected && st != webrtc.ICEConnectionStateFailed)
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
@@ -251,7 +278,7 @@ func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv 
 
 // newClientPC reports whether an offer comes from another client peer
 // connection than the one pc talks to: its ICE username fragment differs
-// (ICE restarts are not supported, so a renegotiation keeps it).
+// and it is not marked as an ICE restart.
 func newClientPC(pc *webrtc.PeerConnection, offer string) bool {
 	rd := pc.RemoteDescription()
 	return rd != nil && protocol.ICEUfrag(rd.SDP) != protocol.ICEUfrag(offer)

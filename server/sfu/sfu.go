@@ -62,6 +62,14 @@ type Config struct {
 	// SettingEngine, if set, is applied last to pion's SettingEngine: tests
 	// use it to stay on loopback, deployments for anything Config lacks.
 	SettingEngine func(*webrtc.SettingEngine)
+	// OnLiveness, if set, is told when a participant's media goes silent
+	// (live false: the ICE of one of its peer connections is disconnected
+	// or failed, which pion's agent sees ~5 s after the last packet or
+	// consent response) and when it is heard again (every connection
+	// connected). Called from pion's goroutines, in order per participant;
+	// it must not block nor call back into the SFU under a lock the SFU's
+	// callers hold.
+	OnLiveness func(meetingID, userID string, live bool)
 }
 
 const (
@@ -403,6 +411,33 @@ func (s *SFU) Join(meetingID, userID, peerID string, sig Signaler) (*Participant
 	return p, nil
 }
 
+// Resume moves a user's current media session to a new Signaler (its
+// signaling connection was replaced within the grace period): its peer
+// connections, slots and tracks stay, and the client restarts ICE on them
+// (media.restart, publish offers with ICERestart). It returns nil, changing
+// nothing, when the user has no live participant with that peer id; the
+// caller then Joins.
+func (s *SFU) Resume(meetingID, userID, peerID string, sig Signaler) *Participant {
+	if sig == nil {
+		return nil
+	}
+	m := s.meeting(meetingID)
+	if m == nil {
+		return nil
+	}
+	m.mu.Lock()
+	var p *Participant
+	if u := m.users[userID]; u != nil && u.part != nil && !u.part.closed.Load() && u.part.peerID == peerID {
+		p = u.part
+	}
+	m.mu.Unlock()
+	if p != nil {
+		p.resume(sig)
+		s.log.Debug("resume", "meeting", meetingID, "user", userID, "peer", peerID)
+	}
+	return p
+}
+
 // Participant returns the current participant of a user, or nil.
 func (s *SFU) Participant(meetingID, userID string) *Participant {
 	m := s.meeting(meetingID)
@@ -508,7 +543,7 @@ func (s *SFU) HandleMessage(meetingID, userID string, msg protocol.ClientMessage
 		if msg.PC != protocol.PCPublish {
 			return protocol.ServerMessage{}, protocol.NewError(protocol.CodeBadArgs, "media.offer needs pc %q", protocol.PCPublish)
 		}
-		answer, err := p.HandlePublishOffer(msg.SDP, msg.Sources)
+		answer, err := p.pub.handleOffer(msg.SDP, msg.Sources, msg.ICERestart)
 		if err != nil {
 			return protocol.ServerMessage{}, err
 		}
@@ -523,6 +558,11 @@ func (s *SFU) HandleMessage(meetingID, userID string, msg protocol.ClientMessage
 			return protocol.ServerMessage{}, protocol.NewError(protocol.CodeBadArgs, "media.candidate needs a candidate")
 		}
 		return protocol.ServerMessage{}, p.HandleCandidate(msg.PC, *msg.Candidate)
+	case protocol.TypeMediaRestart:
+		if msg.PC != protocol.PCSubscribe {
+			return protocol.ServerMessage{}, protocol.NewError(protocol.CodeBadArgs, "media.restart needs pc %q", protocol.PCSubscribe)
+		}
+		return protocol.ServerMessage{}, p.sub.restartICE()
 	}
 	return protocol.ServerMessage{}, protocol.NewError(protocol.CodeUnknownType, "not a media message: %q", msg.Type)
 }

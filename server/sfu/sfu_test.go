@@ -501,7 +501,7 @@ func TestMessageSignaler(t *testing.T) {
 	sig := MessageSignaler(func(m protocol.ServerMessage) { got = append(got, m) })
 	idx := uint16(0)
 	sig.SendTracks(nil)
-	sig.SendOffer("sdp")
+	sig.SendOffer("sdp", false)
 	sig.SendCandidate(protocol.PCPublish, protocol.ICECandidate{Candidate: "c", SDPMLineIndex: &idx})
 	if len(got) != 3 {
 		t.Fatal(got)

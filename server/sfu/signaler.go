@@ -13,8 +13,10 @@ import (
 // must not block (queue the message) and must not call back into the SFU.
 type Signaler interface {
 	// SendOffer carries the server's offer for the subscribe PC; the client
-	// answers it with a media.answer (HandleSubscribeAnswer).
-	SendOffer(sdp string)
+	// answers it with a media.answer (HandleSubscribeAnswer). iceRestart
+	// marks an ICE restart of the current subscribe PC (new credentials,
+	// same connection); without it, new credentials mean a new connection.
+	SendOffer(sdp string, iceRestart bool)
 	// SendCandidate trickles one of the server's ICE candidates for the
 	// named peer connection (protocol.PCPublish or protocol.PCSubscribe).
 	SendCandidate(pc string, c protocol.ICECandidate)
@@ -39,8 +41,8 @@ type Signaler interface {
 type MessageSignaler func(protocol.ServerMessage)
 
 // SendOffer implements Signaler.
-func (f MessageSignaler) SendOffer(sdp string) {
-	f(protocol.ServerMessage{Type: protocol.TypeMedia, Event: protocol.MediaOffer, PC: protocol.PCSubscribe, SDP: sdp})
+func (f MessageSignaler) SendOffer(sdp string, iceRestart bool) {
+	f(protocol.ServerMessage{Type: protocol.TypeMedia, Event: protocol.MediaOffer, PC: protocol.PCSubscribe, SDP: sdp, ICERestart: iceRestart})
 }
 
 // SendCandidate implements Signaler.

@@ -27,6 +27,8 @@ type subscriber struct {
 	slots       []*slot
 	gathered    bool
 	unoffered   bool      // slots were added but the offer failed
+	iceRestart  bool      // the next offer restarts ICE
+	restarting  bool      // the outstanding offer restarts ICE
 	lastRestart time.Time // of the subscribe PC
 
 	connected atomic.Bool
@@ -48,10 +50,12 @@ type subscriber struct {
 	acks     []ack         // scratch, under bweMu
 	estimate atomic.Uint64 // bit/s
 
-	wakeCh   chan struct{}
-	connCh   chan struct{}
-	failCh   chan *webrtc.PeerConnection // a subscribe PC that failed or was closed by the client
-	answerCh chan answerReq
+	wakeCh    chan struct{}
+	connCh    chan struct{}
+	failCh    chan *webrtc.PeerConnection // a subscribe PC that failed or was closed by the client
+	answerCh  chan answerReq
+	restartCh chan chan error // the client asks for an ICE restart
+	resyncCh  chan struct{}   // the participant resumed on a new signaling connection
 }
 
 type answerReq struct {
@@ -61,12 +65,14 @@ type answerReq struct {
 
 func newSubscriber(p *Participant) *subscriber {
 	sb := &subscriber{
-		p:        p,
-		allocCh:  make(chan struct{}, 1),
-		wakeCh:   make(chan struct{}, 1),
-		connCh:   make(chan struct{}, 1),
-		failCh:   make(chan *webrtc.PeerConnection, 1),
-		answerCh: make(chan answerReq),
+		p:         p,
+		allocCh:   make(chan struct{}, 1),
+		wakeCh:    make(chan struct{}, 1),
+		connCh:    make(chan struct{}, 1),
+		failCh:    make(chan *webrtc.PeerConnection, 1),
+		answerCh:  make(chan answerReq),
+		restartCh: make(chan chan error),
+		resyncCh:  make(chan struct{}, 1),
 	}
 	sb.layerCap.Store(maxLayer)
 	sb.est = newBWE()
@@ -185,6 +191,35 @@ func (sb *subscriber) handleAnswer(sdp string) error {
 	}
 }
 
+// restartICE asks the loop for an ICE restart of the subscribe PC: the
+// client's network changed or its connection failed. The offer follows as
+// a media message; 4041 if there is no subscribe PC to restart.
+func (sb *subscriber) restartICE() error {
+	if !sb.looping.Load() {
+		return protocol.NewError(protocol.CodeMediaFailed, "no subscribe connection to restart")
+	}
+	reply := make(chan error, 1)
+	select {
+	case sb.restartCh <- reply:
+	case <-sb.p.done:
+		return errClosed()
+	}
+	select {
+	case err := <-reply:
+		return err
+	case <-sb.p.done:
+		return errClosed()
+	}
+}
+
+// resync asks the loop to send again what the previous signaling
+// connection may have lost.
+func (sb *subscriber) resync() {
+	if sb.looping.Load() {
+		poke(sb.resyncCh)
+	}
+}
+
 // addCandidate adds one of the client's candidates, or queues it until the
 // client's answer is applied.
 func (sb *subscriber) addCandidate(c webrtc.ICECandidateInit) error {
@@ -208,6 +243,9 @@ func (sb *subscriber) newPC() error {
 		if c != nil {
 			gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
+	})
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		sb.p.setLive(liveSubscribe, st != webrtc.ICEConnectionStateDisconnected && st != webrtc.ICEConnectionStateFailed)
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		sb.p.log.Debug("subscribe PC", "state", st.String())
@@ -305,6 +343,29 @@ func (sb *subscriber) loop() {
 				awaiting = false
 				timer.Stop()
 			}
+		case <-sb.resyncCh:
+			// What went to the old signaling connection may be lost: the
+			// track map again, and the outstanding offer.
+			if sb.pc != nil {
+				tracks := sb.slotTracks()
+				sb.p.send(func(s Signaler) { s.SendTracks(tracks) })
+			}
+			if awaiting {
+				restart := sb.restarting
+				sb.p.send(func(s Signaler) { s.SendOffer(offer, restart) })
+				timer.Reset(sb.p.s.cfg.AnswerTimeout)
+			}
+		case reply := <-sb.restartCh:
+			if sb.pc == nil || sb.pc.ConnectionState() == webrtc.PeerConnectionStateClosed {
+				reply <- protocol.NewError(protocol.CodeMediaFailed, "no subscribe connection to restart")
+				continue
+			}
+			reply <- nil
+			// An outstanding offer is dropped: the restart's offer carries
+			// everything it did.
+			sb.iceRestart = true
+			awaiting, dirty, ready = false, true, true
+			timer.Stop()
 		case pc := <-sb.failCh:
 			if pc != sb.pc || sb.p.closed.Load() {
 				continue
@@ -320,10 +381,17 @@ func (sb *subscriber) loop() {
 				continue
 			}
 			sb.lastRestart = time.Now()
-			sb.p.log.Info("subscribe PC failed or closed by the client; offering a new one")
-			if err := sb.restart(); err != nil {
-				sb.p.log.Error("cannot make a new subscribe PC", "err", err)
-				continue
+			if pc.ConnectionState() != webrtc.PeerConnectionStateClosed {
+				// Failed: the client did not restart ICE (or could not reach
+				// us); offer an ICE restart on the same connection.
+				sb.p.log.Info("subscribe PC failed; offering an ICE restart")
+				sb.iceRestart = true
+			} else {
+				sb.p.log.Info("subscribe PC closed by the client; offering a new one")
+				if err := sb.restart(); err != nil {
+					sb.p.log.Error("cannot make a new subscribe PC", "err", err)
+					continue
+				}
 			}
 			awaiting, dirty, ready = false, true, true
 			timer.Stop()
@@ -331,7 +399,8 @@ func (sb *subscriber) loop() {
 			if awaiting && resends < maxOfferResends {
 				resends++
 				sb.p.log.Warn("no subscribe answer; sending the offer again", "attempt", resends)
-				sb.p.send(func(s Signaler) { s.SendOffer(offer) })
+				restart := sb.restarting
+				sb.p.send(func(s Signaler) { s.SendOffer(offer, restart) })
 				timer.Reset(sb.p.s.cfg.AnswerTimeout)
 			} else if awaiting {
 				sb.p.log.Warn("no subscribe answer; giving up until the client answers")
@@ -402,14 +471,21 @@ func (sb *subscriber) reconcile() (string, bool) {
 	for _, sl := range bind {
 		sl.bind(sl.assigned, int(sb.layerCap.Load()))
 	}
-	if !added {
+	restart := sb.iceRestart && sb.pc.RemoteDescription() != nil
+	sb.iceRestart = false
+	if !added && !restart {
 		return "", false
 	}
 	var gathered <-chan struct{}
-	if !sb.gathered {
+	if !sb.gathered || restart {
 		gathered = webrtc.GatheringCompletePromise(sb.pc)
 	}
-	offer, err := sb.pc.CreateOffer(nil)
+	var opts *webrtc.OfferOptions
+	if restart {
+		opts = &webrtc.OfferOptions{ICERestart: true}
+		sb.gate.Close()
+	}
+	offer, err := sb.pc.CreateOffer(opts)
 	if err == nil {
 		err = sb.pc.SetLocalDescription(offer)
 	}
@@ -418,15 +494,17 @@ func (sb *subscriber) reconcile() (string, bool) {
 			sb.p.log.Warn("subscribe offer failed", "err", err)
 		}
 		sb.unoffered = true
+		sb.iceRestart = sb.iceRestart || restart
 		return "", false
 	}
 	sb.unoffered = false
+	sb.restarting = restart
 	if gathered != nil {
 		sb.p.waitGathered(gathered)
 		sb.gathered = true
 	}
 	sdp := sb.pc.LocalDescription().SDP
-	sb.p.send(func(s Signaler) { s.SendOffer(sdp) })
+	sb.p.send(func(s Signaler) { s.SendOffer(sdp, restart) })
 	sb.gate.Open(sdp)
 	return sdp, true
 }

@@ -81,6 +81,9 @@ type conn struct {
 	id     auth.Identity
 	peerID string
 	room   *room
+	// keepMedia: the join asked to keep the user's media session
+	// (protocol.ClientMessage.KeepMedia).
+	keepMedia bool
 	// seq numbers the events queued to this connection; only its room
 	// touches it, under the room's lock.
 	seq     uint64
@@ -334,6 +337,7 @@ func (c *conn) handle(msg protocol.ClientMessage) bool {
 			}
 			c.id.Name = msg.Name
 		}
+		c.keepMedia = msg.KeepMedia
 		c.join(msg.ID)
 	case protocol.TypeLeave:
 		if c.room != nil {
@@ -393,7 +397,7 @@ func (c *conn) inRoom(msg protocol.ClientMessage) {
 		}
 	case protocol.TypeStageRequests:
 		r.requests(c, msg.ID)
-	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate:
+	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate, protocol.TypeMediaRestart:
 		media := c.hub.cfg.Media
 		if media == nil {
 			c.sendError(msg.ID, protocol.NewError(protocol.CodeMediaRefused, "this server forwards no media"))

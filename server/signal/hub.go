@@ -116,8 +116,9 @@ var ErrFenced = errors.New("signal: the room was taken over by another node")
 type MediaHandler interface {
 	// Attach is called, under the room's lock, when a user joins (or
 	// re-attaches to) a room; preset is the user's (for the media
-	// server's screen-share policy).
-	Attach(meetingID, userID, peerID string, preset stage.Preset, out MediaSender) error
+	// server's screen-share policy). resume: a re-attach whose client kept
+	// its peer connections; the media session stays if there is one.
+	Attach(meetingID, userID, peerID string, preset stage.Preset, out MediaSender, resume bool) error
 	// Detach is called, under the room's lock, when the user exits the room.
 	Detach(meetingID, userID string)
 	// Handle answers one media message of an attached user.
@@ -200,6 +201,9 @@ const (
 	// connection: a flooder that reconnects finds its bucket as it left it.
 	limitsTTL           = 2 * time.Minute
 	defaultPingInterval = 20 * time.Second
+	// defaultProbeTimeout: a client whose media went silent answers a ping
+	// within a round trip if its network is there at all.
+	defaultProbeTimeout = 3 * time.Second
 	defaultCloseTimeout = 5 * time.Second
 	// removedTTL is how long a removed participant is refused even if its
 	// token was verified just before the removal.
@@ -214,6 +218,9 @@ type Hub struct {
 	// pingInterval is how often the server pings each client; a client that
 	// does not answer within the same time is dropped. Tests shorten it.
 	pingInterval time.Duration
+	// probeTimeout bounds the ping sent when a participant's media went
+	// silent (MediaLiveness).
+	probeTimeout time.Duration
 	// closeTimeout bounds a closing connection's flush and close handshake.
 	closeTimeout time.Duration
 
@@ -271,7 +278,7 @@ func NewHub(cfg Config) *Hub {
 		cfg.HelloRate = defaultHelloRate
 	}
 	return &Hub{
-		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, closeTimeout: defaultCloseTimeout,
+		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, probeTimeout: defaultProbeTimeout, closeTimeout: defaultCloseTimeout,
 		stopPing: make(chan struct{}),
 		rooms:    make(map[string]*room),
 		conns:    make(map[*conn]struct{}),
@@ -427,6 +434,18 @@ func (h *Hub) pingLoop() {
 			}
 			h.mu.Unlock()
 		}
+	}
+}
+
+// MediaLiveness is told by the media server when a participant's media
+// connection goes silent (live false) or is heard again: hosts see the
+// participant as reconnecting meanwhile (EventParticipantConnection), and
+// its signaling connection is checked at once (a ping with a deadline of
+// a few seconds; no pong drops it and the grace period starts). It does
+// not block on the network.
+func (h *Hub) MediaLiveness(meetingID, userID string, live bool) {
+	if r := h.existingRoom(meetingID); r != nil {
+		r.mediaLiveness(userID, live)
 	}
 }
 

@@ -731,7 +731,23 @@ func TestGraceReconnectKeepsPlace(t *testing.T) {
 	if r := host.ok(protocol.ClientMessage{Type: protocol.TypeStageRequests}); len(r.Requests) != 1 || r.Requests[0].UserID != vid {
 		t.Fatalf("requests after reconnect %s", r.raw)
 	}
-	// The host saw neither leave nor join.
+	// The host saw neither leave nor join: each of them reconnecting, then
+	// back.
+	seen := map[string][]bool{}
+	for range 4 {
+		ev := host.nextEvent()
+		if ev.Event != protocol.EventParticipantConnection {
+			t.Fatalf("host: %s", ev.raw)
+		}
+		seen[ev.Participant.UserID] = append(seen[ev.Participant.UserID], ev.Participant.Reconnecting)
+	}
+	if want := []bool{true, false}; !slices.Equal(seen[vid], want) || !slices.Equal(seen[s2.Self.UserID], want) {
+		t.Fatalf("host saw reconnecting %v", seen)
+	}
+	// The viewer, back first, sees the star (on stage, in view) come back.
+	if ev := v2.nextEvent(); ev.Event != protocol.EventParticipantConnection || ev.Participant.UserID != s2.Self.UserID || ev.Participant.Reconnecting {
+		t.Fatalf("viewer: %s", ev.raw)
+	}
 	e.barrier(mid, host, v2)
 	// The re-attached connection acts for the user.
 	host.ok(act(protocol.TypeStageGrant, vid))
@@ -754,6 +770,9 @@ func TestGraceExpiryWithdrawsRequest(t *testing.T) {
 	}
 
 	v.ws.CloseNow()
+	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantConnection || ev.Participant.UserID != vid || !ev.Participant.Reconnecting {
+		t.Fatalf("host after the drop %s", ev.raw)
+	}
 	ev := host.nextEvent()
 	if ev.Event != protocol.EventParticipantLeft || ev.Participant.UserID != vid || !slices.Equal(ev.RequestsRemoved, []string{vid}) {
 		t.Fatalf("host after grace %s", ev.raw)
@@ -940,7 +959,11 @@ func TestDeadPeerIsDropped(t *testing.T) {
 	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantJoined {
 		t.Fatalf("%s", ev.raw)
 	}
-	// The host keeps answering pings (its reader runs) and stays.
+	// The host keeps answering pings (its reader runs) and stays; it sees
+	// the dead peer reconnecting, then gone.
+	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantConnection || ev.Participant.UserID != vid || !ev.Participant.Reconnecting {
+		t.Fatalf("%s", ev.raw)
+	}
 	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantLeft || ev.Participant.UserID != vid {
 		t.Fatalf("%s", ev.raw)
 	}

@@ -37,9 +37,14 @@ type room struct {
 	attached map[string]*conn       // user id → its live connection
 	watchers map[string]*conn       // the attached users who see everyone
 	timers   map[string]*time.Timer // user id → grace timer of a dropped user
-	subs     map[int]func(stage.Change)
-	nextSub  int
-	dead     bool // dropped from the hub; joiners must fetch a new room
+	// mediaLost: users whose media connection went silent (MediaLiveness);
+	// away: users shown as reconnecting (dropped, or media lost), as last
+	// told (see connectionChangedLocked).
+	mediaLost map[string]bool
+	away      map[string]bool
+	subs      map[int]func(stage.Change)
+	nextSub   int
+	dead      bool // dropped from the hub; joiners must fetch a new room
 
 	reqOrder     int64       // the last request order stored (StageRecord)
 	hostFlush    *time.Timer // the open host tick, if any (see coalesceWatchers)
@@ -55,10 +60,12 @@ type room struct {
 func newRoom(h *Hub, id string, epoch int64) *room {
 	r := &room{
 		hub: h, id: id, epoch: epoch, st: stage.NewRoom(), started: time.Now().UnixMilli(),
-		attached: make(map[string]*conn),
-		watchers: make(map[string]*conn),
-		timers:   make(map[string]*time.Timer),
-		subs:     make(map[int]func(stage.Change)),
+		attached:  make(map[string]*conn),
+		watchers:  make(map[string]*conn),
+		mediaLost: make(map[string]bool),
+		away:      make(map[string]bool),
+		timers:    make(map[string]*time.Timer),
+		subs:      make(map[int]func(stage.Change)),
 	}
 	r.st.SetLimits(h.cfg.DefaultLimits)
 	return r
@@ -87,7 +94,9 @@ func (r *room) join(c *conn, reqID uint64) bool {
 		return true // replaced, removed or shutting down: nothing to answer
 	}
 	uid := c.id.UserID
+	resume := false
 	if m, ok := r.st.Member(uid); ok {
+		resume = c.keepMedia
 		if t := r.timers[uid]; t != nil {
 			t.Stop()
 			delete(r.timers, uid)
@@ -132,12 +141,85 @@ func (r *room) join(c *conn, reqID uint64) bool {
 	}
 	c.room = r
 	if media := r.hub.cfg.Media; media != nil {
-		if err := media.Attach(r.id, uid, c.peerID, c.id.Preset, c); err != nil {
+		if err := media.Attach(r.id, uid, c.peerID, c.id.Preset, c, resume); err != nil {
 			r.hub.log.Warn("media attach failed", "meeting", r.id, "user", uid, "err", err)
 		}
 	}
+	if !resume {
+		delete(r.mediaLost, uid) // a new media session: nothing is lost yet
+	}
+	r.connectionChangedLocked(uid)
 	r.sendSnapshotLocked(c, reqID)
 	return true
+}
+
+// reconnectingLocked reports whether a member is reconnecting: its
+// signaling connection dropped (the grace period keeps its place) or its
+// media connection went silent.
+func (r *room) reconnectingLocked(uid string) bool {
+	return r.attached[uid] == nil || r.mediaLost[uid]
+}
+
+// connectionChangedLocked tells whoever sees uid (EventParticipantConnection)
+// when whether it is reconnecting changed since last told.
+func (r *room) connectionChangedLocked(uid string) {
+	m, ok := r.st.Member(uid)
+	if !ok {
+		delete(r.away, uid)
+		delete(r.mediaLost, uid)
+		return
+	}
+	now := r.reconnectingLocked(uid)
+	if r.away[uid] == now {
+		return
+	}
+	if now {
+		r.away[uid] = true
+	} else {
+		delete(r.away, uid)
+	}
+	if m.Preset.HiddenParticipant {
+		return
+	}
+	p := protocol.ParticipantOf(m)
+	p.Reconnecting = now
+	// To whoever sees the user, but not the user itself.
+	body := r.eventBody(protocol.ServerMessage{Event: protocol.EventParticipantConnection, Participant: &p})
+	coalesce := r.coalesceWatchers()
+	for id, c := range r.watchers {
+		if id != uid {
+			r.queueEvent(c, body, coalesce)
+		}
+	}
+	if m.InView() {
+		for id, c := range r.attached {
+			if id != uid && r.watchers[id] == nil {
+				r.queueEvent(c, body, false)
+			}
+		}
+	}
+}
+
+// mediaLiveness records whether a member's media connection hears from its
+// client. Silent media with a live-looking signaling connection: the
+// connection is pinged at once, with a short deadline, so that a client
+// whose network vanished starts its grace period now rather than after the
+// hub's ping interval.
+func (r *room) mediaLiveness(uid string, live bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, ok := r.st.Member(uid); !ok || r.dead {
+		return
+	}
+	if live {
+		delete(r.mediaLost, uid)
+	} else {
+		r.mediaLost[uid] = true
+		if c := r.attached[uid]; c != nil && !c.isClosing() && c.pinging.CompareAndSwap(false, true) {
+			go c.ping(r.hub.probeTimeout)
+		}
+	}
+	r.connectionChangedLocked(uid)
 }
 
 // sendSnapshotLocked answers reqID with the room as c's user may see it,
@@ -153,7 +235,9 @@ func (r *room) sendSnapshotLocked(c *conn, reqID uint64) {
 			snap.Self = protocol.ParticipantOf(m)
 			continue
 		}
-		others = append(others, protocol.ParticipantOf(m))
+		p := protocol.ParticipantOf(m)
+		p.Reconnecting = r.away[m.UserID]
+		others = append(others, p)
 	}
 	var frames [][]byte
 	snap.Participants, frames = splitParts(reqID, others, func(m *protocol.ServerMessage, p []protocol.Participant) { m.Participants = p }, frames)
@@ -663,6 +747,8 @@ func (r *room) exitLocked(userID string) {
 		t.Stop()
 		delete(r.timers, userID)
 	}
+	delete(r.away, userID)
+	delete(r.mediaLost, userID)
 	m, res, err := r.st.Exit(userID)
 	if err != nil {
 		r.dropIfEmptyLocked()
@@ -734,6 +820,7 @@ func (r *room) dropped(c *conn) {
 		return // the hub is shutting down
 	}
 	r.startGraceLocked(userID)
+	r.connectionChangedLocked(userID)
 }
 
 // startGraceLocked gives an absent user the grace period to come back; then
@@ -904,6 +991,7 @@ func (r *room) restoreLocked() bool {
 			}
 		}
 		r.startGraceLocked(m.UserID)
+		r.away[m.UserID] = true // absent until it comes back
 	}
 	if len(recs) > 0 {
 		r.hub.log.Info("stage restored", "meeting", r.id, "members", len(recs), "epoch", r.epoch)

@@ -1,0 +1,48 @@
+// The link lab for browser tests: scripts/netlab.sh (see there) from
+// Node, and Chromium launched inside a lab's network namespace.
+import { execFileSync } from "node:child_process";
+import { join } from "node:path";
+import { chromium } from "playwright-core";
+import { root, chromiumArgs } from "./lib.mjs";
+
+const script = join(root, "scripts/netlab.sh");
+
+function run(...args) {
+  return execFileSync(script, args.map(String), { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] }).trim();
+}
+
+/** Why labs cannot be made here, or "" if they can (root, ip, tc, nft). */
+export function unavailable() {
+  if (process.getuid && process.getuid() !== 0) return "netlab: needs root for network namespaces (CI runs as root)";
+  try {
+    run("check");
+    return "";
+  } catch (err) {
+    // Root without the tools is a broken setup, not a reason to skip.
+    throw new Error(String(err.stderr || err));
+  }
+}
+
+/** Makes a lab: { n, hostAddr, addr(), shape(dir, rate), unshape(dir), loss(dir, pct), blackhole(on), readdress(), launch(), close() }. */
+export function makeLab() {
+  const n = Number(run("up"));
+  return {
+    n,
+    ns: `sk${n}`,
+    hostAddr: `10.231.${n}.1`,
+    addr: () => run("addr", n),
+    shape: (dir, rate) => run("shape", n, dir, rate),
+    unshape: (dir = "both") => run("unshape", n, dir),
+    loss: (dir, pct) => run("loss", n, dir, pct),
+    blackhole: (on) => run("blackhole", n, on ? "on" : "off"),
+    readdress: () => run("readdress", n),
+    /** Debian's Chromium, headless, inside the lab. */
+    launch: () => chromium.launch({
+      executablePath: join(root, "scripts/netlab-exec"),
+      env: { ...process.env, NETLAB_N: String(n), NETLAB_EXEC: "/usr/bin/chromium" },
+      headless: true,
+      args: chromiumArgs,
+    }),
+    close: () => run("down", n),
+  };
+}
