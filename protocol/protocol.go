@@ -72,7 +72,7 @@ const (
 	TypeResult = "result"
 	TypeError  = "error"
 	TypeEvent  = "event"
-	TypeMedia  = "media" // Event is MediaOffer, MediaCandidate or MediaTracks
+	TypeMedia  = "media" // Event is MediaOffer, MediaCandidate, MediaTracks or MediaLayers
 	// TypeBatch carries several events (Events), in order, in one frame:
 	// events bound for users who see everyone are coalesced per room tick.
 	TypeBatch = "batch"
@@ -87,6 +87,11 @@ const (
 	MediaOffer     = "offer"     // SDP: the server's offer for the subscribe PC
 	MediaCandidate = "candidate" // PC, Candidate
 	MediaTracks    = "tracks"    // Tracks: every forwarded track and whose it is
+	// MediaLayers tells a publisher which simulcast layers nobody watches
+	// (Paused: the whole list, by the publish PC's mid and rid): it stops
+	// sending them (RTCRtpEncodingParameters.active false) and sends the
+	// others.
+	MediaLayers = "layers"
 )
 
 // Event names carried in a server "event".
@@ -201,10 +206,18 @@ type ServerMessage struct {
 	SDP       string        `json:"sdp,omitempty"`
 	Candidate *ICECandidate `json:"candidate,omitempty"`
 	Tracks    []TrackInfo   `json:"tracks,omitempty"`
+	Paused    []LayerID     `json:"paused,omitempty"`
 	// ICERestart marks a subscribe offer that restarts ICE on the current
 	// subscribe PC: the client applies it to that connection. An offer with
 	// new ICE credentials without it is for a new connection.
 	ICERestart bool `json:"iceRestart,omitempty"`
+}
+
+// LayerID names a simulcast layer of a publish PC: its section's mid and
+// the layer's rid.
+type LayerID struct {
+	Mid string `json:"mid"`
+	RID string `json:"rid"`
 }
 
 // ErrorBody is a coded error.
@@ -238,6 +251,10 @@ type Permissions struct {
 	CanProduceVideo       stage.Access   `json:"canProduceVideo,omitempty"`
 	CanProduceScreenshare stage.Access   `json:"canProduceScreenshare,omitempty"`
 	ViewType              stage.ViewType `json:"viewType,omitempty"`
+	// VideoSimulcast: the camera is published as three simulcast layers
+	// (stage.Permissions.VideoSimulcast); false, or absent from an older
+	// server, one layer.
+	VideoSimulcast bool `json:"videoSimulcast,omitempty"`
 }
 
 // SeesEveryone reports whether the user sees every participant (and gets
@@ -332,7 +349,7 @@ func PermissionsOf(p stage.Permissions) Permissions {
 // the stage's, media production and the view type.
 func PresetPermissions(p stage.Preset) Permissions {
 	out := PermissionsOf(p.Permissions)
-	out.HiddenParticipant, out.ViewType = p.HiddenParticipant, p.View()
+	out.HiddenParticipant, out.ViewType, out.VideoSimulcast = p.HiddenParticipant, p.View(), p.VideoSimulcast()
 	produce := func(kind string) stage.Access {
 		if p.MayProduce(kind) {
 			return stage.Allowed

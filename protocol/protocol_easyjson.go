@@ -709,6 +709,33 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 				}
 				in.Delim(']')
 			}
+		case "paused":
+			if in.IsNull() {
+				in.Skip()
+				out.Paused = nil
+			} else {
+				in.Delim('[')
+				if out.Paused == nil {
+					if !in.IsDelim(']') {
+						out.Paused = make([]LayerID, 0, 2)
+					} else {
+						out.Paused = []LayerID{}
+					}
+				} else {
+					out.Paused = (out.Paused)[:0]
+				}
+				for !in.IsDelim(']') {
+					var v14 LayerID
+					if in.IsNull() {
+						in.Skip()
+					} else {
+						(v14).UnmarshalEasyJSON(in)
+					}
+					out.Paused = append(out.Paused, v14)
+					in.WantComma()
+				}
+				in.Delim(']')
+			}
 		case "iceRestart":
 			if in.IsNull() {
 				in.Skip()
@@ -769,11 +796,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v14, v15 := range in.Requests {
-				if v14 > 0 {
+			for v15, v16 := range in.Requests {
+				if v15 > 0 {
 					out.RawByte(',')
 				}
-				(v15).MarshalEasyJSON(out)
+				(v16).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -788,11 +815,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v16, v17 := range in.Changes {
-				if v16 > 0 {
+			for v17, v18 := range in.Changes {
+				if v17 > 0 {
 					out.RawByte(',')
 				}
-				(v17).MarshalEasyJSON(out)
+				(v18).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -807,11 +834,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v18, v19 := range in.RequestsAdded {
-				if v18 > 0 {
+			for v19, v20 := range in.RequestsAdded {
+				if v19 > 0 {
 					out.RawByte(',')
 				}
-				(v19).MarshalEasyJSON(out)
+				(v20).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -821,11 +848,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v20, v21 := range in.RequestsRemoved {
-				if v20 > 0 {
+			for v21, v22 := range in.RequestsRemoved {
+				if v21 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v21))
+				out.String(string(v22))
 			}
 			out.RawByte(']')
 		}
@@ -845,11 +872,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v22, v23 := range in.Events {
-				if v22 > 0 {
+			for v23, v24 := range in.Events {
+				if v23 > 0 {
 					out.RawByte(',')
 				}
-				(v23).MarshalEasyJSON(out)
+				(v24).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -859,11 +886,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v24, v25 := range in.Participants {
-				if v24 > 0 {
+			for v25, v26 := range in.Participants {
+				if v25 > 0 {
 					out.RawByte(',')
 				}
-				(v25).MarshalEasyJSON(out)
+				(v26).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -888,11 +915,25 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v26, v27 := range in.Tracks {
-				if v26 > 0 {
+			for v27, v28 := range in.Tracks {
+				if v27 > 0 {
 					out.RawByte(',')
 				}
-				(v27).MarshalEasyJSON(out)
+				(v28).MarshalEasyJSON(out)
+			}
+			out.RawByte(']')
+		}
+	}
+	if len(in.Paused) != 0 {
+		const prefix string = ",\"paused\":"
+		out.RawString(prefix)
+		{
+			out.RawByte('[')
+			for v29, v30 := range in.Paused {
+				if v29 > 0 {
+					out.RawByte(',')
+				}
+				(v30).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -994,6 +1035,12 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(in *jlexer.Lexer, 
 			} else {
 				out.ViewType = stage.ViewType(in.String())
 			}
+		case "videoSimulcast":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.VideoSimulcast = bool(in.Bool())
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -1062,6 +1109,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(out *jwriter.Write
 		const prefix string = ",\"viewType\":"
 		out.RawString(prefix)
 		out.String(string(in.ViewType))
+	}
+	if in.VideoSimulcast {
+		const prefix string = ",\"videoSimulcast\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.VideoSimulcast))
 	}
 	out.RawByte('}')
 }
@@ -1203,7 +1255,69 @@ func (v Participant) MarshalEasyJSON(w *jwriter.Writer) {
 func (v *Participant) UnmarshalEasyJSON(l *jlexer.Lexer) {
 	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol5(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(in *jlexer.Lexer, out *ICECandidate) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(in *jlexer.Lexer, out *LayerID) {
+	isTopLevel := in.IsStart()
+	if in.IsNull() {
+		if isTopLevel {
+			in.Consumed()
+		}
+		in.Skip()
+		return
+	}
+	in.Delim('{')
+	for !in.IsDelim('}') {
+		key := in.UnsafeFieldName(false)
+		in.WantColon()
+		switch key {
+		case "mid":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Mid = string(in.String())
+			}
+		case "rid":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.RID = string(in.String())
+			}
+		default:
+			in.SkipRecursive()
+		}
+		in.WantComma()
+	}
+	in.Delim('}')
+	if isTopLevel {
+		in.Consumed()
+	}
+}
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(out *jwriter.Writer, in LayerID) {
+	out.RawByte('{')
+	first := true
+	_ = first
+	{
+		const prefix string = ",\"mid\":"
+		out.RawString(prefix[1:])
+		out.String(string(in.Mid))
+	}
+	{
+		const prefix string = ",\"rid\":"
+		out.RawString(prefix)
+		out.String(string(in.RID))
+	}
+	out.RawByte('}')
+}
+
+// MarshalEasyJSON supports easyjson.Marshaler interface
+func (v LayerID) MarshalEasyJSON(w *jwriter.Writer) {
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(w, v)
+}
+
+// UnmarshalEasyJSON supports easyjson.Unmarshaler interface
+func (v *LayerID) UnmarshalEasyJSON(l *jlexer.Lexer) {
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(l, v)
+}
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(in *jlexer.Lexer, out *ICECandidate) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1275,7 +1389,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(out *jwriter.Writer, in ICECandidate) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(out *jwriter.Writer, in ICECandidate) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1304,14 +1418,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v ICECandidate) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *ICECandidate) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(in *jlexer.Lexer, out *HelloResult) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(in *jlexer.Lexer, out *HelloResult) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1371,13 +1485,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(in *jlexer.Lexer, 
 					out.Nodes = (out.Nodes)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v28 string
+					var v31 string
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v28 = string(in.String())
+						v31 = string(in.String())
 					}
-					out.Nodes = append(out.Nodes, v28)
+					out.Nodes = append(out.Nodes, v31)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -1392,7 +1506,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(out *jwriter.Writer, in HelloResult) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(out *jwriter.Writer, in HelloResult) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1426,11 +1540,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v29, v30 := range in.Nodes {
-				if v29 > 0 {
+			for v32, v33 := range in.Nodes {
+				if v32 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v30))
+				out.String(string(v33))
 			}
 			out.RawByte(']')
 		}
@@ -1440,14 +1554,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v HelloResult) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *HelloResult) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(in *jlexer.Lexer, out *ErrorBody) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, out *ErrorBody) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1489,13 +1603,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(in *jlexer.Lexer, 
 					out.UserIDs = (out.UserIDs)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v31 string
+					var v34 string
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v31 = string(in.String())
+						v34 = string(in.String())
 					}
-					out.UserIDs = append(out.UserIDs, v31)
+					out.UserIDs = append(out.UserIDs, v34)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -1522,7 +1636,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(out *jwriter.Writer, in ErrorBody) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Writer, in ErrorBody) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1541,11 +1655,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v32, v33 := range in.UserIDs {
-				if v32 > 0 {
+			for v35, v36 := range in.UserIDs {
+				if v35 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v33))
+				out.String(string(v36))
 			}
 			out.RawByte(']')
 		}
@@ -1565,14 +1679,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v ErrorBody) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *ErrorBody) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, out *ClientMessage) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer, out *ClientMessage) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1638,13 +1752,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 					out.UserIDs = (out.UserIDs)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v34 string
+					var v37 string
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v34 = string(in.String())
+						v37 = string(in.String())
 					}
-					out.UserIDs = append(out.UserIDs, v34)
+					out.UserIDs = append(out.UserIDs, v37)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -1665,13 +1779,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 					out.Expect = (out.Expect)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v35 stage.Status
+					var v38 stage.Status
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v35 = stage.Status(in.String())
+						v38 = stage.Status(in.String())
 					}
-					out.Expect = append(out.Expect, v35)
+					out.Expect = append(out.Expect, v38)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -1715,13 +1829,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 				for !in.IsDelim('}') {
 					key := string(in.String())
 					in.WantColon()
-					var v36 string
+					var v39 string
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v36 = string(in.String())
+						v39 = string(in.String())
 					}
-					(out.Sources)[key] = v36
+					(out.Sources)[key] = v39
 					in.WantComma()
 				}
 				in.Delim('}')
@@ -1742,7 +1856,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Writer, in ClientMessage) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writer, in ClientMessage) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1781,11 +1895,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v37, v38 := range in.UserIDs {
-				if v37 > 0 {
+			for v40, v41 := range in.UserIDs {
+				if v40 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v38))
+				out.String(string(v41))
 			}
 			out.RawByte(']')
 		}
@@ -1795,11 +1909,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v39, v40 := range in.Expect {
-				if v39 > 0 {
+			for v42, v43 := range in.Expect {
+				if v42 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v40))
+				out.String(string(v43))
 			}
 			out.RawByte(']')
 		}
@@ -1824,16 +1938,16 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('{')
-			v41First := true
-			for v41Name, v41Value := range in.Sources {
-				if v41First {
-					v41First = false
+			v44First := true
+			for v44Name, v44Value := range in.Sources {
+				if v44First {
+					v44First = false
 				} else {
 					out.RawByte(',')
 				}
-				out.String(string(v41Name))
+				out.String(string(v44Name))
 				out.RawByte(':')
-				out.String(string(v41Value))
+				out.String(string(v44Value))
 			}
 			out.RawByte('}')
 		}
@@ -1848,14 +1962,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v ClientMessage) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *ClientMessage) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer, out *Change) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol11(in *jlexer.Lexer, out *Change) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1939,7 +2053,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer,
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writer, in Change) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol11(out *jwriter.Writer, in Change) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1998,10 +2112,10 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writ
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v Change) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol11(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *Change) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol11(l, v)
 }

@@ -109,3 +109,18 @@ func TestPresetValidateScreenshare(t *testing.T) {
 		}
 	}
 }
+
+// Camera video is three simulcast layers unless the preset's
+// media.video.simulcast is false.
+func TestVideoSimulcast(t *testing.T) {
+	no, yes := false, true
+	for _, tc := range []struct {
+		set  *bool
+		want bool
+	}{{nil, true}, {&yes, true}, {&no, false}} {
+		p := stage.Permissions{Media: stage.Media{Video: stage.MediaKind{Simulcast: tc.set}}}
+		if got := p.VideoSimulcast(); got != tc.want {
+			t.Errorf("simulcast %v: VideoSimulcast() = %v, want %v", tc.set, got, tc.want)
+		}
+	}
+}

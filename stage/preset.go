@@ -77,8 +77,18 @@ type Media struct {
 
 // MediaKind is one kind's permissions: can_produce ALLOWED, CAN_REQUEST
 // (allowed once accepted on stage) or NOT_ALLOWED; empty is as the stage.
+// Video only: simulcast false makes the user's camera one layer instead
+// of three (absent: three; see VideoSimulcast).
 type MediaKind struct {
 	CanProduce Access `json:"can_produce,omitempty"`
+	Simulcast  *bool  `json:"simulcast,omitempty"`
+}
+
+// VideoSimulcast reports whether the user's camera video is sent as three
+// simulcast layers (the preset's media.video.simulcast, true unless set to
+// false), so that every viewer gets the layer its network carries.
+func (p Permissions) VideoSimulcast() bool {
+	return p.Media.Video.Simulcast == nil || *p.Media.Video.Simulcast
 }
 
 // MayProduce reports whether the user may publish media of kind ("audio",
@@ -174,6 +184,9 @@ func (p Preset) Validate() error {
 	for kind, k := range map[string]MediaKind{"audio": p.Media.Audio, "video": p.Media.Video, "screenshare": p.Media.Screenshare} {
 		if k.CanProduce != "" && !k.CanProduce.Valid() {
 			return fmt.Errorf("preset %q: media.%s.can_produce %q: want ALLOWED, CAN_REQUEST or NOT_ALLOWED", p.Name, kind, k.CanProduce)
+		}
+		if k.Simulcast != nil && kind != "video" {
+			return fmt.Errorf("preset %q: media.%s.simulcast: only media.video has simulcast", p.Name, kind)
 		}
 	}
 	if p.MaxScreenshareCount < 0 || p.MaxScreenshareCount > MaxScreenshareCount {

@@ -319,6 +319,19 @@ func getUserMedia(ctx context.Context, kind int) (js.Value, error) {
 	}
 	c := jsObject.New()
 	c.Set(kindNames[kind], true)
+	if kind == kindVideo {
+		// 720p where the camera has it: Chromium sends as many simulcast
+		// layers as the resolution allows (two at 640×480, three from
+		// 960×540), and the full layer is meant for 720p (see
+		// client/media's cameraLayers).
+		v := jsObject.New()
+		for k, ideal := range map[string]int{"width": 1280, "height": 720} {
+			o := jsObject.New()
+			o.Set("ideal", ideal)
+			v.Set(k, o)
+		}
+		c.Set("video", v)
+	}
 	var p js.Value
 	if err := jsbridge.Try(func() { p = devices.Call("getUserMedia", c) }); err != nil {
 		return js.Null(), wrapMedia(codeMediaDevice, kindNames[kind]+" unavailable", err)

@@ -56,17 +56,74 @@ func (s *Session) step(ctx context.Context, _ *webrtc.PeerConnection, fn func() 
 	}
 }
 
-// addSender adds a send-only transceiver carrying t.
+// addSender adds a send-only transceiver carrying t: camera video in the
+// simulcast layers of cameraLayers when the preset says so (one layer if
+// the browser refuses them).
 func (s *Session) addSender(_ context.Context, p *pubConn, sl *slot, t LocalTrack) error {
-	return jsbridge.Try(func() {
-		if p.edge.stream.IsUndefined() {
-			p.edge.stream = jsMediaStream.New()
+	add := func(layers bool) error {
+		return jsbridge.Try(func() {
+			if p.edge.stream.IsUndefined() {
+				p.edge.stream = jsMediaStream.New()
+			}
+			init := jsObject.New()
+			init.Set("direction", "sendonly")
+			init.Set("streams", []any{p.edge.stream})
+			if layers {
+				encs := make([]any, len(cameraLayers))
+				for i, l := range cameraLayers {
+					e := jsObject.New()
+					e.Set("rid", l.RID)
+					e.Set("scaleResolutionDownBy", l.ScaleDown)
+					e.Set("maxBitrate", l.MaxBitrate)
+					encs[i] = e
+				}
+				init.Set("sendEncodings", encs)
+			}
+			sl.snd = sender{p.pc.JSValue().Call("addTransceiver", t.v, init)}
+		})
+	}
+	if s.simulcast(t) {
+		if err := add(true); err == nil {
+			return nil
+		} else {
+			s.log.Warn("simulcast refused by the browser; one layer", "err", err)
 		}
-		init := jsObject.New()
-		init.Set("direction", "sendonly")
-		init.Set("streams", []any{p.edge.stream})
-		sl.snd = sender{p.pc.JSValue().Call("addTransceiver", t.v, init)}
-	})
+	}
+	return add(false)
+}
+
+// setLayers makes the slot's simulcast encodings whose rid is in paused
+// inactive and the others active (getParameters, setParameters on its
+// RTCRtpSender).
+func (s *Session) setLayers(ctx context.Context, sl *slot, paused map[string]bool) error {
+	if sl.snd.tx.IsUndefined() {
+		return nil
+	}
+	var promise js.Value
+	if err := jsbridge.Try(func() {
+		snd := sl.snd.tx.Get("sender")
+		params := snd.Call("getParameters")
+		encs := params.Get("encodings")
+		changed := false
+		for i := range encs.Length() {
+			e := encs.Index(i)
+			rid := e.Get("rid")
+			if rid.Type() != js.TypeString {
+				continue
+			}
+			if want := !paused[rid.String()]; e.Get("active").Bool() != want {
+				e.Set("active", want)
+				changed = true
+			}
+		}
+		if changed {
+			promise = snd.Call("setParameters", params)
+		}
+	}); err != nil || promise.IsUndefined() {
+		return err
+	}
+	_, err := jsbridge.AwaitContext(ctx, promise)
+	return err
 }
 
 // setSender puts t (nil: nothing) on a slot with replaceTrack; a slot that

@@ -104,6 +104,9 @@ func (s *Session) setSender(_ context.Context, p *pubConn, sl *slot, t LocalTrac
 	}
 }
 
+// setLayers: natively a track is published as one layer.
+func (s *Session) setLayers(context.Context, *slot, map[string]bool) error { return nil }
+
 // readRTCP reads the slot's sender's RTCP until the sender stops, passing
 // keyframe requests on to the track the slot sends.
 func (s *Session) readRTCP(sl *slot) error {

@@ -68,7 +68,8 @@ type Session struct {
 	received []*Track
 	offers   int
 	pub      *pubConn
-	wanted   []LocalTrack // what is published, for republishing
+	wanted   []LocalTrack       // what is published, for republishing
+	paused   []protocol.LayerID // simulcast layers nobody watches (the server's "layers")
 
 	pubMu sync.Mutex // one Publish, Unpublish or republish at a time
 }
@@ -451,6 +452,11 @@ func (s *Session) handle(msg protocol.ServerMessage) {
 		if msg.Candidate != nil && msg.Candidate.Candidate != "" {
 			s.addRemoteCandidate(msg.PC, webrtc.ICECandidateInit(*msg.Candidate))
 		}
+	case protocol.MediaLayers:
+		s.mu.Lock()
+		s.paused = msg.Paused
+		s.mu.Unlock()
+		s.goroutine(s.applyLayers)
 	default:
 		s.log.Debug("unknown media message", "event", msg.Event)
 	}
@@ -938,7 +944,7 @@ func (s *Session) newPub() (*pubConn, error) {
 		_ = pc.Close()
 		return nil, errClosed()
 	}
-	s.pub = p
+	s.pub, s.paused = p, nil
 	s.mu.Unlock()
 	return p, nil
 }
@@ -1015,6 +1021,56 @@ func (s *Session) assign(ctx context.Context, p *pubConn, tracks []LocalTrack) (
 		changed = true
 	}
 	return changed, nil
+}
+
+// cameraLayers are the simulcast layers of camera video, lowest first (the
+// order the server ranks them in): a quarter, half and the full
+// resolution. The bit rates are the usual ones for 180p, 360p and 720p
+// VP8 (LiveKit's and Chromium's own simulcast tables are close).
+var cameraLayers = []struct {
+	RID        string
+	ScaleDown  float64
+	MaxBitrate int // bit/s
+}{
+	{"q", 4, 150_000},
+	{"h", 2, 500_000},
+	{"f", 1, 1_500_000},
+}
+
+// simulcast reports whether t is sent in cameraLayers: camera video,
+// while the user's preset says so (media.video.simulcast).
+func (s *Session) simulcast(t LocalTrack) bool {
+	return t.Kind() == webrtc.RTPCodecTypeVideo && sourceOf(t) == "" && s.m.Self().Permissions.VideoSimulcast
+}
+
+// applyLayers stops sending the simulcast layers the server said nobody
+// watches and sends the others (RTCRtpEncodingParameters.active).
+func (s *Session) applyLayers() {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.mu.Lock()
+	p, paused := s.pub, s.paused
+	s.mu.Unlock()
+	if p == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
+	defer cancel()
+	for _, sl := range p.slots {
+		mid := s.slotMid(p, sl)
+		if mid == "" {
+			continue
+		}
+		off := map[string]bool{}
+		for _, l := range paused {
+			if l.Mid == mid {
+				off[l.RID] = true
+			}
+		}
+		if err := s.setLayers(ctx, sl, off); err != nil {
+			s.log.Warn("simulcast layers not changed", "err", err)
+		}
+	}
 }
 
 // setSlotTrack records what sl sends (read by the build's RTCP reader).

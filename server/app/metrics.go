@@ -36,6 +36,8 @@ func newMetrics(a *App) *metrics {
 	)
 	if a.sfu != nil {
 		reg.MustRegister(
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_media_tracks", Help: "Tracks being forwarded (each simulcast layer counts as one)."},
+				func() float64 { return float64(a.sfu.Stats().Tracks) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_packets_in_total", Help: "RTP packets received from publishers allowed to publish."},
 				func() float64 { return float64(a.sfu.Stats().PacketsIn) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_packets_forwarded_total", Help: "RTP packet copies forwarded to subscribers."},

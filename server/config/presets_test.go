@@ -111,6 +111,8 @@ func TestLoadErrors(t *testing.T) {
 		{"missing access", `[{"name":"a","stage_enabled":true}]`, []string{"preset #1", "stage_access"}},
 		{"bad access", `[{"name":"a","stage_access":"MAYBE"}]`, []string{"MAYBE"}},
 		{"bad screenshare access", `[{"name":"a","stage_access":"ALLOWED","media":{"screenshare":{"can_produce":"YES"}}}]`, []string{"media.screenshare.can_produce", "YES"}},
+		{"simulcast on audio", `[{"name":"a","stage_access":"ALLOWED","media":{"audio":{"simulcast":false}}}]`, []string{"media.audio.simulcast", "only media.video"}},
+		{"simulcast not a boolean", `[{"name":"a","stage_access":"ALLOWED","media":{"video":{"simulcast":"no"}}}]`, []string{"simulcast"}},
 		{"bad screenshare count", `[{"name":"a","stage_access":"ALLOWED","max_screenshare_count":-1}]`, []string{"max_screenshare_count"}},
 		{"unknown media field", `[{"name":"a","stage_access":"ALLOWED","media":{"screenshare":{"can_consume":"ALLOWED"}}}]`, []string{`unknown field "can_consume"`}},
 		{"duplicate", `[{"name":"a","stage_access":"ALLOWED"},{"name":"a","stage_access":"NOT_ALLOWED"}]`, []string{"preset #2", `"a" appears twice`}},

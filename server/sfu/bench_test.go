@@ -151,6 +151,7 @@ func (g *sinkSignaler) SendOffer(sdp string, _ bool) {
 }
 func (g *sinkSignaler) SendCandidate(string, protocol.ICECandidate) {}
 func (g *sinkSignaler) SendTracks([]protocol.TrackInfo)             {}
+func (g *sinkSignaler) SendLayers([]protocol.LayerID)               {}
 
 func newSinkSubscribers(tb testing.TB, s *SFU, meetingID string, n int) (*sinkSubscribers, error) {
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")

@@ -59,12 +59,13 @@ func clientAPI(t testing.TB) *webrtc.API {
 
 // sigMsg is one message the SFU sent a test client.
 type sigMsg struct {
-	kind       string // "offer", "candidate", "tracks"
+	kind       string // "offer", "candidate", "tracks", "layers"
 	sdp        string
 	iceRestart bool
 	pc         string
 	candidate  protocol.ICECandidate
 	tracks     []protocol.TrackInfo
+	paused     []protocol.LayerID
 }
 
 // chanSignaler is the in-test hub: it queues the SFU's messages for the
@@ -88,6 +89,9 @@ func (c *chanSignaler) SendCandidate(pc string, cand protocol.ICECandidate) {
 	c.put(sigMsg{kind: "candidate", pc: pc, candidate: cand})
 }
 func (c *chanSignaler) SendTracks(tr []protocol.TrackInfo) { c.put(sigMsg{kind: "tracks", tracks: tr}) }
+func (c *chanSignaler) SendLayers(paused []protocol.LayerID) {
+	c.put(sigMsg{kind: "layers", paused: paused})
+}
 
 // recvSlot is a receive slot of a test client's subscribe PC; its current
 // binding (per the server's tracks message) counts what arrives.
@@ -98,10 +102,47 @@ type recvSlot struct {
 	// often the next one was not its successor.
 	lastSeq atomic.Int64
 	gaps    atomic.Int64
+	// For VP8 payloads with picture ids (publishSimulcast's): the last
+	// picture id and TL0PICIDX, how often one jumped ahead by more than
+	// one, the simulcast layer of the last packet (payload byte 6), and
+	// the layer changes that did not start at a keyframe.
+	lastPID, lastTL0          atomic.Int64
+	pidJumps, tl0Jumps        atomic.Int64
+	layer                     atomic.Int64
+	layerChanges, badSwitches atomic.Int64
 	// The last RTCP sender report for the slot's SSRC, and how many came.
 	srMu    sync.Mutex
 	lastSR  rtcp.SenderReport
 	srCount int
+}
+
+// checkPictures follows the picture ids, TL0PICIDX and simulcast layer of
+// a payload of publishSimulcast's (a picture per packet): anything but the
+// next picture is counted as a jump, except a slightly older one (a
+// retransmission).
+func (sl *recvSlot) checkPictures(b []byte) {
+	pid := int64(binary.BigEndian.Uint16(b[2:]) & 0x7fff)
+	tl0 := int64(b[4])
+	if last := sl.lastPID.Load(); last >= 0 {
+		d := (pid - last) & 0x7fff
+		if d == 0 || d >= 0x8000-64 {
+			return
+		}
+		if d != 1 {
+			sl.pidJumps.Add(1)
+		}
+		if (tl0-sl.lastTL0.Load())&0xff != 1 {
+			sl.tl0Jumps.Add(1)
+		}
+	}
+	sl.lastPID.Store(pid)
+	sl.lastTL0.Store(tl0)
+	if layer := int64(b[6]); sl.layer.Swap(layer) != layer {
+		sl.layerChanges.Add(1)
+		if !vp8Keyframe(b) {
+			sl.badSwitches.Add(1)
+		}
+	}
 }
 
 // recvTrack is one binding of a slot to a publisher: a track a test client
@@ -138,6 +179,7 @@ type tclient struct {
 	pubCands   []webrtc.ICECandidateInit // server candidates waiting for the answer
 	tracksMsg  []protocol.TrackInfo
 	tracksMsgs int
+	paused     []protocol.LayerID   // the last "layers" message's
 	slots      map[string]*recvSlot // by track id
 	offers     int
 	restarts   int // subscribe PCs replaced at the server's request
@@ -193,6 +235,10 @@ func (c *tclient) run() {
 				}
 			case "candidate":
 				c.addServerCandidate(m.pc, webrtc.ICECandidateInit(m.candidate))
+			case "layers":
+				c.mu.Lock()
+				c.paused = m.paused
+				c.mu.Unlock()
 			}
 		}
 	}
@@ -274,6 +320,8 @@ func (c *tclient) answer(sdp string) error {
 		pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 			sl := &recvSlot{remote: tr}
 			sl.lastSeq.Store(-1)
+			sl.lastPID.Store(-1)
+			sl.layer.Store(-1)
 			c.mu.Lock()
 			if c.slots == nil {
 				c.slots = map[string]*recvSlot{}
@@ -303,22 +351,29 @@ func (c *tclient) answer(sdp string) error {
 					if err != nil {
 						return
 					}
-					if n >= 4 {
-						seq := int64(binary.BigEndian.Uint16(buf[2:]))
-						if last := sl.lastSeq.Swap(seq); last >= 0 && seq != (last+1)%65536 {
-							sl.gaps.Add(1)
-						}
+					var h rtp.Header
+					off, err := h.Unmarshal(buf[:n])
+					if err != nil {
+						continue
+					}
+					seq := int64(h.SequenceNumber)
+					if last := sl.lastSeq.Swap(seq); last >= 0 && seq != (last+1)%65536 {
+						sl.gaps.Add(1)
+					}
+					payload := buf[off:n]
+					if len(payload) >= 7 && payload[0] == 0x90 && payload[1] == 0xc0 {
+						sl.checkPictures(payload)
 					}
 					rt := sl.cur.Load()
 					if rt == nil {
 						continue
 					}
-					if rt.packets.Add(1) == 1 && n > 12 {
-						rt.firstKey.Store(vp8Keyframe(buf[12:n]))
+					if rt.packets.Add(1) == 1 && len(payload) > 0 {
+						rt.firstKey.Store(vp8Keyframe(payload))
 					}
 					rt.last.Store(time.Now().UnixNano())
-					if n >= 18 { // a 12-byte header: the SFU sends no CSRC or extension
-						if seq := int64(binary.BigEndian.Uint32(buf[14:])); seq > rt.maxSeq.Load() {
+					if len(payload) >= 6 {
+						if seq := int64(binary.BigEndian.Uint32(payload[2:])); seq > rt.maxSeq.Load() {
 							rt.maxSeq.Store(seq)
 						}
 					}

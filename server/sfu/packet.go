@@ -15,6 +15,7 @@ type packet struct {
 	pt       uint8
 	marker   bool
 	keyframe bool   // the first packet of a keyframe
+	pic      vp8Pic // where its VP8 picture id and TL0PICIDX are (VP8 only)
 	arrived  int64  // unix nanos, when the server read it
 	payload  []byte // buf[:size]
 	buf      [maxPacket]byte
@@ -99,7 +100,7 @@ func (h *history) get(seq uint16, dst *packet) bool {
 		return false
 	}
 	dst.seq, dst.ts, dst.pt, dst.marker = p.seq, p.ts, p.pt, p.marker
-	dst.keyframe, dst.arrived, dst.size = p.keyframe, p.arrived, p.size
+	dst.keyframe, dst.pic, dst.arrived, dst.size = p.keyframe, p.pic, p.arrived, p.size
 	copy(dst.buf[:p.size], p.payload)
 	dst.payload = dst.buf[:p.size]
 	return true

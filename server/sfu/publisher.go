@@ -27,14 +27,50 @@ type pubSession struct {
 	gate     *protocol.CandidateGate
 	gathered bool
 	srcMu    sync.Mutex
-	sources  map[string]string // the latest offer's labels, mid → source (screenshare.go)
-	retired  atomic.Bool       // no longer the participant's: its liveness no longer counts
+	sources  map[string]string                   // the latest offer's labels, mid → source (screenshare.go)
+	groups   map[*webrtc.RTPReceiver]*layerGroup // simulcast tracks (under srcMu)
+	layersMu sync.Mutex                          // one "layers" message at a time, in order
+	retired  atomic.Bool                         // no longer the participant's: its liveness no longer counts
 }
 
 // retire takes sess out of the participant's liveness. pb.mu held.
 func (pb *publisher) retire(sess *pubSession) {
 	sess.retired.Store(true)
 	pb.p.setLive(livePublish, true)
+}
+
+// sendLayers tells the publisher which of its simulcast layers are
+// paused.
+func (sess *pubSession) sendLayers(p *Participant) {
+	sess.layersMu.Lock()
+	defer sess.layersMu.Unlock()
+	sess.srcMu.Lock()
+	groups := make([]*layerGroup, 0, len(sess.groups))
+	for _, g := range sess.groups {
+		groups = append(groups, g)
+	}
+	sess.srcMu.Unlock()
+	var paused []protocol.LayerID
+	for _, g := range groups {
+		paused = g.pausedIDs(paused)
+	}
+	p.send(func(s Signaler) { s.SendLayers(paused) })
+}
+
+// layerGroup returns the simulcast track of a receiver, made with its first
+// layer.
+func (sess *pubSession) layerGroup(owner *Participant, recv *webrtc.RTPReceiver) *layerGroup {
+	sess.srcMu.Lock()
+	defer sess.srcMu.Unlock()
+	g := sess.groups[recv]
+	if g == nil {
+		g = newLayerGroup(sess, owner, recv)
+		if sess.groups == nil {
+			sess.groups = map[*webrtc.RTPReceiver]*layerGroup{}
+		}
+		sess.groups[recv] = g
+	}
+	return g
 }
 
 // handleOffer applies the client's offer for its publish PC and
@@ -215,6 +251,12 @@ func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
 func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	src := newSource(pb.p, sess, remote, recv)
 	src.info.Source = sess.sourceOf(recv)
+	if rid := remote.RID(); rid != "" && src.video {
+		if !sess.layerGroup(pb.p, recv).add(src, rid) {
+			pb.p.log.Debug("simulcast layer of an unknown rid: not forwarded", "rid", rid)
+			return
+		}
+	}
 	kind := src.info.Kind
 	if src.info.Source == protocol.SourceScreenshare {
 		kind = "screenshare"
@@ -230,7 +272,7 @@ func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv 
 	if src.info.Source == protocol.SourceScreenshare {
 		pb.p.m.screenArrived(pb.p.u)
 	}
-	pb.p.log.Debug("forwarding track", "track", src.info.TrackID, "source", src.info.Source, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()))
+	pb.p.log.Debug("forwarding track", "track", src.info.TrackID, "source", src.info.Source, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()), "rid", remote.RID())
 	src.start()
 }
 

@@ -63,16 +63,16 @@ func TestRewriter(t *testing.T) {
 			for i, s := range tc.steps {
 				switch s.op {
 				case "switch":
-					r.switchTo(s.src, s.seq, s.ts, s.at*ms, 90000)
+					r.switchTo(s.src, s.seq, s.ts, vp8Pic{}, s.at*ms, 90000)
 				case "rw":
-					seq, ts, ok := r.rewrite(s.seq, s.ts, s.at*ms)
+					seq, ts, _, _, ok := r.rewrite(s.seq, s.ts, vp8Pic{}, s.at*ms)
 					if ok != s.wantOK || ok && (seq != s.wantSeq || ts != s.wantTS) {
 						t.Fatalf("step %d: rewrite(%d, %d) = %d, %d, %v; want %d, %d, %v", i, s.seq, s.ts, seq, ts, ok, s.wantSeq, s.wantTS, s.wantOK)
 					}
 				case "rev":
-					src, seq, tsOff, ok := r.reverse(s.seq)
-					if ok != s.wantOK || ok && (src != s.wantSrc || seq != s.wantSeq || tsOff != s.wantTSOff) {
-						t.Fatalf("step %d: reverse(%d) = %v, %d, %d, %v; want %s, %d, %d, %v", i, s.seq, src, seq, tsOff, ok, s.wantSrc, s.wantSeq, s.wantTSOff, s.wantOK)
+					src, seq, off, ok := r.reverse(s.seq)
+					if ok != s.wantOK || ok && (src != s.wantSrc || seq != s.wantSeq || off.ts != s.wantTSOff) {
+						t.Fatalf("step %d: reverse(%d) = %v, %d, %d, %v; want %s, %d, %d, %v", i, s.seq, src, seq, off.ts, ok, s.wantSrc, s.wantSeq, s.wantTSOff, s.wantOK)
 					}
 				}
 			}
@@ -91,17 +91,39 @@ func FuzzRewriter(f *testing.F) {
 		var last uint16
 		var any bool
 		next := [4]uint16{0, 1000, 40000, 65500}
+		// Each packet is a picture: its id and TL0PICIDX follow its
+		// sequence number (15-bit ids, 7-bit for source 3).
+		pic := func(src int, seq uint16) vp8Pic {
+			v := vp8Pic{pid: (seq + uint16(src)*7777) & 0x7fff, pidAt: 2, pidLen: 2, tl0: uint8(seq) + uint8(src)*50, tl0At: 4}
+			if src == 3 {
+				v.pid, v.pidLen, v.tl0At = v.pid&0x7f, 1, 3
+			}
+			return v
+		}
+		var lastPic vp8Pic
 		for i := 0; i+1 < len(ops); i += 2 {
 			src := int(ops[i] & 3)
+			switched := false
 			if ops[i]&4 != 0 || r.current() == nil {
-				r.switchTo(src, next[src], 0, int64(i)*1e6, 90000)
+				r.switchTo(src, next[src], 0, pic(src, next[src]), int64(i)*1e6, 90000)
+				switched = true
 			}
 			cur := r.current().(int)
 			seq := next[cur] - uint16(ops[i+1]%4) // sometimes a late one
+			if switched {
+				seq = next[cur]
+			}
 			next[cur]++
-			out, _, ok := r.rewrite(seq, 0, int64(i)*1e6)
+			out, _, outPic, _, ok := r.rewrite(seq, 0, pic(cur, seq), int64(i)*1e6)
 			if !ok {
 				continue
+			}
+			if any && out == last+1 {
+				// The next packet is the next picture, whatever the source.
+				m := outPic.pidMask()
+				if outPic.pid != (lastPic.pid+1)&m || outPic.tl0 != lastPic.tl0+1 {
+					t.Fatalf("after pictures %d/%d came %d/%d", lastPic.pid, lastPic.tl0, outPic.pid, outPic.tl0)
+				}
 			}
 			if prev, dup := sent[out]; dup && prev != [2]uint16{uint16(cur), seq} {
 				t.Fatalf("slot seq %d sent for %v and %v", out, prev, [2]uint16{uint16(cur), seq})
@@ -111,10 +133,14 @@ func FuzzRewriter(f *testing.F) {
 				t.Fatalf("jump from %d to %d", last, out)
 			}
 			if !any || seqBefore(last, out) {
-				last, any = out, true
+				last, lastPic, any = out, outPic, true
 			}
-			if s, back, _, ok := r.reverse(out); !ok || s.(int) != cur || back != seq {
+			s, back, off, ok := r.reverse(out)
+			if !ok || s.(int) != cur || back != seq {
 				t.Fatalf("reverse(%d) = %v %d %v, want %d %d", out, s, back, ok, cur, seq)
+			}
+			if off.pic(pic(cur, seq)) != outPic {
+				t.Fatalf("a retransmission of %d would carry %+v, not %+v", out, off.pic(pic(cur, seq)), outPic)
 			}
 		}
 	})

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/internal/pionlog"
@@ -136,8 +137,8 @@ type Stats struct {
 	Meetings     int
 	Participants int
 	// Tracks is the number of tracks being forwarded (published by a user
-	// allowed to publish); Subscriptions the number of (track, subscriber)
-	// pairs they are fanned out to.
+	// allowed to publish; a simulcast layer counts as one); Subscriptions
+	// the number of (track, subscriber) pairs they are fanned out to.
 	Tracks        int
 	Subscriptions int
 	// PacketsIn counts RTP packets received from allowed publishers and
@@ -194,6 +195,13 @@ func New(cfg Config) (*SFU, error) {
 	subME, err := mediaEngine()
 	if err != nil {
 		return nil, err
+	}
+	// Viewers report when each packet arrived (TWCC): their downlink
+	// estimate (bwe.go). The slots stamp the sequence numbers themselves.
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio, webrtc.RTPCodecTypeVideo} {
+		if err := subME.RegisterHeaderExtension(webrtc.RTPHeaderExtensionCapability{URI: sdp.TransportCCURI}, k); err != nil {
+			return nil, fmt.Errorf("sfu: header extensions: %w", err)
+		}
 	}
 	// Subscribe PCs send and receive no media pion must see: the slots
 	// encrypt and send their packets themselves (sendpath.go), answer NACKs
@@ -266,12 +274,12 @@ func (s *SFU) certificate() (webrtc.Certificate, error) {
 // codec is fixed when it is negotiated). Every browser sends both.
 func mediaEngine() (*webrtc.MediaEngine, error) {
 	me := &webrtc.MediaEngine{}
-	fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}}
+	fb := []webrtc.RTCPFeedback{{Type: "goog-remb"}, {Type: "ccm", Parameter: "fir"}, {Type: "nack"}, {Type: "nack", Parameter: "pli"}, {Type: webrtc.TypeRTCPFBTransportCC}}
 	for _, c := range []struct {
 		params webrtc.RTPCodecParameters
 		kind   webrtc.RTPCodecType
 	}{
-		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1"}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
+		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2, SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}}, PayloadType: 111}, webrtc.RTPCodecTypeAudio},
 		{webrtc.RTPCodecParameters{RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: fb}, PayloadType: 96}, webrtc.RTPCodecTypeVideo},
 	} {
 		if err := me.RegisterCodec(c.params, c.kind); err != nil {
@@ -701,24 +709,32 @@ func (m *meeting) addSource(src *source) bool {
 	return true
 }
 
-// removeSource stops forwarding src (a no-op if it is gone already).
+// removeSource stops forwarding src (a no-op if it is gone already), and
+// the other layers of its track with it.
 func (m *meeting) removeSource(src *source) {
+	if src.group != nil {
+		src.group.close()
+	}
 	m.mu.Lock()
-	removed := m.removeSourcesLocked(func(x *source) bool { return x == src })
+	removed := m.removeSourcesLocked(func(x *source) bool { return sameTrack(x, src) })
 	if len(removed) > 0 {
 		m.wakeLocked(nil)
 	}
 	m.mu.Unlock()
 	src.close()
+	for _, x := range removed {
+		x.close()
+	}
 }
 
-// sourcesFor lists the sources p should receive: everyone's but its own.
+// sourcesFor lists the tracks p should receive: everyone's but its own,
+// each simulcast track once (as its lead layer).
 func (m *meeting) sourcesFor(p *Participant) []*source {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]*source, 0, len(m.sources))
 	for _, src := range m.sources {
-		if src.owner.u != p.u {
+		if src.owner.u != p.u && (src.group == nil || src.group.isLead(src)) {
 			out = append(out, src)
 		}
 	}

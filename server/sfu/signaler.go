@@ -26,6 +26,9 @@ type Signaler interface {
 	// StreamID is the owner's peer id (the stream id of the track in the
 	// subscribe PC), TrackID the track's id there.
 	SendTracks(tracks []protocol.TrackInfo)
+	// SendLayers tells a publisher which of its simulcast layers nobody
+	// watches (the whole list; empty: send every layer).
+	SendLayers(paused []protocol.LayerID)
 }
 
 // MessageSignaler adapts a function that sends one server message to a
@@ -53,4 +56,9 @@ func (f MessageSignaler) SendTracks(tracks []protocol.TrackInfo) {
 		tracks = []protocol.TrackInfo{}
 	}
 	f(protocol.ServerMessage{Type: protocol.TypeMedia, Event: protocol.MediaTracks, Tracks: tracks})
+}
+
+// SendLayers implements Signaler.
+func (f MessageSignaler) SendLayers(paused []protocol.LayerID) {
+	f(protocol.ServerMessage{Type: protocol.TypeMedia, Event: protocol.MediaLayers, PC: protocol.PCPublish, Paused: paused})
 }

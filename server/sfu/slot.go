@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -28,14 +29,21 @@ type slot struct {
 	pc      *webrtc.PeerConnection
 	sender  *webrtc.RTPSender
 
-	mu     sync.Mutex // the write path and the binding
-	ws     webrtc.TrackLocalWriter
-	ssrc   uint32
-	pt     uint8
-	clock  uint32
-	next   *source // the source to switch to at its next keyframe
-	rw     rewriter
-	hdr    rtp.Header // reused for every write
+	mu    sync.Mutex // the write path and the binding
+	ws    webrtc.TrackLocalWriter
+	ssrc  uint32
+	pt    uint8
+	clock uint32
+	next  *source // the source to switch to at its next keyframe
+	rw    rewriter
+	hdr   rtp.Header // reused for every write
+	// scratch holds a payload whose picture ids the slot rewrites (made
+	// at the first).
+	scratch *[maxPacket]byte
+	// group is the simulcast track the slot carries a layer of (nil: a
+	// track of one layer).
+	group  *layerGroup
+	twcc   [2]byte // the transport-wide sequence number being sent
 	closed bool
 	// The slot's own SRTP sender on its PC's path (sendpath.go), chosen at
 	// the first write after Bind; nil: pion's stream (ws) carries it.
@@ -50,8 +58,9 @@ type slot struct {
 	bound atomic.Bool // pion bound it: writes reach the viewer
 
 	// Owned by the participant's negotiation loop: the source the slot is
-	// assigned to (nil: idle).
+	// assigned to (nil: idle), and the allocator's memory of its layers.
 	assigned *source
+	choice   *layerChoice
 }
 
 func newSlot(p *Participant, kind webrtc.RTPCodecType, n int) *slot {
@@ -76,37 +85,58 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 		if src != sl.next || (src.video && !p.keyframe) {
 			return
 		}
-		sl.rw.switchTo(src, p.seq, p.ts, now, sl.clock)
+		sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
 		sl.next = nil
 		if old, ok := cur.(*source); ok && old != nil {
 			old.removeSlot(sl)
 		}
 	}
-	seq, ts, ok := sl.rw.rewrite(p.seq, p.ts, now)
+	seq, ts, pic, changed, ok := sl.rw.rewrite(p.seq, p.ts, p.pic, now)
 	if !ok {
 		return
 	}
-	sl.send(seq, ts, p.marker, p.payload, now)
+	sl.send(seq, ts, p.marker, p.payload, pic, changed, now)
 }
 
 // send writes one packet under sl.mu: encrypted and sent by the slot itself
 // where the SFU has the socket, else through pion's stream. A slot keeps
 // the path it started with (each path has its own rollover counter); on its
 // own path, a packet that finds no ICE pair is lost, as it would be in
-// pion's.
-func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, now int64) {
+// pion's. patch says the payload's VP8 picture ids must be replaced by
+// pic's (in a copy: the payload is shared by every viewer); while the
+// viewer answered with the TWCC header extension, the packet carries its
+// transport-wide sequence number (bwe.go).
+func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8Pic, patch bool, now int64) {
 	if !sl.outFixed {
 		sl.outFixed = true
 		if pp := sl.p.sub.path.Load(); pp != nil && pp.pc == sl.pc {
 			sl.out = newSlotSender(pp)
 		}
 	}
-	sl.hdr = rtp.Header{Version: 2, Marker: marker, PayloadType: sl.pt, SequenceNumber: seq, Timestamp: ts, SSRC: sl.ssrc}
+	if patch {
+		if sl.scratch == nil {
+			sl.scratch = new([maxPacket]byte)
+		}
+		n := copy(sl.scratch[:], payload)
+		payload = sl.scratch[:n]
+		patchVP8Pic(payload, pic)
+	}
+	h := &sl.hdr // reused: its extension too, so that stamping allocates nothing
+	h.Version, h.Marker, h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = 2, marker, sl.pt, seq, ts, sl.ssrc
+	sb := sl.p.sub
+	if id := uint8(sb.twccID.Load()); id != 0 {
+		if log := sb.sent.Load(); log != nil {
+			binary.BigEndian.PutUint16(sl.twcc[:], log.next(len(payload)+twccHeaderSize, time.Now().UnixNano()))
+			_ = h.SetExtension(id, sl.twcc[:])
+		}
+	} else if h.Extension {
+		h.Extension, h.Extensions = false, nil
+	}
 	if sl.out != nil {
-		if !sl.out.send(&sl.hdr, payload) {
+		if !sl.out.send(h, payload) {
 			return
 		}
-	} else if _, err := sl.ws.WriteRTP(&sl.hdr, payload); err != nil {
+	} else if _, err := sl.ws.WriteRTP(h, payload); err != nil {
 		return
 	}
 	if sr := sl.sr.count(sl.ssrc, ts, len(payload), now); sr != nil {
@@ -114,17 +144,71 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, now int
 	}
 }
 
+// twccHeaderSize is an RTP header with the TWCC extension: 12 bytes, 4 of
+// extension header, 4 of extension.
+const twccHeaderSize = 20
+
 // bind makes src the slot's source from its next keyframe on (its next
-// packet for audio), and asks src for a keyframe. Only the participant's
+// packet for audio), and asks src for a keyframe; for a simulcast track,
+// the layer at most layer (see layerGroup.pick). Only the participant's
 // negotiation loop calls it.
-func (sl *slot) bind(src *source) {
+func (sl *slot) bind(src *source, layer int) {
 	sl.assigned = src
+	target := src
+	if src.group != nil {
+		if l := src.group.pick(layer); l != nil {
+			target = l
+		}
+	}
 	sl.mu.Lock()
-	sl.next = src
+	sl.next, sl.group = target, src.group
 	sl.mu.Unlock()
-	if src.addSlot(sl) {
+	if target.addSlot(sl) {
 		sl.start()
 	}
+}
+
+// setLayer moves the slot to the simulcast layer at most layer (see
+// layerGroup.pick) at that layer's next keyframe, which it requests; the
+// current layer goes on until then. A no-op for a track of one layer.
+func (sl *slot) setLayer(layer int) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.group == nil || sl.closed {
+		return
+	}
+	target := sl.group.pick(layer)
+	cur, _ := sl.rw.current().(*source)
+	if target == nil || target == sl.next || sl.next == nil && target == cur {
+		return
+	}
+	if sl.next != nil && sl.next != cur {
+		sl.next.removeSlot(sl)
+	}
+	if target == cur {
+		sl.next = nil // back to the layer it still carries
+		return
+	}
+	if !target.addSlot(sl) {
+		return
+	}
+	sl.next = target
+	target.requestKeyframe()
+}
+
+// layer is the rank of the simulcast layer the slot carries, and of the
+// one it waits to switch to (-1: none).
+func (sl *slot) layer() (cur, next int) {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	cur, next = -1, -1
+	if c, _ := sl.rw.current().(*source); c != nil && c.group != nil && c.group == sl.group {
+		cur = c.layer
+	}
+	if sl.next != nil && sl.next.group != nil {
+		next = sl.next.layer
+	}
+	return cur, next
 }
 
 // start gets the slot's pending source to the viewer as soon as it can
@@ -172,14 +256,14 @@ func (sl *slot) catchUp(src *source, now int64) bool {
 		if src.hist.get(seq, &p) {
 			if seq == from {
 				cur, _ := sl.rw.current().(*source)
-				sl.rw.switchTo(src, p.seq, p.ts, now, sl.clock)
+				sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
 				sl.next = nil
 				if cur != nil && cur != src {
 					cur.removeSlot(sl)
 				}
 			}
-			if out, ts, ok := sl.rw.rewrite(p.seq, p.ts, now); ok {
-				sl.send(out, ts, p.marker, p.payload, now)
+			if out, ts, pic, changed, ok := sl.rw.rewrite(p.seq, p.ts, p.pic, now); ok {
+				sl.send(out, ts, p.marker, p.payload, pic, changed, now)
 			}
 		} else if seq == from {
 			return false
@@ -204,12 +288,14 @@ func (sl *slot) unbind() {
 	}
 	src.removeSlot(sl)
 	sl.mu.Lock()
-	if sl.next == src {
+	if sameTrack(sl.next, src) {
+		sl.next.removeSlot(sl)
 		sl.next = nil
 	}
 	if cur, _ := sl.rw.current().(*source); cur != nil && cur != sl.next {
 		cur.removeSlot(sl)
 	}
+	sl.group = nil
 	sl.mu.Unlock()
 }
 
@@ -237,6 +323,9 @@ func (sl *slot) close() {
 	if cur, _ := sl.rw.current().(*source); cur != nil {
 		cur.removeSlot(sl)
 	}
+	if sl.next != nil {
+		sl.next.removeSlot(sl)
+	}
 	sl.next = nil
 	sl.mu.Unlock()
 }
@@ -251,6 +340,7 @@ func (sl *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	c := codecs[0]
 	sl.mu.Lock()
 	sl.ws, sl.ssrc, sl.pt, sl.clock = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
+	sl.hdr = rtp.Header{} // a new connection: no extension id of the last
 	sl.out, sl.outFixed, sl.sr = nil, false, senderReport{}
 	sl.mu.Unlock()
 	sl.bound.Store(true)
@@ -293,7 +383,8 @@ func (sl *slot) readRTCP() {
 		if wantsKeyframe(buf[:n]) {
 			sl.requestKeyframe()
 		}
-		if !hasNACK(buf[:n]) {
+		nack, twcc := transportFeedback(buf[:n])
+		if !nack && !twcc {
 			continue
 		}
 		pkts, err := rtcp.Unmarshal(buf[:n])
@@ -301,6 +392,9 @@ func (sl *slot) readRTCP() {
 			continue
 		}
 		for _, pk := range pkts {
+			if fb, ok := pk.(*rtcp.TransportLayerCC); ok {
+				sl.p.sub.onTWCC(fb)
+			}
 			if nack, ok := pk.(*rtcp.TransportLayerNack); ok {
 				if re == nil {
 					re = &packet{}
@@ -323,29 +417,36 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 	if sl.ws == nil || sl.closed {
 		return
 	}
-	srcAny, srcSeq, tsOff, ok := sl.rw.reverse(seq)
+	srcAny, srcSeq, off, ok := sl.rw.reverse(seq)
 	src, _ := srcAny.(*source)
 	if !ok || src == nil || !src.hist.get(srcSeq, buf) {
 		return
 	}
-	sl.send(seq, buf.ts+tsOff, buf.marker, buf.payload, time.Now().UnixNano())
+	pic := off.pic(buf.pic)
+	sl.send(seq, buf.ts+off.ts, buf.marker, buf.payload, pic, pic != buf.pic, time.Now().UnixNano())
 	sl.p.s.stats.retransmits.Add(1)
 }
 
-// hasNACK reports whether a compound RTCP packet holds a generic NACK
-// (transport-layer feedback, PT 205, FMT 1), without parsing it.
-func hasNACK(b []byte) bool {
+// transportFeedback reports whether a compound RTCP packet holds a generic
+// NACK or a TWCC report (transport-layer feedback, PT 205, FMT 1 or 15),
+// without parsing it.
+func transportFeedback(b []byte) (nack, twcc bool) {
 	for len(b) >= 4 {
-		if rtcp.PacketType(b[1]) == rtcp.TypeTransportSpecificFeedback && b[0]&0x1f == rtcp.FormatTLN {
-			return true
+		if rtcp.PacketType(b[1]) == rtcp.TypeTransportSpecificFeedback {
+			switch b[0] & 0x1f {
+			case rtcp.FormatTLN:
+				nack = true
+			case rtcp.FormatTCC:
+				twcc = true
+			}
 		}
 		size := (int(b[2])<<8 | int(b[3]) + 1) * 4
 		if size > len(b) {
-			return false
+			return nack, twcc
 		}
 		b = b[size:]
 	}
-	return false
+	return nack, twcc
 }
 
 // wantsKeyframe reports whether a compound RTCP packet holds a PLI or a FIR

@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
@@ -30,6 +31,10 @@ type source struct {
 	mime   string // lower case
 	video  bool
 	info   protocol.TrackInfo
+	// A simulcast layer: the track's layers, and this one's rank in them
+	// (0 the lowest). nil for a track of one layer.
+	group *layerGroup
+	layer int
 
 	fan      *fanPool     // from start until the forwarder ends
 	queue    chan *packet // read, not yet forwarded
@@ -48,6 +53,12 @@ type source struct {
 	closeOnce sync.Once
 
 	forwarded atomic.Uint64 // packets fanned out (tests and benchmarks)
+	fwdBytes  atomic.Uint64 // their payload bytes, for rate
+
+	rateMu    sync.Mutex
+	rateBPS   float64 // bit/s while it last sent (see rate)
+	rateAt    int64
+	rateBytes uint64
 
 	// For catch-ups (slot.catchUp): the forwarding number and arrival of
 	// the last keyframe's first packet, and the last number forwarded.
@@ -137,13 +148,14 @@ func (src *source) start() {
 // addSlot adds a slot to the fan-out; false if the source closed.
 func (src *source) addSlot(sl *slot) bool {
 	src.mu.Lock()
-	defer src.mu.Unlock()
 	if src.closed {
+		src.mu.Unlock()
 		return false
 	}
 	old := *src.slots.Load()
 	for _, x := range old {
 		if x == sl {
+			src.mu.Unlock()
 			return true
 		}
 	}
@@ -151,13 +163,16 @@ func (src *source) addSlot(sl *slot) bool {
 	copy(slots, old)
 	slots = append(slots, sl)
 	src.slots.Store(&slots)
+	src.mu.Unlock()
+	if src.group != nil && len(old) == 0 {
+		src.group.watchChanged()
+	}
 	return true
 }
 
 // removeSlot takes a slot out of the fan-out.
 func (src *source) removeSlot(sl *slot) {
 	src.mu.Lock()
-	defer src.mu.Unlock()
 	old := *src.slots.Load()
 	slots := make([]*slot, 0, len(old))
 	for _, x := range old {
@@ -166,6 +181,10 @@ func (src *source) removeSlot(sl *slot) {
 		}
 	}
 	src.slots.Store(&slots)
+	src.mu.Unlock()
+	if src.group != nil && len(slots) == 0 && len(old) > 0 {
+		src.group.watchChanged()
+	}
 }
 
 // close stops the fan-out for good and ends the forwarder and the keyframe
@@ -220,6 +239,10 @@ func (src *source) readLoop() {
 		p.payload = p.buf[:p.size]
 		p.seq, p.ts, p.pt, p.marker = h.seq, h.ts, h.pt, h.marker
 		p.keyframe = src.video && isKeyframe(src.mime, p.payload)
+		p.pic = vp8Pic{}
+		if src.mime == mimeVP8 {
+			p.pic = parseVP8Pic(p.payload)
+		}
 		p.arrived = time.Now().UnixNano()
 		select {
 		case src.queue <- p:
@@ -310,12 +333,41 @@ func (src *source) forward(p *packet, now int64) {
 	slots := *src.slots.Load()
 	src.fan.run(src, slots, p, now)
 	src.forwarded.Add(1)
+	src.fwdBytes.Add(uint64(p.size + 12))
 	st := &src.s.stats
 	st.packetsIn.Add(1)
 	if n := uint64(len(slots)); n > 0 {
 		st.packetsOut.Add(n)
 		st.bytesOut.Add(n * uint64(p.size+12))
 	}
+}
+
+// rateWindow is the least time a rate is measured over.
+const rateWindow = 500 * time.Millisecond
+
+// rate is the source's bit rate, measured over rateWindow or more; a
+// source that stopped sending (a paused layer) keeps the rate it had, the
+// rate it would have again. 0 until measured.
+func (src *source) rate(now int64) float64 {
+	src.rateMu.Lock()
+	defer src.rateMu.Unlock()
+	b := src.fwdBytes.Load()
+	if src.rateAt == 0 {
+		src.rateAt, src.rateBytes = now, b
+		return 0
+	}
+	if el := now - src.rateAt; el >= int64(rateWindow) {
+		if b > src.rateBytes {
+			sample := float64(b-src.rateBytes) * 8 / (float64(el) / 1e9)
+			if src.rateBPS == 0 {
+				src.rateBPS = sample
+			} else {
+				src.rateBPS = 0.5*src.rateBPS + 0.5*sample
+			}
+		}
+		src.rateAt, src.rateBytes = now, b
+	}
+	return src.rateBPS
 }
 
 // requestKeyframe asks for a PLI to the publisher; requests are coalesced.
@@ -357,8 +409,12 @@ func (src *source) pliLoop() {
 // receiver-side interceptors need, until the receiver stops.
 func (src *source) drainReceiverRTCP() {
 	buf := make([]byte, 1500)
+	read := src.recv.Read
+	if rid := src.remote.RID(); rid != "" {
+		read = func(b []byte) (int, interceptor.Attributes, error) { return src.recv.ReadSimulcast(b, rid) }
+	}
 	for {
-		if _, _, err := src.recv.Read(buf); err != nil {
+		if _, _, err := read(buf); err != nil {
 			return
 		}
 	}

@@ -5,6 +5,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
+	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/protocol"
@@ -35,6 +37,19 @@ type subscriber struct {
 	remote    bool           // an answer was applied (under candMu)
 	cands     candidateQueue // the client's candidates waiting for it (under candMu)
 
+	// layerCap is the highest simulcast layer the viewer may get (tests
+	// and, later, settings); allocCh asks the loop to allocate.
+	layerCap atomic.Int32
+	allocCh  chan struct{}
+	// The downlink estimate (bwe.go): the log of what was sent, while the
+	// viewer's answer has the TWCC header extension (twccID).
+	twccID   atomic.Uint32
+	sent     atomic.Pointer[sentLog]
+	bweMu    sync.Mutex
+	est      *bwe          // under bweMu
+	acks     []ack         // scratch, under bweMu
+	estimate atomic.Uint64 // bit/s
+
 	wakeCh    chan struct{}
 	connCh    chan struct{}
 	failCh    chan *webrtc.PeerConnection // a subscribe PC that failed or was closed by the client
@@ -49,14 +64,96 @@ type answerReq struct {
 }
 
 func newSubscriber(p *Participant) *subscriber {
-	return &subscriber{
+	sb := &subscriber{
 		p:         p,
+		allocCh:   make(chan struct{}, 1),
 		wakeCh:    make(chan struct{}, 1),
 		connCh:    make(chan struct{}, 1),
 		failCh:    make(chan *webrtc.PeerConnection, 1),
 		answerCh:  make(chan answerReq),
 		restartCh: make(chan chan error),
 		resyncCh:  make(chan struct{}, 1),
+	}
+	sb.layerCap.Store(maxLayer)
+	sb.est = newBWE()
+	sb.estimate.Store(uint64(sb.est.rate))
+	return sb
+}
+
+// onTWCC applies a viewer's TWCC report to its estimate and has the loop
+// allocate.
+func (sb *subscriber) onTWCC(fb *rtcp.TransportLayerCC) {
+	log := sb.sent.Load()
+	if log == nil {
+		return
+	}
+	now := time.Now().UnixNano()
+	sb.bweMu.Lock()
+	sb.acks = twccAcks(fb, log, now, sb.acks[:0])
+	est := sb.est.update(sb.acks, now)
+	sb.bweMu.Unlock()
+	sb.estimate.Store(uint64(est))
+	select {
+	case sb.allocCh <- struct{}{}:
+	default:
+	}
+}
+
+const sdpTransportCCURI = sdp.TransportCCURI
+
+// maxLayer is above every simulcast layer's rank: the top layer.
+const maxLayer = 1<<31 - 1
+
+// capLayers sets the highest simulcast layer the viewer gets and has the
+// loop move its slots.
+func (sb *subscriber) capLayers(layer int32) {
+	sb.layerCap.Store(layer)
+	select {
+	case sb.allocCh <- struct{}{}:
+	default:
+	}
+}
+
+// allocate moves every slot that carries a simulcast track to the layer
+// that fits the viewer's estimate (chooseLayers), after audio and the
+// video of one layer. Only the loop calls it.
+func (sb *subscriber) allocate() {
+	now := time.Now().UnixNano()
+	budget := float64(sb.estimate.Load())
+	var tracks []allocTrack
+	var slots []*slot
+	for _, sl := range sb.slots {
+		src := sl.assigned
+		if src == nil {
+			continue
+		}
+		if src.group == nil {
+			budget -= src.rate(now)
+			continue
+		}
+		cur, next := sl.layer()
+		if next >= 0 {
+			cur = next
+		}
+		rates := make([]float64, src.group.count())
+		for i := range rates {
+			rates[i] = -1
+			if l := src.group.pick(i); l != nil && l.layer == i {
+				rates[i] = l.rate(now)
+			}
+		}
+		if sl.choice == nil {
+			sl.choice = &layerChoice{}
+		}
+		tracks = append(tracks, allocTrack{rates: rates, cur: cur, choice: sl.choice})
+		slots = append(slots, sl)
+	}
+	if len(tracks) == 0 {
+		return
+	}
+	limit := int(sb.layerCap.Load())
+	for i, l := range chooseLayers(budget, tracks, now) {
+		slots[i].setLayer(min(l, limit))
 	}
 }
 
@@ -233,6 +330,8 @@ func (sb *subscriber) loop() {
 			for _, sl := range sb.slots {
 				sl.start()
 			}
+		case <-sb.allocCh:
+			sb.allocate()
 		case req := <-sb.answerCh:
 			if !awaiting {
 				req.reply <- protocol.NewError(protocol.CodeMediaFailed, "no subscribe offer is outstanding")
@@ -370,7 +469,7 @@ func (sb *subscriber) reconcile() (string, bool) {
 		sb.p.send(func(s Signaler) { s.SendTracks(tracks) })
 	}
 	for _, sl := range bind {
-		sl.bind(sl.assigned)
+		sl.bind(sl.assigned, int(sb.layerCap.Load()))
 	}
 	restart := sb.iceRestart && sb.pc.RemoteDescription() != nil
 	sb.iceRestart = false
@@ -477,6 +576,14 @@ func (sb *subscriber) slotTracks() []protocol.TrackInfo {
 func (sb *subscriber) applyAnswer(sdp string) error {
 	if err := sb.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: sdp}); err != nil {
 		return protocol.NewError(protocol.CodeMediaFailed, "bad subscribe answer: %v", err)
+	}
+	if id := extmapID(sdp, sdpTransportCCURI); id != 0 {
+		sb.twccID.Store(uint32(id))
+		if sb.sent.Load() == nil {
+			sb.sent.Store(&sentLog{})
+		}
+	} else {
+		sb.twccID.Store(0)
 	}
 	sb.candMu.Lock()
 	defer sb.candMu.Unlock()

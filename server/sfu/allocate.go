@@ -1,0 +1,111 @@
+package sfu
+
+// The layer a viewer gets of each simulcast track it watches: the highest
+// that fits its downlink estimate once audio is served (audio is never
+// cut: it is small and what an audience needs most). Pure: the
+// subscriber's negotiation loop calls chooseLayers with what it measured.
+//
+// Hysteresis, so that a viewer does not flap between layers:
+//   - a track stays on its layer while the layer fits the estimate; it
+//     goes down as soon as it does not (the estimate fell: congestion);
+//   - it goes up only when the next layer fits with allocHeadroom to
+//     spare, and not before upAfter: allocHold after any switch down,
+//     or, when a switch up had to be undone within allocProbeFail (the
+//     higher layer did not fit after all), a backoff that doubles each
+//     time (allocBackoffMin to allocBackoffMax) and resets after
+//     allocStable on a layer.
+const (
+	allocHeadroom   = 1.25
+	allocHold       = 2e9 // ns
+	allocProbeFail  = 5e9
+	allocBackoffMin = 4e9
+	allocBackoffMax = 32e9
+	allocStable     = 20e9
+)
+
+// layerChoice is what the allocator remembers of one slot.
+type layerChoice struct {
+	upAfter int64 // no switch up before (unix ns)
+	backoff int64 // the next backoff after a failed switch up
+	changed int64 // when the layer last changed
+	wentUp  bool  // the last change was up
+}
+
+// allocTrack is one simulcast track a viewer watches.
+type allocTrack struct {
+	rates  []float64 // bit/s of each layer, lowest first; < 0: not there
+	cur    int       // the layer it carries or switches to; -1: none yet
+	choice *layerChoice
+}
+
+// chooseLayers returns the layer of each track for a budget in bit/s
+// (the estimate less audio) at now, and updates each track's choice.
+func chooseLayers(budget float64, tracks []allocTrack, now int64) []int {
+	pick := make([]int, len(tracks))
+	// Everyone gets its lowest layer first.
+	for i, t := range tracks {
+		pick[i] = -1
+		for l, r := range t.rates {
+			if r >= 0 {
+				pick[i] = l
+				budget -= r
+				break
+			}
+		}
+	}
+	// Then one layer up at a time, round the tracks, while it fits.
+	for moved := true; moved; {
+		moved = false
+		for i, t := range tracks {
+			if pick[i] < 0 {
+				continue
+			}
+			next := pick[i] + 1
+			for next < len(t.rates) && t.rates[next] < 0 {
+				next++
+			}
+			if next >= len(t.rates) {
+				continue
+			}
+			cost := t.rates[next] - t.rates[pick[i]]
+			need := cost
+			if next > t.cur {
+				// Going above what it carries: with headroom, and not
+				// while held back.
+				need = t.rates[next]*allocHeadroom - t.rates[pick[i]]
+				if t.choice != nil && now < t.choice.upAfter {
+					continue
+				}
+			}
+			if need <= budget {
+				budget -= cost
+				pick[i] = next
+				moved = true
+			}
+		}
+	}
+	for i, t := range tracks {
+		c := t.choice
+		if c == nil || t.cur < 0 || pick[i] == t.cur {
+			if c != nil && c.backoff > allocBackoffMin && now-c.changed > allocStable {
+				c.backoff = allocBackoffMin
+			}
+			continue
+		}
+		if c.backoff == 0 {
+			c.backoff = allocBackoffMin
+		}
+		if pick[i] < t.cur {
+			c.upAfter = now + allocHold
+			if c.wentUp && now-c.changed < allocProbeFail {
+				c.upAfter = now + c.backoff
+				c.backoff = min(2*c.backoff, allocBackoffMax)
+			}
+			c.wentUp = false
+		} else {
+			c.wentUp = true
+		}
+		c.changed = now
+	}
+	return pick
+}

@@ -1,0 +1,155 @@
+package sfu
+
+import (
+	"slices"
+	"testing"
+
+	"github.com/pion/rtcp"
+)
+
+// The allocator gives each track the highest layer that fits, spreads the
+// budget over tracks, and holds back switches up.
+func TestChooseLayers(t *testing.T) {
+	three := []float64{150e3, 500e3, 1500e3}
+	const s = int64(1e9)
+	tests := []struct {
+		name   string
+		budget float64
+		tracks []allocTrack
+		at     int64
+		want   []int
+	}{
+		{"everything fits", 5e6, []allocTrack{{rates: three, cur: 2}}, 0, []int{2}},
+		{"staying needs no headroom", 1.6e6, []allocTrack{{rates: three, cur: 2}}, 0, []int{2}},
+		{"going up needs headroom", 1.6e6, []allocTrack{{rates: three, cur: 1}}, 0, []int{1}},
+		{"going up with headroom", 1.9e6, []allocTrack{{rates: three, cur: 1}}, 0, []int{2}},
+		{"down at once when it does not fit", 300e3, []allocTrack{{rates: three, cur: 2}}, 0, []int{0}},
+		{"the lowest layer even when nothing fits", 50e3, []allocTrack{{rates: three, cur: 2}}, 0, []int{0}},
+		{"a missing layer is skipped", 5e6, []allocTrack{{rates: []float64{150e3, 500e3, -1}, cur: 0}}, 0, []int{1}},
+		{"only the top layer there", 100e3, []allocTrack{{rates: []float64{-1, -1, 1500e3}, cur: -1}}, 0, []int{2}},
+		{"two tracks share", 1.4e6, []allocTrack{{rates: three, cur: 1}, {rates: three, cur: 1}}, 0, []int{1, 1}},
+		{"two tracks, one up", 2.1e6, []allocTrack{{rates: three, cur: 2}, {rates: three, cur: 1}}, 0, []int{2, 1}},
+		{"held back", 5e6, []allocTrack{{rates: three, cur: 0, choice: &layerChoice{upAfter: 3 * s}}}, 2 * s, []int{0}},
+		{"held back, down still allowed", 100e3, []allocTrack{{rates: three, cur: 1, choice: &layerChoice{upAfter: 3 * s}}}, 2 * s, []int{0}},
+		{"hold over", 5e6, []allocTrack{{rates: three, cur: 0, choice: &layerChoice{upAfter: 3 * s}}}, 3 * s, []int{2}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := chooseLayers(tc.budget, tc.tracks, tc.at); !slices.Equal(got, tc.want) {
+				t.Fatalf("chooseLayers(%g) = %v, want %v", tc.budget, got, tc.want)
+			}
+		})
+	}
+}
+
+// A switch up that has to be undone soon backs the next one off, longer
+// each time; a switch down for other reasons holds for allocHold.
+func TestChooseLayersBackoff(t *testing.T) {
+	three := []float64{150e3, 500e3, 1500e3}
+	const s = int64(1e9)
+	c := &layerChoice{}
+	cur := 0
+	step := func(budget float64, at int64) int {
+		cur = chooseLayers(budget, []allocTrack{{rates: three, cur: cur, choice: c}}, at)[0]
+		return cur
+	}
+	if step(1e6, 0) != 1 {
+		t.Fatal("did not go up")
+	}
+	if step(300e3, 1*s) != 0 || c.upAfter != 1*s+allocBackoffMin {
+		t.Fatalf("failed switch up: layer %d, up after %d", cur, c.upAfter)
+	}
+	if step(1e6, 4*s) != 0 {
+		t.Fatal("went up during the backoff")
+	}
+	if step(1e6, 5*s) != 1 {
+		t.Fatal("not up after the backoff")
+	}
+	if step(300e3, 6*s) != 0 || c.upAfter != 6*s+2*allocBackoffMin {
+		t.Fatalf("second failed switch up: up after %d, want %d", c.upAfter, 6*s+2*allocBackoffMin)
+	}
+	if step(1e6, 14*s) != 1 || step(1e6, 40*s) != 1 || c.backoff != allocBackoffMin {
+		t.Fatalf("stable for %v: backoff %d, want reset", allocStable, c.backoff)
+	}
+	if step(300e3, 41*s) != 0 || c.upAfter != 41*s+allocHold {
+		t.Fatalf("down after a long time up: up after %d, want %d", c.upAfter, 41*s+allocHold)
+	}
+}
+
+// The estimate falls to what the viewer received when delay builds up or
+// packets are lost, and grows when neither happens.
+func TestBWE(t *testing.T) {
+	const ms = int64(1e6)
+	// A report of 10 packets of 1,250 bytes, one every 10 ms (1 Mbit/s),
+	// sent from at on, each delayed by extra (µs) more than the last.
+	report := func(at int64, extra int64, lost int) []ack {
+		var acks []ack
+		for i := range 10 {
+			sent := at + int64(i)*10*ms
+			acks = append(acks, ack{sent: sent, size: 1250, arrival: sent/1000 + 5000 + int64(i)*extra, lost: i < lost})
+		}
+		return acks
+	}
+	b := newBWE()
+	now := int64(0)
+	for range 10 {
+		now += 100 * ms
+		b.update(report(now, 0, 0), now)
+	}
+	grown := b.rate
+	if grown <= bweStart {
+		t.Fatalf("no growth without congestion: %g", grown)
+	}
+	if b.acked < 0.9e6 || b.acked > 1.1e6 {
+		t.Fatalf("received rate %g, want about 1e6", b.acked)
+	}
+	now += 100 * ms
+	if r := b.update(report(now, 10_000, 0), now); r > 0.9e6 {
+		t.Fatalf("queuing delay: estimate %g, want at most 0.85 of 1e6", r)
+	}
+	now += 100 * ms
+	before := b.rate
+	if r := b.update(report(now, 10_000, 0), now); r != before {
+		t.Fatalf("a second decrease within %v: %g → %g", bweDecreaseGap, before, r)
+	}
+	b = newBWE()
+	now += 100 * ms
+	if r := b.update(report(now, 0, 3), now); r >= bweStart {
+		t.Fatalf("30%% loss: estimate %g", r)
+	}
+	if r := b.update(nil, now); r != b.rate {
+		t.Fatal("an empty report changed the estimate")
+	}
+}
+
+// A TWCC report is read into its packets' arrival times, in order, with
+// the lost ones marked; packets the log does not hold are left out.
+func TestTWCCAcks(t *testing.T) {
+	var log sentLog
+	now := int64(1_000_000_000_000)
+	for i := range 6 {
+		log.next(100+i, now+int64(i)*1000)
+	}
+	fb := &rtcp.TransportLayerCC{
+		BaseSequenceNumber: 1,
+		PacketStatusCount:  6, // seq 1-6; 6 was never sent
+		ReferenceTime:      10,
+		PacketChunks: []rtcp.PacketStatusChunk{
+			&rtcp.RunLengthChunk{PacketStatusSymbol: rtcp.TypeTCCPacketReceivedSmallDelta, RunLength: 2},
+			&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: []uint16{
+				rtcp.TypeTCCPacketNotReceived, rtcp.TypeTCCPacketReceivedLargeDelta, rtcp.TypeTCCPacketReceivedSmallDelta, rtcp.TypeTCCPacketReceivedSmallDelta}},
+		},
+		RecvDeltas: []*rtcp.RecvDelta{{Delta: 250}, {Delta: 500}, {Delta: 1000}, {Delta: 250}, {Delta: 250}},
+	}
+	got := twccAcks(fb, &log, now+1e9, nil)
+	want := []ack{
+		{sent: now + 1000, size: 101, arrival: 640_250},
+		{sent: now + 2000, size: 102, arrival: 640_750},
+		{sent: now + 3000, size: 103, arrival: 640_750, lost: true},
+		{sent: now + 4000, size: 104, arrival: 641_750},
+		{sent: now + 5000, size: 105, arrival: 642_000},
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("twccAcks:\n got %+v\nwant %+v", got, want)
+	}
+}

@@ -1,0 +1,216 @@
+package sfu
+
+import (
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+)
+
+// The downlink estimate of a viewer, from transport-wide congestion control
+// feedback (TWCC): every packet the server sends the viewer carries a
+// transport-wide sequence number (slot.send stamps it; sentLog remembers
+// when it went and its size), and the viewer's browser reports when each
+// arrived. pion/interceptor's GCC is not used: its pacer is known to add
+// delay and its estimator is not usable without it; this one is the part
+// of GCC an SFU needs, kept small and pure (table-tested):
+//
+//   - queuing delay: a packet's one-way delay (arrival, on the viewer's
+//     clock, less departure, on ours) above the least seen in the last
+//     bweMinWindow is time it spent in a queue on the path (a report's is
+//     the mean over its newer half);
+//   - congestion is a queuing delay above bweQueueHigh or a loss above
+//     bweLossHigh in a report: the estimate drops to bweBackoff times
+//     what the viewer received (at most once per bweDecreaseGap);
+//   - a report with neither (delay under bweQueueLow, loss under
+//     bweLossLow) raises the estimate by bweGrowth per second.
+type bwe struct {
+	rate         float64 // the estimate, bit/s
+	acked        float64 // what the viewer received, bit/s (smoothed)
+	lastArrival  int64   // the newest arrival reported (viewer clock, µs)
+	lastReport   int64   // when the last report was applied (our clock, ns)
+	lastDecrease int64
+	// The least one-way delay in the current and the previous window.
+	minCur, minPrev int64
+	minSince        int64
+	haveMin         bool
+	queue           int64 // the last report's queuing delay, µs
+	loss            float64
+}
+
+const (
+	bweStart       = 2_500_000 // before any report: enough for every layer
+	bweMin         = 100_000
+	bweMax         = 50_000_000
+	bweMinWindow   = 5e9 // ns: the least delay is from the last 5-10 s
+	bweQueueHigh   = 60_000
+	bweQueueLow    = 20_000
+	bweLossHigh    = 0.10
+	bweLossLow     = 0.02
+	bweBackoff     = 0.85
+	bweDecreaseGap = 300e6 // ns
+	bweGrowth      = 0.25  // per second
+)
+
+func newBWE() *bwe { return &bwe{rate: bweStart} }
+
+// ack is one packet of a report: sent at (our clock, ns), size bytes,
+// arrived at arrival (the viewer's clock, µs) unless lost.
+type ack struct {
+	sent    int64
+	size    int
+	arrival int64
+	lost    bool
+}
+
+// update applies one report's packets, received at now; it returns the
+// new estimate.
+func (b *bwe) update(acks []ack, now int64) float64 {
+	if len(acks) == 0 {
+		return b.rate
+	}
+	if !b.haveMin || now-b.minSince > bweMinWindow {
+		b.minPrev, b.minCur, b.minSince = b.minCur, 1<<62, now
+		if !b.haveMin {
+			b.minPrev = 1 << 62
+		}
+		b.haveMin = true
+	}
+	var lost, bytes int
+	first, last := int64(0), int64(0)
+	var owdSum, owdN int64
+	for i, a := range acks {
+		if a.lost {
+			lost++
+			continue
+		}
+		owd := a.arrival - a.sent/1000
+		b.minCur = min(b.minCur, owd)
+		if i >= len(acks)/2 { // the newer half: where the queue is now
+			owdSum += owd
+			owdN++
+		}
+		bytes += a.size
+		if first == 0 || a.arrival < first {
+			first = a.arrival
+		}
+		last = max(last, a.arrival)
+	}
+	b.loss = float64(lost) / float64(len(acks))
+	if owdN > 0 {
+		b.queue = max(0, owdSum/owdN-min(b.minCur, b.minPrev))
+	}
+	// What arrived since the previous report's newest packet.
+	if b.lastArrival != 0 && last > b.lastArrival {
+		first = b.lastArrival
+	}
+	if span := last - first; span >= 20_000 && bytes > 0 {
+		sample := float64(bytes) * 8 / (float64(span) / 1e6)
+		if b.acked == 0 {
+			b.acked = sample
+		} else {
+			b.acked = 0.7*b.acked + 0.3*sample
+		}
+	}
+	if last > b.lastArrival {
+		b.lastArrival = last
+	}
+	dt := float64(now-b.lastReport) / 1e9
+	if b.lastReport == 0 || dt > 0.5 {
+		dt = 0.1
+	}
+	b.lastReport = now
+	switch {
+	case b.loss > bweLossHigh || b.queue > bweQueueHigh:
+		if now-b.lastDecrease >= bweDecreaseGap {
+			base := b.rate
+			if b.acked > 0 {
+				base = min(base, b.acked)
+			}
+			b.rate = bweBackoff * base
+			b.lastDecrease = now
+		}
+	case b.loss < bweLossLow && b.queue < bweQueueLow:
+		b.rate *= 1 + bweGrowth*dt
+	}
+	b.rate = min(max(b.rate, bweMin), bweMax)
+	return b.rate
+}
+
+// sentLog remembers, lock-free, when the last sentLogSize packets to a
+// viewer went and their sizes, by transport-wide sequence number.
+type sentLog struct {
+	seq  atomic.Uint32 // the next transport-wide sequence number
+	ring [sentLogSize]struct {
+		seqAt atomic.Uint64 // seq<<48 | departure unix ns (48 bits: wraps every ~3 days)
+		size  atomic.Uint32
+	}
+}
+
+const sentLogSize = 1024 // 3 s of a viewer's usual 300 packets/s
+
+// next takes a sequence number for a packet of size bytes sent at now.
+func (l *sentLog) next(size int, now int64) uint16 {
+	seq := uint16(l.seq.Add(1) - 1)
+	e := &l.ring[int(seq)%sentLogSize]
+	e.size.Store(uint32(size))
+	e.seqAt.Store(uint64(seq)<<48 | uint64(now)&(1<<48-1))
+	return seq
+}
+
+// sent returns when packet seq went and its size, if still remembered.
+func (l *sentLog) sent(seq uint16, now int64) (at int64, size int, ok bool) {
+	e := &l.ring[int(seq)%sentLogSize]
+	v := e.seqAt.Load()
+	if uint16(v>>48) != seq {
+		return 0, 0, false
+	}
+	at = now&^(1<<48-1) | int64(v&(1<<48-1))
+	if at > now {
+		at -= 1 << 48
+	}
+	return at, int(e.size.Load()), true
+}
+
+// twccAcks lists the packets a TWCC report covers with their arrival times
+// (µs on the viewer's clock), looked up in the log; packets the log no
+// longer holds are left out.
+func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []ack {
+	seq := fb.BaseSequenceNumber
+	arrival := int64(fb.ReferenceTime) * 64_000
+	deltas := fb.RecvDeltas
+	left := int(fb.PacketStatusCount)
+	status := func(sym uint16) {
+		if left <= 0 {
+			return
+		}
+		left--
+		a := ack{lost: sym == rtcp.TypeTCCPacketNotReceived}
+		if sym == rtcp.TypeTCCPacketReceivedSmallDelta || sym == rtcp.TypeTCCPacketReceivedLargeDelta {
+			if len(deltas) == 0 {
+				a.lost = true
+			} else {
+				arrival += deltas[0].Delta
+				deltas = deltas[1:]
+			}
+		}
+		a.arrival = arrival
+		if at, size, ok := log.sent(seq, now); ok {
+			a.sent, a.size = at, size
+			out = append(out, a)
+		}
+		seq++
+	}
+	for _, c := range fb.PacketChunks {
+		switch c := c.(type) {
+		case *rtcp.RunLengthChunk:
+			for range c.RunLength {
+				status(c.PacketStatusSymbol)
+			}
+		case *rtcp.StatusVectorChunk:
+			for _, sym := range c.SymbolList {
+				status(sym)
+			}
+		}
+	}
+	return out
+}

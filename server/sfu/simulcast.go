@@ -1,0 +1,200 @@
+package sfu
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// layerGroup is one simulcast track: a source per layer (per RTP stream
+// id), ranked lowest first in the order the publisher's offer lists its
+// rids (the SDK lists them quarter, half, full). Viewers see the track
+// once, as its lead (the first layer to arrive); each viewer's slot
+// carries one layer of it and switches between them with the one
+// source-switch mechanism (slot.setLayer).
+//
+// Layers nobody watches are paused at the publisher: a layer whose fan-out
+// has been empty for layerPauseDelay is listed in a "layers" message to
+// its owner, which stops sending it; a slot that binds to a paused layer
+// has it resumed at once (the browser starts it with a keyframe, which the
+// slot waits for).
+type layerGroup struct {
+	sess   *pubSession
+	owner  *Participant
+	mid    string // the publish PC's section
+	mu     sync.Mutex
+	rids   []string  // every layer's rid, lowest first
+	layers []*source // by rank; nil until the layer's first packet
+	lead   *source
+	closed bool
+	paused []bool      // as last told the publisher
+	timer  *time.Timer // pauses idle layers
+}
+
+// layerPauseDelay is how long a layer nobody watches is sent on before it
+// is paused: a viewer moving between layers joins the new one before it
+// leaves the old, and one leaving for a moment should not cost a restart.
+const layerPauseDelay = time.Second
+
+func newLayerGroup(sess *pubSession, owner *Participant, recv *webrtc.RTPReceiver) *layerGroup {
+	g := &layerGroup{sess: sess, owner: owner}
+	for _, tr := range recv.Tracks() {
+		g.rids = append(g.rids, tr.RID())
+	}
+	for _, tr := range sess.pc.GetTransceivers() {
+		if tr.Receiver() == recv {
+			g.mid = tr.Mid()
+		}
+	}
+	g.layers = make([]*source, len(g.rids))
+	g.paused = make([]bool, len(g.rids))
+	return g
+}
+
+// watchChanged is called when a layer's fan-out changed: a layer that is
+// watched again is resumed now, one nobody watches paused after
+// layerPauseDelay.
+func (g *layerGroup) watchChanged() {
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	resumed, idle := false, false
+	for i, l := range g.layers {
+		if l == nil {
+			continue
+		}
+		watched := len(*l.slots.Load()) > 0
+		if watched && g.paused[i] {
+			g.paused[i], resumed = false, true
+		}
+		idle = idle || !watched && !g.paused[i]
+	}
+	if idle && g.timer == nil {
+		g.timer = time.AfterFunc(layerPauseDelay, g.pauseIdle)
+	}
+	g.mu.Unlock()
+	if resumed {
+		g.sess.sendLayers(g.owner)
+	}
+}
+
+// pauseIdle pauses the layers nobody watches now.
+func (g *layerGroup) pauseIdle() {
+	g.mu.Lock()
+	g.timer = nil
+	changed := false
+	for i, l := range g.layers {
+		if l != nil && !g.closed && !g.paused[i] && len(*l.slots.Load()) == 0 {
+			g.paused[i], changed = true, true
+		}
+	}
+	g.mu.Unlock()
+	if changed {
+		g.sess.sendLayers(g.owner)
+	}
+}
+
+// pausedIDs lists the layers told paused.
+func (g *layerGroup) pausedIDs(out []protocol.LayerID) []protocol.LayerID {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, p := range g.paused {
+		if p && !g.closed {
+			out = append(out, protocol.LayerID{Mid: g.mid, RID: g.rids[i]})
+		}
+	}
+	return out
+}
+
+// isPaused reports whether layer i is paused (tests).
+func (g *layerGroup) isPaused(i int) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.paused[i]
+}
+
+// add makes src the layer of its rid; false for a rid the offer did not
+// list.
+func (g *layerGroup) add(src *source, rid string) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	for i, r := range g.rids {
+		if r == rid && !g.closed {
+			src.group, src.layer = g, i
+			g.layers[i] = src
+			if g.lead == nil {
+				g.lead = src
+			}
+			return true
+		}
+	}
+	return false
+}
+
+// isLead reports whether src is the layer viewers see the track as.
+func (g *layerGroup) isLead(src *source) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return g.lead == src
+}
+
+// close ends the track: every layer leaves the meeting together.
+func (g *layerGroup) close() {
+	g.mu.Lock()
+	g.closed = true
+	if g.timer != nil {
+		g.timer.Stop()
+	}
+	g.mu.Unlock()
+}
+
+// pick returns the highest layer that arrived with a rank at most want,
+// else the lowest that arrived; nil if none did.
+func (g *layerGroup) pick(want int) *source {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	var low *source
+	for i := len(g.layers) - 1; i >= 0; i-- {
+		l := g.layers[i]
+		if l == nil {
+			continue
+		}
+		if i <= want {
+			return l
+		}
+		low = l
+	}
+	return low
+}
+
+// count is the number of layers the offer listed.
+func (g *layerGroup) count() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.rids)
+}
+
+// sameTrack reports whether a and b are the same track: one source, or two
+// layers of one simulcast track.
+func sameTrack(a, b *source) bool {
+	return a == b || a != nil && b != nil && a.group != nil && a.group == b.group
+}
+
+// extmapID is the id an SDP gives a header extension, 0 if none.
+func extmapID(sdpText, uri string) uint8 {
+	for _, line := range strings.Split(sdpText, "\n") {
+		var id int
+		var u string
+		if n, _ := fmt.Sscanf(strings.TrimSpace(line), "a=extmap:%d %s", &id, &u); n == 2 && u == uri {
+			return uint8(id)
+		}
+	}
+	return 0
+}

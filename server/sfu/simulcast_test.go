@@ -1,0 +1,274 @@
+package sfu
+
+import (
+	"encoding/binary"
+	"fmt"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// simulcastRIDs are the layers publishSimulcast sends, lowest first (as the
+// browser SDK does), with the payload size of each layer's packets.
+var simulcastRIDs = []struct {
+	rid  string
+	size int
+}{{"q", 100}, {"h", 300}, {"f", 900}}
+
+// publishSimulcast offers a publish PC with one VP8 track in three
+// simulcast layers and sends each as a browser would: its own SSRC,
+// sequence numbers, picture ids and TL0PICIDX, a frame per packet every
+// 5 ms, a keyframe every keyEvery packets (each layer at its own moment).
+// Payload byte 6 is the layer's rank.
+func (c *tclient) publishSimulcast(keyEvery int) error {
+	pc, err := c.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return err
+	}
+	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}
+	var tracks []*webrtc.TrackLocalStaticRTP
+	for _, l := range simulcastRIDs {
+		tr, err := webrtc.NewTrackLocalStaticRTP(vp8, "cam", "stream-"+c.userID, webrtc.WithRTPStreamID(l.rid))
+		if err != nil {
+			return err
+		}
+		tracks = append(tracks, tr)
+	}
+	sender, err := pc.AddTrack(tracks[0])
+	if err != nil {
+		return err
+	}
+	for _, tr := range tracks[1:] {
+		if err := sender.AddEncoding(tr); err != nil {
+			return err
+		}
+	}
+	go func() {
+		for {
+			if _, _, err := sender.ReadRTCP(); err != nil {
+				return
+			}
+		}
+	}()
+	if err := c.offerPublish(pc); err != nil {
+		return err
+	}
+	// pion's native sender does not add the mid and rid header extensions
+	// itself: a browser does.
+	midID, ridID := extmapID(pc.LocalDescription().SDP, sdp.SDESMidURI), extmapID(pc.LocalDescription().SDP, sdp.SDESRTPStreamIDURI)
+	if midID == 0 || ridID == 0 {
+		return fmt.Errorf("no mid or rid header extension in the offer")
+	}
+	var mid []byte
+	for _, tr := range pc.GetTransceivers() {
+		if tr.Sender() == sender {
+			mid = []byte(tr.Mid())
+		}
+	}
+	c.wg.Add(1)
+	go func() {
+		defer c.wg.Done()
+		tick := time.NewTicker(5 * time.Millisecond)
+		defer tick.Stop()
+		for i := 0; i < 60000; i++ {
+			select {
+			case <-c.stop:
+				return
+			case <-tick.C:
+			}
+			for rank, l := range simulcastRIDs {
+				payload := make([]byte, l.size)
+				// Each layer numbers its pictures from its own start.
+				pid := uint16(i+rank*10000) & 0x7fff
+				payload[0], payload[1] = 0x90, 0xc0 // X, S; I, L
+				payload[2], payload[3] = 0x80|byte(pid>>8), byte(pid)
+				payload[4] = byte(i + rank*77) // TL0PICIDX
+				payload[5] = 1                 // VP8 frame tag: an interframe
+				if (i+rank*keyEvery/3)%keyEvery == 0 {
+					payload[5] = 0
+				}
+				payload[6] = byte(rank)
+				binary.BigEndian.PutUint32(payload[7:], uint32(i))
+				pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, Marker: true,
+					SequenceNumber: uint16(i + rank*20000), Timestamp: uint32(i*450 + rank*1000000)}, Payload: payload}
+				_ = pkt.Header.SetExtension(midID, mid)
+				_ = pkt.Header.SetExtension(ridID, []byte(l.rid))
+				if tracks[rank].WriteRTP(pkt) == nil {
+					c.sentPkts.Add(1)
+				}
+			}
+		}
+	}()
+	return nil
+}
+
+// offerPublish makes pc the client's publish PC: offer, the SFU's answer,
+// candidates.
+func (c *tclient) offerPublish(pc *webrtc.PeerConnection) error {
+	pc.OnICECandidate(func(cand *webrtc.ICECandidate) {
+		if cand != nil {
+			_ = c.part.HandleCandidate(protocol.PCPublish, protocol.ICECandidate(cand.ToJSON()))
+		}
+	})
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return err
+	}
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.pub, c.pubCands = pc, nil
+	c.mu.Unlock()
+	answer, err := c.part.HandlePublishOffer(offer.SDP, nil)
+	if err != nil {
+		return err
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
+		return err
+	}
+	c.mu.Lock()
+	for _, cand := range c.pubCands {
+		_ = pc.AddICECandidate(cand)
+	}
+	c.pubCands = nil
+	c.mu.Unlock()
+	return nil
+}
+
+// videoSlot is the viewer's slot that carries the peer's video.
+func (c *tclient) videoSlot(peerID string) *recvSlot {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, sl := range c.slots {
+		if rt := sl.cur.Load(); rt != nil && rt.owner == peerID && sl.remote.Kind() == webrtc.RTPCodecTypeVideo {
+			return sl
+		}
+	}
+	return nil
+}
+
+// A simulcast track reaches a viewer as one track; moved between its
+// layers, the viewer sees one stream: each change at a keyframe, no gap in
+// the sequence numbers, the picture ids or TL0PICIDX.
+func TestSimulcastLayerSwitch(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "sim", "viewer")
+	pub := joinClient(t, s, api, "sim", "pub")
+	s.SetPublishing("sim", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "three layers forwarded", func() bool { return len(s.tracksOf("sim", "pub")) == 3 })
+	var sl *recvSlot
+	onLayer := func(want int64) {
+		t.Helper()
+		waitFor(t, flowTimeout, "the viewer on layer "+simulcastRIDs[want].rid, func() bool {
+			if sl == nil {
+				sl = viewer.videoSlot(pub.peerID)
+			}
+			return sl != nil && sl.layer.Load() == want
+		})
+		// Some packets of the layer.
+		n := viewer.packetsFrom(pub.peerID)
+		waitFor(t, flowTimeout, "packets on the layer", func() bool { return viewer.packetsFrom(pub.peerID) >= n+50 })
+		if got := sl.layer.Load(); got != want {
+			t.Fatalf("layer %d, want %d", got, want)
+		}
+	}
+	onLayer(2) // the top layer while nothing limits the viewer
+	for _, l := range []int32{0, 1, 2, 0, 2} {
+		viewer.part.sub.capLayers(l)
+		onLayer(int64(l))
+	}
+	if got := len(viewer.tracksFrom(pub.peerID)); got != 1 {
+		t.Errorf("the viewer got the simulcast track as %d tracks, want 1", got)
+	}
+	if g := sl.gaps.Load(); g != 0 {
+		t.Errorf("%d gaps in the sequence numbers", g)
+	}
+	if j := sl.pidJumps.Load(); j != 0 {
+		t.Errorf("%d jumps in the picture ids", j)
+	}
+	if j := sl.tl0Jumps.Load(); j != 0 {
+		t.Errorf("%d jumps in TL0PICIDX", j)
+	}
+	if c := sl.layerChanges.Load(); c != 6 {
+		t.Errorf("%d layer changes seen, want 6", c)
+	}
+	if b := sl.badSwitches.Load(); b != 0 {
+		t.Errorf("%d layer changes did not start at a keyframe", b)
+	}
+	sb := viewer.part.sub
+	sb.bweMu.Lock()
+	reports, acked := sb.est.lastReport, sb.est.acked
+	sb.bweMu.Unlock()
+	if reports == 0 || acked <= 0 {
+		t.Errorf("no TWCC report applied to the viewer's estimate (received rate %g)", acked)
+	}
+	if err := viewer.errs(); err != nil {
+		t.Error(err)
+	}
+}
+
+// pausedRIDs is the last "layers" message the client got: its paused rids
+// (of the publish PC's section mid).
+func (c *tclient) pausedRIDs(mid string) string {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var rids []string
+	for _, l := range c.paused {
+		if l.Mid == mid {
+			rids = append(rids, l.RID)
+		}
+	}
+	sort.Strings(rids)
+	return strings.Join(rids, ",")
+}
+
+// Layers nobody watches are paused at the publisher, and resumed as soon as
+// a viewer needs one; the viewer then switches to it at its keyframe.
+func TestSimulcastPausesUnwatchedLayers(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "pause", "viewer")
+	pub := joinClient(t, s, api, "pause", "pub")
+	s.SetPublishing("pause", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var mid string
+	for _, tr := range pub.pub.GetTransceivers() {
+		mid = tr.Mid()
+	}
+	waitFor(t, flowTimeout, "q and h paused while the viewer watches f", func() bool { return pub.pausedRIDs(mid) == "h,q" })
+	var sl *recvSlot
+	waitFor(t, flowTimeout, "the viewer on f", func() bool {
+		sl = viewer.videoSlot(pub.peerID)
+		return sl != nil && sl.layer.Load() == 2
+	})
+	viewer.part.sub.capLayers(0)
+	waitFor(t, flowTimeout, "q resumed, then f paused", func() bool { return pub.pausedRIDs(mid) == "f,h" })
+	waitFor(t, flowTimeout, "the viewer on q", func() bool { return sl.layer.Load() == 0 })
+	viewer.part.sub.capLayers(maxLayer)
+	waitFor(t, flowTimeout, "f resumed, q paused", func() bool { return pub.pausedRIDs(mid) == "h,q" })
+	waitFor(t, flowTimeout, "the viewer back on f", func() bool { return sl.layer.Load() == 2 })
+	if g := sl.gaps.Load(); g != 0 {
+		t.Errorf("%d gaps in the sequence numbers", g)
+	}
+	if j := sl.pidJumps.Load(); j != 0 {
+		t.Errorf("%d jumps in the picture ids", j)
+	}
+	// The viewer leaves: every layer is paused.
+	viewer.closePCs()
+	s.Leave("pause", "viewer")
+	waitFor(t, flowTimeout, "every layer paused", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
+}
