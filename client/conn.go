@@ -529,12 +529,22 @@ func (m *Meeting) lost(c *conn, readErr error) *conn {
 		m.emit(Event{Name: EventDisconnected, Err: err})
 		return nil
 	}
+	if code == protocol.CodeNodeLeaving {
+		// The node shut down cleanly and named where to go: no backoff, and
+		// not that node again.
+		m.route.leaving(reason)
+		m.prompt = true
+	}
 	m.log.Debug("stagekit: connection lost; reconnecting", "code", code, "err", readErr)
 	if first {
 		m.emit(Event{Name: EventReconnecting})
 	}
 	return m.reconnect()
 }
+
+// leaveSpread is what the reconnects after a clean shutdown (4053) are
+// spread over, in place of a backoff.
+const leaveSpread = 100 * time.Millisecond
 
 // reconnect redials with exponential backoff and jitter until it has an
 // authenticated connection whose rejoin is on its way (the reader applies
@@ -547,7 +557,12 @@ func (m *Meeting) reconnect() *conn {
 			m.backoff = m.opts.MinBackoff
 		}
 		wait := m.backoff/2 + rand.N(m.backoff/2+1)
-		if !retryAt.IsZero() {
+		if m.prompt {
+			// Spread over a fraction of the least backoff only: every client
+			// of the node moves at once, not all in the same millisecond.
+			wait = rand.N(min(leaveSpread, m.opts.MinBackoff) + 1)
+			m.prompt = false
+		} else if !retryAt.IsZero() {
 			// The room's owner is dead and its lease ends at retryAt: come
 			// back then (spread over a few backoff steps), not later.
 			wait = time.Until(retryAt) + rand.N(2*m.opts.MinBackoff+1)
