@@ -99,7 +99,7 @@ type Meeting struct {
 	closed       bool   // Leave, Close or a fatal close: no more calls, no reconnect
 	reconnecting bool
 	backoff      time.Duration // reader only: next reconnect wait
-	prompt       bool          // reader only: reconnect without backing off (the node shut down cleanly)
+	prompt       int           // reader only: attempts left without backing off (the node shut down cleanly)
 
 	lmu    sync.Mutex // guards listener registration
 	ls     listeners

@@ -110,3 +110,19 @@ func TestRouteTarget(t *testing.T) {
 		t.Fatalf("leaving b without a valid successor: current %s", r.current)
 	}
 }
+
+// A successor that turns out gone too is followed by the next node at once,
+// still without backing off (MinBackoff is an hour).
+func TestNodeLeavingToAGoneSuccessorTriesTheNextAtOnce(t *testing.T) {
+	n := newFakeNet(t, part("v", "pv", stage.OffStage), viewerPerms)
+	n.nodes = []string{"http://fake", "http://b", "http://c"}
+	_, rec := startWith(t, n, true, Options{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	rec.take()
+	n.set(func() { n.down = map[string]bool{"ws://c/v1/ws": true} })
+	before := n.dialCount()
+	n.last().shut(protocol.CodeNodeLeaving, "http://c")
+	rec.waitFor(EventReconnected)
+	if got := n.dialsSince(before); !slices.Equal(got, []string{"ws://c/v1/ws", "ws://b/v1/ws"}) {
+		t.Fatalf("dialed %v; want the successor, then the only other node left", got)
+	}
+}
