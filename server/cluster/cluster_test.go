@@ -19,7 +19,7 @@ import (
 
 const ttl = 600 * time.Millisecond
 
-func newNode(t *testing.T, redisURL, id string) *Node {
+func newNode(t testing.TB, redisURL, id string) *Node {
 	t.Helper()
 	n, err := New(context.Background(), Config{RedisURL: redisURL, NodeID: id, Advertise: "http://" + id + ".test:1",
 		LeaseTTL: ttl, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
