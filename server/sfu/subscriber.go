@@ -28,6 +28,7 @@ type subscriber struct {
 	lastRestart time.Time // of the subscribe PC
 
 	connected atomic.Bool
+	path      atomic.Pointer[peerPath] // the connected PC's, if the SFU sends itself
 	candMu    sync.Mutex
 	remote    bool           // an answer was applied (under candMu)
 	cands     candidateQueue // the client's candidates waiting for it (under candMu)
@@ -114,6 +115,9 @@ func (sb *subscriber) newPC() error {
 		sb.p.log.Debug("subscribe PC", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
+			if pp := newPeerPath(pc, sb.p.s.udpConn()); pp != nil {
+				sb.path.Store(pp)
+			}
 			sb.connected.Store(true)
 			select {
 			case sb.connCh <- struct{}{}:
@@ -136,6 +140,7 @@ func (sb *subscriber) newPC() error {
 	sb.gate = gate
 	sb.gathered = false
 	sb.connected.Store(false)
+	sb.path.Store(nil)
 	return nil
 }
 
@@ -363,7 +368,7 @@ func (sb *subscriber) addSlot(kind webrtc.RTPCodecType) error {
 	if err != nil {
 		return err
 	}
-	sl.sender = tr.Sender()
+	sl.sender, sl.pc = tr.Sender(), sb.pc
 	sb.slots = append(sb.slots, sl)
 	sb.p.s.goroutine(sl.readRTCP)
 	return nil
