@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -222,7 +223,7 @@ func benchTakeover(b *testing.B, ttl time.Duration) {
 			b.Fatal(err)
 		}
 		time.Sleep(ttl / 2) // the nodes' lists hold the new node
-		first, all, err := takeoverOnce(owner, others)
+		first, all, err := takeoverOnce(owner, others, syscall.SIGKILL)
 		owner.stop()
 		if err != nil {
 			b.Fatalf("run %d: %v", run, err)
@@ -236,9 +237,9 @@ func benchTakeover(b *testing.B, ttl time.Duration) {
 	b.Logf("%d runs, lease TTL %v, load average at start %s: serving %v, resynced %v", takeoverRuns, ttl, load, serving, resynced)
 }
 
-// takeoverOnce runs one kill -9 and returns kill → first resync and kill
-// → last resync.
-func takeoverOnce(owner *server, others []*server) (time.Duration, time.Duration, error) {
+// takeoverOnce stops the owner with sig (a kill -9, or a SIGTERM) and
+// returns the signal → first resync and → last resync.
+func takeoverOnce(owner *server, others []*server, sig syscall.Signal) (time.Duration, time.Duration, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	rest := owner.rest
@@ -316,7 +317,7 @@ func takeoverOnce(owner *server, others []*server) (time.Duration, time.Duration
 	mu.Lock()
 	killed = time.Now()
 	mu.Unlock()
-	owner.cmd.Process.Kill()
+	owner.cmd.Process.Signal(sig)
 	for {
 		mu.Lock()
 		got := len(resynced)
@@ -356,4 +357,65 @@ func waitStatus(ctx context.Context, m *client.Meeting, want stage.Status) error
 		time.Sleep(5 * time.Millisecond)
 	}
 	return nil
+}
+
+// BenchmarkGracefulShutdown is the move a SIGTERM of a room's owner causes,
+// with the SDK's default settings: shutdownRuns times, the room of
+// BenchmarkTakeover on a fresh owner node; a fourth node, started with it,
+// is killed (kill -9) just before, so that it is still in every node list
+// (the case: a client may be sent to, or fall back on, a dead
+// node); then the owner gets SIGTERM.
+//
+//	moved-ms   SIGTERM → every client resynced on another node
+//
+// p50 and max over the runs (lease TTL 5 s, the default: the leases are
+// released, not waited for).
+func BenchmarkGracefulShutdown(b *testing.B) {
+	skipUnlessBench(b)
+	for i := 0; i < b.N; i++ {
+		benchGracefulShutdown(b)
+	}
+}
+
+const shutdownRuns = 10
+
+func benchGracefulShutdown(b *testing.B) {
+	b.StopTimer()
+	const ttl = 5 * time.Second
+	pg, rd, stop := clusterBackends(b)
+	defer stop()
+	var others []*server
+	for i := 0; i < 2; i++ {
+		s, err := startNode(pg, rd, fmt.Sprintf("stay%d", i), ttl)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer s.stop()
+		others = append(others, s)
+	}
+	load := loadAvg()
+	var moved []time.Duration
+	for run := 0; run < shutdownRuns; run++ {
+		owner, err := startNode(pg, rd, fmt.Sprintf("owner%d", run), ttl)
+		if err != nil {
+			b.Fatal(err)
+		}
+		dead, err := startNode(pg, rd, fmt.Sprintf("dead%d", run), ttl)
+		if err != nil {
+			owner.stop()
+			b.Fatal(err)
+		}
+		time.Sleep(ttl / 2) // the nodes' lists hold the new nodes
+		dead.cmd.Process.Kill()
+		_, all, err := takeoverOnce(owner, others, syscall.SIGTERM)
+		owner.stop()
+		dead.stop()
+		if err != nil {
+			b.Fatalf("run %d: %v", run, err)
+		}
+		moved = append(moved, all)
+	}
+	b.ReportMetric(ms(percentile(slices.Clone(moved), 0.5)), "moved-p50-ms")
+	b.ReportMetric(ms(slices.Max(moved)), "moved-max-ms")
+	b.Logf("%d runs, SDK defaults, a dead node in the lists, load average at start %s: SIGTERM → every client resynced %v", shutdownRuns, load, moved)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -101,6 +102,7 @@ type Meeting struct {
 	closed       bool   // Leave, Close or a fatal close: no more calls, no reconnect
 	reconnecting bool
 	backoff      time.Duration // reader only: next reconnect wait
+	prompt       int           // reader only: attempts left without backing off (the node shut down cleanly)
 
 	lmu    sync.Mutex // guards listener registration
 	ls     listeners
@@ -214,15 +216,22 @@ const maxRedirects = 3
 // for a room it does not serve with the owner's URL (4050), which the
 // client follows; its hello results list the live nodes, which the client
 // tries in turn when the node it was on cannot be reached (it died) or
-// cannot place the room (4052).
+// cannot place the room (4052). A node that shut down (4053) or could not
+// be reached is left out of the turn for a while: the other nodes' lists
+// may still name it.
 type route struct {
-	current string   // the node of the last connection (WebSocket URL)
-	nodes   []string // the cluster's nodes (WebSocket URLs), from hello
-	next    int      // the next fallback to try
+	current string               // the node of the last connection (WebSocket URL)
+	nodes   []string             // the cluster's nodes (WebSocket URLs), from hello
+	next    int                  // the next fallback to try
+	down    map[string]time.Time // nodes found gone, and when
 }
 
+// downFor is how long a node found gone is skipped while another remains.
+const downFor = 30 * time.Second
+
 // target is the URL of the next connection attempt: the current node
-// first, then, after failures, the others in turn (BaseURI among them).
+// first, then, after failures, the others in turn (BaseURI among them),
+// skipping those found gone unless every one was.
 func (r *route) target(home string, failures int) string {
 	if failures == 0 && r.current != "" {
 		return r.current
@@ -233,9 +242,39 @@ func (r *route) target(home string, failures int) string {
 			alts = append(alts, n)
 		}
 	}
+	if up := slices.DeleteFunc(slices.Clone(alts), r.isDown); len(up) > 0 {
+		alts = up
+	}
 	u := alts[r.next%len(alts)]
 	r.next++
 	return u
+}
+
+func (r *route) isDown(u string) bool {
+	at, ok := r.down[u]
+	return ok && time.Since(at) < downFor
+}
+
+// markDown records that the node at u shut down or cannot be reached.
+func (r *route) markDown(u string) {
+	if r.down == nil {
+		r.down = map[string]time.Time{}
+	}
+	r.down[u] = time.Now()
+	if r.current == u {
+		r.current = ""
+	}
+}
+
+// leaving handles the close of a node that shuts down (4053): it is gone,
+// and reason names the node to go to instead, if any.
+func (r *route) leaving(reason string) {
+	if r.current != "" {
+		r.markDown(r.current)
+	}
+	if u, err := socketURL(reason); err == nil && reason != "" {
+		r.current = u
+	}
 }
 
 // setNodes records a hello's node list (base URLs).
@@ -284,9 +323,13 @@ func (m *Meeting) dialVia(ctx context.Context, url string) (c *conn, hello *prot
 		}
 		if err == nil {
 			m.route.current = url
+			delete(m.route.down, url)
 			m.route.setNodes(hello.Nodes)
-		} else if code := CodeOf(err); !leaseEnds.IsZero() && (code == CodeUnreachable || code == CodeTimeout) {
-			retryAt = leaseEnds
+		} else if code := CodeOf(err); code == CodeUnreachable || code == CodeTimeout {
+			m.route.markDown(url)
+			if !leaseEnds.IsZero() {
+				retryAt = leaseEnds
+			}
 		}
 		return c, hello, retryAt, err
 	}

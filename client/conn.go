@@ -529,12 +529,24 @@ func (m *Meeting) lost(c *conn, readErr error) *conn {
 		m.emit(Event{Name: EventDisconnected, Err: err})
 		return nil
 	}
+	if code == protocol.CodeNodeLeaving {
+		// The node shut down cleanly and named where to go: no backoff, and
+		// not that node again.
+		m.route.leaving(reason)
+		// One prompt attempt per node: a successor that turns out gone
+		// too is followed by the next node at once.
+		m.prompt = len(m.route.nodes) + 1
+	}
 	m.log.Debug("stagekit: connection lost; reconnecting", "code", code, "err", readErr)
 	if first {
 		m.emit(Event{Name: EventReconnecting})
 	}
 	return m.reconnect()
 }
+
+// leaveSpread is what the reconnects after a clean shutdown (4053) are
+// spread over, in place of a backoff.
+const leaveSpread = 100 * time.Millisecond
 
 // reconnect redials with exponential backoff and jitter until it has an
 // authenticated connection whose rejoin is on its way (the reader applies
@@ -547,7 +559,12 @@ func (m *Meeting) reconnect() *conn {
 			m.backoff = m.opts.MinBackoff
 		}
 		wait := m.backoff/2 + rand.N(m.backoff/2+1)
-		if !retryAt.IsZero() {
+		if m.prompt > 0 {
+			// Spread over a fraction of the least backoff only: every client
+			// of the node moves at once, not all in the same millisecond.
+			wait = rand.N(min(leaveSpread, m.opts.MinBackoff) + 1)
+			m.prompt--
+		} else if !retryAt.IsZero() {
 			// The room's owner is dead and its lease ends at retryAt: come
 			// back then (spread over a few backoff steps), not later.
 			wait = time.Until(retryAt) + rand.N(2*m.opts.MinBackoff+1)
@@ -571,6 +588,9 @@ func (m *Meeting) reconnect() *conn {
 			if code == CodeUnreachable || code == protocol.CodeUnavailable || code == protocol.CodeElsewhere || code == CodeTimeout {
 				failures++ // that node is gone or cannot serve: try the next one
 			}
+			if code != CodeUnreachable {
+				m.prompt = 0 // reached, but refused: back off as usual
+			}
 			if isFatal(code) && m.ctx.Err() == nil {
 				m.mu.Lock()
 				m.closed = true
@@ -590,6 +610,7 @@ func (m *Meeting) reconnect() *conn {
 			return nil
 		}
 		m.cur = c
+		m.prompt = 0
 		m.applyHello(hello)
 		joined := m.st.self.RoomJoined
 		if !joined {

@@ -114,7 +114,10 @@ type fakeNet struct {
 	mu        sync.Mutex
 	conns     []*fakeConn
 	dialed    chan *fakeConn
-	refuse    error // dial error while set
+	refuse    error           // dial error while set
+	down      map[string]bool // URLs whose dials fail
+	dials     []string        // every URL dialed, in order
+	nodes     []string        // hello results' node list
 	helloErr  *protocol.ErrorBody
 	self      protocol.Participant
 	perms     protocol.Permissions
@@ -131,6 +134,11 @@ func newFakeNet(t *testing.T, self protocol.Participant, perms protocol.Permissi
 
 func (n *fakeNet) dial(ctx context.Context, url string) (transport, error) {
 	n.mu.Lock()
+	n.dials = append(n.dials, url)
+	if n.down[url] {
+		n.mu.Unlock()
+		return nil, errors.New("connection refused")
+	}
 	if n.refuse != nil {
 		err := n.refuse
 		n.mu.Unlock()
@@ -148,7 +156,7 @@ func (n *fakeNet) dial(ctx context.Context, url string) (transport, error) {
 
 func (n *fakeNet) serve(fc *fakeConn, msg protocol.ClientMessage) {
 	n.mu.Lock()
-	helloErr, snap, on, onJoin := n.helloErr, n.snap, n.onRequest, n.onJoin
+	helloErr, snap, on, onJoin, nodes := n.helloErr, n.snap, n.onRequest, n.onJoin, n.nodes
 	n.mu.Unlock()
 	switch msg.Type {
 	case protocol.TypeHello:
@@ -158,7 +166,7 @@ func (n *fakeNet) serve(fc *fakeConn, msg protocol.ClientMessage) {
 			return
 		}
 		fc.push(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Hello: &protocol.HelloResult{
-			MeetingID: "m1", Self: n.self, Permissions: n.perms, GraceMs: 1000}})
+			MeetingID: "m1", Self: n.self, Permissions: n.perms, GraceMs: 1000, Nodes: nodes}})
 	case protocol.TypeStageRequests:
 		if on != nil {
 			on(fc, msg)
@@ -315,8 +323,14 @@ func part(user, peer string, st stage.Status) protocol.Participant {
 // dialer) and, if join, joins it.
 func start(t *testing.T, n *fakeNet, join bool) (*Meeting, *recorder) {
 	t.Helper()
+	return startWith(t, n, join, Options{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond})
+}
+
+// startWith is start with o's backoff.
+func startWith(t *testing.T, n *fakeNet, join bool, o Options) (*Meeting, *recorder) {
+	t.Helper()
 	m, err := newMeeting(Options{BaseURI: "http://fake", AuthToken: "tok", RequestTimeout: 2 * time.Second,
-		MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, n.dial)
+		MinBackoff: o.MinBackoff, MaxBackoff: o.MaxBackoff}, n.dial)
 	if err != nil {
 		t.Fatal(err)
 	}

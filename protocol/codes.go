@@ -33,6 +33,7 @@ const (
 	CodeElsewhere    = 4050 // hello: the room is served by another node; the error's Redirect is its base URL
 	CodeRoomMoved    = 4051 // this node no longer serves the room (its lease moved): reconnect
 	CodeUnavailable  = 4052 // hello: this node cannot place the room now (no Redis): try another node
+	CodeNodeLeaving  = 4053 // close: this node is shutting down; the close reason is the base URL to go to ("": any other node)
 	CodeInternal     = 5000 // the server failed; nothing was changed
 	CodeUnreachable  = 5001 // client side: the server cannot be reached
 	CodeDisconnected = 5002 // client side: the connection dropped before an answer

@@ -356,9 +356,12 @@ func ctxWait() (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.Background(), clusterWait)
 }
 
-func requestIDs(u *member) []string {
+func requestIDs(u *member) []string { return pendingIDs(u.m) }
+
+// pendingIDs are the users of m's pending requests, in order.
+func pendingIDs(m *client.Meeting) []string {
 	var ids []string
-	for _, r := range u.m.Requests() {
+	for _, r := range m.Requests() {
 		ids = append(ids, r.UserID)
 	}
 	return ids

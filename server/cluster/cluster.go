@@ -30,6 +30,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/fnv"
 	"log/slog"
 	"strconv"
 	"strings"
@@ -459,28 +460,59 @@ func (n *Node) heartbeat(ctx context.Context) {
 	defer cancel()
 	now := time.Now()
 	me := n.cfg.NodeID + "|" + n.cfg.Advertise
-	var list *redis.StringSliceCmd
+	var list *redis.ZSliceCmd
 	_, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
-		p.ZAdd(ctx, n.nodesKey(), redis.Z{Score: float64(now.Add(3 * n.cfg.LeaseTTL).UnixMilli()), Member: me})
+		p.ZAdd(ctx, n.nodesKey(), redis.Z{Score: float64(now.Add(nodeExpiry * n.cfg.LeaseTTL).UnixMilli()), Member: me})
 		p.ZRemRangeByScore(ctx, n.nodesKey(), "-inf", strconv.FormatInt(now.UnixMilli(), 10))
-		list = p.ZRange(ctx, n.nodesKey(), 0, -1)
+		list = p.ZRangeWithScores(ctx, n.nodesKey(), 0, -1)
 		return nil
 	})
 	if err != nil {
 		return
 	}
+	n.setNodes(list.Val(), now)
+}
+
+// nodeExpiry is how many TTLs a node's registration outlives its last
+// heartbeat (sent every TTL/2) before it leaves the set.
+const nodeExpiry = 3
+
+// setNodes keeps, of the registered nodes, the ones that sent a heartbeat
+// within 1.5 TTL (three rounds): a node killed a moment ago is not offered
+// to clients while its registration runs out.
+func (n *Node) setNodes(registered []redis.Z, now time.Time) {
+	fresh := float64(now.Add(nodeExpiry*n.cfg.LeaseTTL - n.cfg.LeaseTTL*3/2).UnixMilli())
 	urls := []string{n.cfg.Advertise}
-	for _, v := range list.Val() {
+	for _, z := range registered {
+		v, _ := z.Member.(string)
 		id, url, ok := strings.Cut(v, "|")
-		if ok && id != n.cfg.NodeID {
+		if ok && id != n.cfg.NodeID && z.Score > fresh {
 			urls = append(urls, url)
 		}
 	}
 	n.nodes.Store(&urls)
 }
 
-// Close stops renewing, releases every lease held (another node may take
-// the rooms at once), leaves the node list and closes the Redis client.
+// Successor is the live node that the clients of a room should go to when
+// this node shuts down: one per room, so that they meet there, spread over
+// the other nodes; "" when there is none.
+func (n *Node) Successor(meetingID string) string {
+	return successor(n.Nodes(), meetingID)
+}
+
+func successor(nodes []string, meetingID string) string {
+	others := nodes[min(1, len(nodes)):] // the first is this node
+	if len(others) == 0 {
+		return ""
+	}
+	h := fnv.New32a()
+	h.Write([]byte(meetingID))
+	return others[h.Sum32()%uint32(len(others))]
+}
+
+// Close stops renewing, leaves the node list, refreshes its list of the
+// others (Successor answers from it), releases every lease held (another
+// node may take the rooms at once) and closes the Redis client.
 func (n *Node) Close() error {
 	n.once.Do(func() {
 		close(n.stop)
@@ -494,6 +526,18 @@ func (n *Node) Close() error {
 		case <-time.After(n.cfg.LeaseTTL):
 		}
 	}
+	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/6)
+	now := time.Now()
+	var list *redis.ZSliceCmd
+	_, err := n.rdb.Pipelined(ctx, func(p redis.Pipeliner) error {
+		p.ZRem(ctx, n.nodesKey(), n.cfg.NodeID+"|"+n.cfg.Advertise)
+		list = p.ZRangeWithScores(ctx, n.nodesKey(), 0, -1)
+		return nil
+	})
+	cancel()
+	if err == nil {
+		n.setNodes(list.Val(), now)
+	}
 	n.mu.Lock()
 	held := n.held
 	n.held = map[string]*lease{}
@@ -501,8 +545,5 @@ func (n *Node) Close() error {
 	for id, l := range held {
 		n.release(id, l)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), n.cfg.LeaseTTL/6)
-	n.rdb.ZRem(ctx, n.nodesKey(), n.cfg.NodeID+"|"+n.cfg.Advertise)
-	cancel()
 	return n.rdb.Close()
 }

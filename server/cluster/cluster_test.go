@@ -2,12 +2,16 @@ package cluster
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/stagekit/stagekit/internal/clusterenv"
 	"github.com/stagekit/stagekit/internal/netproxy"
@@ -15,7 +19,7 @@ import (
 
 const ttl = 600 * time.Millisecond
 
-func newNode(t *testing.T, redisURL, id string) *Node {
+func newNode(t testing.TB, redisURL, id string) *Node {
 	t.Helper()
 	n, err := New(context.Background(), Config{RedisURL: redisURL, NodeID: id, Advertise: "http://" + id + ".test:1",
 		LeaseTTL: ttl, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
@@ -196,5 +200,47 @@ func TestPartitionedOwnerDeposesBeforeExpiry(t *testing.T) {
 		case <-time.After(3 * ttl):
 			t.Fatal("the partitioned node did not depose its room")
 		}
+	}
+}
+
+// The node list offers only nodes heard from within 1.5 TTL, though a
+// registration lasts 3 TTL: a node killed a moment ago is not offered.
+func TestNodeListLeavesStaleNodesOut(t *testing.T) {
+	n := &Node{cfg: Config{NodeID: "me", Advertise: "http://me:1", LeaseTTL: time.Second}}
+	now := time.UnixMilli(1_000_000)
+	beatAt := func(ago time.Duration) float64 { return float64(now.Add(nodeExpiry*time.Second - ago).UnixMilli()) }
+	n.setNodes([]redis.Z{
+		{Member: "me|http://me:1", Score: beatAt(0)},
+		{Member: "fresh|http://fresh:1", Score: beatAt(500 * time.Millisecond)},
+		{Member: "late|http://late:1", Score: beatAt(1400 * time.Millisecond)},
+		{Member: "gone|http://gone:1", Score: beatAt(1600 * time.Millisecond)},
+		{Member: "malformed", Score: beatAt(0)},
+	}, now)
+	if got, want := n.Nodes(), []string{"http://me:1", "http://fresh:1", "http://late:1"}; !slices.Equal(got, want) {
+		t.Errorf("Nodes() = %v, want %v", got, want)
+	}
+}
+
+// A room's successor is one of the other nodes, the same for every client
+// of the room, and the rooms spread over the nodes.
+func TestSuccessor(t *testing.T) {
+	if got := successor([]string{"http://me:1"}, "room"); got != "" {
+		t.Errorf("alone: successor %q", got)
+	}
+	if got := successor(nil, "room"); got != "" {
+		t.Errorf("no list: successor %q", got)
+	}
+	nodes := []string{"http://me:1", "http://b:1", "http://c:1"}
+	used := map[string]int{}
+	for i := range 100 {
+		room := fmt.Sprintf("room-%d", i)
+		s := successor(nodes, room)
+		if s != successor(nodes, room) || s == nodes[0] || !slices.Contains(nodes, s) {
+			t.Fatalf("successor of %s: %q", room, s)
+		}
+		used[s]++
+	}
+	if used["http://b:1"] < 20 || used["http://c:1"] < 20 {
+		t.Errorf("rooms over the nodes: %v", used)
 	}
 }

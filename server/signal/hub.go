@@ -104,6 +104,10 @@ type Placement interface {
 	Release(meetingID string, epoch int64)
 	// Nodes are the base URLs of the live nodes.
 	Nodes() []string
+	// Successor is the live node that the room's clients go to when this
+	// node shuts down ("" when there is none): one per room, so that they
+	// meet there.
+	Successor(meetingID string) string
 }
 
 // ErrFenced is what a StageStore returns when the room's state is fenced
@@ -487,8 +491,10 @@ func (h *Hub) wasRemovedLocked(meetingID, userID string) bool {
 	return ok && time.Since(at) <= removedTTL
 }
 
-// Close closes every connection with 1001 (going away), refuses new ones,
-// and waits (up to a few seconds) for the connections to finish.
+// Close closes every connection with 1001 (going away) — in a cluster with
+// CodeNodeLeaving and the room's successor node, so that its clients go
+// there at once — refuses new ones, and waits (up to a few seconds) for the
+// connections to finish.
 func (h *Hub) Close() {
 	h.mu.Lock()
 	if h.closed {
@@ -508,6 +514,17 @@ func (h *Hub) Close() {
 		r.shutdown()
 	}
 	for _, c := range conns {
+		if p := h.cfg.Placement; p != nil {
+			to := ""
+			if id := c.ident.Load(); id != nil {
+				to = p.Successor(id.MeetingID)
+			}
+			if len(to) > maxReason {
+				to = "" // the client picks another node itself
+			}
+			c.closeWith(protocol.CodeNodeLeaving, to, true)
+			continue
+		}
 		c.closeWith(int(websocket.StatusGoingAway), "server shutting down", true)
 	}
 	done := make(chan struct{})

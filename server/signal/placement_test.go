@@ -43,6 +43,8 @@ func (p *placement) Release(meetingID string, epoch int64) {
 
 func (p *placement) Nodes() []string { return []string{"http://this:1", "http://other:1"} }
 
+func (p *placement) Successor(meetingID string) string { return "http://other:1" }
+
 // fencedStage keeps stage records in memory behind an epoch fence, as the
 // real stores do (server/store's tests cover those).
 type fencedStage struct {
@@ -129,6 +131,20 @@ func TestHelloWhenPlacementFailsOrSucceeds(t *testing.T) {
 	_, hello := e.connect("Viewer", tok)
 	if len(hello.Nodes) != 2 || hello.Nodes[0] != "http://this:1" {
 		t.Errorf("hello lists nodes %v", hello.Nodes)
+	}
+}
+
+// A clustered hub that shuts down closes its clients with 4053 and the
+// room's successor node as the reason: they go there without backing off.
+func TestCloseNamesTheSuccessor(t *testing.T) {
+	e, _, _ := clusterEnv(t)
+	viewer, _ := e.join("m", "Viewer", stage.PresetWebinarViewer)
+	e.hub.Close()
+	if code := viewer.closed(); code != protocol.CodeNodeLeaving {
+		t.Errorf("closed with %d, want %d", code, protocol.CodeNodeLeaving)
+	}
+	if r := viewer.closeReason(); r != "http://other:1" {
+		t.Errorf("close reason %q, want the successor's URL", r)
 	}
 }
 
