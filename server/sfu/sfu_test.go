@@ -112,6 +112,15 @@ func TestSlotsAndKeyframes(t *testing.T) {
 	if len(kinds) != 3 || kinds["a/video"] != 1 || kinds["b/video"] != 1 || kinds["b/audio"] != 1 {
 		t.Errorf("viewer's tracks message: %v", kinds)
 	}
+	// b's microphone and camera are one stream at the viewer (played in
+	// sync), not a's.
+	{
+		c := viewer
+		bt, at := c.tracksFrom(b.peerID), c.tracksFrom(a.peerID)
+		if bt[0].remote.StreamID() != bt[1].remote.StreamID() || bt[0].remote.StreamID() == at[0].remote.StreamID() {
+			t.Errorf("%s: b's tracks in streams %q and %q, a's in %q; want b's in one of their own", c.userID, bt[0].remote.StreamID(), bt[1].remote.StreamID(), at[0].remote.StreamID())
+		}
+	}
 	for _, rt := range viewer.tracksFrom(b.peerID) {
 		if want := map[string]string{"video": "video/VP8", "audio": "audio/opus"}[rt.remote.Kind().String()]; !strings.EqualFold(rt.remote.Codec().MimeType, want) {
 			t.Errorf("b's %s track arrives as %s", rt.remote.Kind(), rt.remote.Codec().MimeType)
@@ -129,6 +138,9 @@ func TestSlotsAndKeyframes(t *testing.T) {
 	})
 	if got := s.Stats().CatchUps - cu; got != 2 || a.pliCount.Load() != pa || b.pliCount.Load() != pb {
 		t.Errorf("late subscriber: %d catch-ups, PLIs %d and %d; want 2 and none", got, a.pliCount.Load()-pa, b.pliCount.Load()-pb)
+	}
+	if bt := late.tracksFrom(b.peerID); len(bt) != 2 || bt[0].remote.StreamID() != bt[1].remote.StreamID() {
+		t.Errorf("late: b's tracks not in one stream")
 	}
 	for _, rt := range append(late.tracksFrom(a.peerID), late.tracksFrom(b.peerID)...) {
 		if rt.remote.Kind() == webrtc.RTPCodecTypeVideo && !rt.firstKey.Load() {

@@ -26,6 +26,7 @@ type slot struct {
 	p       *Participant
 	kind    webrtc.RTPCodecType
 	trackID string
+	index   int // among the slots of its kind; audio N and video N share a stream
 	pc      *webrtc.PeerConnection
 	sender  *webrtc.RTPSender
 
@@ -64,7 +65,7 @@ type slot struct {
 }
 
 func newSlot(p *Participant, kind webrtc.RTPCodecType, n int) *slot {
-	return &slot{p: p, kind: kind, trackID: kind.String() + strconv.Itoa(n)}
+	return &slot{p: p, kind: kind, index: n, trackID: kind.String() + strconv.Itoa(n)}
 }
 
 // write sends p of src if the slot carries src, or switches to src at a
@@ -363,8 +364,11 @@ func (sl *slot) ID() string { return sl.trackID }
 // RID implements webrtc.TrackLocal.
 func (sl *slot) RID() string { return "" }
 
-// StreamID implements webrtc.TrackLocal: every slot is its own stream.
-func (sl *slot) StreamID() string { return "slot-" + sl.trackID }
+// StreamID implements webrtc.TrackLocal: audio slot N and video slot N are
+// one stream, which a browser plays in sync (lip sync is per stream), so
+// the subscriber binds one presenter's microphone and camera to slots of
+// the same number where it can (freeSlotFor).
+func (sl *slot) StreamID() string { return "slot-" + strconv.Itoa(sl.index) }
 
 // Kind implements webrtc.TrackLocal.
 func (sl *slot) Kind() webrtc.RTPCodecType { return sl.kind }

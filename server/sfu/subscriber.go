@@ -451,14 +451,14 @@ func (sb *subscriber) reconcile() (string, bool) {
 		if !wanted[src] {
 			continue // already on a slot
 		}
-		sl := sb.freeSlot(src.kind())
+		sl := sb.freeSlotFor(src)
 		if sl == nil {
 			if err := sb.addSlots(src.kind(), want); err != nil {
 				sb.p.log.Warn("cannot add a slot", "kind", src.kind().String(), "err", err)
 				continue
 			}
 			added = true
-			sl = sb.freeSlot(src.kind())
+			sl = sb.freeSlotFor(src)
 		}
 		sl.assigned = src
 		bind = append(bind, sl)
@@ -509,14 +509,39 @@ func (sb *subscriber) reconcile() (string, bool) {
 	return sdp, true
 }
 
-// freeSlot returns an unassigned slot of the kind, or nil.
-func (sb *subscriber) freeSlot(kind webrtc.RTPCodecType) *slot {
+// freeSlotFor returns an unassigned slot for src, or nil. It prefers the
+// number of the slot that carries the other half of src's pair (a user's
+// microphone and camera: one stream, played in sync), then a number whose
+// other slot is free too (kept for a pair), then any.
+func (sb *subscriber) freeSlotFor(src *source) *slot {
+	partner, taken := -1, map[int]bool{}
 	for _, sl := range sb.slots {
-		if sl.kind == kind && sl.assigned == nil {
-			return sl
+		if o := sl.assigned; o != nil && sl.kind != src.kind() {
+			taken[sl.index] = true
+			if pairs(o, src) {
+				partner = sl.index
+			}
 		}
 	}
-	return nil
+	var best *slot
+	for _, sl := range sb.slots {
+		if sl.kind != src.kind() || sl.assigned != nil {
+			continue
+		}
+		switch {
+		case sl.index == partner:
+			return sl
+		case best == nil, taken[best.index] && !taken[sl.index]:
+			best = sl
+		}
+	}
+	return best
+}
+
+// pairs reports whether a and b, of different kinds, are one user's
+// microphone and camera. A screen share has no partner.
+func pairs(a, b *source) bool {
+	return a.owner == b.owner && a.info.Source != protocol.SourceScreenshare && b.info.Source != protocol.SourceScreenshare
 }
 
 // addSlots adds slots to the subscribe PC: Config.SlotsPerKind of each kind
