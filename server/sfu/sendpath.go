@@ -100,24 +100,49 @@ func (ss *slotSender) send(h *rtp.Header, payload []byte) bool {
 	return err == nil
 }
 
-// senderReport is a slot's RTCP sender report state: what it sent, and the
-// wall clock of an RTP timestamp it sent, for the viewer's lip sync and
-// round-trip time. The slot sends one with a packet, at most every
-// senderReportInterval: a slot that sends nothing sends no report.
+// senderReport is a slot's RTCP sender report state: what it sent, for the
+// report it sends with a packet at most every senderReportInterval (a slot
+// that sends nothing sends no report). A report maps the packet's RTP time
+// to the wall clock of its publisher's reports (source.ntpAt): a browser
+// plays a stream's audio and video in sync by those, so the slots of one
+// publisher must map to one clock, the publisher's.
 type senderReport struct {
 	packets, octets uint32
 	last            int64 // when the last report went, unix ns
 }
 
-// count adds a sent packet and returns a report to send now, or nil.
-func (r *senderReport) count(ssrc, ts uint32, payload int, now int64) *rtcp.SenderReport {
+// count adds a sent packet; true if a report is due with it.
+func (r *senderReport) count(payload int, now int64) bool {
 	r.packets++
 	r.octets += uint32(payload)
-	if now-r.last < int64(senderReportInterval) {
+	return now-r.last >= int64(senderReportInterval)
+}
+
+// report is the report for a packet the slot sent with RTP time ts, whose
+// source sent it at srcTS, or nil while the source knows no wall clock.
+func (r *senderReport) report(ssrc, ts uint32, src *source, srcTS uint32, now int64) *rtcp.SenderReport {
+	ntp, ok := src.ntpAt(srcTS)
+	if !ok {
 		return nil
 	}
 	r.last = now
-	return &rtcp.SenderReport{SSRC: ssrc, NTPTime: ntpTime(now), RTPTime: ts, PacketCount: r.packets, OctetCount: r.octets}
+	return &rtcp.SenderReport{SSRC: ssrc, NTPTime: ntp, RTPTime: ts, PacketCount: r.packets, OctetCount: r.octets}
+}
+
+// clockRef is a publisher's sender report: the wall clock (NTP) of an RTP
+// time of its stream.
+type clockRef struct {
+	ntp uint64
+	rtp uint32
+}
+
+// ntpAdd adds ns nanoseconds to an NTP time.
+func ntpAdd(ntp uint64, ns int64) uint64 {
+	sec, rem := ns/int64(time.Second), ns%int64(time.Second)
+	if rem < 0 {
+		sec, rem = sec-1, rem+int64(time.Second)
+	}
+	return ntp + uint64(sec)<<32 + uint64(rem<<32/int64(time.Second))
 }
 
 // ntpTime converts unix nanoseconds to the 64-bit NTP format.

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"testing"
 	"time"
 )
@@ -73,7 +74,9 @@ func TestSendPaths(t *testing.T) {
 			if got := viewer.packetsFrom(host.peerID); sr.PacketCount == 0 || int64(sr.PacketCount) > got {
 				t.Errorf("report counts %d packets; the viewer has received %d", sr.PacketCount, got)
 			}
-			if d := time.Since(ntpToTime(sr.NTPTime)); d < 0 || d > 3*senderReportInterval {
+			// The publisher's clock (pion's reports: the wall clock), which its
+			// test timestamps outrun: near now, not exactly.
+			if d := time.Since(ntpToTime(sr.NTPTime)); d.Abs() > 3*senderReportInterval {
 				t.Errorf("report's NTP time is %v old", d)
 			}
 			if err := viewer.errs(); err != nil {
@@ -89,21 +92,58 @@ func ntpToTime(ntp uint64) time.Time {
 	return time.Unix(sec, nsec)
 }
 
+// A slot's reports map its RTP time to its publisher's clock: the
+// publisher's report for source time rtp0 at ntp0 says when the slot's
+// packets were taken, whatever the slot's own numbering; none is sent
+// before the publisher's first report, none within the interval.
 func TestSenderReportCount(t *testing.T) {
+	src := &source{}
+	src.codec.ClockRate = 90000
 	var r senderReport
 	t0 := time.Date(2026, 12, 6, 11, 0, 0, 500_000_000, time.UTC).UnixNano()
-	sr := r.count(7, 1000, 100, t0)
-	if sr == nil || sr.SSRC != 7 || sr.RTPTime != 1000 || sr.PacketCount != 1 || sr.OctetCount != 100 {
-		t.Fatalf("first packet's report %+v", sr)
+	if !r.count(100, t0) {
+		t.Fatal("the first packet's report is not due")
 	}
-	if got := ntpToTime(sr.NTPTime); !got.Equal(time.Unix(0, t0)) && got.Sub(time.Unix(0, t0)).Abs() > time.Microsecond {
-		t.Errorf("NTP time %v, want %v", got, time.Unix(0, t0))
+	if sr := r.report(7, 1000, src, 5000, t0); sr != nil {
+		t.Fatalf("a report before the publisher's: %+v", sr)
 	}
-	if sr := r.count(7, 1090, 50, t0+int64(time.Second)); sr != nil {
-		t.Errorf("a report within the interval: %+v", sr)
+	ntp0 := ntpTime(time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC).UnixNano())
+	var b [28]byte // the publisher's compound packet: SR of SSRC 42
+	b[0], b[1], b[3] = 0x80, 200, 6
+	binary.BigEndian.PutUint32(b[4:], 42)
+	binary.BigEndian.PutUint64(b[8:], ntp0)
+	binary.BigEndian.PutUint32(b[16:], 2000)
+	ref, ok := senderClock(append(b[:], 0x81, 201, 0, 1, 0, 0, 0, 42), 42)
+	if !ok || ref.ntp != ntp0 || ref.rtp != 2000 {
+		t.Fatalf("senderClock %+v %v", ref, ok)
 	}
-	sr = r.count(7, 2000, 10, t0+int64(senderReportInterval))
-	if sr == nil || sr.PacketCount != 3 || sr.OctetCount != 160 || sr.RTPTime != 2000 {
-		t.Errorf("report after the interval %+v", sr)
+	if _, ok := senderClock(b[:], 43); ok {
+		t.Error("senderClock found another SSRC's report")
+	}
+	if _, ok := senderClock(b[:20], 42); ok {
+		t.Error("senderClock read a cut packet")
+	}
+	src.clock.Store(&ref)
+	for _, tc := range []struct {
+		srcTS uint32
+		want  time.Duration // after ntp0
+	}{
+		{2000 + 90000, time.Second},
+		{2000 + (1<<32 - 45000), -500 * time.Millisecond}, // earlier, across the wrap
+		{2000 + 9, 100 * time.Microsecond},
+	} {
+		sr := r.report(7, 777, src, tc.srcTS, t0)
+		if sr == nil || sr.SSRC != 7 || sr.RTPTime != 777 || sr.PacketCount != 1 || sr.OctetCount != 100 {
+			t.Fatalf("report %+v", sr)
+		}
+		if d := ntpToTime(sr.NTPTime).Sub(ntpToTime(ntp0)); (d - tc.want).Abs() > time.Microsecond {
+			t.Errorf("source time %d: NTP %v after the reference, want %v", tc.srcTS, d, tc.want)
+		}
+	}
+	if r.count(50, t0+int64(time.Second)) {
+		t.Error("a report due within the interval")
+	}
+	if !r.count(10, t0+int64(senderReportInterval)) || r.packets != 3 || r.octets != 160 {
+		t.Errorf("after the interval: due false or counts %d, %d", r.packets, r.octets)
 	}
 }

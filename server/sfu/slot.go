@@ -51,6 +51,10 @@ type slot struct {
 	out      *slotSender
 	outFixed bool
 	sr       senderReport
+	// The source and its RTP time of the packet being sent (write and
+	// catch-up set them; a retransmission has none): for its report.
+	srFrom   *source
+	srFromTS uint32
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
 	caughtUp    uint16
@@ -96,6 +100,7 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 	if !ok {
 		return
 	}
+	sl.srFrom, sl.srFromTS = src, p.ts
 	sl.send(seq, ts, p.marker, p.payload, pic, changed, now)
 }
 
@@ -108,6 +113,8 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 // viewer answered with the TWCC header extension, the packet carries its
 // transport-wide sequence number (bwe.go).
 func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8Pic, patch bool, now int64) {
+	from := sl.srFrom // this packet's source, if write or catch-up sends it
+	sl.srFrom = nil
 	if !sl.outFixed {
 		sl.outFixed = true
 		if pp := sl.p.sub.path.Load(); pp != nil && pp.pc == sl.pc {
@@ -140,8 +147,10 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	} else if _, err := sl.ws.WriteRTP(h, payload); err != nil {
 		return
 	}
-	if sr := sl.sr.count(sl.ssrc, ts, len(payload), now); sr != nil {
-		_ = sl.pc.WriteRTCP([]rtcp.Packet{sr})
+	if sl.sr.count(len(payload), now) && from != nil {
+		if sr := sl.sr.report(sl.ssrc, ts, from, sl.srFromTS, now); sr != nil {
+			_ = sl.pc.WriteRTCP([]rtcp.Packet{sr})
+		}
 	}
 }
 
@@ -264,6 +273,7 @@ func (sl *slot) catchUp(src *source, now int64) bool {
 				}
 			}
 			if out, ts, pic, changed, ok := sl.rw.rewrite(p.seq, p.ts, p.pic, now); ok {
+				sl.srFrom, sl.srFromTS = src, p.ts
 				sl.send(out, ts, p.marker, p.payload, pic, changed, now)
 			}
 		} else if seq == from {

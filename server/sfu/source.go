@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"strconv"
 	"strings"
 	"sync"
@@ -64,6 +65,8 @@ type source struct {
 	// the last keyframe's first packet, and the last number forwarded.
 	keySeq, lastSeq atomic.Uint32 // a seq, plus 1<<16 once set
 	keyAt           atomic.Int64
+
+	clock atomic.Pointer[clockRef] // the publisher's last sender report
 }
 
 const (
@@ -414,8 +417,38 @@ func (src *source) drainReceiverRTCP() {
 		read = func(b []byte) (int, interceptor.Attributes, error) { return src.recv.ReadSimulcast(b, rid) }
 	}
 	for {
-		if _, _, err := read(buf); err != nil {
+		n, _, err := read(buf)
+		if err != nil {
 			return
 		}
+		if ref, ok := senderClock(buf[:n], uint32(src.remote.SSRC())); ok {
+			src.clock.Store(&ref)
+		}
 	}
+}
+
+// ntpAt is the publisher's wall clock at RTP time ts of the source, from
+// its last sender report; false before the first.
+func (src *source) ntpAt(ts uint32) (uint64, bool) {
+	ref := src.clock.Load()
+	if ref == nil || src.codec.ClockRate == 0 {
+		return 0, false
+	}
+	ticks := int64(int32(ts - ref.rtp))
+	return ntpAdd(ref.ntp, ticks*int64(time.Second)/int64(src.codec.ClockRate)), true
+}
+
+// senderClock finds the sender report of ssrc in a compound RTCP packet.
+func senderClock(b []byte, ssrc uint32) (clockRef, bool) {
+	for len(b) >= 4 {
+		size := (int(b[2])<<8 | int(b[3]) + 1) * 4
+		if size > len(b) {
+			break
+		}
+		if rtcp.PacketType(b[1]) == rtcp.TypeSenderReport && size >= 28 && binary.BigEndian.Uint32(b[4:]) == ssrc {
+			return clockRef{ntp: binary.BigEndian.Uint64(b[8:]), rtp: binary.BigEndian.Uint32(b[16:])}, true
+		}
+		b = b[size:]
+	}
+	return clockRef{}, false
 }
