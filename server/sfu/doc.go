@@ -47,7 +47,10 @@
 //     (SRTP session, mux, ICE conn) are skipped. With a port per PC
 //     (Config.UDPPortMin/Max) it writes to pion's SRTP stream instead. It
 //     sends its own RTCP sender reports, with a packet at most every 2 s
-//     (none while idle). No per-viewer copy, no per-viewer NACK buffer:
+//     (none while idle), which map its RTP time to the publisher's clock
+//     (from the publisher's reports): audio slot N and video slot N are one
+//     stream, a user's microphone and camera take slots of one number where
+//     they can, and the browser plays them in sync. No per-viewer copy, no per-viewer NACK buffer:
 //     NACKs are mapped back through the rewriter
 //     and answered from the source's history; PLI and FIR become keyframe
 //     requests, sent to publishers at most one per track every 350 ms
