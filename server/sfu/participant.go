@@ -35,6 +35,9 @@ type Participant struct {
 
 	pub *publisher
 	sub *subscriber
+	// relay: another node's edge of the meeting (JoinRelay, relay.go),
+	// whose slots each carry one source for life.
+	relay bool
 
 	// lost has a bit (livePublish, liveSubscribe) for each peer connection
 	// whose ICE is disconnected or failed: the client went silent.

@@ -368,6 +368,10 @@ func (s *SFU) UDPAddr() net.Addr {
 // with the returned one. The user's publishing flag is kept: a user who was
 // ON_STAGE may offer its publish PC again at once.
 func (s *SFU) Join(meetingID, userID, peerID string, sig Signaler) (*Participant, error) {
+	return s.join(meetingID, userID, peerID, sig, false)
+}
+
+func (s *SFU) join(meetingID, userID, peerID string, sig Signaler, relay bool) (*Participant, error) {
 	if meetingID == "" || userID == "" || sig == nil {
 		return nil, errors.New("sfu: Join needs a meeting id, a user id and a Signaler")
 	}
@@ -384,6 +388,9 @@ func (s *SFU) Join(meetingID, userID, peerID string, sig Signaler) (*Participant
 	m.mu.Unlock()
 	s.mu.Unlock()
 	p, err := newParticipant(s, m, u, peerID, sig)
+	if p != nil {
+		p.relay = relay
+	}
 	if err != nil {
 		m.mu.Lock()
 		if u.part == nil && u.allow.Load() == 0 && m.users[userID] == u {

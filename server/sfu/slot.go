@@ -65,6 +65,7 @@ type slot struct {
 	// Owned by the participant's negotiation loop: the source the slot is
 	// assigned to (nil: idle), and the allocator's memory of its layers.
 	assigned *source
+	spent    bool // a relay's slot whose source ended: never bound again
 	choice   *layerChoice
 }
 

@@ -441,6 +441,7 @@ func (sb *subscriber) reconcile() (string, bool) {
 	for _, sl := range sb.slots {
 		if sl.assigned != nil && !wanted[sl.assigned] {
 			sl.unbind()
+			sl.spent = sb.p.relay
 			changed = true
 		} else if sl.assigned != nil {
 			delete(wanted, sl.assigned)
@@ -525,7 +526,7 @@ func (sb *subscriber) freeSlotFor(src *source) *slot {
 	}
 	var best *slot
 	for _, sl := range sb.slots {
-		if sl.kind != src.kind() || sl.assigned != nil {
+		if sl.kind != src.kind() || sl.assigned != nil || sl.spent {
 			continue
 		}
 		switch {

@@ -1,0 +1,292 @@
+package sfu
+
+import (
+	"errors"
+	"sync"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// Relays carry a meeting's media from the node that receives it (the
+// origin) to another node that serves part of the audience (an edge), once
+// per track whatever the edge's audience:
+//
+//	publisher ─ origin: source ─ slot ══ relay PC ══ edge: source ─ slot ─ viewer
+//	                                                            └─ slot ─ viewer …
+//
+// At the origin, the edge is a participant like a viewer (JoinRelay): it
+// receives every source of the meeting on slots, over one subscribe PC,
+// with the usual tracks messages. Unlike a viewer's, a relay's slot never
+// carries a second source: a freed slot stays idle and a new source takes a
+// new slot, so that the edge, which learns whose a slot is by signaling
+// while the packets come by media, can never give one source's packets to
+// another.
+//
+// At the edge, a RelayIn answers the origin's offers and makes each relayed
+// track a source of the edge's meeting, owned by a stand-in for its
+// publisher: the edge's viewers get it on their slots with the publisher's
+// ids, as if the publisher were there. The edge's sources keep their own
+// retransmission history (its viewers' NACKs are answered at the edge);
+// their keyframe requests go to the origin over the relay PC, which turns
+// them into requests to the publisher. The relay PC runs pion's default
+// interceptors, as a publish PC does: the edge asks the origin for what the
+// hop lost (NACK), and the origin's slot answers from its history.
+
+// RelayLink carries an edge's side of a relay's signaling to the origin:
+// the answers to the origin's offers (Participant.HandleSubscribeAnswer of
+// the relay participant there) and the edge's ICE candidates
+// (Participant.HandleCandidate with protocol.PCSubscribe). Its methods must
+// not block.
+type RelayLink interface {
+	SendAnswer(sdp string)
+	SendCandidate(c protocol.ICECandidate)
+}
+
+// JoinRelay attaches an edge node to a meeting as a relay: a participant
+// that receives every source of the meeting and never publishes. sig
+// carries the origin's side of the relay's signaling to the edge's RelayIn
+// (RelayIn.Signaler). Its user id is "relay:" + node.
+func (s *SFU) JoinRelay(meetingID, node string, sig Signaler) (*Participant, error) {
+	if node == "" {
+		return nil, errors.New("sfu: JoinRelay needs a node id")
+	}
+	return s.join(meetingID, relayUserID(node), "relay-"+node, sig, true)
+}
+
+func relayUserID(node string) string { return "relay:" + node }
+
+// RelayIn is the edge's side of a relay: the relay PC, which the origin
+// offers, and the sources it makes of the relayed tracks.
+type RelayIn struct {
+	s      *SFU
+	m      *meeting
+	holder *user // keeps the meeting while the relay lives
+	link   RelayLink
+	pc     *webrtc.PeerConnection
+	gate   *protocol.CandidateGate
+
+	work chan func() // the origin's messages, in order
+	done chan struct{}
+
+	mu       sync.Mutex
+	infos    map[string]protocol.TrackInfo // slot track id → its source at the origin
+	remotes  map[string]*relayTrack        // slot track id → the track that carries it
+	standIns map[string]*Participant       // origin peer id → the publisher's stand-in
+	closed   bool
+}
+
+type relayTrack struct {
+	remote *webrtc.TrackRemote
+	recv   *webrtc.RTPReceiver
+	src    *source // the edge's source of it, once its owner is known
+	spent  bool    // its source ended: the origin never reuses the slot
+}
+
+// NewRelayIn makes the edge's side of a relay of meetingID from the node
+// origin. The origin's offers, candidates and track lists go to its
+// Signaler; link carries the answers and the edge's candidates back.
+func (s *SFU) NewRelayIn(meetingID, origin string, link RelayLink) (*RelayIn, error) {
+	if meetingID == "" || origin == "" || link == nil {
+		return nil, errors.New("sfu: NewRelayIn needs a meeting id, an origin and a link")
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return nil, errors.New("sfu: closed")
+	}
+	m := s.meetingLocked(meetingID)
+	m.mu.Lock()
+	holder := m.userLocked("relay-in:" + origin)
+	m.mu.Unlock()
+	s.mu.Unlock()
+	pc, err := s.newPeerConnection(s.api)
+	if err != nil {
+		return nil, err
+	}
+	r := &RelayIn{
+		s: s, m: m, holder: holder, link: link, pc: pc,
+		work:     make(chan func(), 256),
+		done:     make(chan struct{}),
+		infos:    map[string]protocol.TrackInfo{},
+		remotes:  map[string]*relayTrack{},
+		standIns: map[string]*Participant{},
+	}
+	r.gate = protocol.NewCandidateGate(func(c protocol.ICECandidate) { link.SendCandidate(c) })
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			r.gate.Add(protocol.ICECandidate(c.ToJSON()))
+		}
+	})
+	pc.OnTrack(r.onTrack)
+	s.goroutine(r.run)
+	return r, nil
+}
+
+// Signaler is the origin's side of the relay as the edge receives it: the
+// relay participant's Signaler at the origin, or what a link between
+// nodes calls when the origin's messages arrive. Its methods queue and
+// return.
+func (r *RelayIn) Signaler() Signaler { return relaySignaler{r} }
+
+type relaySignaler struct{ r *RelayIn }
+
+func (rs relaySignaler) SendOffer(sdp string, _ bool) { rs.r.queue(func() { rs.r.answer(sdp) }) }
+
+func (rs relaySignaler) SendCandidate(_ string, c protocol.ICECandidate) {
+	rs.r.queue(func() { _ = rs.r.pc.AddICECandidate(webrtc.ICECandidateInit(c)) })
+}
+
+func (rs relaySignaler) SendTracks(tracks []protocol.TrackInfo) {
+	rs.r.queue(func() { rs.r.setTracks(tracks) })
+}
+
+func (rs relaySignaler) SendLayers([]protocol.LayerID) {} // a relay publishes nothing
+
+// nopSignaler is a stand-in's: it has no client.
+type nopSignaler struct{}
+
+func (nopSignaler) SendOffer(string, bool)                      {}
+func (nopSignaler) SendCandidate(string, protocol.ICECandidate) {}
+func (nopSignaler) SendTracks([]protocol.TrackInfo)             {}
+func (nopSignaler) SendLayers([]protocol.LayerID)               {}
+
+func (r *RelayIn) queue(fn func()) {
+	select {
+	case r.work <- fn:
+	case <-r.done:
+	}
+}
+
+func (r *RelayIn) run() {
+	for {
+		select {
+		case fn := <-r.work:
+			fn()
+		case <-r.done:
+			return
+		}
+	}
+}
+
+// answer applies the origin's offer and sends the answer.
+func (r *RelayIn) answer(sdp string) {
+	if err := r.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
+		r.s.log.Warn("relay: bad offer", "meeting", r.m.id, "err", err)
+		return
+	}
+	ans, err := r.pc.CreateAnswer(nil)
+	if err == nil {
+		err = r.pc.SetLocalDescription(ans)
+	}
+	if err != nil {
+		r.s.log.Warn("relay: answer failed", "meeting", r.m.id, "err", err)
+		return
+	}
+	r.link.SendAnswer(ans.SDP)
+	r.gate.Open(ans.SDP)
+}
+
+// onTrack records a slot of the relay PC; it becomes a source once the
+// tracks message names its owner.
+func (r *RelayIn) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	rt := &relayTrack{remote: remote, recv: recv}
+	r.remotes[remote.ID()] = rt
+	r.reconcileLocked()
+}
+
+// setTracks applies the origin's track list.
+func (r *RelayIn) setTracks(tracks []protocol.TrackInfo) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.infos = make(map[string]protocol.TrackInfo, len(tracks))
+	for _, ti := range tracks {
+		r.infos[ti.TrackID] = ti
+	}
+	r.reconcileLocked()
+}
+
+// reconcileLocked ends the sources whose slot the origin freed and makes
+// sources of the slots it named.
+func (r *RelayIn) reconcileLocked() {
+	if r.closed {
+		return
+	}
+	for id, rt := range r.remotes {
+		info, named := r.infos[id]
+		switch {
+		case rt.src != nil && !named:
+			r.endLocked(rt)
+		case rt.src == nil && named && !rt.spent:
+			r.startLocked(rt, info)
+		}
+	}
+}
+
+func (r *RelayIn) startLocked(rt *relayTrack, info protocol.TrackInfo) {
+	p := r.standInLocked(info)
+	src := newSource(p, &pubSession{pc: r.pc, token: p.u.allow.Load()}, rt.remote, rt.recv)
+	src.info.PeerID, src.info.UserID, src.info.Source = info.PeerID, info.UserID, info.Source
+	if !r.m.addSource(src) {
+		return
+	}
+	rt.src = src
+	src.start()
+	r.s.log.Debug("relay: forwarding", "meeting", r.m.id, "user", info.UserID, "kind", info.Kind)
+}
+
+func (r *RelayIn) endLocked(rt *relayTrack) {
+	src := rt.src
+	rt.src, rt.spent = nil, true
+	r.m.removeSource(src)
+	src.close()
+}
+
+// standInLocked returns the stand-in of a publisher at the origin: a
+// participant of the edge's meeting that owns its relayed sources. Its
+// user record is its own, not the meeting's (the edge's stage calls for
+// that user do not reach it): the origin decides what is forwarded.
+func (r *RelayIn) standInLocked(info protocol.TrackInfo) *Participant {
+	if p := r.standIns[info.PeerID]; p != nil {
+		return p
+	}
+	u := &user{id: info.UserID}
+	u.allow.Store(r.s.seq.Add(1))
+	p, _ := newParticipant(r.s, r.m, u, info.PeerID, nopSignaler{})
+	p.streamID = streamID(info.PeerID, r.s)
+	r.standIns[info.PeerID] = p
+	return p
+}
+
+// Close ends the relay: its sources stop, its PC closes.
+func (r *RelayIn) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	for _, rt := range r.remotes {
+		if rt.src != nil {
+			r.endLocked(rt)
+		}
+	}
+	for _, p := range r.standIns {
+		p.close()
+	}
+	r.mu.Unlock()
+	close(r.done)
+	_ = r.pc.Close()
+	r.m.mu.Lock()
+	if r.m.users[r.holder.id] == r.holder {
+		delete(r.m.users, r.holder.id)
+	}
+	r.m.mu.Unlock()
+	r.s.dropIfEmpty(r.m)
+}
