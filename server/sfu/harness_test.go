@@ -194,6 +194,9 @@ type tclient struct {
 	withAudio  bool         // publish also sends an Opus track
 	keyEvery   atomic.Int64 // packets between keyframe-looking ones (0, 1: all)
 	audioTrack *webrtc.TrackLocalStaticRTP
+	// onVideo, if set, sees each video packet received: its publisher, its
+	// index (the publisher's packet number) and when it arrived.
+	onVideo atomic.Pointer[func(owner string, index int64, at int64)]
 }
 
 func joinClient(t testing.TB, s *SFU, api *webrtc.API, meet, userID string) *tclient {
@@ -371,10 +374,15 @@ func (c *tclient) answer(sdp string) error {
 					if rt.packets.Add(1) == 1 && len(payload) > 0 {
 						rt.firstKey.Store(vp8Keyframe(payload))
 					}
-					rt.last.Store(time.Now().UnixNano())
+					now := time.Now().UnixNano()
+					rt.last.Store(now)
 					if len(payload) >= 6 {
-						if seq := int64(binary.BigEndian.Uint32(payload[2:])); seq > rt.maxSeq.Load() {
+						seq := int64(binary.BigEndian.Uint32(payload[2:]))
+						if seq > rt.maxSeq.Load() {
 							rt.maxSeq.Store(seq)
+						}
+						if f := c.onVideo.Load(); f != nil && tr.Kind() == webrtc.RTPCodecTypeVideo {
+							(*f)(rt.owner, seq, now)
 						}
 					}
 				}
