@@ -60,6 +60,21 @@
 // audio packets), its free list and history (512 and 64 packets), the
 // fan-out's task queues, the Signaler's queue (the hub's).
 //
+// # Relays between nodes
+//
+// A relay (relay.go) carries a meeting's media from the node that receives
+// it (the origin) to a node serving part of its audience (an edge), once
+// per track whatever that audience. At the origin the edge is a
+// participant (JoinRelay) that receives every source on slots, each slot
+// carrying one source for life; at the edge a RelayIn answers the origin's
+// offers and makes each relayed track a source of its meeting, owned by a
+// stand-in of the publisher, which the edge's viewers get as if the
+// publisher were there. Keyframe requests go back over the relay PC to the
+// publisher; the edge's viewers' NACKs are answered from the edge's
+// history, the hop's from the origin's. If the relay PC fails the origin
+// makes a new one and the edge follows. How the nodes carry the relay's
+// signaling (RelayLink, RelayIn.Signaler) is the cluster's business.
+//
 // # Peer connections
 //
 // Every participant has two peer connections, so that offers never cross

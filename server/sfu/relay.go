@@ -101,27 +101,48 @@ func (s *SFU) NewRelayIn(meetingID, origin string, link RelayLink) (*RelayIn, er
 	holder := m.userLocked("relay-in:" + origin)
 	m.mu.Unlock()
 	s.mu.Unlock()
-	pc, err := s.newPeerConnection(s.api)
-	if err != nil {
-		return nil, err
-	}
 	r := &RelayIn{
-		s: s, m: m, holder: holder, link: link, pc: pc,
+		s: s, m: m, holder: holder, link: link,
 		work:     make(chan func(), 256),
 		done:     make(chan struct{}),
 		infos:    map[string]protocol.TrackInfo{},
 		remotes:  map[string]*relayTrack{},
 		standIns: map[string]*Participant{},
 	}
-	r.gate = protocol.NewCandidateGate(func(c protocol.ICECandidate) { link.SendCandidate(c) })
-	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
-		if c != nil {
-			r.gate.Add(protocol.ICECandidate(c.ToJSON()))
-		}
-	})
-	pc.OnTrack(r.onTrack)
+	if err := r.newPC(); err != nil {
+		return nil, err
+	}
 	s.goroutine(r.run)
 	return r, nil
+}
+
+// newPC makes the relay PC, ending the previous one's sources: the origin
+// replaced its side (a failed or closed connection), with new slots.
+func (r *RelayIn) newPC() error {
+	pc, err := r.s.newPeerConnection(r.s.api)
+	if err != nil {
+		return err
+	}
+	gate := protocol.NewCandidateGate(func(c protocol.ICECandidate) { r.link.SendCandidate(c) })
+	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
+		if c != nil {
+			gate.Add(protocol.ICECandidate(c.ToJSON()))
+		}
+	})
+	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) { r.onTrack(pc, remote, recv) })
+	r.mu.Lock()
+	old := r.pc
+	for _, rt := range r.remotes {
+		if rt.src != nil {
+			r.endLocked(rt)
+		}
+	}
+	r.pc, r.gate, r.remotes = pc, gate, map[string]*relayTrack{}
+	r.mu.Unlock()
+	if old != nil {
+		r.s.goroutine(func() { _ = old.Close() })
+	}
+	return nil
 }
 
 // Signaler is the origin's side of the relay as the edge receives it: the
@@ -132,10 +153,12 @@ func (r *RelayIn) Signaler() Signaler { return relaySignaler{r} }
 
 type relaySignaler struct{ r *RelayIn }
 
-func (rs relaySignaler) SendOffer(sdp string, _ bool) { rs.r.queue(func() { rs.r.answer(sdp) }) }
+func (rs relaySignaler) SendOffer(sdp string, iceRestart bool) {
+	rs.r.queue(func() { rs.r.answer(sdp, iceRestart) })
+}
 
 func (rs relaySignaler) SendCandidate(_ string, c protocol.ICECandidate) {
-	rs.r.queue(func() { _ = rs.r.pc.AddICECandidate(webrtc.ICECandidateInit(c)) })
+	rs.r.queue(func() { _ = rs.r.pc.AddICECandidate(webrtc.ICECandidateInit(c)) }) // the run goroutine owns pc
 }
 
 func (rs relaySignaler) SendTracks(tracks []protocol.TrackInfo) {
@@ -170,8 +193,16 @@ func (r *RelayIn) run() {
 	}
 }
 
-// answer applies the origin's offer and sends the answer.
-func (r *RelayIn) answer(sdp string) {
+// answer applies the origin's offer and sends the answer. An offer with
+// other ICE credentials that is not an ICE restart comes from a new PC at
+// the origin: the edge answers it with a new one too.
+func (r *RelayIn) answer(sdp string, iceRestart bool) {
+	if cur := r.pc.RemoteDescription(); cur != nil && !iceRestart && protocol.ICEUfrag(cur.SDP) != protocol.ICEUfrag(sdp) {
+		if err := r.newPC(); err != nil {
+			r.s.log.Warn("relay: cannot make a new PC", "meeting", r.m.id, "err", err)
+			return
+		}
+	}
 	if err := r.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		r.s.log.Warn("relay: bad offer", "meeting", r.m.id, "err", err)
 		return
@@ -185,15 +216,18 @@ func (r *RelayIn) answer(sdp string) {
 		return
 	}
 	r.link.SendAnswer(ans.SDP)
-	r.gate.Open(ans.SDP)
+	r.mu.Lock()
+	gate := r.gate
+	r.mu.Unlock()
+	gate.Open(ans.SDP)
 }
 
 // onTrack records a slot of the relay PC; it becomes a source once the
 // tracks message names its owner.
-func (r *RelayIn) onTrack(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+func (r *RelayIn) onTrack(pc *webrtc.PeerConnection, remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.closed {
+	if r.closed || pc != r.pc {
 		return
 	}
 	rt := &relayTrack{remote: remote, recv: recv}
@@ -280,9 +314,10 @@ func (r *RelayIn) Close() {
 	for _, p := range r.standIns {
 		p.close()
 	}
+	pc := r.pc
 	r.mu.Unlock()
 	close(r.done)
-	_ = r.pc.Close()
+	_ = pc.Close()
 	r.m.mu.Lock()
 	if r.m.users[r.holder.id] == r.holder {
 		delete(r.m.users, r.holder.id)

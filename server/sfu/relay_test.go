@@ -212,3 +212,38 @@ func BenchmarkRelayHop(b *testing.B) {
 	b.ReportMetric(float64(hops[len(hops)-1].Microseconds())/1e3, "hop-max-ms")
 	b.Logf("relay hop over %d packets (%d seen at one viewer only): p50 %v, p99 %v, max %v", len(hops), missing, q(0.5), q(0.99), hops[len(hops)-1])
 }
+
+// A relay whose connection dies is made again by the origin (a new PC
+// after closedGrace, as for a viewer who closed its own) and the edge's
+// viewers get the presenter again, without doing anything themselves.
+func TestRelayRecovers(t *testing.T) {
+	origin, edge := newTestSFU(t), newTestSFU(t)
+	api := clientAPI(t)
+	in := startRelay(t, origin, edge, "rr")
+	host := joinClient(t, origin, api, "rr", "host")
+	viewer := joinClient(t, edge, api, "rr", "viewer")
+	origin.SetPublishing("rr", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "the viewer receiving", func() bool { return viewer.packetsFrom(host.peerID) >= 20 })
+	in.mu.Lock()
+	pc := in.pc
+	in.mu.Unlock()
+	_ = pc.Close()
+	time.Sleep(500 * time.Millisecond)
+	n := viewer.packetsFrom(host.peerID)
+	waitFor(t, flowTimeout+closedGrace, "the viewer receiving again", func() bool { return viewer.packetsFrom(host.peerID) >= n+50 })
+	in.mu.Lock()
+	replaced := in.pc != pc
+	in.mu.Unlock()
+	if !replaced {
+		t.Error("the edge's relay PC was not replaced")
+	}
+	if got := viewer.offerCount(); got != 1 {
+		t.Errorf("the viewer got %d offers, want 1: the relay's recovery is not its business", got)
+	}
+	if err := viewer.errs(); err != nil {
+		t.Error(err)
+	}
+}
