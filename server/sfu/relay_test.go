@@ -1,11 +1,14 @@
 package sfu
 
 import (
+	"net"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/protocol"
 )
@@ -245,5 +248,91 @@ func TestRelayRecovers(t *testing.T) {
 	}
 	if err := viewer.errs(); err != nil {
 		t.Error(err)
+	}
+}
+
+// lossyConn drops every 20th RTP packet it reads: a lossy link into a node.
+type lossyConn struct {
+	net.PacketConn
+	rtp atomic.Int64
+}
+
+func (c *lossyConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		// RFC 7983: 128-191 is RTP or RTCP; RTCP's payload types are 192-223.
+		if err == nil && n > 12 && b[0] >= 128 && b[0] <= 191 && (b[1]&0x7f < 64 || b[1]&0x7f > 95) {
+			if c.rtp.Add(1)%20 == 0 {
+				continue
+			}
+		}
+		return n, addr, err
+	}
+}
+
+// What the hop between the nodes loses the edge asks the origin for again
+// (NACK), and the origin's slot answers from its source's history: the edge's
+// viewer misses nothing.
+func TestRelayRetransmits(t *testing.T) {
+	origin := newTestSFU(t)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lossy := &lossyConn{PacketConn: udp}
+	edge, err := New(Config{GatherTimeout: time.Second, UDPPortMin: 43000, UDPPortMax: 43999, SettingEngine: func(se *webrtc.SettingEngine) {
+		loopback(se)
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, lossy))
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { edge.Close(); _ = udp.Close() })
+	api := clientAPI(t)
+	startRelay(t, origin, edge, "rt")
+	host := joinClient(t, origin, api, "rt", "host")
+	viewer := joinClient(t, edge, api, "rt", "viewer")
+	origin.SetPublishing("rt", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "the viewer receiving", func() bool { return viewer.packetsFrom(host.peerID) >= 20 })
+	var mu sync.Mutex
+	seen := map[int64]bool{}
+	f := func(_ string, index, _ int64) {
+		mu.Lock()
+		seen[index] = true
+		mu.Unlock()
+	}
+	viewer.onVideo.Store(&f)
+	r0 := origin.Stats().Retransmits
+	time.Sleep(2 * time.Second)
+	viewer.onVideo.Store(nil)
+	time.Sleep(500 * time.Millisecond)
+	mu.Lock()
+	defer mu.Unlock()
+	lo, hi := int64(-1), int64(-1)
+	for i := range seen {
+		if lo < 0 || i < lo {
+			lo = i
+		}
+		hi = max(hi, i)
+	}
+	// The first and last 50 packets may have come before or after the
+	// window (a retransmission arrives after what followed its original).
+	missing := 0
+	for i := lo + 50; i < hi-50; i++ {
+		if !seen[i] {
+			missing++
+		}
+	}
+	if lossy.rtp.Load() < 100 || hi-lo < 200 {
+		t.Fatalf("too little traffic: %d RTP packets in, indices %d..%d", lossy.rtp.Load(), lo, hi)
+	}
+	if missing > 0 {
+		t.Errorf("the edge's viewer missed %d of %d packets", missing, hi-lo-100)
+	}
+	if got := origin.Stats().Retransmits - r0; got == 0 {
+		t.Error("the origin retransmitted nothing")
 	}
 }
