@@ -38,6 +38,9 @@ type Participant struct {
 	// relay: another node's edge of the meeting (JoinRelay, relay.go),
 	// whose slots each carry one source for life.
 	relay bool
+	// standIn: a publisher on another node, owner of the sources a RelayIn
+	// made of its tracks.
+	standIn bool
 
 	// lost has a bit (livePublish, liveSubscribe) for each peer connection
 	// whose ICE is disconnected or failed: the client went silent.

@@ -336,3 +336,53 @@ func TestRelayRetransmits(t *testing.T) {
 		t.Error("the origin retransmitted nothing")
 	}
 }
+
+// Two nodes relaying to each other (a room with people on both): a
+// presenter on either reaches the viewers on both, once; what one node
+// relays in never goes back out.
+func TestRelayBothWays(t *testing.T) {
+	a, b := newTestSFU(t), newTestSFU(t)
+	api := clientAPI(t)
+	startRelay(t, a, b, "bw")
+	startRelay(t, b, a, "bw")
+	hostA := joinClient(t, a, api, "bw", "hostA")
+	hostB := joinClient(t, b, api, "bw", "hostB")
+	viewA := joinClient(t, a, api, "bw", "viewA")
+	viewB := joinClient(t, b, api, "bw", "viewB")
+	a.SetPublishing("bw", "hostA", true)
+	b.SetPublishing("bw", "hostB", true)
+	if err := hostA.publish(); err != nil {
+		t.Fatal(err)
+	}
+	if err := hostB.publish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []*tclient{viewA, viewB} {
+		for _, h := range []*tclient{hostA, hostB} {
+			waitFor(t, flowTimeout, v.userID+" receiving "+h.userID, func() bool { return v.packetsFrom(h.peerID) >= 20 })
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // a copy going round would show by now
+	for _, v := range []*tclient{viewA, viewB} {
+		owners := map[string]int{}
+		for _, ti := range v.lastTracks() {
+			owners[ti.UserID]++
+		}
+		if len(owners) != 2 || owners["hostA"] != 1 || owners["hostB"] != 1 {
+			t.Errorf("%s's tracks by owner %v, want one of each host", v.userID, owners)
+		}
+	}
+	// Each node: its own host's track to its viewer and the relay out; the
+	// other host's relayed track to its viewer and its own host, not back
+	// out (that would be a fifth).
+	for _, s := range []*SFU{a, b} {
+		if st := s.Stats(); st.Tracks != 2 || st.Subscriptions != 4 {
+			t.Errorf("tracks %d subscriptions %d, want 2 and 4", st.Tracks, st.Subscriptions)
+		}
+	}
+	for _, c := range []*tclient{hostA, hostB, viewA, viewB} {
+		if err := c.errs(); err != nil {
+			t.Errorf("%s: %v", c.userID, err)
+		}
+	}
+}

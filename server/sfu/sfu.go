@@ -735,13 +735,16 @@ func (m *meeting) removeSource(src *source) {
 }
 
 // sourcesFor lists the tracks p should receive: everyone's but its own,
-// each simulcast track once (as its lead layer).
+// each simulcast track once (as its lead layer). A relay gets the
+// meeting's own sources only, not those relayed from other nodes: each node
+// relays what its publishers send to the others directly, and nothing goes
+// round.
 func (m *meeting) sourcesFor(p *Participant) []*source {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]*source, 0, len(m.sources))
 	for _, src := range m.sources {
-		if src.owner.u != p.u && (src.group == nil || src.group.isLead(src)) {
+		if src.owner.u != p.u && (src.group == nil || src.group.isLead(src)) && !(p.relay && src.owner.standIn) {
 			out = append(out, src)
 		}
 	}
