@@ -55,6 +55,8 @@ type slot struct {
 	// catch-up set them; a retransmission has none): for its report.
 	srFrom   *source
 	srFromTS uint32
+	// When the slot last switched to a source, at a keyframe (unix ns).
+	switchedAt int64
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
 	caughtUp    uint16
@@ -88,13 +90,24 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 		sl.caughtUpSet = false
 	}
 	if cur := sl.rw.current(); cur != src {
-		if src != sl.next || (src.video && !p.keyframe) {
+		if src != sl.next {
 			return
 		}
-		sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
-		sl.next = nil
-		if old, ok := cur.(*source); ok && old != nil {
-			old.removeSlot(sl)
+		if src.video && !p.keyframe {
+			// Not a keyframe: start from the last one in the history, up to
+			// the packet before this one, if start has not (the fan-out
+			// may reach the slot first). Not between layers of one track:
+			// a layer switch waits for its keyframe, paced, not a burst.
+			old, _ := cur.(*source)
+			if old != nil && src.group != nil && old.group == src.group || !sl.catchUp(src, now) {
+				return
+			}
+		} else {
+			sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
+			sl.next, sl.switchedAt = nil, now
+			if old, ok := cur.(*source); ok && old != nil {
+				old.removeSlot(sl)
+			}
 		}
 	}
 	seq, ts, pic, changed, ok := sl.rw.rewrite(p.seq, p.ts, p.pic, now)
@@ -233,9 +246,13 @@ func (sl *slot) start() {
 		return // Bind and the connection call it again
 	}
 	sl.mu.Lock()
+	now := time.Now().UnixNano()
 	src := sl.next
-	caught := src != nil && sl.catchUp(src, time.Now().UnixNano())
-	if src == nil {
+	caught := src != nil && sl.catchUp(src, now)
+	if src == nil && now-sl.switchedAt > int64(maxCatchUpAge) {
+		// The slot carries its source, since a keyframe that is not
+		// recent: the viewer may have lost what followed (its connection
+		// came back).
 		src, _ = sl.rw.current().(*source)
 	}
 	sl.mu.Unlock()
@@ -268,7 +285,7 @@ func (sl *slot) catchUp(src *source, now int64) bool {
 			if seq == from {
 				cur, _ := sl.rw.current().(*source)
 				sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
-				sl.next = nil
+				sl.next, sl.switchedAt = nil, now
 				if cur != nil && cur != src {
 					cur.removeSlot(sl)
 				}

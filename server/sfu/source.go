@@ -293,12 +293,15 @@ func (src *source) forwardLoop() {
 			continue
 		}
 		p.seq = fwd
-		if p.keyframe {
-			src.keySeq.Store(uint32(fwd) | 1<<16)
-			src.keyAt.Store(p.arrived)
-		}
 		src.forward(p, now)
+		keyframe, arrived := p.keyframe, p.arrived
 		src.keep(p)
+		// A catch-up starts from a keyframe in the history: it is marked
+		// once kept.
+		if keyframe {
+			src.keySeq.Store(uint32(fwd) | 1<<16)
+			src.keyAt.Store(arrived)
+		}
 		if seqBefore(uint16(src.lastSeq.Load()), fwd) || src.lastSeq.Load() == 0 {
 			src.lastSeq.Store(uint32(fwd) | 1<<16)
 		}
