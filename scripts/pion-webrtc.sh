@@ -1,10 +1,11 @@
 #!/usr/bin/env bash
 # pion-webrtc.sh keeps third_party/pion-webrtc: pion/webrtc at the version
 # below, its non-test Go files, with third_party/pion-webrtc.patch applied.
-# The patch only moves pion/ice, pion/dtls and crypto/x509 code of shared
+# The patch moves pion/ice, pion/dtls and crypto/x509 code of shared
 # files behind `!js`, and gives the browser build small replacements, so the
 # wasm SDK stops linking (and initializing) a transport stack it never runs.
-# The native build compiles upstream's code unchanged. See
+# The native build compiles upstream's code plus one method that hands the
+# SFU its SRTP send keys (NewSRTPSendContext). See
 # third_party/README.md.
 #
 #   scripts/pion-webrtc.sh check   the tree is upstream + patch (make test)

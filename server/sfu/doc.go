@@ -40,8 +40,15 @@
 //     and what followed from the history when it came within the last second
 //     (slot.catchUp), else asks for a keyframe; it sends nothing before the
 //     viewer's connection is up.
-//     A slot writes to pion's SRTP stream directly (no per-viewer copy, no
-//     per-viewer NACK buffer); NACKs are mapped back through the rewriter
+//     A slot encrypts and sends its packets itself (sendpath.go): with its
+//     own SRTP context, keyed from its PC's DTLS transport, on the SFU's one
+//     UDP socket, to the PC's selected ICE pair (followed when it changes).
+//     A copy costs its encryption and its send; pion's per-packet layers
+//     (SRTP session, mux, ICE conn) are skipped. With a port per PC
+//     (Config.UDPPortMin/Max) it writes to pion's SRTP stream instead. It
+//     sends its own RTCP sender reports, with a packet at most every 2 s
+//     (none while idle). No per-viewer copy, no per-viewer NACK buffer:
+//     NACKs are mapped back through the rewriter
 //     and answered from the source's history; PLI and FIR become keyframe
 //     requests, sent to publishers at most one per track every 350 ms
 //     (a request inside the window is sent at its end, never lost).
@@ -65,8 +72,8 @@
 //     (a viewer of a room with nobody on stage costs no peer connection),
 //     with Config.SlotsPerKind audio and video slots (3 each), and
 //     renegotiated only when more sources of a kind are on stage than it
-//     has slots (one slot added per renegotiation, never removed). Only
-//     pion's sender-report interceptor runs on it (every 2 s). If it fails
+//     has slots (one slot added per renegotiation, never removed). No pion
+//     interceptor runs on it (the slots send their own reports). If it fails
 //     the server restarts ICE on it (an offer with new credentials, sent
 //     with iceRestart); a client that sees an offer whose a=ice-ufrag
 //     differs from its current remote description's and is not so marked

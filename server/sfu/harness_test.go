@@ -98,6 +98,10 @@ type recvSlot struct {
 	// often the next one was not its successor.
 	lastSeq atomic.Int64
 	gaps    atomic.Int64
+	// The last RTCP sender report for the slot's SSRC, and how many came.
+	srMu    sync.Mutex
+	lastSR  rtcp.SenderReport
+	srCount int
 }
 
 // recvTrack is one binding of a slot to a publisher: a track a test client
@@ -278,10 +282,17 @@ func (c *tclient) answer(sdp string) error {
 			c.rebindLocked(sl)
 			c.mu.Unlock()
 			go func() {
-				buf := make([]byte, 1500)
 				for {
-					if _, _, err := recv.Read(buf); err != nil {
+					pkts, _, err := recv.ReadRTCP()
+					if err != nil {
 						return
+					}
+					for _, pk := range pkts {
+						if sr, ok := pk.(*rtcp.SenderReport); ok {
+							sl.srMu.Lock()
+							sl.lastSR, sl.srCount = *sr, sl.srCount+1
+							sl.srMu.Unlock()
+						}
 					}
 				}
 			}()

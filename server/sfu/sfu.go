@@ -13,7 +13,6 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/internal/pionlog"
@@ -26,14 +25,16 @@ type Config struct {
 	// ICEServers are given to every peer connection (STUN/TURN). An SFU
 	// with a public address usually needs none.
 	ICEServers []webrtc.ICEServer
-	// UDPPortMin and UDPPortMax bound the ephemeral UDP ports of ICE; 0 and 0
-	// mean any port. Each peer connection takes one port.
-	UDPPortMin, UDPPortMax uint16
-	// UDPListen, if set (e.g. ":50000"), is one UDP address that every peer
-	// connection shares instead (pion's ICE UDP mux): one port to open in a
-	// firewall, one socket for all media. UDPPortMin and UDPPortMax are then
-	// unused.
+	// UDPListen is the one UDP address (e.g. ":50000") that every peer
+	// connection shares (pion's ICE UDP mux): one port to open in a
+	// firewall, one socket for all media, on which the slots send their
+	// packets themselves (sendpath.go). Empty, with no UDPPortMin and
+	// UDPPortMax: one socket on any free port.
 	UDPListen string
+	// UDPPortMin and UDPPortMax, set instead of UDPListen, give each peer
+	// connection a socket of its own from that range; slots then write
+	// through pion, at more CPU per copy.
+	UDPPortMin, UDPPortMax uint16
 	// NAT1To1IPs are the public IPs of a server behind 1:1 NAT (e.g. a cloud
 	// VM's elastic IP): they replace the private addresses in host
 	// candidates.
@@ -112,7 +113,7 @@ type SFU struct {
 	api    *webrtc.API // publish PCs: pion's default interceptors
 	subAPI *webrtc.API // subscribe PCs: sender reports only
 	fan    fanout
-	udp    net.PacketConn // Config.UDPListen's socket, or nil
+	udp    net.PacketConn // the shared socket (Config.UDPListen), or nil
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
@@ -195,21 +196,18 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	// Subscribe PCs send and receive no media pion must see: the slots
-	// write straight to pion's SRTP stream and answer NACKs themselves, and
-	// only sender reports (lip sync, round trips at the viewer) remain,
-	// every senderReportInterval.
+	// encrypt and send their packets themselves (sendpath.go), answer NACKs
+	// and send their own sender reports.
 	subIR := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor(report.SenderInterval(senderReportInterval))
-	if err != nil {
-		return nil, fmt.Errorf("sfu: interceptors: %w", err)
-	}
-	subIR.Add(sr)
 	se := webrtc.SettingEngine{}
 	se.LoggerFactory = pionlog.Factory{Log: log}
 	var udp net.PacketConn
-	if cfg.UDPListen != "" {
+	if listen := cfg.UDPListen; listen != "" || cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0 {
+		if listen == "" {
+			listen = ":0"
+		}
 		var err error
-		if udp, err = net.ListenPacket("udp4", cfg.UDPListen); err != nil {
+		if udp, err = net.ListenPacket("udp4", listen); err != nil {
 			return nil, fmt.Errorf("sfu: UDP listen: %w", err)
 		}
 		se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), udp))
@@ -339,7 +337,13 @@ func (s *SFU) Close() {
 	}
 }
 
-// UDPAddr is the address of Config.UDPListen's socket, or nil.
+// udpConn is the shared socket the slots send on, or nil.
+func (s *SFU) udpConn() *net.UDPConn {
+	c, _ := s.udp.(*net.UDPConn)
+	return c
+}
+
+// UDPAddr is the address of the shared socket (Config.UDPListen), or nil.
 func (s *SFU) UDPAddr() net.Addr {
 	if s.udp == nil {
 		return nil

@@ -25,6 +25,7 @@ type slot struct {
 	p       *Participant
 	kind    webrtc.RTPCodecType
 	trackID string
+	pc      *webrtc.PeerConnection
 	sender  *webrtc.RTPSender
 
 	mu     sync.Mutex // the write path and the binding
@@ -36,6 +37,11 @@ type slot struct {
 	rw     rewriter
 	hdr    rtp.Header // reused for every write
 	closed bool
+	// The slot's own SRTP sender on its PC's path (sendpath.go), chosen at
+	// the first write after Bind; nil: pion's stream (ws) carries it.
+	out      *slotSender
+	outFixed bool
+	sr       senderReport
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
 	caughtUp    uint16
@@ -80,13 +86,32 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 	if !ok {
 		return
 	}
-	sl.send(seq, ts, p.marker, p.payload)
+	sl.send(seq, ts, p.marker, p.payload, now)
 }
 
-// send writes one packet under sl.mu.
-func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte) {
+// send writes one packet under sl.mu: encrypted and sent by the slot itself
+// where the SFU has the socket, else through pion's stream. A slot keeps
+// the path it started with (each path has its own rollover counter); on its
+// own path, a packet that finds no ICE pair is lost, as it would be in
+// pion's.
+func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, now int64) {
+	if !sl.outFixed {
+		sl.outFixed = true
+		if pp := sl.p.sub.path.Load(); pp != nil && pp.pc == sl.pc {
+			sl.out = newSlotSender(pp)
+		}
+	}
 	sl.hdr = rtp.Header{Version: 2, Marker: marker, PayloadType: sl.pt, SequenceNumber: seq, Timestamp: ts, SSRC: sl.ssrc}
-	_, _ = sl.ws.WriteRTP(&sl.hdr, payload)
+	if sl.out != nil {
+		if !sl.out.send(&sl.hdr, payload) {
+			return
+		}
+	} else if _, err := sl.ws.WriteRTP(&sl.hdr, payload); err != nil {
+		return
+	}
+	if sr := sl.sr.count(sl.ssrc, ts, len(payload), now); sr != nil {
+		_ = sl.pc.WriteRTCP([]rtcp.Packet{sr})
+	}
 }
 
 // bind makes src the slot's source from its next keyframe on (its next
@@ -154,7 +179,7 @@ func (sl *slot) catchUp(src *source, now int64) bool {
 				}
 			}
 			if out, ts, ok := sl.rw.rewrite(p.seq, p.ts, now); ok {
-				sl.send(out, ts, p.marker, p.payload)
+				sl.send(out, ts, p.marker, p.payload, now)
 			}
 		} else if seq == from {
 			return false
@@ -226,6 +251,7 @@ func (sl *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	c := codecs[0]
 	sl.mu.Lock()
 	sl.ws, sl.ssrc, sl.pt, sl.clock = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
+	sl.out, sl.outFixed, sl.sr = nil, false, senderReport{}
 	sl.mu.Unlock()
 	sl.bound.Store(true)
 	sl.start()
@@ -302,7 +328,7 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 	if !ok || src == nil || !src.hist.get(srcSeq, buf) {
 		return
 	}
-	sl.send(seq, buf.ts+tsOff, buf.marker, buf.payload)
+	sl.send(seq, buf.ts+tsOff, buf.marker, buf.payload, time.Now().UnixNano())
 	sl.p.s.stats.retransmits.Add(1)
 }
 

@@ -30,6 +30,7 @@ type subscriber struct {
 	lastRestart time.Time // of the subscribe PC
 
 	connected atomic.Bool
+	path      atomic.Pointer[peerPath] // the connected PC's, if the SFU sends itself
 	candMu    sync.Mutex
 	remote    bool           // an answer was applied (under candMu)
 	cands     candidateQueue // the client's candidates waiting for it (under candMu)
@@ -140,6 +141,7 @@ func (sb *subscriber) newPC() error {
 		return err
 	}
 	gate := sb.p.candidateGate(protocol.PCSubscribe)
+	var pathOnce sync.Once // a PC's path is made once: it follows its ICE pair
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			gate.Add(protocol.ICECandidate(c.ToJSON()))
@@ -152,6 +154,14 @@ func (sb *subscriber) newPC() error {
 		sb.p.log.Debug("subscribe PC", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
+			pathOnce.Do(func() {
+				sb.candMu.Lock()
+				current := sb.pc == pc
+				sb.candMu.Unlock()
+				if pp := newPeerPath(pc, sb.p.s.udpConn()); pp != nil && current {
+					sb.path.Store(pp)
+				}
+			})
 			sb.connected.Store(true)
 			select {
 			case sb.connCh <- struct{}{}:
@@ -174,6 +184,7 @@ func (sb *subscriber) newPC() error {
 	sb.gate = gate
 	sb.gathered = false
 	sb.connected.Store(false)
+	sb.path.Store(nil)
 	return nil
 }
 
@@ -441,7 +452,7 @@ func (sb *subscriber) addSlot(kind webrtc.RTPCodecType) error {
 	if err != nil {
 		return err
 	}
-	sl.sender = tr.Sender()
+	sl.sender, sl.pc = tr.Sender(), sb.pc
 	sb.slots = append(sb.slots, sl)
 	sb.p.s.goroutine(sl.readRTCP)
 	return nil

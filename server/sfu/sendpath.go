@@ -1,0 +1,129 @@
+package sfu
+
+import (
+	"net"
+	"net/netip"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/srtp/v3"
+	"github.com/pion/webrtc/v4"
+)
+
+// peerPath is where a subscribe PC's packets go when the SFU sends them
+// itself: the SFU's one UDP socket (Config.UDPListen) and the remote
+// address of the PC's selected ICE pair, kept current when the pair
+// changes. Sending itself, the SFU skips pion's per-packet layers (SRTP
+// session, mux endpoint, ICE conn, candidate pair): a copy costs its
+// encryption and its send. Without Config.UDPListen, every PC has a socket
+// of pion's own, and slots write through pion.
+type peerPath struct {
+	pc     *webrtc.PeerConnection
+	dtls   *webrtc.DTLSTransport
+	conn   *net.UDPConn
+	remote atomic.Pointer[netip.AddrPort] // nil: no usable pair
+}
+
+// newPeerPath returns the path for pc, whose ICE just connected, or nil if
+// the SFU does not send itself.
+func newPeerPath(pc *webrtc.PeerConnection, conn *net.UDPConn) *peerPath {
+	if conn == nil {
+		return nil
+	}
+	dtls := pc.SCTP().Transport() // bundled: the PC's one DTLS transport
+	ice := dtls.ICETransport()
+	pp := &peerPath{pc: pc, dtls: dtls, conn: conn}
+	ice.OnSelectedCandidatePairChange(pp.setPair)
+	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
+		pp.setPair(pair)
+	}
+	return pp
+}
+
+// setPair follows the selected pair. A pair whose local side is not the
+// shared socket (a relay) is not ours to send on: the slot falls back to
+// pion's path until the pair changes again.
+func (pp *peerPath) setPair(pair *webrtc.ICECandidatePair) {
+	if pair == nil || pair.Local == nil || pair.Remote == nil ||
+		pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Local.Typ == webrtc.ICECandidateTypeRelay {
+		pp.remote.Store(nil)
+		return
+	}
+	addr, err := netip.ParseAddr(pair.Remote.Address)
+	if err != nil {
+		pp.remote.Store(nil)
+		return
+	}
+	ap := netip.AddrPortFrom(addr.Unmap(), pair.Remote.Port)
+	pp.remote.Store(&ap)
+}
+
+// slotSender is one slot's own SRTP context on its PC's path: encrypting
+// only the slot's SSRC, it keeps that SSRC's rollover counter, so a slot
+// never mixes this path with pion's.
+type slotSender struct {
+	path  *peerPath
+	ctx   *srtp.Context
+	plain []byte // the packet in the clear
+	enc   []byte // encrypted
+}
+
+func newSlotSender(path *peerPath) *slotSender {
+	ctx, err := path.dtls.NewSRTPSendContext()
+	if err != nil {
+		return nil
+	}
+	return &slotSender{path: path, ctx: ctx, plain: make([]byte, 0, 1500), enc: make([]byte, 0, 1600)}
+}
+
+// send encrypts and sends one packet; false if it could not (the pair is
+// gone: ICE will fail or change it).
+func (ss *slotSender) send(h *rtp.Header, payload []byte) bool {
+	to := ss.path.remote.Load()
+	if to == nil {
+		return false
+	}
+	n := h.MarshalSize()
+	buf := ss.plain[:n+len(payload)]
+	if _, err := h.MarshalTo(buf); err != nil {
+		return false
+	}
+	copy(buf[n:], payload)
+	out, err := ss.ctx.EncryptRTP(ss.enc[:0], buf, h)
+	if err != nil {
+		return false
+	}
+	ss.enc = out[:0]
+	_, err = ss.path.conn.WriteToUDPAddrPort(out, *to)
+	return err == nil
+}
+
+// senderReport is a slot's RTCP sender report state: what it sent, and the
+// wall clock of an RTP timestamp it sent, for the viewer's lip sync and
+// round-trip time. The slot sends one with a packet, at most every
+// senderReportInterval: a slot that sends nothing sends no report.
+type senderReport struct {
+	packets, octets uint32
+	last            int64 // when the last report went, unix ns
+}
+
+// count adds a sent packet and returns a report to send now, or nil.
+func (r *senderReport) count(ssrc, ts uint32, payload int, now int64) *rtcp.SenderReport {
+	r.packets++
+	r.octets += uint32(payload)
+	if now-r.last < int64(senderReportInterval) {
+		return nil
+	}
+	r.last = now
+	return &rtcp.SenderReport{SSRC: ssrc, NTPTime: ntpTime(now), RTPTime: ts, PacketCount: r.packets, OctetCount: r.octets}
+}
+
+// ntpTime converts unix nanoseconds to the 64-bit NTP format.
+func ntpTime(unixNano int64) uint64 {
+	const ntpEpochOffset = 2208988800 // 1900 to 1970, in seconds
+	sec := uint64(unixNano/int64(time.Second)) + ntpEpochOffset
+	frac := uint64(unixNano%int64(time.Second)) << 32 / uint64(time.Second)
+	return sec<<32 | frac
+}

@@ -1,0 +1,41 @@
+// SPDX-FileCopyrightText: 2023 The Pion community <https://pion.ly>
+// SPDX-License-Identifier: MIT
+
+//go:build !js
+// +build !js
+
+package webrtc
+
+import (
+	"fmt"
+
+	"github.com/pion/srtp/v3"
+)
+
+// NewSRTPSendContext returns a new SRTP context keyed for what this side
+// of the transport sends, as the transport's own session is. It lets an
+// SFU encrypt RTP itself and send it on its own socket, many peers a
+// system call. The transport's session must not also send RTP with the
+// SSRCs this context encrypts: each keeps its own rollover counters.
+// (Added by stagekit: third_party/README.md.)
+func (t *DTLSTransport) NewSRTPSendContext() (*srtp.Context, error) {
+	t.lock.RLock()
+	defer t.lock.RUnlock()
+	if t.conn == nil {
+		return nil, fmt.Errorf("%w: DTLS not started", errDtlsKeyExtractionFailed)
+	}
+	connState, ok := t.conn.ConnectionState()
+	if !ok {
+		return nil, fmt.Errorf("%w: Failed to get DTLS ConnectionState", errDtlsKeyExtractionFailed)
+	}
+	config := &srtp.Config{Profile: t.srtpProtectionProfile}
+	if err := config.ExtractSessionKeysFromDTLS(&connState, t.role() == DTLSRoleClient); err != nil {
+		return nil, fmt.Errorf("%w: %v", errDtlsKeyExtractionFailed, err) //nolint:errorlint
+	}
+	var opts []srtp.ContextOption
+	if t.localCryptexMode == srtp.CryptexModeEnabled || t.localCryptexMode == srtp.CryptexModeRequired {
+		opts = append(opts, srtp.Cryptex(t.localCryptexMode))
+	}
+
+	return srtp.CreateContext(config.Keys.LocalMasterKey, config.Keys.LocalMasterSalt, config.Profile, opts...)
+}
