@@ -137,11 +137,13 @@ bench-browser: setup build
 
 # Media: stage.join() → first frame decoded by another participant, and
 # enableScreenShare() → first screen frame there, in Chromium on loopback
-# (BENCH_RUNS runs each, default 20).
+# (BENCH_RUNS runs each, default 20); recovery from a network change and a
+# black hole in a link lab (as root; BENCH_RUNS, default 5).
 .PHONY: bench-media
 bench-media: setup build
 	node bench/browser-media/bench.mjs
 	node bench/browser-media/screenshare.mjs
+	BENCH_RUNS=$${BENCH_RECOVERY_RUNS:-5} node bench/browser-media/recovery.mjs
 
 bench-native:
 	@pkgs=$$(scripts/list-tests.sh bench); \

@@ -190,3 +190,41 @@ test("a presenter's link is black-holed: hosts see it reconnecting, and it keeps
   await host.waitForFunction((u) => byUser(u)?.videoTrack != null, pid, T);
   assert.deepEqual([...host.errors, ...presenter.errors].map(String), []);
 });
+
+test("a presenter's network changes: its video flows again at the host, on the same track", { skip, timeout: 90000 }, async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Presenter: "webinar_host" });
+  const host = await joinAs(outside, people.Host);
+  const presenter = await joinAs(inside, people.Presenter);
+  const pid = people.Presenter.id;
+  await presenter.evaluate(async () => {
+    await meeting.self.enableVideo();
+    await meeting.stage.join();
+  });
+  const video = await decodes(host, pid);
+  await host.evaluate((u) => {
+    window.firstTrack = byUser(u).videoTrack;
+    log.length = 0;
+  }, pid);
+  await presenter.evaluate(() => { log.length = 0; });
+
+  const t0 = await now(host);
+  const addr = lab.readdress();
+  await host.waitForFunction(([v, t0]) => v.shown.filter((t) => t > t0 + 1000).length > 30 &&
+    performance.now() - v.shown.at(-1) < 500, [video, t0], { timeout: 30000 }).catch(async (err) => {
+    const log = await presenter.evaluate(() => log.map((e) => e.ev));
+    throw new Error(`${err.message}; presenter events since the change: ${JSON.stringify(log)}`);
+  });
+  const f = await frameGap(host, video, t0);
+  const hostSide = await host.evaluate((u) => ({ sameTrack: byUser(u).videoTrack === firstTrack, status: byUser(u).stageStatus,
+    log: log.map((e) => e.ev) }), pid);
+  const self = await presenter.evaluate(() => ({ status: meeting.stage.status, log: log.map((e) => e.ev) }));
+  console.log(`# presenter readdress ${lab.n} → ${addr}: longest frame gap at the host ${f.gap} ms, frames again ${f.resumedAfter} ms` +
+    ` after the change; presenter events: ${JSON.stringify(self.log)}; host events: ${JSON.stringify(hostSide.log)}`);
+
+  assert.equal(self.status, "ON_STAGE");
+  assert.equal(hostSide.status, "ON_STAGE");
+  assert.ok(hostSide.sameTrack, "the host kept the presenter's track");
+  assert.ok(!hostSide.log.some((e) => e.startsWith("participantLeft") || e.startsWith("participantJoined")),
+    `the host saw the presenter leave or join: ${hostSide.log}`);
+  assert.deepEqual([...host.errors, ...presenter.errors].map(String), []);
+});

@@ -31,9 +31,20 @@
 // Subscribing is automatic. The session answers every subscribe offer of
 // the server ("media" event "offer"), creating the subscribe peer connection
 // at the first one and a new one whenever an offer comes with new ICE
-// credentials (the server replaced the connection: after a reconnect, or
-// after the old one failed). Candidates trickle both ways; remote candidates
-// that arrive before their description are queued.
+// credentials without being marked as an ICE restart (the server replaced
+// the connection: after it restarted, say). Candidates trickle both ways;
+// remote candidates that arrive before their description are queued.
+//
+// # Recovery
+//
+// Both connections outlive a reconnect within the grace period (the rejoin
+// asks the server to keep its media session) and restart ICE instead:
+// after the reconnect, when a connection's ICE goes disconnected or failed,
+// and on RestartICE. A receiving connection with a live track that hears
+// nothing for 500 ms, or a publishing one that gets no RTCP for 1.5 s,
+// probes the signaling (Meeting.Probe), so that a network that changed
+// under the WebSocket too is noticed in a second or two. Options.OnConnectionState reports the connections' states
+// (RealtimeKit's mediaConnectionUpdate).
 //
 // The server's track map ("media" event "tracks", sent before the offer that
 // adds or removes tracks) is kept as RemoteTracks, keyed by the owner's peer

@@ -4,6 +4,7 @@ package media
 
 import (
 	"context"
+	"sync/atomic"
 	"syscall/js"
 
 	"github.com/pion/webrtc/v4"
@@ -178,10 +179,10 @@ func (s *Session) watchTracks(sc *subConn) (release func()) {
 	}
 }
 
-// subReceived is how much the subscribe connection has received (bytes, from
-// the browser's transport stats); false if the browser did not say.
-func (s *Session) subReceived(ctx context.Context, sc *subConn) (uint64, bool) {
-	promise := sc.pc.JSValue().Call("getStats")
+// heard is how much pc has received (bytes, from the browser's
+// transport stats); false if the browser did not say.
+func (s *Session) heard(ctx context.Context, pc *webrtc.PeerConnection, _ *atomic.Uint64) (uint64, bool) {
+	promise := pc.JSValue().Call("getStats")
 	report, err := jsbridge.AwaitContext(ctx, promise)
 	if err != nil {
 		return 0, false

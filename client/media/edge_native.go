@@ -76,7 +76,7 @@ func (s *Session) addSender(_ context.Context, p *pubConn, sl *slot, t LocalTrac
 		return err
 	}
 	sl.snd = sender{tx.Sender()}
-	return s.readRTCP(sl)
+	return s.readRTCP(p, sl)
 }
 
 // setSender puts t (nil: nothing) on an existing slot. A sending slot takes
@@ -100,7 +100,7 @@ func (s *Session) setSender(_ context.Context, p *pubConn, sl *slot, t LocalTrac
 			return false, err
 		}
 		sl.snd = sender{snd}
-		return true, s.readRTCP(sl)
+		return true, s.readRTCP(p, sl)
 	}
 }
 
@@ -108,8 +108,9 @@ func (s *Session) setSender(_ context.Context, p *pubConn, sl *slot, t LocalTrac
 func (s *Session) setLayers(context.Context, *slot, map[string]bool) error { return nil }
 
 // readRTCP reads the slot's sender's RTCP until the sender stops, passing
-// keyframe requests on to the track the slot sends.
-func (s *Session) readRTCP(sl *slot) error {
+// keyframe requests on to the track the slot sends, and counting it (p.rx:
+// the publish connection is heard).
+func (s *Session) readRTCP(p *pubConn, sl *slot) error {
 	snd := sl.snd.s
 	if !s.goroutine(func() {
 		for {
@@ -117,6 +118,7 @@ func (s *Session) readRTCP(sl *slot) error {
 			if err != nil {
 				return
 			}
+			p.rx.Add(uint64(len(pkts)))
 			kr, _ := s.slotTrack(sl).(KeyframeRequester)
 			if kr == nil {
 				continue

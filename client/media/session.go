@@ -85,7 +85,7 @@ type subConn struct {
 	slots    map[string]*recvSlot // by the server's track id, under Session.mu
 	gathered bool
 	release  func()        // the build's track handler
-	rx       atomic.Uint64 // packets received (native builds; see received)
+	rx       atomic.Uint64 // packets received (native builds; see heard)
 }
 
 // recvSlot is one receive slot of the subscribe connection: a transceiver
@@ -111,10 +111,11 @@ type pubConn struct {
 	// candidates that came before it.
 	remoteSet bool
 	cands     []webrtc.ICECandidateInit
-	slots     []*slot   // under pubMu
-	gathered  bool      // under pubMu
-	restarted time.Time // the last ICE restart, under pubMu
-	edge      pubEdge   // the build's per-connection state
+	slots     []*slot       // under pubMu
+	gathered  bool          // under pubMu
+	restarted time.Time     // the last ICE restart, under pubMu
+	rx        atomic.Uint64 // RTCP packets received (native builds; see heard)
+	edge      pubEdge       // the build's per-connection state
 
 	connected, failed, done chan struct{}
 	connOnce, failOnce      sync.Once
@@ -261,28 +262,59 @@ const minRestartInterval = time.Second
 // too is then noticed in this time, not after the ping interval.
 const probeTimeout = time.Second
 
-// Media silence: the subscribe connection is looked at every silenceCheck;
-// when it carries a live track and received nothing for silenceTimeout
-// (video sends ~30 packets a second and the server a sender report every
-// 2 s), the network may have changed under it, which ICE notices only
-// seconds later: the signaling connection is probed then (Probe), so that
-// a dead one reconnects, and the reconnect restarts ICE.
+// Media silence: both connections are looked at every silenceCheck. The
+// receiving one, when it carries a live track and received nothing for
+// silenceTimeout (video is ~30 packets a second, and the server sends a
+// sender report every 2 s); the publishing one, when it sends a track and
+// received no RTCP for pubSilenceTimeout (the server's receiver reports
+// come every second, its transport feedback more often). The network may
+// have changed under it, which ICE notices only seconds later: the
+// signaling connection is probed then (Probe), so that a dead one
+// reconnects, and the reconnect restarts ICE.
 const (
-	silenceCheck   = 200 * time.Millisecond
-	silenceTimeout = 500 * time.Millisecond
+	silenceCheck      = 200 * time.Millisecond
+	silenceTimeout    = 500 * time.Millisecond
+	pubSilenceTimeout = 1500 * time.Millisecond
 )
 
-// watchSilence probes the signaling connection when the subscribe
-// connection goes silent (see silenceTimeout), once per silence.
+// silence follows what one connection has received.
+type silence struct {
+	pc     *webrtc.PeerConnection
+	last   uint64
+	since  time.Time
+	probed bool
+}
+
+// heard takes the connection's count n (ok: pc is up and should be heard)
+// and reports whether it has been silent for longer than timeout, once
+// per silence.
+func (w *silence) heard(pc *webrtc.PeerConnection, n uint64, ok bool, timeout time.Duration, now time.Time) (silent bool) {
+	if !ok {
+		w.pc = nil
+		return false
+	}
+	if pc != w.pc || n != w.last {
+		*w = silence{pc: pc, last: n, since: now}
+		return false
+	}
+	if w.probed || now.Sub(w.since) < timeout {
+		return false
+	}
+	w.probed = true
+	return true
+}
+
+func iceUp(pc *webrtc.PeerConnection) bool {
+	st := pc.ICEConnectionState()
+	return st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted
+}
+
+// watchSilence probes the signaling connection when a peer connection goes
+// silent (see silenceTimeout), once per silence.
 func (s *Session) watchSilence() {
 	t := time.NewTicker(silenceCheck)
 	defer t.Stop()
-	var (
-		last    uint64
-		since   time.Time
-		watched *subConn
-		probed  bool
-	)
+	var sub, pub silence
 	for {
 		select {
 		case <-s.ctx.Done():
@@ -290,7 +322,7 @@ func (s *Session) watchSilence() {
 		case <-t.C:
 		}
 		s.mu.Lock()
-		sc := s.sub
+		sc, p := s.sub, s.pub
 		live := false
 		if sc != nil {
 			for _, sl := range sc.slots {
@@ -300,28 +332,35 @@ func (s *Session) watchSilence() {
 				}
 			}
 		}
+		sending := p != nil && p.remoteSet && len(s.wanted) > 0
 		s.mu.Unlock()
-		if sc == nil || !live || sc.pc.ICEConnectionState() != webrtc.ICEConnectionStateConnected &&
-			sc.pc.ICEConnectionState() != webrtc.ICEConnectionStateCompleted {
-			watched = nil // nothing to hear, or ICE says already
-			continue
-		}
-		ctx, cancel := context.WithTimeout(s.ctx, silenceCheck)
-		n, ok := s.subReceived(ctx, sc)
-		cancel()
-		if !ok {
-			continue
-		}
 		now := time.Now()
-		if sc != watched || n != last {
-			watched, last, since, probed = sc, n, now, false
-			continue
+		var silent []string
+		if sc != nil && live && iceUp(sc.pc) {
+			ctx, cancel := context.WithTimeout(s.ctx, silenceCheck)
+			n, ok := s.heard(ctx, sc.pc, &sc.rx)
+			cancel()
+			if sub.heard(sc.pc, n, ok, silenceTimeout, now) {
+				silent = append(silent, TransportRecv)
+			}
+		} else {
+			sub.heard(nil, 0, false, 0, now)
 		}
-		if !probed && now.Sub(since) >= silenceTimeout {
-			// A publisher that vanished is silent too: this is a hint,
-			// not a state; a dead socket fails the probe.
-			probed = true
-			s.log.Debug("the subscribe connection is silent; probing the signaling", "for", now.Sub(since))
+		if sending && iceUp(p.pc) {
+			ctx, cancel := context.WithTimeout(s.ctx, silenceCheck)
+			n, ok := s.heard(ctx, p.pc, &p.rx)
+			cancel()
+			if pub.heard(p.pc, n, ok, pubSilenceTimeout, now) {
+				silent = append(silent, TransportSend)
+			}
+		} else {
+			pub.heard(nil, 0, false, 0, now)
+		}
+		if len(silent) > 0 {
+			// A publisher that vanished makes the receiving side silent
+			// too: this is a hint, not a state; a dead socket fails the
+			// probe.
+			s.log.Debug("media silent; probing the signaling", "transports", silent)
 			go s.m.Probe(probeTimeout) //nolint:errcheck // a failed probe reconnects by itself
 		}
 	}

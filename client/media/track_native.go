@@ -132,7 +132,9 @@ func (s *Session) ReceivedFrom(peerID string) (packets, bytes uint64) {
 	return packets, bytes
 }
 
-// subReceived is how many RTP packets the subscribe connection has received.
-func (s *Session) subReceived(_ context.Context, sc *subConn) (uint64, bool) {
-	return sc.rx.Load(), true
+// heard is what pc has received: natively the count rx the session
+// keeps (RTP packets of the subscribe connection, RTCP packets of the
+// publish one).
+func (s *Session) heard(_ context.Context, _ *webrtc.PeerConnection, rx *atomic.Uint64) (uint64, bool) {
+	return rx.Load(), true
 }

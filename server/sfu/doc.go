@@ -92,11 +92,33 @@
 //     renegotiated only when more sources of a kind are on stage than it
 //     has slots (one slot added per renegotiation, never removed). No pion
 //     interceptor runs on it (the slots send their own reports). If it fails
-//     the server makes a new one and offers it with new ICE credentials; a
-//     client that sees an offer whose a=ice-ufrag differs from its current
-//     remote description's answers it with a new peer connection. A
-//     subscribe PC the client closed is replaced only if the participant is
-//     still there 2 s later (a client closing it is usually leaving).
+//     the server restarts ICE on it (an offer with new credentials, sent
+//     with iceRestart); a client that sees an offer whose a=ice-ufrag
+//     differs from its current remote description's and is not so marked
+//     answers it with a new peer connection. A subscribe PC the client
+//     closed is replaced only if the participant is still there 2 s later
+//     (a client closing it is usually leaving).
+//
+// # ICE restarts and liveness
+//
+// A client whose network changed restarts ICE on both PCs, keeping them:
+// on the publish PC it offers with new credentials and ICERestart (the
+// server applies it to the PC it has, or refuses with 4041 when it has
+// none), on the subscribe PC it sends media.restart and the loop answers
+// with an offer marked iceRestart (4041 without a subscribe PC). Local
+// candidates are held again (CandidateGate.Close) until the description
+// with the new credentials was handed over.
+//
+// A participant outlives its signaling connection: Resume gives it a new
+// Signaler (the hub calls it for a rejoin within the grace period that
+// says keepMedia) and resends the track map and any outstanding offer, so
+// its PCs, sources and slots stay and nobody sees its tracks end.
+//
+// Config.OnLiveness is told when a participant's media goes silent (the
+// ICE of either PC disconnected or failed: pion's agent sees that ~5 s
+// after the last packet or consent response) and when it is heard again;
+// the hub shows the participant as reconnecting meanwhile and probes its
+// WebSocket.
 //
 // Two codecs are negotiated, Opus and VP8, so that every slot can carry
 // every source of its kind (a slot's codec is fixed at negotiation).
@@ -138,9 +160,10 @@
 // # Hub integration
 //
 // server/app's mediaBridge maps the hub's MediaHandler onto the SFU one to
-// one: Attach → Join with sfu.MessageSignaler(out.SendMedia) and
-// SetPermissions (the preset, for the screen-share policy), Detach → Leave,
-// Handle → HandleMessage, SetPublishing → SetPublishing.
+// one: Attach → Join with sfu.MessageSignaler(out.SendMedia) (Resume when
+// the rejoin keeps the media session) and SetPermissions (the preset, for
+// the screen-share policy), Detach → Leave, Handle → HandleMessage,
+// SetPublishing → SetPublishing; Config.OnLiveness → Hub.MediaLiveness.
 //
 // The SFU remembers who may publish across re-joins but not across its own
 // restarts: a hub that restores a room calls SetPublishing for its
@@ -148,9 +171,9 @@
 //
 // # What clients do
 //
-//   - After joining (and after every reconnect, since Join replaces the
-//     media session) start with no peer connection and follow the server's
-//     "media" messages.
+//   - After joining (and after a reconnect whose rejoin did not say
+//     keepMedia, since Join replaces the media session) start with no peer
+//     connection and follow the server's "media" messages.
 //   - "tracks": the whole list of slots that carry someone, each with its
 //     owner (PeerID, UserID), Kind and TrackID, the slot's msid track id. A
 //     slot not listed is idle. When a slot's owner changes, the track the
@@ -159,8 +182,13 @@
 //     packet.
 //   - "offer" (subscribe): create the subscribe PC if there is none, or a
 //     new one if the offer's a=ice-ufrag differs from the current remote
-//     description's; setRemoteDescription, createAnswer, setLocalDescription,
-//     then send media.answer. Offers come one at a time.
+//     description's and the offer is not marked iceRestart (then it is
+//     applied to the current PC); setRemoteDescription, createAnswer,
+//     setLocalDescription, then send media.answer. Offers come one at a
+//     time.
+//   - A network change or a connection whose ICE goes silent: restart ICE
+//     (see "ICE restarts and liveness"). After a reconnect, rejoin with
+//     keepMedia and restart both.
 //   - "candidate": add it to the named PC, queued until that PC has its
 //     remote description. Send the client's own candidates (media.candidate)
 //     after the offer or answer they belong to.
@@ -181,7 +209,7 @@
 // that is refused with the stage's code (2001, 2006, 2106) and changes
 // nothing.
 //
-// Not supported (yet): simulcast and SVC layer selection, ICE restarts,
+// Not supported (yet): simulcast and SVC layer selection,
 // VP8 picture id rewriting across a switch (a switch happens at a keyframe,
 // which decoders take as a fresh start).
 package sfu

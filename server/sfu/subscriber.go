@@ -361,11 +361,12 @@ func (sb *subscriber) loop() {
 				continue
 			}
 			reply <- nil
-			// An outstanding offer is dropped: the restart's offer carries
-			// everything it did.
+			// The next offer restarts ICE: at once, or once the outstanding
+			// one is answered (answers carry no offer id, so one offer is
+			// out at a time; Resume has resent it to a client that
+			// reconnected).
 			sb.iceRestart = true
-			awaiting, dirty, ready = false, true, true
-			timer.Stop()
+			dirty, ready = true, true
 		case pc := <-sb.failCh:
 			if pc != sb.pc || sb.p.closed.Load() {
 				continue
@@ -383,18 +384,20 @@ func (sb *subscriber) loop() {
 			sb.lastRestart = time.Now()
 			if pc.ConnectionState() != webrtc.PeerConnectionStateClosed {
 				// Failed: the client did not restart ICE (or could not reach
-				// us); offer an ICE restart on the same connection.
+				// us); offer an ICE restart on the same connection, as for
+				// the client's request (after any outstanding answer).
 				sb.p.log.Info("subscribe PC failed; offering an ICE restart")
 				sb.iceRestart = true
+				dirty, ready = true, true
 			} else {
 				sb.p.log.Info("subscribe PC closed by the client; offering a new one")
 				if err := sb.restart(); err != nil {
 					sb.p.log.Error("cannot make a new subscribe PC", "err", err)
 					continue
 				}
+				awaiting, dirty, ready = false, true, true
+				timer.Stop()
 			}
-			awaiting, dirty, ready = false, true, true
-			timer.Stop()
 		case <-timer.C:
 			if awaiting && resends < maxOfferResends {
 				resends++

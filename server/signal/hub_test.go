@@ -1086,3 +1086,63 @@ func TestCloseReason(t *testing.T) {
 		t.Fatal(got)
 	}
 }
+
+// Silent media (the media server's MediaLiveness) shows the user as
+// reconnecting to whoever sees it, and pings its WebSocket at once with the
+// probe's short deadline: a live client answers and stays (reconnecting
+// until its media is heard again); a dead one is dropped now, not after
+// the ping interval, and keeps its place for the grace period.
+func TestSilentMediaProbesSignaling(t *testing.T) {
+	e := newEnv(t, func(h *Hub) { h.probeTimeout = 200 * time.Millisecond }) // the ping interval stays 20 s
+	host, _ := e.join(mid, "Host", stage.PresetWebinarHost)
+	live, lsnap := e.join(mid, "Live", stage.PresetWebinarViewer)
+	lid := lsnap.Self.UserID
+	host.nextEvent() // Live joined
+
+	e.hub.MediaLiveness(mid, lid, false)
+	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantConnection || ev.Participant.UserID != lid || !ev.Participant.Reconnecting {
+		t.Fatalf("host after silent media: %s", ev.raw)
+	}
+	// Its reader answers the probe: it stays attached.
+	live.ok(protocol.ClientMessage{Type: protocol.TypePing})
+	e.hub.MediaLiveness(mid, lid, false) // unchanged: nothing told
+	e.hub.MediaLiveness(mid, lid, true)
+	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantConnection || ev.Participant.UserID != lid || ev.Participant.Reconnecting {
+		t.Fatalf("host after media back: %s", ev.raw)
+	}
+	live.ok(protocol.ClientMessage{Type: protocol.TypePing})
+
+	// A peer that stopped reading: the probe drops it at once.
+	tok, did := e.user(mid, "Dead", stage.PresetWebinarViewer)
+	ctx, cancel := context.WithTimeout(context.Background(), waitTimeout)
+	defer cancel()
+	ws, _, err := websocket.Dial(ctx, e.wsURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.CloseNow()
+	for i, m := range []protocol.ClientMessage{{Type: protocol.TypeHello, Token: tok}, {Type: protocol.TypeJoin}} {
+		m.V, m.ID = 1, uint64(i+1)
+		b, _ := json.Marshal(m)
+		if err := ws.Write(ctx, websocket.MessageText, b); err != nil {
+			t.Fatal(err)
+		}
+		if _, _, err := ws.Read(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantJoined {
+		t.Fatalf("%s", ev.raw)
+	}
+	e.hub.MediaLiveness(mid, did, false)
+	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantConnection || ev.Participant.UserID != did || !ev.Participant.Reconnecting {
+		t.Fatalf("%s", ev.raw)
+	}
+	waitFor(t, "the dead peer dropped by the probe", func() bool {
+		return strings.Contains(e.logs.String(), "dropping an unresponsive connection")
+	})
+	// Within the grace period (a minute here) it keeps its place.
+	if _, st, ok := e.hub.existingRoom(mid).peek(did); !ok || st != stage.OffStage {
+		t.Fatalf("the dropped user: in room %v, status %s", ok, st)
+	}
+}

@@ -1,0 +1,218 @@
+//go:build !js
+
+package media
+
+// Recovery without rejoining: ICE restarts keep both peer connections,
+// their tracks and the server's slots; a publisher whose media goes silent
+// is shown to hosts as reconnecting and keeps its place.
+
+import (
+	"net"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// remoteUfrag is the ICE username fragment of pc's remote description.
+func remoteUfrag(pc *webrtc.PeerConnection) string {
+	if rd := pc.RemoteDescription(); rd != nil {
+		return protocol.ICEUfrag(rd.SDP)
+	}
+	return ""
+}
+
+func (s *Session) subPC() *webrtc.PeerConnection {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.sub == nil {
+		return nil
+	}
+	return s.sub.pc
+}
+
+// RestartICE on the viewer (its subscribe connection) and on the presenter
+// (its publish connection): new ICE credentials on the same connections,
+// and the viewer goes on receiving the presenter on the track it had.
+func TestRestartICEKeepsTracks(t *testing.T) {
+	r := newRoom(t, 10*time.Second)
+	presenter := r.join("presenter", presetHost)
+	viewer := r.join("viewer", presetViewer)
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	publishAV(t, ctx, presenter)
+	pp := presenter.peerID()
+	viewer.waitMedia("the presenter's tracks", func() bool {
+		live := viewer.s.LiveTracksFrom(pp)
+		return len(live) == 2 && live[0].Packets() >= 20 && live[1].Packets() >= 20
+	})
+	first := viewer.s.LiveTracksFrom(pp)
+	subPC, pubPC := viewer.s.subPC(), presenter.s.pubPC()
+	subUfrag, pubUfrag := remoteUfrag(subPC), remoteUfrag(pubPC)
+	offers := viewer.s.Offers()
+
+	flowing := func(what string) {
+		t.Helper()
+		at := make([]uint64, len(first))
+		for i, tr := range first {
+			at[i] = tr.Packets()
+		}
+		viewer.waitMedia(what, func() bool {
+			live := viewer.s.LiveTracksFrom(pp)
+			if len(live) != len(first) {
+				return false
+			}
+			for i, tr := range first {
+				if live[i] != tr || tr.Packets() < at[i]+20 {
+					return false
+				}
+			}
+			return true
+		})
+	}
+
+	viewer.s.RestartICE()
+	viewer.waitMedia("the subscribe ICE restart", func() bool {
+		return viewer.s.Offers() > offers && remoteUfrag(subPC) != subUfrag
+	})
+	flowing("the presenter's tracks after the viewer's restart")
+	if viewer.s.subPC() != subPC {
+		t.Fatal("the viewer's subscribe connection was replaced, not restarted")
+	}
+
+	presenter.s.RestartICE()
+	poll(t, "the publish ICE restart", func() bool { return remoteUfrag(pubPC) != pubUfrag })
+	flowing("the presenter's tracks after its restart")
+	if presenter.s.pubPC() != pubPC {
+		t.Fatal("the presenter's publish connection was replaced, not restarted")
+	}
+	if n := len(viewer.s.TracksFrom(pp)); n != 2 {
+		t.Fatalf("the viewer got %d tracks of the presenter, want the 2 it had", n)
+	}
+}
+
+// poll waits for cond, looking every 10 ms (for state no event announces).
+func poll(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(deadline); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+	}
+}
+
+// holeConn is a UDP socket that can drop everything, both ways: a link
+// black-holed under the ICE agent that uses it.
+type holeConn struct {
+	net.PacketConn
+	hole atomic.Bool
+}
+
+func (c *holeConn) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, addr, err := c.PacketConn.ReadFrom(b)
+		if err != nil || !c.hole.Load() {
+			return n, addr, err
+		}
+	}
+}
+
+func (c *holeConn) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if c.hole.Load() {
+		return len(b), nil
+	}
+	return c.PacketConn.WriteTo(b, addr)
+}
+
+// A presenter whose media goes silent (its UDP black-holed; its WebSocket
+// stays up) is shown to hosts as reconnecting, on stage all along, and as
+// back once its media is heard again; the host goes on receiving it on the
+// same track.
+func TestSilentPresenterIsReconnecting(t *testing.T) {
+	r := newRoom(t, 20*time.Second)
+	host := r.join("host", presetHost)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &holeConn{PacketConn: udp}
+	r.opts = func(o *Options) {
+		o.API, o.Loopback = nil, true
+		o.SettingEngine = func(se *webrtc.SettingEngine) {
+			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
+		}
+	}
+	presenter := r.join("presenter", presetHost)
+	r.opts = nil
+	t.Cleanup(func() { udp.Close() })
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	publishAV(t, ctx, presenter)
+	pp := presenter.peerID()
+	host.waitMedia("the presenter's tracks", func() bool {
+		live := host.s.LiveTracksFrom(pp)
+		return len(live) == 2 && live[0].Packets() >= 20
+	})
+	first := host.s.LiveTracksFrom(pp)
+
+	var reconnecting, back atomic.Int64 // ns since start
+	start := time.Now()
+	host.m.On(func(e client.Event) {
+		if e.Name == client.EventParticipantConnection && e.Participant.UserID == presenter.id {
+			if e.Participant.Reconnecting {
+				reconnecting.CompareAndSwap(0, int64(time.Since(start)))
+			} else if reconnecting.Load() != 0 {
+				back.CompareAndSwap(0, int64(time.Since(start)))
+			}
+		}
+	})
+	hc.hole.Store(true)
+	host.until("the presenter reconnecting", func() bool { return reconnecting.Load() != 0 })
+	if st := host.statusOf(presenter.id); st != stage.OnStage {
+		t.Fatalf("the presenter is %s at the host while reconnecting", st)
+	}
+	lifted := time.Now()
+	hc.hole.Store(false)
+	host.until("the presenter back", func() bool { return back.Load() != 0 })
+	at := first[0].Packets()
+	host.waitMedia("the presenter's video again, on the same track", func() bool {
+		live := host.s.LiveTracksFrom(pp)
+		return len(live) == 2 && (live[0] == first[0] || live[1] == first[0]) && first[0].Packets() >= at+20
+	})
+	if st := host.statusOf(presenter.id); st != stage.OnStage {
+		t.Fatalf("the presenter is %s at the host after coming back", st)
+	}
+	t.Logf("black hole: the host saw the presenter reconnecting after %v, back %v after the lift",
+		time.Duration(reconnecting.Load()).Round(time.Millisecond), (time.Duration(back.Load()) - lifted.Sub(start)).Round(time.Millisecond))
+}
+
+// A restart the server cannot do is refused with a code and changes
+// nothing: no subscribe connection yet (4041), or a restart of the publish
+// connection asked as media.restart (4005).
+func TestRestartRefusals(t *testing.T) {
+	r := newRoom(t, 10*time.Second)
+	viewer := r.join("viewer", presetViewer)
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	_, err := viewer.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaRestart, PC: protocol.PCSubscribe})
+	if !codeIs(err, protocol.CodeMediaFailed) {
+		t.Errorf("restart with no subscribe connection: %v, want 4041", err)
+	}
+	_, err = viewer.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaRestart, PC: protocol.PCPublish})
+	if !codeIs(err, protocol.CodeBadArgs) {
+		t.Errorf("media.restart of the publish connection: %v, want 4005", err)
+	}
+	// An ICE restart offer for a publish connection the server does not have.
+	_, err = viewer.m.SendMedia(ctx, protocol.ClientMessage{Type: protocol.TypeMediaOffer, PC: protocol.PCPublish, SDP: "v=0\r\n", ICERestart: true})
+	if !codeIs(err, protocol.CodeMediaRefused) {
+		t.Errorf("restart offer off stage: %v, want 4040", err)
+	}
+	if viewer.s.Offers() != 0 || viewer.m.Stage().Status() != stage.OffStage {
+		t.Errorf("refusals changed something: %d offers, status %s", viewer.s.Offers(), viewer.m.Stage().Status())
+	}
+}
