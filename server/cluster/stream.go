@@ -10,10 +10,11 @@ package cluster
 // StreamHosts (what the users who see everyone get) and one per node
 // (NodeStream: events private to users on that node). The owner adds the
 // entries of one commit to every stream concerned in one MULTI, each with
-// the room's seq and the seq of the stream's previous entry; a reader that
-// follows several streams reads them in one XREAD, which Redis answers at
-// one point between transactions, and hands their entries over merged in
-// the room's order. A reader knows from the previous-seq link whether it
+// the room's seq, the seq of the stream's previous entry and the names of
+// the commit's streams; a reader that follows several streams reads them
+// in one XREAD and hands their entries over merged in the room's order, a
+// commit once it has its part of every stream it follows (a blocked XREAD
+// returns as soon as one of its streams has data). A reader knows from the previous-seq link whether it
 // missed an entry of a stream (trimmed while it was away), and from the
 // epoch whether another owner took over: both end in a resync from the
 // owner's state rather than a guess.
@@ -25,6 +26,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,11 +80,16 @@ func (p *Publisher) Publish(ctx context.Context, seq int64, entries []RoomEntry)
 	defer p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, p.n.cfg.LeaseTTL/6)
 	defer cancel()
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Stream
+	}
+	commit := strings.Join(names, ",")
 	_, err := p.n.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, e := range entries {
 			pipe.XAdd(ctx, &redis.XAddArgs{
 				Stream: p.n.streamKey(p.meeting, e.Stream), MaxLen: streamMaxLen, Approx: true,
-				Values: []any{"s", seq, "p", p.prev[e.Stream], "e", p.epoch, "b", e.Body},
+				Values: []any{"s", seq, "p", p.prev[e.Stream], "e", p.epoch, "k", commit, "b", e.Body},
 			})
 		}
 		return nil
@@ -105,6 +112,7 @@ type Delivered struct {
 	Seq    int64
 	Epoch  int64
 	Body   []byte
+	commit []string // the streams of its commit
 }
 
 // Position is where a reader stands in each stream it follows: the Redis
@@ -259,9 +267,32 @@ func (f *follower) read(ctx context.Context) ([]Delivered, error) {
 	if limit >= 0 {
 		cut, _ = slices.BinarySearchFunc(f.held, limit+1, func(d Delivered, seq int64) int { return cmp.Compare(d.Seq, seq) })
 	}
+	cut = f.complete(cut)
 	out := slices.Clone(f.held[:cut])
 	f.held = slices.Delete(f.held, 0, cut)
 	return out, nil
+}
+
+// complete returns how many of the first n held entries form whole
+// commits: each with its part of every followed stream its commit wrote.
+func (f *follower) complete(n int) int {
+	for i := 0; i < n; {
+		j := i
+		for j < n && f.held[j].Seq == f.held[i].Seq {
+			j++
+		}
+		want := 0
+		for _, s := range f.held[i].commit {
+			if _, ok := f.pos[s]; ok {
+				want++
+			}
+		}
+		if j-i < want {
+			return i
+		}
+		i = j
+	}
+	return n
 }
 
 func parseEntry(stream string, m redis.XMessage) (Delivered, int64, error) {
@@ -273,8 +304,20 @@ func parseEntry(stream string, m redis.XMessage) (Delivered, int64, error) {
 	prev, err2 := field("p")
 	epoch, err3 := field("e")
 	body, _ := m.Values["b"].(string)
+	commit, _ := m.Values["k"].(string)
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return Delivered{}, 0, fmt.Errorf("%w: malformed entry %s in %s: %v", ErrStreamGap, m.ID, stream, err)
 	}
-	return Delivered{Stream: stream, Seq: seq, Epoch: epoch, Body: []byte(body)}, prev, nil
+	return Delivered{Stream: stream, Seq: seq, Epoch: epoch, Body: []byte(body), commit: strings.Split(commit, ",")}, prev, nil
+}
+
+// ResetStreams deletes the room's streams (the audience's, the watchers'
+// and those of the live nodes): a new owner starts them over, and a reader
+// of the old ones finds a gap.
+func (n *Node) ResetStreams(ctx context.Context, meetingID string) error {
+	keys := []string{n.streamKey(meetingID, StreamAudience), n.streamKey(meetingID, StreamHosts)}
+	for _, u := range n.Nodes() {
+		keys = append(keys, n.streamKey(meetingID, NodeStream(u)))
+	}
+	return n.rdb.Del(ctx, keys...).Err()
 }

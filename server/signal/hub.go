@@ -85,6 +85,9 @@ type Config struct {
 	// DefaultLimits bound the stage of rooms whose meeting has no limits
 	// of its own.
 	DefaultLimits stage.Limits
+	// Edges, in a cluster, serves the users of rooms owned by other nodes
+	// here (see remote.go) instead of redirecting them; nil redirects.
+	Edges *EdgeConfig
 	// OnPreset, if set, is told under the room's lock which preset each
 	// user holds: when it joins and when an admin changes its preset (the
 	// media server enforces media.*.can_produce from it). It must not block.
@@ -224,13 +227,14 @@ type Hub struct {
 	pingOnce sync.Once
 	stopPing chan struct{} // closed by Close
 
-	mu      sync.Mutex
-	rooms   map[string]*room
-	conns   map[*conn]struct{}
-	removed map[memberKey]time.Time // recently removed participants
-	limits  map[memberKey]*limits   // per participant, across its connections
-	closed  bool
-	wg      sync.WaitGroup // running connections
+	mu        sync.Mutex
+	rooms     map[string]*room
+	edgeRooms map[string]*edgeRoom // rooms owned elsewhere, served here as an edge
+	conns     map[*conn]struct{}
+	removed   map[memberKey]time.Time // recently removed participants
+	limits    map[memberKey]*limits   // per participant, across its connections
+	closed    bool
+	wg        sync.WaitGroup // running connections
 
 	msgsIn   atomic.Int64
 	msgsOut  atomic.Int64
@@ -276,11 +280,12 @@ func NewHub(cfg Config) *Hub {
 	}
 	return &Hub{
 		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, closeTimeout: defaultCloseTimeout,
-		stopPing: make(chan struct{}),
-		rooms:    make(map[string]*room),
-		conns:    make(map[*conn]struct{}),
-		removed:  make(map[memberKey]time.Time),
-		limits:   make(map[memberKey]*limits),
+		stopPing:  make(chan struct{}),
+		rooms:     make(map[string]*room),
+		edgeRooms: make(map[string]*edgeRoom),
+		conns:     make(map[*conn]struct{}),
+		removed:   make(map[memberKey]time.Time),
+		limits:    make(map[memberKey]*limits),
 	}
 }
 
@@ -313,7 +318,12 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.conns[c] = struct{}{}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	h.pingOnce.Do(func() { go h.pingLoop() })
+	h.pingOnce.Do(func() {
+		go h.pingLoop()
+		if h.cfg.Edges != nil {
+			go h.watchEdges()
+		}
+	})
 	// The connection gets a goroutine of its own and the handler returns:
 	// net/http's goroutine, its buffers and the request go, which keeps an
 	// idle connection to one small goroutine.
@@ -494,6 +504,7 @@ func (h *Hub) Close() {
 	for _, r := range rooms {
 		r.shutdown()
 	}
+	h.closeEdges()
 	for _, c := range conns {
 		if p := h.cfg.Placement; p != nil {
 			to := ""
@@ -624,6 +635,11 @@ func (h *Hub) room(meetingID string) *room {
 			epoch = e
 		}
 		r = newRoom(h, meetingID, epoch)
+		if s := h.edgeStreams(); s != nil {
+			if err := s.Reset(meetingID); err != nil {
+				h.log.Warn("cannot reset the room's streams; its edges may resync", "meeting", meetingID, "err", err)
+			}
+		}
 		// Not yet visible to anyone: restored without its lock.
 		if !r.restoreLocked() {
 			if p := h.cfg.Placement; p != nil {

@@ -1,0 +1,111 @@
+package main
+
+import (
+	"slices"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stagekit/stagekit/internal/testserver"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// statusOf is userID's status as u sees it.
+func (u *plainMember) statusOf(userID string) stage.Status {
+	if userID == u.id {
+		return u.m.Stage().Status()
+	}
+	for _, p := range u.m.Participants() {
+		if p.UserID == userID {
+			return p.StageStatus
+		}
+	}
+	return ""
+}
+
+// Three nodes with -edges: the room lives on A (the host came first), the
+// viewers stay on the nodes they reached (B and C), and so does a second
+// host on C. The stage runs across them: requests in order on both hosts'
+// lists, an action answered after its event, grants and stage joins seen
+// everywhere, the count covering every node. Then C is killed: its users
+// come back through another node with their place kept.
+func TestClusterEdgesServeTheAudienceWhereItConnects(t *testing.T) {
+	const ttl = 2 * time.Second
+	c := newClusterWith(t, 3, ttl, nil, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(b.url, "edges")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := c.joinDefault(mid, a, "Host", stage.PresetWebinarHost)
+	v1 := c.joinDefault(mid, b, "V1", stage.PresetWebinarViewer)
+	v2 := c.joinDefault(mid, cn, "V2", stage.PresetWebinarViewer)
+	v3 := c.joinDefault(mid, a, "V3", stage.PresetWebinarViewer)
+	host2 := c.joinDefault(mid, cn, "Host2", stage.PresetWebinarHost)
+	all := []*plainMember{host, v1, v2, v3, host2}
+	for _, nd := range []*clusterNode{b, cn} {
+		if n := nd.metric(t, "stagekit_rooms"); n != 0 {
+			t.Errorf("node %s serves %v rooms of its own; the room is A's", nd.id, n)
+		}
+	}
+	if n := b.metric(t, "stagekit_connections"); n != 1 {
+		t.Errorf("node B holds %v connections, want V1's", n)
+	}
+	if n := cn.metric(t, "stagekit_connections"); n != 2 {
+		t.Errorf("node C holds %v connections, want V2's and Host2's", n)
+	}
+	for _, u := range all {
+		eventually(t, u.name+" counts everyone", func() bool { return u.m.Count() == len(all) })
+	}
+	eventually(t, "the hosts see every participant", func() bool {
+		return len(host.m.Participants()) == len(all)-1 && len(host2.m.Participants()) == len(all)-1
+	})
+
+	ctx, cancel := ctxWait()
+	defer cancel()
+	act(t, "V1 request", v1.m.Stage().RequestAccess(ctx))
+	if s := v1.m.Stage().Status(); s != stage.Requested {
+		t.Errorf("V1's status right after its request was answered: %s (the answer came before the event)", s)
+	}
+	time.Sleep(5 * time.Millisecond) // distinct requestedAt
+	act(t, "V2 request", v2.m.Stage().RequestAccess(ctx))
+	want := []string{v1.id, v2.id}
+	for _, h := range []*plainMember{host, host2} {
+		eventually(t, h.name+" sees both requests in order", func() bool { return slices.Equal(pendingIDs(h.m), want) })
+	}
+	got, err := host2.m.Stage().GetAccessRequests(ctx)
+	if err != nil || len(got) != 2 || got[0].UserID != v1.id {
+		t.Errorf("Host2's getAccessRequests: %v, %v", got, err)
+	}
+
+	act(t, "grant V1 from the edge", host2.m.Stage().GrantAccess(ctx, []string{v1.id}))
+	eventually(t, "V1 accepted", func() bool { return v1.m.Stage().Status() == stage.Accepted })
+	act(t, "V1 joins the stage", v1.m.Stage().Join(ctx))
+	for _, u := range []*plainMember{host, v2, v3, host2} {
+		eventually(t, u.name+" sees V1 on stage", func() bool { return u.statusOf(v1.id) == stage.OnStage })
+	}
+	for _, h := range []*plainMember{host, host2} {
+		eventually(t, h.name+" sees V2's request only", func() bool { return slices.Equal(pendingIDs(h.m), []string{v2.id}) })
+	}
+
+	// Edge C dies: V2 and Host2 reconnect through another node (the SDK's
+	// defaults) and keep their place; nobody else reconnects.
+	killed := time.Now()
+	cn.signal(t, syscall.SIGKILL)
+	for _, u := range []*plainMember{v2, host2} {
+		eventually(t, u.name+" back after C died", func() bool { _, ok := u.reconnectedSince(killed); return ok })
+	}
+	if s := v2.m.Stage().Status(); s != stage.Requested {
+		t.Errorf("V2's status after its node died: %s, want its request kept", s)
+	}
+	eventually(t, "the host still sees V2's request", func() bool { return slices.Equal(pendingIDs(host.m), []string{v2.id}) })
+	for _, u := range []*plainMember{host, v1, v3} {
+		if _, ok := u.reconnectedSince(killed); ok {
+			t.Errorf("%s reconnected, though its node lives", u.name)
+		}
+	}
+	act(t, "deny V2 after the move", host2.m.Stage().DenyAccess(ctx, []string{v2.id}))
+	eventually(t, "V2 denied", func() bool { return v2.m.Stage().Status() == stage.OffStage })
+	took, _ := v2.reconnectedSince(killed)
+	t.Logf("edge killed: its users back through another node after %v", took.Sub(killed).Round(time.Millisecond))
+}

@@ -1,0 +1,69 @@
+package app
+
+import (
+	"context"
+	"sync"
+
+	"github.com/stagekit/stagekit/server/cluster"
+	"github.com/stagekit/stagekit/server/signal"
+)
+
+// edgeStreams is the hub's signal.RoomStreams over the cluster's room
+// streams (Redis Streams).
+type edgeStreams struct {
+	node *cluster.Node
+
+	mu   sync.Mutex
+	pubs map[string]*cluster.Publisher // meeting → its publisher at the epoch held
+	eps  map[string]int64
+}
+
+func newEdgeStreams(n *cluster.Node) *edgeStreams {
+	return &edgeStreams{node: n, pubs: map[string]*cluster.Publisher{}, eps: map[string]int64{}}
+}
+
+func (s *edgeStreams) Publish(meetingID string, epoch, seq int64, parts []signal.StreamPart) error {
+	s.mu.Lock()
+	p := s.pubs[meetingID]
+	if p == nil || s.eps[meetingID] != epoch {
+		p = s.node.Publisher(meetingID, epoch)
+		s.pubs[meetingID], s.eps[meetingID] = p, epoch
+	}
+	s.mu.Unlock()
+	entries := make([]cluster.RoomEntry, len(parts))
+	for i, part := range parts {
+		entries[i] = cluster.RoomEntry{Stream: part.Stream, Body: part.Body}
+	}
+	return p.Publish(context.Background(), seq, entries)
+}
+
+func (s *edgeStreams) Follow(meetingID string, streams []string, deliver func([]signal.StreamEntry), done func(error)) (func(), int64, error) {
+	ctx, cancel := context.WithTimeout(context.Background(), s.node.LeaseTTL()/2)
+	defer cancel()
+	pos, err := s.node.Tail(ctx, meetingID, streams)
+	if err != nil {
+		return nil, 0, err
+	}
+	var tail int64
+	for _, p := range pos {
+		tail = max(tail, p.Seq)
+	}
+	stop := s.node.Follow(meetingID, 0, pos, func(batch []cluster.Delivered) {
+		out := make([]signal.StreamEntry, len(batch))
+		for i, d := range batch {
+			out[i] = signal.StreamEntry{Stream: d.Stream, Seq: d.Seq, Body: d.Body}
+		}
+		deliver(out)
+	}, done)
+	return stop, tail, nil
+}
+
+func (s *edgeStreams) Reset(meetingID string) error {
+	s.mu.Lock()
+	delete(s.pubs, meetingID)
+	delete(s.eps, meetingID)
+	s.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), s.node.LeaseTTL()/6)
+	defer cancel()
+	return s.node.ResetStreams(ctx, meetingID)
+}
