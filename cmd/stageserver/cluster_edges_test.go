@@ -109,3 +109,77 @@ func TestClusterEdgesServeTheAudienceWhereItConnects(t *testing.T) {
 	took, _ := v2.reconnectedSince(killed)
 	t.Logf("edge killed: its users back through another node after %v", took.Sub(killed).Round(time.Millisecond))
 }
+
+// With -edges and the SDK's default settings: an edge stopped with SIGTERM
+// sends its users to the room's successor at once (none retries a node
+// that is gone) and they keep their place; then the owner is killed
+// (kill -9): once its lease ends another node takes the room over from
+// the durable state, and every client, on the owner or on an edge, is back
+// with the stage as it was.
+func TestClusterEdgesShutdownAndOwnerDeath(t *testing.T) {
+	const ttl = 2 * time.Second
+	c := newClusterWith(t, 3, ttl, nil, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(b.url, "edges, faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := c.joinDefault(mid, a, "Host", stage.PresetWebinarHost)
+	star := c.joinDefault(mid, b, "Star", stage.PresetWebinarViewer)
+	asker := c.joinDefault(mid, cn, "Asker", stage.PresetWebinarViewer)
+	watcher := c.joinDefault(mid, cn, "Watcher", stage.PresetWebinarViewer)
+	all := []*plainMember{host, star, asker, watcher}
+	ctx, cancel := ctxWait()
+	defer cancel()
+	act(t, "grant the star", host.m.Stage().GrantAccess(ctx, []string{star.id}))
+	eventually(t, "the star accepted", func() bool { return star.m.Stage().Status() == stage.Accepted })
+	act(t, "the star on stage", star.m.Stage().Join(ctx))
+	act(t, "the asker's request", asker.m.Stage().RequestAccess(ctx))
+	eventually(t, "the host sees the request", func() bool { return slices.Equal(pendingIDs(host.m), []string{asker.id}) })
+	check := func(when string) {
+		t.Helper()
+		for _, u := range all {
+			eventually(t, u.name+" sees the star on stage "+when, func() bool { return u.statusOf(star.id) == stage.OnStage })
+		}
+		eventually(t, "the asker's request "+when, func() bool {
+			return asker.m.Stage().Status() == stage.Requested && slices.Equal(pendingIDs(host.m), []string{asker.id})
+		})
+	}
+	check("before")
+
+	stopped := time.Now()
+	cn.signal(t, syscall.SIGTERM)
+	var moved time.Duration
+	for _, u := range []*plainMember{asker, watcher} {
+		eventually(t, u.name+" moved off C", func() bool {
+			at, ok := u.reconnectedSince(stopped)
+			moved = max(moved, at.Sub(stopped))
+			return ok
+		})
+		if failed := u.log.since(stopped, "reconnect failed"); len(failed) > 0 {
+			t.Errorf("%s retried a node that was gone: %q", u.name, failed)
+		}
+	}
+	check("after C's shutdown")
+	t.Logf("SIGTERM of an edge: its users resynced elsewhere after %v", moved.Round(time.Millisecond))
+
+	killed := time.Now()
+	a.signal(t, syscall.SIGKILL)
+	var back time.Duration
+	for _, u := range all {
+		eventually(t, u.name+" back after the owner died", func() bool {
+			at, ok := u.reconnectedSince(killed)
+			if ok {
+				back = max(back, at.Sub(killed))
+			}
+			return ok
+		})
+	}
+	check("after the owner died")
+	if n := b.metric(t, "stagekit_rooms"); n != 1 {
+		t.Errorf("node B serves %v rooms, want the room", n)
+	}
+	act(t, "grant the asker on the new owner", host.m.Stage().GrantAccess(ctx, []string{asker.id}))
+	eventually(t, "the asker accepted", func() bool { return asker.m.Stage().Status() == stage.Accepted })
+	t.Logf("kill -9 of the owner (lease TTL %v): every client back after %v", ttl, back.Round(time.Millisecond))
+}

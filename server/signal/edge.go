@@ -501,12 +501,14 @@ func (h *Hub) closeEdges() {
 	rooms := h.edgeRooms
 	h.edgeRooms = map[string]*edgeRoom{}
 	h.mu.Unlock()
+	var wg sync.WaitGroup
 	for _, er := range rooms {
 		er.mu.Lock()
 		er.dead = true
 		er.mu.Unlock()
 		if er.stop != nil {
-			er.stop()
+			wg.Go(er.stop)
 		}
 	}
+	wg.Wait()
 }

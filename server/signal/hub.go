@@ -278,7 +278,7 @@ func NewHub(cfg Config) *Hub {
 	if cfg.HelloRate <= 0 {
 		cfg.HelloRate = defaultHelloRate
 	}
-	return &Hub{
+	h := &Hub{
 		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, closeTimeout: defaultCloseTimeout,
 		stopPing:  make(chan struct{}),
 		rooms:     make(map[string]*room),
@@ -287,6 +287,11 @@ func NewHub(cfg Config) *Hub {
 		removed:   make(map[memberKey]time.Time),
 		limits:    make(map[memberKey]*limits),
 	}
+	if cfg.Edges != nil && cfg.Placement != nil {
+		// An owner may serve a room to edges without a socket of its own.
+		go h.watchEdges()
+	}
+	return h
 }
 
 // ServeHTTP upgrades the request to a signaling WebSocket and serves it until
@@ -318,12 +323,7 @@ func (h *Hub) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.conns[c] = struct{}{}
 	h.wg.Add(1)
 	h.mu.Unlock()
-	h.pingOnce.Do(func() {
-		go h.pingLoop()
-		if h.cfg.Edges != nil {
-			go h.watchEdges()
-		}
-	})
+	h.pingOnce.Do(func() { go h.pingLoop() })
 	// The connection gets a goroutine of its own and the handler returns:
 	// net/http's goroutine, its buffers and the request go, which keeps an
 	// idle connection to one small goroutine.
@@ -504,7 +504,6 @@ func (h *Hub) Close() {
 	for _, r := range rooms {
 		r.shutdown()
 	}
-	h.closeEdges()
 	for _, c := range conns {
 		if p := h.cfg.Placement; p != nil {
 			to := ""
@@ -519,6 +518,7 @@ func (h *Hub) Close() {
 		}
 		c.closeWith(int(websocket.StatusGoingAway), "server shutting down", true)
 	}
+	h.closeEdges() // after the closes: a follower may take a second to stop
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {
