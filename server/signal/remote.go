@@ -100,6 +100,7 @@ type nodePart struct {
 type remoteMember struct {
 	node    string
 	watcher bool
+	lost    bool // its node left the cluster: in its grace period
 }
 
 // commitParts collects what one routed event sends to edges.
@@ -385,16 +386,26 @@ func (r *room) remoteGone(node, userID string, left bool) {
 	}
 }
 
-// dropNodesLocked treats the users of nodes not in live as dropped: their
-// node died, they keep their place for the grace period.
-func (r *room) dropNodes(live map[string]bool) {
+// nodesChanged treats the users of the gone nodes as dropped (they keep
+// their place for the grace period, within which they reconnect somewhere)
+// and takes back those of nodes listed again (missed heartbeats, not a
+// death) who are still in their grace period.
+func (r *room) nodesChanged(gone, back map[string]bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	if r.dead {
+		return
+	}
 	for uid, rm := range r.remote {
-		if !live[rm.node] {
-			r.setRemoteLocked(uid, nil)
-			if !r.dead {
-				r.startGraceLocked(uid)
+		switch {
+		case gone[rm.node] && !rm.lost:
+			rm.lost = true
+			r.startGraceLocked(uid)
+		case back[rm.node] && rm.lost:
+			rm.lost = false
+			if t := r.timers[uid]; t != nil {
+				t.Stop()
+				delete(r.timers, uid)
 			}
 		}
 	}
@@ -408,6 +419,9 @@ func (r *room) dropNodes(live map[string]bool) {
 func (h *Hub) watchEdges() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
+	// A node counts as gone once it was listed and is not any more: a node
+	// that just started may not be in this node's list yet.
+	seen := map[string]bool{}
 	for {
 		select {
 		case <-h.stopPing:
@@ -422,14 +436,28 @@ func (h *Hub) watchEdges() {
 		for _, u := range p.Nodes() {
 			live[u] = true
 		}
+		gone, back := map[string]bool{}, map[string]bool{}
+		for u := range seen {
+			if !live[u] {
+				gone[u] = true
+			}
+		}
+		for u := range live {
+			if !seen[u] {
+				back[u] = true
+			}
+		}
+		seen = live
 		h.mu.Lock()
 		rooms := make([]*room, 0, len(h.rooms))
 		for _, r := range h.rooms {
 			rooms = append(rooms, r)
 		}
 		h.mu.Unlock()
-		for _, r := range rooms {
-			r.dropNodes(live)
+		if len(gone) > 0 || len(back) > 0 {
+			for _, r := range rooms {
+				r.nodesChanged(gone, back)
+			}
 		}
 		h.checkEdgeOwners(p)
 	}

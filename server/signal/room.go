@@ -737,6 +737,7 @@ func (r *room) setRemoteLocked(userID string, rm *remoteMember) {
 // event participantLeft, for hosts with the pending list's delta when a
 // request was withdrawn. The caller has detached the user's connection.
 func (r *room) exitLocked(userID string) {
+	r.setRemoteLocked(userID, nil)
 	if t := r.timers[userID]; t != nil {
 		t.Stop()
 		delete(r.timers, userID)
@@ -826,7 +827,7 @@ func (r *room) startGraceLocked(userID string) {
 		}()
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if r.timers[userID] == t && r.attached[userID] == nil && r.remote[userID] == nil {
+		if rm := r.remote[userID]; r.timers[userID] == t && r.attached[userID] == nil && (rm == nil || rm.lost) {
 			delete(r.timers, userID)
 			r.exitLocked(userID)
 		}
