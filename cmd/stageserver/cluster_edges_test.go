@@ -57,6 +57,14 @@ func TestClusterEdgesServeTheAudienceWhereItConnects(t *testing.T) {
 	for _, u := range all {
 		eventually(t, u.name+" counts everyone", func() bool { return u.m.Count() == len(all) })
 	}
+	// Audience-aware: the watchers' stream is read where a host is (C), not
+	// where only viewers are (B).
+	if _, ok := b.logged("edge follows the room's watchers' stream", nil); ok {
+		t.Error("B, with viewers only, follows the watchers' stream")
+	}
+	if _, ok := cn.logged("edge follows the room's watchers' stream", nil); !ok {
+		t.Error("C, with a host, does not follow the watchers' stream")
+	}
 	eventually(t, "the hosts see every participant", func() bool {
 		return len(host.m.Participants()) == len(all)-1 && len(host2.m.Participants()) == len(all)-1
 	})

@@ -37,25 +37,38 @@ func (s *edgeStreams) Publish(meetingID string, epoch, seq int64, parts []signal
 	return p.Publish(context.Background(), seq, entries)
 }
 
-func (s *edgeStreams) Follow(meetingID string, streams []string, deliver func([]signal.StreamEntry), done func(error)) (func(), int64, error) {
-	ctx, cancel := context.WithTimeout(context.Background(), s.node.LeaseTTL()/2)
-	defer cancel()
-	pos, err := s.node.Tail(ctx, meetingID, streams)
-	if err != nil {
-		return nil, 0, err
+func (s *edgeStreams) Follow(meetingID string, from map[string]signal.StreamPos, deliver func([]signal.StreamEntry), done func(error)) (func(), map[string]signal.StreamPos, error) {
+	var fresh []string
+	for stream, p := range from {
+		if p.ID == "" {
+			fresh = append(fresh, stream)
+		}
 	}
-	var tail int64
-	for _, p := range pos {
-		tail = max(tail, p.Seq)
+	pos := map[string]cluster.Position{}
+	if len(fresh) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), s.node.LeaseTTL()/2)
+		tails, err := s.node.Tail(ctx, meetingID, fresh)
+		cancel()
+		if err != nil {
+			return nil, nil, err
+		}
+		pos = tails
+	}
+	start := map[string]signal.StreamPos{}
+	for stream, p := range from {
+		if p.ID != "" {
+			pos[stream] = cluster.Position{ID: p.ID, Seq: p.Seq}
+		}
+		start[stream] = signal.StreamPos{ID: pos[stream].ID, Seq: pos[stream].Seq}
 	}
 	stop := s.node.Follow(meetingID, 0, pos, func(batch []cluster.Delivered) {
 		out := make([]signal.StreamEntry, len(batch))
 		for i, d := range batch {
-			out[i] = signal.StreamEntry{Stream: d.Stream, Seq: d.Seq, Body: d.Body}
+			out[i] = signal.StreamEntry{Stream: d.Stream, Pos: signal.StreamPos{ID: d.ID, Seq: d.Seq}, Body: d.Body}
 		}
 		deliver(out)
 	}, done)
-	return stop, tail, nil
+	return stop, start, nil
 }
 
 func (s *edgeStreams) Reset(meetingID string) error {

@@ -109,6 +109,7 @@ func (p *Publisher) Publish(ctx context.Context, seq int64, entries []RoomEntry)
 // Delivered is an entry as a reader gets it.
 type Delivered struct {
 	Stream string
+	ID     string // the entry's Redis id: a Position to follow on from
 	Seq    int64
 	Epoch  int64
 	Body   []byte
@@ -162,10 +163,10 @@ var ErrStreamGap = errors.New("cluster: room stream gap")
 // stop. epoch 0 takes the first entry's epoch.
 func (n *Node) Follow(meetingID string, epoch int64, pos map[string]Position, deliver func([]Delivered), done func(error)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &follower{n: n, meeting: meetingID, epoch: epoch, pos: map[string]Position{}}
+	f := &follower{n: n, meeting: meetingID, epoch: epoch, pos: map[string]Position{}, start: map[string]int64{}}
 	for s, p := range pos {
 		f.streams = append(f.streams, s)
-		f.pos[s] = p
+		f.pos[s], f.start[s] = p, p.Seq
 	}
 	slices.Sort(f.streams)
 	finished := make(chan struct{})
@@ -182,7 +183,8 @@ type follower struct {
 	epoch   int64
 	streams []string
 	pos     map[string]Position
-	held    []Delivered // read but not yet safe to hand over (see read)
+	start   map[string]int64 // the seq each stream is followed after
+	held    []Delivered      // read but not yet safe to hand over (see read)
 }
 
 // followBlock is how long one XREAD waits for entries.
@@ -251,6 +253,7 @@ func (f *follower) read(ctx context.Context) ([]Delivered, error) {
 			if prev != pos.Seq {
 				return nil, fmt.Errorf("%w: %s entry %d follows %d, the reader stands at %d", ErrStreamGap, stream, d.Seq, prev, pos.Seq)
 			}
+			d.ID = m.ID
 			pos = Position{ID: m.ID, Seq: d.Seq}
 			f.held = append(f.held, d)
 		}
@@ -283,8 +286,8 @@ func (f *follower) complete(n int) int {
 		}
 		want := 0
 		for _, s := range f.held[i].commit {
-			if _, ok := f.pos[s]; ok {
-				want++
+			if start, ok := f.start[s]; ok && f.held[i].Seq > start {
+				want++ // a stream joined later has no part of earlier commits
 			}
 		}
 		if j-i < want {

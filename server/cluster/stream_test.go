@@ -295,3 +295,46 @@ func BenchmarkRoomStreamHop(b *testing.B) {
 	b.ReportMetric(float64(lat[len(lat)/2].Microseconds()), "p50-µs")
 	b.ReportMetric(float64(lat[len(lat)*99/100].Microseconds()), "p99-µs")
 }
+
+// A reader that takes up another stream later (a node whose first host
+// arrives) goes on from where it stood on its streams and reads the new
+// one after its tail: nothing lost or repeated on the first, and commits
+// before the tail do not wait for a part it will never read.
+func TestRoomStreamTakenUpLater(t *testing.T) {
+	r := clusterenv.RedisServer(t)
+	owner := newNode(t, r.URL(), "owner")
+	p := owner.Publisher("room", 4)
+	both := func(from, to int64) {
+		for seq := from; seq <= to; seq++ {
+			if err := p.Publish(context.Background(), seq, []RoomEntry{
+				{Stream: StreamAudience, Body: []byte(fmt.Sprint("a", seq))},
+				{Stream: StreamHosts, Body: []byte(fmt.Sprint("h", seq))},
+			}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	first := follow(t, owner, "room", 4, startAt([]string{StreamAudience}))
+	both(1, 10)
+	first.waitLen(t, 10)
+	first.stop()
+	last := first.got[len(first.got)-1]
+	both(11, 20) // while nobody reads
+	tail, err := owner.Tail(context.Background(), "room", []string{StreamHosts})
+	if err != nil {
+		t.Fatal(err)
+	}
+	second := follow(t, owner, "room", 4, map[string]Position{
+		StreamAudience: {ID: last.ID, Seq: last.Seq}, StreamHosts: tail[StreamHosts]})
+	both(21, 22)
+	var want []string
+	for seq := 11; seq <= 20; seq++ {
+		want = append(want, fmt.Sprintf("%d:aud:a%d", seq, seq))
+	}
+	want = append(want, "21:aud:a21", "21:host:h21", "22:aud:a22", "22:host:h22")
+	second.waitLen(t, len(want))
+	time.Sleep(50 * time.Millisecond)
+	if got := second.seqs(); !slices.Equal(got, want) {
+		t.Errorf("after taking up the hosts' stream: %v, want %v", got, want)
+	}
+}

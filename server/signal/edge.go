@@ -28,12 +28,16 @@ type edgeRoom struct {
 	hub   *Hub
 	id    string
 	owner string // the owner's base URL
-	stop  func()
+
+	restart sync.Mutex // one follower change at a time
 
 	mu        sync.Mutex
-	conns     map[string]*conn // user id → its connection here
-	delivered int64            // the room seq delivered up to
-	ringFrom  int64            // the ring covers (ringFrom, delivered]
+	stop      func()               // the follower's
+	pos       map[string]StreamPos // each followed stream's last delivered entry
+	withHosts bool                 // the watchers' stream is followed (someone here sees everyone)
+	conns     map[string]*conn     // user id → its connection here
+	delivered int64                // the room seq delivered up to
+	ringFrom  int64                // the ring covers (ringFrom, delivered]
 	ring      []edgeGroup
 	parked    []parkedAnswer
 	dead      bool
@@ -73,15 +77,21 @@ func (h *Hub) edgeRoomFor(meetingID, owner string) *edgeRoom {
 		h.mu.Unlock()
 	}
 	er := &edgeRoom{hub: h, id: meetingID, owner: owner, conns: map[string]*conn{}}
-	streams := []string{streamAudience, streamHosts, nodeStream(h.cfg.Edges.Self)}
-	er.mu.Lock() // no delivery before the tail is known
-	stop, tail, err := h.cfg.Edges.Streams.Follow(meetingID, streams, er.deliver, er.followEnded)
+	// The audience's stream and this node's: the watchers' is followed
+	// only once someone here sees everyone (ensureHosts).
+	from := map[string]StreamPos{streamAudience: {}, nodeStream(h.cfg.Edges.Self): {}}
+	er.mu.Lock() // no delivery before the start is known
+	stop, start, err := h.cfg.Edges.Streams.Follow(meetingID, from, er.deliver, er.followEnded)
 	if err != nil {
 		er.mu.Unlock()
 		h.log.Warn("cannot follow the room's streams", "meeting", meetingID, "err", err)
 		return nil
 	}
-	er.stop, er.delivered, er.ringFrom = stop, tail, tail
+	er.stop, er.pos = stop, start
+	for _, p := range start {
+		er.delivered = max(er.delivered, p.Seq)
+	}
+	er.ringFrom = er.delivered
 	er.mu.Unlock()
 	h.mu.Lock()
 	if other := h.edgeRooms[meetingID]; other != nil && other.owner == owner {
@@ -128,8 +138,11 @@ func (er *edgeRoom) forget() {
 		delete(h.edgeRooms, er.id)
 	}
 	h.mu.Unlock()
-	if er.stop != nil {
-		go er.stop() // not from the follower's own goroutine: it waits for it
+	er.mu.Lock()
+	stop := er.stop
+	er.mu.Unlock()
+	if stop != nil {
+		go stop() // not from the follower's own goroutine: it waits for it
 	}
 }
 
@@ -137,8 +150,8 @@ func (er *edgeRoom) forget() {
 func (er *edgeRoom) deliver(entries []StreamEntry) {
 	groups := make([]edgeGroup, 0, len(entries))
 	for _, e := range entries {
-		if len(groups) == 0 || groups[len(groups)-1].seq != e.Seq {
-			groups = append(groups, edgeGroup{seq: e.Seq})
+		if len(groups) == 0 || groups[len(groups)-1].seq != e.Pos.Seq {
+			groups = append(groups, edgeGroup{seq: e.Pos.Seq})
 		}
 		g := &groups[len(groups)-1]
 		var err error
@@ -154,7 +167,7 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 			err = json.Unmarshal(e.Body, g.node)
 		}
 		if err != nil {
-			go er.fail(fmt.Errorf("undecodable stream entry %d: %w", e.Seq, err))
+			go er.fail(fmt.Errorf("undecodable stream entry %d: %w", e.Pos.Seq, err))
 			return
 		}
 	}
@@ -162,6 +175,9 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 	defer er.mu.Unlock()
 	if er.dead {
 		return
+	}
+	for _, e := range entries {
+		er.pos[e.Stream] = e.Pos
 	}
 	for _, g := range groups {
 		if g.seq <= er.delivered {
@@ -233,6 +249,43 @@ func (np *nodePart) own(userID string) ([]byte, bool) {
 	return b, ok
 }
 
+// ensureHosts makes the edge follow the watchers' stream too, before a
+// watcher joins here: the follower is replaced by one that goes on from
+// what was delivered on the other streams and takes the watchers' up at
+// its tail. A snapshot taken after that (at or past both) aligns; one
+// from before it does not (ringFrom).
+func (er *edgeRoom) ensureHosts() error {
+	er.restart.Lock()
+	defer er.restart.Unlock()
+	er.mu.Lock()
+	if er.withHosts || er.dead {
+		er.mu.Unlock()
+		return nil
+	}
+	stop := er.stop
+	er.mu.Unlock()
+	stop() // no delivery after it returns
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	if er.dead {
+		return nil
+	}
+	from := map[string]StreamPos{streamHosts: {}}
+	for s, p := range er.pos {
+		from[s] = p
+	}
+	stop, start, err := er.hub.cfg.Edges.Streams.Follow(er.id, from, er.deliver, er.followEnded)
+	if err != nil {
+		go er.fail(err)
+		return err
+	}
+	er.stop, er.withHosts = stop, true
+	er.pos[streamHosts] = start[streamHosts]
+	er.hub.log.Info("edge follows the room's watchers' stream", "meeting", er.id, "from", start[streamHosts].Seq)
+	er.ringFrom = max(er.ringFrom, er.delivered, start[streamHosts].Seq)
+	return nil
+}
+
 // call sends an edge call to the owner.
 func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error) {
 	ec := er.hub.cfg.Edges
@@ -302,6 +355,10 @@ func (c *conn) edgeJoin(reqID uint64) {
 		er = c.hub.edgeRoomFor(c.id.MeetingID, c.edgeOwner)
 	}
 	if er == nil {
+		c.moved(reqID)
+		return
+	}
+	if c.id.Preset.SeesEveryone() && er.ensureHosts() != nil {
 		c.moved(reqID)
 		return
 	}
@@ -505,9 +562,10 @@ func (h *Hub) closeEdges() {
 	for _, er := range rooms {
 		er.mu.Lock()
 		er.dead = true
+		stop := er.stop
 		er.mu.Unlock()
-		if er.stop != nil {
-			wg.Go(er.stop)
+		if stop != nil {
+			wg.Go(stop)
 		}
 	}
 	wg.Wait()

@@ -43,10 +43,11 @@ type RoomStreams interface {
 	// Publish adds one commit's parts, in the room's order, under the
 	// owner's epoch.
 	Publish(meetingID string, epoch, seq int64, parts []StreamPart) error
-	// Follow reads the streams from their current tail (tail: the last
-	// seq there) and hands their entries over in the room's order; done is
-	// told of a gap (the reader must resync) or, with nil, of stop.
-	Follow(meetingID string, streams []string, deliver func([]StreamEntry), done func(error)) (stop func(), tail int64, err error)
+	// Follow reads each stream of from after its position (the zero
+	// position: after its current tail) and hands their entries over in the
+	// room's order; start is where each stream was taken up. done is told
+	// of a gap (the reader must resync) or, with nil, of stop.
+	Follow(meetingID string, from map[string]StreamPos, deliver func([]StreamEntry), done func(error)) (stop func(), start map[string]StreamPos, err error)
 	// Reset empties the room's streams: a new owner's seqs start over, and
 	// readers of the old ones find a gap.
 	Reset(meetingID string) error
@@ -61,8 +62,14 @@ type StreamPart struct {
 // StreamEntry is a part as a follower gets it.
 type StreamEntry struct {
 	Stream string
-	Seq    int64
+	Pos    StreamPos
 	Body   []byte
+}
+
+// StreamPos is a place in a stream: an entry's id and seq.
+type StreamPos struct {
+	ID  string
+	Seq int64
 }
 
 // Streams of a room: what every user may see, what watchers see, and each
