@@ -2,10 +2,12 @@ package main
 
 import (
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stagekit/stagekit/internal/netproxy"
 	"github.com/stagekit/stagekit/internal/testserver"
 	"github.com/stagekit/stagekit/stage"
 )
@@ -190,4 +192,52 @@ func TestClusterEdgesShutdownAndOwnerDeath(t *testing.T) {
 	act(t, "grant the asker on the new owner", host.m.Stage().GrantAccess(ctx, []string{asker.id}))
 	eventually(t, "the asker accepted", func() bool { return asker.m.Stage().Status() == stage.Accepted })
 	t.Logf("kill -9 of the owner (lease TTL %v): every client back after %v", ttl, back.Round(time.Millisecond))
+}
+
+// An edge's link to Redis blips (its connections cut, new ones refused,
+// for less than the lease TTL): what happened meanwhile reaches its
+// viewer from the streams once the link is back, without a reconnect.
+func TestClusterEdgeCatchesUpAfterARedisBlip(t *testing.T) {
+	const ttl = 2 * time.Second
+	var px *netproxy.Proxy
+	c := newClusterWith(t, 3, ttl, func(i int, addr string) string {
+		if i != 1 {
+			return addr
+		}
+		p, err := netproxy.Start(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		px = p
+		return strings.TrimPrefix(p.URL(), "http://")
+	}, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(a.url, "edges, blip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := c.joinDefault(mid, a, "Host", stage.PresetWebinarHost)
+	viewer := c.joinDefault(mid, b, "Viewer", stage.PresetWebinarViewer)
+	star := c.joinDefault(mid, cn, "Star", stage.PresetWebinarViewer)
+	ctx, cancel := ctxWait()
+	defer cancel()
+	eventually(t, "the viewer counts everyone", func() bool { return viewer.m.Count() == 3 })
+
+	blip := time.Now()
+	px.SetDown(true)
+	px.Cut()
+	act(t, "grant the star", host.m.Stage().GrantAccess(ctx, []string{star.id}))
+	eventually(t, "the star accepted", func() bool { return star.m.Stage().Status() == stage.Accepted })
+	act(t, "the star on stage", star.m.Stage().Join(ctx))
+	time.Sleep(ttl / 2)
+	if s := viewer.statusOf(star.id); s == stage.OnStage {
+		t.Errorf("the viewer saw the star on stage while its node was cut off from Redis")
+	}
+	px.SetDown(false)
+	eventually(t, "the viewer sees the star on stage", func() bool { return viewer.statusOf(star.id) == stage.OnStage })
+	if _, ok := viewer.reconnectedSince(blip); ok {
+		t.Error("the viewer reconnected: its node should have caught up from the stream")
+	}
+	t.Logf("Redis blip of %v on the viewer's edge: caught up %v after the link came back", ttl/2, time.Since(blip)-ttl/2)
 }
