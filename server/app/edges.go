@@ -70,13 +70,3 @@ func (s *edgeStreams) Follow(meetingID string, from map[string]signal.StreamPos,
 	}, done)
 	return stop, start, nil
 }
-
-func (s *edgeStreams) Reset(meetingID string) error {
-	s.mu.Lock()
-	delete(s.pubs, meetingID)
-	delete(s.eps, meetingID)
-	s.mu.Unlock()
-	ctx, cancel := context.WithTimeout(context.Background(), s.node.LeaseTTL()/6)
-	defer cancel()
-	return s.node.ResetStreams(ctx, meetingID)
-}

@@ -160,7 +160,9 @@ var ErrStreamGap = errors.New("cluster: room stream gap")
 // A Redis error is retried (from the same place: the entries wait in
 // Redis); a gap or an epoch other than the first entry's ends the follow
 // with ErrStreamGap passed to done. done is also called, with nil, after
-// stop. epoch 0 takes the first entry's epoch.
+// stop. epoch 0 takes the first entry's epoch; a follower that has taken
+// nothing yet also takes up a newer owner's chain at its start (its tail
+// was an older owner's entry).
 func (n *Node) Follow(meetingID string, epoch int64, pos map[string]Position, deliver func([]Delivered), done func(error)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
 	f := &follower{n: n, meeting: meetingID, epoch: epoch, pos: map[string]Position{}, start: map[string]int64{}}
@@ -184,6 +186,7 @@ type follower struct {
 	streams []string
 	pos     map[string]Position
 	start   map[string]int64 // the seq each stream is followed after
+	taken   bool             // an entry was taken: the epoch is the one followed
 	held    []Delivered      // read but not yet safe to hand over (see read)
 }
 
@@ -244,6 +247,11 @@ func (f *follower) read(ctx context.Context) ([]Delivered, error) {
 			if err != nil {
 				return nil, err
 			}
+			if !f.taken && prev == 0 && d.Epoch > f.epoch {
+				// Taken up at a tail an older owner wrote: the new owner's
+				// chain starts here (its seqs go on above the old ones).
+				f.epoch, pos.Seq = d.Epoch, 0
+			}
 			if f.epoch == 0 {
 				f.epoch = d.Epoch
 			}
@@ -255,6 +263,7 @@ func (f *follower) read(ctx context.Context) ([]Delivered, error) {
 			}
 			d.ID = m.ID
 			pos = Position{ID: m.ID, Seq: d.Seq}
+			f.taken = true
 			f.held = append(f.held, d)
 		}
 		f.pos[stream] = pos
@@ -312,15 +321,4 @@ func parseEntry(stream string, m redis.XMessage) (Delivered, int64, error) {
 		return Delivered{}, 0, fmt.Errorf("%w: malformed entry %s in %s: %v", ErrStreamGap, m.ID, stream, err)
 	}
 	return Delivered{Stream: stream, Seq: seq, Epoch: epoch, Body: []byte(body), commit: strings.Split(commit, ",")}, prev, nil
-}
-
-// ResetStreams deletes the room's streams (the audience's, the watchers'
-// and those of the live nodes): a new owner starts them over, and a reader
-// of the old ones finds a gap.
-func (n *Node) ResetStreams(ctx context.Context, meetingID string) error {
-	keys := []string{n.streamKey(meetingID, StreamAudience), n.streamKey(meetingID, StreamHosts)}
-	for _, u := range n.Nodes() {
-		keys = append(keys, n.streamKey(meetingID, NodeStream(u)))
-	}
-	return n.rdb.Del(ctx, keys...).Err()
 }

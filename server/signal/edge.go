@@ -67,15 +67,13 @@ func (h *Hub) edgeRoomFor(meetingID, owner string) *edgeRoom {
 		return nil
 	}
 	if er := h.edgeRooms[meetingID]; er != nil {
-		if er.owner == owner {
-			h.mu.Unlock()
-			return er
+		h.mu.Unlock()
+		if er.ownerURL() != owner {
+			er.migrate(owner, nil)
 		}
-		h.mu.Unlock()
-		er.fail(fmt.Errorf("the room's owner is now %s", owner))
-	} else {
-		h.mu.Unlock()
+		return er
 	}
+	h.mu.Unlock()
 	er := &edgeRoom{hub: h, id: meetingID, owner: owner, conns: map[string]*conn{}}
 	// The audience's stream and this node's: the watchers' is followed
 	// only once someone here sees everyone (ensureHosts).
@@ -94,7 +92,7 @@ func (h *Hub) edgeRoomFor(meetingID, owner string) *edgeRoom {
 	er.ringFrom = er.delivered
 	er.mu.Unlock()
 	h.mu.Lock()
-	if other := h.edgeRooms[meetingID]; other != nil && other.owner == owner {
+	if other := h.edgeRooms[meetingID]; other != nil {
 		h.mu.Unlock()
 		stop()
 		return other
@@ -105,10 +103,106 @@ func (h *Hub) edgeRoomFor(meetingID, owner string) *edgeRoom {
 }
 
 // followEnded: a gap in the streams (trimmed, a new owner) or the stop.
-// After a gap the room's clients reconnect and resync.
+// After a gap the edge follows the room's owner anew and resyncs its
+// clients (migrate).
 func (er *edgeRoom) followEnded(err error) {
+	if err == nil {
+		return
+	}
+	go func() {
+		p := er.hub.cfg.Placement
+		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
+		_, owner, _, cerr := p.Claim(ctx, er.id)
+		cancel()
+		if cerr != nil {
+			er.fail(fmt.Errorf("%w; and the room cannot be placed: %v", err, cerr))
+			return
+		}
+		if owner == "" {
+			owner = er.hub.cfg.Edges.Self // this node holds the room now
+		}
+		er.migrate(owner, err)
+	}()
+}
+
+func (er *edgeRoom) ownerURL() string {
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	return er.owner
+}
+
+// migrate follows the room under owner (a new owner, or the same after a
+// gap in its streams) without the clients reconnecting: the follower
+// starts over from the new streams' tails, every user here is joined to
+// the owner again (an OFF_STAGE viewer is not in its durable state) and
+// its client is told to resync. Actions waiting for their events fail
+// (4051): those events were the old owner's. A user the owner refuses is
+// closed (4051) to reconnect.
+func (er *edgeRoom) migrate(owner string, why error) {
+	er.restart.Lock()
+	defer er.restart.Unlock()
+	er.mu.Lock()
+	if er.dead || (owner == er.owner && why == nil) {
+		er.mu.Unlock()
+		return
+	}
+	stop := er.stop
+	er.stop = nil
+	er.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	er.mu.Lock()
+	if er.dead {
+		er.mu.Unlock()
+		return
+	}
+	er.hub.log.Info("edge room follows its owner anew", "meeting", er.id, "from", er.owner, "to", owner, "why", why)
+	er.owner = owner
+	from := map[string]StreamPos{streamAudience: {}, nodeStream(er.hub.cfg.Edges.Self): {}}
+	if er.withHosts {
+		from[streamHosts] = StreamPos{}
+	}
+	stop, start, err := er.hub.cfg.Edges.Streams.Follow(er.id, from, er.deliver, er.followEnded)
 	if err != nil {
-		go er.fail(err)
+		er.mu.Unlock()
+		er.fail(err)
+		return
+	}
+	er.stop, er.pos, er.delivered, er.ring = stop, start, 0, nil
+	for _, p := range start {
+		er.delivered = max(er.delivered, p.Seq)
+	}
+	er.ringFrom = er.delivered
+	parked := er.parked
+	er.parked = nil
+	conns := make([]*conn, 0, len(er.conns))
+	for _, c := range er.conns {
+		c.edgeSkip = er.delivered
+		conns = append(conns, c)
+	}
+	er.mu.Unlock()
+	for _, p := range parked {
+		p.c.sendError(p.msg.ID, protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node before the change was confirmed"))
+	}
+	resync := encodeEvent(protocol.ServerMessage{Event: protocol.EventResync})
+	for _, c := range conns {
+		id := c.id
+		ans, err := er.callOwner(c, edgeCall{Op: "join", Ident: &id, PeerID: c.peerID})
+		if err == nil && ans.Error != nil {
+			err = ans.Error
+		}
+		er.mu.Lock()
+		switch {
+		case er.conns[c.id.UserID] != c:
+		case err != nil:
+			delete(er.conns, c.id.UserID)
+			c.closeWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", true)
+		default:
+			c.edgeSkip = max(c.edgeSkip, ans.Seq)
+			queueEventTo(c, resync, false)
+		}
+		er.mu.Unlock()
 	}
 }
 
@@ -296,7 +390,7 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 	}
 	ctx, cancel := context.WithTimeout(ctx, edgeCallTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, er.owner+edgeCallPath, bytes.NewReader(body))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, er.ownerURL()+edgeCallPath, bytes.NewReader(body))
 	if err != nil {
 		return edgeAnswer{}, err
 	}
@@ -334,7 +428,7 @@ func (er *edgeRoom) callOwner(c *conn, call edgeCall) (edgeAnswer, error) {
 	call.User = c.id.UserID
 	ans, err := er.call(context.Background(), call)
 	if err != nil {
-		er.hub.log.Warn("a call to the room's owner failed", "meeting", er.id, "owner", er.owner, "op", call.Op, "err", err)
+		er.hub.log.Warn("a call to the room's owner failed", "meeting", er.id, "owner", er.ownerURL(), "op", call.Op, "err", err)
 		return ans, errMoved
 	}
 	if ans.Error != nil && ans.Error.Code == protocol.CodeRoomMoved {

@@ -635,11 +635,6 @@ func (h *Hub) room(meetingID string) *room {
 			epoch = e
 		}
 		r = newRoom(h, meetingID, epoch)
-		if s := h.edgeStreams(); s != nil {
-			if err := s.Reset(meetingID); err != nil {
-				h.log.Warn("cannot reset the room's streams; its edges may resync", "meeting", meetingID, "err", err)
-			}
-		}
 		// Not yet visible to anyone: restored without its lock.
 		if !r.restoreLocked() {
 			if p := h.cfg.Placement; p != nil {

@@ -14,7 +14,6 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
-	"fmt"
 	"net/http"
 	"time"
 
@@ -48,9 +47,6 @@ type RoomStreams interface {
 	// room's order; start is where each stream was taken up. done is told
 	// of a gap (the reader must resync) or, with nil, of stop.
 	Follow(meetingID string, from map[string]StreamPos, deliver func([]StreamEntry), done func(error)) (stop func(), start map[string]StreamPos, err error)
-	// Reset empties the room's streams: a new owner's seqs start over, and
-	// readers of the old ones find a gap.
-	Reset(meetingID string) error
 }
 
 // StreamPart is one stream's part of a commit.
@@ -481,8 +477,14 @@ func (h *Hub) checkEdgeOwners(p Placement) {
 		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
 		_, owner, _, err := p.Claim(ctx, er.id)
 		cancel()
-		if err == nil && owner != er.owner {
-			er.fail(fmt.Errorf("the room's owner is now %q", owner))
+		if err != nil {
+			continue
+		}
+		if owner == "" {
+			owner = h.cfg.Edges.Self // this node holds the room now: an edge of itself
+		}
+		if owner != er.ownerURL() {
+			er.migrate(owner, nil)
 		}
 	}
 }

@@ -58,6 +58,11 @@ type room struct {
 	expiry   *time.Timer // fires at the next request or invitation timeout
 }
 
+// seqBits is the room seqs an owner may publish per epoch step (2^20; an
+// epoch is the claim's time in ms, so a million per ms of tenure): an
+// epoch's seqs start at epoch << seqBits.
+const seqBits = 20
+
 func newRoom(h *Hub, id string, epoch int64) *room {
 	r := &room{
 		hub: h, id: id, epoch: epoch, st: stage.NewRoom(), started: time.Now().UnixMilli(),
@@ -66,6 +71,8 @@ func newRoom(h *Hub, id string, epoch int64) *room {
 		timers:   make(map[string]*time.Timer),
 		subs:     make(map[int]func(stage.Change)),
 		remote:   make(map[string]*remoteMember),
+		// A new owner's seqs go on above the old one's: epochs only grow.
+		wseq: epoch << seqBits,
 	}
 	r.st.SetLimits(h.cfg.DefaultLimits)
 	return r
