@@ -82,7 +82,7 @@ func childServer() int {
 		switch cmd, arg, _ := strings.Cut(sc.Text(), " "); cmd {
 		case "stats":
 			st := s.Stats()
-			fmt.Printf("STATS %d %d %d %d %d %d %d %d\n", cpuTime().Nanoseconds(), st.PacketsIn, st.PacketsOut, st.BytesOut, st.PacketsDropped, st.Subscriptions, st.PacketsShed, st.Retransmits)
+			fmt.Printf("STATS %d %d %d %d %d %d %d %d %d\n", cpuTime().Nanoseconds(), st.PacketsIn, st.PacketsOut, st.BytesOut, st.PacketsDropped, st.Subscriptions, st.PacketsShed, st.Retransmits, userTime().Nanoseconds())
 		case "profile": // start a CPU profile into the file arg
 			if prof, err = os.Create(arg); err == nil {
 				err = pprof.StartCPUProfile(prof)
@@ -114,7 +114,7 @@ type child struct {
 }
 
 type childStats struct {
-	cpu                                        time.Duration
+	cpu, user                                  time.Duration // all CPU, user CPU
 	in, out, bytes, dropped, shed, retransmits uint64
 	subscriptions                              int
 }
@@ -179,14 +179,14 @@ func (c *child) stats(tb testing.TB) childStats {
 		tb.Fatalf("no stats from the server process: %v", c.out.Err())
 	}
 	f := strings.Fields(c.out.Text())
-	if len(f) != 9 || f[0] != "STATS" {
+	if len(f) != 10 || f[0] != "STATS" {
 		tb.Fatalf("bad stats line %q", c.out.Text())
 	}
-	n := make([]uint64, 8)
+	n := make([]uint64, 9)
 	for i := range n {
 		n[i], _ = strconv.ParseUint(f[i+1], 10, 64)
 	}
-	return childStats{cpu: time.Duration(n[0]), in: n[1], out: n[2], bytes: n[3], dropped: n[4], subscriptions: int(n[5]), shed: n[6], retransmits: n[7]}
+	return childStats{cpu: time.Duration(n[0]), in: n[1], out: n[2], bytes: n[3], dropped: n[4], subscriptions: int(n[5]), shed: n[6], retransmits: n[7], user: time.Duration(n[8])}
 }
 
 // joinMany adds and connects n viewers, at most conc at a time.

@@ -106,6 +106,7 @@ func (sb *subscriber) newPC() error {
 		return err
 	}
 	gate := sb.p.candidateGate(protocol.PCSubscribe)
+	var pathOnce sync.Once // a PC's path is made once: it follows its ICE pair
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			gate.Add(protocol.ICECandidate(c.ToJSON()))
@@ -115,9 +116,14 @@ func (sb *subscriber) newPC() error {
 		sb.p.log.Debug("subscribe PC", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
-			if pp := newPeerPath(pc, sb.p.s.udpConn()); pp != nil {
-				sb.path.Store(pp)
-			}
+			pathOnce.Do(func() {
+				sb.candMu.Lock()
+				current := sb.pc == pc
+				sb.candMu.Unlock()
+				if pp := newPeerPath(pc, sb.p.s.udpConn()); pp != nil && current {
+					sb.path.Store(pp)
+				}
+			})
 			sb.connected.Store(true)
 			select {
 			case sb.connCh <- struct{}{}:
