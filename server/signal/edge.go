@@ -177,18 +177,20 @@ func (er *edgeRoom) migrate(owner string, why error) {
 	parked := er.parked
 	er.parked = nil
 	conns := make([]*conn, 0, len(er.conns))
+	peers := make([]string, 0, len(er.conns))
 	for _, c := range er.conns {
 		c.edgeSkip = er.delivered
 		conns = append(conns, c)
+		peers = append(peers, c.peerID)
 	}
 	er.mu.Unlock()
 	for _, p := range parked {
 		p.c.sendError(p.msg.ID, protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node before the change was confirmed"))
 	}
 	resync := encodeEvent(protocol.ServerMessage{Event: protocol.EventResync})
-	for _, c := range conns {
-		id := c.id
-		ans, err := er.callOwner(c, edgeCall{Op: "join", Ident: &id, PeerID: c.peerID})
+	for i, c := range conns {
+		// The identity as of hello (c.id is the reader's own).
+		ans, err := er.callOwner(c, edgeCall{Op: "join", Ident: c.ident.Load(), PeerID: peers[i]})
 		if err == nil && ans.Error != nil {
 			err = ans.Error
 		}
