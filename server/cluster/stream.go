@@ -193,6 +193,10 @@ type follower struct {
 // followBlock is how long one XREAD waits for entries.
 const followBlock = time.Second
 
+// streamReaders bounds the connections of the streams' reads: one per
+// room followed here (made as needed).
+const streamReaders = 4096
+
 // followBatch is the most entries one XREAD takes per stream.
 const followBatch = 512
 
@@ -231,7 +235,7 @@ func (f *follower) read(ctx context.Context) ([]Delivered, error) {
 	for _, s := range f.streams {
 		args = append(args, f.pos[s].ID)
 	}
-	res, err := f.n.rdb.XRead(ctx, &redis.XReadArgs{Streams: args, Count: followBatch, Block: followBlock}).Result()
+	res, err := f.n.readers.XRead(ctx, &redis.XReadArgs{Streams: args, Count: followBatch, Block: followBlock}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
