@@ -279,24 +279,28 @@ func (a *audience) setup(ctx context.Context, n int) error {
 }
 
 func (a *audience) hostListener() func(client.Event) {
-	var newest string // only the host's reader goroutine runs this
+	// newStageRequest comes just before the stageAccessRequestUpdate of the
+	// same frame, whose list names the newest request.
+	var added time.Time // only the host's reader goroutine runs this
 	return func(ev client.Event) {
 		switch ev.Name {
+		case client.EventNewStageRequest:
+			added = time.Now()
 		case client.EventStageAccessRequestUpdate:
-			newest = ""
-			if k := len(ev.Requests); k > 0 {
-				newest = ev.Requests[k-1].UserID
+			if !added.IsZero() && a.sampling.Load() {
+				newest := ""
+				if k := len(ev.Requests); k > 0 {
+					newest = ev.Requests[k-1].UserID
+				}
+				select {
+				case a.newReq <- hostSample{userID: newest, at: added}:
+				default:
+				}
 			}
+			added = time.Time{}
 			if w := a.pend.Load(); w != nil && len(ev.Requests) >= w.n && w.at.IsZero() {
 				w.at = time.Now()
 				close(w.done)
-			}
-		case client.EventNewStageRequest:
-			if a.sampling.Load() {
-				select {
-				case a.newReq <- hostSample{userID: newest, at: time.Now()}:
-				default:
-				}
 			}
 		}
 	}

@@ -45,9 +45,9 @@ func clusterBackends(b *testing.B) (pgURL, redisURL string, stop func()) {
 	return url, rd.URL(), func() { rd.Stop(); pg.Stop() }
 }
 
-func startNode(pgURL, redisURL, id string, leaseTTL time.Duration) (*server, error) {
-	return startServer(serverOptions{cluster: []string{"-cluster", "-redis", redisURL, "-postgres", pgURL,
-		"-node-id", id, "-lease-ttl", leaseTTL.String()}})
+func startNode(pgURL, redisURL, id string, leaseTTL time.Duration, extra ...string) (*server, error) {
+	return startServer(serverOptions{cluster: append([]string{"-cluster", "-redis", redisURL, "-postgres", pgURL,
+		"-node-id", id, "-lease-ttl", leaseTTL.String()}, extra...)})
 }
 
 // clusterSizes are the room sizes of BenchmarkClusterAudience: 1000
@@ -67,10 +67,11 @@ func clusterSizes() []int {
 
 // BenchmarkClusterAudience is the audience load of BenchmarkAudience (its
 // joins and its requests one at a time) on one webinar room, once on a
-// single server (SQLite) and once on a cluster of three nodes (PostgreSQL,
-// Redis) with the viewers connecting to the three nodes in turn; the room
-// lives on the node the host reached first, and the others redirect to it.
-// Per mode it reports:
+// single server (SQLite), once on a cluster of three nodes (PostgreSQL,
+// Redis) with the viewers connecting to the three nodes in turn — the room
+// lives on the node the host reached first, and the others redirect to it —
+// and once on three nodes with -edges, where each viewer stays on the node
+// it reached. Per mode it reports:
 //
 //	join-ms/viewer        CPU of every server process for the N joins / N
 //	                      (in a cluster: the redirecting nodes' hellos too)
@@ -81,20 +82,30 @@ func clusterSizes() []int {
 //	                      for it, sampleSize requests one at a time (each
 //	                      stored before it is told: SQLite or PostgreSQL)
 //	req-cpu-ms            the owner's CPU per request
+//
+// and with edges:
+//
+//	owner-join-ms/viewer  the owner's CPU for the N joins / N
+//	edge-join-ms/viewer   the edges' CPU / the viewers that joined there
 func BenchmarkClusterAudience(b *testing.B) {
 	skipUnlessBench(b)
 	for _, n := range clusterSizes() {
-		for _, mode := range []string{"single", "cluster3"} {
+		for _, mode := range []string{"single", "cluster3", "edges3"} {
 			b.Run(fmt.Sprintf("viewers=%d/%s", n, mode), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
-					benchClusterAudience(b, n, mode == "cluster3")
+					benchClusterAudience(b, n, mode)
 				}
 			})
 		}
 	}
 }
 
-func benchClusterAudience(b *testing.B, n int, clustered bool) {
+func benchClusterAudience(b *testing.B, n int, mode string) {
+	clustered := mode != "single"
+	var extra []string
+	if mode == "edges3" {
+		extra = []string{"-edges"}
+	}
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
 	defer cancel()
@@ -106,7 +117,7 @@ func benchClusterAudience(b *testing.B, n int, clustered bool) {
 		pg, rd, stop := clusterBackends(b)
 		defer stop()
 		for i := 0; i < 3; i++ {
-			s, err := startNode(pg, rd, fmt.Sprintf("n%d", i), 5*time.Second)
+			s, err := startNode(pg, rd, fmt.Sprintf("n%d", i), 5*time.Second, extra...)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -165,6 +176,11 @@ func benchClusterAudience(b *testing.B, n int, clustered bool) {
 	b.ReportMetric(ms(percentile(lat, 0.99)), "req-p99-ms")
 	b.ReportMetric(ms(reqCPU.srv)/float64(len(lat)), "req-cpu-ms")
 	b.ReportMetric(reqCPU.otherPct(), "other-cpu-%")
+	if len(extra) > 0 {
+		onEdges := n - (n+len(nodes)-1)/len(nodes) // viewer i joins through node i % len(nodes)
+		b.ReportMetric(ms(c1[0]-c0[0])/float64(n), "owner-join-ms/viewer")
+		b.ReportMetric(ms(redirect)/float64(max(onEdges, 1)), "edge-join-ms/viewer")
+	}
 	b.Logf("%d viewers over %d node(s), load average at start %s: joins %v wall, %v server CPU (%v on redirecting nodes)",
 		n, len(nodes), load, wall.Round(time.Millisecond), total, redirect)
 	if t := a.trouble(); t != "" {

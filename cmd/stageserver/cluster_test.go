@@ -63,6 +63,12 @@ func newCluster(t *testing.T, n int, redisFor func(i int, addr string) string) *
 
 func newClusterTTL(t *testing.T, n int, ttl time.Duration, redisFor func(i int, addr string) string) *testCluster {
 	t.Helper()
+	return newClusterWith(t, n, ttl, redisFor)
+}
+
+// newClusterWith starts n nodes with extra flags.
+func newClusterWith(t *testing.T, n int, ttl time.Duration, redisFor func(i int, addr string) string, extra ...string) *testCluster {
+	t.Helper()
 	c := &testCluster{t: t, pg: clusterenv.PostgresURL(t), redis: clusterenv.RedisServer(t)}
 	api, err := media.NewAPI(media.Options{Loopback: true})
 	if err != nil {
@@ -83,6 +89,7 @@ func newClusterTTL(t *testing.T, n int, ttl time.Duration, redisFor func(i int, 
 			"-node-id", nd.id, "-advertise", nd.url, "-addr", fmt.Sprintf("127.0.0.1:%d", port),
 			"-lease-ttl", ttl.String(), "-api-key", testserver.APIKey, "-data", t.TempDir(), "-web", "",
 			"-nat-ips", "127.0.0.1", "-log-format", "json", "-log-level", "info"}
+		nd.args = append(nd.args, extra...)
 		c.nodes = append(c.nodes, nd)
 		c.start(nd)
 	}

@@ -120,6 +120,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	maxOnStage := fs.Int("max-on-stage", 0, "default most users on stage (ON_STAGE or invited) per meeting; 0: no limit; a meeting's own limit (REST) wins")
 	requestTimeout := dur("request-timeout", "STAGEKIT_REQUEST_TIMEOUT", 0, "default time a stage request waits before it expires; 0: never")
 	inviteTimeout := dur("invitation-timeout", "STAGEKIT_INVITATION_TIMEOUT", 0, "default time an invitation (a grant) waits for the user to join; 0: never")
+	edges := boolean("edges", "STAGEKIT_EDGES", "with -cluster: serve the users of rooms other nodes own here (signaling only), instead of redirecting them")
 	leaseTTL := dur("lease-ttl", "STAGEKIT_LEASE_TTL", cluster.DefaultLeaseTTL, "how long a room's lease outlives its owner's last renewal: a dead node's rooms move after this")
 
 	if err := fs.Parse(args); err != nil {
@@ -190,8 +191,9 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 			return app.Config{}, errors.New("-demo runs a single server; it does not combine with -cluster")
 		}
 		cfg.Cluster = &cluster.Config{RedisURL: *redisURL, NodeID: *nodeID, Advertise: strings.TrimSuffix(*advertise, "/"), LeaseTTL: *leaseTTL, Logger: logger.With("component", "cluster")}
-	} else if *redisURL != "" || *nodeID != "" || *advertise != "" {
-		return app.Config{}, errors.New("-redis, -node-id and -advertise need -cluster")
+		cfg.Edges = *edges
+	} else if *redisURL != "" || *nodeID != "" || *advertise != "" || *edges {
+		return app.Config{}, errors.New("-redis, -node-id, -advertise and -edges need -cluster")
 	}
 	return cfg, nil
 }

@@ -90,6 +90,10 @@ type Config struct {
 	// are placed on nodes by leases in Redis (server/cluster). It needs
 	// PostgresURL.
 	Cluster *cluster.Config
+	// Edges, in a cluster, serves here the users of rooms other nodes own
+	// (signaling only: their media stays on the owner) instead of
+	// redirecting them there.
+	Edges bool
 	// StageLimits are the stage limits of meetings without their own
 	// (set over REST).
 	StageLimits stage.Limits
@@ -355,9 +359,16 @@ func (a *App) mountSignal() *signal.Hub {
 	}
 	if a.node != nil {
 		cfg.Placement = a.node
+		if a.cfg.Edges {
+			cfg.Edges = &signal.EdgeConfig{Streams: newEdgeStreams(a.node), Key: a.cfg.APIKey, Self: a.node.Advertise(),
+				Client: &http.Client{Timeout: 5 * time.Second}}
+		}
 	}
 	hub := signal.NewHub(cfg)
 	a.mux.Handle("/v1/ws", hub)
+	if cfg.Edges != nil {
+		a.mux.Handle(signal.EdgeCallPath, http.HandlerFunc(hub.ServeEdgeCall))
+	}
 	return hub
 }
 

@@ -81,6 +81,10 @@ type Node struct {
 	cfg Config
 	log *slog.Logger
 	rdb *redis.Client
+	// readers serves the room streams' blocking reads, one connection each
+	// while it waits: on a pool of their own, so that many followed rooms
+	// never keep a lease renewal waiting for a connection.
+	readers *redis.Client
 
 	mu    sync.Mutex
 	held  map[string]*lease
@@ -157,7 +161,9 @@ func New(ctx context.Context, cfg Config) (*Node, error) {
 		rdb.Close()
 		return nil, fmt.Errorf("cluster: redis at %s: %w", opts.Addr, err)
 	}
-	n := &Node{cfg: cfg, log: cfg.Logger, rdb: rdb, held: map[string]*lease{},
+	ropts := *opts
+	ropts.PoolSize, ropts.PoolTimeout = streamReaders, step
+	n := &Node{cfg: cfg, log: cfg.Logger, rdb: rdb, readers: redis.NewClient(&ropts), held: map[string]*lease{},
 		stop: make(chan struct{}), done: make(chan struct{})}
 	empty := []string{}
 	n.nodes.Store(&empty)
@@ -545,5 +551,6 @@ func (n *Node) Close() error {
 	for id, l := range held {
 		n.release(id, l)
 	}
+	n.readers.Close()
 	return n.rdb.Close()
 }

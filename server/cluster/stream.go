@@ -10,10 +10,11 @@ package cluster
 // StreamHosts (what the users who see everyone get) and one per node
 // (NodeStream: events private to users on that node). The owner adds the
 // entries of one commit to every stream concerned in one MULTI, each with
-// the room's seq and the seq of the stream's previous entry; a reader that
-// follows several streams reads them in one XREAD, which Redis answers at
-// one point between transactions, and hands their entries over merged in
-// the room's order. A reader knows from the previous-seq link whether it
+// the room's seq, the seq of the stream's previous entry and the names of
+// the commit's streams; a reader that follows several streams reads them
+// in one XREAD and hands their entries over merged in the room's order, a
+// commit once it has its part of every stream it follows (a blocked XREAD
+// returns as soon as one of its streams has data). A reader knows from the previous-seq link whether it
 // missed an entry of a stream (trimmed while it was away), and from the
 // epoch whether another owner took over: both end in a resync from the
 // owner's state rather than a guess.
@@ -25,6 +26,7 @@ import (
 	"fmt"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -78,11 +80,16 @@ func (p *Publisher) Publish(ctx context.Context, seq int64, entries []RoomEntry)
 	defer p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, p.n.cfg.LeaseTTL/6)
 	defer cancel()
+	names := make([]string, len(entries))
+	for i, e := range entries {
+		names[i] = e.Stream
+	}
+	commit := strings.Join(names, ",")
 	_, err := p.n.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
 		for _, e := range entries {
 			pipe.XAdd(ctx, &redis.XAddArgs{
 				Stream: p.n.streamKey(p.meeting, e.Stream), MaxLen: streamMaxLen, Approx: true,
-				Values: []any{"s", seq, "p", p.prev[e.Stream], "e", p.epoch, "b", e.Body},
+				Values: []any{"s", seq, "p", p.prev[e.Stream], "e", p.epoch, "k", commit, "b", e.Body},
 			})
 		}
 		return nil
@@ -102,9 +109,11 @@ func (p *Publisher) Publish(ctx context.Context, seq int64, entries []RoomEntry)
 // Delivered is an entry as a reader gets it.
 type Delivered struct {
 	Stream string
+	ID     string // the entry's Redis id: a Position to follow on from
 	Seq    int64
 	Epoch  int64
 	Body   []byte
+	commit []string // the streams of its commit
 }
 
 // Position is where a reader stands in each stream it follows: the Redis
@@ -151,13 +160,15 @@ var ErrStreamGap = errors.New("cluster: room stream gap")
 // A Redis error is retried (from the same place: the entries wait in
 // Redis); a gap or an epoch other than the first entry's ends the follow
 // with ErrStreamGap passed to done. done is also called, with nil, after
-// stop. epoch 0 takes the first entry's epoch.
+// stop. epoch 0 takes the first entry's epoch; a follower that has taken
+// nothing yet also takes up a newer owner's chain at its start (its tail
+// was an older owner's entry).
 func (n *Node) Follow(meetingID string, epoch int64, pos map[string]Position, deliver func([]Delivered), done func(error)) (stop func()) {
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &follower{n: n, meeting: meetingID, epoch: epoch, pos: map[string]Position{}}
+	f := &follower{n: n, meeting: meetingID, epoch: epoch, pos: map[string]Position{}, start: map[string]int64{}}
 	for s, p := range pos {
 		f.streams = append(f.streams, s)
-		f.pos[s] = p
+		f.pos[s], f.start[s] = p, p.Seq
 	}
 	slices.Sort(f.streams)
 	finished := make(chan struct{})
@@ -174,11 +185,17 @@ type follower struct {
 	epoch   int64
 	streams []string
 	pos     map[string]Position
-	held    []Delivered // read but not yet safe to hand over (see read)
+	start   map[string]int64 // the seq each stream is followed after
+	taken   bool             // an entry was taken: the epoch is the one followed
+	held    []Delivered      // read but not yet safe to hand over (see read)
 }
 
 // followBlock is how long one XREAD waits for entries.
 const followBlock = time.Second
+
+// streamReaders bounds the connections of the streams' reads: one per
+// room followed here (made as needed).
+const streamReaders = 4096
 
 // followBatch is the most entries one XREAD takes per stream.
 const followBatch = 512
@@ -218,7 +235,7 @@ func (f *follower) read(ctx context.Context) ([]Delivered, error) {
 	for _, s := range f.streams {
 		args = append(args, f.pos[s].ID)
 	}
-	res, err := f.n.rdb.XRead(ctx, &redis.XReadArgs{Streams: args, Count: followBatch, Block: followBlock}).Result()
+	res, err := f.n.readers.XRead(ctx, &redis.XReadArgs{Streams: args, Count: followBatch, Block: followBlock}).Result()
 	if errors.Is(err, redis.Nil) {
 		return nil, nil
 	}
@@ -234,6 +251,11 @@ func (f *follower) read(ctx context.Context) ([]Delivered, error) {
 			if err != nil {
 				return nil, err
 			}
+			if !f.taken && prev == 0 && d.Epoch > f.epoch {
+				// Taken up at a tail an older owner wrote: the new owner's
+				// chain starts here (its seqs go on above the old ones).
+				f.epoch, pos.Seq = d.Epoch, 0
+			}
 			if f.epoch == 0 {
 				f.epoch = d.Epoch
 			}
@@ -243,7 +265,9 @@ func (f *follower) read(ctx context.Context) ([]Delivered, error) {
 			if prev != pos.Seq {
 				return nil, fmt.Errorf("%w: %s entry %d follows %d, the reader stands at %d", ErrStreamGap, stream, d.Seq, prev, pos.Seq)
 			}
+			d.ID = m.ID
 			pos = Position{ID: m.ID, Seq: d.Seq}
+			f.taken = true
 			f.held = append(f.held, d)
 		}
 		f.pos[stream] = pos
@@ -259,9 +283,32 @@ func (f *follower) read(ctx context.Context) ([]Delivered, error) {
 	if limit >= 0 {
 		cut, _ = slices.BinarySearchFunc(f.held, limit+1, func(d Delivered, seq int64) int { return cmp.Compare(d.Seq, seq) })
 	}
+	cut = f.complete(cut)
 	out := slices.Clone(f.held[:cut])
 	f.held = slices.Delete(f.held, 0, cut)
 	return out, nil
+}
+
+// complete returns how many of the first n held entries form whole
+// commits: each with its part of every followed stream its commit wrote.
+func (f *follower) complete(n int) int {
+	for i := 0; i < n; {
+		j := i
+		for j < n && f.held[j].Seq == f.held[i].Seq {
+			j++
+		}
+		want := 0
+		for _, s := range f.held[i].commit {
+			if start, ok := f.start[s]; ok && f.held[i].Seq > start {
+				want++ // a stream joined later has no part of earlier commits
+			}
+		}
+		if j-i < want {
+			return i
+		}
+		i = j
+	}
+	return n
 }
 
 func parseEntry(stream string, m redis.XMessage) (Delivered, int64, error) {
@@ -273,8 +320,9 @@ func parseEntry(stream string, m redis.XMessage) (Delivered, int64, error) {
 	prev, err2 := field("p")
 	epoch, err3 := field("e")
 	body, _ := m.Values["b"].(string)
+	commit, _ := m.Values["k"].(string)
 	if err := errors.Join(err1, err2, err3); err != nil {
 		return Delivered{}, 0, fmt.Errorf("%w: malformed entry %s in %s: %v", ErrStreamGap, m.ID, stream, err)
 	}
-	return Delivered{Stream: stream, Seq: seq, Epoch: epoch, Body: []byte(body)}, prev, nil
+	return Delivered{Stream: stream, Seq: seq, Epoch: epoch, Body: []byte(body), commit: strings.Split(commit, ",")}, prev, nil
 }

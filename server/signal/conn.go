@@ -86,7 +86,14 @@ type conn struct {
 	keepMedia bool
 	// seq numbers the events queued to this connection; only its room
 	// touches it, under the room's lock.
-	seq     uint64
+	seq uint64
+	// On an edge (the room's owner is another node): the owner's URL from
+	// hello, the edge room once joined, and the room seq up to which the
+	// connection's snapshot covers the events (under the edge room's lock).
+	edgeOwner string
+	edge      *edgeRoom
+	edgeSkip  int64
+
 	limits  *limits // the participant's, set at hello (under the hub's lock)
 	flooded int     // rate-limited messages in a row
 	// snapshots limits snapshot requests, which cost O(what the user sees)
@@ -140,6 +147,9 @@ func (c *conn) serve(ctx context.Context) {
 		}
 		if c.room != nil {
 			c.room.dropped(c)
+		}
+		if c.edge != nil {
+			c.edgeGone(false)
 		}
 		c.closeWith(int(websocket.StatusNormalClosure), "", true)
 		<-c.writerDone
@@ -265,6 +275,8 @@ func (c *conn) placeRoom(ctx context.Context) *protocol.ErrorBody {
 	case err != nil:
 		c.hub.log.Warn("cannot place the room", "meeting", c.id.MeetingID, "err", err)
 		return protocol.NewError(protocol.CodeUnavailable, "this node cannot place the room now; try another node")
+	case owner != "" && c.hub.cfg.Edges != nil:
+		c.edgeOwner = owner // served here, as an edge of the owner
 	case owner != "":
 		e := protocol.NewError(protocol.CodeElsewhere, "the room is served by another node")
 		e.Redirect, e.LeaseMs = owner, left.Milliseconds()
@@ -344,10 +356,18 @@ func (c *conn) handle(msg protocol.ClientMessage) bool {
 			c.room.leave(c)
 			c.room = nil
 		}
+		if c.edge != nil {
+			c.edgeGone(true)
+			c.edge = nil
+		}
 		c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
 		c.closeWith(int(websocket.StatusNormalClosure), "left", true)
 		return false
 	default:
+		if c.edge != nil {
+			c.inEdgeRoom(msg)
+			return true
+		}
 		if c.room == nil {
 			c.sendError(msg.ID, protocol.NewError(protocol.CodeNotJoined, "join the room first"))
 			return true
@@ -358,6 +378,12 @@ func (c *conn) handle(msg protocol.ClientMessage) bool {
 }
 
 func (c *conn) join(reqID uint64) {
+	if c.edgeOwner != "" {
+		if c.edge == nil || c.allowSnapshot(reqID) {
+			c.edgeJoin(reqID)
+		}
+		return
+	}
 	if c.room != nil && c.room.isCurrent(c) {
 		if c.allowSnapshot(reqID) {
 			c.room.snapshot(c, reqID) // joined already: answer with the state
@@ -414,6 +440,26 @@ func (c *conn) inRoom(msg protocol.ClientMessage) {
 		}
 		res.Type, res.ID = protocol.TypeResult, msg.ID
 		c.send(res)
+	default:
+		c.sendError(msg.ID, protocol.NewError(protocol.CodeUnknownType, "unhandled message type %q", msg.Type))
+	}
+}
+
+// inEdgeRoom handles messages that need a joined room, on an edge.
+func (c *conn) inEdgeRoom(msg protocol.ClientMessage) {
+	if _, ok := stageKinds[msg.Type]; ok {
+		c.edgeApply(msg)
+		return
+	}
+	switch msg.Type {
+	case protocol.TypeSnapshot:
+		if c.allowSnapshot(msg.ID) {
+			c.edgeSnapshot(msg.ID)
+		}
+	case protocol.TypeStageRequests:
+		c.edgeRequests(msg.ID)
+	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate:
+		c.sendError(msg.ID, protocol.NewError(protocol.CodeMediaRefused, "media is served by the room's own node, not by this edge"))
 	default:
 		c.sendError(msg.ID, protocol.NewError(protocol.CodeUnknownType, "unhandled message type %q", msg.Type))
 	}

@@ -85,6 +85,9 @@ type Config struct {
 	// DefaultLimits bound the stage of rooms whose meeting has no limits
 	// of its own.
 	DefaultLimits stage.Limits
+	// Edges, in a cluster, serves the users of rooms owned by other nodes
+	// here (see remote.go) instead of redirecting them; nil redirects.
+	Edges *EdgeConfig
 	// OnPreset, if set, is told under the room's lock which preset each
 	// user holds: when it joins and when an admin changes its preset (the
 	// media server enforces media.*.can_produce from it). It must not block.
@@ -231,13 +234,14 @@ type Hub struct {
 	pingOnce sync.Once
 	stopPing chan struct{} // closed by Close
 
-	mu      sync.Mutex
-	rooms   map[string]*room
-	conns   map[*conn]struct{}
-	removed map[memberKey]time.Time // recently removed participants
-	limits  map[memberKey]*limits   // per participant, across its connections
-	closed  bool
-	wg      sync.WaitGroup // running connections
+	mu        sync.Mutex
+	rooms     map[string]*room
+	edgeRooms map[string]*edgeRoom // rooms owned elsewhere, served here as an edge
+	conns     map[*conn]struct{}
+	removed   map[memberKey]time.Time // recently removed participants
+	limits    map[memberKey]*limits   // per participant, across its connections
+	closed    bool
+	wg        sync.WaitGroup // running connections
 
 	msgsIn   atomic.Int64
 	msgsOut  atomic.Int64
@@ -281,14 +285,20 @@ func NewHub(cfg Config) *Hub {
 	if cfg.HelloRate <= 0 {
 		cfg.HelloRate = defaultHelloRate
 	}
-	return &Hub{
+	h := &Hub{
 		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, probeTimeout: defaultProbeTimeout, closeTimeout: defaultCloseTimeout,
-		stopPing: make(chan struct{}),
-		rooms:    make(map[string]*room),
-		conns:    make(map[*conn]struct{}),
-		removed:  make(map[memberKey]time.Time),
-		limits:   make(map[memberKey]*limits),
+		stopPing:  make(chan struct{}),
+		rooms:     make(map[string]*room),
+		edgeRooms: make(map[string]*edgeRoom),
+		conns:     make(map[*conn]struct{}),
+		removed:   make(map[memberKey]time.Time),
+		limits:    make(map[memberKey]*limits),
 	}
+	if cfg.Edges != nil && cfg.Placement != nil {
+		// An owner may serve a room to edges without a socket of its own.
+		go h.watchEdges()
+	}
+	return h
 }
 
 // ServeHTTP upgrades the request to a signaling WebSocket and serves it until
@@ -527,6 +537,7 @@ func (h *Hub) Close() {
 		}
 		c.closeWith(int(websocket.StatusGoingAway), "server shutting down", true)
 	}
+	h.closeEdges() // after the closes: a follower may take a second to stop
 	done := make(chan struct{})
 	go func() { h.wg.Wait(); close(done) }()
 	select {

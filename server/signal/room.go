@@ -52,10 +52,21 @@ type room struct {
 	countTick    *time.Timer // pending participant-count broadcast
 	countSent    int         // the count last broadcast
 
+	// remote are the members connected to other nodes (edges), and how
+	// many of them are watchers; wseq numbers what is published to them.
+	remote         map[string]*remoteMember
+	remoteWatchers int
+	wseq           int64
+
 	eventSeq int64       // the seq of the room's last stored event
 	sess     session     // the meeting and its current session, for events
 	expiry   *time.Timer // fires at the next request or invitation timeout
 }
+
+// seqBits is the room seqs an owner may publish per epoch step (2^20; an
+// epoch is the claim's time in ms, so a million per ms of tenure): an
+// epoch's seqs start at epoch << seqBits.
+const seqBits = 20
 
 func newRoom(h *Hub, id string, epoch int64) *room {
 	r := &room{
@@ -66,6 +77,9 @@ func newRoom(h *Hub, id string, epoch int64) *room {
 		away:      make(map[string]bool),
 		timers:    make(map[string]*time.Timer),
 		subs:      make(map[int]func(stage.Change)),
+		remote:    make(map[string]*remoteMember),
+		// A new owner's seqs go on above the old one's: epochs only grow.
+		wseq: epoch << seqBits,
 	}
 	r.st.SetLimits(h.cfg.DefaultLimits)
 	return r
@@ -103,6 +117,12 @@ func (r *room) join(c *conn, reqID uint64) bool {
 		}
 		if old := r.attached[uid]; old != nil && old != c {
 			old.closeWith(protocol.CodeReplaced, "the participant connected elsewhere", true)
+		}
+		if old := r.remote[uid]; old != nil {
+			var p commitParts
+			p.node(old.node).Close = map[string]int{uid: protocol.CodeReplaced}
+			r.publishLocked(p)
+			r.detachLocked(uid)
 		}
 		c.peerID = m.PeerID
 	} else {
@@ -393,9 +413,11 @@ func (r *room) stageEventLocked(changes []stage.Change) {
 				shown = append(shown, ch)
 				continue
 			}
+			body := r.eventBody(protocol.ServerMessage{Event: protocol.EventStage, Changes: []protocol.Change{protocol.ChangeOf(ch)}})
 			if c := r.attached[ch.UserID]; c != nil {
-				r.queueEvent(c, r.eventBody(protocol.ServerMessage{Event: protocol.EventStage, Changes: []protocol.Change{protocol.ChangeOf(ch)}}), false)
+				r.queueEvent(c, body, false)
 			}
+			r.remoteOwnLocked(ch.UserID, body)
 		}
 		if len(shown) == 0 {
 			return
@@ -434,9 +456,13 @@ func (r *room) stageEventLocked(changes []stage.Change) {
 	// public changes and their own, in order.
 	var own map[string][]byte
 	for uid := range private {
-		c := r.attached[uid]
-		if c == nil || r.watchers[uid] != nil {
+		if r.watchers[uid] != nil {
 			continue
+		}
+		if r.attached[uid] == nil {
+			if rm := r.remote[uid]; rm == nil || rm.watcher {
+				continue
+			}
 		}
 		var mine []protocol.Change
 		pub := 0
@@ -459,7 +485,7 @@ func (r *room) stageEventLocked(changes []stage.Change) {
 		audience = r.eventBody(protocol.ServerMessage{Event: protocol.EventStage, Changes: public})
 	}
 	var watchBody, hostBody []byte
-	if len(r.watchers) > 0 {
+	if len(r.watchers) > 0 || r.remoteWatchers > 0 {
 		watchBody = r.eventBody(watch)
 		hostBody = watchBody
 		if len(added) > 0 || len(removed) > 0 {
@@ -515,6 +541,7 @@ func (r *room) routeBodies(watch, host, audience []byte, own map[string][]byte) 
 		for uid, body := range own {
 			r.queueEvent(r.attached[uid], body, false)
 		}
+		r.publishBodiesLocked(watch, host, audience, own)
 		return
 	}
 	for uid, c := range r.attached {
@@ -527,6 +554,28 @@ func (r *room) routeBodies(watch, host, audience []byte, own map[string][]byte) 
 			r.queueEvent(c, audience, false)
 		}
 	}
+	r.publishBodiesLocked(watch, host, audience, own)
+}
+
+// publishBodiesLocked sends routeBodies' bodies to the edges: the
+// audience's and the watchers' once each, own per node.
+func (r *room) publishBodiesLocked(watch, host, audience []byte, own map[string][]byte) {
+	if len(r.remote) == 0 {
+		return
+	}
+	var p commitParts
+	if audience != nil {
+		p.aud = &audPart{Event: audience}
+	}
+	if watch != nil && r.remoteWatchers > 0 {
+		p.host = &hostPart{Watch: watch, Host: host}
+	}
+	for uid, body := range own {
+		if rm := r.remote[uid]; rm != nil {
+			p.own(rm.node, uid, body)
+		}
+	}
+	r.publishLocked(p)
 }
 
 // coalesceWatchers says whether the watchers' copy of an event waits for
@@ -583,7 +632,18 @@ func (r *room) eventBody(ev protocol.ServerMessage) []byte {
 
 // queueEvent numbers body with c's next seq and queues it: at once, or
 // deferred until the end of the host tick.
-func (r *room) queueEvent(c *conn, body []byte, deferred bool) {
+func (r *room) queueEvent(c *conn, body []byte, deferred bool) { queueEventTo(c, body, deferred) }
+
+// encodeEvent encodes ev as an event without a seq.
+func encodeEvent(ev protocol.ServerMessage) []byte {
+	ev.Type, ev.Seq = protocol.TypeEvent, 0
+	b, _ := json.Marshal(ev)
+	return b
+}
+
+// queueEventTo numbers body (an event without a seq) with c's next seq and
+// queues it.
+func queueEventTo(c *conn, body []byte, deferred bool) {
 	if c == nil || body == nil {
 		return
 	}
@@ -625,6 +685,7 @@ func (r *room) broadcastCount() {
 	for _, c := range r.attached {
 		c.enqueue(b)
 	}
+	r.publishLocked(commitParts{aud: &audPart{Count: n}})
 }
 
 // snapshot answers a resync request.
@@ -716,6 +777,12 @@ func (r *room) setPreset(p stage.Preset) {
 	for _, c := range r.attached {
 		r.queueEvent(c, resync, false)
 	}
+	for _, uid := range ids {
+		if rm := r.remote[uid]; rm != nil && rm.watcher != p.SeesEveryone() {
+			r.setRemoteLocked(uid, &remoteMember{node: rm.node, watcher: p.SeesEveryone()})
+		}
+	}
+	r.publishLocked(commitParts{aud: &audPart{Resync: true}})
 	r.countChanged()
 }
 
@@ -733,16 +800,35 @@ func (r *room) connOf(userID string) *conn {
 	return r.attached[userID]
 }
 
-// detachLocked forgets the user's connection.
+// detachLocked forgets the user's connection, here or on another node.
 func (r *room) detachLocked(userID string) {
 	delete(r.attached, userID)
 	delete(r.watchers, userID)
+	r.setRemoteLocked(userID, nil)
+}
+
+// setRemoteLocked records (rm) or forgets (nil) that the user is connected
+// to another node.
+func (r *room) setRemoteLocked(userID string, rm *remoteMember) {
+	if old := r.remote[userID]; old != nil {
+		if old.watcher {
+			r.remoteWatchers--
+		}
+		delete(r.remote, userID)
+	}
+	if rm != nil {
+		r.remote[userID] = rm
+		if rm.watcher {
+			r.remoteWatchers++
+		}
+	}
 }
 
 // exitLocked takes userID out of the room and tells whoever saw it: the
 // event participantLeft, for hosts with the pending list's delta when a
 // request was withdrawn. The caller has detached the user's connection.
 func (r *room) exitLocked(userID string) {
+	r.setRemoteLocked(userID, nil)
 	if t := r.timers[userID]; t != nil {
 		t.Stop()
 		delete(r.timers, userID)
@@ -835,7 +921,7 @@ func (r *room) startGraceLocked(userID string) {
 		}()
 		r.mu.Lock()
 		defer r.mu.Unlock()
-		if r.timers[userID] == t && r.attached[userID] == nil {
+		if rm := r.remote[userID]; r.timers[userID] == t && r.attached[userID] == nil && (rm == nil || rm.lost) {
 			delete(r.timers, userID)
 			r.exitLocked(userID)
 		}
@@ -1056,7 +1142,7 @@ func (r *room) stopTicksLocked() {
 
 // dropIfEmptyLocked forgets a room nobody is in, waits for or watches.
 func (r *room) dropIfEmptyLocked() {
-	if r.dead || r.st.Len() > 0 || len(r.attached) > 0 || len(r.timers) > 0 || len(r.subs) > 0 {
+	if r.dead || r.st.Len() > 0 || len(r.attached) > 0 || len(r.remote) > 0 || len(r.timers) > 0 || len(r.subs) > 0 {
 		return
 	}
 	r.stopTicksLocked()

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"slices"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stagekit/stagekit/internal/netproxy"
+	"github.com/stagekit/stagekit/internal/testserver"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// statusOf is userID's status as u sees it.
+func (u *plainMember) statusOf(userID string) stage.Status {
+	if userID == u.id {
+		return u.m.Stage().Status()
+	}
+	for _, p := range u.m.Participants() {
+		if p.UserID == userID {
+			return p.StageStatus
+		}
+	}
+	return ""
+}
+
+// Three nodes with -edges: the room lives on A (the host came first), the
+// viewers stay on the nodes they reached (B and C), and so does a second
+// host on C. The stage runs across them: requests in order on both hosts'
+// lists, an action answered after its event, grants and stage joins seen
+// everywhere, the count covering every node. Then C is killed: its users
+// come back through another node with their place kept.
+func TestClusterEdgesServeTheAudienceWhereItConnects(t *testing.T) {
+	const ttl = 2 * time.Second
+	c := newClusterWith(t, 3, ttl, nil, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(b.url, "edges")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := c.joinDefault(mid, a, "Host", stage.PresetWebinarHost)
+	v1 := c.joinDefault(mid, b, "V1", stage.PresetWebinarViewer)
+	v2 := c.joinDefault(mid, cn, "V2", stage.PresetWebinarViewer)
+	v3 := c.joinDefault(mid, a, "V3", stage.PresetWebinarViewer)
+	host2 := c.joinDefault(mid, cn, "Host2", stage.PresetWebinarHost)
+	all := []*plainMember{host, v1, v2, v3, host2}
+	for _, nd := range []*clusterNode{b, cn} {
+		if n := nd.metric(t, "stagekit_rooms"); n != 0 {
+			t.Errorf("node %s serves %v rooms of its own; the room is A's", nd.id, n)
+		}
+	}
+	if n := b.metric(t, "stagekit_connections"); n != 1 {
+		t.Errorf("node B holds %v connections, want V1's", n)
+	}
+	if n := cn.metric(t, "stagekit_connections"); n != 2 {
+		t.Errorf("node C holds %v connections, want V2's and Host2's", n)
+	}
+	for _, u := range all {
+		eventually(t, u.name+" counts everyone", func() bool { return u.m.Count() == len(all) })
+	}
+	// Audience-aware: the watchers' stream is read where a host is (C), not
+	// where only viewers are (B).
+	if _, ok := b.logged("edge follows the room's watchers' stream", nil); ok {
+		t.Error("B, with viewers only, follows the watchers' stream")
+	}
+	if _, ok := cn.logged("edge follows the room's watchers' stream", nil); !ok {
+		t.Error("C, with a host, does not follow the watchers' stream")
+	}
+	eventually(t, "the hosts see every participant", func() bool {
+		return len(host.m.Participants()) == len(all)-1 && len(host2.m.Participants()) == len(all)-1
+	})
+
+	ctx, cancel := ctxWait()
+	defer cancel()
+	act(t, "V1 request", v1.m.Stage().RequestAccess(ctx))
+	if s := v1.m.Stage().Status(); s != stage.Requested {
+		t.Errorf("V1's status right after its request was answered: %s (the answer came before the event)", s)
+	}
+	time.Sleep(5 * time.Millisecond) // distinct requestedAt
+	act(t, "V2 request", v2.m.Stage().RequestAccess(ctx))
+	want := []string{v1.id, v2.id}
+	for _, h := range []*plainMember{host, host2} {
+		eventually(t, h.name+" sees both requests in order", func() bool { return slices.Equal(pendingIDs(h.m), want) })
+	}
+	got, err := host2.m.Stage().GetAccessRequests(ctx)
+	if err != nil || len(got) != 2 || got[0].UserID != v1.id {
+		t.Errorf("Host2's getAccessRequests: %v, %v", got, err)
+	}
+
+	act(t, "grant V1 from the edge", host2.m.Stage().GrantAccess(ctx, []string{v1.id}))
+	eventually(t, "V1 accepted", func() bool { return v1.m.Stage().Status() == stage.Accepted })
+	act(t, "V1 joins the stage", v1.m.Stage().Join(ctx))
+	for _, u := range []*plainMember{host, v2, v3, host2} {
+		eventually(t, u.name+" sees V1 on stage", func() bool { return u.statusOf(v1.id) == stage.OnStage })
+	}
+	for _, h := range []*plainMember{host, host2} {
+		eventually(t, h.name+" sees V2's request only", func() bool { return slices.Equal(pendingIDs(h.m), []string{v2.id}) })
+	}
+
+	// Edge C dies: V2 and Host2 reconnect through another node (the SDK's
+	// defaults) and keep their place; nobody else reconnects.
+	killed := time.Now()
+	cn.signal(t, syscall.SIGKILL)
+	for _, u := range []*plainMember{v2, host2} {
+		eventually(t, u.name+" back after C died", func() bool { _, ok := u.reconnectedSince(killed); return ok })
+	}
+	if s := v2.m.Stage().Status(); s != stage.Requested {
+		t.Errorf("V2's status after its node died: %s, want its request kept", s)
+	}
+	eventually(t, "the host still sees V2's request", func() bool { return slices.Equal(pendingIDs(host.m), []string{v2.id}) })
+	for _, u := range []*plainMember{host, v1, v3} {
+		if _, ok := u.reconnectedSince(killed); ok {
+			t.Errorf("%s reconnected, though its node lives", u.name)
+		}
+	}
+	act(t, "deny V2 after the move", host2.m.Stage().DenyAccess(ctx, []string{v2.id}))
+	eventually(t, "V2 denied", func() bool { return v2.m.Stage().Status() == stage.OffStage })
+	took, _ := v2.reconnectedSince(killed)
+	t.Logf("edge killed: its users back through another node after %v", took.Sub(killed).Round(time.Millisecond))
+}
+
+// With -edges and the SDK's default settings: an edge stopped with SIGTERM
+// sends its users to the room's successor at once (none retries a node
+// that is gone) and they keep their place; then the owner is killed
+// (kill -9): once its lease ends another node takes the room over from
+// the durable state, and every client is back with the stage as it was:
+// those on the owner reconnect, those on a surviving edge resync over the
+// socket they have.
+func TestClusterEdgesShutdownAndOwnerDeath(t *testing.T) {
+	const ttl = 2 * time.Second
+	c := newClusterWith(t, 3, ttl, nil, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(b.url, "edges, faults")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := c.joinDefault(mid, a, "Host", stage.PresetWebinarHost)
+	star := c.joinDefault(mid, b, "Star", stage.PresetWebinarViewer)
+	asker := c.joinDefault(mid, cn, "Asker", stage.PresetWebinarViewer)
+	watcher := c.joinDefault(mid, cn, "Watcher", stage.PresetWebinarViewer)
+	all := []*plainMember{host, star, asker, watcher}
+	ctx, cancel := ctxWait()
+	defer cancel()
+	act(t, "grant the star", host.m.Stage().GrantAccess(ctx, []string{star.id}))
+	eventually(t, "the star accepted", func() bool { return star.m.Stage().Status() == stage.Accepted })
+	act(t, "the star on stage", star.m.Stage().Join(ctx))
+	act(t, "the asker's request", asker.m.Stage().RequestAccess(ctx))
+	eventually(t, "the host sees the request", func() bool { return slices.Equal(pendingIDs(host.m), []string{asker.id}) })
+	check := func(when string) {
+		t.Helper()
+		for _, u := range all {
+			eventually(t, u.name+" sees the star on stage "+when, func() bool { return u.statusOf(star.id) == stage.OnStage })
+		}
+		eventually(t, "the asker's request "+when, func() bool {
+			return asker.m.Stage().Status() == stage.Requested && slices.Equal(pendingIDs(host.m), []string{asker.id})
+		})
+	}
+	check("before")
+
+	stopped := time.Now()
+	cn.signal(t, syscall.SIGTERM)
+	var moved time.Duration
+	for _, u := range []*plainMember{asker, watcher} {
+		eventually(t, u.name+" moved off C", func() bool {
+			at, ok := u.reconnectedSince(stopped)
+			moved = max(moved, at.Sub(stopped))
+			return ok
+		})
+		if failed := u.log.since(stopped, "reconnect failed"); len(failed) > 0 {
+			t.Errorf("%s retried a node that was gone: %q", u.name, failed)
+		}
+	}
+	check("after C's shutdown")
+	t.Logf("SIGTERM of an edge: its users resynced elsewhere after %v", moved.Round(time.Millisecond))
+
+	killed := time.Now()
+	a.signal(t, syscall.SIGKILL)
+	eventually(t, "the host back after the owner died", func() bool { _, ok := host.reconnectedSince(killed); return ok })
+	check("after the owner died")
+	back := time.Since(killed)
+	// The star's edge (B) lives: it follows the new owner (B itself, or C's
+	// successor) and resyncs the star over the same socket.
+	if n := star.log.since(killed, "connection lost"); len(n) > 0 {
+		t.Errorf("the star, on a surviving edge, lost its connection: %q", n)
+	}
+	if n := b.metric(t, "stagekit_rooms"); n != 1 {
+		t.Errorf("node B serves %v rooms, want the room", n)
+	}
+	act(t, "grant the asker on the new owner", host.m.Stage().GrantAccess(ctx, []string{asker.id}))
+	eventually(t, "the asker accepted", func() bool { return asker.m.Stage().Status() == stage.Accepted })
+	act(t, "the asker on stage", asker.m.Stage().Join(ctx))
+	eventually(t, "the star, on its edge, sees the new owner's events", func() bool { return star.statusOf(asker.id) == stage.OnStage })
+	if n := star.log.since(killed, "connection lost"); len(n) > 0 {
+		t.Errorf("the star, on a surviving edge, lost its connection: %q", n)
+	}
+	t.Logf("kill -9 of the owner (lease TTL %v): the stage as before everywhere after %v", ttl, back.Round(time.Millisecond))
+}
+
+// An edge's link to Redis blips (its connections cut, new ones refused,
+// for less than the lease TTL): what happened meanwhile reaches its
+// viewer from the streams once the link is back, without a reconnect.
+func TestClusterEdgeCatchesUpAfterARedisBlip(t *testing.T) {
+	const ttl = 2 * time.Second
+	var px *netproxy.Proxy
+	c := newClusterWith(t, 3, ttl, func(i int, addr string) string {
+		if i != 1 {
+			return addr
+		}
+		p, err := netproxy.Start(addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(p.Close)
+		px = p
+		return strings.TrimPrefix(p.URL(), "http://")
+	}, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(a.url, "edges, blip")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := c.joinDefault(mid, a, "Host", stage.PresetWebinarHost)
+	viewer := c.joinDefault(mid, b, "Viewer", stage.PresetWebinarViewer)
+	star := c.joinDefault(mid, cn, "Star", stage.PresetWebinarViewer)
+	ctx, cancel := ctxWait()
+	defer cancel()
+	eventually(t, "the viewer counts everyone", func() bool { return viewer.m.Count() == 3 })
+
+	blip := time.Now()
+	px.SetDown(true)
+	px.Cut()
+	act(t, "grant the star", host.m.Stage().GrantAccess(ctx, []string{star.id}))
+	eventually(t, "the star accepted", func() bool { return star.m.Stage().Status() == stage.Accepted })
+	act(t, "the star on stage", star.m.Stage().Join(ctx))
+	time.Sleep(ttl / 2)
+	if s := viewer.statusOf(star.id); s == stage.OnStage {
+		t.Errorf("the viewer saw the star on stage while its node was cut off from Redis")
+	}
+	px.SetDown(false)
+	eventually(t, "the viewer sees the star on stage", func() bool { return viewer.statusOf(star.id) == stage.OnStage })
+	if _, ok := viewer.reconnectedSince(blip); ok {
+		t.Error("the viewer reconnected: its node should have caught up from the stream")
+	}
+	t.Logf("Redis blip of %v on the viewer's edge: caught up %v after the link came back", ttl/2, time.Since(blip)-ttl/2)
+}

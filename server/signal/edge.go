@@ -1,0 +1,668 @@
+package signal
+
+// The edge side: a room owned by another node, as this node serves its own
+// users of it. The edge follows the room's streams (the audience's, the
+// watchers' and this node's), numbers each event per connection as the
+// owner does, and forwards its users' calls to the owner. It keeps no stage
+// state: snapshots come from the owner, at the owner's seq, and are aligned
+// here with what was delivered (entries up to the snapshot's seq skipped,
+// those after it replayed from a ring of recent entries).
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
+// edgeRing is how many recent entries an edge keeps to align snapshots.
+const edgeRing = 1024
+
+type edgeRoom struct {
+	hub   *Hub
+	id    string
+	owner string // the owner's base URL
+
+	restart sync.Mutex // one follower change at a time
+
+	mu        sync.Mutex
+	stop      func()               // the follower's
+	pos       map[string]StreamPos // each followed stream's last delivered entry
+	withHosts bool                 // the watchers' stream is followed (someone here sees everyone)
+	conns     map[string]*conn     // user id → its connection here
+	delivered int64                // the room seq delivered up to
+	ringFrom  int64                // the ring covers (ringFrom, delivered]
+	ring      []edgeGroup
+	parked    []parkedAnswer
+	dead      bool
+}
+
+// edgeGroup is one commit's parts as this edge follows them.
+type edgeGroup struct {
+	seq  int64
+	aud  *audPart
+	host *hostPart
+	node *nodePart
+}
+
+// parkedAnswer waits until the events of its action are delivered.
+type parkedAnswer struct {
+	c   *conn
+	seq int64
+	msg protocol.ServerMessage
+}
+
+// edgeRoomFor returns the edge room of a meeting owned by owner, starting
+// to follow its streams if needed; nil when they cannot be followed.
+func (h *Hub) edgeRoomFor(meetingID, owner string) *edgeRoom {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	if er := h.edgeRooms[meetingID]; er != nil {
+		h.mu.Unlock()
+		if er.ownerURL() != owner {
+			er.migrate(owner, nil)
+		}
+		return er
+	}
+	h.mu.Unlock()
+	er := &edgeRoom{hub: h, id: meetingID, owner: owner, conns: map[string]*conn{}}
+	// The audience's stream and this node's: the watchers' is followed
+	// only once someone here sees everyone (ensureHosts).
+	from := map[string]StreamPos{streamAudience: {}, nodeStream(h.cfg.Edges.Self): {}}
+	er.mu.Lock() // no delivery before the start is known
+	stop, start, err := h.cfg.Edges.Streams.Follow(meetingID, from, er.deliver, er.followEnded)
+	if err != nil {
+		er.mu.Unlock()
+		h.log.Warn("cannot follow the room's streams", "meeting", meetingID, "err", err)
+		return nil
+	}
+	er.stop, er.pos = stop, start
+	for _, p := range start {
+		er.delivered = max(er.delivered, p.Seq)
+	}
+	er.ringFrom = er.delivered
+	er.mu.Unlock()
+	h.mu.Lock()
+	if other := h.edgeRooms[meetingID]; other != nil {
+		h.mu.Unlock()
+		stop()
+		return other
+	}
+	h.edgeRooms[meetingID] = er
+	h.mu.Unlock()
+	return er
+}
+
+// followEnded: a gap in the streams (trimmed, a new owner) or the stop.
+// After a gap the edge follows the room's owner anew and resyncs its
+// clients (migrate).
+func (er *edgeRoom) followEnded(err error) {
+	if err == nil {
+		return
+	}
+	go func() {
+		p := er.hub.cfg.Placement
+		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
+		_, owner, _, cerr := p.Claim(ctx, er.id)
+		cancel()
+		if cerr != nil {
+			er.fail(fmt.Errorf("%w; and the room cannot be placed: %v", err, cerr))
+			return
+		}
+		if owner == "" {
+			owner = er.hub.cfg.Edges.Self // this node holds the room now
+		}
+		er.migrate(owner, err)
+	}()
+}
+
+func (er *edgeRoom) ownerURL() string {
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	return er.owner
+}
+
+// migrate follows the room under owner (a new owner, or the same after a
+// gap in its streams) without the clients reconnecting: the follower
+// starts over from the new streams' tails, every user here is joined to
+// the owner again (an OFF_STAGE viewer is not in its durable state) and
+// its client is told to resync. Actions waiting for their events fail
+// (4051): those events were the old owner's. A user the owner refuses is
+// closed (4051) to reconnect.
+func (er *edgeRoom) migrate(owner string, why error) {
+	er.restart.Lock()
+	defer er.restart.Unlock()
+	er.mu.Lock()
+	if er.dead || (owner == er.owner && why == nil) {
+		er.mu.Unlock()
+		return
+	}
+	stop := er.stop
+	er.stop = nil
+	er.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+	er.mu.Lock()
+	if er.dead {
+		er.mu.Unlock()
+		return
+	}
+	er.hub.log.Info("edge room follows its owner anew", "meeting", er.id, "from", er.owner, "to", owner, "why", why)
+	er.owner = owner
+	from := map[string]StreamPos{streamAudience: {}, nodeStream(er.hub.cfg.Edges.Self): {}}
+	if er.withHosts {
+		from[streamHosts] = StreamPos{}
+	}
+	stop, start, err := er.hub.cfg.Edges.Streams.Follow(er.id, from, er.deliver, er.followEnded)
+	if err != nil {
+		er.mu.Unlock()
+		er.fail(err)
+		return
+	}
+	er.stop, er.pos, er.delivered, er.ring = stop, start, 0, nil
+	for _, p := range start {
+		er.delivered = max(er.delivered, p.Seq)
+	}
+	er.ringFrom = er.delivered
+	parked := er.parked
+	er.parked = nil
+	conns := make([]*conn, 0, len(er.conns))
+	peers := make([]string, 0, len(er.conns))
+	for _, c := range er.conns {
+		c.edgeSkip = er.delivered
+		conns = append(conns, c)
+		peers = append(peers, c.peerID)
+	}
+	er.mu.Unlock()
+	for _, p := range parked {
+		p.c.sendError(p.msg.ID, protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node before the change was confirmed"))
+	}
+	resync := encodeEvent(protocol.ServerMessage{Event: protocol.EventResync})
+	for i, c := range conns {
+		// The identity as of hello (c.id is the reader's own).
+		ans, err := er.callOwner(c, edgeCall{Op: "join", Ident: c.ident.Load(), PeerID: peers[i]})
+		if err == nil && ans.Error != nil {
+			err = ans.Error
+		}
+		er.mu.Lock()
+		switch {
+		case er.conns[c.id.UserID] != c:
+		case err != nil:
+			delete(er.conns, c.id.UserID)
+			c.closeWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", true)
+		default:
+			c.edgeSkip = max(c.edgeSkip, ans.Seq)
+			queueEventTo(c, resync, false)
+		}
+		er.mu.Unlock()
+	}
+}
+
+// fail ends the edge room: its clients reconnect (4051) and resync.
+func (er *edgeRoom) fail(err error) {
+	er.mu.Lock()
+	if er.dead {
+		er.mu.Unlock()
+		return
+	}
+	er.dead = true
+	conns := er.conns
+	er.conns = map[string]*conn{}
+	er.mu.Unlock()
+	er.hub.log.Info("edge room ended; its clients reconnect", "meeting", er.id, "err", err)
+	for _, c := range conns {
+		c.closeWith(protocol.CodeRoomMoved, "the room moved; reconnect", true)
+	}
+	er.forget()
+}
+
+// forget drops the room from the hub and stops following.
+func (er *edgeRoom) forget() {
+	h := er.hub
+	h.mu.Lock()
+	if h.edgeRooms[er.id] == er {
+		delete(h.edgeRooms, er.id)
+	}
+	h.mu.Unlock()
+	er.mu.Lock()
+	stop := er.stop
+	er.mu.Unlock()
+	if stop != nil {
+		go stop() // not from the follower's own goroutine: it waits for it
+	}
+}
+
+// deliver hands the streams' entries to the connections, commit by commit.
+func (er *edgeRoom) deliver(entries []StreamEntry) {
+	groups := make([]edgeGroup, 0, len(entries))
+	for _, e := range entries {
+		if len(groups) == 0 || groups[len(groups)-1].seq != e.Pos.Seq {
+			groups = append(groups, edgeGroup{seq: e.Pos.Seq})
+		}
+		g := &groups[len(groups)-1]
+		var err error
+		switch e.Stream {
+		case streamAudience:
+			g.aud = &audPart{}
+			err = json.Unmarshal(e.Body, g.aud)
+		case streamHosts:
+			g.host = &hostPart{}
+			err = json.Unmarshal(e.Body, g.host)
+		default:
+			g.node = &nodePart{}
+			err = json.Unmarshal(e.Body, g.node)
+		}
+		if err != nil {
+			go er.fail(fmt.Errorf("undecodable stream entry %d: %w", e.Pos.Seq, err))
+			return
+		}
+	}
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	if er.dead {
+		return
+	}
+	for _, e := range entries {
+		er.pos[e.Stream] = e.Pos
+	}
+	for _, g := range groups {
+		if g.seq <= er.delivered {
+			continue
+		}
+		for _, c := range er.conns {
+			er.deliverToLocked(c, g)
+		}
+		er.delivered = g.seq
+		er.ring = append(er.ring, g)
+		if len(er.ring) > edgeRing {
+			er.ringFrom = er.ring[0].seq
+			er.ring = er.ring[1:]
+		}
+	}
+	kept := er.parked[:0]
+	for _, p := range er.parked {
+		if p.seq <= er.delivered {
+			p.msg.Seq = p.c.seq
+			p.c.send(p.msg)
+		} else {
+			kept = append(kept, p)
+		}
+	}
+	er.parked = kept
+}
+
+// deliverToLocked queues what c's user may see of g: its own event if it
+// has one, else the watchers' or the audience's.
+func (er *edgeRoom) deliverToLocked(c *conn, g edgeGroup) {
+	if g.seq <= c.edgeSkip {
+		return
+	}
+	uid := c.id.UserID
+	switch own, ok := g.node.own(uid); {
+	case ok:
+		queueEventTo(c, own, false)
+	case c.id.Preset.SeesEveryone():
+		if g.host != nil {
+			body := g.host.Watch
+			if c.id.Preset.AcceptStageRequests && g.host.Host != nil {
+				body = g.host.Host
+			}
+			queueEventTo(c, body, false)
+		}
+	case g.aud != nil && g.aud.Event != nil:
+		queueEventTo(c, g.aud.Event, false)
+	}
+	if g.aud != nil && g.aud.Count > 0 {
+		if b, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeEvent, Event: protocol.EventCount, Count: g.aud.Count}); err == nil {
+			c.enqueue(b)
+		}
+	}
+	if g.aud != nil && g.aud.Resync {
+		queueEventTo(c, encodeEvent(protocol.ServerMessage{Event: protocol.EventResync}), false)
+	}
+	if g.node != nil {
+		if code, ok := g.node.Close[uid]; ok {
+			c.closeWith(code, "the participant connected elsewhere", true)
+		}
+	}
+}
+
+func (np *nodePart) own(userID string) ([]byte, bool) {
+	if np == nil {
+		return nil, false
+	}
+	b, ok := np.Own[userID]
+	return b, ok
+}
+
+// ensureHosts makes the edge follow the watchers' stream too, before a
+// watcher joins here: the follower is replaced by one that goes on from
+// what was delivered on the other streams and takes the watchers' up at
+// its tail. A snapshot taken after that (at or past both) aligns; one
+// from before it does not (ringFrom).
+func (er *edgeRoom) ensureHosts() error {
+	er.restart.Lock()
+	defer er.restart.Unlock()
+	er.mu.Lock()
+	if er.withHosts || er.dead {
+		er.mu.Unlock()
+		return nil
+	}
+	stop := er.stop
+	er.mu.Unlock()
+	stop() // no delivery after it returns
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	if er.dead {
+		return nil
+	}
+	from := map[string]StreamPos{streamHosts: {}}
+	for s, p := range er.pos {
+		from[s] = p
+	}
+	stop, start, err := er.hub.cfg.Edges.Streams.Follow(er.id, from, er.deliver, er.followEnded)
+	if err != nil {
+		go er.fail(err)
+		return err
+	}
+	er.stop, er.withHosts = stop, true
+	er.pos[streamHosts] = start[streamHosts]
+	er.hub.log.Info("edge follows the room's watchers' stream", "meeting", er.id, "from", start[streamHosts].Seq)
+	er.ringFrom = max(er.ringFrom, er.delivered, start[streamHosts].Seq)
+	return nil
+}
+
+// call sends an edge call to the owner.
+func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error) {
+	ec := er.hub.cfg.Edges
+	call.Meeting, call.Node = er.id, ec.Self
+	body, err := json.Marshal(call)
+	if err != nil {
+		return edgeAnswer{}, err
+	}
+	ctx, cancel := context.WithTimeout(ctx, edgeCallTimeout)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, er.ownerURL()+edgeCallPath, bytes.NewReader(body))
+	if err != nil {
+		return edgeAnswer{}, err
+	}
+	req.Header.Set("X-Stagekit-Node-Key", ec.Key)
+	req.Header.Set("Content-Type", "application/json")
+	client := ec.Client
+	if client == nil {
+		client = http.DefaultClient
+	}
+	res, err := client.Do(req)
+	if err != nil {
+		return edgeAnswer{}, err
+	}
+	defer res.Body.Close()
+	if res.StatusCode != http.StatusOK {
+		return edgeAnswer{}, fmt.Errorf("the owner answered %s", res.Status)
+	}
+	var ans edgeAnswer
+	if err := json.NewDecoder(res.Body).Decode(&ans); err != nil {
+		return edgeAnswer{}, err
+	}
+	return ans, nil
+}
+
+// edgeCallTimeout bounds an edge's call to the owner.
+const edgeCallTimeout = 5 * time.Second
+
+// errMoved is an owner that cannot be reached or no longer owns the room:
+// the client reconnects (4051), to be placed anew.
+var errMoved = errors.New("the room's owner is gone")
+
+// callOwner makes a call and turns the owner's refusal of the room (or its
+// silence) into errMoved.
+func (er *edgeRoom) callOwner(c *conn, call edgeCall) (edgeAnswer, error) {
+	call.User = c.id.UserID
+	ans, err := er.call(context.Background(), call)
+	if err != nil {
+		er.hub.log.Warn("a call to the room's owner failed", "meeting", er.id, "owner", er.ownerURL(), "op", call.Op, "err", err)
+		return ans, errMoved
+	}
+	if ans.Error != nil && ans.Error.Code == protocol.CodeRoomMoved {
+		return ans, errMoved
+	}
+	return ans, nil
+}
+
+func (c *conn) moved(reqID uint64) {
+	c.sendError(reqID, protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node; reconnect"))
+	c.closeWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", true)
+}
+
+// edgeJoin joins c's user to a room owned by another node.
+func (c *conn) edgeJoin(reqID uint64) {
+	er := c.edge
+	if er == nil {
+		er = c.hub.edgeRoomFor(c.id.MeetingID, c.edgeOwner)
+	}
+	if er == nil {
+		c.moved(reqID)
+		return
+	}
+	if c.id.Preset.SeesEveryone() && er.ensureHosts() != nil {
+		c.moved(reqID)
+		return
+	}
+	id := c.id
+	call := edgeCall{Op: "join", Ident: &id, PeerID: c.peerID}
+	for range 3 {
+		ans, err := er.callOwner(c, call)
+		if err != nil {
+			c.moved(reqID)
+			return
+		}
+		if ans.Error != nil {
+			c.sendError(reqID, ans.Error)
+			return
+		}
+		if ans.Snapshot == nil {
+			c.moved(reqID)
+			return
+		}
+		switch er.attach(c, ans, reqID) {
+		case attachDone:
+			return
+		case attachGone:
+			c.moved(reqID)
+			return
+		}
+		call = edgeCall{Op: "snapshot"} // too far behind to align: a newer one
+	}
+	c.sendError(reqID, protocol.NewError(protocol.CodeInternal, "the room's events run ahead of its snapshots; try again"))
+}
+
+type attachResult int
+
+const (
+	attachDone attachResult = iota
+	attachGone
+	attachRetry
+)
+
+// attach makes c its user's connection here and answers its join (or
+// snapshot) with the owner's snapshot.
+func (er *edgeRoom) attach(c *conn, ans edgeAnswer, reqID uint64) attachResult {
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	if er.dead || c.isClosing() {
+		return attachGone
+	}
+	if !er.alignedLocked(ans.Seq) {
+		return attachRetry
+	}
+	uid := c.id.UserID
+	if old := er.conns[uid]; old != nil && old != c {
+		old.closeWith(protocol.CodeReplaced, "the participant connected elsewhere", true)
+	}
+	er.conns[uid] = c
+	c.edge = er
+	c.peerID = ans.Snapshot.Self.PeerID
+	er.sendSnapshotLocked(c, *ans.Snapshot, ans.Seq, reqID)
+	return attachDone
+}
+
+// alignedLocked reports whether a snapshot at seq can be brought up to
+// what was delivered: the ring holds every entry after it.
+func (er *edgeRoom) alignedLocked(seq int64) bool {
+	return seq >= er.ringFrom
+}
+
+// sendSnapshotLocked answers reqID with snap (the room at seq) numbered
+// for c, then replays the entries delivered since seq.
+func (er *edgeRoom) sendSnapshotLocked(c *conn, snap protocol.Snapshot, seq int64, reqID uint64) {
+	snap.Seq = c.seq
+	var frames [][]byte
+	snap.Participants, frames = splitParts(reqID, snap.Participants, func(m *protocol.ServerMessage, p []protocol.Participant) { m.Participants = p }, frames)
+	if snap.Requests != nil {
+		snap.Requests, frames = splitParts(reqID, snap.Requests, func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, frames)
+	}
+	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
+	if err != nil {
+		return
+	}
+	c.enqueueAll(append(frames, final))
+	c.edgeSkip = seq
+	for _, g := range er.ring {
+		er.deliverToLocked(c, g)
+	}
+	c.edgeSkip = max(seq, er.delivered)
+}
+
+// edgeApply forwards a stage action and answers it once its events are
+// delivered here.
+func (c *conn) edgeApply(msg protocol.ClientMessage) {
+	er := c.edge
+	m := msg
+	ans, err := er.callOwner(c, edgeCall{Op: "act", Msg: &m})
+	if err != nil {
+		c.moved(msg.ID)
+		return
+	}
+	if ans.Error != nil {
+		c.sendError(msg.ID, ans.Error)
+		return
+	}
+	res := protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Status: ans.Status}
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	if er.conns[c.id.UserID] != c {
+		c.sendError(msg.ID, protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room"))
+		return
+	}
+	if ans.Seq <= er.delivered || ans.Seq <= c.edgeSkip {
+		res.Seq = c.seq
+		c.send(res)
+		return
+	}
+	er.parked = append(er.parked, parkedAnswer{c: c, seq: ans.Seq, msg: res})
+}
+
+// edgeSnapshot answers a resync from the owner's state.
+func (c *conn) edgeSnapshot(reqID uint64) {
+	er := c.edge
+	for range 3 {
+		ans, err := er.callOwner(c, edgeCall{Op: "snapshot"})
+		if err != nil {
+			c.moved(reqID)
+			return
+		}
+		if ans.Error != nil || ans.Snapshot == nil {
+			c.sendError(reqID, ans.Error)
+			return
+		}
+		switch er.attach(c, ans, reqID) {
+		case attachDone:
+			return
+		case attachGone:
+			c.moved(reqID)
+			return
+		}
+	}
+	c.sendError(reqID, protocol.NewError(protocol.CodeInternal, "the room's events run ahead of its snapshots; try again"))
+}
+
+// edgeRequests answers getAccessRequests from the owner's list.
+func (c *conn) edgeRequests(reqID uint64) {
+	ans, err := c.edge.callOwner(c, edgeCall{Op: "requests"})
+	if err != nil {
+		c.moved(reqID)
+		return
+	}
+	if ans.Error != nil {
+		c.sendError(reqID, ans.Error)
+		return
+	}
+	last, frames := splitParts(reqID, ans.Requests, func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, nil)
+	if last == nil {
+		last = []protocol.StageRequest{}
+	}
+	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Requests: last})
+	if err != nil {
+		return
+	}
+	c.enqueueAll(append(frames, final))
+}
+
+// edgeGone is c's leave (the user exits) or drop (it keeps its place for
+// the grace period): the owner is told unless c was replaced meanwhile.
+func (c *conn) edgeGone(left bool) {
+	er := c.edge
+	er.mu.Lock()
+	mine := er.conns[c.id.UserID] == c
+	if mine {
+		delete(er.conns, c.id.UserID)
+	}
+	empty := len(er.conns) == 0 && !er.dead
+	if empty {
+		er.dead = true
+	}
+	er.mu.Unlock()
+	if mine {
+		op := "drop"
+		if left {
+			op = "leave"
+		}
+		if left {
+			er.callOwner(c, edgeCall{Op: op})
+		} else {
+			go er.callOwner(c, edgeCall{Op: op})
+		}
+	}
+	if empty {
+		er.forget()
+	}
+}
+
+// closeEdges stops following every edge room (the hub is closing).
+func (h *Hub) closeEdges() {
+	h.mu.Lock()
+	rooms := h.edgeRooms
+	h.edgeRooms = map[string]*edgeRoom{}
+	h.mu.Unlock()
+	var wg sync.WaitGroup
+	for _, er := range rooms {
+		er.mu.Lock()
+		er.dead = true
+		stop := er.stop
+		er.mu.Unlock()
+		if stop != nil {
+			wg.Go(stop)
+		}
+	}
+	wg.Wait()
+}

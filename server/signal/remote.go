@@ -1,0 +1,497 @@
+package signal
+
+// Edges: a room's audience served by other nodes than its owner. The owner
+// (the lease holder) keeps the room: the stage state machine, its order,
+// its routing. Users connected to another node (an edge) are members of the
+// owner's room like its own; the owner calls them remote. Events for them
+// are encoded as for local users and published once per audience to the
+// room's streams (EdgeConfig.Streams) under the room's own seq (wseq); the
+// edge numbers them per connection. An edge's calls (join, stage actions,
+// snapshot, leave, drop) come over HTTP (ServeEdgeCall) and are answered
+// after the commit with the wseq of its events.
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"net/http"
+	"time"
+
+	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/server/auth"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// EdgeConfig turns edges on: a clustered hub serves any room's users,
+// forwarding to the room's owner what it does not own.
+type EdgeConfig struct {
+	Streams RoomStreams
+	// Key authenticates the nodes' calls to each other (the cluster's
+	// shared admin key).
+	Key string
+	// Self is this node's advertised URL: its name in the streams and in
+	// the owner's books.
+	Self string
+	// Client makes the calls to owners; default a client with a 5 s timeout.
+	Client *http.Client
+}
+
+// RoomStreams carries rooms' events from owners to edges (server/cluster's
+// Redis Streams).
+type RoomStreams interface {
+	// Publish adds one commit's parts, in the room's order, under the
+	// owner's epoch.
+	Publish(meetingID string, epoch, seq int64, parts []StreamPart) error
+	// Follow reads each stream of from after its position (the zero
+	// position: after its current tail) and hands their entries over in the
+	// room's order; start is where each stream was taken up. done is told
+	// of a gap (the reader must resync) or, with nil, of stop.
+	Follow(meetingID string, from map[string]StreamPos, deliver func([]StreamEntry), done func(error)) (stop func(), start map[string]StreamPos, err error)
+}
+
+// StreamPart is one stream's part of a commit.
+type StreamPart struct {
+	Stream string
+	Body   []byte
+}
+
+// StreamEntry is a part as a follower gets it.
+type StreamEntry struct {
+	Stream string
+	Pos    StreamPos
+	Body   []byte
+}
+
+// StreamPos is a place in a stream: an entry's id and seq.
+type StreamPos struct {
+	ID  string
+	Seq int64
+}
+
+// Streams of a room: what every user may see, what watchers see, and each
+// node's users' own events.
+const (
+	streamAudience = "aud"
+	streamHosts    = "host"
+)
+
+func nodeStream(node string) string { return "n:" + node }
+
+// audPart is the audience stream's part of a commit: an event for every
+// user not a watcher, the participant count, a resync for everyone.
+type audPart struct {
+	Event  json.RawMessage `json:"a,omitempty"`
+	Count  int             `json:"n,omitempty"`
+	Resync bool            `json:"r,omitempty"`
+}
+
+// hostPart is the watchers' part: watch for those who see everyone, host
+// for those who also accept requests (with the pending list's delta).
+type hostPart struct {
+	Watch json.RawMessage `json:"w,omitempty"`
+	Host  json.RawMessage `json:"h,omitempty"`
+}
+
+// nodePart is a node's users' part: their own events (instead of the
+// audience's) and connections to close (replaced elsewhere).
+type nodePart struct {
+	Own   map[string]json.RawMessage `json:"o,omitempty"`
+	Close map[string]int             `json:"x,omitempty"`
+}
+
+// remoteMember is a member of the room connected to another node.
+type remoteMember struct {
+	node    string
+	watcher bool
+	lost    bool // its node left the cluster: in its grace period
+}
+
+// commitParts collects what one routed event sends to edges.
+type commitParts struct {
+	aud   *audPart
+	host  *hostPart
+	nodes map[string]*nodePart
+}
+
+func (p *commitParts) node(n string) *nodePart {
+	if p.nodes == nil {
+		p.nodes = map[string]*nodePart{}
+	}
+	np := p.nodes[n]
+	if np == nil {
+		np = &nodePart{}
+		p.nodes[n] = np
+	}
+	return np
+}
+
+func (p *commitParts) own(node, userID string, body []byte) {
+	np := p.node(node)
+	if np.Own == nil {
+		np.Own = map[string]json.RawMessage{}
+	}
+	np.Own[userID] = body
+}
+
+// publishLocked sends parts to the edges under the room's next seq; nothing
+// when no member is remote.
+func (r *room) publishLocked(p commitParts) {
+	streams := r.hub.edgeStreams()
+	if streams == nil || len(r.remote) == 0 || (p.aud == nil && p.host == nil && len(p.nodes) == 0) {
+		return
+	}
+	r.wseq++
+	var parts []StreamPart
+	add := func(stream string, v any) {
+		b, err := json.Marshal(v)
+		if err != nil {
+			r.hub.log.Error("encode stream part", "err", err)
+			return
+		}
+		parts = append(parts, StreamPart{Stream: stream, Body: b})
+	}
+	if p.aud != nil {
+		add(streamAudience, p.aud)
+	}
+	if p.host != nil {
+		add(streamHosts, p.host)
+	}
+	for n, np := range p.nodes {
+		add(nodeStream(n), np)
+	}
+	if err := streams.Publish(r.id, r.epoch, r.wseq, parts); err != nil {
+		// The edges find the hole (the next entry's link skips it) and
+		// resync their clients.
+		r.hub.log.Warn("publishing to the room's edges failed", "meeting", r.id, "seq", r.wseq, "err", err)
+	}
+}
+
+// remoteOwnLocked publishes an event for one remote user only.
+func (r *room) remoteOwnLocked(userID string, body []byte) {
+	rm := r.remote[userID]
+	if rm == nil || body == nil {
+		return
+	}
+	var p commitParts
+	p.own(rm.node, userID, body)
+	r.publishLocked(p)
+}
+
+// snapshotOfLocked is the room as userID may see it (Seq left 0).
+func (r *room) snapshotOfLocked(userID string, preset stage.Preset) protocol.Snapshot {
+	snap := protocol.Snapshot{Count: r.st.Count(), StartedAt: r.started}
+	visible := r.st.VisibleTo(userID)
+	snap.Participants = make([]protocol.Participant, 0, len(visible))
+	for _, m := range visible {
+		if m.UserID == userID {
+			snap.Self = protocol.ParticipantOf(m)
+			continue
+		}
+		snap.Participants = append(snap.Participants, protocol.ParticipantOf(m))
+	}
+	if preset.AcceptStageRequests {
+		snap.Requests = r.requestsLocked()
+	}
+	return snap
+}
+
+// edgeCall is an edge's call to the owner.
+type edgeCall struct {
+	Op      string                  `json:"op"` // join, act, snapshot, requests, leave, drop
+	Meeting string                  `json:"meeting"`
+	Node    string                  `json:"node"`
+	User    string                  `json:"user"`
+	Ident   *auth.Identity          `json:"ident,omitempty"`
+	PeerID  string                  `json:"peerId,omitempty"`
+	Msg     *protocol.ClientMessage `json:"msg,omitempty"`
+}
+
+// edgeAnswer is the owner's answer: the room's seq of the call's events
+// (the edge answers its client once it has delivered them).
+type edgeAnswer struct {
+	Seq      int64                   `json:"seq"`
+	Status   stage.Status            `json:"status,omitempty"`
+	Snapshot *protocol.Snapshot      `json:"snapshot,omitempty"`
+	Requests []protocol.StageRequest `json:"requests,omitempty"`
+	Error    *protocol.ErrorBody     `json:"error,omitempty"`
+}
+
+// edgeCallPath is where owners answer edges' calls.
+const edgeCallPath = "/v1/cluster/call"
+
+// EdgeCallPath is where an app mounts ServeEdgeCall.
+const EdgeCallPath = "POST " + edgeCallPath
+
+// ServeEdgeCall answers an edge's call for a room this node owns.
+func (h *Hub) ServeEdgeCall(w http.ResponseWriter, req *http.Request) {
+	ec := h.cfg.Edges
+	if ec == nil || subtle.ConstantTimeCompare([]byte(req.Header.Get("X-Stagekit-Node-Key")), []byte(ec.Key)) != 1 {
+		http.Error(w, "forbidden", http.StatusForbidden)
+		return
+	}
+	var call edgeCall
+	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 1<<20)).Decode(&call); err != nil || call.Meeting == "" || call.User == "" || call.Node == "" {
+		http.Error(w, "bad call", http.StatusBadRequest)
+		return
+	}
+	ans := h.answerEdge(call)
+	w.Header().Set("Content-Type", "application/json")
+	json.NewEncoder(w).Encode(ans)
+}
+
+func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
+	moved := edgeAnswer{Error: protocol.NewError(protocol.CodeRoomMoved, "this node does not serve the room")}
+	var r *room
+	if call.Op == "join" {
+		r = h.room(call.Meeting)
+	} else {
+		r = h.existingRoom(call.Meeting)
+	}
+	if r == nil {
+		return moved
+	}
+	switch call.Op {
+	case "join":
+		if call.Ident == nil || call.Ident.MeetingID != call.Meeting || call.Ident.UserID != call.User {
+			return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "join: identity missing")}
+		}
+		if a, ok := r.remoteJoin(call.Node, *call.Ident, call.PeerID); ok {
+			return a
+		}
+		return moved
+	case "act":
+		if call.Msg == nil {
+			return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "act: message missing")}
+		}
+		kind, ok := stageKinds[call.Msg.Type]
+		if !ok {
+			return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a stage action: %q", call.Msg.Type)}
+		}
+		return r.remoteApply(call.Node, call.User, *call.Msg, kind)
+	case "snapshot", "requests":
+		return r.remoteRead(call.Node, call.User, call.Op == "requests")
+	case "leave", "drop":
+		r.remoteGone(call.Node, call.User, call.Op == "leave")
+		return edgeAnswer{}
+	}
+	return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "unknown call %q", call.Op)}
+}
+
+// remoteJoin enters (or re-attaches) a user connected to node; false when
+// the room was dropped meanwhile.
+func (r *room) remoteJoin(node string, id auth.Identity, peerID string) (edgeAnswer, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return edgeAnswer{}, false
+	}
+	uid := id.UserID
+	watcher := id.Preset.SeesEveryone()
+	if m, ok := r.st.Member(uid); ok {
+		if t := r.timers[uid]; t != nil {
+			t.Stop()
+			delete(r.timers, uid)
+		}
+		if old := r.attached[uid]; old != nil {
+			old.closeWith(protocol.CodeReplaced, "the participant connected elsewhere", true)
+			r.detachLocked(uid)
+		}
+		if old := r.remote[uid]; old != nil && old.node != node {
+			var p commitParts
+			p.node(old.node).Close = map[string]int{uid: protocol.CodeReplaced}
+			r.publishLocked(p)
+		}
+		r.setRemoteLocked(uid, &remoteMember{node: node, watcher: m.Preset.SeesEveryone()})
+	} else {
+		r.setRemoteLocked(uid, &remoteMember{node: node, watcher: watcher})
+		m, err := r.st.Enter(stage.Member{UserID: uid, PeerID: peerID, Name: id.Name, CustomID: id.CustomID, Preset: id.Preset})
+		if err != nil {
+			r.setRemoteLocked(uid, nil)
+			return edgeAnswer{Error: protocol.ErrorOf(err)}, true
+		}
+		log := r.newEventLog(participantActor(uid))
+		if r.st.Len() == 1 {
+			r.sess.ID, r.sess.StartedAt = newSessionID(), r.hub.cfg.Now()
+			log.add(EventMeetingStarted, nil, nil, "")
+		}
+		log.add(EventParticipantJoined, &m, nil, "")
+		if !r.commitLocked(nil, nil, log, "", nil) {
+			return edgeAnswer{}, false
+		}
+		if !m.Preset.HiddenParticipant {
+			p := protocol.ParticipantOf(m)
+			ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
+			r.route(ev, ev, m.InView())
+			r.countChanged()
+		}
+	}
+	m, _ := r.st.Member(uid)
+	snap := r.snapshotOfLocked(uid, m.Preset)
+	return edgeAnswer{Seq: r.wseq, Snapshot: &snap}, true
+}
+
+// remoteApply runs a stage action of a remote user.
+func (r *room) remoteApply(node, userID string, msg protocol.ClientMessage, kind stage.Kind) edgeAnswer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rm := r.remote[userID]; rm == nil || rm.node != node || r.dead {
+		return edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
+	}
+	res, err := r.st.Apply(stage.Action{Kind: kind, Actor: userID, Targets: msg.UserIDs, Expect: msg.Expect, At: r.hub.cfg.Now().UnixMilli()})
+	if err != nil {
+		return edgeAnswer{Error: protocol.ErrorOf(err)}
+	}
+	if len(res.Changes) > 0 {
+		log := r.newEventLog(participantActor(userID))
+		log.stage(res.Changes)
+		if !r.commitLocked(res.Changes, nil, log, "", nil) {
+			return edgeAnswer{Error: protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node; reconnect")}
+		}
+		r.tellLocked(res.Changes, kind)
+	}
+	me, _ := r.st.Member(userID)
+	return edgeAnswer{Seq: r.wseq, Status: me.Status}
+}
+
+// remoteRead answers a remote user's snapshot or request list.
+func (r *room) remoteRead(node, userID string, requests bool) edgeAnswer {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	m, ok := r.st.Member(userID)
+	if rm := r.remote[userID]; rm == nil || rm.node != node || !ok || r.dead {
+		return edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
+	}
+	if requests {
+		if !m.Preset.AcceptStageRequests {
+			return edgeAnswer{Error: protocol.NewError(int(stage.CodePermissionDenied), "preset %q may not see stage requests", m.Preset.Name)}
+		}
+		return edgeAnswer{Seq: r.wseq, Requests: r.requestsLocked()}
+	}
+	snap := r.snapshotOfLocked(userID, m.Preset)
+	return edgeAnswer{Seq: r.wseq, Snapshot: &snap}
+}
+
+// remoteGone is a remote user's leave (it exits now) or drop (it keeps its
+// place for the grace period).
+func (r *room) remoteGone(node, userID string, left bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if rm := r.remote[userID]; rm == nil || rm.node != node {
+		return // moved meanwhile
+	}
+	r.setRemoteLocked(userID, nil)
+	if left {
+		r.exitLocked(userID)
+		return
+	}
+	if !r.dead {
+		r.startGraceLocked(userID)
+	}
+}
+
+// nodesChanged treats the users of the gone nodes as dropped (they keep
+// their place for the grace period, within which they reconnect somewhere)
+// and takes back those of nodes listed again (missed heartbeats, not a
+// death) who are still in their grace period.
+func (r *room) nodesChanged(gone, back map[string]bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.dead {
+		return
+	}
+	for uid, rm := range r.remote {
+		switch {
+		case gone[rm.node] && !rm.lost:
+			rm.lost = true
+			r.startGraceLocked(uid)
+		case back[rm.node] && rm.lost:
+			rm.lost = false
+			if t := r.timers[uid]; t != nil {
+				t.Stop()
+				delete(r.timers, uid)
+			}
+		}
+	}
+}
+
+// watchEdges, every second until the hub closes, drops the remote users of
+// nodes that left the cluster and checks that the owner of each room served
+// here as an edge still holds it: when another node does, or none (this
+// node claims it then), the edge room ends and its clients reconnect, to
+// be placed anew.
+func (h *Hub) watchEdges() {
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	// A node counts as gone once it was listed and is not any more: a node
+	// that just started may not be in this node's list yet.
+	seen := map[string]bool{}
+	for {
+		select {
+		case <-h.stopPing:
+			return
+		case <-t.C:
+		}
+		p := h.cfg.Placement
+		if p == nil {
+			return
+		}
+		live := map[string]bool{}
+		for _, u := range p.Nodes() {
+			live[u] = true
+		}
+		gone, back := map[string]bool{}, map[string]bool{}
+		for u := range seen {
+			if !live[u] {
+				gone[u] = true
+			}
+		}
+		for u := range live {
+			if !seen[u] {
+				back[u] = true
+			}
+		}
+		seen = live
+		h.mu.Lock()
+		rooms := make([]*room, 0, len(h.rooms))
+		for _, r := range h.rooms {
+			rooms = append(rooms, r)
+		}
+		h.mu.Unlock()
+		if len(gone) > 0 || len(back) > 0 {
+			for _, r := range rooms {
+				r.nodesChanged(gone, back)
+			}
+		}
+		h.checkEdgeOwners(p)
+	}
+}
+
+func (h *Hub) checkEdgeOwners(p Placement) {
+	h.mu.Lock()
+	ers := make([]*edgeRoom, 0, len(h.edgeRooms))
+	for _, er := range h.edgeRooms {
+		ers = append(ers, er)
+	}
+	h.mu.Unlock()
+	for _, er := range ers {
+		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
+		_, owner, _, err := p.Claim(ctx, er.id)
+		cancel()
+		if err != nil {
+			continue
+		}
+		if owner == "" {
+			owner = h.cfg.Edges.Self // this node holds the room now: an edge of itself
+		}
+		if owner != er.ownerURL() {
+			er.migrate(owner, nil)
+		}
+	}
+}
+
+func (h *Hub) edgeStreams() RoomStreams {
+	if h.cfg.Edges == nil {
+		return nil
+	}
+	return h.cfg.Edges.Streams
+}
