@@ -72,7 +72,10 @@
 // publisher were there. Keyframe requests go back over the relay PC to the
 // publisher; the edge's viewers' NACKs are answered from the edge's
 // history, the hop's from the origin's. If the relay PC fails the origin
-// makes a new one and the edge follows. How the nodes carry the relay's
+// makes a new one and the edge follows. The edge's relay PCs have sockets
+// of their own (pion's mux on the shared socket tells connections apart by
+// remote address, and two nodes relaying both ways would otherwise have two
+// PCs between the same two sockets). How the nodes carry the relay's
 // signaling (RelayLink, RelayIn.Signaler) is the cluster's business.
 //
 // # Peer connections

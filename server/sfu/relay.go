@@ -119,7 +119,7 @@ func (s *SFU) NewRelayIn(meetingID, origin string, link RelayLink) (*RelayIn, er
 // newPC makes the relay PC, ending the previous one's sources: the origin
 // replaced its side (a failed or closed connection), with new slots.
 func (r *RelayIn) newPC() error {
-	pc, err := r.s.newPeerConnection(r.s.api)
+	pc, err := r.s.newPeerConnection(r.s.relayAPI)
 	if err != nil {
 		return err
 	}

@@ -280,9 +280,10 @@ func TestRelayRetransmits(t *testing.T) {
 		t.Fatal(err)
 	}
 	lossy := &lossyConn{PacketConn: udp}
+	mux := webrtc.NewICEUDPMux(nil, lossy) // one reader of the socket, for every PC of the edge
 	edge, err := New(Config{GatherTimeout: time.Second, UDPPortMin: 43000, UDPPortMax: 43999, SettingEngine: func(se *webrtc.SettingEngine) {
 		loopback(se)
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(nil, lossy))
+		se.SetICEUDPMux(mux)
 	}})
 	if err != nil {
 		t.Fatal(err)

@@ -113,8 +113,11 @@ type SFU struct {
 	log    *slog.Logger
 	api    *webrtc.API // publish PCs: pion's default interceptors
 	subAPI *webrtc.API // subscribe PCs: sender reports only
-	fan    fanout
-	udp    net.PacketConn // the shared socket (Config.UDPListen), or nil
+	// relayAPI: an edge's relay PCs, received like publish PCs, on sockets
+	// of their own.
+	relayAPI *webrtc.API
+	fan      fanout
+	udp      net.PacketConn // the shared socket (Config.UDPListen), or nil
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
@@ -224,17 +227,30 @@ func New(cfg Config) (*SFU, error) {
 			return nil, fmt.Errorf("sfu: UDP port range: %w", err)
 		}
 	}
-	if len(cfg.NAT1To1IPs) > 0 {
-		if err := se.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
-			External:        cfg.NAT1To1IPs,
-			AsCandidateType: webrtc.ICECandidateTypeHost,
-			Mode:            webrtc.ICEAddressRewriteReplace,
-		}); err != nil {
-			return nil, fmt.Errorf("sfu: NAT 1:1 IPs: %w", err)
+	// Relay PCs at an edge (relay.go) have sockets of their own: the shared
+	// socket's mux tells connections apart by the remote address, and two
+	// nodes relaying to each other have a relay PC each way between the same
+	// two shared sockets otherwise.
+	rse := webrtc.SettingEngine{}
+	rse.LoggerFactory = se.LoggerFactory
+	if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
+		if err := rse.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
+			return nil, fmt.Errorf("sfu: UDP port range: %w", err)
 		}
 	}
-	if cfg.SettingEngine != nil {
-		cfg.SettingEngine(&se)
+	for _, e := range []*webrtc.SettingEngine{&se, &rse} {
+		if len(cfg.NAT1To1IPs) > 0 {
+			if err := e.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
+				External:        cfg.NAT1To1IPs,
+				AsCandidateType: webrtc.ICECandidateTypeHost,
+				Mode:            webrtc.ICEAddressRewriteReplace,
+			}); err != nil {
+				return nil, fmt.Errorf("sfu: NAT 1:1 IPs: %w", err)
+			}
+		}
+		if cfg.SettingEngine != nil {
+			cfg.SettingEngine(e)
+		}
 	}
 	s := &SFU{
 		udp:      udp,
@@ -242,6 +258,7 @@ func New(cfg Config) (*SFU, error) {
 		log:      log,
 		api:      webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(se)),
 		subAPI:   webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithInterceptorRegistry(subIR), webrtc.WithSettingEngine(se)),
+		relayAPI: webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(rse)),
 		meetings: map[string]*meeting{},
 	}
 	if _, err := s.certificate(); err != nil {
