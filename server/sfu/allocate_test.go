@@ -91,14 +91,24 @@ func TestBWE(t *testing.T) {
 		return acks
 	}
 	b := newBWE()
+	b.rate = 1e6
 	now := int64(0)
 	for range 10 {
 		now += 100 * ms
 		b.update(report(now, 0, 0), now)
 	}
-	grown := b.rate
-	if grown <= bweStart {
-		t.Fatalf("no growth without congestion: %g", grown)
+	if b.rate <= 1e6 || b.rate > 1.5*1e6+bweSlack+1 {
+		t.Fatalf("growth without congestion to %g, want above 1e6, at most 1.5 × received + %d", b.rate, bweSlack)
+	}
+	// A probe train of 10 × 1,250 bytes over 10 ms: 9 Mbit/s after its first.
+	var train []ack
+	for i := range 10 {
+		train = append(train, ack{sent: now, size: 1250, arrival: now/1000 + 5000 + int64(i)*1111, probe: true})
+	}
+	now += 100 * ms
+	b.update(append(report(now, 0, 0), train...), now)
+	if want := bweProbeUse * 9 * 1250 * 8 / 0.009999; b.rate < want*0.99 || b.rate > want*1.01 {
+		t.Fatalf("after a probe of 9 Mbit/s: estimate %g, want %g", b.rate, want)
 	}
 	if b.acked < 0.9e6 || b.acked > 1.1e6 {
 		t.Fatalf("received rate %g, want about 1e6", b.acked)
@@ -128,7 +138,7 @@ func TestTWCCAcks(t *testing.T) {
 	var log sentLog
 	now := int64(1_000_000_000_000)
 	for i := range 6 {
-		log.next(100+i, now+int64(i)*1000)
+		log.next(100+i, i == 5, now+int64(i)*1000)
 	}
 	fb := &rtcp.TransportLayerCC{
 		BaseSequenceNumber: 1,
@@ -147,7 +157,7 @@ func TestTWCCAcks(t *testing.T) {
 		{sent: now + 2000, size: 102, arrival: 640_750},
 		{sent: now + 3000, size: 103, arrival: 640_750, lost: true},
 		{sent: now + 4000, size: 104, arrival: 641_750},
-		{sent: now + 5000, size: 105, arrival: 642_000},
+		{sent: now + 5000, size: 105, arrival: 642_000, probe: true},
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("twccAcks:\n got %+v\nwant %+v", got, want)

@@ -22,7 +22,14 @@ import (
 //     bweLossHigh in a report: the estimate drops to bweBackoff times
 //     what the viewer received (at most once per bweDecreaseGap);
 //   - a report with neither (delay under bweQueueLow, loss under
-//     bweLossLow) raises the estimate by bweGrowth per second.
+//     bweLossLow) raises the estimate by bweGrowth per second, up to 1.5
+//     times what the viewer received (GCC's bound: more is a guess);
+//   - to find out whether more fits, the allocator has a slot send a probe
+//     train (its last packets again, back to back: slot.probe); the
+//     train's spread on arrival is the link's rate, and the estimate may
+//     rise to bweProbeUse of it. A switch up is made only on a measured
+//     rate, so a viewer on a slow link is not moved up to find out
+//     (which would freeze its video while the big keyframe drains).
 type bwe struct {
 	rate         float64 // the estimate, bit/s
 	acked        float64 // what the viewer received, bit/s (smoothed)
@@ -35,6 +42,9 @@ type bwe struct {
 	haveMin         bool
 	queue           int64 // the last report's queuing delay, µs
 	loss            float64
+	// The last probe train's rate, and when it was measured.
+	probed   float64
+	probedAt int64
 }
 
 const (
@@ -49,6 +59,13 @@ const (
 	bweBackoff     = 0.85
 	bweDecreaseGap = 300e6 // ns
 	bweGrowth      = 0.25  // per second
+	bweSlack       = 100_000
+	// A probe: at least bweProbeMin packets of a train arrived; the
+	// estimate may rise to bweProbeUse of its rate for bweProbeValid
+	// while nothing says congestion.
+	bweProbeMin   = 4
+	bweProbeUse   = 0.85
+	bweProbeValid = 1e9
 )
 
 func newBWE() *bwe { return &bwe{rate: bweStart} }
@@ -60,6 +77,7 @@ type ack struct {
 	size    int
 	arrival int64
 	lost    bool
+	probe   bool // a probe train's (slot.probe)
 }
 
 // update applies one report's packets, received at now; it returns the
@@ -75,10 +93,28 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		}
 		b.haveMin = true
 	}
-	var lost, bytes int
+	var lost, bytes, media int
 	first, last := int64(0), int64(0)
 	var owdSum, owdN int64
+	var probeFirst, probeLast int64
+	var probeBytes, probeN int
 	for i, a := range acks {
+		if a.probe {
+			// A train: its spread on arrival is the link's rate. It is
+			// left out of everything else (it queues by design).
+			if !a.lost {
+				if probeN == 0 || a.arrival < probeFirst {
+					probeFirst = a.arrival
+				}
+				if probeN > 0 {
+					probeBytes += a.size
+				}
+				probeLast = max(probeLast, a.arrival)
+				probeN++
+			}
+			continue
+		}
+		media++
 		if a.lost {
 			lost++
 			continue
@@ -95,7 +131,17 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		}
 		last = max(last, a.arrival)
 	}
-	b.loss = float64(lost) / float64(len(acks))
+	if probeN >= bweProbeMin {
+		capacity := float64(bweMax)
+		if spread := probeLast - probeFirst; spread > 0 {
+			capacity = min(capacity, float64(probeBytes)*8/(float64(spread)/1e6))
+		}
+		b.probed, b.probedAt = capacity, now
+	}
+	if media == 0 {
+		return b.rate
+	}
+	b.loss = float64(lost) / float64(media)
 	if owdN > 0 {
 		b.queue = max(0, owdSum/owdN-min(b.minCur, b.minPrev))
 	}
@@ -130,7 +176,16 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 			b.lastDecrease = now
 		}
 	case b.loss < bweLossLow && b.queue < bweQueueLow:
-		b.rate *= 1 + bweGrowth*dt
+		// Grow, but not far above what the viewer takes in: more is a
+		// guess until a probe shows it (as GCC: 1.5 × received + a little).
+		grown := b.rate * (1 + bweGrowth*dt)
+		if b.acked > 0 {
+			grown = min(grown, max(b.rate, 1.5*b.acked+bweSlack))
+		}
+		b.rate = grown
+		if now-b.probedAt < bweProbeValid {
+			b.rate = max(b.rate, bweProbeUse*b.probed)
+		}
 	}
 	b.rate = min(max(b.rate, bweMin), bweMax)
 	return b.rate
@@ -148,27 +203,36 @@ type sentLog struct {
 
 const sentLogSize = 1024 // 3 s of a viewer's usual 300 packets/s
 
-// next takes a sequence number for a packet of size bytes sent at now.
-func (l *sentLog) next(size int, now int64) uint16 {
+// next takes a sequence number for a packet of size bytes sent at now,
+// a probe's or not.
+func (l *sentLog) next(size int, probe bool, now int64) uint16 {
 	seq := uint16(l.seq.Add(1) - 1)
 	e := &l.ring[int(seq)%sentLogSize]
-	e.size.Store(uint32(size))
+	v := uint32(size)
+	if probe {
+		v |= probeFlag
+	}
+	e.size.Store(v)
 	e.seqAt.Store(uint64(seq)<<48 | uint64(now)&(1<<48-1))
 	return seq
 }
 
-// sent returns when packet seq went and its size, if still remembered.
-func (l *sentLog) sent(seq uint16, now int64) (at int64, size int, ok bool) {
+const probeFlag = 1 << 31
+
+// sent returns when packet seq went, its size and whether it was a
+// probe's, if still remembered.
+func (l *sentLog) sent(seq uint16, now int64) (at int64, size int, probe, ok bool) {
 	e := &l.ring[int(seq)%sentLogSize]
 	v := e.seqAt.Load()
 	if uint16(v>>48) != seq {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	at = now&^(1<<48-1) | int64(v&(1<<48-1))
 	if at > now {
 		at -= 1 << 48
 	}
-	return at, int(e.size.Load()), true
+	sz := e.size.Load()
+	return at, int(sz &^ probeFlag), sz&probeFlag != 0, true
 }
 
 // twccAcks lists the packets a TWCC report covers with their arrival times
@@ -194,8 +258,8 @@ func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []a
 			}
 		}
 		a.arrival = arrival
-		if at, size, ok := log.sent(seq, now); ok {
-			a.sent, a.size = at, size
+		if at, size, probe, ok := log.sent(seq, now); ok {
+			a.sent, a.size, a.probe = at, size, probe
 			out = append(out, a)
 		}
 		seq++

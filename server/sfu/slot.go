@@ -42,9 +42,12 @@ type slot struct {
 	scratch *[maxPacket]byte
 	// group is the simulcast track the slot carries a layer of (nil: a
 	// track of one layer).
-	group  *layerGroup
-	twcc   [2]byte // the transport-wide sequence number being sent
-	closed bool
+	group *layerGroup
+	twcc  [2]byte // the transport-wide sequence number being sent
+	// A probe train is being sent (probe); its buffer.
+	probing  bool
+	probeBuf *packet
+	closed   bool
 	// The slot's own SRTP sender on its PC's path (sendpath.go), chosen at
 	// the first write after Bind; nil: pion's stream (ws) carries it.
 	out      *slotSender
@@ -126,7 +129,7 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	sb := sl.p.sub
 	if id := uint8(sb.twccID.Load()); id != 0 {
 		if log := sb.sent.Load(); log != nil {
-			binary.BigEndian.PutUint16(sl.twcc[:], log.next(len(payload)+twccHeaderSize, time.Now().UnixNano()))
+			binary.BigEndian.PutUint16(sl.twcc[:], log.next(len(payload)+twccHeaderSize, sl.probing, time.Now().UnixNano()))
 			_ = h.SetExtension(id, sl.twcc[:])
 		}
 	} else if h.Extension {
@@ -137,6 +140,9 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 			return
 		}
 	} else if _, err := sl.ws.WriteRTP(h, payload); err != nil {
+		return
+	}
+	if sl.probing {
 		return
 	}
 	if sr := sl.sr.count(sl.ssrc, ts, len(payload), now); sr != nil {
@@ -425,6 +431,39 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 	pic := off.pic(buf.pic)
 	sl.send(seq, buf.ts+off.ts, buf.marker, buf.payload, pic, pic != buf.pic, time.Now().UnixNano())
 	sl.p.s.stats.retransmits.Add(1)
+}
+
+// probe sends the slot's last n packets again, back to back: a train whose
+// spread on arrival (TWCC) measures the viewer's downlink above what the
+// slot sends (bwe.go), without a real switch up that might not fit. The
+// viewer drops them as duplicates. It returns the packets sent.
+func (sl *slot) probe(n int) int {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.ws == nil || sl.closed || !sl.rw.started {
+		return 0
+	}
+	if sl.probeBuf == nil {
+		sl.probeBuf = &packet{}
+	}
+	sl.probing = true
+	defer func() { sl.probing = false }()
+	sent := 0
+	now := time.Now().UnixNano()
+	for seq := sl.rw.lastSeq - uint16(n) + 1; sent < n; seq++ {
+		srcAny, srcSeq, off, ok := sl.rw.reverse(seq)
+		src, _ := srcAny.(*source)
+		if ok && src != nil && src.hist.get(srcSeq, sl.probeBuf) {
+			b := sl.probeBuf
+			pic := off.pic(b.pic)
+			sl.send(seq, b.ts+off.ts, b.marker, b.payload, pic, pic != b.pic, now)
+		}
+		sent++
+		if seq == sl.rw.lastSeq {
+			break
+		}
+	}
+	return sent
 }
 
 // transportFeedback reports whether a compound RTCP packet holds a generic

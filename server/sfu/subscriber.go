@@ -43,12 +43,13 @@ type subscriber struct {
 	allocCh  chan struct{}
 	// The downlink estimate (bwe.go): the log of what was sent, while the
 	// viewer's answer has the TWCC header extension (twccID).
-	twccID   atomic.Uint32
-	sent     atomic.Pointer[sentLog]
-	bweMu    sync.Mutex
-	est      *bwe          // under bweMu
-	acks     []ack         // scratch, under bweMu
-	estimate atomic.Uint64 // bit/s
+	twccID    atomic.Uint32
+	sent      atomic.Pointer[sentLog]
+	bweMu     sync.Mutex
+	est       *bwe          // under bweMu
+	acks      []ack         // scratch, under bweMu
+	estimate  atomic.Uint64 // bit/s
+	nextProbe int64         // no probe train before (unix ns; the loop's)
 
 	wakeCh    chan struct{}
 	connCh    chan struct{}
@@ -152,9 +153,37 @@ func (sb *subscriber) allocate() {
 		return
 	}
 	limit := int(sb.layerCap.Load())
-	for i, l := range chooseLayers(budget, tracks, now) {
-		slots[i].setLayer(min(l, limit))
+	picks := chooseLayers(budget, tracks, now)
+	probe := -1
+	for i, l := range picks {
+		l = min(l, limit)
+		slots[i].setLayer(l)
+		if top := topLayer(tracks[i].rates, limit); l < top && probe < 0 {
+			probe = i
+		}
 	}
+	// A track below the top it may have: find out whether more fits.
+	if probe >= 0 && now >= sb.nextProbe {
+		if slots[probe].probe(probeTrain) > 0 {
+			sb.nextProbe = now + int64(probeInterval)
+		}
+	}
+}
+
+// A probe train: probeTrain packets, at most one train per probeInterval.
+const (
+	probeTrain    = 10
+	probeInterval = 2 * time.Second
+)
+
+// topLayer is the highest layer there, at most limit.
+func topLayer(rates []float64, limit int) int {
+	for l := min(len(rates)-1, limit); l >= 0; l-- {
+		if rates[l] >= 0 {
+			return l
+		}
+	}
+	return -1
 }
 
 // wake asks the negotiation loop to reconcile the slots, starting it on
