@@ -114,6 +114,10 @@ func TestBWE(t *testing.T) {
 		t.Fatalf("received rate %g, want about 1e6", b.acked)
 	}
 	now += 100 * ms
+	if r := b.update(report(now, 10_000, 0), now); r < 1e6 {
+		t.Fatalf("one late report: estimate %g, want no decrease", r)
+	}
+	now += 100 * ms
 	if r := b.update(report(now, 10_000, 0), now); r > 0.9e6 {
 		t.Fatalf("queuing delay: estimate %g, want at most 0.85 of 1e6", r)
 	}
@@ -124,8 +128,15 @@ func TestBWE(t *testing.T) {
 	}
 	b = newBWE()
 	now += 100 * ms
-	if r := b.update(report(now, 0, 3), now); r >= bweStart {
-		t.Fatalf("30%% loss: estimate %g", r)
+	if r := b.update(report(now, 0, 3), now); r != bweStart {
+		t.Fatalf("3 of 10 lost in the first report: estimate %g, want no decision on so few", r)
+	}
+	for range 4 {
+		now += 100 * ms
+		b.update(report(now, 0, 3), now)
+	}
+	if b.rate >= bweStart {
+		t.Fatalf("30%% loss for half a second: estimate %g", b.rate)
 	}
 	if r := b.update(nil, now); r != b.rate {
 		t.Fatal("an empty report changed the estimate")
@@ -161,5 +172,28 @@ func TestTWCCAcks(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("twccAcks:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// A train through a token bucket: the first packets pass at once, the rest
+// at the bucket's rate, which is what the train measures.
+func TestTrainRate(t *testing.T) {
+	var train []ack
+	for i := range 8 {
+		at := int64(0)
+		if i >= 4 {
+			at = int64(i-3) * 32_000 // 1,200 bytes every 32 ms: 300 kbit/s
+		}
+		train = append(train, ack{size: 1200, arrival: at, probe: true})
+	}
+	if r, ok := trainRate(train); !ok || r < 290e3 || r > 310e3 {
+		t.Fatalf("trainRate = %g, %v; want about 300e3", r, ok)
+	}
+	if _, ok := trainRate(train[:bweProbeMin-1]); ok {
+		t.Fatal("a train too short measured a rate")
+	}
+	same := []ack{{size: 1000}, {size: 1000}, {size: 1000}, {size: 1000}}
+	if r, _ := trainRate(same); r != bweMax {
+		t.Fatalf("a train that arrived at once: %g, want bweMax", r)
 	}
 }

@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"cmp"
+	"slices"
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
@@ -18,16 +20,16 @@ import (
 //     clock, less departure, on ours) above the least seen in the last
 //     bweMinWindow is time it spent in a queue on the path (a report's is
 //     the mean over its newer half);
-//   - congestion is a queuing delay above bweQueueHigh or a loss above
-//     bweLossHigh in a report: the estimate drops to bweBackoff times
+//   - congestion is a queuing delay above bweQueueHigh in bweQueueReports
+//     reports in a row, or a loss above bweLossHigh over the last second: the estimate drops to bweBackoff times
 //     what the viewer received (at most once per bweDecreaseGap);
 //   - a report with neither (delay under bweQueueLow, loss under
 //     bweLossLow) raises the estimate by bweGrowth per second, up to 1.5
 //     times what the viewer received (GCC's bound: more is a guess);
 //   - to find out whether more fits, the allocator has a slot send a probe
 //     train (its last packets again, back to back: slot.probe); the
-//     train's spread on arrival is the link's rate, and the estimate may
-//     rise to bweProbeUse of it. A switch up is made only on a measured
+//     spread on arrival of the train's second half is the link's rate
+//     (trainRate), and the estimate may rise to bweProbeUse of it. A switch up is made only on a measured
 //     rate, so a viewer on a slow link is not moved up to find out
 //     (which would freeze its video while the big keyframe drains).
 type bwe struct {
@@ -40,7 +42,9 @@ type bwe struct {
 	minCur, minPrev int64
 	minSince        int64
 	haveMin         bool
-	queue           int64 // the last report's queuing delay, µs
+	queue           int64   // the last report's queuing delay, µs
+	over            int     // reports in a row with queue above bweQueueHigh
+	lostW, sentW    float64 // packets lost and reported, decayed per report
 	loss            float64
 	// The last probe train's rate, and when it was measured.
 	probed   float64
@@ -48,18 +52,23 @@ type bwe struct {
 }
 
 const (
-	bweStart       = 2_500_000 // before any report: enough for every layer
-	bweMin         = 100_000
-	bweMax         = 50_000_000
-	bweMinWindow   = 5e9 // ns: the least delay is from the last 5-10 s
-	bweQueueHigh   = 60_000
-	bweQueueLow    = 20_000
-	bweLossHigh    = 0.10
-	bweLossLow     = 0.02
-	bweBackoff     = 0.85
-	bweDecreaseGap = 300e6 // ns
-	bweGrowth      = 0.25  // per second
-	bweSlack       = 100_000
+	bweStart        = 2_500_000 // before any report: enough for every layer
+	bweMin          = 100_000
+	bweMax          = 50_000_000
+	bweMinWindow    = 5e9 // ns: the least delay is from the last 5-10 s
+	bweQueueHigh    = 60_000
+	bweQueueLow     = 20_000
+	bweLossHigh     = 0.10
+	bweLossLow      = 0.02
+	bweBackoff      = 0.85
+	bweDecreaseGap  = 300e6 // ns
+	bweGrowth       = 0.25  // per second
+	bweSlack        = 100_000
+	bweQueueReports = 2
+	// Loss is counted over reports decayed by bweLossDecay each (about the
+	// last second at Chromium's 10 reports/s), once bweLossMinPackets are in.
+	bweLossDecay      = 0.9
+	bweLossMinPackets = 30
 	// A probe: at least bweProbeMin packets of a train arrived; the
 	// estimate may rise to bweProbeUse of its rate for bweProbeValid
 	// while nothing says congestion.
@@ -96,22 +105,15 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	var lost, bytes, media int
 	first, last := int64(0), int64(0)
 	var owdSum, owdN int64
-	var probeFirst, probeLast int64
-	var probeBytes, probeN int
+	var train []ack
+	for _, a := range acks {
+		if a.probe && !a.lost {
+			train = append(train, a)
+		}
+	}
 	for i, a := range acks {
 		if a.probe {
-			// A train: its spread on arrival is the link's rate. It is
-			// left out of everything else (it queues by design).
-			if !a.lost {
-				if probeN == 0 || a.arrival < probeFirst {
-					probeFirst = a.arrival
-				}
-				if probeN > 0 {
-					probeBytes += a.size
-				}
-				probeLast = max(probeLast, a.arrival)
-				probeN++
-			}
+			// A train (left out of everything else: it queues by design).
 			continue
 		}
 		media++
@@ -131,17 +133,20 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		}
 		last = max(last, a.arrival)
 	}
-	if probeN >= bweProbeMin {
-		capacity := float64(bweMax)
-		if spread := probeLast - probeFirst; spread > 0 {
-			capacity = min(capacity, float64(probeBytes)*8/(float64(spread)/1e6))
-		}
+	if capacity, ok := trainRate(train); ok {
 		b.probed, b.probedAt = capacity, now
 	}
 	if media == 0 {
 		return b.rate
 	}
-	b.loss = float64(lost) / float64(media)
+	// Loss over the last second or so of reports, not one report's few
+	// packets (one lost of eight is not 12% of a link's capacity).
+	b.lostW = bweLossDecay*b.lostW + float64(lost)
+	b.sentW = bweLossDecay*b.sentW + float64(media)
+	b.loss = 0
+	if b.sentW >= bweLossMinPackets {
+		b.loss = b.lostW / b.sentW
+	}
 	if owdN > 0 {
 		b.queue = max(0, owdSum/owdN-min(b.minCur, b.minPrev))
 	}
@@ -165,8 +170,15 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		dt = 0.1
 	}
 	b.lastReport = now
+	// Delay says congestion when it lasts (bweQueueReports reports): one
+	// late report can be the viewer's machine, not the path.
+	if b.queue > bweQueueHigh {
+		b.over++
+	} else {
+		b.over = 0
+	}
 	switch {
-	case b.loss > bweLossHigh || b.queue > bweQueueHigh:
+	case b.loss > bweLossHigh || b.over >= bweQueueReports:
 		if now-b.lastDecrease >= bweDecreaseGap {
 			base := b.rate
 			if b.acked > 0 {
@@ -189,6 +201,27 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	}
 	b.rate = min(max(b.rate, bweMin), bweMax)
 	return b.rate
+}
+
+// trainRate is the rate a probe train measured: the bytes of its second
+// half over their spread on arrival. The first half is left out: a token
+// bucket on the path (Wi-Fi, a shaper) lets a burst through at line rate,
+// and only the packets after it show the rate it allows.
+func trainRate(train []ack) (float64, bool) {
+	if len(train) < bweProbeMin {
+		return 0, false
+	}
+	slices.SortFunc(train, func(a, b ack) int { return cmp.Compare(a.arrival, b.arrival) })
+	half := train[len(train)/2-1:]
+	bytes := 0
+	for _, a := range half[1:] {
+		bytes += a.size
+	}
+	spread := half[len(half)-1].arrival - half[0].arrival
+	if spread <= 0 {
+		return bweMax, true
+	}
+	return min(bweMax, float64(bytes)*8/(float64(spread)/1e6)), true
 }
 
 // sentLog remembers, lock-free, when the last sentLogSize packets to a

@@ -284,3 +284,35 @@ func FuzzParseRTP(f *testing.F) {
 		}
 	})
 }
+
+// Padding takes sequence numbers of its own: the source's next packet
+// follows it, earlier ones still map back, the padding never does.
+func TestRewriterPad(t *testing.T) {
+	var r rewriter
+	r.switchTo("a", 100, 9000, vp8Pic{}, 0, 90000)
+	for seq := uint16(100); seq <= 102; seq++ {
+		r.rewrite(seq, 9000, vp8Pic{}, 0)
+	}
+	first, ts, ok := r.pad(5)
+	if !ok || first != 103 || ts != 9000 {
+		t.Fatalf("pad(5) = %d, %d, %v; want 103, 9000, true", first, ts, ok)
+	}
+	if out, _, _, _, ok := r.rewrite(103, 12000, vp8Pic{}, 0); !ok || out != 108 {
+		t.Fatalf("the next packet after 5 pads: %d, %v; want 108", out, ok)
+	}
+	if _, _, _, _, ok := r.rewrite(101, 9000, vp8Pic{}, 0); ok {
+		t.Fatal("a late packet from before the padding was sent")
+	}
+	if src, seq, _, ok := r.reverse(102); !ok || src != "a" || seq != 102 {
+		t.Fatalf("reverse(102) = %v %d %v; want a 102", src, seq, ok)
+	}
+	if src, _, _, ok := r.reverse(105); !ok || src != nil {
+		t.Fatalf("reverse(105) = %v %v; want the padding (nil)", src, ok)
+	}
+	if src, seq, _, ok := r.reverse(108); !ok || src != "a" || seq != 103 {
+		t.Fatalf("reverse(108) = %v %d %v; want a 103", src, seq, ok)
+	}
+	if _, _, ok := (&rewriter{}).pad(1); ok {
+		t.Fatal("padding before the first packet")
+	}
+}

@@ -42,12 +42,10 @@ type slot struct {
 	scratch *[maxPacket]byte
 	// group is the simulcast track the slot carries a layer of (nil: a
 	// track of one layer).
-	group *layerGroup
-	twcc  [2]byte // the transport-wide sequence number being sent
-	// A probe train is being sent (probe); its buffer.
-	probing  bool
-	probeBuf *packet
-	closed   bool
+	group   *layerGroup
+	twcc    [2]byte // the transport-wide sequence number being sent
+	probing bool    // a probe train is being sent (probe)
+	closed  bool
 	// The slot's own SRTP sender on its PC's path (sendpath.go), chosen at
 	// the first write after Bind; nil: pion's stream (ws) carries it.
 	out      *slotSender
@@ -126,6 +124,7 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	}
 	h := &sl.hdr // reused: its extension too, so that stamping allocates nothing
 	h.Version, h.Marker, h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = 2, marker, sl.pt, seq, ts, sl.ssrc
+	h.Padding = sl.probing // a probe's packets are padding only
 	sb := sl.p.sub
 	if id := uint8(sb.twccID.Load()); id != 0 {
 		if log := sb.sent.Load(); log != nil {
@@ -433,38 +432,35 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 	sl.p.s.stats.retransmits.Add(1)
 }
 
-// probe sends the slot's last n packets again, back to back: a train whose
-// spread on arrival (TWCC) measures the viewer's downlink above what the
-// slot sends (bwe.go), without a real switch up that might not fit. The
-// viewer drops them as duplicates. It returns the packets sent.
+// probe sends n padding-only packets back to back on the slot (numbers
+// of their own: rewriter.pad): a train whose spread on arrival (TWCC)
+// measures the viewer's downlink above what the slot sends (bwe.go),
+// without a real switch up that might not fit. It returns the packets
+// sent. (Sending media packets again would not do: SRTP replay protection
+// drops them before they are counted.)
 func (sl *slot) probe(n int) int {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if sl.ws == nil || sl.closed || !sl.rw.started {
+	if sl.ws == nil || sl.closed {
 		return 0
 	}
-	if sl.probeBuf == nil {
-		sl.probeBuf = &packet{}
+	first, ts, ok := sl.rw.pad(n)
+	if !ok {
+		return 0
 	}
+	var pad [probePadding]byte
+	pad[len(pad)-1] = byte(len(pad))
 	sl.probing = true
 	defer func() { sl.probing = false }()
-	sent := 0
 	now := time.Now().UnixNano()
-	for seq := sl.rw.lastSeq - uint16(n) + 1; sent < n; seq++ {
-		srcAny, srcSeq, off, ok := sl.rw.reverse(seq)
-		src, _ := srcAny.(*source)
-		if ok && src != nil && src.hist.get(srcSeq, sl.probeBuf) {
-			b := sl.probeBuf
-			pic := off.pic(b.pic)
-			sl.send(seq, b.ts+off.ts, b.marker, b.payload, pic, pic != b.pic, now)
-		}
-		sent++
-		if seq == sl.rw.lastSeq {
-			break
-		}
+	for i := range n {
+		sl.send(first+uint16(i), ts, false, pad[:], vp8Pic{}, false, now)
 	}
-	return sent
+	return n
 }
+
+// probePadding is a padding packet's payload: all padding (RTP allows 255).
+const probePadding = 255
 
 // transportFeedback reports whether a compound RTCP packet holds a generic
 // NACK or a TWCC report (transport-layer feedback, PT 205, FMT 1 or 15),

@@ -43,13 +43,14 @@ type subscriber struct {
 	allocCh  chan struct{}
 	// The downlink estimate (bwe.go): the log of what was sent, while the
 	// viewer's answer has the TWCC header extension (twccID).
-	twccID    atomic.Uint32
-	sent      atomic.Pointer[sentLog]
-	bweMu     sync.Mutex
-	est       *bwe          // under bweMu
-	acks      []ack         // scratch, under bweMu
-	estimate  atomic.Uint64 // bit/s
-	nextProbe int64         // no probe train before (unix ns; the loop's)
+	twccID     atomic.Uint32
+	sent       atomic.Pointer[sentLog]
+	bweMu      sync.Mutex
+	est        *bwe          // under bweMu
+	acks       []ack         // scratch, under bweMu
+	estimate   atomic.Uint64 // bit/s
+	nextProbe  int64         // no probe train before (unix ns; the loop's)
+	probeEvery time.Duration // the loop's
 
 	wakeCh    chan struct{}
 	connCh    chan struct{}
@@ -92,7 +93,11 @@ func (sb *subscriber) onTWCC(fb *rtcp.TransportLayerCC) {
 	sb.bweMu.Lock()
 	sb.acks = twccAcks(fb, log, now, sb.acks[:0])
 	est := sb.est.update(sb.acks, now)
+	probed, fresh := sb.est.probed, sb.est.probedAt == now
 	sb.bweMu.Unlock()
+	if fresh {
+		sb.p.log.Debug("probe train", "rate", int(probed), "estimate", int(est))
+	}
 	sb.estimate.Store(uint64(est))
 	select {
 	case sb.allocCh <- struct{}{}:
@@ -157,23 +162,34 @@ func (sb *subscriber) allocate() {
 	probe := -1
 	for i, l := range picks {
 		l = min(l, limit)
+		if l != tracks[i].cur {
+			sb.bweMu.Lock()
+			b := *sb.est
+			sb.bweMu.Unlock()
+			sb.p.log.Debug("simulcast layer", "track", slots[i].trackID, "from", tracks[i].cur, "to", l,
+				"estimate", int(b.rate), "received", int(b.acked), "queue_us", b.queue, "loss", b.loss, "rates", tracks[i].rates)
+		}
 		slots[i].setLayer(l)
 		if top := topLayer(tracks[i].rates, limit); l < top && probe < 0 {
 			probe = i
 		}
 	}
-	// A track below the top it may have: find out whether more fits.
-	if probe >= 0 && now >= sb.nextProbe {
-		if slots[probe].probe(probeTrain) > 0 {
-			sb.nextProbe = now + int64(probeInterval)
-		}
+	// A track below the top it may have: find out whether more fits, less
+	// often while the answer is no (a train queues on a slow link).
+	if probe < 0 {
+		sb.probeEvery = 0
+	} else if now >= sb.nextProbe && slots[probe].probe(probeTrain) > 0 {
+		sb.probeEvery = min(max(2*sb.probeEvery, probeMinInterval), probeMaxInterval)
+		sb.nextProbe = now + int64(sb.probeEvery)
 	}
 }
 
-// A probe train: probeTrain packets, at most one train per probeInterval.
+// A probe train is probeTrain packets; trains are probeMinInterval apart,
+// doubling to probeMaxInterval while the viewer stays below its top.
 const (
-	probeTrain    = 10
-	probeInterval = 2 * time.Second
+	probeTrain       = 24
+	probeMinInterval = 2 * time.Second
+	probeMaxInterval = 6 * time.Second
 )
 
 // topLayer is the highest layer there, at most limit.
