@@ -85,6 +85,7 @@ func TestRewriter(t *testing.T) {
 // and every number sent maps back to the packet it carried.
 func FuzzRewriter(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 1, 2, 0, 0, 2, 1, 5, 0, 7})
+	f.Add([]byte{0, 0, 0, 0, 8, 2, 0, 0, 12, 1, 1, 0, 9, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		var r rewriter
 		sent := map[uint16][2]uint16{} // slot seq -> source, source seq
@@ -101,8 +102,23 @@ func FuzzRewriter(f *testing.F) {
 			return v
 		}
 		var lastPic vp8Pic
+		padded := uint16(0) // padding numbers taken since the last packet sent
 		for i := 0; i+1 < len(ops); i += 2 {
 			src := int(ops[i] & 3)
+			if ops[i]&8 != 0 && r.current() != nil {
+				n := 1 + int(ops[i+1]%3)
+				if first, _, ok := r.pad(n); ok {
+					for k := range uint16(n) {
+						if s, _, _, ok := r.reverse(first + k); !ok || s != nil {
+							t.Fatalf("padding %d maps back to %v, %v", first+k, s, ok)
+						}
+						if _, dup := sent[first+k]; dup {
+							t.Fatalf("padding reuses %d", first+k)
+						}
+					}
+					padded += uint16(n)
+				}
+			}
 			switched := false
 			if ops[i]&4 != 0 || r.current() == nil {
 				r.switchTo(src, next[src], 0, pic(src, next[src]), int64(i)*1e6, 90000)
@@ -129,11 +145,12 @@ func FuzzRewriter(f *testing.F) {
 				t.Fatalf("slot seq %d sent for %v and %v", out, prev, [2]uint16{uint16(cur), seq})
 			}
 			sent[out] = [2]uint16{uint16(cur), seq}
-			if any && seqBefore(last, out) && out-last > 4 {
+			if any && seqBefore(last, out) && out-last > 4+padded {
 				t.Fatalf("jump from %d to %d", last, out)
 			}
 			if !any || seqBefore(last, out) {
 				last, lastPic, any = out, outPic, true
+				padded = 0
 			}
 			s, back, off, ok := r.reverse(out)
 			if !ok || s.(int) != cur || back != seq {
