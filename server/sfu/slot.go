@@ -128,7 +128,10 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	sb := sl.p.sub
 	if id := uint8(sb.twccID.Load()); id != 0 {
 		if log := sb.sent.Load(); log != nil {
-			binary.BigEndian.PutUint16(sl.twcc[:], log.next(len(payload)+twccHeaderSize, sl.probing, time.Now().UnixNano()))
+			// Departure is the fan-out's time (no clock read per copy): a
+			// viewer's place in the fan-out is about the same every packet,
+			// a constant the estimator's least delay takes out.
+			binary.BigEndian.PutUint16(sl.twcc[:], log.next(len(payload)+twccHeaderSize, sl.probing, now))
 			_ = h.SetExtension(id, sl.twcc[:])
 		}
 	} else if h.Extension {
