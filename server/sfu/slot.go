@@ -126,7 +126,7 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	h.Version, h.Marker, h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = 2, marker, sl.pt, seq, ts, sl.ssrc
 	h.Padding = sl.probing // a probe's packets are padding only
 	sb := sl.p.sub
-	if id := uint8(sb.twccID.Load()); id != 0 {
+	if id := uint8(sb.twccID.Load()); id != 0 && sb.estimating.Load() {
 		if log := sb.sent.Load(); log != nil {
 			// Departure is the fan-out's time (no clock read per copy): a
 			// viewer's place in the fan-out is about the same every packet,

@@ -43,7 +43,11 @@ type subscriber struct {
 	allocCh  chan struct{}
 	// The downlink estimate (bwe.go): the log of what was sent, while the
 	// viewer's answer has the TWCC header extension (twccID).
-	twccID     atomic.Uint32
+	twccID atomic.Uint32
+	// estimating: the viewer gets a simulcast track, so its packets carry
+	// TWCC numbers (a viewer of single-layer tracks only has no layer to
+	// choose, and its copies cost nothing more).
+	estimating atomic.Bool
 	sent       atomic.Pointer[sentLog]
 	bweMu      sync.Mutex
 	est        *bwe          // under bweMu
@@ -154,6 +158,7 @@ func (sb *subscriber) allocate() {
 		tracks = append(tracks, allocTrack{rates: rates, cur: cur, choice: sl.choice})
 		slots = append(slots, sl)
 	}
+	sb.estimating.Store(len(tracks) > 0)
 	if len(tracks) == 0 {
 		return
 	}
@@ -516,6 +521,11 @@ func (sb *subscriber) reconcile() (string, bool) {
 	for _, sl := range bind {
 		sl.bind(sl.assigned, int(sb.layerCap.Load()))
 	}
+	simulcast := false
+	for _, sl := range sb.slots {
+		simulcast = simulcast || sl.assigned != nil && sl.assigned.group != nil
+	}
+	sb.estimating.Store(simulcast)
 	restart := sb.iceRestart && sb.pc.RemoteDescription() != nil
 	sb.iceRestart = false
 	if !added && !restart {
