@@ -5,6 +5,8 @@ package media
 import (
 	"net"
 	"net/netip"
+	"os"
+	"os/exec"
 	"runtime"
 	"sync"
 	"syscall"
@@ -80,4 +82,65 @@ func threadCPU() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkSendFloorNoReceiver is the send alone: the same datagrams sent
+// to an address whose packets nftables drops on output, so neither a
+// device nor a receiver runs; what is left is the system call and UDP/IP
+// output, what a send costs at least on this machine whatever the network.
+// It runs in a network namespace of its own thread (root and nft needed;
+// skipped otherwise).
+func BenchmarkSendFloorNoReceiver(b *testing.B) {
+	if os.Geteuid() != 0 {
+		b.Skip("needs root (a network namespace and an nftables rule)")
+	}
+	if _, err := exec.LookPath("nft"); err != nil {
+		b.Skip("needs nft")
+	}
+	const size = 1040
+	res := make(chan [2]float64, 1)
+	go func() {
+		// This thread gets a network namespace of its own; locked, it
+		// ends with the goroutine and never runs other code.
+		runtime.LockOSThread()
+		if err := syscall.Unshare(syscall.CLONE_NEWNET); err != nil {
+			b.Error(err)
+			res <- [2]float64{}
+			return
+		}
+		for _, args := range [][]string{
+			{"ip", "link", "set", "lo", "up"},
+			{"ip", "route", "add", "10.213.0.0/24", "dev", "lo"},
+			{"nft", "add table inet floor"},
+			{"nft", "add chain inet floor out { type filter hook output priority 0; }"},
+			{"nft", "add rule inet floor out ip daddr 10.213.0.2 drop"},
+		} {
+			if out, err := exec.Command(args[0], args[1:]...).CombinedOutput(); err != nil {
+				b.Errorf("%v: %v %s", args, err, out)
+				res <- [2]float64{}
+				return
+			}
+		}
+		fd, err := syscall.Socket(syscall.AF_INET, syscall.SOCK_DGRAM, 0)
+		if err != nil {
+			b.Error(err)
+			res <- [2]float64{}
+			return
+		}
+		defer syscall.Close(fd)
+		payload := make([]byte, size)
+		n := max(b.N, 100000)
+		cpu0, start := threadCPU(), time.Now()
+		for i := range n {
+			to := &syscall.SockaddrInet4{Addr: [4]byte{10, 213, 0, 2}, Port: 40000 + i%200}
+			if err := syscall.Sendto(fd, payload, 0, to); err != nil && err != syscall.EPERM { // EPERM: dropped, as meant
+				b.Error(err)
+				break
+			}
+		}
+		res <- [2]float64{float64(time.Since(start).Nanoseconds()) / float64(n), float64((threadCPU() - cpu0).Nanoseconds()) / float64(n)}
+	}()
+	r := <-res
+	b.ReportMetric(r[0], "ns/op")
+	b.ReportMetric(r[1], "thread-cpu-ns/send")
 }
