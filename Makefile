@@ -124,7 +124,7 @@ test-e2e:
 
 # --- bench ---------------------------------------------------------------
 
-bench: bench-native bench-wasm bench-browser bench-media
+bench: bench-native bench-wasm bench-browser bench-media bench-adapt
 
 # The browser SDK's figures: wasm size and what each dependency costs
 # (bench/wasmsize), then in headless Chromium against bin/stageserver on
@@ -144,6 +144,13 @@ bench-media: setup build
 	node bench/browser-media/bench.mjs
 	node bench/browser-media/screenshare.mjs
 	BENCH_RUNS=$${BENCH_RECOVERY_RUNS:-5} node bench/browser-media/recovery.mjs
+
+# Simulcast on a shaped link (e2e/adapt.test.mjs, also part of test-e2e):
+# a viewer in a link lab limited to 300 kbit/s, then freed; prints the times
+# to the low layer and back to the full one, and the freezes (needs root).
+.PHONY: bench-adapt
+bench-adapt: setup build
+	STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test e2e/adapt.test.mjs
 
 bench-native:
 	@pkgs=$$(scripts/list-tests.sh bench); \

@@ -325,7 +325,7 @@ func TestRequestGrantJoinKick(t *testing.T) {
 	if !self.RoomJoined || self.UserID != viewer.id || self.Name != "Viewer" || self.PresetName != stage.PresetWebinarViewer ||
 		self.PeerID == "" || self.PeerID != viewer.m.Stage().PeerID() || self.MeetingID != r.mid ||
 		self.Permissions != (protocol.Permissions{StageEnabled: true, StageAccess: stage.CanRequest, ScreenshareAccess: stage.CanRequest, MaxScreenshareCount: 1,
-			CanProduceAudio: stage.Allowed, CanProduceVideo: stage.Allowed, CanProduceScreenshare: stage.Allowed, ViewType: stage.ViewWebinar}) ||
+			CanProduceAudio: stage.Allowed, CanProduceVideo: stage.Allowed, CanProduceScreenshare: stage.Allowed, ViewType: stage.ViewWebinar, VideoSimulcast: true}) ||
 		self.MeetingTitle != "e2e" || self.StartedAt <= 0 || time.Since(time.UnixMilli(self.StartedAt)) > time.Minute {
 		t.Fatalf("viewer self %+v", self)
 	}

@@ -21,7 +21,7 @@ export async function startServer(extraArgs = []) {
     const timer = setTimeout(() => reject(new Error("server did not start:\n" + log)), 15000);
     proc.stderr.on("data", (chunk) => {
       log += chunk;
-      const m = /url=(http:\/\/[0-9.:]+)/.exec(log);
+      const m = /url=(http:\/\/[0-9.:]+|http:\/\/\[::\]:[0-9]+)/.exec(log);
       if (m) {
         clearTimeout(timer);
         resolve(m[1]);

@@ -19,7 +19,7 @@ const (
 	allocHold       = 2e9 // ns
 	allocProbeFail  = 5e9
 	allocBackoffMin = 4e9
-	allocBackoffMax = 32e9
+	allocBackoffMax = 8e9
 	allocStable     = 20e9
 )
 

@@ -91,17 +91,31 @@ func TestBWE(t *testing.T) {
 		return acks
 	}
 	b := newBWE()
+	b.rate = 1e6
 	now := int64(0)
 	for range 10 {
 		now += 100 * ms
 		b.update(report(now, 0, 0), now)
 	}
-	grown := b.rate
-	if grown <= bweStart {
-		t.Fatalf("no growth without congestion: %g", grown)
+	if b.rate <= 1e6 || b.rate > 1.5*1e6+bweSlack+1 {
+		t.Fatalf("growth without congestion to %g, want above 1e6, at most 1.5 × received + %d", b.rate, bweSlack)
+	}
+	// A probe train of 10 × 1,250 bytes over 10 ms: 9 Mbit/s after its first.
+	var train []ack
+	for i := range 10 {
+		train = append(train, ack{sent: now, size: 1250, arrival: now/1000 + 5000 + int64(i)*1111, probe: true})
+	}
+	now += 100 * ms
+	b.update(append(report(now, 0, 0), train...), now)
+	if want := bweProbeUse * 9 * 1250 * 8 / 0.009999; b.rate < want*0.99 || b.rate > want*1.01 {
+		t.Fatalf("after a probe of 9 Mbit/s: estimate %g, want %g", b.rate, want)
 	}
 	if b.acked < 0.9e6 || b.acked > 1.1e6 {
 		t.Fatalf("received rate %g, want about 1e6", b.acked)
+	}
+	now += 100 * ms
+	if r := b.update(report(now, 10_000, 0), now); r < 1e6 {
+		t.Fatalf("one late report: estimate %g, want no decrease", r)
 	}
 	now += 100 * ms
 	if r := b.update(report(now, 10_000, 0), now); r > 0.9e6 {
@@ -114,8 +128,15 @@ func TestBWE(t *testing.T) {
 	}
 	b = newBWE()
 	now += 100 * ms
-	if r := b.update(report(now, 0, 3), now); r >= bweStart {
-		t.Fatalf("30%% loss: estimate %g", r)
+	if r := b.update(report(now, 0, 3), now); r != bweStart {
+		t.Fatalf("3 of 10 lost in the first report: estimate %g, want no decision on so few", r)
+	}
+	for range 4 {
+		now += 100 * ms
+		b.update(report(now, 0, 3), now)
+	}
+	if b.rate >= bweStart {
+		t.Fatalf("30%% loss for half a second: estimate %g", b.rate)
 	}
 	if r := b.update(nil, now); r != b.rate {
 		t.Fatal("an empty report changed the estimate")
@@ -128,7 +149,7 @@ func TestTWCCAcks(t *testing.T) {
 	var log sentLog
 	now := int64(1_000_000_000_000)
 	for i := range 6 {
-		log.next(100+i, now+int64(i)*1000)
+		log.next(100+i, i == 5, now+int64(i)*1000)
 	}
 	fb := &rtcp.TransportLayerCC{
 		BaseSequenceNumber: 1,
@@ -147,9 +168,32 @@ func TestTWCCAcks(t *testing.T) {
 		{sent: now + 2000, size: 102, arrival: 640_750},
 		{sent: now + 3000, size: 103, arrival: 640_750, lost: true},
 		{sent: now + 4000, size: 104, arrival: 641_750},
-		{sent: now + 5000, size: 105, arrival: 642_000},
+		{sent: now + 5000, size: 105, arrival: 642_000, probe: true},
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("twccAcks:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// A train through a token bucket: the first packets pass at once, the rest
+// at the bucket's rate, which is what the train measures.
+func TestTrainRate(t *testing.T) {
+	var train []ack
+	for i := range 8 {
+		at := int64(0)
+		if i >= 4 {
+			at = int64(i-3) * 32_000 // 1,200 bytes every 32 ms: 300 kbit/s
+		}
+		train = append(train, ack{size: 1200, arrival: at, probe: true})
+	}
+	if r, ok := trainRate(train); !ok || r < 290e3 || r > 310e3 {
+		t.Fatalf("trainRate = %g, %v; want about 300e3", r, ok)
+	}
+	if _, ok := trainRate(train[:bweProbeMin-1]); ok {
+		t.Fatal("a train too short measured a rate")
+	}
+	same := []ack{{size: 1000}, {size: 1000}, {size: 1000}, {size: 1000}}
+	if r, _ := trainRate(same); r != bweMax {
+		t.Fatalf("a train that arrived at once: %g, want bweMax", r)
 	}
 }

@@ -1,6 +1,8 @@
 package sfu
 
 import (
+	"cmp"
+	"slices"
 	"sync/atomic"
 
 	"github.com/pion/rtcp"
@@ -18,11 +20,18 @@ import (
 //     clock, less departure, on ours) above the least seen in the last
 //     bweMinWindow is time it spent in a queue on the path (a report's is
 //     the mean over its newer half);
-//   - congestion is a queuing delay above bweQueueHigh or a loss above
-//     bweLossHigh in a report: the estimate drops to bweBackoff times
+//   - congestion is a queuing delay above bweQueueHigh in bweQueueReports
+//     reports in a row, or a loss above bweLossHigh over the last second: the estimate drops to bweBackoff times
 //     what the viewer received (at most once per bweDecreaseGap);
 //   - a report with neither (delay under bweQueueLow, loss under
-//     bweLossLow) raises the estimate by bweGrowth per second.
+//     bweLossLow) raises the estimate by bweGrowth per second, up to 1.5
+//     times what the viewer received (GCC's bound: more is a guess);
+//   - to find out whether more fits, the allocator has a slot send a probe
+//     train (its last packets again, back to back: slot.probe); the
+//     spread on arrival of the train's second half is the link's rate
+//     (trainRate), and the estimate may rise to bweProbeUse of it. A switch up is made only on a measured
+//     rate, so a viewer on a slow link is not moved up to find out
+//     (which would freeze its video while the big keyframe drains).
 type bwe struct {
 	rate         float64 // the estimate, bit/s
 	acked        float64 // what the viewer received, bit/s (smoothed)
@@ -33,22 +42,39 @@ type bwe struct {
 	minCur, minPrev int64
 	minSince        int64
 	haveMin         bool
-	queue           int64 // the last report's queuing delay, µs
+	queue           int64   // the last report's queuing delay, µs
+	over            int     // reports in a row with queue above bweQueueHigh
+	lostW, sentW    float64 // packets lost and reported, decayed per report
 	loss            float64
+	// The last probe train's rate, and when it was measured.
+	probed   float64
+	probedAt int64
 }
 
 const (
-	bweStart       = 2_500_000 // before any report: enough for every layer
-	bweMin         = 100_000
-	bweMax         = 50_000_000
-	bweMinWindow   = 5e9 // ns: the least delay is from the last 5-10 s
-	bweQueueHigh   = 60_000
-	bweQueueLow    = 20_000
-	bweLossHigh    = 0.10
-	bweLossLow     = 0.02
-	bweBackoff     = 0.85
-	bweDecreaseGap = 300e6 // ns
-	bweGrowth      = 0.25  // per second
+	bweStart        = 2_500_000 // before any report: enough for every layer
+	bweMin          = 100_000
+	bweMax          = 50_000_000
+	bweMinWindow    = 5e9 // ns: the least delay is from the last 5-10 s
+	bweQueueHigh    = 60_000
+	bweQueueLow     = 20_000
+	bweLossHigh     = 0.10
+	bweLossLow      = 0.02
+	bweBackoff      = 0.85
+	bweDecreaseGap  = 300e6 // ns
+	bweGrowth       = 0.25  // per second
+	bweSlack        = 100_000
+	bweQueueReports = 2
+	// Loss is counted over reports decayed by bweLossDecay each (about the
+	// last second at Chromium's 10 reports/s), once bweLossMinPackets are in.
+	bweLossDecay      = 0.9
+	bweLossMinPackets = 30
+	// A probe: at least bweProbeMin packets of a train arrived; the
+	// estimate may rise to bweProbeUse of its rate for bweProbeValid
+	// while nothing says congestion.
+	bweProbeMin   = 4
+	bweProbeUse   = 0.85
+	bweProbeValid = 1e9
 )
 
 func newBWE() *bwe { return &bwe{rate: bweStart} }
@@ -60,6 +86,7 @@ type ack struct {
 	size    int
 	arrival int64
 	lost    bool
+	probe   bool // a probe train's (slot.probe)
 }
 
 // update applies one report's packets, received at now; it returns the
@@ -75,10 +102,21 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		}
 		b.haveMin = true
 	}
-	var lost, bytes int
+	var lost, bytes, media int
 	first, last := int64(0), int64(0)
 	var owdSum, owdN int64
+	var train []ack
+	for _, a := range acks {
+		if a.probe && !a.lost {
+			train = append(train, a)
+		}
+	}
 	for i, a := range acks {
+		if a.probe {
+			// A train (left out of everything else: it queues by design).
+			continue
+		}
+		media++
 		if a.lost {
 			lost++
 			continue
@@ -95,7 +133,20 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		}
 		last = max(last, a.arrival)
 	}
-	b.loss = float64(lost) / float64(len(acks))
+	if capacity, ok := trainRate(train); ok {
+		b.probed, b.probedAt = capacity, now
+	}
+	if media == 0 {
+		return b.rate
+	}
+	// Loss over the last second or so of reports, not one report's few
+	// packets (one lost of eight is not 12% of a link's capacity).
+	b.lostW = bweLossDecay*b.lostW + float64(lost)
+	b.sentW = bweLossDecay*b.sentW + float64(media)
+	b.loss = 0
+	if b.sentW >= bweLossMinPackets {
+		b.loss = b.lostW / b.sentW
+	}
 	if owdN > 0 {
 		b.queue = max(0, owdSum/owdN-min(b.minCur, b.minPrev))
 	}
@@ -119,8 +170,15 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		dt = 0.1
 	}
 	b.lastReport = now
+	// Delay says congestion when it lasts (bweQueueReports reports): one
+	// late report can be the viewer's machine, not the path.
+	if b.queue > bweQueueHigh {
+		b.over++
+	} else {
+		b.over = 0
+	}
 	switch {
-	case b.loss > bweLossHigh || b.queue > bweQueueHigh:
+	case b.loss > bweLossHigh || b.over >= bweQueueReports:
 		if now-b.lastDecrease >= bweDecreaseGap {
 			base := b.rate
 			if b.acked > 0 {
@@ -130,10 +188,40 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 			b.lastDecrease = now
 		}
 	case b.loss < bweLossLow && b.queue < bweQueueLow:
-		b.rate *= 1 + bweGrowth*dt
+		// Grow, but not far above what the viewer takes in: more is a
+		// guess until a probe shows it (as GCC: 1.5 × received + a little).
+		grown := b.rate * (1 + bweGrowth*dt)
+		if b.acked > 0 {
+			grown = min(grown, max(b.rate, 1.5*b.acked+bweSlack))
+		}
+		b.rate = grown
+		if now-b.probedAt < bweProbeValid {
+			b.rate = max(b.rate, bweProbeUse*b.probed)
+		}
 	}
 	b.rate = min(max(b.rate, bweMin), bweMax)
 	return b.rate
+}
+
+// trainRate is the rate a probe train measured: the bytes of its second
+// half over their spread on arrival. The first half is left out: a token
+// bucket on the path (Wi-Fi, a shaper) lets a burst through at line rate,
+// and only the packets after it show the rate it allows.
+func trainRate(train []ack) (float64, bool) {
+	if len(train) < bweProbeMin {
+		return 0, false
+	}
+	slices.SortFunc(train, func(a, b ack) int { return cmp.Compare(a.arrival, b.arrival) })
+	half := train[len(train)/2-1:]
+	bytes := 0
+	for _, a := range half[1:] {
+		bytes += a.size
+	}
+	spread := half[len(half)-1].arrival - half[0].arrival
+	if spread <= 0 {
+		return bweMax, true
+	}
+	return min(bweMax, float64(bytes)*8/(float64(spread)/1e6)), true
 }
 
 // sentLog remembers, lock-free, when the last sentLogSize packets to a
@@ -148,27 +236,36 @@ type sentLog struct {
 
 const sentLogSize = 1024 // 3 s of a viewer's usual 300 packets/s
 
-// next takes a sequence number for a packet of size bytes sent at now.
-func (l *sentLog) next(size int, now int64) uint16 {
+// next takes a sequence number for a packet of size bytes sent at now,
+// a probe's or not.
+func (l *sentLog) next(size int, probe bool, now int64) uint16 {
 	seq := uint16(l.seq.Add(1) - 1)
 	e := &l.ring[int(seq)%sentLogSize]
-	e.size.Store(uint32(size))
+	v := uint32(size)
+	if probe {
+		v |= probeFlag
+	}
+	e.size.Store(v)
 	e.seqAt.Store(uint64(seq)<<48 | uint64(now)&(1<<48-1))
 	return seq
 }
 
-// sent returns when packet seq went and its size, if still remembered.
-func (l *sentLog) sent(seq uint16, now int64) (at int64, size int, ok bool) {
+const probeFlag = 1 << 31
+
+// sent returns when packet seq went, its size and whether it was a
+// probe's, if still remembered.
+func (l *sentLog) sent(seq uint16, now int64) (at int64, size int, probe, ok bool) {
 	e := &l.ring[int(seq)%sentLogSize]
 	v := e.seqAt.Load()
 	if uint16(v>>48) != seq {
-		return 0, 0, false
+		return 0, 0, false, false
 	}
 	at = now&^(1<<48-1) | int64(v&(1<<48-1))
 	if at > now {
 		at -= 1 << 48
 	}
-	return at, int(e.size.Load()), true
+	sz := e.size.Load()
+	return at, int(sz &^ probeFlag), sz&probeFlag != 0, true
 }
 
 // twccAcks lists the packets a TWCC report covers with their arrival times
@@ -194,8 +291,8 @@ func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []a
 			}
 		}
 		a.arrival = arrival
-		if at, size, ok := log.sent(seq, now); ok {
-			a.sent, a.size = at, size
+		if at, size, probe, ok := log.sent(seq, now); ok {
+			a.sent, a.size, a.probe = at, size, probe
 			out = append(out, a)
 		}
 		seq++

@@ -34,8 +34,9 @@
 //     it to another source needs no renegotiation: it switches at the new
 //     source's next keyframe (audio at once) and its rewriter (rewrite.go)
 //     rewrites sequence numbers and timestamps so the viewer's decoder sees
-//     one continuous stream. This is the one source-switch mechanism: stage
-//     changes use it now, simulcast layers and relays between nodes are to.
+//     one continuous stream, VP8 picture ids and TL0PICIDX included. This is
+//     the one source-switch mechanism: stage changes and simulcast layers
+//     use it (see Simulcast), relays between nodes are to.
 //     A slot starting on a video source replays the source's last keyframe
 //     and what followed from the history when it came within the last second
 //     (slot.catchUp), else asks for a keyframe; it sends nothing before the
@@ -196,11 +197,16 @@
 //     remote description. Send the client's own candidates (media.candidate)
 //     after the offer or answer they belong to.
 //   - Publishing: once ON_STAGE, create a publish PC with sendonly audio
-//     and video (at most Config.MaxPublishTracks sections, no simulcast),
-//     send media.offer, and set the result's SDP as the answer. Later
+//     and video (at most Config.MaxPublishTracks sections; camera video in
+//     simulcast layers with rids, lowest first, while the preset's
+//     media.video.simulcast is not false: see Simulcast), send
+//     media.offer, and set the result's SDP as the answer. Later
 //     offers on the same PC renegotiate it; 4040 means not ON_STAGE (yet).
 //   - Leaving ON_STAGE (leave, kick): close the publish PC; the server has
 //     closed its side. Back on stage, offer a new one.
+//   - "layers" (publish): the whole list of the publish PC's simulcast
+//     layers nobody watches (Paused: mid and rid). Set those encodings'
+//     active to false (RTCRtpSender.setParameters) and the others' to true.
 //
 // # Screen share
 //
@@ -212,7 +218,48 @@
 // that is refused with the stage's code (2001, 2006, 2106) and changes
 // nothing.
 //
-// Not supported (yet): simulcast and SVC layer selection,
-// VP8 picture id rewriting across a switch (a switch happens at a keyframe,
-// which decoders take as a fresh start).
+// # Simulcast
+//
+// A publish offer's video section may carry simulcast layers (a=rid and
+// a=simulcast, one RTP stream per rid). Each layer is a source of its own
+// (its reader, queue, history and keyframe requests), and the layers of
+// one track are a layerGroup (simulcast.go), ranked lowest first in the
+// offer's rid order. Viewers see the track once (its first layer's
+// TrackInfo); a viewer's slot carries one layer at a time and moves
+// between them with the source switch above: at the new layer's keyframe,
+// which it requests, the old layer going on until then.
+//
+// Which layer a viewer gets (allocate.go, bwe.go):
+//
+//   - The viewer's browser reports when each packet arrived (TWCC: the
+//     subscribe PC offers the transport-wide sequence number extension and
+//     the slots stamp it as they send; pion's TWCC and GCC interceptors are
+//     not used). bwe turns the reports into a downlink estimate: down to
+//     0.85 of what the viewer received when the queuing delay stays above
+//     60 ms or more than 10% is lost over the last second; up 25%/s
+//     otherwise, but not past 1.5 times what the viewer received (GCC's
+//     bound) unless a probe measured more.
+//   - A probe train is 24 padding-only packets sent back to back on the
+//     slot (numbers of their own: the rewriter's pad); the spread of the
+//     second half on arrival is the link's rate (the first half may pass
+//     a token bucket at line rate). A viewer below the top layer is probed
+//     every 2 s, doubling to 6 s while the answer stays no.
+//   - chooseLayers gives every track its lowest layer, then raises them one
+//     layer at a time, round the tracks, while the estimate less audio and
+//     single-layer video allows; a layer must fit with 25% to spare to be
+//     switched up to, and not within 2 s of a switch down (4 to 8 s after
+//     a switch up that had to be undone). Layer rates are measured at the
+//     sources (a decaying peak, kept while a layer is paused).
+//
+// Layers nobody watches (no slot in their fan-out for 1 s) are paused at
+// the publisher: the server sends it a "layers" message and the SDK sets
+// the encodings inactive; a slot that needs one resumes it at once, and
+// Chromium starts it again with a keyframe.
+//
+// A relay (above) gets the one layer its estimate allows, as a viewer
+// does; an edge's viewers cannot choose among the layers yet.
+//
+// Not supported (yet): SVC layer selection; pacing what the server sends
+// a viewer to its estimate (a keyframe or a switch still goes out as the
+// publisher sent it).
 package sfu

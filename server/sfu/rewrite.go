@@ -26,7 +26,7 @@ type rewriter struct {
 
 // rewriterSegments bounds the switches remembered for retransmission: a
 // NACK for a packet older than the last few switches is not answered.
-const rewriterSegments = 4
+const rewriterSegments = 8
 
 // segment is one source's stretch of a slot.
 type segment struct {
@@ -90,6 +90,34 @@ func (r *rewriter) switchTo(src any, seq uint16, ts uint32, pic vp8Pic, now int6
 		r.lastSeq, r.lastTS = seq-1, ts
 	}
 	r.lastAt = now
+}
+
+// pad takes n sequence numbers after the last packet for padding-only
+// packets (a probe train) and returns the first and the timestamp they
+// carry (the last one's); the current source's packets follow them. The
+// padding is a stretch of its own (src nil: never retransmitted) and the
+// source's next one another, so earlier numbers still map back.
+func (r *rewriter) pad(n int) (first uint16, ts uint32, ok bool) {
+	if r.n == 0 || n <= 0 {
+		return 0, 0, false
+	}
+	next := r.segs[r.n-1]
+	first = r.lastSeq + 1
+	r.push(segment{first: first})
+	r.lastSeq += uint16(n)
+	next.first = r.lastSeq + 1
+	next.off.seq += uint16(n)
+	r.push(next)
+	return first, r.lastTS, true
+}
+
+func (r *rewriter) push(seg segment) {
+	if r.n == len(r.segs) {
+		copy(r.segs[:], r.segs[1:])
+		r.n--
+	}
+	r.segs[r.n] = seg
+	r.n++
 }
 
 // current is the source of the newest stretch (nil before the first).

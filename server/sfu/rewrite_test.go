@@ -85,6 +85,7 @@ func TestRewriter(t *testing.T) {
 // and every number sent maps back to the packet it carried.
 func FuzzRewriter(f *testing.F) {
 	f.Add([]byte{0, 1, 0, 1, 2, 0, 0, 2, 1, 5, 0, 7})
+	f.Add([]byte{0, 0, 0, 0, 8, 2, 0, 0, 12, 1, 1, 0, 9, 0, 0, 0})
 	f.Fuzz(func(t *testing.T, ops []byte) {
 		var r rewriter
 		sent := map[uint16][2]uint16{} // slot seq -> source, source seq
@@ -101,8 +102,23 @@ func FuzzRewriter(f *testing.F) {
 			return v
 		}
 		var lastPic vp8Pic
+		padded := uint16(0) // padding numbers taken since the last packet sent
 		for i := 0; i+1 < len(ops); i += 2 {
 			src := int(ops[i] & 3)
+			if ops[i]&8 != 0 && r.current() != nil {
+				n := 1 + int(ops[i+1]%3)
+				if first, _, ok := r.pad(n); ok {
+					for k := range uint16(n) {
+						if s, _, _, ok := r.reverse(first + k); !ok || s != nil {
+							t.Fatalf("padding %d maps back to %v, %v", first+k, s, ok)
+						}
+						if _, dup := sent[first+k]; dup {
+							t.Fatalf("padding reuses %d", first+k)
+						}
+					}
+					padded += uint16(n)
+				}
+			}
 			switched := false
 			if ops[i]&4 != 0 || r.current() == nil {
 				r.switchTo(src, next[src], 0, pic(src, next[src]), int64(i)*1e6, 90000)
@@ -129,11 +145,12 @@ func FuzzRewriter(f *testing.F) {
 				t.Fatalf("slot seq %d sent for %v and %v", out, prev, [2]uint16{uint16(cur), seq})
 			}
 			sent[out] = [2]uint16{uint16(cur), seq}
-			if any && seqBefore(last, out) && out-last > 4 {
+			if any && seqBefore(last, out) && out-last > 4+padded {
 				t.Fatalf("jump from %d to %d", last, out)
 			}
 			if !any || seqBefore(last, out) {
 				last, lastPic, any = out, outPic, true
+				padded = 0
 			}
 			s, back, off, ok := r.reverse(out)
 			if !ok || s.(int) != cur || back != seq {
@@ -283,4 +300,36 @@ func FuzzParseRTP(f *testing.F) {
 			isKeyframe(m, b[h.payload:h.end])
 		}
 	})
+}
+
+// Padding takes sequence numbers of its own: the source's next packet
+// follows it, earlier ones still map back, the padding never does.
+func TestRewriterPad(t *testing.T) {
+	var r rewriter
+	r.switchTo("a", 100, 9000, vp8Pic{}, 0, 90000)
+	for seq := uint16(100); seq <= 102; seq++ {
+		r.rewrite(seq, 9000, vp8Pic{}, 0)
+	}
+	first, ts, ok := r.pad(5)
+	if !ok || first != 103 || ts != 9000 {
+		t.Fatalf("pad(5) = %d, %d, %v; want 103, 9000, true", first, ts, ok)
+	}
+	if out, _, _, _, ok := r.rewrite(103, 12000, vp8Pic{}, 0); !ok || out != 108 {
+		t.Fatalf("the next packet after 5 pads: %d, %v; want 108", out, ok)
+	}
+	if _, _, _, _, ok := r.rewrite(101, 9000, vp8Pic{}, 0); ok {
+		t.Fatal("a late packet from before the padding was sent")
+	}
+	if src, seq, _, ok := r.reverse(102); !ok || src != "a" || seq != 102 {
+		t.Fatalf("reverse(102) = %v %d %v; want a 102", src, seq, ok)
+	}
+	if src, _, _, ok := r.reverse(105); !ok || src != nil {
+		t.Fatalf("reverse(105) = %v %v; want the padding (nil)", src, ok)
+	}
+	if src, seq, _, ok := r.reverse(108); !ok || src != "a" || seq != 103 {
+		t.Fatalf("reverse(108) = %v %d %v; want a 103", src, seq, ok)
+	}
+	if _, _, ok := (&rewriter{}).pad(1); ok {
+		t.Fatal("padding before the first packet")
+	}
 }

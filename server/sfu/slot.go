@@ -43,9 +43,10 @@ type slot struct {
 	scratch *[maxPacket]byte
 	// group is the simulcast track the slot carries a layer of (nil: a
 	// track of one layer).
-	group  *layerGroup
-	twcc   [2]byte // the transport-wide sequence number being sent
-	closed bool
+	group   *layerGroup
+	twcc    [2]byte // the transport-wide sequence number being sent
+	probing bool    // a probe train is being sent (probe)
+	closed  bool
 	// The slot's own SRTP sender on its PC's path (sendpath.go), chosen at
 	// the first write after Bind; nil: pion's stream (ws) carries it.
 	out      *slotSender
@@ -145,10 +146,14 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	}
 	h := &sl.hdr // reused: its extension too, so that stamping allocates nothing
 	h.Version, h.Marker, h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = 2, marker, sl.pt, seq, ts, sl.ssrc
+	h.Padding = sl.probing // a probe's packets are padding only
 	sb := sl.p.sub
-	if id := uint8(sb.twccID.Load()); id != 0 {
+	if id := uint8(sb.twccID.Load()); id != 0 && sb.estimating.Load() {
 		if log := sb.sent.Load(); log != nil {
-			binary.BigEndian.PutUint16(sl.twcc[:], log.next(len(payload)+twccHeaderSize, time.Now().UnixNano()))
+			// Departure is the fan-out's time (no clock read per copy): a
+			// viewer's place in the fan-out is about the same every packet,
+			// a constant the estimator's least delay takes out.
+			binary.BigEndian.PutUint16(sl.twcc[:], log.next(len(payload)+twccHeaderSize, sl.probing, now))
 			_ = h.SetExtension(id, sl.twcc[:])
 		}
 	} else if h.Extension {
@@ -159,6 +164,9 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 			return
 		}
 	} else if _, err := sl.ws.WriteRTP(h, payload); err != nil {
+		return
+	}
+	if sl.probing {
 		return
 	}
 	if sl.sr.count(len(payload), now) && from != nil {
@@ -458,6 +466,36 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 	sl.send(seq, buf.ts+off.ts, buf.marker, buf.payload, pic, pic != buf.pic, time.Now().UnixNano())
 	sl.p.s.stats.retransmits.Add(1)
 }
+
+// probe sends n padding-only packets back to back on the slot (numbers
+// of their own: rewriter.pad): a train whose spread on arrival (TWCC)
+// measures the viewer's downlink above what the slot sends (bwe.go),
+// without a real switch up that might not fit. It returns the packets
+// sent. (Sending media packets again would not do: SRTP replay protection
+// drops them before they are counted.)
+func (sl *slot) probe(n int) int {
+	sl.mu.Lock()
+	defer sl.mu.Unlock()
+	if sl.ws == nil || sl.closed {
+		return 0
+	}
+	first, ts, ok := sl.rw.pad(n)
+	if !ok {
+		return 0
+	}
+	var pad [probePadding]byte
+	pad[len(pad)-1] = byte(len(pad))
+	sl.probing = true
+	defer func() { sl.probing = false }()
+	now := time.Now().UnixNano()
+	for i := range n {
+		sl.send(first+uint16(i), ts, false, pad[:], vp8Pic{}, false, now)
+	}
+	return n
+}
+
+// probePadding is a padding packet's payload: all padding (RTP allows 255).
+const probePadding = 255
 
 // transportFeedback reports whether a compound RTCP packet holds a generic
 // NACK or a TWCC report (transport-layer feedback, PT 205, FMT 1 or 15),

@@ -348,12 +348,19 @@ func (src *source) forward(p *packet, now int64) {
 	}
 }
 
-// rateWindow is the least time a rate is measured over.
-const rateWindow = 500 * time.Millisecond
+// rateWindow is the least time a rate is measured over; ratePeakDecay
+// (per window) lets a peak go in about 10 s.
+const (
+	rateWindow    = 500 * time.Millisecond
+	ratePeakDecay = 0.93
+)
 
-// rate is the source's bit rate, measured over rateWindow or more; a
-// source that stopped sending (a paused layer) keeps the rate it had, the
-// rate it would have again. 0 until measured.
+// rate is the source's bit rate, measured over rateWindow or more, as the
+// highest it was lately (a peak that decays by ratePeakDecay a window): an
+// encoder starting a layer again ramps it up, and a viewer moved to a
+// layer should be able to take what the layer will send. A source that
+// stopped sending (a paused layer) keeps the rate it had. 0 until
+// measured.
 func (src *source) rate(now int64) float64 {
 	src.rateMu.Lock()
 	defer src.rateMu.Unlock()
@@ -365,11 +372,7 @@ func (src *source) rate(now int64) float64 {
 	if el := now - src.rateAt; el >= int64(rateWindow) {
 		if b > src.rateBytes {
 			sample := float64(b-src.rateBytes) * 8 / (float64(el) / 1e9)
-			if src.rateBPS == 0 {
-				src.rateBPS = sample
-			} else {
-				src.rateBPS = 0.5*src.rateBPS + 0.5*sample
-			}
+			src.rateBPS = max(sample, ratePeakDecay*src.rateBPS)
 		}
 		src.rateAt, src.rateBytes = now, b
 	}

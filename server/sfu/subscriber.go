@@ -43,12 +43,18 @@ type subscriber struct {
 	allocCh  chan struct{}
 	// The downlink estimate (bwe.go): the log of what was sent, while the
 	// viewer's answer has the TWCC header extension (twccID).
-	twccID   atomic.Uint32
-	sent     atomic.Pointer[sentLog]
-	bweMu    sync.Mutex
-	est      *bwe          // under bweMu
-	acks     []ack         // scratch, under bweMu
-	estimate atomic.Uint64 // bit/s
+	twccID atomic.Uint32
+	// estimating: the viewer gets a simulcast track, so its packets carry
+	// TWCC numbers (a viewer of single-layer tracks only has no layer to
+	// choose, and its copies cost nothing more).
+	estimating atomic.Bool
+	sent       atomic.Pointer[sentLog]
+	bweMu      sync.Mutex
+	est        *bwe          // under bweMu
+	acks       []ack         // scratch, under bweMu
+	estimate   atomic.Uint64 // bit/s
+	nextProbe  int64         // no probe train before (unix ns; the loop's)
+	probeEvery time.Duration // the loop's
 
 	wakeCh    chan struct{}
 	connCh    chan struct{}
@@ -91,7 +97,11 @@ func (sb *subscriber) onTWCC(fb *rtcp.TransportLayerCC) {
 	sb.bweMu.Lock()
 	sb.acks = twccAcks(fb, log, now, sb.acks[:0])
 	est := sb.est.update(sb.acks, now)
+	probed, fresh := sb.est.probed, sb.est.probedAt == now
 	sb.bweMu.Unlock()
+	if fresh {
+		sb.p.log.Debug("probe train", "rate", int(probed), "estimate", int(est))
+	}
 	sb.estimate.Store(uint64(est))
 	select {
 	case sb.allocCh <- struct{}{}:
@@ -148,13 +158,53 @@ func (sb *subscriber) allocate() {
 		tracks = append(tracks, allocTrack{rates: rates, cur: cur, choice: sl.choice})
 		slots = append(slots, sl)
 	}
+	sb.estimating.Store(len(tracks) > 0)
 	if len(tracks) == 0 {
 		return
 	}
 	limit := int(sb.layerCap.Load())
-	for i, l := range chooseLayers(budget, tracks, now) {
-		slots[i].setLayer(min(l, limit))
+	picks := chooseLayers(budget, tracks, now)
+	probe := -1
+	for i, l := range picks {
+		l = min(l, limit)
+		if l != tracks[i].cur {
+			sb.bweMu.Lock()
+			b := *sb.est
+			sb.bweMu.Unlock()
+			sb.p.log.Debug("simulcast layer", "track", slots[i].trackID, "from", tracks[i].cur, "to", l,
+				"estimate", int(b.rate), "received", int(b.acked), "queue_us", b.queue, "loss", b.loss, "rates", tracks[i].rates)
+		}
+		slots[i].setLayer(l)
+		if top := topLayer(tracks[i].rates, limit); l < top && probe < 0 {
+			probe = i
+		}
 	}
+	// A track below the top it may have: find out whether more fits, less
+	// often while the answer is no (a train queues on a slow link).
+	if probe < 0 {
+		sb.probeEvery = 0
+	} else if now >= sb.nextProbe && slots[probe].probe(probeTrain) > 0 {
+		sb.probeEvery = min(max(2*sb.probeEvery, probeMinInterval), probeMaxInterval)
+		sb.nextProbe = now + int64(sb.probeEvery)
+	}
+}
+
+// A probe train is probeTrain packets; trains are probeMinInterval apart,
+// doubling to probeMaxInterval while the viewer stays below its top.
+const (
+	probeTrain       = 24
+	probeMinInterval = 2 * time.Second
+	probeMaxInterval = 6 * time.Second
+)
+
+// topLayer is the highest layer there, at most limit.
+func topLayer(rates []float64, limit int) int {
+	for l := min(len(rates)-1, limit); l >= 0; l-- {
+		if rates[l] >= 0 {
+			return l
+		}
+	}
+	return -1
 }
 
 // wake asks the negotiation loop to reconcile the slots, starting it on
@@ -475,6 +525,11 @@ func (sb *subscriber) reconcile() (string, bool) {
 	for _, sl := range bind {
 		sl.bind(sl.assigned, int(sb.layerCap.Load()))
 	}
+	simulcast := false
+	for _, sl := range sb.slots {
+		simulcast = simulcast || sl.assigned != nil && sl.assigned.group != nil
+	}
+	sb.estimating.Store(simulcast)
 	restart := sb.iceRestart && sb.pc.RemoteDescription() != nil
 	sb.iceRestart = false
 	if !added && !restart {

@@ -32,7 +32,7 @@ func TestHelloJoinSnapshot(t *testing.T) {
 		t.Fatalf("hello %+v", hello)
 	}
 	if want := (protocol.Permissions{StageEnabled: true, StageAccess: stage.Allowed, AcceptStageRequests: true, ScreenshareAccess: stage.Allowed, MaxScreenshareCount: 1,
-		CanProduceAudio: stage.Allowed, CanProduceVideo: stage.Allowed, CanProduceScreenshare: stage.Allowed, ViewType: stage.ViewWebinar}); hello.Permissions != want {
+		CanProduceAudio: stage.Allowed, CanProduceVideo: stage.Allowed, CanProduceScreenshare: stage.Allowed, ViewType: stage.ViewWebinar, VideoSimulcast: true}); hello.Permissions != want {
 		t.Fatalf("permissions %+v", hello.Permissions)
 	}
 	if hello.GraceMs != time.Minute.Milliseconds() {

@@ -1,0 +1,168 @@
+// A layer per viewer on a real shaped link: a presenter sends three layers
+// from one Chromium, a viewer in another Chromium inside a link lab
+// (e2e/netlab.mjs) has its downlink limited to 300 kbit/s and then lifted,
+// a third viewer's link is left alone. The shaped viewer moves to the low
+// layer and keeps playing, then returns to the full one; the free viewer
+// keeps the full layer throughout. The times are printed (the figures in
+// the README); the test checks what happens, with generous bounds.
+import { test, before, after } from "node:test";
+import assert from "node:assert/strict";
+import { startServer, createMeeting, launch, openPage } from "./lib.mjs";
+import { unavailable, makeLab } from "./netlab.mjs";
+
+const skip = unavailable();
+let lab, server, browser, labBrowser, hostURL, labURL;
+before(async () => {
+  if (skip) return;
+  lab = makeLab();
+  // On every address: the presenter's page on 127.0.0.1 (a secure
+  // context: getUserMedia), the lab's on the lab's host address.
+  server = await startServer(["-addr", "0.0.0.0:0", ...(process.env.STAGEKIT_ADAPT_DEBUG ? ["-log-level", "debug"] : [])]);
+  const port = new URL(server.url).port;
+  hostURL = `http://127.0.0.1:${port}`;
+  labURL = `http://${lab.hostAddr}:${port}`;
+  browser = await launch();
+  labBrowser = await lab.launch();
+});
+after(async () => {
+  await labBrowser?.close();
+  await browser?.close();
+  await server?.stop();
+  lab?.close();
+});
+
+async function join(b, person) {
+  const page = await openPage(b, b === browser ? hostURL : labURL);
+  await page.evaluate(async (authToken) => {
+    const Native = RTCPeerConnection;
+    window.pcs = [];
+    window.RTCPeerConnection = class extends Native {
+      constructor(...args) {
+        super(...args);
+        pcs.push(this);
+      }
+    };
+    // The received video's inbound-rtp (the one that decoded most).
+    window.inbound = async () => {
+      let best = null;
+      for (const pc of pcs) {
+        (await pc.getStats()).forEach((r) => {
+          if (r.type === "inbound-rtp" && r.kind === "video" && (!best || (r.framesDecoded ?? 0) > best.framesDecoded)) {
+            best = { width: r.frameWidth ?? 0, framesDecoded: r.framesDecoded ?? 0, freezeCount: r.freezeCount ?? 0 };
+          }
+        });
+      }
+      return best ?? { width: 0, framesDecoded: 0, freezeCount: 0 };
+    };
+    // The width of each simulcast layer sent (rid → frameWidth): the
+    // encoder may scale a layer down (CPU, uplink), so a viewer's layer is
+    // the one whose width it decodes.
+    window.layerWidths = async () => {
+      const out = {};
+      for (const pc of pcs) {
+        (await pc.getStats()).forEach((r) => {
+          if (r.type === "outbound-rtp" && r.kind === "video" && r.rid && r.frameWidth) out[r.rid] = r.frameWidth;
+        });
+      }
+      return out;
+    };
+    const { default: StageKit } = await import("/sdk/stagekit.js");
+    const meeting = await StageKit.init({ authToken, baseURI: location.origin });
+    await meeting.join();
+    window.meeting = meeting;
+    window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
+  }, person.token);
+  return page;
+}
+
+// Plays the presenter's video in a <video> (Chromium decodes what is shown).
+async function watch(page, userId) {
+  await page.waitForFunction((u) => {
+    const t = byUser(u)?.videoTrack;
+    if (!t) return false;
+    const v = document.createElement("video");
+    v.muted = v.autoplay = v.playsInline = true;
+    v.srcObject = new MediaStream([t]);
+    document.body.append(v);
+    v.play().catch(() => {});
+    return true;
+  }, userId, { timeout: 15000 });
+}
+
+const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
+
+// The layer (rid) whose width is closest to what a viewer decodes.
+function layerOf(width, widths) {
+  let best = "", d = Infinity;
+  for (const [rid, w] of Object.entries(widths)) {
+    if (Math.abs(w - width) < d) [best, d] = [rid, Math.abs(w - width)];
+  }
+  return width > 0 ? best : "";
+}
+
+// Polls the viewers' inbound stats and the presenter's layer widths every
+// 250 ms until done(stats) or timeout; each viewer's sample gets its layer.
+// Returns the seconds it took and every sample.
+let presenter;
+async function until(pages, done, timeout) {
+  const start = Date.now();
+  const samples = [];
+  for (;;) {
+    const widths = await presenter.evaluate(() => layerWidths());
+    const s = await Promise.all(pages.map((p) => p.evaluate(() => inbound())));
+    for (const v of s) v.layer = layerOf(v.width, widths);
+    s.widths = widths;
+    samples.push(s);
+    if (done(s)) return { secs: (Date.now() - start) / 1000, samples };
+    if (Date.now() - start > timeout) return { secs: null, samples };
+    await sleep(250);
+  }
+}
+
+test("a viewer limited to 300 kbit/s gets the low layer and keeps playing; back on top once the limit goes", { skip: skip || false, timeout: 180000 }, async (t) => {
+  const { people } = await createMeeting(hostURL, { Host: "webinar_host", Shaped: "webinar_viewer", Free: "webinar_viewer" });
+  const host = await join(browser, people.Host);
+  presenter = host;
+  const free = await join(browser, people.Free);
+  const shaped = await join(labBrowser, people.Shaped);
+  await host.evaluate(async () => {
+    await meeting.self.enableVideo();
+    await meeting.self.enableAudio();
+    await meeting.stage.join();
+  });
+  await watch(free, people.Host.id);
+  await watch(shaped, people.Host.id);
+  const top = await until([shaped, free], ([s, f]) => s.layer === "f" && f.layer === "f", 30000);
+  assert.ok(top.secs !== null, `both viewers decode the full layer: ${JSON.stringify(top.samples.slice(-3))}`);
+
+  lab.shape("down", "300kbit");
+  const low = await until([shaped, free], ([s]) => s.layer === "q", 30000);
+  assert.ok(low.secs !== null, "the shaped viewer gets the low layer");
+  // Held at 300 kbit/s for 20 s: it keeps decoding.
+  const [s0] = low.samples[low.samples.length - 1];
+  const held = await until([shaped, free], () => false, 20000);
+  const [s1] = held.samples[held.samples.length - 1];
+  assert.ok(s1.framesDecoded > s0.framesDecoded + 100, `frames decoded while limited: ${s0.framesDecoded} → ${s1.framesDecoded}`);
+
+  lab.unshape("down");
+  const back = await until([shaped, free], ([s]) => s.layer === "f", 60000);
+  assert.ok(back.secs !== null, "the shaped viewer returns to the full layer");
+
+  const freeLayers = [...low.samples, ...held.samples, ...back.samples].map(([, f]) => f.layer);
+  const offTop = freeLayers.filter((l) => l !== "f").length;
+  assert.equal(offTop, 0, `the free viewer keeps the full layer throughout: ${freeLayers.join("")}`);
+  const freezes = s1.freezeCount - top.samples[top.samples.length - 1][0].freezeCount;
+  const limitedSecs = low.secs + 20;
+  t.diagnostic(`figures: low layer ${low.secs.toFixed(1)} s after the 300 kbit/s limit; ` +
+    `${freezes} freezes in ${limitedSecs.toFixed(0)} s limited (${(freezes * 60 / limitedSecs).toFixed(1)}/min); ` +
+    `${((s1.framesDecoded - s0.framesDecoded) / 20).toFixed(1)} frames/s decoded while limited; ` +
+    `full layer ${back.secs.toFixed(1)} s after the limit went; the free viewer off the full layer in ${offTop} of ${freeLayers.length} samples`);
+  console.log(`# adapt figures: low=${low.secs.toFixed(1)}s freezes=${freezes}/${limitedSecs.toFixed(0)}s fps=${((s1.framesDecoded - s0.framesDecoded) / 20).toFixed(1)} back=${back.secs.toFixed(1)}s`);
+  assert.deepEqual([...host.errors, ...free.errors, ...shaped.errors].map(String), []);
+});
+
+after(() => {
+  if (process.env.STAGEKIT_ADAPT_DEBUG && server) {
+    console.log(server.log().split("\n").filter((l) => l.includes("simulcast layer") || l.includes("probe train")).join("\n"));
+  }
+});
