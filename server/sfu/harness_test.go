@@ -99,9 +99,14 @@ type recvSlot struct {
 	remote *webrtc.TrackRemote
 	cur    atomic.Pointer[recvTrack]
 	// The RTP sequence numbers seen on the slot: the last one, and how
-	// often the next one was not its successor.
+	// many numbers before the highest never came (gaps: a late packet, a
+	// retransmission, fills its own; a number the server skipped stays).
 	lastSeq atomic.Int64
 	gaps    atomic.Int64
+	seqMu   sync.Mutex
+	nextSeq uint16
+	seqSeen bool
+	missing map[uint16]bool
 	// For VP8 payloads with picture ids (publishSimulcast's): the last
 	// picture id and TL0PICIDX, how often one jumped ahead by more than
 	// one, the simulcast layer of the last packet (payload byte 6), and
@@ -143,6 +148,25 @@ func (sl *recvSlot) checkPictures(b []byte) {
 			sl.badSwitches.Add(1)
 		}
 	}
+}
+
+// noteSeq records a sequence number that arrived on the slot.
+func (sl *recvSlot) noteSeq(seq uint16) {
+	sl.seqMu.Lock()
+	defer sl.seqMu.Unlock()
+	if !sl.seqSeen {
+		sl.seqSeen, sl.nextSeq, sl.missing = true, seq+1, map[uint16]bool{}
+		return
+	}
+	if d := int16(seq - sl.nextSeq); d >= 0 {
+		for s := sl.nextSeq; s != seq && len(sl.missing) < 10000; s++ {
+			sl.missing[s] = true
+		}
+		sl.nextSeq = seq + 1
+	} else {
+		delete(sl.missing, seq)
+	}
+	sl.gaps.Store(int64(len(sl.missing)))
 }
 
 // recvTrack is one binding of a slot to a publisher: a track a test client
@@ -359,10 +383,8 @@ func (c *tclient) answer(sdp string) error {
 					if err != nil {
 						continue
 					}
-					seq := int64(h.SequenceNumber)
-					if last := sl.lastSeq.Swap(seq); last >= 0 && seq != (last+1)%65536 {
-						sl.gaps.Add(1)
-					}
+					sl.lastSeq.Store(int64(h.SequenceNumber))
+					sl.noteSeq(h.SequenceNumber)
 					payload := buf[off:n]
 					if len(payload) >= 7 && payload[0] == 0x90 && payload[1] == 0xc0 {
 						sl.checkPictures(payload)
