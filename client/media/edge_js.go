@@ -70,8 +70,17 @@ func (s *Session) addSender(_ context.Context, p *pubConn, sl *slot, t LocalTrac
 			init.Set("direction", "sendonly")
 			init.Set("streams", []any{p.edge.stream})
 			if layers {
-				encs := make([]any, len(cameraLayers))
-				for i, l := range cameraLayers {
+				var w, h int
+				if st := t.v.Call("getSettings"); st.Get("width").Type() == js.TypeNumber && st.Get("height").Type() == js.TypeNumber {
+					w, h = st.Get("width").Int(), st.Get("height").Int()
+				}
+				use := layersFor(w, h)
+				if len(use) < 2 {
+					sl.snd = sender{p.pc.JSValue().Call("addTransceiver", t.v, init)}
+					return
+				}
+				encs := make([]any, len(use))
+				for i, l := range use {
 					e := jsObject.New()
 					e.Set("rid", l.RID)
 					e.Set("scaleResolutionDownBy", l.ScaleDown)

@@ -1076,6 +1076,25 @@ var cameraLayers = []struct {
 	{"f", 1, 1_500_000},
 }
 
+// layersFor is the simulcast layers of a w×h camera: Chromium sends as
+// many as the resolution allows (three from 960×540, two from 480×270,
+// else one) and drops the others from the top, so the list is cut from
+// the bottom instead: the layers sent are always the highest. Unknown
+// sizes get all three.
+func layersFor(w, h int) []struct {
+	RID        string
+	ScaleDown  float64
+	MaxBitrate int
+} {
+	switch px := w * h; {
+	case px == 0 || px >= 960*540:
+		return cameraLayers
+	case px >= 480*270:
+		return cameraLayers[1:]
+	}
+	return nil
+}
+
 // simulcast reports whether t is sent in cameraLayers: camera video,
 // while the user's preset says so (media.video.simulcast).
 func (s *Session) simulcast(t LocalTrack) bool {
