@@ -244,7 +244,9 @@ test("a host on stage turns its camera on, off and on again, then leaves", async
   });
   assert.deepEqual(swapped, { same: true, sdkTrack: "ended" });
   const canvasVideo = await decodes(viewer, hostId);
-  assert.equal(await viewer.evaluate((v) => v.videoWidth, canvasVideo), 320);
+  // The camera's sender has simulcast layers: the viewer may start on a
+  // lower one and move up.
+  await viewer.waitForFunction((v) => v.videoWidth === 320, canvasVideo, T);
 
   // Leaving the stage unpublishes and releases (the page's own track stays live).
   await host.evaluate(() => meeting.stage.leave());
