@@ -568,6 +568,17 @@ func (c *conn) closeWith(code int, reason string, flush bool) {
 	})
 }
 
+// removedByAdmin reports whether the server closed the connection because
+// its user was removed (4031).
+func (c *conn) removedByAdmin() bool {
+	select {
+	case <-c.closing: // closeWith set the code before closing it
+		return c.closeCode == websocket.StatusCode(protocol.CodeRemoved)
+	default:
+		return false
+	}
+}
+
 // cut drops the socket at once, without a close handshake (the peer is
 // gone or stuck). The socket is closed before the writer learns of it, so
 // the writer's Close cannot start a handshake that would wait for the peer.

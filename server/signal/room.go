@@ -905,6 +905,9 @@ func (r *room) dropped(c *conn) {
 	if r.dead {
 		return // the hub is shutting down
 	}
+	if c.removedByAdmin() {
+		return // RemoveParticipant takes the user out next: not reconnecting
+	}
 	r.startGraceLocked(userID)
 	r.connectionChangedLocked(userID)
 }
