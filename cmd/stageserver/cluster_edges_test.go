@@ -13,17 +13,7 @@ import (
 )
 
 // statusOf is userID's status as u sees it.
-func (u *plainMember) statusOf(userID string) stage.Status {
-	if userID == u.id {
-		return u.m.Stage().Status()
-	}
-	for _, p := range u.m.Participants() {
-		if p.UserID == userID {
-			return p.StageStatus
-		}
-	}
-	return ""
-}
+func (u *plainMember) statusOf(userID string) stage.Status { return statusSeen(u.m, u.id, userID) }
 
 // Three nodes with -edges: the room lives on A (the host came first), the
 // viewers stay on the nodes they reached (B and C), and so does a second

@@ -298,11 +298,14 @@ func (u *member) reconnectedSince(t0 time.Time) (time.Time, bool) {
 	return time.Time{}, false
 }
 
-func (u *member) statusOf(userID string) stage.Status {
-	if userID == u.id {
-		return u.m.Stage().Status()
+func (u *member) statusOf(userID string) stage.Status { return statusSeen(u.m, u.id, userID) }
+
+// statusSeen is userID's status as the meeting of user self sees it.
+func statusSeen(m *client.Meeting, self, userID string) stage.Status {
+	if userID == self {
+		return m.Stage().Status()
 	}
-	for _, p := range u.m.Participants() {
+	for _, p := range m.Participants() {
 		if p.UserID == userID {
 			return p.StageStatus
 		}
