@@ -293,7 +293,7 @@ func (r *RelayIn) standInLocked(info protocol.TrackInfo) *Participant {
 	u := &user{id: info.UserID}
 	u.allow.Store(r.s.seq.Add(1))
 	p, _ := newParticipant(r.s, r.m, u, info.PeerID, nopSignaler{})
-	p.streamID, p.standIn = streamID(info.PeerID, r.s), true
+	p.standIn = true
 	r.standIns[info.PeerID] = p
 	return p
 }
