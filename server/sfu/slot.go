@@ -105,7 +105,8 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 			}
 		} else {
 			sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
-			sl.next, sl.switchedAt = nil, now
+			// A catch-up's mark is in the numbers of the source it was for.
+			sl.next, sl.switchedAt, sl.caughtUpSet = nil, now, false
 			if old, ok := cur.(*source); ok && old != nil {
 				old.removeSlot(sl)
 			}
