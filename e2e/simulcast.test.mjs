@@ -73,7 +73,10 @@ async function decodedWidth(page, userId, width) {
     v.play().catch(() => {});
     return v;
   }, userId, T);
-  await page.waitForFunction(([v, w]) => v.videoWidth > 0 && (!w || v.videoWidth === w) && v.getVideoPlaybackQuality().totalVideoFrames > 10, [video, width], T);
+  // The full layer comes once the viewer's estimate has grown to it, which
+  // takes seconds (make bench-adapt measures how many): this waits, it does
+  // not time it.
+  await page.waitForFunction(([v, w]) => v.videoWidth > 0 && (!w || v.videoWidth === w) && v.getVideoPlaybackQuality().totalVideoFrames > 10, [video, width], { timeout: 60000 });
   return page.evaluate((v) => v.videoWidth, video);
 }
 
