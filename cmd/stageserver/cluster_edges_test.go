@@ -1,12 +1,14 @@
 package main
 
 import (
+	"context"
 	"slices"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/internal/netproxy"
 	"github.com/stagekit/stagekit/internal/testserver"
 	"github.com/stagekit/stagekit/stage"
@@ -233,4 +235,72 @@ func TestClusterEdgeCatchesUpAfterARedisBlip(t *testing.T) {
 		t.Error("the viewer reconnected: its node should have caught up from the stream")
 	}
 	t.Logf("Redis blip of %v on the viewer's edge: caught up %v after the link came back", ttl/2, time.Since(blip)-ttl/2)
+}
+
+// The fencing of a paused owner holds for its edges' calls too: an edge
+// forwards a viewer's request to the owner (A) while A is stopped
+// (SIGSTOP) past its lease; another node takes the room and the edges
+// follow it; when A wakes and reads the call, its write is fenced (or it
+// deposed the room first), so the edge answers the viewer with an error
+// and the request exists nowhere.
+func TestClusterEdgesPausedOwnerCannotCommit(t *testing.T) {
+	const ttl = time.Second
+	c := newClusterWith(t, 3, ttl, nil, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(b.url, "edges, paused owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.joinDefault(mid, a, "Anchor", stage.PresetWebinarViewer) // A owns the room
+	host := c.joinDefault(mid, cn, "Host", stage.PresetWebinarHost)
+	stale := c.joinDefault(mid, b, "Stale", stage.PresetWebinarViewer)
+	for _, nd := range []*clusterNode{b, cn} {
+		if n := nd.metric(t, "stagekit_rooms"); n != 0 {
+			t.Fatalf("node %s serves the room; A should own it", nd.id)
+		}
+	}
+	a.signal(t, syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			a.signal(t, syscall.SIGCONT)
+		}
+	}()
+	// B's call to A waits in A's socket buffer.
+	staleErr := make(chan error, 1)
+	go func() {
+		rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer rcancel()
+		staleErr <- stale.m.Stage().RequestAccess(rctx)
+	}()
+	// A's lease expires; an edge claims the room (each checks every second).
+	eventually(t, "another node owns the room", func() bool {
+		return b.metric(t, "stagekit_rooms") == 1 || cn.metric(t, "stagekit_rooms") == 1
+	})
+	fresh := c.joinDefault(mid, cn, "Fresh", stage.PresetWebinarViewer)
+	ctx, cancel := ctxWait()
+	defer cancel()
+	act(t, "fresh request on the new owner", fresh.m.Stage().RequestAccess(ctx))
+	a.signal(t, syscall.SIGCONT)
+	stopped = false
+	if err := <-staleErr; err == nil {
+		t.Fatal("a request forwarded to the paused owner was acknowledged after it lost the room")
+	} else {
+		t.Logf("the stale request's answer: %v (code %d)", err, client.CodeOf(err))
+	}
+	var fenced, deposed bool
+	eventually(t, "the woken owner fenced or deposed", func() bool {
+		_, fenced = a.logged("stage write fenced: another node owns the room now; deposing it here", map[string]string{"meeting": mid})
+		_, deposed = a.logged("room lease lost; deposing the room here", map[string]string{"meeting": mid})
+		return fenced || deposed
+	})
+	t.Logf("woken owner: write fenced %v, lease loss noticed first %v", fenced, deposed && !fenced)
+	eventually(t, "the host sees only the fresh request", func() bool { return slices.Equal(pendingIDs(host.m), []string{fresh.id}) })
+	eventually(t, "the stale viewer back in the room", func() bool { return stale.m.Count() == 4 })
+	if s := stale.m.Stage().Status(); s != stage.OffStage {
+		t.Errorf("the stale viewer's status %s: its unacknowledged request exists", s)
+	}
+	if s := host.statusOf(stale.id); s != stage.OffStage {
+		t.Errorf("the host sees the stale viewer %s", s)
+	}
 }
