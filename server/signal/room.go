@@ -57,6 +57,9 @@ type room struct {
 	remote         map[string]*remoteMember
 	remoteWatchers int
 	wseq           int64
+	// collect, while a batch runs, gathers what would be published, to go
+	// out as one commit (publishManyLocked).
+	collect *[]commitParts
 
 	eventSeq int64       // the seq of the room's last stored event
 	sess     session     // the meeting and its current session, for events
