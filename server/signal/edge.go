@@ -712,7 +712,7 @@ func (er *edgeRoom) sendSnapshotLocked(c *conn, snap protocol.Snapshot, seq int6
 func (c *conn) edgeApply(msg protocol.ClientMessage) {
 	er := c.edge
 	m := msg
-	ans, err := er.callOwner(c, edgeCall{Op: "act", Msg: &m})
+	ans, err := er.batched(c, edgeCall{Op: "act", Msg: &m}, true)
 	if err != nil {
 		c.moved(msg.ID)
 		return

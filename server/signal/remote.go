@@ -305,10 +305,10 @@ func (h *Hub) ServeEdgeCall(w http.ResponseWriter, req *http.Request) {
 func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 	moved := edgeAnswer{Error: protocol.NewError(protocol.CodeRoomMoved, "this node does not serve the room")}
 	switch call.Op {
-	case "join":
-		// A batch of one: the same path as the edges' batched joins.
+	case "join", "act":
+		// A batch of one: the same path as the edges' batches.
 		ans := h.answerEdge(edgeCall{Op: "batch", Meeting: call.Meeting, Node: call.Node, User: call.User,
-			Calls: []edgeCall{{Op: "join", User: call.User, Ident: call.Ident, PeerID: call.PeerID}}})
+			Calls: []edgeCall{{Op: call.Op, User: call.User, Ident: call.Ident, PeerID: call.PeerID, Msg: call.Msg}}})
 		if ans.Error != nil || len(ans.Answers) != 1 {
 			return ans
 		}
@@ -328,6 +328,10 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 					return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "join: identity missing")}
 				}
 				joins = true
+			case "act":
+				if c.Msg == nil {
+					return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "act: message missing")}
+				}
 			case "leave", "drop":
 			default:
 				return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a batched call: %q", c.Op)}
@@ -347,15 +351,6 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 		return moved
 	}
 	switch call.Op {
-	case "act":
-		if call.Msg == nil {
-			return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "act: message missing")}
-		}
-		kind, ok := stageKinds[call.Msg.Type]
-		if !ok {
-			return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a stage action: %q", call.Msg.Type)}
-		}
-		return r.remoteApply(call.Node, call.User, *call.Msg, kind)
 	case "snapshot", "requests":
 		return r.remoteRead(call.Node, call.User, call.Op == "requests")
 	case "leave", "drop":
@@ -387,6 +382,14 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 		}
 		if j > i {
 			r.remoteJoinsLocked(node, calls[i:j], out[i:j], joined[i:j])
+			i = j
+			continue
+		}
+		for j < len(calls) && calls[j].Op == "act" {
+			j++
+		}
+		if j > i {
+			r.remoteActsLocked(node, calls[i:j], out[i:j])
 			i = j
 			continue
 		}
@@ -478,27 +481,50 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 	}
 }
 
-// remoteApply runs a stage action of a remote user.
-func (r *room) remoteApply(node, userID string, msg protocol.ClientMessage, kind stage.Kind) edgeAnswer {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if rm := r.remote[userID]; rm == nil || rm.node != node || r.dead {
-		return edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
-	}
-	res, err := r.st.Apply(stage.Action{Kind: kind, Actor: userID, Targets: msg.UserIDs, Expect: msg.Expect, At: r.hub.cfg.Now().UnixMilli()})
-	if err != nil {
-		return edgeAnswer{Error: protocol.ErrorOf(err)}
-	}
-	if len(res.Changes) > 0 {
-		log := r.newEventLog(participantActor(userID))
-		log.stage(res.Changes)
-		if !r.commitLocked(res.Changes, nil, log, "", nil) {
-			return edgeAnswer{Error: protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node; reconnect")}
+// remoteActsLocked runs stage actions of users connected to node, in
+// order, as one commit: each is applied and its events prepared as they
+// stand right after it, the whole run is stored in one transaction, and
+// only then is anyone told, in the actions' order. Each action is answered
+// as alone: its error, or its actor's status right after it.
+func (r *room) remoteActsLocked(node string, calls []edgeCall, out []edgeAnswer) {
+	log := r.newEventLog("")
+	var changes []stage.Change
+	var tell []func()
+	r.deferred = &tell
+	defer func() { r.deferred = nil }()
+	for k, call := range calls {
+		uid := call.User
+		kind, ok := stageKinds[call.Msg.Type]
+		if !ok {
+			out[k] = edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a stage action: %q", call.Msg.Type)}
+			continue
 		}
-		r.tellLocked(res.Changes, kind)
+		if rm := r.remote[uid]; rm == nil || rm.node != node {
+			out[k] = edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
+			continue
+		}
+		msg := call.Msg
+		res, err := r.st.Apply(stage.Action{Kind: kind, Actor: uid, Targets: msg.UserIDs, Expect: msg.Expect, At: r.hub.cfg.Now().UnixMilli()})
+		if err != nil {
+			out[k] = edgeAnswer{Error: protocol.ErrorOf(err)}
+			continue
+		}
+		if len(res.Changes) > 0 {
+			log.actor = participantActor(uid)
+			log.stage(res.Changes)
+			changes = append(changes, res.Changes...)
+			r.tellLocked(res.Changes, kind)
+		}
+		me, _ := r.st.Member(uid)
+		out[k] = edgeAnswer{Status: me.Status}
 	}
-	me, _ := r.st.Member(userID)
-	return edgeAnswer{Seq: r.wseq, Status: me.Status}
+	r.deferred = nil
+	if len(changes) > 0 && !r.commitLocked(changes, nil, log, "", nil) {
+		return // deposed: the batch answers every call with 4051, and nobody was told
+	}
+	for _, fn := range tell {
+		fn()
+	}
 }
 
 // remoteRead answers a remote user's snapshot or request list.
