@@ -373,7 +373,9 @@ func (a *audience) sampleRequests(ctx context.Context) ([]time.Duration, float64
 	step := len(a.viewers) / k
 	var sample []int
 	for i := 0; i < k; i++ {
-		sample = append(sample, i*step)
+		// Offset by i%3: a cluster's viewers join through its three nodes
+		// in turn, and the sample should cover each.
+		sample = append(sample, min(i*step+i%3, len(a.viewers)-1))
 	}
 	a.sample = sample
 	inSample := map[int]bool{}
