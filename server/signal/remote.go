@@ -409,9 +409,13 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 	r.publishManyLocked(collected)
 	for i, c := range calls {
 		if joined[i] {
-			m, _ := r.st.Member(c.User)
-			snap := r.snapshotOfLocked(c.User, m.Preset)
-			out[i] = edgeAnswer{Snapshot: &snap}
+			// The room as of the whole batch, at its seq.
+			if m, ok := r.st.Member(c.User); ok {
+				snap := r.snapshotOfLocked(c.User, m.Preset)
+				out[i] = edgeAnswer{Snapshot: &snap}
+			} else { // left later in the batch
+				out[i] = edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
+			}
 		}
 		if out[i].Error == nil {
 			out[i].Seq = r.wseq
