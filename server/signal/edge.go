@@ -557,6 +557,8 @@ func (er *edgeRoom) sendBatches() {
 // callBatch sends calls to the owner as one batch: an answer per call, or
 // errMoved for all.
 func (er *edgeRoom) callBatch(calls []edgeCall) ([]edgeAnswer, error) {
+	er.hub.edgeBatches.Add(1)
+	er.hub.edgeBatchedCalls.Add(int64(len(calls)))
 	ans, err := er.call(context.Background(), edgeCall{Op: "batch", User: calls[0].User, Calls: calls})
 	if err == nil && ans.Error != nil {
 		err = ans.Error

@@ -191,6 +191,9 @@ type Stats struct {
 	MessagesIn  int64 // frames read from clients
 	MessagesOut int64 // frames written to clients
 	Rejected    int64 // client messages refused before reaching a room: malformed, rate-limited, failed hello
+	// EdgeBatches and EdgeBatchedCalls count, on an edge, the batches of
+	// calls sent to rooms' owners and the calls in them.
+	EdgeBatches, EdgeBatchedCalls int64
 }
 
 const (
@@ -243,9 +246,10 @@ type Hub struct {
 	closed    bool
 	wg        sync.WaitGroup // running connections
 
-	msgsIn   atomic.Int64
-	msgsOut  atomic.Int64
-	rejected atomic.Int64
+	msgsIn                        atomic.Int64
+	edgeBatches, edgeBatchedCalls atomic.Int64
+	msgsOut                       atomic.Int64
+	rejected                      atomic.Int64
 }
 
 type memberKey struct{ meetingID, userID string }
@@ -602,6 +606,9 @@ func (h *Hub) Stats() Stats {
 		MessagesIn:  h.msgsIn.Load(),
 		MessagesOut: h.msgsOut.Load(),
 		Rejected:    h.rejected.Load(),
+
+		EdgeBatches:      h.edgeBatches.Load(),
+		EdgeBatchedCalls: h.edgeBatchedCalls.Load(),
 	}
 }
 
