@@ -3,8 +3,10 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -43,6 +45,23 @@ func clusterBackends(b *testing.B) (pgURL, redisURL string, stop func()) {
 		b.Fatal(err)
 	}
 	return url, rd.URL(), func() { rd.Stop(); pg.Stop() }
+}
+
+// metric reads one unlabelled metric of the server (0 if absent).
+func (s *server) metric(name string) float64 {
+	res, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
 }
 
 func startNode(pgURL, redisURL, id string, leaseTTL time.Duration, extra ...string) (*server, error) {
@@ -246,6 +265,12 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 		b.ReportMetric(ms(edgeCPU)/float64(max(onEdges, 1)), "edge-join-ms/viewer")
 		b.ReportMetric(ms(c1[0]-cMid[0])/float64(max(n-onEdges, 1)), "local-join-ms/viewer")
 		b.ReportMetric(ms(percentile(remote, 0.99)), "req-edge-p99-ms")
+		var calls, batches float64
+		for _, s := range nodes[1:] {
+			calls += s.metric("stagekit_edge_batched_calls_total")
+			batches += s.metric("stagekit_edge_batches_total")
+		}
+		b.ReportMetric(calls/max(batches, 1), "edge-calls/batch")
 	}
 	b.Logf("%d viewers over %d node(s), load average at start %s: joins %v wall, %v server CPU (%v on nodes other than the owner), %v client CPU; storm of %d %v, grant %v",
 		n, len(nodes), load, wall.Round(time.Millisecond), total, redirect, cli1-cli0, len(storming), storm.Round(time.Millisecond), grant.Round(time.Millisecond))
