@@ -212,3 +212,60 @@ func TestClusterEdgesRelayMedia(t *testing.T) {
 		return owner.metric(t, "stagekit_media_relays_out") == 0 && owner.metric(t, "stagekit_media_relays_in") == 0
 	})
 }
+
+// A presenter may publish through any node: a viewer on edge B brought on
+// stage by the host on the owner (A) publishes at
+// B, which relays its track to A, which relays it on to edge C:
+// one copy per track per hop, nothing sent back where it came from. Off
+// the stage (kicked by the owner's host), its media stops everywhere.
+func TestClusterEdgePresenter(t *testing.T) {
+	c := newClusterWith(t, 3, 2*time.Second, nil, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(a.url, "edges, a presenter on an edge")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := c.join(mid, a, "Host", stage.PresetWebinarHost)
+	presenter := c.join(mid, b, "Presenter", stage.PresetWebinarViewer)
+	atOwner := c.joinViewer(mid, a, "AtOwner", stage.PresetWebinarViewer)
+	atC := c.joinViewer(mid, cn, "AtC", stage.PresetWebinarViewer)
+	if n := b.metric(t, "stagekit_rooms"); n != 0 {
+		t.Fatalf("node B serves %v rooms; the room is A's", n)
+	}
+	ctx, cancel := ctxWait()
+	defer cancel()
+	act(t, "grant the presenter", host.m.Stage().GrantAccess(ctx, []string{presenter.id}))
+	eventually(t, "the presenter accepted", func() bool { return presenter.m.Stage().Status() == stage.Accepted })
+	presenter.publish()
+	for _, v := range []*member{atOwner.member, atC.member, host} {
+		v.receiving(presenter)
+	}
+	for _, x := range []struct {
+		nd           *clusterNode
+		tracks, subs float64
+	}{{b, 1, 1}, {a, 1, 3}, {cn, 1, 1}} { // B: to A; A: to its host, its viewer and C; C: to its viewer
+		eventually(t, "node "+x.nd.id+"'s tracks and subscriptions", func() bool {
+			return x.nd.metric(t, "stagekit_media_tracks") == x.tracks && x.nd.metric(t, "stagekit_media_subscriptions") == x.subs
+		})
+	}
+	for _, v := range []*mediaViewer{atOwner, atC} {
+		v.mu.Lock()
+		bad, n := v.bad, len(v.frames)
+		v.mu.Unlock()
+		if bad > 0 || n == 0 {
+			t.Errorf("%s: %d frames, %d video packets without the presenter's stamp", v.name, n, bad)
+		}
+	}
+
+	act(t, "kick the presenter", host.m.Stage().Kick(ctx, []string{presenter.id}))
+	eventually(t, "the presenter off stage", func() bool { return presenter.m.Stage().Status() == stage.OffStage })
+	for _, nd := range []*clusterNode{a, b, cn} {
+		eventually(t, "node "+nd.id+" forwards no track", func() bool { return nd.metric(t, "stagekit_media_tracks") == 0 })
+	}
+	peer := presenter.m.Stage().PeerID()
+	was, _ := atC.s.ReceivedFrom(peer)
+	time.Sleep(300 * time.Millisecond)
+	if now, _ := atC.s.ReceivedFrom(peer); now != was {
+		t.Errorf("%d packets of the kicked presenter reached C's viewer after every node dropped its track", now-was)
+	}
+}
