@@ -30,7 +30,7 @@ type mediaViewer struct {
 }
 
 func (v *mediaViewer) onPacket(t *media.Track, p *rtp.Packet) {
-	if t.Info.Kind != "video" {
+	if t.Info.Kind != "video" || len(p.Payload) == 0 { // padding (bandwidth probes) carries no frame
 		return
 	}
 	now := time.Now()
