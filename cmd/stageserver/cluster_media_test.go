@@ -174,6 +174,10 @@ func TestClusterEdgesRelayMedia(t *testing.T) {
 	}
 
 	// The owner dies.
+	offers := map[*mediaViewer]int{}
+	for _, v := range viewers {
+		offers[v] = v.s.Offers()
+	}
 	killed := time.Now()
 	a.signal(t, syscall.SIGKILL)
 	for _, v := range viewers {
@@ -183,6 +187,10 @@ func TestClusterEdgesRelayMedia(t *testing.T) {
 	for _, v := range viewers {
 		if n := v.log.since(killed, "connection lost"); len(n) > 0 {
 			t.Errorf("%s, on a surviving edge, lost its connection: %q", v.name, n)
+		}
+		// Its slots were bound to the new relay's track: no new offer.
+		if n := v.s.Offers(); n != offers[v] {
+			t.Errorf("%s got %d offers after the owner died; its subscribe connection should have stayed as it was", v.name, n-offers[v])
 		}
 	}
 	owner, edge := b, cn
