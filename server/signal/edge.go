@@ -352,6 +352,7 @@ func (er *edgeRoom) deliverToLocked(c *conn, g edgeGroup) {
 		}
 		if code, ok := g.node.Close[uid]; ok {
 			c.closeWith(code, "the participant connected elsewhere", true)
+			er.detachMedia(c, 0) // its media is elsewhere now: what it published here must not go on
 		}
 	}
 }

@@ -301,6 +301,9 @@ func (r *room) remoteJoin(node string, id auth.Identity, peerID string) (edgeAns
 		if old := r.attached[uid]; old != nil {
 			old.closeWith(protocol.CodeReplaced, "the participant connected elsewhere", true)
 			r.detachLocked(uid)
+			if media := r.hub.cfg.Media; media != nil {
+				media.Detach(r.id, uid) // its media is on the edge now
+			}
 		}
 		if old := r.remote[uid]; old != nil && old.node != node {
 			var p commitParts
