@@ -222,10 +222,12 @@ func TestClusterEdgesRelayMedia(t *testing.T) {
 }
 
 // A presenter may publish through any node: a viewer on edge B brought on
-// stage by the host on the owner (A) publishes at
-// B, which relays its track to A, which relays it on to edge C:
-// one copy per track per hop, nothing sent back where it came from. Off
-// the stage (kicked by the owner's host), its media stops everywhere.
+// stage by the host on the owner (A) publishes at B, which relays its
+// track to A, which relays it on to edge C: one copy per track per hop,
+// nothing sent back where it came from. The owner dies: the presenter and
+// C's viewer keep their sockets, and the track reaches C again through the
+// new owner (or from it, if B took the room). Off the stage (kicked by the
+// host), its media stops everywhere.
 func TestClusterEdgePresenter(t *testing.T) {
 	c := newClusterWith(t, 3, 2*time.Second, nil, "-edges")
 	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
@@ -234,7 +236,7 @@ func TestClusterEdgePresenter(t *testing.T) {
 		t.Fatal(err)
 	}
 	host := c.join(mid, a, "Host", stage.PresetWebinarHost)
-	presenter := c.join(mid, b, "Presenter", stage.PresetWebinarViewer)
+	presenter := c.joinViewer(mid, b, "Presenter", stage.PresetWebinarViewer)
 	atOwner := c.joinViewer(mid, a, "AtOwner", stage.PresetWebinarViewer)
 	atC := c.joinViewer(mid, cn, "AtC", stage.PresetWebinarViewer)
 	if n := b.metric(t, "stagekit_rooms"); n != 0 {
@@ -246,7 +248,7 @@ func TestClusterEdgePresenter(t *testing.T) {
 	eventually(t, "the presenter accepted", func() bool { return presenter.m.Stage().Status() == stage.Accepted })
 	presenter.publish()
 	for _, v := range []*member{atOwner.member, atC.member, host} {
-		v.receiving(presenter)
+		v.receiving(presenter.member)
 	}
 	for _, x := range []struct {
 		nd           *clusterNode
@@ -265,9 +267,21 @@ func TestClusterEdgePresenter(t *testing.T) {
 		}
 	}
 
+	killed := time.Now()
+	a.signal(t, syscall.SIGKILL)
+	for _, v := range []*member{atC.member, atOwner.member, host} {
+		v.receiving(presenter.member)
+	}
+	t.Logf("kill -9 of the owner: the edge presenter's media at C again after %v", time.Since(killed).Round(time.Millisecond))
+	for _, u := range []*mediaViewer{presenter, atC} {
+		if n := u.log.since(killed, "connection lost"); len(n) > 0 {
+			t.Errorf("%s, on a surviving edge, lost its connection: %q", u.name, n)
+		}
+	}
+
 	act(t, "kick the presenter", host.m.Stage().Kick(ctx, []string{presenter.id}))
 	eventually(t, "the presenter off stage", func() bool { return presenter.m.Stage().Status() == stage.OffStage })
-	for _, nd := range []*clusterNode{a, b, cn} {
+	for _, nd := range []*clusterNode{b, cn} {
 		eventually(t, "node "+nd.id+" forwards no track", func() bool { return nd.metric(t, "stagekit_media_tracks") == 0 })
 	}
 	peer := presenter.m.Stage().PeerID()
