@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"net/http"
 	"sync"
 	"syscall"
 	"testing"
@@ -241,6 +242,12 @@ func TestClusterEdgePresenter(t *testing.T) {
 	atC := c.joinViewer(mid, cn, "AtC", stage.PresetWebinarViewer)
 	if n := b.metric(t, "stagekit_rooms"); n != 0 {
 		t.Fatalf("node B serves %v rooms; the room is A's", n)
+	}
+	// Relays are for the cluster's nodes only.
+	if res, err := http.Get(a.url + "/v1/cluster/relay?meeting=" + mid + "&node=http://intruder"); err != nil || res.StatusCode != http.StatusForbidden {
+		t.Errorf("a relay asked without the cluster's key: %v, %v; want 403", res, err)
+	} else {
+		res.Body.Close()
 	}
 	ctx, cancel := ctxWait()
 	defer cancel()
