@@ -101,9 +101,10 @@ func (h *Hub) edgeRoomFor(meetingID, owner string) *edgeRoom {
 	h.edgeRooms[meetingID] = er
 	h.mu.Unlock()
 	if rs := h.cfg.Edges.Relays; rs != nil {
-		relay := rs.Open(meetingID, owner)
 		er.mu.Lock()
-		er.relay = relay
+		if !er.dead { // else forgotten already: a relay now would never close
+			er.relay = rs.Open(meetingID, er.owner) // the owner as of now: migrate moves it under the same lock
+		}
 		er.mu.Unlock()
 	}
 	return er
