@@ -261,9 +261,15 @@ func TestClusterEdgePresenter(t *testing.T) {
 		nd           *clusterNode
 		tracks, subs float64
 	}{{b, 1, 1}, {a, 1, 3}, {cn, 1, 1}} { // B: to A; A: to its host, its viewer and C; C: to its viewer
-		eventually(t, "node "+x.nd.id+"'s tracks and subscriptions", func() bool {
-			return x.nd.metric(t, "stagekit_media_tracks") == x.tracks && x.nd.metric(t, "stagekit_media_subscriptions") == x.subs
-		})
+		for deadline := time.Now().Add(clusterWait); ; time.Sleep(20 * time.Millisecond) {
+			tr, sub := x.nd.metric(t, "stagekit_media_tracks"), x.nd.metric(t, "stagekit_media_subscriptions")
+			if tr == x.tracks && sub == x.subs {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("node %s: %v tracks, %v subscriptions; want %v and %v", x.nd.id, tr, sub, x.tracks, x.subs)
+			}
+		}
 	}
 	for _, v := range []*mediaViewer{atOwner, atC} {
 		v.mu.Lock()

@@ -53,11 +53,7 @@ func (s *SFU) JoinRelay(meetingID, node string, sig Signaler) (*Participant, err
 	if node == "" {
 		return nil, errors.New("sfu: JoinRelay needs a node id")
 	}
-	p, err := s.join(meetingID, relayUserID(node), "relay-"+node, sig, true)
-	if p != nil {
-		p.node = node
-	}
-	return p, err
+	return s.join(meetingID, relayUserID(node), "relay-"+node, sig, node)
 }
 
 // LeaveRelay ends a relay JoinRelay made, unless another relay to the same

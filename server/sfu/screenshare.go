@@ -66,6 +66,8 @@ func checkSources(sources map[string]string) error {
 // screen share, and the room must have fewer shares than its preset's
 // max_screenshare_count (stage.AdmitScreenshare); the user then counts as
 // sharing until its screen track arrives and as long as it is forwarded.
+// Shares relayed in from other nodes count too (one per user): the room is
+// the cluster's, not this node's.
 // Refusals are the stage's coded errors (2001, 2006, 2106) and change
 // nothing. started reports whether this call admitted a new share (undo
 // it with m.endScreenshare if the offer then fails).
@@ -90,6 +92,13 @@ func (m *meeting) admitScreenshare(u *user, wants bool) (started bool, err error
 	active := 0
 	for _, o := range m.users {
 		if o != u && o.allow.Load() != 0 && m.sharingLocked(o) {
+			active++
+		}
+	}
+	relayed := map[string]bool{}
+	for _, src := range m.sources {
+		if src.owner.standIn && src.info.Source == protocol.SourceScreenshare && src.owner.u.id != u.id && !relayed[src.owner.u.id] {
+			relayed[src.owner.u.id] = true
 			active++
 		}
 	}

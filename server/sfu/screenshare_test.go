@@ -81,4 +81,13 @@ func TestAdmitScreenshare(t *testing.T) {
 	admit(host, true, int(stage.CodeBadStatus))
 	host.allow.Store(1)
 	admit(host, true, 0) // other is off stage: its share no longer counts
+
+	// A share relayed in from another node counts: the room is the
+	// cluster's. Its own user's (moved here) does not.
+	admit(host, false, 0)
+	far := &Participant{standIn: true, u: &user{id: "far"}}
+	m.sources = append(m.sources, &source{owner: far, info: protocol.TrackInfo{UserID: "far", Source: protocol.SourceScreenshare}})
+	admit(host, true, int(stage.CodeScreenshareLimit))
+	far.u.id = "host"
+	admit(host, true, 0)
 }

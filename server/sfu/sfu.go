@@ -392,10 +392,11 @@ func (s *SFU) UDPAddr() net.Addr {
 // with the returned one. The user's publishing flag is kept: a user who was
 // ON_STAGE may offer its publish PC again at once.
 func (s *SFU) Join(meetingID, userID, peerID string, sig Signaler) (*Participant, error) {
-	return s.join(meetingID, userID, peerID, sig, false)
+	return s.join(meetingID, userID, peerID, sig, "")
 }
 
-func (s *SFU) join(meetingID, userID, peerID string, sig Signaler, relay bool) (*Participant, error) {
+// join makes the participant; relayTo names the node of a relay (JoinRelay).
+func (s *SFU) join(meetingID, userID, peerID string, sig Signaler, relayTo string) (*Participant, error) {
 	if meetingID == "" || userID == "" || sig == nil {
 		return nil, errors.New("sfu: Join needs a meeting id, a user id and a Signaler")
 	}
@@ -413,7 +414,7 @@ func (s *SFU) join(meetingID, userID, peerID string, sig Signaler, relay bool) (
 	s.mu.Unlock()
 	p, err := newParticipant(s, m, u, peerID, sig)
 	if p != nil {
-		p.relay = relay
+		p.relay, p.node = relayTo != "", relayTo // before it starts: its loop reads them
 	}
 	if err != nil {
 		m.mu.Lock()
