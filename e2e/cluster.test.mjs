@@ -6,7 +6,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { startServer, createMeeting, launch, openPage, root } from "./lib.mjs";
+import { startServer, createMeeting, launch, openPage, mediaHelpers, root } from "./lib.mjs";
 
 let env, browser;
 const nodes = [];
@@ -65,19 +65,8 @@ async function joinAs(node, person) {
     const meeting = await StageKit.init({ authToken, baseURI: location.origin });
     await meeting.join();
     window.meeting = meeting;
-    window.watch = (track) => {
-      const v = document.createElement("video");
-      v.muted = true;
-      v.autoplay = true;
-      v.playsInline = true;
-      v.srcObject = new MediaStream([track]);
-      document.body.append(v);
-      v.play().catch(() => {});
-      return v;
-    };
-    window.frames = (v) => v.getVideoPlaybackQuality().totalVideoFrames;
-    window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
   }, person.token);
+  await page.evaluate(mediaHelpers);
   return page;
 }
 

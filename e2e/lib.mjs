@@ -86,6 +86,27 @@ export function launch(extraArgs = []) {
  */
 export const secureOrigin = (url) => `--unsafely-treat-insecure-origin-as-secure=${url}`;
 
+/**
+ * The media tests' page helpers, for page.evaluate once window.meeting is
+ * set: watch(track) plays a track in a muted <video> and returns it,
+ * frames(video) counts its decoded frames, byUser(userId) is the joined
+ * participant of that user.
+ */
+export function mediaHelpers() {
+  window.watch = (track) => {
+    const v = document.createElement("video");
+    v.muted = true;
+    v.autoplay = true;
+    v.playsInline = true;
+    v.srcObject = new MediaStream([track]);
+    document.body.append(v);
+    v.play().catch(() => {});
+    return v;
+  };
+  window.frames = (v) => v.getVideoPlaybackQuality().totalVideoFrames;
+  window.byUser = (userId) => window.meeting.participants.joined.toArray().find((p) => p.userId === userId);
+}
+
 /** Opens a page on the server's origin and records uncaught errors. */
 export async function openPage(browser, url, path = "/demo/blank.html") {
   const context = await browser.newContext();

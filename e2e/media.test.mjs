@@ -4,7 +4,7 @@
 // stop or restore it.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, createMeeting, launch, openPage } from "./lib.mjs";
+import { startServer, createMeeting, launch, openPage, mediaHelpers } from "./lib.mjs";
 
 let server, browser;
 before(async () => {
@@ -66,19 +66,8 @@ async function joinAs(person) {
       meeting.self.on(name, record("self", name));
       meeting.participants.joined.on(name, record("joined", name));
     }
-    window.watch = (track) => {
-      const v = document.createElement("video");
-      v.muted = true;
-      v.autoplay = true;
-      v.playsInline = true;
-      v.srcObject = new MediaStream([track]);
-      document.body.append(v);
-      v.play().catch(() => {});
-      return v;
-    };
-    window.frames = (v) => v.getVideoPlaybackQuality().totalVideoFrames;
-    window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
   }, person.token);
+  await page.evaluate(mediaHelpers);
   // The loader opens the WebSocket while the wasm loads; the client takes
   // it over rather than dialing a second one...
   assert.deepEqual(await page.evaluate(() => initSockets), [WebSocketOpen], "init used one WebSocket, the loader's early one");
