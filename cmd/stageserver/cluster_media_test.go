@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net/http"
 	"sync"
 	"syscall"
@@ -57,32 +56,8 @@ func (v *mediaViewer) onPacket(t *media.Track, p *rtp.Packet) {
 // default reconnect settings.
 func (c *testCluster) joinViewer(mid string, nd *clusterNode, name, preset string) *mediaViewer {
 	c.t.Helper()
-	p := c.add(mid, name, preset)
-	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
-	defer cancel()
 	v := &mediaViewer{log: &dialLog{}, frames: map[uint64]time.Time{}, written: map[uint64]time.Time{}, seqs: map[uint32]map[uint16]bool{}}
-	m, err := client.Init(ctx, client.Options{BaseURI: nd.url, AuthToken: p.Token, Logger: v.log})
-	if err != nil {
-		c.t.Fatalf("%s: init via %s: %v", name, nd.id, err)
-	}
-	u := &member{t: c.t, name: name, id: p.ID, m: m}
-	v.member = u
-	m.On(func(e client.Event) {
-		if e.Name == client.EventReconnected {
-			u.mu.Lock()
-			u.reconnected = append(u.reconnected, time.Now())
-			u.mu.Unlock()
-		}
-	})
-	s, err := media.Attach(m, media.Options{API: c.api, OnPacket: v.onPacket})
-	if err != nil {
-		c.t.Fatal(err)
-	}
-	u.s = s
-	c.t.Cleanup(func() { s.Close(); m.Close() })
-	if err := m.Join(ctx); err != nil {
-		c.t.Fatalf("%s: join via %s: %v", name, nd.id, err)
-	}
+	v.member = c.connect(mid, nd, name, preset, client.Options{Logger: v.log}, media.Options{OnPacket: v.onPacket})
 	return v
 }
 

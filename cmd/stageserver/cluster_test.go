@@ -258,11 +258,19 @@ func (c *testCluster) requested(t *testing.T, ctx context.Context, a, b *cluster
 
 func (c *testCluster) join(mid string, nd *clusterNode, name, preset string) *member {
 	c.t.Helper()
+	return c.connect(mid, nd, name, preset,
+		client.Options{MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond}, media.Options{})
+}
+
+// connect joins a new member with media through nd: o and mo as given,
+// with the member's token and the node's URL, the cluster's media API.
+func (c *testCluster) connect(mid string, nd *clusterNode, name, preset string, o client.Options, mo media.Options) *member {
+	c.t.Helper()
 	p := c.add(mid, name, preset)
 	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
 	defer cancel()
-	m, err := client.Init(ctx, client.Options{BaseURI: nd.url, AuthToken: p.Token,
-		MinBackoff: 50 * time.Millisecond, MaxBackoff: 200 * time.Millisecond})
+	o.BaseURI, o.AuthToken = nd.url, p.Token
+	m, err := client.Init(ctx, o)
 	if err != nil {
 		c.t.Fatalf("%s: init via %s: %v", name, nd.id, err)
 	}
@@ -274,7 +282,8 @@ func (c *testCluster) join(mid string, nd *clusterNode, name, preset string) *me
 			u.mu.Unlock()
 		}
 	})
-	s, err := media.Attach(m, media.Options{API: c.api})
+	mo.API = c.api
+	s, err := media.Attach(m, mo)
 	if err != nil {
 		c.t.Fatal(err)
 	}
