@@ -66,11 +66,14 @@ async function openKit(path, token) {
 }
 
 // until waits for fn(arg) in the page; fails with what the page shows.
-async function until(page, what, fn, arg) {
+// until waits for fn(arg) in page; on a timeout it fails with what, and
+// with state(arg) evaluated in the page if given.
+async function until(page, what, fn, arg, state) {
   try {
     await page.waitForFunction(fn, arg, { timeout: 20000 });
   } catch {
-    assert.fail(`${what}: did not happen; page errors ${page.errors.map(String)}; stage ${await page.evaluate(() => meeting.stage.status)}`);
+    const seen = state ? JSON.stringify(await page.evaluate(state, arg)) : "";
+    assert.fail(`${what}: did not happen; page errors ${page.errors.map(String)}; stage ${await page.evaluate(() => meeting.stage.status)} ${seen}`);
   }
 }
 
@@ -191,7 +194,11 @@ test("<rtk-meeting>: the whole webinar flow through the kit's own controls", asy
   await until(host, "the viewer's media gone", (peer) => {
     const p = meeting.participants.joined.get(peer);
     return !p || (!p.videoTrack && !p.screenShareEnabled && deepAll("rtk-screenshare-view").length === 0);
-  }, viewerPeer);
+  }, viewerPeer, (peer) => {
+    const p = meeting.participants.joined.get(peer);
+    return p && { videoTrack: p.videoTrack?.readyState ?? null, videoEnabled: p.videoEnabled, screenShareEnabled: p.screenShareEnabled,
+      screenShareVideo: p.screenShareTracks?.video?.readyState ?? null, screenShareViews: deepAll("rtk-screenshare-view").length, stage: p.stageStatus };
+  });
   // Off stage again, the kit hides the viewer's camera toggle (canProduceVideo is no longer ALLOWED).
   await viewer.locator("rtk-controlbar rtk-camera-toggle").first().waitFor({ state: "hidden", timeout: 20000 });
 
