@@ -8,11 +8,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -120,6 +123,7 @@ type SFU struct {
 	// The shared socket (Config.UDPListen) as pion reads it, subscribe
 	// PCs' RTCP taken out (rtcptap.go); nil with a socket per PC.
 	tap *rtcpTap
+	mux ice.UDPMux // pion's mux on tap, closed with the SFU
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
@@ -221,6 +225,7 @@ func New(cfg Config) (*SFU, error) {
 	se := webrtc.SettingEngine{}
 	se.LoggerFactory = pionlog.Factory{Log: log}
 	var tap *rtcpTap
+	var mux ice.UDPMux
 	if listen := cfg.UDPListen; listen != "" || cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0 {
 		if listen == "" {
 			listen = ":0"
@@ -234,7 +239,9 @@ func New(cfg Config) (*SFU, error) {
 			return nil, fmt.Errorf("sfu: UDP listen: %w", err)
 		}
 		tap = newRTCPTap(udp)
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), tap))
+		muxLog := unspecifiedOK{se.LoggerFactory.NewLogger("udpmux")}
+		mux = webrtc.NewICEUDPMux(muxLog, tap)
+		se.SetICEUDPMux(mux)
 	} else if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
 			return nil, fmt.Errorf("sfu: UDP port range: %w", err)
@@ -267,6 +274,7 @@ func New(cfg Config) (*SFU, error) {
 	}
 	s := &SFU{
 		tap:      tap,
+		mux:      mux,
 		cfg:      cfg,
 		log:      log,
 		api:      webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(se)),
@@ -371,8 +379,23 @@ func (s *SFU) Close() {
 		s.log.Error("close: goroutines still running after timeout", "timeout", closeTimeout)
 	}
 	if s.tap != nil {
-		_ = s.tap.Close()
+		_ = s.mux.Close() // and its socket; first, so that its reader ends quietly
 	}
+}
+
+// unspecifiedOK logs as its logger does, but pion's warning that a mux on
+// an unspecified address (0.0.0.0, the default) should be a socket per
+// interface: the slots send on this one socket (sendpath.go) and the
+// kernel picks each packet's source address by its route, so it is a
+// debug line here, not one every server start shows.
+type unspecifiedOK struct{ logging.LeveledLogger }
+
+func (l unspecifiedOK) Warn(msg string) {
+	if strings.HasPrefix(msg, "UDPMuxDefault should not") {
+		l.Debug(msg)
+		return
+	}
+	l.LeveledLogger.Warn(msg)
 }
 
 // UDPAddr is the address of the shared socket (Config.UDPListen), or nil.
