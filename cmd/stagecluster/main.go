@@ -4,7 +4,7 @@
 // started with -cluster, each on its own port. Ctrl-C stops everything and
 // removes the databases.
 //
-//	stagecluster [-nodes 3] [-base-port 8081] [-api-key KEY] [-lease-ttl 5s] [-server bin/stageserver]
+//	stagecluster [-nodes 3] [-base-port 8081] [-api-key KEY] [-lease-ttl 5s] [-edges] [-server bin/stageserver]
 package main
 
 import (
@@ -30,14 +30,15 @@ func main() {
 	leaseTTL := flag.Duration("lease-ttl", 5*time.Second, "room lease TTL (-lease-ttl of the nodes)")
 	server := flag.String("server", "bin/stageserver", "the stageserver binary")
 	web := flag.String("web", "web", "the nodes' -web directory (the SDK at /sdk/)")
+	edges := flag.Bool("edges", false, "start the nodes with -edges (any node serves any room's users, media relayed)")
 	flag.Parse()
-	if err := run(*nodes, *basePort, *apiKey, *leaseTTL, *server, *web); err != nil {
+	if err := run(*nodes, *basePort, *apiKey, *leaseTTL, *server, *web, *edges); err != nil {
 		fmt.Fprintln(os.Stderr, "stagecluster:", err)
 		os.Exit(1)
 	}
 }
 
-func run(n, basePort int, apiKey string, ttl time.Duration, server, web string) error {
+func run(n, basePort int, apiKey string, ttl time.Duration, server, web string, edges bool) error {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	if _, err := os.Stat(server); err != nil {
@@ -76,6 +77,9 @@ func run(n, basePort int, apiKey string, ttl time.Duration, server, web string) 
 			"-web", web, "-data", os.TempDir(),
 			// A page served by one node may be redirected to another.
 			"-allowed-origins", "127.0.0.1:*,localhost:*")
+		if edges {
+			cmd.Args = append(cmd.Args, "-edges")
+		}
 		out, err := cmd.StderrPipe()
 		if err != nil {
 			return err

@@ -47,7 +47,7 @@ type clusterNode struct {
 }
 
 type testCluster struct {
-	t     *testing.T
+	t     testing.TB
 	pg    string
 	redis *clusterenv.Redis
 	nodes []*clusterNode
@@ -67,7 +67,7 @@ func newClusterTTL(t *testing.T, n int, ttl time.Duration, redisFor func(i int, 
 }
 
 // newClusterWith starts n nodes with extra flags.
-func newClusterWith(t *testing.T, n int, ttl time.Duration, redisFor func(i int, addr string) string, extra ...string) *testCluster {
+func newClusterWith(t testing.TB, n int, ttl time.Duration, redisFor func(i int, addr string) string, extra ...string) *testCluster {
 	t.Helper()
 	c := &testCluster{t: t, pg: clusterenv.PostgresURL(t), redis: clusterenv.RedisServer(t)}
 	api, err := media.NewAPI(media.Options{Loopback: true})
@@ -189,7 +189,7 @@ next:
 	return time.Time{}, false
 }
 
-func (nd *clusterNode) dump(t *testing.T) {
+func (nd *clusterNode) dump(t testing.TB) {
 	nd.mu.Lock()
 	defer nd.mu.Unlock()
 	from := max(0, len(nd.logs)-60)
@@ -200,7 +200,7 @@ func (nd *clusterNode) dump(t *testing.T) {
 }
 
 // metric reads one unlabelled metric of the node (-1 if absent).
-func (nd *clusterNode) metric(t *testing.T, name string) float64 {
+func (nd *clusterNode) metric(t testing.TB, name string) float64 {
 	t.Helper()
 	res, err := http.Get(nd.url + "/metrics")
 	if err != nil {
@@ -220,7 +220,7 @@ func (nd *clusterNode) metric(t *testing.T, name string) float64 {
 
 // member is a participant with a native client and a media session.
 type member struct {
-	t    *testing.T
+	t    testing.TB
 	name string
 	id   string
 	m    *client.Meeting
@@ -344,7 +344,7 @@ func (u *member) receiving(from *member) {
 	}
 }
 
-func eventually(t *testing.T, what string, cond func() bool) {
+func eventually(t testing.TB, what string, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(clusterWait)
 	for !cond() {

@@ -115,6 +115,7 @@ type App struct {
 	log     *slog.Logger
 	store   store.Store
 	node    *cluster.Node // nil unless clustered
+	relays  *relays       // media between nodes: with Edges and the built-in SFU
 	metrics *metrics
 	presets *config.Presets
 	auth    *auth.Authenticator
@@ -362,6 +363,11 @@ func (a *App) mountSignal() *signal.Hub {
 		if a.cfg.Edges {
 			cfg.Edges = &signal.EdgeConfig{Streams: newEdgeStreams(a.node), Key: a.cfg.APIKey, Self: a.node.Advertise(),
 				Client: &http.Client{Timeout: 5 * time.Second}}
+			if a.sfu != nil {
+				a.relays = newRelays(a)
+				cfg.Edges.Relays = a.relays
+				a.mux.HandleFunc("GET "+relayPath, a.relays.serve)
+			}
 		}
 	}
 	hub := signal.NewHub(cfg)
@@ -474,6 +480,9 @@ func (a *App) Shutdown(ctx context.Context) error {
 		a.keeper.close()
 		a.hub.Close()
 		a.hooks.Close()
+		if a.relays != nil {
+			a.relays.close()
+		}
 		if a.sfu != nil {
 			a.sfu.Close()
 		}

@@ -42,6 +42,12 @@ func newMetrics(a *App) *metrics {
 		reg.MustRegister(
 			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_media_tracks", Help: "Tracks being forwarded (each simulcast layer counts as one)."},
 				func() float64 { return float64(a.sfu.Stats().Tracks) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_media_subscriptions", Help: "Forwarded (track, subscriber) pairs; a relay to another node counts as one subscriber."},
+				func() float64 { return float64(a.sfu.Stats().Subscriptions) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_media_relays_out", Help: "Relays sending this node's tracks to other nodes (one per room and node)."},
+				func() float64 { return float64(a.sfu.Stats().RelaysOut) }),
+			prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_media_relays_in", Help: "Relays receiving other nodes' tracks here (one per room and node)."},
+				func() float64 { return float64(a.sfu.Stats().RelaysIn) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_packets_in_total", Help: "RTP packets received from publishers allowed to publish."},
 				func() float64 { return float64(a.sfu.Stats().PacketsIn) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_packets_forwarded_total", Help: "RTP packet copies forwarded to subscribers."},

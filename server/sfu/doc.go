@@ -36,7 +36,9 @@
 //     rewrites sequence numbers and timestamps so the viewer's decoder sees
 //     one continuous stream, VP8 picture ids and TL0PICIDX included. This is
 //     the one source-switch mechanism: stage changes and simulcast layers
-//     use it (see Simulcast), relays between nodes are to.
+//     use it (see Simulcast), and so do an edge's viewers among the sources
+//     relayed in (see Relays between nodes; a relay's own slots never
+//     switch).
 //     A slot starting on a video source replays the source's last keyframe
 //     and what followed from the history when it came within the last second
 //     (slot.catchUp), else asks for a keyframe; it sends nothing before the
@@ -83,8 +85,18 @@
 // makes a new one and the edge follows. The edge's relay PCs have sockets
 // of their own (pion's mux on the shared socket tells connections apart by
 // remote address, and two nodes relaying both ways would otherwise have two
-// PCs between the same two sockets). How the nodes carry the relay's
-// signaling (RelayLink, RelayIn.Signaler) is the cluster's business.
+// PCs between the same two sockets).
+//
+// A relay gets every source of the meeting but those relayed in from its
+// own node: nothing goes back where it came from. A cluster with edges
+// (server/app relays.go) runs relays in a star around each room's owner,
+// both ways between the owner and each edge serving the room, so a track
+// published at the owner crosses once to each edge, and one published at an
+// edge crosses once to the owner and from there once to each other edge
+// (two hops, one copy per hop). How the nodes carry the relay's signaling
+// (RelayLink, RelayIn.Signaler) is the cluster's business: there, one
+// WebSocket per room and edge, /v1/cluster/relay. Stats counts the relays
+// (RelaysOut, RelaysIn).
 //
 // # Peer connections
 //
@@ -175,6 +187,9 @@
 // the rejoin keeps the media session) and SetPermissions (the preset, for
 // the screen-share policy), Detach → Leave, Handle → HandleMessage,
 // SetPublishing → SetPublishing; Config.OnLiveness → Hub.MediaLiveness.
+// An edge's hub attaches its users to its own SFU the same way, and calls
+// SetPublishing as the room's owner marks it (the owner decides who is on
+// stage); the SFUs of the owner and its edges are joined by relays.
 //
 // The SFU remembers who may publish across re-joins but not across its own
 // restarts: a hub that restores a room calls SetPublishing for its
@@ -264,7 +279,9 @@
 // Chromium starts it again with a keyframe.
 //
 // A relay (above) gets the one layer its estimate allows, as a viewer
-// does; an edge's viewers cannot choose among the layers yet.
+// does: a simulcast track crosses to another node as one layer, and that
+// node's viewers all get that layer (they cannot choose among the layers
+// yet; relaying every layer is a follow-up).
 //
 // Not supported (yet): SVC layer selection; pacing what the server sends
 // a viewer to its estimate (a keyframe or a switch still goes out as the

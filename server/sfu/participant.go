@@ -41,6 +41,9 @@ type Participant struct {
 	// standIn: a publisher on another node, owner of the sources a RelayIn
 	// made of its tracks.
 	standIn bool
+	// node: a relay's node (where it sends), a stand-in's (where its
+	// sources come from).
+	node string
 
 	// lost has a bit (livePublish, liveSubscribe) for each peer connection
 	// whose ICE is disconnected or failed: the client went silent.

@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"errors"
+	"fmt"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -52,7 +53,26 @@ func (s *SFU) JoinRelay(meetingID, node string, sig Signaler) (*Participant, err
 	if node == "" {
 		return nil, errors.New("sfu: JoinRelay needs a node id")
 	}
-	return s.join(meetingID, relayUserID(node), "relay-"+node, sig, true)
+	p, err := s.join(meetingID, relayUserID(node), "relay-"+node, sig, true)
+	if p != nil {
+		p.node = node
+	}
+	return p, err
+}
+
+// LeaveRelay ends a relay JoinRelay made, unless another relay to the same
+// node replaced it since.
+func (s *SFU) LeaveRelay(p *Participant) {
+	if p == nil || !p.relay {
+		return
+	}
+	m := p.m
+	m.mu.Lock()
+	mine := m.users[p.userID] == p.u && p.u.part == p
+	m.mu.Unlock()
+	if mine {
+		s.Leave(m.id, p.userID)
+	}
 }
 
 func relayUserID(node string) string { return "relay:" + node }
@@ -62,6 +82,7 @@ func relayUserID(node string) string { return "relay:" + node }
 type RelayIn struct {
 	s      *SFU
 	m      *meeting
+	origin string
 	holder *user // keeps the meeting while the relay lives
 	link   RelayLink
 	pc     *webrtc.PeerConnection
@@ -98,11 +119,11 @@ func (s *SFU) NewRelayIn(meetingID, origin string, link RelayLink) (*RelayIn, er
 	}
 	m := s.meetingLocked(meetingID)
 	m.mu.Lock()
-	holder := m.userLocked("relay-in:" + origin)
+	holder := m.userLocked(fmt.Sprintf("relay-in:%s#%d", origin, s.seq.Add(1))) // its own: a RelayIn replacing another from the same origin keeps the meeting
 	m.mu.Unlock()
 	s.mu.Unlock()
 	r := &RelayIn{
-		s: s, m: m, holder: holder, link: link,
+		s: s, m: m, origin: origin, holder: holder, link: link,
 		work:     make(chan func(), 256),
 		done:     make(chan struct{}),
 		infos:    map[string]protocol.TrackInfo{},
@@ -110,8 +131,11 @@ func (s *SFU) NewRelayIn(meetingID, origin string, link RelayLink) (*RelayIn, er
 		standIns: map[string]*Participant{},
 	}
 	if err := r.newPC(); err != nil {
+		r.closed = true
+		r.release()
 		return nil, err
 	}
+	s.relaysIn.Add(1)
 	s.goroutine(r.run)
 	return r, nil
 }
@@ -293,7 +317,7 @@ func (r *RelayIn) standInLocked(info protocol.TrackInfo) *Participant {
 	u := &user{id: info.UserID}
 	u.allow.Store(r.s.seq.Add(1))
 	p, _ := newParticipant(r.s, r.m, u, info.PeerID, nopSignaler{})
-	p.standIn = true
+	p.standIn, p.node = true, r.origin
 	r.standIns[info.PeerID] = p
 	return p
 }
@@ -318,6 +342,12 @@ func (r *RelayIn) Close() {
 	r.mu.Unlock()
 	close(r.done)
 	_ = pc.Close()
+	r.s.relaysIn.Add(-1)
+	r.release()
+}
+
+// release lets the meeting go once nobody else holds it.
+func (r *RelayIn) release() {
 	r.m.mu.Lock()
 	if r.m.users[r.holder.id] == r.holder {
 		delete(r.m.users, r.holder.id)

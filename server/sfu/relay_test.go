@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"fmt"
 	"net"
 	"slices"
 	"sync"
@@ -25,16 +26,19 @@ func (l *relayLink) SendCandidate(c protocol.ICECandidate) {
 	go func() { _ = l.origin.Load().HandleCandidate(protocol.PCSubscribe, c) }()
 }
 
+// nodeName names an SFU as a cluster names its nodes.
+func nodeName(s *SFU) string { return fmt.Sprintf("node-%p", s) }
+
 // startRelay relays meeting m from origin to edge.
 func startRelay(t *testing.T, origin, edge *SFU, m string) *RelayIn {
 	t.Helper()
 	link := &relayLink{}
-	in, err := edge.NewRelayIn(m, "origin", link)
+	in, err := edge.NewRelayIn(m, nodeName(origin), link)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(in.Close)
-	p, err := origin.JoinRelay(m, "edge", in.Signaler())
+	p, err := origin.JoinRelay(m, nodeName(edge), in.Signaler())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -382,6 +386,60 @@ func TestRelayBothWays(t *testing.T) {
 		}
 	}
 	for _, c := range []*tclient{hostA, hostB, viewA, viewB} {
+		if err := c.errs(); err != nil {
+			t.Errorf("%s: %v", c.userID, err)
+		}
+	}
+}
+
+// Relays in a star, as a cluster runs them (each edge and the owner relay
+// both ways): a presenter on one edge reaches the owner's viewers and the
+// other edge's through the owner, one copy per track per hop, and nothing
+// goes back where it came from.
+func TestRelayThroughTheOwner(t *testing.T) {
+	owner, e1, e2 := newTestSFU(t), newTestSFU(t), newTestSFU(t)
+	api := clientAPI(t)
+	for _, e := range []*SFU{e1, e2} {
+		startRelay(t, owner, e, "star")
+		startRelay(t, e, owner, "star")
+	}
+	host := joinClient(t, e1, api, "star", "host")
+	atOwner := joinClient(t, owner, api, "star", "atOwner")
+	atE2 := joinClient(t, e2, api, "star", "atE2")
+	e1.SetPublishing("star", "host", true)
+	if err := host.publish(); err != nil {
+		t.Fatal(err)
+	}
+	for _, v := range []*tclient{atOwner, atE2} {
+		waitFor(t, flowTimeout, v.userID+" receiving the host", func() bool { return v.packetsFrom(host.peerID) >= 20 })
+	}
+	time.Sleep(500 * time.Millisecond) // a copy going round would show by now
+	for _, v := range []*tclient{atOwner, atE2} {
+		n := 0
+		for _, ti := range v.lastTracks() {
+			if ti.UserID == "host" {
+				n++
+			}
+		}
+		if n != 1 {
+			t.Errorf("%s has %d tracks of the host, want 1", v.userID, n)
+		}
+	}
+	// e1: the host's track to the owner only; the owner: to its viewer and
+	// e2, not back to e1; e2: to its viewer, not back to the owner.
+	for _, c := range []struct {
+		name string
+		s    *SFU
+		subs int
+	}{{"e1", e1, 1}, {"owner", owner, 2}, {"e2", e2, 1}} {
+		if st := c.s.Stats(); st.Tracks != 1 || st.Subscriptions != c.subs || st.RelaysIn+st.RelaysOut == 0 {
+			t.Errorf("%s: tracks %d subscriptions %d relays %d in %d out; want 1 track, %d subscriptions", c.name, st.Tracks, st.Subscriptions, st.RelaysIn, st.RelaysOut, c.subs)
+		}
+	}
+	if st := owner.Stats(); st.RelaysIn != 2 || st.RelaysOut != 2 {
+		t.Errorf("owner: %d relays in, %d out; want 2 and 2", st.RelaysIn, st.RelaysOut)
+	}
+	for _, c := range []*tclient{host, atOwner, atE2} {
 		if err := c.errs(); err != nil {
 			t.Errorf("%s: %v", c.userID, err)
 		}

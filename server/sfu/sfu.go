@@ -131,6 +131,8 @@ type SFU struct {
 	wg    sync.WaitGroup // every goroutine the SFU starts
 	seq   atomic.Uint64  // track ids and publish tokens
 	stats counters
+	// relaysIn counts live RelayIns.
+	relaysIn atomic.Int64
 }
 
 type counters struct {
@@ -166,6 +168,10 @@ type Stats struct {
 	KeyframeRequests uint64
 	Retransmits      uint64
 	CatchUps         uint64
+	// RelaysOut counts the relays this node sends (JoinRelay participants),
+	// RelaysIn those it receives (live RelayIns), over every meeting.
+	RelaysOut int
+	RelaysIn  int
 }
 
 // New builds an SFU. It starts no goroutine and opens no socket until
@@ -611,11 +617,15 @@ func (s *SFU) Stats() Stats {
 	}
 	s.mu.Unlock()
 	st.Meetings = len(ms)
+	st.RelaysIn = int(s.relaysIn.Load())
 	for _, m := range ms {
 		m.mu.Lock()
 		for _, u := range m.users {
 			if u.part != nil {
 				st.Participants++
+				if u.part.relay {
+					st.RelaysOut++
+				}
 			}
 		}
 		st.Tracks += len(m.sources)
@@ -753,16 +763,16 @@ func (m *meeting) removeSource(src *source) {
 }
 
 // sourcesFor lists the tracks p should receive: everyone's but its own,
-// each simulcast track once (as its lead layer). A relay gets the
-// meeting's own sources only, not those relayed from other nodes: each node
-// relays what its publishers send to the others directly, and nothing goes
-// round.
+// each simulcast track once (as its lead layer). A relay gets every source
+// but those relayed in from its own node: nothing goes back where it came
+// from. With relays in a star (a room's edges to its owner, both ways), a
+// track published at an edge goes edge → owner → other edges, once per hop.
 func (m *meeting) sourcesFor(p *Participant) []*source {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]*source, 0, len(m.sources))
 	for _, src := range m.sources {
-		if src.owner.u != p.u && (src.group == nil || src.group.isLead(src)) && !(p.relay && src.owner.standIn) {
+		if src.owner.u != p.u && (src.group == nil || src.group.isLead(src)) && !(p.relay && src.owner.standIn && src.owner.node == p.node) {
 			out = append(out, src)
 		}
 	}

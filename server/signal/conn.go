@@ -458,8 +458,8 @@ func (c *conn) inEdgeRoom(msg protocol.ClientMessage) {
 		}
 	case protocol.TypeStageRequests:
 		c.edgeRequests(msg.ID)
-	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate:
-		c.sendError(msg.ID, protocol.NewError(protocol.CodeMediaRefused, "media is served by the room's own node, not by this edge"))
+	case protocol.TypeMediaOffer, protocol.TypeMediaAnswer, protocol.TypeMediaCandidate, protocol.TypeMediaRestart:
+		c.edgeMedia(msg)
 	default:
 		c.sendError(msg.ID, protocol.NewError(protocol.CodeUnknownType, "unhandled message type %q", msg.Type))
 	}

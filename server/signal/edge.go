@@ -41,6 +41,7 @@ type edgeRoom struct {
 	ring      []edgeGroup
 	parked    []parkedAnswer
 	dead      bool
+	relay     EdgeRelay // the room's media with its owner, nil without Relays
 
 	batchMu sync.Mutex
 	batch   []batchedCall // joins, leaves and drops waiting for the next batch
@@ -114,6 +115,13 @@ func (h *Hub) edgeRoomFor(meetingID, owner string) *edgeRoom {
 	}
 	h.edgeRooms[meetingID] = er
 	h.mu.Unlock()
+	if rs := h.cfg.Edges.Relays; rs != nil {
+		er.mu.Lock()
+		if !er.dead { // else forgotten already: a relay now would never close
+			er.relay = rs.Open(meetingID, er.owner) // the owner as of now: migrate moves it under the same lock
+		}
+		er.mu.Unlock()
+	}
 	return er
 }
 
@@ -174,6 +182,9 @@ func (er *edgeRoom) migrate(owner string, why error) {
 	}
 	er.hub.log.Info("edge room follows its owner anew", "meeting", er.id, "from", er.owner, "to", owner, "why", why)
 	er.owner = owner
+	if er.relay != nil {
+		er.relay.Move(owner)
+	}
 	from := map[string]StreamPos{streamAudience: {}, nodeStream(er.hub.cfg.Edges.Self): {}}
 	if er.withHosts {
 		from[streamHosts] = StreamPos{}
@@ -234,6 +245,7 @@ func (er *edgeRoom) migrate(owner string, why error) {
 		case err != nil:
 			delete(er.conns, c.id.UserID)
 			c.closeWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", true)
+			er.detachMedia(c, er.hub.cfg.Grace)
 		default:
 			c.edgeSkip = max(c.edgeSkip, ans.Seq)
 			queueEventTo(c, resync, false)
@@ -256,6 +268,7 @@ func (er *edgeRoom) fail(err error) {
 	er.hub.log.Info("edge room ended; its clients reconnect", "meeting", er.id, "err", err)
 	for _, c := range conns {
 		c.closeWith(protocol.CodeRoomMoved, "the room moved; reconnect", true)
+		er.detachMedia(c, er.hub.cfg.Grace)
 	}
 	er.forget()
 }
@@ -269,10 +282,14 @@ func (er *edgeRoom) forget() {
 	}
 	h.mu.Unlock()
 	er.mu.Lock()
-	stop := er.stop
+	stop, relay := er.stop, er.relay
+	er.relay = nil
 	er.mu.Unlock()
 	if stop != nil {
 		go stop() // not from the follower's own goroutine: it waits for it
+	}
+	if relay != nil {
+		relay.Close()
 	}
 }
 
@@ -403,8 +420,12 @@ func (er *edgeRoom) deliverToLocked(c *conn, g edgeGroup) {
 		queueEventTo(c, encodeEvent(protocol.ServerMessage{Event: protocol.EventResync}), false)
 	}
 	if g.node != nil {
+		if on, ok := g.node.Pub[uid]; ok {
+			er.setPublishingLocked(uid, on)
+		}
 		if code, ok := g.node.Close[uid]; ok {
 			c.closeWith(code, "the participant connected elsewhere", true)
+			er.detachMedia(c, 0) // its media is elsewhere now: what it published here must not go on
 		}
 	}
 }
@@ -675,9 +696,13 @@ func (er *edgeRoom) attach(c *conn, ans edgeAnswer, reqID uint64) attachResult {
 	if old := er.conns[uid]; old != nil && old != c {
 		old.closeWith(protocol.CodeReplaced, "the participant connected elsewhere", true)
 	}
+	fresh := er.conns[uid] != c
 	er.conns[uid] = c
 	c.edge = er
 	c.peerID = ans.Snapshot.Self.PeerID
+	if fresh {
+		er.attachMediaLocked(c, ans.Snapshot.Self)
+	}
 	er.sendSnapshotLocked(c, *ans.Snapshot, ans.Seq, reqID)
 	return attachDone
 }
@@ -799,6 +824,11 @@ func (c *conn) edgeGone(left bool) {
 	}
 	er.mu.Unlock()
 	if mine {
+		if left {
+			er.detachMedia(c, 0)
+		} else {
+			er.detachMedia(c, er.hub.cfg.Grace)
+		}
 		op := "drop"
 		if left {
 			op = "leave"
@@ -820,10 +850,14 @@ func (h *Hub) closeEdges() {
 	for _, er := range rooms {
 		er.mu.Lock()
 		er.dead = true
-		stop := er.stop
+		stop, relay := er.stop, er.relay
+		er.relay = nil
 		er.mu.Unlock()
 		if stop != nil {
 			wg.Go(stop)
+		}
+		if relay != nil {
+			relay.Close()
 		}
 	}
 	wg.Wait()

@@ -240,6 +240,7 @@ type Hub struct {
 	mu        sync.Mutex
 	rooms     map[string]*room
 	edgeRooms map[string]*edgeRoom // rooms owned elsewhere, served here as an edge
+	edgeMedia edgeMediaBook
 	conns     map[*conn]struct{}
 	removed   map[memberKey]time.Time // recently removed participants
 	limits    map[memberKey]*limits   // per participant, across its connections

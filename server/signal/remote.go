@@ -34,6 +34,9 @@ type EdgeConfig struct {
 	Self string
 	// Client makes the calls to owners; default a client with a 5 s timeout.
 	Client *http.Client
+	// Relays, if set, carries the media of the rooms served here between
+	// this node and their owners (edge_media.go).
+	Relays EdgeRelays
 }
 
 // RoomStreams carries rooms' events from owners to edges (server/cluster's
@@ -97,6 +100,9 @@ type hostPart struct {
 type nodePart struct {
 	Own   map[string]json.RawMessage `json:"o,omitempty"`
 	Close map[string]int             `json:"x,omitempty"`
+	// Pub: users whose publishing changed (true: ON_STAGE), ahead of the
+	// events that tell it.
+	Pub map[string]bool `json:"p,omitempty"`
 }
 
 // remoteMember is a member of the room connected to another node.
@@ -441,6 +447,9 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 			if old := r.attached[uid]; old != nil {
 				old.closeWith(protocol.CodeReplaced, "the participant connected elsewhere", true)
 				r.detachLocked(uid)
+				if media := r.hub.cfg.Media; media != nil {
+					media.Detach(r.id, uid) // its media is on the edge now
+				}
 			}
 			if old := r.remote[uid]; old != nil && old.node != node {
 				var p commitParts

@@ -345,6 +345,7 @@ func (r *room) apply(c *conn, msg protocol.ClientMessage, kind stage.Kind) {
 // tellLocked tells everyone of stored changes: the clients, the media
 // server and subscribers; and re-arms the expiry timer.
 func (r *room) tellLocked(changes []stage.Change, kind stage.Kind) {
+	r.markPublishingLocked(changes)
 	r.stageEventLocked(changes)
 	r.notify(changes)
 	if f := r.hub.cfg.OnStageAction; f != nil && kind != "" {
