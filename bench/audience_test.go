@@ -373,9 +373,13 @@ func (a *audience) sampleRequests(ctx context.Context) ([]time.Duration, float64
 	step := len(a.viewers) / k
 	var sample []int
 	for i := 0; i < k; i++ {
-		// Offset by i%3: a cluster's viewers join through its three nodes
-		// in turn, and the sample should cover each.
-		sample = append(sample, min(i*step+i%3, len(a.viewers)-1))
+		// The i-th sampled viewer is ≡ i (mod 3): a cluster's viewers join
+		// through its three nodes in turn, and the sample covers each.
+		at := i*step - i*step%3 + i%3
+		if at >= len(a.viewers) {
+			at -= 3
+		}
+		sample = append(sample, at)
 	}
 	a.sample = sample
 	inSample := map[int]bool{}

@@ -28,6 +28,10 @@ type edgeRoom struct {
 	hub   *Hub
 	id    string
 	owner string // the owner's base URL
+	// ownerGone is closed when the room follows another owner: calls still
+	// out to the old one give up (a paused owner would hold them, and the
+	// batches queued behind them, until their timeout).
+	ownerGone chan struct{}
 
 	restart sync.Mutex // one follower change at a time
 
@@ -90,7 +94,7 @@ func (h *Hub) edgeRoomFor(meetingID, owner string) *edgeRoom {
 		return er
 	}
 	h.mu.Unlock()
-	er := &edgeRoom{hub: h, id: meetingID, owner: owner, conns: map[string]*conn{}}
+	er := &edgeRoom{hub: h, id: meetingID, owner: owner, ownerGone: make(chan struct{}), conns: map[string]*conn{}}
 	// The audience's stream and this node's: the watchers' is followed
 	// only once someone here sees everyone (ensureHosts).
 	from := map[string]StreamPos{streamAudience: {}, nodeStream(h.cfg.Edges.Self): {}}
@@ -181,6 +185,10 @@ func (er *edgeRoom) migrate(owner string, why error) {
 		return
 	}
 	er.hub.log.Info("edge room follows its owner anew", "meeting", er.id, "from", er.owner, "to", owner, "why", why)
+	if owner != er.owner {
+		close(er.ownerGone)
+		er.ownerGone = make(chan struct{})
+	}
 	er.owner = owner
 	if er.relay != nil {
 		er.relay.Move(owner)
@@ -483,9 +491,19 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 	if err != nil {
 		return edgeAnswer{}, err
 	}
+	er.mu.Lock()
+	owner, gone := er.owner, er.ownerGone
+	er.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, edgeCallTimeout)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, er.ownerURL()+edgeCallPath, bytes.NewReader(body))
+	go func() {
+		select {
+		case <-gone:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, owner+edgeCallPath, bytes.NewReader(body))
 	if err != nil {
 		return edgeAnswer{}, err
 	}

@@ -285,3 +285,125 @@ func TestEdgeGroups(t *testing.T) {
 		})
 	}
 }
+
+// A batch changes nothing of a single node's semantics: random sequences
+// of an edge's joins, stage actions (valid or not) and leaves, run once as
+// one batch and once call by call on another owner, give the same answers
+// (codes and statuses), the same events in the same order to a host on
+// the owner and to one on an edge, and the same request list.
+func TestEdgeBatchEqualsOneByOne(t *testing.T) {
+	viewers := []string{"A", "B", "C", "D", "E"}
+	types := []string{protocol.TypeStageRequest, protocol.TypeStageCancel, protocol.TypeStageJoin, protocol.TypeStageLeave}
+	hostTypes := []string{protocol.TypeStageGrant, protocol.TypeStageDeny, protocol.TypeStageKick}
+	for seed := range 40 {
+		rnd := uint64(seed)*0x9E3779B97F4A7C15 + 1
+		next := func(n int) int {
+			rnd ^= rnd << 13
+			rnd ^= rnd >> 7
+			rnd ^= rnd << 17
+			return int(rnd % uint64(n))
+		}
+		var calls []edgeCall
+		in := map[string]bool{}
+		for range 24 {
+			v := viewers[next(len(viewers))]
+			uid := "u-" + strings.ToLower(v)
+			switch k := next(10); {
+			case !in[uid] || k == 0:
+				if in[uid] && k == 0 {
+					calls = append(calls, edgeCall{Op: "leave", User: uid})
+					in[uid] = false
+					continue
+				}
+				calls = append(calls, remoteJoin("m", v, stage.PresetWebinarViewer))
+				in[uid] = true
+			case k < 6:
+				calls = append(calls, remoteAct(uid, types[next(len(types))]))
+			default:
+				calls = append(calls, remoteAct("u-far", hostTypes[next(len(hostTypes))], uid))
+			}
+		}
+		// A join whose user has left by the batch's end is answered 2005
+		// there (the room as of the batch's end has no place for it),
+		// "joined" one by one.
+		leftLater := map[int]bool{}
+		for i, c := range calls {
+			for _, d := range calls[i+1:] {
+				if c.Op == "join" && d.User == c.User && (d.Op == "leave" || d.Op == "join") {
+					leftLater[i] = d.Op == "leave" // the user's last word
+				}
+			}
+		}
+		type run struct {
+			answers []string
+			host    []string
+			far     []string
+			pending []string
+		}
+		do := func(batched bool) run {
+			e, _, rec := edgeOwnerEnv(t)
+			host, _ := e.join("m", "Host", stage.PresetWebinarHost)
+			e.batch("m", remoteJoin("m", "Far", stage.PresetWebinarHost))
+			from := len(rec.commits())
+			var answers []edgeAnswer
+			if batched {
+				answers = e.batch("m", calls...).Answers
+			} else {
+				for _, c := range calls {
+					answers = append(answers, e.batch("m", c).Answers[0])
+				}
+			}
+			var out run
+			for i, a := range answers {
+				switch {
+				case leftLater[i] && batched && a.Error != nil && a.Error.Code == protocol.CodeNotJoined,
+					leftLater[i] && !batched && a.Snapshot != nil:
+					out.answers = append(out.answers, "joined, then left")
+				case a.Error != nil:
+					out.answers = append(out.answers, fmt.Sprint(a.Error.Code))
+				case a.Snapshot != nil:
+					out.answers = append(out.answers, "joined")
+				default:
+					out.answers = append(out.answers, string(a.Status))
+				}
+			}
+			for _, c := range rec.commits()[from:] {
+				groups, err := edgeGroups(c.entries())
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, g := range groups {
+					if g.host != nil && g.host.Host != nil {
+						var m protocol.ServerMessage
+						if err := json.Unmarshal(g.host.Host, &m); err != nil {
+							t.Fatal(err)
+						}
+						out.far = append(out.far, eventKey(msg{ServerMessage: m}))
+					}
+				}
+			}
+			for _, r := range e.hub.answerEdge(edgeCall{Op: "requests", Meeting: "m", Node: edgeNode, User: "u-far"}).Requests {
+				out.pending = append(out.pending, r.UserID)
+			}
+			// The host here: every event up to the last the edge's host got.
+			for len(out.host) < len(out.far) {
+				ev := host.nextEvent()
+				if ev.Participant != nil && ev.Participant.UserID == "u-far" {
+					continue
+				}
+				out.host = append(out.host, eventKey(ev))
+			}
+			return out
+		}
+		one, all := do(false), do(true)
+		if !slices.Equal(all.answers, one.answers) {
+			t.Errorf("seed %d: answers batched %q\none by one %q", seed, all.answers, one.answers)
+		}
+		if !slices.Equal(all.far, one.far) || !slices.Equal(all.host, one.far) || !slices.Equal(one.host, one.far) {
+			t.Errorf("seed %d: events\nbatched, edge's host %q\nbatched, host here   %q\none by one, edge's   %q\none by one, here     %q", seed, all.far, all.host, one.far, one.host)
+		}
+		if !slices.Equal(all.pending, one.pending) {
+			t.Errorf("seed %d: requests batched %q, one by one %q", seed, all.pending, one.pending)
+		}
+	}
+}

@@ -688,34 +688,10 @@ func (h *Hub) place(ctx context.Context, meetingID string) (owner string, ownerL
 	if r := h.existingRoom(meetingID); r != nil {
 		return "", 0, nil
 	}
-	if owner := h.edgeOwner(meetingID); owner != "" {
-		// Served here as an edge already: its owner is checked every
-		// second (watchEdges), not at every hello.
-		return owner, 0, nil
-	}
 	ctx, cancel := context.WithTimeout(ctx, placeTimeout)
 	defer cancel()
 	_, owner, ownerLeft, err = p.Claim(ctx, meetingID)
 	return owner, ownerLeft, err
-}
-
-// edgeOwner is the owner of a room served here as an edge, "" if none.
-func (h *Hub) edgeOwner(meetingID string) string {
-	if h.cfg.Edges == nil {
-		return ""
-	}
-	h.mu.Lock()
-	er := h.edgeRooms[meetingID]
-	h.mu.Unlock()
-	if er == nil {
-		return ""
-	}
-	er.mu.Lock()
-	defer er.mu.Unlock()
-	if er.dead || er.owner == h.cfg.Edges.Self {
-		return ""
-	}
-	return er.owner
 }
 
 // Serving reports whether the meeting has a live room here (server/cluster
