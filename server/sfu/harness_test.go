@@ -231,6 +231,7 @@ type tclient struct {
 	withAudio  bool          // publish also sends an Opus track
 	keyEvery   atomic.Int64  // packets between keyframe-looking ones (0, 1: all)
 	layersOff  atomic.Uint32 // publishSimulcast does not send the layers of these bits (1<<rank)
+	muted      atomic.Bool   // publish's packets are numbered but not sent (the network is gone)
 	audioTrack *webrtc.TrackLocalStaticRTP
 	// onVideo, if set, sees each video packet received: its publisher, its
 	// index (the publisher's packet number) and when it arrived.
@@ -542,7 +543,7 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 		c.mu.Lock()
 		tr, audio := c.sendTrack, c.audioTrack
 		c.mu.Unlock()
-		if tr == nil {
+		if tr == nil || c.muted.Load() {
 			continue
 		}
 		payload[0] = 0x10 // VP8 descriptor: start of partition

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -89,6 +90,10 @@ const (
 	// and its first frame wait for the next one (join → first frame p90 fell
 	// from ~650 to ~500 ms with 350 ms, 40 runs each).
 	minKeyframeInterval = 350 * time.Millisecond
+	// maxNacksPerPacket is how often the SFU asks a publisher for one lost
+	// packet (every 100 ms: half a second of trying, after which a packet
+	// is too late for the viewers anyway).
+	maxNacksPerPacket = 5
 	// maxPendingCandidates bounds the remote candidates queued before their
 	// peer connection can take them.
 	maxPendingCandidates = 64
@@ -192,7 +197,15 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	pubIR := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(pubME, pubIR); err != nil {
+	// Before pion's receiver reports, which it corrects (outage.go).
+	pubIR.Add(outageMaskFactory{})
+	// A lost packet is asked for a few times, not for as long as it is in
+	// the NACK window: pion's default asks every 100 ms without end, and
+	// a layer the browser stopped after an outage keeps its missing
+	// numbers in the window for good (the browser resent hundreds of
+	// stale packets on an estimate of 30 kbit/s).
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(pubME, pubIR,
+		webrtc.WithNackGeneratorOptions(nack.GeneratorMaxNacksPerPacket(maxNacksPerPacket))); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
 	subME, err := mediaEngine()
