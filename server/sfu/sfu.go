@@ -60,6 +60,10 @@ type Config struct {
 	// MaxPublishTracks is how many audio/video sections one publish offer
 	// may carry. Default 4.
 	MaxPublishTracks int
+	// NoPacing sends every copy at once, as the publisher sent it, instead
+	// of spreading bursts to each viewer's estimate (pacer.go): for
+	// comparisons.
+	NoPacing bool
 	// SettingEngine, if set, is applied last to pion's SettingEngine: tests
 	// use it to stay on loopback, deployments for anything Config lacks.
 	SettingEngine func(*webrtc.SettingEngine)
@@ -138,6 +142,7 @@ type SFU struct {
 
 type counters struct {
 	packetsIn, packetsDropped, packetsShed, packetsOut, bytesOut, keyframeRequests, retransmits, catchUps atomic.Uint64
+	paced, pacedShed                                                                                      atomic.Uint64
 }
 
 // Stats is a snapshot of the SFU's activity. Counters are totals since New.
@@ -169,6 +174,11 @@ type Stats struct {
 	KeyframeRequests uint64
 	Retransmits      uint64
 	CatchUps         uint64
+	// PacketsPaced counts video copies that waited in a viewer's pacer
+	// (pacer.go) before they went; PacketsPaceShed those its bounded
+	// queue shed.
+	PacketsPaced    uint64
+	PacketsPaceShed uint64
 }
 
 // New builds an SFU. It starts no goroutine and opens no socket until
@@ -612,6 +622,8 @@ func (s *SFU) Stats() Stats {
 		PacketsShed:      s.stats.packetsShed.Load(),
 		Retransmits:      s.stats.retransmits.Load(),
 		CatchUps:         s.stats.catchUps.Load(),
+		PacketsPaced:     s.stats.paced.Load(),
+		PacketsPaceShed:  s.stats.pacedShed.Load(),
 		PacketsOut:       s.stats.packetsOut.Load(),
 		BytesOut:         s.stats.bytesOut.Load(),
 		KeyframeRequests: s.stats.keyframeRequests.Load(),

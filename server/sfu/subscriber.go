@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"net/netip"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -53,6 +54,9 @@ type subscriber struct {
 	est        *bwe          // under bweMu
 	acks       []ack         // scratch, under bweMu
 	estimate   atomic.Uint64 // bit/s
+	// pace spreads what the viewer is sent at its estimate (pacer.go),
+	// while it has one.
+	pace       *pacer
 	nextProbe  int64         // no probe train before (unix ns; the loop's)
 	probeEvery time.Duration // the loop's
 
@@ -81,6 +85,14 @@ func newSubscriber(p *Participant) *subscriber {
 		resyncCh:  make(chan struct{}, 1),
 	}
 	sb.layerCap.Store(maxLayer)
+	sb.pace = newPacer(&p.s.stats, func(b []byte, to netip.AddrPort) bool {
+		conn := p.s.udpConn()
+		if conn == nil {
+			return false
+		}
+		_, err := conn.WriteToUDPAddrPort(b, to)
+		return err == nil
+	})
 	sb.est = newBWE()
 	sb.estimate.Store(uint64(sb.est.rate))
 	return sb
@@ -103,6 +115,10 @@ func (sb *subscriber) onTWCC(fb *rtcp.TransportLayerCC) {
 		sb.p.log.Debug("probe train", "rate", int(probed), "estimate", int(est))
 	}
 	sb.estimate.Store(uint64(est))
+	if sb.p.s.cfg.NoPacing {
+		est = 0
+	}
+	sb.pace.setRate(est, now)
 	select {
 	case sb.allocCh <- struct{}{}:
 	default:
@@ -160,6 +176,7 @@ func (sb *subscriber) allocate() {
 	}
 	sb.estimating.Store(len(tracks) > 0)
 	if len(tracks) == 0 {
+		sb.pace.setRate(0, now) // no estimate without transport-wide numbers
 		return
 	}
 	limit := int(sb.layerCap.Load())
@@ -172,7 +189,8 @@ func (sb *subscriber) allocate() {
 			b := *sb.est
 			sb.bweMu.Unlock()
 			sb.p.log.Debug("simulcast layer", "track", slots[i].trackID, "from", tracks[i].cur, "to", l,
-				"estimate", int(b.rate), "received", int(b.acked), "queue_us", b.queue, "loss", b.loss, "rates", tracks[i].rates)
+				"estimate", int(b.rate), "received", int(b.acked), "queue_us", b.queue, "loss", b.loss, "rates", tracks[i].rates,
+				"paced", sb.p.s.stats.paced.Load(), "paced_shed", sb.p.s.stats.pacedShed.Load())
 		}
 		slots[i].setLayer(l)
 		if top := topLayer(tracks[i].rates, limit); l < top && probe < 0 {
@@ -530,6 +548,9 @@ func (sb *subscriber) reconcile() (string, bool) {
 		simulcast = simulcast || sl.assigned != nil && sl.assigned.group != nil
 	}
 	sb.estimating.Store(simulcast)
+	if !simulcast {
+		sb.pace.setRate(0, time.Now().UnixNano())
+	}
 	restart := sb.iceRestart && sb.pc.RemoteDescription() != nil
 	sb.iceRestart = false
 	if !added && !restart {
@@ -679,6 +700,7 @@ func (sb *subscriber) applyAnswer(sdp string) error {
 // end takes the participant's slots out of every fan-out and
 // closes the subscribe PC.
 func (sb *subscriber) end() {
+	sb.pace.stop()
 	sb.closeSlots()
 	if sb.pc != nil {
 		_ = sb.pc.Close()
