@@ -136,6 +136,8 @@ type audience struct {
 	accepted   atomic.Int64
 	acceptedAt chan time.Time
 	want       atomic.Int64
+	// sample are the viewers sampleRequests timed, in order.
+	sample []int
 }
 
 type hostSample struct {
@@ -308,12 +310,21 @@ func (a *audience) hostListener() func(client.Event) {
 
 // connectViewers dials and joins every viewer, joinInFlight at a time.
 func (a *audience) connectViewers(ctx context.Context) error {
+	return a.connectViewersWhere(ctx, nil)
+}
+
+// connectViewersWhere dials and joins the viewers i for which keep(i) (all
+// with nil), joinInFlight at a time.
+func (a *audience) connectViewersWhere(ctx context.Context, keep func(i int) bool) error {
 	sem := make(chan struct{}, joinInFlight)
 	var wg sync.WaitGroup
 	var first atomic.Pointer[error]
 	for i := range a.viewers {
 		if first.Load() != nil {
 			break
+		}
+		if keep != nil && !keep(i) {
+			continue
 		}
 		sem <- struct{}{}
 		wg.Add(1)
@@ -362,8 +373,11 @@ func (a *audience) sampleRequests(ctx context.Context) ([]time.Duration, float64
 	step := len(a.viewers) / k
 	var sample []int
 	for i := 0; i < k; i++ {
-		sample = append(sample, i*step)
+		// Offset by i%3: a cluster's viewers join through its three nodes
+		// in turn, and the sample should cover each.
+		sample = append(sample, min(i*step+i%3, len(a.viewers)-1))
 	}
+	a.sample = sample
 	inSample := map[int]bool{}
 	for _, i := range sample {
 		inSample[i] = true
@@ -450,14 +464,28 @@ func (a *audience) waitPending(ctx context.Context, n int) error {
 // has them all, then grants them in one call and waits until each saw
 // ACCEPTED; finally kicks them back off stage (untimed).
 func (a *audience) stormAndGrant(ctx context.Context, k int) (storm time.Duration, frames int64, grant time.Duration, cpu phaseCPU, err error) {
-	ids := a.ids[:k]
+	idx := make([]int, k)
+	for i := range idx {
+		idx[i] = i
+	}
+	return a.stormAndGrantOf(ctx, idx)
+}
+
+// stormAndGrantOf is stormAndGrant with the viewers at idx.
+func (a *audience) stormAndGrantOf(ctx context.Context, idx []int) (storm time.Duration, frames int64, grant time.Duration, cpu phaseCPU, err error) {
+	k := len(idx)
+	ids := make([]string, k)
+	storming := make([]*leanClient, k)
+	for j, i := range idx {
+		ids[j], storming[j] = a.ids[i], a.viewers[i]
+	}
 	w := &pendingWait{n: k, done: make(chan struct{})}
 	a.pend.Store(w)
 	defer a.pend.Store(nil)
 	release := make(chan struct{})
 	errs := make(chan error, k)
 	var wg, parked sync.WaitGroup
-	for _, v := range a.viewers[:k] {
+	for _, v := range storming {
 		wg.Add(1)
 		parked.Add(1)
 		go func() {

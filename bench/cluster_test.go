@@ -3,8 +3,10 @@
 package bench
 
 import (
+	"bufio"
 	"context"
 	"fmt"
+	"net/http"
 	"os"
 	"slices"
 	"strconv"
@@ -45,6 +47,23 @@ func clusterBackends(b *testing.B) (pgURL, redisURL string, stop func()) {
 	return url, rd.URL(), func() { rd.Stop(); pg.Stop() }
 }
 
+// metric reads one unlabelled metric of the server (0 if absent).
+func (s *server) metric(name string) float64 {
+	res, err := http.Get(s.URL + "/metrics")
+	if err != nil {
+		return 0
+	}
+	defer res.Body.Close()
+	sc := bufio.NewScanner(res.Body)
+	for sc.Scan() {
+		if f := strings.Fields(sc.Text()); len(f) == 2 && f[0] == name {
+			v, _ := strconv.ParseFloat(f[1], 64)
+			return v
+		}
+	}
+	return 0
+}
+
 func startNode(pgURL, redisURL, id string, leaseTTL time.Duration, extra ...string) (*server, error) {
 	return startServer(serverOptions{cluster: append([]string{"-cluster", "-redis", redisURL, "-postgres", pgURL,
 		"-node-id", id, "-lease-ttl", leaseTTL.String()}, extra...)})
@@ -66,31 +85,41 @@ func clusterSizes() []int {
 }
 
 // BenchmarkClusterAudience is the audience load of BenchmarkAudience (its
-// joins and its requests one at a time) on one webinar room, once on a
-// single server (SQLite), once on a cluster of three nodes (PostgreSQL,
-// Redis) with the viewers connecting to the three nodes in turn — the room
-// lives on the node the host reached first, and the others redirect to it —
-// and once on three nodes with -edges, where each viewer stays on the node
-// it reached. Per mode it reports:
+// joins, its requests one at a time, its storm and grant) on one webinar
+// room, once on a single server (SQLite), once on a cluster of three nodes
+// (PostgreSQL, Redis) with the viewers connecting to the three nodes in
+// turn — the room lives on the node the host reached first, and the others
+// redirect to it — and once on three nodes with -edges, where each viewer
+// stays on the node it reached. The host is on the room's owner. Per mode
+// it reports:
 //
 //	join-ms/viewer        CPU of every server process for the N joins / N
 //	                      (in a cluster: the redirecting nodes' hellos too)
 //	redirect-ms/viewer    the share of that spent by the nodes that
 //	                      redirected (0 on a single server)
 //	join-wall-s           wall time of the joins, joinInFlight at a time
+//	client-join-ms/viewer the load clients' CPU (this process) / N
 //	req-p50-ms, p99-ms    a viewer's request → the host's newStageRequest
 //	                      for it, sampleSize requests one at a time (each
 //	                      stored before it is told: SQLite or PostgreSQL)
 //	req-cpu-ms            the owner's CPU per request
+//	storm-ms, grant-ms    stormSize viewers request at once → the host's list
+//	                      holds them all; one grant of them all → each saw
+//	                      ACCEPTED (on a cluster: viewers not on the owner)
 //
-// and with edges:
+// and with edges, where the viewers of the edges join first, then the
+// owner's own (each phase's CPU measured apart):
 //
-//	owner-join-ms/viewer  the owner's CPU for the N joins / N
-//	edge-join-ms/viewer   the edges' CPU / the viewers that joined there
+//	owner-join-ms/viewer  the owner's CPU for the edges' viewers' joins /
+//	                      those viewers (what a viewer elsewhere costs it)
+//	edge-join-ms/viewer   the edges' CPU for those joins / those viewers
+//	local-join-ms/viewer  the owner's CPU for its own viewers' joins / them
+//	req-edge-p99-ms       request → host p99 of the sampled viewers on edges
+//	                      (host and viewer on different nodes)
 func BenchmarkClusterAudience(b *testing.B) {
 	skipUnlessBench(b)
 	for _, n := range clusterSizes() {
-		for _, mode := range []string{"single", "cluster3", "edges3"} {
+		for _, mode := range clusterModes() {
 			b.Run(fmt.Sprintf("viewers=%d/%s", n, mode), func(b *testing.B) {
 				for i := 0; i < b.N; i++ {
 					benchClusterAudience(b, n, mode)
@@ -100,14 +129,24 @@ func BenchmarkClusterAudience(b *testing.B) {
 	}
 }
 
+// clusterModes are BenchmarkClusterAudience's modes: single, cluster3 and
+// edges3, or $STAGEKIT_BENCH_CLUSTER_MODES (comma-separated).
+func clusterModes() []string {
+	if v := os.Getenv("STAGEKIT_BENCH_CLUSTER_MODES"); v != "" {
+		return strings.Split(v, ",")
+	}
+	return []string{"single", "cluster3", "edges3"}
+}
+
 func benchClusterAudience(b *testing.B, n int, mode string) {
 	clustered := mode != "single"
+	edges := mode == "edges3"
 	var extra []string
-	if mode == "edges3" {
+	if edges {
 		extra = []string{"-edges"}
 	}
 	b.StopTimer()
-	ctx, cancel := context.WithTimeout(context.Background(), 15*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
 	if err := harness.RaiseNoFile(uint64(n + 1024)); err != nil {
 		b.Fatal(err)
@@ -148,13 +187,35 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 		}
 		return out
 	}
-	c0 := cpu()
+	onOwner := func(i int) bool { return i%len(nodes) == 0 } // viewer i joins through node i % len(nodes)
+	onEdges := 0
+	for i := 0; i < n; i++ {
+		if !onOwner(i) {
+			onEdges++
+		}
+	}
+	c0, cli0 := cpu(), selfCPU()
 	t0 := time.Now()
 	b.StartTimer()
-	err := a.connectViewers(ctx)
+	var err error
+	var cMid []time.Duration
+	if edges {
+		// With $STAGEKIT_BENCH_PROFILE_DIR: the owner's and an edge's CPU
+		// profiles of the edges' joins.
+		owner, edge := startPhase(nodes[0], "edge-joins-owner"), startPhase(nodes[1], "edge-joins-edge")
+		err = a.connectViewersWhere(ctx, func(i int) bool { return !onOwner(i) })
+		edge.end()
+		owner.end()
+		cMid = cpu()
+		if err == nil {
+			err = a.connectViewersWhere(ctx, onOwner)
+		}
+	} else {
+		err = a.connectViewers(ctx)
+	}
 	b.StopTimer()
 	wall := time.Since(t0)
-	c1 := cpu()
+	c1, cli1 := cpu(), selfCPU()
 	if err != nil {
 		b.Fatalf("joins: %v", err)
 	}
@@ -169,20 +230,50 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 	if err != nil {
 		b.Fatalf("requests: %v", err)
 	}
+	var remote []time.Duration
+	for j, i := range a.sample {
+		if j < len(lat) && !onOwner(i) {
+			remote = append(remote, lat[j])
+		}
+	}
+	var storming []int
+	for i := 0; i < n && len(storming) < stormSize; i++ {
+		if !clustered || !onOwner(i) {
+			storming = append(storming, i)
+		}
+	}
+	storm, _, grant, _, err := a.stormAndGrantOf(ctx, storming)
+	if err != nil {
+		b.Fatalf("storm: %v", err)
+	}
 	b.ReportMetric(ms(total)/float64(n), "join-ms/viewer")
 	b.ReportMetric(ms(redirect)/float64(n), "redirect-ms/viewer")
 	b.ReportMetric(wall.Seconds(), "join-wall-s")
+	b.ReportMetric(ms(cli1-cli0)/float64(n), "client-join-ms/viewer")
 	b.ReportMetric(ms(percentile(lat, 0.5)), "req-p50-ms")
 	b.ReportMetric(ms(percentile(lat, 0.99)), "req-p99-ms")
 	b.ReportMetric(ms(reqCPU.srv)/float64(len(lat)), "req-cpu-ms")
 	b.ReportMetric(reqCPU.otherPct(), "other-cpu-%")
-	if len(extra) > 0 {
-		onEdges := n - (n+len(nodes)-1)/len(nodes) // viewer i joins through node i % len(nodes)
-		b.ReportMetric(ms(c1[0]-c0[0])/float64(n), "owner-join-ms/viewer")
-		b.ReportMetric(ms(redirect)/float64(max(onEdges, 1)), "edge-join-ms/viewer")
+	b.ReportMetric(ms(storm), "storm-ms")
+	b.ReportMetric(ms(grant), "grant-ms")
+	if edges {
+		var edgeCPU time.Duration
+		for i := 1; i < len(nodes); i++ {
+			edgeCPU += cMid[i] - c0[i]
+		}
+		b.ReportMetric(ms(cMid[0]-c0[0])/float64(max(onEdges, 1)), "owner-join-ms/viewer")
+		b.ReportMetric(ms(edgeCPU)/float64(max(onEdges, 1)), "edge-join-ms/viewer")
+		b.ReportMetric(ms(c1[0]-cMid[0])/float64(max(n-onEdges, 1)), "local-join-ms/viewer")
+		b.ReportMetric(ms(percentile(remote, 0.99)), "req-edge-p99-ms")
+		var calls, batches float64
+		for _, s := range nodes[1:] {
+			calls += s.metric("stagekit_edge_batched_calls_total")
+			batches += s.metric("stagekit_edge_batches_total")
+		}
+		b.ReportMetric(calls/max(batches, 1), "edge-calls/batch")
 	}
-	b.Logf("%d viewers over %d node(s), load average at start %s: joins %v wall, %v server CPU (%v on redirecting nodes)",
-		n, len(nodes), load, wall.Round(time.Millisecond), total, redirect)
+	b.Logf("%d viewers over %d node(s), load average at start %s: joins %v wall, %v server CPU (%v on nodes other than the owner), %v client CPU; storm of %d %v, grant %v",
+		n, len(nodes), load, wall.Round(time.Millisecond), total, redirect, cli1-cli0, len(storming), storm.Round(time.Millisecond), grant.Round(time.Millisecond))
 	if t := a.trouble(); t != "" {
 		b.Logf("connection trouble: %s", t)
 	}

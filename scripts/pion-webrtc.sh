@@ -4,8 +4,8 @@
 # The patch moves pion/ice, pion/dtls and crypto/x509 code of shared
 # files behind `!js`, and gives the browser build small replacements, so the
 # wasm SDK stops linking (and initializing) a transport stack it never runs.
-# The native build compiles upstream's code plus one method that hands the
-# SFU its SRTP send keys (NewSRTPSendContext). See
+# The native build compiles upstream's code plus two methods that hand the
+# SFU its SRTP keys (NewSRTPSendContext, NewSRTPReceiveContext). See
 # third_party/README.md.
 #
 #   scripts/pion-webrtc.sh check   the tree is upstream + patch (make test)

@@ -24,7 +24,8 @@ package media
 // "1x50,1x300,1x1000,3x300"), STAGEKIT_AUDIENCE_SECONDS (measured
 // seconds, 10), STAGEKIT_AUDIENCE_IDLE (idle baseline, 3s), and CPU
 // profiles of the server: STAGEKIT_MEDIA_CPUPROFILE (the load),
-// STAGEKIT_MEDIA_IDLEPROFILE (idle).
+// STAGEKIT_MEDIA_IDLEPROFILE (idle), STAGEKIT_MEDIA_JOINPROFILE (the
+// viewers' joins).
 
 import (
 	"context"
@@ -116,12 +117,19 @@ func benchAudience(b *testing.B, presenters, nViewers int, measure, idle time.Du
 		people[i], err = testserver.AddParticipant(r.url, r.mid, fmt.Sprintf("viewer%d", i), presetViewer)
 		return err
 	})
+	joinProfile := os.Getenv("STAGEKIT_MEDIA_JOINPROFILE")
+	if joinProfile != "" {
+		ch.command(b, "profile "+joinProfile)
+	}
 	s0, c0, t0 := ch.stats(b), cpuTime(), time.Now()
 	viewers := joinLean(b, r, people, 16, lat)
 	for _, v := range viewers {
 		v.waitSSRCs(b, 2*presenters)
 	}
 	s1, c1, t1 := ch.stats(b), cpuTime(), time.Now()
+	if joinProfile != "" {
+		ch.command(b, "profile-stop")
+	}
 	joinCPU := float64(s1.cpu-s0.cpu) / float64(nViewers)
 
 	// Idle: everyone connected, nobody sending.

@@ -1,12 +1,17 @@
 package main
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/internal/netproxy"
 	"github.com/stagekit/stagekit/internal/testserver"
 	"github.com/stagekit/stagekit/stage"
@@ -233,4 +238,167 @@ func TestClusterEdgeCatchesUpAfterARedisBlip(t *testing.T) {
 		t.Error("the viewer reconnected: its node should have caught up from the stream")
 	}
 	t.Logf("Redis blip of %v on the viewer's edge: caught up %v after the link came back", ttl/2, time.Since(blip)-ttl/2)
+}
+
+// The fencing of a paused owner holds for its edges' calls too: an edge
+// forwards a viewer's request to the owner (A) while A is stopped
+// (SIGSTOP) past its lease; another node takes the room and the edges
+// follow it; when A wakes and reads the call, its write is fenced (or it
+// deposed the room first), so the edge answers the viewer with an error
+// and the request exists nowhere.
+func TestClusterEdgesPausedOwnerCannotCommit(t *testing.T) {
+	const ttl = time.Second
+	c := newClusterWith(t, 3, ttl, nil, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(b.url, "edges, paused owner")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.joinDefault(mid, a, "Anchor", stage.PresetWebinarViewer) // A owns the room
+	host := c.joinDefault(mid, cn, "Host", stage.PresetWebinarHost)
+	stale := c.joinDefault(mid, b, "Stale", stage.PresetWebinarViewer)
+	for _, nd := range []*clusterNode{b, cn} {
+		if n := nd.metric(t, "stagekit_rooms"); n != 0 {
+			t.Fatalf("node %s serves the room; A should own it", nd.id)
+		}
+	}
+	a.signal(t, syscall.SIGSTOP)
+	stopped := true
+	defer func() {
+		if stopped {
+			a.signal(t, syscall.SIGCONT)
+		}
+	}()
+	// B's call to A waits in A's socket buffer.
+	staleErr := make(chan error, 1)
+	go func() {
+		rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
+		defer rcancel()
+		staleErr <- stale.m.Stage().RequestAccess(rctx)
+	}()
+	// A's lease expires; an edge claims the room (each checks every second).
+	eventually(t, "another node owns the room", func() bool {
+		return b.metric(t, "stagekit_rooms") == 1 || cn.metric(t, "stagekit_rooms") == 1
+	})
+	fresh := c.joinDefault(mid, cn, "Fresh", stage.PresetWebinarViewer)
+	ctx, cancel := ctxWait()
+	defer cancel()
+	act(t, "fresh request on the new owner", fresh.m.Stage().RequestAccess(ctx))
+	a.signal(t, syscall.SIGCONT)
+	stopped = false
+	if err := <-staleErr; err == nil {
+		t.Fatal("a request forwarded to the paused owner was acknowledged after it lost the room")
+	} else {
+		t.Logf("the stale request's answer: %v (code %d)", err, client.CodeOf(err))
+	}
+	var fenced, deposed bool
+	eventually(t, "the woken owner fenced or deposed", func() bool {
+		_, fenced = a.logged("stage write fenced: another node owns the room now; deposing it here", map[string]string{"meeting": mid})
+		_, deposed = a.logged("room lease lost; deposing the room here", map[string]string{"meeting": mid})
+		return fenced || deposed
+	})
+	t.Logf("woken owner: write fenced %v, lease loss noticed first %v", fenced, deposed && !fenced)
+	eventually(t, "the host sees only the fresh request", func() bool { return slices.Equal(pendingIDs(host.m), []string{fresh.id}) })
+	eventually(t, "the stale viewer back in the room", func() bool { return stale.m.Count() == 4 })
+	if s := stale.m.Stage().Status(); s != stage.OffStage {
+		t.Errorf("the stale viewer's status %s: its unacknowledged request exists", s)
+	}
+	if s := host.statusOf(stale.id); s != stage.OffStage {
+		t.Errorf("the host sees the stale viewer %s", s)
+	}
+}
+
+// Many users of one edge at once: their joins, requests and leaves reach
+// the owner in batches (one call, one transaction, one stream commit per
+// batch). Nothing of a single node's semantics changes: each request is
+// answered after its own event, both hosts (one on the owner, one on
+// another edge) list the requests in the same order as the owner does,
+// one grant of them all reaches everyone, and the count covers every node.
+func TestClusterEdgesBatchedCrowd(t *testing.T) {
+	const crowd = 30
+	c := newClusterWith(t, 3, 2*time.Second, nil, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	mid, err := testserver.CreateMeeting(b.url, "edges, a crowd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	host := c.joinDefault(mid, a, "Host", stage.PresetWebinarHost)
+	host2 := c.joinDefault(mid, cn, "Host2", stage.PresetWebinarHost)
+	parts := make([]testserver.Participant, crowd)
+	for i := range parts {
+		parts[i] = c.add(mid, fmt.Sprintf("V%02d", i), stage.PresetWebinarViewer)
+	}
+	ctx, cancel := ctxWait()
+	defer cancel()
+	viewers := make([]*client.Meeting, crowd)
+	all := func(f func(i int) error) {
+		t.Helper()
+		errs := make([]error, crowd)
+		var wg sync.WaitGroup
+		for i := range crowd {
+			wg.Go(func() { errs[i] = f(i) })
+		}
+		wg.Wait()
+		if err := errors.Join(errs...); err != nil {
+			t.Fatal(err)
+		}
+	}
+	all(func(i int) error {
+		m, err := client.Init(ctx, client.Options{BaseURI: b.url, AuthToken: parts[i].Token})
+		if err != nil {
+			return err
+		}
+		t.Cleanup(func() { m.Close() })
+		viewers[i] = m
+		return m.Join(ctx)
+	})
+	for _, u := range []*plainMember{host, host2} {
+		eventually(t, u.name+" counts everyone", func() bool { return u.m.Count() == crowd+2 })
+	}
+	// Two thirds request at once; each sees its own request before the answer.
+	all(func(i int) error {
+		if i%3 == 0 {
+			return nil
+		}
+		if err := viewers[i].Stage().RequestAccess(ctx); err != nil {
+			return err
+		}
+		if s := viewers[i].Stage().Status(); s != stage.Requested {
+			return fmt.Errorf("V%02d's status right after its request was answered: %s", i, s)
+		}
+		return nil
+	})
+	owner, err := host.m.Stage().GetAccessRequests(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var order []string
+	for _, r := range owner {
+		order = append(order, r.UserID)
+	}
+	if len(order) != crowd-crowd/3 {
+		t.Fatalf("the owner lists %d requests, want %d", len(order), crowd-crowd/3)
+	}
+	for _, u := range []*plainMember{host, host2} {
+		eventually(t, u.name+" lists the requests in the owner's order", func() bool { return slices.Equal(pendingIDs(u.m), order) })
+	}
+	// One grant of them all, from the edge's host; the first third leaves.
+	act(t, "grant all", host2.m.Stage().GrantAccess(ctx, order))
+	all(func(i int) error {
+		if i%3 == 0 {
+			return viewers[i].Leave(ctx)
+		}
+		return nil
+	})
+	for i, v := range viewers {
+		if i%3 != 0 {
+			eventually(t, fmt.Sprintf("V%02d accepted", i), func() bool { return v.Stage().Status() == stage.Accepted })
+		}
+	}
+	for _, u := range []*plainMember{host, host2} {
+		eventually(t, u.name+" sees every grant and leave", func() bool {
+			return len(pendingIDs(u.m)) == 0 && u.m.Count() == crowd+2-crowd/3
+		})
+	}
+	t.Logf("edge B sent %v calls in %v batches", b.metric(t, "stagekit_edge_batched_calls_total"), b.metric(t, "stagekit_edge_batches_total"))
 }

@@ -605,7 +605,6 @@ func TestClusterPartitionedNodeNeverServesBesideTheOwner(t *testing.T) {
 // fenced by the epoch in PostgreSQL, or the node deposes the room first.
 // Either way the change is not acknowledged and does not exist.
 func TestClusterPausedOwnerCannotCommit(t *testing.T) {
-	t.Skip("known failure since the edges merge (issue 19): in 2 of about 5 runs on 2026-12-06 the paused owner's client lost its connection (5002) and the woken node was neither fenced nor deposed; to be fixed")
 	c := newCluster(t, 2, nil)
 	a, b := c.nodes[0], c.nodes[1]
 	mid, err := testserver.CreateMeeting(b.url, "paused")
@@ -643,12 +642,16 @@ func TestClusterPausedOwnerCannotCommit(t *testing.T) {
 	} else {
 		t.Logf("the paused owner's answer: %v (code %d)", err, client.CodeOf(err))
 	}
-	_, fenced := a.logged("stage write fenced: another node owns the room now; deposing it here", map[string]string{"meeting": mid})
-	_, deposed := a.logged("room lease lost; deposing the room here", map[string]string{"meeting": mid})
+	// The node logs why it deposed the room before it closes the socket,
+	// but its log reaches this process through a pipe that another
+	// goroutine drains: the client may see the close first.
+	var fenced, deposed bool
+	eventually(t, "the woken node fenced or deposed", func() bool {
+		_, fenced = a.logged("stage write fenced: another node owns the room now; deposing it here", map[string]string{"meeting": mid})
+		_, deposed = a.logged("room lease lost; deposing the room here", map[string]string{"meeting": mid})
+		return fenced || deposed
+	})
 	t.Logf("woken node: write fenced %v, lease loss noticed first %v", fenced, deposed && !fenced)
-	if !fenced && !deposed {
-		t.Error("the woken node neither was fenced nor deposed the room")
-	}
 	for _, u := range []*member{host, stale} {
 		eventually(t, u.name+" moved to the new owner", func() bool { _, ok := u.reconnectedSince(time.Now().Add(-clusterWait)); return ok })
 	}

@@ -33,6 +33,10 @@ func newMetrics(a *App) *metrics {
 			func() float64 { return float64(a.hub.Stats().MessagesIn) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_signal_messages_out_total", Help: "Signaling frames written to clients."},
 			func() float64 { return float64(a.hub.Stats().MessagesOut) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_edge_batches_total", Help: "Batches of users' joins, actions, leaves and drops this edge sent to rooms' owners."},
+			func() float64 { return float64(a.hub.Stats().EdgeBatches) }),
+		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_edge_batched_calls_total", Help: "Calls in those batches."},
+			func() float64 { return float64(a.hub.Stats().EdgeBatchedCalls) }),
 	)
 	if a.sfu != nil {
 		reg.MustRegister(

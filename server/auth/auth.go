@@ -184,7 +184,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "invalid token: names no meeting or participant")
 	}
 
-	p, err := a.store.LookupParticipant(ctx, c.Subject)
+	p, title, err := a.store.LookupIdentity(ctx, c.Subject)
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		if _, merr := a.store.GetMeeting(ctx, c.MeetingID); errors.Is(merr, store.ErrNotFound) {
@@ -203,13 +203,5 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked,
 			"token revoked: the participant's preset %q is not configured on this server", p.PresetName)
 	}
-	// The title for meta.meetingTitle: a second lookup, by primary key.
-	m, err := a.store.GetMeeting(ctx, p.MeetingID)
-	switch {
-	case errors.Is(err, store.ErrNotFound):
-		return Identity{}, protocol.NewError(protocol.CodeTokenRevoked, "token revoked: the meeting no longer exists")
-	case err != nil:
-		return Identity{}, protocol.NewError(protocol.CodeInternal, "cannot check the token now")
-	}
-	return Identity{MeetingID: p.MeetingID, UserID: p.ID, Name: p.Name, CustomID: p.CustomParticipantID, Preset: preset, MeetingTitle: m.Title}, nil
+	return Identity{MeetingID: p.MeetingID, UserID: p.ID, Name: p.Name, CustomID: p.CustomParticipantID, Preset: preset, MeetingTitle: title}, nil
 }

@@ -51,7 +51,14 @@
 //     (none while idle), which map its RTP time to the publisher's clock
 //     (from the publisher's reports): audio slot N and video slot N are one
 //     stream, a user's microphone and camera take slots of one number where
-//     they can, and the browser plays them in sync. No per-viewer copy, no per-viewer NACK buffer:
+//     they can, and the browser plays them in sync.
+//     The viewer's RTCP comes back the short way too (rtcptap.go): the
+//     goroutine of pion's mux that reads the shared socket decrypts
+//     SRTCP from the address of a connected subscribe PC itself (a
+//     context keyed from the PC's DTLS transport) and acts on it there,
+//     where pion would hand each packet over four more goroutines; other
+//     packets (STUN, DTLS, publishers' media) go to pion as before.
+//     No per-viewer copy, no per-viewer NACK buffer:
 //     NACKs are mapped back through the rewriter
 //     and answered from the source's history; PLI and FIR become keyframe
 //     requests, sent to publishers at most one per track every 350 ms

@@ -3,6 +3,7 @@ package sfu
 import (
 	"net"
 	"net/netip"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -17,24 +18,32 @@ import (
 // address of the PC's selected ICE pair, kept current when the pair
 // changes. Sending itself, the SFU skips pion's per-packet layers (SRTP
 // session, mux endpoint, ICE conn, candidate pair): a copy costs its
-// encryption and its send. Without Config.UDPListen, every PC has a socket
-// of pion's own, and slots write through pion.
+// encryption and its send. The viewer's RTCP from that address comes back
+// the short way too (rtcptap.go). Without Config.UDPListen, every PC has a
+// socket of pion's own, and slots write and read through pion.
 type peerPath struct {
 	pc     *webrtc.PeerConnection
 	dtls   *webrtc.DTLSTransport
+	tap    *rtcpTap
 	conn   *net.UDPConn
 	remote atomic.Pointer[netip.AddrPort] // nil: no usable pair
+
+	recv   *srtp.Context  // the viewer's SRTCP (nil: pion reads it)
+	onRTCP func(b []byte) // on the tap's goroutine
+	mu     sync.Mutex     // setPair and close
+	closed bool
 }
 
 // newPeerPath returns the path for pc, whose ICE just connected, or nil if
-// the SFU does not send itself.
-func newPeerPath(pc *webrtc.PeerConnection, conn *net.UDPConn) *peerPath {
-	if conn == nil {
+// the SFU does not send itself. onRTCP gets the viewer's decrypted RTCP.
+func newPeerPath(pc *webrtc.PeerConnection, tap *rtcpTap, onRTCP func(b []byte)) *peerPath {
+	if tap == nil {
 		return nil
 	}
 	dtls := pc.SCTP().Transport() // bundled: the PC's one DTLS transport
 	ice := dtls.ICETransport()
-	pp := &peerPath{pc: pc, dtls: dtls, conn: conn}
+	pp := &peerPath{pc: pc, dtls: dtls, tap: tap, conn: tap.UDPConn, onRTCP: onRTCP}
+	pp.recv = newRecvContext(pp)
 	ice.OnSelectedCandidatePairChange(pp.setPair)
 	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
 		pp.setPair(pair)
@@ -46,18 +55,32 @@ func newPeerPath(pc *webrtc.PeerConnection, conn *net.UDPConn) *peerPath {
 // shared socket (a relay) is not ours to send on: the slot falls back to
 // pion's path until the pair changes again.
 func (pp *peerPath) setPair(pair *webrtc.ICECandidatePair) {
-	if pair == nil || pair.Local == nil || pair.Remote == nil ||
-		pair.Local.Protocol != webrtc.ICEProtocolUDP || pair.Local.Typ == webrtc.ICECandidateTypeRelay {
-		pp.remote.Store(nil)
+	var to *netip.AddrPort
+	if pair != nil && pair.Local != nil && pair.Remote != nil &&
+		pair.Local.Protocol == webrtc.ICEProtocolUDP && pair.Local.Typ != webrtc.ICECandidateTypeRelay {
+		if addr, err := netip.ParseAddr(pair.Remote.Address); err == nil {
+			ap := netip.AddrPortFrom(addr.Unmap(), pair.Remote.Port)
+			to = &ap
+		}
+	}
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	if pp.closed {
 		return
 	}
-	addr, err := netip.ParseAddr(pair.Remote.Address)
-	if err != nil {
-		pp.remote.Store(nil)
+	old := pp.remote.Swap(to)
+	pp.tap.register(pp, old, to)
+}
+
+// close stops the path's reading: the PC is gone or replaced.
+func (pp *peerPath) close() {
+	if pp == nil {
 		return
 	}
-	ap := netip.AddrPortFrom(addr.Unmap(), pair.Remote.Port)
-	pp.remote.Store(&ap)
+	pp.mu.Lock()
+	defer pp.mu.Unlock()
+	pp.closed = true
+	pp.tap.register(pp, pp.remote.Load(), nil)
 }
 
 // slotSender is one slot's own SRTP context on its PC's path: encrypting

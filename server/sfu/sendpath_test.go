@@ -26,7 +26,7 @@ func TestSendPaths(t *testing.T) {
 				t.Fatal(err)
 			}
 			t.Cleanup(s.Close)
-			if got := s.udpConn() != nil; got != tc.shared {
+			if got := s.tap != nil; got != tc.shared {
 				t.Fatalf("shared socket %v, want %v", got, tc.shared)
 			}
 			api := clientAPI(t)
@@ -78,6 +78,18 @@ func TestSendPaths(t *testing.T) {
 			// test timestamps outrun: near now, not exactly.
 			if d := time.Since(ntpToTime(sr.NTPTime)); d.Abs() > 3*senderReportInterval {
 				t.Errorf("report's NTP time is %v old", d)
+			}
+			if tc.shared {
+				// The viewer's reports come back the short way (rtcptap.go),
+				// from the address of its subscribe PC (the host receives
+				// nothing: it has none), and a viewer who leaves takes its
+				// address with it.
+				waitFor(t, flowTimeout, "RTCP on the tap", func() bool { return s.tap.taken.Load() > 0 })
+				if n := s.tap.registered(); n != 1 {
+					t.Errorf("the tap knows %d addresses, want 1 (the viewer's subscribe PC)", n)
+				}
+				s.Leave("m", "viewer")
+				waitFor(t, flowTimeout, "the viewer's address forgotten", func() bool { return s.tap.registered() == 0 })
 			}
 			if err := viewer.errs(); err != nil {
 				t.Error(err)

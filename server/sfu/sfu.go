@@ -126,7 +126,9 @@ type SFU struct {
 	// of their own.
 	relayAPI *webrtc.API
 	fan      fanout
-	udp      net.PacketConn // the shared socket (Config.UDPListen), or nil
+	// The shared socket (Config.UDPListen) as pion reads it, subscribe
+	// PCs' RTCP taken out (rtcptap.go); nil with a socket per PC.
+	tap *rtcpTap
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
@@ -235,16 +237,21 @@ func New(cfg Config) (*SFU, error) {
 	subIR := &interceptor.Registry{}
 	se := webrtc.SettingEngine{}
 	se.LoggerFactory = pionlog.Factory{Log: log}
-	var udp net.PacketConn
+	var tap *rtcpTap
 	if listen := cfg.UDPListen; listen != "" || cfg.UDPPortMin == 0 && cfg.UDPPortMax == 0 {
 		if listen == "" {
 			listen = ":0"
 		}
-		var err error
-		if udp, err = net.ListenPacket("udp4", listen); err != nil {
+		addr, err := net.ResolveUDPAddr("udp4", listen)
+		if err != nil {
 			return nil, fmt.Errorf("sfu: UDP listen: %w", err)
 		}
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), udp))
+		udp, err := net.ListenUDP("udp4", addr)
+		if err != nil {
+			return nil, fmt.Errorf("sfu: UDP listen: %w", err)
+		}
+		tap = newRTCPTap(udp)
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), tap))
 	} else if cfg.UDPPortMin != 0 || cfg.UDPPortMax != 0 {
 		if err := se.SetEphemeralUDPPortRange(cfg.UDPPortMin, cfg.UDPPortMax); err != nil {
 			return nil, fmt.Errorf("sfu: UDP port range: %w", err)
@@ -276,7 +283,7 @@ func New(cfg Config) (*SFU, error) {
 		}
 	}
 	s := &SFU{
-		udp:      udp,
+		tap:      tap,
 		cfg:      cfg,
 		log:      log,
 		api:      webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(se)),
@@ -380,23 +387,17 @@ func (s *SFU) Close() {
 	case <-time.After(closeTimeout):
 		s.log.Error("close: goroutines still running after timeout", "timeout", closeTimeout)
 	}
-	if s.udp != nil {
-		_ = s.udp.Close()
+	if s.tap != nil {
+		_ = s.tap.Close()
 	}
-}
-
-// udpConn is the shared socket the slots send on, or nil.
-func (s *SFU) udpConn() *net.UDPConn {
-	c, _ := s.udp.(*net.UDPConn)
-	return c
 }
 
 // UDPAddr is the address of the shared socket (Config.UDPListen), or nil.
 func (s *SFU) UDPAddr() net.Addr {
-	if s.udp == nil {
+	if s.tap == nil {
 		return nil
 	}
-	return s.udp.LocalAddr()
+	return s.tap.LocalAddr()
 }
 
 // Join attaches a participant to a meeting; its subscribe PC is created and

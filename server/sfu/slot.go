@@ -30,14 +30,17 @@ type slot struct {
 	pc      *webrtc.PeerConnection
 	sender  *webrtc.RTPSender
 
-	mu    sync.Mutex // the write path and the binding
-	ws    webrtc.TrackLocalWriter
-	ssrc  uint32
-	pt    uint8
-	clock uint32
-	next  *source // the source to switch to at its next keyframe
-	rw    rewriter
-	hdr   rtp.Header // reused for every write
+	mu   sync.Mutex // the write path and the binding
+	ws   webrtc.TrackLocalWriter
+	ssrc uint32
+	// boundSSRC is ssrc, for the RTCP readers (feedbackTo), which do not
+	// take mu.
+	boundSSRC atomic.Uint32
+	pt        uint8
+	clock     uint32
+	next      *source // the source to switch to at its next keyframe
+	rw        rewriter
+	hdr       rtp.Header // reused for every write
 	// scratch holds a payload whose picture ids the slot rewrites (made
 	// at the first).
 	scratch *[maxPacket]byte
@@ -387,6 +390,7 @@ func (sl *slot) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	c := codecs[0]
 	sl.mu.Lock()
 	sl.ws, sl.ssrc, sl.pt, sl.clock = ctx.WriteStream(), uint32(ctx.SSRC()), uint8(c.PayloadType), c.ClockRate
+	sl.boundSSRC.Store(sl.ssrc)
 	sl.hdr = rtp.Header{} // a new connection: no extension id of the last
 	sl.out, sl.outFixed, sl.sr = nil, false, senderReport{}
 	sl.mu.Unlock()
@@ -419,43 +423,23 @@ func (sl *slot) StreamID() string { return "slot-" + strconv.Itoa(sl.index) }
 // Kind implements webrtc.TrackLocal.
 func (sl *slot) Kind() webrtc.RTPCodecType { return sl.kind }
 
-// readRTCP reads the viewer's RTCP for this slot until the sender stops:
-// NACKs are answered from the history of the source that sent the packet,
-// PLI and FIR become keyframe requests to the current source.
+// readRTCP reads the viewer's RTCP for this slot, as pion hands it over
+// (with a socket per PC, or a relayed pair), until the sender stops. On
+// the shared socket the tap takes it first (rtcptap.go).
 func (sl *slot) readRTCP() {
 	buf := make([]byte, 1500)
-	var re *packet // retransmission buffer, made at the first NACK
+	self := func(ssrc uint32) *slot {
+		if sl.boundSSRC.Load() == ssrc {
+			return sl
+		}
+		return nil
+	}
 	for {
 		n, _, err := sl.sender.Read(buf)
 		if err != nil {
 			return
 		}
-		if wantsKeyframe(buf[:n]) {
-			sl.requestKeyframe()
-		}
-		nack, twcc := transportFeedback(buf[:n])
-		if !nack && !twcc {
-			continue
-		}
-		pkts, err := rtcp.Unmarshal(buf[:n])
-		if err != nil {
-			continue
-		}
-		for _, pk := range pkts {
-			if fb, ok := pk.(*rtcp.TransportLayerCC); ok {
-				sl.p.sub.onTWCC(fb)
-			}
-			if nack, ok := pk.(*rtcp.TransportLayerNack); ok {
-				if re == nil {
-					re = &packet{}
-				}
-				for _, pair := range nack.Nacks {
-					for _, seq := range pair.PacketList() {
-						sl.retransmit(seq, re)
-					}
-				}
-			}
-		}
+		sl.p.sub.feedbackTo(buf[:n], self)
 	}
 }
 

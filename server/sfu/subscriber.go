@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,7 @@ type subscriber struct {
 
 	connected atomic.Bool
 	path      atomic.Pointer[peerPath] // the connected PC's, if the SFU sends itself
+	rtcpSlots atomic.Pointer[[]*slot]  // the slots, for feedback (publishSlots)
 	candMu    sync.Mutex
 	remote    bool           // an answer was applied (under candMu)
 	cands     candidateQueue // the client's candidates waiting for it (under candMu)
@@ -86,11 +88,10 @@ func newSubscriber(p *Participant) *subscriber {
 	}
 	sb.layerCap.Store(maxLayer)
 	sb.pace = newPacer(&p.s.stats, func(b []byte, to netip.AddrPort) bool {
-		conn := p.s.udpConn()
-		if conn == nil {
+		if p.s.tap == nil {
 			return false
 		}
-		_, err := conn.WriteToUDPAddrPort(b, to)
+		_, err := p.s.tap.WriteToUDPAddrPort(b, to)
 		return err == nil
 	})
 	sb.est = newBWE()
@@ -320,11 +321,18 @@ func (sb *subscriber) newPC() error {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			pathOnce.Do(func() {
+				pp := newPeerPath(pc, sb.p.s.tap, sb.feedback)
+				if pp == nil {
+					return
+				}
 				sb.candMu.Lock()
 				current := sb.pc == pc
+				if current {
+					sb.path.Swap(pp).close()
+				}
 				sb.candMu.Unlock()
-				if pp := newPeerPath(pc, sb.p.s.udpConn()); pp != nil && current {
-					sb.path.Store(pp)
+				if !current {
+					pp.close()
 				}
 			})
 			sb.connected.Store(true)
@@ -345,11 +353,11 @@ func (sb *subscriber) newPC() error {
 	sb.pc = pc
 	sb.remote = false
 	sb.cands = candidateQueue{}
+	sb.path.Swap(nil).close()
 	sb.candMu.Unlock()
 	sb.gate = gate
 	sb.gathered = false
 	sb.connected.Store(false)
-	sb.path.Store(nil)
 	return nil
 }
 
@@ -658,6 +666,7 @@ func (sb *subscriber) addSlot(kind webrtc.RTPCodecType) error {
 	}
 	sl.sender, sl.pc = tr.Sender(), sb.pc
 	sb.slots = append(sb.slots, sl)
+	sb.publishSlots()
 	sb.p.s.goroutine(sl.readRTCP)
 	return nil
 }
@@ -701,6 +710,9 @@ func (sb *subscriber) applyAnswer(sdp string) error {
 // closes the subscribe PC.
 func (sb *subscriber) end() {
 	sb.pace.stop()
+	sb.candMu.Lock()
+	sb.path.Swap(nil).close()
+	sb.candMu.Unlock()
 	sb.closeSlots()
 	if sb.pc != nil {
 		_ = sb.pc.Close()
@@ -712,6 +724,80 @@ func (sb *subscriber) closeSlots() {
 		sl.close()
 	}
 	sb.slots = nil
+	sb.publishSlots()
+}
+
+// feedback acts on a viewer's RTCP read by the tap (rtcptap.go), for
+// whichever of the PC's slots it names.
+func (sb *subscriber) feedback(b []byte) {
+	sb.feedbackTo(b, sb.slotOf)
+}
+
+// slotOf is the slot sending ssrc, or nil.
+func (sb *subscriber) slotOf(ssrc uint32) *slot {
+	if slots := sb.rtcpSlots.Load(); slots != nil {
+		for _, sl := range *slots {
+			if sl.boundSSRC.Load() == ssrc {
+				return sl
+			}
+		}
+	}
+	return nil
+}
+
+// feedbackTo acts on a viewer's compound RTCP packet: a NACK is answered
+// from the history of the source that sent the packet, a PLI or FIR
+// becomes a keyframe request to the slot's source, a TWCC report feeds
+// the downlink estimate (bwe.go). slotOf finds the slot a media SSRC
+// names. Reports alone (most of what a viewer sends) are not parsed.
+func (sb *subscriber) feedbackTo(b []byte, slotOf func(ssrc uint32) *slot) {
+	key := wantsKeyframe(b)
+	nack, twcc := transportFeedback(b)
+	if !key && !nack && !twcc {
+		return
+	}
+	pkts, err := rtcp.Unmarshal(b)
+	if err != nil {
+		return
+	}
+	for _, pk := range pkts {
+		switch pk := pk.(type) {
+		case *rtcp.PictureLossIndication:
+			if sl := slotOf(pk.MediaSSRC); sl != nil {
+				sl.requestKeyframe()
+			}
+		case *rtcp.FullIntraRequest:
+			for _, e := range pk.FIR {
+				if sl := slotOf(e.SSRC); sl != nil {
+					sl.requestKeyframe()
+				}
+			}
+		case *rtcp.TransportLayerCC:
+			sb.onTWCC(pk)
+		case *rtcp.TransportLayerNack:
+			sl := slotOf(pk.MediaSSRC)
+			if sl == nil {
+				continue
+			}
+			re := retransmitBufs.Get().(*packet)
+			for _, pair := range pk.Nacks {
+				for _, seq := range pair.PacketList() {
+					sl.retransmit(seq, re)
+				}
+			}
+			retransmitBufs.Put(re)
+		}
+	}
+}
+
+// retransmitBufs hold a packet being sent again.
+var retransmitBufs = sync.Pool{New: func() any { return new(packet) }}
+
+// publishSlots shows the slots to the RTCP path (feedback), which reads
+// them on another goroutine than the negotiation loop that changes them.
+func (sb *subscriber) publishSlots() {
+	slots := slices.Clone(sb.slots)
+	sb.rtcpSlots.Store(&slots)
 }
 
 // restart replaces a failed subscribe PC by a new one, which the

@@ -41,6 +41,21 @@ type edgeRoom struct {
 	ring      []edgeGroup
 	parked    []parkedAnswer
 	dead      bool
+
+	batchMu sync.Mutex
+	batch   []batchedCall // joins, leaves and drops waiting for the next batch
+	sending bool          // a batch is being gathered or sent
+}
+
+// batchedCall is a call waiting in the edge's next batch to the owner.
+type batchedCall struct {
+	call edgeCall
+	done chan batchResult // nil: nobody waits (a drop)
+}
+
+type batchResult struct {
+	ans edgeAnswer
+	err error
 }
 
 // edgeGroup is one commit's parts as this edge follows them.
@@ -188,12 +203,31 @@ func (er *edgeRoom) migrate(owner string, why error) {
 		p.c.sendError(p.msg.ID, protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node before the change was confirmed"))
 	}
 	resync := encodeEvent(protocol.ServerMessage{Event: protocol.EventResync})
-	for i, c := range conns {
-		// The identity as of hello (c.id is the reader's own).
-		ans, err := er.callOwner(c, edgeCall{Op: "join", Ident: c.ident.Load(), PeerID: peers[i]})
-		if err == nil && ans.Error != nil {
-			err = ans.Error
+	// Every user joins the new owner again, in batches.
+	answers := make([]edgeAnswer, len(conns))
+	errs := make([]error, len(conns))
+	for from := 0; from < len(conns); from += maxEdgeBatch {
+		to := min(from+maxEdgeBatch, len(conns))
+		calls := make([]edgeCall, 0, to-from)
+		for i := from; i < to; i++ {
+			// The identity as of hello (c.id is the reader's own).
+			id := conns[i].ident.Load()
+			calls = append(calls, edgeCall{Op: "join", User: id.UserID, Ident: id, PeerID: peers[i]})
 		}
+		got, err := er.callBatch(calls)
+		for i := from; i < to; i++ {
+			if err != nil {
+				errs[i] = err
+				continue
+			}
+			answers[i] = got[i-from]
+			if answers[i].Error != nil {
+				errs[i] = answers[i].Error
+			}
+		}
+	}
+	for i, c := range conns {
+		ans, err := answers[i], errs[i]
 		er.mu.Lock()
 		switch {
 		case er.conns[c.id.UserID] != c:
@@ -244,28 +278,10 @@ func (er *edgeRoom) forget() {
 
 // deliver hands the streams' entries to the connections, commit by commit.
 func (er *edgeRoom) deliver(entries []StreamEntry) {
-	groups := make([]edgeGroup, 0, len(entries))
-	for _, e := range entries {
-		if len(groups) == 0 || groups[len(groups)-1].seq != e.Pos.Seq {
-			groups = append(groups, edgeGroup{seq: e.Pos.Seq})
-		}
-		g := &groups[len(groups)-1]
-		var err error
-		switch e.Stream {
-		case streamAudience:
-			g.aud = &audPart{}
-			err = json.Unmarshal(e.Body, g.aud)
-		case streamHosts:
-			g.host = &hostPart{}
-			err = json.Unmarshal(e.Body, g.host)
-		default:
-			g.node = &nodePart{}
-			err = json.Unmarshal(e.Body, g.node)
-		}
-		if err != nil {
-			go er.fail(fmt.Errorf("undecodable stream entry %d: %w", e.Pos.Seq, err))
-			return
-		}
+	groups, err := edgeGroups(entries)
+	if err != nil {
+		go er.fail(err)
+		return
 	}
 	er.mu.Lock()
 	defer er.mu.Unlock()
@@ -275,8 +291,9 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 	for _, e := range entries {
 		er.pos[e.Stream] = e.Pos
 	}
+	from := er.delivered
 	for _, g := range groups {
-		if g.seq <= er.delivered {
+		if g.seq <= from {
 			continue
 		}
 		for _, c := range er.conns {
@@ -299,6 +316,61 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 		}
 	}
 	er.parked = kept
+}
+
+// edgeGroups decodes entries (a commit's entries together, in the room's
+// order) into the events they carry: one group per commit, or, for a
+// batch's commit (each stream's entry a JSON array, see
+// publishManyLocked), one group per event of the batch, in its order.
+func edgeGroups(entries []StreamEntry) ([]edgeGroup, error) {
+	var groups, block []edgeGroup
+	seq := int64(-1)
+	end := func() {
+		for _, g := range block {
+			if g.aud != nil || g.host != nil || g.node != nil {
+				groups = append(groups, g)
+			}
+		}
+		block = block[:0]
+	}
+	for _, e := range entries {
+		if e.Pos.Seq != seq {
+			end()
+			seq = e.Pos.Seq
+		}
+		bodies := []json.RawMessage{e.Body}
+		if len(e.Body) > 0 && e.Body[0] == '[' {
+			if err := json.Unmarshal(e.Body, &bodies); err != nil {
+				return nil, fmt.Errorf("undecodable stream entry %d: %w", e.Pos.Seq, err)
+			}
+		}
+		for len(block) < len(bodies) {
+			block = append(block, edgeGroup{seq: seq})
+		}
+		for k, body := range bodies {
+			if len(body) == 0 || string(body) == "null" {
+				continue
+			}
+			g := &block[k]
+			var err error
+			switch e.Stream {
+			case streamAudience:
+				g.aud = &audPart{}
+				err = json.Unmarshal(body, g.aud)
+			case streamHosts:
+				g.host = &hostPart{}
+				err = json.Unmarshal(body, g.host)
+			default:
+				g.node = &nodePart{}
+				err = json.Unmarshal(body, g.node)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("undecodable stream entry %d: %w", e.Pos.Seq, err)
+			}
+		}
+	}
+	end()
+	return groups, nil
 }
 
 // deliverToLocked queues what c's user may see of g: its own event if it
@@ -420,6 +492,94 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 // edgeCallTimeout bounds an edge's call to the owner.
 const edgeCallTimeout = 5 * time.Second
 
+// edgeBatchWindow is how long an edge gathers its users' joins, leaves and
+// drops of a room before it sends them to the owner as one call; while
+// that call is out, the next batch gathers.
+const edgeBatchWindow = 2 * time.Millisecond
+
+// batched makes a join, leave or drop call through the room's next batch;
+// wait false returns at once (the answer is not needed).
+func (er *edgeRoom) batched(c *conn, call edgeCall, wait bool) (edgeAnswer, error) {
+	call.User = c.id.UserID
+	bc := batchedCall{call: call}
+	if wait {
+		bc.done = make(chan batchResult, 1)
+	}
+	er.batchMu.Lock()
+	er.batch = append(er.batch, bc)
+	start := !er.sending
+	er.sending = true
+	er.batchMu.Unlock()
+	if start {
+		go er.sendBatches()
+	}
+	if !wait {
+		return edgeAnswer{}, nil
+	}
+	res := <-bc.done
+	return res.ans, res.err
+}
+
+// sendBatches sends the gathered calls, a batch at a time, until none is
+// left.
+func (er *edgeRoom) sendBatches() {
+	for {
+		time.Sleep(edgeBatchWindow)
+		er.batchMu.Lock()
+		n := min(len(er.batch), maxEdgeBatch)
+		if n == 0 {
+			er.sending = false
+			er.batchMu.Unlock()
+			return
+		}
+		batch := er.batch[:n:n]
+		er.batch = er.batch[n:]
+		er.batchMu.Unlock()
+		calls := make([]edgeCall, n)
+		for i, bc := range batch {
+			calls[i] = bc.call
+		}
+		answers, err := er.callBatch(calls)
+		for i, bc := range batch {
+			if bc.done != nil {
+				var res batchResult
+				if err != nil {
+					res.err = err
+				} else {
+					res.ans, res.err = answers[i], movedErr(answers[i])
+				}
+				bc.done <- res
+			}
+		}
+	}
+}
+
+// callBatch sends calls to the owner as one batch: an answer per call, or
+// errMoved for all.
+func (er *edgeRoom) callBatch(calls []edgeCall) ([]edgeAnswer, error) {
+	er.hub.edgeBatches.Add(1)
+	er.hub.edgeBatchedCalls.Add(int64(len(calls)))
+	ans, err := er.call(context.Background(), edgeCall{Op: "batch", User: calls[0].User, Calls: calls})
+	if err == nil && ans.Error != nil {
+		err = ans.Error
+	}
+	if err == nil && len(ans.Answers) != len(calls) {
+		err = fmt.Errorf("the owner answered %d of %d calls", len(ans.Answers), len(calls))
+	}
+	if err != nil {
+		er.hub.log.Warn("a batch of calls to the room's owner failed", "meeting", er.id, "owner", er.ownerURL(), "calls", len(calls), "err", err)
+		return nil, errMoved
+	}
+	return ans.Answers, nil
+}
+
+func movedErr(ans edgeAnswer) error {
+	if ans.Error != nil && ans.Error.Code == protocol.CodeRoomMoved {
+		return errMoved
+	}
+	return nil
+}
+
 // errMoved is an owner that cannot be reached or no longer owns the room:
 // the client reconnects (4051), to be placed anew.
 var errMoved = errors.New("the room's owner is gone")
@@ -460,8 +620,14 @@ func (c *conn) edgeJoin(reqID uint64) {
 	}
 	id := c.id
 	call := edgeCall{Op: "join", Ident: &id, PeerID: c.peerID}
-	for range 3 {
-		ans, err := er.callOwner(c, call)
+	for try := range 3 {
+		var ans edgeAnswer
+		var err error
+		if try == 0 {
+			ans, err = er.batched(c, call, true)
+		} else {
+			ans, err = er.callOwner(c, call)
+		}
 		if err != nil {
 			c.moved(reqID)
 			return
@@ -548,7 +714,7 @@ func (er *edgeRoom) sendSnapshotLocked(c *conn, snap protocol.Snapshot, seq int6
 func (c *conn) edgeApply(msg protocol.ClientMessage) {
 	er := c.edge
 	m := msg
-	ans, err := er.callOwner(c, edgeCall{Op: "act", Msg: &m})
+	ans, err := er.batched(c, edgeCall{Op: "act", Msg: &m}, true)
 	if err != nil {
 		c.moved(msg.ID)
 		return
@@ -637,11 +803,7 @@ func (c *conn) edgeGone(left bool) {
 		if left {
 			op = "leave"
 		}
-		if left {
-			er.callOwner(c, edgeCall{Op: op})
-		} else {
-			go er.callOwner(c, edgeCall{Op: op})
-		}
+		er.batched(c, edgeCall{Op: op}, left)
 	}
 	if empty {
 		er.forget()

@@ -191,6 +191,9 @@ type Stats struct {
 	MessagesIn  int64 // frames read from clients
 	MessagesOut int64 // frames written to clients
 	Rejected    int64 // client messages refused before reaching a room: malformed, rate-limited, failed hello
+	// EdgeBatches and EdgeBatchedCalls count, on an edge, the batches of
+	// calls sent to rooms' owners and the calls in them.
+	EdgeBatches, EdgeBatchedCalls int64
 }
 
 const (
@@ -243,9 +246,10 @@ type Hub struct {
 	closed    bool
 	wg        sync.WaitGroup // running connections
 
-	msgsIn   atomic.Int64
-	msgsOut  atomic.Int64
-	rejected atomic.Int64
+	msgsIn                        atomic.Int64
+	edgeBatches, edgeBatchedCalls atomic.Int64
+	msgsOut                       atomic.Int64
+	rejected                      atomic.Int64
 }
 
 type memberKey struct{ meetingID, userID string }
@@ -602,6 +606,9 @@ func (h *Hub) Stats() Stats {
 		MessagesIn:  h.msgsIn.Load(),
 		MessagesOut: h.msgsOut.Load(),
 		Rejected:    h.rejected.Load(),
+
+		EdgeBatches:      h.edgeBatches.Load(),
+		EdgeBatchedCalls: h.edgeBatchedCalls.Load(),
 	}
 }
 
@@ -680,10 +687,34 @@ func (h *Hub) place(ctx context.Context, meetingID string) (owner string, ownerL
 	if r := h.existingRoom(meetingID); r != nil {
 		return "", 0, nil
 	}
+	if owner := h.edgeOwner(meetingID); owner != "" {
+		// Served here as an edge already: its owner is checked every
+		// second (watchEdges), not at every hello.
+		return owner, 0, nil
+	}
 	ctx, cancel := context.WithTimeout(ctx, placeTimeout)
 	defer cancel()
 	_, owner, ownerLeft, err = p.Claim(ctx, meetingID)
 	return owner, ownerLeft, err
+}
+
+// edgeOwner is the owner of a room served here as an edge, "" if none.
+func (h *Hub) edgeOwner(meetingID string) string {
+	if h.cfg.Edges == nil {
+		return ""
+	}
+	h.mu.Lock()
+	er := h.edgeRooms[meetingID]
+	h.mu.Unlock()
+	if er == nil {
+		return ""
+	}
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	if er.dead || er.owner == h.cfg.Edges.Self {
+		return ""
+	}
+	return er.owner
 }
 
 // Serving reports whether the meeting has a live room here (server/cluster

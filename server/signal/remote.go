@@ -140,6 +140,10 @@ func (r *room) publishLocked(p commitParts) {
 	if streams == nil || len(r.remote) == 0 || (p.aud == nil && p.host == nil && len(p.nodes) == 0) {
 		return
 	}
+	if r.collect != nil {
+		*r.collect = append(*r.collect, p)
+		return
+	}
 	r.wseq++
 	var parts []StreamPart
 	add := func(stream string, v any) {
@@ -159,11 +163,65 @@ func (r *room) publishLocked(p commitParts) {
 	for n, np := range p.nodes {
 		add(nodeStream(n), np)
 	}
-	if err := streams.Publish(r.id, r.epoch, r.wseq, parts); err != nil {
+	r.sendPartsLocked(parts)
+}
+
+func (r *room) sendPartsLocked(parts []StreamPart) {
+	if err := r.hub.edgeStreams().Publish(r.id, r.epoch, r.wseq, parts); err != nil {
 		// The edges find the hole (the next entry's link skips it) and
 		// resync their clients.
 		r.hub.log.Warn("publishing to the room's edges failed", "meeting", r.id, "seq", r.wseq, "err", err)
 	}
+}
+
+// publishManyLocked sends several routed events' parts to the edges as one
+// commit (one seq): each stream's entry is then a JSON array with an
+// element per event, null where the event has no part for that stream,
+// and an edge hands the events over in that order.
+func (r *room) publishManyLocked(ps []commitParts) {
+	switch len(ps) {
+	case 0:
+		return
+	case 1:
+		r.publishLocked(ps[0])
+		return
+	}
+	byStream := map[string][]any{}
+	var order []string
+	put := func(k int, stream string, v any) {
+		list, ok := byStream[stream]
+		if !ok {
+			list = make([]any, len(ps))
+			order = append(order, stream)
+		}
+		list[k] = v
+		byStream[stream] = list
+	}
+	for k, p := range ps {
+		if p.aud != nil {
+			put(k, streamAudience, p.aud)
+		}
+		if p.host != nil {
+			put(k, streamHosts, p.host)
+		}
+		for n, np := range p.nodes {
+			put(k, nodeStream(n), np)
+		}
+	}
+	if len(order) == 0 {
+		return
+	}
+	r.wseq++
+	parts := make([]StreamPart, 0, len(order))
+	for _, stream := range order {
+		b, err := json.Marshal(byStream[stream])
+		if err != nil {
+			r.hub.log.Error("encode stream part", "err", err)
+			continue
+		}
+		parts = append(parts, StreamPart{Stream: stream, Body: b})
+	}
+	r.sendPartsLocked(parts)
 }
 
 // remoteOwnLocked publishes an event for one remote user only.
@@ -197,13 +255,16 @@ func (r *room) snapshotOfLocked(userID string, preset stage.Preset) protocol.Sna
 
 // edgeCall is an edge's call to the owner.
 type edgeCall struct {
-	Op      string                  `json:"op"` // join, act, snapshot, requests, leave, drop
+	Op      string                  `json:"op"` // join, act, snapshot, requests, leave, drop, batch
 	Meeting string                  `json:"meeting"`
 	Node    string                  `json:"node"`
 	User    string                  `json:"user"`
 	Ident   *auth.Identity          `json:"ident,omitempty"`
 	PeerID  string                  `json:"peerId,omitempty"`
 	Msg     *protocol.ClientMessage `json:"msg,omitempty"`
+	// Calls are a batch's joins, leaves and drops, in the edge's order
+	// (each with its User, Ident and PeerID).
+	Calls []edgeCall `json:"calls,omitempty"`
 }
 
 // edgeAnswer is the owner's answer: the room's seq of the call's events
@@ -214,6 +275,8 @@ type edgeAnswer struct {
 	Snapshot *protocol.Snapshot      `json:"snapshot,omitempty"`
 	Requests []protocol.StageRequest `json:"requests,omitempty"`
 	Error    *protocol.ErrorBody     `json:"error,omitempty"`
+	// Answers answer a batch's calls, in order.
+	Answers []edgeAnswer `json:"answers,omitempty"`
 }
 
 // edgeCallPath is where owners answer edges' calls.
@@ -241,33 +304,53 @@ func (h *Hub) ServeEdgeCall(w http.ResponseWriter, req *http.Request) {
 
 func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 	moved := edgeAnswer{Error: protocol.NewError(protocol.CodeRoomMoved, "this node does not serve the room")}
-	var r *room
-	if call.Op == "join" {
-		r = h.room(call.Meeting)
-	} else {
-		r = h.existingRoom(call.Meeting)
+	switch call.Op {
+	case "join", "act":
+		// A batch of one: the same path as the edges' batches.
+		ans := h.answerEdge(edgeCall{Op: "batch", Meeting: call.Meeting, Node: call.Node, User: call.User,
+			Calls: []edgeCall{{Op: call.Op, User: call.User, Ident: call.Ident, PeerID: call.PeerID, Msg: call.Msg}}})
+		if ans.Error != nil || len(ans.Answers) != 1 {
+			return ans
+		}
+		return ans.Answers[0]
+	case "batch":
+		if len(call.Calls) > maxEdgeBatch {
+			return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "batch: more than %d calls", maxEdgeBatch)}
+		}
+		joins := false
+		for _, c := range call.Calls {
+			if c.User == "" {
+				return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "batch: a call names no user")}
+			}
+			switch c.Op {
+			case "join":
+				if c.Ident == nil || c.Ident.MeetingID != call.Meeting || c.Ident.UserID != c.User {
+					return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "join: identity missing")}
+				}
+				joins = true
+			case "act":
+				if c.Msg == nil {
+					return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "act: message missing")}
+				}
+			case "leave", "drop":
+			default:
+				return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a batched call: %q", c.Op)}
+			}
+		}
+		r := h.existingRoom(call.Meeting)
+		if joins {
+			r = h.room(call.Meeting)
+		}
+		if r == nil {
+			return moved
+		}
+		return r.remoteBatch(call.Node, call.Calls)
 	}
+	r := h.existingRoom(call.Meeting)
 	if r == nil {
 		return moved
 	}
 	switch call.Op {
-	case "join":
-		if call.Ident == nil || call.Ident.MeetingID != call.Meeting || call.Ident.UserID != call.User {
-			return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "join: identity missing")}
-		}
-		if a, ok := r.remoteJoin(call.Node, *call.Ident, call.PeerID); ok {
-			return a
-		}
-		return moved
-	case "act":
-		if call.Msg == nil {
-			return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "act: message missing")}
-		}
-		kind, ok := stageKinds[call.Msg.Type]
-		if !ok {
-			return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a stage action: %q", call.Msg.Type)}
-		}
-		return r.remoteApply(call.Node, call.User, *call.Msg, kind)
 	case "snapshot", "requests":
 		return r.remoteRead(call.Node, call.User, call.Op == "requests")
 	case "leave", "drop":
@@ -277,80 +360,175 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 	return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "unknown call %q", call.Op)}
 }
 
-// remoteJoin enters (or re-attaches) a user connected to node; false when
-// the room was dropped meanwhile.
-func (r *room) remoteJoin(node string, id auth.Identity, peerID string) (edgeAnswer, bool) {
+// maxEdgeBatch bounds the calls of one batch.
+const maxEdgeBatch = 1024
+
+// remoteBatch runs an edge's batch of joins, leaves and drops in its
+// order, under one lock: each run of joins is committed in one
+// transaction, and what the batch publishes to the edges goes out as one
+// commit of the streams (one seq). Each join is answered with its
+// snapshot at that seq; the batch's Seq is it too.
+func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if r.dead {
-		return edgeAnswer{}, false
+	out := make([]edgeAnswer, len(calls))
+	joined := make([]bool, len(calls))
+	var collected []commitParts
+	r.collect = &collected
+	for i := 0; i < len(calls) && !r.dead; {
+		j := i
+		for j < len(calls) && calls[j].Op == "join" {
+			j++
+		}
+		if j > i {
+			r.remoteJoinsLocked(node, calls[i:j], out[i:j], joined[i:j])
+			i = j
+			continue
+		}
+		for j < len(calls) && calls[j].Op == "act" {
+			j++
+		}
+		if j > i {
+			r.remoteActsLocked(node, calls[i:j], out[i:j])
+			i = j
+			continue
+		}
+		r.remoteGoneLocked(node, calls[i].User, calls[i].Op == "leave")
+		i++
 	}
-	uid := id.UserID
-	watcher := id.Preset.SeesEveryone()
-	if m, ok := r.st.Member(uid); ok {
-		if t := r.timers[uid]; t != nil {
-			t.Stop()
-			delete(r.timers, uid)
+	r.collect = nil
+	if r.dead {
+		// Fenced or not stored: the room is deposed here, and no call of
+		// the batch is acknowledged.
+		moved := protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node; reconnect")
+		for i := range out {
+			out[i] = edgeAnswer{Error: moved}
 		}
-		if old := r.attached[uid]; old != nil {
-			old.closeWith(protocol.CodeReplaced, "the participant connected elsewhere", true)
-			r.detachLocked(uid)
+		return edgeAnswer{Answers: out}
+	}
+	r.publishManyLocked(collected)
+	for i, c := range calls {
+		if joined[i] {
+			// The room as of the whole batch, at its seq.
+			if m, ok := r.st.Member(c.User); ok {
+				snap := r.snapshotOfLocked(c.User, m.Preset)
+				out[i] = edgeAnswer{Snapshot: &snap}
+			} else { // left later in the batch
+				out[i] = edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
+			}
 		}
-		if old := r.remote[uid]; old != nil && old.node != node {
-			var p commitParts
-			p.node(old.node).Close = map[string]int{uid: protocol.CodeReplaced}
-			r.publishLocked(p)
+		if out[i].Error == nil {
+			out[i].Seq = r.wseq
 		}
-		r.setRemoteLocked(uid, &remoteMember{node: node, watcher: m.Preset.SeesEveryone()})
-	} else {
-		r.setRemoteLocked(uid, &remoteMember{node: node, watcher: watcher})
-		m, err := r.st.Enter(stage.Member{UserID: uid, PeerID: peerID, Name: id.Name, CustomID: id.CustomID, Preset: id.Preset})
+	}
+	return edgeAnswer{Seq: r.wseq, Answers: out}
+}
+
+// remoteJoinsLocked enters (or re-attaches) users connected to node: the
+// new members' events are stored in one commit, then told. joined marks
+// the calls that succeeded; out holds the others' errors.
+func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer, joined []bool) {
+	log := r.newEventLog("")
+	var entered []stage.Member
+	for k, call := range calls {
+		id := *call.Ident
+		uid := id.UserID
+		if m, ok := r.st.Member(uid); ok {
+			if t := r.timers[uid]; t != nil {
+				t.Stop()
+				delete(r.timers, uid)
+			}
+			if old := r.attached[uid]; old != nil {
+				old.closeWith(protocol.CodeReplaced, "the participant connected elsewhere", true)
+				r.detachLocked(uid)
+			}
+			if old := r.remote[uid]; old != nil && old.node != node {
+				var p commitParts
+				p.node(old.node).Close = map[string]int{uid: protocol.CodeReplaced}
+				r.publishLocked(p)
+			}
+			r.setRemoteLocked(uid, &remoteMember{node: node, watcher: m.Preset.SeesEveryone()})
+			joined[k] = true
+			continue
+		}
+		r.setRemoteLocked(uid, &remoteMember{node: node, watcher: id.Preset.SeesEveryone()})
+		m, err := r.st.Enter(stage.Member{UserID: uid, PeerID: call.PeerID, Name: id.Name, CustomID: id.CustomID, Preset: id.Preset})
 		if err != nil {
 			r.setRemoteLocked(uid, nil)
-			return edgeAnswer{Error: protocol.ErrorOf(err)}, true
+			out[k] = edgeAnswer{Error: protocol.ErrorOf(err)}
+			continue
 		}
-		log := r.newEventLog(participantActor(uid))
+		log.actor = participantActor(uid)
 		if r.st.Len() == 1 {
 			r.sess.ID, r.sess.StartedAt = newSessionID(), r.hub.cfg.Now()
 			log.add(EventMeetingStarted, nil, nil, "")
 		}
 		log.add(EventParticipantJoined, &m, nil, "")
-		if !r.commitLocked(nil, nil, log, "", nil) {
-			return edgeAnswer{}, false
-		}
-		if !m.Preset.HiddenParticipant {
-			p := protocol.ParticipantOf(m)
-			ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
-			r.route(ev, ev, m.InView())
-			r.countChanged()
-		}
+		entered = append(entered, m)
+		joined[k] = true
 	}
-	m, _ := r.st.Member(uid)
-	snap := r.snapshotOfLocked(uid, m.Preset)
-	return edgeAnswer{Seq: r.wseq, Snapshot: &snap}, true
+	if !r.commitLocked(nil, nil, log, "", nil) {
+		return // deposed: the batch answers every call with 4051
+	}
+	counted := false
+	for _, m := range entered {
+		if m.Preset.HiddenParticipant {
+			continue
+		}
+		p := protocol.ParticipantOf(m)
+		ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
+		r.route(ev, ev, m.InView())
+		counted = true
+	}
+	if counted {
+		r.countChanged()
+	}
 }
 
-// remoteApply runs a stage action of a remote user.
-func (r *room) remoteApply(node, userID string, msg protocol.ClientMessage, kind stage.Kind) edgeAnswer {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if rm := r.remote[userID]; rm == nil || rm.node != node || r.dead {
-		return edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
-	}
-	res, err := r.st.Apply(stage.Action{Kind: kind, Actor: userID, Targets: msg.UserIDs, Expect: msg.Expect, At: r.hub.cfg.Now().UnixMilli()})
-	if err != nil {
-		return edgeAnswer{Error: protocol.ErrorOf(err)}
-	}
-	if len(res.Changes) > 0 {
-		log := r.newEventLog(participantActor(userID))
-		log.stage(res.Changes)
-		if !r.commitLocked(res.Changes, nil, log, "", nil) {
-			return edgeAnswer{Error: protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node; reconnect")}
+// remoteActsLocked runs stage actions of users connected to node, in
+// order, as one commit: each is applied and its events prepared as they
+// stand right after it, the whole run is stored in one transaction, and
+// only then is anyone told, in the actions' order. Each action is answered
+// as alone: its error, or its actor's status right after it.
+func (r *room) remoteActsLocked(node string, calls []edgeCall, out []edgeAnswer) {
+	log := r.newEventLog("")
+	var changes []stage.Change
+	var tell []func()
+	r.deferred = &tell
+	defer func() { r.deferred = nil }()
+	for k, call := range calls {
+		uid := call.User
+		kind, ok := stageKinds[call.Msg.Type]
+		if !ok {
+			out[k] = edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a stage action: %q", call.Msg.Type)}
+			continue
 		}
-		r.tellLocked(res.Changes, kind)
+		if rm := r.remote[uid]; rm == nil || rm.node != node {
+			out[k] = edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
+			continue
+		}
+		msg := call.Msg
+		res, err := r.st.Apply(stage.Action{Kind: kind, Actor: uid, Targets: msg.UserIDs, Expect: msg.Expect, At: r.hub.cfg.Now().UnixMilli()})
+		if err != nil {
+			out[k] = edgeAnswer{Error: protocol.ErrorOf(err)}
+			continue
+		}
+		if len(res.Changes) > 0 {
+			log.actor = participantActor(uid)
+			log.stage(res.Changes)
+			changes = append(changes, res.Changes...)
+			r.tellLocked(res.Changes, kind)
+		}
+		me, _ := r.st.Member(uid)
+		out[k] = edgeAnswer{Status: me.Status}
 	}
-	me, _ := r.st.Member(userID)
-	return edgeAnswer{Seq: r.wseq, Status: me.Status}
+	r.deferred = nil
+	if len(changes) > 0 && !r.commitLocked(changes, nil, log, "", nil) {
+		return // deposed: the batch answers every call with 4051, and nobody was told
+	}
+	for _, fn := range tell {
+		fn()
+	}
 }
 
 // remoteRead answers a remote user's snapshot or request list.
@@ -376,6 +554,10 @@ func (r *room) remoteRead(node, userID string, requests bool) edgeAnswer {
 func (r *room) remoteGone(node, userID string, left bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	r.remoteGoneLocked(node, userID, left)
+}
+
+func (r *room) remoteGoneLocked(node, userID string, left bool) {
 	if rm := r.remote[userID]; rm == nil || rm.node != node {
 		return // moved meanwhile
 	}

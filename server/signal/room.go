@@ -57,6 +57,12 @@ type room struct {
 	remote         map[string]*remoteMember
 	remoteWatchers int
 	wseq           int64
+	// collect, while a batch runs, gathers what would be published, to go
+	// out as one commit (publishManyLocked).
+	collect *[]commitParts
+	// deferred, while a batch of actions runs, holds what would tell of
+	// their changes (in order), until the batch is committed.
+	deferred *[]func()
 
 	eventSeq int64       // the seq of the room's last stored event
 	sess     session     // the meeting and its current session, for events
@@ -414,10 +420,7 @@ func (r *room) stageEventLocked(changes []stage.Change) {
 				continue
 			}
 			body := r.eventBody(protocol.ServerMessage{Event: protocol.EventStage, Changes: []protocol.Change{protocol.ChangeOf(ch)}})
-			if c := r.attached[ch.UserID]; c != nil {
-				r.queueEvent(c, body, false)
-			}
-			r.remoteOwnLocked(ch.UserID, body)
+			r.ownEventLocked(ch.UserID, body)
 		}
 		if len(shown) == 0 {
 			return
@@ -529,6 +532,9 @@ func (r *room) route(watchEv, hostEv protocol.ServerMessage, public bool) {
 // requests), audience (when there is one) to everyone else, and own's
 // bodies to the audience members named there instead.
 func (r *room) routeBodies(watch, host, audience []byte, own map[string][]byte) {
+	if r.deferLocked(func() { r.routeBodies(watch, host, audience, own) }) {
+		return
+	}
 	coalesce := r.coalesceWatchers()
 	for _, c := range r.watchers {
 		if r.presetLocked(c).AcceptStageRequests {
@@ -1153,9 +1159,33 @@ func (r *room) dropIfEmptyLocked() {
 	r.hub.forget(r)
 }
 
+// ownEventLocked sends body to its user only, wherever it is connected.
+func (r *room) ownEventLocked(userID string, body []byte) {
+	if r.deferLocked(func() { r.ownEventLocked(userID, body) }) {
+		return
+	}
+	if c := r.attached[userID]; c != nil {
+		r.queueEvent(c, body, false)
+	}
+	r.remoteOwnLocked(userID, body)
+}
+
+// deferLocked keeps fn for after the batch's commit, when a batch of
+// actions runs (see remoteActsLocked).
+func (r *room) deferLocked(fn func()) bool {
+	if r.deferred == nil {
+		return false
+	}
+	*r.deferred = append(*r.deferred, fn)
+	return true
+}
+
 // notify tells the media server and subscribers about committed changes, in
 // room order. A panicking subscriber is logged and skipped.
 func (r *room) notify(changes []stage.Change) {
+	if r.deferLocked(func() { r.notify(changes) }) {
+		return
+	}
 	media := r.hub.cfg.Media
 	for _, ch := range changes {
 		if media != nil {

@@ -203,6 +203,14 @@ const (
 	insertOutboxSQL = `INSERT INTO webhook_outbox (webhook_id, meeting_id, seq, state, attempts, next_at, created_at)
 		SELECT DISTINCT webhook_id, CAST(? AS TEXT), CAST(? AS BIGINT), 'pending', 0, CAST(? AS BIGINT), CAST(? AS BIGINT)
 		FROM webhook_events WHERE event IN (?, '*')`
+	// insertEventSQL and insertOutboxSQL for several events at once
+	// (PostgreSQL's arrays).
+	insertEventsPG = `INSERT INTO stage_events (meeting_id, seq, event_id, type, at, actor, user_id, payload)
+		SELECT $1, * FROM unnest($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])`
+	insertOutboxesPG = `INSERT INTO webhook_outbox (webhook_id, meeting_id, seq, state, attempts, next_at, created_at)
+		SELECT DISTINCT w.webhook_id, CAST($1 AS TEXT), e.seq, 'pending', 0, e.at, e.at
+		FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[]) AS e(seq, at, type)
+		JOIN webhook_events w ON w.event IN (e.type, '*')`
 	insertKeySQL = `INSERT INTO idempotency_keys (meeting_id, key, response, created_at) VALUES (?, ?, ?, ?)
 		ON CONFLICT (meeting_id, key) DO NOTHING`
 	selectKeySQL = `SELECT response FROM idempotency_keys WHERE meeting_id = ? AND key = ?`
@@ -253,11 +261,23 @@ func writeEvents(ctx context.Context, tx *sql.Tx, s sqlShared, meetingID string,
 }
 
 // queueEvents is writeEvents for a pgx batch.
+// Several events (a batch of joins) go in one statement each for the
+// events and the outbox rows, as arrays.
 func queueEvents(b *pgx.Batch, meetingID string, c StageCommit) {
 	s := sqlShared{pg: true}
-	for _, e := range c.Events {
+	if len(c.Events) == 1 {
+		e := c.Events[0]
 		b.Queue(s.q(insertEventSQL), meetingID, e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, string(e.Payload))
 		b.Queue(s.q(insertOutboxSQL), meetingID, e.Seq, e.At, e.At, e.Type)
+	} else if len(c.Events) > 1 {
+		n := len(c.Events)
+		seqs, ats := make([]int64, n), make([]int64, n)
+		ids, types, actors, users, payloads := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		for i, e := range c.Events {
+			seqs[i], ids[i], types[i], ats[i], actors[i], users[i], payloads[i] = e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, string(e.Payload)
+		}
+		b.Queue(insertEventsPG, meetingID, seqs, ids, types, ats, actors, users, payloads)
+		b.Queue(insertOutboxesPG, meetingID, seqs, ats, types)
 	}
 	if c.IdempotencyKey != "" {
 		b.Queue(s.q(insertKeySQL), meetingID, c.IdempotencyKey, c.Response, time.Now().UnixMilli())

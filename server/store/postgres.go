@@ -335,6 +335,11 @@ func (s *Postgres) LookupParticipant(ctx context.Context, id string) (Participan
 	return s.scanOne(s.pool.QueryRow(ctx, `SELECT `+participantColumns+` FROM participants WHERE id = $1`, id))
 }
 
+// LookupIdentity implements Store.
+func (s *Postgres) LookupIdentity(ctx context.Context, id string) (Participant, string, error) {
+	return oneIdentity(s.pool.QueryRow(ctx, identitySQL+`$1`, id).Scan, pgx.ErrNoRows)
+}
+
 func (s *Postgres) scanOne(row pgx.Row) (Participant, error) {
 	return oneParticipant(row.Scan, pgx.ErrNoRows)
 }

@@ -501,6 +501,22 @@ func (s *SQLite) LookupParticipant(ctx context.Context, id string) (Participant,
 
 func scanOne(row *sql.Row) (Participant, error) { return oneParticipant(row.Scan, sql.ErrNoRows) }
 
+// identitySQL reads a participant and its meeting's title.
+const identitySQL = `SELECT p.id, p.meeting_id, p.name, p.preset_name, p.custom_participant_id, p.created_at, p.token_generation, m.title
+	FROM participants p JOIN meetings m ON m.id = p.meeting_id WHERE p.id = `
+
+// LookupIdentity implements Store.
+func (s *SQLite) LookupIdentity(ctx context.Context, id string) (Participant, string, error) {
+	return oneIdentity(s.db.QueryRowContext(ctx, identitySQL+`?`, id).Scan, sql.ErrNoRows)
+}
+
+// oneIdentity scans identitySQL's row.
+func oneIdentity(scan func(...any) error, noRows error) (Participant, string, error) {
+	var title string
+	p, err := oneParticipant(func(dst ...any) error { return scan(append(dst, &title)...) }, noRows)
+	return p, title, err
+}
+
 // ListParticipants returns a meeting's participants, oldest first, or
 // ErrNotFound if the meeting does not exist. A meeting with no participants
 // gives an empty, non-nil slice.

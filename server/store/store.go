@@ -58,6 +58,9 @@ type Store interface {
 	// LookupParticipant returns the participant with this id, whatever its
 	// meeting, or ErrNotFound.
 	LookupParticipant(ctx context.Context, id string) (Participant, error)
+	// LookupIdentity is LookupParticipant with its meeting's title, in one
+	// read (a hello's token check).
+	LookupIdentity(ctx context.Context, id string) (Participant, string, error)
 	// ListParticipants returns a meeting's participants, oldest first (an
 	// empty, non-nil slice for none), or ErrNotFound for an unknown meeting.
 	ListParticipants(ctx context.Context, meetingID string) ([]Participant, error)

@@ -263,6 +263,12 @@ func testParticipants(t *testing.T, b backend) {
 	if got, err := s.LookupParticipant(ctx, added[2].ID); err != nil || got != added[2] {
 		t.Errorf("LookupParticipant = %+v, %v", got, err)
 	}
+	if got, title, err := s.LookupIdentity(ctx, added[2].ID); err != nil || got != added[2] || title != m.Title {
+		t.Errorf("LookupIdentity = %+v %q, %v; want %+v %q", got, title, err, added[2], m.Title)
+	}
+	if _, _, err := s.LookupIdentity(ctx, "nope"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("LookupIdentity(unknown) = %v", err)
+	}
 	if _, err := s.LookupParticipant(ctx, "nope"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("LookupParticipant(unknown) = %v", err)
 	}

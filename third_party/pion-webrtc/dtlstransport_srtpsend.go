@@ -19,6 +19,19 @@ import (
 // SSRCs this context encrypts: each keeps its own rollover counters.
 // (Added by stagekit: third_party/README.md.)
 func (t *DTLSTransport) NewSRTPSendContext() (*srtp.Context, error) {
+	return t.newSRTPContext(false)
+}
+
+// NewSRTPReceiveContext returns a new SRTP context keyed for what the
+// remote side sends: an SFU that reads its shared socket itself decrypts
+// a peer's SRTCP with it, on the reading goroutine, instead of handing
+// each packet through the ICE, mux and SRTP session layers. Its replay
+// state is its own. (Added by stagekit: third_party/README.md.)
+func (t *DTLSTransport) NewSRTPReceiveContext() (*srtp.Context, error) {
+	return t.newSRTPContext(true)
+}
+
+func (t *DTLSTransport) newSRTPContext(remote bool) (*srtp.Context, error) {
 	t.lock.RLock()
 	defer t.lock.RUnlock()
 	if t.conn == nil {
@@ -33,6 +46,13 @@ func (t *DTLSTransport) NewSRTPSendContext() (*srtp.Context, error) {
 		return nil, fmt.Errorf("%w: %v", errDtlsKeyExtractionFailed, err) //nolint:errorlint
 	}
 	var opts []srtp.ContextOption
+	if remote {
+		if t.remoteCryptexMode == srtp.CryptexModeEnabled || t.remoteCryptexMode == srtp.CryptexModeRequired {
+			opts = append(opts, srtp.Cryptex(t.remoteCryptexMode))
+		}
+
+		return srtp.CreateContext(config.Keys.RemoteMasterKey, config.Keys.RemoteMasterSalt, config.Profile, opts...)
+	}
 	if t.localCryptexMode == srtp.CryptexModeEnabled || t.localCryptexMode == srtp.CryptexModeRequired {
 		opts = append(opts, srtp.Cryptex(t.localCryptexMode))
 	}

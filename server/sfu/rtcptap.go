@@ -1,0 +1,119 @@
+package sfu
+
+import (
+	"net"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/srtp/v3"
+)
+
+// rtcpTap is the shared socket as pion's ICE mux reads it, with the
+// subscribe PCs' RTCP taken out on the way: decrypted and acted on by the
+// mux's one reading goroutine, where pion would hand each packet through
+// four more (candidate, mux endpoint, SRTP session, the slot's reader),
+// a wakeup each. A viewer's reports and keepalives are most of what an
+// idle audience costs, and its NACKs and TWCC reports much of what a
+// watching one does. Anything else (STUN, DTLS, a publisher's media, RTCP
+// from an address no path claims or that does not decrypt) goes to pion
+// as before.
+type rtcpTap struct {
+	*net.UDPConn // writes, deadlines, Close: the socket's own
+
+	mu    sync.RWMutex
+	paths map[netip.AddrPort]*peerPath
+	taken atomic.Uint64 // packets handled here
+
+	// Used by the reading goroutine only.
+	plain []byte
+	hdr   rtcp.Header
+}
+
+func newRTCPTap(conn *net.UDPConn) *rtcpTap {
+	return &rtcpTap{UDPConn: conn, paths: map[netip.AddrPort]*peerPath{}, plain: make([]byte, 0, receiveMTU)}
+}
+
+// receiveMTU bounds what a read takes (pion's ICE reads as much).
+const receiveMTU = 8192
+
+// ReadFromAddrPort is what pion's mux reads with (ice.AddrPortReaderWriter).
+func (t *rtcpTap) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
+	for {
+		n, from, err := t.UDPConn.ReadFromUDPAddrPort(b)
+		if err != nil || !isRTCP(b[:n]) || !t.take(b[:n], from) {
+			return n, from, err
+		}
+	}
+}
+
+// WriteToAddrPort completes ice.AddrPortReaderWriter.
+func (t *rtcpTap) WriteToAddrPort(b []byte, to netip.AddrPort) (int, error) {
+	return t.UDPConn.WriteToUDPAddrPort(b, to)
+}
+
+// ReadFrom is net.PacketConn's read, for callers that do not read by
+// AddrPort.
+func (t *rtcpTap) ReadFrom(b []byte) (int, net.Addr, error) {
+	n, from, err := t.ReadFromAddrPort(b)
+	if err != nil {
+		return n, nil, err
+	}
+	return n, net.UDPAddrFromAddrPort(from), nil
+}
+
+// take handles an SRTCP packet from a registered path; false leaves it to
+// pion.
+func (t *rtcpTap) take(b []byte, from netip.AddrPort) bool {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	t.mu.RLock()
+	pp := t.paths[from]
+	t.mu.RUnlock()
+	if pp == nil || pp.recv == nil || pp.onRTCP == nil {
+		return false
+	}
+	plain, err := pp.recv.DecryptRTCP(t.plain[:0], b, &t.hdr)
+	if err != nil {
+		return false // another peer's keys (a reused address), or garbage: pion decides
+	}
+	t.plain = plain[:0]
+	t.taken.Add(1)
+	pp.onRTCP(plain)
+	return true
+}
+
+// register makes packets from addr pp's, and forgets old if it was pp's.
+func (t *rtcpTap) register(pp *peerPath, old, addr *netip.AddrPort) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if old != nil && t.paths[*old] == pp {
+		delete(t.paths, *old)
+	}
+	if addr != nil {
+		t.paths[*addr] = pp
+	}
+}
+
+// registered counts the addresses the tap claims (tests).
+func (t *rtcpTap) registered() int {
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return len(t.paths)
+}
+
+// isRTCP: RFC 7983 puts RTP and RTCP at first bytes 128-191, and RTCP's
+// packet types are 192-223.
+func isRTCP(b []byte) bool {
+	return len(b) >= 8 && b[0] >= 128 && b[0] <= 191 && b[1] >= 192 && b[1] <= 223
+}
+
+// newRecvContext is the path's SRTCP decryption, or nil (its packets stay
+// pion's).
+func newRecvContext(pp *peerPath) *srtp.Context {
+	ctx, err := pp.dtls.NewSRTPReceiveContext()
+	if err != nil {
+		return nil
+	}
+	return ctx
+}

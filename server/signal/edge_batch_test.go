@@ -1,0 +1,287 @@
+package signal
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/server/auth"
+	"github.com/stagekit/stagekit/stage"
+)
+
+// recordedStreams keeps what an owner publishes for its edges (the real
+// transport, Redis Streams, is server/cluster's and the cluster tests').
+type recordedStreams struct {
+	mu   sync.Mutex
+	pubs []recordedCommit
+}
+
+type recordedCommit struct {
+	seq   int64
+	parts []StreamPart
+}
+
+func (s *recordedStreams) Publish(meetingID string, epoch, seq int64, parts []StreamPart) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.pubs = append(s.pubs, recordedCommit{seq, parts})
+	return nil
+}
+
+func (s *recordedStreams) Follow(string, map[string]StreamPos, func([]StreamEntry), func(error)) (func(), map[string]StreamPos, error) {
+	return nil, nil, errors.New("recordedStreams: not followed")
+}
+
+func (s *recordedStreams) commits() []recordedCommit {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return slices.Clone(s.pubs)
+}
+
+// entries are a recorded commit's parts as a follower gets them.
+func (c recordedCommit) entries() []StreamEntry {
+	var out []StreamEntry
+	for _, p := range c.parts {
+		out = append(out, StreamEntry{Stream: p.Stream, Pos: StreamPos{Seq: c.seq}, Body: p.Body})
+	}
+	slices.SortFunc(out, func(a, b StreamEntry) int { return strings.Compare(a.Stream, b.Stream) })
+	return out
+}
+
+const edgeNode = "http://edge:1"
+
+func edgeOwnerEnv(t *testing.T) (*env, *fencedStage, *recordedStreams) {
+	p := &placement{epoch: 7, owners: map[string]string{}}
+	st := &fencedStage{fence: map[string]int64{}}
+	rec := &recordedStreams{}
+	e := newEnv(t, func(c *Config) {
+		c.Placement, c.Stage = p, st
+		c.Edges = &EdgeConfig{Streams: rec, Key: "k", Self: "http://this:1"}
+	})
+	return e, st, rec
+}
+
+func remoteJoin(meetingID, name, preset string) edgeCall {
+	uid := "u-" + strings.ToLower(name)
+	id := auth.Identity{MeetingID: meetingID, UserID: uid, Name: name, Preset: stage.BuiltinPresets()[preset]}
+	return edgeCall{Op: "join", User: uid, Ident: &id, PeerID: "peer-" + uid}
+}
+
+func remoteAct(userID, typ string, targets ...string) edgeCall {
+	return edgeCall{Op: "act", User: userID, Msg: &protocol.ClientMessage{Type: typ, UserIDs: targets}}
+}
+
+func (e *env) batch(meetingID string, calls ...edgeCall) edgeAnswer {
+	e.t.Helper()
+	ans := e.hub.answerEdge(edgeCall{Op: "batch", Meeting: meetingID, Node: edgeNode, User: calls[0].User, Calls: calls})
+	if ans.Error != nil || len(ans.Answers) != len(calls) {
+		e.t.Fatalf("batch: %+v", ans)
+	}
+	return ans
+}
+
+// An edge's batch runs in its order under one lock: each run of joins and
+// each run of actions is one commit; the watchers here get every event in
+// that order, each stored before anyone hears of it; each action is
+// answered as if alone (its actor's status right after it); the batch's
+// events go to the edges as one commit of the streams, which an edge
+// splits back into the events in order.
+func TestEdgeBatchRunsInOrder(t *testing.T) {
+	e, st, rec := edgeOwnerEnv(t)
+	host, _ := e.join("m", "Host", stage.PresetWebinarHost)
+	// A host on the edge: the owner publishes the watchers' events for it.
+	e.batch("m", remoteJoin("m", "Far", stage.PresetWebinarHost))
+	saves := st.saves
+	pubs := len(rec.commits())
+
+	ans := e.batch("m",
+		remoteJoin("m", "V1", stage.PresetWebinarViewer),
+		remoteJoin("m", "V2", stage.PresetWebinarViewer),
+		remoteAct("u-v1", protocol.TypeStageRequest),
+		remoteAct("u-v2", protocol.TypeStageRequest),
+		remoteAct("u-far", protocol.TypeStageGrant, "u-v1"),
+		remoteAct("u-v1", protocol.TypeStageRequest), // refused: accepted already
+		remoteJoin("m", "V3", stage.PresetWebinarViewer),
+		edgeCall{Op: "leave", User: "u-v2"},
+	)
+	for i, want := range []stage.Status{"", "", stage.Requested, stage.Requested, stage.Accepted, ""} {
+		a := ans.Answers[i]
+		if i == 0 {
+			if a.Snapshot == nil || a.Snapshot.Self.UserID != "u-v1" || a.Snapshot.Self.StageStatus != stage.Accepted {
+				t.Errorf("V1's join answered %+v: want the room as of the whole batch", a)
+			}
+		} else if i == 1 {
+			if a.Error == nil || a.Error.Code != protocol.CodeNotJoined {
+				t.Errorf("V2's join, V2 gone by the batch's end: %+v, want %d", a, protocol.CodeNotJoined)
+			}
+			continue
+		} else if i == 5 {
+			if a.Error == nil || a.Error.Code != int(stage.CodeBadStatus) {
+				t.Errorf("a second request after the grant: %+v, want %d", a.Error, stage.CodeBadStatus)
+			}
+		} else if a.Error != nil || a.Status != want {
+			t.Errorf("call %d: %+v, want status %s (right after the action)", i, a, want)
+		}
+		if a.Error == nil && a.Seq != ans.Seq {
+			t.Errorf("call %d answered at seq %d, the batch's is %d", i, a.Seq, ans.Seq)
+		}
+	}
+	if s := ans.Answers[6].Snapshot; s == nil || s.Count != 4 {
+		t.Errorf("V3's snapshot %+v: want the room as of the batch (Host, Far, V1, V3)", s)
+	}
+	// Joins, actions, a join, a leave: four commits.
+	if got := st.saves - saves; got != 4 {
+		t.Errorf("%d commits for the batch, want 4", got)
+	}
+
+	want := []string{
+		protocol.EventParticipantJoined + " u-v1",
+		protocol.EventParticipantJoined + " u-v2",
+		protocol.EventStage + " u-v1:OFF_STAGE>REQUESTED_TO_JOIN_STAGE:request",
+		protocol.EventStage + " u-v2:OFF_STAGE>REQUESTED_TO_JOIN_STAGE:request",
+		protocol.EventStage + " u-v1:REQUESTED_TO_JOIN_STAGE>ACCEPTED_TO_JOIN_STAGE:grant",
+		protocol.EventParticipantJoined + " u-v3",
+		protocol.EventParticipantLeft + " u-v2",
+	}
+	var got []string
+	for len(got) < len(want) {
+		ev := host.nextEvent()
+		if ev.Participant != nil && ev.Participant.UserID == "u-far" {
+			continue
+		}
+		got = append(got, eventKey(ev))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the host here saw\n%q\nwant\n%q", got, want)
+	}
+
+	// One commit of the streams for the whole batch; split back, the
+	// watchers' events in the same order.
+	commits := rec.commits()[pubs:]
+	if len(commits) != 1 {
+		t.Fatalf("the batch was published as %d commits, want 1", len(commits))
+	}
+	groups, err := edgeGroups(commits[0].entries())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var far []string
+	for _, g := range groups {
+		if g.host == nil {
+			continue
+		}
+		var m protocol.ServerMessage
+		if err := json.Unmarshal(g.host.Host, &m); err != nil {
+			t.Fatal(err)
+		}
+		far = append(far, eventKey(msg{ServerMessage: m}))
+		if g.seq != ans.Seq {
+			t.Errorf("an event of the batch at seq %d, want %d", g.seq, ans.Seq)
+		}
+	}
+	if !slices.Equal(far, want) {
+		t.Errorf("the edge's host gets\n%q\nwant\n%q", far, want)
+	}
+}
+
+// A batch the store fences (another node took the room) is acknowledged
+// in no part and told to nobody: every call fails with 4051 and the room
+// is deposed here.
+func TestEdgeBatchFenced(t *testing.T) {
+	e, st, rec := edgeOwnerEnv(t)
+	host, _ := e.join("m", "Host", stage.PresetWebinarHost)
+	e.batch("m", remoteJoin("m", "Far", stage.PresetWebinarHost), remoteJoin("m", "V1", stage.PresetWebinarViewer))
+	host.waitUntil("V1's join", func() bool {
+		return slices.ContainsFunc(host.log, func(m msg) bool { return m.Participant != nil && m.Participant.UserID == "u-v1" })
+	})
+	pubs := len(rec.commits())
+	st.takeOver("m", 8)
+	ans := e.hub.answerEdge(edgeCall{Op: "batch", Meeting: "m", Node: edgeNode, User: "u-v1", Calls: []edgeCall{
+		remoteAct("u-v1", protocol.TypeStageRequest),
+		remoteJoin("m", "V2", stage.PresetWebinarViewer),
+	}})
+	for i, a := range ans.Answers {
+		if a.Error == nil || a.Error.Code != protocol.CodeRoomMoved {
+			t.Errorf("call %d of a fenced batch: %+v, want 4051", i, a)
+		}
+	}
+	if code := host.closed(); code != protocol.CodeRoomMoved {
+		t.Errorf("the host here closed with %d, want 4051", code)
+	}
+	for _, m := range host.frames() {
+		if m.Event == protocol.EventStage || (m.Participant != nil && m.Participant.UserID == "u-v2") {
+			t.Errorf("the host heard of a fenced change: %s", m.raw)
+		}
+	}
+	if n := len(rec.commits()); n != pubs {
+		t.Errorf("a fenced batch published %d commits", n-pubs)
+	}
+	if e.hub.Serving("m") {
+		t.Error("the room is still served after its batch was fenced")
+	}
+}
+
+// An edge splits each commit of the streams into its events: one group
+// per commit, or one per event of a batch's commit (each stream's entry
+// an array, null where an event has no part in that stream), in order.
+func TestEdgeGroups(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		entries []StreamEntry
+		want    string // per group: seq and which parts it has
+		err     bool
+	}{
+		{name: "one commit", entries: []StreamEntry{
+			{Stream: "aud", Pos: StreamPos{Seq: 5}, Body: []byte(`{"a":{"e":1}}`)},
+			{Stream: "host", Pos: StreamPos{Seq: 5}, Body: []byte(`{"w":{"e":1}}`)},
+		}, want: "5:aud+host"},
+		{name: "a batch", entries: []StreamEntry{
+			{Stream: "aud", Pos: StreamPos{Seq: 6}, Body: []byte(`[{"a":{"e":1}},null,{"a":{"e":3}}]`)},
+			{Stream: "host", Pos: StreamPos{Seq: 6}, Body: []byte(`[{"w":{"e":1}},{"w":{"e":2}},null]`)},
+			{Stream: "n:b", Pos: StreamPos{Seq: 6}, Body: []byte(`[null,null,{"o":{"u":{"e":3}}}]`)},
+		}, want: "6:aud+host 6:host 6:aud+node"},
+		{name: "a commit, a batch, a commit", entries: []StreamEntry{
+			{Stream: "aud", Pos: StreamPos{Seq: 5}, Body: []byte(`{"n":3}`)},
+			{Stream: "host", Pos: StreamPos{Seq: 6}, Body: []byte(`[{"w":{"e":1}},{"w":{"e":2}}]`)},
+			{Stream: "aud", Pos: StreamPos{Seq: 7}, Body: []byte(`{"r":true}`)},
+		}, want: "5:aud 6:host 6:host 7:aud"},
+		{name: "undecodable", entries: []StreamEntry{
+			{Stream: "aud", Pos: StreamPos{Seq: 5}, Body: []byte(`[{"a":`)},
+		}, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			groups, err := edgeGroups(tc.entries)
+			if tc.err {
+				if err == nil {
+					t.Fatal("no error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []string
+			for _, g := range groups {
+				var parts []string
+				if g.aud != nil {
+					parts = append(parts, "aud")
+				}
+				if g.host != nil {
+					parts = append(parts, "host")
+				}
+				if g.node != nil {
+					parts = append(parts, "node")
+				}
+				got = append(got, fmt.Sprintf("%d:%s", g.seq, strings.Join(parts, "+")))
+			}
+			if s := strings.Join(got, " "); s != tc.want {
+				t.Errorf("groups %s, want %s", s, tc.want)
+			}
+		})
+	}
+}
