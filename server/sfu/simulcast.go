@@ -29,7 +29,8 @@ import (
 // from a low rate with the lowest layer only) is stalled: no packet for
 // layerStall while another layer of the track came. Stalled layers are
 // left out (pick, and so the allocator), and viewers on one are moved to
-// a layer that flows; the group looks every layerCheck (a timer per
+// a layer that flows (a layer we resumed gets layerResumeGrace to start);
+// the group looks every layerCheck (a timer per
 // track, nothing per packet) and wakes those viewers' allocation when a
 // layer stalls or flows again.
 type layerGroup struct {
@@ -46,10 +47,11 @@ type layerGroup struct {
 	// Stalls, by rank: the forwarded count at the last look, when it
 	// last grew (or the layer was resumed), and whether the layer is
 	// stalled.
-	seen    []uint64
-	heardAt []int64
-	stalled []bool
-	check   *time.Timer
+	seen      []uint64
+	heardAt   []int64
+	resumedAt []int64
+	stalled   []bool
+	check     *time.Timer
 }
 
 // layerPauseDelay is how long a layer nobody watches is sent on before it
@@ -63,6 +65,11 @@ const layerPauseDelay = time.Second
 const (
 	layerStall = 500 * time.Millisecond
 	layerCheck = 100 * time.Millisecond
+	// layerResumeGrace is how long a layer resumed at our request has to
+	// start before it counts as stalled: a browser reconfigures its
+	// encoder first (over a second on a loaded machine). Waiting costs a
+	// viewer moving up nothing: it plays the layer it has until then.
+	layerResumeGrace = 3 * time.Second
 )
 
 func newLayerGroup(sess *pubSession, owner *Participant, recv *webrtc.RTPReceiver) *layerGroup {
@@ -79,6 +86,7 @@ func newLayerGroup(sess *pubSession, owner *Participant, recv *webrtc.RTPReceive
 	g.paused = make([]bool, len(g.rids))
 	g.seen = make([]uint64, len(g.rids))
 	g.heardAt = make([]int64, len(g.rids))
+	g.resumedAt = make([]int64, len(g.rids))
 	g.stalled = make([]bool, len(g.rids))
 	return g
 }
@@ -100,8 +108,7 @@ func (g *layerGroup) watchChanged() {
 		watched := len(*l.slots.Load()) > 0
 		if watched && g.paused[i] {
 			g.paused[i], resumed = false, true
-			// The publisher needs a moment to start it again.
-			g.heardAt[i] = time.Now().UnixNano()
+			g.resumedAt[i] = time.Now().UnixNano()
 		}
 		idle = idle || !watched && !g.paused[i]
 	}
@@ -216,8 +223,10 @@ func (g *layerGroup) checkStalls() {
 			continue
 		}
 		// Silent while another layer came; a paused layer is not sent by
-		// our request, and one just resumed is given layerStall to start.
-		st := !g.paused[i] && now-g.heardAt[i] >= int64(layerStall) && now-newest < int64(layerStall)
+		// our request, and one just resumed is given layerResumeGrace to
+		// start.
+		st := !g.paused[i] && now-g.heardAt[i] >= int64(layerStall) && now-g.resumedAt[i] >= int64(layerResumeGrace) &&
+			now-newest < int64(layerStall)
 		if st != g.stalled[i] {
 			g.stalled[i] = st
 			changed = append(changed, g.rids[i])
