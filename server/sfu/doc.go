@@ -280,13 +280,16 @@
 // Chromium starts it again with a keyframe.
 //
 // A layer the publisher stops by itself is stalled (simulcast.go): no
-// packet for 500 ms while another layer of the track came, and not paused
-// by us (one just resumed gets 500 ms to start). The browser does that
+// packet for 1 s while another layer of the track came, and not paused
+// by us (one we resumed gets 1 s to start). The browser does that
 // when its own estimate falls, and after its network changed, when it
 // starts again from a low rate with its lowest layer only. Stalled layers
 // count as not there (layerGroup.pick, the allocator's rates), so a
-// viewer on one moves to a layer that flows, and back when it flows again
-// (a switch off a stalled layer is not a failed switch up). The track
+// viewer on one moves to a layer that flows now (not to a paused one),
+// and back when it flows again (a switch off a stalled layer is not a
+// failed switch up). A viewer that plays a layer that flows and waits to
+// switch to one that stalled goes on waiting (a browser may take seconds
+// to start a layer we resumed: its own estimate decides). The track
 // looks every 100 ms (a timer per track, nothing per packet) and wakes
 // its viewers' allocation when a layer stalls or comes back.
 //

@@ -29,8 +29,8 @@ import (
 // from a low rate with the lowest layer only) is stalled: no packet for
 // layerStall while another layer of the track came. Stalled layers are
 // left out (pick, and so the allocator), and viewers on one are moved to
-// a layer that flows (a layer we resumed gets layerResumeGrace to start);
-// the group looks every layerCheck (a timer per
+// a layer that flows (a layer we resumed gets layerResumeGrace); the
+// group looks every layerCheck (a timer per
 // track, nothing per packet) and wakes those viewers' allocation when a
 // layer stalls or flows again.
 type layerGroup struct {
@@ -61,15 +61,16 @@ const layerPauseDelay = time.Second
 
 // A layer is stalled after layerStall without a packet while another
 // layer came (a browser sends a layer it keeps at 30, at least a few,
-// frames a second); layers are looked at every layerCheck.
+// frames a second; when it restarts its encoders, for a new track, the
+// layers come back within a second of each other); layers are looked at
+// every layerCheck.
 const (
-	layerStall = 500 * time.Millisecond
+	layerStall = time.Second
 	layerCheck = 100 * time.Millisecond
-	// layerResumeGrace is how long a layer resumed at our request has to
-	// start before it counts as stalled: a browser reconfigures its
-	// encoder first (over a second on a loaded machine). Waiting costs a
-	// viewer moving up nothing: it plays the layer it has until then.
-	layerResumeGrace = 3 * time.Second
+	// layerResumeGrace is how long a layer we resumed has to start before
+	// it counts as stalled (for a viewer with nothing else to play; one
+	// that plays another layer goes on waiting for it: see allocate).
+	layerResumeGrace = time.Second
 )
 
 func newLayerGroup(sess *pubSession, owner *Participant, recv *webrtc.RTPReceiver) *layerGroup {
@@ -222,9 +223,8 @@ func (g *layerGroup) checkStalls() {
 		if l == nil {
 			continue
 		}
-		// Silent while another layer came; a paused layer is not sent by
-		// our request, and one just resumed is given layerResumeGrace to
-		// start.
+		// Silent while another layer came. A paused layer is not sent by
+		// our request, and one we resumed is given layerResumeGrace.
 		st := !g.paused[i] && now-g.heardAt[i] >= int64(layerStall) && now-g.resumedAt[i] >= int64(layerResumeGrace) &&
 			now-newest < int64(layerStall)
 		if st != g.stalled[i] {
@@ -276,6 +276,17 @@ func (g *layerGroup) pickLocked(want int, flowing bool) *source {
 		low = l
 	}
 	return low
+}
+
+// state is layer i as the allocator sees it: nil if it never arrived,
+// and whether it is stalled or paused.
+func (g *layerGroup) state(i int) (l *source, stalled, paused bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i < 0 || i >= len(g.layers) {
+		return nil, false, false
+	}
+	return g.layers[i], g.stalled[i], g.paused[i]
 }
 
 // count is the number of layers the offer listed.

@@ -219,8 +219,8 @@ func (sl *slot) bind(src *source, layer int) {
 func (sl *slot) setLayer(layer int) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if sl.group == nil || sl.closed {
-		return
+	if sl.group == nil || sl.closed || sl.next != nil && sl.next.layer == layer && sl.next.group == sl.group {
+		return // already waiting for it (stalled or not: see allocate)
 	}
 	target := sl.group.pick(layer)
 	cur, _ := sl.rw.current().(*source)

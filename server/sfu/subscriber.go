@@ -159,15 +159,30 @@ func (sb *subscriber) allocate() {
 			continue
 		}
 		cur, next := sl.layer()
-		if next >= 0 {
-			cur = next
-		}
+		_, dead, _ := src.group.state(cur)
+		dead = dead || cur < 0 // the slot plays nothing that flows
 		rates := make([]float64, src.group.count())
+		flowing := false
+		for i := range rates {
+			l, stalled, paused := src.group.state(i)
+			flowing = flowing || l != nil && !stalled && !paused
+		}
 		for i := range rates {
 			rates[i] = -1
-			if l := src.group.pick(i); l != nil && l.layer == i {
+			l, stalled, paused := src.group.state(i)
+			switch {
+			case l == nil:
+			case stalled && (i != next || dead):
+				// Not there; but a slot playing a layer that flows goes on
+				// waiting for the one it switches to.
+			case paused && dead && flowing:
+				// Nothing to play: a layer that flows now first.
+			default:
 				rates[i] = l.rate(now)
 			}
+		}
+		if next >= 0 {
+			cur = next
 		}
 		if sl.choice == nil {
 			sl.choice = &layerChoice{}
