@@ -23,7 +23,7 @@ export function unavailable() {
   }
 }
 
-/** Makes a lab: { n, hostAddr, addr(), shape(dir, rate), unshape(dir), loss(dir, pct), blackhole(on), readdress(), launch(), close() }. */
+/** Makes a lab: { n, hostAddr, addr(), shape(dir, rate[, burst, limit]), unshape(dir), loss(dir, pct), blackhole(on), readdress(), launch(), close() }. */
 export function makeLab() {
   const n = Number(run("up"));
   return {
@@ -31,7 +31,7 @@ export function makeLab() {
     ns: `sk${n}`,
     hostAddr: `10.231.${n}.1`,
     addr: () => run("addr", n),
-    shape: (dir, rate) => run("shape", n, dir, rate),
+    shape: (dir, rate, burst, limit) => run("shape", n, dir, rate, ...(burst ? [burst, limit] : [])),
     unshape: (dir = "both") => run("unshape", n, dir),
     loss: (dir, pct) => run("loss", n, dir, pct),
     blackhole: (on) => run("blackhole", n, on ? "on" : "off"),

@@ -14,8 +14,11 @@
 #   netlab.sh up                 make a free lab; prints N
 #   netlab.sh down N             remove lab N (its processes lose their network)
 #   netlab.sh exec N CMD ARGS…   run CMD inside lab N
-#   netlab.sh shape N DIR RATE   limit DIR (down: host → lab, up: lab → host,
-#                                both) to RATE (tc syntax, e.g. 300kbit)
+#   netlab.sh shape N DIR RATE [BURST LIMIT]
+#                                limit DIR (down: host → lab, up: lab → host,
+#                                both) to RATE (tc syntax, e.g. 300kbit); a
+#                                queue of ~100 ms, or of LIMIT bytes with a
+#                                bucket of BURST bytes (a shallow queue)
 #   netlab.sh unshape N [DIR]    lift the limit
 #   netlab.sh loss N DIR PCT     drop PCT % of the UDP packets in DIR at random
 #   netlab.sh blackhole N on|off drop every packet of the lab's link, both ways
@@ -103,11 +106,17 @@ tcdev() { # host|ns ACTION ARGS…: tc qdisc ACTION dev IF ARGS…
 
 shape() {
 	lab "$1"
-	local d rate=$3
+	local d rate=$3 burst=${4:-} limit=${5:-}
 	[[ "$rate" =~ ^[0-9]+(bit|kbit|mbit|gbit)$ ]] || die "bad rate '$rate' (e.g. 300kbit)"
+	local queue=(burst 4kb latency 100ms)
+	if [ -n "$burst" ]; then
+		[[ "$burst" =~ ^[0-9]+$ && "$limit" =~ ^[0-9]+$ ]] || die "bad burst '$burst' or limit '$limit' (bytes)"
+		queue=(burst "$burst" limit "$limit")
+	fi
 	for d in $(devs "$2"); do
-		# A queue of ~100 ms at the rate, at least two full-size packets.
-		tcdev "$d" replace root tbf rate "$rate" burst 4kb latency 100ms
+		# By default a queue of ~100 ms at the rate, at least two full-size
+		# packets.
+		tcdev "$d" replace root tbf rate "$rate" "${queue[@]}"
 	done
 }
 

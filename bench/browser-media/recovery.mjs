@@ -4,6 +4,9 @@
 //   - network change: the viewer inside has its address replaced; the
 //     figure is the longest gap between two video frames it shows (the
 //     presenter's camera) from the change on, until frames flow again.
+//   - presenter's network change: the presenter inside has its address
+//     replaced; the figure is the longest gap between two frames of its
+//     video the host outside shows, from the change on.
 //   - black hole: the presenter inside has its link black-holed; the
 //     figures are the time until the host outside sees it reconnecting, and
 //     after the lift (2 s later), until it sees it back.
@@ -79,6 +82,38 @@ try {
     console.log(line(`network change: longest frame gap (${runs} runs)`, gaps, 50));
     await host.context().close();
     await viewer.context().close();
+  }
+
+  // A presenter's network change.
+  {
+    const { people } = await createMeeting(server.url, { Host: "webinar_host", Presenter: "webinar_host" });
+    const host = await openJoined(outside, server.url, people.Host);
+    const presenter = await openJoined(inside, server.url, people.Presenter);
+    await presenter.evaluate(async () => {
+      await meeting.self.enableVideo();
+      await meeting.stage.join();
+    });
+    await watch(host, people.Presenter.id);
+    await host.waitForFunction(() => shown.length > 30, null, T);
+    const gaps = [];
+    for (let i = 0; i < runs; i++) {
+      const t0 = await host.evaluate(() => performance.now());
+      lab.readdress();
+      await host.waitForFunction((t0) => shown.filter((t) => t > t0 + 500).length > 30 &&
+        performance.now() - shown.at(-1) < 300, t0, T);
+      gaps.push(await host.evaluate((t0) => {
+        let gap = 0, prev = t0;
+        for (const t of shown.filter((t) => t >= t0)) {
+          gap = Math.max(gap, t - prev);
+          prev = t;
+        }
+        return gap;
+      }, t0));
+      await sleep(3000);
+    }
+    console.log(line(`presenter's network change: longest frame gap at the host (${runs} runs)`, gaps, 50));
+    await host.context().close();
+    await presenter.context().close();
   }
 
   // Black hole.

@@ -41,7 +41,7 @@
 // asks the server to keep its media session) and restart ICE instead:
 // after the reconnect, when a connection's ICE goes disconnected or failed,
 // and on RestartICE. A receiving connection with a live track that hears
-// nothing for 500 ms, or a publishing one that gets no RTCP for 1.5 s,
+// nothing for 500 ms, or a publishing one that gets no RTCP for 500 ms,
 // probes the signaling (Meeting.Probe), so that a network that changed
 // under the WebSocket too is noticed in a second or two. Options.OnConnectionState reports the connections' states
 // (RealtimeKit's mediaConnectionUpdate).

@@ -266,15 +266,17 @@ const probeTimeout = time.Second
 // receiving one, when it carries a live track and received nothing for
 // silenceTimeout (video is ~30 packets a second, and the server sends a
 // sender report every 2 s); the publishing one, when it sends a track and
-// received no RTCP for pubSilenceTimeout (the server's receiver reports
-// come every second, its transport feedback more often). The network may
+// received no RTCP for pubSilenceTimeout (the server's transport feedback
+// comes every 100 ms while it receives media, its receiver reports every
+// second; a silence that is not a network change costs one ping). The
+// network may
 // have changed under it, which ICE notices only seconds later: the
 // signaling connection is probed then (Probe), so that a dead one
 // reconnects, and the reconnect restarts ICE.
 const (
 	silenceCheck      = 200 * time.Millisecond
 	silenceTimeout    = 500 * time.Millisecond
-	pubSilenceTimeout = 1500 * time.Millisecond
+	pubSilenceTimeout = 500 * time.Millisecond
 )
 
 // silence follows what one connection has received.

@@ -33,7 +33,7 @@ type layerChoice struct {
 
 // allocTrack is one simulcast track a viewer watches.
 type allocTrack struct {
-	rates  []float64 // bit/s of each layer, lowest first; < 0: not there
+	rates  []float64 // bit/s of each layer, lowest first; < 0: not there (not arrived, or stalled)
 	cur    int       // the layer it carries or switches to; -1: none yet
 	choice *layerChoice
 }
@@ -97,7 +97,9 @@ func chooseLayers(budget float64, tracks []allocTrack, now int64) []int {
 		}
 		if pick[i] < t.cur {
 			c.upAfter = now + allocHold
-			if c.wentUp && now-c.changed < allocProbeFail {
+			// A switch up undone, unless the layer is no longer there
+			// (the publisher stopped it: not the viewer's link).
+			if c.wentUp && now-c.changed < allocProbeFail && t.rates[t.cur] >= 0 {
 				c.upAfter = now + c.backoff
 				c.backoff = min(2*c.backoff, allocBackoffMax)
 			}

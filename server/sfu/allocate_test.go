@@ -32,6 +32,9 @@ func TestChooseLayers(t *testing.T) {
 		{"held back", 5e6, []allocTrack{{rates: three, cur: 0, choice: &layerChoice{upAfter: 3 * s}}}, 2 * s, []int{0}},
 		{"held back, down still allowed", 100e3, []allocTrack{{rates: three, cur: 1, choice: &layerChoice{upAfter: 3 * s}}}, 2 * s, []int{0}},
 		{"hold over", 5e6, []allocTrack{{rates: three, cur: 0, choice: &layerChoice{upAfter: 3 * s}}}, 3 * s, []int{2}},
+		{"off a stalled layer", 5e6, []allocTrack{{rates: []float64{150e3, 500e3, -1}, cur: 2}}, 0, []int{1}},
+		{"off a stalled layer, held back", 5e6, []allocTrack{{rates: []float64{150e3, -1, -1}, cur: 2,
+			choice: &layerChoice{upAfter: 3 * s}}}, 2 * s, []int{0}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -73,6 +76,14 @@ func TestChooseLayersBackoff(t *testing.T) {
 	}
 	if step(300e3, 41*s) != 0 || c.upAfter != 41*s+allocHold {
 		t.Fatalf("down after a long time up: up after %d, want %d", c.upAfter, 41*s+allocHold)
+	}
+	// Up, and the publisher stops the layer at once: not a failed switch up.
+	if step(1e6, 44*s) != 1 {
+		t.Fatal("did not go up")
+	}
+	cur = chooseLayers(1e6, []allocTrack{{rates: []float64{150e3, -1, 1500e3}, cur: cur, choice: c}}, 45*s)[0]
+	if cur != 0 || c.upAfter != 45*s+allocHold {
+		t.Fatalf("off a stalled layer: layer %d, up after %d, want 0 and %d", cur, c.upAfter, 45*s+allocHold)
 	}
 }
 

@@ -252,6 +252,15 @@ func (l *sentLog) next(size int, probe bool, now int64) uint16 {
 
 const probeFlag = 1 << 31
 
+// departed corrects when packet seq went (a pacer held it back), if it is
+// still remembered.
+func (l *sentLog) departed(seq uint16, at int64) {
+	e := &l.ring[int(seq)%sentLogSize]
+	if v := e.seqAt.Load(); uint16(v>>48) == seq {
+		e.seqAt.CompareAndSwap(v, uint64(seq)<<48|uint64(at)&(1<<48-1))
+	}
+}
+
 // sent returns when packet seq went, its size and whether it was a
 // probe's, if still remembered.
 func (l *sentLog) sent(seq uint16, now int64) (at int64, size int, probe, ok bool) {

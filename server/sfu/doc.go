@@ -48,7 +48,10 @@
 //     UDP socket, to the PC's selected ICE pair (followed when it changes).
 //     A copy costs its encryption and its send; pion's per-packet layers
 //     (SRTP session, mux, ICE conn) are skipped. With a port per PC
-//     (Config.UDPPortMin/Max) it writes to pion's SRTP stream instead. It
+//     (Config.UDPPortMin/Max) it writes to pion's SRTP stream instead
+//     (unpaced). The send goes through the viewer's pacer (pacer.go; see
+//     Pacing): at once while it has tokens, the rest of the video held
+//     back in a bounded queue. It
 //     sends its own RTCP sender reports, with a packet at most every 2 s
 //     (none while idle), which map its RTP time to the publisher's clock
 //     (from the publisher's reports): audio slot N and video slot N are one
@@ -68,7 +71,8 @@
 //
 // Every queue on the path is bounded: the source's queue (128 video, 32
 // audio packets), its free list and history (512 and 64 packets), the
-// fan-out's task queues, the Signaler's queue (the hub's).
+// fan-out's task queues, each viewer's pacer (250 ms at its pace, 64
+// packets), the Signaler's queue (the hub's).
 //
 // # Relays between nodes
 //
@@ -131,6 +135,18 @@
 // with an offer marked iceRestart (4041 without a subscribe PC). Local
 // candidates are held again (CandidateGate.Close) until the description
 // with the new credentials was handed over.
+//
+// A publisher's outage (its network changed or went dark: packets
+// numbered and lost for a second or more) is not congestion, and is not
+// treated as such: the publish PC's receiver reports leave the numbers
+// lost to it out of their loss (outage.go; otherwise the browser's
+// estimator, which reads loss from them, falls to its 30 kbit/s floor and
+// its top layers stay off for tens of seconds), a lost packet is asked for
+// at most 5 times (pion's default asks for as long as it is in its
+// window), and the source sheds what follows the outage up to a keyframe
+// it asks for at once, with the outage's numbers taken out (shed.go), so
+// viewers ask for nothing that will never come. Its viewers move to the
+// layer the browser starts again with (stalled layers, below).
 //
 // A participant outlives its signaling connection: Resume gives it a new
 // Signaler (the hub calls it for a rejoin within the grace period that
@@ -278,12 +294,42 @@
 // the encodings inactive; a slot that needs one resumes it at once, and
 // Chromium starts it again with a keyframe.
 //
+// A layer the publisher stops by itself is stalled (simulcast.go): no
+// packet for 1 s while another layer of the track came, and not paused
+// by us (one we resumed gets 1 s to start). The browser does that
+// when its own estimate falls, and after its network changed, when it
+// starts again from a low rate with its lowest layer only. Stalled layers
+// count as not there (layerGroup.pick, the allocator's rates), so a
+// viewer on one moves to a layer that flows now (not to a paused one),
+// and back when it flows again (a switch off a stalled layer is not a
+// failed switch up). A viewer that plays a layer that flows and waits to
+// switch to one that stalled goes on waiting (a browser may take seconds
+// to start a layer we resumed: its own estimate decides). The track
+// looks every 100 ms (a timer per track, nothing per packet) and wakes
+// its viewers' allocation when a layer stalls or comes back.
+//
+// # Pacing
+//
+// What the server sends a viewer is paced to its estimate (pacer.go): a
+// token bucket per viewer at 1.5 times the estimate, refilled as time
+// passes, of at most 5 ms of it (two full packets at least). A copy goes
+// at once while the bucket has tokens, the common case, at the cost of a
+// lock the viewer's other slots rarely contend for; video beyond that
+// waits in order in a bounded queue (250 ms at the pace, 64 packets)
+// drained by a timer, so a keyframe or a layer switch leaves at the pace,
+// not as one burst at line rate that a shallow queue on the way drops.
+// Audio never waits (nor do probe trains, whose spread is the
+// measurement): it takes its tokens on credit. A full queue sheds its
+// oldest video first, up to a frame's end (Stats.PacketsPaceShed). A
+// packet that waited is logged as sent when it goes (the estimator would
+// take the wait for the link's queue). Viewers without an estimate (no
+// simulcast track, so no transport-wide numbers) are not paced: one
+// atomic load per copy. Config.NoPacing turns it off (comparisons).
+//
 // A relay (above) gets the one layer its estimate allows, as a viewer
 // does: a simulcast track crosses to another node as one layer, and that
 // node's viewers all get that layer (they cannot choose among the layers
 // yet; relaying every layer is a follow-up).
 //
-// Not supported (yet): SVC layer selection; pacing what the server sends
-// a viewer to its estimate (a keyframe or a switch still goes out as the
-// publisher sent it).
+// Not supported (yet): SVC layer selection.
 package sfu

@@ -108,11 +108,13 @@ type recvSlot struct {
 	seqSeen bool
 	missing map[uint16]bool
 	// For VP8 payloads with picture ids (publishSimulcast's): the last
-	// picture id and TL0PICIDX, how often one jumped ahead by more than
-	// one, the simulcast layer of the last packet (payload byte 6), and
-	// the layer changes that did not start at a keyframe.
+	// picture id and TL0PICIDX, those skipped that never came (jumps;
+	// under seqMu), the simulcast layer of the last packet (payload byte
+	// 6), and the layer changes that did not start at a keyframe.
 	lastPID, lastTL0          atomic.Int64
 	pidJumps, tl0Jumps        atomic.Int64
+	missingPID                map[uint16]bool
+	missingTL0                map[uint8]bool
 	layer                     atomic.Int64
 	layerChanges, badSwitches atomic.Int64
 	// The last RTCP sender report for the slot's SSRC, and how many came.
@@ -122,26 +124,37 @@ type recvSlot struct {
 }
 
 // checkPictures follows the picture ids, TL0PICIDX and simulcast layer of
-// a payload of publishSimulcast's (a picture per packet): anything but the
-// next picture is counted as a jump, except a slightly older one (a
-// retransmission).
+// a payload of publishSimulcast's (a picture per packet): a picture id or
+// TL0PICIDX skipped that never comes is counted as a jump (a late packet,
+// a retransmission, fills its own, as for sequence numbers).
 func (sl *recvSlot) checkPictures(b []byte) {
-	pid := int64(binary.BigEndian.Uint16(b[2:]) & 0x7fff)
-	tl0 := int64(b[4])
-	if last := sl.lastPID.Load(); last >= 0 {
+	pid := uint16(binary.BigEndian.Uint16(b[2:]) & 0x7fff)
+	tl0 := b[4]
+	sl.seqMu.Lock()
+	defer sl.seqMu.Unlock()
+	if sl.lastPID.Load() >= 0 {
+		last, lastTL0 := uint16(sl.lastPID.Load()), uint8(sl.lastTL0.Load())
 		d := (pid - last) & 0x7fff
 		if d == 0 || d >= 0x8000-64 {
+			delete(sl.missingPID, pid)
+			delete(sl.missingTL0, tl0)
+			sl.pidJumps.Store(int64(len(sl.missingPID)))
+			sl.tl0Jumps.Store(int64(len(sl.missingTL0)))
 			return
 		}
-		if d != 1 {
-			sl.pidJumps.Add(1)
+		for p := (last + 1) & 0x7fff; p != pid && len(sl.missingPID) < 10000; p = (p + 1) & 0x7fff {
+			sl.missingPID[p] = true
 		}
-		if (tl0-sl.lastTL0.Load())&0xff != 1 {
-			sl.tl0Jumps.Add(1)
+		for t := lastTL0 + 1; t != tl0 && len(sl.missingTL0) < 256; t++ {
+			sl.missingTL0[t] = true
 		}
+		sl.pidJumps.Store(int64(len(sl.missingPID)))
+		sl.tl0Jumps.Store(int64(len(sl.missingTL0)))
+	} else {
+		sl.missingPID, sl.missingTL0 = map[uint16]bool{}, map[uint8]bool{}
 	}
-	sl.lastPID.Store(pid)
-	sl.lastTL0.Store(tl0)
+	sl.lastPID.Store(int64(pid))
+	sl.lastTL0.Store(int64(tl0))
 	if layer := int64(b[6]); sl.layer.Swap(layer) != layer {
 		sl.layerChanges.Add(1)
 		if !vp8Keyframe(b) {
@@ -215,8 +228,10 @@ type tclient struct {
 	sending    chan struct{}
 	sendTrack  *webrtc.TrackLocalStaticRTP
 	sendSender *webrtc.RTPSender
-	withAudio  bool         // publish also sends an Opus track
-	keyEvery   atomic.Int64 // packets between keyframe-looking ones (0, 1: all)
+	withAudio  bool          // publish also sends an Opus track
+	keyEvery   atomic.Int64  // packets between keyframe-looking ones (0, 1: all)
+	layersOff  atomic.Uint32 // publishSimulcast does not send the layers of these bits (1<<rank)
+	muted      atomic.Bool   // publish's packets are numbered but not sent (the network is gone)
 	audioTrack *webrtc.TrackLocalStaticRTP
 	// onVideo, if set, sees each video packet received: its publisher, its
 	// index (the publisher's packet number) and when it arrived.
@@ -528,7 +543,7 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 		c.mu.Lock()
 		tr, audio := c.sendTrack, c.audioTrack
 		c.mu.Unlock()
-		if tr == nil {
+		if tr == nil || c.muted.Load() {
 			continue
 		}
 		payload[0] = 0x10 // VP8 descriptor: start of partition

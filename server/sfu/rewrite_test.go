@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"testing"
+	"time"
 )
 
 // The rewriter keeps the slot's stream continuous across source switches,
@@ -170,6 +171,7 @@ func TestShedder(t *testing.T) {
 	type in struct {
 		seq       uint16
 		key, late bool
+		at        int64 // arrival, in ms
 		wantFwd   uint16
 		want      verdict
 	}
@@ -194,6 +196,25 @@ func TestShedder(t *testing.T) {
 			{seq: 20, key: true, late: true, want: shed}, // a late keyframe is shed too
 			{seq: 21, key: true, wantFwd: 16},
 		}},
+		{"video after an outage: from a keyframe, the outage's numbers taken out", true, []in{
+			{seq: 10, key: true, at: 1, wantFwd: 10},
+			{seq: 11, at: 30, wantFwd: 11},
+			{seq: 12, at: 60, wantFwd: 12},
+			{seq: 100, at: 1100, want: shedAndRequest}, // 13-99 lost to an outage
+			{seq: 101, at: 1130, want: shed},
+			{seq: 50, at: 1140, want: drop}, // a retransmission from the outage
+			{seq: 102, key: true, at: 1160, wantFwd: 13},
+			{seq: 103, at: 1190, wantFwd: 14},
+			{seq: 105, at: 1200, wantFwd: 16},            // a loss, not an outage: a gap
+			{seq: 300, key: true, at: 2300, wantFwd: 17}, // an outage ending with a keyframe
+			{seq: 301, at: 2330, wantFwd: 18},
+			{seq: 305, at: 2340, wantFwd: 22}, // loss
+			{seq: 306, at: 3340, wantFwd: 23}, // a long silence with no number skipped: a still screen
+		}},
+		{"audio after an outage: a gap", false, []in{
+			{seq: 10, at: 1, wantFwd: 10},
+			{seq: 100, at: 2000, wantFwd: 100},
+		}},
 		{"audio sheds only what is late", false, []in{
 			{seq: 65535, wantFwd: 65535},
 			{seq: 0, late: true, want: shed},
@@ -206,7 +227,7 @@ func TestShedder(t *testing.T) {
 			sh := shedder{video: tc.video}
 			held := map[uint16]bool{}
 			for i, s := range tc.steps {
-				fwd, v := sh.next(s.seq, s.key, s.late, func(n uint16) bool { return held[n] })
+				fwd, v := sh.next(s.seq, s.key, s.late, s.at*int64(time.Millisecond), func(n uint16) bool { return held[n] })
 				if v != s.want || v == forward && fwd != s.wantFwd {
 					t.Fatalf("step %d (seq %d): %d, %v; want %d, %v", i, s.seq, fwd, v, s.wantFwd, s.want)
 				}

@@ -88,22 +88,23 @@ func (pp *peerPath) close() {
 // never mixes this path with pion's.
 type slotSender struct {
 	path  *peerPath
+	pace  *pacer // the viewer's
 	ctx   *srtp.Context
 	plain []byte // the packet in the clear
 	enc   []byte // encrypted
 }
 
-func newSlotSender(path *peerPath) *slotSender {
+func newSlotSender(path *peerPath, pace *pacer) *slotSender {
 	ctx, err := path.dtls.NewSRTPSendContext()
 	if err != nil {
 		return nil
 	}
-	return &slotSender{path: path, ctx: ctx, plain: make([]byte, 0, 1500), enc: make([]byte, 0, 1600)}
+	return &slotSender{path: path, pace: pace, ctx: ctx, plain: make([]byte, 0, 1500), enc: make([]byte, 0, pacedMax)}
 }
 
-// send encrypts and sends one packet; false if it could not (the pair is
-// gone: ICE will fail or change it).
-func (ss *slotSender) send(h *rtp.Header, payload []byte) bool {
+// send encrypts one packet and has the viewer's pacer send it; false if it
+// could not (the pair is gone: ICE will fail or change it).
+func (ss *slotSender) send(h *rtp.Header, payload []byte, kind pacedKind, tw twccStamp, now int64) bool {
 	to := ss.path.remote.Load()
 	if to == nil {
 		return false
@@ -119,8 +120,7 @@ func (ss *slotSender) send(h *rtp.Header, payload []byte) bool {
 		return false
 	}
 	ss.enc = out[:0]
-	_, err = ss.path.conn.WriteToUDPAddrPort(out, *to)
-	return err == nil
+	return ss.pace.send(out, *to, kind, h.Marker, tw, now)
 }
 
 // senderReport is a slot's RTCP sender report state: what it sent, for the

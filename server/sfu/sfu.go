@@ -15,6 +15,7 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/logging"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -62,6 +63,10 @@ type Config struct {
 	// MaxPublishTracks is how many audio/video sections one publish offer
 	// may carry. Default 4.
 	MaxPublishTracks int
+	// NoPacing sends every copy at once, as the publisher sent it, instead
+	// of spreading bursts to each viewer's estimate (pacer.go): for
+	// comparisons.
+	NoPacing bool
 	// SettingEngine, if set, is applied last to pion's SettingEngine: tests
 	// use it to stay on loopback, deployments for anything Config lacks.
 	SettingEngine func(*webrtc.SettingEngine)
@@ -92,6 +97,10 @@ const (
 	// and its first frame wait for the next one (join → first frame p90 fell
 	// from ~650 to ~500 ms with 350 ms, 40 runs each).
 	minKeyframeInterval = 350 * time.Millisecond
+	// maxNacksPerPacket is how often the SFU asks a publisher for one lost
+	// packet (every 100 ms: half a second of trying, after which a packet
+	// is too late for the viewers anyway).
+	maxNacksPerPacket = 5
 	// maxPendingCandidates bounds the remote candidates queued before their
 	// peer connection can take them.
 	maxPendingCandidates = 64
@@ -141,6 +150,7 @@ type SFU struct {
 
 type counters struct {
 	packetsIn, packetsDropped, packetsShed, packetsOut, bytesOut, keyframeRequests, retransmits, catchUps atomic.Uint64
+	paced, pacedShed                                                                                      atomic.Uint64
 }
 
 // Stats is a snapshot of the SFU's activity. Counters are totals since New.
@@ -176,6 +186,11 @@ type Stats struct {
 	// RelaysIn those it receives (live RelayIns), over every meeting.
 	RelaysOut int
 	RelaysIn  int
+	// PacketsPaced counts video copies that waited in a viewer's pacer
+	// (pacer.go) before they went; PacketsPaceShed those its bounded
+	// queue shed.
+	PacketsPaced    uint64
+	PacketsPaceShed uint64
 }
 
 // New builds an SFU. It starts no goroutine and opens no socket until
@@ -204,7 +219,15 @@ func New(cfg Config) (*SFU, error) {
 		return nil, err
 	}
 	pubIR := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(pubME, pubIR); err != nil {
+	// Before pion's receiver reports, which it corrects (outage.go).
+	pubIR.Add(outageMaskFactory{})
+	// A lost packet is asked for a few times, not for as long as it is in
+	// the NACK window: pion's default asks every 100 ms without end, and
+	// a layer the browser stopped after an outage keeps its missing
+	// numbers in the window for good (the browser resent hundreds of
+	// stale packets on an estimate of 30 kbit/s).
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(pubME, pubIR,
+		webrtc.WithNackGeneratorOptions(nack.GeneratorMaxNacksPerPacket(maxNacksPerPacket))); err != nil {
 		return nil, fmt.Errorf("sfu: interceptors: %w", err)
 	}
 	subME, err := mediaEngine()
@@ -630,6 +653,8 @@ func (s *SFU) Stats() Stats {
 		PacketsShed:      s.stats.packetsShed.Load(),
 		Retransmits:      s.stats.retransmits.Load(),
 		CatchUps:         s.stats.catchUps.Load(),
+		PacketsPaced:     s.stats.paced.Load(),
+		PacketsPaceShed:  s.stats.pacedShed.Load(),
 		PacketsOut:       s.stats.packetsOut.Load(),
 		BytesOut:         s.stats.bytesOut.Load(),
 		KeyframeRequests: s.stats.keyframeRequests.Load(),

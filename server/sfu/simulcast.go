@@ -23,6 +23,16 @@ import (
 // its owner, which stops sending it; a slot that binds to a paused layer
 // has it resumed at once (the browser starts it with a keyframe, which the
 // slot waits for).
+//
+// A layer the publisher stops sending by itself (its browser's own
+// estimate fell, as after a network change, when the browser starts again
+// from a low rate with the lowest layer only) is stalled: no packet for
+// layerStall while another layer of the track came. Stalled layers are
+// left out (pick, and so the allocator), and viewers on one are moved to
+// a layer that flows (a layer we resumed gets layerResumeGrace); the
+// group looks every layerCheck (a timer per
+// track, nothing per packet) and wakes those viewers' allocation when a
+// layer stalls or flows again.
 type layerGroup struct {
 	sess   *pubSession
 	owner  *Participant
@@ -34,12 +44,34 @@ type layerGroup struct {
 	closed bool
 	paused []bool      // as last told the publisher
 	timer  *time.Timer // pauses idle layers
+	// Stalls, by rank: the forwarded count at the last look, when it
+	// last grew (or the layer was resumed), and whether the layer is
+	// stalled.
+	seen      []uint64
+	heardAt   []int64
+	resumedAt []int64
+	stalled   []bool
+	check     *time.Timer
 }
 
 // layerPauseDelay is how long a layer nobody watches is sent on before it
 // is paused: a viewer moving between layers joins the new one before it
 // leaves the old, and one leaving for a moment should not cost a restart.
 const layerPauseDelay = time.Second
+
+// A layer is stalled after layerStall without a packet while another
+// layer came (a browser sends a layer it keeps at 30, at least a few,
+// frames a second; when it restarts its encoders, for a new track, the
+// layers come back within a second of each other); layers are looked at
+// every layerCheck.
+const (
+	layerStall = time.Second
+	layerCheck = 100 * time.Millisecond
+	// layerResumeGrace is how long a layer we resumed has to start before
+	// it counts as stalled (for a viewer with nothing else to play; one
+	// that plays another layer goes on waiting for it: see allocate).
+	layerResumeGrace = time.Second
+)
 
 func newLayerGroup(sess *pubSession, owner *Participant, recv *webrtc.RTPReceiver) *layerGroup {
 	g := &layerGroup{sess: sess, owner: owner}
@@ -53,6 +85,10 @@ func newLayerGroup(sess *pubSession, owner *Participant, recv *webrtc.RTPReceive
 	}
 	g.layers = make([]*source, len(g.rids))
 	g.paused = make([]bool, len(g.rids))
+	g.seen = make([]uint64, len(g.rids))
+	g.heardAt = make([]int64, len(g.rids))
+	g.resumedAt = make([]int64, len(g.rids))
+	g.stalled = make([]bool, len(g.rids))
 	return g
 }
 
@@ -73,6 +109,7 @@ func (g *layerGroup) watchChanged() {
 		watched := len(*l.slots.Load()) > 0
 		if watched && g.paused[i] {
 			g.paused[i], resumed = false, true
+			g.resumedAt[i] = time.Now().UnixNano()
 		}
 		idle = idle || !watched && !g.paused[i]
 	}
@@ -129,8 +166,12 @@ func (g *layerGroup) add(src *source, rid string) bool {
 		if r == rid && !g.closed {
 			src.group, src.layer = g, i
 			g.layers[i] = src
+			g.heardAt[i] = time.Now().UnixNano()
 			if g.lead == nil {
 				g.lead = src
+			}
+			if g.check == nil {
+				g.check = time.AfterFunc(layerCheck, g.checkStalls)
 			}
 			return true
 		}
@@ -152,18 +193,81 @@ func (g *layerGroup) close() {
 	if g.timer != nil {
 		g.timer.Stop()
 	}
+	if g.check != nil {
+		g.check.Stop()
+	}
 	g.mu.Unlock()
 }
 
-// pick returns the highest layer that arrived with a rank at most want,
-// else the lowest that arrived; nil if none did.
+// checkStalls marks the layers that stalled or flow again (see layerGroup)
+// and has the allocation of every viewer of the track run when one did.
+func (g *layerGroup) checkStalls() {
+	now := time.Now().UnixNano()
+	g.mu.Lock()
+	if g.closed {
+		g.mu.Unlock()
+		return
+	}
+	var newest int64
+	for i, l := range g.layers {
+		if l == nil {
+			continue
+		}
+		if n := l.forwarded.Load(); n != g.seen[i] {
+			g.seen[i], g.heardAt[i] = n, now
+		}
+		newest = max(newest, g.heardAt[i])
+	}
+	var changed []string
+	for i, l := range g.layers {
+		if l == nil {
+			continue
+		}
+		// Silent while another layer came. A paused layer is not sent by
+		// our request, and one we resumed is given layerResumeGrace.
+		st := !g.paused[i] && now-g.heardAt[i] >= int64(layerStall) && now-g.resumedAt[i] >= int64(layerResumeGrace) &&
+			now-newest < int64(layerStall)
+		if st != g.stalled[i] {
+			g.stalled[i] = st
+			changed = append(changed, g.rids[i])
+		}
+	}
+	var subs []*subscriber
+	if len(changed) > 0 {
+		for _, l := range g.layers {
+			if l == nil {
+				continue
+			}
+			for _, sl := range *l.slots.Load() {
+				subs = append(subs, sl.p.sub)
+			}
+		}
+		g.owner.log.Debug("simulcast layers stalled", "changed", changed, "stalled", fmt.Sprint(g.stalled))
+	}
+	g.check.Reset(layerCheck)
+	g.mu.Unlock()
+	for _, sb := range subs {
+		poke(sb.allocCh)
+	}
+}
+
+// pick returns the highest layer that arrived and is not stalled with a
+// rank at most want, else the lowest such; if every layer that arrived is
+// stalled, the same among them; nil if none arrived.
 func (g *layerGroup) pick(want int) *source {
 	g.mu.Lock()
 	defer g.mu.Unlock()
+	if l := g.pickLocked(want, true); l != nil {
+		return l
+	}
+	return g.pickLocked(want, false)
+}
+
+func (g *layerGroup) pickLocked(want int, flowing bool) *source {
 	var low *source
 	for i := len(g.layers) - 1; i >= 0; i-- {
 		l := g.layers[i]
-		if l == nil {
+		if l == nil || flowing && g.stalled[i] {
 			continue
 		}
 		if i <= want {
@@ -172,6 +276,17 @@ func (g *layerGroup) pick(want int) *source {
 		low = l
 	}
 	return low
+}
+
+// state is layer i as the allocator sees it: nil if it never arrived,
+// and whether it is stalled or paused.
+func (g *layerGroup) state(i int) (l *source, stalled, paused bool) {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if i < 0 || i >= len(g.layers) {
+		return nil, false, false
+	}
+	return g.layers[i], g.stalled[i], g.paused[i]
 }
 
 // count is the number of layers the offer listed.

@@ -84,6 +84,9 @@ func (c *tclient) publishSimulcast(keyEvery int) error {
 			case <-tick.C:
 			}
 			for rank, l := range simulcastRIDs {
+				if c.layersOff.Load()&(1<<rank) != 0 {
+					continue
+				}
 				payload := make([]byte, l.size)
 				// Each layer numbers its pictures from its own start.
 				pid := uint16(i+rank*10000) & 0x7fff
@@ -273,4 +276,56 @@ func TestSimulcastPausesUnwatchedLayers(t *testing.T) {
 	viewer.closePCs()
 	s.Leave("pause", "viewer")
 	waitFor(t, flowTimeout, "every layer paused", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
+}
+
+// A layer the publisher stops by itself (a browser whose estimate fell, or
+// one that starts again from its lowest layer after a network change) is
+// left: its viewers move to a layer that flows, without a gap, and back
+// when it flows again.
+func TestSimulcastStalledLayer(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "stall", "viewer")
+	pub := joinClient(t, s, api, "stall", "pub")
+	s.SetPublishing("stall", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var sl *recvSlot
+	onLayer := func(what string, want int64) {
+		t.Helper()
+		waitFor(t, flowTimeout, what, func() bool {
+			if sl == nil {
+				sl = viewer.videoSlot(pub.peerID)
+			}
+			return sl != nil && sl.layer.Load() == want
+		})
+		n := viewer.packetsFrom(pub.peerID)
+		waitFor(t, flowTimeout, what+": packets", func() bool { return viewer.packetsFrom(pub.peerID) >= n+50 })
+	}
+	onLayer("the viewer on f", 2)
+	pub.layersOff.Store(1 << 2)
+	onLayer("f stopped: the viewer on h", 1)
+	pub.layersOff.Store(0)
+	onLayer("f again: the viewer back on f", 2)
+	// The publisher's network changed: nothing for a while, then its
+	// lowest layer only, then all.
+	pub.layersOff.Store(7)
+	time.Sleep(time.Second)
+	pub.layersOff.Store(6)
+	onLayer("q only: the viewer on q", 0)
+	pub.layersOff.Store(0)
+	onLayer("all again: the viewer on f", 2)
+	if g := sl.gaps.Load(); g != 0 {
+		t.Errorf("%d gaps in the sequence numbers", g)
+	}
+	if j := sl.pidJumps.Load(); j != 0 {
+		t.Errorf("%d jumps in the picture ids", j)
+	}
+	if b := sl.badSwitches.Load(); b != 0 {
+		t.Errorf("%d layer changes did not start at a keyframe", b)
+	}
+	if err := viewer.errs(); err != nil {
+		t.Error(err)
+	}
 }

@@ -137,7 +137,7 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	if !sl.outFixed {
 		sl.outFixed = true
 		if pp := sl.p.sub.path.Load(); pp != nil && pp.pc == sl.pc {
-			sl.out = newSlotSender(pp)
+			sl.out = newSlotSender(pp, sl.p.sub.pace)
 		}
 	}
 	if patch {
@@ -152,19 +152,28 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	h.Version, h.Marker, h.PayloadType, h.SequenceNumber, h.Timestamp, h.SSRC = 2, marker, sl.pt, seq, ts, sl.ssrc
 	h.Padding = sl.probing // a probe's packets are padding only
 	sb := sl.p.sub
+	var tw twccStamp
 	if id := uint8(sb.twccID.Load()); id != 0 && sb.estimating.Load() {
 		if log := sb.sent.Load(); log != nil {
 			// Departure is the fan-out's time (no clock read per copy): a
 			// viewer's place in the fan-out is about the same every packet,
-			// a constant the estimator's least delay takes out.
-			binary.BigEndian.PutUint16(sl.twcc[:], log.next(len(payload)+twccHeaderSize, sl.probing, now))
+			// a constant the estimator's least delay takes out. (A packet
+			// the pacer holds back is logged again when it goes.)
+			tw = twccStamp{log: log, seq: log.next(len(payload)+twccHeaderSize, sl.probing, now)}
+			binary.BigEndian.PutUint16(sl.twcc[:], tw.seq)
 			_ = h.SetExtension(id, sl.twcc[:])
 		}
 	} else if h.Extension {
 		h.Extension, h.Extensions = false, nil
 	}
 	if sl.out != nil {
-		if !sl.out.send(h, payload) {
+		kind := pacedVideo
+		if sl.probing {
+			kind = pacedProbe
+		} else if sl.kind == webrtc.RTPCodecTypeAudio {
+			kind = pacedAudio
+		}
+		if !sl.out.send(h, payload, kind, tw, now) {
 			return
 		}
 	} else if _, err := sl.ws.WriteRTP(h, payload); err != nil {
@@ -210,8 +219,8 @@ func (sl *slot) bind(src *source, layer int) {
 func (sl *slot) setLayer(layer int) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if sl.group == nil || sl.closed {
-		return
+	if sl.group == nil || sl.closed || sl.next != nil && sl.next.layer == layer && sl.next.group == sl.group {
+		return // already waiting for it (stalled or not: see allocate)
 	}
 	target := sl.group.pick(layer)
 	cur, _ := sl.rw.current().(*source)

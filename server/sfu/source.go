@@ -280,7 +280,7 @@ func (src *source) forwardLoop() {
 		}
 		now := time.Now().UnixNano()
 		late := now-p.arrived > src.maxDelay.Load()
-		fwd, verdict := sh.next(p.seq, p.keyframe, late, src.hist.has)
+		fwd, verdict := sh.next(p.seq, p.keyframe, late, p.arrived, src.hist.has)
 		switch verdict {
 		case shed, shedAndRequest:
 			src.s.stats.packetsShed.Add(1)

@@ -1,6 +1,7 @@
 package sfu
 
 import (
+	"net/netip"
 	"slices"
 	"sync"
 	"sync/atomic"
@@ -55,6 +56,9 @@ type subscriber struct {
 	est        *bwe          // under bweMu
 	acks       []ack         // scratch, under bweMu
 	estimate   atomic.Uint64 // bit/s
+	// pace spreads what the viewer is sent at its estimate (pacer.go),
+	// while it has one.
+	pace       *pacer
 	nextProbe  int64         // no probe train before (unix ns; the loop's)
 	probeEvery time.Duration // the loop's
 
@@ -83,6 +87,13 @@ func newSubscriber(p *Participant) *subscriber {
 		resyncCh:  make(chan struct{}, 1),
 	}
 	sb.layerCap.Store(maxLayer)
+	sb.pace = newPacer(&p.s.stats, func(b []byte, to netip.AddrPort) bool {
+		if p.s.tap == nil {
+			return false
+		}
+		_, err := p.s.tap.WriteToUDPAddrPort(b, to)
+		return err == nil
+	})
 	sb.est = newBWE()
 	sb.estimate.Store(uint64(sb.est.rate))
 	return sb
@@ -105,6 +116,10 @@ func (sb *subscriber) onTWCC(fb *rtcp.TransportLayerCC) {
 		sb.p.log.Debug("probe train", "rate", int(probed), "estimate", int(est))
 	}
 	sb.estimate.Store(uint64(est))
+	if sb.p.s.cfg.NoPacing {
+		est = 0
+	}
+	sb.pace.setRate(est, now)
 	select {
 	case sb.allocCh <- struct{}{}:
 	default:
@@ -144,15 +159,30 @@ func (sb *subscriber) allocate() {
 			continue
 		}
 		cur, next := sl.layer()
-		if next >= 0 {
-			cur = next
-		}
+		_, dead, _ := src.group.state(cur)
+		dead = dead || cur < 0 // the slot plays nothing that flows
 		rates := make([]float64, src.group.count())
+		flowing := false
+		for i := range rates {
+			l, stalled, paused := src.group.state(i)
+			flowing = flowing || l != nil && !stalled && !paused
+		}
 		for i := range rates {
 			rates[i] = -1
-			if l := src.group.pick(i); l != nil && l.layer == i {
+			l, stalled, paused := src.group.state(i)
+			switch {
+			case l == nil:
+			case stalled && (i != next || dead):
+				// Not there; but a slot playing a layer that flows goes on
+				// waiting for the one it switches to.
+			case paused && dead && flowing:
+				// Nothing to play: a layer that flows now first.
+			default:
 				rates[i] = l.rate(now)
 			}
+		}
+		if next >= 0 {
+			cur = next
 		}
 		if sl.choice == nil {
 			sl.choice = &layerChoice{}
@@ -162,6 +192,7 @@ func (sb *subscriber) allocate() {
 	}
 	sb.estimating.Store(len(tracks) > 0)
 	if len(tracks) == 0 {
+		sb.pace.setRate(0, now) // no estimate without transport-wide numbers
 		return
 	}
 	limit := int(sb.layerCap.Load())
@@ -174,7 +205,8 @@ func (sb *subscriber) allocate() {
 			b := *sb.est
 			sb.bweMu.Unlock()
 			sb.p.log.Debug("simulcast layer", "track", slots[i].trackID, "from", tracks[i].cur, "to", l,
-				"estimate", int(b.rate), "received", int(b.acked), "queue_us", b.queue, "loss", b.loss, "rates", tracks[i].rates)
+				"estimate", int(b.rate), "received", int(b.acked), "queue_us", b.queue, "loss", b.loss, "rates", tracks[i].rates,
+				"paced", sb.p.s.stats.paced.Load(), "paced_shed", sb.p.s.stats.pacedShed.Load())
 		}
 		slots[i].setLayer(l)
 		if top := topLayer(tracks[i].rates, limit); l < top && probe < 0 {
@@ -539,6 +571,9 @@ func (sb *subscriber) reconcile() (string, bool) {
 		simulcast = simulcast || sl.assigned != nil && sl.assigned.group != nil
 	}
 	sb.estimating.Store(simulcast)
+	if !simulcast {
+		sb.pace.setRate(0, time.Now().UnixNano())
+	}
 	restart := sb.iceRestart && sb.pc.RemoteDescription() != nil
 	sb.iceRestart = false
 	if !added && !restart {
@@ -689,6 +724,7 @@ func (sb *subscriber) applyAnswer(sdp string) error {
 // end takes the participant's slots out of every fan-out and
 // closes the subscribe PC.
 func (sb *subscriber) end() {
+	sb.pace.stop()
 	sb.candMu.Lock()
 	sb.path.Swap(nil).close()
 	sb.candMu.Unlock()
