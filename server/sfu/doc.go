@@ -309,7 +309,8 @@
 // packet that waited is logged as sent when it goes (the estimator would
 // take the wait for the link's queue). Viewers without an estimate (no
 // simulcast track, so no transport-wide numbers) are not paced: one
-// atomic load per copy. Config.NoPacing turns it off (comparisons).
+// atomic load per copy. Off unless Config.Pacing (stageserver -pacing):
+// not yet shown to help, and with it the kit's e2e webinar flow failed.
 //
 // A relay (above) gets the one layer its estimate allows, as a viewer
 // does; an edge's viewers cannot choose among the layers yet.
