@@ -4,7 +4,7 @@
 // downlink limited by a token bucket with a shallow queue (tc tbf, a
 // bucket of BURST bytes and a queue of LIMIT bytes: a few packets, as on
 // some cellular and Wi-Fi paths). The same run is made against a server
-// that paces (the default) and one started with -no-pacing, alternating;
+// started with -pacing and one without (the default), alternating;
 // each prints what the viewer's Chromium saw over the measured seconds:
 // packets lost (after retransmissions: packetsLost), freezes (freezeCount),
 // frames decoded per second, NACKs and PLIs it sent, and the layer (width)
@@ -80,7 +80,7 @@ async function watch(page, userId) {
 async function once(paced) {
   const lab = makeLab();
   const debug = process.env.BENCH_PACING_DEBUG ? ["-log-level", "debug"] : [];
-  const server = await startServer(["-addr", "0.0.0.0:0", ...debug, ...(paced ? [] : ["-no-pacing"])]);
+  const server = await startServer(["-addr", "0.0.0.0:0", ...debug, ...(paced ? ["-pacing"] : [])]);
   const port = new URL(server.url).port;
   const browser = await launch();
   const labBrowser = await lab.launch();

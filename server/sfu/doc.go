@@ -324,7 +324,8 @@
 // packet that waited is logged as sent when it goes (the estimator would
 // take the wait for the link's queue). Viewers without an estimate (no
 // simulcast track, so no transport-wide numbers) are not paced: one
-// atomic load per copy. Config.NoPacing turns it off (comparisons).
+// atomic load per copy. Off unless Config.Pacing (stageserver -pacing):
+// not yet shown to help, and with it the kit's e2e webinar flow failed.
 //
 // A relay (above) gets the one layer its estimate allows, as a viewer
 // does: a simulcast track crosses to another node as one layer, and that
