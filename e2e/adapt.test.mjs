@@ -7,7 +7,7 @@
 // the README); the test checks what happens, with generous bounds.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, createMeeting, launch, openPage } from "./lib.mjs";
+import { startServer, createMeeting, launch, openPage, recordPeerConnections, playVideoOf } from "./lib.mjs";
 import { unavailable, makeLab } from "./netlab.mjs";
 
 const skip = unavailable();
@@ -33,27 +33,8 @@ after(async () => {
 
 async function join(b, person) {
   const page = await openPage(b, b === browser ? hostURL : labURL);
+  await page.evaluate(recordPeerConnections);
   await page.evaluate(async (authToken) => {
-    const Native = RTCPeerConnection;
-    window.pcs = [];
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args) {
-        super(...args);
-        pcs.push(this);
-      }
-    };
-    // The received video's inbound-rtp (the one that decoded most).
-    window.inbound = async () => {
-      let best = null;
-      for (const pc of pcs) {
-        (await pc.getStats()).forEach((r) => {
-          if (r.type === "inbound-rtp" && r.kind === "video" && (!best || (r.framesDecoded ?? 0) > best.framesDecoded)) {
-            best = { width: r.frameWidth ?? 0, framesDecoded: r.framesDecoded ?? 0, freezeCount: r.freezeCount ?? 0 };
-          }
-        });
-      }
-      return best ?? { width: 0, framesDecoded: 0, freezeCount: 0 };
-    };
     // The width of each simulcast layer sent (rid → frameWidth): the
     // encoder may scale a layer down (CPU, uplink), so a viewer's layer is
     // the one whose width it decodes.
@@ -75,19 +56,6 @@ async function join(b, person) {
   return page;
 }
 
-// Plays the presenter's video in a <video> (Chromium decodes what is shown).
-async function watch(page, userId) {
-  await page.waitForFunction((u) => {
-    const t = byUser(u)?.videoTrack;
-    if (!t) return false;
-    const v = document.createElement("video");
-    v.muted = v.autoplay = v.playsInline = true;
-    v.srcObject = new MediaStream([t]);
-    document.body.append(v);
-    v.play().catch(() => {});
-    return true;
-  }, userId, { timeout: 15000 });
-}
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
@@ -130,8 +98,8 @@ test("a viewer limited to 300 kbit/s gets the low layer and keeps playing; back 
     await meeting.self.enableAudio();
     await meeting.stage.join();
   });
-  await watch(free, people.Host.id);
-  await watch(shaped, people.Host.id);
+  await playVideoOf(free, people.Host.id);
+  await playVideoOf(shaped, people.Host.id);
   const top = await until([shaped, free], ([s, f]) => s.layer === "f" && f.layer === "f", 30000);
   assert.ok(top.secs !== null, `both viewers decode the full layer: ${JSON.stringify(top.samples.slice(-3))}`);
 

@@ -107,6 +107,54 @@ export function mediaHelpers() {
   window.byUser = (userId) => window.meeting.participants.joined.toArray().find((p) => p.userId === userId);
 }
 
+/**
+ * Page side, for page.evaluate before the SDK makes its connections:
+ * window.pcs collects the page's RTCPeerConnections, and window.inbound()
+ * is the received video's inbound-rtp that decoded most (width,
+ * framesDecoded, freezeCount, freezeSecs, lost, received, nacks, plis; all
+ * 0 before any).
+ */
+export function recordPeerConnections() {
+  const Native = RTCPeerConnection;
+  window.pcs = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      window.pcs.push(this);
+    }
+  };
+  window.inbound = async () => {
+    let best = null;
+    for (const pc of window.pcs) {
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "inbound-rtp" && r.kind === "video" && (!best || (r.framesDecoded ?? 0) > best.framesDecoded)) {
+          best = { width: r.frameWidth ?? 0, framesDecoded: r.framesDecoded ?? 0, freezeCount: r.freezeCount ?? 0,
+            freezeSecs: r.totalFreezesDuration ?? 0, lost: r.packetsLost ?? 0, received: r.packetsReceived ?? 0,
+            nacks: r.nackCount ?? 0, plis: r.pliCount ?? 0 };
+        }
+      });
+    }
+    return best ?? { width: 0, framesDecoded: 0, freezeCount: 0, freezeSecs: 0, lost: 0, received: 0, nacks: 0, plis: 0 };
+  };
+}
+
+/**
+ * Plays userId's video in a muted <video> on page once the page's
+ * window.byUser has it (Chromium decodes what is shown).
+ */
+export async function playVideoOf(page, userId) {
+  await page.waitForFunction((u) => {
+    const t = byUser(u)?.videoTrack;
+    if (!t) return false;
+    const v = document.createElement("video");
+    v.muted = v.autoplay = v.playsInline = true;
+    v.srcObject = new MediaStream([t]);
+    document.body.append(v);
+    v.play().catch(() => {});
+    return true;
+  }, userId, { timeout: 15000 });
+}
+
 /** Opens a page on the server's origin and records uncaught errors. */
 export async function openPage(browser, url, path = "/demo/blank.html") {
   const context = await browser.newContext();

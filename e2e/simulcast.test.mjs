@@ -4,7 +4,7 @@
 // viewer on an unlimited link decodes the full one.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, createMeeting, rest, launch, openPage } from "./lib.mjs";
+import { startServer, createMeeting, rest, launch, openPage, recordPeerConnections } from "./lib.mjs";
 
 let server, browser;
 before(async () => {
@@ -20,16 +20,8 @@ const T = { timeout: 15000 };
 
 async function join(person) {
   const page = await openPage(browser, server.url);
+  await page.evaluate(recordPeerConnections);
   await page.evaluate(async (authToken) => {
-    // The page's peer connections, for their stats.
-    const Native = RTCPeerConnection;
-    window.pcs = [];
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args) {
-        super(...args);
-        pcs.push(this);
-      }
-    };
     // Bytes sent per simulcast layer (rid) so far.
     window.sentByRID = async () => {
       const out = {};

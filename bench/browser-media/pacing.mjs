@@ -15,7 +15,7 @@
 // Environment: BENCH_RUNS (runs of each, 2), BENCH_PACING_RATE (2mbit),
 // BENCH_PACING_BURST and BENCH_PACING_LIMIT (bytes: 3000 and 6000),
 // BENCH_PACING_SECONDS (measured, 40). Needs `make build` first.
-import { startServer, createMeeting, launch, openPage } from "../../e2e/lib.mjs";
+import { startServer, createMeeting, launch, openPage, recordPeerConnections, playVideoOf } from "../../e2e/lib.mjs";
 import { unavailable, makeLab } from "../../e2e/netlab.mjs";
 
 const skip = unavailable();
@@ -32,29 +32,8 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
 async function join(b, url, person) {
   const page = await openPage(b, url);
+  await page.evaluate(recordPeerConnections);
   await page.evaluate(async (authToken) => {
-    const Native = RTCPeerConnection;
-    window.pcs = [];
-    window.RTCPeerConnection = class extends Native {
-      constructor(...args) {
-        super(...args);
-        pcs.push(this);
-      }
-    };
-    // The received video's inbound-rtp (the one that decoded most).
-    window.inbound = async () => {
-      let best = null;
-      for (const pc of pcs) {
-        (await pc.getStats()).forEach((r) => {
-          if (r.type === "inbound-rtp" && r.kind === "video" && (!best || (r.framesDecoded ?? 0) > best.framesDecoded)) {
-            best = { width: r.frameWidth ?? 0, framesDecoded: r.framesDecoded ?? 0, freezeCount: r.freezeCount ?? 0,
-              freezeSecs: r.totalFreezesDuration ?? 0, lost: r.packetsLost ?? 0, received: r.packetsReceived ?? 0,
-              nacks: r.nackCount ?? 0, plis: r.pliCount ?? 0 };
-          }
-        });
-      }
-      return best;
-    };
     const { default: StageKit } = await import("/sdk/stagekit.js");
     const meeting = await StageKit.init({ authToken, baseURI: location.origin });
     await meeting.join();
@@ -64,18 +43,6 @@ async function join(b, url, person) {
   return page;
 }
 
-async function watch(page, userId) {
-  await page.waitForFunction((u) => {
-    const t = byUser(u)?.videoTrack;
-    if (!t) return false;
-    const v = document.createElement("video");
-    v.muted = v.autoplay = v.playsInline = true;
-    v.srcObject = new MediaStream([t]);
-    document.body.append(v);
-    v.play().catch(() => {});
-    return true;
-  }, userId, { timeout: 15000 });
-}
 
 async function once(paced) {
   const lab = makeLab();
@@ -93,7 +60,7 @@ async function once(paced) {
       await meeting.self.enableAudio();
       await meeting.stage.join();
     });
-    await watch(viewer, people.Host.id);
+    await playVideoOf(viewer, people.Host.id);
     await viewer.waitForFunction(async () => (await inbound())?.framesDecoded > 30, null, { timeout: 30000 });
     lab.shape("down", rate, burst, limit);
     await sleep(5000); // the estimate settles
