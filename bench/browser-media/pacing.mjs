@@ -15,7 +15,8 @@
 // Environment: BENCH_RUNS (runs of each, 2), BENCH_PACING_RATE (2mbit),
 // BENCH_PACING_BURST and BENCH_PACING_LIMIT (bytes: 3000 and 6000),
 // BENCH_PACING_SECONDS (measured, 40). Needs `make build` first.
-import { startServer, createMeeting, launch, openPage, recordPeerConnections, playVideoOf } from "../../e2e/lib.mjs";
+import { startServer, createMeeting, launch, recordPeerConnections, playVideoOf } from "../../e2e/lib.mjs";
+import { openJoined } from "./lib.mjs";
 import { unavailable, makeLab } from "../../e2e/netlab.mjs";
 
 const skip = unavailable();
@@ -30,20 +31,6 @@ const limit = process.env.BENCH_PACING_LIMIT || "6000";
 const seconds = Number(process.env.BENCH_PACING_SECONDS || 40);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-async function join(b, url, person) {
-  const page = await openPage(b, url);
-  await page.evaluate(recordPeerConnections);
-  await page.evaluate(async (authToken) => {
-    const { default: StageKit } = await import("/sdk/stagekit.js");
-    const meeting = await StageKit.init({ authToken, baseURI: location.origin });
-    await meeting.join();
-    window.meeting = meeting;
-    window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
-  }, person.token);
-  return page;
-}
-
-
 async function once(paced) {
   const lab = makeLab();
   const debug = process.env.BENCH_PACING_DEBUG ? ["-log-level", "debug"] : [];
@@ -53,8 +40,8 @@ async function once(paced) {
   const labBrowser = await lab.launch();
   try {
     const { people } = await createMeeting(`http://127.0.0.1:${port}`, { Host: "webinar_host", Viewer: "webinar_viewer" });
-    const host = await join(browser, `http://127.0.0.1:${port}`, people.Host);
-    const viewer = await join(labBrowser, `http://${lab.hostAddr}:${port}`, people.Viewer);
+    const host = await openJoined(browser, `http://127.0.0.1:${port}`, people.Host, recordPeerConnections);
+    const viewer = await openJoined(labBrowser, `http://${lab.hostAddr}:${port}`, people.Viewer, recordPeerConnections);
     await host.evaluate(async () => {
       await meeting.self.enableVideo();
       await meeting.self.enableAudio();
