@@ -52,56 +52,27 @@ try {
     return true;
   }, userId, T);
 
-  // Network change.
-  {
-    const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+  // A network change inside the lab: the presenter's (from inside) or the
+  // viewer's (watching from inside); the figure is the longest gap between
+  // two frames the watcher shows from each change on. pause: between runs.
+  const networkChange = async (presenterInside, pause) => {
+    const { people } = await createMeeting(server.url, { Host: "webinar_host", Other: presenterInside ? "webinar_host" : "webinar_viewer" });
     const host = await openJoined(outside, server.url, people.Host);
-    const viewer = await openJoined(inside, server.url, people.Viewer);
-    await host.evaluate(async () => {
-      await meeting.self.enableVideo();
-      await meeting.stage.join();
-    });
-    await watch(viewer, people.Host.id);
-    await viewer.waitForFunction(() => shown.length > 30, null, T);
-    const gaps = [];
-    for (let i = 0; i < runs; i++) {
-      const t0 = await viewer.evaluate(() => performance.now());
-      lab.readdress();
-      await viewer.waitForFunction((t0) => shown.filter((t) => t > t0 + 500).length > 30 &&
-        performance.now() - shown.at(-1) < 300, t0, T);
-      gaps.push(await viewer.evaluate((t0) => {
-        let gap = 0, prev = t0;
-        for (const t of shown.filter((t) => t >= t0)) {
-          gap = Math.max(gap, t - prev);
-          prev = t;
-        }
-        return gap;
-      }, t0));
-      await sleep(1000);
-    }
-    console.log(line(`network change: longest frame gap (${runs} runs)`, gaps, 50));
-    await host.context().close();
-    await viewer.context().close();
-  }
-
-  // A presenter's network change.
-  {
-    const { people } = await createMeeting(server.url, { Host: "webinar_host", Presenter: "webinar_host" });
-    const host = await openJoined(outside, server.url, people.Host);
-    const presenter = await openJoined(inside, server.url, people.Presenter);
+    const other = await openJoined(inside, server.url, people.Other);
+    const [presenter, watcher, presenterId] = presenterInside ? [other, host, people.Other.id] : [host, other, people.Host.id];
     await presenter.evaluate(async () => {
       await meeting.self.enableVideo();
       await meeting.stage.join();
     });
-    await watch(host, people.Presenter.id);
-    await host.waitForFunction(() => shown.length > 30, null, T);
+    await watch(watcher, presenterId);
+    await watcher.waitForFunction(() => shown.length > 30, null, T);
     const gaps = [];
     for (let i = 0; i < runs; i++) {
-      const t0 = await host.evaluate(() => performance.now());
+      const t0 = await watcher.evaluate(() => performance.now());
       lab.readdress();
-      await host.waitForFunction((t0) => shown.filter((t) => t > t0 + 500).length > 30 &&
+      await watcher.waitForFunction((t0) => shown.filter((t) => t > t0 + 500).length > 30 &&
         performance.now() - shown.at(-1) < 300, t0, T);
-      gaps.push(await host.evaluate((t0) => {
+      gaps.push(await watcher.evaluate((t0) => {
         let gap = 0, prev = t0;
         for (const t of shown.filter((t) => t >= t0)) {
           gap = Math.max(gap, t - prev);
@@ -109,12 +80,14 @@ try {
         }
         return gap;
       }, t0));
-      await sleep(3000);
+      await sleep(pause);
     }
-    console.log(line(`presenter's network change: longest frame gap at the host (${runs} runs)`, gaps, 50));
     await host.context().close();
-    await presenter.context().close();
-  }
+    await other.context().close();
+    return gaps;
+  };
+  console.log(line(`network change: longest frame gap (${runs} runs)`, await networkChange(false, 1000), 50));
+  console.log(line(`presenter's network change: longest frame gap at the host (${runs} runs)`, await networkChange(true, 3000), 50));
 
   // Black hole.
   {
