@@ -27,9 +27,10 @@ import (
 //     bweLossLow) raises the estimate by bweGrowth per second, up to 1.5
 //     times what the viewer received (GCC's bound: more is a guess);
 //   - to find out whether more fits, the allocator has a slot send a probe
-//     train (its last packets again, back to back: slot.probe); the
-//     spread on arrival of the train's second half is the link's rate
-//     (trainRate), and the estimate may rise to bweProbeUse of it. A switch up is made only on a measured
+//     train (padding-only packets, back to back: slot.probe); the median
+//     gap between arrivals in the train's second half gives the link's
+//     rate (trainRate), and unless congestion is seen the estimate may
+//     rise to bweProbeUse of it. A switch up is made only on a measured
 //     rate, so a viewer on a slow link is not moved up to find out
 //     (which would freeze its video while the big keyframe drains).
 type bwe struct {
@@ -107,23 +108,28 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	var owdSum, owdN int64
 	var train []ack
 	for _, a := range acks {
-		if a.probe && !a.lost {
-			train = append(train, a)
+		if a.probe {
+			if !a.lost {
+				train = append(train, a)
+			}
+		} else {
+			media++
 		}
 	}
-	for i, a := range acks {
+	i := 0
+	for _, a := range acks {
 		if a.probe {
 			// A train (left out of everything else: it queues by design).
 			continue
 		}
-		media++
+		i++
 		if a.lost {
 			lost++
 			continue
 		}
 		owd := a.arrival - a.sent/1000
 		b.minCur = min(b.minCur, owd)
-		if i >= len(acks)/2 { // the newer half: where the queue is now
+		if i > media/2 { // the newer half: where the queue is now
 			owdSum += owd
 			owdN++
 		}
@@ -195,7 +201,12 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 			grown = min(grown, max(b.rate, 1.5*b.acked+bweSlack))
 		}
 		b.rate = grown
-		if now-b.probedAt < bweProbeValid {
+		fallthrough
+	default:
+		// A probe's measure counts unless delay or loss is high (as GCC
+		// takes a probe's result while it holds): a loaded receiver's
+		// delay jitter can keep the queue between the marks for long.
+		if now-b.probedAt < bweProbeValid && b.queue <= bweQueueHigh && b.loss <= bweLossHigh {
 			b.rate = max(b.rate, bweProbeUse*b.probed)
 		}
 	}
@@ -203,10 +214,14 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	return b.rate
 }
 
-// trainRate is the rate a probe train measured: the bytes of its second
-// half over their spread on arrival. The first half is left out: a token
-// bucket on the path (Wi-Fi, a shaper) lets a burst through at line rate,
-// and only the packets after it show the rate it allows.
+// trainRate is the rate a probe train measured: a packet's size over the
+// median gap between arrivals in the train's second half. The first half
+// is left out: a token bucket on the path (Wi-Fi, a shaper) lets a burst
+// through at line rate, and only the packets after it show the rate it
+// allows. The median, not the spread: a receiver that was not scheduled
+// for a while (a loaded machine) reads a few packets late and the rest in
+// a batch, one long gap among short ones, and the spread would take that
+// stall for the link (the packet-pair median filter).
 func trainRate(train []ack) (float64, bool) {
 	if len(train) < bweProbeMin {
 		return 0, false
@@ -214,14 +229,18 @@ func trainRate(train []ack) (float64, bool) {
 	slices.SortFunc(train, func(a, b ack) int { return cmp.Compare(a.arrival, b.arrival) })
 	half := train[len(train)/2-1:]
 	bytes := 0
-	for _, a := range half[1:] {
+	gaps := make([]int64, 0, len(half)-1)
+	for i, a := range half[1:] {
 		bytes += a.size
+		gaps = append(gaps, a.arrival-half[i].arrival)
 	}
-	spread := half[len(half)-1].arrival - half[0].arrival
-	if spread <= 0 {
+	slices.Sort(gaps)
+	gap := gaps[len(gaps)/2]
+	if gap <= 0 {
 		return bweMax, true
 	}
-	return min(bweMax, float64(bytes)*8/(float64(spread)/1e6)), true
+	size := float64(bytes) / float64(len(gaps))
+	return min(bweMax, size*8/(float64(gap)/1e6)), true
 }
 
 // sentLog remembers, lock-free, when the last sentLogSize packets to a
