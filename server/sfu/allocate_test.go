@@ -117,7 +117,7 @@ func TestBWE(t *testing.T) {
 		train = append(train, ack{sent: now, size: 1250, arrival: now/1000 + 5000 + int64(i)*1111, probe: true})
 	}
 	now += 100 * ms
-	b.update(append(report(now, 0, 0), train...), now)
+	b.update(append(train, report(now, 0, 0)...), now)
 	if want := bweProbeUse * 9 * 1250 * 8 / 0.009999; b.rate < want*0.99 || b.rate > want*1.01 {
 		t.Fatalf("after a probe of 9 Mbit/s: estimate %g, want %g", b.rate, want)
 	}
@@ -240,6 +240,36 @@ func TestTrainRate(t *testing.T) {
 	}
 }
 
+// A train reported over two reports, the first holding only the packets a
+// token bucket let through at once: measured when it is whole, at the
+// bucket's rate.
+func TestBWETrainOverTwoReports(t *testing.T) {
+	const ms = int64(1e6)
+	b := newBWE()
+	b.rate = 200e3
+	now := 100 * ms
+	var train []ack
+	for i := range 24 {
+		at := now/1000 + 5000
+		if i >= 12 {
+			at += int64(i-11) * 8_000 // 300 bytes every 8 ms: 300 kbit/s
+		}
+		train = append(train, ack{sent: now, size: 300, arrival: at, probe: true})
+	}
+	media := func(at int64) []ack {
+		return []ack{{sent: at, size: 300, arrival: at/1000 + 5000}, {sent: at + ms, size: 300, arrival: at/1000 + 6000}}
+	}
+	b.update(append(media(now-50*ms), train[:10]...), now)
+	if b.probedAt != 0 {
+		t.Fatalf("a train's first packets measured %g", b.probed)
+	}
+	now += 100 * ms
+	b.update(append(train[10:], media(now)...), now)
+	if b.probedAt != now || b.probed < 280e3 || b.probed > 320e3 {
+		t.Fatalf("the whole train measured %g at %d, want about 300e3 at %d", b.probed, b.probedAt, now)
+	}
+}
+
 // A probe counts while the queuing delay is between the marks (no growth,
 // no congestion): a loaded receiver's jitter can hold it there for long.
 func TestBWEProbeWhileHolding(t *testing.T) {
@@ -249,6 +279,11 @@ func TestBWEProbeWhileHolding(t *testing.T) {
 	now := int64(0)
 	report := func(at, queue int64, train bool) []ack {
 		var acks []ack
+		if train {
+			for i := range 24 {
+				acks = append(acks, ack{sent: at, size: 255, arrival: at/1000 + 5000 + int64(i)*250, probe: true})
+			}
+		}
 		for i := range 10 {
 			sent := at + int64(i)*10*ms
 			owd := int64(5000)
@@ -256,11 +291,6 @@ func TestBWEProbeWhileHolding(t *testing.T) {
 				owd += queue
 			}
 			acks = append(acks, ack{sent: sent, size: 250, arrival: sent/1000 + owd})
-		}
-		if train {
-			for i := range 24 {
-				acks = append(acks, ack{sent: at, size: 255, arrival: at/1000 + 5000 + int64(i)*250, probe: true})
-			}
 		}
 		return acks
 	}

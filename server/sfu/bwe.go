@@ -47,9 +47,11 @@ type bwe struct {
 	over            int     // reports in a row with queue above bweQueueHigh
 	lostW, sentW    float64 // packets lost and reported, decayed per report
 	loss            float64
-	// The last probe train's rate, and when it was measured.
+	// The last probe train's rate, and when it was measured; the packets
+	// of a train reported so far.
 	probed   float64
 	probedAt int64
+	train    []ack
 }
 
 const (
@@ -78,7 +80,10 @@ const (
 	bweProbeValid = 1e9
 )
 
-func newBWE() *bwe { return &bwe{rate: bweStart} }
+func newBWE() *bwe { return &bwe{rate: bweStart, train: make([]ack, 0, bweTrainMax)} }
+
+// bweTrainMax bounds the packets of one train kept (slot.probe sends 24).
+const bweTrainMax = 64
 
 // ack is one packet of a report: sent at (our clock, ns), size bytes,
 // arrived at arrival (the viewer's clock, µs) unless lost.
@@ -106,14 +111,20 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	var lost, bytes, media int
 	first, last := int64(0), int64(0)
 	var owdSum, owdN int64
-	var train []ack
+	// A train's packets are gathered until a report shows a packet sent
+	// after them (or none of theirs): one report often holds only its
+	// first packets, the ones a token bucket let through at once, whose
+	// rate is the line's.
+	trainDone := len(b.train) > 0
 	for _, a := range acks {
 		if a.probe {
-			if !a.lost {
-				train = append(train, a)
+			trainDone = false
+			if !a.lost && len(b.train) < cap(b.train) {
+				b.train = append(b.train, a)
 			}
 		} else {
 			media++
+			trainDone = trainDone || len(b.train) > 0
 		}
 	}
 	i := 0
@@ -139,8 +150,11 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		}
 		last = max(last, a.arrival)
 	}
-	if capacity, ok := trainRate(train); ok {
-		b.probed, b.probedAt = capacity, now
+	if trainDone {
+		if capacity, ok := trainRate(b.train); ok {
+			b.probed, b.probedAt = capacity, now
+		}
+		b.train = b.train[:0]
 	}
 	if media == 0 {
 		return b.rate
