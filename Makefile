@@ -152,7 +152,7 @@ bench-media: setup build
 # (bench/browser-media/pacing.mjs).
 .PHONY: bench-adapt
 bench-adapt: setup build
-	STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test e2e/adapt.test.mjs
+	STAGEKIT_ADAPT_HOLD_SECS=60 STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test e2e/adapt.test.mjs
 	node bench/browser-media/pacing.mjs
 
 bench-native:
