@@ -127,10 +127,10 @@ type audience struct {
 	viewers   []*leanClient // in this process; nil entries when workers hold them
 	// workers, when set, hold the viewers in other processes (see
 	// workers_test.go) instead of viewers.
-	workers   *workerPool
-	ids       []string
-	tokens    []string
-	lateHost  participant // joins once the room is full
+	workers  *workerPool
+	ids      []string
+	tokens   []string
+	lateHost participant // joins once the room is full
 
 	// newReq receives the user id of each newStageRequest the host emits
 	// (the newest entry of the list it emitted just before), when sampling.
