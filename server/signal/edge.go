@@ -14,9 +14,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/mailru/easyjson"
 
 	"github.com/stagekit/stagekit/protocol"
 )
@@ -487,7 +490,7 @@ func (er *edgeRoom) ensureHosts() error {
 func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error) {
 	ec := er.hub.cfg.Edges
 	call.Meeting, call.Node = er.id, ec.Self
-	body, err := json.Marshal(call)
+	body, err := easyjson.Marshal(call)
 	if err != nil {
 		return edgeAnswer{}, err
 	}
@@ -521,8 +524,12 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 	if res.StatusCode != http.StatusOK {
 		return edgeAnswer{}, fmt.Errorf("the owner answered %s", res.Status)
 	}
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return edgeAnswer{}, err
+	}
 	var ans edgeAnswer
-	if err := json.NewDecoder(res.Body).Decode(&ans); err != nil {
+	if err := easyjson.Unmarshal(raw, &ans); err != nil {
 		return edgeAnswer{}, err
 	}
 	return ans, nil

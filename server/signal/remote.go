@@ -14,11 +14,13 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 
+	"github.com/mailru/easyjson"
+
 	"github.com/stagekit/stagekit/protocol"
-	"github.com/stagekit/stagekit/server/auth"
 	"github.com/stagekit/stagekit/stage"
 )
 
@@ -259,32 +261,6 @@ func (r *room) snapshotOfLocked(userID string, preset stage.Preset) protocol.Sna
 	return snap
 }
 
-// edgeCall is an edge's call to the owner.
-type edgeCall struct {
-	Op      string                  `json:"op"` // join, act, snapshot, requests, leave, drop, batch
-	Meeting string                  `json:"meeting"`
-	Node    string                  `json:"node"`
-	User    string                  `json:"user"`
-	Ident   *auth.Identity          `json:"ident,omitempty"`
-	PeerID  string                  `json:"peerId,omitempty"`
-	Msg     *protocol.ClientMessage `json:"msg,omitempty"`
-	// Calls are a batch's joins, leaves and drops, in the edge's order
-	// (each with its User, Ident and PeerID).
-	Calls []edgeCall `json:"calls,omitempty"`
-}
-
-// edgeAnswer is the owner's answer: the room's seq of the call's events
-// (the edge answers its client once it has delivered them).
-type edgeAnswer struct {
-	Seq      int64                   `json:"seq"`
-	Status   stage.Status            `json:"status,omitempty"`
-	Snapshot *protocol.Snapshot      `json:"snapshot,omitempty"`
-	Requests []protocol.StageRequest `json:"requests,omitempty"`
-	Error    *protocol.ErrorBody     `json:"error,omitempty"`
-	// Answers answer a batch's calls, in order.
-	Answers []edgeAnswer `json:"answers,omitempty"`
-}
-
 // edgeCallPath is where owners answer edges' calls.
 const edgeCallPath = "/v1/cluster/call"
 
@@ -299,13 +275,16 @@ func (h *Hub) ServeEdgeCall(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var call edgeCall
-	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 1<<20)).Decode(&call); err != nil || call.Meeting == "" || call.User == "" || call.Node == "" {
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 1<<20))
+	if err == nil {
+		err = easyjson.Unmarshal(body, &call)
+	}
+	if err != nil || call.Meeting == "" || call.User == "" || call.Node == "" {
 		http.Error(w, "bad call", http.StatusBadRequest)
 		return
 	}
 	ans := h.answerEdge(call)
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(ans)
+	easyjson.MarshalToHTTPResponseWriter(ans, w)
 }
 
 func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
