@@ -467,7 +467,8 @@ func (s *Postgres) ClaimStage(ctx context.Context, meetingID string, epoch int64
 
 // SaveStage implements Store.
 func (s *Postgres) SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error {
-	return s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
+	_, err := s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
+	return err
 }
 
 // CommitStage implements Store: one round trip. The batch is one pipeline
@@ -475,12 +476,13 @@ func (s *Postgres) SaveStage(ctx context.Context, meetingID string, epoch int64,
 // first statement locks the fence row (FOR UPDATE: a claim cannot slip
 // between the check and the commit) and raises fencedCode unless it holds
 // epoch, which rolls back the rest.
-func (s *Postgres) CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) error {
+func (s *Postgres) CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) (int64, error) {
 	upserts, drops := c.Upserts, c.Drops
+	var queued int64
 	err := func() error {
 		b := &pgx.Batch{}
 		b.Queue(`SELECT stagekit_check_fence($1, $2)`, meetingID, epoch)
-		queueEvents(b, meetingID, c)
+		outbox := queueEvents(b, meetingID, c)
 		for _, id := range drops {
 			b.Queue(`DELETE FROM stage_members WHERE meeting_id = $1 AND user_id = $2`, meetingID, id)
 		}
@@ -493,13 +495,24 @@ func (s *Postgres) CommitStage(ctx context.Context, meetingID string, epoch int6
 					request_order = excluded.request_order`,
 				meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder)
 		}
-		return s.pool.SendBatch(ctx, b).Close()
+		br := s.pool.SendBatch(ctx, b)
+		for i := range b.Len() {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if i == outbox {
+				queued = tag.RowsAffected()
+			}
+		}
+		return br.Close()
 	}()
 	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == fencedCode {
-		return ErrFenced
+		return 0, ErrFenced
 	}
 	if err != nil {
-		return fmt.Errorf("store: save stage: %w", err)
+		return 0, fmt.Errorf("store: save stage: %w", err)
 	}
-	return nil
+	return queued, nil
 }

@@ -642,7 +642,7 @@ func testStageFencing(t *testing.T, b backend) {
 	evs := []StageEvent{{Seq: 1, ID: "evt_1", Type: "meeting.participantJoined", At: 1, Actor: "api", UserID: "c", Payload: []byte(`{}`)},
 		{Seq: 2, ID: "evt_2", Type: "meeting.stageRequested", At: 2, Actor: "api", UserID: "c", Payload: []byte(`{}`)}}
 	c := StageMember{UserID: "c", PeerID: "pc", Name: "C", PresetName: "webinar_viewer", Status: "REQUESTED_TO_JOIN_STAGE", RequestedAt: 6, RequestOrder: 2}
-	if err := oldOwner.CommitStage(ctx, m.ID, 1, StageCommit{Upserts: []StageMember{c}, Events: evs, IdempotencyKey: "k"}); !errors.Is(err, ErrFenced) {
+	if _, err := oldOwner.CommitStage(ctx, m.ID, 1, StageCommit{Upserts: []StageMember{c}, Events: evs, IdempotencyKey: "k"}); !errors.Is(err, ErrFenced) {
 		t.Errorf("the old owner's commit after the takeover = %v, want ErrFenced", err)
 	}
 	if seq, err := newOwner.LastStageSeq(ctx, m.ID); err != nil || seq != 0 {
