@@ -56,3 +56,32 @@ func TestEdgeWireCodec(t *testing.T) {
 		}
 	}
 }
+
+// The stage log's payloads are written by easyjson's generated code: the
+// same JSON as encoding/json's, for each optional part present or not.
+func TestPayloadCodec(t *testing.T) {
+	full := payload{Event: EventParticipantJoined, ID: "evt_1", Seq: 3, At: stampMs(5), Actor: payloadActor{Type: "participant", ID: "u"},
+		Meeting: payloadMeeting{ID: "m", SessionID: "s", Title: "T <&> \"q\" é", Status: "LIVE", CreatedAt: stampMs(1), StartedAt: stampMs(2), EndedAt: stampMs(9)},
+		Participant: &payloadParticipant{PeerID: "p", UserID: "u", UserDisplayName: "N", CustomParticipantID: "c", PresetName: "webinar_viewer",
+			StageStatus: stage.Requested, JoinedAt: stampMs(3), LeftAt: stampMs(4)},
+		Stage:  &payloadStage{From: stage.OffStage, To: stage.Requested, Cause: stage.Cause("request")},
+		Reason: "r"}
+	for _, p := range []payload{full, {Event: EventMeetingStarted, ID: "evt_2", Seq: 1, At: stampMs(0), Actor: payloadActor{Type: ActorSystem}}} {
+		gen, err := easyjson.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		std, err := json.Marshal(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var a, b any
+		if err := json.Unmarshal(gen, &a); err != nil {
+			t.Fatal(err)
+		}
+		json.Unmarshal(std, &b)
+		if !reflect.DeepEqual(a, b) {
+			t.Errorf("payload:\ngenerated     %s\nencoding/json %s", gen, std)
+		}
+	}
+}
