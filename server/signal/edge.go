@@ -609,6 +609,9 @@ func (er *edgeRoom) callBatch(calls []edgeCall) ([]edgeAnswer, error) {
 	if err == nil && ans.Error != nil {
 		err = ans.Error
 	}
+	if err == nil {
+		err = ans.unshare()
+	}
 	if err == nil && len(ans.Answers) != len(calls) {
 		err = fmt.Errorf("the owner answered %d of %d calls", len(ans.Answers), len(calls))
 	}

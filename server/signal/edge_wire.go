@@ -11,6 +11,8 @@ package signal
 //go:generate go run github.com/mailru/easyjson/easyjson -all -no_std_marshalers -output_filename edge_wire_easyjson.go edge_wire.go
 
 import (
+	"fmt"
+
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/auth"
 	"github.com/stagekit/stagekit/stage"
@@ -40,4 +42,30 @@ type edgeAnswer struct {
 	Error    *protocol.ErrorBody     `json:"error,omitempty"`
 	// Answers answer a batch's calls, in order.
 	Answers []edgeAnswer `json:"answers,omitempty"`
+	// Snapshots are what the joins of a batch who see the same room (not
+	// everyone, and not in view themselves) share, their Self left empty:
+	// each such join's answer names its snapshot by Shared (1 + its index)
+	// and carries its own Self instead of a Snapshot (see unshare).
+	Snapshots []protocol.Snapshot   `json:"snapshots,omitempty"`
+	Shared    int                   `json:"shared,omitempty"`
+	Self      *protocol.Participant `json:"self,omitempty"`
+}
+
+// unshare gives each of a batch's answers that names a shared snapshot its
+// own Snapshot (the shared one with its Self).
+func (a *edgeAnswer) unshare() error {
+	for i := range a.Answers {
+		ans := &a.Answers[i]
+		if ans.Shared == 0 {
+			continue
+		}
+		if ans.Shared < 0 || ans.Shared > len(a.Snapshots) || ans.Self == nil {
+			return fmt.Errorf("answer %d names shared snapshot %d of %d", i, ans.Shared, len(a.Snapshots))
+		}
+		snap := a.Snapshots[ans.Shared-1] // its slices are shared, and only read
+		snap.Self = *ans.Self
+		ans.Snapshot, ans.Shared, ans.Self = &snap, 0, nil
+	}
+	a.Snapshots = nil
+	return nil
 }

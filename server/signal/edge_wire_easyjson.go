@@ -643,6 +643,53 @@ func easyjson8bff5a73DecodeGithubComStagekitStagekitServerSignal1(in *jlexer.Lex
 				}
 				in.Delim(']')
 			}
+		case "snapshots":
+			if in.IsNull() {
+				in.Skip()
+				out.Snapshots = nil
+			} else {
+				in.Delim('[')
+				if out.Snapshots == nil {
+					if !in.IsDelim(']') {
+						out.Snapshots = make([]protocol.Snapshot, 0, 0)
+					} else {
+						out.Snapshots = []protocol.Snapshot{}
+					}
+				} else {
+					out.Snapshots = (out.Snapshots)[:0]
+				}
+				for !in.IsDelim(']') {
+					var v6 protocol.Snapshot
+					if in.IsNull() {
+						in.Skip()
+					} else {
+						(v6).UnmarshalEasyJSON(in)
+					}
+					out.Snapshots = append(out.Snapshots, v6)
+					in.WantComma()
+				}
+				in.Delim(']')
+			}
+		case "shared":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Shared = int(in.Int())
+			}
+		case "self":
+			if in.IsNull() {
+				in.Skip()
+				out.Self = nil
+			} else {
+				if out.Self == nil {
+					out.Self = new(protocol.Participant)
+				}
+				if in.IsNull() {
+					in.Skip()
+				} else {
+					(*out.Self).UnmarshalEasyJSON(in)
+				}
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -677,11 +724,11 @@ func easyjson8bff5a73EncodeGithubComStagekitStagekitServerSignal1(out *jwriter.W
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v6, v7 := range in.Requests {
-				if v6 > 0 {
+			for v7, v8 := range in.Requests {
+				if v7 > 0 {
 					out.RawByte(',')
 				}
-				(v7).MarshalEasyJSON(out)
+				(v8).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -696,14 +743,38 @@ func easyjson8bff5a73EncodeGithubComStagekitStagekitServerSignal1(out *jwriter.W
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v8, v9 := range in.Answers {
-				if v8 > 0 {
+			for v9, v10 := range in.Answers {
+				if v9 > 0 {
 					out.RawByte(',')
 				}
-				(v9).MarshalEasyJSON(out)
+				(v10).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
+	}
+	if len(in.Snapshots) != 0 {
+		const prefix string = ",\"snapshots\":"
+		out.RawString(prefix)
+		{
+			out.RawByte('[')
+			for v11, v12 := range in.Snapshots {
+				if v11 > 0 {
+					out.RawByte(',')
+				}
+				(v12).MarshalEasyJSON(out)
+			}
+			out.RawByte(']')
+		}
+	}
+	if in.Shared != 0 {
+		const prefix string = ",\"shared\":"
+		out.RawString(prefix)
+		out.Int(int(in.Shared))
+	}
+	if in.Self != nil {
+		const prefix string = ",\"self\":"
+		out.RawString(prefix)
+		(*in.Self).MarshalEasyJSON(out)
 	}
 	out.RawByte('}')
 }

@@ -297,6 +297,9 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 		if ans.Error != nil || len(ans.Answers) != 1 {
 			return ans
 		}
+		if err := ans.unshare(); err != nil {
+			return edgeAnswer{Error: protocol.NewError(protocol.CodeInternal, "%v", err)}
+		}
 		return ans.Answers[0]
 	case "batch":
 		if len(call.Calls) > maxEdgeBatch {
@@ -392,21 +395,34 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 		return edgeAnswer{Answers: out}
 	}
 	r.publishManyLocked(collected)
+	var shared []protocol.Snapshot
 	for i, c := range calls {
 		if joined[i] {
 			// The room as of the whole batch, at its seq.
-			if m, ok := r.st.Member(c.User); ok {
+			m, ok := r.st.Member(c.User)
+			switch {
+			case !ok: // left later in the batch
+				out[i] = edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
+			case !m.Preset.SeesEveryone() && !m.InView():
+				// It sees those in view, as every such joiner of the batch
+				// does: one snapshot for them all.
+				if shared == nil {
+					snap := r.snapshotOfLocked(c.User, m.Preset)
+					snap.Self = protocol.Participant{}
+					shared = append(shared, snap)
+				}
+				self := protocol.ParticipantOf(m)
+				out[i] = edgeAnswer{Shared: 1, Self: &self}
+			default:
 				snap := r.snapshotOfLocked(c.User, m.Preset)
 				out[i] = edgeAnswer{Snapshot: &snap}
-			} else { // left later in the batch
-				out[i] = edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
 			}
 		}
 		if out[i].Error == nil {
 			out[i].Seq = r.wseq
 		}
 	}
-	return edgeAnswer{Seq: r.wseq, Answers: out}
+	return edgeAnswer{Seq: r.wseq, Answers: out, Snapshots: shared}
 }
 
 // remoteJoinsLocked enters (or re-attaches) users connected to node: the
