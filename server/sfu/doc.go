@@ -155,7 +155,9 @@
 //
 // Config.OnLiveness is told when a participant's media goes silent (the
 // ICE of either PC disconnected or failed: pion's agent sees that ~5 s
-// after the last packet or consent response) and when it is heard again;
+// after the last packet or consent response; or an ICE restart not
+// connected within 2 s: the client may restart first) and when it is
+// heard again (connected);
 // the hub shows the participant as reconnecting meanwhile and probes its
 // WebSocket.
 //
