@@ -206,7 +206,9 @@ func TestRoomStreamCatchesUpAfterABlip(t *testing.T) {
 // rather than go on with a hole.
 func TestRoomStreamGaps(t *testing.T) {
 	r := clusterenv.RedisServer(t)
-	owner := newNode(t, r.URL(), "owner")
+	// Thousands of publishes in a row: Redis calls may take longer than
+	// the 100 ms the tests' usual TTL allows on a busy machine.
+	owner := newNodeTTL(t, r.URL(), "owner", 6*time.Second)
 	t.Run("trimmed", func(t *testing.T) {
 		p := owner.Publisher("trimmed", 1)
 		for seq := int64(1); seq <= streamMaxLen+500; seq++ {
