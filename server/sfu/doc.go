@@ -267,7 +267,9 @@
 // offer's rid order. Viewers see the track once (its first layer's
 // TrackInfo); a viewer's slot carries one layer at a time and moves
 // between them with the source switch above: at the new layer's keyframe,
-// which it requests, the old layer going on until then.
+// which it requests (again every second while it waits: a lost keyframe
+// would otherwise keep it waiting for good), the old layer going on until
+// then.
 //
 // Which layer a viewer gets (allocate.go, bwe.go):
 //

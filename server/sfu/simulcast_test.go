@@ -329,3 +329,35 @@ func TestSimulcastStalledLayer(t *testing.T) {
 		t.Error(err)
 	}
 }
+
+// A slot waiting to switch layers asks for the layer's keyframe again every
+// switchRetry until it comes: the first request's keyframe may have lost its
+// first packet on the way in, or the publisher let the request pass.
+func TestLayerSwitchAsksAgain(t *testing.T) {
+	g := &layerGroup{}
+	full := &source{video: true, pli: make(chan struct{}, 1), group: g, layer: 2}
+	sl := &slot{group: g, next: full, nextAsked: time.Now().UnixNano()}
+	asked := func() bool {
+		select {
+		case <-full.pli:
+			return true
+		default:
+			return false
+		}
+	}
+	sl.setLayer(2)
+	if asked() {
+		t.Fatal("asked again at once")
+	}
+	sl.mu.Lock()
+	sl.nextAsked -= int64(switchRetry)
+	sl.mu.Unlock()
+	sl.setLayer(2)
+	if !asked() {
+		t.Fatal("not asked again after switchRetry")
+	}
+	sl.setLayer(2)
+	if asked() {
+		t.Fatal("asked twice within switchRetry")
+	}
+}

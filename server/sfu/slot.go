@@ -59,8 +59,10 @@ type slot struct {
 	// catch-up set them; a retransmission has none): for its report.
 	srFrom   *source
 	srFromTS uint32
-	// When the slot last switched to a source, at a keyframe (unix ns).
+	// When the slot last switched to a source, at a keyframe (unix ns),
+	// and when it last asked next for the keyframe it waits for.
 	switchedAt int64
+	nextAsked  int64
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
 	caughtUp    uint16
@@ -208,7 +210,7 @@ func (sl *slot) bind(src *source, layer int) {
 		}
 	}
 	sl.mu.Lock()
-	sl.next, sl.group = target, src.group
+	sl.next, sl.group, sl.nextAsked = target, src.group, time.Now().UnixNano()
 	sl.mu.Unlock()
 	if target.addSlot(sl) {
 		sl.start()
@@ -216,13 +218,21 @@ func (sl *slot) bind(src *source, layer int) {
 }
 
 // setLayer moves the slot to the simulcast layer at most layer (see
-// layerGroup.pick) at that layer's next keyframe, which it requests; the
-// current layer goes on until then. A no-op for a track of one layer.
+// layerGroup.pick) at that layer's next keyframe, which it requests (again
+// every switchRetry while it waits: a keyframe whose first packet was lost
+// on the way in, or a request the publisher let pass, would leave the
+// slot waiting for good); the current layer goes on until then. A no-op
+// for a track of one layer.
 func (sl *slot) setLayer(layer int) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	if sl.group == nil || sl.closed || sl.next != nil && sl.next.layer == layer && sl.next.group == sl.group {
-		return // already waiting for it (stalled or not: see allocate)
+		// Already waiting for it (stalled or not: see allocate).
+		if now := time.Now().UnixNano(); !sl.closed && sl.next != nil && now-sl.nextAsked >= int64(switchRetry) {
+			sl.nextAsked = now
+			sl.next.requestKeyframe()
+		}
+		return
 	}
 	target := sl.group.pick(layer)
 	cur, _ := sl.rw.current().(*source)
@@ -239,9 +249,13 @@ func (sl *slot) setLayer(layer int) {
 	if !target.addSlot(sl) {
 		return
 	}
-	sl.next = target
+	sl.next, sl.nextAsked = target, time.Now().UnixNano()
 	target.requestKeyframe()
 }
+
+// switchRetry is how long a slot waits for the keyframe of the layer it
+// switches to before it asks again.
+const switchRetry = time.Second
 
 // layer is the rank of the simulcast layer the slot carries, and of the
 // one it waits to switch to (-1: none).
