@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -16,7 +17,28 @@ import (
 
 // relayLink wires an edge's RelayIn to the origin's relay participant in
 // one process, as a link between nodes would.
-type relayLink struct{ origin atomic.Pointer[Participant] }
+type relayLink struct {
+	origin atomic.Pointer[Participant]
+	// Paused lists go one at a time, in order, as on a socket.
+	pausedMu sync.Mutex
+	pausedN  uint64
+	crossed  atomic.Int64 // paused lists sent
+}
+
+func (l *relayLink) SendPaused(ids []string) {
+	l.pausedMu.Lock()
+	l.pausedN++
+	n := l.pausedN
+	l.pausedMu.Unlock()
+	l.crossed.Add(1)
+	go func() {
+		l.pausedMu.Lock()
+		defer l.pausedMu.Unlock()
+		if n == l.pausedN { // else a newer list replaces it
+			l.origin.Load().HandleRelayPaused(ids)
+		}
+	}()
+}
 
 func (l *relayLink) SendAnswer(sdp string) {
 	go func() { _ = l.origin.Load().HandleSubscribeAnswer(sdp) }()
@@ -443,5 +465,143 @@ func TestRelayThroughTheOwner(t *testing.T) {
 		if err := c.errs(); err != nil {
 			t.Errorf("%s: %v", c.userID, err)
 		}
+	}
+}
+
+// relayedLayers lists, for each edge node a relay sends to, the ranks of
+// userID's simulcast layers that cross to it now (the relay's slots in
+// the layers' fan-outs, as "node:rank" counts).
+func relayedLayers(s *SFU, meetingID, userID string) map[string]int {
+	out := map[string]int{}
+	for _, src := range s.tracksOf(meetingID, userID) {
+		if src.group == nil {
+			continue
+		}
+		for _, sl := range *src.slots.Load() {
+			if sl.p.relay {
+				out[fmt.Sprintf("%s:%d", sl.p.node, src.layer)]++
+			}
+		}
+	}
+	return out
+}
+
+// A simulcast track crosses to each edge as the layers its viewers watch,
+// one copy of each, and each edge viewer gets its own layer of it with
+// the one source switch (no gap in numbers or picture ids, each change
+// at a keyframe). A layer nobody on any node watches is paused at the
+// publisher, and resumed when an edge's viewer needs it; a keyframe
+// request for a layer reaches the publisher for that layer.
+func TestRelaySimulcastLayers(t *testing.T) {
+	origin, e1, e2 := newTestSFU(t), newTestSFU(t), newTestSFU(t)
+	api := clientAPI(t)
+	links := map[*SFU]*relayLink{}
+	for _, e := range []*SFU{e1, e2} {
+		in := startRelay(t, origin, e, "sl")
+		links[e] = in.link.(*relayLink)
+	}
+	top := joinClient(t, e1, api, "sl", "top")   // e1, nothing limits it
+	low := joinClient(t, e1, api, "sl", "low")   // e1, capped at q
+	mid := joinClient(t, e2, api, "sl", "mid")   // e2, capped at h
+	top2 := joinClient(t, e1, api, "sl", "top2") // e1 again, on f: no second copy
+	low.part.sub.capLayers(0)
+	mid.part.sub.capLayers(1)
+	pub := joinClient(t, origin, api, "sl", "pub")
+	origin.SetPublishing("sl", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var pubMid string
+	for _, tr := range pub.pub.GetTransceivers() {
+		pubMid = tr.Mid()
+	}
+	onLayer := func(v *tclient, want int64) *recvSlot {
+		t.Helper()
+		var sl *recvSlot
+		waitFor(t, flowTimeout, v.userID+" on layer "+simulcastRIDs[want].rid, func() bool {
+			sl = v.videoSlot(pub.peerID)
+			return sl != nil && sl.layer.Load() == want
+		})
+		n := v.packetsFrom(pub.peerID)
+		waitFor(t, flowTimeout, v.userID+": packets on the layer", func() bool { return v.packetsFrom(pub.peerID) >= n+50 })
+		return sl
+	}
+	slots := map[*tclient]*recvSlot{top: onLayer(top, 2), low: onLayer(low, 0), mid: onLayer(mid, 1), top2: onLayer(top2, 2)}
+
+	// What crosses: q and f to e1 (once, for its three viewers), h to e2.
+	n1, n2 := nodeName(e1), nodeName(e2)
+	want := map[string]int{n1 + ":0": 1, n1 + ":2": 1, n2 + ":1": 1}
+	waitFor(t, flowTimeout, "only the layers watched cross", func() bool { return maps.Equal(relayedLayers(origin, "sl", "pub"), want) })
+	// The layers e1 does not get no longer flow into it.
+	forwarded := func(s *SFU, rank int) uint64 {
+		for _, src := range s.tracksOf("sl", "pub") {
+			if src.group != nil && src.layer == rank {
+				return src.forwarded.Load()
+			}
+		}
+		return 0
+	}
+	h1, q2 := forwarded(e1, 1), forwarded(e2, 0)
+	time.Sleep(500 * time.Millisecond)
+	if d := forwarded(e1, 1) - h1; d > 0 {
+		t.Errorf("e1 received %d packets of h, which none of its viewers watches", d)
+	}
+	if d := forwarded(e2, 0) - q2; d > 0 {
+		t.Errorf("e2 received %d packets of q, which none of its viewers watches", d)
+	}
+	if got := pub.pausedRIDs(pubMid); got != "" {
+		t.Errorf("paused at the publisher: %q; every layer is watched on some node", got)
+	}
+
+	// mid moves up to f: nobody anywhere watches h, and the publisher
+	// pauses it; low moves up to h: it is resumed, and q paused.
+	mid.part.sub.capLayers(2)
+	onLayer(mid, 2)
+	waitFor(t, flowTimeout, "h paused at the publisher", func() bool { return pub.pausedRIDs(pubMid) == "h" })
+	low.part.sub.capLayers(1)
+	waitFor(t, flowTimeout, "h resumed and q paused at the publisher", func() bool { return pub.pausedRIDs(pubMid) == "q" })
+	onLayer(low, 1)
+	want = map[string]int{n1 + ":1": 1, n1 + ":2": 1, n2 + ":2": 1}
+	waitFor(t, flowTimeout, "the layers watched now cross", func() bool { return maps.Equal(relayedLayers(origin, "sl", "pub"), want) })
+
+	// low's keyframe request reaches the publisher for h.
+	time.Sleep(2 * minKeyframeInterval)
+	plis := [3]int64{pub.layerPLIs[0].Load(), pub.layerPLIs[1].Load(), pub.layerPLIs[2].Load()}
+	var video *recvTrack
+	for _, rt := range low.tracksFrom(pub.peerID) {
+		if rt.remote.Kind().String() == "video" {
+			video = rt
+		}
+	}
+	if err := low.sendPLI(video); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "low's PLI at the publisher, for h", func() bool { return pub.layerPLIs[1].Load() > plis[1] })
+	if pub.layerPLIs[0].Load() != plis[0] {
+		t.Error("low's PLI reached the publisher for q too")
+	}
+
+	for v, sl := range slots {
+		if got := len(v.tracksFrom(pub.peerID)); got != 1 {
+			t.Errorf("%s got the track as %d tracks, want 1", v.userID, got)
+		}
+		if g := sl.gaps.Load(); g != 0 {
+			t.Errorf("%s: %d gaps in the sequence numbers", v.userID, g)
+		}
+		if j := sl.pidJumps.Load(); j != 0 {
+			t.Errorf("%s: %d jumps in the picture ids", v.userID, j)
+		}
+		if j := sl.tl0Jumps.Load(); j != 0 {
+			t.Errorf("%s: %d jumps in TL0PICIDX", v.userID, j)
+		}
+		if b := sl.badSwitches.Load(); b != 0 {
+			t.Errorf("%s: %d layer changes did not start at a keyframe", v.userID, b)
+		}
+		if err := v.errs(); err != nil {
+			t.Errorf("%s: %v", v.userID, err)
+		}
+	}
+	if links[e1].crossed.Load() == 0 || links[e2].crossed.Load() == 0 {
+		t.Error("an edge never told the origin which layers it does not watch")
 	}
 }

@@ -111,6 +111,15 @@ func (r *rewriter) pad(n int) (first uint16, ts uint32, ok bool) {
 	return first, r.lastTS, true
 }
 
+// pause ends the current source's stretch: its next packet starts a new
+// one (at a keyframe, as a switch does), so that what the source forwarded
+// meanwhile leaves no gap.
+func (r *rewriter) pause() {
+	if r.n > 0 && r.segs[r.n-1].src != nil {
+		r.push(segment{first: r.lastSeq + 1})
+	}
+}
+
 func (r *rewriter) push(seg segment) {
 	if r.n == len(r.segs) {
 		copy(r.segs[:], r.segs[1:])

@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,8 +36,12 @@ import (
 // track, nothing per packet) and wakes those viewers' allocation when a
 // layer stalls or flows again.
 type layerGroup struct {
-	sess   *pubSession
-	owner  *Participant
+	owner *Participant
+	// tell passes the paused layers on: to the publisher ("layers"), or,
+	// for a track relayed in from another node, to that node (relay.go).
+	// Called without mu.
+	tell   func()
+	id     string // names the track to the nodes it is relayed to
 	mid    string // the publish PC's section
 	mu     sync.Mutex
 	rids   []string  // every layer's rid, lowest first
@@ -74,15 +80,23 @@ const (
 )
 
 func newLayerGroup(sess *pubSession, owner *Participant, recv *webrtc.RTPReceiver) *layerGroup {
-	g := &layerGroup{sess: sess, owner: owner}
+	var rids []string
 	for _, tr := range recv.Tracks() {
-		g.rids = append(g.rids, tr.RID())
+		rids = append(rids, tr.RID())
 	}
+	g := newGroup(owner, rids, func() { sess.sendLayers(owner) })
 	for _, tr := range sess.pc.GetTransceivers() {
 		if tr.Receiver() == recv {
 			g.mid = tr.Mid()
 		}
 	}
+	return g
+}
+
+// newGroup makes a track of the layers rids, lowest first; tell passes
+// its paused layers on.
+func newGroup(owner *Participant, rids []string, tell func()) *layerGroup {
+	g := &layerGroup{owner: owner, tell: tell, rids: rids, id: "g" + strconv.FormatUint(owner.s.seq.Add(1), 10)}
 	g.layers = make([]*source, len(g.rids))
 	g.paused = make([]bool, len(g.rids))
 	g.seen = make([]uint64, len(g.rids))
@@ -118,7 +132,7 @@ func (g *layerGroup) watchChanged() {
 	}
 	g.mu.Unlock()
 	if resumed {
-		g.sess.sendLayers(g.owner)
+		g.tell()
 	}
 }
 
@@ -134,7 +148,7 @@ func (g *layerGroup) pauseIdle() {
 	}
 	g.mu.Unlock()
 	if changed {
-		g.sess.sendLayers(g.owner)
+		g.tell()
 	}
 }
 
@@ -177,6 +191,13 @@ func (g *layerGroup) add(src *source, rid string) bool {
 		}
 	}
 	return false
+}
+
+// trackLayer describes layer src to a node it is relayed to.
+func (g *layerGroup) trackLayer(src *source) *protocol.TrackLayer {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return &protocol.TrackLayer{Group: g.id, RID: g.rids[src.layer], RIDs: slices.Clone(g.rids)}
 }
 
 // isLead reports whether src is the layer viewers see the track as.

@@ -72,6 +72,7 @@ type slot struct {
 	// assigned to (nil: idle), and the allocator's memory of its layers.
 	assigned *source
 	spent    bool // a relay's slot whose source ended: never bound again
+	held     bool // a relay's slot of a layer the edge does not want now (hold)
 	choice   *layerChoice
 }
 
@@ -195,22 +196,41 @@ const twccHeaderSize = 20
 
 // bind makes src the slot's source from its next keyframe on (its next
 // packet for audio), and asks src for a keyframe; for a simulcast track,
-// the layer at most layer (see layerGroup.pick). Only the participant's
+// the layer at most layer (see layerGroup.pick), but a relay's slot
+// carries the layer it is given, for life. Only the participant's
 // negotiation loop calls it.
 func (sl *slot) bind(src *source, layer int) {
 	sl.assigned = src
-	target := src
-	if src.group != nil {
-		if l := src.group.pick(layer); l != nil {
+	target, group := src, src.group
+	if sl.p.relay {
+		group = nil
+	} else if group != nil {
+		if l := group.pick(layer); l != nil {
 			target = l
 		}
 	}
 	sl.mu.Lock()
-	sl.next, sl.group = target, src.group
+	sl.next, sl.group = target, group
 	sl.mu.Unlock()
 	if target.addSlot(sl) {
 		sl.start()
 	}
+}
+
+// hold takes a relay's slot out of its layer's fan-out: the edge has no
+// viewer for the layer. bind puts it back; it then starts again at a
+// keyframe, its numbers going on from where they stopped. Only the
+// negotiation loop calls it.
+func (sl *slot) hold() {
+	src := sl.assigned
+	if src == nil {
+		return
+	}
+	src.removeSlot(sl)
+	sl.mu.Lock()
+	sl.next = nil
+	sl.rw.pause()
+	sl.mu.Unlock()
 }
 
 // setLayer moves the slot to the simulcast layer at most layer (see
