@@ -317,6 +317,7 @@ func (r *RelayIn) startLocked(rt *relayTrack, info protocol.TrackInfo) {
 		g := r.groups[l.Group]
 		if g == nil {
 			g = newGroup(p, slices.Clone(l.RIDs), func() { poke(r.paused) })
+			g.relayed = true
 			r.groups[l.Group] = g
 		}
 		if !g.add(src, l.RID) {

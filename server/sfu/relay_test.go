@@ -605,3 +605,64 @@ func TestRelaySimulcastLayers(t *testing.T) {
 		t.Error("an edge never told the origin which layers it does not watch")
 	}
 }
+
+// A simulcast track published at an edge crosses to the owner and from
+// there to the other edge as the layers watched beyond each hop: each
+// node's viewers get their own layer, and a layer nobody watches on any
+// node is paused at the publisher, two hops away.
+func TestRelaySimulcastThroughTheOwner(t *testing.T) {
+	owner, e1, e2 := newTestSFU(t), newTestSFU(t), newTestSFU(t)
+	api := clientAPI(t)
+	for _, e := range []*SFU{e1, e2} {
+		startRelay(t, owner, e, "sstar")
+		startRelay(t, e, owner, "sstar")
+	}
+	atOwner := joinClient(t, owner, api, "sstar", "atOwner")
+	atE2 := joinClient(t, e2, api, "sstar", "atE2")
+	atOwner.part.sub.capLayers(0)
+	pub := joinClient(t, e1, api, "sstar", "pub")
+	e1.SetPublishing("sstar", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var pubMid string
+	for _, tr := range pub.pub.GetTransceivers() {
+		pubMid = tr.Mid()
+	}
+	onLayer := func(v *tclient, want int64) *recvSlot {
+		t.Helper()
+		var sl *recvSlot
+		waitFor(t, flowTimeout, v.userID+" on layer "+simulcastRIDs[want].rid, func() bool {
+			sl = v.videoSlot(pub.peerID)
+			return sl != nil && sl.layer.Load() == want
+		})
+		return sl
+	}
+	slots := map[*tclient]*recvSlot{atOwner: onLayer(atOwner, 0), atE2: onLayer(atE2, 2)}
+	// e1 sends the owner q (its viewer's) and f (for e2); the owner sends
+	// e2 f; h is watched nowhere.
+	waitFor(t, flowTimeout, "h paused at the publisher", func() bool { return pub.pausedRIDs(pubMid) == "h" })
+	waitFor(t, flowTimeout, "q and f to the owner", func() bool {
+		return maps.Equal(relayedLayers(e1, "sstar", "pub"), map[string]int{nodeName(owner) + ":0": 1, nodeName(owner) + ":2": 1})
+	})
+	waitFor(t, flowTimeout, "f to e2", func() bool {
+		return maps.Equal(relayedLayers(owner, "sstar", "pub"), map[string]int{nodeName(e2) + ":2": 1})
+	})
+	// e2's viewer needs h: resumed at the publisher, two hops away.
+	atE2.part.sub.capLayers(1)
+	waitFor(t, flowTimeout, "h resumed, f paused", func() bool { return pub.pausedRIDs(pubMid) == "f" })
+	onLayer(atE2, 1)
+	n := atE2.packetsFrom(pub.peerID)
+	waitFor(t, flowTimeout, "atE2: packets on h", func() bool { return atE2.packetsFrom(pub.peerID) >= n+50 })
+	for v, sl := range slots {
+		if g, j := sl.gaps.Load(), sl.pidJumps.Load(); g != 0 || j != 0 {
+			t.Errorf("%s: %d gaps in the sequence numbers, %d jumps in the picture ids", v.userID, g, j)
+		}
+		if b := sl.badSwitches.Load(); b != 0 {
+			t.Errorf("%s: %d layer changes did not start at a keyframe", v.userID, b)
+		}
+		if err := v.errs(); err != nil {
+			t.Errorf("%s: %v", v.userID, err)
+		}
+	}
+}

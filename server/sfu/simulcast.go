@@ -40,16 +40,18 @@ type layerGroup struct {
 	// tell passes the paused layers on: to the publisher ("layers"), or,
 	// for a track relayed in from another node, to that node (relay.go).
 	// Called without mu.
-	tell   func()
-	id     string // names the track to the nodes it is relayed to
-	mid    string // the publish PC's section
-	mu     sync.Mutex
-	rids   []string  // every layer's rid, lowest first
-	layers []*source // by rank; nil until the layer's first packet
-	lead   *source
-	closed bool
-	paused []bool      // as last told the publisher
-	timer  *time.Timer // pauses idle layers
+	tell func()
+	id   string // names the track to the nodes it is relayed to
+	// relayed: a track relayed in from another node (relay.go).
+	relayed bool
+	mid     string // the publish PC's section
+	mu      sync.Mutex
+	rids    []string  // every layer's rid, lowest first
+	layers  []*source // by rank; nil until the layer's first packet
+	lead    *source
+	closed  bool
+	paused  []bool      // as last told the publisher
+	timer   *time.Timer // pauses idle layers
 	// Stalls, by rank: the forwarded count at the last look, when it
 	// last grew (or the layer was resumed), and whether the layer is
 	// stalled.
@@ -186,6 +188,12 @@ func (g *layerGroup) add(src *source, rid string) bool {
 			}
 			if g.check == nil {
 				g.check = time.AfterFunc(layerCheck, g.checkStalls)
+			}
+			if g.relayed && g.timer == nil {
+				// A relayed layer arrives when the origin's slot for it
+				// first sends, perhaps after this node's viewers chose
+				// theirs: unwatched, it is let go like any other.
+				g.timer = time.AfterFunc(layerPauseDelay, g.pauseIdle)
 			}
 			return true
 		}
