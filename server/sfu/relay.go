@@ -35,6 +35,14 @@ import (
 // them into requests to the publisher. The relay PC runs pion's default
 // interceptors, as a publish PC does: the edge asks the origin for what the
 // hop lost (NACK), and the origin's slot answers from its history.
+//
+// A simulcast track crosses as its layers, a slot each, named in the
+// tracks message (TrackInfo.Layer); the edge makes them one layerGroup,
+// whose viewers each get their own layer. A layer nobody at the edge
+// watches is paused there as at a publisher, and the edge tells the origin
+// (SendPaused), which holds the relay's slot of that layer (out of the
+// fan-out, so nothing of it crosses, and the origin can pause it at the
+// publisher) until the edge wants it again.
 
 // RelayLink carries an edge's side of a relay's signaling to the origin:
 // the answers to the origin's offers (Participant.HandleSubscribeAnswer of
