@@ -61,6 +61,9 @@ type slot struct {
 	srFromTS uint32
 	// When the slot last switched to a source, at a keyframe (unix ns).
 	switchedAt int64
+	// keyOnly: a relay's slot put back (resume) starts at a new keyframe,
+	// never with a catch-up.
+	keyOnly bool
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
 	caughtUp    uint16
@@ -104,13 +107,13 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 			// may reach the slot first). Not between layers of one track:
 			// a layer switch waits for its keyframe, paced, not a burst.
 			old, _ := cur.(*source)
-			if old != nil && src.group != nil && old.group == src.group || !sl.catchUp(src, now) {
+			if old != nil && src.group != nil && old.group == src.group || sl.keyOnly || !sl.catchUp(src, now) {
 				return
 			}
 		} else {
 			sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
 			// A catch-up's mark is in the numbers of the source it was for.
-			sl.next, sl.switchedAt, sl.caughtUpSet = nil, now, false
+			sl.next, sl.switchedAt, sl.caughtUpSet, sl.keyOnly = nil, now, false, false
 			if old, ok := cur.(*source); ok && old != nil {
 				old.removeSlot(sl)
 			}
@@ -218,9 +221,7 @@ func (sl *slot) bind(src *source, layer int) {
 }
 
 // hold takes a relay's slot out of its layer's fan-out: the edge has no
-// viewer for the layer. bind puts it back; it then starts again at a
-// keyframe, its numbers going on from where they stopped. Only the
-// negotiation loop calls it.
+// viewer for the layer, until resume. Only the negotiation loop calls it.
 func (sl *slot) hold() {
 	src := sl.assigned
 	if src == nil {
@@ -231,6 +232,24 @@ func (sl *slot) hold() {
 	sl.next = nil
 	sl.rw.pause()
 	sl.mu.Unlock()
+}
+
+// resume puts a held relay slot back in its layer's fan-out: it starts
+// again at the layer's next keyframe, which it asks for, its numbers going
+// on from where they stopped. Not with a catch-up from the history: an
+// edge viewer switching to the layer would get a picture up to a second
+// old and a burst. Only the negotiation loop calls it.
+func (sl *slot) resume() {
+	src := sl.assigned
+	if src == nil {
+		return
+	}
+	sl.mu.Lock()
+	sl.next, sl.keyOnly = src, true
+	sl.mu.Unlock()
+	if src.addSlot(sl) {
+		src.requestKeyframe()
+	}
 }
 
 // setLayer moves the slot to the simulcast layer at most layer (see
@@ -289,7 +308,7 @@ func (sl *slot) start() {
 	sl.mu.Lock()
 	now := time.Now().UnixNano()
 	src := sl.next
-	caught := src != nil && sl.catchUp(src, now)
+	caught := src != nil && !sl.keyOnly && sl.catchUp(src, now)
 	if src == nil && now-sl.switchedAt > int64(maxCatchUpAge) {
 		// The slot carries its source, since a keyframe that is not
 		// recent: the viewer may have lost what followed (its connection

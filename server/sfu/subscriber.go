@@ -262,7 +262,7 @@ func (sb *subscriber) holdLayers() {
 		if sl.held {
 			sl.hold()
 		} else {
-			sl.bind(src, 0)
+			sl.resume()
 		}
 	}
 }
