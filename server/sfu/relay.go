@@ -319,18 +319,17 @@ func (r *RelayIn) startLocked(rt *relayTrack, info protocol.TrackInfo) {
 	p := r.standInLocked(info)
 	src := newSource(p, &pubSession{pc: r.pc, token: p.u.allow.Load()}, rt.remote, rt.recv)
 	src.info.PeerID, src.info.UserID, src.info.Source = info.PeerID, info.UserID, info.Source
-	if l := info.Layer; l != nil && src.video {
+	if l := info.Layer; l != nil && src.video && len(l.RIDs) <= maxRelayedLayers && slices.Contains(l.RIDs, l.RID) {
 		// A simulcast layer: a layer of the track here too, which the
-		// edge's viewers switch between as on the origin.
+		// edge's viewers switch between as on the origin. (A layer that
+		// does not fit its track's is forwarded as a track of its own.)
 		g := r.groups[l.Group]
 		if g == nil {
 			g = newGroup(p, slices.Clone(l.RIDs), func() { poke(r.paused) })
 			g.relayed = true
 			r.groups[l.Group] = g
 		}
-		if !g.add(src, l.RID) {
-			return
-		}
+		g.add(src, l.RID)
 	}
 	if !r.m.addSource(src) {
 		return
@@ -351,6 +350,10 @@ func (r *RelayIn) endLocked(rt *relayTrack) {
 	r.m.removeSource(src)
 	src.close()
 }
+
+// maxRelayedLayers bounds the layers of a relayed track (browsers send
+// at most three or four).
+const maxRelayedLayers = 8
 
 // pausedLayers lists the relay's slots whose layers are paused here.
 func (r *RelayIn) pausedLayers() []string {
