@@ -330,6 +330,7 @@ func (r *RelayIn) startLocked(rt *relayTrack, info protocol.TrackInfo) {
 			r.groups[l.Group] = g
 		}
 		g.add(src, l.RID)
+		poke(r.paused) // the whole list again: a new slot's is never stale at the origin
 	}
 	if !r.m.addSource(src) {
 		return

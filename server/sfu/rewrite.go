@@ -146,6 +146,9 @@ func (r *rewriter) rewrite(seq uint16, ts uint32, pic vp8Pic, now int64) (outSeq
 		return 0, 0, pic, false, false
 	}
 	seg := &r.segs[r.n-1]
+	if seg.src == nil {
+		return 0, 0, pic, false, false // paused: nothing until the next switch
+	}
 	outSeq, outTS = seq+seg.off.seq, ts+seg.off.ts
 	if seqBefore(outSeq, seg.first) {
 		return 0, 0, pic, false, false
