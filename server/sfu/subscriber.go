@@ -244,7 +244,7 @@ func (sb *subscriber) setRelayPaused(trackIDs []string) {
 }
 
 // holdLayers takes the relay's slots of the layers its edge does not want
-// out of their fan-out and puts the others back (slot.hold): one copy of
+// out of their fan-out and puts the others back (slot.hold, slot.resume): one copy of
 // each layer some viewer there watches crosses, and a layer nobody on any
 // node watches is paused at its publisher (layerGroup). Only the loop
 // calls it.
