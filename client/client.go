@@ -441,13 +441,14 @@ func (m *Meeting) KeepMedia() { m.keepMedia.Store(true) }
 
 // Probe checks the signaling connection now (the media session calls it
 // when its media went silent, a sign that the network changed): it pings,
-// and opens a second socket to the same node meanwhile. The old connection
-// is dropped, and the meeting reconnects at once over the new socket, when
-// the new one is open and the old has not said a word for as long again,
-// and at least probeGrace (a live one answers within a round trip;
-// opening a socket takes two), or when it stays silent for timeout. A connection that answers keeps going
-// and the new socket is closed unused (the server sees it open and close,
-// never a hello).
+// and unless the connection spoke within probeGrace, opens a second
+// socket to the same node meanwhile. The old connection is dropped, and
+// the meeting reconnects at once over the new socket, when the new one is
+// open and the old has not said a word for as long again, and at least
+// probeGrace (a live one answers within a round trip; opening a socket
+// takes two), or when it stays silent for timeout. A connection that
+// answers keeps going and the new socket is closed unused (the server
+// sees it open and close, never a hello).
 func (m *Meeting) Probe(timeout time.Duration) error {
 	m.mu.Lock()
 	c := m.conn
@@ -457,6 +458,12 @@ func (m *Meeting) Probe(timeout time.Duration) error {
 	}
 	ctx, cancel := context.WithTimeout(m.ctx, timeout)
 	defer cancel()
+	if time.Since(time.Unix(0, c.lastRead.Load())) < probeGrace {
+		// It spoke just now (or is new: the media restarting after a
+		// reconnect is silent too): a ping is enough.
+		_, err := c.call(ctx, protocol.ClientMessage{Type: protocol.TypePing}, kindPlain)
+		return err
+	}
 	start := time.Now()
 	readsBefore := c.reads.Load()
 	pinged := make(chan error, 1)

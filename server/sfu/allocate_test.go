@@ -268,6 +268,90 @@ func TestBWETrainOverTwoReports(t *testing.T) {
 	if b.probedAt != now || b.probed < 280e3 || b.probed > 320e3 {
 		t.Fatalf("the whole train measured %g at %d, want about 300e3 at %d", b.probed, b.probedAt, now)
 	}
+	// The same train, but the shaper's queue dropped most of what the
+	// bucket did not pass: what arrived is the burst, no measure.
+	probedAt := b.probedAt
+	for i := range train[14:] {
+		train[14+i].lost = true
+	}
+	now += 100 * ms
+	b.update(append(train, media(now)...), now)
+	if b.probedAt != probedAt {
+		t.Fatalf("a train mostly lost measured %g", b.probed)
+	}
+}
+
+// A viewer's machine that stalls: the packets of 100 ms arrive 280 ms late
+// in one batch, two reports in a row. That is not the path's queue: no
+// decrease. The same delay with the packets spaced out (a queue growing)
+// is.
+func TestBWEReceiverStallIsNotCongestion(t *testing.T) {
+	const ms = int64(1e6)
+	report := func(at, delay, spacing int64) []ack {
+		var acks []ack
+		for i := range 10 {
+			sent := at + int64(i)*10*ms
+			acks = append(acks, ack{sent: sent, size: 1000, arrival: at/1000 + 5000 + delay + int64(i)*spacing})
+		}
+		return acks
+	}
+	for _, c := range []struct {
+		name     string
+		spacing  int64 // µs between arrivals
+		decrease bool
+	}{
+		{"a batch", 200, false},
+		{"a queue", 12_000, true},
+	} {
+		b := newBWE()
+		b.rate = 2e6
+		now := int64(0)
+		for range 10 {
+			now += 100 * ms
+			b.update(report(now, 0, 10_000), now)
+		}
+		before := b.rate
+		for range 2 {
+			now += 100 * ms
+			b.update(report(now, 280_000, c.spacing), now)
+		}
+		if got := b.rate < before; got != c.decrease {
+			t.Errorf("%s 280 ms late: estimate %g → %g, decrease %v, want %v", c.name, before, b.rate, got, c.decrease)
+		}
+	}
+}
+
+// A probe that measured the link bounds the estimate's growth while it is
+// recent: a viewer on a 300 kbit/s link is not grown back above it and
+// moved up to find out, every few seconds.
+func TestBWEProbeBoundsGrowth(t *testing.T) {
+	const ms = int64(1e6)
+	b := newBWE()
+	b.rate = 250e3
+	b.probed, b.probedAt = 300e3, 1
+	now := int64(1)
+	report := func(at int64) []ack {
+		var acks []ack
+		for i := range 10 {
+			sent := at + int64(i)*10*ms
+			acks = append(acks, ack{sent: sent, size: 250, arrival: sent/1000 + 5000})
+		}
+		return acks
+	}
+	for range 90 {
+		now += 100 * ms
+		b.update(report(now), now)
+	}
+	if b.rate > 300e3 {
+		t.Fatalf("estimate %g 9 s after a probe of 300e3; want at most that", b.rate)
+	}
+	for range 30 {
+		now += 100 * ms
+		b.update(report(now), now)
+	}
+	if b.rate <= 300e3 {
+		t.Fatalf("estimate %g 12 s after the probe; want growth again", b.rate)
+	}
 }
 
 // A probe counts while the queuing delay is between the marks (no growth,

@@ -25,7 +25,8 @@ import (
 //     what the viewer received (at most once per bweDecreaseGap);
 //   - a report with neither (delay under bweQueueLow, loss under
 //     bweLossLow) raises the estimate by bweGrowth per second, up to 1.5
-//     times what the viewer received (GCC's bound: more is a guess);
+//     times what the viewer received (GCC's bound: more is a guess) and
+//     not past the last probe's measure while it is recent;
 //   - to find out whether more fits, the allocator has a slot send a probe
 //     train (padding-only packets, back to back: slot.probe); the median
 //     gap between arrivals in the train's second half gives the link's
@@ -49,9 +50,10 @@ type bwe struct {
 	loss            float64
 	// The last probe train's rate, and when it was measured; the packets
 	// of a train reported so far.
-	probed   float64
-	probedAt int64
-	train    []ack
+	probed    float64
+	probedAt  int64
+	train     []ack
+	trainLost int
 }
 
 const (
@@ -78,12 +80,24 @@ const (
 	bweProbeMin   = 4
 	bweProbeUse   = 0.85
 	bweProbeValid = 1e9
+	// A report's packets sent over at least bweBatchSpan (ns) that
+	// arrived in less than 1/bweBatchRatio of it came in a batch.
+	bweBatchSpan  = 20e6
+	bweBatchRatio = 2
+	// Growth stops at the last probe's rate for bweProbeBound (longer
+	// than the probes' 6 s interval at most: while a viewer is probed, the
+	// last probe bounds it).
+	bweProbeBound = 10e9
 )
 
 func newBWE() *bwe { return &bwe{rate: bweStart, train: make([]ack, 0, bweTrainMax)} }
 
-// bweTrainMax bounds the packets of one train kept (slot.probe sends 24).
-const bweTrainMax = 64
+// bweTrainMax bounds the packets of one train kept (slot.probe sends 24);
+// a train more than 1/bweTrainLossDiv of which was lost measures nothing.
+const (
+	bweTrainMax     = 64
+	bweTrainLossDiv = 4
+)
 
 // ack is one packet of a report: sent at (our clock, ns), size bytes,
 // arrived at arrival (the viewer's clock, µs) unless lost.
@@ -110,21 +124,25 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	}
 	var lost, bytes, media int
 	first, last := int64(0), int64(0)
+	var sentFirst, sentLast int64 // ns, of the report's received media packets
 	var owdSum, owdN int64
 	// A train's packets are gathered until a report shows a packet sent
 	// after them (or none of theirs): one report often holds only its
 	// first packets, the ones a token bucket let through at once, whose
 	// rate is the line's.
-	trainDone := len(b.train) > 0
+	trainDone := len(b.train)+b.trainLost > 0
 	for _, a := range acks {
 		if a.probe {
 			trainDone = false
-			if !a.lost && len(b.train) < cap(b.train) {
+			switch {
+			case a.lost:
+				b.trainLost++
+			case len(b.train) < cap(b.train):
 				b.train = append(b.train, a)
 			}
 		} else {
 			media++
-			trainDone = trainDone || len(b.train) > 0
+			trainDone = trainDone || len(b.train)+b.trainLost > 0
 		}
 	}
 	i := 0
@@ -149,12 +167,26 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 			first = a.arrival
 		}
 		last = max(last, a.arrival)
-	}
-	if trainDone {
-		if capacity, ok := trainRate(b.train); ok {
-			b.probed, b.probedAt = capacity, now
+		if sentFirst == 0 {
+			sentFirst = a.sent
 		}
-		b.train = b.train[:0]
+		sentLast = a.sent
+	}
+	// Packets that arrived in much less time than they took to send came
+	// in a batch: the viewer's machine read them late (it was not
+	// scheduled), or a queue drains. Neither is a queue growing on the
+	// path, whatever their delay (a link's queue spaces packets out).
+	batch := sentLast-sentFirst >= bweBatchSpan && (last-first)*1000*bweBatchRatio < sentLast-sentFirst
+	if trainDone {
+		// A train the path dropped part of measured only what got through
+		// before its queue filled (often the burst a token bucket passes at
+		// line rate): no measure.
+		if b.trainLost*bweTrainLossDiv <= len(b.train)+b.trainLost {
+			if capacity, ok := trainRate(b.train); ok {
+				b.probed, b.probedAt = capacity, now
+			}
+		}
+		b.train, b.trainLost = b.train[:0], 0
 	}
 	if media == 0 {
 		return b.rate
@@ -192,9 +224,11 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	b.lastReport = now
 	// Delay says congestion when it lasts (bweQueueReports reports): one
 	// late report can be the viewer's machine, not the path.
-	if b.queue > bweQueueHigh {
+	switch {
+	case batch:
+	case b.queue > bweQueueHigh:
 		b.over++
-	} else {
+	default:
 		b.over = 0
 	}
 	switch {
@@ -213,6 +247,12 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		grown := b.rate * (1 + bweGrowth*dt)
 		if b.acked > 0 {
 			grown = min(grown, max(b.rate, 1.5*b.acked+bweSlack))
+		}
+		if b.probedAt != 0 && now-b.probedAt < bweProbeBound {
+			// Nor above what the last probe measured: growing past the
+			// link's measured rate moves a viewer up to find out the hard
+			// way, every few seconds.
+			grown = min(grown, max(b.rate, b.probed))
 		}
 		b.rate = grown
 		fallthrough

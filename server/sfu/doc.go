@@ -175,7 +175,9 @@
 //
 // Config.OnLiveness is told when a participant's media goes silent (the
 // ICE of either PC disconnected or failed: pion's agent sees that ~5 s
-// after the last packet or consent response) and when it is heard again;
+// after the last packet or consent response; or an ICE restart not
+// connected within 2 s: the client may restart first) and when it is
+// heard again (connected);
 // the hub shows the participant as reconnecting meanwhile and probes its
 // WebSocket.
 //
@@ -296,8 +298,8 @@
 //     0.85 of what the viewer received when the queuing delay stays above
 //     60 ms or more than 10% is lost over the last second; up 25%/s
 //     otherwise, but not past 1.5 times what the viewer received (GCC's
-//     bound) unless a probe measured more (taken whenever no congestion
-//     is seen).
+//     bound) nor, for 10 s, past what the last probe measured; a probe
+//     that measured more is taken whenever no congestion is seen.
 //   - A probe train is 24 padding-only packets sent back to back on the
 //     slot (numbers of their own: the rewriter's pad); a packet's size
 //     over the median gap between arrivals in the second half is the

@@ -82,6 +82,53 @@ func (p *Participant) setLive(pc uint32, live bool) {
 	}
 }
 
+// iceLiveness turns one peer connection's ICE states into the
+// participant's liveness (setLive): silent when ICE is disconnected or
+// failed, and when an ICE restart (checking after connected) has not
+// connected within iceRestartGrace; heard again only once connected. A
+// client restarts ICE about when the server's agent would see the silence
+// (both wait ~5 s): were checking taken as live, a presenter whose network
+// is dark would never be shown reconnecting, or be shown back while still
+// dark.
+type iceLiveness struct {
+	p     *Participant
+	pc    uint32
+	stale func() bool // the connection no longer counts (replaced, closed)
+
+	mu        sync.Mutex
+	connected bool // it was connected once: checking is a restart
+	gen       int  // the state changes so far
+}
+
+// iceRestartGrace is how long an ICE restart may take before the
+// participant is shown reconnecting: a browser whose network changed
+// checks from its new address ~1.2 s after the restart's offer.
+const iceRestartGrace = 2 * time.Second
+
+func (l *iceLiveness) state(st webrtc.ICEConnectionState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen++
+	switch st {
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		l.connected = true
+		l.p.setLive(l.pc, true)
+	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
+		l.p.setLive(l.pc, false)
+	case webrtc.ICEConnectionStateChecking:
+		if l.connected {
+			gen := l.gen
+			time.AfterFunc(iceRestartGrace, func() {
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				if l.gen == gen && !l.stale() {
+					l.p.setLive(l.pc, false)
+				}
+			})
+		}
+	}
+}
+
 // Live reports whether every peer connection of the participant hears from
 // its client (ICE neither disconnected nor failed).
 func (p *Participant) Live() bool { return p.lost.Load() == 0 }

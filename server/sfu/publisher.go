@@ -231,9 +231,12 @@ func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
 			sess.gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
+	live := &iceLiveness{p: pb.p, pc: livePublish, stale: func() bool {
+		return sess.retired.Load() || pc.ConnectionState() == webrtc.PeerConnectionStateClosed
+	}}
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		if !sess.retired.Load() {
-			pb.p.setLive(livePublish, st != webrtc.ICEConnectionStateDisconnected && st != webrtc.ICEConnectionStateFailed)
+			live.state(st)
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {

@@ -137,7 +137,7 @@ func TestSlotsAndKeyframes(t *testing.T) {
 	time.Sleep(2 * minKeyframeInterval)
 	pa, pb, cu, shed := a.pliCount.Load(), b.pliCount.Load(), s.Stats().CatchUps, s.Stats().PacketsShed
 	late := joinClient(t, s, api, "m2", "late")
-	waitFor(t, flowTimeout, "late receiving a and b", func() bool {
+	waitFor(t, flowTimeout, "late receiving a and b (b's audio and video)", func() bool {
 		return late.packetsFrom(a.peerID) >= 20 && late.packetsFrom(b.peerID) >= 20 && len(late.tracksFrom(b.peerID)) == 2
 	})
 	// (A forwarder that shed what waited too long, on a loaded machine,

@@ -372,9 +372,8 @@ func (sb *subscriber) newPC() error {
 			gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
-	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		sb.p.setLive(liveSubscribe, st != webrtc.ICEConnectionStateDisconnected && st != webrtc.ICEConnectionStateFailed)
-	})
+	live := &iceLiveness{p: sb.p, pc: liveSubscribe, stale: func() bool { return pc.ConnectionState() == webrtc.PeerConnectionStateClosed }}
+	pc.OnICEConnectionStateChange(live.state)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		sb.p.log.Debug("subscribe PC", "state", st.String())
 		switch st {
