@@ -139,6 +139,34 @@ export function recordPeerConnections() {
 }
 
 /**
+ * Page side, for page.evaluate on a publisher's page after
+ * recordPeerConnections: window.layerWidths() is the width of each
+ * simulcast layer it sends (rid → frameWidth). The encoder may scale a
+ * layer down (CPU, uplink), so a viewer's layer is the one whose width it
+ * decodes (layerOf).
+ */
+export function recordLayerWidths() {
+  window.layerWidths = async () => {
+    const out = {};
+    for (const pc of window.pcs) {
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "outbound-rtp" && r.kind === "video" && r.rid && r.frameWidth) out[r.rid] = r.frameWidth;
+      });
+    }
+    return out;
+  };
+}
+
+/** The layer (rid) whose width (of layerWidths()) is closest to width; "" for 0. */
+export function layerOf(width, widths) {
+  let best = "", d = Infinity;
+  for (const [rid, w] of Object.entries(widths)) {
+    if (Math.abs(w - width) < d) [best, d] = [rid, Math.abs(w - width)];
+  }
+  return width > 0 ? best : "";
+}
+
+/**
  * Plays userId's video in a muted <video> on page once the page's
  * window.byUser has it (Chromium decodes what is shown).
  */

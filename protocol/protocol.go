@@ -167,6 +167,18 @@ type TrackInfo struct {
 	TrackID  string `json:"trackId"`
 	StreamID string `json:"streamId"`
 	Source   string `json:"source,omitempty"` // SourceScreenshare, or "" for camera and microphone
+	// Layer is set between nodes only (a relay's tracks, server/sfu
+	// relay.go): the simulcast layer the slot carries.
+	Layer *TrackLayer `json:"layer,omitempty"`
+}
+
+// TrackLayer is one simulcast layer of a track relayed between nodes:
+// the track's id at the sending node, the layer's rid and every layer's,
+// lowest first.
+type TrackLayer struct {
+	Group string   `json:"group"`
+	RID   string   `json:"rid"`
+	RIDs  []string `json:"rids"`
 }
 
 // ServerMessage is every message the server sends. Which fields are set

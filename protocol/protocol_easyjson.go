@@ -16,7 +16,112 @@ var (
 	_ *jwriter.Writer
 )
 
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol(in *jlexer.Lexer, out *TrackInfo) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol(in *jlexer.Lexer, out *TrackLayer) {
+	isTopLevel := in.IsStart()
+	if in.IsNull() {
+		if isTopLevel {
+			in.Consumed()
+		}
+		in.Skip()
+		return
+	}
+	in.Delim('{')
+	for !in.IsDelim('}') {
+		key := in.UnsafeFieldName(false)
+		in.WantColon()
+		switch key {
+		case "group":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Group = string(in.String())
+			}
+		case "rid":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.RID = string(in.String())
+			}
+		case "rids":
+			if in.IsNull() {
+				in.Skip()
+				out.RIDs = nil
+			} else {
+				in.Delim('[')
+				if out.RIDs == nil {
+					if !in.IsDelim(']') {
+						out.RIDs = make([]string, 0, 4)
+					} else {
+						out.RIDs = []string{}
+					}
+				} else {
+					out.RIDs = (out.RIDs)[:0]
+				}
+				for !in.IsDelim(']') {
+					var v1 string
+					if in.IsNull() {
+						in.Skip()
+					} else {
+						v1 = string(in.String())
+					}
+					out.RIDs = append(out.RIDs, v1)
+					in.WantComma()
+				}
+				in.Delim(']')
+			}
+		default:
+			in.SkipRecursive()
+		}
+		in.WantComma()
+	}
+	in.Delim('}')
+	if isTopLevel {
+		in.Consumed()
+	}
+}
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol(out *jwriter.Writer, in TrackLayer) {
+	out.RawByte('{')
+	first := true
+	_ = first
+	{
+		const prefix string = ",\"group\":"
+		out.RawString(prefix[1:])
+		out.String(string(in.Group))
+	}
+	{
+		const prefix string = ",\"rid\":"
+		out.RawString(prefix)
+		out.String(string(in.RID))
+	}
+	{
+		const prefix string = ",\"rids\":"
+		out.RawString(prefix)
+		if in.RIDs == nil && (out.Flags&jwriter.NilSliceAsEmpty) == 0 {
+			out.RawString("null")
+		} else {
+			out.RawByte('[')
+			for v2, v3 := range in.RIDs {
+				if v2 > 0 {
+					out.RawByte(',')
+				}
+				out.String(string(v3))
+			}
+			out.RawByte(']')
+		}
+	}
+	out.RawByte('}')
+}
+
+// MarshalEasyJSON supports easyjson.Marshaler interface
+func (v TrackLayer) MarshalEasyJSON(w *jwriter.Writer) {
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol(w, v)
+}
+
+// UnmarshalEasyJSON supports easyjson.Unmarshaler interface
+func (v *TrackLayer) UnmarshalEasyJSON(l *jlexer.Lexer) {
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol(l, v)
+}
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol1(in *jlexer.Lexer, out *TrackInfo) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -66,6 +171,20 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol(in *jlexer.Lexer, o
 			} else {
 				out.Source = string(in.String())
 			}
+		case "layer":
+			if in.IsNull() {
+				in.Skip()
+				out.Layer = nil
+			} else {
+				if out.Layer == nil {
+					out.Layer = new(TrackLayer)
+				}
+				if in.IsNull() {
+					in.Skip()
+				} else {
+					(*out.Layer).UnmarshalEasyJSON(in)
+				}
+			}
 		default:
 			in.SkipRecursive()
 		}
@@ -76,7 +195,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol(in *jlexer.Lexer, o
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol(out *jwriter.Writer, in TrackInfo) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol1(out *jwriter.Writer, in TrackInfo) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -110,19 +229,24 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol(out *jwriter.Writer
 		out.RawString(prefix)
 		out.String(string(in.Source))
 	}
+	if in.Layer != nil {
+		const prefix string = ",\"layer\":"
+		out.RawString(prefix)
+		(*in.Layer).MarshalEasyJSON(out)
+	}
 	out.RawByte('}')
 }
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v TrackInfo) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol1(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *TrackInfo) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol1(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol1(in *jlexer.Lexer, out *StageRequest) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol2(in *jlexer.Lexer, out *StageRequest) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -170,7 +294,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol1(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol1(out *jwriter.Writer, in StageRequest) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol2(out *jwriter.Writer, in StageRequest) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -199,14 +323,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol1(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v StageRequest) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol1(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol2(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *StageRequest) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol1(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol2(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol2(in *jlexer.Lexer, out *Snapshot) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, out *Snapshot) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -248,13 +372,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol2(in *jlexer.Lexer, 
 					out.Participants = (out.Participants)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v1 Participant
+					var v4 Participant
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						(v1).UnmarshalEasyJSON(in)
+						(v4).UnmarshalEasyJSON(in)
 					}
-					out.Participants = append(out.Participants, v1)
+					out.Participants = append(out.Participants, v4)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -275,13 +399,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol2(in *jlexer.Lexer, 
 					out.Requests = (out.Requests)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v2 StageRequest
+					var v5 StageRequest
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						(v2).UnmarshalEasyJSON(in)
+						(v5).UnmarshalEasyJSON(in)
 					}
-					out.Requests = append(out.Requests, v2)
+					out.Requests = append(out.Requests, v5)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -308,7 +432,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol2(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol2(out *jwriter.Writer, in Snapshot) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Writer, in Snapshot) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -329,11 +453,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol2(out *jwriter.Write
 			out.RawString("null")
 		} else {
 			out.RawByte('[')
-			for v3, v4 := range in.Participants {
-				if v3 > 0 {
+			for v6, v7 := range in.Participants {
+				if v6 > 0 {
 					out.RawByte(',')
 				}
-				(v4).MarshalEasyJSON(out)
+				(v7).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -343,11 +467,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol2(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v5, v6 := range in.Requests {
-				if v5 > 0 {
+			for v8, v9 := range in.Requests {
+				if v8 > 0 {
 					out.RawByte(',')
 				}
-				(v6).MarshalEasyJSON(out)
+				(v9).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -367,14 +491,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol2(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v Snapshot) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol2(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *Snapshot) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol2(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, out *ServerMessage) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(in *jlexer.Lexer, out *ServerMessage) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -470,13 +594,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 					out.Requests = (out.Requests)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v7 StageRequest
+					var v10 StageRequest
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						(v7).UnmarshalEasyJSON(in)
+						(v10).UnmarshalEasyJSON(in)
 					}
-					out.Requests = append(out.Requests, v7)
+					out.Requests = append(out.Requests, v10)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -503,13 +627,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 					out.Changes = (out.Changes)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v8 Change
+					var v11 Change
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						(v8).UnmarshalEasyJSON(in)
+						(v11).UnmarshalEasyJSON(in)
 					}
-					out.Changes = append(out.Changes, v8)
+					out.Changes = append(out.Changes, v11)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -544,13 +668,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 					out.RequestsAdded = (out.RequestsAdded)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v9 StageRequest
+					var v12 StageRequest
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						(v9).UnmarshalEasyJSON(in)
+						(v12).UnmarshalEasyJSON(in)
 					}
-					out.RequestsAdded = append(out.RequestsAdded, v9)
+					out.RequestsAdded = append(out.RequestsAdded, v12)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -571,13 +695,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 					out.RequestsRemoved = (out.RequestsRemoved)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v10 string
+					var v13 string
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v10 = string(in.String())
+						v13 = string(in.String())
 					}
-					out.RequestsRemoved = append(out.RequestsRemoved, v10)
+					out.RequestsRemoved = append(out.RequestsRemoved, v13)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -618,13 +742,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 					out.Events = (out.Events)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v11 ServerMessage
+					var v14 ServerMessage
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						(v11).UnmarshalEasyJSON(in)
+						(v14).UnmarshalEasyJSON(in)
 					}
-					out.Events = append(out.Events, v11)
+					out.Events = append(out.Events, v14)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -645,13 +769,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 					out.Participants = (out.Participants)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v12 Participant
+					var v15 Participant
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						(v12).UnmarshalEasyJSON(in)
+						(v15).UnmarshalEasyJSON(in)
 					}
-					out.Participants = append(out.Participants, v12)
+					out.Participants = append(out.Participants, v15)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -698,13 +822,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 					out.Tracks = (out.Tracks)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v13 TrackInfo
+					var v16 TrackInfo
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						(v13).UnmarshalEasyJSON(in)
+						(v16).UnmarshalEasyJSON(in)
 					}
-					out.Tracks = append(out.Tracks, v13)
+					out.Tracks = append(out.Tracks, v16)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -725,13 +849,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 					out.Paused = (out.Paused)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v14 LayerID
+					var v17 LayerID
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						(v14).UnmarshalEasyJSON(in)
+						(v17).UnmarshalEasyJSON(in)
 					}
-					out.Paused = append(out.Paused, v14)
+					out.Paused = append(out.Paused, v17)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -752,7 +876,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Writer, in ServerMessage) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(out *jwriter.Writer, in ServerMessage) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -796,11 +920,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v15, v16 := range in.Requests {
-				if v15 > 0 {
+			for v18, v19 := range in.Requests {
+				if v18 > 0 {
 					out.RawByte(',')
 				}
-				(v16).MarshalEasyJSON(out)
+				(v19).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -815,11 +939,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v17, v18 := range in.Changes {
-				if v17 > 0 {
+			for v20, v21 := range in.Changes {
+				if v20 > 0 {
 					out.RawByte(',')
 				}
-				(v18).MarshalEasyJSON(out)
+				(v21).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -834,11 +958,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v19, v20 := range in.RequestsAdded {
-				if v19 > 0 {
+			for v22, v23 := range in.RequestsAdded {
+				if v22 > 0 {
 					out.RawByte(',')
 				}
-				(v20).MarshalEasyJSON(out)
+				(v23).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -848,11 +972,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v21, v22 := range in.RequestsRemoved {
-				if v21 > 0 {
+			for v24, v25 := range in.RequestsRemoved {
+				if v24 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v22))
+				out.String(string(v25))
 			}
 			out.RawByte(']')
 		}
@@ -872,11 +996,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v23, v24 := range in.Events {
-				if v23 > 0 {
+			for v26, v27 := range in.Events {
+				if v26 > 0 {
 					out.RawByte(',')
 				}
-				(v24).MarshalEasyJSON(out)
+				(v27).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -886,11 +1010,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v25, v26 := range in.Participants {
-				if v25 > 0 {
+			for v28, v29 := range in.Participants {
+				if v28 > 0 {
 					out.RawByte(',')
 				}
-				(v26).MarshalEasyJSON(out)
+				(v29).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -915,11 +1039,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v27, v28 := range in.Tracks {
-				if v27 > 0 {
+			for v30, v31 := range in.Tracks {
+				if v30 > 0 {
 					out.RawByte(',')
 				}
-				(v28).MarshalEasyJSON(out)
+				(v31).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -929,11 +1053,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v29, v30 := range in.Paused {
-				if v29 > 0 {
+			for v32, v33 := range in.Paused {
+				if v32 > 0 {
 					out.RawByte(',')
 				}
-				(v30).MarshalEasyJSON(out)
+				(v33).MarshalEasyJSON(out)
 			}
 			out.RawByte(']')
 		}
@@ -948,14 +1072,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v ServerMessage) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol3(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *ServerMessage) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol3(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(in *jlexer.Lexer, out *Permissions) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol5(in *jlexer.Lexer, out *Permissions) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1051,7 +1175,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(out *jwriter.Writer, in Permissions) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol5(out *jwriter.Writer, in Permissions) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1120,14 +1244,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v Permissions) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol4(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol5(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *Permissions) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol4(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol5(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol5(in *jlexer.Lexer, out *Participant) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(in *jlexer.Lexer, out *Participant) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1199,7 +1323,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol5(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol5(out *jwriter.Writer, in Participant) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(out *jwriter.Writer, in Participant) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1248,14 +1372,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol5(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v Participant) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol5(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *Participant) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol5(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(in *jlexer.Lexer, out *LayerID) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(in *jlexer.Lexer, out *LayerID) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1291,7 +1415,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(out *jwriter.Writer, in LayerID) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(out *jwriter.Writer, in LayerID) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1310,14 +1434,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v LayerID) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol6(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *LayerID) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol6(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(in *jlexer.Lexer, out *ICECandidate) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(in *jlexer.Lexer, out *ICECandidate) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1389,7 +1513,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(out *jwriter.Writer, in ICECandidate) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(out *jwriter.Writer, in ICECandidate) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1418,14 +1542,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v ICECandidate) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol7(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *ICECandidate) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol7(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(in *jlexer.Lexer, out *HelloResult) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, out *HelloResult) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1485,13 +1609,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(in *jlexer.Lexer, 
 					out.Nodes = (out.Nodes)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v31 string
+					var v34 string
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v31 = string(in.String())
+						v34 = string(in.String())
 					}
-					out.Nodes = append(out.Nodes, v31)
+					out.Nodes = append(out.Nodes, v34)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -1506,7 +1630,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(out *jwriter.Writer, in HelloResult) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Writer, in HelloResult) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1540,11 +1664,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v32, v33 := range in.Nodes {
-				if v32 > 0 {
+			for v35, v36 := range in.Nodes {
+				if v35 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v33))
+				out.String(string(v36))
 			}
 			out.RawByte(']')
 		}
@@ -1554,14 +1678,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v HelloResult) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol8(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *HelloResult) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol8(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, out *ErrorBody) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer, out *ErrorBody) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1603,13 +1727,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 					out.UserIDs = (out.UserIDs)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v34 string
+					var v37 string
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v34 = string(in.String())
+						v37 = string(in.String())
 					}
-					out.UserIDs = append(out.UserIDs, v34)
+					out.UserIDs = append(out.UserIDs, v37)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -1636,7 +1760,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(in *jlexer.Lexer, 
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Writer, in ErrorBody) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writer, in ErrorBody) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1655,11 +1779,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v35, v36 := range in.UserIDs {
-				if v35 > 0 {
+			for v38, v39 := range in.UserIDs {
+				if v38 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v36))
+				out.String(string(v39))
 			}
 			out.RawByte(']')
 		}
@@ -1679,14 +1803,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(out *jwriter.Write
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v ErrorBody) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol9(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *ErrorBody) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol9(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer, out *ClientMessage) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol11(in *jlexer.Lexer, out *ClientMessage) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -1752,13 +1876,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer,
 					out.UserIDs = (out.UserIDs)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v37 string
+					var v40 string
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v37 = string(in.String())
+						v40 = string(in.String())
 					}
-					out.UserIDs = append(out.UserIDs, v37)
+					out.UserIDs = append(out.UserIDs, v40)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -1779,13 +1903,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer,
 					out.Expect = (out.Expect)[:0]
 				}
 				for !in.IsDelim(']') {
-					var v38 stage.Status
+					var v41 stage.Status
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v38 = stage.Status(in.String())
+						v41 = stage.Status(in.String())
 					}
-					out.Expect = append(out.Expect, v38)
+					out.Expect = append(out.Expect, v41)
 					in.WantComma()
 				}
 				in.Delim(']')
@@ -1829,13 +1953,13 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer,
 				for !in.IsDelim('}') {
 					key := string(in.String())
 					in.WantColon()
-					var v39 string
+					var v42 string
 					if in.IsNull() {
 						in.Skip()
 					} else {
-						v39 = string(in.String())
+						v42 = string(in.String())
 					}
-					(out.Sources)[key] = v39
+					(out.Sources)[key] = v42
 					in.WantComma()
 				}
 				in.Delim('}')
@@ -1856,7 +1980,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(in *jlexer.Lexer,
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writer, in ClientMessage) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol11(out *jwriter.Writer, in ClientMessage) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -1895,11 +2019,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writ
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v40, v41 := range in.UserIDs {
-				if v40 > 0 {
+			for v43, v44 := range in.UserIDs {
+				if v43 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v41))
+				out.String(string(v44))
 			}
 			out.RawByte(']')
 		}
@@ -1909,11 +2033,11 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writ
 		out.RawString(prefix)
 		{
 			out.RawByte('[')
-			for v42, v43 := range in.Expect {
-				if v42 > 0 {
+			for v45, v46 := range in.Expect {
+				if v45 > 0 {
 					out.RawByte(',')
 				}
-				out.String(string(v43))
+				out.String(string(v46))
 			}
 			out.RawByte(']')
 		}
@@ -1938,16 +2062,16 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writ
 		out.RawString(prefix)
 		{
 			out.RawByte('{')
-			v44First := true
-			for v44Name, v44Value := range in.Sources {
-				if v44First {
-					v44First = false
+			v47First := true
+			for v47Name, v47Value := range in.Sources {
+				if v47First {
+					v47First = false
 				} else {
 					out.RawByte(',')
 				}
-				out.String(string(v44Name))
+				out.String(string(v47Name))
 				out.RawByte(':')
-				out.String(string(v44Value))
+				out.String(string(v47Value))
 			}
 			out.RawByte('}')
 		}
@@ -1962,14 +2086,14 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(out *jwriter.Writ
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v ClientMessage) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol10(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol11(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *ClientMessage) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol10(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol11(l, v)
 }
-func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol11(in *jlexer.Lexer, out *Change) {
+func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol12(in *jlexer.Lexer, out *Change) {
 	isTopLevel := in.IsStart()
 	if in.IsNull() {
 		if isTopLevel {
@@ -2053,7 +2177,7 @@ func easyjsonE4425964DecodeGithubComStagekitStagekitProtocol11(in *jlexer.Lexer,
 		in.Consumed()
 	}
 }
-func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol11(out *jwriter.Writer, in Change) {
+func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol12(out *jwriter.Writer, in Change) {
 	out.RawByte('{')
 	first := true
 	_ = first
@@ -2112,10 +2236,10 @@ func easyjsonE4425964EncodeGithubComStagekitStagekitProtocol11(out *jwriter.Writ
 
 // MarshalEasyJSON supports easyjson.Marshaler interface
 func (v Change) MarshalEasyJSON(w *jwriter.Writer) {
-	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol11(w, v)
+	easyjsonE4425964EncodeGithubComStagekitStagekitProtocol12(w, v)
 }
 
 // UnmarshalEasyJSON supports easyjson.Unmarshaler interface
 func (v *Change) UnmarshalEasyJSON(l *jlexer.Lexer) {
-	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol11(l, v)
+	easyjsonE4425964DecodeGithubComStagekitStagekitProtocol12(l, v)
 }

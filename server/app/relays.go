@@ -40,7 +40,8 @@ const relayQueue = 1024
 // relayMsg is one message of a relay socket. To says which side of the
 // receiving node it is for: "in", its RelayIn (from the sender's relay
 // participant: offer, candidate, tracks); "out", its relay participant
-// (from the sender's RelayIn: answer, candidate).
+// (from the sender's RelayIn: answer, candidate, paused: the simulcast
+// layers the sender's viewers do not watch now).
 type relayMsg struct {
 	To         string                 `json:"to"`
 	Type       string                 `json:"type"`
@@ -48,6 +49,7 @@ type relayMsg struct {
 	ICERestart bool                   `json:"iceRestart,omitempty"`
 	Candidate  *protocol.ICECandidate `json:"candidate,omitempty"`
 	Tracks     []protocol.TrackInfo   `json:"tracks,omitempty"`
+	Paused     []string               `json:"paused,omitempty"`
 }
 
 // relayPeer runs the two relays of one room between this node and remote
@@ -84,6 +86,9 @@ type inLink struct{ p *relayPeer }
 func (l inLink) SendAnswer(sdp string) { l.p.send(relayMsg{To: "out", Type: "answer", SDP: sdp}) }
 func (l inLink) SendCandidate(c protocol.ICECandidate) {
 	l.p.send(relayMsg{To: "out", Type: "candidate", Candidate: &c})
+}
+func (l inLink) SendPaused(trackIDs []string) {
+	l.p.send(relayMsg{To: "out", Type: "paused", Paused: trackIDs})
 }
 
 // runRelay relays meetingID both ways with remote over ws until ctx ends
@@ -150,6 +155,8 @@ func runRelay(ctx context.Context, s *sfu.SFU, meetingID, remote string, ws *web
 			_ = out.HandleSubscribeAnswer(m.SDP)
 		case m.To == "out" && m.Type == "candidate" && m.Candidate != nil:
 			_ = out.HandleCandidate(protocol.PCSubscribe, *m.Candidate)
+		case m.To == "out" && m.Type == "paused":
+			out.HandleRelayPaused(m.Paused)
 		}
 	}
 }

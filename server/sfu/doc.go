@@ -102,6 +102,26 @@
 // WebSocket per room and edge, /v1/cluster/relay. Stats counts the relays
 // (RelaysOut, RelaysIn).
 //
+// A simulcast track crosses as its layers, a relay slot each (the tracks
+// message names each slot's layer: TrackLayer), and at the edge the
+// layers are one layerGroup again, so each viewer there gets the layer
+// that fits its own estimate, with the same allocator and source switch
+// as on the origin. Only the layers the edge's viewers watch cross, one
+// copy each: the edge's group pauses a layer nobody there watches as the
+// origin's does, and instead of a "layers" message to a publisher it
+// tells the origin (RelayLink.SendPaused, Participant.HandleRelayPaused),
+// which takes the relay's slot of that layer out of the layer's fan-out
+// (slot.hold); so the origin's group pauses a layer at its publisher only
+// when no viewer on any node watches it. A layer an edge viewer needs
+// again is put back at once: the slot starts at the layer's next keyframe
+// (or catches up from the last one), its numbers going on from where they
+// stopped, and the origin resumes the layer at its publisher if it was
+// paused. Keyframe requests for a layer reach the origin's slot of that
+// layer, so the publisher is asked for that layer. A relay's slots have
+// no estimate (the link between nodes is not the viewer's bottleneck) and
+// are not paced. Relayed through the owner (a track published at an
+// edge), each hop does the same.
+//
 // # Peer connections
 //
 // Every participant has two peer connections, so that offers never cross
@@ -300,7 +320,8 @@
 // Layers nobody watches (no slot in their fan-out for 1 s) are paused at
 // the publisher: the server sends it a "layers" message and the SDK sets
 // the encodings inactive; a slot that needs one resumes it at once, and
-// Chromium starts it again with a keyframe.
+// Chromium starts it again with a keyframe. Viewers on other nodes count
+// (see Relays between nodes).
 //
 // A layer the publisher stops by itself is stalled (simulcast.go): no
 // packet for 1 s while another layer of the track came, and not paused
@@ -334,11 +355,6 @@
 // simulcast track, so no transport-wide numbers) are not paced: one
 // atomic load per copy. Off unless Config.Pacing (stageserver -pacing):
 // not yet shown to help, and with it the kit's e2e webinar flow failed.
-//
-// A relay (above) gets the one layer its estimate allows, as a viewer
-// does: a simulcast track crosses to another node as one layer, and that
-// node's viewers all get that layer (they cannot choose among the layers
-// yet; relaying every layer is a follow-up).
 //
 // Not supported (yet): SVC layer selection.
 package sfu

@@ -228,10 +228,11 @@ type tclient struct {
 	sending    chan struct{}
 	sendTrack  *webrtc.TrackLocalStaticRTP
 	sendSender *webrtc.RTPSender
-	withAudio  bool          // publish also sends an Opus track
-	keyEvery   atomic.Int64  // packets between keyframe-looking ones (0, 1: all)
-	layersOff  atomic.Uint32 // publishSimulcast does not send the layers of these bits (1<<rank)
-	muted      atomic.Bool   // publish's packets are numbered but not sent (the network is gone)
+	withAudio  bool            // publish also sends an Opus track
+	keyEvery   atomic.Int64    // packets between keyframe-looking ones (0, 1: all)
+	layersOff  atomic.Uint32   // publishSimulcast does not send the layers of these bits (1<<rank)
+	layerPLIs  [3]atomic.Int64 // PLIs publishSimulcast got for each layer, by rank
+	muted      atomic.Bool     // publish's packets are numbered but not sent (the network is gone)
 	audioTrack *webrtc.TrackLocalStaticRTP
 	// onVideo, if set, sees each video packet received: its publisher, its
 	// index (the publisher's packet number) and when it arrived.

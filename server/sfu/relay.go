@@ -3,6 +3,7 @@ package sfu
 import (
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 
 	"github.com/pion/webrtc/v4"
@@ -34,15 +35,40 @@ import (
 // them into requests to the publisher. The relay PC runs pion's default
 // interceptors, as a publish PC does: the edge asks the origin for what the
 // hop lost (NACK), and the origin's slot answers from its history.
+//
+// A simulcast track crosses as its layers, a slot each, named in the
+// tracks message (TrackInfo.Layer); the edge makes them one layerGroup,
+// whose viewers each get their own layer. A layer nobody at the edge
+// watches is paused there as at a publisher, and the edge tells the origin
+// (SendPaused), which holds the relay's slot of that layer (out of the
+// fan-out, so nothing of it crosses, and the origin can pause it at the
+// publisher) until the edge wants it again.
 
 // RelayLink carries an edge's side of a relay's signaling to the origin:
 // the answers to the origin's offers (Participant.HandleSubscribeAnswer of
 // the relay participant there) and the edge's ICE candidates
 // (Participant.HandleCandidate with protocol.PCSubscribe). Its methods must
 // not block.
+//
+// SendPaused names (by track id) the relay's slots whose simulcast layers
+// no viewer at the edge watches now, every time that changes
+// (Participant.HandleRelayPaused at the origin): the origin sends only the
+// others.
 type RelayLink interface {
 	SendAnswer(sdp string)
 	SendCandidate(c protocol.ICECandidate)
+	SendPaused(trackIDs []string)
+}
+
+// HandleRelayPaused applies an edge's SendPaused to its relay participant:
+// the relay's slots it names stop (their layers are paused at the
+// publisher once nobody else watches them), the others go on or start
+// again at a keyframe. Each call replaces the last; it does not wait. A
+// no-op for other participants.
+func (p *Participant) HandleRelayPaused(trackIDs []string) {
+	if p.relay {
+		p.sub.setRelayPaused(trackIDs)
+	}
 }
 
 // JoinRelay attaches an edge node to a meeting as a relay: a participant
@@ -84,13 +110,15 @@ type RelayIn struct {
 	pc     *webrtc.PeerConnection
 	gate   *protocol.CandidateGate
 
-	work chan func() // the origin's messages, in order
-	done chan struct{}
+	work   chan func()   // the origin's messages, in order
+	paused chan struct{} // a relayed layer was paused or resumed here: tell the origin
+	done   chan struct{}
 
 	mu       sync.Mutex
 	infos    map[string]protocol.TrackInfo // slot track id → its source at the origin
 	remotes  map[string]*relayTrack        // slot track id → the track that carries it
 	standIns map[string]*Participant       // origin peer id → the publisher's stand-in
+	groups   map[string]*layerGroup        // the origin's simulcast tracks (TrackLayer.Group)
 	closed   bool
 }
 
@@ -121,7 +149,9 @@ func (s *SFU) NewRelayIn(meetingID, origin string, link RelayLink) (*RelayIn, er
 	r := &RelayIn{
 		s: s, m: m, origin: origin, holder: holder, link: link,
 		work:     make(chan func(), 256),
+		paused:   make(chan struct{}, 1),
 		done:     make(chan struct{}),
+		groups:   map[string]*layerGroup{},
 		infos:    map[string]protocol.TrackInfo{},
 		remotes:  map[string]*relayTrack{},
 		standIns: map[string]*Participant{},
@@ -157,7 +187,7 @@ func (r *RelayIn) newPC() error {
 			r.endLocked(rt)
 		}
 	}
-	r.pc, r.gate, r.remotes = pc, gate, map[string]*relayTrack{}
+	r.pc, r.gate, r.remotes, r.groups = pc, gate, map[string]*relayTrack{}, map[string]*layerGroup{}
 	r.mu.Unlock()
 	if old != nil {
 		r.s.goroutine(func() { _ = old.Close() })
@@ -207,6 +237,8 @@ func (r *RelayIn) run() {
 		select {
 		case fn := <-r.work:
 			fn()
+		case <-r.paused:
+			r.link.SendPaused(r.pausedLayers())
 		case <-r.done:
 			return
 		}
@@ -287,6 +319,19 @@ func (r *RelayIn) startLocked(rt *relayTrack, info protocol.TrackInfo) {
 	p := r.standInLocked(info)
 	src := newSource(p, &pubSession{pc: r.pc, token: p.u.allow.Load()}, rt.remote, rt.recv)
 	src.info.PeerID, src.info.UserID, src.info.Source = info.PeerID, info.UserID, info.Source
+	if l := info.Layer; l != nil && src.video && len(l.RIDs) <= maxRelayedLayers && slices.Contains(l.RIDs, l.RID) {
+		// A simulcast layer: a layer of the track here too, which the
+		// edge's viewers switch between as on the origin. (A layer that
+		// does not fit its track's is forwarded as a track of its own.)
+		g := r.groups[l.Group]
+		if g == nil {
+			g = newGroup(p, slices.Clone(l.RIDs), func() { poke(r.paused) })
+			g.relayed = true
+			r.groups[l.Group] = g
+		}
+		g.add(src, l.RID)
+		poke(r.paused) // the whole list again: a new slot's is never stale at the origin
+	}
 	if !r.m.addSource(src) {
 		return
 	}
@@ -298,8 +343,31 @@ func (r *RelayIn) startLocked(rt *relayTrack, info protocol.TrackInfo) {
 func (r *RelayIn) endLocked(rt *relayTrack) {
 	src := rt.src
 	rt.src, rt.spent = nil, true
+	for id, g := range r.groups {
+		if g == src.group {
+			delete(r.groups, id)
+		}
+	}
 	r.m.removeSource(src)
 	src.close()
+}
+
+// maxRelayedLayers bounds the layers of a relayed track (browsers send
+// at most three or four).
+const maxRelayedLayers = 8
+
+// pausedLayers lists the relay's slots whose layers are paused here.
+func (r *RelayIn) pausedLayers() []string {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var ids []string
+	for id, rt := range r.remotes {
+		if src := rt.src; src != nil && src.group != nil && src.group.isPaused(src.layer) {
+			ids = append(ids, id)
+		}
+	}
+	slices.Sort(ids)
+	return ids
 }
 
 // standInLocked returns the stand-in of a publisher at the origin: a

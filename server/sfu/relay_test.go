@@ -2,6 +2,7 @@ package sfu
 
 import (
 	"fmt"
+	"maps"
 	"net"
 	"slices"
 	"sync"
@@ -16,7 +17,28 @@ import (
 
 // relayLink wires an edge's RelayIn to the origin's relay participant in
 // one process, as a link between nodes would.
-type relayLink struct{ origin atomic.Pointer[Participant] }
+type relayLink struct {
+	origin atomic.Pointer[Participant]
+	// Paused lists go one at a time, in order, as on a socket.
+	pausedMu sync.Mutex
+	pausedN  uint64
+	crossed  atomic.Int64 // paused lists sent
+}
+
+func (l *relayLink) SendPaused(ids []string) {
+	l.pausedMu.Lock()
+	l.pausedN++
+	n := l.pausedN
+	l.pausedMu.Unlock()
+	l.crossed.Add(1)
+	go func() {
+		l.pausedMu.Lock()
+		defer l.pausedMu.Unlock()
+		if n == l.pausedN { // else a newer list replaces it
+			l.origin.Load().HandleRelayPaused(ids)
+		}
+	}()
+}
 
 func (l *relayLink) SendAnswer(sdp string) {
 	go func() { _ = l.origin.Load().HandleSubscribeAnswer(sdp) }()
@@ -442,6 +464,240 @@ func TestRelayThroughTheOwner(t *testing.T) {
 	for _, c := range []*tclient{host, atOwner, atE2} {
 		if err := c.errs(); err != nil {
 			t.Errorf("%s: %v", c.userID, err)
+		}
+	}
+}
+
+// relayedLayers lists, for each edge node a relay sends to, the ranks of
+// userID's simulcast layers that cross to it now (the relay's slots in
+// the layers' fan-outs, as "node:rank" counts).
+func relayedLayers(s *SFU, meetingID, userID string) map[string]int {
+	out := map[string]int{}
+	for _, src := range s.tracksOf(meetingID, userID) {
+		if src.group == nil {
+			continue
+		}
+		for _, sl := range *src.slots.Load() {
+			if sl.p.relay {
+				out[fmt.Sprintf("%s:%d", sl.p.node, src.layer)]++
+			}
+		}
+	}
+	return out
+}
+
+// checkPictures checks that a viewer's picture ids and TL0PICIDX have no
+// jump, unless a node on the way shed packets: a forwarder sheds what
+// waited too long up to a keyframe (a loaded machine: -race, other
+// jobs), hiding it from the sequence numbers but not from the pictures.
+func checkPictures(t *testing.T, who string, sl *recvSlot, nodes ...*SFU) {
+	t.Helper()
+	var shed uint64
+	for _, s := range nodes {
+		shed += s.Stats().PacketsShed
+	}
+	pid, tl0 := sl.pidJumps.Load(), sl.tl0Jumps.Load()
+	switch {
+	case shed > 0 && pid+tl0 > 0:
+		t.Logf("%s: %d jumps in the picture ids, %d in TL0PICIDX, after %d packets were shed on the way (a loaded machine)", who, pid, tl0, shed)
+	case pid != 0 || tl0 != 0:
+		t.Errorf("%s: %d jumps in the picture ids, %d in TL0PICIDX", who, pid, tl0)
+	}
+}
+
+// A simulcast track crosses to each edge as the layers its viewers watch,
+// one copy of each, and each edge viewer gets its own layer of it with
+// the one source switch (no gap in numbers or picture ids, each change
+// at a keyframe). A layer nobody on any node watches is paused at the
+// publisher, and resumed when an edge's viewer needs it; a keyframe
+// request for a layer reaches the publisher for that layer.
+func TestRelaySimulcastLayers(t *testing.T) {
+	origin, e1, e2 := newTestSFU(t), newTestSFU(t), newTestSFU(t)
+	api := clientAPI(t)
+	links := map[*SFU]*relayLink{}
+	for _, e := range []*SFU{e1, e2} {
+		in := startRelay(t, origin, e, "sl")
+		links[e] = in.link.(*relayLink)
+	}
+	top := joinClient(t, e1, api, "sl", "top")   // e1, nothing limits it
+	low := joinClient(t, e1, api, "sl", "low")   // e1, capped at q
+	mid := joinClient(t, e2, api, "sl", "mid")   // e2, capped at h
+	top2 := joinClient(t, e1, api, "sl", "top2") // e1 again, on f: no second copy
+	low.part.sub.capLayers(0)
+	mid.part.sub.capLayers(1)
+	pub := joinClient(t, origin, api, "sl", "pub")
+	origin.SetPublishing("sl", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var pubMid string
+	for _, tr := range pub.pub.GetTransceivers() {
+		pubMid = tr.Mid()
+	}
+	onLayer := func(v *tclient, want int64) *recvSlot {
+		t.Helper()
+		var sl *recvSlot
+		waitFor(t, flowTimeout, v.userID+" on layer "+simulcastRIDs[want].rid, func() bool {
+			sl = v.videoSlot(pub.peerID)
+			return sl != nil && sl.layer.Load() == want
+		})
+		n := v.packetsFrom(pub.peerID)
+		waitFor(t, flowTimeout, v.userID+": packets on the layer", func() bool { return v.packetsFrom(pub.peerID) >= n+50 })
+		return sl
+	}
+	slots := map[*tclient]*recvSlot{top: onLayer(top, 2), low: onLayer(low, 0), mid: onLayer(mid, 1), top2: onLayer(top2, 2)}
+
+	// What crosses: q and f to e1 (once, for its three viewers), h to e2.
+	n1, n2 := nodeName(e1), nodeName(e2)
+	want := map[string]int{n1 + ":0": 1, n1 + ":2": 1, n2 + ":1": 1}
+	waitFor(t, flowTimeout, "only the layers watched cross", func() bool { return maps.Equal(relayedLayers(origin, "sl", "pub"), want) })
+	// The layers e1 does not get no longer flow into it.
+	forwarded := func(s *SFU, rank int) uint64 {
+		for _, src := range s.tracksOf("sl", "pub") {
+			if src.group != nil && src.layer == rank {
+				return src.forwarded.Load()
+			}
+		}
+		return 0
+	}
+	// Looked at over a window in which no viewer's layer changed (on a
+	// loaded machine a viewer's estimate may dip, and what crosses follows
+	// it, as it should).
+	changes := func() (n int64) {
+		for _, v := range []*tclient{top, low, mid, top2} {
+			if sl := v.videoSlot(pub.peerID); sl != nil {
+				n += sl.layerChanges.Load()
+			}
+		}
+		return n
+	}
+	quiet := false
+	for range 5 {
+		c0, h1, q2 := changes(), forwarded(e1, 1), forwarded(e2, 0)
+		time.Sleep(500 * time.Millisecond)
+		if changes() != c0 || !maps.Equal(relayedLayers(origin, "sl", "pub"), want) {
+			continue
+		}
+		quiet = true
+		if d := forwarded(e1, 1) - h1; d > 0 {
+			t.Errorf("e1 received %d packets of h, which none of its viewers watches", d)
+		}
+		if d := forwarded(e2, 0) - q2; d > 0 {
+			t.Errorf("e2 received %d packets of q, which none of its viewers watches", d)
+		}
+		break
+	}
+	if !quiet {
+		t.Log("the viewers' layers never held still for 500 ms: what crosses meanwhile not checked")
+	}
+	waitFor(t, flowTimeout, "no layer paused at the publisher: each is watched on some node", func() bool { return pub.pausedRIDs(pubMid) == "" })
+
+	// mid moves up to f: nobody anywhere watches h, and the publisher
+	// pauses it; low moves up to h: it is resumed, and q paused.
+	mid.part.sub.capLayers(2)
+	onLayer(mid, 2)
+	waitFor(t, flowTimeout, "h paused at the publisher", func() bool { return pub.pausedRIDs(pubMid) == "h" })
+	low.part.sub.capLayers(1)
+	waitFor(t, flowTimeout, "h resumed and q paused at the publisher", func() bool { return pub.pausedRIDs(pubMid) == "q" })
+	onLayer(low, 1)
+	want = map[string]int{n1 + ":1": 1, n1 + ":2": 1, n2 + ":2": 1}
+	waitFor(t, flowTimeout, "the layers watched now cross", func() bool { return maps.Equal(relayedLayers(origin, "sl", "pub"), want) })
+
+	// low's keyframe request reaches the publisher for h.
+	time.Sleep(2 * minKeyframeInterval)
+	plis := [3]int64{pub.layerPLIs[0].Load(), pub.layerPLIs[1].Load(), pub.layerPLIs[2].Load()}
+	var video *recvTrack
+	for _, rt := range low.tracksFrom(pub.peerID) {
+		if rt.remote.Kind().String() == "video" {
+			video = rt
+		}
+	}
+	if err := low.sendPLI(video); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 2*time.Second, "low's PLI at the publisher, for h", func() bool { return pub.layerPLIs[1].Load() > plis[1] })
+	if pub.layerPLIs[0].Load() != plis[0] {
+		t.Error("low's PLI reached the publisher for q too")
+	}
+
+	for v, sl := range slots {
+		if got := len(v.tracksFrom(pub.peerID)); got != 1 {
+			t.Errorf("%s got the track as %d tracks, want 1", v.userID, got)
+		}
+		if g := sl.gaps.Load(); g != 0 {
+			t.Errorf("%s: %d gaps in the sequence numbers", v.userID, g)
+		}
+		checkPictures(t, v.userID, sl, origin, e1, e2)
+		if b := sl.badSwitches.Load(); b != 0 {
+			t.Errorf("%s: %d layer changes did not start at a keyframe", v.userID, b)
+		}
+		if err := v.errs(); err != nil {
+			t.Errorf("%s: %v", v.userID, err)
+		}
+	}
+	if links[e1].crossed.Load() == 0 || links[e2].crossed.Load() == 0 {
+		t.Error("an edge never told the origin which layers it does not watch")
+	}
+}
+
+// A simulcast track published at an edge crosses to the owner and from
+// there to the other edge as the layers watched beyond each hop: each
+// node's viewers get their own layer, and a layer nobody watches on any
+// node is paused at the publisher, two hops away.
+func TestRelaySimulcastThroughTheOwner(t *testing.T) {
+	owner, e1, e2 := newTestSFU(t), newTestSFU(t), newTestSFU(t)
+	api := clientAPI(t)
+	for _, e := range []*SFU{e1, e2} {
+		startRelay(t, owner, e, "sstar")
+		startRelay(t, e, owner, "sstar")
+	}
+	atOwner := joinClient(t, owner, api, "sstar", "atOwner")
+	atE2 := joinClient(t, e2, api, "sstar", "atE2")
+	atOwner.part.sub.capLayers(0)
+	pub := joinClient(t, e1, api, "sstar", "pub")
+	e1.SetPublishing("sstar", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var pubMid string
+	for _, tr := range pub.pub.GetTransceivers() {
+		pubMid = tr.Mid()
+	}
+	onLayer := func(v *tclient, want int64) *recvSlot {
+		t.Helper()
+		var sl *recvSlot
+		waitFor(t, flowTimeout, v.userID+" on layer "+simulcastRIDs[want].rid, func() bool {
+			sl = v.videoSlot(pub.peerID)
+			return sl != nil && sl.layer.Load() == want
+		})
+		return sl
+	}
+	slots := map[*tclient]*recvSlot{atOwner: onLayer(atOwner, 0), atE2: onLayer(atE2, 2)}
+	// e1 sends the owner q (its viewer's) and f (for e2); the owner sends
+	// e2 f; h is watched nowhere.
+	waitFor(t, flowTimeout, "h paused at the publisher", func() bool { return pub.pausedRIDs(pubMid) == "h" })
+	waitFor(t, flowTimeout, "q and f to the owner", func() bool {
+		return maps.Equal(relayedLayers(e1, "sstar", "pub"), map[string]int{nodeName(owner) + ":0": 1, nodeName(owner) + ":2": 1})
+	})
+	waitFor(t, flowTimeout, "f to e2", func() bool {
+		return maps.Equal(relayedLayers(owner, "sstar", "pub"), map[string]int{nodeName(e2) + ":2": 1})
+	})
+	// e2's viewer needs h: resumed at the publisher, two hops away.
+	atE2.part.sub.capLayers(1)
+	waitFor(t, flowTimeout, "h resumed, f paused", func() bool { return pub.pausedRIDs(pubMid) == "f" })
+	onLayer(atE2, 1)
+	n := atE2.packetsFrom(pub.peerID)
+	waitFor(t, flowTimeout, "atE2: packets on h", func() bool { return atE2.packetsFrom(pub.peerID) >= n+50 })
+	for v, sl := range slots {
+		if g := sl.gaps.Load(); g != 0 {
+			t.Errorf("%s: %d gaps in the sequence numbers", v.userID, g)
+		}
+		checkPictures(t, v.userID, sl, owner, e1, e2)
+		if b := sl.badSwitches.Load(); b != 0 {
+			t.Errorf("%s: %d layer changes did not start at a keyframe", v.userID, b)
+		}
+		if err := v.errs(); err != nil {
+			t.Errorf("%s: %v", v.userID, err)
 		}
 	}
 }

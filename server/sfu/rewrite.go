@@ -111,6 +111,15 @@ func (r *rewriter) pad(n int) (first uint16, ts uint32, ok bool) {
 	return first, r.lastTS, true
 }
 
+// pause ends the current source's stretch: its next packet starts a new
+// one (at a keyframe, as a switch does), so that what the source forwarded
+// meanwhile leaves no gap.
+func (r *rewriter) pause() {
+	if r.n > 0 && r.segs[r.n-1].src != nil {
+		r.push(segment{first: r.lastSeq + 1})
+	}
+}
+
 func (r *rewriter) push(seg segment) {
 	if r.n == len(r.segs) {
 		copy(r.segs[:], r.segs[1:])
@@ -137,6 +146,9 @@ func (r *rewriter) rewrite(seq uint16, ts uint32, pic vp8Pic, now int64) (outSeq
 		return 0, 0, pic, false, false
 	}
 	seg := &r.segs[r.n-1]
+	if seg.src == nil {
+		return 0, 0, pic, false, false // paused: nothing until the next switch
+	}
 	outSeq, outTS = seq+seg.off.seq, ts+seg.off.ts
 	if seqBefore(outSeq, seg.first) {
 		return 0, 0, pic, false, false

@@ -10,7 +10,7 @@ import (
 // refuses packets from before a switch and maps lost sequence numbers back.
 func TestRewriter(t *testing.T) {
 	type step struct {
-		op        string // "switch", "rw", "rev"
+		op        string // "switch", "rw", "rev", "pause"
 		src       string
 		seq       uint16
 		ts        uint32
@@ -53,6 +53,18 @@ func TestRewriter(t *testing.T) {
 			{op: "switch", src: "b", seq: 500, ts: 77},
 			{op: "rw", seq: 500, ts: 77, wantSeq: 2, wantTS: 1001, wantOK: true},
 		}},
+		{"a pause: nothing until the source is switched to again, from where the numbers stopped", []step{
+			{op: "switch", src: "a", seq: 100, ts: 1000},
+			{op: "rw", seq: 100, ts: 1000, wantSeq: 100, wantTS: 1000, wantOK: true},
+			{op: "rw", seq: 101, ts: 1900, at: 10, wantSeq: 101, wantTS: 1900, wantOK: true},
+			{op: "pause"},
+			{op: "rw", seq: 102, ts: 2800, at: 20, wantOK: false},
+			// a went on for others meanwhile: 50 numbers, 1 s.
+			{op: "switch", src: "a", seq: 152, ts: 91900, at: 1010},
+			{op: "rw", seq: 152, ts: 91900, at: 1010, wantSeq: 102, wantTS: 1900 + 90000, wantOK: true},
+			{op: "rev", seq: 102, wantOK: true, wantSrc: "a", wantSeq: 152, wantTSOff: 1900 + 90000 - 91900},
+			{op: "rev", seq: 101, wantOK: true, wantSrc: "a", wantSeq: 101},
+		}},
 		{"nothing before the first switch", []step{
 			{op: "rw", seq: 1, ts: 1, wantOK: false},
 			{op: "rev", seq: 1, wantOK: false},
@@ -65,6 +77,8 @@ func TestRewriter(t *testing.T) {
 				switch s.op {
 				case "switch":
 					r.switchTo(s.src, s.seq, s.ts, vp8Pic{}, s.at*ms, 90000)
+				case "pause":
+					r.pause()
 				case "rw":
 					seq, ts, _, _, ok := r.rewrite(s.seq, s.ts, vp8Pic{}, s.at*ms)
 					if ok != s.wantOK || ok && (seq != s.wantSeq || ts != s.wantTS) {

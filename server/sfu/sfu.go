@@ -815,15 +815,15 @@ func (m *meeting) removeSource(src *source) {
 
 // sourcesFor lists the tracks p should receive: everyone's but its own,
 // each simulcast track once (as its lead layer). A relay gets every source
-// but those relayed in from its own node: nothing goes back where it came
-// from. With relays in a star (a room's edges to its owner, both ways), a
+// (every layer of a simulcast track, a slot each) but those relayed in
+// from its own node: nothing goes back where it came from. With relays in a star (a room's edges to its owner, both ways), a
 // track published at an edge goes edge → owner → other edges, once per hop.
 func (m *meeting) sourcesFor(p *Participant) []*source {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	out := make([]*source, 0, len(m.sources))
 	for _, src := range m.sources {
-		if src.owner.u != p.u && (src.group == nil || src.group.isLead(src)) && !(p.relay && src.owner.standIn && src.owner.node == p.node) {
+		if src.owner.u != p.u && (src.group == nil || p.relay || src.group.isLead(src)) && !(p.relay && src.owner.standIn && src.owner.node == p.node) {
 			out = append(out, src)
 		}
 	}

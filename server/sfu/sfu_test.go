@@ -135,12 +135,15 @@ func TestSlotsAndKeyframes(t *testing.T) {
 	a.keyEvery.Store(50)
 	b.keyEvery.Store(50)
 	time.Sleep(2 * minKeyframeInterval)
-	pa, pb, cu := a.pliCount.Load(), b.pliCount.Load(), s.Stats().CatchUps
+	pa, pb, cu, shed := a.pliCount.Load(), b.pliCount.Load(), s.Stats().CatchUps, s.Stats().PacketsShed
 	late := joinClient(t, s, api, "m2", "late")
 	waitFor(t, flowTimeout, "late receiving a and b (b's audio and video)", func() bool {
 		return late.packetsFrom(a.peerID) >= 20 && late.packetsFrom(b.peerID) >= 20 && len(late.tracksFrom(b.peerID)) == 2
 	})
-	if got := s.Stats().CatchUps - cu; got == 0 || got > 2 || a.pliCount.Load() != pa || b.pliCount.Load() != pb {
+	// (A forwarder that shed what waited too long, on a loaded machine,
+	// asks for a keyframe itself.)
+	plisOK := a.pliCount.Load() == pa && b.pliCount.Load() == pb || s.Stats().PacketsShed != shed
+	if got := s.Stats().CatchUps - cu; got == 0 || got > 2 || !plisOK {
 		t.Errorf("late subscriber: %d catch-ups, PLIs %d and %d; want 1 or 2 and none", got, a.pliCount.Load()-pa, b.pliCount.Load()-pb)
 	}
 	if bt := late.tracksFrom(b.peerID); len(bt) != 2 || bt[0].remote.StreamID() != bt[1].remote.StreamID() {

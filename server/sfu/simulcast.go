@@ -2,6 +2,8 @@ package sfu
 
 import (
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -34,16 +36,22 @@ import (
 // track, nothing per packet) and wakes those viewers' allocation when a
 // layer stalls or flows again.
 type layerGroup struct {
-	sess   *pubSession
-	owner  *Participant
-	mid    string // the publish PC's section
-	mu     sync.Mutex
-	rids   []string  // every layer's rid, lowest first
-	layers []*source // by rank; nil until the layer's first packet
-	lead   *source
-	closed bool
-	paused []bool      // as last told the publisher
-	timer  *time.Timer // pauses idle layers
+	owner *Participant
+	// tell passes the paused layers on: to the publisher ("layers"), or,
+	// for a track relayed in from another node, to that node (relay.go).
+	// Called without mu.
+	tell func()
+	id   string // names the track to the nodes it is relayed to
+	// relayed: a track relayed in from another node (relay.go).
+	relayed bool
+	mid     string // the publish PC's section
+	mu      sync.Mutex
+	rids    []string  // every layer's rid, lowest first
+	layers  []*source // by rank; nil until the layer's first packet
+	lead    *source
+	closed  bool
+	paused  []bool      // as last told the publisher
+	timer   *time.Timer // pauses idle layers
 	// Stalls, by rank: the forwarded count at the last look, when it
 	// last grew (or the layer was resumed), and whether the layer is
 	// stalled.
@@ -74,15 +82,23 @@ const (
 )
 
 func newLayerGroup(sess *pubSession, owner *Participant, recv *webrtc.RTPReceiver) *layerGroup {
-	g := &layerGroup{sess: sess, owner: owner}
+	var rids []string
 	for _, tr := range recv.Tracks() {
-		g.rids = append(g.rids, tr.RID())
+		rids = append(rids, tr.RID())
 	}
+	g := newGroup(owner, rids, func() { sess.sendLayers(owner) })
 	for _, tr := range sess.pc.GetTransceivers() {
 		if tr.Receiver() == recv {
 			g.mid = tr.Mid()
 		}
 	}
+	return g
+}
+
+// newGroup makes a track of the layers rids, lowest first; tell passes
+// its paused layers on.
+func newGroup(owner *Participant, rids []string, tell func()) *layerGroup {
+	g := &layerGroup{owner: owner, tell: tell, rids: rids, id: "g" + strconv.FormatUint(owner.s.seq.Add(1), 10)}
 	g.layers = make([]*source, len(g.rids))
 	g.paused = make([]bool, len(g.rids))
 	g.seen = make([]uint64, len(g.rids))
@@ -118,7 +134,7 @@ func (g *layerGroup) watchChanged() {
 	}
 	g.mu.Unlock()
 	if resumed {
-		g.sess.sendLayers(g.owner)
+		g.tell()
 	}
 }
 
@@ -134,7 +150,7 @@ func (g *layerGroup) pauseIdle() {
 	}
 	g.mu.Unlock()
 	if changed {
-		g.sess.sendLayers(g.owner)
+		g.tell()
 	}
 }
 
@@ -173,10 +189,23 @@ func (g *layerGroup) add(src *source, rid string) bool {
 			if g.check == nil {
 				g.check = time.AfterFunc(layerCheck, g.checkStalls)
 			}
+			if g.relayed && g.timer == nil {
+				// A relayed layer arrives when the origin's slot for it
+				// first sends, perhaps after this node's viewers chose
+				// theirs: unwatched, it is let go like any other.
+				g.timer = time.AfterFunc(layerPauseDelay, g.pauseIdle)
+			}
 			return true
 		}
 	}
 	return false
+}
+
+// trackLayer describes layer src to a node it is relayed to.
+func (g *layerGroup) trackLayer(src *source) *protocol.TrackLayer {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return &protocol.TrackLayer{Group: g.id, RID: g.rids[src.layer], RIDs: slices.Clone(g.rids)}
 }
 
 // isLead reports whether src is the layer viewers see the track as.

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -50,13 +51,22 @@ func (c *tclient) publishSimulcast(keyEvery int) error {
 			return err
 		}
 	}
-	go func() {
-		for {
-			if _, _, err := sender.ReadRTCP(); err != nil {
-				return
+	// Each layer's RTCP comes on its own stream: its PLIs are counted.
+	for rank, l := range simulcastRIDs {
+		go func() {
+			for {
+				pkts, _, err := sender.ReadSimulcastRTCP(l.rid)
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if _, ok := p.(*rtcp.PictureLossIndication); ok {
+						c.layerPLIs[rank].Add(1)
+					}
+				}
 			}
-		}
-	}()
+		}()
+	}
 	if err := c.offerPublish(pc); err != nil {
 		return err
 	}

@@ -63,6 +63,9 @@ type slot struct {
 	// and when it last asked next for the keyframe it waits for.
 	switchedAt int64
 	nextAsked  int64
+	// keyOnly: a relay's slot put back (resume) starts at a new keyframe,
+	// never with a catch-up.
+	keyOnly bool
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
 	caughtUp    uint16
@@ -74,6 +77,7 @@ type slot struct {
 	// assigned to (nil: idle), and the allocator's memory of its layers.
 	assigned *source
 	spent    bool // a relay's slot whose source ended: never bound again
+	held     bool // a relay's slot of a layer the edge does not want now (hold)
 	choice   *layerChoice
 }
 
@@ -105,13 +109,13 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 			// may reach the slot first). Not between layers of one track:
 			// a layer switch waits for its keyframe, paced, not a burst.
 			old, _ := cur.(*source)
-			if old != nil && src.group != nil && old.group == src.group || !sl.catchUp(src, now) {
+			if old != nil && src.group != nil && old.group == src.group || sl.keyOnly || !sl.catchUp(src, now) {
 				return
 			}
 		} else {
 			sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
 			// A catch-up's mark is in the numbers of the source it was for.
-			sl.next, sl.switchedAt, sl.caughtUpSet = nil, now, false
+			sl.next, sl.switchedAt, sl.caughtUpSet, sl.keyOnly = nil, now, false, false
 			if old, ok := cur.(*source); ok && old != nil {
 				old.removeSlot(sl)
 			}
@@ -199,21 +203,56 @@ const rtpWireOverhead = 58
 
 // bind makes src the slot's source from its next keyframe on (its next
 // packet for audio), and asks src for a keyframe; for a simulcast track,
-// the layer at most layer (see layerGroup.pick). Only the participant's
+// the layer at most layer (see layerGroup.pick), but a relay's slot
+// carries the layer it is given, for life. Only the participant's
 // negotiation loop calls it.
 func (sl *slot) bind(src *source, layer int) {
 	sl.assigned = src
-	target := src
-	if src.group != nil {
-		if l := src.group.pick(layer); l != nil {
+	target, group := src, src.group
+	if sl.p.relay {
+		group = nil
+	} else if group != nil {
+		if l := group.pick(layer); l != nil {
 			target = l
 		}
 	}
 	sl.mu.Lock()
-	sl.next, sl.group, sl.nextAsked = target, src.group, time.Now().UnixNano()
+	sl.next, sl.group, sl.nextAsked = target, group, time.Now().UnixNano()
 	sl.mu.Unlock()
 	if target.addSlot(sl) {
 		sl.start()
+	}
+}
+
+// hold takes a relay's slot out of its layer's fan-out: the edge has no
+// viewer for the layer, until resume. Only the negotiation loop calls it.
+func (sl *slot) hold() {
+	src := sl.assigned
+	if src == nil {
+		return
+	}
+	src.removeSlot(sl)
+	sl.mu.Lock()
+	sl.next = nil
+	sl.rw.pause()
+	sl.mu.Unlock()
+}
+
+// resume puts a held relay slot back in its layer's fan-out: it starts
+// again at the layer's next keyframe, which it asks for, its numbers going
+// on from where they stopped. Not with a catch-up from the history: an
+// edge viewer switching to the layer would get a picture up to a second
+// old and a burst. Only the negotiation loop calls it.
+func (sl *slot) resume() {
+	src := sl.assigned
+	if src == nil {
+		return
+	}
+	sl.mu.Lock()
+	sl.next, sl.keyOnly = src, true
+	sl.mu.Unlock()
+	if src.addSlot(sl) {
+		src.requestKeyframe()
 	}
 }
 
@@ -285,7 +324,7 @@ func (sl *slot) start() {
 	sl.mu.Lock()
 	now := time.Now().UnixNano()
 	src := sl.next
-	caught := src != nil && sl.catchUp(src, now)
+	caught := src != nil && !sl.keyOnly && sl.catchUp(src, now)
 	if src == nil && now-sl.switchedAt > int64(maxCatchUpAge) {
 		// The slot carries its source, since a keyframe that is not
 		// recent: the viewer may have lost what followed (its connection

@@ -44,6 +44,11 @@ type subscriber struct {
 	// and, later, settings); allocCh asks the loop to allocate.
 	layerCap atomic.Int32
 	allocCh  chan struct{}
+	// A relay's: the track ids of its slots whose layers the edge does
+	// not want now (the edge's latest word: HandleRelayPaused), and the
+	// loop's nudge to apply them.
+	relayPaused atomic.Pointer[map[string]bool]
+	pausedCh    chan struct{}
 	// The downlink estimate (bwe.go): the log of what was sent, while the
 	// viewer's answer has the TWCC header extension (twccID).
 	twccID atomic.Uint32
@@ -79,6 +84,7 @@ func newSubscriber(p *Participant) *subscriber {
 	sb := &subscriber{
 		p:         p,
 		allocCh:   make(chan struct{}, 1),
+		pausedCh:  make(chan struct{}, 1),
 		wakeCh:    make(chan struct{}, 1),
 		connCh:    make(chan struct{}, 1),
 		failCh:    make(chan *webrtc.PeerConnection, 1),
@@ -145,6 +151,9 @@ func (sb *subscriber) capLayers(layer int32) {
 // that fits the viewer's estimate (chooseLayers), after audio and the
 // video of one layer. Only the loop calls it.
 func (sb *subscriber) allocate() {
+	if sb.p.relay {
+		return // its slots carry every layer an edge's viewer needs (holdLayers)
+	}
 	now := time.Now().UnixNano()
 	budget := float64(sb.estimate.Load())
 	var tracks []allocTrack
@@ -220,6 +229,41 @@ func (sb *subscriber) allocate() {
 	} else if now >= sb.nextProbe && slots[probe].probe(probeTrain) > 0 {
 		sb.probeEvery = min(max(2*sb.probeEvery, probeMinInterval), probeMaxInterval)
 		sb.nextProbe = now + int64(sb.probeEvery)
+	}
+}
+
+// setRelayPaused records an edge's word on which of its relay's layers
+// it does not want now, and has the loop apply it.
+func (sb *subscriber) setRelayPaused(trackIDs []string) {
+	paused := make(map[string]bool, len(trackIDs))
+	for _, id := range trackIDs {
+		paused[id] = true
+	}
+	sb.relayPaused.Store(&paused)
+	poke(sb.pausedCh)
+}
+
+// holdLayers takes the relay's slots of the layers its edge does not want
+// out of their fan-out and puts the others back (slot.hold, slot.resume): one copy of
+// each layer some viewer there watches crosses, and a layer nobody on any
+// node watches is paused at its publisher (layerGroup). Only the loop
+// calls it.
+func (sb *subscriber) holdLayers() {
+	var paused map[string]bool
+	if p := sb.relayPaused.Load(); p != nil {
+		paused = *p
+	}
+	for _, sl := range sb.slots {
+		src := sl.assigned
+		if src == nil || src.group == nil || paused[sl.trackID] == sl.held {
+			continue
+		}
+		sl.held = !sl.held
+		if sl.held {
+			sl.hold()
+		} else {
+			sl.resume()
+		}
 	}
 }
 
@@ -422,6 +466,8 @@ func (sb *subscriber) loop() {
 			}
 		case <-sb.allocCh:
 			sb.allocate()
+		case <-sb.pausedCh:
+			sb.holdLayers()
 		case req := <-sb.answerCh:
 			if !awaiting {
 				req.reply <- protocol.NewError(protocol.CodeMediaFailed, "no subscribe offer is outstanding")
@@ -563,11 +609,12 @@ func (sb *subscriber) reconcile() (string, bool) {
 		sb.p.send(func(s Signaler) { s.SendTracks(tracks) })
 	}
 	for _, sl := range bind {
+		sl.held = false
 		sl.bind(sl.assigned, int(sb.layerCap.Load()))
 	}
 	simulcast := false
 	for _, sl := range sb.slots {
-		simulcast = simulcast || sl.assigned != nil && sl.assigned.group != nil
+		simulcast = simulcast || sl.assigned != nil && sl.assigned.group != nil && !sb.p.relay
 	}
 	sb.estimating.Store(simulcast)
 	if !simulcast {
@@ -693,6 +740,9 @@ func (sb *subscriber) slotTracks() []protocol.TrackInfo {
 		if src := sl.assigned; src != nil {
 			ti := src.info
 			ti.TrackID, ti.StreamID = sl.trackID, sl.StreamID()
+			if sb.p.relay && src.group != nil {
+				ti.Layer = src.group.trackLayer(src)
+			}
 			tracks = append(tracks, ti)
 		}
 	}
@@ -819,6 +869,7 @@ func (sb *subscriber) publishSlots() {
 // ICE credentials and must answer it with a new peer connection.
 func (sb *subscriber) restart() error {
 	old := sb.pc
+	sb.relayPaused.Store(nil) // it named the old PC's slots
 	sb.closeSlots()
 	sb.p.s.goroutine(func() { _ = old.Close() })
 	sb.unoffered = false
