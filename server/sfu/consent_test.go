@@ -52,16 +52,20 @@ func TestConsentChecks(t *testing.T) {
 	}
 	tap := newRTCPTap(server)
 	t.Cleanup(func() { server.Close() })
-	toPion := make(chan []byte, 16)
+	type datagram struct {
+		b    []byte
+		from netip.AddrPort
+	}
+	toPion := make(chan datagram, 16)
 	go func() {
 		b := make([]byte, receiveMTU)
 		for {
-			n, _, err := tap.ReadFromAddrPort(b)
+			n, from, err := tap.ReadFromAddrPort(b)
 			if err != nil {
 				close(toPion)
 				return
 			}
-			toPion <- append([]byte(nil), b[:n]...)
+			toPion <- datagram{append([]byte(nil), b[:n]...), from}
 		}
 	}()
 	viewer, err := net.DialUDP("udp4", nil, server.LocalAddr().(*net.UDPAddr))
@@ -120,13 +124,16 @@ func TestConsentChecks(t *testing.T) {
 			t.Errorf("XOR-MAPPED-ADDRESS %v, want the viewer's %v", got, viewerAddr)
 		}
 	}
-	// toPionUnchanged: the next datagram pion gets is m, as sent.
-	toPionUnchanged := func(m *stun.Message) {
+	// toPionUnchanged: the next datagram pion gets is m, as sent from c.
+	toPionUnchanged := func(c *net.UDPConn, m *stun.Message) {
 		t.Helper()
 		select {
-		case b := <-toPion:
-			if !bytes.Equal(b, m.Raw) {
-				t.Fatalf("pion got %x, want %x", b, m.Raw)
+		case d := <-toPion:
+			if !bytes.Equal(d.b, m.Raw) {
+				t.Fatalf("pion got %x, want %x", d.b, m.Raw)
+			}
+			if want := c.LocalAddr().(*net.UDPAddr).AddrPort(); d.from != want {
+				t.Errorf("pion got it from %v, want %v", d.from, want)
 			}
 		case <-time.After(flowTimeout):
 			t.Fatalf("pion got nothing (answered %d)", tap.answered.Load())
@@ -169,7 +176,7 @@ func TestConsentChecks(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := tap.answered.Load()
 			send(tc.from, tc.m)
-			toPionUnchanged(tc.m)
+			toPionUnchanged(tc.from, tc.m)
 			if n := tap.answered.Load(); n != before {
 				t.Errorf("answered %d, want %d", n, before)
 			}
@@ -185,11 +192,11 @@ func TestConsentChecks(t *testing.T) {
 	// credentials are known; a viewer who left is not answered.
 	pp.forgetConsentKeys()
 	send(viewer, good)
-	toPionUnchanged(good)
+	toPionUnchanged(viewer, good)
 	pp.consent.Store(&consentKeys{username: user, key: stun.NewShortTermIntegrity(pwd), peerRole: stun.AttrICEControlled})
 	pp.close()
 	send(viewer, good)
-	toPionUnchanged(good)
+	toPionUnchanged(viewer, good)
 }
 
 // FuzzConsentCheck: whatever arrives, the check neither panics nor changes

@@ -9,6 +9,8 @@ import (
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
 	"github.com/pion/stun/v4"
+
+	"github.com/stagekit/stagekit/internal/udpread"
 )
 
 // rtcpTap is the shared socket as pion's ICE mux reads it, with the
@@ -30,13 +32,14 @@ type rtcpTap struct {
 	answered atomic.Uint64 // consent checks answered here
 
 	// Used by the reading goroutine only.
+	reader  *udpread.Reader
 	plain   []byte
 	hdr     rtcp.Header
 	consent consentResponder
 }
 
 func newRTCPTap(conn *net.UDPConn) *rtcpTap {
-	return &rtcpTap{UDPConn: conn, paths: map[netip.AddrPort]*peerPath{}, plain: make([]byte, 0, receiveMTU)}
+	return &rtcpTap{UDPConn: conn, paths: map[netip.AddrPort]*peerPath{}, reader: udpread.New(conn), plain: make([]byte, 0, receiveMTU)}
 }
 
 // receiveMTU bounds what a read takes (pion's ICE reads as much).
@@ -45,7 +48,7 @@ const receiveMTU = 8192
 // ReadFromAddrPort is what pion's mux reads with (ice.AddrPortReaderWriter).
 func (t *rtcpTap) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	for {
-		n, from, err := t.UDPConn.ReadFromUDPAddrPort(b)
+		n, from, err := t.reader.ReadFromUDPAddrPort(b)
 		switch {
 		case err != nil:
 			return n, from, err
