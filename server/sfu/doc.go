@@ -69,7 +69,10 @@
 //     MESSAGE-INTEGRITY) and FINGERPRINT, the viewer's role, no
 //     USE-CANDIDATE; the credentials are re-read when an answer is applied
 //     and dropped while an ICE restart is under way. Other packets (DTLS,
-//     other STUN, publishers' media) go to pion as before.
+//     other STUN, publishers' media) go to pion as before. The socket is
+//     read with a raw recvfrom (internal/udpread): Go's read wakes the
+//     runtime's monitor thread for each datagram while the process idles,
+//     which doubled what an idle audience's trickle costs.
 //     No per-viewer copy, no per-viewer NACK buffer:
 //     NACKs are mapped back through the rewriter
 //     and answered from the source's history; PLI and FIR become keyframe
