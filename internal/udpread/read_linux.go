@@ -41,14 +41,19 @@ func (r *Reader) ReadFromUDPAddrPort(b []byte) (int, netip.AddrPort, error) {
 	var n int
 	var errno syscall.Errno
 	err := r.raw.Read(func(fd uintptr) bool {
-		salen := uint32(unsafe.Sizeof(r.sa))
-		got, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
-			0, uintptr(unsafe.Pointer(&r.sa)), uintptr(unsafe.Pointer(&salen)))
-		if e == unix.EAGAIN || e == unix.EINTR {
-			return false // the poller waits for the next one
+		for {
+			salen := uint32(unsafe.Sizeof(r.sa))
+			got, _, e := unix.RawSyscall6(unix.SYS_RECVFROM, fd, uintptr(unsafe.Pointer(&b[0])), uintptr(len(b)),
+				0, uintptr(unsafe.Pointer(&r.sa)), uintptr(unsafe.Pointer(&salen)))
+			switch e {
+			case unix.EINTR:
+				continue // as Go's read: at once (the poller is edge-triggered)
+			case unix.EAGAIN:
+				return false // the poller waits for the next one
+			}
+			n, errno = int(got), e
+			return true
 		}
-		n, errno = int(got), e
-		return true
 	})
 	if err == nil && errno != 0 {
 		err = &net.OpError{Op: "read", Net: "udp", Err: errno}

@@ -308,7 +308,22 @@ func TestConsentOnTap(t *testing.T) {
 	}
 	liveMu.Unlock()
 
-	// A viewer who leaves takes its address with it: checks from there go
+	// An ICE restart (the test client answers it with a new PC): the
+	// checks go to pion until the answer is applied, and then the tap
+	// answers those with the new credentials.
+	path := viewer.part.sub.path.Load()
+	oldKeys := path.consent.Load()
+	if err := viewer.part.sub.restartICE(); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, flowTimeout, "the new credentials", func() bool {
+		k := path.consent.Load()
+		return k != nil && k.username != oldKeys.username
+	})
+	restarted := s.tap.answered.Load()
+	waitFor(t, flowTimeout, "a check with the new credentials answered on the tap", func() bool { return s.tap.answered.Load() > restarted })
+
+		// A viewer who leaves takes its address with it: checks from there go
 	// to pion (TestConsentChecks), which has closed the PC.
 	s.Leave("m", "viewer")
 	waitFor(t, flowTimeout, "the viewer's address forgotten", func() bool { return s.tap.registered() == 0 })
