@@ -323,7 +323,7 @@ func TestConsentOnTap(t *testing.T) {
 	restarted := s.tap.answered.Load()
 	waitFor(t, flowTimeout, "a check with the new credentials answered on the tap", func() bool { return s.tap.answered.Load() > restarted })
 
-		// A viewer who leaves takes its address with it: checks from there go
+	// A viewer who leaves takes its address with it: checks from there go
 	// to pion (TestConsentChecks), which has closed the PC.
 	s.Leave("m", "viewer")
 	waitFor(t, flowTimeout, "the viewer's address forgotten", func() bool { return s.tap.registered() == 0 })

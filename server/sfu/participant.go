@@ -82,6 +82,29 @@ func (p *Participant) setLive(pc uint32, live bool) {
 	}
 }
 
+// iceHeard is a PC's liveness as its ICE states say it.
+type iceHeard struct{ connected atomic.Bool }
+
+// live says whether the PC in ICE state st hears its client: not
+// disconnected or failed, and not checking again once it was connected.
+// That is an ICE restart, which the client starts when it stops hearing
+// the server (about when the server stops hearing it: whichever of the two
+// notices first); until the restart completes nothing is heard, and a
+// restart that cannot complete would otherwise keep the PC "checking",
+// never disconnected, for pion's whole checking timeout (30 s).
+func (h *iceHeard) live(st webrtc.ICEConnectionState) bool {
+	switch st {
+	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
+		h.connected.Store(true)
+		return true
+	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
+		return false
+	case webrtc.ICEConnectionStateChecking:
+		return !h.connected.Load()
+	}
+	return true
+}
+
 // Live reports whether every peer connection of the participant hears from
 // its client (ICE neither disconnected nor failed).
 func (p *Participant) Live() bool { return p.lost.Load() == 0 }

@@ -231,9 +231,10 @@ func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
 			sess.gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
+	var heard iceHeard
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		if !sess.retired.Load() {
-			pb.p.setLive(livePublish, st != webrtc.ICEConnectionStateDisconnected && st != webrtc.ICEConnectionStateFailed)
+		if live := heard.live(st); !sess.retired.Load() {
+			pb.p.setLive(livePublish, live)
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {

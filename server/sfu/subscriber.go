@@ -328,8 +328,9 @@ func (sb *subscriber) newPC() error {
 			gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
+	var heard iceHeard
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		sb.p.setLive(liveSubscribe, st != webrtc.ICEConnectionStateDisconnected && st != webrtc.ICEConnectionStateFailed)
+		sb.p.setLive(liveSubscribe, heard.live(st))
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		sb.p.log.Debug("subscribe PC", "state", st.String())
