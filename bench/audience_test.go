@@ -40,6 +40,9 @@ const (
 )
 
 func TestMain(m *testing.M) {
+	if fds, ok := os.LookupEnv(workerEnv); ok {
+		os.Exit(runWorker(fds)) // a load worker (workers_test.go), not a test run
+	}
 	code := m.Run()
 	cleanupBinary()
 	os.Exit(code)
@@ -121,10 +124,13 @@ type audience struct {
 	meetingID string
 	host      *client.Meeting
 	observer  *leanClient
-	viewers   []*leanClient
-	ids       []string
-	tokens    []string
-	lateHost  participant // joins once the room is full
+	viewers   []*leanClient // in this process; nil entries when workers hold them
+	// workers, when set, hold the viewers in other processes (see
+	// workers_test.go) instead of viewers.
+	workers  *workerPool
+	ids      []string
+	tokens   []string
+	lateHost participant // joins once the room is full
 
 	// newReq receives the user id of each newStageRequest the host emits
 	// (the newest entry of the list it emitted just before), when sampling.
@@ -316,6 +322,15 @@ func (a *audience) connectViewers(ctx context.Context) error {
 // connectViewersWhere dials and joins the viewers i for which keep(i) (all
 // with nil), joinInFlight at a time.
 func (a *audience) connectViewersWhere(ctx context.Context, keep func(i int) bool) error {
+	if a.workers != nil {
+		var is []int
+		for i := range a.viewers {
+			if keep == nil || keep(i) {
+				is = append(is, i)
+			}
+		}
+		return a.workers.join(ctx, is, a.entryOf, a.tokens, joinInFlight)
+	}
 	sem := make(chan struct{}, joinInFlight)
 	var wg sync.WaitGroup
 	var first atomic.Pointer[error]
@@ -330,11 +345,7 @@ func (a *audience) connectViewersWhere(ctx context.Context, keep func(i int) boo
 		wg.Add(1)
 		go func() {
 			defer func() { <-sem; wg.Done() }()
-			entry := a.srv.URL
-			if len(a.entries) > 0 {
-				entry = a.entries[i%len(a.entries)]
-			}
-			v, err := dialLean(ctx, entry, a.tokens[i], a.viewerStatus)
+			v, err := dialLean(ctx, a.entryOf(i), a.tokens[i], a.viewerStatus)
 			if err != nil {
 				err = fmt.Errorf("viewer %d: %w", i, err)
 				first.CompareAndSwap(nil, &err)
@@ -348,6 +359,24 @@ func (a *audience) connectViewersWhere(ctx context.Context, keep func(i int) boo
 		return *p
 	}
 	return nil
+}
+
+// entryOf is the URL viewer i connects to.
+func (a *audience) entryOf(i int) string {
+	if len(a.entries) > 0 {
+		return a.entries[i%len(a.entries)]
+	}
+	return a.srv.URL
+}
+
+// clientCPU is the CPU time the load clients have used: this process's
+// and the workers'.
+func (a *audience) clientCPU() time.Duration {
+	d := selfCPU()
+	if a.workers != nil {
+		d += a.workers.cpu()
+	}
+	return d
 }
 
 // viewerStatus counts the viewers that reach ACCEPTED while a grant is
@@ -387,6 +416,10 @@ func (a *audience) sampleRequests(ctx context.Context) ([]time.Duration, float64
 		inSample[i] = true
 	}
 	bytesOf := func() (total int64) {
+		if a.workers != nil {
+			total, _ = a.workers.bytesExcept(ctx, sample)
+			return total
+		}
 		for i, v := range a.viewers {
 			if !inSample[i] {
 				total += v.bytes.Load()
@@ -403,9 +436,8 @@ func (a *audience) sampleRequests(ctx context.Context) ([]time.Duration, float64
 	var lat []time.Duration
 	for _, i := range sample {
 		time.Sleep(sampleGap)
-		v := a.viewers[i]
-		start := time.Now()
-		if _, err := v.call(ctx, protocol.ClientMessage{Type: protocol.TypeStageRequest}); err != nil {
+		start, err := a.call(ctx, i, protocol.TypeStageRequest)
+		if err != nil {
 			return nil, 0, phaseCPU{}, fmt.Errorf("viewer %d: %w", i, err)
 		}
 		timeout := time.After(10 * time.Second)
@@ -425,12 +457,29 @@ func (a *audience) sampleRequests(ctx context.Context) ([]time.Duration, float64
 	cpu := ph.end()
 	a.sampling.Store(false)
 	unrelated := float64(bytesOf()-b0) / float64(len(a.viewers)-k) / float64(k)
+	if a.workers != nil {
+		if err := a.workers.calls(ctx, sample, protocol.TypeStageCancel); err != nil {
+			return nil, 0, phaseCPU{}, fmt.Errorf("cancel: %w", err)
+		}
+		return lat, unrelated, cpu, a.waitPending(ctx, 0)
+	}
 	for _, i := range sample {
 		if _, err := a.viewers[i].call(ctx, protocol.ClientMessage{Type: protocol.TypeStageCancel}); err != nil {
 			return nil, 0, phaseCPU{}, fmt.Errorf("cancel %d: %w", i, err)
 		}
 	}
 	return lat, unrelated, cpu, a.waitPending(ctx, 0)
+}
+
+// call has viewer i send a message of type typ, waits for the answer and
+// returns when it was sent.
+func (a *audience) call(ctx context.Context, i int, typ string) (time.Time, error) {
+	if a.workers != nil {
+		return a.workers.call(ctx, i, typ)
+	}
+	start := time.Now()
+	_, err := a.viewers[i].call(ctx, protocol.ClientMessage{Type: typ})
+	return start, err
 }
 
 // joinLateHost connects the SDK's client as a host of the full room, checks
@@ -479,17 +528,75 @@ func (a *audience) stormAndGrant(ctx context.Context, k int) (storm time.Duratio
 func (a *audience) stormAndGrantOf(ctx context.Context, idx []int) (storm time.Duration, frames int64, grant time.Duration, cpu phaseCPU, err error) {
 	k := len(idx)
 	ids := make([]string, k)
-	storming := make([]*leanClient, k)
 	for j, i := range idx {
-		ids[j], storming[j] = a.ids[i], a.viewers[i]
+		ids[j] = a.ids[i]
 	}
 	w := &pendingWait{n: k, done: make(chan struct{})}
 	a.pend.Store(w)
 	defer a.pend.Store(nil)
+	fire, err := a.prepareStorm(ctx, idx)
+	if err != nil {
+		return 0, 0, 0, cpu, err
+	}
+	f0 := a.observer.frames.Load()
+	ph := startPhase(a.srv, "storm")
+	t0 := time.Now()
+	if err := fire(); err != nil {
+		return 0, 0, 0, cpu, fmt.Errorf("a storm request failed: %w", err)
+	}
+	select {
+	case <-w.done:
+	case <-ctx.Done():
+		return 0, 0, 0, cpu, fmt.Errorf("the host's list never reached %d (has %d)", k, len(a.host.Requests()))
+	}
+	storm = w.at.Sub(t0)
+	frames = a.observer.frames.Load() - f0
+	cpu = ph.end()
+
+	var tracked func() (time.Time, error)
+	if a.workers != nil {
+		if tracked, err = a.workers.track(ctx, idx); err != nil {
+			return 0, 0, 0, cpu, err
+		}
+	}
+	a.accepted.Store(0)
+	a.want.Store(int64(k))
+	t0 = time.Now()
+	if err := a.host.Stage().GrantAccess(ctx, slices.Clone(ids)); err != nil {
+		return 0, 0, 0, cpu, fmt.Errorf("grant: %w", err)
+	}
+	if tracked != nil {
+		at, err := tracked()
+		if err != nil {
+			return 0, 0, 0, cpu, err
+		}
+		grant = at.Sub(t0)
+	} else {
+		select {
+		case at := <-a.acceptedAt:
+			grant = at.Sub(t0)
+		case <-ctx.Done():
+			return 0, 0, 0, cpu, fmt.Errorf("%d of %d viewers saw ACCEPTED", a.accepted.Load(), k)
+		}
+	}
+	a.want.Store(0)
+	if err := a.host.Stage().Kick(ctx, slices.Clone(ids)); err != nil {
+		return 0, 0, 0, cpu, fmt.Errorf("kick: %w", err)
+	}
+	return storm, frames, grant, cpu, nil
+}
+
+// prepareStorm has the viewers at idx ready to request at once; fire
+// releases them and returns once every request was answered.
+func (a *audience) prepareStorm(ctx context.Context, idx []int) (fire func() error, err error) {
+	if a.workers != nil {
+		return a.workers.storm(ctx, idx, protocol.TypeStageRequest)
+	}
 	release := make(chan struct{})
-	errs := make(chan error, k)
+	errs := make(chan error, len(idx))
 	var wg, parked sync.WaitGroup
-	for _, v := range storming {
+	for _, i := range idx {
+		v := a.viewers[i]
 		wg.Add(1)
 		parked.Add(1)
 		go func() {
@@ -502,41 +609,12 @@ func (a *audience) stormAndGrantOf(ctx context.Context, idx []int) (storm time.D
 		}()
 	}
 	parked.Wait()
-	f0 := a.observer.frames.Load()
-	ph := startPhase(a.srv, "storm")
-	t0 := time.Now()
-	close(release)
-	wg.Wait()
-	close(errs)
-	if err := <-errs; err != nil {
-		return 0, 0, 0, cpu, fmt.Errorf("a storm request failed: %w", err)
-	}
-	select {
-	case <-w.done:
-	case <-ctx.Done():
-		return 0, 0, 0, cpu, fmt.Errorf("the host's list never reached %d (has %d)", k, len(a.host.Requests()))
-	}
-	storm = w.at.Sub(t0)
-	frames = a.observer.frames.Load() - f0
-	cpu = ph.end()
-
-	a.accepted.Store(0)
-	a.want.Store(int64(k))
-	t0 = time.Now()
-	if err := a.host.Stage().GrantAccess(ctx, slices.Clone(ids)); err != nil {
-		return 0, 0, 0, cpu, fmt.Errorf("grant: %w", err)
-	}
-	select {
-	case at := <-a.acceptedAt:
-		grant = at.Sub(t0)
-	case <-ctx.Done():
-		return 0, 0, 0, cpu, fmt.Errorf("%d of %d viewers saw ACCEPTED", a.accepted.Load(), k)
-	}
-	a.want.Store(0)
-	if err := a.host.Stage().Kick(ctx, slices.Clone(ids)); err != nil {
-		return 0, 0, 0, cpu, fmt.Errorf("kick: %w", err)
-	}
-	return storm, frames, grant, cpu, nil
+	return func() error {
+		close(release)
+		wg.Wait()
+		close(errs)
+		return <-errs
+	}, nil
 }
 
 // trouble lists the server's complaints, or "".
@@ -555,6 +633,9 @@ func (a *audience) trouble() string {
 }
 
 func (a *audience) close() {
+	if a.workers != nil {
+		a.workers.close()
+	}
 	for _, v := range a.viewers {
 		if v != nil {
 			v.close()

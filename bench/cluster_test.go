@@ -98,7 +98,8 @@ func clusterSizes() []int {
 //	redirect-ms/viewer    the share of that spent by the nodes that
 //	                      redirected (0 on a single server)
 //	join-wall-s           wall time of the joins, joinInFlight at a time
-//	client-join-ms/viewer the load clients' CPU (this process) / N
+//	client-join-ms/viewer the load clients' CPU (this process and the
+//	                      worker processes) / N
 //	req-p50-ms, p99-ms    a viewer's request → the host's newStageRequest
 //	                      for it, sampleSize requests one at a time (each
 //	                      stored before it is told: SQLite or PostgreSQL)
@@ -116,17 +117,50 @@ func clusterSizes() []int {
 //	local-join-ms/viewer  the owner's CPU for its own viewers' joins / them
 //	req-edge-p99-ms       request → host p99 of the sampled viewers on edges
 //	                      (host and viewer on different nodes)
+//
+// Beyond viewersPerWorker viewers (or with $STAGEKIT_BENCH_WORKERS=K) the
+// viewers run in worker processes, each with its own open-file limit
+// (workers_test.go): 30,000 viewers need four here. Every process needs a
+// socket per viewer it holds, so 30,000 fit only in edges3, where each
+// node holds a third:
+//
+//	STAGEKIT_BENCH_CLUSTER_SIZES=30000 STAGEKIT_BENCH_CLUSTER_MODES=edges3 \
+//	  go test -run='^$' -bench=ClusterAudience -benchtime=1x -timeout=60m ./bench
 func BenchmarkClusterAudience(b *testing.B) {
 	skipUnlessBench(b)
+	for _, run := range clusterRuns() {
+		b.Run(fmt.Sprintf("viewers=%d/%s", run.n, run.mode), func(b *testing.B) {
+			for i := 0; i < b.N; i++ {
+				benchClusterAudience(b, run.n, run.mode)
+			}
+		})
+	}
+}
+
+type clusterRun struct {
+	n    int
+	mode string
+}
+
+// clusterRuns are the sizes and modes of BenchmarkClusterAudience: every
+// mode at each of $STAGEKIT_BENCH_CLUSTER_SIZES and
+// $STAGEKIT_BENCH_CLUSTER_MODES when either is set; else 1,000 viewers in
+// every mode and 30,000 in edges3 (the target, and the only mode
+// whose nodes each hold a third of them).
+func clusterRuns() []clusterRun {
+	var out []clusterRun
+	if os.Getenv("STAGEKIT_BENCH_CLUSTER_SIZES") == "" && os.Getenv("STAGEKIT_BENCH_CLUSTER_MODES") == "" {
+		for _, mode := range clusterModes() {
+			out = append(out, clusterRun{1000, mode})
+		}
+		return append(out, clusterRun{30000, "edges3"})
+	}
 	for _, n := range clusterSizes() {
 		for _, mode := range clusterModes() {
-			b.Run(fmt.Sprintf("viewers=%d/%s", n, mode), func(b *testing.B) {
-				for i := 0; i < b.N; i++ {
-					benchClusterAudience(b, n, mode)
-				}
-			})
+			out = append(out, clusterRun{n, mode})
 		}
 	}
+	return out
 }
 
 // clusterModes are BenchmarkClusterAudience's modes: single, cluster3 and
@@ -148,8 +182,19 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 	b.StopTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Minute)
 	defer cancel()
-	if err := harness.RaiseNoFile(uint64(n + 1024)); err != nil {
-		b.Fatal(err)
+	// The nodes inherit this process's open-file limit: the room's owner
+	// holds every viewer but with edges, where each node holds a third.
+	perNode := n
+	if edges {
+		perNode = n/3 + 1
+	}
+	k := workerCount(n)
+	need := perNode
+	if k == 0 {
+		need = max(need, n) // the viewers' sockets are in this process
+	}
+	if err := harness.RaiseNoFile(uint64(need + 1024)); err != nil {
+		b.Fatalf("%v (with $STAGEKIT_BENCH_WORKERS=%d worker processes for the viewers)", err, k)
 	}
 	var nodes []*server
 	if clustered {
@@ -178,6 +223,12 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 	if err := a.setup(ctx, n); err != nil {
 		b.Fatal(err)
 	}
+	if k > 0 {
+		var err error
+		if a.workers, err = startWorkers(k, n); err != nil {
+			b.Fatal(err)
+		}
+	}
 	load := loadAvg()
 	time.Sleep(time.Second)
 	cpu := func() []time.Duration {
@@ -194,7 +245,7 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 			onEdges++
 		}
 	}
-	c0, cli0 := cpu(), selfCPU()
+	c0, cli0 := cpu(), a.clientCPU()
 	t0 := time.Now()
 	b.StartTimer()
 	var err error
@@ -215,7 +266,7 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 	}
 	b.StopTimer()
 	wall := time.Since(t0)
-	c1, cli1 := cpu(), selfCPU()
+	c1, cli1 := cpu(), a.clientCPU()
 	if err != nil {
 		b.Fatalf("joins: %v", err)
 	}
@@ -272,8 +323,8 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 		}
 		b.ReportMetric(calls/max(batches, 1), "edge-calls/batch")
 	}
-	b.Logf("%d viewers over %d node(s), load average at start %s: joins %v wall, %v server CPU (%v on nodes other than the owner), %v client CPU; storm of %d %v, grant %v",
-		n, len(nodes), load, wall.Round(time.Millisecond), total, redirect, cli1-cli0, len(storming), storm.Round(time.Millisecond), grant.Round(time.Millisecond))
+	b.Logf("%d viewers over %d node(s), clients in %d worker process(es) + this one, load average at start %s, at the end %s: joins %v wall, %v server CPU (%v on nodes other than the owner), %v client CPU; storm of %d %v, grant %v",
+		n, len(nodes), k, load, loadAvg(), wall.Round(time.Millisecond), total, redirect, cli1-cli0, len(storming), storm.Round(time.Millisecond), grant.Round(time.Millisecond))
 	if t := a.trouble(); t != "" {
 		b.Logf("connection trouble: %s", t)
 	}

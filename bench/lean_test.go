@@ -36,6 +36,7 @@ type leanClient struct {
 	// included, are not counted), and the events inside them.
 	frames, bytes, events atomic.Int64
 	lastRead              atomic.Int64 // unix ns of the last frame
+	pinging               atomic.Bool  // a keep-alive ping is out
 	status                atomic.Value // stage.Status, the user's own
 	// onStatus, when set before dial returns, is called by the reader with
 	// each new status of the user.
@@ -88,22 +89,49 @@ func dialLeanAt(ctx context.Context, baseURL, token string, onStatus func(stage.
 // keepAlive pings as the SDK does for a viewer OFF_STAGE
 // (client.Options.AudiencePingInterval): after leanPingInterval without a
 // frame from the server. The audience's idle cost to the server is mostly
-// these pings.
+// these pings. One goroutine of the process checks every client once a
+// second (a ticker per client woke a process holding 7,500 of them 7,500
+// times a second).
 func (c *leanClient) keepAlive() {
+	leanPings.once.Do(func() { go leanPings.run() })
+	leanPings.mu.Lock()
+	leanPings.clients[c] = struct{}{}
+	leanPings.mu.Unlock()
+}
+
+// leanPinger pings the process's lean clients that have been quiet.
+type leanPinger struct {
+	once    sync.Once
+	mu      sync.Mutex
+	clients map[*leanClient]struct{}
+}
+
+var leanPings = &leanPinger{clients: map[*leanClient]struct{}{}}
+
+func (p *leanPinger) run() {
 	t := time.NewTicker(time.Second)
 	defer t.Stop()
-	for {
-		select {
-		case <-c.done:
-			return
-		case <-t.C:
-			if time.Since(time.Unix(0, c.lastRead.Load())) < leanPingInterval {
+	for range t.C {
+		now := time.Now()
+		p.mu.Lock()
+		for c := range p.clients {
+			select {
+			case <-c.done:
+				delete(p.clients, c)
+				continue
+			default:
+			}
+			if now.Sub(time.Unix(0, c.lastRead.Load())) < leanPingInterval || !c.pinging.CompareAndSwap(false, true) {
 				continue
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-			c.call(ctx, protocol.ClientMessage{Type: protocol.TypePing})
-			cancel()
+			go func() {
+				defer c.pinging.Store(false)
+				ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+				defer cancel()
+				c.call(ctx, protocol.ClientMessage{Type: protocol.TypePing})
+			}()
 		}
+		p.mu.Unlock()
 	}
 }
 

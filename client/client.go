@@ -103,6 +103,7 @@ type Meeting struct {
 	reconnecting bool
 	backoff      time.Duration // reader only: next reconnect wait
 	prompt       int           // reader only: attempts left without backing off (the node shut down cleanly)
+	spare        *spareSocket  // a socket Probe opened to replace a dead one; the reconnect takes it
 
 	lmu    sync.Mutex // guards listener registration
 	ls     listeners
@@ -294,7 +295,7 @@ func (r *route) setNodes(bases []string) {
 // dialHello opens a connection to the current node and authenticates it,
 // following a cluster's redirects.
 func (m *Meeting) dialHello(ctx context.Context) (*conn, *protocol.HelloResult, error) {
-	c, hello, _, err := m.dialVia(ctx, m.route.target(m.wsURL, 0))
+	c, hello, _, err := m.dialVia(ctx, m.route.target(m.wsURL, 0), nil)
 	return c, hello, err
 }
 
@@ -303,10 +304,14 @@ func (m *Meeting) dialHello(ctx context.Context) (*conn, *protocol.HelloResult, 
 // the route's current one. When a redirect's target cannot be reached (the
 // owner died), retryAt is when its lease ends and another node may take
 // the room: the time to try again, rather than backing off blindly.
-func (m *Meeting) dialVia(ctx context.Context, url string) (c *conn, hello *protocol.HelloResult, retryAt time.Time, err error) {
+//
+// first, if not nil, is a socket already open to url (Probe's spare): it
+// is used instead of a new one.
+func (m *Meeting) dialVia(ctx context.Context, url string, first transport) (c *conn, hello *protocol.HelloResult, retryAt time.Time, err error) {
 	var leaseEnds time.Time
 	for hop := 0; ; hop++ {
-		c, hello, err = m.dialHelloAt(ctx, url)
+		c, hello, err = m.dialHelloAt(ctx, url, first)
+		first = nil
 		var e *protocol.ErrorBody
 		if errors.As(err, &e) && e.Code == protocol.CodeElsewhere && e.Redirect != "" && hop < maxRedirects {
 			next, uerr := socketURL(e.Redirect)
@@ -347,17 +352,20 @@ type helloSender interface {
 	sentHello() string
 }
 
-// dialHelloAt opens a connection to url and authenticates it. The hello
-// exchange is read here, before the connection's reader starts.
-func (m *Meeting) dialHelloAt(ctx context.Context, url string) (*conn, *protocol.HelloResult, error) {
+// dialHelloAt opens a connection to url (or takes t, one open to it) and
+// authenticates it. The hello exchange is read here, before the
+// connection's reader starts.
+func (m *Meeting) dialHelloAt(ctx context.Context, url string, t transport) (*conn, *protocol.HelloResult, error) {
 	dctx, cancel := context.WithTimeout(ctx, m.opts.RequestTimeout)
 	defer cancel()
-	t, err := m.dial(dctx, url)
-	if err != nil {
-		if m.ctx.Err() != nil {
-			return nil, nil, newError(CodeClosed, "the meeting was closed")
+	if t == nil {
+		var err error
+		if t, err = m.dial(dctx, url); err != nil {
+			if m.ctx.Err() != nil {
+				return nil, nil, newError(CodeClosed, "the meeting was closed")
+			}
+			return nil, nil, newError(CodeUnreachable, "cannot reach the server at %s: %v", url, err)
 		}
-		return nil, nil, newError(CodeUnreachable, "cannot reach the server at %s: %v", url, err)
 	}
 	id := m.ids.Add(1)
 	data := helloFrame(id, m.opts.AuthToken)
@@ -393,7 +401,7 @@ func (m *Meeting) dialHelloAt(ctx context.Context, url string) (*conn, *protocol
 			t.close()
 			return nil, nil, msg.Error
 		case msg.Type == protocol.TypeResult && msg.Hello != nil:
-			return newConn(m, t), msg.Hello, nil
+			return newConn(m, t, url), msg.Hello, nil
 		}
 		t.close()
 		return nil, nil, newError(protocol.CodeMalformed, "unexpected answer to hello")
@@ -431,14 +439,94 @@ func (m *Meeting) joinMessage(rejoin bool) protocol.ClientMessage {
 // restarts ICE on them instead of building new ones.
 func (m *Meeting) KeepMedia() { m.keepMedia.Store(true) }
 
-// Probe checks the signaling connection now: it pings with a deadline of
-// timeout, and a connection that stays silent that long is dropped, so
-// that the meeting reconnects at once (the media session calls it when its
-// media went silent, a sign that the network changed).
+// Probe checks the signaling connection now (the media session calls it
+// when its media went silent, a sign that the network changed): it pings,
+// and unless the connection spoke within probeGrace, opens a second
+// socket to the same node meanwhile. The old connection is dropped, and
+// the meeting reconnects at once over the new socket, when the new one is
+// open and the old has not said a word for as long again, and at least
+// probeGrace (a live one answers within a round trip; opening a socket
+// takes two), or when it stays silent for timeout. A connection that
+// answers keeps going and the new socket is closed unused (the server
+// sees it open and close, never a hello).
 func (m *Meeting) Probe(timeout time.Duration) error {
+	m.mu.Lock()
+	c := m.conn
+	m.mu.Unlock()
+	if c == nil {
+		return newError(CodeDisconnected, "not connected; reconnecting")
+	}
 	ctx, cancel := context.WithTimeout(m.ctx, timeout)
 	defer cancel()
-	return m.Ping(ctx)
+	if time.Since(time.Unix(0, c.lastRead.Load())) < probeGrace {
+		// It spoke just now (or is new: the media restarting after a
+		// reconnect is silent too): a ping is enough.
+		_, err := c.call(ctx, protocol.ClientMessage{Type: protocol.TypePing}, kindPlain)
+		return err
+	}
+	start := time.Now()
+	readsBefore := c.reads.Load()
+	pinged := make(chan error, 1)
+	go func() {
+		_, err := c.call(ctx, protocol.ClientMessage{Type: protocol.TypePing}, kindPlain)
+		pinged <- err
+	}()
+	opened := make(chan transport)
+	probeDone := make(chan struct{})
+	defer close(probeDone)
+	go func() {
+		t, err := m.dial(ctx, c.url)
+		if err != nil {
+			return
+		}
+		select {
+		case opened <- t:
+		case <-probeDone:
+			t.close()
+		}
+	}()
+	select {
+	case err := <-pinged:
+		return err
+	case t := <-opened:
+		wait := time.NewTimer(max(time.Since(start), probeGrace))
+		defer wait.Stop()
+		select {
+		case err := <-pinged:
+			t.close()
+			return err
+		case <-wait.C:
+		}
+		if c.reads.Load() != readsBefore {
+			t.close() // it spoke: slow, not dead
+			return <-pinged
+		}
+		m.mu.Lock()
+		if m.closed || m.conn != c {
+			m.mu.Unlock()
+			t.close()
+			return <-pinged
+		}
+		if m.spare != nil {
+			m.spare.t.close()
+		}
+		m.spare = &spareSocket{t: t, url: c.url}
+		m.mu.Unlock()
+		m.log.Debug("stagekit: the connection is silent while a new socket opened; switching", "after", time.Since(start))
+		c.t.close()
+		return <-pinged
+	}
+}
+
+// probeGrace is the least Probe waits for a word on the old connection
+// once the new socket is open: on loopback or a LAN the new one opens in
+// a millisecond, sooner than a busy machine schedules the old one's reader.
+const probeGrace = 150 * time.Millisecond
+
+// spareSocket is a socket Probe opened to url, not yet authenticated.
+type spareSocket struct {
+	t   transport
+	url string
 }
 
 // SetName sets the name others see, before Join (RealtimeKit's

@@ -41,8 +41,9 @@ const maxBuffered = 4096
 
 // conn is one connection and its pending requests.
 type conn struct {
-	m *Meeting
-	t transport
+	m   *Meeting
+	t   transport
+	url string // the node it reached
 
 	mu    sync.Mutex
 	calls map[uint64]*pending
@@ -63,8 +64,8 @@ type conn struct {
 	held        []held
 }
 
-func newConn(m *Meeting, t transport) *conn {
-	c := &conn{m: m, t: t, calls: map[uint64]*pending{}, done: make(chan struct{})}
+func newConn(m *Meeting, t transport, url string) *conn {
+	c := &conn{m: m, t: t, url: url, calls: map[uint64]*pending{}, done: make(chan struct{})}
 	c.lastRead.Store(time.Now().UnixNano())
 	return c
 }
@@ -521,6 +522,14 @@ func (m *Meeting) lost(c *conn, readErr error) *conn {
 	m.mu.Unlock()
 
 	c.end(err)
+	if closed || fatal {
+		m.mu.Lock()
+		if m.spare != nil {
+			m.spare.t.close()
+			m.spare = nil
+		}
+		m.mu.Unlock()
+	}
 	switch {
 	case closed:
 		return nil
@@ -573,15 +582,32 @@ func (m *Meeting) reconnect() *conn {
 		} else {
 			m.backoff = min(2*m.backoff, m.opts.MaxBackoff)
 		}
+		m.mu.Lock()
+		spare := m.spare
+		m.spare = nil
+		m.mu.Unlock()
+		if spare != nil {
+			// Probe has a socket that reached the node already: the
+			// network works, the old socket did not.
+			wait = 0
+		}
 		t := time.NewTimer(wait)
 		select {
 		case <-m.ctx.Done():
 			t.Stop()
+			if spare != nil {
+				spare.t.close()
+			}
 			return nil
 		case <-t.C:
 		}
 
-		c, hello, until, err := m.dialVia(m.ctx, m.route.target(m.wsURL, failures))
+		url := m.route.target(m.wsURL, failures)
+		var first transport
+		if spare != nil {
+			url, first = spare.url, spare.t
+		}
+		c, hello, until, err := m.dialVia(m.ctx, url, first)
 		if err != nil {
 			retryAt = until
 			code := CodeOf(err)

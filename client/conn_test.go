@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -530,5 +531,113 @@ func TestListeners(t *testing.T) {
 	want := []string{"1:stageStatusUpdate", "3:stageStatusUpdate", "3:stageStatusUpdate"}
 	if fmt.Sprint(order) != fmt.Sprint(want) {
 		t.Fatalf("listener calls %v, want %v", order, want)
+	}
+}
+
+// Probe on a connection that went silent (the network under it changed):
+// a second socket to the node opens while the ping waits, and the meeting
+// moves to it without waiting for the ping's deadline, rejoining there.
+func TestProbeMovesToANewSocketWhenTheOldIsSilent(t *testing.T) {
+	n := newFakeNet(t, part("v", "pv", stage.OffStage), viewerPerms)
+	var silent atomic.Bool
+	n.onRequest = func(fc *fakeConn, msg protocol.ClientMessage) {
+		n.mu.Lock()
+		first := fc == n.conns[0]
+		n.mu.Unlock()
+		if first && silent.Load() {
+			return // the old socket's network is gone
+		}
+		fc.push(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
+	}
+	m, err := newMeeting(Options{BaseURI: "http://x", AuthToken: "t", PingInterval: -1}, n.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record(t, m)
+	if err := m.open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	rec.take()
+	silent.Store(true)
+	time.Sleep(2 * probeGrace) // the connection has not spoken lately
+	// A deadline the test would not wait for: the probe must not need it.
+	err = m.Probe(time.Hour)
+	if code := CodeOf(err); code != CodeDisconnected {
+		t.Fatalf("Probe: %v (code %d), want the old connection dropped (%d)", err, code, CodeDisconnected)
+	}
+	rec.waitFor(EventReconnected)
+	n.mu.Lock()
+	conns := len(n.conns)
+	second := n.conns[1]
+	n.mu.Unlock()
+	if conns != 2 {
+		t.Fatalf("%d connections, want the probe's socket used for the reconnect", conns)
+	}
+	if len(second.sentOf(protocol.TypeHello)) != 1 || len(second.sentOf(protocol.TypeJoin)) != 1 {
+		t.Fatalf("the new socket carried %v, want a hello and a rejoin", second.sent)
+	}
+	if err := m.Ping(context.Background()); err != nil {
+		t.Fatalf("ping after the move: %v", err)
+	}
+}
+
+// Probe on a live connection: the ping is answered, and the socket opened
+// meanwhile is closed without a word (the server never sees a hello).
+func TestProbeKeepsALiveConnection(t *testing.T) {
+	n := newFakeNet(t, part("v", "pv", stage.OffStage), viewerPerms)
+	n.onRequest = func(fc *fakeConn, msg protocol.ClientMessage) {
+		fc.push(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
+	}
+	m, err := newMeeting(Options{BaseURI: "http://x", AuthToken: "t", PingInterval: -1}, n.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record(t, m)
+	if err := m.open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	if err := m.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		time.Sleep(2 * probeGrace) // the connection has not spoken lately: a spare socket is opened
+		if err := m.Probe(time.Hour); err != nil {
+			t.Fatalf("Probe: %v", err)
+		}
+	}
+	// The probes' sockets close once they are no longer needed.
+	deadline := time.Now().Add(waitTimeout)
+	for {
+		n.mu.Lock()
+		open, spoke, conns := 0, 0, len(n.conns)
+		for _, fc := range n.conns[1:] {
+			select {
+			case <-fc.closed:
+			default:
+				open++
+			}
+			fc.mu.Lock()
+			spoke += len(fc.sent)
+			fc.mu.Unlock()
+		}
+		n.mu.Unlock()
+		if spoke > 0 {
+			t.Fatalf("the probes' sockets carried %d messages", spoke)
+		}
+		if open == 0 && conns == 6 {
+			break // the meeting's and a spare per probe, all closed
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d connections, %d probe sockets still open; want 6, none", conns, open)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	if evs := rec.take(); slices.ContainsFunc(evs, func(e Event) bool { return e.Name == EventReconnecting }) {
+		t.Fatal("a live connection was dropped")
 	}
 }

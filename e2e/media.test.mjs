@@ -388,6 +388,19 @@ test("screen share: a second sharer is refused with 2106 and keeps its camera; t
   const viewer = await joinAs(people.Viewer);
   const hostId = people.Host.id;
   const viewerId = people.Viewer.id;
+  // What the UI kit's grid goes by: participants.joined's screenShareUpdate
+  // (it shows a screen view on one that says enabled and removes it on one
+  // that says not). The last one for a user must say what is true now.
+  for (const p of [host, viewer]) {
+    await p.evaluate(() => {
+      window.shares = [];
+      meeting.participants.joined.on("screenShareUpdate", (peer, u) => shares.push([peer.userId, u.screenShareEnabled]));
+    });
+  }
+  const lastShare = (page, userId, enabled) => page.waitForFunction(([u, on]) =>
+    shares.filter(([id]) => id === u).at(-1)?.[1] === on, [userId, enabled], T).catch(async (err) => {
+    throw new Error(`${err.message}: screenShareUpdate events ${JSON.stringify(await page.evaluate(() => shares))}, want the last for ${userId} ${enabled}`);
+  });
 
   // Off stage, the viewer may not share: refused before the browser's picker.
   const offStage = await viewer.evaluate(() => meeting.self.enableScreenShare().then(() => "resolved", (e) => e.code));
@@ -401,6 +414,7 @@ test("screen share: a second sharer is refused with 2106 and keeps its camera; t
   await grantAndJoin(host, viewer, viewerId);
   await decodes(host, viewerId);
   await viewer.waitForFunction((u) => byUser(u)?.screenShareEnabled === true && byUser(u).screenShareTracks.video != null, hostId, T);
+  await lastShare(viewer, hostId, true);
 
   // The room has its one share (max_screenshare_count 1): the server refuses.
   const refused = await viewer.evaluate(() => meeting.self.enableScreenShare().then(() => null,
@@ -415,14 +429,17 @@ test("screen share: a second sharer is refused with 2106 and keeps its camera; t
   // The host stops sharing; now the viewer may, and the host sees its screen.
   await host.evaluate(() => meeting.self.disableScreenShare());
   await viewer.waitForFunction((u) => byUser(u)?.screenShareEnabled === false, hostId, T);
+  await lastShare(viewer, hostId, false);
   await viewer.evaluate(() => meeting.self.enableScreenShare());
   await host.waitForFunction((u) => byUser(u)?.screenShareTracks.video != null, viewerId, T);
   const screen = await host.evaluateHandle((u) => watch(byUser(u).screenShareTracks.video), viewerId);
   await host.waitForFunction((v) => v.videoWidth > 0 && frames(v) > 1, screen, T);
+  await lastShare(host, viewerId, true);
 
   // The host kicks the viewer: the share ends at the host and at the viewer.
   await host.evaluate((u) => meeting.stage.kick([u]), viewerId);
   await host.waitForFunction((u) => byUser(u)?.screenShareEnabled === false && byUser(u).screenShareTracks.video === null, viewerId, T);
+  await lastShare(host, viewerId, false);
   await viewer.waitForFunction(() => !meeting.self.screenShareEnabled && meeting.self.screenShareTracks.video === null, null, T);
   await stopsDecoding(host, screen);
   noErrors(host, viewer);

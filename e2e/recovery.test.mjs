@@ -15,12 +15,13 @@ before(async () => {
   lab = makeLab();
   // The server on the lab's host address: both browsers reach it. The
   // server's default grace period (the e2e default is 2 s).
-  server = await startServer(["-addr", `${lab.hostAddr}:0`, "-grace", "20s"]);
+  server = await startServer(["-addr", `${lab.hostAddr}:0`, "-grace", "20s", ...(process.env.STAGEKIT_RECOVERY_DEBUG ? ["-log-level", "debug"] : [])]);
   // A secure context for the cameras, as on loopback.
   outside = await launch([secureOrigin(server.url)]);
   inside = await lab.launch([secureOrigin(server.url)]);
 });
 after(async () => {
+  if (process.env.STAGEKIT_RECOVERY_DEBUG && server) console.log(server.log());
   await inside?.close();
   await outside?.close();
   await server?.stop();
@@ -133,10 +134,10 @@ test("a viewer's network changes: its media flows again, with no new join", { sk
     throw new Error(`${err.message}; viewer events since the change: ${JSON.stringify(log)}`);
   });
   const f = await frameGap(viewer, video, t0);
-  const after = await viewer.evaluate((u) => ({
+  const after = await viewer.evaluate(([u, t0]) => ({
     peerId: meeting.self.peerId, status: meeting.stage.status, sameTrack: byUser(u).videoTrack === firstTrack,
-    log: log.map((e) => `${e.at - Math.round(performance.now())}ms ${e.ev}`),
-  }), people.Host.id);
+    log: log.map((e) => `${Math.round(e.at - t0)}ms ${e.ev}`),
+  }), [people.Host.id, t0]);
   const hostLog = await host.evaluate(() => log.map((e) => e.ev));
   console.log(`# readdress ${lab.n} → ${addr}: longest frame gap ${f.gap} ms, frames again ${f.resumedAfter} ms after the change;` +
     ` viewer events: ${JSON.stringify(after.log)}; host events: ${JSON.stringify(hostLog)}`);
@@ -212,6 +213,7 @@ test("a presenter's network changes: its video flows again at the host, on the s
   await presenter.evaluate(() => { log.length = 0; });
 
   const t0 = await now(host);
+  const p0 = await now(presenter);
   const addr = lab.readdress();
   await host.waitForFunction(([v, t0]) => v.shown.filter((t) => t > t0 + 1000).length > 30 &&
     performance.now() - v.shown.at(-1) < 500, [video, t0], { timeout: 30000 }).catch(async (err) => {
@@ -221,7 +223,7 @@ test("a presenter's network changes: its video flows again at the host, on the s
   const f = await frameGap(host, video, t0);
   const hostSide = await host.evaluate((u) => ({ sameTrack: byUser(u).videoTrack === firstTrack, status: byUser(u).stageStatus,
     log: log.map((e) => e.ev) }), pid);
-  const self = await presenter.evaluate(() => ({ status: meeting.stage.status, log: log.map((e) => e.ev) }));
+  const self = await presenter.evaluate((p0) => ({ status: meeting.stage.status, log: log.map((e) => `${Math.round(e.at - p0)}ms ${e.ev}`) }), p0);
   console.log(`# presenter readdress ${lab.n} → ${addr}: longest frame gap at the host ${f.gap} ms, frames again ${f.resumedAfter} ms` +
     ` after the change; presenter events: ${JSON.stringify(self.log)}; host events: ${JSON.stringify(hostSide.log)}`);
 

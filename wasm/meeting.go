@@ -28,6 +28,7 @@ type meeting struct {
 	peers     map[string]*participant // by peer id
 	order     []string
 	tracks    map[string]*[slotCount]js.Value // received tracks by owner peer id and slot, set on its object when it exists
+	sharing   map[string]bool                 // peers whose screen share was last announced on (screenShareUpdate)
 	roomState string                          // self.roomState (self.go)
 }
 
@@ -41,7 +42,7 @@ type participant struct {
 var arrayCtor = js.Global().Get("Array")
 
 func newMeeting(m *client.Meeting) (*meeting, error) {
-	mt := &meeting{m: m, peers: map[string]*participant{}, tracks: map[string]*[slotCount]js.Value{}, roomState: roomInit}
+	mt := &meeting{m: m, peers: map[string]*participant{}, tracks: map[string]*[slotCount]js.Value{}, sharing: map[string]bool{}, roomState: roomInit}
 	root := jsbridge.NewEmitter()
 	mt.obj = root.Value()
 	mt.stage = jsbridge.NewEmitter()
@@ -243,6 +244,7 @@ func (mt *meeting) remove(peerID string) *participant {
 	delete(mt.peers, peerID)
 	mt.joined.Value().Call("delete", peerID)
 	delete(mt.tracks, peerID)
+	delete(mt.sharing, peerID)
 	for i, id := range mt.order {
 		if id == peerID {
 			mt.order = append(mt.order[:i], mt.order[i+1:]...)
@@ -279,12 +281,21 @@ func (mt *meeting) showRemote(peer string, slot int, track, only js.Value) {
 	}
 	if slot >= slotScreenAudio {
 		audio, video := nullIfUndefined(tr[slotScreenAudio]), nullIfUndefined(tr[slotScreenVideo])
-		was := jp.obj.Get("screenShareEnabled").Truthy()
 		setScreenProps(jp.obj, audio, video)
 		mt.mu.Unlock()
-		if (!was && video.IsNull()) || !mt.screenSettled(peer, audio, video) {
-			return // nothing to show yet, or announced once its other track is here (or gone) too
+		if !mt.screenSettled(peer, audio, video) {
+			return // announced once its other track is here (or gone) too
 		}
+		// Against what was announced, not what the object said: the object
+		// turns off with the first of the pair's tracks to end, unannounced.
+		on := !video.IsNull()
+		mt.mu.Lock()
+		if !mt.sharing[peer] && !on {
+			mt.mu.Unlock()
+			return // nothing to show, nothing shown
+		}
+		mt.sharing[peer] = on
+		mt.mu.Unlock()
 		upd := screenUpdateOf(audio, video)
 		jp.em.Emit(eventScreenShareUpdate, upd)
 		mt.joined.Emit(eventScreenShareUpdate, jp.obj, upd)

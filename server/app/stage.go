@@ -92,10 +92,10 @@ func (s stageStore) SaveStage(meetingID string, epoch int64, c signal.StageCommi
 	for i, e := range c.Events {
 		events[i] = store.StageEvent{Seq: e.Seq, ID: e.ID, Type: e.Type, At: e.At, Actor: e.Actor, UserID: e.UserID, Payload: e.Payload}
 	}
-	err := s.store.CommitStage(ctx, meetingID, epoch, store.StageCommit{Upserts: rows, Drops: c.Drop, Events: events,
+	queued, err := s.store.CommitStage(ctx, meetingID, epoch, store.StageCommit{Upserts: rows, Drops: c.Drop, Events: events,
 		IdempotencyKey: c.IdempotencyKey, Response: c.Response})
-	if err == nil && len(events) > 0 && s.committed != nil {
-		s.committed() // wake the webhook deliverer
+	if err == nil && queued > 0 && s.committed != nil {
+		s.committed() // wake the webhook deliverer: a webhook takes an event
 	}
 	if errors.Is(err, store.ErrFenced) {
 		return signal.ErrFenced

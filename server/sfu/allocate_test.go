@@ -117,7 +117,7 @@ func TestBWE(t *testing.T) {
 		train = append(train, ack{sent: now, size: 1250, arrival: now/1000 + 5000 + int64(i)*1111, probe: true})
 	}
 	now += 100 * ms
-	b.update(append(report(now, 0, 0), train...), now)
+	b.update(append(train, report(now, 0, 0)...), now)
 	if want := bweProbeUse * 9 * 1250 * 8 / 0.009999; b.rate < want*0.99 || b.rate > want*1.01 {
 		t.Fatalf("after a probe of 9 Mbit/s: estimate %g, want %g", b.rate, want)
 	}
@@ -206,5 +206,202 @@ func TestTrainRate(t *testing.T) {
 	same := []ack{{size: 1000}, {size: 1000}, {size: 1000}, {size: 1000}}
 	if r, _ := trainRate(same); r != bweMax {
 		t.Fatalf("a train that arrived at once: %g, want bweMax", r)
+	}
+	// A receiver that stalled once: on a fast link the train arrives
+	// 250 µs apart but for one 40 ms gap (its reader was not scheduled);
+	// on a 300 kbit/s link, 255 bytes every 6.8 ms but for a stall and the
+	// batch after it. Neither stall is the link's rate.
+	for _, c := range []struct {
+		name     string
+		gap      int64
+		lo, hi   float64
+		stallAt  int
+		batchLen int
+	}{
+		{"fast link", 250, 5e6, bweMax, 15, 0},
+		{"300 kbit/s link", 6800, 280e3, 320e3, 15, 3},
+	} {
+		var train []ack
+		at := int64(0)
+		for i := range 24 {
+			switch {
+			case i == c.stallAt:
+				at += 40_000
+			case i > c.stallAt && i <= c.stallAt+c.batchLen:
+				// read in a batch after the stall
+			default:
+				at += c.gap
+			}
+			train = append(train, ack{size: 255, arrival: at, probe: true})
+		}
+		if r, ok := trainRate(train); !ok || r < c.lo || r > c.hi {
+			t.Errorf("%s with a stall: trainRate = %g, want %g..%g", c.name, r, c.lo, c.hi)
+		}
+	}
+}
+
+// A train reported over two reports, the first holding only the packets a
+// token bucket let through at once: measured when it is whole, at the
+// bucket's rate.
+func TestBWETrainOverTwoReports(t *testing.T) {
+	const ms = int64(1e6)
+	b := newBWE()
+	b.rate = 200e3
+	now := 100 * ms
+	var train []ack
+	for i := range 24 {
+		at := now/1000 + 5000
+		if i >= 12 {
+			at += int64(i-11) * 8_000 // 300 bytes every 8 ms: 300 kbit/s
+		}
+		train = append(train, ack{sent: now, size: 300, arrival: at, probe: true})
+	}
+	media := func(at int64) []ack {
+		return []ack{{sent: at, size: 300, arrival: at/1000 + 5000}, {sent: at + ms, size: 300, arrival: at/1000 + 6000}}
+	}
+	b.update(append(media(now-50*ms), train[:10]...), now)
+	if b.probedAt != 0 {
+		t.Fatalf("a train's first packets measured %g", b.probed)
+	}
+	now += 100 * ms
+	b.update(append(train[10:], media(now)...), now)
+	if b.probedAt != now || b.probed < 280e3 || b.probed > 320e3 {
+		t.Fatalf("the whole train measured %g at %d, want about 300e3 at %d", b.probed, b.probedAt, now)
+	}
+	// The same train, but the shaper's queue dropped most of what the
+	// bucket did not pass: what arrived is the burst, no measure.
+	probedAt := b.probedAt
+	for i := range train[14:] {
+		train[14+i].lost = true
+	}
+	now += 100 * ms
+	b.update(append(train, media(now)...), now)
+	if b.probedAt != probedAt {
+		t.Fatalf("a train mostly lost measured %g", b.probed)
+	}
+}
+
+// A viewer's machine that stalls: the packets of 100 ms arrive 280 ms late
+// in one batch, two reports in a row. That is not the path's queue: no
+// decrease. The same delay with the packets spaced out (a queue growing)
+// is.
+func TestBWEReceiverStallIsNotCongestion(t *testing.T) {
+	const ms = int64(1e6)
+	report := func(at, delay, spacing int64) []ack {
+		var acks []ack
+		for i := range 10 {
+			sent := at + int64(i)*10*ms
+			acks = append(acks, ack{sent: sent, size: 1000, arrival: at/1000 + 5000 + delay + int64(i)*spacing})
+		}
+		return acks
+	}
+	for _, c := range []struct {
+		name     string
+		spacing  int64 // µs between arrivals
+		decrease bool
+	}{
+		{"a batch", 200, false},
+		{"a queue", 12_000, true},
+	} {
+		b := newBWE()
+		b.rate = 2e6
+		now := int64(0)
+		for range 10 {
+			now += 100 * ms
+			b.update(report(now, 0, 10_000), now)
+		}
+		before := b.rate
+		for range 2 {
+			now += 100 * ms
+			b.update(report(now, 280_000, c.spacing), now)
+		}
+		if got := b.rate < before; got != c.decrease {
+			t.Errorf("%s 280 ms late: estimate %g → %g, decrease %v, want %v", c.name, before, b.rate, got, c.decrease)
+		}
+	}
+}
+
+// A probe that measured the link bounds the estimate's growth while it is
+// recent: a viewer on a 300 kbit/s link is not grown back above it and
+// moved up to find out, every few seconds.
+func TestBWEProbeBoundsGrowth(t *testing.T) {
+	const ms = int64(1e6)
+	b := newBWE()
+	b.rate = 250e3
+	b.probed, b.probedAt = 300e3, 1
+	now := int64(1)
+	report := func(at int64) []ack {
+		var acks []ack
+		for i := range 10 {
+			sent := at + int64(i)*10*ms
+			acks = append(acks, ack{sent: sent, size: 250, arrival: sent/1000 + 5000})
+		}
+		return acks
+	}
+	for range 90 {
+		now += 100 * ms
+		b.update(report(now), now)
+	}
+	if b.rate > 300e3 {
+		t.Fatalf("estimate %g 9 s after a probe of 300e3; want at most that", b.rate)
+	}
+	for range 30 {
+		now += 100 * ms
+		b.update(report(now), now)
+	}
+	if b.rate <= 300e3 {
+		t.Fatalf("estimate %g 12 s after the probe; want growth again", b.rate)
+	}
+}
+
+// A probe counts while the queuing delay is between the marks (no growth,
+// no congestion): a loaded receiver's jitter can hold it there for long.
+func TestBWEProbeWhileHolding(t *testing.T) {
+	const ms = int64(1e6)
+	b := newBWE()
+	b.rate = 200e3
+	now := int64(0)
+	report := func(at, queue int64, train bool) []ack {
+		var acks []ack
+		if train {
+			for i := range 24 {
+				acks = append(acks, ack{sent: at, size: 255, arrival: at/1000 + 5000 + int64(i)*250, probe: true})
+			}
+		}
+		for i := range 10 {
+			sent := at + int64(i)*10*ms
+			owd := int64(5000)
+			if i >= 5 {
+				owd += queue
+			}
+			acks = append(acks, ack{sent: sent, size: 250, arrival: sent/1000 + owd})
+		}
+		return acks
+	}
+	for range 5 {
+		now += 100 * ms
+		b.update(report(now, 0, false), now)
+	}
+	now += 100 * ms
+	before := b.update(report(now, 40_000, false), now)
+	now += 100 * ms
+	after := b.update(report(now, 40_000, true), now)
+	if before > 400e3 || after < 5e6 {
+		t.Fatalf("estimate %g before a probe and %g after it, queue between the marks; want the probe's measure", before, after)
+	}
+	// Congestion: the probe does not count.
+	b = newBWE()
+	b.rate = 200e3
+	now = 0
+	for range 5 {
+		now += 100 * ms
+		b.update(report(now, 0, false), now)
+	}
+	for range 3 {
+		now += 100 * ms
+		b.update(report(now, 100_000, true), now)
+	}
+	if b.rate > 300e3 {
+		t.Fatalf("estimate %g after probes under congestion; want no rise", b.rate)
 	}
 }

@@ -25,11 +25,13 @@ import (
 //     what the viewer received (at most once per bweDecreaseGap);
 //   - a report with neither (delay under bweQueueLow, loss under
 //     bweLossLow) raises the estimate by bweGrowth per second, up to 1.5
-//     times what the viewer received (GCC's bound: more is a guess);
+//     times what the viewer received (GCC's bound: more is a guess) and
+//     not past the last probe's measure while it is recent;
 //   - to find out whether more fits, the allocator has a slot send a probe
-//     train (its last packets again, back to back: slot.probe); the
-//     spread on arrival of the train's second half is the link's rate
-//     (trainRate), and the estimate may rise to bweProbeUse of it. A switch up is made only on a measured
+//     train (padding-only packets, back to back: slot.probe); the median
+//     gap between arrivals in the train's second half gives the link's
+//     rate (trainRate), and unless congestion is seen the estimate may
+//     rise to bweProbeUse of it. A switch up is made only on a measured
 //     rate, so a viewer on a slow link is not moved up to find out
 //     (which would freeze its video while the big keyframe drains).
 type bwe struct {
@@ -46,9 +48,12 @@ type bwe struct {
 	over            int     // reports in a row with queue above bweQueueHigh
 	lostW, sentW    float64 // packets lost and reported, decayed per report
 	loss            float64
-	// The last probe train's rate, and when it was measured.
-	probed   float64
-	probedAt int64
+	// The last probe train's rate, and when it was measured; the packets
+	// of a train reported so far.
+	probed    float64
+	probedAt  int64
+	train     []ack
+	trainLost int
 }
 
 const (
@@ -75,9 +80,24 @@ const (
 	bweProbeMin   = 4
 	bweProbeUse   = 0.85
 	bweProbeValid = 1e9
+	// A report's packets sent over at least bweBatchSpan (ns) that
+	// arrived in less than 1/bweBatchRatio of it came in a batch.
+	bweBatchSpan  = 20e6
+	bweBatchRatio = 2
+	// Growth stops at the last probe's rate for bweProbeBound (longer
+	// than the probes' 6 s interval at most: while a viewer is probed, the
+	// last probe bounds it).
+	bweProbeBound = 10e9
 )
 
-func newBWE() *bwe { return &bwe{rate: bweStart} }
+func newBWE() *bwe { return &bwe{rate: bweStart, train: make([]ack, 0, bweTrainMax)} }
+
+// bweTrainMax bounds the packets of one train kept (slot.probe sends 24);
+// a train more than 1/bweTrainLossDiv of which was lost measures nothing.
+const (
+	bweTrainMax     = 64
+	bweTrainLossDiv = 4
+)
 
 // ack is one packet of a report: sent at (our clock, ns), size bytes,
 // arrived at arrival (the viewer's clock, µs) unless lost.
@@ -104,26 +124,41 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	}
 	var lost, bytes, media int
 	first, last := int64(0), int64(0)
+	var sentFirst, sentLast int64 // ns, of the report's received media packets
 	var owdSum, owdN int64
-	var train []ack
+	// A train's packets are gathered until a report shows a packet sent
+	// after them (or none of theirs): one report often holds only its
+	// first packets, the ones a token bucket let through at once, whose
+	// rate is the line's.
+	trainDone := len(b.train)+b.trainLost > 0
 	for _, a := range acks {
-		if a.probe && !a.lost {
-			train = append(train, a)
+		if a.probe {
+			trainDone = false
+			switch {
+			case a.lost:
+				b.trainLost++
+			case len(b.train) < cap(b.train):
+				b.train = append(b.train, a)
+			}
+		} else {
+			media++
+			trainDone = trainDone || len(b.train)+b.trainLost > 0
 		}
 	}
-	for i, a := range acks {
+	i := 0
+	for _, a := range acks {
 		if a.probe {
 			// A train (left out of everything else: it queues by design).
 			continue
 		}
-		media++
+		i++
 		if a.lost {
 			lost++
 			continue
 		}
 		owd := a.arrival - a.sent/1000
 		b.minCur = min(b.minCur, owd)
-		if i >= len(acks)/2 { // the newer half: where the queue is now
+		if i > media/2 { // the newer half: where the queue is now
 			owdSum += owd
 			owdN++
 		}
@@ -132,9 +167,26 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 			first = a.arrival
 		}
 		last = max(last, a.arrival)
+		if sentFirst == 0 {
+			sentFirst = a.sent
+		}
+		sentLast = a.sent
 	}
-	if capacity, ok := trainRate(train); ok {
-		b.probed, b.probedAt = capacity, now
+	// Packets that arrived in much less time than they took to send came
+	// in a batch: the viewer's machine read them late (it was not
+	// scheduled), or a queue drains. Neither is a queue growing on the
+	// path, whatever their delay (a link's queue spaces packets out).
+	batch := sentLast-sentFirst >= bweBatchSpan && (last-first)*1000*bweBatchRatio < sentLast-sentFirst
+	if trainDone {
+		// A train the path dropped part of measured only what got through
+		// before its queue filled (often the burst a token bucket passes at
+		// line rate): no measure.
+		if b.trainLost*bweTrainLossDiv <= len(b.train)+b.trainLost {
+			if capacity, ok := trainRate(b.train); ok {
+				b.probed, b.probedAt = capacity, now
+			}
+		}
+		b.train, b.trainLost = b.train[:0], 0
 	}
 	if media == 0 {
 		return b.rate
@@ -172,9 +224,11 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	b.lastReport = now
 	// Delay says congestion when it lasts (bweQueueReports reports): one
 	// late report can be the viewer's machine, not the path.
-	if b.queue > bweQueueHigh {
+	switch {
+	case batch:
+	case b.queue > bweQueueHigh:
 		b.over++
-	} else {
+	default:
 		b.over = 0
 	}
 	switch {
@@ -194,8 +248,19 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		if b.acked > 0 {
 			grown = min(grown, max(b.rate, 1.5*b.acked+bweSlack))
 		}
+		if b.probedAt != 0 && now-b.probedAt < bweProbeBound {
+			// Nor above what the last probe measured: growing past the
+			// link's measured rate moves a viewer up to find out the hard
+			// way, every few seconds.
+			grown = min(grown, max(b.rate, b.probed))
+		}
 		b.rate = grown
-		if now-b.probedAt < bweProbeValid {
+		fallthrough
+	default:
+		// A probe's measure counts unless delay or loss is high (as GCC
+		// takes a probe's result while it holds): a loaded receiver's
+		// delay jitter can keep the queue between the marks for long.
+		if now-b.probedAt < bweProbeValid && b.queue <= bweQueueHigh && b.loss <= bweLossHigh {
 			b.rate = max(b.rate, bweProbeUse*b.probed)
 		}
 	}
@@ -203,10 +268,14 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	return b.rate
 }
 
-// trainRate is the rate a probe train measured: the bytes of its second
-// half over their spread on arrival. The first half is left out: a token
-// bucket on the path (Wi-Fi, a shaper) lets a burst through at line rate,
-// and only the packets after it show the rate it allows.
+// trainRate is the rate a probe train measured: a packet's size over the
+// median gap between arrivals in the train's second half. The first half
+// is left out: a token bucket on the path (Wi-Fi, a shaper) lets a burst
+// through at line rate, and only the packets after it show the rate it
+// allows. The median, not the spread: a receiver that was not scheduled
+// for a while (a loaded machine) reads a few packets late and the rest in
+// a batch, one long gap among short ones, and the spread would take that
+// stall for the link (the packet-pair median filter).
 func trainRate(train []ack) (float64, bool) {
 	if len(train) < bweProbeMin {
 		return 0, false
@@ -214,14 +283,18 @@ func trainRate(train []ack) (float64, bool) {
 	slices.SortFunc(train, func(a, b ack) int { return cmp.Compare(a.arrival, b.arrival) })
 	half := train[len(train)/2-1:]
 	bytes := 0
-	for _, a := range half[1:] {
+	gaps := make([]int64, 0, len(half)-1)
+	for i, a := range half[1:] {
 		bytes += a.size
+		gaps = append(gaps, a.arrival-half[i].arrival)
 	}
-	spread := half[len(half)-1].arrival - half[0].arrival
-	if spread <= 0 {
+	slices.Sort(gaps)
+	gap := gaps[len(gaps)/2]
+	if gap <= 0 {
 		return bweMax, true
 	}
-	return min(bweMax, float64(bytes)*8/(float64(spread)/1e6)), true
+	size := float64(bytes) / float64(len(gaps))
+	return min(bweMax, size*8/(float64(gap)/1e6)), true
 }
 
 // sentLog remembers, lock-free, when the last sentLogSize packets to a

@@ -291,12 +291,16 @@
 //     0.85 of what the viewer received when the queuing delay stays above
 //     60 ms or more than 10% is lost over the last second; up 25%/s
 //     otherwise, but not past 1.5 times what the viewer received (GCC's
-//     bound) unless a probe measured more.
+//     bound) nor, for 10 s, past what the last probe measured; a probe
+//     that measured more is taken whenever no congestion is seen.
 //   - A probe train is 24 padding-only packets sent back to back on the
-//     slot (numbers of their own: the rewriter's pad); the spread of the
-//     second half on arrival is the link's rate (the first half may pass
-//     a token bucket at line rate). A viewer below the top layer is probed
-//     every 2 s, doubling to 6 s while the answer stays no.
+//     slot (numbers of their own: the rewriter's pad); a packet's size
+//     over the median gap between arrivals in the second half is the
+//     link's rate (the first half may pass a token bucket at line rate;
+//     the median, because a loaded receiver reads a few packets late and
+//     then a batch, and one stall is not the link). A viewer below the
+//     top layer is probed every 2 s, doubling to 6 s while the answer
+//     stays no.
 //   - chooseLayers gives every track its lowest layer, then raises them one
 //     layer at a time, round the tracks, while the estimate less audio and
 //     single-layer video allows; a layer must fit with 25% to spare to be

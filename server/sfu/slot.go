@@ -159,7 +159,7 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 			// viewer's place in the fan-out is about the same every packet,
 			// a constant the estimator's least delay takes out. (A packet
 			// the pacer holds back is logged again when it goes.)
-			tw = twccStamp{log: log, seq: log.next(len(payload)+twccHeaderSize, sl.probing, now)}
+			tw = twccStamp{log: log, seq: log.next(len(payload)+rtpWireOverhead, sl.probing, now)}
 			binary.BigEndian.PutUint16(sl.twcc[:], tw.seq)
 			_ = h.SetExtension(id, sl.twcc[:])
 		}
@@ -189,9 +189,11 @@ func (sl *slot) send(seq uint16, ts uint32, marker bool, payload []byte, pic vp8
 	}
 }
 
-// twccHeaderSize is an RTP header with the TWCC extension: 12 bytes, 4 of
-// extension header, 4 of extension.
-const twccHeaderSize = 20
+// rtpWireOverhead is what a packet takes on the link beyond its payload:
+// the RTP header with the TWCC extension (12 + 4 + 4 bytes), the SRTP tag
+// (10), UDP and IPv4 (28). The estimate is of the link, which carries all
+// of it (a probe's 255-byte padding is 313 bytes there).
+const rtpWireOverhead = 58
 
 // bind makes src the slot's source from its next keyframe on (its next
 // packet for audio), and asks src for a keyframe; for a simulcast track,
@@ -462,11 +464,13 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 }
 
 // probe sends n padding-only packets back to back on the slot (numbers
-// of their own: rewriter.pad): a train whose spread on arrival (TWCC)
-// measures the viewer's downlink above what the slot sends (bwe.go),
-// without a real switch up that might not fit. It returns the packets
-// sent. (Sending media packets again would not do: SRTP replay protection
-// drops them before they are counted.)
+// of their own: rewriter.pad): a train whose arrival times (TWCC) measure
+// the viewer's downlink above what the slot sends (bwe.go), without a real
+// switch up that might not fit. It returns the packets sent. (Sending
+// media packets again would not do: SRTP replay protection drops them
+// before they are counted.) The packets are full-size: a smaller train
+// passes a shaper's token bucket (4 KB is usual) at line rate and measures
+// nothing.
 func (sl *slot) probe(n int) int {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()

@@ -54,7 +54,7 @@ type source struct {
 	closeOnce sync.Once
 
 	forwarded atomic.Uint64 // packets fanned out (tests and benchmarks)
-	fwdBytes  atomic.Uint64 // their payload bytes, for rate
+	fwdBytes  atomic.Uint64 // their bytes on the wire to a viewer, for rate
 
 	rateMu    sync.Mutex
 	rateBPS   float64 // bit/s while it last sent (see rate)
@@ -339,7 +339,7 @@ func (src *source) forward(p *packet, now int64) {
 	slots := *src.slots.Load()
 	src.fan.run(src, slots, p, now)
 	src.forwarded.Add(1)
-	src.fwdBytes.Add(uint64(p.size + 12))
+	src.fwdBytes.Add(uint64(p.size + rtpWireOverhead)) // as the estimate counts
 	st := &src.s.stats
 	st.packetsIn.Add(1)
 	if n := uint64(len(slots)); n > 0 {
@@ -355,8 +355,9 @@ const (
 	ratePeakDecay = 0.93
 )
 
-// rate is the source's bit rate, measured over rateWindow or more, as the
-// highest it was lately (a peak that decays by ratePeakDecay a window): an
+// rate is the source's bit rate on the wire (with each packet's headers,
+// as the viewer's estimate counts them), measured over rateWindow or
+// more, as the highest it was lately (a peak that decays by ratePeakDecay a window): an
 // encoder starting a layer again ramps it up, and a viewer moved to a
 // layer should be able to take what the layer will send. A source that
 // stopped sending (a paused layer) keeps the rate it had. 0 until

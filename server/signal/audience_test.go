@@ -279,3 +279,17 @@ func TestSnapshotRequestsLimited(t *testing.T) {
 		t.Fatalf("%d of 20 snapshot requests refused", limited)
 	}
 }
+
+// The count's interval grows with the room beyond countFanout (a frame per
+// participant per broadcast), up to maxCountStretch times the base.
+func TestCountInterval(t *testing.T) {
+	for _, c := range []struct {
+		n    int
+		want time.Duration
+	}{{0, time.Second}, {1, time.Second}, {2000, time.Second}, {2001, 2 * time.Second}, {10000, 5 * time.Second},
+		{30000, 10 * time.Second}, {1000000, 10 * time.Second}} {
+		if got := countInterval(time.Second, c.n); got != c.want {
+			t.Errorf("countInterval(1s, %d) = %v, want %v", c.n, got, c.want)
+		}
+	}
+}

@@ -14,9 +14,12 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/mailru/easyjson"
 
 	"github.com/stagekit/stagekit/protocol"
 )
@@ -487,7 +490,7 @@ func (er *edgeRoom) ensureHosts() error {
 func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error) {
 	ec := er.hub.cfg.Edges
 	call.Meeting, call.Node = er.id, ec.Self
-	body, err := json.Marshal(call)
+	body, err := easyjson.Marshal(call)
 	if err != nil {
 		return edgeAnswer{}, err
 	}
@@ -521,8 +524,12 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 	if res.StatusCode != http.StatusOK {
 		return edgeAnswer{}, fmt.Errorf("the owner answered %s", res.Status)
 	}
+	raw, err := io.ReadAll(res.Body)
+	if err != nil {
+		return edgeAnswer{}, err
+	}
 	var ans edgeAnswer
-	if err := json.NewDecoder(res.Body).Decode(&ans); err != nil {
+	if err := easyjson.Unmarshal(raw, &ans); err != nil {
 		return edgeAnswer{}, err
 	}
 	return ans, nil
@@ -531,10 +538,33 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 // edgeCallTimeout bounds an edge's call to the owner.
 const edgeCallTimeout = 5 * time.Second
 
-// edgeBatchWindow is how long an edge gathers its users' joins, leaves and
-// drops of a room before it sends them to the owner as one call; while
-// that call is out, the next batch gathers.
-const edgeBatchWindow = 2 * time.Millisecond
+// edgeBatchWindow is how long an edge gathers its users' joins, stage
+// actions, leaves and drops of a room before it sends them to the owner as
+// one call; while that call is out, the next batch gathers. A batch with
+// no stage action in it (joins, leaves, drops: nobody waits on a person's
+// click) gathers on, up to edgeJoinWindow or edgeJoinBatch calls: the
+// owner's cost is mostly per batch (an HTTP call, a PostgreSQL round trip,
+// a stream commit), and in a join wave a larger batch costs it less per
+// viewer.
+const (
+	edgeBatchWindow = 2 * time.Millisecond
+	edgeJoinWindow  = 10 * time.Millisecond
+	edgeJoinBatch   = 256
+)
+
+// gatherOn reports whether a batch of calls with no stage action may wait
+// longer, having gathered for waited.
+func gatherOn(batch []batchedCall, waited time.Duration) bool {
+	if waited >= edgeJoinWindow || len(batch) >= edgeJoinBatch {
+		return false
+	}
+	for _, bc := range batch {
+		if bc.call.Op == "act" {
+			return false
+		}
+	}
+	return true
+}
 
 // batched makes a join, leave or drop call through the room's next batch;
 // wait false returns at once (the answer is not needed).
@@ -562,9 +592,16 @@ func (er *edgeRoom) batched(c *conn, call edgeCall, wait bool) (edgeAnswer, erro
 // sendBatches sends the gathered calls, a batch at a time, until none is
 // left.
 func (er *edgeRoom) sendBatches() {
+	waited := time.Duration(0)
 	for {
 		time.Sleep(edgeBatchWindow)
+		waited += edgeBatchWindow
 		er.batchMu.Lock()
+		if len(er.batch) > 0 && gatherOn(er.batch, waited) {
+			er.batchMu.Unlock()
+			continue
+		}
+		waited = 0
 		n := min(len(er.batch), maxEdgeBatch)
 		if n == 0 {
 			er.sending = false
@@ -601,6 +638,9 @@ func (er *edgeRoom) callBatch(calls []edgeCall) ([]edgeAnswer, error) {
 	ans, err := er.call(context.Background(), edgeCall{Op: "batch", User: calls[0].User, Calls: calls})
 	if err == nil && ans.Error != nil {
 		err = ans.Error
+	}
+	if err == nil {
+		err = ans.unshare()
 	}
 	if err == nil && len(ans.Answers) != len(calls) {
 		err = fmt.Errorf("the owner answered %d of %d calls", len(ans.Answers), len(calls))

@@ -9,6 +9,8 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/mailru/easyjson"
+
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/auth"
 	"github.com/stagekit/stagekit/stage"
@@ -76,9 +78,22 @@ func remoteAct(userID, typ string, targets ...string) edgeCall {
 	return edgeCall{Op: "act", User: userID, Msg: &protocol.ClientMessage{Type: typ, UserIDs: targets}}
 }
 
+// batch runs calls as one batch and returns the answer as an edge reads
+// it: through the wire's codec, shared snapshots unshared.
 func (e *env) batch(meetingID string, calls ...edgeCall) edgeAnswer {
 	e.t.Helper()
-	ans := e.hub.answerEdge(edgeCall{Op: "batch", Meeting: meetingID, Node: edgeNode, User: calls[0].User, Calls: calls})
+	sent := e.hub.answerEdge(edgeCall{Op: "batch", Meeting: meetingID, Node: edgeNode, User: calls[0].User, Calls: calls})
+	wire, err := easyjson.Marshal(sent)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var ans edgeAnswer
+	if err := easyjson.Unmarshal(wire, &ans); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := ans.unshare(); err != nil {
+		e.t.Fatal(err)
+	}
 	if ans.Error != nil || len(ans.Answers) != len(calls) {
 		e.t.Fatalf("batch: %+v", ans)
 	}
@@ -404,6 +419,55 @@ func TestEdgeBatchEqualsOneByOne(t *testing.T) {
 		}
 		if !slices.Equal(all.pending, one.pending) {
 			t.Errorf("seed %d: requests batched %q, one by one %q", seed, all.pending, one.pending)
+		}
+	}
+}
+
+// The viewers of a batch who see the same room share one snapshot on the
+// wire; each still gets exactly the snapshot it would alone, and those who
+// see everyone or are in view get their own.
+func TestEdgeBatchSharedSnapshot(t *testing.T) {
+	e, _, _ := edgeOwnerEnv(t)
+	e.join("m", "Host", stage.PresetWebinarHost)
+	inView := remoteJoin("m", "Panelist", stage.PresetWebinarViewer)
+	inView.Ident.Preset = panelist // ALLOWED: in view, sees only those in view
+	calls := []edgeCall{remoteJoin("m", "V1", stage.PresetWebinarViewer), inView,
+		remoteJoin("m", "V2", stage.PresetLivestreamViewer), remoteJoin("m", "Far", stage.PresetWebinarHost), remoteJoin("m", "V3", stage.PresetWebinarViewer)}
+	sent := e.hub.answerEdge(edgeCall{Op: "batch", Meeting: "m", Node: edgeNode, User: calls[0].User, Calls: calls})
+	if len(sent.Snapshots) != 1 || len(sent.Answers) != len(calls) {
+		t.Fatalf("the batch's answer carries %d shared snapshots and %d answers, want 1 and %d", len(sent.Snapshots), len(sent.Answers), len(calls))
+	}
+	for i, a := range sent.Answers {
+		if shares := a.Shared != 0; shares != (i == 0 || i == 2 || i == 4) {
+			t.Errorf("join %d (%s) shares a snapshot: %v", i, calls[i].User, shares)
+		}
+	}
+	wire, err := easyjson.Marshal(sent)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got edgeAnswer
+	if err := easyjson.Unmarshal(wire, &got); err != nil {
+		t.Fatal(err)
+	}
+	if err := got.unshare(); err != nil {
+		t.Fatal(err)
+	}
+	r := e.hub.existingRoom("m")
+	for i, c := range calls {
+		r.mu.Lock()
+		m, _ := r.st.Member(c.User)
+		want := r.snapshotOfLocked(c.User, m.Preset)
+		r.mu.Unlock()
+		a := got.Answers[i]
+		if a.Snapshot == nil {
+			t.Fatalf("join %d (%s): no snapshot", i, c.User)
+		}
+		// As the client gets it (an empty request list is left out).
+		gotJSON, _ := json.Marshal(a.Snapshot)
+		wantJSON, _ := json.Marshal(want)
+		if string(gotJSON) != string(wantJSON) {
+			t.Errorf("join %d (%s): snapshot\n%s\nwant\n%s", i, c.User, gotJSON, wantJSON)
 		}
 	}
 }

@@ -3,8 +3,9 @@ package signal
 import (
 	"crypto/rand"
 	"encoding/hex"
-	"encoding/json"
 	"time"
+
+	"github.com/mailru/easyjson"
 
 	"github.com/stagekit/stagekit/stage"
 )
@@ -106,50 +107,6 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-// Payload shapes, RealtimeKit's where it has one (meeting, participant),
-// with this server's actor, seq and stage parts.
-type (
-	payloadMeeting struct {
-		ID        string `json:"id"`
-		SessionID string `json:"sessionId"`
-		Title     string `json:"title"`
-		Status    string `json:"status"`
-		CreatedAt string `json:"createdAt,omitempty"`
-		StartedAt string `json:"startedAt,omitempty"`
-		EndedAt   string `json:"endedAt,omitempty"`
-	}
-	payloadParticipant struct {
-		PeerID              string       `json:"peerId"`
-		UserID              string       `json:"userId"`
-		UserDisplayName     string       `json:"userDisplayName"`
-		CustomParticipantID string       `json:"customParticipantId,omitempty"`
-		PresetName          string       `json:"presetName"`
-		StageStatus         stage.Status `json:"stageStatus"`
-		JoinedAt            string       `json:"joinedAt,omitempty"`
-		LeftAt              string       `json:"leftAt,omitempty"`
-	}
-	payloadStage struct {
-		From  stage.Status `json:"from"`
-		To    stage.Status `json:"to"`
-		Cause stage.Cause  `json:"cause"`
-	}
-	payloadActor struct {
-		Type string `json:"type"` // participant, api, system
-		ID   string `json:"id,omitempty"`
-	}
-	payload struct {
-		Event       string              `json:"event"`
-		ID          string              `json:"id"`
-		Seq         int64               `json:"seq"`
-		At          string              `json:"at"`
-		Actor       payloadActor        `json:"actor"`
-		Meeting     payloadMeeting      `json:"meeting"`
-		Participant *payloadParticipant `json:"participant,omitempty"`
-		Stage       *payloadStage       `json:"stage,omitempty"`
-		Reason      string              `json:"reason,omitempty"`
-	}
-)
-
 func stampMs(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
 
 func actorOf(a string) payloadActor {
@@ -206,7 +163,7 @@ func (l *eventLog) add(typ string, m *stage.Member, st *payloadStage, reason str
 			p.Participant.LeftAt = stampMs(l.at)
 		}
 	}
-	body, err := json.Marshal(p)
+	body, err := easyjson.Marshal(p)
 	if err != nil {
 		return
 	}

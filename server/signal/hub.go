@@ -59,7 +59,9 @@ type Config struct {
 	// delayed: its coalesced events go out just before them.
 	HostTick time.Duration
 	// CountInterval is the least time between two broadcasts of the room's
-	// participant count (default 1s).
+	// participant count (default 1s) in a room of up to 2,000; a larger room
+	// waits a CountInterval more per 2,000 participants, at most 10 in all
+	// (countInterval).
 	CountInterval time.Duration
 	// Media receives media signaling and connection life-cycle; nil refuses media.
 	Media MediaHandler

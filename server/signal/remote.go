@@ -14,11 +14,13 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"io"
 	"net/http"
 	"time"
 
+	"github.com/mailru/easyjson"
+
 	"github.com/stagekit/stagekit/protocol"
-	"github.com/stagekit/stagekit/server/auth"
 	"github.com/stagekit/stagekit/stage"
 )
 
@@ -259,32 +261,6 @@ func (r *room) snapshotOfLocked(userID string, preset stage.Preset) protocol.Sna
 	return snap
 }
 
-// edgeCall is an edge's call to the owner.
-type edgeCall struct {
-	Op      string                  `json:"op"` // join, act, snapshot, requests, leave, drop, batch
-	Meeting string                  `json:"meeting"`
-	Node    string                  `json:"node"`
-	User    string                  `json:"user"`
-	Ident   *auth.Identity          `json:"ident,omitempty"`
-	PeerID  string                  `json:"peerId,omitempty"`
-	Msg     *protocol.ClientMessage `json:"msg,omitempty"`
-	// Calls are a batch's joins, leaves and drops, in the edge's order
-	// (each with its User, Ident and PeerID).
-	Calls []edgeCall `json:"calls,omitempty"`
-}
-
-// edgeAnswer is the owner's answer: the room's seq of the call's events
-// (the edge answers its client once it has delivered them).
-type edgeAnswer struct {
-	Seq      int64                   `json:"seq"`
-	Status   stage.Status            `json:"status,omitempty"`
-	Snapshot *protocol.Snapshot      `json:"snapshot,omitempty"`
-	Requests []protocol.StageRequest `json:"requests,omitempty"`
-	Error    *protocol.ErrorBody     `json:"error,omitempty"`
-	// Answers answer a batch's calls, in order.
-	Answers []edgeAnswer `json:"answers,omitempty"`
-}
-
 // edgeCallPath is where owners answer edges' calls.
 const edgeCallPath = "/v1/cluster/call"
 
@@ -299,13 +275,16 @@ func (h *Hub) ServeEdgeCall(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var call edgeCall
-	if err := json.NewDecoder(http.MaxBytesReader(w, req.Body, 1<<20)).Decode(&call); err != nil || call.Meeting == "" || call.User == "" || call.Node == "" {
+	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 1<<20))
+	if err == nil {
+		err = easyjson.Unmarshal(body, &call)
+	}
+	if err != nil || call.Meeting == "" || call.User == "" || call.Node == "" {
 		http.Error(w, "bad call", http.StatusBadRequest)
 		return
 	}
 	ans := h.answerEdge(call)
-	w.Header().Set("Content-Type", "application/json")
-	json.NewEncoder(w).Encode(ans)
+	easyjson.MarshalToHTTPResponseWriter(ans, w)
 }
 
 func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
@@ -317,6 +296,9 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 			Calls: []edgeCall{{Op: call.Op, User: call.User, Ident: call.Ident, PeerID: call.PeerID, Msg: call.Msg}}})
 		if ans.Error != nil || len(ans.Answers) != 1 {
 			return ans
+		}
+		if err := ans.unshare(); err != nil {
+			return edgeAnswer{Error: protocol.NewError(protocol.CodeInternal, "%v", err)}
 		}
 		return ans.Answers[0]
 	case "batch":
@@ -413,21 +395,34 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 		return edgeAnswer{Answers: out}
 	}
 	r.publishManyLocked(collected)
+	var shared []protocol.Snapshot
 	for i, c := range calls {
 		if joined[i] {
 			// The room as of the whole batch, at its seq.
-			if m, ok := r.st.Member(c.User); ok {
+			m, ok := r.st.Member(c.User)
+			switch {
+			case !ok: // left later in the batch
+				out[i] = edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
+			case !m.Preset.SeesEveryone() && !m.InView():
+				// It sees those in view, as every such joiner of the batch
+				// does: one snapshot for them all.
+				if shared == nil {
+					snap := r.snapshotOfLocked(c.User, m.Preset)
+					snap.Self = protocol.Participant{}
+					shared = append(shared, snap)
+				}
+				self := protocol.ParticipantOf(m)
+				out[i] = edgeAnswer{Shared: 1, Self: &self}
+			default:
 				snap := r.snapshotOfLocked(c.User, m.Preset)
 				out[i] = edgeAnswer{Snapshot: &snap}
-			} else { // left later in the batch
-				out[i] = edgeAnswer{Error: protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")}
 			}
 		}
 		if out[i].Error == nil {
 			out[i].Seq = r.wseq
 		}
 	}
-	return edgeAnswer{Seq: r.wseq, Answers: out}
+	return edgeAnswer{Seq: r.wseq, Answers: out, Snapshots: shared}
 }
 
 // remoteJoinsLocked enters (or re-attaches) users connected to node: the

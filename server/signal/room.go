@@ -669,11 +669,28 @@ func queueEventTo(c *conn, body []byte, deferred bool) {
 }
 
 // countChanged schedules a broadcast of the participant count: at most one
-// per CountInterval, whatever the rate of joins and leaves.
+// per countInterval, whatever the rate of joins and leaves.
 func (r *room) countChanged() {
 	if r.countTick == nil && !r.dead {
-		r.countTick = time.AfterFunc(r.hub.cfg.CountInterval, r.broadcastCount)
+		r.countTick = time.AfterFunc(countInterval(r.hub.cfg.CountInterval, r.st.Count()), r.broadcastCount)
 	}
+}
+
+// countFanout is how many participants' count frames a room sends per
+// CountInterval at most: beyond it the interval grows with the room, up to
+// maxCountStretch times CountInterval.
+const (
+	countFanout     = 2000
+	maxCountStretch = 10
+)
+
+// countInterval is the least time between two broadcasts of the count to a
+// room of n: every participant gets a frame per broadcast (a write each,
+// on whichever node it is connected to), so in a join wave of tens of
+// thousands a broadcast every CountInterval cost the nodes more than the
+// joins themselves. Up to countFanout participants it is base.
+func countInterval(base time.Duration, n int) time.Duration {
+	return base * time.Duration(min(max(1, (n+countFanout-1)/countFanout), maxCountStretch))
 }
 
 func (r *room) broadcastCount() {

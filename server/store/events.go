@@ -242,32 +242,38 @@ const (
 )
 
 // writeEvents stores c's events, their outbox rows and c's idempotency key
-// inside tx.
-func writeEvents(ctx context.Context, tx *sql.Tx, s sqlShared, meetingID string, c StageCommit) error {
+// inside tx, and returns how many outbox rows it added.
+func writeEvents(ctx context.Context, tx *sql.Tx, s sqlShared, meetingID string, c StageCommit) (queued int64, err error) {
 	for _, e := range c.Events {
 		if _, err := s.txExec(ctx, tx, insertEventSQL, meetingID, e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, string(e.Payload)); err != nil {
-			return err
+			return 0, err
 		}
-		if _, err := s.txExec(ctx, tx, insertOutboxSQL, meetingID, e.Seq, e.At, e.At, e.Type); err != nil {
-			return err
+		res, err := s.txExec(ctx, tx, insertOutboxSQL, meetingID, e.Seq, e.At, e.At, e.Type)
+		if err != nil {
+			return 0, err
 		}
+		n, _ := res.RowsAffected()
+		queued += n
 	}
 	if c.IdempotencyKey != "" {
 		if _, err := s.txExec(ctx, tx, insertKeySQL, meetingID, c.IdempotencyKey, c.Response, time.Now().UnixMilli()); err != nil {
-			return err
+			return 0, err
 		}
 	}
-	return nil
+	return queued, nil
 }
 
 // queueEvents is writeEvents for a pgx batch.
 // Several events (a batch of joins) go in one statement each for the
-// events and the outbox rows, as arrays.
-func queueEvents(b *pgx.Batch, meetingID string, c StageCommit) {
+// events and the outbox rows, as arrays. outbox is the index in b of the
+// statement that adds the outbox rows (-1: none).
+func queueEvents(b *pgx.Batch, meetingID string, c StageCommit) (outbox int) {
+	outbox = -1
 	s := sqlShared{pg: true}
 	if len(c.Events) == 1 {
 		e := c.Events[0]
 		b.Queue(s.q(insertEventSQL), meetingID, e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, string(e.Payload))
+		outbox = b.Len()
 		b.Queue(s.q(insertOutboxSQL), meetingID, e.Seq, e.At, e.At, e.Type)
 	} else if len(c.Events) > 1 {
 		n := len(c.Events)
@@ -277,11 +283,13 @@ func queueEvents(b *pgx.Batch, meetingID string, c StageCommit) {
 			seqs[i], ids[i], types[i], ats[i], actors[i], users[i], payloads[i] = e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, string(e.Payload)
 		}
 		b.Queue(insertEventsPG, meetingID, seqs, ids, types, ats, actors, users, payloads)
+		outbox = b.Len()
 		b.Queue(insertOutboxesPG, meetingID, seqs, ats, types)
 	}
 	if c.IdempotencyKey != "" {
 		b.Queue(s.q(insertKeySQL), meetingID, c.IdempotencyKey, c.Response, time.Now().UnixMilli())
 	}
+	return outbox
 }
 
 // LastStageSeq returns the sequence of the meeting's last stage event (0

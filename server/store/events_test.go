@@ -28,14 +28,21 @@ func TestOutbox(t *testing.T) {
 		ev := func(m string, seq int64, typ string) StageEvent {
 			return StageEvent{Seq: seq, ID: fmt.Sprintf("evt_%s_%d", m, seq), Type: typ, At: 1000 + seq, Actor: "api", UserID: "u", Payload: []byte(`{"n":1}`)}
 		}
-		commit := func(m string, key string, evs ...StageEvent) {
+		commit := func(m string, key string, evs ...StageEvent) int64 {
 			t.Helper()
-			if err := s.CommitStage(ctx, m, 0, StageCommit{Events: evs, IdempotencyKey: key, Response: []byte("answer " + key)}); err != nil {
+			queued, err := s.CommitStage(ctx, m, 0, StageCommit{Events: evs, IdempotencyKey: key, Response: []byte("answer " + key)})
+			if err != nil {
 				t.Fatal(err)
 			}
+			return queued
 		}
-		commit(m1.ID, "k1", ev(m1.ID, 1, "meeting.participantJoined"), ev(m1.ID, 2, "meeting.stageRequested"))
-		commit(m2.ID, "", ev(m2.ID, 1, "meeting.participantJoined"))
+		// The deliveries a commit queued: each event once per webhook taking it.
+		if q := commit(m1.ID, "k1", ev(m1.ID, 1, "meeting.participantJoined"), ev(m1.ID, 2, "meeting.stageRequested")); q != 3 {
+			t.Errorf("a commit of a join and a request queued %d deliveries, want 3 (all: 2, joins: 1)", q)
+		}
+		if q := commit(m2.ID, "", ev(m2.ID, 1, "meeting.participantJoined")); q != 2 {
+			t.Errorf("a commit of a join queued %d deliveries, want 2", q)
+		}
 		commit(m1.ID, "", ev(m1.ID, 3, "meeting.stageAccessGranted"))
 		if seq, err := s.LastStageSeq(ctx, m1.ID); err != nil || seq != 3 {
 			t.Fatalf("LastStageSeq = %d, %v", seq, err)
@@ -177,7 +184,7 @@ func BenchmarkOutbox(b *testing.B) {
 				if withEvent {
 					c.Events = []StageEvent{{Seq: int64(i + 1), ID: fmt.Sprintf("evt_%d", i), Type: "meeting.stageRequested", At: int64(i), Actor: "participant:u", UserID: rec.UserID, Payload: payload}}
 				}
-				if err := s.CommitStage(ctx, m.ID, 0, c); err != nil {
+				if _, err := s.CommitStage(ctx, m.ID, 0, c); err != nil {
 					b.Fatal(err)
 				}
 			}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/google/uuid"
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/jackc/pgx/v5/stdlib"
 )
@@ -149,7 +150,22 @@ var pgMigrations = [][]string{
 			until_ms BIGINT NOT NULL
 		)`,
 	},
+	{ // 2 → 3: the fence check inside a commit's one pipeline (CommitStage)
+		`CREATE FUNCTION stagekit_check_fence(meeting TEXT, want BIGINT) RETURNS VOID LANGUAGE plpgsql AS $$
+		DECLARE
+			held BIGINT;
+		BEGIN
+			SELECT epoch INTO held FROM stage_fences WHERE meeting_id = meeting FOR UPDATE;
+			IF COALESCE(held, 0) <> want THEN
+				RAISE EXCEPTION 'stage fenced: epoch % holds the room', COALESCE(held, 0) USING ERRCODE = '` + fencedCode + `';
+			END IF;
+		END $$`,
+	},
 }
+
+// fencedCode is the SQLSTATE stagekit_check_fence raises for a fenced
+// writer.
+const fencedCode = "SKF01"
 
 // PostgresSchemaVersion is the Postgres schema version this code writes.
 var PostgresSchemaVersion = len(pgMigrations)
@@ -451,27 +467,22 @@ func (s *Postgres) ClaimStage(ctx context.Context, meetingID string, epoch int64
 
 // SaveStage implements Store.
 func (s *Postgres) SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error {
-	return s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
+	_, err := s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
+	return err
 }
 
-// CommitStage implements Store. The fence row is read FOR UPDATE: a claim
-// cannot slip between the check and the commit.
-func (s *Postgres) CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) error {
+// CommitStage implements Store: one round trip. The batch is one pipeline
+// with one Sync, which PostgreSQL runs as one implicit transaction: its
+// first statement locks the fence row (FOR UPDATE: a claim cannot slip
+// between the check and the commit) and raises fencedCode unless it holds
+// epoch, which rolls back the rest.
+func (s *Postgres) CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) (int64, error) {
 	upserts, drops := c.Upserts, c.Drops
-	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		var fence int64
-		err := tx.QueryRow(ctx, `SELECT epoch FROM stage_fences WHERE meeting_id = $1 FOR UPDATE`, meetingID).Scan(&fence)
-		switch {
-		case errors.Is(err, pgx.ErrNoRows):
-			fence = 0
-		case err != nil:
-			return err
-		}
-		if fence != epoch {
-			return ErrFenced
-		}
+	var queued int64
+	err := func() error {
 		b := &pgx.Batch{}
-		queueEvents(b, meetingID, c)
+		b.Queue(`SELECT stagekit_check_fence($1, $2)`, meetingID, epoch)
+		outbox := queueEvents(b, meetingID, c)
 		for _, id := range drops {
 			b.Queue(`DELETE FROM stage_members WHERE meeting_id = $1 AND user_id = $2`, meetingID, id)
 		}
@@ -484,13 +495,24 @@ func (s *Postgres) CommitStage(ctx context.Context, meetingID string, epoch int6
 					request_order = excluded.request_order`,
 				meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder)
 		}
-		return tx.SendBatch(ctx, b).Close()
-	})
-	if errors.Is(err, ErrFenced) {
-		return err
+		br := s.pool.SendBatch(ctx, b)
+		for i := range b.Len() {
+			tag, err := br.Exec()
+			if err != nil {
+				br.Close()
+				return err
+			}
+			if i == outbox {
+				queued = tag.RowsAffected()
+			}
+		}
+		return br.Close()
+	}()
+	if pe := (*pgconn.PgError)(nil); errors.As(err, &pe) && pe.Code == fencedCode {
+		return 0, ErrFenced
 	}
 	if err != nil {
-		return fmt.Errorf("store: save stage: %w", err)
+		return 0, fmt.Errorf("store: save stage: %w", err)
 	}
-	return nil
+	return queued, nil
 }

@@ -196,37 +196,39 @@ func (s *SQLite) ClaimStage(ctx context.Context, meetingID string, epoch int64) 
 
 // SaveStage implements Store.
 func (s *SQLite) SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error {
-	return s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
+	_, err := s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
+	return err
 }
 
 // CommitStage implements Store.
-func (s *SQLite) CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) error {
+func (s *SQLite) CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) (int64, error) {
 	upserts, drops := c.Upserts, c.Drops
 	tx, err := s.db.BeginTx(ctx, nil)
 	if err != nil {
-		return fmt.Errorf("store: save stage: %w", err)
+		return 0, fmt.Errorf("store: save stage: %w", err)
 	}
 	defer tx.Rollback()
 	if err := s.checkFence(ctx, tx, meetingID, epoch); err != nil {
-		return err
+		return 0, err
 	}
 	for _, id := range drops {
 		if _, err := s.txExec(ctx, tx, dropMemberSQL, meetingID, id); err != nil {
-			return fmt.Errorf("store: save stage: %w", err)
+			return 0, fmt.Errorf("store: save stage: %w", err)
 		}
 	}
 	for _, m := range upserts {
 		if _, err := s.txExec(ctx, tx, upsertMemberSQL, meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder); err != nil {
-			return fmt.Errorf("store: save stage: %w", err)
+			return 0, fmt.Errorf("store: save stage: %w", err)
 		}
 	}
-	if err := writeEvents(ctx, tx, s.sqlShared, meetingID, c); err != nil {
-		return fmt.Errorf("store: save stage: %w", err)
+	queued, err := writeEvents(ctx, tx, s.sqlShared, meetingID, c)
+	if err != nil {
+		return 0, fmt.Errorf("store: save stage: %w", err)
 	}
 	if err := tx.Commit(); err != nil {
-		return fmt.Errorf("store: save stage: %w", err)
+		return 0, fmt.Errorf("store: save stage: %w", err)
 	}
-	return nil
+	return queued, nil
 }
 
 // A stage change's statements, prepared at open.

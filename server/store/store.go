@@ -90,8 +90,9 @@ type Store interface {
 	SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error
 	// CommitStage is SaveStage plus, in the same transaction, the change's
 	// events (the stage log), one outbox row per webhook taking each
-	// event, and the idempotency key with its answer.
-	CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) error
+	// event, and the idempotency key with its answer. queued is how many
+	// webhook deliveries (outbox rows) it added.
+	CommitStage(ctx context.Context, meetingID string, epoch int64, c StageCommit) (queued int64, err error)
 	// LastStageSeq is the seq of the meeting's last stage event (0: none).
 	LastStageSeq(ctx context.Context, meetingID string) (int64, error)
 	// StageEvents pages through the meeting's stage log after seq after.

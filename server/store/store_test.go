@@ -637,6 +637,17 @@ func testStageFencing(t *testing.T, b backend) {
 	if _, err := oldOwner.ClaimStage(ctx, m.ID, 1); !errors.Is(err, ErrFenced) {
 		t.Errorf("a claim under an older epoch = %v, want ErrFenced", err)
 	}
+	// A fenced commit stores none of its parts (PostgreSQL checks the fence
+	// in the same pipeline as the writes).
+	evs := []StageEvent{{Seq: 1, ID: "evt_1", Type: "meeting.participantJoined", At: 1, Actor: "api", UserID: "c", Payload: []byte(`{}`)},
+		{Seq: 2, ID: "evt_2", Type: "meeting.stageRequested", At: 2, Actor: "api", UserID: "c", Payload: []byte(`{}`)}}
+	c := StageMember{UserID: "c", PeerID: "pc", Name: "C", PresetName: "webinar_viewer", Status: "REQUESTED_TO_JOIN_STAGE", RequestedAt: 6, RequestOrder: 2}
+	if _, err := oldOwner.CommitStage(ctx, m.ID, 1, StageCommit{Upserts: []StageMember{c}, Events: evs, IdempotencyKey: "k"}); !errors.Is(err, ErrFenced) {
+		t.Errorf("the old owner's commit after the takeover = %v, want ErrFenced", err)
+	}
+	if seq, err := newOwner.LastStageSeq(ctx, m.ID); err != nil || seq != 0 {
+		t.Errorf("after a fenced commit the last event is %d, %v; want none", seq, err)
+	}
 	b2 := StageMember{UserID: "b", PeerID: "pb", Name: "B", PresetName: "webinar_host", Status: "ON_STAGE"}
 	if err := newOwner.SaveStage(ctx, m.ID, 2, []StageMember{b2}, nil); err != nil {
 		t.Fatal(err)
