@@ -155,11 +155,13 @@ func (c *conn) call(ctx context.Context, msg protocol.ClientMessage, kind callKi
 	if err != nil {
 		return protocol.ServerMessage{}, err
 	}
+	timedOut := false
 	select {
 	case res := <-ch:
 		return answer(res)
 	case <-c.done:
 	case <-ctx.Done():
+		timedOut = true
 		if errors.Is(ctx.Err(), context.DeadlineExceeded) && c.reads.Load() == readsBefore {
 			// Not a frame since the request: the socket is dead, not the
 			// server slow. Drop it so that the meeting reconnects now.
@@ -177,12 +179,12 @@ func (c *conn) call(ctx context.Context, msg protocol.ClientMessage, kind callKi
 		p.ch = nil // keep the kind: the reader still applies a late snapshot
 	}
 	c.mu.Unlock()
-	select {
-	case <-c.done:
-		return protocol.ServerMessage{}, c.err
-	default:
+	if timedOut {
+		// What the caller waited for ran out (the connection may have
+		// ended since: dropped here, for that reason).
 		return protocol.ServerMessage{}, ctxError(ctx)
 	}
+	return protocol.ServerMessage{}, c.err
 }
 
 func answer(res protocol.ServerMessage) (protocol.ServerMessage, error) {

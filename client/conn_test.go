@@ -534,6 +534,25 @@ func TestListeners(t *testing.T) {
 	}
 }
 
+// joinedForProbe is a meeting on n, joined, that pings only when told
+// (closed when the test ends).
+func joinedForProbe(t *testing.T, n *fakeNet) (*Meeting, *recorder) {
+	t.Helper()
+	m, err := newMeeting(Options{BaseURI: "http://x", AuthToken: "t", PingInterval: -1}, n.dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	rec := record(t, m)
+	if err := m.open(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { m.Close() })
+	if err := m.Join(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return m, rec
+}
+
 // Probe on a connection that went silent (the network under it changed):
 // a second socket to the node opens while the ping waits, and the meeting
 // moves to it without waiting for the ping's deadline, rejoining there.
@@ -549,23 +568,12 @@ func TestProbeMovesToANewSocketWhenTheOldIsSilent(t *testing.T) {
 		}
 		fc.push(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
 	}
-	m, err := newMeeting(Options{BaseURI: "http://x", AuthToken: "t", PingInterval: -1}, n.dial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := record(t, m)
-	if err := m.open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Join(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m, rec := joinedForProbe(t, n)
 	rec.take()
 	silent.Store(true)
 	time.Sleep(2 * probeGrace) // the connection has not spoken lately
 	// A deadline the test would not wait for: the probe must not need it.
-	err = m.Probe(time.Hour)
+	err := m.Probe(time.Hour)
 	if code := CodeOf(err); code != CodeDisconnected {
 		t.Fatalf("Probe: %v (code %d), want the old connection dropped (%d)", err, code, CodeDisconnected)
 	}
@@ -592,18 +600,7 @@ func TestProbeKeepsALiveConnection(t *testing.T) {
 	n.onRequest = func(fc *fakeConn, msg protocol.ClientMessage) {
 		fc.push(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID})
 	}
-	m, err := newMeeting(Options{BaseURI: "http://x", AuthToken: "t", PingInterval: -1}, n.dial)
-	if err != nil {
-		t.Fatal(err)
-	}
-	rec := record(t, m)
-	if err := m.open(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	defer m.Close()
-	if err := m.Join(context.Background()); err != nil {
-		t.Fatal(err)
-	}
+	m, rec := joinedForProbe(t, n)
 	for range 5 {
 		time.Sleep(2 * probeGrace) // the connection has not spoken lately: a spare socket is opened
 		if err := m.Probe(time.Hour); err != nil {

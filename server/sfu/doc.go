@@ -167,10 +167,9 @@
 // ICE of either PC disconnected or failed: pion's agent sees that ~5 s
 // after the last packet or consent response it read; on a subscribe PC
 // that is the answers to its own consent checks, every 2 s, since the
-// viewer's RTCP and checks are handled before pion; a PC checking again
-// after it was connected, an ICE restart under way, counts as silent too,
-// since the client restarts when it stops hearing the server, which may
-// be before the server notices) and when it is heard again;
+// viewer's RTCP and checks are handled before pion; or an ICE restart not
+// connected within 2 s: the client may restart first) and when it is
+// heard again (connected);
 // the hub shows the participant as reconnecting meanwhile and probes its
 // WebSocket.
 //

@@ -82,27 +82,51 @@ func (p *Participant) setLive(pc uint32, live bool) {
 	}
 }
 
-// iceHeard is a PC's liveness as its ICE states say it.
-type iceHeard struct{ connected atomic.Bool }
+// iceLiveness turns one peer connection's ICE states into the
+// participant's liveness (setLive): silent when ICE is disconnected or
+// failed, and when an ICE restart (checking after connected) has not
+// connected within iceRestartGrace; heard again only once connected. A
+// client restarts ICE about when the server's agent would see the silence
+// (both wait ~5 s): were checking taken as live, a presenter whose network
+// is dark would never be shown reconnecting, or be shown back while still
+// dark.
+type iceLiveness struct {
+	p     *Participant
+	pc    uint32
+	stale func() bool // the connection no longer counts (replaced, closed)
 
-// live says whether the PC in ICE state st hears its client: not
-// disconnected or failed, and not checking again once it was connected.
-// That is an ICE restart, which the client starts when it stops hearing
-// the server (about when the server stops hearing it: whichever of the two
-// notices first); until the restart completes nothing is heard, and a
-// restart that cannot complete would otherwise keep the PC "checking",
-// never disconnected, for pion's whole checking timeout (30 s).
-func (h *iceHeard) live(st webrtc.ICEConnectionState) bool {
+	mu        sync.Mutex
+	connected bool // it was connected once: checking is a restart
+	gen       int  // the state changes so far
+}
+
+// iceRestartGrace is how long an ICE restart may take before the
+// participant is shown reconnecting: a browser whose network changed
+// checks from its new address ~1.2 s after the restart's offer.
+const iceRestartGrace = 2 * time.Second
+
+func (l *iceLiveness) state(st webrtc.ICEConnectionState) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.gen++
 	switch st {
 	case webrtc.ICEConnectionStateConnected, webrtc.ICEConnectionStateCompleted:
-		h.connected.Store(true)
-		return true
+		l.connected = true
+		l.p.setLive(l.pc, true)
 	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
-		return false
+		l.p.setLive(l.pc, false)
 	case webrtc.ICEConnectionStateChecking:
-		return !h.connected.Load()
+		if l.connected {
+			gen := l.gen
+			time.AfterFunc(iceRestartGrace, func() {
+				l.mu.Lock()
+				defer l.mu.Unlock()
+				if l.gen == gen && !l.stale() {
+					l.p.setLive(l.pc, false)
+				}
+			})
+		}
 	}
-	return true
 }
 
 // Live reports whether every peer connection of the participant hears from

@@ -231,10 +231,12 @@ func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
 			sess.gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
-	var heard iceHeard
+	live := &iceLiveness{p: pb.p, pc: livePublish, stale: func() bool {
+		return sess.retired.Load() || pc.ConnectionState() == webrtc.PeerConnectionStateClosed
+	}}
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		if live := heard.live(st); !sess.retired.Load() {
-			pb.p.setLive(livePublish, live)
+		if !sess.retired.Load() {
+			live.state(st)
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {

@@ -137,8 +137,8 @@ func TestSlotsAndKeyframes(t *testing.T) {
 	time.Sleep(2 * minKeyframeInterval)
 	pa, pb, cu := a.pliCount.Load(), b.pliCount.Load(), s.Stats().CatchUps
 	late := joinClient(t, s, api, "m2", "late")
-	waitFor(t, flowTimeout, "late receiving a and b", func() bool {
-		return late.packetsFrom(a.peerID) >= 20 && late.packetsFrom(b.peerID) >= 20
+	waitFor(t, flowTimeout, "late receiving a and b (b's audio and video)", func() bool {
+		return late.packetsFrom(a.peerID) >= 20 && late.packetsFrom(b.peerID) >= 20 && len(late.tracksFrom(b.peerID)) == 2
 	})
 	if got := s.Stats().CatchUps - cu; got == 0 || got > 2 || a.pliCount.Load() != pa || b.pliCount.Load() != pb {
 		t.Errorf("late subscriber: %d catch-ups, PLIs %d and %d; want 1 or 2 and none", got, a.pliCount.Load()-pa, b.pliCount.Load()-pb)

@@ -328,10 +328,8 @@ func (sb *subscriber) newPC() error {
 			gate.Add(protocol.ICECandidate(c.ToJSON()))
 		}
 	})
-	var heard iceHeard
-	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		sb.p.setLive(liveSubscribe, heard.live(st))
-	})
+	live := &iceLiveness{p: sb.p, pc: liveSubscribe, stale: func() bool { return pc.ConnectionState() == webrtc.PeerConnectionStateClosed }}
+	pc.OnICEConnectionStateChange(live.state)
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		sb.p.log.Debug("subscribe PC", "state", st.String())
 		switch st {
