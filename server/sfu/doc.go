@@ -61,8 +61,18 @@
 //     goroutine of pion's mux that reads the shared socket decrypts
 //     SRTCP from the address of a connected subscribe PC itself (a
 //     context keyed from the PC's DTLS transport) and acts on it there,
-//     where pion would hand each packet over four more goroutines; other
-//     packets (STUN, DTLS, publishers' media) go to pion as before.
+//     where pion would hand each packet over four more goroutines. The
+//     viewer's ICE consent checks (a STUN binding request on the selected
+//     pair every few seconds) are answered there too (consent.go), as
+//     pion's agent would answer them, when they are plainly that: from the
+//     pair's address, with the PC's current credentials (USERNAME,
+//     MESSAGE-INTEGRITY) and FINGERPRINT, the viewer's role, no
+//     USE-CANDIDATE; the credentials are re-read when an answer is applied
+//     and dropped while an ICE restart is under way. Other packets (DTLS,
+//     other STUN, publishers' media) go to pion as before. The socket is
+//     read with a raw recvfrom (internal/udpread): Go's read wakes the
+//     runtime's monitor thread for each datagram while the process idles,
+//     which doubled what an idle audience's trickle costs.
 //     No per-viewer copy, no per-viewer NACK buffer:
 //     NACKs are mapped back through the rewriter
 //     and answered from the source's history; PLI and FIR become keyframe
@@ -175,7 +185,9 @@
 //
 // Config.OnLiveness is told when a participant's media goes silent (the
 // ICE of either PC disconnected or failed: pion's agent sees that ~5 s
-// after the last packet or consent response; or an ICE restart not
+// after the last packet or consent response it read; on a subscribe PC
+// that is the answers to its own consent checks, every 2 s, since the
+// viewer's RTCP and checks are handled before pion; or an ICE restart not
 // connected within 2 s: the client may restart first) and when it is
 // heard again (connected);
 // the hub shows the participant as reconnecting meanwhile and probes its

@@ -8,6 +8,9 @@ import (
 
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
+	"github.com/pion/stun/v4"
+
+	"github.com/stagekit/stagekit/internal/udpread"
 )
 
 // rtcpTap is the shared socket as pion's ICE mux reads it, with the
@@ -16,23 +19,27 @@ import (
 // four more (candidate, mux endpoint, SRTP session, the slot's reader),
 // a wakeup each. A viewer's reports and keepalives are most of what an
 // idle audience costs, and its NACKs and TWCC reports much of what a
-// watching one does. Anything else (STUN, DTLS, a publisher's media, RTCP
-// from an address no path claims or that does not decrypt) goes to pion
-// as before.
+// watching one does. The viewer's consent checks are answered here too
+// (consent.go). Anything else (DTLS, other STUN, a publisher's media,
+// RTCP from an address no path claims or that does not decrypt) goes to
+// pion as before.
 type rtcpTap struct {
 	*net.UDPConn // writes, deadlines, Close: the socket's own
 
-	mu    sync.RWMutex
-	paths map[netip.AddrPort]*peerPath
-	taken atomic.Uint64 // packets handled here
+	mu       sync.RWMutex
+	paths    map[netip.AddrPort]*peerPath
+	taken    atomic.Uint64 // RTCP packets handled here
+	answered atomic.Uint64 // consent checks answered here
 
 	// Used by the reading goroutine only.
-	plain []byte
-	hdr   rtcp.Header
+	reader  *udpread.Reader
+	plain   []byte
+	hdr     rtcp.Header
+	consent consentResponder
 }
 
 func newRTCPTap(conn *net.UDPConn) *rtcpTap {
-	return &rtcpTap{UDPConn: conn, paths: map[netip.AddrPort]*peerPath{}, plain: make([]byte, 0, receiveMTU)}
+	return &rtcpTap{UDPConn: conn, paths: map[netip.AddrPort]*peerPath{}, reader: udpread.New(conn), plain: make([]byte, 0, receiveMTU)}
 }
 
 // receiveMTU bounds what a read takes (pion's ICE reads as much).
@@ -41,10 +48,20 @@ const receiveMTU = 8192
 // ReadFromAddrPort is what pion's mux reads with (ice.AddrPortReaderWriter).
 func (t *rtcpTap) ReadFromAddrPort(b []byte) (int, netip.AddrPort, error) {
 	for {
-		n, from, err := t.UDPConn.ReadFromUDPAddrPort(b)
-		if err != nil || !isRTCP(b[:n]) || !t.take(b[:n], from) {
+		n, from, err := t.reader.ReadFromUDPAddrPort(b)
+		switch {
+		case err != nil:
 			return n, from, err
+		case isRTCP(b[:n]):
+			if t.take(b[:n], from) {
+				continue
+			}
+		case stun.IsMessage(b[:n]):
+			if t.answerConsent(b[:n], from) {
+				continue
+			}
 		}
+		return n, from, err
 	}
 }
 
@@ -63,13 +80,18 @@ func (t *rtcpTap) ReadFrom(b []byte) (int, net.Addr, error) {
 	return n, net.UDPAddrFromAddrPort(from), nil
 }
 
+// pathOf is the registered path of address from, or nil.
+func (t *rtcpTap) pathOf(from netip.AddrPort) *peerPath {
+	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
+	t.mu.RLock()
+	defer t.mu.RUnlock()
+	return t.paths[from]
+}
+
 // take handles an SRTCP packet from a registered path; false leaves it to
 // pion.
 func (t *rtcpTap) take(b []byte, from netip.AddrPort) bool {
-	from = netip.AddrPortFrom(from.Addr().Unmap(), from.Port())
-	t.mu.RLock()
-	pp := t.paths[from]
-	t.mu.RUnlock()
+	pp := t.pathOf(from)
 	if pp == nil || pp.recv == nil || pp.onRTCP == nil {
 		return false
 	}
@@ -80,6 +102,24 @@ func (t *rtcpTap) take(b []byte, from netip.AddrPort) bool {
 	t.plain = plain[:0]
 	t.taken.Add(1)
 	pp.onRTCP(plain)
+	return true
+}
+
+// answerConsent answers a consent check from a registered path (see
+// consent.go); false leaves the packet to pion.
+func (t *rtcpTap) answerConsent(b []byte, from netip.AddrPort) bool {
+	pp := t.pathOf(from)
+	if pp == nil {
+		return false
+	}
+	keys := pp.consent.Load()
+	if keys == nil || !t.consent.isConsentCheck(b, keys) || t.consent.answer(from, keys) != nil {
+		return false
+	}
+	t.answered.Add(1)
+	// A response lost on the way is as one lost on the network: the
+	// viewer checks again.
+	_, _ = t.UDPConn.WriteToUDPAddrPort(t.consent.resp.Raw, from)
 	return true
 }
 

@@ -28,10 +28,11 @@ type peerPath struct {
 	conn   *net.UDPConn
 	remote atomic.Pointer[netip.AddrPort] // nil: no usable pair
 
-	recv   *srtp.Context  // the viewer's SRTCP (nil: pion reads it)
-	onRTCP func(b []byte) // on the tap's goroutine
-	mu     sync.Mutex     // setPair and close
-	closed bool
+	recv    *srtp.Context               // the viewer's SRTCP (nil: pion reads it)
+	onRTCP  func(b []byte)              // on the tap's goroutine
+	consent atomic.Pointer[consentKeys] // nil: pion answers the viewer's checks
+	mu      sync.Mutex                  // setPair and close
+	closed  bool
 }
 
 // newPeerPath returns the path for pc, whose ICE just connected, or nil if
@@ -44,6 +45,7 @@ func newPeerPath(pc *webrtc.PeerConnection, tap *rtcpTap, onRTCP func(b []byte))
 	ice := dtls.ICETransport()
 	pp := &peerPath{pc: pc, dtls: dtls, tap: tap, conn: tap.UDPConn, onRTCP: onRTCP}
 	pp.recv = newRecvContext(pp)
+	pp.readConsentKeys()
 	ice.OnSelectedCandidatePairChange(pp.setPair)
 	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
 		pp.setPair(pair)
@@ -70,6 +72,25 @@ func (pp *peerPath) setPair(pair *webrtc.ICECandidatePair) {
 	}
 	old := pp.remote.Swap(to)
 	pp.tap.register(pp, old, to)
+}
+
+// readConsentKeys takes the PC's current ICE credentials for the viewer's
+// consent checks (consent.go): when it connects and when an answer was
+// applied (which may change them).
+func (pp *peerPath) readConsentKeys() {
+	if pp == nil {
+		return
+	}
+	pp.consent.Store(readConsentKeys(pp.dtls.ICETransport()))
+}
+
+// forgetConsentKeys leaves the viewer's checks to pion: the PC's ICE
+// restarts, and its credentials change.
+func (pp *peerPath) forgetConsentKeys() {
+	if pp == nil {
+		return
+	}
+	pp.consent.Store(nil)
 }
 
 // close stops the path's reading: the PC is gone or replaced.

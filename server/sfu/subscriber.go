@@ -633,6 +633,7 @@ func (sb *subscriber) reconcile() (string, bool) {
 	if restart {
 		opts = &webrtc.OfferOptions{ICERestart: true}
 		sb.gate.Close()
+		sb.path.Load().forgetConsentKeys() // until the answer: the credentials change now
 	}
 	offer, err := sb.pc.CreateOffer(opts)
 	if err == nil {
@@ -763,6 +764,7 @@ func (sb *subscriber) applyAnswer(sdp string) error {
 	} else {
 		sb.twccID.Store(0)
 	}
+	sb.path.Load().readConsentKeys()
 	sb.candMu.Lock()
 	defer sb.candMu.Unlock()
 	sb.remote = true
