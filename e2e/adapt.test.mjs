@@ -7,7 +7,7 @@
 // the README); the test checks what happens, with generous bounds.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, createMeeting, launch, openPage, recordPeerConnections, playVideoOf } from "./lib.mjs";
+import { startServer, createMeeting, launch, openJoined, recordPeerConnections, playVideoOf, layerOf } from "./lib.mjs";
 import { unavailable, makeLab } from "./netlab.mjs";
 
 const skip = unavailable();
@@ -33,36 +33,26 @@ after(async () => {
   lab?.close();
 });
 
-async function join(b, person) {
-  const page = await openPage(b, b === browser ? hostURL : labURL);
-  await page.evaluate(recordPeerConnections);
-  await page.evaluate(async (authToken) => {
-    // The width of each simulcast layer sent (rid → frameWidth): the
-    // encoder may scale a layer down (CPU, uplink), so a viewer's layer is
-    // the one whose width it decodes.
-    // framesSent per rid says which layers the presenter sends now: its
-    // Chromium stops the top ones when its own estimate or CPU says so.
-    window.layerWidths = async () => {
-      const out = { widths: {}, sent: {}, limited: {} };
-      for (const pc of pcs) {
-        (await pc.getStats()).forEach((r) => {
-          if (r.type !== "outbound-rtp" || r.kind !== "video" || !r.rid) return;
-          if (r.frameWidth) out.widths[r.rid] = r.frameWidth;
-          out.sent[r.rid] = r.framesSent ?? 0;
-          out.limited[r.rid] = r.qualityLimitationReason;
-        });
-      }
-      return out;
-    };
-    const { default: StageKit } = await import("/sdk/stagekit.js");
-    const meeting = await StageKit.init({ authToken, baseURI: location.origin });
-    await meeting.join();
-    window.meeting = meeting;
-    window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
-  }, person.token);
-  return page;
+// framesSent per rid says which layers the presenter sends now (its
+// Chromium stops the top ones when its own estimate or CPU says so), and
+// the width of each layer sent (rid → frameWidth) which layer a viewer
+// decodes: the encoder may scale a layer down (CPU, uplink).
+function recordLayers() {
+  window.layerWidths = async () => {
+    const out = { widths: {}, sent: {}, limited: {} };
+    for (const pc of pcs) {
+      (await pc.getStats()).forEach((r) => {
+        if (r.type !== "outbound-rtp" || r.kind !== "video" || !r.rid) return;
+        if (r.frameWidth) out.widths[r.rid] = r.frameWidth;
+        out.sent[r.rid] = r.framesSent ?? 0;
+        out.limited[r.rid] = r.qualityLimitationReason;
+      });
+    }
+    return out;
+  };
 }
 
+const join = (b, person) => openJoined(b, b === browser ? hostURL : labURL, person, recordPeerConnections, recordLayers);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const holdSecs = Number(process.env.STAGEKIT_ADAPT_HOLD_SECS || 20);
@@ -78,15 +68,6 @@ function decisions(people) {
       .map((l) => l.replace(/^time=\S+T(\S+)Z .*?msg="([^"]+)".*? (track=|rate=)/, "$1 $2 $3").replace(/ paced=.*/, ""));
   }
   return JSON.stringify(out, null, 1);
-}
-
-// The layer (rid) whose width is closest to what a viewer decodes.
-function layerOf(width, widths) {
-  let best = "", d = Infinity;
-  for (const [rid, w] of Object.entries(widths)) {
-    if (Math.abs(w - width) < d) [best, d] = [rid, Math.abs(w - width)];
-  }
-  return width > 0 ? best : "";
 }
 
 // Polls the viewers' inbound stats and the presenter's layers every 250 ms

@@ -8,7 +8,7 @@ import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { startServer, createMeeting, launch, openPage, mediaHelpers, root, recordPeerConnections, recordLayerWidths, layerOf, playVideoOf } from "./lib.mjs";
+import { startServer, createMeeting, launch, openPage, openJoined, mediaHelpers, root, recordPeerConnections, recordLayerWidths, layerOf, playVideoOf } from "./lib.mjs";
 import { unavailable, makeLab } from "./netlab.mjs";
 
 const noLab = unavailable();
@@ -142,19 +142,7 @@ async function untilLayers(presenter, viewers, done, timeout) {
 test("two viewers on an edge get different layers of the relayed camera: the one on a 300 kbit/s link the low one, the other the full one", { skip: noLab || false, timeout: 180000 }, async (t) => {
   const [a, b] = nodes;
   const { people } = await createMeeting(a.url, { Host: "webinar_host", Free: "webinar_viewer", Shaped: "webinar_viewer" });
-  const join = async (br, url, person) => {
-    const page = await openPage(br, url);
-    await page.evaluate(recordPeerConnections);
-    await page.evaluate(recordLayerWidths);
-    await page.evaluate(async (authToken) => {
-      const { default: StageKit } = await import("/sdk/stagekit.js");
-      const meeting = await StageKit.init({ authToken, baseURI: location.origin });
-      await meeting.join();
-      window.meeting = meeting;
-      window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
-    }, person.token);
-    return page;
-  };
+  const join = (br, url, person) => openJoined(br, url, person, recordPeerConnections, recordLayerWidths);
   const host = await join(browser, a.url, people.Host);
   const free = await join(browser, b.url, people.Free);
   const shaped = await join(labBrowser, `http://${lab.hostAddr}:${b.port}`, people.Shaped);

@@ -183,6 +183,25 @@ export async function playVideoOf(page, userId) {
   }, userId, { timeout: 15000 });
 }
 
+/**
+ * Opens a page of the server at url whose meeting (window.meeting) has
+ * joined as person, with window.clock() in epoch milliseconds and
+ * window.byUser(userId); each of setups is evaluated in the page first
+ * (e.g. recordPeerConnections, before the SDK makes its connections).
+ */
+export async function openJoined(browser, url, person, ...setups) {
+  const page = await openPage(browser, url);
+  for (const setup of setups) await page.evaluate(setup);
+  await page.evaluate(async (authToken) => {
+    const { default: StageKit } = await import("/sdk/stagekit.js");
+    window.meeting = await StageKit.init({ authToken, baseURI: location.origin });
+    await meeting.join();
+    window.clock = () => performance.timeOrigin + performance.now();
+    window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
+  }, person.token);
+  return page;
+}
+
 /** Opens a page on the server's origin and records uncaught errors. */
 export async function openPage(browser, url, path = "/demo/blank.html") {
   const context = await browser.newContext();

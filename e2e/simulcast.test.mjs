@@ -4,7 +4,7 @@
 // viewer on an unlimited link decodes the full one.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, createMeeting, rest, launch, openPage, recordPeerConnections } from "./lib.mjs";
+import { startServer, createMeeting, rest, launch, openJoined, recordPeerConnections } from "./lib.mjs";
 
 let server, browser;
 before(async () => {
@@ -18,28 +18,20 @@ after(async () => {
 
 const T = { timeout: 15000 };
 
-async function join(person) {
-  const page = await openPage(browser, server.url);
-  await page.evaluate(recordPeerConnections);
-  await page.evaluate(async (authToken) => {
-    // Bytes sent per simulcast layer (rid) so far.
-    window.sentByRID = async () => {
-      const out = {};
-      for (const pc of pcs) {
-        (await pc.getStats()).forEach((r) => {
-          if (r.type === "outbound-rtp" && r.kind === "video" && r.rid) out[r.rid] = r.bytesSent;
-        });
-      }
-      return out;
-    };
-    const { default: StageKit } = await import("/sdk/stagekit.js");
-    const meeting = await StageKit.init({ authToken, baseURI: location.origin });
-    await meeting.join();
-    window.meeting = meeting;
-    window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
-  }, person.token);
-  return page;
+// Bytes sent per simulcast layer (rid) so far, in the page.
+function recordSentByRID() {
+  window.sentByRID = async () => {
+    const out = {};
+    for (const pc of pcs) {
+      (await pc.getStats()).forEach((r) => {
+        if (r.type === "outbound-rtp" && r.kind === "video" && r.rid) out[r.rid] = r.bytesSent;
+      });
+    }
+    return out;
+  };
 }
+
+const join = (person) => openJoined(browser, server.url, person, recordPeerConnections, recordSentByRID);
 
 // The presenter turns its camera and microphone on and goes on stage.
 async function present(page) {

@@ -1,23 +1,6 @@
 // Shared by the browser media benchmarks: a joined meeting page, the runs,
 // the figures' lines.
-import { openPage } from "../../e2e/lib.mjs";
-
-// openJoined opens a page of the real server whose meeting (window.meeting)
-// has joined as person, with window.clock() in epoch milliseconds and
-// window.byUser(userId); setup, if given, is evaluated in the page first
-// (e.g. recordPeerConnections, before the SDK makes its connections).
-export async function openJoined(browser, url, person, setup) {
-  const page = await openPage(browser, url);
-  if (setup) await page.evaluate(setup);
-  await page.evaluate(async (authToken) => {
-    const { default: StageKit } = await import("/sdk/stagekit.js");
-    window.meeting = await StageKit.init({ authToken, baseURI: location.origin });
-    await meeting.join();
-    window.clock = () => performance.timeOrigin + performance.now();
-    window.byUser = (userId) => meeting.participants.joined.toArray().find((p) => p.userId === userId);
-  }, person.token);
-  return page;
-}
+export { openJoined } from "../../e2e/lib.mjs";
 
 // measure runs one() once cold and then runs times, fails on page errors,
 // and returns the cold sample and the others.
