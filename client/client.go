@@ -461,16 +461,12 @@ func (m *Meeting) Probe(timeout time.Duration) error {
 	if time.Since(time.Unix(0, c.lastRead.Load())) < probeGrace {
 		// It spoke just now (or is new: the media restarting after a
 		// reconnect is silent too): a ping is enough.
-		_, err := c.call(ctx, protocol.ClientMessage{Type: protocol.TypePing}, kindPlain)
-		return err
+		return c.ping(ctx)
 	}
 	start := time.Now()
 	readsBefore := c.reads.Load()
 	pinged := make(chan error, 1)
-	go func() {
-		_, err := c.call(ctx, protocol.ClientMessage{Type: protocol.TypePing}, kindPlain)
-		pinged <- err
-	}()
+	go func() { pinged <- c.ping(ctx) }()
 	opened := make(chan transport)
 	probeDone := make(chan struct{})
 	defer close(probeDone)

@@ -187,6 +187,12 @@ func (c *conn) call(ctx context.Context, msg protocol.ClientMessage, kind callKi
 	return protocol.ServerMessage{}, c.err
 }
 
+// ping asks the server for an answer on this connection.
+func (c *conn) ping(ctx context.Context) error {
+	_, err := c.call(ctx, protocol.ClientMessage{Type: protocol.TypePing}, kindPlain)
+	return err
+}
+
 func answer(res protocol.ServerMessage) (protocol.ServerMessage, error) {
 	if res.Type == protocol.TypeError {
 		if res.Error == nil {

@@ -84,6 +84,11 @@ const (
 	// arrived in less than 1/bweBatchRatio of it came in a batch.
 	bweBatchSpan  = 20e6
 	bweBatchRatio = 2
+	// bweTrainMax bounds the packets of one train kept (slot.probe sends
+	// 24); a train more than 1/bweTrainLossDiv of which was lost measures
+	// nothing.
+	bweTrainMax     = 64
+	bweTrainLossDiv = 4
 	// Growth stops at the last probe's rate for bweProbeBound (longer
 	// than the probes' 6 s interval at most: while a viewer is probed, the
 	// last probe bounds it).
@@ -91,13 +96,6 @@ const (
 )
 
 func newBWE() *bwe { return &bwe{rate: bweStart, train: make([]ack, 0, bweTrainMax)} }
-
-// bweTrainMax bounds the packets of one train kept (slot.probe sends 24);
-// a train more than 1/bweTrainLossDiv of which was lost measures nothing.
-const (
-	bweTrainMax     = 64
-	bweTrainLossDiv = 4
-)
 
 // ack is one packet of a report: sent at (our clock, ns), size bytes,
 // arrived at arrival (the viewer's clock, µs) unless lost.
