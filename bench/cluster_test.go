@@ -287,6 +287,7 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 			remote = append(remote, lat[j])
 		}
 	}
+	b.Logf("slowest requests → host: %s", slowest(lat, a.sample, onOwner, 5))
 	var storming []int
 	for i := 0; i < n && len(storming) < stormSize; i++ {
 		if !clustered || !onOwner(i) {
@@ -328,6 +329,27 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 	if t := a.trouble(); t != "" {
 		b.Logf("connection trouble: %s", t)
 	}
+}
+
+// slowest names the k slowest of the timed requests (lat[j] is the j-th
+// sampled viewer's, the sample's order being the order they were made):
+// whether the tail is a few requests together (a pause somewhere) or
+// spread out, and on which node.
+func slowest(lat []time.Duration, sample []int, onOwner func(int) bool, k int) string {
+	order := make([]int, len(lat))
+	for j := range order {
+		order[j] = j
+	}
+	slices.SortFunc(order, func(x, y int) int { return int(lat[y] - lat[x]) })
+	var parts []string
+	for _, j := range order[:min(k, len(order))] {
+		where := "edge"
+		if onOwner(sample[j]) {
+			where = "owner"
+		}
+		parts = append(parts, fmt.Sprintf("#%d (%s) %v", j, where, lat[j].Round(100*time.Microsecond)))
+	}
+	return strings.Join(parts, ", ")
 }
 
 // BenchmarkTakeover is the gap a kill -9 of a room's owner leaves:
