@@ -39,6 +39,7 @@ import (
 	"time"
 
 	"github.com/redis/go-redis/v9"
+	"golang.org/x/sync/singleflight"
 )
 
 // Config configures a Node.
@@ -86,10 +87,14 @@ type Node struct {
 	// never keep a lease renewal waiting for a connection.
 	readers *redis.Client
 
-	mu    sync.Mutex
-	held  map[string]*lease
-	rooms Rooms
-	nodes atomic.Pointer[[]string]
+	mu   sync.Mutex
+	held map[string]*lease
+	// claims shares one claim script run among the concurrent claims of a
+	// room: an edge's join wave asks Redis once per round trip, not once
+	// per hello.
+	claims singleflight.Group
+	rooms  Rooms
+	nodes  atomic.Pointer[[]string]
 
 	acquired, released, lost atomic.Int64
 
@@ -256,14 +261,11 @@ func (n *Node) Claim(ctx context.Context, meetingID string) (int64, string, time
 		return l.epoch, "", 0, nil
 	}
 	n.mu.Unlock()
-	sent := time.Now()
-	res, err := claimScript.Run(ctx, n.rdb, []string{n.roomKey(meetingID), n.epochKey(meetingID)},
-		n.cfg.NodeID, n.cfg.Advertise, n.cfg.LeaseTTL.Milliseconds(), sent.UnixMilli()).Slice()
+	res, err := n.claimShared(ctx, meetingID)
 	if err != nil {
-		return 0, "", 0, fmt.Errorf("cluster: claim %s: %w", meetingID, err)
+		return 0, "", 0, err
 	}
-	v, _ := res[0].(string)
-	left, _ := res[1].(int64)
+	v, left, sent := res.value, res.left, res.sent
 	owner, epoch, url, err := parseLease(v)
 	if err != nil {
 		return 0, "", 0, err
@@ -281,6 +283,51 @@ func (n *Node) Claim(ctx context.Context, meetingID string) (int64, string, time
 	n.acquired.Add(1)
 	n.log.Info("room lease acquired", "meeting", meetingID, "epoch", epoch)
 	return epoch, "", 0, nil
+}
+
+// claimed is a claim script's answer: the lease's value and the time it
+// has left (ms), from a run sent at sent.
+type claimed struct {
+	value string
+	left  int64
+	sent  time.Time
+}
+
+// claimShared runs the claim script, or waits for the run of a concurrent
+// claim of the same room (sent after this claim was asked for or at most
+// one round trip before: as fresh as a run of its own racing it).
+func (n *Node) claimShared(ctx context.Context, meetingID string) (claimed, error) {
+	ch := n.claims.DoChan(meetingID, func() (any, error) {
+		// Not cut short when the caller that started it goes away: the
+		// others wait on it too.
+		rctx := context.WithoutCancel(ctx)
+		if dl, ok := ctx.Deadline(); ok {
+			var cancel context.CancelFunc
+			rctx, cancel = context.WithDeadline(rctx, dl)
+			defer cancel()
+		}
+		sent := time.Now()
+		res, err := claimScript.Run(rctx, n.rdb, []string{n.roomKey(meetingID), n.epochKey(meetingID)},
+			n.cfg.NodeID, n.cfg.Advertise, n.cfg.LeaseTTL.Milliseconds(), sent.UnixMilli()).Slice()
+		if err != nil {
+			return claimed{}, fmt.Errorf("cluster: claim %s: %w", meetingID, err)
+		}
+		if len(res) != 2 {
+			return claimed{}, fmt.Errorf("cluster: claim %s: %d values", meetingID, len(res))
+		}
+		v, _ := res[0].(string)
+		left, _ := res[1].(int64)
+		return claimed{value: v, left: left, sent: sent}, nil
+	})
+	select {
+	case r := <-ch:
+		if r.Err != nil {
+			return claimed{}, r.Err
+		}
+		return r.Val.(claimed), nil
+	case <-ctx.Done():
+		return claimed{}, fmt.Errorf("cluster: claim %s: %w", meetingID, ctx.Err())
+	}
 }
 
 func parseLease(v string) (owner string, epoch int64, url string, err error) {

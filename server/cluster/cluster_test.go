@@ -125,6 +125,72 @@ func TestClaimRedirectRelease(t *testing.T) {
 	}
 }
 
+// Concurrent claims of one room (an edge's join wave) share the claim
+// script's runs: whichever run they get, exactly one node holds the room,
+// every claim on it sees its one epoch and every claim elsewhere its URL.
+// A claim given up by its caller does not fail the others waiting on the
+// same run.
+func TestConcurrentClaims(t *testing.T) {
+	r := clusterenv.RedisServer(t)
+	a, b := newNode(t, r.URL(), "a"), newNode(t, r.URL(), "b")
+	type got struct {
+		node  string
+		epoch int64
+		owner string
+		err   error
+	}
+	results := make(chan got, 64)
+	var wg sync.WaitGroup
+	for i := range 64 {
+		n := a
+		if i%2 == 1 {
+			n = b
+		}
+		wg.Go(func() {
+			e, owner, _, err := n.Claim(context.Background(), "wave")
+			results <- got{n.ID(), e, owner, err}
+		})
+		if i == 10 {
+			ctx, cancel := context.WithCancel(context.Background())
+			wg.Go(func() { n.Claim(ctx, "wave") })
+			cancel()
+		}
+	}
+	wg.Wait()
+	close(results)
+	epochs := map[string]int64{}
+	owners := map[string]string{}
+	for g := range results {
+		if g.err != nil {
+			t.Fatalf("%s's claim: %v", g.node, g.err)
+		}
+		if g.owner == "" {
+			if e, ok := epochs[g.node]; ok && e != g.epoch {
+				t.Errorf("%s's claims saw epochs %d and %d", g.node, e, g.epoch)
+			}
+			epochs[g.node] = g.epoch
+		} else {
+			owners[g.node] = g.owner
+		}
+	}
+	if len(epochs) != 1 {
+		t.Fatalf("nodes holding the room: %v, want one", epochs)
+	}
+	for holder := range epochs {
+		if _, ok := owners[holder]; ok {
+			t.Errorf("%s holds the room but was also sent elsewhere", holder)
+		}
+		for n, url := range owners {
+			if url != "http://"+holder+".test:1" {
+				t.Errorf("%s was sent to %s, want %s", n, url, holder)
+			}
+		}
+	}
+	if s := a.Stats().Acquired + b.Stats().Acquired; s != 1 {
+		t.Errorf("leases acquired: %d, want 1", s)
+	}
+}
+
 // An owner that stops renewing (killed) loses its lease after the TTL, and
 // another node takes the room under a newer epoch. One that renews keeps it.
 func TestLeaseExpiresUnlessRenewed(t *testing.T) {
