@@ -63,6 +63,32 @@ func checkServerMessage(t *testing.T, wire []byte) {
 	}
 }
 
+// checkServerEncoding: EncodeServer writes m as encoding/json reads back
+// to what it reads from encoding/json's bytes. With bytes, the two must be
+// equal byte for byte (they differ only in how control characters are
+// escaped: \u0008 against \b).
+func checkServerEncoding(t *testing.T, m protocol.ServerMessage, bytesToo bool) {
+	t.Helper()
+	want, err := json.Marshal(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := protocol.EncodeServer(m)
+	if err != nil {
+		t.Fatalf("EncodeServer(%#v): %v", m, err)
+	}
+	if bytesToo && !bytes.Equal(got, want) {
+		t.Errorf("EncodeServer(%#v):\n got %s\nwant %s", m, got, want)
+	}
+	var back protocol.ServerMessage
+	if err := json.Unmarshal(got, &back); err != nil {
+		t.Fatalf("encoding/json cannot read EncodeServer's %q: %v", got, err)
+	}
+	if again, _ := json.Marshal(back); !bytes.Equal(again, want) {
+		t.Errorf("EncodeServer's %s reads back as %s, want %s", got, again, want)
+	}
+}
+
 func checkClientMessage(t *testing.T, m protocol.ClientMessage) {
 	t.Helper()
 	want, err := json.Marshal(m)
@@ -85,6 +111,7 @@ func TestCodecMatchesEncodingJSON(t *testing.T) {
 			t.Fatal(err)
 		}
 		checkServerMessage(t, wire)
+		checkServerEncoding(t, m, true)
 	}
 	for _, m := range clientMessages {
 		checkClientMessage(t, m)
@@ -102,7 +129,8 @@ func TestDecodeServerRefusesWhatIsNotJSON(t *testing.T) {
 
 // FuzzCodecMatchesEncodingJSON: whatever encoding/json reads as a message,
 // written back by encoding/json (the server's bytes), DecodeServer reads the
-// same; a ClientMessage EncodeClient writes as encoding/json does. Any input
+// same, and EncodeServer writes what encoding/json reads as it; a ClientMessage
+// EncodeClient writes as encoding/json does. Any input
 // leaves DecodeServer without a panic.
 func FuzzCodecMatchesEncodingJSON(f *testing.F) {
 	for _, m := range serverMessages {
@@ -123,6 +151,7 @@ func FuzzCodecMatchesEncodingJSON(f *testing.F) {
 				t.Fatal(err)
 			}
 			checkServerMessage(t, wire)
+			checkServerEncoding(t, sm, false)
 		}
 		var cm protocol.ClientMessage
 		if json.Unmarshal(data, &cm) == nil {

@@ -472,7 +472,7 @@ func (c *conn) SendMedia(m protocol.ServerMessage) {
 }
 
 func (c *conn) send(m protocol.ServerMessage) {
-	b, err := json.Marshal(m)
+	b, err := protocol.EncodeServer(m)
 	if err != nil {
 		c.hub.log.Error("encode message", "err", err)
 		return

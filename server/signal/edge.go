@@ -72,6 +72,9 @@ type edgeGroup struct {
 	aud  *audPart
 	host *hostPart
 	node *nodePart
+	// count is the count event's frame, encoded once for every connection
+	// (frames are not written to once queued).
+	count []byte
 }
 
 // parkedAnswer waits until the events of its action are delivered.
@@ -355,6 +358,9 @@ func edgeGroups(entries []StreamEntry) ([]edgeGroup, error) {
 	seq := int64(-1)
 	end := func() {
 		for _, g := range block {
+			if g.aud != nil && g.aud.Count > 0 {
+				g.count, _ = protocol.EncodeServer(protocol.ServerMessage{Type: protocol.TypeEvent, Event: protocol.EventCount, Count: g.aud.Count})
+			}
 			if g.aud != nil || g.host != nil || g.node != nil {
 				groups = append(groups, g)
 			}
@@ -422,10 +428,8 @@ func (er *edgeRoom) deliverToLocked(c *conn, g edgeGroup) {
 	case g.aud != nil && g.aud.Event != nil:
 		queueEventTo(c, g.aud.Event, false)
 	}
-	if g.aud != nil && g.aud.Count > 0 {
-		if b, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeEvent, Event: protocol.EventCount, Count: g.aud.Count}); err == nil {
-			c.enqueue(b)
-		}
+	if g.count != nil {
+		c.enqueue(g.count)
 	}
 	if g.aud != nil && g.aud.Resync {
 		queueEventTo(c, encodeEvent(protocol.ServerMessage{Event: protocol.EventResync}), false)
@@ -780,7 +784,7 @@ func (er *edgeRoom) sendSnapshotLocked(c *conn, snap protocol.Snapshot, seq int6
 	if snap.Requests != nil {
 		snap.Requests, frames = splitParts(reqID, snap.Requests, func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, frames)
 	}
-	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
+	final, err := protocol.EncodeServer(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
 	if err != nil {
 		return
 	}
@@ -860,7 +864,7 @@ func (c *conn) edgeRequests(reqID uint64) {
 	if last == nil {
 		last = []protocol.StageRequest{}
 	}
-	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Requests: last})
+	final, err := protocol.EncodeServer(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Requests: last})
 	if err != nil {
 		return
 	}

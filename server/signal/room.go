@@ -1,7 +1,6 @@
 package signal
 
 import (
-	"encoding/json"
 	"errors"
 	"strconv"
 	"sync"
@@ -270,7 +269,7 @@ func (r *room) sendSnapshotLocked(c *conn, reqID uint64) {
 	if r.presetLocked(c).AcceptStageRequests {
 		snap.Requests, frames = splitParts(reqID, r.requestsLocked(), func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, frames)
 	}
-	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
+	final, err := protocol.EncodeServer(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
 	if err != nil {
 		r.hub.log.Error("encode snapshot", "err", err)
 		return
@@ -288,7 +287,7 @@ func splitParts[T any](reqID uint64, list []T, set func(*protocol.ServerMessage,
 	for len(list) > partItems {
 		m := protocol.ServerMessage{Type: protocol.TypePart, ID: reqID}
 		set(&m, list[:partItems])
-		if b, err := json.Marshal(m); err == nil {
+		if b, err := protocol.EncodeServer(m); err == nil {
 			frames = append(frames, b)
 		}
 		list = list[partItems:]
@@ -629,7 +628,7 @@ const eventPrefix = `{"type":"event",`
 // eventBody encodes ev as an event without a seq.
 func (r *room) eventBody(ev protocol.ServerMessage) []byte {
 	ev.Type, ev.Seq = protocol.TypeEvent, 0
-	b, err := json.Marshal(ev)
+	b, err := protocol.EncodeServer(ev)
 	if err != nil {
 		r.hub.log.Error("encode event", "err", err)
 		return nil
@@ -644,7 +643,7 @@ func (r *room) queueEvent(c *conn, body []byte, deferred bool) { queueEventTo(c,
 // encodeEvent encodes ev as an event without a seq.
 func encodeEvent(ev protocol.ServerMessage) []byte {
 	ev.Type, ev.Seq = protocol.TypeEvent, 0
-	b, _ := json.Marshal(ev)
+	b, _ := protocol.EncodeServer(ev)
 	return b
 }
 
@@ -702,7 +701,7 @@ func (r *room) broadcastCount() {
 		return
 	}
 	r.countSent = n
-	b, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeEvent, Event: protocol.EventCount, Count: n})
+	b, err := protocol.EncodeServer(protocol.ServerMessage{Type: protocol.TypeEvent, Event: protocol.EventCount, Count: n})
 	if err != nil {
 		return
 	}
@@ -734,7 +733,7 @@ func (r *room) requests(c *conn, reqID uint64) {
 		return
 	}
 	last, frames := splitParts(reqID, r.requestsLocked(), func(m *protocol.ServerMessage, q []protocol.StageRequest) { m.Requests = q }, nil)
-	final, err := json.Marshal(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Requests: last})
+	final, err := protocol.EncodeServer(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Requests: last})
 	if err != nil {
 		return
 	}
