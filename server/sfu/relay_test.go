@@ -701,3 +701,57 @@ func TestRelaySimulcastThroughTheOwner(t *testing.T) {
 		}
 	}
 }
+
+// An edge's paused list goes across a rebuild of the relay: the origin's
+// new PC forgets the old one's list (it named the old slots) and sends
+// every layer again, and the edge, its new slots started, sends its list
+// again: once more only the layer its viewer watches crosses, and the
+// others are paused at the publisher.
+func TestRelayPausedAcrossRebuild(t *testing.T) {
+	origin, edge := newTestSFU(t), newTestSFU(t)
+	api := clientAPI(t)
+	in := startRelay(t, origin, edge, "pr")
+	link := in.link.(*relayLink)
+	low := joinClient(t, edge, api, "pr", "low")
+	low.part.sub.capLayers(0)
+	pub := joinClient(t, origin, api, "pr", "pub")
+	origin.SetPublishing("pr", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var pubMid string
+	for _, tr := range pub.pub.GetTransceivers() {
+		pubMid = tr.Mid()
+	}
+	onlyQ := map[string]int{nodeName(edge) + ":0": 1}
+	settled := func(what string) {
+		t.Helper()
+		waitFor(t, flowTimeout, what+": low on q", func() bool {
+			sl := low.videoSlot(pub.peerID)
+			return sl != nil && sl.layer.Load() == 0
+		})
+		waitFor(t, flowTimeout, what+": only q crosses", func() bool { return maps.Equal(relayedLayers(origin, "pr", "pub"), onlyQ) })
+		waitFor(t, flowTimeout, what+": h and f paused at the publisher", func() bool { return pub.pausedRIDs(pubMid) == "f,h" })
+	}
+	settled("before the rebuild")
+
+	in.mu.Lock()
+	pc := in.pc
+	in.mu.Unlock()
+	sent := link.crossed.Load()
+	_ = pc.Close()
+	waitFor(t, flowTimeout+closedGrace, "a new relay PC at the edge", func() bool {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return in.pc != pc
+	})
+	n := low.packetsFrom(pub.peerID)
+	waitFor(t, flowTimeout, "low receiving again", func() bool { return low.packetsFrom(pub.peerID) >= n+50 })
+	settled("after the rebuild")
+	if link.crossed.Load() == sent {
+		t.Error("the edge did not send its paused list again after the rebuild")
+	}
+	if err := low.errs(); err != nil {
+		t.Error(err)
+	}
+}
