@@ -24,6 +24,8 @@ type Postgres struct {
 	db   *sql.DB // the same pool through database/sql, for the SQL both stores share
 	name string
 	now  func() time.Time
+
+	identities identityLookups
 }
 
 var (
@@ -352,8 +354,30 @@ func (s *Postgres) LookupParticipant(ctx context.Context, id string) (Participan
 }
 
 // LookupIdentity implements Store.
+// Concurrent lookups share one query (identityLookups).
 func (s *Postgres) LookupIdentity(ctx context.Context, id string) (Participant, string, error) {
-	return oneIdentity(s.pool.QueryRow(ctx, identitySQL+`$1`, id).Scan, pgx.ErrNoRows)
+	return s.identities.lookup(ctx, id, s.lookupIdentities)
+}
+
+// lookupIdentities reads the identities of ids (those that exist).
+func (s *Postgres) lookupIdentities(ctx context.Context, ids []string) (map[string]identityResult, error) {
+	rows, err := s.pool.Query(ctx, identityColumnsSQL+`p.id = ANY($1)`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("store: lookup identity: %w", err)
+	}
+	defer rows.Close()
+	out := make(map[string]identityResult, len(ids))
+	for rows.Next() {
+		p, title, err := oneIdentity(rows.Scan, pgx.ErrNoRows)
+		if err != nil {
+			return nil, err
+		}
+		out[p.ID] = identityResult{p: p, title: title}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("store: lookup identity: %w", err)
+	}
+	return out, nil
 }
 
 func (s *Postgres) scanOne(row pgx.Row) (Participant, error) {

@@ -504,8 +504,10 @@ func (s *SQLite) LookupParticipant(ctx context.Context, id string) (Participant,
 func scanOne(row *sql.Row) (Participant, error) { return oneParticipant(row.Scan, sql.ErrNoRows) }
 
 // identitySQL reads a participant and its meeting's title.
-const identitySQL = `SELECT p.id, p.meeting_id, p.name, p.preset_name, p.custom_participant_id, p.created_at, p.token_generation, m.title
-	FROM participants p JOIN meetings m ON m.id = p.meeting_id WHERE p.id = `
+const identityColumnsSQL = `SELECT p.id, p.meeting_id, p.name, p.preset_name, p.custom_participant_id, p.created_at, p.token_generation, m.title
+	FROM participants p JOIN meetings m ON m.id = p.meeting_id WHERE `
+
+const identitySQL = identityColumnsSQL + `p.id = `
 
 // LookupIdentity implements Store.
 func (s *SQLite) LookupIdentity(ctx context.Context, id string) (Participant, string, error) {

@@ -712,3 +712,51 @@ func testStageFenceRace(t *testing.T, b backend) {
 		t.Log("no save committed before the claim (the race was lost by every writer)")
 	}
 }
+
+// Concurrent identity lookups (a join wave's hellos; on PostgreSQL they
+// share queries) each get their own participant, or ErrNotFound; a lookup
+// given up by its caller fails alone.
+func TestConcurrentIdentityLookups(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		s := b.open(t)
+		ctx := context.Background()
+		m, err := s.CreateMeeting(ctx, "wave")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var added []Participant
+		for i := range 40 {
+			p, err := s.AddParticipant(ctx, Participant{MeetingID: m.ID, Name: fmt.Sprintf("viewer %d", i), PresetName: "webinar_viewer"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			added = append(added, p)
+		}
+		gone, cancel := context.WithCancel(ctx)
+		cancel()
+		var wg sync.WaitGroup
+		for round := range 3 {
+			for i, p := range added {
+				wg.Go(func() {
+					got, title, err := s.LookupIdentity(ctx, p.ID)
+					if err != nil || got != p || title != "wave" {
+						t.Errorf("LookupIdentity(%s) = %+v %q, %v; want %+v", p.ID, got, title, err, p)
+					}
+				})
+				if i%10 == 0 {
+					wg.Go(func() {
+						if _, _, err := s.LookupIdentity(ctx, fmt.Sprintf("nobody-%d-%d", round, i)); !errors.Is(err, ErrNotFound) {
+							t.Errorf("LookupIdentity(unknown) = %v, want ErrNotFound", err)
+						}
+					})
+					wg.Go(func() {
+						if _, _, err := s.LookupIdentity(gone, p.ID); err == nil {
+							t.Error("a lookup whose context had ended succeeded")
+						}
+					})
+				}
+			}
+		}
+		wg.Wait()
+	})
+}
