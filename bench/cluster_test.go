@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/redis/go-redis/v9"
+
 	"github.com/stagekit/stagekit/client"
 	"github.com/stagekit/stagekit/internal/clusterenv"
 	"github.com/stagekit/stagekit/internal/harness"
@@ -117,6 +119,8 @@ func clusterSizes() []int {
 //	local-join-ms/viewer  the owner's CPU for its own viewers' joins / them
 //	req-edge-p99-ms       request → host p99 of the sampled viewers on edges
 //	                      (host and viewer on different nodes)
+//	redis-cmds/edge-join  commands Redis ran during the edges' joins / those
+//	                      viewers (every node's: claims, stream writes, …)
 //
 // Beyond viewersPerWorker viewers (or with $STAGEKIT_BENCH_WORKERS=K) the
 // viewers run in worker processes, each with its own open-file limit
@@ -197,8 +201,10 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 		b.Fatalf("%v (with $STAGEKIT_BENCH_WORKERS=%d worker processes for the viewers)", err, k)
 	}
 	var nodes []*server
+	var redisURL string
 	if clustered {
 		pg, rd, stop := clusterBackends(b)
+		redisURL = rd
 		defer stop()
 		for i := 0; i < 3; i++ {
 			s, err := startNode(pg, rd, fmt.Sprintf("n%d", i), 5*time.Second, extra...)
@@ -250,11 +256,14 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 	b.StartTimer()
 	var err error
 	var cMid []time.Duration
+	var redisPerJoin float64
 	if edges {
 		// With $STAGEKIT_BENCH_PROFILE_DIR: the owner's and an edge's CPU
 		// profiles of the edges' joins.
 		owner, edge := startPhase(nodes[0], "edge-joins-owner"), startPhase(nodes[1], "edge-joins-edge")
+		rc0 := redisCommands(ctx, redisURL)
 		err = a.connectViewersWhere(ctx, func(i int) bool { return !onOwner(i) })
+		redisPerJoin = float64(redisCommands(ctx, redisURL)-rc0) / float64(max(onEdges, 1))
 		edge.end()
 		owner.end()
 		cMid = cpu()
@@ -317,6 +326,7 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 		b.ReportMetric(ms(edgeCPU)/float64(max(onEdges, 1)), "edge-join-ms/viewer")
 		b.ReportMetric(ms(c1[0]-cMid[0])/float64(max(n-onEdges, 1)), "local-join-ms/viewer")
 		b.ReportMetric(ms(percentile(remote, 0.99)), "req-edge-p99-ms")
+		b.ReportMetric(redisPerJoin, "redis-cmds/edge-join")
 		var calls, batches float64
 		for _, s := range nodes[1:] {
 			calls += s.metric("stagekit_edge_batched_calls_total")
@@ -329,6 +339,33 @@ func benchClusterAudience(b *testing.B, n int, mode string) {
 	if t := a.trouble(); t != "" {
 		b.Logf("connection trouble: %s", t)
 	}
+}
+
+// redisCommands is how many commands the Redis server at url has run
+// (INFO commandstats), -1 if it cannot tell.
+func redisCommands(ctx context.Context, url string) int64 {
+	opt, err := redis.ParseURL(url)
+	if err != nil {
+		return -1
+	}
+	rdb := redis.NewClient(opt)
+	defer rdb.Close()
+	info, err := rdb.Info(ctx, "commandstats").Result()
+	if err != nil {
+		return -1
+	}
+	var total int64
+	for _, line := range strings.Split(info, "\n") {
+		// cmdstat_get:calls=3,usec=...
+		_, rest, ok := strings.Cut(line, ":calls=")
+		if !ok {
+			continue
+		}
+		n, _, _ := strings.Cut(rest, ",")
+		v, _ := strconv.ParseInt(n, 10, 64)
+		total += v
+	}
+	return total - 1 // this INFO itself
 }
 
 // slowest names the k slowest of the timed requests (lat[j] is the j-th
