@@ -49,6 +49,7 @@ type edgeRoom struct {
 	parked    []parkedAnswer
 	dead      bool
 	relay     EdgeRelay // the room's media with its owner, nil without Relays
+	counts    countFan  // the count broadcasts to the connections here
 
 	batchMu sync.Mutex
 	batch   []batchedCall // joins, leaves and drops waiting for the next batch
@@ -100,7 +101,8 @@ func (h *Hub) edgeRoomFor(meetingID, owner string) *edgeRoom {
 		return er
 	}
 	h.mu.Unlock()
-	er := &edgeRoom{hub: h, id: meetingID, owner: owner, ownerGone: make(chan struct{}), conns: map[string]*conn{}}
+	er := &edgeRoom{hub: h, id: meetingID, owner: owner, ownerGone: make(chan struct{}), conns: map[string]*conn{},
+		counts: countFan{deliver: enqueueFrame}}
 	// The audience's stream and this node's: the watchers' is followed
 	// only once someone here sees everyone (ensureHosts).
 	from := map[string]StreamPos{streamAudience: {}, nodeStream(h.cfg.Edges.Self): {}}
@@ -323,12 +325,16 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 		er.pos[e.Stream] = e.Pos
 	}
 	from := er.delivered
+	var count []byte
 	for _, g := range groups {
 		if g.seq <= from {
 			continue
 		}
 		for _, c := range er.conns {
-			er.deliverToLocked(c, g)
+			er.deliverToLocked(c, g, false)
+		}
+		if g.count != nil {
+			count = g.count // only the last of them matters
 		}
 		er.delivered = g.seq
 		er.ring = append(er.ring, g)
@@ -336,6 +342,13 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 			er.ringFrom = er.ring[0].seq
 			er.ring = er.ring[1:]
 		}
+	}
+	if count != nil {
+		conns := make([]*conn, 0, len(er.conns))
+		for _, c := range er.conns {
+			conns = append(conns, c)
+		}
+		er.counts.send(count, conns)
 	}
 	kept := er.parked[:0]
 	for _, p := range er.parked {
@@ -408,8 +421,9 @@ func edgeGroups(entries []StreamEntry) ([]edgeGroup, error) {
 }
 
 // deliverToLocked queues what c's user may see of g: its own event if it
-// has one, else the watchers' or the audience's.
-func (er *edgeRoom) deliverToLocked(c *conn, g edgeGroup) {
+// has one, else the watchers' or the audience's; and g's count if count
+// (deliver sends counts to all through er.counts).
+func (er *edgeRoom) deliverToLocked(c *conn, g edgeGroup, count bool) {
 	if g.seq <= c.edgeSkip {
 		return
 	}
@@ -428,7 +442,7 @@ func (er *edgeRoom) deliverToLocked(c *conn, g edgeGroup) {
 	case g.aud != nil && g.aud.Event != nil:
 		queueEventTo(c, g.aud.Event, false)
 	}
-	if g.count != nil {
+	if count && g.count != nil {
 		c.enqueue(g.count)
 	}
 	if g.aud != nil && g.aud.Resync {
@@ -791,7 +805,7 @@ func (er *edgeRoom) sendSnapshotLocked(c *conn, snap protocol.Snapshot, seq int6
 	c.enqueueAll(append(frames, final))
 	c.edgeSkip = seq
 	for _, g := range er.ring {
-		er.deliverToLocked(c, g)
+		er.deliverToLocked(c, g, true)
 	}
 	c.edgeSkip = max(seq, er.delivered)
 }

@@ -49,6 +49,7 @@ type room struct {
 	hostFlush    *time.Timer // the open host tick, if any (see coalesceWatchers)
 	hostDeferred bool        // events wait for the end of the tick
 	countTick    *time.Timer // pending participant-count broadcast
+	counts       countFan    // the broadcasts to this node's connections
 	countSent    int         // the count last broadcast
 
 	// remote are the members connected to other nodes (edges), and how
@@ -84,7 +85,8 @@ func newRoom(h *Hub, id string, epoch int64) *room {
 		subs:      make(map[int]func(stage.Change)),
 		remote:    make(map[string]*remoteMember),
 		// A new owner's seqs go on above the old one's: epochs only grow.
-		wseq: epoch << seqBits,
+		wseq:   epoch << seqBits,
+		counts: countFan{deliver: enqueueFrame},
 	}
 	r.st.SetLimits(h.cfg.DefaultLimits)
 	return r
@@ -705,9 +707,11 @@ func (r *room) broadcastCount() {
 	if err != nil {
 		return
 	}
+	conns := make([]*conn, 0, len(r.attached))
 	for _, c := range r.attached {
-		c.enqueue(b)
+		conns = append(conns, c)
 	}
+	r.counts.send(b, conns)
 	r.publishLocked(commitParts{aud: &audPart{Count: n}})
 }
 
