@@ -710,11 +710,21 @@ func TestOverloadSheds(t *testing.T) {
 
 	src.maxDelay.Store(int64(maxVideoDelay))
 	waitFor(t, flowTimeout, "forwarding resumed", func() bool { return viewer.packetsFrom(host.peerID) >= during+50 })
-	viewer.mu.Lock()
-	for id, sl := range viewer.slots {
-		if g := sl.gaps.Load(); g != 0 {
-			t.Errorf("slot %s: %d gaps in its sequence numbers after shedding", id, g)
+	// No number skipped: a packet the loopback lost on a loaded machine is
+	// asked for again (NACK) and fills its gap, a number the server skipped
+	// never comes.
+	gaps := func() (n int64) {
+		viewer.mu.Lock()
+		defer viewer.mu.Unlock()
+		for _, sl := range viewer.slots {
+			n += sl.gaps.Load()
 		}
+		return n
 	}
-	viewer.mu.Unlock()
+	for end := time.Now().Add(2 * time.Second); gaps() != 0 && time.Now().Before(end); {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if g := gaps(); g != 0 {
+		t.Errorf("%d gaps in the viewer's sequence numbers after shedding", g)
+	}
 }
