@@ -83,6 +83,8 @@ const (
 	// least two full packets.
 	pacingBurst    = 5 * time.Millisecond
 	minPacingBurst = 2 * maxPacket
+	// pacingCatchUp is how late a drain may make up for at once.
+	pacingCatchUp = 20 * time.Millisecond
 	// maxPacedDelay bounds the queue: what the pace sends in this time (at
 	// least minPacedQueue bytes), and pacedSlots packets.
 	maxPacedDelay = 250 * time.Millisecond
@@ -147,13 +149,19 @@ func (p *pacer) send(b []byte, to netip.AddrPort, kind pacedKind, tw twccStamp, 
 	return true
 }
 
-// refill adds the tokens earned since the last time, up to the burst.
+// refill adds the tokens earned since the last time: up to the burst, or,
+// while packets wait, up to pacingCatchUp at the pace (a drain timer that
+// fired late must not lower the pace: on a loaded machine it often does).
 func (p *pacer) refill(now int64) {
 	if p.last != 0 && now > p.last {
 		p.tokens += p.rate * float64(now-p.last) / 1e9
 	}
 	p.last = max(p.last, now)
-	p.tokens = min(p.tokens, p.burst())
+	limit := p.burst()
+	if p.n > 0 {
+		limit = max(limit, p.rate*pacingCatchUp.Seconds())
+	}
+	p.tokens = min(p.tokens, limit)
 }
 
 func (p *pacer) burst() float64 {

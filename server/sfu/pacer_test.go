@@ -117,6 +117,30 @@ func TestPacer(t *testing.T) {
 			t.Errorf("the burst took %d ms, want about %d ms", last/ms, want/ms)
 		}
 	})
+	t.Run("a late timer does not lower the pace", func(t *testing.T) {
+		// The drain timer fires late by each of these (the test's clock):
+		// a 72 kB burst at 562.5 kB/s still takes about 122 ms, and one
+		// lateness more at most.
+		for _, late := range []int64{0, 2 * ms, 10 * ms, 18 * ms} {
+			tp := newTestPacer(3e6)
+			rate := 3e6 * pacingFactor / 8
+			start := tp.now
+			for i := range 60 {
+				tp.sendPkt(byte(i), 1200, pacedVideo)
+			}
+			for len(tp.sent) < 60 && tp.now < start+int64(time.Second) {
+				tp.mu.Lock()
+				wait := tp.drain(tp.now)
+				tp.mu.Unlock()
+				tp.now += int64(wait) + late
+			}
+			took := tp.sent[len(tp.sent)-1].at - start
+			want := int64((72000 - max(rate*pacingBurst.Seconds(), minPacingBurst)) / rate * 1e9)
+			if len(tp.sent) != 60 || took > want+late+2*ms {
+				t.Errorf("%d ms late: %d of 60 sent in %d ms, want about %d ms", late/ms, len(tp.sent), took/ms, want/ms)
+			}
+		}
+	})
 	t.Run("audio first", func(t *testing.T) {
 		tp := newTestPacer(1e6)
 		for i := range 20 {
