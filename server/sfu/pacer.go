@@ -183,6 +183,9 @@ func (p *pacer) enqueue(b []byte, to netip.AddrPort, tw twccStamp, now int64) {
 	e := &p.q[(p.head+p.n)%len(p.q)]
 	e.size = copy(e.buf[:], b)
 	e.to, e.tw = to, tw
+	if tw.log != nil {
+		tw.log.held(tw.seq)
+	}
 	p.n++
 	p.bytes += e.size
 	p.stats.paced.Add(1)
