@@ -4,9 +4,11 @@
 // downlink limited by a token bucket with a shallow queue (tc tbf, a
 // bucket of BURST bytes and a queue of LIMIT bytes: a few packets, as on
 // some cellular and Wi-Fi paths). The same run is made against a server
-// started with -pacing and one without (the default), alternating;
+// with pacing (the default) and one started with -pacing=false, alternating;
 // each prints, over the measured seconds, what the viewer's Chromium saw:
-// packets lost (after retransmissions: packetsLost), freezes (freezeCount),
+// packets lost (packetsLost, after retransmissions; it also counts the
+// numbers of the presenter's padding-only packets, which the server does
+// not forward: not a loss of media), freezes (freezeCount),
 // frames decoded per second, NACKs and PLIs it sent, and the layer (width)
 // it ended on; and where packets were lost on the way: dropped by the
 // link's full queue (the tbf's own count), by the viewer's full socket
@@ -40,7 +42,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function once(paced) {
   const lab = makeLab();
   const debug = process.env.BENCH_PACING_DEBUG ? ["-log-level", "debug"] : [];
-  const server = await startServer(["-addr", "0.0.0.0:0", ...debug, ...(paced ? ["-pacing"] : [])]);
+  const server = await startServer(["-addr", "0.0.0.0:0", ...debug, ...(paced ? [] : ["-pacing=false"])]);
   const port = new URL(server.url).port;
   const browser = await launch();
   const labBrowser = await lab.launch();

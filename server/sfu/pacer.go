@@ -16,7 +16,10 @@ import (
 //
 //   - Audio never waits (nor do probe trains, whose spread on arrival is
 //     the measurement); it takes its tokens, and the video behind it waits
-//     the longer.
+//     the longer. Passing held video, it reorders the transport-wide
+//     numbers: a queued packet is marked held in the viewer's sent log, so
+//     that a report that lists it as not received is not taken for loss
+//     (twccAcks).
 //   - Video waits in order. A queue that would hold more than
 //     maxPacedDelay at the rate (or pacedSlots packets) sends its oldest
 //     at once, ahead of the pace, and counts them
@@ -25,8 +28,12 @@ import (
 //     the viewer reported them lost, its estimate fell with the loss, the
 //     pace with it, and so on down to the lowest layer, while every shed
 //     packet came back as a NACK and a retransmission to queue again.)
+//   - A drain timer that fires late (a loaded machine) makes up for up
+//     to pacingCatchUp at once, so that its lateness does not lower the
+//     pace.
 //   - A viewer without an estimate (no simulcast track: its packets carry
 //     no transport-wide numbers) is not paced: one atomic load per copy.
+//     Config.NoPacing turns pacing off for every viewer.
 //
 // The queue holds encrypted packets (SRTP is encrypted in send order, one
 // context per slot), with where they go. Only the slots' own send path is

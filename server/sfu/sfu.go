@@ -63,12 +63,10 @@ type Config struct {
 	// MaxPublishTracks is how many audio/video sections one publish offer
 	// may carry. Default 4.
 	MaxPublishTracks int
-	// Pacing spreads what goes to each viewer with an estimate over time
-	// at its estimate (pacer.go) instead of sending every copy at once, as
-	// the publisher sent it. Off by default: measured, it did not yet show
-	// a clear gain, and with it the kit's e2e webinar flow failed (the
-	// viewer's media still shown at the host after a kick).
-	Pacing bool
+	// NoPacing sends every copy to a viewer at once, as the publisher sent
+	// it, instead of spreading what goes to each viewer with an estimate
+	// over time at its estimate (pacer.go; the default).
+	NoPacing bool
 	// SettingEngine, if set, is applied last to pion's SettingEngine: tests
 	// use it to stay on loopback, deployments for anything Config lacks.
 	SettingEngine func(*webrtc.SettingEngine)
