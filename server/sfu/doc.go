@@ -360,8 +360,9 @@
 // that waits in order in a bounded queue (250 ms at the pace, 64 packets)
 // drained by a timer, so a keyframe or a layer switch leaves at the pace,
 // not as one burst at line rate that a shallow queue on the way drops.
-// Audio never waits (nor do probe trains, whose spread is the
-// measurement): it takes its tokens on credit. A full queue sends its
+// Audio never waits: it takes its tokens on credit. Nor do probe trains
+// (their spread is the measurement), which take none: the video behind a
+// train waits in the link's queue, not again in the pacer. A full queue sends its
 // oldest ahead of the pace (Stats.PacketsPaceOverflow): the pacer never
 // drops a packet. A packet that waited is logged as sent when it goes
 // (the estimator would take the wait for the link's queue), and one still

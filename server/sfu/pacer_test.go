@@ -239,6 +239,16 @@ func TestPacer(t *testing.T) {
 			t.Fatalf("%d of 130 sent once pacing stopped", len(tp.sent))
 		}
 	})
+	t.Run("a probe train takes no tokens", func(t *testing.T) {
+		tp := newTestPacer(300e3)
+		for i := range 24 {
+			tp.sendPkt(byte(i), 313, pacedProbe)
+		}
+		tp.sendPkt(100, 1200, pacedVideo)
+		if len(tp.sent) != 25 || tp.stats.paced.Load() != 0 {
+			t.Fatalf("video behind a train waited: %d of 25 sent", len(tp.sent))
+		}
+	})
 	t.Run("a stopped pacer stays stopped", func(t *testing.T) {
 		// A TWCC report that raced the viewer's leaving must not start
 		// pacing (and a timer) again.
@@ -287,8 +297,10 @@ func TestPacerTimer(t *testing.T) {
 	}
 }
 
-// What the pacer adds to a copy that goes at once: off (a viewer without
-// an estimate) and on with tokens to spare (the common case of one with).
+// What the pacer adds to a copy: off (a viewer without an estimate), on
+// with tokens to spare (the common case of one with), and queued (a pace
+// far below what is sent: each copy is queued, and the oldest goes ahead
+// of the pace from the full queue; the worst case).
 //
 //	go test -run='^$' -bench=PacerSend ./server/sfu
 func BenchmarkPacerSend(b *testing.B) {
@@ -296,7 +308,7 @@ func BenchmarkPacerSend(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		rate float64
-	}{{"off", 0}, {"on", 1e12}} {
+	}{{"off", 0}, {"on", 1e12}, {"queued", 1e6}} {
 		b.Run(tc.name, func(b *testing.B) {
 			p := newPacer(&counters{}, func([]byte, netip.AddrPort) bool { return true })
 			now := time.Now().UnixNano()
