@@ -4,7 +4,7 @@
 // downlink limited by a token bucket with a shallow queue (tc tbf, a
 // bucket of BURST bytes and a queue of LIMIT bytes: a few packets, as on
 // some cellular and Wi-Fi paths). The same run is made against a server
-// with pacing (the default) and one started with -pacing=false, alternating;
+// started with -pacing and one without (the default), alternating;
 // each prints, over the measured seconds, what the viewer's Chromium saw:
 // packets lost (packetsLost, after retransmissions; it also counts the
 // numbers of the presenter's padding-only packets, which the server does
@@ -42,7 +42,7 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 async function once(paced) {
   const lab = makeLab();
   const debug = process.env.BENCH_PACING_DEBUG ? ["-log-level", "debug"] : [];
-  const server = await startServer(["-addr", "0.0.0.0:0", ...debug, ...(paced ? [] : ["-pacing=false"])]);
+  const server = await startServer(["-addr", "0.0.0.0:0", ...debug, ...(paced ? ["-pacing"] : [])]);
   const port = new URL(server.url).port;
   const browser = await launch();
   const labBrowser = await lab.launch();

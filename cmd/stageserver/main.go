@@ -80,7 +80,8 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 		}
 		return fs.Duration(name, def, usage+" ($"+env+")")
 	}
-	booleanOr := func(name, env string, def bool, usage string) *bool {
+	boolean := func(name, env string, usage string) *bool {
+		def := false
 		if v, ok := lookup(env); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -89,9 +90,6 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 			def = b
 		}
 		return fs.Bool(name, def, usage+" ($"+env+")")
-	}
-	boolean := func(name, env string, usage string) *bool {
-		return booleanOr(name, env, false, usage)
 	}
 
 	addr := str("addr", "STAGEKIT_ADDR", app.DefaultAddr, "listen address")
@@ -122,7 +120,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	maxOnStage := fs.Int("max-on-stage", 0, "default most users on stage (ON_STAGE or invited) per meeting; 0: no limit; a meeting's own limit (REST) wins")
 	requestTimeout := dur("request-timeout", "STAGEKIT_REQUEST_TIMEOUT", 0, "default time a stage request waits before it expires; 0: never")
 	inviteTimeout := dur("invitation-timeout", "STAGEKIT_INVITATION_TIMEOUT", 0, "default time an invitation (a grant) waits for the user to join; 0: never")
-	pacing := booleanOr("pacing", "STAGEKIT_PACING", true, "pace what goes to each viewer to its downlink estimate; -pacing=false sends every packet at once, as the presenter sent it")
+	pacing := boolean("pacing", "STAGEKIT_PACING", "pace what goes to each viewer to its downlink estimate instead of sending every packet at once, as the presenter sent it (experimental)")
 	edges := boolean("edges", "STAGEKIT_EDGES", "with -cluster: serve the users of rooms other nodes own here (signaling only), instead of redirecting them")
 	leaseTTL := dur("lease-ttl", "STAGEKIT_LEASE_TTL", cluster.DefaultLeaseTTL, "how long a room's lease outlives its owner's last renewal: a dead node's rooms move after this")
 
@@ -152,7 +150,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	if err != nil {
 		return app.Config{}, err
 	}
-	media := sfu.Config{NAT1To1IPs: splitList(*natIPs), NoPacing: !*pacing}
+	media := sfu.Config{NAT1To1IPs: splitList(*natIPs), Pacing: *pacing}
 	if urls := splitList(*iceServers); len(urls) > 0 {
 		media.ICEServers = []webrtc.ICEServer{{URLs: urls}}
 	}

@@ -369,8 +369,8 @@
 // waiting, or sent after the last that arrived, is not counted lost when
 // a report says it has not arrived (audio passed it). Viewers without an
 // estimate (no simulcast track, so no transport-wide numbers) are not
-// paced: one atomic load per copy. On by default; Config.NoPacing
-// (stageserver -pacing=false) turns it off.
+// paced: one atomic load per copy. Off unless Config.Pacing (stageserver
+// -pacing): with it a viewer limited to 300 kbit/s froze more often.
 //
 // Not supported (yet): SVC layer selection.
 package sfu
