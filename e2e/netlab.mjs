@@ -23,7 +23,7 @@ export function unavailable() {
   }
 }
 
-/** Makes a lab: { n, hostAddr, addr(), shape(dir, rate[, burst, limit]), unshape(dir), loss(dir, pct), blackhole(on), readdress(), launch(), close() }. */
+/** Makes a lab: { n, hostAddr, addr(), shape(dir, rate[, burst, limit]), unshape(dir), drops(dir), loss(dir, pct), exec(cmd, …args), blackhole(on), readdress(), launch(), close() }. */
 export function makeLab() {
   const n = Number(run("up"));
   return {
@@ -33,7 +33,11 @@ export function makeLab() {
     addr: () => run("addr", n),
     shape: (dir, rate, burst, limit) => run("shape", n, dir, rate, ...(burst ? [burst, limit] : [])),
     unshape: (dir = "both") => run("unshape", n, dir),
+    /** Packets the limit on dir ("down" or "up") dropped so far (its queue was full). */
+    drops: (dir) => Number(run("drops", n, dir)),
     loss: (dir, pct) => run("loss", n, dir, pct),
+    /** Runs cmd (args) inside the lab; returns its output. */
+    exec: (cmd, ...args) => run("exec", n, cmd, ...args),
     blackhole: (on) => run("blackhole", n, on ? "on" : "off"),
     readdress: () => run("readdress", n),
     /** Debian's Chromium, headless, inside the lab (extraArgs after the usual ones). */

@@ -20,6 +20,8 @@
 #                                queue of ~100 ms, or of LIMIT bytes with a
 #                                bucket of BURST bytes (a shallow queue)
 #   netlab.sh unshape N [DIR]    lift the limit
+#   netlab.sh drops N DIR        prints the packets DIR's limit dropped so far
+#                                (its queue was full; 0 if not shaped)
 #   netlab.sh loss N DIR PCT     drop PCT % of the UDP packets in DIR at random
 #   netlab.sh blackhole N on|off drop every packet of the lab's link, both ways
 #   netlab.sh readdress N        replace the lab's address by a new one
@@ -128,6 +130,15 @@ unshape() {
 	done
 }
 
+drops() {
+	lab "$1"
+	local d=$(devs "$2") out
+	[ "$d" = host ] || [ "$d" = ns ] || die "drops: one direction, down or up"
+	if [ "$d" = host ]; then out=$(tc -s qdisc show dev "$HOSTIF"); else out=$(in_ns tc -s qdisc show dev "$NSIF"); fi
+	# "Sent B bytes P pkt (dropped D, overlimits O requeues R)", per qdisc.
+	sed -n 's/.*(dropped \([0-9]*\),.*/\1/p' <<<"$out" | awk '{ n += $1 } END { print n + 0 }'
+}
+
 # setrule CHAIN TAG [RULE]: loss and the black hole are separate rules in
 # the same chains, each tagged with a comment, so that each command replaces
 # only its own (no RULE removes it).
@@ -187,7 +198,7 @@ readdress() {
 }
 
 cmd=${1:-}
-[ -n "$cmd" ] || die "usage: netlab.sh up|down|exec|shape|unshape|loss|blackhole|readdress|addr|check"
+[ -n "$cmd" ] || die "usage: netlab.sh up|down|exec|shape|unshape|drops|loss|blackhole|readdress|addr|check"
 shift
 case "$cmd" in
 check) check ;;
@@ -196,6 +207,7 @@ down) check; down "$@" ;;
 exec) check; lab "$1"; shift; exec ip netns exec "$NS" "$@" ;;
 shape) check; shape "$@" ;;
 unshape) check; unshape "$@" ;;
+drops) check; drops "$@" ;;
 loss) check; loss "$@" ;;
 blackhole) check; blackhole "$@" ;;
 readdress) check; readdress "$@" ;;

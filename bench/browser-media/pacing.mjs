@@ -5,10 +5,18 @@
 // bucket of BURST bytes and a queue of LIMIT bytes: a few packets, as on
 // some cellular and Wi-Fi paths). The same run is made against a server
 // started with -pacing and one without (the default), alternating;
-// each prints what the viewer's Chromium saw over the measured seconds:
-// packets lost (after retransmissions: packetsLost), freezes (freezeCount),
+// each prints, over the measured seconds, what the viewer's Chromium saw:
+// packets lost (packetsLost, after retransmissions; it also counts the
+// numbers of the presenter's padding-only packets, which the server does
+// not forward: not a loss of media), freezes (freezeCount),
 // frames decoded per second, NACKs and PLIs it sent, and the layer (width)
-// it ended on.
+// it ended on; and where packets were lost on the way: dropped by the
+// link's full queue (the tbf's own count), by the viewer's full socket
+// buffer (UDP RcvbufErrors in the lab: a Chromium starved of CPU), and by
+// the server when it fell behind (stagekit_media_packets_shed_total); and
+// the copies the pacer held back, those its full queue sent ahead of the
+// pace (stagekit_media_packets_pace_overflow_total) and the
+// retransmissions the server sent.
 //
 //   node bench/browser-media/pacing.mjs
 //
@@ -51,12 +59,16 @@ async function once(paced) {
     await viewer.waitForFunction(async () => (await inbound())?.framesDecoded > 30, null, { timeout: 30000 });
     lab.shape("down", rate, burst, limit);
     await sleep(5000); // the estimate settles
-    const a = await viewer.evaluate(() => inbound());
+    const counts = async () => ({ ...await viewer.evaluate(() => inbound()), ...await serverCounts(port),
+      linkDrops: lab.drops("down"), bufferDrops: rcvbufErrors(lab) });
+    const a = await counts();
     await sleep(seconds * 1000);
-    const b = await viewer.evaluate(() => inbound());
+    const b = await counts();
     const d = (k) => b[k] - a[k];
     return { lost: d("lost"), received: d("received"), freezes: d("freezeCount"), freezeSecs: d("freezeSecs"),
-      fps: d("framesDecoded") / seconds, nacks: d("nacks"), plis: d("plis"), width: b.width };
+      fps: d("framesDecoded") / seconds, nacks: d("nacks"), plis: d("plis"), width: b.width,
+      linkDrops: d("linkDrops"), bufferDrops: d("bufferDrops"), serverShed: d("serverShed"),
+      paced: d("paced"), paceOverflow: d("paceOverflow"), retransmits: d("retransmits") };
   } finally {
     if (debug.length) console.log(server.log().split("\n").filter((l) => /simulcast layer|probe train|paced/.test(l)).join("\n"));
     await labBrowser.close();
@@ -66,8 +78,26 @@ async function once(paced) {
   }
 }
 
+// serverCounts reads the server's counters that say where packets went.
+async function serverCounts(port) {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const get = (name) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
+  return { paced: get("stagekit_media_packets_paced_total"), paceOverflow: get("stagekit_media_packets_pace_overflow_total"),
+    serverShed: get("stagekit_media_packets_shed_total"), retransmits: get("stagekit_media_retransmits_total") };
+}
+
+// rcvbufErrors is the lab's count of UDP datagrams its sockets' full
+// receive buffers dropped.
+function rcvbufErrors(lab) {
+  const udp = lab.exec("cat", "/proc/net/snmp").split("\n").filter((l) => l.startsWith("Udp:"));
+  const names = udp[0].split(/\s+/), values = udp[1].split(/\s+/);
+  return Number(values[names.indexOf("RcvbufErrors")]);
+}
+
 const fmt = (r) => `lost ${r.lost} of ${r.lost + r.received} (${(100 * r.lost / Math.max(1, r.lost + r.received)).toFixed(2)}%), ` +
-  `${r.freezes} freezes (${r.freezeSecs.toFixed(1)} s), ${r.fps.toFixed(1)} frames/s, ${r.nacks} NACKs, ${r.plis} PLIs, width ${r.width}`;
+  `${r.freezes} freezes (${r.freezeSecs.toFixed(1)} s), ${r.fps.toFixed(1)} frames/s, ${r.nacks} NACKs, ${r.plis} PLIs, width ${r.width}; ` +
+  `dropped by the link ${r.linkDrops}, by the viewer's socket buffer ${r.bufferDrops}, by the server behind ${r.serverShed}; ` +
+  `paced ${r.paced}, ahead of the pace ${r.paceOverflow}, retransmitted ${r.retransmits}`;
 console.log(`pacing: a viewer behind tbf rate ${rate} burst ${burst} B limit ${limit} B, ${seconds} s measured, ${runs} runs each, alternating`);
 for (let i = 0; i < runs; i++) {
   for (const paced of [false, true]) {

@@ -514,7 +514,7 @@ func TestReadyzAndMetrics(t *testing.T) {
 		t.Errorf("/readyz = %d %s", code, body)
 	}
 	code, body := get("/metrics")
-	for _, want := range []string{"stagekit_rooms 0", "stagekit_connections 0", "stagekit_media_packets_forwarded_total 0", "stagekit_media_packets_shed_total 0", "go_goroutines"} {
+	for _, want := range []string{"stagekit_rooms 0", "stagekit_connections 0", "stagekit_media_packets_forwarded_total 0", "stagekit_media_packets_shed_total 0", "stagekit_media_packets_pace_overflow_total 0", "go_goroutines"} {
 		if code != 200 || !strings.Contains(body, want) {
 			t.Errorf("/metrics (%d) lacks %q", code, want)
 		}

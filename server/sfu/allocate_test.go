@@ -3,6 +3,7 @@ package sfu
 import (
 	"slices"
 	"testing"
+	"time"
 
 	"github.com/pion/rtcp"
 )
@@ -183,6 +184,71 @@ func TestTWCCAcks(t *testing.T) {
 	}
 	if !slices.Equal(got, want) {
 		t.Fatalf("twccAcks:\n got %+v\nwant %+v", got, want)
+	}
+}
+
+// What the pacer reorders is not loss: audio and probes pass the video it
+// holds and take later transport-wide numbers, so a report lists video
+// still held, or on its way, as not received.
+func TestTWCCAcksPacedNotLost(t *testing.T) {
+	now := int64(1_000_000_000_000)
+	ms := int64(time.Millisecond)
+	// Packets 0-3: video queued by the pacer; 4: audio that went at once.
+	for _, c := range []struct {
+		name     string
+		departed map[uint16]int64 // video that left the pacer, when (ms after now)
+		received []bool           // seq 0-4 arrived, as the report says
+		wantLost []uint16         // reported lost and counted
+		wantLeft []uint16         // left out of the acks
+	}{
+		{"all held, the audio arrived", nil, []bool{false, false, false, false, true}, nil, []uint16{0, 1, 2, 3}},
+		{"two went after the audio, still on the way", map[uint16]int64{0: 5, 1: 6}, []bool{false, false, false, false, true}, nil, []uint16{0, 1, 2, 3}},
+		{"one lost before one that arrived", map[uint16]int64{0: 5, 1: 6, 2: 7}, []bool{false, true, false, false, true}, []uint16{0}, []uint16{2, 3}},
+		{"all went and arrived", map[uint16]int64{0: 5, 1: 6, 2: 7, 3: 8}, []bool{true, true, true, true, true}, nil, nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			var log sentLog
+			for i := range 5 {
+				log.next(1000, false, now+int64(i)*ms)
+			}
+			for i := range 4 {
+				log.held(uint16(i))
+			}
+			for seq, at := range c.departed {
+				log.departed(seq, now+at*ms)
+			}
+			fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 5, ReferenceTime: 10}
+			var syms []uint16
+			for _, r := range c.received {
+				if r {
+					syms = append(syms, rtcp.TypeTCCPacketReceivedSmallDelta)
+					fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
+				} else {
+					syms = append(syms, rtcp.TypeTCCPacketNotReceived)
+				}
+			}
+			fb.PacketChunks = []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: syms}}
+			got := twccAcks(fb, &log, now+time.Second.Nanoseconds(), nil)
+			var lost, left []uint16
+			for seq := range uint16(5) {
+				l, _ := log.sent(seq, now+time.Second.Nanoseconds())
+				var found bool
+				for _, a := range got {
+					if a.sent == l.at {
+						found = true
+						if a.lost {
+							lost = append(lost, seq)
+						}
+					}
+				}
+				if !found {
+					left = append(left, seq)
+				}
+			}
+			if !slices.Equal(lost, c.wantLost) || !slices.Equal(left, c.wantLeft) {
+				t.Errorf("lost %v, left out %v; want lost %v, left out %v", lost, left, c.wantLost, c.wantLeft)
+			}
+		})
 	}
 }
 

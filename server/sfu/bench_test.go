@@ -33,11 +33,31 @@ import (
 // packet, which includes what pion does in background goroutines.
 func BenchmarkFanout(b *testing.B) {
 	for _, n := range []int{10, 200} {
-		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) { benchFanout(b, n) })
+		b.Run(fmt.Sprintf("subs=%d", n), func(b *testing.B) { benchFanout(b, n, 0) })
 	}
 }
 
-func benchFanout(b *testing.B, n int) {
+// BenchmarkFanoutPaced is BenchmarkFanout's 10 subscribers, each with a
+// pacer set to an estimate (as a viewer of a simulcast track has; the
+// sink subscribers send no TWCC reports, so the benchmark sets it):
+// tokens, an estimate no copy waits for (the common case: a lock and the
+// bucket's arithmetic a copy); queued, one every copy waits for (the
+// benchmark forwards far faster than 1 Mbit/s: each copy is queued, and
+// most go ahead of the pace from the full queue, the worst case).
+//
+//	go test -run='^$' -bench=FanoutPaced -benchtime=20000x ./server/sfu
+func BenchmarkFanoutPaced(b *testing.B) {
+	for _, c := range []struct {
+		name     string
+		estimate float64
+	}{{"tokens", 1e12}, {"queued", 1e6}} {
+		b.Run(c.name, func(b *testing.B) { benchFanout(b, 10, c.estimate) })
+	}
+}
+
+// benchFanout measures n subscribers' fan-out, their pacers set to
+// estimate (bit/s) if not 0.
+func benchFanout(b *testing.B, n int, estimate float64) {
 	s, err := New(Config{SettingEngine: func(se *webrtc.SettingEngine) {
 		loopback(se)
 		// The cut-off subscribers never answer ICE checks again: keep the
@@ -80,6 +100,11 @@ func benchFanout(b *testing.B, n int) {
 		return true
 	})
 	subs.cut()
+	if estimate > 0 {
+		for _, sl := range *src.slots.Load() {
+			sl.p.sub.pace.setRate(estimate, time.Now().UnixNano())
+		}
+	}
 
 	// A typical video packet, every one looking like a VP8 keyframe so
 	// that the slots switch to the source at the first.
@@ -92,7 +117,7 @@ func benchFanout(b *testing.B, n int) {
 		p.seq = uint16(i)
 		src.forward(p, time.Now().UnixNano())
 	}
-	out0 := s.stats.packetsOut.Load()
+	out0, paced0 := s.stats.packetsOut.Load(), s.stats.paced.Load()
 	runtime.GC()
 	cpu0 := cpuTime()
 	b.ReportAllocs()
@@ -112,6 +137,9 @@ func benchFanout(b *testing.B, n int) {
 	b.ReportMetric(perPkt/float64(n), "ns/copy")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N), "cpu-ns/op")
 	b.ReportMetric(float64(cpu.Nanoseconds())/float64(b.N*n), "cpu-ns/copy")
+	if estimate > 0 {
+		b.ReportMetric(float64(s.stats.paced.Load()-paced0)/float64(b.N*n), "queued/copy")
+	}
 }
 
 func cpuTime() time.Duration {

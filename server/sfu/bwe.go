@@ -321,7 +321,19 @@ func (l *sentLog) next(size int, probe bool, now int64) uint16 {
 	return seq
 }
 
-const probeFlag = 1 << 31
+const (
+	probeFlag = 1 << 31
+	heldFlag  = 1 << 30 // waiting in the viewer's pacer: not sent yet
+	sizeMask  = heldFlag - 1
+)
+
+// held marks packet seq as waiting in the pacer, until departed.
+func (l *sentLog) held(seq uint16) {
+	e := &l.ring[int(seq)%sentLogSize]
+	if v := e.seqAt.Load(); uint16(v>>48) == seq {
+		e.size.Or(heldFlag)
+	}
+}
 
 // departed corrects when packet seq went (a pacer held it back), if it is
 // still remembered.
@@ -329,29 +341,44 @@ func (l *sentLog) departed(seq uint16, at int64) {
 	e := &l.ring[int(seq)%sentLogSize]
 	if v := e.seqAt.Load(); uint16(v>>48) == seq {
 		e.seqAt.CompareAndSwap(v, uint64(seq)<<48|uint64(at)&(1<<48-1))
+		e.size.And(^uint32(heldFlag))
 	}
 }
 
-// sent returns when packet seq went, its size and whether it was a
-// probe's, if still remembered.
-func (l *sentLog) sent(seq uint16, now int64) (at int64, size int, probe, ok bool) {
+// logged is what the log remembers of a packet.
+type logged struct {
+	at    int64 // when it went (unix ns)
+	size  int
+	probe bool // a probe train's
+	held  bool // still in the pacer
+}
+
+// sent returns what the log remembers of packet seq, if it still does.
+func (l *sentLog) sent(seq uint16, now int64) (logged, bool) {
 	e := &l.ring[int(seq)%sentLogSize]
 	v := e.seqAt.Load()
 	if uint16(v>>48) != seq {
-		return 0, 0, false, false
+		return logged{}, false
 	}
-	at = now&^(1<<48-1) | int64(v&(1<<48-1))
+	at := now&^(1<<48-1) | int64(v&(1<<48-1))
 	if at > now {
 		at -= 1 << 48
 	}
 	sz := e.size.Load()
-	return at, int(sz &^ probeFlag), sz&probeFlag != 0, true
+	return logged{at: at, size: int(sz & sizeMask), probe: sz&probeFlag != 0, held: sz&heldFlag != 0}, true
 }
 
 // twccAcks lists the packets a TWCC report covers with their arrival times
 // (µs on the viewer's clock), looked up in the log; packets the log no
-// longer holds are left out.
+// longer holds are left out, and so are packets reported not received
+// that may only not have arrived yet: those still in the pacer, and those
+// that went after the last one that arrived. (The pacer reorders: audio
+// and probe trains pass the video it holds, and take later numbers, so a
+// report often lists video still on its way as not received. Counted as
+// lost, it brought the estimate down to its least on a 2 Mbit/s link.)
 func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []ack {
+	start := len(out)
+	lastReceived := int64(0) // when the last packet that arrived went
 	seq := fb.BaseSequenceNumber
 	arrival := int64(fb.ReferenceTime) * 64_000
 	deltas := fb.RecvDeltas
@@ -371,9 +398,12 @@ func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []a
 			}
 		}
 		a.arrival = arrival
-		if at, size, probe, ok := log.sent(seq, now); ok {
-			a.sent, a.size, a.probe = at, size, probe
+		if l, ok := log.sent(seq, now); ok && !(a.lost && l.held) {
+			a.sent, a.size, a.probe = l.at, l.size, l.probe
 			out = append(out, a)
+			if !a.lost {
+				lastReceived = max(lastReceived, l.at)
+			}
 		}
 		seq++
 	}
@@ -389,5 +419,6 @@ func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []a
 			}
 		}
 	}
-	return out
+	kept := slices.DeleteFunc(out[start:], func(a ack) bool { return a.lost && a.sent > lastReceived })
+	return out[:start+len(kept)]
 }

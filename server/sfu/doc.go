@@ -353,20 +353,24 @@
 //
 // What the server sends a viewer is paced to its estimate (pacer.go): a
 // token bucket per viewer at 1.5 times the estimate, refilled as time
-// passes, of at most 5 ms of it (two full packets at least). A copy goes
-// at once while the bucket has tokens, the common case, at the cost of a
-// lock the viewer's other slots rarely contend for; video beyond that
-// waits in order in a bounded queue (250 ms at the pace, 64 packets)
+// passes, of at most 5 ms of it (two full packets at least; up to 20 ms
+// while packets wait, so that a late drain timer does not lower the pace).
+// A copy goes at once while the bucket has tokens, the common case, at the
+// cost of a lock the viewer's other slots rarely contend for; video beyond
+// that waits in order in a bounded queue (250 ms at the pace, 64 packets)
 // drained by a timer, so a keyframe or a layer switch leaves at the pace,
 // not as one burst at line rate that a shallow queue on the way drops.
-// Audio never waits (nor do probe trains, whose spread is the
-// measurement): it takes its tokens on credit. A full queue sheds its
-// oldest video first, up to a frame's end (Stats.PacketsPaceShed). A
-// packet that waited is logged as sent when it goes (the estimator would
-// take the wait for the link's queue). Viewers without an estimate (no
-// simulcast track, so no transport-wide numbers) are not paced: one
-// atomic load per copy. Off unless Config.Pacing (stageserver -pacing):
-// not yet shown to help, and with it the kit's e2e webinar flow failed.
+// Audio never waits: it takes its tokens on credit. Nor do probe trains
+// (their spread is the measurement), which take none: the video behind a
+// train waits in the link's queue, not again in the pacer. A full queue sends its
+// oldest ahead of the pace (Stats.PacketsPaceOverflow): the pacer never
+// drops a packet. A packet that waited is logged as sent when it goes
+// (the estimator would take the wait for the link's queue), and one still
+// waiting, or sent after the last that arrived, is not counted lost when
+// a report says it has not arrived (audio passed it). Viewers without an
+// estimate (no simulcast track, so no transport-wide numbers) are not
+// paced: one atomic load per copy. Off unless Config.Pacing (stageserver
+// -pacing): with it a viewer limited to 300 kbit/s froze more often.
 //
 // Not supported (yet): SVC layer selection.
 package sfu

@@ -14,16 +14,27 @@ import (
 // spread: a packet goes at once while the bucket has tokens, and only the
 // excess waits, in a bounded queue that a timer drains.
 //
-//   - Audio never waits (nor do probe trains, whose spread on arrival is
-//     the measurement); it takes its tokens, and the video behind it waits
-//     the longer.
+//   - Audio never waits; it takes its tokens, and the video behind it
+//     waits the longer. Nor do probe trains (their spread on arrival is
+//     the measurement), and they take no tokens: the link's queue holds
+//     the video behind them already. Passing held video, it reorders the transport-wide
+//     numbers: a queued packet is marked held in the viewer's sent log, so
+//     that a report that lists it as not received is not taken for loss
+//     (twccAcks).
 //   - Video waits in order. A queue that would hold more than
-//     maxPacedDelay at the rate (or pacedSlots packets) sheds its oldest
-//     video first, up to the end of a frame (the marker bit), and counts
-//     it (Stats.PacketsPaceShed); the viewer's estimate falls with the loss
-//     and its layers with it.
+//     maxPacedDelay at the rate (or pacedSlots packets) sends its oldest
+//     at once, ahead of the pace, and counts them
+//     (Stats.PacketsPaceOverflow): the pacer never drops a packet, so at
+//     worst a viewer gets what it would unpaced. (It used to shed them:
+//     the viewer reported them lost, its estimate fell with the loss, the
+//     pace with it, and so on down to the lowest layer, while every shed
+//     packet came back as a NACK and a retransmission to queue again.)
+//   - A drain timer that fires late (a loaded machine) makes up for up
+//     to pacingCatchUp at once, so that its lateness does not lower the
+//     pace.
 //   - A viewer without an estimate (no simulcast track: its packets carry
 //     no transport-wide numbers) is not paced: one atomic load per copy.
+//     Nobody is paced unless Config.Pacing.
 //
 // The queue holds encrypted packets (SRTP is encrypted in send order, one
 // context per slot), with where they go. Only the slots' own send path is
@@ -33,25 +44,25 @@ type pacer struct {
 	write func(b []byte, to netip.AddrPort) bool
 	stats *counters
 
-	mu     sync.Mutex
-	rate   float64 // bytes per second; 0: not pacing
-	tokens float64 // bytes; below 0 after audio went through on credit
-	last   int64   // when tokens were last added (unix ns)
-	q      []pacedPacket
-	head   int
-	n      int
-	bytes  int // queued
-	timer  *time.Timer
-	armed  bool
+	mu      sync.Mutex
+	stopped bool    // the viewer left: no pacing again
+	rate    float64 // bytes per second; 0: not pacing
+	tokens  float64 // bytes; below 0 after audio went through on credit
+	last    int64   // when tokens were last added (unix ns)
+	q       []pacedPacket
+	head    int
+	n       int
+	bytes   int // queued
+	timer   *time.Timer
+	armed   bool
 }
 
 // pacedPacket is one queued packet.
 type pacedPacket struct {
-	buf    [pacedMax]byte
-	size   int
-	to     netip.AddrPort
-	marker bool // the last packet of its frame
-	tw     twccStamp
+	buf  [pacedMax]byte
+	size int
+	to   netip.AddrPort
+	tw   twccStamp
 }
 
 // twccStamp is a packet's transport-wide number in its viewer's log of
@@ -80,6 +91,8 @@ const (
 	// least two full packets.
 	pacingBurst    = 5 * time.Millisecond
 	minPacingBurst = 2 * maxPacket
+	// pacingCatchUp is how late a drain may make up for at once.
+	pacingCatchUp = 20 * time.Millisecond
 	// maxPacedDelay bounds the queue: what the pace sends in this time (at
 	// least minPacedQueue bytes), and pacedSlots packets.
 	maxPacedDelay = 250 * time.Millisecond
@@ -102,6 +115,9 @@ func newPacer(stats *counters, write func(b []byte, to netip.AddrPort) bool) *pa
 func (p *pacer) setRate(estimate float64, now int64) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if p.stopped {
+		return // a report that raced the viewer's leaving
+	}
 	p.refill(now)
 	was := p.rate
 	p.rate = estimate * pacingFactor / 8
@@ -111,7 +127,7 @@ func (p *pacer) setRate(estimate float64, now int64) {
 	}
 	if p.rate <= 0 {
 		for p.n > 0 {
-			p.pop(true, now)
+			p.pop(false, now)
 		}
 		return
 	}
@@ -121,7 +137,7 @@ func (p *pacer) setRate(estimate float64, now int64) {
 // send sends b to `to` now, or queues it (video, when the bucket is empty
 // or video waits already). It reports false if b went at once and the
 // socket refused it.
-func (p *pacer) send(b []byte, to netip.AddrPort, kind pacedKind, marker bool, tw twccStamp, now int64) bool {
+func (p *pacer) send(b []byte, to netip.AddrPort, kind pacedKind, tw twccStamp, now int64) bool {
 	if !p.on.Load() {
 		return p.write(b, to)
 	}
@@ -129,66 +145,76 @@ func (p *pacer) send(b []byte, to netip.AddrPort, kind pacedKind, marker bool, t
 	defer p.mu.Unlock()
 	p.refill(now)
 	size := float64(len(b))
-	if kind != pacedVideo || p.n == 0 && p.tokens >= size {
+	if kind == pacedProbe {
+		// A train takes no tokens: the video behind it waits in the
+		// link's queue as it would unpaced, not again in the pacer (at a
+		// 300 kbit/s viewer's pace a train's 7.5 kB held its video 130 ms
+		// more, a freeze at every probe).
+		return p.write(b, to)
+	}
+	if kind == pacedAudio || p.n == 0 && p.tokens >= size {
 		p.tokens -= size
 		return p.write(b, to)
 	}
 	if len(b) > pacedMax {
 		return false
 	}
-	p.enqueue(b, to, marker, tw)
+	p.enqueue(b, to, tw, now)
 	p.arm(now)
 	return true
 }
 
-// refill adds the tokens earned since the last time, up to the burst.
+// refill adds the tokens earned since the last time: up to the burst, or,
+// while packets wait, up to pacingCatchUp at the pace (a drain timer that
+// fired late must not lower the pace: on a loaded machine it often does).
 func (p *pacer) refill(now int64) {
 	if p.last != 0 && now > p.last {
 		p.tokens += p.rate * float64(now-p.last) / 1e9
 	}
 	p.last = max(p.last, now)
-	p.tokens = min(p.tokens, p.burst())
+	limit := p.burst()
+	if p.n > 0 {
+		limit = max(limit, p.rate*pacingCatchUp.Seconds())
+	}
+	p.tokens = min(p.tokens, limit)
 }
 
 func (p *pacer) burst() float64 {
 	return max(p.rate*pacingBurst.Seconds(), minPacingBurst)
 }
 
-// enqueue queues a video packet, shedding the oldest frames first if the
-// queue is full.
-func (p *pacer) enqueue(b []byte, to netip.AddrPort, marker bool, tw twccStamp) {
+// enqueue queues a video packet, first sending the oldest at once (ahead
+// of the pace, without taking tokens) while the queue would be over its
+// bound.
+func (p *pacer) enqueue(b []byte, to netip.AddrPort, tw twccStamp, now int64) {
 	if p.q == nil {
 		p.q = make([]pacedPacket, pacedSlots)
 	}
 	limit := max(int(p.rate*maxPacedDelay.Seconds()), minPacedQueue)
 	for p.n > 0 && (p.n == len(p.q) || p.bytes+len(b) > limit) {
-		// The oldest frame, to its end.
-		for p.n > 0 {
-			end := p.q[p.head].marker
-			p.pop(false, 0)
-			p.stats.pacedShed.Add(1)
-			if end {
-				break
-			}
-		}
+		p.pop(false, now)
+		p.stats.pacedOverflow.Add(1)
 	}
 	e := &p.q[(p.head+p.n)%len(p.q)]
 	e.size = copy(e.buf[:], b)
-	e.to, e.marker, e.tw = to, marker, tw
+	e.to, e.tw = to, tw
+	if tw.log != nil {
+		tw.log.held(tw.seq)
+	}
 	p.n++
 	p.bytes += e.size
 	p.stats.paced.Add(1)
 }
 
-// pop takes the head of the queue, sending it at now if send.
-func (p *pacer) pop(send bool, now int64) {
+// pop sends the head of the queue at now, taking its tokens if paced.
+func (p *pacer) pop(paced bool, now int64) {
 	e := &p.q[p.head]
-	if send {
+	if paced {
 		p.tokens -= float64(e.size)
-		p.write(e.buf[:e.size], e.to)
-		if e.tw.log != nil {
-			e.tw.log.departed(e.tw.seq, now)
-		}
+	}
+	p.write(e.buf[:e.size], e.to)
+	if e.tw.log != nil {
+		e.tw.log.departed(e.tw.seq, now)
 	}
 	e.tw = twccStamp{}
 	p.bytes -= e.size
@@ -234,10 +260,11 @@ func (p *pacer) onTimer() {
 	p.arm(time.Now().UnixNano())
 }
 
-// stop drops what waits and stops the timer (the viewer left).
+// stop drops what waits and stops the timer, for good (the viewer left).
 func (p *pacer) stop() {
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	p.stopped = true
 	p.rate = 0
 	p.on.Store(false)
 	p.n, p.bytes = 0, 0

@@ -38,10 +38,10 @@ func newTestPacer(estimate float64) *testPacer {
 
 var to = netip.MustParseAddrPort("10.0.0.1:5000")
 
-func (tp *testPacer) sendPkt(id byte, size int, kind pacedKind, marker bool) {
+func (tp *testPacer) sendPkt(id byte, size int, kind pacedKind) {
 	b := make([]byte, size)
 	b[0] = id
-	tp.send(b, to, kind, marker, twccStamp{}, tp.now)
+	tp.send(b, to, kind, twccStamp{}, tp.now)
 }
 
 // drainUntil advances the clock to t, draining as the timer would.
@@ -76,7 +76,7 @@ func TestPacer(t *testing.T) {
 	t.Run("what fits goes at once", func(t *testing.T) {
 		tp := newTestPacer(1e6) // 187.5 kB/s
 		for i := range 2 {
-			tp.sendPkt(byte(i), 1000, pacedVideo, true)
+			tp.sendPkt(byte(i), 1000, pacedVideo)
 		}
 		if len(tp.sent) != 2 {
 			t.Fatalf("%d of 2 packets within the burst sent at once", len(tp.sent))
@@ -85,7 +85,7 @@ func TestPacer(t *testing.T) {
 		for i := range 100 {
 			tp.drainUntil(tp.now + 20*ms) // 3.75 kB of tokens each time
 			before := len(tp.sent)
-			tp.sendPkt(byte(i), 1200, pacedVideo, true)
+			tp.sendPkt(byte(i), 1200, pacedVideo)
 			if len(tp.sent) != before+1 {
 				t.Fatalf("packet %d of a stream at half the pace waited", i)
 			}
@@ -99,7 +99,7 @@ func TestPacer(t *testing.T) {
 		rate := 1e6 * pacingFactor / 8
 		start := tp.now
 		for i := range 40 { // a keyframe: 48 kB at once
-			tp.sendPkt(byte(i), 1200, pacedVideo, i == 39)
+			tp.sendPkt(byte(i), 1200, pacedVideo)
 		}
 		tp.drainUntil(start + int64(time.Second))
 		if len(tp.sent) != 40 {
@@ -117,14 +117,38 @@ func TestPacer(t *testing.T) {
 			t.Errorf("the burst took %d ms, want about %d ms", last/ms, want/ms)
 		}
 	})
+	t.Run("a late timer does not lower the pace", func(t *testing.T) {
+		// The drain timer fires late by each of these (the test's clock):
+		// a 72 kB burst at 562.5 kB/s still takes about 122 ms, and one
+		// lateness more at most.
+		for _, late := range []int64{0, 2 * ms, 10 * ms, 18 * ms} {
+			tp := newTestPacer(3e6)
+			rate := 3e6 * pacingFactor / 8
+			start := tp.now
+			for i := range 60 {
+				tp.sendPkt(byte(i), 1200, pacedVideo)
+			}
+			for len(tp.sent) < 60 && tp.now < start+int64(time.Second) {
+				tp.mu.Lock()
+				wait := tp.drain(tp.now)
+				tp.mu.Unlock()
+				tp.now += int64(wait) + late
+			}
+			took := tp.sent[len(tp.sent)-1].at - start
+			want := int64((72000 - max(rate*pacingBurst.Seconds(), minPacingBurst)) / rate * 1e9)
+			if len(tp.sent) != 60 || took > want+late+2*ms {
+				t.Errorf("%d ms late: %d of 60 sent in %d ms, want about %d ms", late/ms, len(tp.sent), took/ms, want/ms)
+			}
+		}
+	})
 	t.Run("audio first", func(t *testing.T) {
 		tp := newTestPacer(1e6)
 		for i := range 20 {
-			tp.sendPkt(byte(i), 1200, pacedVideo, false)
+			tp.sendPkt(byte(i), 1200, pacedVideo)
 		}
 		n := len(tp.sent)
-		tp.sendPkt(200, 100, pacedAudio, true)
-		tp.sendPkt(201, 1200, pacedProbe, false)
+		tp.sendPkt(200, 100, pacedAudio)
+		tp.sendPkt(201, 1200, pacedProbe)
 		if len(tp.sent) != n+2 || tp.sent[n].id != 200 || tp.sent[n+1].id != 201 {
 			t.Fatalf("audio and a probe waited behind video: %v", tp.sent[n:])
 		}
@@ -136,48 +160,71 @@ func TestPacer(t *testing.T) {
 			}
 		}
 	})
-	t.Run("the queue is bounded: oldest frames shed", func(t *testing.T) {
-		tp := newTestPacer(300e3) // 56 kB/s: the queue holds 250 ms, 14 kB, at least 24 kB
-		limit := max(int(300e3*pacingFactor/8*maxPacedDelay.Seconds()), minPacedQueue)
-		// 10 frames of 10 packets, at once.
-		for f := range 10 {
-			for i := range 10 {
-				tp.sendPkt(byte(f), 1200, pacedVideo, i == 9)
-			}
+	t.Run("the queue is bounded: the oldest go ahead of the pace, none is dropped", func(t *testing.T) {
+		for _, c := range []struct {
+			name     string
+			estimate float64
+			packets  int // sent at once
+			size     int
+			ahead    bool // some must go ahead of the pace
+		}{
+			{"300 kbit/s: a 24 kB keyframe fits the least queue", 300e3, 20, 1200, false},
+			{"300 kbit/s: a 120 kB burst", 300e3, 100, 1200, true},
+			{"2.5 Mbit/s: a 60 kB keyframe fits", 2.5e6, 50, 1200, false},
+			{"1 Mbit/s: 90 kB, more than the bytes bound (47 kB)", 1e6, 75, 1200, true},
+			{"2.5 Mbit/s: 100 small packets, more than the slots", 2.5e6, 100, 300, true},
+			{"10 Mbit/s: 200 packets, more than the slots", 10e6, 200, 1200, true},
+		} {
+			t.Run(c.name, func(t *testing.T) {
+				tp := newTestPacer(c.estimate)
+				limit := max(int(c.estimate*pacingFactor/8*maxPacedDelay.Seconds()), minPacedQueue)
+				for i := range c.packets {
+					tp.sendPkt(byte(i), c.size, pacedVideo)
+					tp.mu.Lock()
+					queued, n := tp.bytes, tp.n
+					tp.mu.Unlock()
+					if queued > limit || n > pacedSlots {
+						t.Fatalf("%d bytes in %d packets queued, limit %d bytes, %d packets", queued, n, limit, pacedSlots)
+					}
+				}
+				ahead := int(tp.stats.pacedOverflow.Load())
+				if c.ahead != (ahead > 0) {
+					t.Errorf("%d of %d went ahead of the pace", ahead, c.packets)
+				}
+				tp.drainUntil(tp.now + 10*int64(time.Second))
+				if len(tp.sent) != c.packets {
+					t.Fatalf("%d of %d sent", len(tp.sent), c.packets)
+				}
+				for i, s := range tp.sent {
+					if s.id != byte(i) {
+						t.Fatalf("packet %d went as the %dth", s.id, i)
+					}
+				}
+			})
 		}
-		tp.mu.Lock()
-		queued, n := tp.bytes, tp.n
-		tp.mu.Unlock()
-		if queued > limit || n > pacedSlots {
-			t.Fatalf("%d bytes in %d packets queued, limit %d bytes, %d packets", queued, n, limit, pacedSlots)
+	})
+	t.Run("ahead of the pace takes no tokens", func(t *testing.T) {
+		// A burst twice the queue: the paced half goes at the pace, as
+		// if the other half had not been there.
+		tp := newTestPacer(300e3)
+		rate := 300e3 * pacingFactor / 8
+		start := tp.now
+		for i := range 2 * pacedSlots {
+			tp.sendPkt(byte(i), 300, pacedVideo)
 		}
-		shed := tp.stats.pacedShed.Load()
-		if shed == 0 {
-			t.Fatal("nothing shed")
-		}
-		tp.drainUntil(tp.now + 2*int64(time.Second))
-		if got := uint64(len(tp.sent)) + shed; got != 100 {
-			t.Fatalf("%d sent + %d shed, want 100", len(tp.sent), shed)
-		}
-		// Whole frames were shed, the oldest first (the first packets went
-		// at once: their frame's rest was shed with it).
-		frames := map[byte]int{}
-		for _, s := range tp.sent {
-			frames[s.id]++
-		}
-		if frames[9] != 10 {
-			t.Errorf("the newest frame: %d of 10 packets sent", frames[9])
-		}
-		for f := byte(1); f < 9; f++ {
-			if n := frames[f]; n != 0 && n != 10 && frames[f-1] != 0 {
-				t.Errorf("frame %d: %d of 10 sent, after an older frame was sent", f, n)
-			}
+		ahead := int(tp.stats.pacedOverflow.Load())
+		_, burst := tp.sentBetween(start, start+1)
+		tp.drainUntil(start + 10*int64(time.Second))
+		last := tp.sent[len(tp.sent)-1].at - start
+		paced := float64((2*pacedSlots)*300 - burst)
+		if want := int64(paced / rate * 1e9); ahead == 0 || last > want+5*int64(time.Millisecond) {
+			t.Errorf("%d ahead of the pace; the rest took %d ms, want at most %d ms", ahead, last/int64(time.Millisecond), want/int64(time.Millisecond))
 		}
 	})
 	t.Run("no estimate, no pacing", func(t *testing.T) {
 		tp := newTestPacer(0)
 		for i := range 100 {
-			tp.sendPkt(byte(i), 1200, pacedVideo, false)
+			tp.sendPkt(byte(i), 1200, pacedVideo)
 		}
 		if len(tp.sent) != 100 {
 			t.Fatalf("%d of 100 sent at once", len(tp.sent))
@@ -185,11 +232,40 @@ func TestPacer(t *testing.T) {
 		// Pacing stopped: what waited goes at once.
 		tp.setRate(1e6, tp.now)
 		for i := range 30 {
-			tp.sendPkt(byte(i), 1200, pacedVideo, false)
+			tp.sendPkt(byte(i), 1200, pacedVideo)
 		}
 		tp.setRate(0, tp.now)
 		if len(tp.sent) != 130 {
 			t.Fatalf("%d of 130 sent once pacing stopped", len(tp.sent))
+		}
+	})
+	t.Run("a probe train takes no tokens", func(t *testing.T) {
+		tp := newTestPacer(300e3)
+		for i := range 24 {
+			tp.sendPkt(byte(i), 313, pacedProbe)
+		}
+		tp.sendPkt(100, 1200, pacedVideo)
+		if len(tp.sent) != 25 || tp.stats.paced.Load() != 0 {
+			t.Fatalf("video behind a train waited: %d of 25 sent", len(tp.sent))
+		}
+	})
+	t.Run("a stopped pacer stays stopped", func(t *testing.T) {
+		// A TWCC report that raced the viewer's leaving must not start
+		// pacing (and a timer) again.
+		tp := newTestPacer(1e6)
+		for i := range 30 {
+			tp.sendPkt(byte(i), 1200, pacedVideo)
+		}
+		tp.stop()
+		tp.setRate(1e6, tp.now)
+		for i := range 30 {
+			tp.sendPkt(byte(i), 1200, pacedVideo)
+		}
+		tp.mu.Lock()
+		n, armed := tp.n, tp.timer != nil && tp.rate > 0
+		tp.mu.Unlock()
+		if tp.on.Load() || n != 0 || armed {
+			t.Fatalf("after stop: pacing %v, %d queued", tp.on.Load(), n)
 		}
 	})
 }
@@ -208,7 +284,7 @@ func TestPacerTimer(t *testing.T) {
 	p.setRate(2e6, time.Now().UnixNano()) // 375 kB/s: 20 packets in ~60 ms
 	start := time.Now()
 	for range 20 {
-		p.send(make([]byte, 1200), to, pacedVideo, false, twccStamp{}, time.Now().UnixNano())
+		p.send(make([]byte, 1200), to, pacedVideo, twccStamp{}, time.Now().UnixNano())
 	}
 	select {
 	case <-done:
@@ -221,8 +297,10 @@ func TestPacerTimer(t *testing.T) {
 	}
 }
 
-// What the pacer adds to a copy that goes at once: off (a viewer without
-// an estimate) and on with tokens to spare (the common case of one with).
+// What the pacer adds to a copy: off (a viewer without an estimate), on
+// with tokens to spare (the common case of one with), and queued (a pace
+// far below what is sent: each copy is queued, and the oldest goes ahead
+// of the pace from the full queue; the worst case).
 //
 //	go test -run='^$' -bench=PacerSend ./server/sfu
 func BenchmarkPacerSend(b *testing.B) {
@@ -230,14 +308,14 @@ func BenchmarkPacerSend(b *testing.B) {
 	for _, tc := range []struct {
 		name string
 		rate float64
-	}{{"off", 0}, {"on", 1e12}} {
+	}{{"off", 0}, {"on", 1e12}, {"queued", 1e6}} {
 		b.Run(tc.name, func(b *testing.B) {
 			p := newPacer(&counters{}, func([]byte, netip.AddrPort) bool { return true })
 			now := time.Now().UnixNano()
 			p.setRate(tc.rate, now)
 			b.ResetTimer()
 			for i := range b.N {
-				p.send(pkt, to, pacedVideo, false, twccStamp{}, now+int64(i)*1000)
+				p.send(pkt, to, pacedVideo, twccStamp{}, now+int64(i)*1000)
 			}
 		})
 	}

@@ -141,7 +141,7 @@ func (ss *slotSender) send(h *rtp.Header, payload []byte, kind pacedKind, tw twc
 		return false
 	}
 	ss.enc = out[:0]
-	return ss.pace.send(out, *to, kind, h.Marker, tw, now)
+	return ss.pace.send(out, *to, kind, tw, now)
 }
 
 // senderReport is a slot's RTCP sender report state: what it sent, for the

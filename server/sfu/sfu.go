@@ -65,9 +65,9 @@ type Config struct {
 	MaxPublishTracks int
 	// Pacing spreads what goes to each viewer with an estimate over time
 	// at its estimate (pacer.go) instead of sending every copy at once, as
-	// the publisher sent it. Off by default: measured, it did not yet show
-	// a clear gain, and with it the kit's e2e webinar flow failed (the
-	// viewer's media still shown at the host after a kick).
+	// the publisher sent it. Off by default: on a viewer limited to
+	// 300 kbit/s (e2e/adapt.test.mjs) the paced viewer froze more often
+	// than the unpaced one (README, Pacing).
 	Pacing bool
 	// SettingEngine, if set, is applied last to pion's SettingEngine: tests
 	// use it to stay on loopback, deployments for anything Config lacks.
@@ -152,7 +152,7 @@ type SFU struct {
 
 type counters struct {
 	packetsIn, packetsDropped, packetsShed, packetsOut, bytesOut, keyframeRequests, retransmits, catchUps atomic.Uint64
-	paced, pacedShed                                                                                      atomic.Uint64
+	paced, pacedOverflow                                                                                  atomic.Uint64
 }
 
 // Stats is a snapshot of the SFU's activity. Counters are totals since New.
@@ -189,10 +189,10 @@ type Stats struct {
 	RelaysOut int
 	RelaysIn  int
 	// PacketsPaced counts video copies that waited in a viewer's pacer
-	// (pacer.go) before they went; PacketsPaceShed those its bounded
-	// queue shed.
-	PacketsPaced    uint64
-	PacketsPaceShed uint64
+	// (pacer.go) before they went; PacketsPaceOverflow those its full
+	// queue sent ahead of the pace (it never drops one).
+	PacketsPaced        uint64
+	PacketsPaceOverflow uint64
 }
 
 // New builds an SFU. It starts no goroutine and opens no socket until
@@ -650,16 +650,16 @@ func (s *SFU) HandleMessage(meetingID, userID string, msg protocol.ClientMessage
 // Stats returns the SFU's counters and current sizes.
 func (s *SFU) Stats() Stats {
 	st := Stats{
-		PacketsIn:        s.stats.packetsIn.Load(),
-		PacketsDropped:   s.stats.packetsDropped.Load(),
-		PacketsShed:      s.stats.packetsShed.Load(),
-		Retransmits:      s.stats.retransmits.Load(),
-		CatchUps:         s.stats.catchUps.Load(),
-		PacketsPaced:     s.stats.paced.Load(),
-		PacketsPaceShed:  s.stats.pacedShed.Load(),
-		PacketsOut:       s.stats.packetsOut.Load(),
-		BytesOut:         s.stats.bytesOut.Load(),
-		KeyframeRequests: s.stats.keyframeRequests.Load(),
+		PacketsIn:           s.stats.packetsIn.Load(),
+		PacketsDropped:      s.stats.packetsDropped.Load(),
+		PacketsShed:         s.stats.packetsShed.Load(),
+		Retransmits:         s.stats.retransmits.Load(),
+		CatchUps:            s.stats.catchUps.Load(),
+		PacketsPaced:        s.stats.paced.Load(),
+		PacketsPaceOverflow: s.stats.pacedOverflow.Load(),
+		PacketsOut:          s.stats.packetsOut.Load(),
+		BytesOut:            s.stats.bytesOut.Load(),
+		KeyframeRequests:    s.stats.keyframeRequests.Load(),
 	}
 	s.mu.Lock()
 	ms := make([]*meeting, 0, len(s.meetings))

@@ -215,7 +215,7 @@ func (sb *subscriber) allocate() {
 			sb.bweMu.Unlock()
 			sb.p.log.Debug("simulcast layer", "track", slots[i].trackID, "from", tracks[i].cur, "to", l,
 				"estimate", int(b.rate), "received", int(b.acked), "queue_us", b.queue, "loss", b.loss, "rates", tracks[i].rates,
-				"paced", sb.p.s.stats.paced.Load(), "paced_shed", sb.p.s.stats.pacedShed.Load())
+				"paced", sb.p.s.stats.paced.Load(), "paced_overflow", sb.p.s.stats.pacedOverflow.Load())
 		}
 		slots[i].setLayer(l)
 		if top := topLayer(tracks[i].rates, limit); l < top && probe < 0 {
