@@ -153,9 +153,11 @@ func cpuTime() time.Duration {
 // sinkSubscribers are light pion clients sharing one UDP socket: they answer
 // the SFU's subscribe offers and nothing else; cut stops reading the socket.
 type sinkSubscribers struct {
-	conn *stallConn
-	api  *webrtc.API
-	s    *SFU
+	stall     chan struct{} // closed by cut: every sink's reads stop
+	stallOnce sync.Once
+	conns     []*stallConn // a socket each: the server tells viewers apart by address
+	apis      map[string]*webrtc.API
+	s         *SFU
 	msgs chan sinkMsg
 	done chan struct{}
 	wg   sync.WaitGroup
@@ -182,28 +184,34 @@ func (g *sinkSignaler) SendTracks([]protocol.TrackInfo)             {}
 func (g *sinkSignaler) SendLayers([]protocol.LayerID)               {}
 
 func newSinkSubscribers(tb testing.TB, s *SFU, meetingID string, n int) (*sinkSubscribers, error) {
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		return nil, err
-	}
-	conn := &stallConn{PacketConn: udp, stall: make(chan struct{}), closed: make(chan struct{})}
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		return nil, err
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		return nil, err
-	}
-	se := webrtc.SettingEngine{}
-	loopback(&se)
-	se.LoggerFactory = pionlog.Factory{Log: slog.New(slog.DiscardHandler)}
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("mux"), conn))
 	ss := &sinkSubscribers{
-		conn: conn, s: s,
-		api:  webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)),
+		s: s, stall: make(chan struct{}), apis: map[string]*webrtc.API{},
 		msgs: make(chan sinkMsg, n+16),
 		done: make(chan struct{}),
+	}
+	for i := range n {
+		udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+		if err != nil {
+			ss.closeConns()
+			return nil, err
+		}
+		conn := &stallConn{PacketConn: udp, stall: ss.stall, closed: make(chan struct{})}
+		ss.conns = append(ss.conns, conn)
+		me := &webrtc.MediaEngine{}
+		if err := me.RegisterDefaultCodecs(); err != nil {
+			ss.closeConns()
+			return nil, err
+		}
+		ir := &interceptor.Registry{}
+		if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
+			ss.closeConns()
+			return nil, err
+		}
+		se := webrtc.SettingEngine{}
+		loopback(&se)
+		se.LoggerFactory = pionlog.Factory{Log: slog.New(slog.DiscardHandler)}
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("mux"), conn))
+		ss.apis[fmt.Sprintf("sink%d", i)] = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 	}
 	ss.wg.Add(1)
 	go ss.run()
@@ -229,7 +237,7 @@ func (ss *sinkSubscribers) run() {
 			pc := pcs[m.userID]
 			if pc == nil {
 				var err error
-				if pc, err = ss.api.NewPeerConnection(webrtc.Configuration{}); err != nil {
+				if pc, err = ss.apis[m.userID].NewPeerConnection(webrtc.Configuration{}); err != nil {
 					ss.errs.Add(1)
 					continue
 				}
@@ -270,14 +278,19 @@ func (ss *sinkSubscribers) answer(pc *webrtc.PeerConnection, m sinkMsg) error {
 
 // cut stops reading the subscribers' socket: from now on the server's
 // packets die in the kernel.
-func (ss *sinkSubscribers) cut() { ss.conn.stallOnce.Do(func() { close(ss.conn.stall) }) }
+func (ss *sinkSubscribers) cut() { ss.stallOnce.Do(func() { close(ss.stall) }) }
+
+func (ss *sinkSubscribers) closeConns() {
+	for _, c := range ss.conns {
+		_ = c.Close()
+	}
+}
 
 // stallConn is a PacketConn whose reads can be stopped (they block until
 // Close) while the socket stays open.
 type stallConn struct {
 	net.PacketConn
 	stall, closed chan struct{}
-	stallOnce     sync.Once
 	closeOnce     sync.Once
 }
 
@@ -299,7 +312,7 @@ func (c *stallConn) Close() error {
 func (ss *sinkSubscribers) close() {
 	close(ss.done)
 	ss.wg.Wait()
-	_ = ss.conn.Close()
+	ss.closeConns()
 	ss.mu.Lock()
 	pcs := ss.pcs
 	ss.mu.Unlock()
