@@ -158,12 +158,12 @@ type sinkSubscribers struct {
 	conns     []*stallConn // a socket each: the server tells viewers apart by address
 	apis      map[string]*webrtc.API
 	s         *SFU
-	msgs chan sinkMsg
-	done chan struct{}
-	wg   sync.WaitGroup
-	mu   sync.Mutex
-	pcs  []*webrtc.PeerConnection
-	errs atomic.Int64
+	msgs      chan sinkMsg
+	done      chan struct{}
+	wg        sync.WaitGroup
+	mu        sync.Mutex
+	pcs       []*webrtc.PeerConnection
+	errs      atomic.Int64
 }
 
 type sinkMsg struct {
