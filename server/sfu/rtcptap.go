@@ -21,7 +21,8 @@ import (
 // a wakeup each. A viewer's reports and keepalives are most of what an
 // idle audience costs, and its NACKs and TWCC reports much of what a
 // watching one does. The viewer's consent checks are answered here too
-// (consent.go). Anything else (DTLS, other STUN, a publisher's media,
+// (consent.go), and what is read here keeps the PC's liveness
+// (silence.go). Anything else (DTLS, other STUN, a publisher's media,
 // RTCP from an address no path claims or that does not decrypt) goes to
 // pion as before.
 type rtcpTap struct {
