@@ -701,3 +701,62 @@ func TestRelaySimulcastThroughTheOwner(t *testing.T) {
 		}
 	}
 }
+
+// The relay rebuilt (its PC failed): the origin forgets the old PC's paused
+// list, and the edge names the new slots' paused layers again, so that still
+// only the layer its viewer watches crosses and the others stay paused at
+// the publisher; the viewer's stream goes on without a gap.
+func TestRelaySimulcastPausedAcrossRebuild(t *testing.T) {
+	origin, edge := newTestSFU(t), newTestSFU(t)
+	api := clientAPI(t)
+	in := startRelay(t, origin, edge, "pr")
+	link := in.link.(*relayLink)
+	low := joinClient(t, edge, api, "pr", "low")
+	low.part.sub.capLayers(0)
+	pub := joinClient(t, origin, api, "pr", "pub")
+	origin.SetPublishing("pr", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var pubMid string
+	for _, tr := range pub.pub.GetTransceivers() {
+		pubMid = tr.Mid()
+	}
+	want := map[string]int{nodeName(edge) + ":0": 1}
+	settled := func(what string) {
+		t.Helper()
+		waitFor(t, flowTimeout, what+": only q crosses", func() bool { return maps.Equal(relayedLayers(origin, "pr", "pub"), want) })
+		waitFor(t, flowTimeout, what+": h and f paused at the publisher", func() bool { return pub.pausedRIDs(pubMid) == "f,h" })
+		n := low.packetsFrom(pub.peerID)
+		waitFor(t, flowTimeout, what+": the viewer receiving", func() bool { return low.packetsFrom(pub.peerID) >= n+50 })
+	}
+	settled("before")
+	sent := link.crossed.Load()
+
+	in.mu.Lock()
+	pc := in.pc
+	in.mu.Unlock()
+	_ = pc.Close()
+	waitFor(t, flowTimeout+closedGrace, "the relay PC replaced", func() bool {
+		in.mu.Lock()
+		defer in.mu.Unlock()
+		return in.pc != pc
+	})
+	settled("after the rebuild")
+	if link.crossed.Load() == sent {
+		t.Error("the edge did not name its paused layers again after the rebuild")
+	}
+	sl := low.videoSlot(pub.peerID)
+	if sl == nil || sl.layer.Load() != 0 {
+		t.Fatal("the viewer is not on q")
+	}
+	if g := sl.gaps.Load(); g != 0 {
+		t.Errorf("%d gaps in the viewer's sequence numbers", g)
+	}
+	if got := low.offerCount(); got != 1 {
+		t.Errorf("the viewer got %d offers, want 1", got)
+	}
+	if err := low.errs(); err != nil {
+		t.Error(err)
+	}
+}
