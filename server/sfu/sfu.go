@@ -71,6 +71,9 @@ type Config struct {
 	Pacing bool
 	// SettingEngine, if set, is applied last to pion's SettingEngine: tests
 	// use it to stay on loopback, deployments for anything Config lacks.
+	// Subscribe PCs on the shared socket keep no ICE timeouts or
+	// keepalives of pion's whatever it sets (the tap keeps their
+	// liveness: silence.go).
 	SettingEngine func(*webrtc.SettingEngine)
 	// OnLiveness, if set, is told when a participant's media goes silent
 	// (live false: the ICE of one of its peer connections is disconnected
