@@ -79,7 +79,8 @@ func Loopback(se *webrtc.SettingEngine) {
 
 // NewAPI builds the pion API a Session uses when Options.API is nil: the
 // default codecs (VP8, VP9, H264, AV1, Opus, …) and interceptors (NACK,
-// RTCP reports, TWCC), Loopback if o.Loopback, then o.SettingEngine. One
+// RTCP reports, TWCC; the receiver reports of one tick in one packet:
+// rrbatch.go), Loopback if o.Loopback, then o.SettingEngine. One
 // API may be shared by any number of sessions.
 func NewAPI(o Options) (*webrtc.API, error) {
 	me := &webrtc.MediaEngine{}
@@ -87,6 +88,7 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		return nil, fmt.Errorf("media: codecs: %w", err)
 	}
 	ir := &interceptor.Registry{}
+	ir.Add(rrBatchFactory{}) // first: pion's receiver reports pass through it
 	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
 		return nil, fmt.Errorf("media: interceptors: %w", err)
 	}

@@ -20,11 +20,10 @@ import (
 // USE-CANDIDATE. Anything else (a nomination, a role conflict, a check
 // during an ICE restart, a bad or unknown one) goes to pion as before.
 //
-// pion's agent does not see the checks the tap answers, so they no longer
-// keep the pair alive in its eyes: its own checks do (every 2 s on the
-// selected pair, pion's default keepalive, answered by the viewer and
-// read by pion), which is what tells it the viewer is gone (no answer for
-// 5 s: disconnected, 30 s: failed).
+// pion's agent does not see the checks the tap answers, so they cannot
+// keep the pair alive in its eyes: the tap keeps the PC's liveness itself
+// (silence.go), and pion's agent sends no checks of its own once
+// connected.
 
 // consentKeys are what a subscribe PC's consent checks are checked and
 // answered with: its current ICE credentials and role.

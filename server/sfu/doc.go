@@ -68,7 +68,10 @@
 //     pair's address, with the PC's current credentials (USERNAME,
 //     MESSAGE-INTEGRITY) and FINGERPRINT, the viewer's role, no
 //     USE-CANDIDATE; the credentials are re-read when an answer is applied
-//     and dropped while an ICE restart is under way. Other packets (DTLS,
+//     and dropped while an ICE restart is under way. What the tap reads
+//     there is also the PC's liveness (silence.go): pion's agent, which no
+//     longer hears the viewer, sends no keepalives on a connected
+//     subscribe PC and has no timeouts. Other packets (DTLS,
 //     other STUN, publishers' media) go to pion as before. The socket is
 //     read with a raw recvfrom (internal/udpread): Go's read wakes the
 //     runtime's monitor thread for each datagram while the process idles,
@@ -184,12 +187,13 @@
 // its PCs, sources and slots stay and nobody sees its tracks end.
 //
 // Config.OnLiveness is told when a participant's media goes silent (the
-// ICE of either PC disconnected or failed: pion's agent sees that ~5 s
-// after the last packet or consent response it read; on a subscribe PC
-// that is the answers to its own consent checks, every 2 s, since the
-// viewer's RTCP and checks are handled before pion; or an ICE restart not
-// connected within 2 s: the client may restart first) and when it is
-// heard again (connected);
+// publish PC's ICE disconnected or failed: pion's agent sees that ~5 s
+// after the last packet or consent response it read; a subscribe PC on
+// the shared socket unheard for 5 s by the tap, which reads the viewer's
+// RTCP and consent checks before pion, and fails it, offering an ICE
+// restart, 25 s later, with pion's keepalives and timeouts off on it:
+// silence.go; or an ICE restart not connected within 2 s: the client may
+// restart first) and when it is heard again (connected, and heard);
 // the hub shows the participant as reconnecting meanwhile and probes its
 // WebSocket.
 //

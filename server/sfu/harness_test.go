@@ -73,6 +73,7 @@ type sigMsg struct {
 type chanSignaler struct {
 	ch       chan sigMsg
 	overflow atomic.Bool
+	restarts atomic.Int32 // offers marked iceRestart
 }
 
 func (c *chanSignaler) put(m sigMsg) {
@@ -83,6 +84,9 @@ func (c *chanSignaler) put(m sigMsg) {
 	}
 }
 func (c *chanSignaler) SendOffer(sdp string, iceRestart bool) {
+	if iceRestart {
+		c.restarts.Add(1)
+	}
 	c.put(sigMsg{kind: "offer", sdp: sdp, iceRestart: iceRestart})
 }
 func (c *chanSignaler) SendCandidate(pc string, cand protocol.ICECandidate) {

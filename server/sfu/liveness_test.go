@@ -60,3 +60,32 @@ func TestICELiveness(t *testing.T) {
 	time.Sleep(iceRestartGrace + 200*time.Millisecond)
 	seen(false, true, false, true)
 }
+
+// A connection whose agent has no failed timeout of its own (a subscribe
+// PC the tap keeps alive) is failed when checking lasts failAfter: once,
+// and not when it connects in time or was replaced.
+func TestICELivenessFailsStuckChecking(t *testing.T) {
+	s := &SFU{}
+	p := &Participant{s: s, m: &meeting{s: s, id: "m"}, userID: "u", log: slog.New(slog.DiscardHandler)}
+	var stale atomic.Bool
+	var failed atomic.Int32
+	const after = 300 * time.Millisecond
+	l := &iceLiveness{p: p, pc: liveSubscribe, stale: stale.Load, failAfter: after, failed: func() { failed.Add(1) }}
+	l.state(webrtc.ICEConnectionStateChecking) // connects in time
+	l.state(webrtc.ICEConnectionStateConnected)
+	time.Sleep(after + 200*time.Millisecond)
+	if n := failed.Load(); n != 0 {
+		t.Fatalf("failed %d times after connecting in time", n)
+	}
+	l.state(webrtc.ICEConnectionStateChecking) // a restart that never connects
+	time.Sleep(after + 200*time.Millisecond)
+	if n := failed.Load(); n != 1 {
+		t.Fatalf("failed %d times, want once", n)
+	}
+	stale.Store(true) // replaced: its checking fails nothing
+	l.state(webrtc.ICEConnectionStateChecking)
+	time.Sleep(after + 200*time.Millisecond)
+	if n := failed.Load(); n != 1 {
+		t.Fatalf("a replaced connection failed: %d", n)
+	}
+}

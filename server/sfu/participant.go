@@ -46,7 +46,9 @@ type Participant struct {
 	node string
 
 	// lost has a bit (livePublish, liveSubscribe) for each peer connection
-	// whose ICE is disconnected or failed: the client went silent.
+	// whose ICE is disconnected or failed, and liveSubscribeHeard while the
+	// tap has not heard the subscribe PC's viewer (silence.go): the client
+	// went silent.
 	lost atomic.Uint32
 }
 
@@ -54,6 +56,7 @@ type Participant struct {
 const (
 	livePublish uint32 = 1 << iota
 	liveSubscribe
+	liveSubscribeHeard
 )
 
 // setLive records whether one of the participant's peer connections hears
@@ -94,6 +97,11 @@ type iceLiveness struct {
 	p     *Participant
 	pc    uint32
 	stale func() bool // the connection no longer counts (replaced, closed)
+	// failAfter, if set, fails the connection (failed) when checking lasts
+	// that long: pion's agent, without timeouts of its own (silence.go),
+	// would check for ever.
+	failAfter time.Duration
+	failed    func()
 
 	mu        sync.Mutex
 	connected bool // it was connected once: checking is a restart
@@ -116,6 +124,17 @@ func (l *iceLiveness) state(st webrtc.ICEConnectionState) {
 	case webrtc.ICEConnectionStateDisconnected, webrtc.ICEConnectionStateFailed:
 		l.p.setLive(l.pc, false)
 	case webrtc.ICEConnectionStateChecking:
+		if l.failAfter > 0 {
+			gen := l.gen
+			time.AfterFunc(l.failAfter, func() {
+				l.mu.Lock()
+				stuck := l.gen == gen && !l.stale()
+				l.mu.Unlock()
+				if stuck {
+					l.failed()
+				}
+			})
+		}
 		if l.connected {
 			gen := l.gen
 			time.AfterFunc(iceRestartGrace, func() {

@@ -5,6 +5,7 @@ import (
 	"net/netip"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"github.com/pion/rtcp"
 	"github.com/pion/srtp/v3"
@@ -20,7 +21,8 @@ import (
 // a wakeup each. A viewer's reports and keepalives are most of what an
 // idle audience costs, and its NACKs and TWCC reports much of what a
 // watching one does. The viewer's consent checks are answered here too
-// (consent.go). Anything else (DTLS, other STUN, a publisher's media,
+// (consent.go), and what is read here keeps the PC's liveness
+// (silence.go). Anything else (DTLS, other STUN, a publisher's media,
 // RTCP from an address no path claims or that does not decrypt) goes to
 // pion as before.
 type rtcpTap struct {
@@ -31,6 +33,11 @@ type rtcpTap struct {
 	taken    atomic.Uint64 // RTCP packets handled here
 	answered atomic.Uint64 // consent checks answered here
 
+	// The subscribe PCs' liveness (silence.go).
+	timeouts silenceTimeouts
+	watch    silenceWatch
+	swept    []*peerPath // the sweep's
+
 	// Used by the reading goroutine only.
 	reader  *udpread.Reader
 	plain   []byte
@@ -39,7 +46,8 @@ type rtcpTap struct {
 }
 
 func newRTCPTap(conn *net.UDPConn) *rtcpTap {
-	return &rtcpTap{UDPConn: conn, paths: map[netip.AddrPort]*peerPath{}, reader: udpread.New(conn), plain: make([]byte, 0, receiveMTU)}
+	return &rtcpTap{UDPConn: conn, paths: map[netip.AddrPort]*peerPath{}, reader: udpread.New(conn), plain: make([]byte, 0, receiveMTU),
+		timeouts: defaultSilenceTimeouts}
 }
 
 // receiveMTU bounds what a read takes (pion's ICE reads as much).
@@ -101,6 +109,7 @@ func (t *rtcpTap) take(b []byte, from netip.AddrPort) bool {
 	}
 	t.plain = plain[:0]
 	t.taken.Add(1)
+	pp.wasHeard()
 	pp.onRTCP(plain)
 	return true
 }
@@ -117,6 +126,7 @@ func (t *rtcpTap) answerConsent(b []byte, from netip.AddrPort) bool {
 		return false
 	}
 	t.answered.Add(1)
+	pp.wasHeard()
 	// A response lost on the way is as one lost on the network: the
 	// viewer checks again.
 	_, _ = t.UDPConn.WriteToUDPAddrPort(t.consent.resp.Raw, from)
@@ -132,8 +142,41 @@ func (t *rtcpTap) register(pp *peerPath, old, addr *netip.AddrPort) {
 	}
 	if addr != nil {
 		t.paths[*addr] = pp
+		if pp.live != nil {
+			t.watch.start(t.sweep)
+		}
 	}
 }
+
+// sweep tells each path's silence, or its return, to its subscriber
+// (silence.go).
+func (t *rtcpTap) sweep(now time.Time) {
+	t.mu.RLock()
+	paths := t.swept[:0]
+	for _, pp := range t.paths {
+		if pp.live != nil {
+			paths = append(paths, pp)
+		}
+	}
+	t.mu.RUnlock()
+	for _, pp := range paths {
+		ch := pp.silence.step(pp.heard.Swap(false), now, t.timeouts)
+		if ch&toldSilent != 0 {
+			pp.live.live(false)
+		}
+		if ch&toldHeard != 0 {
+			pp.live.live(true)
+		}
+		if ch&toldFailed != 0 {
+			pp.live.failed()
+		}
+	}
+	clear(paths)
+	t.swept = paths[:0]
+}
+
+// close ends the sweeps.
+func (t *rtcpTap) close() { t.watch.close() }
 
 // registered counts the addresses the tap claims (tests).
 func (t *rtcpTap) registered() int {

@@ -31,19 +31,27 @@ type peerPath struct {
 	recv    *srtp.Context               // the viewer's SRTCP (nil: pion reads it)
 	onRTCP  func(b []byte)              // on the tap's goroutine
 	consent atomic.Pointer[consentKeys] // nil: pion answers the viewer's checks
-	mu      sync.Mutex                  // setPair and close
-	closed  bool
+
+	// Liveness kept by the tap (silence.go); live nil: pion's agent keeps it.
+	live    *pathLiveness
+	heard   atomic.Bool  // an authenticated packet came since the last sweep
+	silence silenceState // the sweep's own
+
+	mu     sync.Mutex // setPair and close
+	closed bool
 }
 
 // newPeerPath returns the path for pc, whose ICE just connected, or nil if
-// the SFU does not send itself. onRTCP gets the viewer's decrypted RTCP.
-func newPeerPath(pc *webrtc.PeerConnection, tap *rtcpTap, onRTCP func(b []byte)) *peerPath {
+// the SFU does not send itself. onRTCP gets the viewer's decrypted RTCP;
+// live, if the tap keeps the PC's liveness, is told its silences.
+func newPeerPath(pc *webrtc.PeerConnection, tap *rtcpTap, onRTCP func(b []byte), live *pathLiveness) *peerPath {
 	if tap == nil {
 		return nil
 	}
 	dtls := pc.SCTP().Transport() // bundled: the PC's one DTLS transport
 	ice := dtls.ICETransport()
-	pp := &peerPath{pc: pc, dtls: dtls, tap: tap, conn: tap.UDPConn, onRTCP: onRTCP}
+	pp := &peerPath{pc: pc, dtls: dtls, tap: tap, conn: tap.UDPConn, onRTCP: onRTCP, live: live}
+	pp.silence.last = time.Now()
 	pp.recv = newRecvContext(pp)
 	pp.readConsentKeys()
 	ice.OnSelectedCandidatePairChange(pp.setPair)
@@ -72,6 +80,17 @@ func (pp *peerPath) setPair(pair *webrtc.ICECandidatePair) {
 	}
 	old := pp.remote.Swap(to)
 	pp.tap.register(pp, old, to)
+	if to != nil {
+		pp.heard.Store(true) // pion's agent chose it: it heard from there
+	}
+}
+
+// wasHeard notes an authenticated packet from the viewer (the tap's
+// reader, and pion's agent connecting again after a restart).
+func (pp *peerPath) wasHeard() {
+	if pp != nil && !pp.heard.Load() {
+		pp.heard.Store(true)
+	}
 }
 
 // readConsentKeys takes the PC's current ICE credentials for the viewer's

@@ -71,12 +71,17 @@ type Config struct {
 	Pacing bool
 	// SettingEngine, if set, is applied last to pion's SettingEngine: tests
 	// use it to stay on loopback, deployments for anything Config lacks.
+	// Subscribe PCs on the shared socket keep no ICE timeouts or
+	// keepalives of pion's whatever it sets (the tap keeps their
+	// liveness: silence.go).
 	SettingEngine func(*webrtc.SettingEngine)
 	// OnLiveness, if set, is told when a participant's media goes silent
 	// (live false: the ICE of one of its peer connections is disconnected
 	// or failed, which pion's agent sees ~5 s after the last packet or
-	// consent response) and when it is heard again (every connection
-	// connected). Called from pion's goroutines, in order per participant;
+	// consent response; for a subscribe PC on the shared socket, nothing
+	// authenticated read from the viewer for 5 s: silence.go) and when it
+	// is heard again (every connection connected and heard). Called from
+	// pion's goroutines and the tap's sweep;
 	// it must not block nor call back into the SFU under a lock the SFU's
 	// callers hold.
 	OnLiveness func(meetingID, userID string, live bool)
@@ -134,7 +139,9 @@ type SFU struct {
 	// The shared socket (Config.UDPListen) as pion reads it, subscribe
 	// PCs' RTCP taken out (rtcptap.go); nil with a socket per PC.
 	tap *rtcpTap
-	mux ice.UDPMux // pion's mux on tap, closed with the SFU
+	// tapLiveness: the tap keeps the subscribe PCs' liveness (silence.go).
+	tapLiveness bool
+	mux         ice.UDPMux // pion's mux on tap, closed with the SFU
 
 	mu       sync.Mutex
 	meetings map[string]*meeting
@@ -297,20 +304,42 @@ func New(cfg Config) (*SFU, error) {
 			cfg.SettingEngine(e)
 		}
 	}
+	// Subscribe PCs on the shared socket are kept alive by the tap
+	// (silence.go): pion's agent sends no keepalives on them and has no
+	// timeouts. Not with a TURN server of the server's own: a pair relayed
+	// there is not on the shared socket.
+	sse := se
+	tapLiveness := tap != nil && !hasTURN(cfg.ICEServers)
+	if tapLiveness {
+		sse.SetICETimeouts(0, 0, 0)
+	}
 	s := &SFU{
-		tap:      tap,
-		mux:      mux,
-		cfg:      cfg,
-		log:      log,
-		api:      webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(se)),
-		subAPI:   webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithInterceptorRegistry(subIR), webrtc.WithSettingEngine(se)),
-		relayAPI: webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(rse)),
-		meetings: map[string]*meeting{},
+		tap:         tap,
+		tapLiveness: tapLiveness,
+		mux:         mux,
+		cfg:         cfg,
+		log:         log,
+		api:         webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(se)),
+		subAPI:      webrtc.NewAPI(webrtc.WithMediaEngine(subME), webrtc.WithInterceptorRegistry(subIR), webrtc.WithSettingEngine(sse)),
+		relayAPI:    webrtc.NewAPI(webrtc.WithMediaEngine(pubME), webrtc.WithInterceptorRegistry(pubIR), webrtc.WithSettingEngine(rse)),
+		meetings:    map[string]*meeting{},
 	}
 	if _, err := s.certificate(); err != nil {
 		return nil, err
 	}
 	return s, nil
+}
+
+// hasTURN reports whether servers include a TURN server.
+func hasTURN(servers []webrtc.ICEServer) bool {
+	for _, srv := range servers {
+		for _, u := range srv.URLs {
+			if strings.HasPrefix(u, "turn:") || strings.HasPrefix(u, "turns:") {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // certificate returns the DTLS certificate shared by all peer connections
@@ -404,6 +433,7 @@ func (s *SFU) Close() {
 		s.log.Error("close: goroutines still running after timeout", "timeout", closeTimeout)
 	}
 	if s.tap != nil {
+		s.tap.close()
 		_ = s.mux.Close() // and its socket; first, so that its reader ends quietly
 	}
 }

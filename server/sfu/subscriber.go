@@ -373,13 +373,34 @@ func (sb *subscriber) newPC() error {
 		}
 	})
 	live := &iceLiveness{p: sb.p, pc: liveSubscribe, stale: func() bool { return pc.ConnectionState() == webrtc.PeerConnectionStateClosed }}
-	pc.OnICEConnectionStateChange(live.state)
+	var heard *pathLiveness // the tap's (silence.go)
+	if sb.p.s.tapLiveness {
+		to := sb.p.s.tap.timeouts
+		live.failAfter, live.failed = to.disconnected+to.failed, func() { sb.failed(pc) }
+		heard = &pathLiveness{
+			live: func(h bool) {
+				if pp := sb.path.Load(); pp != nil && pp.pc == pc {
+					sb.p.setLive(liveSubscribeHeard, h)
+				}
+			},
+			failed: func() { sb.failed(pc) },
+		}
+	}
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		live.state(st)
+		if st == webrtc.ICEConnectionStateConnected {
+			// Connected again after a restart: heard, as pion's agent was.
+			if pp := sb.path.Load(); pp != nil && pp.pc == pc {
+				pp.wasHeard()
+			}
+		}
+	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
 		sb.p.log.Debug("subscribe PC", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			pathOnce.Do(func() {
-				pp := newPeerPath(pc, sb.p.s.tap, sb.feedback)
+				pp := newPeerPath(pc, sb.p.s.tap, sb.feedback, heard)
 				if pp == nil {
 					return
 				}
@@ -391,6 +412,8 @@ func (sb *subscriber) newPC() error {
 				sb.candMu.Unlock()
 				if !current {
 					pp.close()
+				} else if heard != nil {
+					heard.live(true) // a new PC: heard now, whatever its predecessor was
 				}
 			})
 			sb.connected.Store(true)
