@@ -11,7 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/internal/pionlog"
@@ -197,21 +196,10 @@ func newSinkSubscribers(tb testing.TB, s *SFU, meetingID string, n int) (*sinkSu
 		}
 		conn := &stallConn{PacketConn: udp, stall: ss.stall, closed: make(chan struct{})}
 		ss.conns = append(ss.conns, conn)
-		me := &webrtc.MediaEngine{}
-		if err := me.RegisterDefaultCodecs(); err != nil {
-			ss.closeConns()
-			return nil, err
-		}
-		ir := &interceptor.Registry{}
-		if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-			ss.closeConns()
-			return nil, err
-		}
-		se := webrtc.SettingEngine{}
-		loopback(&se)
-		se.LoggerFactory = pionlog.Factory{Log: slog.New(slog.DiscardHandler)}
-		se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("mux"), conn))
-		ss.apis[fmt.Sprintf("sink%d", i)] = webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+		ss.apis[fmt.Sprintf("sink%d", i)] = clientAPIWith(tb, func(se *webrtc.SettingEngine) {
+			loopback(se)
+			se.SetICEUDPMux(webrtc.NewICEUDPMux(pionlog.Factory{Log: slog.New(slog.DiscardHandler)}.NewLogger("mux"), conn))
+		})
 	}
 	ss.wg.Add(1)
 	go ss.run()

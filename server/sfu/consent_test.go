@@ -2,18 +2,14 @@ package sfu
 
 import (
 	"bytes"
-	"log/slog"
 	"net"
 	"net/netip"
 	"sync"
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
-
-	"github.com/stagekit/stagekit/internal/pionlog"
 )
 
 // consentCheck is a viewer's consent check as a browser (or pion) sends
@@ -257,18 +253,7 @@ func TestConsentOnTap(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(s.Close)
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	quick(&se)
-	se.LoggerFactory = pionlog.Factory{Log: slog.New(slog.DiscardHandler)}
-	api := webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
+	api := clientAPIWith(t, quick)
 
 	viewer := joinClient(t, s, api, "m", "viewer")
 	host := joinClient(t, s, api, "m", "host")

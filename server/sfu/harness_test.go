@@ -43,6 +43,12 @@ func newTestSFU(t testing.TB) *SFU {
 // interceptors, loopback only.
 func clientAPI(t testing.TB) *webrtc.API {
 	t.Helper()
+	return clientAPIWith(t, loopback)
+}
+
+// clientAPIWith is clientAPI with settings of its own (set, then quiet logs).
+func clientAPIWith(t testing.TB, set func(*webrtc.SettingEngine)) *webrtc.API {
+	t.Helper()
 	me := &webrtc.MediaEngine{}
 	if err := me.RegisterDefaultCodecs(); err != nil {
 		t.Fatal(err)
@@ -52,7 +58,7 @@ func clientAPI(t testing.TB) *webrtc.API {
 		t.Fatal(err)
 	}
 	se := webrtc.SettingEngine{}
-	loopback(&se)
+	set(&se)
 	se.LoggerFactory = pionlog.Factory{Log: slog.New(slog.DiscardHandler)} // closing sockets makes pion log errors
 	return webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se))
 }

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/interceptor"
 	"github.com/pion/stun/v4"
 	"github.com/pion/webrtc/v4"
 
@@ -122,19 +121,10 @@ func TestViewerSilenceOnTap(t *testing.T) {
 	}
 	t.Cleanup(func() { udp.Close() })
 	conn := &stunCountConn{PacketConn: udp}
-	me := &webrtc.MediaEngine{}
-	if err := me.RegisterDefaultCodecs(); err != nil {
-		t.Fatal(err)
-	}
-	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(me, ir); err != nil {
-		t.Fatal(err)
-	}
-	se := webrtc.SettingEngine{}
-	loopback(&se)
-	se.LoggerFactory = pionlog.Factory{Log: slog.New(slog.DiscardHandler)}
-	se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), conn))
-	viewer := joinClient(t, s, webrtc.NewAPI(webrtc.WithMediaEngine(me), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), "m", "viewer")
+	viewer := joinClient(t, s, clientAPIWith(t, func(se *webrtc.SettingEngine) {
+		loopback(se)
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(pionlog.Factory{Log: slog.New(slog.DiscardHandler)}.NewLogger("udpmux"), conn))
+	}), "m", "viewer")
 	host := joinClient(t, s, clientAPI(t), "m", "host")
 	s.SetPublishing("m", "host", true)
 	if err := host.publish(); err != nil {
