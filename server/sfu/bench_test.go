@@ -149,8 +149,9 @@ func cpuTime() time.Duration {
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
-// sinkSubscribers are light pion clients sharing one UDP socket: they answer
-// the SFU's subscribe offers and nothing else; cut stops reading the socket.
+// sinkSubscribers are light pion clients, each on a UDP socket of its own:
+// they answer the SFU's subscribe offers and nothing else; cut stops reading
+// the sockets.
 type sinkSubscribers struct {
 	stall     chan struct{} // closed by cut: every sink's reads stop
 	stallOnce sync.Once
