@@ -530,10 +530,7 @@ func TestRelaySimulcastLayers(t *testing.T) {
 	if err := pub.publishSimulcast(30); err != nil {
 		t.Fatal(err)
 	}
-	var pubMid string
-	for _, tr := range pub.pub.GetTransceivers() {
-		pubMid = tr.Mid()
-	}
+	pubMid := pub.publishedMid()
 	onLayer := func(v *tclient, want int64) *recvSlot {
 		t.Helper()
 		var sl *recvSlot
@@ -659,10 +656,7 @@ func TestRelaySimulcastThroughTheOwner(t *testing.T) {
 	if err := pub.publishSimulcast(30); err != nil {
 		t.Fatal(err)
 	}
-	var pubMid string
-	for _, tr := range pub.pub.GetTransceivers() {
-		pubMid = tr.Mid()
-	}
+	pubMid := pub.publishedMid()
 	onLayer := func(v *tclient, want int64) *recvSlot {
 		t.Helper()
 		var sl *recvSlot
@@ -718,10 +712,7 @@ func TestRelaySimulcastPausedAcrossRebuild(t *testing.T) {
 	if err := pub.publishSimulcast(30); err != nil {
 		t.Fatal(err)
 	}
-	var pubMid string
-	for _, tr := range pub.pub.GetTransceivers() {
-		pubMid = tr.Mid()
-	}
+	pubMid := pub.publishedMid()
 	want := map[string]int{nodeName(edge) + ":0": 1}
 	settled := func(what string) {
 		t.Helper()

@@ -236,6 +236,15 @@ func TestSimulcastLayerSwitch(t *testing.T) {
 
 // pausedRIDs is the last "layers" message the client got: its paused rids
 // (of the publish PC's section mid).
+// publishedMid is the mid of the client's last publish transceiver (its
+// simulcast video, after publishSimulcast).
+func (c *tclient) publishedMid() (mid string) {
+	for _, tr := range c.pub.GetTransceivers() {
+		mid = tr.Mid()
+	}
+	return mid
+}
+
 func (c *tclient) pausedRIDs(mid string) string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -260,10 +269,7 @@ func TestSimulcastPausesUnwatchedLayers(t *testing.T) {
 	if err := pub.publishSimulcast(30); err != nil {
 		t.Fatal(err)
 	}
-	var mid string
-	for _, tr := range pub.pub.GetTransceivers() {
-		mid = tr.Mid()
-	}
+	mid := pub.publishedMid()
 	waitFor(t, flowTimeout, "q and h paused while the viewer watches f", func() bool { return pub.pausedRIDs(mid) == "h,q" })
 	var sl *recvSlot
 	waitFor(t, flowTimeout, "the viewer on f", func() bool {
