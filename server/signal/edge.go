@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -605,7 +604,7 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 	if res.StatusCode != http.StatusOK {
 		return edgeAnswer{}, fmt.Errorf("the owner answered %s", res.Status)
 	}
-	raw, err := io.ReadAll(res.Body)
+	raw, err := readBody(res.Body, res.ContentLength)
 	if err != nil {
 		return edgeAnswer{}, err
 	}
