@@ -65,16 +65,30 @@ async function once(paced) {
     await viewer.waitForFunction(async () => (await inbound())?.framesDecoded > 30, null, { timeout: 30000 });
     lab.shape("down", rate, burst, limit);
     await sleep(5000); // the estimate settles
-    const counts = async () => ({ ...await viewer.evaluate(() => inbound()), ...await serverCounts(port),
+    const counts = async () => ({ video: await viewer.evaluate(videoStreams), ...await serverCounts(port),
       linkDrops: lab.drops("down"), bufferDrops: rcvbufErrors(lab), streams: await viewer.evaluate(streams) });
     const a = await counts();
     await sleep(seconds * 1000);
     const b = await counts();
+    // The video stream measured is the one that decoded most in the
+    // measured time (window.inbound's, the most decoded ever, would go on
+    // showing an old stream that stopped, had the video moved to another).
+    const zero = { width: 0, framesDecoded: 0, freezeCount: 0, freezeSecs: 0, lost: 0, received: 0, nacks: 0, plis: 0 };
+    const delta = (key) => Object.fromEntries(Object.keys(zero).map((k) => [k, b.video[key][k] - (a.video[key] ?? zero)[k]]));
+    let key = null;
+    for (const k of Object.keys(b.video)) {
+      const dk = delta(k), dbest = key && delta(key);
+      if (!key || dk.framesDecoded > dbest.framesDecoded || dk.framesDecoded === dbest.framesDecoded && dk.received > dbest.received) key = k;
+    }
+    const v = key ? delta(key) : zero;
     const d = (k) => b[k] - a[k];
-    const r = { lost: d("lost"), received: d("received"), freezes: d("freezeCount"), freezeSecs: d("freezeSecs"),
-      fps: d("framesDecoded") / seconds, nacks: d("nacks"), plis: d("plis"), width: b.width,
+    const r = { lost: v.lost, received: v.received, freezes: v.freezeCount, freezeSecs: v.freezeSecs,
+      fps: v.framesDecoded / seconds, nacks: v.nacks, plis: v.plis, width: key ? b.video[key].width : 0,
       linkDrops: d("linkDrops"), bufferDrops: d("bufferDrops"), serverShed: d("serverShed"),
       paced: d("paced"), paceOverflow: d("paceOverflow"), retransmits: d("retransmits") };
+    if (Object.keys(b.video).length !== 1 || !(key in a.video)) {
+      r.note = `the viewer's video streams: before ${Object.keys(a.video).join(", ")}; after ${Object.keys(b.video).join(", ")}`;
+    }
     if (r.received <= 0 || r.fps === 0) {
       blank = true;
       r.blank = `server received ${d("packetsIn")}, sent ${d("packetsOut")} copies; ` +
@@ -100,6 +114,22 @@ async function serverCounts(port) {
   return { packetsIn: get("stagekit_media_packets_in_total"), packetsOut: get("stagekit_media_packets_forwarded_total"),
     paced: get("stagekit_media_packets_paced_total"), paceOverflow: get("stagekit_media_packets_pace_overflow_total"),
     serverShed: get("stagekit_media_packets_shed_total"), retransmits: get("stagekit_media_retransmits_total") };
+}
+
+// videoStreams (page side) is every video stream the page receives, by
+// connection and SSRC: what window.inbound() tells of one.
+async function videoStreams() {
+  const out = {};
+  for (const [i, pc] of window.pcs.entries()) {
+    (await pc.getStats()).forEach((r) => {
+      if (r.type === "inbound-rtp" && r.kind === "video") {
+        out[`pc${i}/${r.ssrc}`] = { width: r.frameWidth ?? 0, framesDecoded: r.framesDecoded ?? 0, freezeCount: r.freezeCount ?? 0,
+          freezeSecs: r.totalFreezesDuration ?? 0, lost: r.packetsLost ?? 0, received: r.packetsReceived ?? 0,
+          nacks: r.nackCount ?? 0, plis: r.pliCount ?? 0 };
+      }
+    });
+  }
+  return out;
 }
 
 // streams (page side) lists the page's connections (their state) and
@@ -128,7 +158,7 @@ const fmt = (r) => `lost ${r.lost} of ${r.lost + r.received} (${(100 * r.lost / 
   `${r.freezes} freezes (${r.freezeSecs.toFixed(1)} s), ${r.fps.toFixed(1)} frames/s, ${r.nacks} NACKs, ${r.plis} PLIs, width ${r.width}; ` +
   `dropped by the link ${r.linkDrops}, by the viewer's socket buffer ${r.bufferDrops}, by the server behind ${r.serverShed}; ` +
   `paced ${r.paced}, ahead of the pace ${r.paceOverflow}, retransmitted ${r.retransmits}` +
-  (r.blank ? `\n    BLANK: ${r.blank}` : "");
+  (r.note ? `\n    NOTE: ${r.note}` : "") + (r.blank ? `\n    BLANK: ${r.blank}` : "");
 const only = process.env.BENCH_PACING_ONLY;
 console.log(`pacing: a viewer behind tbf rate ${rate} burst ${burst} B limit ${limit} B, ${seconds} s measured, ${runs} runs each, alternating`);
 for (let i = 0; i < runs; i++) {
