@@ -34,7 +34,7 @@ import (
 //     pace.
 //   - A viewer without an estimate (no simulcast track: its packets carry
 //     no transport-wide numbers) is not paced: one atomic load per copy.
-//     Nobody is paced unless Config.Pacing.
+//     Nobody is paced with Config.Unpaced.
 //
 // The queue holds encrypted packets (SRTP is encrypted in send order, one
 // context per slot), with where they go. Only the slots' own send path is
