@@ -80,8 +80,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 		}
 		return fs.Duration(name, def, usage+" ($"+env+")")
 	}
-	boolean := func(name, env string, usage string) *bool {
-		def := false
+	boolean := func(name, env string, def bool, usage string) *bool {
 		if v, ok := lookup(env); ok {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -105,14 +104,14 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 		"comma-separated host names (patterns, e.g. '*.example.com') the server answers to besides IP addresses, localhost on loopback, the -addr name and the -allowed-origins hosts; other Host headers get 403")
 	level := str("log-level", "STAGEKIT_LOG_LEVEL", "info", "debug, info, warn or error")
 	format := str("log-format", "STAGEKIT_LOG_FORMAT", "text", "text or json")
-	demo := boolean("demo", "STAGEKIT_DEMO", "run for the demo (make demo): an unauthenticated API that hands out meetings and host links; loopback -addr only, see -demo-public")
-	demoPublic := boolean("demo-public", "STAGEKIT_DEMO_PUBLIC", "let -demo listen on a non-loopback -addr: anyone who reaches it can create meetings")
+	demo := boolean("demo", "STAGEKIT_DEMO", false, "run for the demo (make demo): an unauthenticated API that hands out meetings and host links; loopback -addr only, see -demo-public")
+	demoPublic := boolean("demo-public", "STAGEKIT_DEMO_PUBLIC", false, "let -demo listen on a non-loopback -addr: anyone who reaches it can create meetings")
 	udpPorts := str("udp-ports", "STAGEKIT_UDP_PORTS", "", "media UDP port range MIN-MAX for ICE, a port per peer connection, instead of one shared socket (more CPU per forwarded packet)")
 	udpListen := str("udp-listen", "STAGEKIT_UDP_LISTEN", "", "the one UDP address (e.g. ':50000') that every media peer connection shares; empty: any free port")
 	natIPs := str("nat-ips", "STAGEKIT_NAT_IPS", "", "comma-separated public IPs of a server behind 1:1 NAT, announced in ICE candidates")
 	iceServers := str("ice-servers", "STAGEKIT_ICE_SERVERS", "", "comma-separated STUN/TURN URLs for the media server's peer connections")
 	web := str("web", "STAGEKIT_WEB", "web", "directory served as the SDK (<dir>/sdk at /sdk/) and the demo (<dir>/demo at /demo/); empty: none")
-	clustered := boolean("cluster", "STAGEKIT_CLUSTER", "run as one node of a cluster: needs -redis, -postgres, -node-id and -advertise")
+	clustered := boolean("cluster", "STAGEKIT_CLUSTER", false, "run as one node of a cluster: needs -redis, -postgres, -node-id and -advertise")
 	redisURL := str("redis", "STAGEKIT_REDIS_URL", "", "Redis URL (redis://host:port/db) that places rooms on a cluster's nodes")
 	pgURL := str("postgres", "STAGEKIT_POSTGRES_URL", "", "PostgreSQL URL (postgres://user@host:port/db) to store everything in instead of -data's SQLite file; a cluster's nodes share it")
 	nodeID := str("node-id", "STAGEKIT_NODE_ID", "", "this node's id in the cluster, unique and stable across restarts")
@@ -120,8 +119,8 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	maxOnStage := fs.Int("max-on-stage", 0, "default most users on stage (ON_STAGE or invited) per meeting; 0: no limit; a meeting's own limit (REST) wins")
 	requestTimeout := dur("request-timeout", "STAGEKIT_REQUEST_TIMEOUT", 0, "default time a stage request waits before it expires; 0: never")
 	inviteTimeout := dur("invitation-timeout", "STAGEKIT_INVITATION_TIMEOUT", 0, "default time an invitation (a grant) waits for the user to join; 0: never")
-	pacing := boolean("pacing", "STAGEKIT_PACING", "pace what goes to each viewer to its downlink estimate instead of sending every packet at once, as the presenter sent it (experimental)")
-	edges := boolean("edges", "STAGEKIT_EDGES", "with -cluster: serve the users of rooms other nodes own here (signaling only), instead of redirecting them")
+	pacing := boolean("pacing", "STAGEKIT_PACING", true, "pace what goes to each viewer to its downlink estimate; false: send every packet at once, as the presenter sent it")
+	edges := boolean("edges", "STAGEKIT_EDGES", false, "with -cluster: serve the users of rooms other nodes own here (signaling only), instead of redirecting them")
 	leaseTTL := dur("lease-ttl", "STAGEKIT_LEASE_TTL", cluster.DefaultLeaseTTL, "how long a room's lease outlives its owner's last renewal: a dead node's rooms move after this")
 
 	if err := fs.Parse(args); err != nil {
@@ -150,7 +149,7 @@ func parse(args []string, lookup func(string) (string, bool), stderr io.Writer) 
 	if err != nil {
 		return app.Config{}, err
 	}
-	media := sfu.Config{NAT1To1IPs: splitList(*natIPs), Pacing: *pacing}
+	media := sfu.Config{NAT1To1IPs: splitList(*natIPs), Unpaced: !*pacing}
 	if urls := splitList(*iceServers); len(urls) > 0 {
 		media.ICEServers = []webrtc.ICEServer{{URLs: urls}}
 	}

@@ -31,20 +31,21 @@ func TestParseDefaults(t *testing.T) {
 	}
 	if cfg.Addr != "127.0.0.1:8080" || cfg.APIKey != "" || cfg.DataDir != "./data" || cfg.PresetsFile != "" ||
 		cfg.Grace != 20*time.Second || cfg.TokenTTL != 24*time.Hour || cfg.AllowedOrigins != nil || cfg.DemoMode || cfg.Logger == nil ||
-		cfg.MediaConfig.Pacing {
+		cfg.MediaConfig.Unpaced {
 		t.Errorf("defaults %+v", cfg)
 	}
 }
 
-// Pacing is off unless -pacing or STAGEKIT_PACING=true (the flag wins).
+// Pacing is on unless -pacing=false or STAGEKIT_PACING=false (the flag wins).
 func TestParsePacing(t *testing.T) {
 	for _, c := range []struct {
 		args []string
 		env  map[string]string
 		on   bool
 	}{
-		{nil, nil, false},
-		{[]string{"-pacing"}, nil, true},
+		{nil, nil, true},
+		{[]string{"-pacing=false"}, nil, false},
+		{[]string{"-pacing"}, map[string]string{"STAGEKIT_PACING": "false"}, true},
 		{nil, map[string]string{"STAGEKIT_PACING": "true"}, true},
 		{[]string{"-pacing=false"}, map[string]string{"STAGEKIT_PACING": "1"}, false},
 		{nil, map[string]string{"STAGEKIT_PACING": "0"}, false},
@@ -53,8 +54,8 @@ func TestParsePacing(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if cfg.MediaConfig.Pacing != c.on {
-			t.Errorf("%v %v: Pacing %v, want %v", c.args, c.env, cfg.MediaConfig.Pacing, c.on)
+		if !cfg.MediaConfig.Unpaced != c.on {
+			t.Errorf("%v %v: paced %v, want %v", c.args, c.env, !cfg.MediaConfig.Unpaced, c.on)
 		}
 	}
 }

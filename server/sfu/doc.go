@@ -373,8 +373,10 @@
 // waiting, or sent after the last that arrived, is not counted lost when
 // a report says it has not arrived (audio passed it). Viewers without an
 // estimate (no simulcast track, so no transport-wide numbers) are not
-// paced: one atomic load per copy. Off unless Config.Pacing (stageserver
-// -pacing): with it a viewer limited to 300 kbit/s froze more often.
+// paced: one atomic load per copy. On by default; Config.Unpaced
+// (stageserver -pacing=false) turns it off. A copy sent as pacing stops
+// (the viewer's last simulcast track left) goes at once, after what
+// waited: never into a queue no timer drains.
 //
 // Not supported (yet): SVC layer selection.
 package sfu

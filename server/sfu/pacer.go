@@ -34,7 +34,7 @@ import (
 //     pace.
 //   - A viewer without an estimate (no simulcast track: its packets carry
 //     no transport-wide numbers) is not paced: one atomic load per copy.
-//     Nobody is paced unless Config.Pacing.
+//     Nobody is paced with Config.Unpaced.
 //
 // The queue holds encrypted packets (SRTP is encrypted in send order, one
 // context per slot), with where they go. Only the slots' own send path is
@@ -121,16 +121,21 @@ func (p *pacer) setRate(estimate float64, now int64) {
 	p.refill(now)
 	was := p.rate
 	p.rate = estimate * pacingFactor / 8
-	p.on.Store(p.rate > 0)
 	if was <= 0 {
 		p.tokens = p.burst() // pacing starts with a full bucket
 	}
-	if p.rate <= 0 {
+	if !(p.rate > 0) { // 0, or an estimate that is not a number
+		p.rate = 0
+		// What waits goes first, then send stops queueing: a packet
+		// that went straight out before the queue was empty would pass
+		// those its sender sent before it.
 		for p.n > 0 {
 			p.pop(false, now)
 		}
+		p.on.Store(false)
 		return
 	}
+	p.on.Store(true)
 	p.arm(now)
 }
 
@@ -143,6 +148,12 @@ func (p *pacer) send(b []byte, to netip.AddrPort, kind pacedKind, tw twccStamp, 
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	if !(p.rate > 0) {
+		// Pacing stopped (setRate(0), stop) since the load above: a
+		// packet queued now would wait for no timer, and the next ones,
+		// unpaced, would pass it.
+		return p.write(b, to)
+	}
 	p.refill(now)
 	size := float64(len(b))
 	if kind == pacedProbe {

@@ -1,7 +1,10 @@
 package sfu
 
 import (
+	"encoding/binary"
 	"net/netip"
+	"runtime"
+	"sync"
 	"testing"
 	"time"
 )
@@ -318,5 +321,104 @@ func BenchmarkPacerSend(b *testing.B) {
 				p.send(pkt, to, pacedVideo, twccStamp{}, now+int64(i)*1000)
 			}
 		})
+	}
+}
+
+// Sends, reports (setRate, 0 among them: a viewer whose simulcast track
+// left) and the timer in every order, with the real timer: nothing ever
+// waits while the pacer does not pace (no timer would send it), and once
+// the reports stop at a rate, every packet sent goes, in order.
+//
+//	go test -race -run=PacerConcurrent -count=200 ./server/sfu
+func TestPacerConcurrent(t *testing.T) {
+	var mu sync.Mutex
+	var got []uint32
+	p := newPacer(&counters{}, func(b []byte, _ netip.AddrPort) bool {
+		mu.Lock()
+		got = append(got, binary.BigEndian.Uint32(b))
+		mu.Unlock()
+		return true
+	})
+	const senders, each = 3, 300
+	var wg, reports sync.WaitGroup
+	stopReports := make(chan struct{})
+	reports.Add(2)
+	go func() { // reports: the estimate, sometimes none
+		defer reports.Done()
+		rates := []float64{0, 100e3, 2e6, 0, 50e6, 300e3}
+		for i := 0; ; i++ {
+			select {
+			case <-stopReports:
+				return
+			default:
+			}
+			p.setRate(rates[i%len(rates)], time.Now().UnixNano())
+			runtime.Gosched()
+		}
+	}()
+	go func() { // a watcher: what waits while not pacing is lost for good
+		defer reports.Done()
+		for {
+			select {
+			case <-stopReports:
+				return
+			default:
+			}
+			p.mu.Lock()
+			stuck := p.rate <= 0 && p.n > 0
+			n := p.n
+			p.mu.Unlock()
+			if stuck {
+				t.Errorf("%d packets wait while the pacer does not pace", n)
+				return
+			}
+			runtime.Gosched()
+		}
+	}()
+	for s := range senders {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range each {
+				b := make([]byte, 600)
+				binary.BigEndian.PutUint32(b, uint32(s<<16|i))
+				kind := pacedVideo
+				if i%7 == 0 {
+					kind = pacedAudio
+				}
+				p.send(b, to, kind, twccStamp{}, time.Now().UnixNano())
+			}
+		}()
+	}
+	wg.Wait()
+	close(stopReports)
+	reports.Wait()
+	p.setRate(100e3, time.Now().UnixNano())
+	deadline := time.Now().Add(20 * time.Second) // a hang, not a speed target
+	for {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n == senders*each {
+			break
+		}
+		if time.Now().After(deadline) {
+			p.mu.Lock()
+			t.Fatalf("%d of %d sent; %d wait, rate %.0f, armed %v", n, senders*each, p.n, p.rate, p.armed)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	p.stop()
+	// Each sender's video in order.
+	last := map[uint32]int{}
+	for _, id := range got {
+		s, i := id>>16, int(id&0xffff)
+		if i%7 == 0 {
+			continue
+		}
+		if prev, ok := last[s]; ok && i < prev {
+			t.Fatalf("sender %d: packet %d after %d", s, i, prev)
+		}
+		last[s] = i
 	}
 }

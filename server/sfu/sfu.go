@@ -63,12 +63,11 @@ type Config struct {
 	// MaxPublishTracks is how many audio/video sections one publish offer
 	// may carry. Default 4.
 	MaxPublishTracks int
-	// Pacing spreads what goes to each viewer with an estimate over time
-	// at its estimate (pacer.go) instead of sending every copy at once, as
-	// the publisher sent it. Off by default: on a viewer limited to
-	// 300 kbit/s (e2e/adapt.test.mjs) the paced viewer froze more often
-	// than the unpaced one (README, Pacing).
-	Pacing bool
+	// Unpaced sends every copy to a viewer at once, as the publisher sent
+	// it. By default what goes to each viewer with an estimate is spread
+	// over time at its estimate (pacer.go), so that a keyframe or a layer
+	// switch does not leave as one burst (README, Pacing).
+	Unpaced bool
 	// SettingEngine, if set, is applied last to pion's SettingEngine: tests
 	// use it to stay on loopback, deployments for anything Config lacks.
 	// Subscribe PCs on the shared socket keep no ICE timeouts or

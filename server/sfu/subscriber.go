@@ -122,7 +122,7 @@ func (sb *subscriber) onTWCC(fb *rtcp.TransportLayerCC) {
 		sb.p.log.Debug("probe train", "rate", int(probed), "estimate", int(est))
 	}
 	sb.estimate.Store(uint64(est))
-	if !sb.p.s.cfg.Pacing {
+	if sb.p.s.cfg.Unpaced {
 		est = 0
 	}
 	sb.pace.setRate(est, now)
