@@ -169,6 +169,10 @@ func TestSilentPresenterIsReconnecting(t *testing.T) {
 			} else if reconnecting.Load() != 0 {
 				back.CompareAndSwap(0, int64(time.Since(start)))
 			}
+			// host.until woke on this event by the handler registered at
+			// join, before this one ran: wake it again, or it waits for
+			// an event that may never come.
+			poke(host.sig)
 		}
 	})
 	hc.hole.Store(true)
