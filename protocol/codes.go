@@ -76,7 +76,11 @@ var knownTypes = map[string]bool{
 
 // DecodeClient parses and validates one client message. On error the id is
 // returned when it could be read, so the error can answer the request.
-func DecodeClient(data []byte) (ClientMessage, *ErrorBody) {
+func DecodeClient(data []byte) (ClientMessage, *ErrorBody) { return decodeClient(data, true) }
+
+// decodeClient is DecodeClient; plain reads the plainest messages without
+// encoding/json (decodePlain).
+func decodeClient(data []byte, plain bool) (ClientMessage, *ErrorBody) {
 	var m ClientMessage
 	if len(data) > MaxFrameBytes {
 		return m, NewError(CodeTooLarge, "message of %d bytes exceeds %d", len(data), MaxFrameBytes)
@@ -86,14 +90,18 @@ func DecodeClient(data []byte) (ClientMessage, *ErrorBody) {
 	if rest := bytes.TrimLeft(data, jsonSpace); len(rest) == 0 || rest[0] != '{' {
 		return m, NewError(CodeMalformed, "malformed message: not a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(data))
-	if err := dec.Decode(&m); err != nil {
-		return ClientMessage{ID: m.ID}, NewError(CodeMalformed, "malformed message: %v", err)
-	}
-	// Only whitespace may follow the object. (Decoder.More is not enough: it
-	// reports false for a trailing '}' or ']'.)
-	if rest := bytes.TrimLeft(data[dec.InputOffset():], jsonSpace); len(rest) > 0 {
-		return ClientMessage{ID: m.ID}, NewError(CodeMalformed, "malformed message: trailing data")
+	if pm, ok := decodePlain(data); ok && plain {
+		m = pm
+	} else {
+		dec := json.NewDecoder(bytes.NewReader(data))
+		if err := dec.Decode(&m); err != nil {
+			return ClientMessage{ID: m.ID}, NewError(CodeMalformed, "malformed message: %v", err)
+		}
+		// Only whitespace may follow the object. (Decoder.More is not enough: it
+		// reports false for a trailing '}' or ']'.)
+		if rest := bytes.TrimLeft(data[dec.InputOffset():], jsonSpace); len(rest) > 0 {
+			return ClientMessage{ID: m.ID}, NewError(CodeMalformed, "malformed message: trailing data")
+		}
 	}
 	if m.V != Version {
 		return m, NewError(CodeBadVersion, "protocol version %d not supported; want %d", m.V, Version)

@@ -57,6 +57,8 @@ type Authenticator struct {
 	store   store.Store
 	presets PresetSource
 	clock   atomic.Pointer[func() time.Time]
+	// claimChecks validates a token's claims (parseKnownHeader).
+	claimChecks *jwt.Validator
 }
 
 // New loads the signing key from the store, making and storing one on first
@@ -84,6 +86,7 @@ func New(ctx context.Context, o Options) (*Authenticator, error) {
 	}
 	a := &Authenticator{key: key, ttl: o.TTL, store: o.Store, presets: o.Presets}
 	a.SetClock(o.Now)
+	a.claimChecks = jwt.NewValidator(a.parserOptions()...)
 	return a, nil
 }
 
@@ -151,15 +154,7 @@ func (a *Authenticator) Authenticate(ctx context.Context, token string) (Identit
 	if len(token) > protocol.MaxTokenBytes {
 		return Identity{}, protocol.NewError(protocol.CodeTokenInvalid, "token longer than %d bytes", protocol.MaxTokenBytes)
 	}
-	var c claims
-	_, err := jwt.ParseWithClaims(token, &c, func(*jwt.Token) (any, error) { return a.key, nil },
-		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}),
-		jwt.WithIssuer(Issuer),
-		jwt.WithAudience(Audience),
-		jwt.WithExpirationRequired(),
-		jwt.WithIssuedAt(),
-		jwt.WithLeeway(Leeway),
-		jwt.WithTimeFunc(a.now))
+	c, err := a.parse(token)
 	switch {
 	case err == nil:
 	case errors.Is(err, jwt.ErrTokenExpired): // only reported once the signature checked out
