@@ -59,15 +59,6 @@ type Authenticator struct {
 	clock   atomic.Pointer[func() time.Time]
 }
 
-// claims is the token's payload.
-type claims struct {
-	MeetingID string `json:"mid"`
-	// Generation is the participant's token generation at issue (absent: 0);
-	// a regeneration moves the participant on and revokes older tokens.
-	Generation int64 `json:"gen,omitempty"`
-	jwt.RegisteredClaims
-}
-
 // New loads the signing key from the store, making and storing one on first
 // start.
 func New(ctx context.Context, o Options) (*Authenticator, error) {

@@ -136,16 +136,11 @@ func (s *SFU) NewRelayIn(meetingID, origin string, link RelayLink) (*RelayIn, er
 	if meetingID == "" || origin == "" || link == nil {
 		return nil, errors.New("sfu: NewRelayIn needs a meeting id, an origin and a link")
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, errors.New("sfu: closed")
+	// Its own holder: a RelayIn replacing another from the same origin keeps the meeting.
+	m, holder, err := s.meetingUser(meetingID, fmt.Sprintf("relay-in:%s#%d", origin, s.seq.Add(1)))
+	if err != nil {
+		return nil, err
 	}
-	m := s.meetingLocked(meetingID)
-	m.mu.Lock()
-	holder := m.userLocked(fmt.Sprintf("relay-in:%s#%d", origin, s.seq.Add(1))) // its own: a RelayIn replacing another from the same origin keeps the meeting
-	m.mu.Unlock()
-	s.mu.Unlock()
 	r := &RelayIn{
 		s: s, m: m, origin: origin, holder: holder, link: link,
 		work:     make(chan func(), 256),

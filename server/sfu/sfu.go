@@ -478,18 +478,10 @@ func (s *SFU) join(meetingID, userID, peerID string, sig Signaler, relayTo strin
 	if meetingID == "" || userID == "" || sig == nil {
 		return nil, errors.New("sfu: Join needs a meeting id, a user id and a Signaler")
 	}
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		return nil, errors.New("sfu: closed")
+	m, u, err := s.meetingUser(meetingID, userID)
+	if err != nil {
+		return nil, err
 	}
-	// The user record is made under both locks so that the meeting cannot
-	// be dropped as empty meanwhile.
-	m := s.meetingLocked(meetingID)
-	m.mu.Lock()
-	u := m.userLocked(userID)
-	m.mu.Unlock()
-	s.mu.Unlock()
 	p, err := newParticipant(s, m, u, peerID, sig)
 	if p != nil {
 		p.relay, p.node = relayTo != "", relayTo // before it starts: its loop reads them
@@ -733,6 +725,21 @@ func (s *SFU) liveMeeting(id string) *meeting {
 		return nil
 	}
 	return s.meetingLocked(id)
+}
+
+// meetingUser returns the meeting and its record of userID, both made if
+// new. The record is made under both locks so that the meeting cannot be
+// dropped as empty meanwhile.
+func (s *SFU) meetingUser(meetingID, userID string) (*meeting, *user, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.closed {
+		return nil, nil, errors.New("sfu: closed")
+	}
+	m := s.meetingLocked(meetingID)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	return m, m.userLocked(userID), nil
 }
 
 func (s *SFU) meetingLocked(id string) *meeting {

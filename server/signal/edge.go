@@ -14,7 +14,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"sync"
 	"time"
@@ -43,6 +42,7 @@ type edgeRoom struct {
 	pos       map[string]StreamPos // each followed stream's last delivered entry
 	withHosts bool                 // the watchers' stream is followed (someone here sees everyone)
 	conns     map[string]*conn     // user id → its connection here
+	watchers  map[string]*conn     // those of conns who see everyone
 	delivered int64                // the room seq delivered up to
 	ringFrom  int64                // the ring covers (ringFrom, delivered]
 	ring      []edgeGroup
@@ -259,7 +259,7 @@ func (er *edgeRoom) migrate(owner string, why error) {
 		switch {
 		case er.conns[c.id.UserID] != c:
 		case err != nil:
-			delete(er.conns, c.id.UserID)
+			er.dropConnLocked(c.id.UserID)
 			c.closeWith(protocol.CodeRoomMoved, "the room moved to another node; reconnect", true)
 			er.detachMedia(c, er.hub.cfg.Grace)
 		default:
@@ -279,7 +279,7 @@ func (er *edgeRoom) fail(err error) {
 	}
 	er.dead = true
 	conns := er.conns
-	er.conns = map[string]*conn{}
+	er.conns, er.watchers = map[string]*conn{}, nil
 	er.mu.Unlock()
 	er.hub.log.Info("edge room ended; its clients reconnect", "meeting", er.id, "err", err)
 	for _, c := range conns {
@@ -330,9 +330,7 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 		if g.seq <= from {
 			continue
 		}
-		for _, c := range er.conns {
-			er.deliverToLocked(c, g, false)
-		}
+		er.deliverGroupLocked(g)
 		if g.count != nil {
 			count = g.count // only the last of them matters
 		}
@@ -418,6 +416,70 @@ func edgeGroups(entries []StreamEntry) ([]edgeGroup, error) {
 	}
 	end()
 	return groups, nil
+}
+
+// deliverGroupLocked queues g for the connections here. A group with
+// nothing for the audience as a whole (a request, a withdrawal: an event
+// private to its user and the hosts) goes to the users it names and the
+// watchers only, not through every connection: a storm of 1,000 requests
+// at an edge of 10,000 viewers was 10 million visits.
+func (er *edgeRoom) deliverGroupLocked(g edgeGroup) {
+	if g.aud != nil && (g.aud.Event != nil || g.aud.Resync) {
+		for _, c := range er.conns {
+			er.deliverToLocked(c, g, false)
+		}
+		return
+	}
+	// Each user named once: its own event, its publishing, its close are
+	// one visit.
+	var seen map[string]bool
+	if np := g.node; np != nil {
+		seen = make(map[string]bool, len(np.Own)+len(np.Pub)+len(np.Close))
+		visit := func(uid string) {
+			if seen[uid] {
+				return
+			}
+			seen[uid] = true
+			if c := er.conns[uid]; c != nil {
+				er.deliverToLocked(c, g, false)
+			}
+		}
+		for uid := range np.Own {
+			visit(uid)
+		}
+		for uid := range np.Pub {
+			visit(uid)
+		}
+		for uid := range np.Close {
+			visit(uid)
+		}
+	}
+	if g.host != nil {
+		for uid, c := range er.watchers {
+			if !seen[uid] {
+				er.deliverToLocked(c, g, false)
+			}
+		}
+	}
+}
+
+// putConnLocked and dropConnLocked keep conns and watchers together.
+func (er *edgeRoom) putConnLocked(c *conn) {
+	uid := c.id.UserID
+	er.conns[uid] = c
+	if c.id.Preset.SeesEveryone() {
+		if er.watchers == nil {
+			er.watchers = map[string]*conn{}
+		}
+		er.watchers[uid] = c
+	} else {
+		delete(er.watchers, uid)
+	}
+}
+
+func (er *edgeRoom) dropConnLocked(uid string) {
+	delete(er.conns, uid)
+	delete(er.watchers, uid)
 }
 
 // deliverToLocked queues what c's user may see of g: its own event if it
@@ -542,7 +604,7 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 	if res.StatusCode != http.StatusOK {
 		return edgeAnswer{}, fmt.Errorf("the owner answered %s", res.Status)
 	}
-	raw, err := io.ReadAll(res.Body)
+	raw, err := readBody(res.Body, res.ContentLength)
 	if err != nil {
 		return edgeAnswer{}, err
 	}
@@ -773,7 +835,7 @@ func (er *edgeRoom) attach(c *conn, ans edgeAnswer, reqID uint64) attachResult {
 		old.closeWith(protocol.CodeReplaced, "the participant connected elsewhere", true)
 	}
 	fresh := er.conns[uid] != c
-	er.conns[uid] = c
+	er.putConnLocked(c)
 	c.edge = er
 	c.peerID = ans.Snapshot.Self.PeerID
 	if fresh {
@@ -892,7 +954,7 @@ func (c *conn) edgeGone(left bool) {
 	er.mu.Lock()
 	mine := er.conns[c.id.UserID] == c
 	if mine {
-		delete(er.conns, c.id.UserID)
+		er.dropConnLocked(c.id.UserID)
 	}
 	empty := len(er.conns) == 0 && !er.dead
 	if empty {

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"slices"
 	"strings"
 	"sync"
@@ -470,4 +472,111 @@ func TestEdgeBatchSharedSnapshot(t *testing.T) {
 			t.Errorf("join %d (%s): snapshot\n%s\nwant\n%s", i, c.User, gotJSON, wantJSON)
 		}
 	}
+}
+
+// An edge delivers a group only to the connections it concerns (the users
+// its node part names, the watchers for a host part) unless the audience
+// as a whole gets something: each connection gets exactly what visiting
+// every connection gives it, in the same order, for every kind of group.
+func TestEdgeDeliverOnlyToThoseConcerned(t *testing.T) {
+	presets := stage.BuiltinPresets()
+	users := []struct {
+		uid, preset string
+		skip        int64 // its edgeSkip: what a snapshot covered
+	}{
+		{"v1", stage.PresetWebinarViewer, 0}, {"v2", stage.PresetWebinarViewer, 0}, {"v3", stage.PresetWebinarViewer, 0},
+		{"v4", stage.PresetWebinarViewer, 3}, {"h1", stage.PresetWebinarHost, 0}, {"h2", stage.PresetWebinarHost, 4},
+	}
+	ev := func(s string) json.RawMessage {
+		return encodeEvent(protocol.ServerMessage{Event: protocol.EventStage, Participant: &protocol.Participant{UserID: s}})
+	}
+	groups := []edgeGroup{
+		{seq: 1, node: &nodePart{Own: map[string]json.RawMessage{"v1": ev("own v1")}}, host: &hostPart{Watch: ev("watch 1"), Host: ev("host 1")}},
+		{seq: 2, node: &nodePart{Own: map[string]json.RawMessage{"h1": ev("own h1"), "gone": ev("own gone")}}, host: &hostPart{Watch: ev("watch 2")}},
+		{seq: 3, aud: &audPart{Event: ev("public 3")}, node: &nodePart{Own: map[string]json.RawMessage{"v2": ev("own v2")}}},
+		{seq: 4, aud: &audPart{Count: 7}},
+		{seq: 5, host: &hostPart{Watch: ev("watch 5"), Host: ev("host 5")}},
+		{seq: 6, node: &nodePart{Own: map[string]json.RawMessage{"v4": ev("own v4")}, Pub: map[string]bool{"v4": true, "v2": false}}},
+		{seq: 7, aud: &audPart{Resync: true}},
+		{seq: 8, node: &nodePart{Own: map[string]json.RawMessage{"v1": ev("own v1 again")}, Close: map[string]int{"v3": protocol.CodeReplaced}}, host: &hostPart{Watch: ev("watch 8")}},
+		{seq: 9, aud: &audPart{Event: ev("public 9")}, host: &hostPart{Watch: ev("watch 9")}},
+	}
+	for _, g := range groups {
+		if g.aud != nil && g.aud.Count > 0 {
+			g.count = encodeEvent(protocol.ServerMessage{Event: protocol.EventCount, Count: g.aud.Count})
+		}
+	}
+	// The same connections twice: one edge room delivers as it does, the
+	// other visits every connection with every group.
+	room := func() (*edgeRoom, map[string]*conn) {
+		h := NewHub(Config{Auth: &fakeAuth{}, SendQueue: 1 << 10, Logger: slog.New(slog.NewTextHandler(io.Discard, nil)), Media: &publishingLog{}})
+		t.Cleanup(h.Close)
+		er := &edgeRoom{hub: h, id: "m", conns: map[string]*conn{}}
+		conns := map[string]*conn{}
+		for _, u := range users {
+			c := newConn(h, discard{})
+			c.id = auth.Identity{MeetingID: "m", UserID: u.uid, Preset: presets[u.preset]}
+			c.edgeSkip = u.skip
+			if !c.out.claim() { // the test reads the queue: no writer
+				t.Fatal("claim")
+			}
+			er.putConnLocked(c)
+			conns[u.uid] = c
+		}
+		return er, conns
+	}
+	targeted, got := room()
+	everyone, want := room()
+	for _, g := range groups {
+		targeted.deliverGroupLocked(g)
+		for _, c := range everyone.conns {
+			everyone.deliverToLocked(c, g, false)
+		}
+	}
+	frames := func(c *conn) []string {
+		var out []string
+		for {
+			b, ok := c.out.pop()
+			if !ok {
+				return out
+			}
+			out = append(out, string(b))
+		}
+	}
+	for _, u := range users {
+		g, w := frames(got[u.uid]), frames(want[u.uid])
+		if !slices.Equal(g, w) {
+			t.Errorf("%s got\n%q\nwant\n%q", u.uid, g, w)
+		}
+		if len(w) == 0 {
+			t.Errorf("%s: nothing to compare", u.uid)
+		}
+		if got[u.uid].isClosing() != want[u.uid].isClosing() {
+			t.Errorf("%s: closed %v, want %v", u.uid, got[u.uid].isClosing(), want[u.uid].isClosing())
+		}
+	}
+	if !want["v3"].isClosing() {
+		t.Error("v3 was not closed: the case is not tested")
+	}
+	g, w := targeted.hub.cfg.Media.(*publishingLog).calls, everyone.hub.cfg.Media.(*publishingLog).calls
+	slices.Sort(g) // within a group, the users' order is the map's
+	slices.Sort(w)
+	if !slices.Equal(g, w) || len(w) != 2 {
+		t.Errorf("publishing changes %q, want %q (two)", g, w)
+	}
+}
+
+// publishingLog is a media handler that records SetPublishing (the edge
+// delivery test needs nothing else of it).
+type publishingLog struct{ calls []string }
+
+func (*publishingLog) Attach(string, string, string, stage.Preset, MediaSender, bool) error {
+	return nil
+}
+func (*publishingLog) Detach(string, string) {}
+func (*publishingLog) Handle(string, string, protocol.ClientMessage) (protocol.ServerMessage, error) {
+	return protocol.ServerMessage{}, nil
+}
+func (p *publishingLog) SetPublishing(_, userID string, onStage bool) {
+	p.calls = append(p.calls, fmt.Sprintf("%s:%v", userID, onStage))
 }

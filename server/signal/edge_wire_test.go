@@ -3,6 +3,7 @@ package signal
 import (
 	"encoding/json"
 	"reflect"
+	"strings"
 	"testing"
 
 	"github.com/mailru/easyjson"
@@ -82,6 +83,24 @@ func TestPayloadCodec(t *testing.T) {
 		json.Unmarshal(std, &b)
 		if !reflect.DeepEqual(a, b) {
 			t.Errorf("payload:\ngenerated     %s\nencoding/json %s", gen, std)
+		}
+	}
+}
+
+// readBody reads a body whole, of its announced size or not, and fails on
+// one shorter than announced.
+func TestReadBody(t *testing.T) {
+	body := strings.Repeat("x", 3000)
+	for _, tc := range []struct {
+		size int64
+		err  bool
+	}{{3000, false}, {-1, false}, {0, false}, {maxEdgeCallBytes + 1, false}, {4000, true}} {
+		got, err := readBody(strings.NewReader(body), tc.size)
+		if (err != nil) != tc.err {
+			t.Errorf("size %d: error %v", tc.size, err)
+		}
+		if !tc.err && string(got) != body {
+			t.Errorf("size %d: read %d bytes", tc.size, len(got))
 		}
 	}
 }

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/mailru/easyjson"
+	"github.com/mailru/easyjson/jwriter"
 
 	"github.com/stagekit/stagekit/stage"
 )
@@ -107,7 +108,9 @@ func newSessionID() string {
 	return hex.EncodeToString(b[:])
 }
 
-func stampMs(ms int64) string { return time.UnixMilli(ms).UTC().Format("2006-01-02T15:04:05.000Z") }
+const stampLayout = "2006-01-02T15:04:05.000Z"
+
+func stampMs(ms int64) string { return time.UnixMilli(ms).UTC().Format(stampLayout) }
 
 func actorOf(a string) payloadActor {
 	switch {
@@ -126,6 +129,68 @@ type eventLog struct {
 	actor  string
 	at     int64
 	events []Event
+	// The log's stamps, formatted once for all its events (a batch of
+	// joins writes many).
+	atStamp                    string
+	created, started           time.Time
+	createdStamp, startedStamp string
+	// arena holds the log's encoded payloads one after another: a batch of
+	// joins encodes each into it instead of a buffer (and its chunks) each.
+	arena []byte
+}
+
+// encode encodes v into the log's arena and returns its bytes there.
+func (l *eventLog) encode(v easyjson.Marshaler) []byte {
+	const minArena = 8 << 10
+	if cap(l.arena)-len(l.arena) < minArena/8 {
+		l.arena = make([]byte, 0, minArena)
+	}
+	start := len(l.arena)
+	// The writer starts in the arena's free tail; a payload larger than
+	// that goes on in the writer's own chunks and is copied out whole. The
+	// tail never has the capacity of easyjson's pooled chunks (powers of
+	// two), so the writer never hands it to its pool.
+	tail := cap(l.arena) - start
+	if tail&(tail-1) == 0 {
+		tail--
+	}
+	var w jwriter.Writer
+	w.Buffer.Buf = l.arena[start : start : start+tail]
+	v.MarshalEasyJSON(&w)
+	b, err := w.BuildBytes()
+	if err != nil || len(b) == 0 {
+		return nil
+	}
+	if &b[0] == &l.arena[start : start+1][0] {
+		l.arena = l.arena[:start+len(b)] // it fit in the tail
+	}
+	return b[:len(b):len(b)]
+}
+
+// stamp is the log's time, formatted.
+func (l *eventLog) stamp() string {
+	if l.atStamp == "" {
+		l.atStamp = stampMs(l.at)
+	}
+	return l.atStamp
+}
+
+// sessionStamps are the session's creation and start, formatted ("" when
+// unset); formatted again only when they changed.
+func (l *eventLog) sessionStamps(s *session) (created, started string) {
+	if !s.CreatedAt.IsZero() {
+		if l.createdStamp == "" || !l.created.Equal(s.CreatedAt) {
+			l.created, l.createdStamp = s.CreatedAt, s.CreatedAt.UTC().Format(stampLayout)
+		}
+		created = l.createdStamp
+	}
+	if !s.StartedAt.IsZero() {
+		if l.startedStamp == "" || !l.started.Equal(s.StartedAt) {
+			l.started, l.startedStamp = s.StartedAt, s.StartedAt.UTC().Format(stampLayout)
+		}
+		started = l.startedStamp
+	}
+	return created, started
 }
 
 func (r *room) newEventLog(actor string) *eventLog {
@@ -140,16 +205,12 @@ func (l *eventLog) add(typ string, m *stage.Member, st *payloadStage, reason str
 	seq := r.eventSeq + int64(len(l.events)) + 1
 	var idb [12]byte
 	rand.Read(idb[:])
-	p := payload{Event: typ, ID: "evt_" + hex.EncodeToString(idb[:]), Seq: seq, At: stampMs(l.at), Actor: actorOf(l.actor), Stage: st, Reason: reason,
+	at := l.stamp()
+	p := payload{Event: typ, ID: "evt_" + hex.EncodeToString(idb[:]), Seq: seq, At: at, Actor: actorOf(l.actor), Stage: st, Reason: reason,
 		Meeting: payloadMeeting{ID: r.id, SessionID: r.sess.ID, Title: r.sess.Title, Status: "LIVE"}}
-	if !r.sess.CreatedAt.IsZero() {
-		p.Meeting.CreatedAt = r.sess.CreatedAt.UTC().Format("2006-01-02T15:04:05.000Z")
-	}
-	if !r.sess.StartedAt.IsZero() {
-		p.Meeting.StartedAt = r.sess.StartedAt.UTC().Format("2006-01-02T15:04:05.000Z")
-	}
+	p.Meeting.CreatedAt, p.Meeting.StartedAt = l.sessionStamps(&r.sess)
 	if typ == EventMeetingEnded {
-		p.Meeting.Status, p.Meeting.EndedAt = "ENDED", stampMs(l.at)
+		p.Meeting.Status, p.Meeting.EndedAt = "ENDED", at
 	}
 	uid := ""
 	if m != nil {
@@ -158,13 +219,13 @@ func (l *eventLog) add(typ string, m *stage.Member, st *payloadStage, reason str
 			CustomParticipantID: m.CustomID, PresetName: m.Preset.Name, StageStatus: m.Status}
 		switch typ {
 		case EventParticipantJoined:
-			p.Participant.JoinedAt = stampMs(l.at)
+			p.Participant.JoinedAt = at
 		case EventParticipantLeft:
-			p.Participant.LeftAt = stampMs(l.at)
+			p.Participant.LeftAt = at
 		}
 	}
-	body, err := easyjson.Marshal(p)
-	if err != nil {
+	body := l.encode(p)
+	if body == nil {
 		return
 	}
 	l.events = append(l.events, Event{Seq: seq, ID: p.ID, Type: typ, At: l.at, Actor: l.actor, UserID: uid, Payload: body})

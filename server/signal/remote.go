@@ -275,7 +275,7 @@ func (h *Hub) ServeEdgeCall(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	var call edgeCall
-	body, err := io.ReadAll(http.MaxBytesReader(w, req.Body, 1<<20))
+	body, err := readBody(http.MaxBytesReader(w, req.Body, maxEdgeCallBytes), req.ContentLength)
 	if err == nil {
 		err = easyjson.Unmarshal(body, &call)
 	}
@@ -346,6 +346,21 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 		return edgeAnswer{}
 	}
 	return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "unknown call %q", call.Op)}
+}
+
+// maxEdgeCallBytes bounds an edge call's body.
+const maxEdgeCallBytes = 1 << 20
+
+// readBody reads a body of the announced size (net/http's body ends there)
+// into one buffer of that size, not one grown from 512 bytes by doubling;
+// size < 0 (unknown) or beyond maxEdgeCallBytes reads it as it comes.
+func readBody(r io.Reader, size int64) ([]byte, error) {
+	if size <= 0 || size > maxEdgeCallBytes {
+		return io.ReadAll(r)
+	}
+	b := make([]byte, size)
+	n, err := io.ReadFull(r, b)
+	return b[:n], err
 }
 
 // maxEdgeBatch bounds the calls of one batch.

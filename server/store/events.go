@@ -278,9 +278,10 @@ func queueEvents(b *pgx.Batch, meetingID string, c StageCommit) (outbox int) {
 	} else if len(c.Events) > 1 {
 		n := len(c.Events)
 		seqs, ats := make([]int64, n), make([]int64, n)
-		ids, types, actors, users, payloads := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		ids, types, actors, users := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		payloads := make([][]byte, n) // as they are: pgx writes []byte to TEXT without a string copy
 		for i, e := range c.Events {
-			seqs[i], ids[i], types[i], ats[i], actors[i], users[i], payloads[i] = e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, string(e.Payload)
+			seqs[i], ids[i], types[i], ats[i], actors[i], users[i], payloads[i] = e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, e.Payload
 		}
 		b.Queue(insertEventsPG, meetingID, seqs, ids, types, ats, actors, users, payloads)
 		outbox = b.Len()

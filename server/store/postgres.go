@@ -489,6 +489,46 @@ func (s *Postgres) ClaimStage(ctx context.Context, meetingID string, epoch int64
 	return out, nil
 }
 
+// upsertStagePG writes one row per user with unnest's arrays.
+const (
+	upsertStagePG = `INSERT INTO stage_members
+		(meeting_id, user_id, peer_id, name, preset_name, status, requested_at, request_order)
+		SELECT $1, * FROM unnest($2::TEXT[], $3::TEXT[], $4::TEXT[], $5::TEXT[], $6::TEXT[], $7::BIGINT[], $8::BIGINT[])
+		ON CONFLICT (meeting_id, user_id) DO UPDATE SET peer_id = excluded.peer_id, name = excluded.name,
+			preset_name = excluded.preset_name, status = excluded.status, requested_at = excluded.requested_at,
+			request_order = excluded.request_order`
+	dropStagePG = `DELETE FROM stage_members WHERE meeting_id = $1 AND user_id = ANY($2::TEXT[])`
+)
+
+// queueStageRows adds a commit's drops, then its upserts, to b: one
+// statement each however many rows (a storm of requests or a grant of
+// them all is one upsert, not one statement per user). A user upserted
+// twice keeps its last row, as the statements one by one did (one
+// INSERT … ON CONFLICT cannot touch a row twice).
+func queueStageRows(b *pgx.Batch, meetingID string, upserts []StageMember, drops []string) {
+	if len(drops) > 0 {
+		b.Queue(dropStagePG, meetingID, drops)
+	}
+	if len(upserts) == 0 {
+		return
+	}
+	last := make(map[string]int, len(upserts))
+	for i, m := range upserts {
+		last[m.UserID] = i
+	}
+	n := len(last)
+	users, peers, names, presets, statuses := make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n), make([]string, 0, n)
+	requested, orders := make([]int64, 0, n), make([]int64, 0, n)
+	for i, m := range upserts {
+		if last[m.UserID] != i {
+			continue
+		}
+		users, peers, names, presets, statuses = append(users, m.UserID), append(peers, m.PeerID), append(names, m.Name), append(presets, m.PresetName), append(statuses, m.Status)
+		requested, orders = append(requested, m.RequestedAt), append(orders, m.RequestOrder)
+	}
+	b.Queue(upsertStagePG, meetingID, users, peers, names, presets, statuses, requested, orders)
+}
+
 // SaveStage implements Store.
 func (s *Postgres) SaveStage(ctx context.Context, meetingID string, epoch int64, upserts []StageMember, drops []string) error {
 	_, err := s.CommitStage(ctx, meetingID, epoch, StageCommit{Upserts: upserts, Drops: drops})
@@ -507,18 +547,7 @@ func (s *Postgres) CommitStage(ctx context.Context, meetingID string, epoch int6
 		b := &pgx.Batch{}
 		b.Queue(`SELECT stagekit_check_fence($1, $2)`, meetingID, epoch)
 		outbox := queueEvents(b, meetingID, c)
-		for _, id := range drops {
-			b.Queue(`DELETE FROM stage_members WHERE meeting_id = $1 AND user_id = $2`, meetingID, id)
-		}
-		for _, m := range upserts {
-			b.Queue(`INSERT INTO stage_members
-				(meeting_id, user_id, peer_id, name, preset_name, status, requested_at, request_order)
-				VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-				ON CONFLICT (meeting_id, user_id) DO UPDATE SET peer_id = excluded.peer_id, name = excluded.name,
-					preset_name = excluded.preset_name, status = excluded.status, requested_at = excluded.requested_at,
-					request_order = excluded.request_order`,
-				meetingID, m.UserID, m.PeerID, m.Name, m.PresetName, m.Status, m.RequestedAt, m.RequestOrder)
-		}
+		queueStageRows(b, meetingID, upserts, drops)
 		br := s.pool.SendBatch(ctx, b)
 		for i := range b.Len() {
 			tag, err := br.Exec()

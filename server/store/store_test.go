@@ -760,3 +760,76 @@ func TestConcurrentIdentityLookups(t *testing.T) {
 		wg.Wait()
 	})
 }
+
+func TestStageCommitMany(t *testing.T) { forEachStore(t, testStageCommitMany) }
+
+// One commit of a batch's many rows (a join wave's events, a storm's
+// requests, a grant of them all) stores every row, in order: each event
+// with its own seq, user and payload, read back in seq order; each member
+// upserted twice in the commit keeps its last row, a member dropped and
+// upserted again in one commit is there, one dropped is gone.
+func testStageCommitMany(t *testing.T, b backend) {
+	ctx := context.Background()
+	s := b.open(t)
+	m, _ := s.CreateMeeting(ctx, "many")
+	member := func(i int, status string, order int64) StageMember {
+		return StageMember{UserID: fmt.Sprintf("u%03d", i), PeerID: fmt.Sprintf("p%03d", i), Name: fmt.Sprintf("N %d", i),
+			PresetName: "webinar_viewer", Status: status, RequestedAt: 1700000000000 + order, RequestOrder: order}
+	}
+	// Before: u000..u009 requested (orders 1..10).
+	var before []StageMember
+	for i := range 10 {
+		before = append(before, member(i, "REQUESTED_TO_JOIN_STAGE", int64(i+1)))
+	}
+	if err := s.SaveStage(ctx, m.ID, 0, before, nil); err != nil {
+		t.Fatal(err)
+	}
+	const joins = 200
+	var events []StageEvent
+	for i := range joins {
+		seq := int64(i + 1)
+		events = append(events, StageEvent{Seq: seq, ID: fmt.Sprintf("evt_%d", seq), Type: "meeting.participantJoined", At: 2000 + seq,
+			Actor: "participant:" + fmt.Sprintf("j%03d", i), UserID: fmt.Sprintf("j%03d", i), Payload: []byte(fmt.Sprintf(`{"seq":%d,"u":"j%03d"}`, seq, i))})
+	}
+	// The commit: u000..u004 dropped (u002 comes back below), u010..u149
+	// request (orders 11..150), u020 and u030 twice (withdrawn, then again:
+	// the last row wins), u002 requested anew.
+	var ups []StageMember
+	for i := 10; i < 150; i++ {
+		ups = append(ups, member(i, "REQUESTED_TO_JOIN_STAGE", int64(i+1)))
+	}
+	ups = append(ups, member(20, "ACCEPTED_TO_JOIN_STAGE", 0), member(30, "ACCEPTED_TO_JOIN_STAGE", 0))
+	ups = append(ups, member(20, "REQUESTED_TO_JOIN_STAGE", 151), member(2, "REQUESTED_TO_JOIN_STAGE", 152))
+	if _, err := s.CommitStage(ctx, m.ID, 0, StageCommit{Upserts: ups, Drops: []string{"u000", "u001", "u002", "u003", "u004"}, Events: events}); err != nil {
+		t.Fatal(err)
+	}
+	log, err := s.StageEvents(ctx, m.ID, 0, 2*joins)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(log) != joins {
+		t.Fatalf("StageEvents: %d events, want %d", len(log), joins)
+	}
+	for i, e := range log {
+		w := events[i]
+		if e.Seq != w.Seq || e.ID != w.ID || e.UserID != w.UserID || e.Actor != w.Actor || e.At != w.At || string(e.Payload) != string(w.Payload) {
+			t.Fatalf("event %d = %+v, want %+v", i, e, w)
+		}
+	}
+	got, err := s.ClaimStage(ctx, m.ID, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var want []StageMember
+	want = append(want, member(30, "ACCEPTED_TO_JOIN_STAGE", 0)) // order 0 first
+	for i := 5; i < 150; i++ {
+		if i == 20 || i == 30 {
+			continue
+		}
+		want = append(want, member(i, "REQUESTED_TO_JOIN_STAGE", int64(i+1)))
+	}
+	want = append(want, member(20, "REQUESTED_TO_JOIN_STAGE", 151), member(2, "REQUESTED_TO_JOIN_STAGE", 152))
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("ClaimStage = %+v\nwant %+v", got, want)
+	}
+}
