@@ -85,12 +85,12 @@ build-wasm:
 
 test: setup build vet test-native test-wasm test-e2e
 
-# go mod tidy a no-op, third_party/pion-webrtc upstream + its patch, the
+# go mod tidy a no-op, third_party/pion-webrtc and pion-ice upstream + their patches, the
 # generated protocol codec fresh, gofmt over the Go files the go tool sees
 # (not _x/, .x/ or testdata/), then go vet natively and for js/wasm.
 vet:
 	@if ! $(GO) mod tidy -diff >/dev/null 2>&1; then echo "go mod tidy would change go.mod/go.sum:"; $(GO) mod tidy -diff; exit 1; fi
-	@scripts/pion-webrtc.sh check
+	@scripts/third-party.sh check
 	@# protocol's generated codec is up to date with protocol.go
 	@mkdir -p .cache && cp protocol/protocol_easyjson.go .cache/protocol_easyjson.go.committed
 	@cd protocol && $(GO) generate
@@ -124,6 +124,8 @@ test-native:
 	fi
 	@# the browser build's candidate lines in the pion/webrtc patch, against pion/ice
 	cd third_party/pion-webrtc && $(GO) test $(GO_TEST_FLAGS) -run Candidate .
+	@# the pion/ice patch: a connected agent without keepalives or timeouts has no timer
+	cd third_party/pion-ice && $(GO) test $(GO_TEST_FLAGS) -run ConnectivityCheck .
 
 test-wasm:
 	STAGEKIT_SERVER_BIN=$(BIN)/stageserver GOOS=js GOARCH=wasm \

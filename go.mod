@@ -60,4 +60,7 @@ require (
 	modernc.org/memory v1.12.1 // indirect
 )
 
-replace github.com/pion/webrtc/v4 => ./third_party/pion-webrtc
+replace (
+	github.com/pion/ice/v4 => ./third_party/pion-ice
+	github.com/pion/webrtc/v4 => ./third_party/pion-webrtc
+)

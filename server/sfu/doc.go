@@ -71,7 +71,9 @@
 //     and dropped while an ICE restart is under way. What the tap reads
 //     there is also the PC's liveness (silence.go): pion's agent, which no
 //     longer hears the viewer, sends no keepalives on a connected
-//     subscribe PC and has no timeouts. Other packets (DTLS,
+//     subscribe PC and has no timeouts, and its check loop
+//     (third_party/pion-ice) does not wake until the PC's ICE state
+//     changes. Other packets (DTLS,
 //     other STUN, publishers' media) go to pion as before. The socket is
 //     read with a raw recvfrom (internal/udpread): Go's read wakes the
 //     runtime's monitor thread for each datagram while the process idles,

@@ -13,7 +13,9 @@ import (
 // viewer, most of what an idle audience still cost. Subscribe PCs on the
 // shared socket therefore run without pion's keepalives and timeouts
 // (SetICETimeouts(0, 0, 0); mediasoup, an ICE-lite server, likewise goes
-// by the checks its clients send), and the tap notes, per path, that an
+// by the checks its clients send; pion/ice is patched, third_party/pion-ice,
+// so that its check loop then sleeps while connected rather than wake
+// every 2 s for nothing), and the tap notes, per path, that an
 // authenticated packet came (SRTCP that decrypts, a consent check with
 // the PC's credentials). A sweep every silenceSweep turns that into what
 // pion's agent used to tell: silent after silenceTimeouts.disconnected
