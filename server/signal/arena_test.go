@@ -1,0 +1,48 @@
+package signal
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/mailru/easyjson"
+	"github.com/mailru/easyjson/jwriter"
+)
+
+// text is a payload of any size for eventLog.encode.
+type text string
+
+func (s text) MarshalEasyJSON(w *jwriter.Writer) { w.String(string(s)) }
+
+// An event log's payloads share its arena: each must stay what it encoded
+// however the others fit (in the tail, straddling it, larger than a whole
+// arena) and whatever other writers draw from easyjson's pool meanwhile
+// (the arena must never be handed to that pool), and appending to one must
+// not write over the next.
+func TestEventLogArena(t *testing.T) {
+	var l eventLog
+	sizes := []int{9000, 10, 500, 1000, 7000, 100, 20000, 3, 8190, 1, 4096, 600}
+	var vals []text
+	var got [][]byte
+	for i, n := range sizes {
+		v := text(strings.Repeat(string(rune('a'+i)), n))
+		got, vals = append(got, l.encode(v)), append(vals, v)
+		for _, m := range []int{600, 3000, 10000} {
+			if _, err := easyjson.Marshal(text(strings.Repeat("z", m))); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for i := range got {
+		_ = append(got[i], `,"overwritten"`...)
+	}
+	for i, v := range vals {
+		want, err := easyjson.Marshal(v)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !bytes.Equal(got[i], want) {
+			t.Errorf("payload %d (%d bytes) changed: got %d bytes starting %.20q", i, sizes[i], len(got[i]), got[i])
+		}
+	}
+}
