@@ -279,13 +279,16 @@ func queueEvents(b *pgx.Batch, meetingID string, c StageCommit) (outbox int) {
 		n := len(c.Events)
 		seqs, ats := make([]int64, n), make([]int64, n)
 		ids, types, actors, users := make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		payloads := make([][]byte, n) // as they are: pgx writes []byte to TEXT without a string copy
+		payloads := make([][]byte, n)
 		for i, e := range c.Events {
 			seqs[i], ids[i], types[i], ats[i], actors[i], users[i], payloads[i] = e.Seq, e.ID, e.Type, e.At, e.Actor, e.UserID, e.Payload
 		}
-		b.Queue(insertEventsPG, meetingID, seqs, ids, types, ats, actors, users, payloads)
+		// As text literals (pgarray.go), each built once for both
+		// statements.
+		seqList, atList, typeList := pgInt64Array(seqs), pgInt64Array(ats), pgTextArray(types)
+		b.Queue(insertEventsPG, meetingID, seqList, pgTextArray(ids), typeList, atList, pgTextArray(actors), pgTextArray(users), pgTextArray(payloads))
 		outbox = b.Len()
-		b.Queue(insertOutboxesPG, meetingID, seqs, ats, types)
+		b.Queue(insertOutboxesPG, meetingID, seqList, atList, typeList)
 	}
 	if c.IdempotencyKey != "" {
 		b.Queue(s.q(insertKeySQL), meetingID, c.IdempotencyKey, c.Response, time.Now().UnixMilli())

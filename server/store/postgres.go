@@ -507,7 +507,7 @@ const (
 // INSERT … ON CONFLICT cannot touch a row twice).
 func queueStageRows(b *pgx.Batch, meetingID string, upserts []StageMember, drops []string) {
 	if len(drops) > 0 {
-		b.Queue(dropStagePG, meetingID, drops)
+		b.Queue(dropStagePG, meetingID, pgTextArray(drops))
 	}
 	if len(upserts) == 0 {
 		return
@@ -526,7 +526,8 @@ func queueStageRows(b *pgx.Batch, meetingID string, upserts []StageMember, drops
 		users, peers, names, presets, statuses = append(users, m.UserID), append(peers, m.PeerID), append(names, m.Name), append(presets, m.PresetName), append(statuses, m.Status)
 		requested, orders = append(requested, m.RequestedAt), append(orders, m.RequestOrder)
 	}
-	b.Queue(upsertStagePG, meetingID, users, peers, names, presets, statuses, requested, orders)
+	b.Queue(upsertStagePG, meetingID, pgTextArray(users), pgTextArray(peers), pgTextArray(names), pgTextArray(presets), pgTextArray(statuses),
+		pgInt64Array(requested), pgInt64Array(orders))
 }
 
 // SaveStage implements Store.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -832,4 +833,62 @@ func testStageCommitMany(t *testing.T, b backend) {
 	if fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("ClaimStage = %+v\nwant %+v", got, want)
 	}
+}
+
+// BenchmarkCommitJoins is the store's part of an edge's batch of joins at
+// the owner: one commit of joinBatchBench participantJoined events (the
+// events and their outbox rows, no member rows: a viewer off stage is not
+// stored), in PostgreSQL (a local server, fsync off as in the tests), at
+// two batch sizes; cpu-µs/join is this process's CPU only.
+func BenchmarkCommitJoins(b *testing.B) {
+	s, err := OpenPostgres(context.Background(), clusterenv.PostgresURL(b))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer s.Close()
+	for _, n := range []int{16, 64} {
+		b.Run(fmt.Sprintf("joins=%d", n), func(b *testing.B) { benchCommitJoins(b, s, n) })
+	}
+}
+
+func benchCommitJoins(b *testing.B, s Store, joinBatchBench int) {
+	ctx := context.Background()
+	m, err := s.CreateMeeting(ctx, "bench")
+	if err != nil {
+		b.Fatal(err)
+	}
+	meetingID := m.ID
+	batches := make([][]StageEvent, b.N)
+	seq := int64(0)
+	for i := range batches {
+		evs := make([]StageEvent, joinBatchBench)
+		for k := range evs {
+			seq++
+			uid := fmt.Sprintf("viewer-%d-%d", i, k)
+			evs[k] = StageEvent{Seq: seq, ID: fmt.Sprintf("evt_%024d", seq), Type: "meeting.participantJoined", At: 1700000000000 + seq,
+				Actor: "participant:" + uid, UserID: uid,
+				Payload: []byte(`{"event":"meeting.participantJoined","meeting":{"id":"` + meetingID + `","sessionId":"s_1234567890"},"participant":{"userId":"` + uid + `","peerId":"p-` + uid + `","name":"Viewer \"` + uid + `\"","presetName":"webinar_viewer","stageStatus":"OFF_STAGE"},"at":"2026-12-07T00:00:00.000Z"}`)}
+		}
+		batches[i] = evs
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	cpu0 := processCPU()
+	for _, evs := range batches {
+		if _, err := s.CommitStage(ctx, meetingID, 0, StageCommit{Events: evs}); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	// This process's CPU, not PostgreSQL's: what the owner pays.
+	b.ReportMetric(float64((processCPU()-cpu0).Nanoseconds())/float64(b.N*joinBatchBench)/1e3, "cpu-µs/join")
+}
+
+// processCPU is the user and system CPU time this process has used.
+func processCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
