@@ -624,18 +624,26 @@ const edgeCallTimeout = 5 * time.Second
 // no stage action in it (joins, leaves, drops: nobody waits on a person's
 // click) gathers on, up to edgeJoinWindow or edgeJoinBatch calls: the
 // owner's cost is mostly per batch (an HTTP call, a PostgreSQL round trip,
-// a stream commit), and in a join wave a larger batch costs it less per
-// viewer.
+// a stream commit, their system calls and wake-ups), and in a join wave a
+// larger batch costs it less per viewer. A batch that holds edgeWaveCalls
+// or more by then is a wave: it gathers on up to edgeWaveWindow (a joiner
+// in a wave waits for it, one alone does not).
 const (
 	edgeBatchWindow = 2 * time.Millisecond
 	edgeJoinWindow  = 10 * time.Millisecond
 	edgeJoinBatch   = 256
+	edgeWaveCalls   = 8
+	edgeWaveWindow  = 40 * time.Millisecond
 )
 
 // gatherOn reports whether a batch of calls with no stage action may wait
 // longer, having gathered for waited.
 func gatherOn(batch []batchedCall, waited time.Duration) bool {
-	if waited >= edgeJoinWindow || len(batch) >= edgeJoinBatch {
+	window := edgeJoinWindow
+	if len(batch) >= edgeWaveCalls {
+		window = edgeWaveWindow
+	}
+	if waited >= window || len(batch) >= edgeJoinBatch {
 		return false
 	}
 	for _, bc := range batch {

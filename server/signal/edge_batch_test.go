@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/mailru/easyjson"
 
@@ -579,4 +580,43 @@ func (*publishingLog) Handle(string, string, protocol.ClientMessage) (protocol.S
 }
 func (p *publishingLog) SetPublishing(_, userID string, onStage bool) {
 	p.calls = append(p.calls, fmt.Sprintf("%s:%v", userID, onStage))
+}
+
+// How long an edge's batch gathers: a stage action goes at once; joins,
+// leaves and drops gather up to edgeJoinWindow, or, in a wave (a batch of
+// edgeWaveCalls by then), up to edgeWaveWindow, and never past
+// edgeJoinBatch calls.
+func TestGatherOn(t *testing.T) {
+	calls := func(n int, ops ...string) []batchedCall {
+		out := make([]batchedCall, n)
+		for i := range out {
+			out[i].call.Op = "join"
+		}
+		for i, op := range ops {
+			out[i].call.Op = op
+		}
+		return out
+	}
+	ms := time.Millisecond
+	for _, tc := range []struct {
+		name   string
+		batch  []batchedCall
+		waited time.Duration
+		want   bool
+	}{
+		{"one join, just gathered", calls(1), 2 * ms, true},
+		{"one join at the join window", calls(1), edgeJoinWindow, false},
+		{"a few joins at the join window", calls(edgeWaveCalls - 1), edgeJoinWindow, false},
+		{"a wave at the join window", calls(edgeWaveCalls), edgeJoinWindow, true},
+		{"a wave before the wave window", calls(100), edgeWaveWindow - 2*ms, true},
+		{"a wave at the wave window", calls(100), edgeWaveWindow, false},
+		{"a full batch", calls(edgeJoinBatch), 2 * ms, false},
+		{"an action among joins", calls(50, "join", "act"), 2 * ms, false},
+		{"an action alone", calls(1, "act"), 2 * ms, false},
+		{"leaves and drops gather as joins", calls(edgeWaveCalls, "leave", "drop"), edgeJoinWindow, true},
+	} {
+		if got := gatherOn(tc.batch, tc.waited); got != tc.want {
+			t.Errorf("%s: gatherOn(%d calls, %v) = %v, want %v", tc.name, len(tc.batch), tc.waited, got, tc.want)
+		}
+	}
 }
