@@ -623,27 +623,20 @@ const edgeCallTimeout = 5 * time.Second
 // one call; while that call is out, the next batch gathers. A batch with
 // no stage action in it (joins, leaves, drops: nobody waits on a person's
 // click) gathers on, up to edgeJoinWindow or edgeJoinBatch calls: the
-// owner's cost is mostly per batch (an HTTP call, a PostgreSQL round trip,
-// a stream commit, their system calls and wake-ups), and in a join wave a
-// larger batch costs it less per viewer. A batch that holds edgeWaveCalls
-// or more by then is a wave: it gathers on up to edgeWaveWindow (a joiner
-// in a wave waits for it, one alone does not).
+// owner pays per batch an HTTP call, a PostgreSQL round trip and a stream
+// commit. (Longer does not pay: with 40 ms for a wave the benchmark's
+// batches grew from 16 to 24 calls and the owner's CPU per viewer stayed
+// where it was, its cost being per viewer; the joins took longer.)
 const (
 	edgeBatchWindow = 2 * time.Millisecond
 	edgeJoinWindow  = 10 * time.Millisecond
 	edgeJoinBatch   = 256
-	edgeWaveCalls   = 8
-	edgeWaveWindow  = 40 * time.Millisecond
 )
 
 // gatherOn reports whether a batch of calls with no stage action may wait
 // longer, having gathered for waited.
 func gatherOn(batch []batchedCall, waited time.Duration) bool {
-	window := edgeJoinWindow
-	if len(batch) >= edgeWaveCalls {
-		window = edgeWaveWindow
-	}
-	if waited >= window || len(batch) >= edgeJoinBatch {
+	if waited >= edgeJoinWindow || len(batch) >= edgeJoinBatch {
 		return false
 	}
 	for _, bc := range batch {

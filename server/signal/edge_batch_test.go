@@ -583,8 +583,7 @@ func (p *publishingLog) SetPublishing(_, userID string, onStage bool) {
 }
 
 // How long an edge's batch gathers: a stage action goes at once; joins,
-// leaves and drops gather up to edgeJoinWindow, or, in a wave (a batch of
-// edgeWaveCalls by then), up to edgeWaveWindow, and never past
+// leaves and drops gather up to edgeJoinWindow, and never past
 // edgeJoinBatch calls.
 func TestGatherOn(t *testing.T) {
 	calls := func(n int, ops ...string) []batchedCall {
@@ -605,15 +604,13 @@ func TestGatherOn(t *testing.T) {
 		want   bool
 	}{
 		{"one join, just gathered", calls(1), 2 * ms, true},
+		{"joins before the join window", calls(100), edgeJoinWindow - 2*ms, true},
 		{"one join at the join window", calls(1), edgeJoinWindow, false},
-		{"a few joins at the join window", calls(edgeWaveCalls - 1), edgeJoinWindow, false},
-		{"a wave at the join window", calls(edgeWaveCalls), edgeJoinWindow, true},
-		{"a wave before the wave window", calls(100), edgeWaveWindow - 2*ms, true},
-		{"a wave at the wave window", calls(100), edgeWaveWindow, false},
+		{"joins at the join window", calls(100), edgeJoinWindow, false},
 		{"a full batch", calls(edgeJoinBatch), 2 * ms, false},
 		{"an action among joins", calls(50, "join", "act"), 2 * ms, false},
 		{"an action alone", calls(1, "act"), 2 * ms, false},
-		{"leaves and drops gather as joins", calls(edgeWaveCalls, "leave", "drop"), edgeJoinWindow, true},
+		{"leaves and drops gather as joins", calls(3, "leave", "drop"), 2 * ms, true},
 	} {
 		if got := gatherOn(tc.batch, tc.waited); got != tc.want {
 			t.Errorf("%s: gatherOn(%d calls, %v) = %v, want %v", tc.name, len(tc.batch), tc.waited, got, tc.want)
