@@ -417,10 +417,7 @@ func (t *DTLSTransport) prepareStart(remoteParameters DTLSParameters) (DTLSRole,
 	cert := t.certificates[0]
 	t.onStateChange(DTLSTransportStateConnecting)
 
-	return t.role(), tls.Certificate{
-		Certificate: [][]byte{cert.x509Cert.Raw},
-		PrivateKey:  cert.privateKey,
-	}, nil
+	return t.role(), cert.tlsCertificate(), nil
 }
 
 func (t *DTLSTransport) dtlsSharedOptions(certificate tls.Certificate) []dtls.Option {
