@@ -505,12 +505,10 @@ func (t *DTLSTransport) verifyPeerCertificateFunc() func([][]byte, [][]*x509.Cer
 			return nil
 		}
 
-		parsedRemoteCert, err := x509.ParseCertificate(t.remoteCertificate)
-		if err != nil {
-			return err
-		}
-
-		return t.validateFingerPrint(parsedRemoteCert)
+		// pion/dtls parsed this certificate already (it checked the peer's
+		// signature with it) and calls this only then: the fingerprint is of
+		// its DER, which need not be parsed again.
+		return t.validateFingerPrint(&x509.Certificate{Raw: t.remoteCertificate})
 	}
 }
 
