@@ -122,8 +122,8 @@ test-native:
 		echo "go test $(RACE) $(GO_TEST_FLAGS) $(RACE_PKGS)"; \
 		$(GO) test $(RACE) $(GO_TEST_FLAGS) -timeout $(TEST_TIMEOUT) $$race_list; \
 	fi
-	@# the browser build's candidate lines in the pion/webrtc patch, against pion/ice
-	cd third_party/pion-webrtc && $(GO) test $(GO_TEST_FLAGS) -run Candidate .
+	@# the pion/webrtc patch: the browser build's candidate lines, against pion/ice; the certificate's parsed leaf for dtls, the peer's fingerprint of its DER
+	cd third_party/pion-webrtc && $(GO) test $(GO_TEST_FLAGS) -run 'Candidate|CertificateTLSLeaf|PeerFingerprintOfDER' .
 	@# the pion/ice patch: a connected agent without keepalives or timeouts has no timer
 	cd third_party/pion-ice && $(GO) test $(GO_TEST_FLAGS) -run ConnectivityCheck .
 

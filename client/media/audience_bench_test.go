@@ -25,7 +25,9 @@ package media
 // seconds, 10), STAGEKIT_AUDIENCE_IDLE (idle baseline, 3s), and CPU
 // profiles of the server: STAGEKIT_MEDIA_CPUPROFILE (the load),
 // STAGEKIT_MEDIA_IDLEPROFILE (idle), STAGEKIT_MEDIA_JOINPROFILE (the
-// viewers' joins).
+// viewers' joins; with the server's allocations before and after them in
+// FILE.heap0 and FILE.heap1: go tool pprof -sample_index=alloc_space
+// -diff_base FILE.heap0 FILE.heap1).
 
 import (
 	"context"
@@ -119,6 +121,7 @@ func benchAudience(b *testing.B, presenters, nViewers int, measure, idle time.Du
 	})
 	joinProfile := os.Getenv("STAGEKIT_MEDIA_JOINPROFILE")
 	if joinProfile != "" {
+		ch.command(b, "heap "+joinProfile+".heap0")
 		ch.command(b, "profile "+joinProfile)
 	}
 	s0, c0, t0 := ch.stats(b), cpuTime(), time.Now()
@@ -129,6 +132,7 @@ func benchAudience(b *testing.B, presenters, nViewers int, measure, idle time.Du
 	s1, c1, t1 := ch.stats(b), cpuTime(), time.Now()
 	if joinProfile != "" {
 		ch.command(b, "profile-stop")
+		ch.command(b, "heap "+joinProfile+".heap1")
 	}
 	joinCPU := float64(s1.cpu-s0.cpu) / float64(nViewers)
 

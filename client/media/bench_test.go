@@ -90,6 +90,15 @@ func childServer() int {
 			if err != nil {
 				fmt.Fprintln(os.Stderr, "profile:", err)
 			}
+		case "heap": // the heap profile (with what was allocated so far) into the file arg
+			f, err := os.Create(arg)
+			if err == nil {
+				err = pprof.Lookup("allocs").WriteTo(f, 0)
+				f.Close()
+			}
+			if err != nil {
+				fmt.Fprintln(os.Stderr, "heap:", err)
+			}
 		case "profile-stop":
 			if prof != nil {
 				pprof.StopCPUProfile()

@@ -61,7 +61,10 @@
 //     goroutine of pion's mux that reads the shared socket decrypts
 //     SRTCP from the address of a connected subscribe PC itself (a
 //     context keyed from the PC's DTLS transport) and acts on it there,
-//     where pion would hand each packet over four more goroutines. The
+//     where pion would hand each packet over four more goroutines; so a
+//     slot reads pion's RTCP (a goroutine and an SRTCP stream each) only
+//     once the tap cannot take it: a port per PC, a pair off the shared
+//     socket (a TURN relay, TCP), or no keys for the PC. The
 //     viewer's ICE consent checks (a STUN binding request on the selected
 //     pair every few seconds) are answered there too (consent.go), as
 //     pion's agent would answer them, when they are plainly that: from the
@@ -83,6 +86,14 @@
 //     and answered from the source's history; PLI and FIR become keyframe
 //     requests, sent to publishers at most one per track every 350 ms
 //     (a request inside the window is sent at its end, never lost).
+//
+// A viewer's media join (its subscribe PC's ICE and DTLS) is work pion does
+// per connection; what need not be is not: every ICE agent shares one list
+// of the machine's interfaces (ifaces.go, read again after 5 s, not a
+// netlink dump per PC); as a DTLS server the SFU sends no HelloVerifyRequest
+// (ICE proved the address already; a flight each way less); pion/dtls gets
+// the certificate's parsed leaf, and the peer's fingerprint is checked on
+// the DER dtls parsed (third_party/pion-webrtc).
 //
 // Every queue on the path is bounded: the source's queue (128 video, 32
 // audio packets), its free list and history (512 and 64 packets), the

@@ -30,6 +30,7 @@ type peerPath struct {
 
 	recv    *srtp.Context               // the viewer's SRTCP (nil: pion reads it)
 	onRTCP  func(b []byte)              // on the tap's goroutine
+	toPion  func()                      // the viewer's RTCP goes to pion (no keys, or a pair off the socket)
 	consent atomic.Pointer[consentKeys] // nil: pion answers the viewer's checks
 
 	// Liveness kept by the tap (silence.go); live nil: pion's agent keeps it.
@@ -43,16 +44,21 @@ type peerPath struct {
 
 // newPeerPath returns the path for pc, whose ICE just connected, or nil if
 // the SFU does not send itself. onRTCP gets the viewer's decrypted RTCP;
-// live, if the tap keeps the PC's liveness, is told its silences.
-func newPeerPath(pc *webrtc.PeerConnection, tap *rtcpTap, onRTCP func(b []byte), live *pathLiveness) *peerPath {
+// toPion is called when the viewer's RTCP goes to pion instead (the keys
+// could not be had, or a pair is not on the shared socket); live, if the
+// tap keeps the PC's liveness, is told its silences.
+func newPeerPath(pc *webrtc.PeerConnection, tap *rtcpTap, onRTCP func(b []byte), toPion func(), live *pathLiveness) *peerPath {
 	if tap == nil {
 		return nil
 	}
 	dtls := pc.SCTP().Transport() // bundled: the PC's one DTLS transport
 	ice := dtls.ICETransport()
-	pp := &peerPath{pc: pc, dtls: dtls, tap: tap, conn: tap.UDPConn, onRTCP: onRTCP, live: live}
+	pp := &peerPath{pc: pc, dtls: dtls, tap: tap, conn: tap.UDPConn, onRTCP: onRTCP, toPion: toPion, live: live}
 	pp.silence.last = time.Now()
 	pp.recv = newRecvContext(pp)
+	if pp.recv == nil && toPion != nil {
+		toPion()
+	}
 	pp.readConsentKeys()
 	ice.OnSelectedCandidatePairChange(pp.setPair)
 	if pair, err := ice.GetSelectedCandidatePair(); err == nil {
@@ -80,6 +86,9 @@ func (pp *peerPath) setPair(pair *webrtc.ICECandidatePair) {
 	}
 	old := pp.remote.Swap(to)
 	pp.tap.register(pp, old, to)
+	if to == nil && pair != nil && pp.toPion != nil {
+		pp.toPion()
+	}
 	if to != nil {
 		pp.heard.Store(true) // pion's agent chose it: it heard from there
 	}

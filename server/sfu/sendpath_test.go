@@ -2,8 +2,11 @@ package sfu
 
 import (
 	"encoding/binary"
+	"net/netip"
 	"testing"
 	"time"
+
+	"github.com/pion/webrtc/v4"
 )
 
 // Both ways a slot sends (itself on the shared socket, the default; through
@@ -51,6 +54,33 @@ func TestSendPaths(t *testing.T) {
 			if sending != 1 {
 				t.Errorf("%d slots sent, want 1", sending)
 			}
+			// Slots read the viewer's RTCP from pion only where pion gets it:
+			// on the shared socket the tap takes it (no reader per slot).
+			slots := *viewer.part.sub.rtcpSlots.Load()
+			for _, ssl := range slots {
+				if got := ssl.readingPion.Load(); got == tc.shared {
+					t.Errorf("slot %s reads pion's RTCP: %v, want %v", ssl.trackID, got, !tc.shared)
+				}
+			}
+			if len(slots) == 0 {
+				t.Error("no slots")
+			}
+			// Either way, the viewer's PLI reaches the host.
+			time.Sleep(2 * minKeyframeInterval)
+			plis := host.pliCount.Load()
+			var video *recvTrack
+			for _, rt := range viewer.tracksFrom(host.peerID) {
+				if rt.remote.Kind() == webrtc.RTPCodecTypeVideo {
+					video = rt
+				}
+			}
+			if video == nil {
+				t.Fatal("the viewer has no video from the host")
+			}
+			if err := viewer.sendPLI(video); err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 2*time.Second, "the viewer's PLI at the host", func() bool { return host.pliCount.Load() > plis })
 			// The first report goes with the first packet, the next after
 			// senderReportInterval.
 			var sl *recvSlot
@@ -157,5 +187,29 @@ func TestSenderReportCount(t *testing.T) {
 	}
 	if !r.count(10, t0+int64(senderReportInterval)) || r.packets != 3 || r.octets != 160 {
 		t.Errorf("after the interval: due false or counts %d, %d", r.packets, r.octets)
+	}
+}
+
+// A pair off the shared socket (a TURN relay, TCP) leaves the viewer's RTCP
+// to pion: the path says so, and the slots start reading it there.
+func TestPairOffTapGoesToPion(t *testing.T) {
+	tap := &rtcpTap{paths: map[netip.AddrPort]*peerPath{}}
+	toPion := 0
+	pp := &peerPath{tap: tap, toPion: func() { toPion++ }}
+	remote := &webrtc.ICECandidate{Protocol: webrtc.ICEProtocolUDP, Typ: webrtc.ICECandidateTypeHost, Address: "192.0.2.1", Port: 5000}
+	for i, step := range []struct {
+		local      webrtc.ICECandidate
+		wantToPion int
+		onTap      bool
+	}{
+		{webrtc.ICECandidate{Protocol: webrtc.ICEProtocolUDP, Typ: webrtc.ICECandidateTypeHost}, 0, true},
+		{webrtc.ICECandidate{Protocol: webrtc.ICEProtocolUDP, Typ: webrtc.ICECandidateTypeRelay}, 1, false},
+		{webrtc.ICECandidate{Protocol: webrtc.ICEProtocolTCP, Typ: webrtc.ICECandidateTypeHost}, 2, false},
+		{webrtc.ICECandidate{Protocol: webrtc.ICEProtocolUDP, Typ: webrtc.ICECandidateTypeSrflx}, 2, true},
+	} {
+		pp.setPair(&webrtc.ICECandidatePair{Local: &step.local, Remote: remote})
+		if toPion != step.wantToPion || (tap.registered() == 1) != step.onTap {
+			t.Fatalf("step %d: toPion %d times, on the tap %v; want %d, %v", i, toPion, tap.registered() == 1, step.wantToPion, step.onTap)
+		}
 	}
 }

@@ -289,7 +289,20 @@ func New(cfg Config) (*SFU, error) {
 			return nil, fmt.Errorf("sfu: UDP port range: %w", err)
 		}
 	}
+	// One interface list for every agent (ifaces.go).
+	nets, err := newInterfaceCache()
+	if err != nil {
+		return nil, fmt.Errorf("sfu: network interfaces: %w", err)
+	}
 	for _, e := range []*webrtc.SettingEngine{&se, &rse} {
+		e.SetNet(nets)
+		// As a DTLS server, no HelloVerifyRequest round: its cookie proves
+		// that the client owns its address, which ICE did already (an
+		// agent takes packets only from the peer's candidates, signaled or
+		// learned by an authenticated check), and it
+		// costs a flight each way and a second ClientHello per join
+		// (RFC 6347 4.2.1 leaves it to the server).
+		e.SetDTLSInsecureSkipHelloVerify(true)
 		if len(cfg.NAT1To1IPs) > 0 {
 			if err := e.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 				External:        cfg.NAT1To1IPs,

@@ -695,7 +695,7 @@ func TestOverloadSheds(t *testing.T) {
 	src := s.tracksOf("shed", "host")[0]
 
 	// Every packet now counts as having waited too long.
-	shed0, plis := s.Stats().PacketsShed, host.pliCount.Load()
+	shed0, in0, plis := s.Stats().PacketsShed, s.Stats().PacketsIn, host.pliCount.Load()
 	src.maxDelay.Store(-1)
 	time.Sleep(100 * time.Millisecond) // packets in flight arrive
 	during := viewer.packetsFrom(host.peerID)
@@ -703,8 +703,10 @@ func TestOverloadSheds(t *testing.T) {
 	if got := viewer.packetsFrom(host.peerID) - during; got > 0 {
 		t.Errorf("the viewer got %d packets while the source shed everything", got)
 	}
-	if shed := s.Stats().PacketsShed - shed0; shed < 20 {
-		t.Errorf("%d packets counted as shed in 400ms at 200/s", shed)
+	// Counted against what came in (the host's pace falls on a loaded
+	// machine): all but those queued before the change.
+	if shed, in := s.Stats().PacketsShed-shed0, s.Stats().PacketsIn-in0; shed == 0 || shed < in/2 {
+		t.Errorf("%d packets counted as shed of %d received in 400ms", shed, in)
 	}
 	waitFor(t, 2*time.Second, "a keyframe request after the shedding", func() bool { return host.pliCount.Load() > plis })
 

@@ -72,6 +72,9 @@ type slot struct {
 	caughtUpSet bool
 
 	bound atomic.Bool // pion bound it: writes reach the viewer
+	// readingPion: the slot reads the viewer's RTCP that pion hands over
+	// (readPionRTCP).
+	readingPion atomic.Bool
 
 	// Owned by the participant's negotiation loop: the source the slot is
 	// assigned to (nil: idle), and the allocator's memory of its layers.
@@ -477,6 +480,14 @@ func (sl *slot) StreamID() string { return "slot-" + strconv.Itoa(sl.index) }
 
 // Kind implements webrtc.TrackLocal.
 func (sl *slot) Kind() webrtc.RTPCodecType { return sl.kind }
+
+// readPionRTCP starts the slot's reader of the viewer's RTCP that pion
+// hands over, once: only where the tap does not take it (subscriber.rtcpToPion).
+func (sl *slot) readPionRTCP() {
+	if sl.readingPion.CompareAndSwap(false, true) {
+		sl.p.s.goroutine(sl.readRTCP)
+	}
+}
 
 // readRTCP reads the viewer's RTCP for this slot, as pion hands it over
 // (with a socket per PC, or a relayed pair), until the sender stops. On

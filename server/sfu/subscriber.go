@@ -39,6 +39,9 @@ type subscriber struct {
 	candMu    sync.Mutex
 	remote    bool           // an answer was applied (under candMu)
 	cands     candidateQueue // the client's candidates waiting for it (under candMu)
+	// pionRTCP: the viewer's RTCP may reach pion rather than the tap, so
+	// every slot reads it there (rtcpToPion).
+	pionRTCP atomic.Bool
 
 	// layerCap is the highest simulcast layer the viewer may get (tests
 	// and, later, settings); allocCh asks the loop to allocate.
@@ -400,7 +403,7 @@ func (sb *subscriber) newPC() error {
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			pathOnce.Do(func() {
-				pp := newPeerPath(pc, sb.p.s.tap, sb.feedback, heard)
+				pp := newPeerPath(pc, sb.p.s.tap, sb.feedback, sb.rtcpToPion, heard)
 				if pp == nil {
 					return
 				}
@@ -751,9 +754,25 @@ func (sb *subscriber) addSlot(kind webrtc.RTPCodecType) error {
 	}
 	sl.sender, sl.pc = tr.Sender(), sb.pc
 	sb.slots = append(sb.slots, sl)
-	sb.publishSlots()
-	sb.p.s.goroutine(sl.readRTCP)
+	sb.publishSlots() // before pionRTCP is read: rtcpToPion sees the slot, or the slot sees it set
+	if sb.p.s.tap == nil || sb.pionRTCP.Load() {
+		sl.readPionRTCP()
+	}
 	return nil
+}
+
+// rtcpToPion has every slot, from now on, read the viewer's RTCP that
+// pion hands over: the tap does not take it (the PC's pair is not on the
+// shared socket, or its keys could not be had). On the shared socket a
+// slot has no reader of pion's RTCP, which never comes: a goroutine and an
+// SRTCP stream less per slot, six per viewer.
+func (sb *subscriber) rtcpToPion() {
+	sb.pionRTCP.Store(true)
+	if slots := sb.rtcpSlots.Load(); slots != nil {
+		for _, sl := range *slots {
+			sl.readPionRTCP()
+		}
+	}
 }
 
 // slotTracks lists the assigned slots with their sources' owners, for the

@@ -11,6 +11,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
+	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/base64"
@@ -257,4 +258,14 @@ func (c Certificate) PEM() (string, error) {
 	}
 
 	return builder.String(), nil
+}
+
+// tlsCertificate is c for pion/dtls, with its parsed leaf: without it dtls
+// parses the certificate again for each handshake.
+func (c Certificate) tlsCertificate() tls.Certificate {
+	return tls.Certificate{
+		Certificate: [][]byte{c.x509Cert.Raw},
+		PrivateKey:  c.privateKey,
+		Leaf:        c.x509Cert,
+	}
 }

@@ -417,10 +417,7 @@ func (t *DTLSTransport) prepareStart(remoteParameters DTLSParameters) (DTLSRole,
 	cert := t.certificates[0]
 	t.onStateChange(DTLSTransportStateConnecting)
 
-	return t.role(), tls.Certificate{
-		Certificate: [][]byte{cert.x509Cert.Raw},
-		PrivateKey:  cert.privateKey,
-	}, nil
+	return t.role(), cert.tlsCertificate(), nil
 }
 
 func (t *DTLSTransport) dtlsSharedOptions(certificate tls.Certificate) []dtls.Option {
@@ -508,12 +505,10 @@ func (t *DTLSTransport) verifyPeerCertificateFunc() func([][]byte, [][]*x509.Cer
 			return nil
 		}
 
-		parsedRemoteCert, err := x509.ParseCertificate(t.remoteCertificate)
-		if err != nil {
-			return err
-		}
-
-		return t.validateFingerPrint(parsedRemoteCert)
+		// pion/dtls parsed this certificate already (it checked the peer's
+		// signature with it) and calls this only then: the fingerprint is of
+		// its DER, which need not be parsed again.
+		return t.validateFingerPrint(&x509.Certificate{Raw: t.remoteCertificate})
 	}
 }
 
