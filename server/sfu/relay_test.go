@@ -333,7 +333,13 @@ func TestRelayRetransmits(t *testing.T) {
 	}
 	viewer.onVideo.Store(&f)
 	r0 := origin.Stats().Retransmits
-	time.Sleep(2 * time.Second)
+	// Enough packets for the loss to be asked for (a loaded machine's
+	// host publishes more slowly: a count, not a time).
+	waitFor(t, 60*time.Second, "300 video packets at the edge's viewer", func() bool {
+		mu.Lock()
+		defer mu.Unlock()
+		return len(seen) >= 300
+	})
 	viewer.onVideo.Store(nil)
 	time.Sleep(500 * time.Millisecond)
 	mu.Lock()
