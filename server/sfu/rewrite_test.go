@@ -225,6 +225,32 @@ func TestShedder(t *testing.T) {
 			{seq: 305, at: 2340, wantFwd: 22}, // loss
 			{seq: 306, at: 3340, wantFwd: 23}, // a long silence with no number skipped: a still screen
 		}},
+		{"a loss just before a shed run is taken out with it", true, []in{
+			{seq: 10, key: true, wantFwd: 10},
+			{seq: 12, late: true, want: shedAndRequest}, // 11 lost
+			{seq: 13, key: true, wantFwd: 11},           // no gap for 11
+			{seq: 11, want: drop},                       // its retransmission would come into the shed run
+			{seq: 15, late: true, want: shedAndRequest}, // 14 lost
+			{seq: 16, want: shed},                       // waiting for a keyframe
+			{seq: 18, want: shed},                       // 17 lost within the run
+			{seq: 19, key: true, wantFwd: 12},
+			{seq: 14, want: drop},
+			{seq: 17, want: drop},
+		}},
+		{"a loss before a shed run is filled after it, with its own number", true, []in{
+			{seq: 10, key: true, wantFwd: 10},
+			{seq: 12, wantFwd: 12}, // 11 lost: a gap
+			{seq: 13, late: true, want: shedAndRequest},
+			{seq: 14, key: true, wantFwd: 13},
+			{seq: 11, wantFwd: 11}, // the retransmission fills it
+			{seq: 11, want: drop},  // once
+			{seq: 16, wantFwd: 15}, // 15 lost: a gap
+			{seq: 17, late: true, want: shedAndRequest},
+			{seq: 18, key: true, wantFwd: 16},
+			{seq: 15, wantFwd: 14},
+			{seq: 13, want: drop}, // shed
+			{seq: 9, want: drop},  // from before the first packet
+		}},
 		{"audio after an outage: a gap", false, []in{
 			{seq: 10, at: 1, wantFwd: 10},
 			{seq: 100, at: 2000, wantFwd: 100},
@@ -250,6 +276,43 @@ func TestShedder(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A late packet from before the runs the shedder remembers is dropped
+// (its shift is not known any more); one within them gets its number.
+func TestShedderHistoryBound(t *testing.T) {
+	sh := shedder{video: true}
+	held := func(uint16) bool { return false }
+	seq := uint16(1000)
+	step := func(late, key bool) (uint16, verdict) {
+		seq++
+		return sh.next(seq, key, late, 0, held)
+	}
+	step(false, true)
+	seq++ // a packet lost before any run
+	lostEarly := seq
+	step(false, false)
+	var lostLate, lostLateFwd uint16
+	for i := range shedCuts + 2 {
+		if i == shedCuts {
+			seq++ // a packet lost before the last run
+			lostLate = seq
+			fwd, _ := step(false, false)
+			lostLateFwd = fwd - 1
+		}
+		if _, v := step(true, false); v != shedAndRequest {
+			t.Fatalf("run %d: %v", i, v)
+		}
+		if _, v := step(false, true); v != forward {
+			t.Fatalf("run %d resumed: %v", i, v)
+		}
+	}
+	if fwd, v := sh.next(lostLate, false, false, 0, held); v != forward || fwd != lostLateFwd {
+		t.Errorf("a loss within the runs remembered: %d, %v; want %d, forward", fwd, v, lostLateFwd)
+	}
+	if _, v := sh.next(lostEarly, false, false, 0, held); v != drop {
+		t.Errorf("a loss from before the runs remembered: %v, want drop", v)
 	}
 }
 
@@ -367,4 +430,63 @@ func TestRewriterPad(t *testing.T) {
 	if _, _, ok := (&rewriter{}).pad(1); ok {
 		t.Fatal("padding before the first packet")
 	}
+}
+
+// FuzzShedder: whatever the publisher's packets do (losses, late
+// retransmissions, duplicates, outages, lateness, keyframes), what the
+// shedder forwards keeps the publisher's order, and no forwarding number
+// is used twice.
+func FuzzShedder(f *testing.F) {
+	f.Add([]byte{0, 1, 2, 3, 0x81, 4, 0x42, 5, 0x20, 6})
+	f.Add([]byte{0x10, 0x10, 0x91, 0x02, 0x30, 0x05, 0x41, 0x61})
+	f.Fuzz(func(t *testing.T, ops []byte) {
+		sh := shedder{video: true}
+		held := map[uint16]uint16{} // forwarding number → publisher seq
+		seq, at := uint16(65000), int64(0)
+		var sent []uint16 // publisher seqs, in the order they were sent
+		for _, op := range ops {
+			s := seq
+			switch op >> 5 {
+			case 0, 1, 2: // the next packet, maybe after a few lost
+				seq += 1 + uint16(op&3)
+				s = seq
+			case 3: // a late retransmission of a recent number
+				s = seq - uint16(op&15)
+			case 4: // after an outage
+				seq += 1 + uint16(op&7)
+				s = seq
+				at += int64(outageGap)
+			default:
+				seq++
+				s = seq
+			}
+			at += int64(time.Millisecond)
+			fwd, v := sh.next(s, op&0x08 != 0, op&0x10 != 0, at, func(n uint16) bool { _, ok := held[n]; return ok })
+			if v != forward {
+				continue
+			}
+			if prev, ok := held[fwd]; ok {
+				t.Fatalf("number %d forwarded for %d and %d", fwd, prev, s)
+			}
+			held[fwd] = s
+			sent = append(sent, s)
+		}
+		// The publisher's order, as forwarding numbers (for packets near
+		// enough for serial order to hold).
+		fwdOf := make(map[uint16]uint16, len(held))
+		for n, p := range held {
+			fwdOf[p] = n
+		}
+		for i, a := range sent {
+			for _, b := range sent[i+1 : min(len(sent), i+64)] {
+				if d := int16(b - a); d > 1000 || d < -1000 {
+					continue
+				}
+				fa, fb := fwdOf[a], fwdOf[b]
+				if seqBefore(a, b) != seqBefore(fa, fb) {
+					t.Fatalf("%d→%d and %d→%d: order changed", a, fa, b, fb)
+				}
+			}
+		}
+	})
 }

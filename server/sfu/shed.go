@@ -14,12 +14,30 @@ package sfu
 type shedder struct {
 	video     bool
 	started   bool
+	first     uint16 // the publisher's first seq: anything before it is dropped
 	lastIn    uint16 // the publisher's newest sequence number seen
 	lastAt    int64  // when it arrived (unix ns)
-	shift     uint16 // publisher seq - forwarding seq
-	shiftFrom uint16 // the publisher's first seq forwarded with this shift
+	shift     uint16 // publisher seq - forwarding seq, for seqs after lastIn
 	waitingKF bool   // shedding video up to the next keyframe
+	// The latest runs of numbers taken out (shed, or lost to an outage or
+	// within a shed run), oldest first: a packet that comes late (a
+	// retransmission the publisher was asked for) is numbered with the
+	// shift in force where it belongs, so that it fills its own gap, or
+	// dropped if its number was taken out.
+	cuts [shedCuts]cut
+	n    int
 }
+
+// cut is a run of the publisher's numbers taken out, [from, to), after
+// which shift applies.
+type cut struct {
+	from, to uint16
+	shift    uint16
+}
+
+// shedCuts bounds the runs remembered; a late packet from before them is
+// dropped.
+const shedCuts = 16
 
 type verdict int
 
@@ -36,20 +54,22 @@ const (
 // to forward.
 func (sh *shedder) next(seq uint16, keyframe, late bool, at int64, held func(uint16) bool) (uint16, verdict) {
 	if !sh.started {
-		sh.started, sh.lastIn, sh.shiftFrom = true, seq-1, seq
+		sh.started, sh.lastIn, sh.first = true, seq-1, seq
 	}
 	if !seqBefore(sh.lastIn, seq) {
 		// Out of order (a retransmission from the publisher): forwarded
-		// unless its number was shifted since, or it came before.
-		fwd := seq - sh.shift
-		if seqBefore(seq, sh.shiftFrom) || held(fwd) {
+		// with the shift in force where it belongs, unless its number was
+		// taken out or it came before.
+		fwd, ok := sh.numberOf(seq)
+		if !ok || held(fwd) {
 			return 0, drop
 		}
 		return fwd, forward
 	}
-	if skipped := seq - sh.lastIn - 1; sh.video && skipped > 0 && sh.lastAt != 0 && at-sh.lastAt >= int64(outageGap) {
-		sh.shift += skipped
-		sh.shiftFrom = seq
+	missingFrom := sh.lastIn + 1 // the numbers not yet seen before seq
+	if skipped := seq - missingFrom; sh.video && skipped > 0 && sh.lastAt != 0 && at-sh.lastAt >= int64(outageGap) {
+		sh.takeOut(missingFrom, seq)
+		missingFrom = seq
 		late = late || !keyframe
 	}
 	sh.lastIn, sh.lastAt = seq, at
@@ -61,12 +81,57 @@ func (sh *shedder) next(seq uint16, keyframe, late bool, at int64, held func(uin
 		sh.waitingKF = false
 	}
 	if late || sh.waitingKF {
-		sh.shift++
-		sh.shiftFrom = seq + 1
+		// Shed, and with it the numbers still missing since the last
+		// packet: they would come into a run that is not forwarded.
+		sh.takeOut(missingFrom, seq+1)
 		if request {
 			return 0, shedAndRequest
 		}
 		return 0, shed
 	}
 	return seq - sh.shift, forward
+}
+
+// takeOut takes the publisher's numbers [from, to) out of the forwarding
+// sequence (from at or after the last run's end).
+func (sh *shedder) takeOut(from, to uint16) {
+	if from == to {
+		return
+	}
+	sh.shift += to - from
+	if sh.n > 0 && sh.cuts[sh.n-1].to == from {
+		last := &sh.cuts[sh.n-1]
+		last.to, last.shift = to, sh.shift
+		return
+	}
+	if sh.n == shedCuts {
+		copy(sh.cuts[:], sh.cuts[1:])
+		sh.n--
+	}
+	sh.cuts[sh.n] = cut{from: from, to: to, shift: sh.shift}
+	sh.n++
+}
+
+// numberOf is the forwarding number of a packet seq that came after later
+// ones; false when seq was taken out, or is from before the runs
+// remembered (or before the first packet).
+func (sh *shedder) numberOf(seq uint16) (uint16, bool) {
+	if seqBefore(seq, sh.first) {
+		return 0, false
+	}
+	shift := uint16(0)
+	for i := sh.n - 1; i >= 0; i-- {
+		c := sh.cuts[i]
+		if !seqBefore(seq, c.to) {
+			shift = c.shift
+			break
+		}
+		if !seqBefore(seq, c.from) {
+			return 0, false // taken out
+		}
+		if i == 0 && sh.n == shedCuts {
+			return 0, false // before the runs remembered
+		}
+	}
+	return seq - shift, true
 }
