@@ -298,7 +298,16 @@ func TestClusterEdgesPausedOwnerCannotCommit(t *testing.T) {
 		return fenced || deposed
 	})
 	t.Logf("woken owner: write fenced %v, lease loss noticed first %v", fenced, deposed && !fenced)
-	eventually(t, "the host sees only the fresh request", func() bool { return slices.Equal(pendingIDs(host.m), []string{fresh.id}) })
+	var seen []string
+	defer func() {
+		if t.Failed() {
+			t.Logf("the host last saw requests %v (stale %s, fresh %s), status of stale %s, count %d", seen, stale.id, fresh.id, host.statusOf(stale.id), host.m.Count())
+		}
+	}()
+	eventually(t, "the host sees only the fresh request", func() bool {
+		seen = pendingIDs(host.m)
+		return slices.Equal(seen, []string{fresh.id})
+	})
 	eventually(t, "the stale viewer back in the room", func() bool { return stale.m.Count() == 4 })
 	if s := stale.m.Stage().Status(); s != stage.OffStage {
 		t.Errorf("the stale viewer's status %s: its unacknowledged request exists", s)

@@ -145,16 +145,10 @@ func (er *edgeRoom) followEnded(err error) {
 		return
 	}
 	go func() {
-		p := er.hub.cfg.Placement
-		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
-		_, owner, _, cerr := p.Claim(ctx, er.id)
-		cancel()
+		owner, cerr := er.hub.ownerForEdge(er.id)
 		if cerr != nil {
 			er.fail(fmt.Errorf("%w; and the room cannot be placed: %v", err, cerr))
 			return
-		}
-		if owner == "" {
-			owner = er.hub.cfg.Edges.Self // this node holds the room now
 		}
 		er.migrate(owner, err)
 	}()

@@ -247,3 +247,42 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// An edge whose claim makes this node the room's owner opens the room here
+// at once (restored and fenced at this node's epoch) before it follows
+// itself: a lease held for a room not served here would be given up after
+// two renewals, and the edge's users, rejoining a moment later, refused.
+// Fenced at a newer epoch, it is not opened, and the edge is told so.
+func TestEdgeTakeoverOpensTheRoomAtOnce(t *testing.T) {
+	e, st, _ := edgeOwnerEnv(t)
+	p := e.hub.cfg.Placement.(*placement)
+	p.owners["m"] = "http://other:1"
+	if owner, err := e.hub.ownerForEdge("m"); err != nil || owner != "http://other:1" {
+		t.Fatalf("owned elsewhere: %q, %v", owner, err)
+	}
+	if e.hub.Serving("m") {
+		t.Fatal("a room owned elsewhere is served here")
+	}
+	delete(p.owners, "m") // the owner died; this node's claim wins
+	owner, err := e.hub.ownerForEdge("m")
+	if err != nil || owner != "http://this:1" {
+		t.Fatalf("taken over: %q, %v", owner, err)
+	}
+	if !e.hub.Serving("m") {
+		t.Fatal("the room this node now owns is not served here")
+	}
+	st.mu.Lock()
+	fence := st.fence["m"]
+	st.mu.Unlock()
+	if fence != p.epoch {
+		t.Fatalf("fence %d, want this node's epoch %d", fence, p.epoch)
+	}
+
+	st.takeOver("n", p.epoch+1) // another node took "n" over meanwhile
+	if owner, err := e.hub.ownerForEdge("n"); err == nil {
+		t.Fatalf("fenced room: followed %q", owner)
+	}
+	if e.hub.Serving("n") {
+		t.Fatal("a fenced room is served here")
+	}
+}

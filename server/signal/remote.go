@@ -14,6 +14,7 @@ import (
 	"context"
 	"crypto/subtle"
 	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"time"
@@ -663,11 +664,38 @@ func (h *Hub) watchEdges() {
 				r.nodesChanged(gone, back)
 			}
 		}
-		h.checkEdgeOwners(p)
+		h.checkEdgeOwners()
 	}
 }
 
-func (h *Hub) checkEdgeOwners(p Placement) {
+// ownerForEdge is the base URL of the node an edge room of meetingID is to
+// follow: the owner's, or this node's own when the claim made it the owner
+// (an edge of itself). The room is then opened here at once, restored and
+// fenced, before the edge follows it: a lease held for a room this node
+// does not serve is given up after two renewals, and the edge's users,
+// joining a moment later, would be refused (4051).
+func (h *Hub) ownerForEdge(meetingID string) (string, error) {
+	p := h.cfg.Placement
+	for range 2 {
+		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
+		_, owner, _, err := p.Claim(ctx, meetingID)
+		cancel()
+		if err != nil {
+			return "", err
+		}
+		if owner != "" {
+			return owner, nil
+		}
+		if h.room(meetingID) != nil {
+			return h.cfg.Edges.Self, nil
+		}
+		// Not opened (fenced at a newer epoch, or its state unreadable):
+		// the lease is given up; ask again who holds it.
+	}
+	return "", fmt.Errorf("signal: room %s could not be opened here", meetingID)
+}
+
+func (h *Hub) checkEdgeOwners() {
 	h.mu.Lock()
 	ers := make([]*edgeRoom, 0, len(h.edgeRooms))
 	for _, er := range h.edgeRooms {
@@ -675,14 +703,9 @@ func (h *Hub) checkEdgeOwners(p Placement) {
 	}
 	h.mu.Unlock()
 	for _, er := range ers {
-		ctx, cancel := context.WithTimeout(context.Background(), placeTimeout)
-		_, owner, _, err := p.Claim(ctx, er.id)
-		cancel()
+		owner, err := h.ownerForEdge(er.id)
 		if err != nil {
 			continue
-		}
-		if owner == "" {
-			owner = h.cfg.Edges.Self // this node holds the room now: an edge of itself
 		}
 		if owner != er.ownerURL() {
 			er.migrate(owner, nil)

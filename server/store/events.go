@@ -225,15 +225,18 @@ const (
 			AND NOT EXISTS (SELECT 1 FROM webhook_outbox p WHERE p.webhook_id = o.webhook_id
 				AND p.meeting_id = o.meeting_id AND p.state = 'pending' AND p.seq < o.seq)
 		ORDER BY o.id LIMIT ?`
-	// The next pending event of one queue after seq, if it is due.
+	// The next pending event of one queue after seq, if it is due: one
+	// waiting for its retry holds back those after it.
 	nextInQueueSQL = `SELECT o.id, o.attempts, o.created_at,
 			w.id, w.name, w.url, w.secret, w.events, w.created_at,
 			e.meeting_id, e.seq, e.event_id, e.type, e.at, e.actor, e.user_id, e.payload
 		FROM webhook_outbox o
 		JOIN webhooks w ON w.id = o.webhook_id
 		JOIN stage_events e ON e.meeting_id = o.meeting_id AND e.seq = o.seq
-		WHERE o.webhook_id = ? AND o.meeting_id = ? AND o.state = 'pending' AND o.seq > ? AND o.next_at <= ?
-		ORDER BY o.seq LIMIT 1`
+		WHERE o.id = (SELECT p.id FROM webhook_outbox p
+				WHERE p.webhook_id = ? AND p.meeting_id = ? AND p.state = 'pending' AND p.seq > ?
+				ORDER BY p.seq LIMIT 1)
+			AND o.next_at <= ?`
 	finishOutboxSQL  = `UPDATE webhook_outbox SET state = ?, attempts = attempts + 1, next_at = ? WHERE id = ?`
 	finishAttemptSQL = `INSERT INTO webhook_attempts
 			(webhook_id, event_id, event_type, meeting_id, seq, attempt, at, status_code, error, duration_us)

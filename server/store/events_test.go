@@ -149,6 +149,64 @@ func TestOutbox(t *testing.T) {
 	})
 }
 
+// TestNextInQueueKeepsOrder: a worker that has just sent an event asks for
+// its queue's next; when that next is pending but not due (its retry is
+// later), nothing after it is handed out, even if due. (This happens when
+// a sent event's record was lost and it is sent again while its successor
+// waits for a retry.)
+func TestNextInQueueKeepsOrder(t *testing.T) {
+	forEachStore(t, func(t *testing.T, b backend) {
+		ctx := context.Background()
+		s := b.open(t)
+		m, _ := s.CreateMeeting(ctx, "m")
+		if _, err := s.CreateWebhook(ctx, Webhook{Name: "all", URL: "http://127.0.0.1:1/all", Secret: "whsec_x", Events: []string{"*"}}); err != nil {
+			t.Fatal(err)
+		}
+		var evs []StageEvent
+		for seq := int64(1); seq <= 3; seq++ {
+			evs = append(evs, StageEvent{Seq: seq, ID: fmt.Sprintf("evt_%d", seq), Type: "meeting.stageRequested", At: 1000 + seq, Actor: "api", UserID: "u", Payload: []byte(`{}`)})
+		}
+		if _, err := s.CommitStage(ctx, m.ID, 0, StageCommit{Events: evs}); err != nil {
+			t.Fatal(err)
+		}
+		next := func(after Delivery, now int64) string {
+			t.Helper()
+			d, ok, err := s.NextInQueue(ctx, after, now)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !ok {
+				return "none"
+			}
+			return d.Event.ID
+		}
+		ds, err := s.DueDeliveries(ctx, 5000, 10)
+		if err != nil || len(ds) != 1 || ds[0].Event.Seq != 1 {
+			t.Fatalf("due = %+v, %v", ds, err)
+		}
+		first := ds[0]
+		if got := next(first, 5000); got != "evt_2" {
+			t.Fatalf("after 1, next = %s, want evt_2", got)
+		}
+		second, _, _ := s.NextInQueue(ctx, first, 5000)
+		// 2's first attempt failed: retried at 9000.
+		if err := s.FinishAttempts(ctx, []Finished{{second, Attempt{EventID: "evt_2", Seq: 2, Attempt: 1, At: time.UnixMilli(5000), StatusCode: 503}, DeliveryPending, 9000}}); err != nil {
+			t.Fatal(err)
+		}
+		for _, c := range []struct {
+			now  int64
+			want string
+		}{{5000, "none"}, {8999, "none"}, {9000, "evt_2"}} {
+			if got := next(first, c.now); got != c.want {
+				t.Errorf("after 1 at %d (2 retried at 9000), next = %s, want %s", c.now, got, c.want)
+			}
+		}
+		if got := next(second, 5000); got != "evt_3" {
+			t.Errorf("after 2, next = %s, want evt_3", got)
+		}
+	})
+}
+
 // BenchmarkOutbox is what the stage log and the webhook outbox add to a
 // stage change on SQLite: the same change (one upsert with its fence
 // check) stored alone, then with its event and the outbox row of one
