@@ -12,6 +12,7 @@ import (
 	"crypto/rand"
 	"errors"
 	"fmt"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -59,6 +60,8 @@ type Authenticator struct {
 	clock   atomic.Pointer[func() time.Time]
 	// claimChecks validates a token's claims (parseKnownHeader).
 	claimChecks *jwt.Validator
+	// macs holds HMAC-SHA256 states keyed with key (signed).
+	macs sync.Pool
 }
 
 // New loads the signing key from the store, making and storing one on first

@@ -5,6 +5,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -154,6 +155,92 @@ func BenchmarkTokenParse(b *testing.B) {
 		for b.Loop() {
 			if _, err := a.parse(tok); err != nil {
 				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// signed decides as the library's HS256 Verify, however its pooled keyed
+// states were left by earlier checks (accepted, refused, any length), and
+// from many goroutines at once (with -race: no state shared by two).
+func TestSignedAsLibrary(t *testing.T) {
+	a := &Authenticator{key: []byte("0123456789abcdef0123456789abcdef")}
+	sign := func(key []byte, s string) []byte {
+		sig, err := jwt.SigningMethodHS256.Sign(s, key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return sig
+	}
+	type check struct {
+		signing string
+		sig     []byte
+	}
+	var checks []check
+	for _, s := range []string{"", "a.b", strings.Repeat("x", 63), strings.Repeat("y", 64), strings.Repeat("z", 1000)} {
+		good := sign(a.key, s)
+		flipped := append([]byte(nil), good...)
+		flipped[len(flipped)-1] ^= 1
+		checks = append(checks,
+			check{s, good},
+			check{s, flipped},
+			check{s, good[:len(good)-1]},
+			check{s, append(append([]byte(nil), good...), 0)},
+			check{s, nil},
+			check{s, sign(make([]byte, 32), s)},
+			check{s + "!", good},
+		)
+	}
+	want := func(c check) bool { return jwt.SigningMethodHS256.Verify(c.signing, c.sig, a.key) == nil }
+	accepted := 0
+	for round := range 3 {
+		for i, c := range checks {
+			if got := a.signed(c.signing, c.sig); got != want(c) {
+				t.Fatalf("round %d, check %d (%q): signed %v, the library %v", round, i, c.signing, got, want(c))
+			}
+			if round == 0 && want(c) {
+				accepted++
+			}
+		}
+	}
+	if accepted != 5 {
+		t.Fatalf("%d checks accepted by the library, want 5 (one per text)", accepted)
+	}
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for k := range 200 {
+				c := checks[(g*31+k)%len(checks)]
+				if got := a.signed(c.signing, c.sig); got != want(c) {
+					t.Errorf("concurrent check %q: signed %v, the library %v", c.signing, got, want(c))
+					return
+				}
+			}
+		}()
+	}
+	wg.Wait()
+}
+
+// FuzzSigned: signed decides as the library's Verify for any text and
+// signature, including the text's own signature with a byte changed.
+func FuzzSigned(f *testing.F) {
+	a := &Authenticator{key: []byte("0123456789abcdef0123456789abcdef")}
+	f.Add("a.b", []byte{}, -1)
+	f.Add("eyJhbGciOiJIUzI1NiJ9.e30", []byte{1, 2, 3}, 5)
+	f.Fuzz(func(t *testing.T, signing string, other []byte, flip int) {
+		sig, err := jwt.SigningMethodHS256.Sign(signing, a.key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, s := range [][]byte{sig, other} {
+			if flip >= 0 && len(s) > 0 {
+				s = append([]byte(nil), s...)
+				s[flip%len(s)] ^= byte(flip>>8) | 1
+			}
+			if got, want := a.signed(signing, s), jwt.SigningMethodHS256.Verify(signing, s, a.key) == nil; got != want {
+				t.Fatalf("%q %x: signed %v, the library %v", signing, s, got, want)
 			}
 		}
 	})

@@ -20,7 +20,10 @@ import (
 )
 
 const (
-	writeTimeout = 10 * time.Second
+	// defaultWriteTimeout is how long a frame's write may take before the hub's
+	// pinger cuts the connection (at its next round: up to a quarter of the
+	// ping interval later).
+	defaultWriteTimeout = 10 * time.Second
 	// flushDeadline bounds how long a closing connection spends writing
 	// what is still queued (the last answer, an error) before its close frame.
 	flushDeadline = 2 * time.Second
@@ -72,6 +75,9 @@ type conn struct {
 	// pinger pings only connections that have been quiet for its interval.
 	lastRead atomic.Int64
 	pinging  atomic.Bool // a ping is in flight
+	// writingSince is when the write under way started (unix ns), 0 when
+	// none is: see writeStuck.
+	writingSince atomic.Int64
 
 	// ident is the authenticated identity, for lookups from other goroutines.
 	ident atomic.Pointer[auth.Identity]
@@ -259,7 +265,7 @@ func (c *conn) hello(ctx context.Context, typ websocket.MessageType, data []byte
 	}
 	self := protocol.Participant{PeerID: c.peerID, UserID: c.id.UserID, Name: c.id.Name, PresetName: c.id.Preset.Name, StageStatus: status,
 		CustomParticipantID: c.id.CustomID, IsHost: protocol.IsHost(c.id.Preset)}
-	c.send(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Hello: &protocol.HelloResult{
+	c.reply(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Hello: &protocol.HelloResult{
 		MeetingID: c.id.MeetingID, MeetingTitle: c.id.MeetingTitle, Self: self, Permissions: protocol.PresetPermissions(c.id.Preset),
 		GraceMs: c.hub.cfg.Grace.Milliseconds(), Nodes: c.hub.nodes(),
 	}})
@@ -485,19 +491,26 @@ func (c *conn) sendError(id uint64, e *protocol.ErrorBody) {
 }
 
 // pong answers a client's ping. Idle audiences ping every few seconds, so
-// the answer is encoded by hand and written by the reader itself when the
-// queue has no writer: no goroutine is started for it.
+// the answer is encoded by hand and written as a reply.
 func (c *conn) pong(id uint64) {
-	if c.isClosing() {
-		return
-	}
 	b := strconv.AppendUint([]byte(`{"type":"result","id":`), id, 10)
-	ok, start := c.out.push(append(b, '}'))
-	if !ok {
-		c.slow()
+	if c.pushAll([][]byte{append(b, '}')}) {
+		c.writeLoop()
+	}
+}
+
+// reply answers the client from the reader's goroutine: queued in order
+// like any frame, and written by the reader itself when the queue has no
+// writer, as the client waits for it. A writer goroutine started per answer
+// (the hello's, the join's) and its stack grown on the way into the socket
+// cost more than the write itself. Only the reader calls it.
+func (c *conn) reply(m protocol.ServerMessage) {
+	b, err := protocol.EncodeServer(m)
+	if err != nil {
+		c.hub.log.Error("encode message", "err", err)
 		return
 	}
-	if start {
+	if c.pushAll([][]byte{b}) {
 		c.writeLoop()
 	}
 }
@@ -509,17 +522,23 @@ func (c *conn) enqueue(b []byte) { c.enqueueAll([][]byte{b}) }
 
 // enqueueAll queues frames together, or none of them.
 func (c *conn) enqueueAll(frames [][]byte) {
+	if c.pushAll(frames) {
+		go c.writeLoop()
+	}
+}
+
+// pushAll queues frames together, or none of them, as enqueueAll; true
+// says the caller must run writeLoop (the queue had no writer).
+func (c *conn) pushAll(frames [][]byte) bool {
 	if c.isClosing() {
-		return
+		return false
 	}
 	ok, start := c.out.push(frames...)
 	if !ok {
 		c.slow()
-		return
+		return false
 	}
-	if start {
-		go c.writeLoop()
-	}
+	return start
 }
 
 // enqueueDeferred holds an event frame until flush (or the next frame
@@ -629,7 +648,7 @@ func (c *conn) writeLoop() {
 			}
 			return
 		}
-		if !c.write(b, writeTimeout) {
+		if !c.write(b) {
 			close(c.writerDone)
 			return
 		}
@@ -642,9 +661,10 @@ func (c *conn) finishClose() {
 	defer close(c.writerDone)
 	if c.closeFlush {
 		c.out.flush()
-		deadline := time.Now().Add(flushDeadline)
+		ctx, cancel := context.WithTimeout(context.Background(), flushDeadline)
+		defer cancel()
 		for b, ok := c.out.pop(); ok; b, ok = c.out.pop() {
-			if !c.write(b, time.Until(deadline)) {
+			if !c.writeCtx(ctx, b) {
 				return
 			}
 		}
@@ -652,17 +672,32 @@ func (c *conn) finishClose() {
 	c.ws.Close(c.closeCode, c.closeReason)
 }
 
-// write writes one frame; on failure the socket is cut (the reader then ends).
-func (c *conn) write(b []byte, timeout time.Duration) bool {
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	err := c.ws.Write(ctx, websocket.MessageText, b)
-	cancel()
-	if err != nil {
+// write writes one frame; on failure the socket is cut (the reader then
+// ends). It takes no deadline of its own: a context with a timeout per
+// frame (a timer, and the WebSocket library's watch on it) was a tenth of
+// what a frame cost; the hub's pinger cuts a write that has taken
+// Hub.writeTimeout (writeStuck).
+func (c *conn) write(b []byte) bool {
+	c.writingSince.Store(time.Now().UnixNano())
+	ok := c.writeCtx(context.Background(), b)
+	c.writingSince.Store(0)
+	return ok
+}
+
+func (c *conn) writeCtx(ctx context.Context, b []byte) bool {
+	if err := c.ws.Write(ctx, websocket.MessageText, b); err != nil {
 		c.cut("write failed")
 		return false
 	}
 	c.hub.msgsOut.Add(1)
 	return true
+}
+
+// writeStuck reports whether a write has been under way since before
+// cutoff (unix ns): the client takes nothing, and the pinger cuts it.
+func (c *conn) writeStuck(cutoff int64) bool {
+	since := c.writingSince.Load()
+	return since != 0 && since < cutoff
 }
 
 // ping checks that a quiet client still answers; one that does not answer

@@ -815,15 +815,26 @@ const (
 )
 
 // attach makes c its user's connection here and answers its join (or
-// snapshot) with the owner's snapshot.
+// snapshot) with the owner's snapshot. Only c's reader calls it: the
+// answer is written on its goroutine, as a reply (conn.reply).
 func (er *edgeRoom) attach(c *conn, ans edgeAnswer, reqID uint64) attachResult {
+	res, write := er.attachLocked(c, ans, reqID)
+	if write {
+		c.writeLoop()
+	}
+	return res
+}
+
+// attachLocked is attach under the room's lock; write says c's reader must
+// run the writer.
+func (er *edgeRoom) attachLocked(c *conn, ans edgeAnswer, reqID uint64) (res attachResult, write bool) {
 	er.mu.Lock()
 	defer er.mu.Unlock()
 	if er.dead || c.isClosing() {
-		return attachGone
+		return attachGone, false
 	}
 	if !er.alignedLocked(ans.Seq) {
-		return attachRetry
+		return attachRetry, false
 	}
 	uid := c.id.UserID
 	if old := er.conns[uid]; old != nil && old != c {
@@ -836,8 +847,7 @@ func (er *edgeRoom) attach(c *conn, ans edgeAnswer, reqID uint64) attachResult {
 	if fresh {
 		er.attachMediaLocked(c, ans.Snapshot.Self)
 	}
-	er.sendSnapshotLocked(c, *ans.Snapshot, ans.Seq, reqID)
-	return attachDone
+	return attachDone, er.sendSnapshotLocked(c, *ans.Snapshot, ans.Seq, reqID)
 }
 
 // alignedLocked reports whether a snapshot at seq can be brought up to
@@ -847,8 +857,9 @@ func (er *edgeRoom) alignedLocked(seq int64) bool {
 }
 
 // sendSnapshotLocked answers reqID with snap (the room at seq) numbered
-// for c, then replays the entries delivered since seq.
-func (er *edgeRoom) sendSnapshotLocked(c *conn, snap protocol.Snapshot, seq int64, reqID uint64) {
+// for c, then replays the entries delivered since seq. True says the
+// caller must run c's writer (conn.pushAll).
+func (er *edgeRoom) sendSnapshotLocked(c *conn, snap protocol.Snapshot, seq int64, reqID uint64) (write bool) {
 	snap.Seq = c.seq
 	var frames [][]byte
 	snap.Participants, frames = splitParts(reqID, snap.Participants, func(m *protocol.ServerMessage, p []protocol.Participant) { m.Participants = p }, frames)
@@ -857,14 +868,15 @@ func (er *edgeRoom) sendSnapshotLocked(c *conn, snap protocol.Snapshot, seq int6
 	}
 	final, err := protocol.EncodeServer(protocol.ServerMessage{Type: protocol.TypeResult, ID: reqID, Seq: snap.Seq, Snapshot: &snap})
 	if err != nil {
-		return
+		return false
 	}
-	c.enqueueAll(append(frames, final))
+	write = c.pushAll(append(frames, final))
 	c.edgeSkip = seq
 	for _, g := range er.ring {
 		er.deliverToLocked(c, g, true)
 	}
 	c.edgeSkip = max(seq, er.delivered)
+	return write
 }
 
 // edgeApply forwards a stage action and answers it once its events are

@@ -235,6 +235,8 @@ type Hub struct {
 	probeTimeout time.Duration
 	// closeTimeout bounds a closing connection's flush and close handshake.
 	closeTimeout time.Duration
+	// writeTimeout: a frame's write that takes longer is cut (pingLoop).
+	writeTimeout time.Duration
 
 	pingOnce sync.Once
 	stopPing chan struct{} // closed by Close
@@ -293,7 +295,7 @@ func NewHub(cfg Config) *Hub {
 		cfg.HelloRate = defaultHelloRate
 	}
 	h := &Hub{
-		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, probeTimeout: defaultProbeTimeout, closeTimeout: defaultCloseTimeout,
+		cfg: cfg, log: cfg.Logger, pingInterval: defaultPingInterval, probeTimeout: defaultProbeTimeout, closeTimeout: defaultCloseTimeout, writeTimeout: defaultWriteTimeout,
 		stopPing:  make(chan struct{}),
 		rooms:     make(map[string]*room),
 		edgeRooms: make(map[string]*edgeRoom),
@@ -376,12 +378,13 @@ func (w smallBuffers) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	// websocket.Accept takes it from there (it resets the reader to the raw
 	// connection after what is buffered).
 	early, _ := brw.Reader.Peek(brw.Reader.Buffered())
+	if len(early) == 0 { // as a client waits for the upgrade: read the socket itself
+		return conn, bufio.NewReadWriter(bufio.NewReaderSize(conn, socketReadBuffer), bufio.NewWriterSize(conn, socketWriteBuffer)), nil
+	}
 	br := bufio.NewReaderSize(io.MultiReader(bytes.NewReader(bytes.Clone(early)), conn), max(socketReadBuffer, len(early)))
-	if len(early) > 0 {
-		if _, err := br.Peek(len(early)); err != nil {
-			conn.Close()
-			return nil, nil, err
-		}
+	if _, err := br.Peek(len(early)); err != nil {
+		conn.Close()
+		return nil, nil, err
 	}
 	return conn, bufio.NewReadWriter(br, bufio.NewWriterSize(conn, socketWriteBuffer)), nil
 }
@@ -435,10 +438,11 @@ func (h *Hub) sweepLimitsLocked(now time.Time) {
 }
 
 // pingLoop pings, every quarter ping interval, the connections that sent
-// nothing for a whole interval and have no ping in flight. One goroutine
-// for the hub replaces a ticker per connection.
+// nothing for a whole interval and have no ping in flight, and cuts those
+// whose write has taken writeTimeout. One goroutine for the hub replaces a
+// ticker per connection.
 func (h *Hub) pingLoop() {
-	t := time.NewTicker(h.pingInterval / 4)
+	t := time.NewTicker(min(h.pingInterval, h.writeTimeout) / 4)
 	defer t.Stop()
 	for {
 		select {
@@ -446,9 +450,14 @@ func (h *Hub) pingLoop() {
 			return
 		case now := <-t.C:
 			quiet := now.Add(-h.pingInterval).UnixNano()
+			stuck := now.Add(-h.writeTimeout).UnixNano()
 			h.mu.Lock()
 			h.sweepLimitsLocked(now)
 			for c := range h.conns {
+				if c.writeStuck(stuck) {
+					go c.cut("write timed out")
+					continue
+				}
 				if c.lastRead.Load() < quiet && !c.isClosing() && c.pinging.CompareAndSwap(false, true) {
 					go c.ping(h.pingInterval)
 				}
