@@ -17,7 +17,6 @@ type shedder struct {
 	first     uint16 // the publisher's first seq: anything before it is dropped
 	lastIn    uint16 // the publisher's newest sequence number seen
 	lastAt    int64  // when it arrived (unix ns)
-	shift     uint16 // publisher seq - forwarding seq, for seqs after lastIn
 	waitingKF bool   // shedding video up to the next keyframe
 	// The latest runs of numbers taken out (shed, or lost to an outage or
 	// within a shed run), oldest first: a packet that comes late (a
@@ -89,7 +88,7 @@ func (sh *shedder) next(seq uint16, keyframe, late bool, at int64, held func(uin
 		}
 		return 0, shed
 	}
-	return seq - sh.shift, forward
+	return seq - sh.shift(), forward
 }
 
 // takeOut takes the publisher's numbers [from, to) out of the forwarding
@@ -98,18 +97,27 @@ func (sh *shedder) takeOut(from, to uint16) {
 	if from == to {
 		return
 	}
-	sh.shift += to - from
+	shift := sh.shift() + to - from
 	if sh.n > 0 && sh.cuts[sh.n-1].to == from {
 		last := &sh.cuts[sh.n-1]
-		last.to, last.shift = to, sh.shift
+		last.to, last.shift = to, shift
 		return
 	}
 	if sh.n == shedCuts {
 		copy(sh.cuts[:], sh.cuts[1:])
 		sh.n--
 	}
-	sh.cuts[sh.n] = cut{from: from, to: to, shift: sh.shift}
+	sh.cuts[sh.n] = cut{from: from, to: to, shift: shift}
 	sh.n++
+}
+
+// shift is the publisher's seq less the forwarding number for packets
+// after lastIn: what the latest run left.
+func (sh *shedder) shift() uint16 {
+	if sh.n == 0 {
+		return 0
+	}
+	return sh.cuts[sh.n-1].shift
 }
 
 // numberOf is the forwarding number of a packet seq that came after later
