@@ -9,7 +9,8 @@ package cluster
 // own users may see: StreamAudience (what every user may see),
 // StreamHosts (what the users who see everyone get) and one per node
 // (NodeStream: events private to users on that node). The owner adds the
-// entries of one commit to every stream concerned in one MULTI, each with
+// entries of one commit to every stream concerned in one script run,
+// refused unless the room's lease is still at its epoch, each with
 // the room's seq, the seq of the stream's previous entry and the names of
 // the commit's streams; a reader that follows several streams reads them
 // in one XREAD and hands their entries over merged in the room's order, a
@@ -73,27 +74,51 @@ func (n *Node) streamKey(meetingID, stream string) string {
 	return n.cfg.Prefix + "stream:" + meetingID + ":" + stream
 }
 
+// ErrFenced is Publish's answer when the room's lease is no longer held
+// at the publisher's epoch: a deposed owner that has not noticed yet.
+var ErrFenced = errors.New("cluster: the room's lease moved; not published")
+
+// publishScript adds a commit's entries to their streams only while the
+// room's lease (KEYS[1], "node|epoch|url") is at the publisher's epoch:
+// an owner paused past its lease writes nothing its heir's edges would
+// take for a gap. KEYS[2..] are the streams; ARGV: epoch, seq, the
+// commit's streams, the streams' bound, then per stream its previous seq
+// and the body.
+var publishScript = redis.NewScript(`
+local v = redis.call('GET', KEYS[1])
+if not v then return 0 end
+local _, e = string.match(v, '^([^|]*)|([^|]*)|')
+if e ~= ARGV[1] then return 0 end
+for i = 2, #KEYS do
+	redis.call('XADD', KEYS[i], 'MAXLEN', '~', ARGV[4], '*',
+		's', ARGV[2], 'p', ARGV[3 + 2*i - 2], 'e', ARGV[1], 'k', ARGV[3], 'b', ARGV[4 + 2*i - 2])
+end
+return 1`)
+
 // Publish adds the commit seq's entries, each to its stream, in one
-// transaction. Calls must come in the room's order (under its lock).
+// script run, fenced by the room's lease (ErrFenced). Calls must come in
+// the room's order (under its lock).
 func (p *Publisher) Publish(ctx context.Context, seq int64, entries []RoomEntry) error {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	ctx, cancel := context.WithTimeout(ctx, p.n.cfg.LeaseTTL/6)
 	defer cancel()
 	names := make([]string, len(entries))
+	keys := make([]string, 1, 1+len(entries))
+	keys[0] = p.n.roomKey(p.meeting)
 	for i, e := range entries {
 		names[i] = e.Stream
+		keys = append(keys, p.n.streamKey(p.meeting, e.Stream))
 	}
-	commit := strings.Join(names, ",")
-	_, err := p.n.rdb.TxPipelined(ctx, func(pipe redis.Pipeliner) error {
-		for _, e := range entries {
-			pipe.XAdd(ctx, &redis.XAddArgs{
-				Stream: p.n.streamKey(p.meeting, e.Stream), MaxLen: streamMaxLen, Approx: true,
-				Values: []any{"s", seq, "p", p.prev[e.Stream], "e", p.epoch, "k", commit, "b", e.Body},
-			})
-		}
-		return nil
-	})
+	args := make([]any, 0, 4+2*len(entries))
+	args = append(args, p.epoch, seq, strings.Join(names, ","), streamMaxLen)
+	for _, e := range entries {
+		args = append(args, p.prev[e.Stream], e.Body)
+	}
+	ok, err := publishScript.Run(ctx, p.n.rdb, keys, args...).Int()
+	if err == nil && ok == 0 {
+		err = ErrFenced
+	}
 	if err != nil {
 		// The links stay as they were: an entry that did reach Redis is
 		// followed by one whose link skips it, which a reader takes as a

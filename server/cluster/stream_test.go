@@ -39,6 +39,22 @@ func follow(t *testing.T, n *Node, room string, epoch int64, pos map[string]Posi
 	return c
 }
 
+// ownerTTL is the publishing nodes' lease TTL: nothing renews their
+// leases here, and a loaded machine must not let one lapse mid-test (these
+// tests are about the streams; lapsed leases are TestRoomStreamFenced's).
+const ownerTTL = time.Minute
+
+// leased claims the room's lease on n and returns its publisher at the
+// lease's epoch.
+func leased(t testing.TB, n *Node, room string) *Publisher {
+	t.Helper()
+	epoch, other, _, err := n.Claim(context.Background(), room)
+	if err != nil || epoch == 0 {
+		t.Fatalf("claim %s: epoch %d, held by %q, %v", room, epoch, other, err)
+	}
+	return n.Publisher(room, epoch)
+}
+
 func (c *collector) seqs() []string {
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -113,13 +129,13 @@ func startAt(streams []string) map[string]Position {
 // so reads are cut and merged across batches.
 func TestRoomStreamsInRoomOrderPerAudience(t *testing.T) {
 	r := clusterenv.RedisServer(t)
-	owner := newNode(t, r.URL(), "owner")
+	owner := newNodeTTL(t, r.URL(), "owner", ownerTTL)
 	edge := newNode(t, r.URL(), "edge")
 	rng := rand.New(rand.NewPCG(1, 2))
 	want := map[string][]string{}
-	p := owner.Publisher("room", 7)
+	p := leased(t, owner, "room")
 	commits(t, p, 1, 3*followBatch, rng, want)
-	a := follow(t, edge, "room", 7, startAt(readers["a"]))
+	a := follow(t, edge, "room", p.epoch, startAt(readers["a"]))
 	b := follow(t, edge, "room", 0, startAt(readers["b"]))
 	commits(t, p, 3*followBatch+1, 3*followBatch+200, rng, want)
 	for name, c := range map[string]*collector{"a": a, "b": b} {
@@ -147,8 +163,8 @@ func firstDiff(a, b []string) int {
 // it, none before.
 func TestRoomStreamTail(t *testing.T) {
 	r := clusterenv.RedisServer(t)
-	owner := newNode(t, r.URL(), "owner")
-	p := owner.Publisher("room", 3)
+	owner := newNodeTTL(t, r.URL(), "owner", ownerTTL)
+	p := leased(t, owner, "room")
 	rng := rand.New(rand.NewPCG(3, 4))
 	commits(t, p, 1, 50, rng, map[string][]string{})
 	pos, err := owner.Tail(context.Background(), "room", readers["b"])
@@ -159,7 +175,7 @@ func TestRoomStreamTail(t *testing.T) {
 		t.Fatalf("tail %+v", pos)
 	}
 	want := map[string][]string{}
-	c := follow(t, owner, "room", 3, pos)
+	c := follow(t, owner, "room", p.epoch, pos)
 	commits(t, p, 51, 80, rng, want)
 	c.waitLen(t, len(want["b"]))
 	if got := c.seqs(); !slices.Equal(got, want["b"]) {
@@ -176,12 +192,12 @@ func TestRoomStreamCatchesUpAfterABlip(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer px.Close()
-	owner := newNode(t, r.URL(), "owner")
+	owner := newNodeTTL(t, r.URL(), "owner", ownerTTL)
 	edge := newNode(t, "redis://"+strings.TrimPrefix(px.URL(), "http://")+"/0", "edge")
-	p := owner.Publisher("room", 5)
+	p := leased(t, owner, "room")
 	rng := rand.New(rand.NewPCG(5, 6))
 	want := map[string][]string{}
-	c := follow(t, edge, "room", 5, startAt(readers["a"]))
+	c := follow(t, edge, "room", p.epoch, startAt(readers["a"]))
 	commits(t, p, 1, 100, rng, want)
 	c.waitLen(t, len(want["a"]))
 	px.SetDown(true)
@@ -210,13 +226,13 @@ func TestRoomStreamGaps(t *testing.T) {
 	// the 100 ms the tests' usual TTL allows on a busy machine.
 	owner := newNodeTTL(t, r.URL(), "owner", 6*time.Second)
 	t.Run("trimmed", func(t *testing.T) {
-		p := owner.Publisher("trimmed", 1)
+		p := leased(t, owner, "trimmed")
 		for seq := int64(1); seq <= streamMaxLen+500; seq++ {
 			if err := p.Publish(context.Background(), seq, []RoomEntry{{Stream: StreamAudience, Body: []byte("x")}}); err != nil {
 				t.Fatal(err)
 			}
 		}
-		c := follow(t, owner, "trimmed", 1, startAt([]string{StreamAudience}))
+		c := follow(t, owner, "trimmed", p.epoch, startAt([]string{StreamAudience}))
 		if err := waitEnd(t, c); !errors.Is(err, ErrStreamGap) {
 			t.Errorf("ended with %v, want a gap", err)
 		}
@@ -225,13 +241,14 @@ func TestRoomStreamGaps(t *testing.T) {
 		}
 	})
 	t.Run("new epoch", func(t *testing.T) {
-		old := owner.Publisher("moved", 1)
+		old := leased(t, owner, "moved")
 		c := follow(t, owner, "moved", 0, startAt([]string{StreamAudience}))
 		if err := old.Publish(context.Background(), 1, []RoomEntry{{Stream: StreamAudience, Body: []byte("old")}}); err != nil {
 			t.Fatal(err)
 		}
 		c.waitLen(t, 1)
-		heir := owner.Publisher("moved", 2)
+		owner.Release("moved", old.epoch)
+		heir := leased(t, owner, "moved")
 		if err := heir.Publish(context.Background(), 2, []RoomEntry{{Stream: StreamAudience, Body: []byte("new")}}); err != nil {
 			t.Fatal(err)
 		}
@@ -263,12 +280,12 @@ func waitEnd(t *testing.T, c *collector) error {
 // loopback, which the machine shares with everything else).
 func BenchmarkRoomStreamHop(b *testing.B) {
 	r := clusterenv.RedisServer(b)
-	owner := newNode(b, r.URL(), "owner")
+	owner := newNodeTTL(b, r.URL(), "owner", ownerTTL)
 	edge := newNode(b, r.URL(), "edge")
-	p := owner.Publisher("bench", 1)
+	p := leased(b, owner, "bench")
 	arrived := make(chan int64, 2)
 	for _, streams := range readers {
-		stop := edge.Follow("bench", 1, startAt(streams), func(batch []Delivered) {
+		stop := edge.Follow("bench", p.epoch, startAt(streams), func(batch []Delivered) {
 			for _, d := range batch {
 				if d.Stream == StreamAudience {
 					arrived <- d.Seq
@@ -304,8 +321,8 @@ func BenchmarkRoomStreamHop(b *testing.B) {
 // before the tail do not wait for a part it will never read.
 func TestRoomStreamTakenUpLater(t *testing.T) {
 	r := clusterenv.RedisServer(t)
-	owner := newNode(t, r.URL(), "owner")
-	p := owner.Publisher("room", 4)
+	owner := newNodeTTL(t, r.URL(), "owner", ownerTTL)
+	p := leased(t, owner, "room")
 	both := func(from, to int64) {
 		for seq := from; seq <= to; seq++ {
 			if err := p.Publish(context.Background(), seq, []RoomEntry{
@@ -316,7 +333,7 @@ func TestRoomStreamTakenUpLater(t *testing.T) {
 			}
 		}
 	}
-	first := follow(t, owner, "room", 4, startAt([]string{StreamAudience}))
+	first := follow(t, owner, "room", p.epoch, startAt([]string{StreamAudience}))
 	both(1, 10)
 	first.waitLen(t, 10)
 	first.stop()
@@ -326,7 +343,7 @@ func TestRoomStreamTakenUpLater(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	second := follow(t, owner, "room", 4, map[string]Position{
+	second := follow(t, owner, "room", p.epoch, map[string]Position{
 		StreamAudience: {ID: last.ID, Seq: last.Seq}, StreamHosts: tail[StreamHosts]})
 	both(21, 22)
 	var want []string
@@ -338,5 +355,59 @@ func TestRoomStreamTakenUpLater(t *testing.T) {
 	time.Sleep(50 * time.Millisecond)
 	if got := second.seqs(); !slices.Equal(got, want) {
 		t.Errorf("after taking up the hosts' stream: %v, want %v", got, want)
+	}
+}
+
+// An owner that lost the room's lease without noticing (paused past its
+// TTL) publishes nothing: not while nobody holds the lease, nor once an
+// heir does. Its heir's edges, following from the tail, read the heir's
+// chain from its start and never a stale entry they would take for a gap.
+func TestRoomStreamFenced(t *testing.T) {
+	r := clusterenv.RedisServer(t)
+	a := newNodeTTL(t, r.URL(), "a", ownerTTL)
+	b := newNodeTTL(t, r.URL(), "b", ownerTTL)
+	old := leased(t, a, "room")
+	aud := []string{StreamAudience}
+	publish := func(p *Publisher, seq int64, body string) error {
+		return p.Publish(context.Background(), seq, []RoomEntry{{Stream: StreamAudience, Body: []byte(body)}})
+	}
+	if err := publish(old, 1, "a1"); err != nil {
+		t.Fatal(err)
+	}
+	a.Release("room", old.epoch) // as if it expired while a was paused
+	if err := publish(old, 2, "stale"); !errors.Is(err, ErrFenced) {
+		t.Fatalf("publish without the lease: %v, want ErrFenced", err)
+	}
+	heir := leased(t, b, "room")
+	tail, err := b.Tail(context.Background(), "room", aud)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := follow(t, b, "room", 0, tail)
+	if err := publish(old, 2, "stale"); !errors.Is(err, ErrFenced) {
+		t.Fatalf("publish under the heir's lease: %v, want ErrFenced", err)
+	}
+	for seq := int64(3); seq <= 4; seq++ {
+		if err := publish(heir, seq, fmt.Sprint("b", seq)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c.waitLen(t, 2)
+	select {
+	case err := <-c.end:
+		t.Fatalf("the heir's follower ended: %v", err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	if got := c.seqs(); !slices.Equal(got, []string{"3:aud:b3", "4:aud:b4"}) {
+		t.Errorf("delivered %v", got)
+	}
+	all, err := a.rdb.XRange(context.Background(), a.streamKey("room", StreamAudience), "-", "+").Result()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range all {
+		if m.Values["b"] == "stale" {
+			t.Errorf("the deposed owner's entry %s reached the stream", m.ID)
+		}
 	}
 }
