@@ -96,10 +96,11 @@ type Meeting struct {
 
 	mu           sync.Mutex
 	st           state
-	joinName     string // SetName's name, sent with every join ("": the token's)
-	cur          *conn  // the reader's connection (also while it handshakes)
-	conn         *conn  // the connection that takes calls; nil while reconnecting
-	closed       bool   // Leave, Close or a fatal close: no more calls, no reconnect
+	joinName     string        // SetName's name, sent with every join ("": the token's)
+	cur          *conn         // the reader's connection (also while it handshakes)
+	conn         *conn         // the connection that takes calls; nil while reconnecting
+	connReady    chan struct{} // closed when a connection takes calls again (awaitConn)
+	closed       bool          // Leave, Close or a fatal close: no more calls, no reconnect
 	reconnecting bool
 	backoff      time.Duration // reader only: next reconnect wait
 	prompt       int           // reader only: attempts left without backing off (the node shut down cleanly)
@@ -134,7 +135,8 @@ func (m *Meeting) open(ctx context.Context) error {
 	}
 	m.mu.Lock()
 	m.applyHello(hello)
-	m.cur, m.conn = c, c
+	m.cur = c
+	m.setConnLocked(c)
 	m.mu.Unlock()
 	go m.run(c)
 	return nil
@@ -413,7 +415,9 @@ func (m *Meeting) dialHelloAt(ctx context.Context, url string, t transport) (*co
 // emits roomJoined (preceded by stageStatusUpdate when the snapshot's status
 // differs from hello's, e.g. a pending request kept from a previous
 // connection, and by stageAccessRequestUpdate when requests are pending).
-// Joining twice is a no-op.
+// Joining twice is a no-op. A join interrupted by the room moving to
+// another node (4051) or by a dropped connection is sent again once the
+// meeting has reconnected, until ctx ends.
 func (m *Meeting) Join(ctx context.Context) error {
 	m.mu.Lock()
 	joined := m.st.self.RoomJoined
@@ -421,8 +425,68 @@ func (m *Meeting) Join(ctx context.Context) error {
 	if joined {
 		return nil
 	}
-	_, err := m.call(ctx, m.joinMessage(false), kindJoin)
-	return err
+	for {
+		m.mu.Lock()
+		c, closed := m.conn, m.closed
+		m.mu.Unlock()
+		var err error
+		switch {
+		case closed:
+			return newError(CodeClosed, "the meeting was left or closed")
+		case c == nil:
+			err = newError(CodeDisconnected, "not connected; reconnecting")
+		default:
+			_, err = c.call(ctx, m.joinMessage(false), kindJoin)
+		}
+		if code := CodeOf(err); code != protocol.CodeRoomMoved && code != CodeDisconnected {
+			return err
+		}
+		// The room moved to another node (a cluster's owner died or was
+		// deposed mid-join) or the connection dropped: the meeting
+		// reconnects by itself, and a join is safe to repeat, so join again
+		// on its next connection rather than fail the page's join().
+		m.log.Debug("stagekit: join interrupted; joining again after the reconnect", "err", err)
+		if werr := m.awaitConn(ctx, c); werr != nil {
+			return err
+		}
+	}
+}
+
+// awaitConn waits until a connection other than old takes calls, the
+// meeting is closed, or ctx ends.
+func (m *Meeting) awaitConn(ctx context.Context, old *conn) error {
+	m.mu.Lock()
+	if m.closed {
+		m.mu.Unlock()
+		return newError(CodeClosed, "the meeting was left or closed")
+	}
+	if m.conn != nil && m.conn != old {
+		m.mu.Unlock()
+		return nil
+	}
+	if m.connReady == nil {
+		m.connReady = make(chan struct{})
+	}
+	ready := m.connReady
+	m.mu.Unlock()
+	select {
+	case <-ready:
+		return nil
+	case <-m.ctx.Done():
+		return newError(CodeClosed, "the meeting was left or closed")
+	case <-ctx.Done():
+		return ctxError(ctx)
+	}
+}
+
+// setConnLocked makes c the connection that takes calls and wakes those
+// waiting for one.
+func (m *Meeting) setConnLocked(c *conn) {
+	m.conn = c
+	if c != nil && m.connReady != nil {
+		close(m.connReady)
+		m.connReady = nil
+	}
 }
 
 // joinMessage is the join request: with SetName's name if one was set,

@@ -451,7 +451,7 @@ func (m *Meeting) onSnapshot(c *conn, snap protocol.Snapshot, kind callKind) {
 	}
 	c.synced, c.snapPending = true, false
 	if kind == kindRejoin {
-		m.conn = c
+		m.setConnLocked(c)
 		m.reconnecting = false
 		m.backoff = 0
 		evs = append(evs, Event{Name: EventReconnected, Seq: snap.Seq})
@@ -649,7 +649,7 @@ func (m *Meeting) reconnect() *conn {
 		joined := m.st.self.RoomJoined
 		if !joined {
 			// Never joined: the connection is all there was.
-			m.conn = c
+			m.setConnLocked(c)
 			m.reconnecting = false
 			m.backoff = 0
 			m.mu.Unlock()

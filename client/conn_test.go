@@ -638,3 +638,52 @@ func TestProbeKeepsALiveConnection(t *testing.T) {
 		t.Fatal("a live connection was dropped")
 	}
 }
+
+// A join the server refuses because the room moved to another node (a
+// cluster's owner died mid-join: 4051 and a close), or whose connection
+// drops before the answer, is joined again on the meeting's next
+// connection: the page's join() succeeds.
+func TestJoinInterruptedJoinsAgain(t *testing.T) {
+	for name, interrupt := range map[string]func(fc *fakeConn, msg protocol.ClientMessage){
+		"moved": func(fc *fakeConn, msg protocol.ClientMessage) {
+			moved := protocol.NewError(protocol.CodeRoomMoved, "the room moved to another node; reconnect")
+			fc.push(protocol.ServerMessage{Type: protocol.TypeError, ID: msg.ID, Error: moved})
+			fc.shut(protocol.CodeRoomMoved, moved.Message)
+		},
+		"dropped": func(fc *fakeConn, msg protocol.ClientMessage) { fc.shut(1006, "") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			me := part("v", "pv", stage.OffStage)
+			n := newFakeNet(t, me, viewerPerms)
+			var joins int
+			n.set(func() {
+				n.onJoin = func(fc *fakeConn, msg protocol.ClientMessage) {
+					n.mu.Lock()
+					joins++
+					first := joins == 1
+					n.mu.Unlock()
+					if first {
+						interrupt(fc, msg)
+						return
+					}
+					s := n.snap()
+					fc.push(protocol.ServerMessage{Type: protocol.TypeResult, ID: msg.ID, Seq: s.Seq, Snapshot: &s})
+				}
+			})
+			m, rec := start(t, n, false)
+			if err := m.Join(context.Background()); err != nil {
+				t.Fatalf("join: %v", err)
+			}
+			if !m.Self().RoomJoined {
+				t.Error("not in the room after join")
+			}
+			n.mu.Lock()
+			got, dials := joins, len(n.dials)
+			n.mu.Unlock()
+			if got != 2 || dials != 2 {
+				t.Errorf("%d joins over %d connections, want 2 over 2", got, dials)
+			}
+			rec.waitFor(EventRoomJoined)
+		})
+	}
+}

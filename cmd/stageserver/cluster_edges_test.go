@@ -245,7 +245,8 @@ func TestClusterEdgeCatchesUpAfterARedisBlip(t *testing.T) {
 // (SIGSTOP) past its lease; another node takes the room and the edges
 // follow it; when A wakes and reads the call, its write is fenced (or it
 // deposed the room first), so the edge answers the viewer with an error
-// and the request exists nowhere.
+// and the request exists nowhere. A viewer that joins through an edge
+// meanwhile is in the room once another node owns it.
 func TestClusterEdgesPausedOwnerCannotCommit(t *testing.T) {
 	const ttl = time.Second
 	c := newClusterWith(t, 3, ttl, nil, "-edges")
@@ -275,6 +276,20 @@ func TestClusterEdgesPausedOwnerCannotCommit(t *testing.T) {
 		rctx, rcancel := context.WithTimeout(context.Background(), 20*time.Second)
 		defer rcancel()
 		staleErr <- stale.m.Stage().RequestAccess(rctx)
+	}()
+	// A viewer joining through B meanwhile: B's join call waits on A too,
+	// then is refused (4051); the SDK joins again once it has reconnected.
+	late := c.add(mid, "Late", stage.PresetWebinarViewer)
+	lateJoined := make(chan error, 1)
+	go func() {
+		jctx, jcancel := ctxWait()
+		defer jcancel()
+		m, err := client.Init(jctx, client.Options{BaseURI: b.url, AuthToken: late.Token})
+		if err == nil {
+			t.Cleanup(m.Close)
+			err = m.Join(jctx)
+		}
+		lateJoined <- err
 	}()
 	// A's lease expires; an edge claims the room (each checks every second).
 	eventually(t, "another node owns the room", func() bool {
@@ -308,7 +323,10 @@ func TestClusterEdgesPausedOwnerCannotCommit(t *testing.T) {
 		seen = pendingIDs(host.m)
 		return slices.Equal(seen, []string{fresh.id})
 	})
-	eventually(t, "the stale viewer back in the room", func() bool { return stale.m.Count() == 4 })
+	if err := <-lateJoined; err != nil {
+		t.Errorf("a viewer joining through an edge while the owner was paused: %v", err)
+	}
+	eventually(t, "the stale viewer back in the room", func() bool { return stale.m.Count() == 5 })
 	if s := stale.m.Stage().Status(); s != stage.OffStage {
 		t.Errorf("the stale viewer's status %s: its unacknowledged request exists", s)
 	}
