@@ -320,13 +320,14 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 	}
 	from := er.delivered
 	var count []byte
+	var counted int
 	for _, g := range groups {
 		if g.seq <= from {
 			continue
 		}
 		er.deliverGroupLocked(g)
 		if g.count != nil {
-			count = g.count // only the last of them matters
+			count, counted = g.count, g.aud.Count // only the last of them matters
 		}
 		er.delivered = g.seq
 		er.ring = append(er.ring, g)
@@ -340,7 +341,7 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 		for _, c := range er.conns {
 			conns = append(conns, c)
 		}
-		er.counts.send(count, conns)
+		er.counts.send(count, conns, countInterval(er.hub.cfg.CountInterval, counted)/2)
 	}
 	kept := er.parked[:0]
 	for _, p := range er.parked {
