@@ -17,12 +17,12 @@ import (
 func TestICELiveness(t *testing.T) {
 	var mu sync.Mutex
 	var told []bool
-	s := &SFU{cfg: Config{OnLiveness: func(_, _ string, live bool) {
+	s := &SFU{log: slog.New(slog.DiscardHandler), cfg: Config{OnLiveness: func(_, _ string, live bool) {
 		mu.Lock()
 		told = append(told, live)
 		mu.Unlock()
 	}}}
-	p := &Participant{s: s, m: &meeting{s: s, id: "m"}, userID: "u", log: slog.New(slog.DiscardHandler)}
+	p := &Participant{s: s, m: &meeting{s: s, id: "m"}, userID: "u"}
 	var stale atomic.Bool
 	l := &iceLiveness{p: p, pc: livePublish, stale: stale.Load}
 	seen := func(want ...bool) {
@@ -65,8 +65,8 @@ func TestICELiveness(t *testing.T) {
 // PC the tap keeps alive) is failed when checking lasts failAfter: once,
 // and not when it connects in time or was replaced.
 func TestICELivenessFailsStuckChecking(t *testing.T) {
-	s := &SFU{}
-	p := &Participant{s: s, m: &meeting{s: s, id: "m"}, userID: "u", log: slog.New(slog.DiscardHandler)}
+	s := &SFU{log: slog.New(slog.DiscardHandler)}
+	p := &Participant{s: s, m: &meeting{s: s, id: "m"}, userID: "u"}
 	var stale atomic.Bool
 	var failed atomic.Int32
 	const after = 300 * time.Millisecond

@@ -147,7 +147,7 @@ func (pb *publisher) handleOffer(sdp string, sources map[string]string, iceResta
 	if err := sess.pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeOffer, SDP: sdp}); err != nil {
 		return fail(protocol.NewError(protocol.CodeMediaFailed, "bad publish offer: %v", err))
 	}
-	pb.cands.flush(sess.pc, pb.p.log)
+	pb.cands.flush(sess.pc, pb.p.log())
 	var gathered <-chan struct{}
 	if !sess.gathered || iceRestart {
 		gathered = webrtc.GatheringCompletePromise(sess.pc)
@@ -240,7 +240,7 @@ func (pb *publisher) newSession(tok uint64) (*pubSession, error) {
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		pb.p.log.Debug("publish PC", "state", st.String())
+		pb.p.log().Debug("publish PC", "state", st.String())
 	})
 	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		pb.onTrack(sess, remote, recv)
@@ -256,7 +256,7 @@ func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv 
 	src.info.Source = sess.sourceOf(recv)
 	if rid := remote.RID(); rid != "" && src.video {
 		if !sess.layerGroup(pb.p, recv).add(src, rid) {
-			pb.p.log.Debug("simulcast layer of an unknown rid: not forwarded", "rid", rid)
+			pb.p.log().Debug("simulcast layer of an unknown rid: not forwarded", "rid", rid)
 			return
 		}
 	}
@@ -265,17 +265,17 @@ func (pb *publisher) onTrack(sess *pubSession, remote *webrtc.TrackRemote, recv 
 		kind = "screenshare"
 	}
 	if !pb.p.s.mayProduce(pb.p.m.id, pb.p.userID, kind) {
-		pb.p.log.Debug("track of a kind the user's preset may not produce: not forwarded", "kind", kind)
+		pb.p.log().Debug("track of a kind the user's preset may not produce: not forwarded", "kind", kind)
 		return
 	}
 	if !pb.p.m.addSource(src) {
-		pb.p.log.Debug("track from a user not allowed to publish: not forwarded", "kind", src.info.Kind)
+		pb.p.log().Debug("track from a user not allowed to publish: not forwarded", "kind", src.info.Kind)
 		return
 	}
 	if src.info.Source == protocol.SourceScreenshare {
 		pb.p.m.screenArrived(pb.p.u)
 	}
-	pb.p.log.Debug("forwarding track", "track", src.info.TrackID, "source", src.info.Source, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()), "rid", remote.RID())
+	pb.p.log().Debug("forwarding track", "track", src.info.TrackID, "source", src.info.Source, "codec", src.codec.MimeType, "ssrc", uint32(remote.SSRC()), "rid", remote.RID())
 	src.start()
 }
 

@@ -271,7 +271,7 @@ func (g *layerGroup) checkStalls() {
 				subs = append(subs, sl.p.sub)
 			}
 		}
-		g.owner.log.Debug("simulcast layers stalled", "changed", changed, "stalled", fmt.Sprint(g.stalled))
+		g.owner.log().Debug("simulcast layers stalled", "changed", changed, "stalled", fmt.Sprint(g.stalled))
 	}
 	g.check.Reset(layerCheck)
 	g.mu.Unlock()

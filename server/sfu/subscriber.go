@@ -122,7 +122,7 @@ func (sb *subscriber) onTWCC(fb *rtcp.TransportLayerCC) {
 	probed, fresh := sb.est.probed, sb.est.probedAt == now
 	sb.bweMu.Unlock()
 	if fresh {
-		sb.p.log.Debug("probe train", "rate", int(probed), "estimate", int(est))
+		sb.p.log().Debug("probe train", "rate", int(probed), "estimate", int(est))
 	}
 	sb.estimate.Store(uint64(est))
 	if sb.p.s.cfg.Unpaced {
@@ -216,7 +216,7 @@ func (sb *subscriber) allocate() {
 			sb.bweMu.Lock()
 			b := *sb.est
 			sb.bweMu.Unlock()
-			sb.p.log.Debug("simulcast layer", "track", slots[i].trackID, "from", tracks[i].cur, "to", l,
+			sb.p.log().Debug("simulcast layer", "track", slots[i].trackID, "from", tracks[i].cur, "to", l,
 				"estimate", int(b.rate), "received", int(b.acked), "queue_us", b.queue, "loss", b.loss, "rates", tracks[i].rates,
 				"paced", sb.p.s.stats.paced.Load(), "paced_overflow", sb.p.s.stats.pacedOverflow.Load())
 		}
@@ -399,7 +399,7 @@ func (sb *subscriber) newPC() error {
 		}
 	})
 	pc.OnConnectionStateChange(func(st webrtc.PeerConnectionState) {
-		sb.p.log.Debug("subscribe PC", "state", st.String())
+		sb.p.log().Debug("subscribe PC", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
 			pathOnce.Do(func() {
@@ -548,13 +548,13 @@ func (sb *subscriber) loop() {
 				// Failed: the client did not restart ICE (or could not reach
 				// us); offer an ICE restart on the same connection, as for
 				// the client's request (after any outstanding answer).
-				sb.p.log.Info("subscribe PC failed; offering an ICE restart")
+				sb.p.log().Info("subscribe PC failed; offering an ICE restart")
 				sb.iceRestart = true
 				dirty, ready = true, true
 			} else {
-				sb.p.log.Info("subscribe PC closed by the client; offering a new one")
+				sb.p.log().Info("subscribe PC closed by the client; offering a new one")
 				if err := sb.restart(); err != nil {
-					sb.p.log.Error("cannot make a new subscribe PC", "err", err)
+					sb.p.log().Error("cannot make a new subscribe PC", "err", err)
 					continue
 				}
 				awaiting, dirty, ready = false, true, true
@@ -563,12 +563,12 @@ func (sb *subscriber) loop() {
 		case <-timer.C:
 			if awaiting && resends < maxOfferResends {
 				resends++
-				sb.p.log.Warn("no subscribe answer; sending the offer again", "attempt", resends)
+				sb.p.log().Warn("no subscribe answer; sending the offer again", "attempt", resends)
 				restart := sb.restarting
 				sb.p.send(func(s Signaler) { s.SendOffer(offer, restart) })
 				timer.Reset(sb.p.s.cfg.AnswerTimeout)
 			} else if awaiting {
-				sb.p.log.Warn("no subscribe answer; giving up until the client answers")
+				sb.p.log().Warn("no subscribe answer; giving up until the client answers")
 			}
 		}
 		if dirty && ready && !awaiting && !sb.p.closed.Load() {
@@ -594,7 +594,7 @@ func (sb *subscriber) reconcile() (string, bool) {
 			return "", false
 		}
 		if err := sb.newPC(); err != nil {
-			sb.p.log.Error("cannot make the subscribe PC", "err", err)
+			sb.p.log().Error("cannot make the subscribe PC", "err", err)
 			return "", false
 		}
 	}
@@ -620,7 +620,7 @@ func (sb *subscriber) reconcile() (string, bool) {
 		sl := sb.freeSlotFor(src)
 		if sl == nil {
 			if err := sb.addSlots(src.kind(), want); err != nil {
-				sb.p.log.Warn("cannot add a slot", "kind", src.kind().String(), "err", err)
+				sb.p.log().Warn("cannot add a slot", "kind", src.kind().String(), "err", err)
 				continue
 			}
 			added = true
@@ -667,7 +667,7 @@ func (sb *subscriber) reconcile() (string, bool) {
 	}
 	if err != nil {
 		if !sb.p.closed.Load() {
-			sb.p.log.Warn("subscribe offer failed", "err", err)
+			sb.p.log().Warn("subscribe offer failed", "err", err)
 		}
 		sb.unoffered = true
 		sb.iceRestart = sb.iceRestart || restart
@@ -810,7 +810,7 @@ func (sb *subscriber) applyAnswer(sdp string) error {
 	sb.candMu.Lock()
 	defer sb.candMu.Unlock()
 	sb.remote = true
-	sb.cands.flush(sb.pc, sb.p.log)
+	sb.cands.flush(sb.pc, sb.p.log())
 	return nil
 }
 

@@ -25,12 +25,12 @@ func TestCountFan(t *testing.T) {
 		mu.Lock()
 		got[c] = append(got[c], string(frame))
 		mu.Unlock()
-	}}
+	}, sleep: func(time.Duration) {}}
 	const broadcasts = 5
-	f.send([]byte("0"), conns)
+	f.send([]byte("0"), conns, time.Second)
 	<-started
 	for i := 1; i < broadcasts; i++ {
-		f.send([]byte(fmt.Sprint(i)), conns)
+		f.send([]byte(fmt.Sprint(i)), conns, time.Second)
 	}
 	close(sent)
 	for {
@@ -60,5 +60,60 @@ func TestCountFan(t *testing.T) {
 	// those in between were replaced before they went out.
 	if want := countChunk + len(conns); total != want {
 		t.Errorf("%d frames, want %d", total, want)
+	}
+}
+
+// A broadcast goes out countChunk connections at a time, the pauses
+// between chunks spread evenly over the span it was given: a large room's
+// count fills no moment of the machine.
+func TestCountFanSpread(t *testing.T) {
+	const span = 5 * time.Second
+	conns := make([]*conn, 10*countChunk+1)
+	for i := range conns {
+		conns[i] = &conn{}
+	}
+	var mu sync.Mutex
+	var chunks []int // frames delivered between pauses
+	var pauses []time.Duration
+	delivered := 0
+	done := make(chan struct{})
+	f := &countFan{
+		deliver: func(*conn, []byte) {
+			mu.Lock()
+			delivered++
+			if delivered == len(conns) {
+				chunks = append(chunks, delivered)
+				close(done)
+			}
+			mu.Unlock()
+		},
+		sleep: func(d time.Duration) {
+			mu.Lock()
+			chunks = append(chunks, delivered)
+			pauses = append(pauses, d)
+			mu.Unlock()
+		},
+	}
+	f.send([]byte("1"), conns, span)
+	<-done
+	mu.Lock()
+	defer mu.Unlock()
+	want := (len(conns) + countChunk - 1) / countChunk
+	if len(chunks) != want {
+		t.Fatalf("%d chunks, want %d", len(chunks), want)
+	}
+	for k, n := range chunks {
+		if prev := k * countChunk; n-prev > countChunk || n-prev <= 0 {
+			t.Fatalf("delivered before each pause %v: chunk %d has %d, want at most %d", chunks, k, n-prev, countChunk)
+		}
+	}
+	// want-1 pauses of span/want: the last chunk goes out within the span.
+	if len(pauses) != want-1 {
+		t.Fatalf("%d pauses, want %d", len(pauses), want-1)
+	}
+	for _, d := range pauses {
+		if d != span/time.Duration(want) {
+			t.Fatalf("pauses %v, want each %v", pauses, span/time.Duration(want))
+		}
 	}
 }

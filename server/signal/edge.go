@@ -320,13 +320,15 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 	}
 	from := er.delivered
 	var count []byte
+	var counted int
+	var countSeq int64
 	for _, g := range groups {
 		if g.seq <= from {
 			continue
 		}
 		er.deliverGroupLocked(g)
 		if g.count != nil {
-			count = g.count // only the last of them matters
+			count, counted, countSeq = g.count, g.aud.Count, g.seq // only the last of them matters
 		}
 		er.delivered = g.seq
 		er.ring = append(er.ring, g)
@@ -338,9 +340,11 @@ func (er *edgeRoom) deliver(entries []StreamEntry) {
 	if count != nil {
 		conns := make([]*conn, 0, len(er.conns))
 		for _, c := range er.conns {
-			conns = append(conns, c)
+			if c.edgeSkip < countSeq { // else its snapshot holds this count or a newer one
+				conns = append(conns, c)
+			}
 		}
-		er.counts.send(count, conns)
+		er.counts.send(count, conns, countInterval(er.hub.cfg.CountInterval, counted)/2)
 	}
 	kept := er.parked[:0]
 	for _, p := range er.parked {

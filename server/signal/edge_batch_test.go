@@ -617,3 +617,42 @@ func TestGatherOn(t *testing.T) {
 		}
 	}
 }
+
+// A count reaches the edge's connections whose snapshot is older than its
+// commit; one whose snapshot is at or past it has that count or a newer one
+// already (the edge answered its join before the stream delivered the
+// count), and an older count after it would set the viewer's count back.
+func TestEdgeCountSkipsNewerSnapshots(t *testing.T) {
+	h := NewHub(Config{Auth: &fakeAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	t.Cleanup(h.Close)
+	var mu sync.Mutex
+	got := map[string]string{}
+	er := &edgeRoom{hub: h, id: "m", conns: map[string]*conn{}, pos: map[string]StreamPos{}, delivered: 2,
+		counts: countFan{deliver: func(c *conn, frame []byte) {
+			mu.Lock()
+			got[c.id.UserID] = string(frame)
+			mu.Unlock()
+		}, sleep: func(time.Duration) {}}}
+	for uid, skip := range map[string]int64{"older": 0, "just older": 4, "at": 5, "newer": 9} {
+		c := newConn(h, discard{})
+		c.id = auth.Identity{MeetingID: "m", UserID: uid, Preset: stage.BuiltinPresets()[stage.PresetWebinarViewer]}
+		c.edgeSkip = skip
+		er.putConnLocked(c)
+	}
+	er.deliver([]StreamEntry{{Stream: streamAudience, Pos: StreamPos{ID: "1-0", Seq: 5}, Body: []byte(`{"n":7}`)}})
+	for {
+		er.counts.mu.Lock()
+		running := er.counts.running
+		er.counts.mu.Unlock()
+		if !running {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	want := encodeEvent(protocol.ServerMessage{Event: protocol.EventCount, Count: 7})
+	if len(got) != 2 || got["older"] != string(want) || got["just older"] != string(want) {
+		t.Fatalf("count frames %q, want %s to the two connections with older snapshots only", got, want)
+	}
+}

@@ -240,6 +240,9 @@ type Hub struct {
 
 	pingOnce sync.Once
 	stopPing chan struct{} // closed by Close
+	// pacePings, when set, replaces the pinger's pause between chunks
+	// (tests).
+	pacePings func(time.Duration) bool
 
 	mu        sync.Mutex
 	rooms     map[string]*room
@@ -442,8 +445,10 @@ func (h *Hub) sweepLimitsLocked(now time.Time) {
 // whose write has taken writeTimeout. One goroutine for the hub replaces a
 // ticker per connection.
 func (h *Hub) pingLoop() {
-	t := time.NewTicker(min(h.pingInterval, h.writeTimeout) / 4)
+	tick := min(h.pingInterval, h.writeTimeout) / 4
+	t := time.NewTicker(tick)
 	defer t.Stop()
+	var due []*conn
 	for {
 		select {
 		case <-h.stopPing:
@@ -451,6 +456,7 @@ func (h *Hub) pingLoop() {
 		case now := <-t.C:
 			quiet := now.Add(-h.pingInterval).UnixNano()
 			stuck := now.Add(-h.writeTimeout).UnixNano()
+			due = due[:0]
 			h.mu.Lock()
 			h.sweepLimitsLocked(now)
 			for c := range h.conns {
@@ -458,12 +464,57 @@ func (h *Hub) pingLoop() {
 					go c.cut("write timed out")
 					continue
 				}
-				if c.lastRead.Load() < quiet && !c.isClosing() && c.pinging.CompareAndSwap(false, true) {
-					go c.ping(h.pingInterval)
+				if c.lastRead.Load() < quiet && !c.pinging.Load() {
+					due = append(due, c)
 				}
 			}
 			h.mu.Unlock()
+			h.pingPaced(due, quiet, tick/2)
+			clear(due)
 		}
+	}
+}
+
+// pingChunk is how many pings the pinger starts at once. The connections
+// that joined within one pinger round fall due together a ping interval
+// later: in a join wave of 10,000 viewers on a node that was 1,500–2,600
+// pings (and their pongs) at once every 2.5 s, and a request → host that
+// came in behind them waited 35–175 ms for its reader to run.
+const pingChunk = 32
+
+// pingPaced pings the connections of due still quiet since before quiet,
+// pingChunk at a time, spread evenly over span; it gives up when the hub
+// closes.
+func (h *Hub) pingPaced(due []*conn, quiet int64, span time.Duration) {
+	chunks := (len(due) + pingChunk - 1) / pingChunk
+	pause := span / time.Duration(max(chunks, 1))
+	for len(due) > 0 {
+		n := min(len(due), pingChunk)
+		for _, c := range due[:n] {
+			if c.lastRead.Load() < quiet && !c.isClosing() && c.pinging.CompareAndSwap(false, true) {
+				go c.ping(h.pingInterval)
+			}
+		}
+		due = due[n:]
+		if len(due) > 0 && !h.pace(pause) {
+			return
+		}
+	}
+}
+
+// pace waits d between two chunks of the pinger's; false: the hub closed.
+// Tests replace it (pacePings).
+func (h *Hub) pace(d time.Duration) bool {
+	if h.pacePings != nil {
+		return h.pacePings(d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-h.stopPing:
+		return false
+	case <-t.C:
+		return true
 	}
 }
 

@@ -711,7 +711,7 @@ func (r *room) broadcastCount() {
 	for _, c := range r.attached {
 		conns = append(conns, c)
 	}
-	r.counts.send(b, conns)
+	r.counts.send(b, conns, countInterval(r.hub.cfg.CountInterval, n)/2)
 	r.publishLocked(commitParts{aud: &audPart{Count: n}})
 }
 

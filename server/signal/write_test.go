@@ -148,3 +148,60 @@ func TestHelloWithTheUpgrade(t *testing.T) {
 		t.Fatalf("join answer %+v (%v)", j, err)
 	}
 }
+
+// Connections that fall due for a ping in the same round (a join wave's,
+// which joined within one round) are pinged pingChunk at a time with a
+// pause between chunks, not all at once; every one of them is pinged.
+func TestPingsArePaced(t *testing.T) {
+	h := NewHub(Config{Auth: &fakeAuth{}, Logger: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	h.pingInterval = 50 * time.Millisecond
+	t.Cleanup(h.Close)
+	const n = 3*pingChunk + 5
+	conns := make([]*conn, n)
+	h.mu.Lock()
+	for i := range conns {
+		conns[i] = newConn(h, discard{}) // lastRead 0: quiet since ever
+		h.conns[conns[i]] = struct{}{}
+	}
+	h.mu.Unlock()
+	// A connection was pinged once its ping started: in flight, or
+	// answered (its pong sets lastRead).
+	pinged := func() int {
+		k := 0
+		for _, c := range conns {
+			if c.pinging.Load() || c.lastRead.Load() != 0 {
+				k++
+			}
+		}
+		return k
+	}
+	var mu sync.Mutex
+	var atPauses []int
+	h.pacePings = func(time.Duration) bool {
+		mu.Lock()
+		atPauses = append(atPauses, pinged())
+		mu.Unlock()
+		return true
+	}
+	h.pingOnce.Do(func() { go h.pingLoop() })
+	// The first round's pauses come before its last chunk's pings: all are
+	// recorded once every connection was pinged.
+	deadline := time.Now().Add(waitTimeout)
+	for pinged() < n {
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d connections pinged", pinged(), n)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	first := atPauses[:min(len(atPauses), n/pingChunk)]
+	if len(first) < n/pingChunk {
+		t.Fatalf("%d connections pinged with %d pauses between, want a pause after each %d", n, len(first), pingChunk)
+	}
+	for k, got := range first {
+		if want := (k + 1) * pingChunk; got != want {
+			t.Fatalf("pinged before each pause: %v, want %d before pause %d", first, want, k+1)
+		}
+	}
+}
