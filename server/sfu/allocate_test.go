@@ -273,6 +273,24 @@ func TestTrainRate(t *testing.T) {
 	if r, _ := trainRate(same); r != bweMax {
 		t.Fatalf("a train that arrived at once: %g, want bweMax", r)
 	}
+	// A train of slot.probe's: full-size packets, then small ones, through
+	// a 4 KB token bucket at 300 kbit/s: each packet arrives once the
+	// bucket has its bytes. The small ones measure the rate (an average
+	// size over the median gap read 12% high).
+	var mixed []ack
+	sent := 0
+	for i := range probeDrain + probeMeasure {
+		size := probeDrainPadding + rtpWireOverhead
+		if i >= probeDrain {
+			size = probeMeasurePadding + rtpWireOverhead
+		}
+		sent += size
+		at := max(0, int64(float64(sent-4096)/37_500*1e6))
+		mixed = append(mixed, ack{size: size, arrival: at, probe: true})
+	}
+	if r, ok := trainRate(mixed); !ok || r < 285e3 || r > 315e3 {
+		t.Errorf("slot.probe's train at 300 kbit/s: trainRate = %g, %v; want 300e3 ± 5%%", r, ok)
+	}
 	// A receiver that stalled once: on a fast link the train arrives
 	// 250 µs apart but for one 40 ms gap (its reader was not scheduled);
 	// on a 300 kbit/s link, 255 bytes every 6.8 ms but for a stall and the
@@ -469,5 +487,51 @@ func TestBWEProbeWhileHolding(t *testing.T) {
 	}
 	if b.rate > 300e3 {
 		t.Fatalf("estimate %g after probes under congestion; want no rise", b.rate)
+	}
+}
+
+// Probe trains: while a viewer is below its top, 2 s apart, doubling to
+// 6 s; again at once once it was on top; never within probeSettle of a
+// switch down (its link's queue is full then).
+func TestProbeSchedule(t *testing.T) {
+	const s = int64(time.Second)
+	type step struct {
+		at              int64
+		below, wentDown bool
+		due             bool // and then sent
+	}
+	for _, c := range []struct {
+		name  string
+		steps []step
+	}{
+		{"below from the start: 2, 4, 6, 6 s apart", []step{
+			{0, true, false, true}, {1 * s, true, false, false}, {2 * s, true, false, true},
+			{5 * s, true, false, false}, {6 * s, true, false, true}, {11 * s, true, false, false},
+			{12 * s, true, false, true}, {18 * s, true, false, true},
+		}},
+		{"on top: none; below again, 2 s apart again", []step{
+			{0, true, false, true}, {1 * s, false, false, false}, {1*s + 1, true, false, false}, {2 * s, true, false, true},
+			{3 * s, false, false, false}, {4 * s, true, false, true}, {5 * s, true, false, false}, {6 * s, true, false, true},
+		}},
+		{"a switch down from the top: the first train after probeSettle", []step{
+			{0, false, false, false}, {10 * s, true, true, false}, {10*s + int64(probeSettle) - 1, true, false, false},
+			{10*s + int64(probeSettle), true, false, true}, {12*s + int64(probeSettle), true, false, true},
+		}},
+		{"a switch down while probed: the next train waits", []step{
+			{0, true, false, true}, {2*s - 1, true, true, false}, {2 * s, true, false, false},
+			{2*s - 1 + int64(probeSettle), true, false, true},
+		}},
+	} {
+		var ps probeSchedule
+		for i, st := range c.steps {
+			due := ps.due(st.below, st.wentDown, st.at)
+			if due != st.due {
+				t.Errorf("%s: step %d (at %v): due %v, want %v", c.name, i, time.Duration(st.at), due, st.due)
+				break
+			}
+			if due {
+				ps.sent(st.at)
+			}
+		}
 	}
 }

@@ -28,8 +28,8 @@ import (
 //     times what the viewer received (GCC's bound: more is a guess) and
 //     not past the last probe's measure while it is recent;
 //   - to find out whether more fits, the allocator has a slot send a probe
-//     train (padding-only packets, back to back: slot.probe); the median
-//     gap between arrivals in the train's second half gives the link's
+//     train (padding-only packets, back to back: slot.probe); the packets'
+//     spacing on arrival in the train's second half gives the link's
 //     rate (trainRate), and unless congestion is seen the estimate may
 //     rise to bweProbeUse of it. A switch up is made only on a measured
 //     rate, so a viewer on a slow link is not moved up to find out
@@ -266,33 +266,33 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	return b.rate
 }
 
-// trainRate is the rate a probe train measured: a packet's size over the
-// median gap between arrivals in the train's second half. The first half
-// is left out: a token bucket on the path (Wi-Fi, a shaper) lets a burst
-// through at line rate, and only the packets after it show the rate it
-// allows. The median, not the spread: a receiver that was not scheduled
-// for a while (a loaded machine) reads a few packets late and the rest in
-// a batch, one long gap among short ones, and the spread would take that
-// stall for the link (the packet-pair median filter).
+// trainRate is the rate a probe train measured: the median over the
+// train's second half of a packet's size over the gap before its arrival
+// (a link sends a packet in the gap after the one before it; a train's
+// packets differ in size, slot.probe). The first half is left out: a
+// token bucket on the path (Wi-Fi, a shaper) lets a burst through at line
+// rate, and only the packets after it show the rate it allows. The
+// median, not the spread: a receiver that was not scheduled for a while
+// (a loaded machine) reads a few packets late and the rest in a batch,
+// one long gap among short ones, and the spread would take that stall
+// for the link (the packet-pair median filter).
 func trainRate(train []ack) (float64, bool) {
 	if len(train) < bweProbeMin {
 		return 0, false
 	}
 	slices.SortFunc(train, func(a, b ack) int { return cmp.Compare(a.arrival, b.arrival) })
 	half := train[len(train)/2-1:]
-	bytes := 0
-	gaps := make([]int64, 0, len(half)-1)
+	rates := make([]float64, 0, len(half)-1)
 	for i, a := range half[1:] {
-		bytes += a.size
-		gaps = append(gaps, a.arrival-half[i].arrival)
+		rate := float64(bweMax)
+		if gap := a.arrival - half[i].arrival; gap > 0 {
+			rate = min(bweMax, float64(a.size)*8/(float64(gap)/1e6))
+		}
+		rates = append(rates, rate)
 	}
-	slices.Sort(gaps)
-	gap := gaps[len(gaps)/2]
-	if gap <= 0 {
-		return bweMax, true
-	}
-	size := float64(bytes) / float64(len(gaps))
-	return min(bweMax, size*8/(float64(gap)/1e6)), true
+	slices.Sort(rates)
+	// The lower median: of equal packets, the longer middle gap.
+	return rates[(len(rates)-1)/2], true
 }
 
 // sentLog remembers, lock-free, when the last sentLogSize packets to a
