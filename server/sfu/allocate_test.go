@@ -538,3 +538,41 @@ func TestProbeSchedule(t *testing.T) {
 		}
 	}
 }
+
+// Packets sent before the viewer's path came up again (an ICE restart after
+// its network changed) went to an address that is gone: reported lost, they
+// are not the new path's loss; those sent after it are.
+func TestTWCCAcksOldPathNotLost(t *testing.T) {
+	now := int64(1_000_000_000_000)
+	ms := int64(time.Millisecond)
+	var log sentLog
+	for i := range 6 {
+		log.next(1000, false, now+int64(i)*ms)
+	}
+	log.pathUp(now + 3*ms) // packets 0-2 went on the old path
+	// 0, 1, 3 and 4 lost; 2 and 5 arrived.
+	received := []bool{false, false, true, false, false, true}
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 6, ReferenceTime: 10}
+	var syms []uint16
+	for _, r := range received {
+		if r {
+			syms = append(syms, rtcp.TypeTCCPacketReceivedSmallDelta)
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
+		} else {
+			syms = append(syms, rtcp.TypeTCCPacketNotReceived)
+		}
+	}
+	fb.PacketChunks = []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: syms}}
+	got := twccAcks(fb, &log, now+time.Second.Nanoseconds(), nil)
+	var lost, arrived []int64
+	for _, a := range got {
+		if a.lost {
+			lost = append(lost, (a.sent-now)/ms)
+		} else {
+			arrived = append(arrived, (a.sent-now)/ms)
+		}
+	}
+	if !slices.Equal(lost, []int64{3, 4}) || !slices.Equal(arrived, []int64{2, 5}) {
+		t.Fatalf("lost %v and arrived %v (by seq), want lost [3 4] (after the path came up), arrived [2 5]", lost, arrived)
+	}
+}

@@ -298,8 +298,15 @@ func trainRate(train []ack) (float64, bool) {
 // sentLog remembers, lock-free, when the last sentLogSize packets to a
 // viewer went and their sizes, by transport-wide sequence number.
 type sentLog struct {
-	seq  atomic.Uint32 // the next transport-wide sequence number
-	ring [sentLogSize]struct {
+	seq atomic.Uint32 // the next transport-wide sequence number
+	// pathSince: when the viewer's path last came up (an ICE restart
+	// connected). A packet sent before it went on a path that is gone; a
+	// report that it did not arrive says nothing of the new one's
+	// congestion. (Counted, the ~2 s of packets lost to a viewer's network
+	// change read as 88% loss and moved it down to the lowest layer on a
+	// free link.)
+	pathSince atomic.Int64
+	ring      [sentLogSize]struct {
 		seqAt atomic.Uint64 // seq<<48 | departure unix ns (48 bits: wraps every ~3 days)
 		size  atomic.Uint32
 	}
@@ -345,6 +352,9 @@ func (l *sentLog) departed(seq uint16, at int64) {
 	}
 }
 
+// pathUp notes that the viewer's path came up at now (see pathSince).
+func (l *sentLog) pathUp(now int64) { l.pathSince.Store(now) }
+
 // logged is what the log remembers of a packet.
 type logged struct {
 	at    int64 // when it went (unix ns)
@@ -372,13 +382,15 @@ func (l *sentLog) sent(seq uint16, now int64) (logged, bool) {
 // (µs on the viewer's clock), looked up in the log; packets the log no
 // longer holds are left out, and so are packets reported not received
 // that may only not have arrived yet: those still in the pacer, and those
-// that went after the last one that arrived. (The pacer reorders: audio
+// that went after the last one that arrived (the pacer reorders: audio
 // and probe trains pass the video it holds, and take later numbers, so a
-// report often lists video still on its way as not received. Counted as
-// lost, it brought the estimate down to its least on a 2 Mbit/s link.)
+// report often lists video still on its way as not received; counted as
+// lost, it brought the estimate down to its least on a 2 Mbit/s link);
+// and those sent before the path came up (sentLog.pathSince).
 func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []ack {
 	start := len(out)
 	lastReceived := int64(0) // when the last packet that arrived went
+	since := log.pathSince.Load()
 	seq := fb.BaseSequenceNumber
 	arrival := int64(fb.ReferenceTime) * 64_000
 	deltas := fb.RecvDeltas
@@ -398,7 +410,7 @@ func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []a
 			}
 		}
 		a.arrival = arrival
-		if l, ok := log.sent(seq, now); ok && !(a.lost && l.held) {
+		if l, ok := log.sent(seq, now); ok && !(a.lost && (l.held || l.at < since)) {
 			a.sent, a.size, a.probe = l.at, l.size, l.probe
 			out = append(out, a)
 			if !a.lost {

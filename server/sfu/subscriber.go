@@ -419,9 +419,13 @@ func (sb *subscriber) newPC() error {
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		live.state(st)
 		if st == webrtc.ICEConnectionStateConnected {
-			// Connected again after a restart: heard, as pion's agent was.
+			// Connected again after a restart: heard, as pion's agent was;
+			// what was sent meanwhile is not the new path's loss.
 			if pp := sb.path.Load(); pp != nil && pp.pc == pc {
 				pp.wasHeard()
+			}
+			if log := sb.sent.Load(); log != nil {
+				log.pathUp(time.Now().UnixNano())
 			}
 		}
 	})
