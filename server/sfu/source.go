@@ -77,10 +77,10 @@ const (
 	// How long a packet may wait between the server reading it and its
 	// fan-out before it is shed: video first, audio last.
 	maxVideoDelay = 100 * time.Millisecond
+	maxAudioDelay = 250 * time.Millisecond
 	// sourceGapLog: a video layer whose packets stop for longer is logged
 	// (debug): a viewer freezes at about this gap between frames.
-	sourceGapLog  = 150 * time.Millisecond
-	maxAudioDelay = 250 * time.Millisecond
+	sourceGapLog = 150 * time.Millisecond
 )
 
 var noSlots = []*slot{}
