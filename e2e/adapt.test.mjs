@@ -56,6 +56,66 @@ const join = (b, person) => openJoined(b, b === browser ? hostURL : labURL, pers
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const holdSecs = Number(process.env.STAGEKIT_ADAPT_HOLD_SECS || 20);
+// STAGEKIT_ADAPT_TRACE=1 prints, for the time limited, the shaped viewer's
+// stats at every sample (a freeze marked "!!") and every gap of more than
+// 150 ms between two frames it showed, with what the server did or saw
+// then: a probe train sent to the viewer, a layer switch, a gap in the
+// presenter's packets (the presenter or the server stalled: every viewer
+// freezes). Chromium counts a freeze at a gap over max(3 × the average,
+// average + 150 ms), about 200 ms at 20 frames/s.
+const trace = !!process.env.STAGEKIT_ADAPT_TRACE;
+
+// Page side: every frame the page's first <video> shows (epoch ms shown,
+// its last packet received, its RTP time), and the longest delay of a
+// 20 ms timer since the last read (a starved renderer).
+function recordFrames() {
+  window.frames = [];
+  const v = document.querySelector("video");
+  const each = (now, m) => {
+    frames.push([performance.timeOrigin + now, m.receiveTime ? performance.timeOrigin + m.receiveTime : 0, m.rtpTimestamp ?? 0]);
+    v.requestVideoFrameCallback(each);
+  };
+  v.requestVideoFrameCallback(each);
+  let last = performance.now();
+  window.maxLag = 0;
+  setInterval(() => {
+    const now = performance.now();
+    window.maxLag = Math.max(window.maxLag, Math.round(now - last - 20));
+    last = now;
+  }, 20);
+}
+
+async function printTrace(samples, page, people) {
+  const hms = (ms) => new Date(ms).toISOString().slice(11, 23);
+  for (let i = 1; i < samples.length; i++) {
+    const x = samples[i], v = x[0], p = samples[i - 1][0];
+    const d = (k) => v[k] - p[k];
+    const jb = d("jitterEmitted") > 0 ? (1000 * d("jitterDelay") / d("jitterEmitted")).toFixed(0) : "-";
+    console.log(`# ${hms(x.at)} ${v.layer || "?"} decoded +${d("framesDecoded")} freezes +${d("freezeCount")}${d("freezeCount") ? "!!" : ""} ` +
+      `keyframes +${d("keyFrames")} nacks +${d("nacks")} plis +${d("plis")} lost +${d("lost")} dropped +${d("dropped")} jitterbuffer ${jb} ms ` +
+      `${(d("bytes") / 1000).toFixed(1)} kB; link drops +${x.drops - samples[i - 1].drops}; presenter's q frames +${x.qSent - samples[i - 1].qSent}; page timer late ${x.lag} ms`);
+  }
+  // What the server did for the viewer, and saw of the presenter.
+  const events = [];
+  for (const l of server.log().split("\n")) {
+    const m = /^time=(\S+) level=\S+ msg=(?:"([^"]*)"|(\S+))/.exec(l);
+    if (!m) continue;
+    const at = Date.parse(m[1]), msg = m[2] ?? m[3];
+    if ((msg === "probe train sent" || msg === "simulcast layer") && l.includes(`user=${people.Shaped.id}`)) {
+      events.push([at, msg === "simulcast layer" ? `switch ${/from=(\S+) to=(\S+)/.exec(l).slice(1).join("→")}` : "probe train"]);
+    } else if (msg === "source gap" && l.includes(`user=${people.Host.id}`)) {
+      events.push([at, `presenter's layer ${/layer=(\d+)/.exec(l)[1]} gap ${/ms=(\d+)/.exec(l)[1]} ms`]);
+    }
+  }
+  const frames = await page.evaluate(() => frames);
+  for (let i = 1; i < frames.length; i++) {
+    const [shown, recv, rtp] = frames[i], [pshown, precv, prtp] = frames[i - 1];
+    if (shown - pshown <= 150) continue;
+    const near = events.filter(([at]) => at >= precv - 300 && at <= recv + 50).map(([, e]) => e);
+    console.log(`# frame gap ${Math.round(shown - pshown)} ms at ${hms(pshown)}: received ${Math.round(recv - precv)} ms apart, ` +
+      `captured ${Math.round((rtp - prtp) / 90)} ms apart; ${near.join(", ") || "nothing at the server"}`);
+  }
+}
 
 // The server's last layer decisions and probe trains for each viewer, for
 // a failure's message.
@@ -88,6 +148,12 @@ async function until(pages, done, timeout) {
     topFrames.push(sent.f ?? 0);
     s.topSent = topFrames.length < 5 || topFrames.at(-1) > topFrames.at(-5);
     s.limited = limited.f;
+    if (trace) {
+      s.at = Date.now();
+      s.qSent = sent.q ?? 0;
+      s.lag = await pages[0].evaluate(() => { const l = window.maxLag ?? 0; window.maxLag = 0; return l; });
+      s.drops = lab.drops("down");
+    }
     samples.push(s);
     if (done(s)) return { secs: (Date.now() - start) / 1000, samples };
     if (Date.now() - start > timeout) return { secs: null, samples };
@@ -114,6 +180,7 @@ test("a viewer limited to 300 kbit/s gets the low layer and keeps playing; back 
   const top = await until([shaped, free], ([s, f]) => s.layer === "f" && f.layer === "f", 60000);
   assert.ok(top.secs !== null, `both viewers decode the full layer: ${JSON.stringify(top.samples.slice(-3))}\n${decisions(viewers)}`);
 
+  if (trace) await shaped.evaluate(recordFrames);
   lab.shape("down", "300kbit");
   const low = await until([shaped, free], ([s]) => s.layer === "q", 30000);
   assert.ok(low.secs !== null, `the shaped viewer gets the low layer\n${decisions(viewers)}`);
@@ -124,6 +191,7 @@ test("a viewer limited to 300 kbit/s gets the low layer and keeps playing; back 
   const [s1] = held.samples[held.samples.length - 1];
   assert.ok(s1.framesDecoded > s0.framesDecoded + 100, `frames decoded while limited: ${s0.framesDecoded} → ${s1.framesDecoded}`);
 
+  if (trace) await printTrace([...low.samples, ...held.samples], shaped, people);
   lab.unshape("down");
   const back = await until([shaped, free], ([s]) => s.layer === "f", 60000);
   assert.ok(back.secs !== null, `the shaped viewer returns to the full layer\n${decisions(viewers)}`);

@@ -130,7 +130,9 @@ export function recordPeerConnections() {
         if (r.type === "inbound-rtp" && r.kind === "video" && (!best || (r.framesDecoded ?? 0) > best.framesDecoded)) {
           best = { width: r.frameWidth ?? 0, framesDecoded: r.framesDecoded ?? 0, freezeCount: r.freezeCount ?? 0,
             freezeSecs: r.totalFreezesDuration ?? 0, lost: r.packetsLost ?? 0, received: r.packetsReceived ?? 0,
-            nacks: r.nackCount ?? 0, plis: r.pliCount ?? 0 };
+            nacks: r.nackCount ?? 0, plis: r.pliCount ?? 0, keyFrames: r.keyFramesDecoded ?? 0,
+            dropped: r.framesDropped ?? 0, jitterDelay: r.jitterBufferDelay ?? 0, jitterEmitted: r.jitterBufferEmittedCount ?? 0,
+            bytes: r.bytesReceived ?? 0 };
         }
       });
     }

@@ -7,7 +7,9 @@ package sfu
 //
 // Hysteresis, so that a viewer does not flap between layers:
 //   - a track stays on its layer while the layer fits the estimate; it
-//     goes down as soon as it does not (the estimate fell: congestion);
+//     goes down as soon as it does not (the estimate fell: congestion),
+//     to a layer that fits with allocHeadroom to spare (the link's queue
+//     must drain);
 //   - it goes up only when the next layer fits with allocHeadroom to
 //     spare, and not before upAfter: allocHold after any switch down,
 //     or, when a switch up had to be undone within allocProbeFail (the
@@ -69,13 +71,21 @@ func chooseLayers(budget float64, tracks []allocTrack, now int64) []int {
 			}
 			cost := t.rates[next] - t.rates[pick[i]]
 			need := cost
-			if next > t.cur {
+			switch {
+			case next > t.cur:
 				// Going above what it carries: with headroom, and not
 				// while held back.
 				need = t.rates[next]*allocHeadroom - t.rates[pick[i]]
 				if t.choice != nil && now < t.choice.upAfter {
 					continue
 				}
+			case next < t.cur && t.rates[t.cur] >= 0 && t.rates[t.cur]-t.rates[pick[i]] > budget:
+				// Going down (its layer no longer fits): to a layer with
+				// headroom too, or the queue the congestion left on the
+				// link does not drain (at 300 kbit/s, a half layer that
+				// fit at 92% of the estimate kept the queue full until a
+				// second switch down).
+				need = t.rates[next]*allocHeadroom - t.rates[pick[i]]
 			}
 			if need <= budget {
 				budget -= cost

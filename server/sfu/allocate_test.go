@@ -25,6 +25,9 @@ func TestChooseLayers(t *testing.T) {
 		{"going up needs headroom", 1.6e6, []allocTrack{{rates: three, cur: 1}}, 0, []int{1}},
 		{"going up with headroom", 1.9e6, []allocTrack{{rates: three, cur: 1}}, 0, []int{2}},
 		{"down at once when it does not fit", 300e3, []allocTrack{{rates: three, cur: 2}}, 0, []int{0}},
+		{"down to a layer with headroom", 550e3, []allocTrack{{rates: three, cur: 2}}, 0, []int{0}},
+		{"down to a layer with headroom, the half", 700e3, []allocTrack{{rates: three, cur: 2}}, 0, []int{1}},
+		{"staying needs no headroom below either", 700e3, []allocTrack{{rates: []float64{150e3, 600e3, 610e3}, cur: 2}}, 0, []int{2}},
 		{"the lowest layer even when nothing fits", 50e3, []allocTrack{{rates: three, cur: 2}}, 0, []int{0}},
 		{"a missing layer is skipped", 5e6, []allocTrack{{rates: []float64{150e3, 500e3, -1}, cur: 0}}, 0, []int{1}},
 		{"only the top layer there", 100e3, []allocTrack{{rates: []float64{-1, -1, 1500e3}, cur: -1}}, 0, []int{2}},
@@ -273,6 +276,24 @@ func TestTrainRate(t *testing.T) {
 	if r, _ := trainRate(same); r != bweMax {
 		t.Fatalf("a train that arrived at once: %g, want bweMax", r)
 	}
+	// A train of slot.probe's: full-size packets, then small ones, through
+	// a 4 KB token bucket at 300 kbit/s: each packet arrives once the
+	// bucket has its bytes. The small ones measure the rate (an average
+	// size over the median gap read 12% high).
+	var mixed []ack
+	sent := 0
+	for i := range probeDrain + probeMeasure {
+		size := probeDrainPadding + rtpWireOverhead
+		if i >= probeDrain {
+			size = probeMeasurePadding + rtpWireOverhead
+		}
+		sent += size
+		at := max(0, int64(float64(sent-4096)/37_500*1e6))
+		mixed = append(mixed, ack{size: size, arrival: at, probe: true})
+	}
+	if r, ok := trainRate(mixed); !ok || r < 285e3 || r > 315e3 {
+		t.Errorf("slot.probe's train at 300 kbit/s: trainRate = %g, %v; want 300e3 ± 5%%", r, ok)
+	}
 	// A receiver that stalled once: on a fast link the train arrives
 	// 250 µs apart but for one 40 ms gap (its reader was not scheduled);
 	// on a 300 kbit/s link, 255 bytes every 6.8 ms but for a stall and the
@@ -469,5 +490,89 @@ func TestBWEProbeWhileHolding(t *testing.T) {
 	}
 	if b.rate > 300e3 {
 		t.Fatalf("estimate %g after probes under congestion; want no rise", b.rate)
+	}
+}
+
+// Probe trains: while a viewer is below its top, 2 s apart, doubling to
+// 6 s; again at once once it was on top; never within probeSettle of a
+// switch down (its link's queue is full then).
+func TestProbeSchedule(t *testing.T) {
+	const s = int64(time.Second)
+	type step struct {
+		at              int64
+		below, wentDown bool
+		due             bool // and then sent
+	}
+	for _, c := range []struct {
+		name  string
+		steps []step
+	}{
+		{"below from the start: 2, 4, 6, 6 s apart", []step{
+			{0, true, false, true}, {1 * s, true, false, false}, {2 * s, true, false, true},
+			{5 * s, true, false, false}, {6 * s, true, false, true}, {11 * s, true, false, false},
+			{12 * s, true, false, true}, {18 * s, true, false, true},
+		}},
+		{"on top: none; below again, 2 s apart again", []step{
+			{0, true, false, true}, {1 * s, false, false, false}, {1*s + 1, true, false, false}, {2 * s, true, false, true},
+			{3 * s, false, false, false}, {4 * s, true, false, true}, {5 * s, true, false, false}, {6 * s, true, false, true},
+		}},
+		{"a switch down from the top: the first train after probeSettle", []step{
+			{0, false, false, false}, {10 * s, true, true, false}, {10*s + int64(probeSettle) - 1, true, false, false},
+			{10*s + int64(probeSettle), true, false, true}, {12*s + int64(probeSettle), true, false, true},
+		}},
+		{"a switch down while probed: the next train waits", []step{
+			{0, true, false, true}, {2*s - 1, true, true, false}, {2 * s, true, false, false},
+			{2*s - 1 + int64(probeSettle), true, false, true},
+		}},
+	} {
+		var ps probeSchedule
+		for i, st := range c.steps {
+			due := ps.due(st.below, st.wentDown, st.at)
+			if due != st.due {
+				t.Errorf("%s: step %d (at %v): due %v, want %v", c.name, i, time.Duration(st.at), due, st.due)
+				break
+			}
+			if due {
+				ps.sent(st.at)
+			}
+		}
+	}
+}
+
+// Packets sent before the viewer's path came up again (an ICE restart after
+// its network changed) went to an address that is gone: reported lost, they
+// are not the new path's loss; those sent after it are.
+func TestTWCCAcksOldPathNotLost(t *testing.T) {
+	now := int64(1_000_000_000_000)
+	ms := int64(time.Millisecond)
+	var log sentLog
+	for i := range 6 {
+		log.next(1000, false, now+int64(i)*ms)
+	}
+	log.pathUp(now + 3*ms) // packets 0-2 went on the old path
+	// 0, 1, 3 and 4 lost; 2 and 5 arrived.
+	received := []bool{false, false, true, false, false, true}
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 6, ReferenceTime: 10}
+	var syms []uint16
+	for _, r := range received {
+		if r {
+			syms = append(syms, rtcp.TypeTCCPacketReceivedSmallDelta)
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
+		} else {
+			syms = append(syms, rtcp.TypeTCCPacketNotReceived)
+		}
+	}
+	fb.PacketChunks = []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: syms}}
+	got := twccAcks(fb, &log, now+time.Second.Nanoseconds(), nil)
+	var lost, arrived []int64
+	for _, a := range got {
+		if a.lost {
+			lost = append(lost, (a.sent-now)/ms)
+		} else {
+			arrived = append(arrived, (a.sent-now)/ms)
+		}
+	}
+	if !slices.Equal(lost, []int64{3, 4}) || !slices.Equal(arrived, []int64{2, 5}) {
+		t.Fatalf("lost %v and arrived %v (by seq), want lost [3 4] (after the path came up), arrived [2 5]", lost, arrived)
 	}
 }

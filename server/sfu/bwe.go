@@ -28,8 +28,8 @@ import (
 //     times what the viewer received (GCC's bound: more is a guess) and
 //     not past the last probe's measure while it is recent;
 //   - to find out whether more fits, the allocator has a slot send a probe
-//     train (padding-only packets, back to back: slot.probe); the median
-//     gap between arrivals in the train's second half gives the link's
+//     train (padding-only packets, back to back: slot.probe); the packets'
+//     spacing on arrival in the train's second half gives the link's
 //     rate (trainRate), and unless congestion is seen the estimate may
 //     rise to bweProbeUse of it. A switch up is made only on a measured
 //     rate, so a viewer on a slow link is not moved up to find out
@@ -266,40 +266,47 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 	return b.rate
 }
 
-// trainRate is the rate a probe train measured: a packet's size over the
-// median gap between arrivals in the train's second half. The first half
-// is left out: a token bucket on the path (Wi-Fi, a shaper) lets a burst
-// through at line rate, and only the packets after it show the rate it
-// allows. The median, not the spread: a receiver that was not scheduled
-// for a while (a loaded machine) reads a few packets late and the rest in
-// a batch, one long gap among short ones, and the spread would take that
-// stall for the link (the packet-pair median filter).
+// trainRate is the rate a probe train measured: the median over the
+// train's second half of a packet's size over the gap before its arrival
+// (a link sends a packet in the gap after the one before it; a train's
+// packets differ in size, slot.probe). The first half is left out: a
+// token bucket on the path (Wi-Fi, a shaper) lets a burst through at line
+// rate, and only the packets after it show the rate it allows. The
+// median, not the spread: a receiver that was not scheduled for a while
+// (a loaded machine) reads a few packets late and the rest in a batch,
+// one long gap among short ones, and the spread would take that stall
+// for the link (the packet-pair median filter).
 func trainRate(train []ack) (float64, bool) {
 	if len(train) < bweProbeMin {
 		return 0, false
 	}
 	slices.SortFunc(train, func(a, b ack) int { return cmp.Compare(a.arrival, b.arrival) })
 	half := train[len(train)/2-1:]
-	bytes := 0
-	gaps := make([]int64, 0, len(half)-1)
+	rates := make([]float64, 0, len(half)-1)
 	for i, a := range half[1:] {
-		bytes += a.size
-		gaps = append(gaps, a.arrival-half[i].arrival)
+		rate := float64(bweMax)
+		if gap := a.arrival - half[i].arrival; gap > 0 {
+			rate = min(bweMax, float64(a.size)*8/(float64(gap)/1e6))
+		}
+		rates = append(rates, rate)
 	}
-	slices.Sort(gaps)
-	gap := gaps[len(gaps)/2]
-	if gap <= 0 {
-		return bweMax, true
-	}
-	size := float64(bytes) / float64(len(gaps))
-	return min(bweMax, size*8/(float64(gap)/1e6)), true
+	slices.Sort(rates)
+	// The lower median: of equal packets, the longer middle gap.
+	return rates[(len(rates)-1)/2], true
 }
 
 // sentLog remembers, lock-free, when the last sentLogSize packets to a
 // viewer went and their sizes, by transport-wide sequence number.
 type sentLog struct {
-	seq  atomic.Uint32 // the next transport-wide sequence number
-	ring [sentLogSize]struct {
+	seq atomic.Uint32 // the next transport-wide sequence number
+	// pathSince: when the viewer's path last came up (an ICE restart
+	// connected). A packet sent before it went on a path that is gone; a
+	// report that it did not arrive says nothing of the new one's
+	// congestion. (Counted, the ~2 s of packets lost to a viewer's network
+	// change read as 88% loss and moved it down to the lowest layer on a
+	// free link.)
+	pathSince atomic.Int64
+	ring      [sentLogSize]struct {
 		seqAt atomic.Uint64 // seq<<48 | departure unix ns (48 bits: wraps every ~3 days)
 		size  atomic.Uint32
 	}
@@ -345,6 +352,9 @@ func (l *sentLog) departed(seq uint16, at int64) {
 	}
 }
 
+// pathUp notes that the viewer's path came up at now (see pathSince).
+func (l *sentLog) pathUp(now int64) { l.pathSince.Store(now) }
+
 // logged is what the log remembers of a packet.
 type logged struct {
 	at    int64 // when it went (unix ns)
@@ -372,13 +382,15 @@ func (l *sentLog) sent(seq uint16, now int64) (logged, bool) {
 // (µs on the viewer's clock), looked up in the log; packets the log no
 // longer holds are left out, and so are packets reported not received
 // that may only not have arrived yet: those still in the pacer, and those
-// that went after the last one that arrived. (The pacer reorders: audio
+// that went after the last one that arrived (the pacer reorders: audio
 // and probe trains pass the video it holds, and take later numbers, so a
-// report often lists video still on its way as not received. Counted as
-// lost, it brought the estimate down to its least on a 2 Mbit/s link.)
+// report often lists video still on its way as not received; counted as
+// lost, it brought the estimate down to its least on a 2 Mbit/s link);
+// and those sent before the path came up (sentLog.pathSince).
 func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []ack {
 	start := len(out)
 	lastReceived := int64(0) // when the last packet that arrived went
+	since := log.pathSince.Load()
 	seq := fb.BaseSequenceNumber
 	arrival := int64(fb.ReferenceTime) * 64_000
 	deltas := fb.RecvDeltas
@@ -398,7 +410,7 @@ func twccAcks(fb *rtcp.TransportLayerCC, log *sentLog, now int64, out []ack) []a
 			}
 		}
 		a.arrival = arrival
-		if l, ok := log.sent(seq, now); ok && !(a.lost && l.held) {
+		if l, ok := log.sent(seq, now); ok && !(a.lost && (l.held || l.at < since)) {
 			a.sent, a.size, a.probe = l.at, l.size, l.probe
 			out = append(out, a)
 			if !a.lost {

@@ -331,14 +331,18 @@
 //     otherwise, but not past 1.5 times what the viewer received (GCC's
 //     bound) nor, for 10 s, past what the last probe measured; a probe
 //     that measured more is taken whenever no congestion is seen.
-//   - A probe train is 24 padding-only packets sent back to back on the
-//     slot (numbers of their own: the rewriter's pad); a packet's size
-//     over the median gap between arrivals in the second half is the
-//     link's rate (the first half may pass a token bucket at line rate;
+//   - A probe train is 26 padding-only packets sent back to back on the
+//     slot (numbers of their own: the rewriter's pad) right after a frame
+//     (so that it queues between frames): 14 full-size to empty a token
+//     bucket, then 12 small ones, which hold the video behind them less
+//     on a slow link; the median over the second half of a packet's size
+//     over the gap before it is the link's rate (the first half may pass a
+//     token bucket at line rate;
 //     the median, because a loaded receiver reads a few packets late and
 //     then a batch, and one stall is not the link). A viewer below the
 //     top layer is probed every 2 s, doubling to 6 s while the answer
-//     stays no.
+//     stays no, and not within 1 s of a switch down (the link's queue is
+//     full then).
 //   - chooseLayers gives every track its lowest layer, then raises them one
 //     layer at a time, round the tracks, while the estimate less audio and
 //     single-layer video allows; a layer must fit with 25% to spare to be

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"log/slog"
 	"net"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -127,6 +128,11 @@ type recvSlot struct {
 	missingTL0                map[uint8]bool
 	layer                     atomic.Int64
 	layerChanges, badSwitches atomic.Int64
+	// Probe trains seen (runs of padding-only packets; under seqMu), and
+	// whether the last other packet ended a frame.
+	trains     []seenTrain
+	inTrain    bool
+	lastMarker bool
 	// The last RTCP sender report for the slot's SSRC, and how many came.
 	srMu    sync.Mutex
 	lastSR  rtcp.SenderReport
@@ -171,6 +177,41 @@ func (sl *recvSlot) checkPictures(b []byte) {
 			sl.badSwitches.Add(1)
 		}
 	}
+}
+
+// seenTrain is a probe train as a viewer got it: each packet's padding,
+// and whether the packet before it ended a frame.
+type seenTrain struct {
+	padding     []int
+	afterMarker bool
+}
+
+// noteTrain follows the probe trains: payload is a packet's, padOnly
+// whether it is all padding.
+func (sl *recvSlot) noteTrain(payload []byte, padOnly, marker bool) {
+	sl.seqMu.Lock()
+	defer sl.seqMu.Unlock()
+	if !padOnly {
+		sl.inTrain, sl.lastMarker = false, marker
+		return
+	}
+	if !sl.inTrain {
+		sl.inTrain = true
+		sl.trains = append(sl.trains, seenTrain{afterMarker: sl.lastMarker})
+	}
+	t := &sl.trains[len(sl.trains)-1]
+	t.padding = append(t.padding, len(payload))
+}
+
+// seenTrains returns the probe trains seen so far that ended.
+func (sl *recvSlot) seenTrains() []seenTrain {
+	sl.seqMu.Lock()
+	defer sl.seqMu.Unlock()
+	n := len(sl.trains)
+	if sl.inTrain {
+		n--
+	}
+	return slices.Clone(sl.trains[:n])
 }
 
 // noteSeq records a sequence number that arrived on the slot.
@@ -412,6 +453,7 @@ func (c *tclient) answer(sdp string) error {
 					sl.lastSeq.Store(int64(h.SequenceNumber))
 					sl.noteSeq(h.SequenceNumber)
 					payload := buf[off:n]
+					sl.noteTrain(payload, h.Padding && len(payload) > 0 && int(payload[len(payload)-1]) == len(payload), h.Marker)
 					if len(payload) >= 7 && payload[0] == 0x90 && payload[1] == 0xc0 {
 						sl.checkPictures(payload)
 					}

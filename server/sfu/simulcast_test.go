@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 	"testing"
@@ -375,5 +376,50 @@ func TestLayerSwitchAsksAgain(t *testing.T) {
 	sl.setLayer(2)
 	if asked() {
 		t.Fatal("asked twice within switchRetry")
+	}
+}
+
+// A probe train goes out right after a frame ends (so that on a slow link
+// it queues between two frames, not on top of one), as probeDrain
+// full-size packets to empty a token bucket, then probeMeasure small ones,
+// which hold the video behind them less.
+func TestProbeTrain(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "probe", "viewer")
+	pub := joinClient(t, s, api, "probe", "pub")
+	s.SetPublishing("probe", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	var sl *recvSlot
+	waitFor(t, flowTimeout, "the viewer gets video", func() bool {
+		sl = viewer.videoSlot(pub.peerID)
+		return sl != nil && sl.layer.Load() >= 0 && viewer.packetsFrom(pub.peerID) > 50
+	})
+	var out *slot
+	for _, x := range *viewer.part.sub.rtcpSlots.Load() {
+		if x.kind == webrtc.RTPCodecTypeVideo && x.boundSSRC.Load() == uint32(sl.remote.SSRC()) {
+			out = x
+		}
+	}
+	if out == nil || !out.probeAfterFrame() {
+		t.Fatal("no video slot to probe on")
+	}
+	waitFor(t, flowTimeout, "a probe train", func() bool { return len(sl.seenTrains()) > 0 })
+	// A loaded machine's viewer may be below its top and probed by the
+	// server too: every train is checked.
+	for _, tr := range sl.seenTrains() {
+		want := slices.Repeat([]int{probeDrainPadding}, probeDrain)
+		want = append(want, slices.Repeat([]int{probeMeasurePadding}, probeMeasure)...)
+		if !slices.Equal(tr.padding, want) {
+			t.Errorf("a train of paddings %v, want %v", tr.padding, want)
+		}
+		if !tr.afterMarker {
+			t.Error("a train went in the middle of a frame")
+		}
+	}
+	if err := viewer.errs(); err != nil {
+		t.Error(err)
 	}
 }

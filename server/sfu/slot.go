@@ -46,10 +46,11 @@ type slot struct {
 	scratch *[maxPacket]byte
 	// group is the simulcast track the slot carries a layer of (nil: a
 	// track of one layer).
-	group   *layerGroup
-	twcc    [2]byte // the transport-wide sequence number being sent
-	probing bool    // a probe train is being sent (probe)
-	closed  bool
+	group    *layerGroup
+	twcc     [2]byte // the transport-wide sequence number being sent
+	probing  bool    // a probe train is being sent (probe)
+	probeDue bool    // a probe train goes after the frame being sent (probeAfterFrame)
+	closed   bool
 	// The slot's own SRTP sender on its PC's path (sendpath.go), chosen at
 	// the first write after Bind; nil: pion's stream (ws) carries it.
 	out      *slotSender
@@ -130,6 +131,11 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 	}
 	sl.srFrom, sl.srFromTS = src, p.ts
 	sl.send(seq, ts, p.marker, p.payload, pic, changed, now)
+	if p.marker && sl.probeDue {
+		sl.probeDue = false
+		sl.probe(now)
+		sl.p.log.Debug("probe train sent", "track", sl.trackID)
+	}
 }
 
 // send writes one packet under sl.mu: encrypted and sent by the slot itself
@@ -527,37 +533,60 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 	sl.p.s.stats.retransmits.Add(1)
 }
 
-// probe sends n padding-only packets back to back on the slot (numbers
-// of their own: rewriter.pad): a train whose arrival times (TWCC) measure
-// the viewer's downlink above what the slot sends (bwe.go), without a real
-// switch up that might not fit. It returns the packets sent. (Sending
-// media packets again would not do: SRTP replay protection drops them
-// before they are counted.) The packets are full-size: a smaller train
-// passes a shaper's token bucket (4 KB is usual) at line rate and measures
-// nothing.
-func (sl *slot) probe(n int) int {
+// probeAfterFrame has the slot send a probe train (probe) right after
+// the last packet of the next frame it sends: the train then queues on a
+// slow link in the gap before the next frame, not on top of one (at
+// 300 kbit/s a train sent mid-frame held that frame 150-200 ms: a
+// freeze). False if the slot sends nothing yet.
+func (sl *slot) probeAfterFrame() bool {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if sl.ws == nil || sl.closed {
-		return 0
+	if sl.ws == nil || sl.closed || sl.rw.current() == nil {
+		return false
 	}
-	first, ts, ok := sl.rw.pad(n)
-	if !ok {
-		return 0
-	}
-	var pad [probePadding]byte
-	pad[len(pad)-1] = byte(len(pad))
-	sl.probing = true
-	defer func() { sl.probing = false }()
-	now := time.Now().UnixNano()
-	for i := range n {
-		sl.send(first+uint16(i), ts, false, pad[:], vp8Pic{}, false, now)
-	}
-	return n
+	sl.probeDue = true
+	return true
 }
 
-// probePadding is a padding packet's payload: all padding (RTP allows 255).
-const probePadding = 255
+// probe sends a train of padding-only packets back to back on the slot
+// (numbers of their own: rewriter.pad), under sl.mu: arrival times (TWCC)
+// measure the viewer's downlink above what the slot sends (bwe.go),
+// without a real switch up that might not fit. (Sending media packets
+// again would not do: SRTP replay protection drops them before they are
+// counted.) The first probeDrain packets are full-size: they pass a
+// shaper's token bucket (4 KB is usual) at line rate and empty it; the
+// probeMeasure small ones after them are spaced by the link's rate, which
+// trainRate reads. Small, they hold the video behind them less: what a
+// train holds on a slow link is what it sends beyond the bucket.
+func (sl *slot) probe(now int64) {
+	first, ts, ok := sl.rw.pad(probeDrain + probeMeasure)
+	if !ok {
+		return
+	}
+	var pad [probeDrainPadding]byte
+	sl.probing = true
+	defer func() { sl.probing = false }()
+	for i := range probeDrain + probeMeasure {
+		b := pad[:probeDrainPadding]
+		if i >= probeDrain {
+			b = pad[:probeMeasurePadding]
+		}
+		b[len(b)-1] = byte(len(b)) // RTP padding: its last byte is its length
+		sl.send(first+uint16(i), ts, false, b, vp8Pic{}, false, now)
+	}
+}
+
+// A probe train: probeDrain packets of probeDrainPadding bytes (RTP
+// allows 255), then probeMeasure of probeMeasurePadding. On the wire
+// (rtpWireOverhead more each) 4.4 kB to empty a bucket, and 1.4 kB that
+// queue behind it: about 40 ms at 300 kbit/s, where a train of 24 full
+// packets queued 100-130 ms.
+const (
+	probeDrain          = 14
+	probeMeasure        = 12
+	probeDrainPadding   = 255
+	probeMeasurePadding = 60
+)
 
 // transportFeedback reports whether a compound RTCP packet holds a generic
 // NACK or a TWCC report (transport-layer feedback, PT 205, FMT 1 or 15),

@@ -78,6 +78,9 @@ const (
 	// fan-out before it is shed: video first, audio last.
 	maxVideoDelay = 100 * time.Millisecond
 	maxAudioDelay = 250 * time.Millisecond
+	// sourceGapLog: a video layer whose packets stop for longer is logged
+	// (debug): a viewer freezes at about this gap between frames.
+	sourceGapLog = 150 * time.Millisecond
 )
 
 var noSlots = []*slot{}
@@ -271,6 +274,7 @@ func (src *source) recycle(p *packet) {
 // forwarding sequence.
 func (src *source) forwardLoop() {
 	sh := shedder{video: src.video}
+	var lastArrived int64 // the last video packet's
 	for {
 		var p *packet
 		select {
@@ -293,6 +297,16 @@ func (src *source) forwardLoop() {
 			continue
 		}
 		p.seq = fwd
+		if src.video {
+			if gap := p.arrived - lastArrived; lastArrived != 0 && gap > int64(sourceGapLog) {
+				// Every viewer of the layer freezes as long, whatever its
+				// link: the publisher (its browser, its uplink) or this
+				// server's reading stalled. (A paused layer that resumes
+				// says so too.)
+				src.owner.log.Debug("source gap", "track", src.info.TrackID, "layer", src.layer, "ms", gap/1e6)
+			}
+			lastArrived = p.arrived
+		}
 		src.forward(p, now)
 		keyframe, arrived := p.keyframe, p.arrived
 		src.keep(p)

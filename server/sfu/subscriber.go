@@ -66,9 +66,8 @@ type subscriber struct {
 	estimate   atomic.Uint64 // bit/s
 	// pace spreads what the viewer is sent at its estimate (pacer.go),
 	// while it has one.
-	pace       *pacer
-	nextProbe  int64         // no probe train before (unix ns; the loop's)
-	probeEvery time.Duration // the loop's
+	pace   *pacer
+	probes probeSchedule // the loop's
 
 	wakeCh    chan struct{}
 	connCh    chan struct{}
@@ -210,8 +209,10 @@ func (sb *subscriber) allocate() {
 	limit := int(sb.layerCap.Load())
 	picks := chooseLayers(budget, tracks, now)
 	probe := -1
+	wentDown := false
 	for i, l := range picks {
 		l = min(l, limit)
+		wentDown = wentDown || l < tracks[i].cur
 		if l != tracks[i].cur {
 			sb.bweMu.Lock()
 			b := *sb.est
@@ -225,14 +226,41 @@ func (sb *subscriber) allocate() {
 			probe = i
 		}
 	}
-	// A track below the top it may have: find out whether more fits, less
-	// often while the answer is no (a train queues on a slow link).
-	if probe < 0 {
-		sb.probeEvery = 0
-	} else if now >= sb.nextProbe && slots[probe].probe(probeTrain) > 0 {
-		sb.probeEvery = min(max(2*sb.probeEvery, probeMinInterval), probeMaxInterval)
-		sb.nextProbe = now + int64(sb.probeEvery)
+	// A track below the top it may have: find out whether more fits.
+	if sb.probes.due(probe >= 0, wentDown, now) && slots[probe].probeAfterFrame() {
+		sb.probes.sent(now)
 	}
+}
+
+// probeSchedule is when a viewer below its top layer is sent a probe
+// train (slot.probe): probeMinInterval apart, doubling to
+// probeMaxInterval while it stays below (a train queues on a slow link,
+// and the video behind it), and not within probeSettle of a switch down:
+// the link's queue is full then, and a train on top of it held the video
+// long enough for a freeze, to measure what no switch up could use yet
+// (allocHold).
+type probeSchedule struct {
+	next  int64 // no train before (unix ns)
+	every time.Duration
+}
+
+// due says whether a train may go at now; below: a track is below the
+// top it may have; wentDown: a track was switched down at now.
+func (ps *probeSchedule) due(below, wentDown bool, now int64) bool {
+	if wentDown {
+		ps.next = max(ps.next, now+int64(probeSettle))
+	}
+	if !below {
+		ps.every = 0
+		return false
+	}
+	return now >= ps.next
+}
+
+// sent notes a train sent at now.
+func (ps *probeSchedule) sent(now int64) {
+	ps.every = min(max(2*ps.every, probeMinInterval), probeMaxInterval)
+	ps.next = now + int64(ps.every)
 }
 
 // setRelayPaused records an edge's word on which of its relay's layers
@@ -270,10 +298,9 @@ func (sb *subscriber) holdLayers() {
 	}
 }
 
-// A probe train is probeTrain packets; trains are probeMinInterval apart,
-// doubling to probeMaxInterval while the viewer stays below its top.
+// Probe trains (probeSchedule).
 const (
-	probeTrain       = 24
+	probeSettle      = time.Second
 	probeMinInterval = 2 * time.Second
 	probeMaxInterval = 6 * time.Second
 )
@@ -392,9 +419,13 @@ func (sb *subscriber) newPC() error {
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		live.state(st)
 		if st == webrtc.ICEConnectionStateConnected {
-			// Connected again after a restart: heard, as pion's agent was.
+			// Connected again after a restart: heard, as pion's agent was;
+			// what was sent meanwhile is not the new path's loss.
 			if pp := sb.path.Load(); pp != nil && pp.pc == pc {
 				pp.wasHeard()
+			}
+			if log := sb.sent.Load(); log != nil {
+				log.pathUp(time.Now().UnixNano())
 			}
 		}
 	})
