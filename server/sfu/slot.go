@@ -134,7 +134,7 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 	if p.marker && sl.probeDue {
 		sl.probeDue = false
 		sl.probe(now)
-		sl.p.log.Debug("probe train sent", "track", sl.trackID)
+		sl.p.log().Debug("probe train sent", "track", sl.trackID)
 	}
 }
 

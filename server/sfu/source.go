@@ -303,7 +303,7 @@ func (src *source) forwardLoop() {
 				// link: the publisher (its browser, its uplink) or this
 				// server's reading stalled. (A paused layer that resumes
 				// says so too.)
-				src.owner.log.Debug("source gap", "track", src.info.TrackID, "layer", src.layer, "ms", gap/1e6)
+				src.owner.log().Debug("source gap", "track", src.info.TrackID, "layer", src.layer, "ms", gap/1e6)
 			}
 			lastArrived = p.arrived
 		}
