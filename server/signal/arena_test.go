@@ -26,7 +26,7 @@ func TestEventLogArena(t *testing.T) {
 	var got [][]byte
 	for i, n := range sizes {
 		v := text(strings.Repeat(string(rune('a'+i)), n))
-		got, vals = append(got, l.encode(v)), append(vals, v)
+		got, vals = append(got, l.encode(v.MarshalEasyJSON)), append(vals, v)
 		for _, m := range []int{600, 3000, 10000} {
 			if _, err := easyjson.Marshal(text(strings.Repeat("z", m))); err != nil {
 				t.Fatal(err)

@@ -5,7 +5,6 @@ import (
 	"encoding/hex"
 	"time"
 
-	"github.com/mailru/easyjson"
 	"github.com/mailru/easyjson/jwriter"
 
 	"github.com/stagekit/stagekit/stage"
@@ -137,10 +136,14 @@ type eventLog struct {
 	// arena holds the log's encoded payloads one after another: a batch of
 	// joins encodes each into it instead of a buffer (and its chunks) each.
 	arena []byte
+	// part is the participant of the payload being encoded.
+	part payloadParticipant
 }
 
-// encode encodes v into the log's arena and returns its bytes there.
-func (l *eventLog) encode(v easyjson.Marshaler) []byte {
+// encode encodes what marshal writes into the log's arena and returns its
+// bytes there. (A func, not an easyjson.Marshaler, which would put each
+// payload on the heap.)
+func (l *eventLog) encode(marshal func(*jwriter.Writer)) []byte {
 	const minArena = 8 << 10
 	if cap(l.arena)-len(l.arena) < minArena/8 {
 		l.arena = make([]byte, 0, minArena)
@@ -156,7 +159,7 @@ func (l *eventLog) encode(v easyjson.Marshaler) []byte {
 	}
 	var w jwriter.Writer
 	w.Buffer.Buf = l.arena[start : start : start+tail]
-	v.MarshalEasyJSON(&w)
+	marshal(&w)
 	b, err := w.BuildBytes()
 	if err != nil || len(b) == 0 {
 		return nil
@@ -205,8 +208,10 @@ func (l *eventLog) add(typ string, m *stage.Member, st *payloadStage, reason str
 	seq := r.eventSeq + int64(len(l.events)) + 1
 	var idb [12]byte
 	rand.Read(idb[:])
+	id := [len("evt_") + 2*len(idb)]byte{'e', 'v', 't', '_'}
+	hex.Encode(id[len("evt_"):], idb[:])
 	at := l.stamp()
-	p := payload{Event: typ, ID: "evt_" + hex.EncodeToString(idb[:]), Seq: seq, At: at, Actor: actorOf(l.actor), Stage: st, Reason: reason,
+	p := payload{Event: typ, ID: string(id[:]), Seq: seq, At: at, Actor: actorOf(l.actor), Stage: st, Reason: reason,
 		Meeting: payloadMeeting{ID: r.id, SessionID: r.sess.ID, Title: r.sess.Title, Status: "LIVE"}}
 	p.Meeting.CreatedAt, p.Meeting.StartedAt = l.sessionStamps(&r.sess)
 	if typ == EventMeetingEnded {
@@ -215,8 +220,9 @@ func (l *eventLog) add(typ string, m *stage.Member, st *payloadStage, reason str
 	uid := ""
 	if m != nil {
 		uid = m.UserID
-		p.Participant = &payloadParticipant{PeerID: m.PeerID, UserID: m.UserID, UserDisplayName: m.Name,
+		l.part = payloadParticipant{PeerID: m.PeerID, UserID: m.UserID, UserDisplayName: m.Name,
 			CustomParticipantID: m.CustomID, PresetName: m.Preset.Name, StageStatus: m.Status}
+		p.Participant = &l.part
 		switch typ {
 		case EventParticipantJoined:
 			p.Participant.JoinedAt = at
@@ -224,7 +230,7 @@ func (l *eventLog) add(typ string, m *stage.Member, st *payloadStage, reason str
 			p.Participant.LeftAt = at
 		}
 	}
-	body := l.encode(p)
+	body := l.encode(p.MarshalEasyJSON)
 	if body == nil {
 		return
 	}

@@ -412,6 +412,7 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 	}
 	r.publishManyLocked(collected)
 	var shared []protocol.Snapshot
+	selves := make([]protocol.Participant, 0, len(calls)) // the shared snapshot's joiners' Self, one allocation
 	for i, c := range calls {
 		if joined[i] {
 			// The room as of the whole batch, at its seq.
@@ -427,8 +428,8 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 					snap.Self = protocol.Participant{}
 					shared = append(shared, snap)
 				}
-				self := protocol.ParticipantOf(m)
-				out[i] = edgeAnswer{Shared: 1, Self: &self}
+				selves = append(selves, protocol.ParticipantOf(m))
+				out[i] = edgeAnswer{Shared: 1, Self: &selves[len(selves)-1]}
 			default:
 				snap := r.snapshotOfLocked(c.User, m.Preset)
 				out[i] = edgeAnswer{Snapshot: &snap}
