@@ -302,6 +302,49 @@ func TestEdgeBatchJoinsAreOneEvent(t *testing.T) {
 	}
 }
 
+// A run of more joins than one event holds is told in events of
+// maxJoinsPerEvent joiners, in order, the last with the rest (one: a
+// participantJoined).
+func TestEdgeBatchJoinsSplit(t *testing.T) {
+	e, _, _ := edgeOwnerEnv(t)
+	host, _ := e.join("m", "Host", stage.PresetWebinarHost)
+	var calls []edgeCall
+	var want []string
+	for i := range 2*maxJoinsPerEvent + 1 {
+		calls = append(calls, remoteJoin("m", fmt.Sprintf("V%03d", i), stage.PresetWebinarViewer))
+		ev := protocol.EventParticipantsJoined
+		if i == 2*maxJoinsPerEvent {
+			ev = protocol.EventParticipantJoined
+		}
+		want = append(want, fmt.Sprintf("%s u-v%03d event %d", ev, i, i/maxJoinsPerEvent))
+	}
+	e.batch("m", calls...)
+	last := fmt.Sprintf("u-v%03d", 2*maxJoinsPerEvent)
+	host.waitUntil(last+"'s join", func() bool {
+		return slices.ContainsFunc(host.log, func(m msg) bool { return m.Participant != nil && m.Participant.UserID == last })
+	})
+	host.mu.Lock()
+	defer host.mu.Unlock()
+	var got []string
+	var first uint64
+	for _, m := range host.log {
+		if m.Event != protocol.EventParticipantJoined || m.Participant.UserID == "u-host" {
+			continue
+		}
+		var raw protocol.ServerMessage
+		if err := json.Unmarshal(m.raw, &raw); err != nil {
+			t.Fatal(err)
+		}
+		if first == 0 {
+			first = m.Seq
+		}
+		got = append(got, fmt.Sprintf("%s %s event %d", raw.Event, m.Participant.UserID, m.Seq-first))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the host saw\n%q\nwant\n%q", got, want)
+	}
+}
+
 func hostBody(g edgeGroup) []byte {
 	if g.host == nil {
 		return nil
