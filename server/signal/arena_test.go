@@ -46,3 +46,23 @@ func TestEventLogArena(t *testing.T) {
 		}
 	}
 }
+
+// Event ids come from random bytes read several ids at a time: each id
+// is "evt_" and 24 hex digits, and none repeats within a log (across
+// refills) or between logs.
+func TestEventIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for range 3 {
+		var l eventLog
+		for range 5*len(l.random)/idBytes + 3 {
+			id := l.nextID()
+			if len(id) != len("evt_")+2*idBytes || !strings.HasPrefix(id, "evt_") || strings.Trim(id[len("evt_"):], "0123456789abcdef") != "" {
+				t.Fatalf("id %q", id)
+			}
+			if seen[id] {
+				t.Fatalf("id %q twice", id)
+			}
+			seen[id] = true
+		}
+	}
+}
