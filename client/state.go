@@ -83,15 +83,14 @@ func (s *state) applyEvent(msg protocol.ServerMessage) []Event {
 			evs = s.applyChange(evs, ch, msg.Seq)
 		}
 	case protocol.EventParticipantJoined:
-		p := msg.Participant
-		if p == nil || p.UserID == s.self.UserID {
-			break
+		if p := msg.Participant; p != nil {
+			evs = s.joined(evs, *p, msg.Seq)
 		}
-		if old := s.find(p.PeerID, p.UserID); old != nil {
-			s.remove(old) // a stale entry of the same user: replace it
+	case protocol.EventParticipantsJoined:
+		// Joins the server committed together: each is a participantJoined.
+		for _, p := range msg.Participants {
+			evs = s.joined(evs, p, msg.Seq)
 		}
-		s.add(*p)
-		evs = append(evs, Event{Name: EventParticipantJoined, Seq: msg.Seq, Participant: copyParticipant(*p)})
 	case protocol.EventPermissions:
 		if msg.Permissions == nil {
 			break
@@ -127,6 +126,19 @@ func (s *state) applyEvent(msg protocol.ServerMessage) []Event {
 		s.applyRequestDelta(msg.RequestsRemoved, msg.RequestsAdded)
 	}
 	return evs
+}
+
+// joined adds a participant who joined (replacing a stale entry of the
+// same user) and appends its participantJoined; it ignores the user itself.
+func (s *state) joined(evs []Event, p Participant, seq uint64) []Event {
+	if p.UserID == s.self.UserID {
+		return evs
+	}
+	if old := s.find(p.PeerID, p.UserID); old != nil {
+		s.remove(old)
+	}
+	s.add(p)
+	return append(evs, Event{Name: EventParticipantJoined, Seq: seq, Participant: copyParticipant(p)})
 }
 
 // applyRequestDelta removes the named requests, then appends the new ones.

@@ -2,6 +2,7 @@ package client
 
 import (
 	"context"
+	"fmt"
 	"reflect"
 	"testing"
 
@@ -119,6 +120,52 @@ func TestParticipantEvents(t *testing.T) {
 	}
 	if _, ok := m.Participant("ph"); ok {
 		t.Fatal("left participant still there")
+	}
+}
+
+// Joins the server committed together come as one participantsJoined
+// event (one seq); the client tells of them as it would of separate
+// joins: a participantJoined each, in order, each once, the user itself
+// left out and a stale entry of a joiner replaced. The events after it
+// follow on its seq.
+func TestParticipantsJoinedIsAJoinEach(t *testing.T) {
+	me := part("v", "pv", stage.OffStage)
+	n := newFakeNet(t, me, hostPerms)
+	n.snap = func() protocol.Snapshot {
+		return protocol.Snapshot{Seq: 1, Self: me, Participants: []protocol.Participant{part("h", "ph", stage.Accepted), part("b", "pb-old", stage.OffStage)}}
+	}
+	m, rec := start(t, n, true)
+	rec.take()
+	fc := n.last()
+
+	joined := []protocol.Participant{part("a", "pa", stage.OffStage), part("b", "pb", stage.OffStage), me, part("c", "pc", stage.OffStage)}
+	fc.push(protocol.ServerMessage{Type: protocol.TypeEvent, Seq: 2, Event: protocol.EventParticipantsJoined, Participants: joined})
+	d := part("d", "pd", stage.OffStage)
+	fc.push(protocol.ServerMessage{Type: protocol.TypeBatch, Events: []protocol.ServerMessage{
+		{Type: protocol.TypeEvent, Seq: 3, Event: protocol.EventParticipantsJoined, Participants: []protocol.Participant{d, part("e", "pe", stage.OffStage)}},
+		{Type: protocol.TypeEvent, Seq: 4, Event: protocol.EventParticipantLeft, Participant: &d},
+	}})
+	barrier(t, m)
+	evs := rec.take()
+	wantNames(t, evs, EventParticipantJoined, EventParticipantJoined, EventParticipantJoined, EventParticipantJoined, EventParticipantJoined, EventParticipantLeft)
+	var got []string
+	for _, ev := range evs {
+		got = append(got, fmt.Sprintf("%s %s %d", ev.Name, ev.Participant.PeerID, ev.Seq))
+	}
+	want := []string{"participantJoined pa 2", "participantJoined pb 2", "participantJoined pc 2",
+		"participantJoined pd 3", "participantJoined pe 3", "participantLeft pd 4"}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("events\n%q\nwant\n%q", got, want)
+	}
+	var ps []string
+	for _, p := range m.Participants() {
+		ps = append(ps, p.PeerID)
+	}
+	if want := []string{"ph", "pa", "pb", "pc", "pe"}; !reflect.DeepEqual(ps, want) {
+		t.Fatalf("participants %q, want %q", ps, want)
+	}
+	if m.Seq() != 4 {
+		t.Fatalf("seq %d after the events, want 4", m.Seq())
 	}
 }
 

@@ -99,6 +99,10 @@ const (
 	EventStage             = "stage"             // Changes, and for hosts RequestsAdded/RequestsRemoved
 	EventParticipantJoined = "participantJoined" // Participant, and for hosts RequestsRemoved
 	EventParticipantLeft   = "participantLeft"   // Participant
+	// EventParticipantsJoined tells of several joins committed together,
+	// under one seq: Participants, in the order they joined. A client
+	// takes it as a participantJoined for each of them, in that order.
+	EventParticipantsJoined = "participantsJoined"
 	// EventPermissions tells a user its preset changed (an admin updated
 	// it): Permissions and Participant (itself, with the preset's name).
 	EventPermissions = "permissions"
@@ -210,7 +214,8 @@ type ServerMessage struct {
 	Permissions *Permissions `json:"permissions,omitempty"`
 	// Events are the events of a TypeBatch frame, in order.
 	Events []ServerMessage `json:"events,omitempty"`
-	// Participants is a TypePart's share of a snapshot's participants.
+	// Participants is a TypePart's share of a snapshot's participants, or
+	// an EventParticipantsJoined's joiners.
 	Participants []Participant `json:"participants,omitempty"`
 
 	// Media.

@@ -357,6 +357,20 @@ func TestClusterEdgesBatchedCrowd(t *testing.T) {
 	}
 	ctx, cancel := ctxWait()
 	defer cancel()
+	// What each host is told of the crowd's joins (a run of joins in a
+	// batch is one participantsJoined event, the SDK a participantJoined
+	// for each joiner).
+	var joinsMu sync.Mutex
+	joined := map[*plainMember][]client.Event{}
+	for _, u := range []*plainMember{host, host2} {
+		u.m.On(func(e client.Event) {
+			if e.Name == client.EventParticipantJoined {
+				joinsMu.Lock()
+				joined[u] = append(joined[u], e)
+				joinsMu.Unlock()
+			}
+		})
+	}
 	viewers := make([]*client.Meeting, crowd)
 	all := func(f func(i int) error) {
 		t.Helper()
@@ -381,6 +395,41 @@ func TestClusterEdgesBatchedCrowd(t *testing.T) {
 	})
 	for _, u := range []*plainMember{host, host2} {
 		eventually(t, u.name+" counts everyone", func() bool { return u.m.Count() == crowd+2 })
+	}
+	// Each host was told of each viewer once, in the owner's order (a
+	// late joiner's snapshot lists the room in join order).
+	late := c.joinDefault(mid, a, "Late", stage.PresetWebinarHost)
+	var joinOrder []string
+	for _, p := range late.m.Participants() {
+		if strings.HasPrefix(p.Name, "V") {
+			joinOrder = append(joinOrder, p.UserID)
+		}
+	}
+	if len(joinOrder) != crowd {
+		t.Fatalf("the late host sees %d of the %d viewers", len(joinOrder), crowd)
+	}
+	if err := late.m.Leave(ctx); err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []*plainMember{host, host2} {
+		eventually(t, u.name+" told of every viewer", func() bool {
+			joinsMu.Lock()
+			defer joinsMu.Unlock()
+			return len(joined[u]) >= crowd
+		})
+		joinsMu.Lock()
+		var got []string
+		seqs := map[uint64]bool{}
+		for _, e := range joined[u] {
+			if strings.HasPrefix(e.Participant.Name, "V") {
+				got, seqs[e.Seq] = append(got, e.Participant.UserID), true
+			}
+		}
+		joinsMu.Unlock()
+		if !slices.Equal(got, joinOrder) {
+			t.Errorf("%s was told of the viewers' joins\n%q\nthe owner's order\n%q", u.name, got, joinOrder)
+		}
+		t.Logf("%s: %d joins told in %d events", u.name, len(got), len(seqs))
 	}
 	// Two thirds request at once; each sees its own request before the answer.
 	all(func(i int) error {

@@ -26,7 +26,7 @@ func TestEventLogArena(t *testing.T) {
 	var got [][]byte
 	for i, n := range sizes {
 		v := text(strings.Repeat(string(rune('a'+i)), n))
-		got, vals = append(got, l.encode(v)), append(vals, v)
+		got, vals = append(got, l.encode(v.MarshalEasyJSON)), append(vals, v)
 		for _, m := range []int{600, 3000, 10000} {
 			if _, err := easyjson.Marshal(text(strings.Repeat("z", m))); err != nil {
 				t.Fatal(err)
@@ -43,6 +43,26 @@ func TestEventLogArena(t *testing.T) {
 		}
 		if !bytes.Equal(got[i], want) {
 			t.Errorf("payload %d (%d bytes) changed: got %d bytes starting %.20q", i, sizes[i], len(got[i]), got[i])
+		}
+	}
+}
+
+// Event ids come from random bytes read several ids at a time: each id
+// is "evt_" and 24 hex digits, and none repeats within a log (across
+// refills) or between logs.
+func TestEventIDs(t *testing.T) {
+	seen := map[string]bool{}
+	for range 3 {
+		var l eventLog
+		for range 5*len(l.random)/idBytes + 3 {
+			id := l.nextID()
+			if len(id) != len("evt_")+2*idBytes || !strings.HasPrefix(id, "evt_") || strings.Trim(id[len("evt_"):], "0123456789abcdef") != "" {
+				t.Fatalf("id %q", id)
+			}
+			if seen[id] {
+				t.Fatalf("id %q twice", id)
+			}
+			seen[id] = true
 		}
 	}
 }

@@ -197,7 +197,9 @@ func TestEdgeBatchRunsInOrder(t *testing.T) {
 		if err := json.Unmarshal(g.host.Host, &m); err != nil {
 			t.Fatal(err)
 		}
-		far = append(far, eventKey(msg{ServerMessage: m}))
+		for _, ev := range expandJoins(msg{ServerMessage: m}) {
+			far = append(far, eventKey(ev))
+		}
 		if g.seq != ans.Seq {
 			t.Errorf("an event of the batch at seq %d, want %d", g.seq, ans.Seq)
 		}
@@ -205,6 +207,156 @@ func TestEdgeBatchRunsInOrder(t *testing.T) {
 	if !slices.Equal(far, want) {
 		t.Errorf("the edge's host gets\n%q\nwant\n%q", far, want)
 	}
+}
+
+// A run of joins in a batch is told as one participantsJoined event (one
+// seq): to the watchers here with every joiner but the hidden, in order,
+// each once; to the audience here with those in view only; and to the
+// edges as one host part and one audience part. A single join stays a
+// participantJoined.
+func TestEdgeBatchJoinsAreOneEvent(t *testing.T) {
+	e, _, rec := edgeOwnerEnv(t)
+	host, _ := e.join("m", "Host", stage.PresetWebinarHost)
+	here, _ := e.join("m", "Here", stage.PresetWebinarViewer)
+	e.batch("m", remoteJoin("m", "Far", stage.PresetWebinarHost)) // a watcher on the edge
+	pubs := len(rec.commits())
+
+	inView := func(name string) edgeCall {
+		c := remoteJoin("m", name, stage.PresetWebinarViewer)
+		c.Ident.Preset = panelist
+		return c
+	}
+	hidden := remoteJoin("m", "Ghost", stage.PresetWebinarViewer)
+	hidden.Ident.Preset.HiddenParticipant = true
+	e.batch("m", remoteJoin("m", "V1", stage.PresetWebinarViewer), inView("P1"), hidden,
+		remoteJoin("m", "V2", stage.PresetWebinarViewer), inView("P2"))
+	e.batch("m", remoteJoin("m", "V3", stage.PresetWebinarViewer))
+
+	joins := func(c *tclient, last string) []string {
+		c.t.Helper()
+		c.waitUntil(last+"'s join", func() bool {
+			return slices.ContainsFunc(c.log, func(m msg) bool { return m.Participant != nil && m.Participant.UserID == last })
+		})
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		var out []string
+		var first uint64
+		for _, m := range c.log {
+			if m.Event == protocol.EventParticipantJoined && m.Participant.UserID != "u-far" {
+				var raw protocol.ServerMessage // the event as sent, before expandJoins
+				if err := json.Unmarshal(m.raw, &raw); err != nil {
+					t.Fatal(err)
+				}
+				if first == 0 {
+					first = m.Seq
+				}
+				out = append(out, fmt.Sprintf("%s %s seq+%d", raw.Event, m.Participant.UserID, m.Seq-first))
+			}
+		}
+		return out
+	}
+	// Seqs from the first join seen; Far's join (seq+1) left out.
+	wantHost := []string{"participantJoined u-here seq+0",
+		"participantsJoined u-v1 seq+2", "participantsJoined u-p1 seq+2", "participantsJoined u-v2 seq+2", "participantsJoined u-p2 seq+2",
+		"participantJoined u-v3 seq+3"}
+	if got := joins(host, "u-v3"); !slices.Equal(got, wantHost) {
+		t.Errorf("the host here saw\n%q\nwant\n%q", got, wantHost)
+	}
+	// The audience here sees those in view only: P1 and P2, one event.
+	if got, want := joins(here, "u-p2"), []string{"participantsJoined u-p1 seq+0", "participantsJoined u-p2 seq+0"}; !slices.Equal(got, want) {
+		t.Errorf("the audience here saw\n%q\nwant\n%q", got, want)
+	}
+
+	// The edges: the batch's commit has the watchers' event and the
+	// audience's, each once.
+	commits := rec.commits()[pubs:]
+	var far []string
+	for _, c := range commits {
+		groups, err := edgeGroups(c.entries())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, g := range groups {
+			for _, part := range []struct {
+				who  string
+				body []byte
+			}{{"host", hostBody(g)}, {"audience", audBody(g)}} {
+				if part.body == nil {
+					continue
+				}
+				var m protocol.ServerMessage
+				if err := json.Unmarshal(part.body, &m); err != nil {
+					t.Fatal(err)
+				}
+				k := part.who + " " + m.Event
+				for _, ev := range expandJoins(msg{ServerMessage: m}) {
+					k += " " + ev.Participant.UserID
+				}
+				far = append(far, k)
+			}
+		}
+	}
+	wantFar := []string{"host participantsJoined u-v1 u-p1 u-v2 u-p2", "audience participantsJoined u-p1 u-p2", "host participantJoined u-v3"}
+	if !slices.Equal(far, wantFar) {
+		t.Errorf("the edges got\n%q\nwant\n%q", far, wantFar)
+	}
+}
+
+// A run of more joins than one event holds is told in events of
+// maxJoinsPerEvent joiners, in order, the last with the rest (one: a
+// participantJoined).
+func TestEdgeBatchJoinsSplit(t *testing.T) {
+	e, _, _ := edgeOwnerEnv(t)
+	host, _ := e.join("m", "Host", stage.PresetWebinarHost)
+	var calls []edgeCall
+	var want []string
+	for i := range 2*maxJoinsPerEvent + 1 {
+		calls = append(calls, remoteJoin("m", fmt.Sprintf("V%03d", i), stage.PresetWebinarViewer))
+		ev := protocol.EventParticipantsJoined
+		if i == 2*maxJoinsPerEvent {
+			ev = protocol.EventParticipantJoined
+		}
+		want = append(want, fmt.Sprintf("%s u-v%03d event %d", ev, i, i/maxJoinsPerEvent))
+	}
+	e.batch("m", calls...)
+	last := fmt.Sprintf("u-v%03d", 2*maxJoinsPerEvent)
+	host.waitUntil(last+"'s join", func() bool {
+		return slices.ContainsFunc(host.log, func(m msg) bool { return m.Participant != nil && m.Participant.UserID == last })
+	})
+	host.mu.Lock()
+	defer host.mu.Unlock()
+	var got []string
+	var first uint64
+	for _, m := range host.log {
+		if m.Event != protocol.EventParticipantJoined || m.Participant.UserID == "u-host" {
+			continue
+		}
+		var raw protocol.ServerMessage
+		if err := json.Unmarshal(m.raw, &raw); err != nil {
+			t.Fatal(err)
+		}
+		if first == 0 {
+			first = m.Seq
+		}
+		got = append(got, fmt.Sprintf("%s %s event %d", raw.Event, m.Participant.UserID, m.Seq-first))
+	}
+	if !slices.Equal(got, want) {
+		t.Errorf("the host saw\n%q\nwant\n%q", got, want)
+	}
+}
+
+func hostBody(g edgeGroup) []byte {
+	if g.host == nil {
+		return nil
+	}
+	return g.host.Host
+}
+
+func audBody(g edgeGroup) []byte {
+	if g.aud == nil {
+		return nil
+	}
+	return g.aud.Event
 }
 
 // A batch the store fences (another node took the room) is acknowledged
@@ -396,7 +548,9 @@ func TestEdgeBatchEqualsOneByOne(t *testing.T) {
 						if err := json.Unmarshal(g.host.Host, &m); err != nil {
 							t.Fatal(err)
 						}
-						out.far = append(out.far, eventKey(msg{ServerMessage: m}))
+						for _, ev := range expandJoins(msg{ServerMessage: m}) {
+							out.far = append(out.far, eventKey(ev))
+						}
 					}
 				}
 			}

@@ -143,6 +143,24 @@ func (e *env) user(meetingID, name, preset string) (token, userID string) {
 type msg struct {
 	protocol.ServerMessage
 	raw []byte
+	// more marks the second and later joiners of a participantsJoined
+	// event, logged as a participantJoined each (see expandJoins).
+	more bool
+}
+
+// expandJoins is m as a client takes it: a participantsJoined event is a
+// participantJoined for each of its participants, in order, at its seq.
+func expandJoins(m msg) []msg {
+	if m.Type != protocol.TypeEvent || m.Event != protocol.EventParticipantsJoined {
+		return []msg{m}
+	}
+	out := make([]msg, len(m.Participants))
+	for i := range m.Participants {
+		ev := m.ServerMessage
+		ev.Event, ev.Participant, ev.Participants = protocol.EventParticipantJoined, &m.Participants[i], nil
+		out[i] = msg{ServerMessage: ev, raw: m.raw, more: i > 0}
+	}
+	return out
 }
 
 // tclient is a raw protocol client: it sends protocol JSON and records
@@ -256,7 +274,7 @@ func (c *tclient) record(b []byte) {
 		c.t.Errorf("%s: server sent a frame that is not a ServerMessage: %v: %s", c.name, err, b)
 	}
 	if m.Type != protocol.TypeBatch {
-		c.log = append(c.log, msg{m, b})
+		c.log = append(c.log, expandJoins(msg{ServerMessage: m, raw: b})...)
 		return
 	}
 	c.batches.Add(1)
@@ -267,7 +285,7 @@ func (c *tclient) record(b []byte) {
 		c.t.Errorf("%s: bad batch (%d bytes): %v", c.name, len(b), err)
 	}
 	for i, ev := range raw.Events {
-		c.log = append(c.log, msg{m.Events[i], ev})
+		c.log = append(c.log, expandJoins(msg{ServerMessage: m.Events[i], raw: ev})...)
 	}
 }
 
@@ -491,6 +509,8 @@ func (c *tclient) checkSeqs() {
 			if m.Seq != 0 || m.Count < 1 {
 				c.t.Errorf("%s: count event %s", c.name, m.raw)
 			}
+		case m.Type == protocol.TypeEvent && m.more:
+			// the same event as the entry before it
 		case m.Type == protocol.TypeEvent:
 			if !joined {
 				c.t.Errorf("%s: event before the join result: %s", c.name, m.raw)

@@ -412,6 +412,7 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 	}
 	r.publishManyLocked(collected)
 	var shared []protocol.Snapshot
+	selves := make([]protocol.Participant, 0, len(calls)) // the shared snapshot's joiners' Self, one allocation
 	for i, c := range calls {
 		if joined[i] {
 			// The room as of the whole batch, at its seq.
@@ -427,8 +428,8 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 					snap.Self = protocol.Participant{}
 					shared = append(shared, snap)
 				}
-				self := protocol.ParticipantOf(m)
-				out[i] = edgeAnswer{Shared: 1, Self: &self}
+				selves = append(selves, protocol.ParticipantOf(m))
+				out[i] = edgeAnswer{Shared: 1, Self: &selves[len(selves)-1]}
 			default:
 				snap := r.snapshotOfLocked(c.User, m.Preset)
 				out[i] = edgeAnswer{Snapshot: &snap}
@@ -446,7 +447,11 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 // the calls that succeeded; out holds the others' errors.
 func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer, joined []bool) {
 	log := r.newEventLog("")
-	var entered []stage.Member
+	log.events = make([]Event, 0, len(calls)+1)
+	// The joiners others are told of (not hidden): all to the watchers,
+	// those in view to everyone.
+	told := make([]protocol.Participant, 0, len(calls))
+	var public []protocol.Participant
 	for k, call := range calls {
 		id := *call.Ident
 		uid := id.UserID
@@ -484,25 +489,63 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 			log.add(EventMeetingStarted, nil, nil, "")
 		}
 		log.add(EventParticipantJoined, &m, nil, "")
-		entered = append(entered, m)
+		if !m.Preset.HiddenParticipant {
+			told = append(told, protocol.ParticipantOf(m))
+			if m.InView() {
+				public = append(public, told[len(told)-1])
+			}
+		}
 		joined[k] = true
 	}
 	if !r.commitLocked(nil, nil, log, "", nil) {
 		return // deposed: the batch answers every call with 4051
 	}
-	counted := false
-	for _, m := range entered {
-		if m.Preset.HiddenParticipant {
-			continue
-		}
-		p := protocol.ParticipantOf(m)
-		ev := protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &p}
-		r.route(ev, ev, m.InView())
-		counted = true
-	}
-	if counted {
+	if len(told) > 0 {
+		r.routeJoins(told, public)
 		r.countChanged()
 	}
+}
+
+// maxJoinsPerEvent bounds the participants of one participantsJoined
+// event: at most 64 of the largest participants (names and ids at their
+// limits) stay well under protocol.MaxFrameBytes.
+const maxJoinsPerEvent = 64
+
+// routeJoins tells of joins committed together, in their order: the
+// watchers of all of them, everyone else of those in view (public). A run
+// of joins is one participantsJoined event (one seq, one frame to encode
+// and write) per maxJoinsPerEvent joiners instead of a participantJoined
+// each; a single join is a participantJoined, as alone.
+func (r *room) routeJoins(all, public []protocol.Participant) {
+	if len(all) == len(public) {
+		for _, body := range r.joinBodies(all) {
+			r.routeBodies(body, body, body, nil)
+		}
+		return
+	}
+	for _, body := range r.joinBodies(all) {
+		r.routeBodies(body, body, nil, nil)
+	}
+	for _, body := range r.joinBodies(public) {
+		r.routeBodies(nil, nil, body, nil)
+	}
+}
+
+// joinBodies are the encoded events telling of joiners ps, in order.
+func (r *room) joinBodies(ps []protocol.Participant) [][]byte {
+	var bodies [][]byte
+	for len(ps) > 0 {
+		n := min(len(ps), maxJoinsPerEvent)
+		ev := protocol.ServerMessage{Event: protocol.EventParticipantsJoined, Participants: ps[:n]}
+		if n == 1 {
+			ev = protocol.ServerMessage{Event: protocol.EventParticipantJoined, Participant: &ps[0]}
+		}
+		if b := r.eventBody(ev); b != nil {
+			bodies = append(bodies, b)
+		}
+		ps = ps[n:]
+	}
+	return bodies
 }
 
 // remoteActsLocked runs stage actions of users connected to node, in

@@ -537,12 +537,14 @@ func (r *room) routeBodies(watch, host, audience []byte, own map[string][]byte) 
 	if r.deferLocked(func() { r.routeBodies(watch, host, audience, own) }) {
 		return
 	}
-	coalesce := r.coalesceWatchers()
-	for _, c := range r.watchers {
-		if r.presetLocked(c).AcceptStageRequests {
-			r.queueEvent(c, host, coalesce)
-		} else {
-			r.queueEvent(c, watch, coalesce)
+	if watch != nil {
+		coalesce := r.coalesceWatchers()
+		for _, c := range r.watchers {
+			if r.presetLocked(c).AcceptStageRequests {
+				r.queueEvent(c, host, coalesce)
+			} else {
+				r.queueEvent(c, watch, coalesce)
+			}
 		}
 	}
 	if audience == nil {

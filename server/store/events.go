@@ -207,6 +207,10 @@ const (
 	// (PostgreSQL's arrays).
 	insertEventsPG = `INSERT INTO stage_events (meeting_id, seq, event_id, type, at, actor, user_id, payload)
 		SELECT $1, * FROM unnest($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], $8::TEXT[])`
+	// insertEventsPG with the payloads as one text, separated
+	// (pgSeparated).
+	insertEventsSeparatedPG = `INSERT INTO stage_events (meeting_id, seq, event_id, type, at, actor, user_id, payload)
+		SELECT $1, * FROM unnest($2::BIGINT[], $3::TEXT[], $4::TEXT[], $5::BIGINT[], $6::TEXT[], $7::TEXT[], string_to_array($8::TEXT, chr(31)))`
 	insertOutboxesPG = `INSERT INTO webhook_outbox (webhook_id, meeting_id, seq, state, attempts, next_at, created_at)
 		SELECT DISTINCT w.webhook_id, CAST($1 AS TEXT), e.seq, 'pending', 0, e.at, e.at
 		FROM unnest($2::BIGINT[], $3::BIGINT[], $4::TEXT[]) AS e(seq, at, type)
@@ -289,7 +293,13 @@ func queueEvents(b *pgx.Batch, meetingID string, c StageCommit) (outbox int) {
 		// As text literals (pgarray.go), each built once for both
 		// statements.
 		seqList, atList, typeList := pgInt64Array(seqs), pgInt64Array(ats), pgTextArray(types)
-		b.Queue(insertEventsPG, meetingID, seqList, pgTextArray(ids), typeList, atList, pgTextArray(actors), pgTextArray(users), pgTextArray(payloads))
+		insert, payloadList := insertEventsSeparatedPG, ""
+		if list, ok := pgSeparated(payloads); ok {
+			payloadList = list
+		} else {
+			insert, payloadList = insertEventsPG, pgTextArray(payloads)
+		}
+		b.Queue(insert, meetingID, seqList, pgTextArray(ids), typeList, atList, pgTextArray(actors), pgTextArray(users), payloadList)
 		outbox = b.Len()
 		b.Queue(insertOutboxesPG, meetingID, seqList, atList, typeList)
 	}

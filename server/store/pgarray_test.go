@@ -92,6 +92,38 @@ func TestPGArrayLiteralsRoundTrip(t *testing.T) {
 	if err := s.pool.QueryRow(ctx, `SELECT $1::BIGINT[]`, pgInt64Array(ints)).Scan(&gotInts); err != nil || !slices.Equal(gotInts, ints) {
 		t.Fatalf("bigints read back %v (%v), sent %v", gotInts, err, ints)
 	}
+	// The same values separated: read back as they were sent, however
+	// many (one, empty ones, all), by the statement's string_to_array.
+	for _, n := range []int{1, 2, 3, len(vals)} {
+		for _, from := range []int{0, 1, 7} {
+			if n == 1 && from == 0 {
+				continue // "" alone: below
+			}
+			want := bs[min(from, len(bs)-n):][:n]
+			list, ok := pgSeparated(want)
+			if !ok {
+				t.Fatalf("%d values from %d refused", n, from)
+			}
+			if err := s.pool.QueryRow(ctx, `SELECT string_to_array($1::TEXT, chr(31))`, list).Scan(&got); err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(want) {
+				t.Fatalf("separated: read back %d of %d values %q", len(got), len(want), want)
+			}
+			for i := range got {
+				if got[i] != string(want[i]) {
+					t.Fatalf("separated: value %d read back %q, sent %q", i, got[i], want[i])
+				}
+			}
+		}
+	}
+	// A value holding the separator, no values, or one empty value (read
+	// back as none) cannot be separated.
+	for _, vs := range [][][]byte{{[]byte("a\x1fb")}, {[]byte("a"), []byte("\x1f")}, {}, {[]byte("")}} {
+		if list, ok := pgSeparated(vs); ok {
+			t.Errorf("%q separated as %q", vs, list)
+		}
+	}
 	// A NUL is not text to PostgreSQL: refused, not cut short.
 	if err := s.pool.QueryRow(ctx, `SELECT $1::TEXT[]`, pgTextArray([]string{"a\x00b"})).Scan(&got); err == nil {
 		t.Fatalf("a NUL in an element was taken: read back %q", got)

@@ -790,8 +790,9 @@ func testStageCommitMany(t *testing.T, b backend) {
 	for i := range joins {
 		seq := int64(i + 1)
 		events = append(events, StageEvent{Seq: seq, ID: fmt.Sprintf("evt_%d", seq), Type: "meeting.participantJoined", At: 2000 + seq,
-			Actor: "participant:" + fmt.Sprintf("j%03d", i), UserID: fmt.Sprintf("j%03d", i), Payload: []byte(fmt.Sprintf(`{"seq":%d,"u":"j%03d"}`, seq, i))})
+			Actor: "participant:" + fmt.Sprintf("j%03d", i), UserID: fmt.Sprintf("j%03d", i), Payload: []byte(fmt.Sprintf(`{"seq":%d,"u":"j%03d","n":"\"q\" \\ {,} é"}`, seq, i))})
 	}
+
 	// The commit: u000..u004 dropped (u002 comes back below), u010..u149
 	// request (orders 11..150), u020 and u030 twice (withdrawn, then again:
 	// the last row wins), u002 requested anew.
@@ -814,6 +815,21 @@ func testStageCommitMany(t *testing.T, b backend) {
 	for i, e := range log {
 		w := events[i]
 		if e.Seq != w.Seq || e.ID != w.ID || e.UserID != w.UserID || e.Actor != w.Actor || e.At != w.At || string(e.Payload) != string(w.Payload) {
+			t.Fatalf("event %d = %+v, want %+v", i, e, w)
+		}
+	}
+	// Payloads that cannot go separated (one holds the unit separator) go
+	// as an array literal.
+	more := []StageEvent{{Seq: joins + 1, ID: "evt_x1", Type: "meeting.participantLeft", At: 9000, Actor: "api", UserID: "j000", Payload: []byte("{\"s\":\"a\x1fb\"}")},
+		{Seq: joins + 2, ID: "evt_x2", Type: "meeting.participantLeft", At: 9001, Actor: "api", UserID: "j001", Payload: []byte(`{"s":"\"q\""}`)}}
+	if _, err := s.CommitStage(ctx, m.ID, 0, StageCommit{Events: more}); err != nil {
+		t.Fatal(err)
+	}
+	if log, err = s.StageEvents(ctx, m.ID, joins, 10); err != nil || len(log) != len(more) {
+		t.Fatalf("StageEvents after %d: %d events (%v), want %d", joins, len(log), err, len(more))
+	}
+	for i, e := range log {
+		if w := more[i]; e.Seq != w.Seq || e.ID != w.ID || string(e.Payload) != string(w.Payload) {
 			t.Fatalf("event %d = %+v, want %+v", i, e, w)
 		}
 	}
