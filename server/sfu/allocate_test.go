@@ -220,18 +220,7 @@ func TestTWCCAcksPacedNotLost(t *testing.T) {
 			for seq, at := range c.departed {
 				log.departed(seq, now+at*ms)
 			}
-			fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 5, ReferenceTime: 10}
-			var syms []uint16
-			for _, r := range c.received {
-				if r {
-					syms = append(syms, rtcp.TypeTCCPacketReceivedSmallDelta)
-					fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
-				} else {
-					syms = append(syms, rtcp.TypeTCCPacketNotReceived)
-				}
-			}
-			fb.PacketChunks = []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: syms}}
-			got := twccAcks(fb, &log, now+time.Second.Nanoseconds(), nil)
+			got := twccAcks(feedbackOf(c.received), &log, now+time.Second.Nanoseconds(), nil)
 			var lost, left []uint16
 			for seq := range uint16(5) {
 				l, _ := log.sent(seq, now+time.Second.Nanoseconds())
@@ -552,18 +541,7 @@ func TestTWCCAcksOldPathNotLost(t *testing.T) {
 	log.pathUp(now + 3*ms) // packets 0-2 went on the old path
 	// 0, 1, 3 and 4 lost; 2 and 5 arrived.
 	received := []bool{false, false, true, false, false, true}
-	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: 6, ReferenceTime: 10}
-	var syms []uint16
-	for _, r := range received {
-		if r {
-			syms = append(syms, rtcp.TypeTCCPacketReceivedSmallDelta)
-			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
-		} else {
-			syms = append(syms, rtcp.TypeTCCPacketNotReceived)
-		}
-	}
-	fb.PacketChunks = []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: syms}}
-	got := twccAcks(fb, &log, now+time.Second.Nanoseconds(), nil)
+	got := twccAcks(feedbackOf(received), &log, now+time.Second.Nanoseconds(), nil)
 	var lost, arrived []int64
 	for _, a := range got {
 		if a.lost {
@@ -575,4 +553,21 @@ func TestTWCCAcksOldPathNotLost(t *testing.T) {
 	if !slices.Equal(lost, []int64{3, 4}) || !slices.Equal(arrived, []int64{2, 5}) {
 		t.Fatalf("lost %v and arrived %v (by seq), want lost [3 4] (after the path came up), arrived [2 5]", lost, arrived)
 	}
+}
+
+// feedbackOf is a transport-wide feedback for packets 0..len(received)-1:
+// those received 1 ms apart, the others reported not received.
+func feedbackOf(received []bool) *rtcp.TransportLayerCC {
+	fb := &rtcp.TransportLayerCC{BaseSequenceNumber: 0, PacketStatusCount: uint16(len(received)), ReferenceTime: 10}
+	var syms []uint16
+	for _, r := range received {
+		if r {
+			syms = append(syms, rtcp.TypeTCCPacketReceivedSmallDelta)
+			fb.RecvDeltas = append(fb.RecvDeltas, &rtcp.RecvDelta{Type: rtcp.TypeTCCPacketReceivedSmallDelta, Delta: 1000})
+		} else {
+			syms = append(syms, rtcp.TypeTCCPacketNotReceived)
+		}
+	}
+	fb.PacketChunks = []rtcp.PacketStatusChunk{&rtcp.StatusVectorChunk{SymbolSize: rtcp.TypeTCCSymbolSizeTwoBit, SymbolList: syms}}
+	return fb
 }
