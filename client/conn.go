@@ -554,6 +554,11 @@ func (m *Meeting) lost(c *conn, readErr error) *conn {
 		// too is followed by the next node at once.
 		m.prompt = len(m.route.nodes) + 1
 	}
+	if code == protocol.CodePresetChanged {
+		// The node asks for a new hello to take up the user's new preset:
+		// at once, to the same node.
+		m.prompt = 1
+	}
 	m.log.Debug("stagekit: connection lost; reconnecting", "code", code, "err", readErr)
 	if first {
 		m.emit(Event{Name: EventReconnecting})
@@ -645,6 +650,7 @@ func (m *Meeting) reconnect() *conn {
 		}
 		m.cur = c
 		m.prompt = 0
+		permsChanged := m.st.self.RoomJoined && m.st.self.Permissions != hello.Permissions
 		m.applyHello(hello)
 		joined := m.st.self.RoomJoined
 		if !joined {
@@ -657,6 +663,11 @@ func (m *Meeting) reconnect() *conn {
 			return c
 		}
 		m.mu.Unlock()
+		if permsChanged {
+			// Its preset changed while away (or the node closed it to take
+			// the change up): as the permissions event tells it in place.
+			m.emit(Event{Name: EventPermissionsUpdate})
+		}
 		if _, err := c.send(m.joinMessage(true), kindRejoin, nil); err != nil {
 			m.log.Debug("stagekit: rejoin failed", "err", err)
 		}

@@ -687,3 +687,20 @@ func TestJoinInterruptedJoinsAgain(t *testing.T) {
 		})
 	}
 }
+
+// A node closing the connection because the user's preset changed (4033)
+// is reconnected to at once, and the new hello's permissions are told as
+// a permissions update.
+func TestPresetChangedReconnectsAndTells(t *testing.T) {
+	me := part("v", "pv", stage.OffStage)
+	n := newFakeNet(t, me, viewerPerms)
+	m, rec := startWith(t, n, true, Options{MinBackoff: time.Hour, MaxBackoff: time.Hour})
+	rec.take()
+	n.set(func() { n.perms = hostPerms })
+	n.last().shut(protocol.CodePresetChanged, "the preset changed; reconnect")
+	rec.waitFor(EventPermissionsUpdate)
+	if got := m.Self().Permissions; got != hostPerms {
+		t.Fatalf("permissions %+v, want %+v", got, hostPerms)
+	}
+	barrier(t, m)
+}

@@ -12,23 +12,24 @@ import (
 // stage. Codes 4000–4999 double as WebSocket close codes when the server
 // closes a connection for that reason.
 const (
-	CodeMalformed    = 4001 // not a JSON object of the protocol's shape
-	CodeUnknownType  = 4002 // unknown message type
-	CodeTooLarge     = 4003 // message over MaxFrameBytes
-	CodeBadVersion   = 4004 // unsupported protocol version
-	CodeBadArgs      = 4005 // a field is missing, empty or too long
-	CodeHelloFirst   = 4006 // hello missing, late, or sent twice
-	CodeTokenMissing = 4010
-	CodeTokenInvalid = 4011 // bad signature, shape or claims
-	CodeTokenExpired = 4012
-	CodeTokenRevoked = 4013 // participant deleted or meeting gone
-	CodeRateLimited  = 4020 // too many messages (or connections opened); slow down
-	CodeTooManyConns = 4021 // the participant already has MaxConnsPerParticipant connections open
-	CodeReplaced     = 4030 // the same participant connected elsewhere
-	CodeRemoved      = 4031 // the participant was deleted by an admin
-	CodeSlowConsumer = 4032 // the client fell too far behind the room's events
-	CodeMediaRefused = 4040 // media offered by a user who is not ON_STAGE
-	CodeMediaFailed  = 4041 // the media negotiation failed (bad SDP, closed PC)
+	CodeMalformed     = 4001 // not a JSON object of the protocol's shape
+	CodeUnknownType   = 4002 // unknown message type
+	CodeTooLarge      = 4003 // message over MaxFrameBytes
+	CodeBadVersion    = 4004 // unsupported protocol version
+	CodeBadArgs       = 4005 // a field is missing, empty or too long
+	CodeHelloFirst    = 4006 // hello missing, late, or sent twice
+	CodeTokenMissing  = 4010
+	CodeTokenInvalid  = 4011 // bad signature, shape or claims
+	CodeTokenExpired  = 4012
+	CodeTokenRevoked  = 4013 // participant deleted or meeting gone
+	CodeRateLimited   = 4020 // too many messages (or connections opened); slow down
+	CodeTooManyConns  = 4021 // the participant already has MaxConnsPerParticipant connections open
+	CodeReplaced      = 4030 // the same participant connected elsewhere
+	CodeRemoved       = 4031 // the participant was deleted by an admin
+	CodeSlowConsumer  = 4032 // the client fell too far behind the room's events
+	CodePresetChanged = 4033 // close: the user's preset changed on a node that serves it as an edge; reconnect at once to take it up
+	CodeMediaRefused  = 4040 // media offered by a user who is not ON_STAGE
+	CodeMediaFailed   = 4041 // the media negotiation failed (bad SDP, closed PC)
 	// Clustered servers: a room lives on one node at a time.
 	CodeElsewhere    = 4050 // hello: the room is served by another node; the error's Redirect is its base URL
 	CodeRoomMoved    = 4051 // this node no longer serves the room (its lease moved): reconnect

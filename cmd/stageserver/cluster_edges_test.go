@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/http"
 	"slices"
 	"strings"
 	"sync"
@@ -477,4 +478,66 @@ func TestClusterEdgesBatchedCrowd(t *testing.T) {
 		})
 	}
 	t.Logf("edge B sent %v calls in %v batches", b.metric(t, "stagekit_edge_batched_calls_total"), b.metric(t, "stagekit_edge_batches_total"))
+}
+
+// An admin's preset change reaches a user on an edge as it reaches one on
+// the owner: promoted to a preset that accepts stage requests, the user is
+// told its new permissions and gets the hosts' events (the pending list)
+// from then on, on the node it is on, without a new join.
+func TestClusterEdgesPresetChange(t *testing.T) {
+	c := newClusterWith(t, 3, 2*time.Second, nil, "-edges")
+	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
+	preset := func(accept bool) map[string]any {
+		return map[string]any{"name": "stagehand", "permissions": map[string]any{
+			"stage_enabled": true, "stage_access": "CAN_REQUEST", "can_accept_production_requests": accept}}
+	}
+	if err := testserver.Do(a.url, "POST", "/v1/presets", preset(false), http.StatusCreated, nil); err != nil {
+		t.Fatal(err)
+	}
+	known := func(accept bool) func() bool {
+		return func() bool {
+			for _, nd := range c.nodes {
+				var p stage.Preset
+				if testserver.Do(nd.url, "GET", "/v1/presets/stagehand", nil, http.StatusOK, &p) != nil || p.AcceptStageRequests != accept {
+					return false
+				}
+			}
+			return true
+		}
+	}
+	eventually(t, "every node knows the preset", known(false))
+	mid, err := testserver.CreateMeeting(b.url, "edges, a preset change")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.joinDefault(mid, a, "Host", stage.PresetWebinarHost) // A owns the room
+	hand := c.joinDefault(mid, b, "Hand", "stagehand")
+	viewer := c.joinDefault(mid, cn, "Viewer", stage.PresetWebinarViewer)
+	if n := b.metric(t, "stagekit_rooms"); n != 0 {
+		t.Fatalf("node %s serves the room; A should own it", b.id)
+	}
+	told := make(chan struct{}, 4)
+	hand.m.On(func(e client.Event) {
+		if e.Name == client.EventPermissionsUpdate {
+			told <- struct{}{}
+		}
+	})
+	if hand.m.Self().Permissions.AcceptStageRequests {
+		t.Fatal("the stagehand accepts requests before the change")
+	}
+	if err := testserver.Do(a.url, "PUT", "/v1/presets/stagehand", preset(true), http.StatusOK, nil); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-told:
+	case <-time.After(clusterWait):
+		t.Fatal("the user on the edge was not told its new permissions")
+	}
+	eventually(t, "the new permissions on the edge", func() bool { return hand.m.Self().Permissions.AcceptStageRequests })
+	ctx, cancel := ctxWait()
+	defer cancel()
+	act(t, "the viewer asks", viewer.m.Stage().RequestAccess(ctx))
+	eventually(t, "the promoted user on the edge sees the request", func() bool {
+		return slices.Equal(pendingIDs(hand.m), []string{viewer.id})
+	})
 }

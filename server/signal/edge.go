@@ -21,6 +21,7 @@ import (
 	"github.com/mailru/easyjson"
 
 	"github.com/stagekit/stagekit/protocol"
+	"github.com/stagekit/stagekit/stage"
 )
 
 // edgeRing is how many recent entries an edge keeps to align snapshots.
@@ -457,6 +458,23 @@ func (er *edgeRoom) deliverGroupLocked(g edgeGroup) {
 			if !seen[uid] {
 				er.deliverToLocked(c, g, false)
 			}
+		}
+	}
+}
+
+// presetChanged closes the connections here of users whose preset p
+// changed (4033): an edge serves a user by its preset (which streams it
+// follows, what it delivers, what its media may do) as of its hello, and
+// the owner changes only the stage. The SDK reconnects at once, and its
+// new hello and rejoin (within the grace period, its media kept) take up
+// the new preset as a join here does; it tells the page the permissions
+// changed.
+func (er *edgeRoom) presetChanged(p stage.Preset) {
+	er.mu.Lock()
+	defer er.mu.Unlock()
+	for _, c := range er.conns {
+		if c.id.Preset.Name == p.Name && c.id.Preset != p {
+			c.closeWith(protocol.CodePresetChanged, "the preset changed; reconnect", true)
 		}
 	}
 }

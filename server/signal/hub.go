@@ -656,6 +656,15 @@ func (h *Hub) UpdatePreset(p stage.Preset) {
 	for _, r := range rooms {
 		r.setPreset(p)
 	}
+	h.mu.Lock()
+	edges := make([]*edgeRoom, 0, len(h.edgeRooms))
+	for _, er := range h.edgeRooms {
+		edges = append(edges, er)
+	}
+	h.mu.Unlock()
+	for _, er := range edges {
+		er.presetChanged(p)
+	}
 }
 
 // Stats reports counters.
