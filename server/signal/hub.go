@@ -21,8 +21,10 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -648,20 +650,11 @@ func (h *Hub) Subscribe(meetingID string, fn func(stage.Change)) (remove func())
 // have it (see room.setPreset).
 func (h *Hub) UpdatePreset(p stage.Preset) {
 	h.mu.Lock()
-	rooms := make([]*room, 0, len(h.rooms))
-	for _, r := range h.rooms {
-		rooms = append(rooms, r)
-	}
+	rooms, edges := slices.Collect(maps.Values(h.rooms)), slices.Collect(maps.Values(h.edgeRooms))
 	h.mu.Unlock()
 	for _, r := range rooms {
 		r.setPreset(p)
 	}
-	h.mu.Lock()
-	edges := make([]*edgeRoom, 0, len(h.edgeRooms))
-	for _, er := range h.edgeRooms {
-		edges = append(edges, er)
-	}
-	h.mu.Unlock()
 	for _, er := range edges {
 		er.presetChanged(p)
 	}

@@ -16,7 +16,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/mailru/easyjson"
@@ -740,10 +742,7 @@ func (h *Hub) ownerForEdge(meetingID string) (string, error) {
 
 func (h *Hub) checkEdgeOwners() {
 	h.mu.Lock()
-	ers := make([]*edgeRoom, 0, len(h.edgeRooms))
-	for _, er := range h.edgeRooms {
-		ers = append(ers, er)
-	}
+	ers := slices.Collect(maps.Values(h.edgeRooms))
 	h.mu.Unlock()
 	for _, er := range ers {
 		owner, err := h.ownerForEdge(er.id)
