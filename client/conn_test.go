@@ -702,5 +702,6 @@ func TestPresetChangedReconnectsAndTells(t *testing.T) {
 	if got := m.Self().Permissions; got != hostPerms {
 		t.Fatalf("permissions %+v, want %+v", got, hostPerms)
 	}
+	rec.waitFor(EventReconnected) // rejoined with its place
 	barrier(t, m)
 }
