@@ -256,7 +256,9 @@ func (r *room) snapshotOfLocked(userID string, preset stage.Preset) protocol.Sna
 			snap.Self = protocol.ParticipantOf(m)
 			continue
 		}
-		snap.Participants = append(snap.Participants, protocol.ParticipantOf(m))
+		p := protocol.ParticipantOf(m)
+		p.Reconnecting = r.away[m.UserID]
+		snap.Participants = append(snap.Participants, p)
 	}
 	if preset.AcceptStageRequests {
 		snap.Requests = r.requestsLocked()
@@ -323,7 +325,7 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 				if c.Msg == nil {
 					return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "act: message missing")}
 				}
-			case "leave", "drop":
+			case "leave", "drop", "media":
 			default:
 				return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a batched call: %q", c.Op)}
 			}
@@ -369,8 +371,8 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 // maxEdgeBatch bounds the calls of one batch.
 const maxEdgeBatch = 1024
 
-// remoteBatch runs an edge's batch of joins, leaves and drops in its
-// order, under one lock: each run of joins is committed in one
+// remoteBatch runs an edge's batch of joins, actions, leaves, drops and
+// media news in its order, under one lock: each run of joins is committed in one
 // transaction, and what the batch publishes to the edges goes out as one
 // commit of the streams (one seq). Each join is answered with its
 // snapshot at that seq; the batch's Seq is it too.
@@ -399,7 +401,11 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 			i = j
 			continue
 		}
-		r.remoteGoneLocked(node, calls[i].User, calls[i].Op == "leave")
+		if c := calls[i]; c.Op == "media" {
+			r.remoteMediaLocked(node, c.User, c.Live)
+		} else {
+			r.remoteGoneLocked(node, c.User, c.Op == "leave")
+		}
 		i++
 	}
 	r.collect = nil
@@ -475,10 +481,12 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 				r.publishLocked(p)
 			}
 			r.setRemoteLocked(uid, &remoteMember{node: node, watcher: m.Preset.SeesEveryone()})
+			r.setMediaLostFlagLocked(uid, call.MediaLost)
 			joined[k] = true
 			continue
 		}
 		r.setRemoteLocked(uid, &remoteMember{node: node, watcher: id.Preset.SeesEveryone()})
+		r.setMediaLostFlagLocked(uid, call.MediaLost)
 		m, err := r.st.Enter(stage.Member{UserID: uid, PeerID: call.PeerID, Name: id.Name, CustomID: id.CustomID, Preset: id.Preset})
 		if err != nil {
 			r.setRemoteLocked(uid, nil)
@@ -505,6 +513,23 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 	if len(told) > 0 {
 		r.routeJoins(told, public)
 		r.countChanged()
+	}
+	// Back (or silent) as far as whoever sees them knows: after the joins
+	// were told, so that nobody hears of a participant it does not know.
+	for k, call := range calls {
+		if joined[k] {
+			r.connectionChangedLocked(call.User)
+		}
+	}
+}
+
+// setMediaLostFlagLocked records, without telling anyone, whether uid's
+// media is silent as its node says at a join (false: a new media session).
+func (r *room) setMediaLostFlagLocked(uid string, lost bool) {
+	if lost {
+		r.mediaLost[uid] = true
+	} else {
+		delete(r.mediaLost, uid)
 	}
 }
 
@@ -633,7 +658,19 @@ func (r *room) remoteGoneLocked(node, userID string, left bool) {
 	}
 	if !r.dead {
 		r.startGraceLocked(userID)
+		r.connectionChangedLocked(userID)
 	}
+}
+
+// remoteMediaLocked is an edge's news of its user's media (the edge
+// probed the user's connection itself): hosts on every node see the user
+// as reconnecting while it is silent, as on one node. News from a node
+// the user is no longer on changes nothing.
+func (r *room) remoteMediaLocked(node, userID string, live bool) {
+	if rm := r.remote[userID]; rm == nil || rm.node != node || r.dead {
+		return
+	}
+	r.setMediaLostLocked(userID, !live)
 }
 
 // nodesChanged treats the users of the gone nodes as dropped (they keep
@@ -651,12 +688,14 @@ func (r *room) nodesChanged(gone, back map[string]bool) {
 		case gone[rm.node] && !rm.lost:
 			rm.lost = true
 			r.startGraceLocked(uid)
+			r.connectionChangedLocked(uid)
 		case back[rm.node] && rm.lost:
 			rm.lost = false
 			if t := r.timers[uid]; t != nil {
 				t.Stop()
 				delete(r.timers, uid)
 			}
+			r.connectionChangedLocked(uid)
 		}
 	}
 }
