@@ -683,6 +683,14 @@ func (r *room) nodesChanged(gone, back map[string]bool) {
 	if r.dead {
 		return
 	}
+	// What it tells the edges (the users shown reconnecting or back) goes
+	// out as one commit, not one per user of a node that died.
+	var collected []commitParts
+	r.collect = &collected
+	defer func() {
+		r.collect = nil
+		r.publishManyLocked(collected)
+	}()
 	for uid, rm := range r.remote {
 		switch {
 		case gone[rm.node] && !rm.lost:
