@@ -31,8 +31,8 @@ type edgeCall struct {
 	// silent; Live: a media call's news (the user's media heard, or not).
 	MediaLost bool `json:"mediaLost,omitempty"`
 	Live      bool `json:"live,omitempty"`
-	// Calls are a batch's joins, actions, leaves, drops and media news, in the edge's order
-	// (each with its User, Ident and PeerID).
+	// Calls are a batch's joins, actions, leaves, drops and media news, in
+	// the edge's order (each with its User, Ident and PeerID).
 	Calls []edgeCall `json:"calls,omitempty"`
 }
 

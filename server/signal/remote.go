@@ -372,9 +372,9 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 const maxEdgeBatch = 1024
 
 // remoteBatch runs an edge's batch of joins, actions, leaves, drops and
-// media news in its order, under one lock: each run of joins is committed in one
-// transaction, and what the batch publishes to the edges goes out as one
-// commit of the streams (one seq). Each join is answered with its
+// media news in its order, under one lock: each run of joins is committed
+// in one transaction, and what the batch publishes to the edges goes out
+// as one commit of the streams (one seq). Each join is answered with its
 // snapshot at that seq; the batch's Seq is it too.
 func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 	r.mu.Lock()
@@ -486,13 +486,13 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 			continue
 		}
 		r.setRemoteLocked(uid, &remoteMember{node: node, watcher: id.Preset.SeesEveryone()})
-		r.setMediaLostFlagLocked(uid, call.MediaLost)
 		m, err := r.st.Enter(stage.Member{UserID: uid, PeerID: call.PeerID, Name: id.Name, CustomID: id.CustomID, Preset: id.Preset})
 		if err != nil {
 			r.setRemoteLocked(uid, nil)
 			out[k] = edgeAnswer{Error: protocol.ErrorOf(err)}
 			continue
 		}
+		r.setMediaLostFlagLocked(uid, call.MediaLost)
 		log.actor = participantActor(uid)
 		if r.st.Len() == 1 {
 			r.sess.ID, r.sess.StartedAt = newSessionID(), r.hub.cfg.Now()
