@@ -7,8 +7,8 @@ package signal
 // are encoded as for local users and published once per audience to the
 // room's streams (EdgeConfig.Streams) under the room's own seq (wseq); the
 // edge numbers them per connection. An edge's calls (join, stage actions,
-// snapshot, leave, drop) come over HTTP (ServeEdgeCall) and are answered
-// after the commit with the wseq of its events.
+// snapshot, leave, drop, media news) come over HTTP (ServeEdgeCall) and
+// are answered after the commit with the wseq of its events.
 
 import (
 	"context"
