@@ -109,3 +109,68 @@ func TestEdgeMediaNewsAtTheOwner(t *testing.T) {
 		t.Errorf("the edges' hosts were told reconnecting %v, want %v", edge, want)
 	}
 }
+
+// The users of a node that left the cluster keep their place and are shown
+// reconnecting, and back when the node is listed again: to the hosts here
+// and, in one commit of the streams whatever their number, on the edges.
+func TestEdgeNodeGoneShowsItsUsersReconnecting(t *testing.T) {
+	e, _, rec := edgeOwnerEnv(t)
+	host, _ := e.join("m", "Host", stage.PresetWebinarHost)
+	e.batch("m", remoteJoin("m", "Far", stage.PresetWebinarHost)) // a host on another edge
+	const gone = "http://edge2:1"
+	if ans := e.hub.answerEdge(edgeCall{Op: "batch", Meeting: "m", Node: gone, User: "u-v1",
+		Calls: []edgeCall{remoteJoin("m", "V1", stage.PresetWebinarViewer), remoteJoin("m", "V2", stage.PresetWebinarViewer)}}); ans.Error != nil {
+		t.Fatalf("%+v", ans.Error)
+	}
+	for range 3 { // Far, V1, V2 (the test client splits participantsJoined)
+		if ev := host.nextEvent(); ev.Event != protocol.EventParticipantJoined {
+			t.Fatalf("host: %s", ev.raw)
+		}
+	}
+	r := e.hub.existingRoom("m")
+	for _, step := range []struct {
+		gone, back   map[string]bool
+		reconnecting bool
+	}{{map[string]bool{gone: true}, nil, true}, {nil, map[string]bool{gone: true}, false}} {
+		from := len(rec.commits())
+		r.nodesChanged(step.gone, step.back)
+		told := map[string]bool{}
+		for len(told) < 2 {
+			ev := host.nextEvent()
+			if ev.Event != protocol.EventParticipantConnection || ev.Participant.Reconnecting != step.reconnecting {
+				t.Fatalf("host: %s, want reconnecting %v", ev.raw, step.reconnecting)
+			}
+			told[ev.Participant.UserID] = true
+		}
+		if !told["u-v1"] || !told["u-v2"] {
+			t.Errorf("the host was told of %v, want V1 and V2", told)
+		}
+		commits := rec.commits()[from:]
+		if len(commits) != 1 {
+			t.Fatalf("%d commits for the edges, want 1", len(commits))
+		}
+		groups, err := edgeGroups(commits[0].entries())
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, g := range groups {
+			if g.host == nil {
+				continue
+			}
+			var m protocol.ServerMessage
+			if err := json.Unmarshal(g.host.Watch, &m); err != nil {
+				t.Fatal(err)
+			}
+			if m.Event == protocol.EventParticipantConnection && m.Participant.Reconnecting == step.reconnecting {
+				n++
+			}
+		}
+		if n != 2 {
+			t.Errorf("the edges' hosts are told of %d users, want 2", n)
+		}
+	}
+	if _, st, ok := r.peek("u-v1"); !ok || st != stage.OffStage {
+		t.Errorf("V1: in the room %v, %s", ok, st)
+	}
+}
