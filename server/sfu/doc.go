@@ -365,7 +365,7 @@
 // viewer on one moves to a layer that flows now (not to a paused one),
 // and back when it flows again (a switch off a stalled layer is not a
 // failed switch up). A viewer that plays a layer that flows and waits to
-// switch to one that stalled goes on waiting for 3 s (a browser may take
+// switch to one that stalled goes on waiting for 5 s (a browser may take
 // seconds to start a layer we resumed: its own estimate decides), then
 // gives it up as a failed switch up (backed off): Chromium may never send
 // it (a small track's top encoding only while those below are paused;

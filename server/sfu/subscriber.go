@@ -308,7 +308,7 @@ func (sb *subscriber) holdLayers() {
 // and one that does not send it at all (Chromium sends a small track's
 // top encoding only while those below are paused) must not hold the
 // viewer's switch, and its keyframe requests, forever.
-const switchGiveUp = 3 * time.Second
+const switchGiveUp = 5 * time.Second
 
 // Probe trains (probeSchedule).
 const (
