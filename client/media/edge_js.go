@@ -102,9 +102,9 @@ func (s *Session) addSender(_ context.Context, p *pubConn, sl *slot, t LocalTrac
 	return add(false)
 }
 
-// setLayers makes the slot's simulcast encodings whose rid is in paused
-// inactive and the others active (getParameters, setParameters on its
-// RTCRtpSender).
+// setLayers sets the slot's simulcast encodings as fitLayers says for the
+// track it sends, those whose rid is in paused stopped (getParameters,
+// setParameters on its RTCRtpSender).
 func (s *Session) setLayers(ctx context.Context, sl *slot, paused map[string]bool) error {
 	if sl.snd.tx.IsUndefined() {
 		return nil
@@ -114,15 +114,34 @@ func (s *Session) setLayers(ctx context.Context, sl *slot, paused map[string]boo
 		snd := sl.snd.tx.Get("sender")
 		params := snd.Call("getParameters")
 		encs := params.Get("encodings")
-		changed := false
-		for i := range encs.Length() {
-			e := encs.Index(i)
-			rid := e.Get("rid")
+		rids := make([]string, encs.Length())
+		for i := range rids {
+			rid := encs.Index(i).Get("rid")
 			if rid.Type() != js.TypeString {
-				continue
+				return // one layer
 			}
-			if want := !paused[rid.String()]; e.Get("active").Bool() != want {
-				e.Set("active", want)
+			rids[i] = rid.String()
+		}
+		var w, h int
+		if t := snd.Get("track"); t.Truthy() {
+			if st := t.Call("getSettings"); st.Get("width").Type() == js.TypeNumber && st.Get("height").Type() == js.TypeNumber {
+				w, h = st.Get("width").Int(), st.Get("height").Int()
+			}
+		}
+		num := func(v js.Value) float64 {
+			if v.Type() != js.TypeNumber {
+				return -1
+			}
+			return v.Float()
+		}
+		changed := false
+		for i, f := range fitLayers(rids, w, h, paused) {
+			e := encs.Index(i)
+			if e.Get("active").Bool() != f.Active || num(e.Get("scaleResolutionDownBy")) != f.ScaleDown ||
+				num(e.Get("maxBitrate")) != float64(f.MaxBitrate) {
+				e.Set("active", f.Active)
+				e.Set("scaleResolutionDownBy", f.ScaleDown)
+				e.Set("maxBitrate", f.MaxBitrate)
 				changed = true
 			}
 		}

@@ -1072,6 +1072,14 @@ func (s *Session) assign(ctx context.Context, p *pubConn, tracks []LocalTrack) (
 		}
 		s.setSlotTrack(sl, t)
 		changed = changed || reneg
+		// A track of another size than the one before: its layers
+		// (fitLayers).
+		s.mu.Lock()
+		paused := s.paused
+		s.mu.Unlock()
+		if err := s.setLayers(ctx, sl, s.pausedLayers(p, sl, paused)); err != nil {
+			s.log.Warn("simulcast layers not fitted to the track", "err", err)
+		}
 	}
 	for j, sl := range p.slots {
 		if taken[j] || sl.track == nil {
@@ -1119,6 +1127,53 @@ func layersFor(w, h int) []struct {
 	return nil
 }
 
+// layerEncoding is how one encoding of a simulcast sender is set.
+type layerEncoding struct {
+	Active     bool
+	ScaleDown  float64
+	MaxBitrate int
+}
+
+// fitLayers is how to set a simulcast sender's encodings (rids, lowest
+// first: the top of cameraLayers) for a w×h track, with the layers in
+// paused stopped. Chromium encodes a sender's encodings up to the larger
+// of the number the track's size allows (layersFor) and the rank of its
+// lowest active one, at each one's scale, and none above: a smaller track
+// put on the camera's sender (a page's 320×240 canvas) went out as
+// whichever layer the server's pauses made the lowest active one, and a
+// viewer moving to the full layer waited for it forever while the half
+// one played. So the lowest encodings take the sizes and rates of the top
+// layers the track allows and the others stop, whatever is paused; while
+// one of those is watched (not paused), the top one it allows goes on in
+// its place (the server sees the others stall and moves their viewers).
+// Nil for rids that are not such a tail.
+func fitLayers(rids []string, w, h int, paused map[string]bool) []layerEncoding {
+	top := len(cameraLayers) - len(rids)
+	if top < 0 {
+		return nil
+	}
+	for i, rid := range rids {
+		if cameraLayers[top+i].RID != rid {
+			return nil
+		}
+	}
+	allowed := min(max(len(layersFor(w, h)), 1), len(rids))
+	watched := false // a layer above those the track allows
+	for _, rid := range rids[allowed:] {
+		watched = watched || !paused[rid]
+	}
+	out := make([]layerEncoding, len(rids))
+	for i, rid := range rids {
+		l := cameraLayers[top+i]
+		if i < allowed {
+			l = cameraLayers[len(cameraLayers)-allowed+i]
+		}
+		active := i < allowed && (!paused[rid] || i == allowed-1 && watched)
+		out[i] = layerEncoding{Active: active, ScaleDown: l.ScaleDown, MaxBitrate: l.MaxBitrate}
+	}
+	return out
+}
+
 // simulcast reports whether t is sent in cameraLayers: camera video,
 // while the user's preset says so (media.video.simulcast).
 func (s *Session) simulcast(t LocalTrack) bool {
@@ -1139,20 +1194,26 @@ func (s *Session) applyLayers() {
 	ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
 	defer cancel()
 	for _, sl := range p.slots {
-		mid := s.slotMid(p, sl)
-		if mid == "" {
-			continue
-		}
-		off := map[string]bool{}
-		for _, l := range paused {
-			if l.Mid == mid {
-				off[l.RID] = true
-			}
-		}
-		if err := s.setLayers(ctx, sl, off); err != nil {
+		if err := s.setLayers(ctx, sl, s.pausedLayers(p, sl, paused)); err != nil {
 			s.log.Warn("simulcast layers not changed", "err", err)
 		}
 	}
+}
+
+// pausedLayers is the rids of sl's layers among paused (nil if sl has no
+// section yet).
+func (s *Session) pausedLayers(p *pubConn, sl *slot, paused []protocol.LayerID) map[string]bool {
+	mid := s.slotMid(p, sl)
+	if mid == "" {
+		return nil
+	}
+	off := map[string]bool{}
+	for _, l := range paused {
+		if l.Mid == mid {
+			off[l.RID] = true
+		}
+	}
+	return off
 }
 
 // setSlotTrack records what sl sends (read by the build's RTCP reader).

@@ -38,6 +38,9 @@ type allocTrack struct {
 	rates  []float64 // bit/s of each layer, lowest first; < 0: not there (not arrived, or stalled)
 	cur    int       // the layer it carries or switches to; -1: none yet
 	choice *layerChoice
+	// stuck: cur is a layer it switched up to that did not come (not
+	// there now): given up as a switch up that failed.
+	stuck bool
 }
 
 // chooseLayers returns the layer of each track for a budget in bit/s
@@ -108,8 +111,9 @@ func chooseLayers(budget float64, tracks []allocTrack, now int64) []int {
 		if pick[i] < t.cur {
 			c.upAfter = now + allocHold
 			// A switch up undone, unless the layer is no longer there
-			// (the publisher stopped it: not the viewer's link).
-			if c.wentUp && now-c.changed < allocProbeFail && t.rates[t.cur] >= 0 {
+			// (the publisher stopped it: not the viewer's link), or one
+			// that never came.
+			if t.stuck || c.wentUp && now-c.changed < allocProbeFail && t.rates[t.cur] >= 0 {
 				c.upAfter = now + c.backoff
 				c.backoff = min(2*c.backoff, allocBackoffMax)
 			}

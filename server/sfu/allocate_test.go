@@ -89,6 +89,15 @@ func TestChooseLayersBackoff(t *testing.T) {
 	if cur != 0 || c.upAfter != 45*s+allocHold {
 		t.Fatalf("off a stalled layer: layer %d, up after %d, want 0 and %d", cur, c.upAfter, 45*s+allocHold)
 	}
+	// Up to a layer that never came (given up, stuck): a failed switch
+	// up, backed off, however long ago the switch was.
+	if step(5e6, 70*s) != 2 {
+		t.Fatal("did not go up")
+	}
+	cur = chooseLayers(5e6, []allocTrack{{rates: []float64{150e3, 500e3, -1}, cur: cur, choice: c, stuck: true}}, 80*s)[0]
+	if cur != 1 || c.upAfter != 80*s+allocBackoffMin {
+		t.Fatalf("off a layer that never came: layer %d, up after %d, want 1 and %d", cur, c.upAfter, 80*s+allocBackoffMin)
+	}
 }
 
 // The estimate falls to what the viewer received when delay builds up or

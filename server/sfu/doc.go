@@ -365,8 +365,12 @@
 // viewer on one moves to a layer that flows now (not to a paused one),
 // and back when it flows again (a switch off a stalled layer is not a
 // failed switch up). A viewer that plays a layer that flows and waits to
-// switch to one that stalled goes on waiting (a browser may take seconds
-// to start a layer we resumed: its own estimate decides). The track
+// switch to one that stalled goes on waiting for 5 s (a browser may take
+// seconds to start a layer we resumed: its own estimate decides), then
+// gives it up as a failed switch up (backed off): Chromium may never send
+// it (a small track's top encoding only while those below are paused;
+// the SDK's fitLayers avoids that case), and the switch and its keyframe
+// requests must not wait forever. The track
 // looks every 100 ms (a timer per track, nothing per packet) and wakes
 // its viewers' allocation when a layer stalls or comes back.
 //

@@ -77,7 +77,8 @@ const (
 	layerCheck = 100 * time.Millisecond
 	// layerResumeGrace is how long a layer we resumed has to start before
 	// it counts as stalled (for a viewer with nothing else to play; one
-	// that plays another layer goes on waiting for it: see allocate).
+	// that plays another layer goes on waiting for it up to switchGiveUp:
+	// see allocate).
 	layerResumeGrace = time.Second
 )
 

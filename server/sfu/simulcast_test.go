@@ -347,6 +347,46 @@ func TestSimulcastStalledLayer(t *testing.T) {
 	}
 }
 
+// A layer a viewer moves up to that does not come while the one it plays
+// flows is given up after switchGiveUp: the viewer stays where it is, and
+// the layer is paused again, not asked for every second forever. (In
+// e2e/media a 320×240 canvas put on the camera's sender came as the half
+// layer only, its full one never, and the viewer waited for that.)
+func TestSimulcastLayerThatDoesNotCome(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	viewer := joinClient(t, s, api, "nocome", "viewer")
+	pub := joinClient(t, s, api, "nocome", "pub")
+	s.SetPublishing("nocome", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	mid := pub.publishedMid()
+	var sl *recvSlot
+	waitFor(t, flowTimeout, "the viewer on f", func() bool {
+		sl = viewer.videoSlot(pub.peerID)
+		return sl != nil && sl.layer.Load() == 2
+	})
+	// The publisher stops f for good: the viewer goes to h, f is paused
+	// (nobody watches it), then resumed when the viewer tries it again.
+	pub.layersOff.Store(1 << 2)
+	waitFor(t, flowTimeout, "the viewer on h", func() bool { return sl.layer.Load() == 1 })
+	waitFor(t, flowTimeout, "f paused", func() bool { return pub.pausedRIDs(mid) == "f,q" })
+	waitFor(t, flowTimeout, "f resumed: the viewer tries it", func() bool { return pub.pausedRIDs(mid) == "q" })
+	waitFor(t, flowTimeout, "f given up: paused again", func() bool { return pub.pausedRIDs(mid) == "f,q" })
+	n := viewer.packetsFrom(pub.peerID)
+	waitFor(t, flowTimeout, "h still flows", func() bool { return viewer.packetsFrom(pub.peerID) >= n+50 })
+	if l := sl.layer.Load(); l != 1 {
+		t.Errorf("the viewer on layer %d, want h", l)
+	}
+	if g := sl.gaps.Load(); g != 0 {
+		t.Errorf("%d gaps in the sequence numbers", g)
+	}
+	if err := viewer.errs(); err != nil {
+		t.Error(err)
+	}
+}
+
 // A slot waiting to switch layers asks for the layer's keyframe again every
 // switchRetry until it comes: the first request's keyframe may have lost its
 // first packet on the way in, or the publisher let the request pass.

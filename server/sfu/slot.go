@@ -61,8 +61,10 @@ type slot struct {
 	srFrom   *source
 	srFromTS uint32
 	// When the slot last switched to a source, at a keyframe (unix ns),
-	// and when it last asked next for the keyframe it waits for.
+	// when it began to wait for next, and when it last asked next for the
+	// keyframe it waits for.
 	switchedAt int64
+	nextSince  int64
 	nextAsked  int64
 	// keyOnly: a relay's slot put back (resume) starts at a new keyframe,
 	// never with a catch-up.
@@ -226,7 +228,8 @@ func (sl *slot) bind(src *source, layer int) {
 		}
 	}
 	sl.mu.Lock()
-	sl.next, sl.group, sl.nextAsked = target, group, time.Now().UnixNano()
+	now := time.Now().UnixNano()
+	sl.next, sl.group, sl.nextSince, sl.nextAsked = target, group, now, now
 	sl.mu.Unlock()
 	if target.addSlot(sl) {
 		sl.start()
@@ -297,7 +300,8 @@ func (sl *slot) setLayer(layer int) {
 	if !target.addSlot(sl) {
 		return
 	}
-	sl.next, sl.nextAsked = target, time.Now().UnixNano()
+	now := time.Now().UnixNano()
+	sl.next, sl.nextSince, sl.nextAsked = target, now, now
 	target.requestKeyframe()
 }
 
@@ -306,8 +310,8 @@ func (sl *slot) setLayer(layer int) {
 const switchRetry = time.Second
 
 // layer is the rank of the simulcast layer the slot carries, and of the
-// one it waits to switch to (-1: none).
-func (sl *slot) layer() (cur, next int) {
+// one it waits to switch to (-1: none) with when it began to wait.
+func (sl *slot) layer() (cur, next int, since int64) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
 	cur, next = -1, -1
@@ -315,9 +319,9 @@ func (sl *slot) layer() (cur, next int) {
 		cur = c.layer
 	}
 	if sl.next != nil && sl.next.group != nil {
-		next = sl.next.layer
+		next, since = sl.next.layer, sl.nextSince
 	}
-	return cur, next
+	return cur, next, since
 }
 
 // start gets the slot's pending source to the viewer as soon as it can

@@ -169,9 +169,10 @@ func (sb *subscriber) allocate() {
 			budget -= src.rate(now)
 			continue
 		}
-		cur, next := sl.layer()
+		cur, next, since := sl.layer()
 		_, dead, _ := src.group.state(cur)
 		dead = dead || cur < 0 // the slot plays nothing that flows
+		stuck := false
 		rates := make([]float64, src.group.count())
 		flowing := false
 		for i := range rates {
@@ -183,9 +184,12 @@ func (sb *subscriber) allocate() {
 			l, stalled, paused := src.group.state(i)
 			switch {
 			case l == nil:
+			case stalled && i == next && !dead && now-since >= int64(switchGiveUp):
+				// The layer it switches to did not come: given up.
+				stuck = true
 			case stalled && (i != next || dead):
 				// Not there; but a slot playing a layer that flows goes on
-				// waiting for the one it switches to.
+				// waiting for the one it switches to, for a while.
 			case paused && dead && flowing:
 				// Nothing to play: a layer that flows now first.
 			default:
@@ -198,7 +202,7 @@ func (sb *subscriber) allocate() {
 		if sl.choice == nil {
 			sl.choice = &layerChoice{}
 		}
-		tracks = append(tracks, allocTrack{rates: rates, cur: cur, choice: sl.choice})
+		tracks = append(tracks, allocTrack{rates: rates, cur: cur, choice: sl.choice, stuck: stuck})
 		slots = append(slots, sl)
 	}
 	sb.estimating.Store(len(tracks) > 0)
@@ -297,6 +301,14 @@ func (sb *subscriber) holdLayers() {
 		}
 	}
 }
+
+// switchGiveUp is how long a slot that plays a layer that flows waits for
+// the one it switches to when that one is stalled: a browser restarting
+// its encoder for a layer we resumed can take over a second under load,
+// and one that does not send it at all (Chromium sends a small track's
+// top encoding only while those below are paused) must not hold the
+// viewer's switch, and its keyframe requests, forever.
+const switchGiveUp = 5 * time.Second
 
 // Probe trains (probeSchedule).
 const (
