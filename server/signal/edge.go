@@ -635,7 +635,7 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 const edgeCallTimeout = 5 * time.Second
 
 // edgeBatchWindow is how long an edge gathers its users' joins, stage
-// actions, leaves and drops of a room before it sends them to the owner as
+// actions (screen-share claims with them), leaves and drops of a room before it sends them to the owner as
 // one call; while that call is out, the next batch gathers. A batch with
 // no stage action in it (joins, leaves, drops: nobody waits on a person's
 // click) gathers on, up to edgeJoinWindow or edgeJoinBatch calls: the
@@ -656,7 +656,7 @@ func gatherOn(batch []batchedCall, waited time.Duration) bool {
 		return false
 	}
 	for _, bc := range batch {
-		if bc.call.Op == "act" {
+		if bc.call.Op == "act" || bc.call.Op == opShare {
 			return false
 		}
 	}
@@ -666,7 +666,12 @@ func gatherOn(batch []batchedCall, waited time.Duration) bool {
 // batched makes a join, leave or drop call through the room's next batch;
 // wait false returns at once (the answer is not needed).
 func (er *edgeRoom) batched(c *conn, call edgeCall, wait bool) (edgeAnswer, error) {
-	call.User = c.id.UserID
+	return er.batchedAs(c.id.UserID, call, wait)
+}
+
+// batchedAs is batched for a user served here.
+func (er *edgeRoom) batchedAs(userID string, call edgeCall, wait bool) (edgeAnswer, error) {
+	call.User = userID
 	bc := batchedCall{call: call}
 	if wait {
 		bc.done = make(chan batchResult, 1)

@@ -20,15 +20,16 @@ import (
 
 // edgeCall is an edge's call to the owner.
 type edgeCall struct {
-	Op      string                  `json:"op"` // join, act, snapshot, requests, leave, drop, batch
+	Op      string                  `json:"op"` // join, act, share, unshare, snapshot, requests, leave, drop, batch
 	Meeting string                  `json:"meeting"`
 	Node    string                  `json:"node"`
 	User    string                  `json:"user"`
 	Ident   *auth.Identity          `json:"ident,omitempty"`
 	PeerID  string                  `json:"peerId,omitempty"`
 	Msg     *protocol.ClientMessage `json:"msg,omitempty"`
-	// Calls are a batch's joins, leaves and drops, in the edge's order
-	// (each with its User, Ident and PeerID).
+	// Calls are a batch's joins, stage actions, screen-share claims and
+	// releases, leaves and drops, in the edge's order (each with its User,
+	// and Ident and PeerID for a join, Msg for an action).
 	Calls []edgeCall `json:"calls,omitempty"`
 }
 

@@ -126,10 +126,9 @@ var ErrFenced = errors.New("signal: the room was taken over by another node")
 // MediaHandler is the media server as the hub sees it.
 type MediaHandler interface {
 	// Attach is called, under the room's lock, when a user joins (or
-	// re-attaches to) a room; preset is the user's (for the media
-	// server's screen-share policy). resume: a re-attach whose client kept
-	// its peer connections; the media session stays if there is one.
-	Attach(meetingID, userID, peerID string, preset stage.Preset, out MediaSender, resume bool) error
+	// re-attaches to) a room. resume: a re-attach whose client kept its
+	// peer connections; the media session stays if there is one.
+	Attach(meetingID, userID, peerID string, out MediaSender, resume bool) error
 	// Detach is called, under the room's lock, when the user exits the room.
 	Detach(meetingID, userID string)
 	// Handle answers one media message of an attached user.

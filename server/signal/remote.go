@@ -323,7 +323,7 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 				if c.Msg == nil {
 					return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "act: message missing")}
 				}
-			case "leave", "drop":
+			case "leave", "drop", opShare, opUnshare:
 			default:
 				return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a batched call: %q", c.Op)}
 			}
@@ -369,8 +369,8 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 // maxEdgeBatch bounds the calls of one batch.
 const maxEdgeBatch = 1024
 
-// remoteBatch runs an edge's batch of joins, leaves and drops in its
-// order, under one lock: each run of joins is committed in one
+// remoteBatch runs an edge's batch of joins, stage actions, screen-share
+// claims and releases, leaves and drops in its order, under one lock: each run of joins is committed in one
 // transaction, and what the batch publishes to the edges goes out as one
 // commit of the streams (one seq). Each join is answered with its
 // snapshot at that seq; the batch's Seq is it too.
@@ -399,7 +399,11 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 			i = j
 			continue
 		}
-		r.remoteGoneLocked(node, calls[i].User, calls[i].Op == "leave")
+		if op := calls[i].Op; op == opShare || op == opUnshare {
+			out[i] = r.remoteShareLocked(node, calls[i])
+		} else {
+			r.remoteGoneLocked(node, calls[i].User, op == "leave")
+		}
 		i++
 	}
 	r.collect = nil
@@ -468,11 +472,13 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 				if media := r.hub.cfg.Media; media != nil {
 					media.Detach(r.id, uid) // its media is on the edge now
 				}
+				r.movedLocked(uid)
 			}
 			if old := r.remote[uid]; old != nil && old.node != node {
 				var p commitParts
 				p.node(old.node).Close = map[string]int{uid: protocol.CodeReplaced}
 				r.publishLocked(p)
+				r.movedLocked(uid)
 			}
 			r.setRemoteLocked(uid, &remoteMember{node: node, watcher: m.Preset.SeesEveryone()})
 			joined[k] = true
