@@ -1,8 +1,8 @@
 package main
 
 import (
-	"context"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -48,7 +48,8 @@ func (u *member) sharesScreen(from *member) bool {
 // owner); the owner decides both claims in the room's one order instead:
 // exactly one is admitted, the other is refused with 2106, and refused
 // again while the first shares. Once the first stops, the second may
-// share, and a viewer on the owner (A) sees it.
+// share, and a viewer on the owner (A) sees it. After the owner's death
+// the limit still holds: the second's edge claims its slot from the heir.
 func TestClusterEdgesScreenshareLimit(t *testing.T) {
 	c := newClusterWith(t, 3, 2*time.Second, nil, "-edges")
 	a, b, cn := c.nodes[0], c.nodes[1], c.nodes[2]
@@ -114,9 +115,28 @@ func TestClusterEdgesScreenshareLimit(t *testing.T) {
 		t.Fatalf("%s shares after %s stopped: %v", second.name, first.name, err)
 	}
 	eventually(t, "the viewer on the owner gets "+second.name+"'s screen", func() bool { return viewer.sharesScreen(second) })
-	waitCtx, waitCancel := context.WithTimeout(context.Background(), clusterWait)
-	defer waitCancel()
-	if err := first.s.Publish(waitCtx, screens[admitted]); client.CodeOf(err) != int(stage.CodeScreenshareLimit) {
+	if err := first.s.Publish(ctx, screens[admitted]); client.CodeOf(err) != int(stage.CodeScreenshareLimit) {
 		t.Fatalf("%s shares again while %s does: %v, want code %d", first.name, second.name, err, stage.CodeScreenshareLimit)
+	}
+	if n := a.metric(t, "stagekit_screenshares"); n != 1 {
+		t.Fatalf("the owner holds %v screen-share slots, want 1", n)
+	}
+
+	// The owner dies: its heir's stage starts without shares, and the
+	// second's edge claims its slot again when it follows the new owner
+	// (its share goes on, its socket kept). The first is still refused.
+	a.signal(t, syscall.SIGKILL)
+	eventually(t, "the new owner holds the second's slot", func() bool {
+		return b.metric(t, "stagekit_screenshares")+cn.metric(t, "stagekit_screenshares") == 1
+	})
+	for {
+		err := first.s.Publish(ctx, screens[admitted])
+		if code := client.CodeOf(err); code == protocol.CodeRoomMoved && ctx.Err() == nil {
+			time.Sleep(50 * time.Millisecond) // its edge still follows the dead owner
+			continue
+		} else if code != int(stage.CodeScreenshareLimit) {
+			t.Fatalf("%s shares after the takeover while %s does: %v, want code %d", first.name, second.name, err, stage.CodeScreenshareLimit)
+		}
+		break
 	}
 }

@@ -30,6 +30,10 @@ func (b mediaBridge) Handle(meetingID, userID string, m protocol.ClientMessage) 
 	return b.sfu.HandleMessage(meetingID, userID, m)
 }
 
+func (b mediaBridge) Screensharing(meetingID, userID string) bool {
+	return b.sfu.HoldsScreenshare(meetingID, userID)
+}
+
 func (b mediaBridge) SetPublishing(meetingID, userID string, onStage bool) {
 	b.sfu.SetPublishing(meetingID, userID, onStage)
 }

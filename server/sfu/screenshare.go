@@ -52,6 +52,20 @@ type screenState struct {
 	pending bool // admitted; its track has not arrived yet (under meeting.mu)
 }
 
+// HoldsScreenshare reports whether the user holds a screen-share slot
+// here: granted by the room's stage for a share this SFU forwards or
+// awaits, not given back since.
+func (s *SFU) HoldsScreenshare(meetingID, userID string) bool {
+	m := s.meeting(meetingID)
+	if m == nil {
+		return false
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	u := m.users[userID]
+	return u != nil && u.screen.held
+}
+
 // checkSources validates a publish offer's labels: mids of at most
 // protocol.MaxUserIDBytes, every source protocol.SourceScreenshare.
 func checkSources(sources map[string]string) error {

@@ -248,6 +248,23 @@ func (er *edgeRoom) migrate(owner string, why error) {
 			}
 		}
 	}
+	// The new owner's stage starts without screen shares: those shared
+	// through this node claim their slots again before anyone here hears
+	// of the new owner.
+	if media := er.hub.cfg.Media; media != nil {
+		for i, c := range conns {
+			if errs[i] != nil || !media.Screensharing(er.id, c.id.UserID) {
+				continue
+			}
+			ans, err := er.batchedAs(c.id.UserID, edgeCall{Op: opShare}, true)
+			if err == nil && ans.Error != nil {
+				err = ans.Error
+			}
+			if err != nil {
+				er.hub.log.Warn("a screen share could not claim its slot from the room's new owner", "meeting", er.id, "user", c.id.UserID, "err", err)
+			}
+		}
+	}
 	for i, c := range conns {
 		ans, err := answers[i], errs[i]
 		er.mu.Lock()

@@ -725,6 +725,8 @@ func TestEdgeDeliverOnlyToThoseConcerned(t *testing.T) {
 // delivery test needs nothing else of it).
 type publishingLog struct{ calls []string }
 
+func (*publishingLog) Screensharing(string, string) bool { return false }
+
 func (*publishingLog) Attach(string, string, string, MediaSender, bool) error {
 	return nil
 }

@@ -137,6 +137,10 @@ type MediaHandler interface {
 	// every committed change of a user's status (onStage: the new status is
 	// ON_STAGE), and for every ON_STAGE user of a restored room.
 	SetPublishing(meetingID, userID string, onStage bool)
+	// Screensharing reports whether the user shares its screen through
+	// this node (it holds a slot of the room's stage): an edge claims it
+	// again from a new owner, whose stage starts without shares.
+	Screensharing(meetingID, userID string) bool
 }
 
 // StageStore keeps rooms' durable stage state (see stage.Member.Durable).

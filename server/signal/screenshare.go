@@ -118,3 +118,21 @@ func (r *room) remoteShareLocked(node string, call edgeCall) edgeAnswer {
 func (r *room) movedLocked(userID string) {
 	r.st.ReleaseScreenshare(userID)
 }
+
+// Screenshares counts the screen-share slots held in the rooms this node
+// owns.
+func (h *Hub) Screenshares() int {
+	h.mu.Lock()
+	rooms := make([]*room, 0, len(h.rooms))
+	for _, r := range h.rooms {
+		rooms = append(rooms, r)
+	}
+	h.mu.Unlock()
+	n := 0
+	for _, r := range rooms {
+		r.mu.Lock()
+		n += len(r.st.Screenshares())
+		r.mu.Unlock()
+	}
+	return n
+}
