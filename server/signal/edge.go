@@ -652,10 +652,10 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 const edgeCallTimeout = 5 * time.Second
 
 // edgeBatchWindow is how long an edge gathers its users' joins, stage
-// actions (screen-share claims with them), leaves and drops of a room before it sends them to the owner as
-// one call; while that call is out, the next batch gathers. A batch with
-// no stage action in it (joins, leaves, drops: nobody waits on a person's
-// click) gathers on, up to edgeJoinWindow or edgeJoinBatch calls: the
+// actions (screen-share claims with them), leaves and drops of a room
+// before it sends them to the owner as one call; while that call is out,
+// the next batch gathers. A batch with no stage action or claim in it
+// (joins, leaves, drops: nobody waits on a person's click) gathers on, up to edgeJoinWindow or edgeJoinBatch calls: the
 // owner pays per batch an HTTP call, a PostgreSQL round trip and a stream
 // commit. (Longer does not pay: with 40 ms for a wave the benchmark's
 // batches grew from 16 to 24 calls and the owner's CPU per viewer stayed
@@ -680,8 +680,9 @@ func gatherOn(batch []batchedCall, waited time.Duration) bool {
 	return true
 }
 
-// batched makes a join, leave or drop call through the room's next batch;
-// wait false returns at once (the answer is not needed).
+// batched makes a join, action, screen-share, leave or drop call through
+// the room's next batch; wait false returns at once (the answer is not
+// needed).
 func (er *edgeRoom) batched(c *conn, call edgeCall, wait bool) (edgeAnswer, error) {
 	return er.batchedAs(c.id.UserID, call, wait)
 }

@@ -370,9 +370,9 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 const maxEdgeBatch = 1024
 
 // remoteBatch runs an edge's batch of joins, stage actions, screen-share
-// claims and releases, leaves and drops in its order, under one lock: each run of joins is committed in one
-// transaction, and what the batch publishes to the edges goes out as one
-// commit of the streams (one seq). Each join is answered with its
+// claims and releases, leaves and drops in its order, under one lock: each
+// run of joins is committed in one transaction, and what the batch
+// publishes to the edges goes out as one commit of the streams (one seq). Each join is answered with its
 // snapshot at that seq; the batch's Seq is it too.
 func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 	r.mu.Lock()
