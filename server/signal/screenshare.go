@@ -51,8 +51,8 @@ const (
 	opUnshare = "unshare"
 )
 
-// servingEdge is the edge room that serves userID of meetingID here, if
-// any: a room another node owns (or this node, serving its users as an
+// servingEdge is the live edge room that serves userID of meetingID here,
+// if any: a room another node owns (or this node, serving its users as an
 // edge of itself after a takeover).
 func (h *Hub) servingEdge(meetingID, userID string) *edgeRoom {
 	h.mu.Lock()
@@ -63,7 +63,7 @@ func (h *Hub) servingEdge(meetingID, userID string) *edgeRoom {
 	}
 	er.mu.Lock()
 	defer er.mu.Unlock()
-	if er.conns[userID] == nil {
+	if er.dead || er.conns[userID] == nil {
 		return nil
 	}
 	return er
