@@ -87,8 +87,9 @@ func checkSources(sources map[string]string) error {
 // (wants), the room's stage must grant the user a slot (Config.Screenshares:
 // ON_STAGE, its preset allowing screen share, the room below
 // max_screenshare_count); the user then counts as sharing until its screen
-// track arrives and as long as it is forwarded. Refusals are coded and
-// change nothing. started reports whether this call admitted a new share
+// track arrives and as long as it is forwarded; a renegotiation of the
+// same share asks nothing. Refusals are coded and change nothing. started
+// reports whether this call admitted a new share
 // (undo it with m.endScreenshare if the offer then fails). An offer
 // without a share gives the slot back once the old screen track is gone.
 func (m *meeting) claimScreenshare(u *user, wants bool) (started bool, err error) {
@@ -105,6 +106,12 @@ func (m *meeting) claimScreenshare(u *user, wants bool) (started bool, err error
 	}
 	u.screen.claim.Lock()
 	defer u.screen.claim.Unlock()
+	m.mu.Lock()
+	renegotiation := u.screen.held && m.sharingLocked(u)
+	m.mu.Unlock()
+	if renegotiation {
+		return false, nil // the same share: its slot is held
+	}
 	if err := slots.ClaimScreenshare(m.id, u.id); err != nil {
 		return false, protocol.ErrorOf(err)
 	}
@@ -112,7 +119,7 @@ func (m *meeting) claimScreenshare(u *user, wants bool) (started bool, err error
 	defer m.mu.Unlock()
 	u.screen.held = true
 	if m.sharingLocked(u) {
-		return false, nil // a renegotiation of the same share
+		return false, nil // sharing already: nothing new started
 	}
 	u.screen.pending = true
 	return true, nil

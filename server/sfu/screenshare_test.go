@@ -40,13 +40,15 @@ func TestCheckSources(t *testing.T) {
 // room's order and across nodes, is tested in server/signal and
 // cmd/stageserver).
 type stageSlots struct {
-	mu    sync.Mutex
-	rooms map[string]*stage.Room
+	mu     sync.Mutex
+	rooms  map[string]*stage.Room
+	claims int // calls of ClaimScreenshare
 }
 
 func (s *stageSlots) ClaimScreenshare(meetingID, userID string) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.claims++
 	return s.rooms[meetingID].ClaimScreenshare(userID)
 }
 
@@ -69,7 +71,7 @@ func (s *stageSlots) shares(meetingID string) []string {
 // The SFU's part of the policy alone (the forwarding is tested end to end
 // in client/media's TestScreenShare): an offer with a share asks the
 // room's stage for a slot and passes its refusal on; a renegotiation of
-// the same share starts none; the slot goes back when the share ends (an
+// the same share starts none and asks nothing; the slot goes back when the share ends (an
 // offer without it once its track is gone, the track ending, a failed
 // offer) and not while its track is forwarded; leaving ON_STAGE leaves the
 // slot to the stage, and a user who left the meeting gives nothing back.
@@ -107,6 +109,9 @@ func TestClaimScreenshare(t *testing.T) {
 	}
 	if claim(host, true, 0) {
 		t.Fatal("a renegotiation of the same share started another")
+	}
+	if slots.claims != 2 { // the guest's and the host's first
+		t.Fatalf("%d claims reached the stage; a renegotiation asks nothing", slots.claims)
 	}
 	claim(other, true, int(stage.CodeScreenshareLimit))
 	wantShares("host")
