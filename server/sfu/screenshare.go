@@ -89,9 +89,9 @@ func checkSources(sources map[string]string) error {
 // max_screenshare_count); the user then counts as sharing until its screen
 // track arrives and as long as it is forwarded; a renegotiation of the
 // same share asks nothing. Refusals are coded and change nothing. started
-// reports whether this call admitted a new share
-// (undo it with m.endScreenshare if the offer then fails). An offer
-// without a share gives the slot back once the old screen track is gone.
+// reports whether this call admitted a new share (undo it with
+// m.endScreenshare if the offer then fails). An offer without a share
+// gives the slot back once the old screen track is gone.
 func (m *meeting) claimScreenshare(u *user, wants bool) (started bool, err error) {
 	if !wants {
 		m.mu.Lock()
