@@ -115,6 +115,10 @@ type Placement interface {
 	// node shuts down ("" when there is none): one per room, so that they
 	// meet there.
 	Successor(meetingID string) string
+	// Holds reports whether this node holds the room's lease under epoch,
+	// renewed recently enough to serve under: what the owner's decisions
+	// that write nothing to the fenced store (a screen-share slot) go by.
+	Holds(meetingID string, epoch int64) bool
 }
 
 // ErrFenced is what a StageStore returns when the room's state is fenced

@@ -79,6 +79,9 @@ func (r *room) claimScreenshare(userID string) error {
 	if r.remote[userID] != nil {
 		return protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")
 	}
+	if !r.leaseUsableLocked() {
+		return errLeaseStale
+	}
 	if err := r.st.ClaimScreenshare(userID); err != nil {
 		return protocol.ErrorOf(err)
 	}
@@ -105,6 +108,9 @@ func (r *room) remoteShareLocked(node string, call edgeCall) edgeAnswer {
 	if call.Op == opUnshare {
 		r.st.ReleaseScreenshare(call.User)
 		return edgeAnswer{}
+	}
+	if !r.leaseUsableLocked() {
+		return edgeAnswer{Error: errLeaseStale}
 	}
 	if err := r.st.ClaimScreenshare(call.User); err != nil {
 		return edgeAnswer{Error: protocol.ErrorOf(err)}
@@ -136,3 +142,14 @@ func (h *Hub) Screenshares() int {
 	}
 	return n
 }
+
+// leaseUsableLocked reports whether this node may still decide for the
+// room: a claim writes nothing to the fenced store, so an owner paused
+// past its lease must not admit one before it notices (its renewals
+// depose the room soon after).
+func (r *room) leaseUsableLocked() bool {
+	p := r.hub.cfg.Placement
+	return p == nil || p.Holds(r.id, r.epoch)
+}
+
+var errLeaseStale = protocol.NewError(protocol.CodeRoomMoved, "this node's lease of the room is not current; reconnect")

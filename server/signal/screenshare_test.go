@@ -12,7 +12,8 @@ import (
 // unshare in the edge's batches) alike: the last slot goes to whichever
 // claim comes first, the other is refused with 2106, in a batch as alone;
 // a release from a node the user left is ignored; a member who moves to
-// another node leaves its slot there; leaving the stage ends it.
+// another node leaves its slot there; leaving the stage ends it; an owner
+// whose lease is not current admits nothing.
 func TestScreenshareSlots(t *testing.T) {
 	e, _, _ := edgeOwnerEnv(t)
 	host, _ := e.join("m", "Host", stage.PresetWebinarHost) // u-host
@@ -94,5 +95,22 @@ func TestScreenshareSlots(t *testing.T) {
 	e.hub.ReleaseScreenshare("m", "u-far")
 	if got := slots(); len(got) != 0 {
 		t.Fatalf("slots %q after the release", got)
+	}
+
+	// An owner whose lease is not current (paused past it, cut off from
+	// Redis) admits no claim: nothing fences it in the store.
+	pl := e.hub.cfg.Placement.(*placement)
+	pl.mu.Lock()
+	pl.stale = true
+	pl.mu.Unlock()
+	if got := code(e.hub.ClaimScreenshare("m", "u-far")); got != protocol.CodeRoomMoved {
+		t.Fatalf("a claim under a stale lease: code %d, want %d", got, protocol.CodeRoomMoved)
+	}
+	e.batch("m", remoteJoin("m", "Other", stage.PresetWebinarHost), remoteAct("u-other", protocol.TypeStageJoin))
+	if a := e.batch("m", share("u-other")).Answers[0]; a.Error == nil || a.Error.Code != protocol.CodeRoomMoved {
+		t.Fatalf("an edge's claim under a stale lease: %+v, want %d", a, protocol.CodeRoomMoved)
+	}
+	if got := slots(); len(got) != 0 {
+		t.Fatalf("slots %q admitted under a stale lease", got)
 	}
 }
