@@ -96,8 +96,11 @@ func (m *meeting) claimScreenshare(u *user, wants bool) (started bool, err error
 	if !wants {
 		m.mu.Lock()
 		u.screen.pending = false
+		held := u.screen.held
 		m.mu.Unlock()
-		m.releaseScreenshare(u)
+		if held {
+			m.releaseScreenshare(u)
+		}
 		return false, nil
 	}
 	slots := m.s.cfg.Screenshares

@@ -860,13 +860,15 @@ func (m *meeting) removeSource(src *source) {
 	}
 	m.mu.Lock()
 	removed := m.removeSourcesLocked(func(x *source) bool { return sameTrack(x, src) })
+	screen := len(removed) > 0 && src.info.Source == protocol.SourceScreenshare && !src.owner.standIn
+	if len(removed) > 0 && !screen {
+		m.wakeLocked(nil)
+	}
 	m.mu.Unlock()
-	if len(removed) > 0 && src.info.Source == protocol.SourceScreenshare && !src.owner.standIn {
+	if screen {
 		// The slot goes back before the viewers hear that the track is
 		// gone: one of them sharing next is not refused for it.
 		m.releaseScreenshare(src.owner.u)
-	}
-	if len(removed) > 0 {
 		m.mu.Lock()
 		m.wakeLocked(nil)
 		m.mu.Unlock()
