@@ -3,12 +3,13 @@
 // room's owner, a viewer on the other node (an edge), which gets the host's
 // camera from its own SFU over the relay from the owner; and two viewers on
 // the edge, one of them on a shaped link (e2e/netlab.mjs), who get
-// different simulcast layers of the one relayed camera.
+// different simulcast layers of the one relayed camera; and a presenter on
+// the edge, in a lab, whose link is black-holed.
 import { test, before, after } from "node:test";
 import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createServer } from "node:net";
-import { startServer, createMeeting, launch, openPage, openJoined, mediaHelpers, root, recordPeerConnections, recordLayerWidths, layerOf, playVideoOf } from "./lib.mjs";
+import { startServer, createMeeting, launch, openPage, openJoined, mediaHelpers, root, recordPeerConnections, recordLayerWidths, layerOf, playVideoOf, secureOrigin } from "./lib.mjs";
 import { unavailable, makeLab } from "./netlab.mjs";
 
 const noLab = unavailable();
@@ -44,7 +45,8 @@ before(async () => {
     // On every address: a lab's page reaches the node on the lab's host
     // address; the nodes know each other by their loopback URLs.
     const node = await startServer(["-addr", `0.0.0.0:${port}`, "-cluster", "-edges", "-redis", urls.redis,
-      "-postgres", urls.postgres, "-node-id", id, "-advertise", url, "-lease-ttl", "2s"]);
+      "-postgres", urls.postgres, "-node-id", id, "-advertise", url, "-lease-ttl", "2s",
+      "-grace", "20s"]); // the server's default: a dark presenter keeps its place meanwhile
     nodes.push({ ...node, url, port });
   }
   await new Promise((r) => setTimeout(r, 2000)); // each node's list holds the other (heartbeats every TTL/2)
@@ -178,4 +180,48 @@ test("two viewers on an edge get different layers of the relayed camera: the one
   lab.unshape("down");
   t.diagnostic(`figures: both edge viewers on the full layer after ${top.secs.toFixed(1)} s; the shaped one on the low layer ${low.secs.toFixed(1)} s after the limit`);
   for (const p of [host, free, shaped]) assert.deepEqual(p.errors.map(String), []);
+});
+
+// A presenter on the edge whose link is black-holed (its browser in a lab,
+// on node B; the host on the owner, A): the edge finds its media silent,
+// probes its WebSocket and tells the owner, and the host sees it
+// reconnecting, still on stage; the link back within the grace period, it
+// is back on stage and its video plays at the host again. The figures are
+// printed, not asserted.
+test("a presenter on an edge is black-holed: the host on the owner sees it reconnecting, and it keeps its place", { skip: noLab || false, timeout: 150000 }, async (t) => {
+  const [a, b] = nodes;
+  const { people } = await createMeeting(a.url, { Host: "webinar_host", Presenter: "webinar_host" });
+  const url = `http://${lab.hostAddr}:${b.port}`;
+  const presenterBrowser = await lab.launch([secureOrigin(url)]); // a secure context for its camera
+  try {
+    const host = await joinAs(a, people.Host);
+    const presenter = await openJoined(presenterBrowser, url, people.Presenter);
+    const pid = people.Presenter.id;
+    await presenter.evaluate(async () => {
+      await meeting.self.enableVideo();
+      await meeting.stage.join();
+    });
+    await playVideoOf(host, pid);
+    assert.equal(await metric(b, "stagekit_rooms"), 0, "B serves the presenter as an edge");
+
+    const t0 = Date.now();
+    lab.blackhole(true);
+    await host.waitForFunction((u) => byUser(u)?.reconnecting === true, pid, { timeout: 60000 });
+    const seen = Date.now() - t0;
+    assert.equal(await host.evaluate((u) => byUser(u).stageStatus, pid), "ON_STAGE", "still on stage while reconnecting");
+    await sleep(2000);
+    const t1 = Date.now();
+    lab.blackhole(false);
+    await host.waitForFunction((u) => byUser(u)?.reconnecting === false, pid, { timeout: 60000 });
+    const back = Date.now() - t1;
+    assert.equal(await presenter.evaluate(() => meeting.stage.status), "ON_STAGE");
+    assert.equal(await host.evaluate((u) => byUser(u)?.stageStatus, pid), "ON_STAGE");
+    await playVideoOf(host, pid);
+    t.diagnostic(`figures: the host on the owner saw the edge presenter reconnecting ${seen} ms after its link went dark; ` +
+      `lifted ${t1 - t0} ms after it, back ${back} ms later, its video playing again ${Date.now() - t1} ms after the lift`);
+    assert.deepEqual(host.errors.map(String), []); // the dark presenter's console logs its failed sockets
+  } finally {
+    lab.blackhole(false);
+    await presenterBrowser.close();
+  }
 });

@@ -220,3 +220,62 @@ func TestRestartRefusals(t *testing.T) {
 		t.Errorf("refusals changed something: %d offers, status %s", viewer.s.Offers(), viewer.m.Stage().Status())
 	}
 }
+
+// A restart made while the network is still dark runs dry (its checks go
+// unanswered and pion stops sending them); the session restarts again
+// while the connection stays checking, so media is back soon after the
+// network is, not at ICE's failed timeout. That timeout is an hour here:
+// without the repeated restarts the presenter would never come back.
+func TestRestartInTheDarkIsRepeated(t *testing.T) {
+	r := newRoom(t, 20*time.Second)
+	host := r.join("host", presetHost)
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &holeConn{PacketConn: udp}
+	restarting := make(chan struct{}, 1)
+	r.opts = func(o *Options) {
+		o.API, o.Loopback = nil, true
+		o.SettingEngine = func(se *webrtc.SettingEngine) {
+			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
+			se.SetICETimeouts(5*time.Second, time.Hour, 2*time.Second)
+		}
+		o.OnConnectionState = func(transport, state string) {
+			if transport == TransportSend && state == "reconnecting" {
+				poke(restarting)
+			}
+		}
+	}
+	presenter := r.join("presenter", presetHost)
+	r.opts = nil
+	t.Cleanup(func() { udp.Close() })
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	publishAV(t, ctx, presenter)
+	pp := presenter.peerID()
+	host.waitMedia("the presenter's tracks", func() bool {
+		live := host.s.LiveTracksFrom(pp)
+		return len(live) == 2 && live[0].Packets() >= 20
+	})
+	first := host.s.LiveTracksFrom(pp)
+	pubPC := presenter.s.pubPC()
+
+	hc.hole.Store(true)
+	select {
+	case <-restarting:
+	case <-ctx.Done():
+		t.Fatal("the presenter never restarted its publish connection in the dark")
+	}
+	// Long enough for the restart's checks to run out (seven, 200 ms
+	// apart, in pion).
+	time.Sleep(3 * time.Second)
+	hc.hole.Store(false)
+	at := first[0].Packets()
+	host.waitMedia("the presenter's video again, on the same track", func() bool {
+		return first[0].Packets() >= at+20
+	})
+	if presenter.s.pubPC() != pubPC {
+		t.Fatal("the presenter's publish connection was replaced, not restarted")
+	}
+}

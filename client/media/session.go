@@ -373,6 +373,27 @@ func iceSilent(st webrtc.ICEConnectionState) bool {
 	return st == webrtc.ICEConnectionStateDisconnected || st == webrtc.ICEConnectionStateFailed
 }
 
+// restartRanDry is how long a connection may stay checking after an ICE
+// restart before the restart counts as failed.
+const restartRanDry = 2 * minRestartInterval
+
+// iceUnheard reports whether a connection restarted at restarted (zero:
+// never) is not heard: silent, or still checking restartRanDry after its
+// restart. A restart made while the network is still dark runs dry: its
+// checks go unanswered (pion gives up on a pair after seven), and the
+// connection stays checking until ICE's failed timeout (25 s in pion),
+// long after the network is back.
+func iceUnheard(st webrtc.ICEConnectionState, restarted time.Time) bool {
+	return iceSilent(st) || st == webrtc.ICEConnectionStateChecking && !restarted.IsZero() && time.Since(restarted) >= restartRanDry
+}
+
+// iceUnsettled reports whether a connection's ICE is silent or checking:
+// while it is, after a silence, the session keeps asking for restarts
+// (iceUnheard decides whether one is due).
+func iceUnsettled(st webrtc.ICEConnectionState) bool {
+	return iceSilent(st) || st == webrtc.ICEConnectionStateChecking
+}
+
 // setConnState tells Options.OnConnectionState of a change of a
 // connection's state (RealtimeKit's mediaConnectionUpdate: transport
 // TransportRecv or TransportSend; "connected", "disconnected",
@@ -569,7 +590,7 @@ func (s *Session) restartSub(force bool) {
 	if sc == nil || sc.ufrag == "" {
 		return
 	}
-	if !force && (!iceSilent(sc.pc.ICEConnectionState()) || time.Since(s.lastSubRestart) < minRestartInterval) {
+	if !force && (!iceUnheard(sc.pc.ICEConnectionState(), s.lastSubRestart) || time.Since(s.lastSubRestart) < minRestartInterval) {
 		return
 	}
 	s.lastSubRestart = time.Now()
@@ -706,10 +727,10 @@ func (s *Session) newSubConn() (*subConn, error) {
 			go s.m.Probe(probeTimeout) //nolint:errcheck // a failed probe reconnects by itself
 			s.queueRestart(false)
 			// A restart that did not help is repeated while ICE stays
-			// silent (restartSub checks).
+			// silent or checking (restartSub checks).
 			var again func()
 			again = func() {
-				if s.ctx.Err() == nil && iceSilent(pc.ICEConnectionState()) {
+				if s.ctx.Err() == nil && iceUnsettled(pc.ICEConnectionState()) {
 					s.queueRestart(false)
 					time.AfterFunc(2*minRestartInterval, again)
 				}
@@ -956,14 +977,15 @@ func (s *Session) newPub() (*pubConn, error) {
 		switch {
 		case iceSilent(st):
 			// As for the subscribe connection: check the signaling, and
-			// restart ICE (control), again while it stays silent.
+			// restart ICE (control), again while it stays silent or
+			// checking.
 			s.setConnState(TransportSend, "disconnected")
 			go s.m.Probe(probeTimeout) //nolint:errcheck // a failed probe reconnects by itself
 			s.pubSilent.Store(true)
 			poke(s.ctlSig)
 			var again func()
 			again = func() {
-				if s.ctx.Err() == nil && !isDone(p.done) && iceSilent(pc.ICEConnectionState()) {
+				if s.ctx.Err() == nil && !isDone(p.done) && iceUnsettled(pc.ICEConnectionState()) {
 					s.pubSilent.Store(true)
 					poke(s.ctlSig)
 					time.AfterFunc(2*minRestartInterval, again)
@@ -1369,7 +1391,7 @@ func (s *Session) restartPub(force bool) bool {
 	if p == nil || s.stale(p) || isDone(p.failed) || !p.remoteSet {
 		return false
 	}
-	if !force && (!iceSilent(p.pc.ICEConnectionState()) || time.Since(p.restarted) < minRestartInterval) {
+	if !force && (!iceUnheard(p.pc.ICEConnectionState(), p.restarted) || time.Since(p.restarted) < minRestartInterval) {
 		return true
 	}
 	p.restarted = time.Now()

@@ -296,13 +296,20 @@ func (c *testCluster) join(mid string, nd *clusterNode, name, preset string) *me
 // with the member's token and the node's URL, the cluster's media API.
 func (c *testCluster) connect(mid string, nd *clusterNode, name, preset string, o client.Options, mo media.Options) *member {
 	c.t.Helper()
+	return c.connectAt(mid, nd.url, name, preset, o, mo)
+}
+
+// connectAt is connect through base (a node's URL, or a proxy's in front
+// of it); mo's own SettingEngine, if any, replaces the cluster's media API.
+func (c *testCluster) connectAt(mid, base, name, preset string, o client.Options, mo media.Options) *member {
+	c.t.Helper()
 	p := c.add(mid, name, preset)
 	ctx, cancel := context.WithTimeout(context.Background(), clusterWait)
 	defer cancel()
-	o.BaseURI, o.AuthToken = nd.url, p.Token
+	o.BaseURI, o.AuthToken = base, p.Token
 	m, err := client.Init(ctx, o)
 	if err != nil {
-		c.t.Fatalf("%s: init via %s: %v", name, nd.id, err)
+		c.t.Fatalf("%s: init via %s: %v", name, base, err)
 	}
 	u := &member{t: c.t, name: name, id: p.ID, m: m}
 	m.On(func(e client.Event) {
@@ -312,7 +319,9 @@ func (c *testCluster) connect(mid string, nd *clusterNode, name, preset string, 
 			u.mu.Unlock()
 		}
 	})
-	mo.API = c.api
+	if mo.SettingEngine == nil {
+		mo.API = c.api
+	}
 	s, err := media.Attach(m, mo)
 	if err != nil {
 		c.t.Fatal(err)
@@ -320,7 +329,7 @@ func (c *testCluster) connect(mid string, nd *clusterNode, name, preset string, 
 	u.s = s
 	c.t.Cleanup(func() { s.Close(); m.Close() })
 	if err := m.Join(ctx); err != nil {
-		c.t.Fatalf("%s: join via %s: %v", name, nd.id, err)
+		c.t.Fatalf("%s: join via %s: %v", name, base, err)
 	}
 	return u
 }

@@ -104,6 +104,13 @@ func (p *Proxy) pipe(dst, src net.Conn, downstream bool, gen int) {
 			break
 		}
 	}
+	// A black hole holds an end's close too (its FIN is a packet like
+	// another): the other end learns of it only once the path is back.
+	p.mu.Lock()
+	for p.hole && !p.closed && p.gen == gen {
+		p.cond.Wait()
+	}
+	p.mu.Unlock()
 	dst.Close()
 	src.Close()
 	p.mu.Lock()
@@ -136,9 +143,9 @@ func (p *Proxy) SetDown(down bool) {
 func (p *Proxy) Hold(h bool) { p.set(&p.held, h) }
 
 // BlackHole holds (true) or releases (false) both directions, on open
-// connections as on new ones: a path that silently drops packets (TCP
-// retransmits, so what was held arrives once the path is back, unless an
-// end gave up first).
+// connections as on new ones, an end's close included: a path that
+// silently drops packets (TCP retransmits, so what was held arrives once
+// the path is back, unless an end gave up first).
 func (p *Proxy) BlackHole(h bool) { p.set(&p.hole, h) }
 
 func (p *Proxy) set(flag *bool, v bool) {

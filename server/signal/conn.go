@@ -718,6 +718,16 @@ func (c *conn) ping(timeout time.Duration) {
 	}
 }
 
+// probe pings the connection at once with the hub's short probe deadline
+// (its user's media went silent), unless a ping is in flight already: a
+// client whose network vanished is dropped now, and its grace period
+// starts, rather than after the ping interval.
+func (c *conn) probe() {
+	if !c.isClosing() && c.pinging.CompareAndSwap(false, true) {
+		go c.ping(c.hub.probeTimeout)
+	}
+}
+
 // who names the connection's user in logs; safe from any goroutine.
 func (c *conn) who() []any {
 	if id := c.ident.Load(); id != nil {

@@ -234,7 +234,8 @@ func (er *edgeRoom) migrate(owner string, why error) {
 		for i := from; i < to; i++ {
 			// The identity as of hello (c.id is the reader's own).
 			id := conns[i].ident.Load()
-			calls = append(calls, edgeCall{Op: "join", User: id.UserID, Ident: id, PeerID: peers[i]})
+			lost := er.hub.edgeMedia.isLost(memberKey{er.id, id.UserID})
+			calls = append(calls, edgeCall{Op: "join", User: id.UserID, Ident: id, PeerID: peers[i], MediaLost: lost})
 		}
 		got, err := er.callBatch(calls)
 		for i := from; i < to; i++ {
@@ -256,7 +257,7 @@ func (er *edgeRoom) migrate(owner string, why error) {
 			if errs[i] != nil || !media.Screensharing(er.id, c.id.UserID) {
 				continue
 			}
-			ans, err := er.batchedAs(c.id.UserID, edgeCall{Op: opShare}, true)
+			ans, err := er.batchedAs(c.id.UserID, edgeCall{Op: opShare})
 			if err == nil && ans.Error != nil {
 				err = ans.Error
 			}
@@ -680,33 +681,53 @@ func gatherOn(batch []batchedCall, waited time.Duration) bool {
 	return true
 }
 
-// batched makes a join, action, screen-share, leave or drop call through
-// the room's next batch; wait false returns at once (the answer is not
-// needed).
+// batched makes a join, action, leave or drop call through the room's next
+// batch; wait false returns at once (the answer is not needed). A join
+// carries its user's media news as of now, in order with the news to come
+// (edgeMediaLiveness).
 func (er *edgeRoom) batched(c *conn, call edgeCall, wait bool) (edgeAnswer, error) {
-	return er.batchedAs(c.id.UserID, call, wait)
+	call.User = c.id.UserID
+	var done chan batchResult
+	if wait {
+		done = make(chan batchResult, 1)
+	}
+	if call.Op == "join" {
+		b := &er.hub.edgeMedia
+		b.mu.Lock()
+		call.MediaLost = c.keepMedia && b.lost[memberKey{er.id, call.User}]
+		er.enqueue(call, done)
+		b.mu.Unlock()
+	} else {
+		er.enqueue(call, done)
+	}
+	if !wait {
+		return edgeAnswer{}, nil
+	}
+	res := <-done
+	return res.ans, res.err
 }
 
-// batchedAs is batched for a user served here.
-func (er *edgeRoom) batchedAs(userID string, call edgeCall, wait bool) (edgeAnswer, error) {
+// batchedAs makes a screen-share claim or release of a user served here
+// through the room's next batch and returns its answer.
+func (er *edgeRoom) batchedAs(userID string, call edgeCall) (edgeAnswer, error) {
 	call.User = userID
-	bc := batchedCall{call: call}
-	if wait {
-		bc.done = make(chan batchResult, 1)
-	}
+	done := make(chan batchResult, 1)
+	er.enqueue(call, done)
+	res := <-done
+	return res.ans, res.err
+}
+
+// enqueue adds a call to the room's next batch; done, if set, gets its
+// answer.
+func (er *edgeRoom) enqueue(call edgeCall, done chan batchResult) {
 	er.batchMu.Lock()
-	er.batch = append(er.batch, bc)
+	er.batch = append(er.batch, batchedCall{call: call, done: done})
 	start := !er.sending
 	er.sending = true
 	er.batchMu.Unlock()
 	if start {
 		go er.sendBatches()
 	}
-	if !wait {
-		return edgeAnswer{}, nil
-	}
-	res := <-bc.done
-	return res.ans, res.err
 }
 
 // sendBatches sends the gathered calls, a batch at a time, until none is

@@ -33,10 +33,52 @@ type EdgeRelay interface {
 
 // edgeMediaBook remembers which connection attached each edge user's
 // media, so that a late detach (the grace period of a dropped connection)
-// never ends a newer one's.
+// never ends a newer one's, and whose media went silent (the media
+// server's liveness), which a rejoin tells the owner.
 type edgeMediaBook struct {
 	mu       sync.Mutex
 	attached map[memberKey]*conn
+	lost     map[memberKey]bool
+}
+
+func (b *edgeMediaBook) isLost(key memberKey) bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.lost[key]
+}
+
+// edgeMediaLiveness takes the media server's news of a user whose media an
+// edge room here attached (false: none did): when its media went silent,
+// its connection here is probed at once (as the owner does for its own
+// users: room.mediaLiveness), and the owner is told through the room's
+// batches, in order with the user's joins and drops, so that hosts on
+// every node see the user as reconnecting meanwhile. News while the user
+// has no edge room here reaches the owner with its next join.
+func (h *Hub) edgeMediaLiveness(meetingID, userID string, live bool) bool {
+	key := memberKey{meetingID, userID}
+	b := &h.edgeMedia
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	c := b.attached[key]
+	if c == nil {
+		return false
+	}
+	if live {
+		delete(b.lost, key)
+	} else {
+		if b.lost == nil {
+			b.lost = map[memberKey]bool{}
+		}
+		b.lost[key] = true
+		c.probe() // the connection that attached the media: the user's here, if any
+	}
+	h.mu.Lock()
+	er := h.edgeRooms[meetingID]
+	h.mu.Unlock()
+	if er != nil {
+		er.enqueue(edgeCall{Op: "media", User: userID, Live: live}, nil)
+	}
+	return true
 }
 
 // attachMediaLocked attaches c's user to this node's media server, with
@@ -53,6 +95,9 @@ func (er *edgeRoom) attachMediaLocked(c *conn, self protocol.Participant) {
 		h.edgeMedia.attached = map[memberKey]*conn{}
 	}
 	h.edgeMedia.attached[key] = c
+	if !c.keepMedia {
+		delete(h.edgeMedia.lost, key) // a new media session: nothing is lost yet
+	}
 	h.edgeMedia.mu.Unlock()
 	if f := h.cfg.OnPreset; f != nil {
 		f(er.id, c.id.UserID, c.id.Preset)
@@ -78,6 +123,7 @@ func (er *edgeRoom) detachMedia(c *conn, wait time.Duration) {
 		mine := h.edgeMedia.attached[key] == c
 		if mine {
 			delete(h.edgeMedia.attached, key)
+			delete(h.edgeMedia.lost, key)
 		}
 		h.edgeMedia.mu.Unlock()
 		if mine {

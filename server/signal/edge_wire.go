@@ -20,16 +20,20 @@ import (
 
 // edgeCall is an edge's call to the owner.
 type edgeCall struct {
-	Op      string                  `json:"op"` // join, act, share, unshare, snapshot, requests, leave, drop, batch
+	Op      string                  `json:"op"` // join, act, share, unshare, snapshot, requests, leave, drop, media, batch
 	Meeting string                  `json:"meeting"`
 	Node    string                  `json:"node"`
 	User    string                  `json:"user"`
 	Ident   *auth.Identity          `json:"ident,omitempty"`
 	PeerID  string                  `json:"peerId,omitempty"`
 	Msg     *protocol.ClientMessage `json:"msg,omitempty"`
-	// Calls are a batch's joins, stage actions, screen-share claims and
-	// releases, leaves and drops, in the edge's order (each with its User,
-	// and Ident and PeerID for a join, Msg for an action).
+	// MediaLost: a join's user has a media session on the edge that went
+	// silent; Live: a media call's news (the user's media heard, or not).
+	MediaLost bool `json:"mediaLost,omitempty"`
+	Live      bool `json:"live,omitempty"`
+	// Calls are a batch's joins, actions, screen-share claims and
+	// releases, leaves, drops and media news, in the edge's order (each
+	// with its User, and Ident and PeerID for a join, Msg for an action).
 	Calls []edgeCall `json:"calls,omitempty"`
 }
 

@@ -88,6 +88,18 @@ func easyjson8bff5a73DecodeGithubComStagekitStagekitServerSignal(in *jlexer.Lexe
 					(*out.Msg).UnmarshalEasyJSON(in)
 				}
 			}
+		case "mediaLost":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.MediaLost = bool(in.Bool())
+			}
+		case "live":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Live = bool(in.Bool())
+			}
 		case "calls":
 			if in.IsNull() {
 				in.Skip()
@@ -163,6 +175,16 @@ func easyjson8bff5a73EncodeGithubComStagekitStagekitServerSignal(out *jwriter.Wr
 		const prefix string = ",\"msg\":"
 		out.RawString(prefix)
 		(*in.Msg).MarshalEasyJSON(out)
+	}
+	if in.MediaLost {
+		const prefix string = ",\"mediaLost\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.MediaLost))
+	}
+	if in.Live {
+		const prefix string = ",\"live\":"
+		out.RawString(prefix)
+		out.Bool(bool(in.Live))
 	}
 	if len(in.Calls) != 0 {
 		const prefix string = ",\"calls\":"

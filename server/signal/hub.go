@@ -533,7 +533,13 @@ func (h *Hub) pace(d time.Duration) bool {
 // its signaling connection is checked at once (a ping with a deadline of
 // a few seconds; no pong drops it and the grace period starts). It does
 // not block on the network.
+//
+// A user served here as an edge (its media session was attached by an
+// edge room) is probed here and the owner is told (edgeMediaLiveness).
 func (h *Hub) MediaLiveness(meetingID, userID string, live bool) {
+	if h.edgeMediaLiveness(meetingID, userID, live) {
+		return
+	}
 	if r := h.existingRoom(meetingID); r != nil {
 		r.mediaLiveness(userID, live)
 	}

@@ -7,8 +7,8 @@ package signal
 // are encoded as for local users and published once per audience to the
 // room's streams (EdgeConfig.Streams) under the room's own seq (wseq); the
 // edge numbers them per connection. An edge's calls (join, stage actions,
-// snapshot, leave, drop) come over HTTP (ServeEdgeCall) and are answered
-// after the commit with the wseq of its events.
+// snapshot, leave, drop, media news) come over HTTP (ServeEdgeCall) and
+// are answered after the commit with the wseq of its events.
 
 import (
 	"context"
@@ -256,7 +256,9 @@ func (r *room) snapshotOfLocked(userID string, preset stage.Preset) protocol.Sna
 			snap.Self = protocol.ParticipantOf(m)
 			continue
 		}
-		snap.Participants = append(snap.Participants, protocol.ParticipantOf(m))
+		p := protocol.ParticipantOf(m)
+		p.Reconnecting = r.away[m.UserID]
+		snap.Participants = append(snap.Participants, p)
 	}
 	if preset.AcceptStageRequests {
 		snap.Requests = r.requestsLocked()
@@ -323,7 +325,7 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 				if c.Msg == nil {
 					return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "act: message missing")}
 				}
-			case "leave", "drop", opShare, opUnshare:
+			case "leave", "drop", "media", opShare, opUnshare:
 			default:
 				return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a batched call: %q", c.Op)}
 			}
@@ -369,11 +371,12 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 // maxEdgeBatch bounds the calls of one batch.
 const maxEdgeBatch = 1024
 
-// remoteBatch runs an edge's batch of joins, stage actions, screen-share
-// claims and releases, leaves and drops in its order, under one lock: each
-// run of joins is committed in one transaction, and what the batch
-// publishes to the edges goes out as one commit of the streams (one seq). Each join is answered with its
-// snapshot at that seq; the batch's Seq is it too.
+// remoteBatch runs an edge's batch of joins, actions, screen-share claims
+// and releases, leaves, drops and media news in its order, under one lock:
+// each run of joins is committed in one transaction, and what the batch
+// publishes to the edges goes out as one commit of the streams (one seq).
+// Each join is answered with its snapshot at that seq; the batch's Seq is
+// it too.
 func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -399,10 +402,13 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 			i = j
 			continue
 		}
-		if op := calls[i].Op; op == opShare || op == opUnshare {
-			out[i] = r.remoteShareLocked(node, calls[i])
-		} else {
-			r.remoteGoneLocked(node, calls[i].User, op == "leave")
+		switch c := calls[i]; c.Op {
+		case "media":
+			r.remoteMediaLocked(node, c.User, c.Live)
+		case opShare, opUnshare:
+			out[i] = r.remoteShareLocked(node, c)
+		default:
+			r.remoteGoneLocked(node, c.User, c.Op == "leave")
 		}
 		i++
 	}
@@ -481,6 +487,7 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 				r.movedLocked(uid)
 			}
 			r.setRemoteLocked(uid, &remoteMember{node: node, watcher: m.Preset.SeesEveryone()})
+			r.setMediaLostFlagLocked(uid, call.MediaLost)
 			joined[k] = true
 			continue
 		}
@@ -491,6 +498,7 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 			out[k] = edgeAnswer{Error: protocol.ErrorOf(err)}
 			continue
 		}
+		r.setMediaLostFlagLocked(uid, call.MediaLost)
 		log.actor = participantActor(uid)
 		if r.st.Len() == 1 {
 			r.sess.ID, r.sess.StartedAt = newSessionID(), r.hub.cfg.Now()
@@ -511,6 +519,23 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 	if len(told) > 0 {
 		r.routeJoins(told, public)
 		r.countChanged()
+	}
+	// Back (or silent) as far as whoever sees them knows: after the joins
+	// were told, so that nobody hears of a participant it does not know.
+	for k, call := range calls {
+		if joined[k] {
+			r.connectionChangedLocked(call.User)
+		}
+	}
+}
+
+// setMediaLostFlagLocked records, without telling anyone, whether uid's
+// media is silent as its node says at a join (false: a new media session).
+func (r *room) setMediaLostFlagLocked(uid string, lost bool) {
+	if lost {
+		r.mediaLost[uid] = true
+	} else {
+		delete(r.mediaLost, uid)
 	}
 }
 
@@ -639,7 +664,19 @@ func (r *room) remoteGoneLocked(node, userID string, left bool) {
 	}
 	if !r.dead {
 		r.startGraceLocked(userID)
+		r.connectionChangedLocked(userID)
 	}
+}
+
+// remoteMediaLocked is an edge's news of its user's media (the edge
+// probed the user's connection itself): hosts on every node see the user
+// as reconnecting while it is silent, as on one node. News from a node
+// the user is no longer on changes nothing.
+func (r *room) remoteMediaLocked(node, userID string, live bool) {
+	if rm := r.remote[userID]; rm == nil || rm.node != node || r.dead {
+		return
+	}
+	r.setMediaLostLocked(userID, !live)
 }
 
 // nodesChanged treats the users of the gone nodes as dropped (they keep
@@ -652,17 +689,27 @@ func (r *room) nodesChanged(gone, back map[string]bool) {
 	if r.dead {
 		return
 	}
+	// What it tells the edges (the users shown reconnecting or back) goes
+	// out as one commit, not one per user of a node that died.
+	var collected []commitParts
+	r.collect = &collected
+	defer func() {
+		r.collect = nil
+		r.publishManyLocked(collected)
+	}()
 	for uid, rm := range r.remote {
 		switch {
 		case gone[rm.node] && !rm.lost:
 			rm.lost = true
 			r.startGraceLocked(uid)
+			r.connectionChangedLocked(uid)
 		case back[rm.node] && rm.lost:
 			rm.lost = false
 			if t := r.timers[uid]; t != nil {
 				t.Stop()
 				delete(r.timers, uid)
 			}
+			r.connectionChangedLocked(uid)
 		}
 	}
 }

@@ -182,10 +182,12 @@ func (r *room) join(c *conn, reqID uint64) bool {
 }
 
 // reconnectingLocked reports whether a member is reconnecting: its
-// signaling connection dropped (the grace period keeps its place) or its
-// media connection went silent.
+// signaling connection dropped (the grace period keeps its place), here or
+// on its edge, or its media connection went silent.
 func (r *room) reconnectingLocked(uid string) bool {
-	return r.attached[uid] == nil || r.mediaLost[uid]
+	rm := r.remote[uid]
+	connected := r.attached[uid] != nil || (rm != nil && !rm.lost)
+	return !connected || r.mediaLost[uid]
 }
 
 // connectionChangedLocked tells whoever sees uid (EventParticipantConnection)
@@ -211,7 +213,8 @@ func (r *room) connectionChangedLocked(uid string) {
 	}
 	p := protocol.ParticipantOf(m)
 	p.Reconnecting = now
-	// To whoever sees the user, but not the user itself.
+	// To whoever sees the user, but not the user itself (on an edge the
+	// user may get it too: the SDK has no participant of that id to update).
 	body := r.eventBody(protocol.ServerMessage{Event: protocol.EventParticipantConnection, Participant: &p})
 	coalesce := r.coalesceWatchers()
 	for id, c := range r.watchers {
@@ -219,34 +222,45 @@ func (r *room) connectionChangedLocked(uid string) {
 			r.queueEvent(c, body, coalesce)
 		}
 	}
+	var edges commitParts
+	if r.remoteWatchers > 0 {
+		edges.host = &hostPart{Watch: body}
+	}
 	if m.InView() {
 		for id, c := range r.attached {
 			if id != uid && r.watchers[id] == nil {
 				r.queueEvent(c, body, false)
 			}
 		}
+		edges.aud = &audPart{Event: body}
 	}
+	r.publishLocked(edges)
 }
 
 // mediaLiveness records whether a member's media connection hears from its
 // client. Silent media with a live-looking signaling connection: the
 // connection is pinged at once, with a short deadline, so that a client
 // whose network vanished starts its grace period now rather than after the
-// hub's ping interval.
+// hub's ping interval. (An edge probes its own users' connections and
+// tells the owner: remoteMediaLocked.)
 func (r *room) mediaLiveness(uid string, live bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if _, ok := r.st.Member(uid); !ok || r.dead {
 		return
 	}
-	if live {
-		delete(r.mediaLost, uid)
-	} else {
-		r.mediaLost[uid] = true
-		if c := r.attached[uid]; c != nil && !c.isClosing() && c.pinging.CompareAndSwap(false, true) {
-			go c.ping(r.hub.probeTimeout)
+	if !live {
+		if c := r.attached[uid]; c != nil {
+			c.probe()
 		}
 	}
+	r.setMediaLostLocked(uid, !live)
+}
+
+// setMediaLostLocked records whether uid's media went silent and tells
+// whoever sees it when that makes it reconnecting or back.
+func (r *room) setMediaLostLocked(uid string, lost bool) {
+	r.setMediaLostFlagLocked(uid, lost)
 	r.connectionChangedLocked(uid)
 }
 

@@ -17,7 +17,7 @@ import (
 // owner is gone.
 func (h *Hub) ClaimScreenshare(meetingID, userID string) error {
 	if er := h.servingEdge(meetingID, userID); er != nil {
-		ans, err := er.batchedAs(userID, edgeCall{Op: opShare}, true)
+		ans, err := er.batchedAs(userID, edgeCall{Op: opShare})
 		if err != nil {
 			return protocol.NewError(protocol.CodeRoomMoved, "the room's owner is gone; reconnect")
 		}
@@ -37,7 +37,7 @@ func (h *Hub) ClaimScreenshare(meetingID, userID string) error {
 // moved to another node meanwhile keeps the slot it holds there.
 func (h *Hub) ReleaseScreenshare(meetingID, userID string) {
 	if er := h.servingEdge(meetingID, userID); er != nil {
-		er.batchedAs(userID, edgeCall{Op: opUnshare}, true)
+		er.batchedAs(userID, edgeCall{Op: opUnshare})
 		return
 	}
 	if r := h.existingRoom(meetingID); r != nil {
