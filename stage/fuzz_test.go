@@ -11,9 +11,11 @@ import (
 
 // The fuzz input is a program over a pool of fuzzUsers users:
 //
-//	op%8 in 0,1: Enter  user preset
-//	op%8 == 2:   Exit   user            (user%7 == 6: "ghost", who never enters)
-//	otherwise:   Apply  kind actor [count targets... expectMode expects...]
+//	op%10 in 0,1: Enter  user preset
+//	op%10 == 2:   Exit   user            (user%7 == 6: "ghost", who never enters)
+//	op%10 == 8:   ClaimScreenshare   user
+//	op%10 == 9:   ReleaseScreenshare user
+//	otherwise:    Apply  kind actor [count targets... expectMode expects...]
 //
 // The bracketed part follows only for grant, deny and kick. A count byte of
 // 0xff names stage.MaxBatch+1 users; otherwise count%8 targets follow, each
@@ -53,7 +55,12 @@ var fuzzPresets = func() []stage.Preset {
 			}
 		}
 	}
-	return out
+	// Screen share: two slots, and none allowed.
+	two := b[host]
+	two.Name, two.MaxScreenshareCount = "two_shares", 2
+	noShare := b[host]
+	noShare.Name, noShare.Media.Screenshare.CanProduce = "no_share", stage.NotAllowed
+	return append(out, two, noShare)
 }()
 
 var fuzzExpect = []stage.Status{"", stage.OffStage, stage.Requested, stage.Accepted, stage.OnStage}
@@ -62,6 +69,7 @@ var stageCodes = map[stage.Code]bool{
 	stage.CodePermissionDenied: true, stage.CodeStageDisabled: true, stage.CodeNotInRoom: true,
 	stage.CodeBadStatus: true, stage.CodeUnknownUser: true, stage.CodeEmptyBatch: true,
 	stage.CodeBatchTooLarge: true, stage.CodeAlreadyInRoom: true, stage.CodeBadExpect: true,
+	stage.CodeScreenshareLimit: true,
 }
 
 func fuzzUser(b byte) string {
@@ -118,6 +126,9 @@ func (s *script) actExpect(kind, actor int, targets, expect []int) *script {
 	return s
 }
 
+func (s *script) claim(user int) *script   { *s = append(*s, 8, byte(user)); return s }
+func (s *script) release(user int) *script { *s = append(*s, 9, byte(user)); return s }
+
 func (s *script) raw(b ...byte) *script { *s = append(*s, b...); return s }
 
 func fuzzSeeds() [][]byte {
@@ -170,6 +181,13 @@ func fuzzSeeds() [][]byte {
 		custom.act(kRequest, u).act(kGrant, u, 0, 1, 2, 3, 4, 5).act(kJoin, u).act(kKick, u, (u+1)%fuzzUsers).act(kLeave, u)
 	}
 	add(&custom)
+	// Screen shares: the limit, a release, leaving the stage, a kick, an
+	// exit; two slots for the "two_shares" preset, none for "no_share".
+	two, noShare := len(fuzzPresets)-2, len(fuzzPresets)-1
+	add(new(script).enter(0, h).enter(1, h).enter(2, v).enter(3, two).enter(4, noShare).enter(5, two).
+		act(kJoin, 0).act(kJoin, 1).claim(2).claim(0).claim(1).claim(0).act(kJoin, 3).claim(3).act(kJoin, 5).claim(5).
+		release(0).claim(5).claim(1).act(kLeave, 1).claim(3).act(kJoin, 4).claim(4).
+		act(kRequest, 2).act(kGrant, 0, 2).act(kJoin, 2).claim(2).act(kKick, 0, 3).claim(2).exit(5).claim(2).release(fuzzUsers))
 	add(new(script))
 
 	out := make([][]byte, len(seeds))
@@ -208,7 +226,7 @@ func FuzzRoom(f *testing.F) {
 		for step := 0; pos < len(data); step++ {
 			before := snap(r)
 			var desc string
-			switch op := next() % 8; op {
+			switch op := next() % 10; op {
 			case 0, 1:
 				id, p := fmt.Sprintf("u%d", int(next())%fuzzUsers), fuzzPresets[int(next())%len(fuzzPresets)]
 				desc = fmt.Sprintf("Enter(%s, %s)", id, p.Name)
@@ -217,6 +235,21 @@ func FuzzRoom(f *testing.F) {
 				id := fuzzUser(next())
 				desc = fmt.Sprintf("Exit(%s)", id)
 				checkExit(t, desc, r, m, before, id)
+			case 8:
+				id := fuzzUser(next())
+				desc = fmt.Sprintf("ClaimScreenshare(%s)", id)
+				checkClaim(t, desc, r, m, before, id)
+			case 9:
+				id := fuzzUser(next())
+				desc = fmt.Sprintf("ReleaseScreenshare(%s)", id)
+				held := slices.ContainsFunc(before.Shares, func(x stage.Member) bool { return x.UserID == id })
+				if got := r.ReleaseScreenshare(id); got != held {
+					t.Fatalf("%s = %v, held %v", desc, got, held)
+				}
+				if after := snap(r); !reflect.DeepEqual(after.Members, before.Members) || !reflect.DeepEqual(after.Pending, before.Pending) ||
+					slices.ContainsFunc(after.Shares, func(x stage.Member) bool { return x.UserID == id }) || len(after.Shares) != len(before.Shares)-boolInt(held) {
+					t.Fatalf("%s: changed more than the user's slot", desc)
+				}
 			default:
 				a := stage.Action{Kind: fuzzKinds[int(next())%len(fuzzKinds)], Actor: fuzzUser(next()), At: int64(1_000_000 + step)}
 				if a.Kind == stage.ActGrant || a.Kind == stage.ActDeny || a.Kind == stage.ActKick {
@@ -252,6 +285,46 @@ func FuzzRoom(f *testing.F) {
 			checkInvariants(t, desc, r, m)
 		}
 	})
+}
+
+func boolInt(b bool) int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// checkClaim: a claim is admitted exactly when the rule says so (the
+// member ON_STAGE, its preset allowing it, fewer slots held by others than
+// its limit), adds the member's slot and nothing else; a refusal is coded
+// and changes nothing.
+func checkClaim(t *testing.T, desc string, r *stage.Room, m *fuzzModel, before state, id string) {
+	t.Helper()
+	err := r.ClaimScreenshare(id)
+	after := snap(r)
+	held := slices.ContainsFunc(before.Shares, func(x stage.Member) bool { return x.UserID == id })
+	var want stage.Code
+	if i := slices.Index(m.order, id); i < 0 {
+		want = stage.CodeNotInRoom
+	} else if !held {
+		want = stage.CodeOf(stage.AdmitScreenshare(before.Members[i].Preset.Permissions, before.Members[i].Status, len(before.Shares)))
+	}
+	if got := stage.CodeOf(err); got != want || (err != nil) != (want != 0) {
+		t.Fatalf("%s = %v, want code %d", desc, err, want)
+	}
+	if err != nil && !stageCodes[stage.CodeOf(err)] {
+		t.Fatalf("%s: error %v has no documented code", desc, err)
+	}
+	if !reflect.DeepEqual(after.Members, before.Members) || !reflect.DeepEqual(after.Pending, before.Pending) {
+		t.Fatalf("%s: changed more than the slots", desc)
+	}
+	wantShares := len(before.Shares)
+	if err == nil && !held {
+		wantShares++
+	}
+	if len(after.Shares) != wantShares || (err == nil && !slices.ContainsFunc(after.Shares, func(x stage.Member) bool { return x.UserID == id })) {
+		t.Fatalf("%s: shares %q -> %q", desc, ids(before.Shares), ids(after.Shares))
+	}
 }
 
 func checkEnter(t *testing.T, desc string, r *stage.Room, m *fuzzModel, before state, id string, p stage.Preset) {
@@ -487,6 +560,21 @@ func checkInvariants(t *testing.T, desc string, r *stage.Room, m *fuzzModel) {
 		} else if mb.RequestedAt != 0 {
 			t.Fatalf("after %s: %s is %s with RequestedAt %d", desc, mb.UserID, mb.Status, mb.RequestedAt)
 		}
+	}
+	// Screen shares: each holder is a member ON_STAGE whose preset may
+	// share, and the slots never exceed the largest limit among them (each
+	// was admitted below its own limit, and slots only end since).
+	shares := r.Screenshares()
+	limit := 0
+	for _, sh := range shares {
+		mb, ok := r.Member(sh.UserID)
+		if !ok || mb != sh || mb.Status != stage.OnStage || mb.Preset.ScreenshareAccess() == stage.NotAllowed {
+			t.Fatalf("after %s: %s holds a screen-share slot as %+v (in the room: %v)", desc, sh.UserID, mb, ok)
+		}
+		limit = max(limit, mb.Preset.ScreenshareLimit())
+	}
+	if len(shares) > limit {
+		t.Fatalf("after %s: %d screen shares, limit at most %d", desc, len(shares), limit)
 	}
 	// Who sees whom: the in-view list and each member's view follow the rule.
 	var inView []string

@@ -80,3 +80,38 @@ func AdmitScreenshare(p Permissions, status Status, active int) error {
 // MaxScreenshareCount bounds a preset's max_screenshare_count (the
 // publish connection carries at most a few media sections).
 const MaxScreenshareCount = 16
+
+// ClaimScreenshare gives userID one of the room's screen-share slots: it
+// must be in the room (2005) and may share by AdmitScreenshare (2001, 2006,
+// 2106, counting the slots others hold). A member that holds a slot keeps
+// it (a renegotiation of the same share). The slot is the room's, wherever
+// the sharer publishes: it ends with ReleaseScreenshare, when its holder
+// leaves ON_STAGE (leave, kick, a preset change) or exits the room. A
+// preset change that leaves the holder ON_STAGE does not end it, as a
+// track already forwarded keeps flowing. On error the room is unchanged.
+func (r *Room) ClaimScreenshare(userID string) error {
+	e, ok := r.members[userID]
+	if !ok {
+		return errorf(CodeNotInRoom, "join the room before sharing a screen")
+	}
+	if _, held := r.screens[userID]; held {
+		return nil
+	}
+	if err := AdmitScreenshare(e.Preset.Permissions, e.Status, len(r.screens)); err != nil {
+		return err
+	}
+	r.screens[userID] = e
+	return nil
+}
+
+// ReleaseScreenshare frees userID's screen-share slot; it reports whether
+// the user held one.
+func (r *Room) ReleaseScreenshare(userID string) bool {
+	_, held := r.screens[userID]
+	delete(r.screens, userID)
+	return held
+}
+
+// Screenshares lists the members holding a screen-share slot, in the order
+// they entered.
+func (r *Room) Screenshares() []Member { return listed(r.screens, byEntry) }

@@ -1,6 +1,8 @@
 package stage_test
 
 import (
+	"reflect"
+	"slices"
 	"testing"
 
 	"github.com/stagekit/stagekit/stage"
@@ -87,6 +89,108 @@ func TestAdmitScreenshare(t *testing.T) {
 		if got := stage.CodeOf(err); got != tt.want {
 			t.Errorf("%s: AdmitScreenshare = %v (code %d), want code %d", tt.name, err, got, tt.want)
 		}
+	}
+}
+
+// The room's screen-share slots: claimed by members on stage whose preset
+// allows it, up to the claimer's max_screenshare_count counting the others'
+// slots; kept by a claim again; ended by a release, by leaving ON_STAGE
+// (leave, kick, a preset that cannot hold it) and by exit; never restored.
+// Every refusal is coded and changes nothing.
+func TestRoomScreenshare(t *testing.T) {
+	two := builtins[host]
+	two.Name, two.MaxScreenshareCount = "two_shares", 2
+	noShare := builtins[host]
+	noShare.Name, noShare.Media.Screenshare.CanProduce = "no_share", stage.NotAllowed
+	type step struct {
+		op   string // claim, release, leave, kick, exit; preset: the user's preset edited (its stage kept); unstaged: edited to no stage
+		user string
+		want stage.Code // claim: the refusal, 0 admitted; release: 1 if it held a slot
+	}
+	tests := []struct {
+		name   string
+		steps  []step
+		shares []string // holders after the steps, in entry order
+	}{
+		{"one share", []step{{"claim", "h1", 0}}, []string{"h1"}},
+		{"a claim again keeps the slot", []step{{"claim", "h1", 0}, {"claim", "h1", 0}, {"claim", "h2", e2106}}, []string{"h1"}},
+		{"the limit counts the others' slots", []step{{"claim", "h1", 0}, {"claim", "h2", e2106}, {"claim", "v1", e2106}}, []string{"h1"}},
+		{"release frees the slot", []step{{"claim", "h1", 0}, {"release", "h1", 1}, {"release", "h1", 0}, {"claim", "h2", 0}}, []string{"h2"}},
+		{"the claimer's preset sets the limit", []step{{"claim", "h1", 0}, {"claim", "t1", 0}, {"claim", "t2", e2106}, {"claim", "h2", e2106}}, []string{"h1", "t1"}},
+		{"off stage", []step{{"claim", "acc", e2006}, {"claim", "v0", e2006}, {"claim", "req", e2006}}, nil},
+		{"the preset forbids", []step{{"claim", "ns", e2001}, {"claim", "lv", e2001}}, nil},
+		{"not in the room", []step{{"claim", "ghost", e2005}, {"release", "ghost", 0}}, nil},
+		{"leaving the stage ends it", []step{{"claim", "h1", 0}, {"leave", "h1", 0}, {"claim", "h2", 0}, {"claim", "h1", e2006}}, []string{"h2"}},
+		{"a kick ends it", []step{{"claim", "v1", 0}, {"kick", "v1", 0}, {"claim", "h1", 0}}, []string{"h1"}},
+		{"exit ends it", []step{{"claim", "h1", 0}, {"exit", "h1", 0}, {"claim", "h2", 0}}, []string{"h2"}},
+		{"a preset change that keeps the stage keeps it", []step{{"claim", "h1", 0}, {"preset", "h1", 0}, {"claim", "h2", e2106}}, []string{"h1"}},
+		{"a preset change off the stage ends it", []step{{"claim", "t1", 0}, {"unstaged", "t1", 0}, {"claim", "h1", 0}}, []string{"h1"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.put("h1", host, on)
+			f.put("h2", host, on)
+			f.put("v1", viewer, on)
+			f.put("v0", viewer, off)
+			f.put("req", viewer, req)
+			f.put("acc", host, acc)
+			f.put("lv", live, off)
+			for _, id := range []string{"t1", "t2"} {
+				if _, err := f.r.Enter(stage.Member{UserID: id, PeerID: "peer-" + id, Preset: two}); err != nil {
+					t.Fatal(err)
+				}
+				f.apply(stage.ActJoin, id)
+			}
+			if _, err := f.r.Enter(stage.Member{UserID: "ns", PeerID: "peer-ns", Preset: noShare}); err != nil {
+				t.Fatal(err)
+			}
+			f.apply(stage.ActJoin, "ns")
+			for _, s := range tt.steps {
+				before := snap(f.r)
+				switch s.op {
+				case "claim":
+					err := f.r.ClaimScreenshare(s.user)
+					if got := stage.CodeOf(err); got != s.want || (err != nil) != (s.want != 0) {
+						t.Fatalf("ClaimScreenshare(%s) = %v, want code %d", s.user, err, s.want)
+					}
+					if err != nil && !reflect.DeepEqual(before, snap(f.r)) {
+						t.Fatalf("refused ClaimScreenshare(%s) changed the room", s.user)
+					}
+				case "release":
+					if got := f.r.ReleaseScreenshare(s.user); got != (s.want == 1) {
+						t.Fatalf("ReleaseScreenshare(%s) = %v, want %v", s.user, got, s.want == 1)
+					}
+				case "leave":
+					f.apply(stage.ActLeave, s.user)
+				case "kick":
+					f.apply(stage.ActKick, f.host, s.user)
+				case "exit":
+					if _, _, err := f.r.Exit(s.user); err != nil {
+						t.Fatal(err)
+					}
+				case "preset", "unstaged":
+					m, _ := f.r.Member(s.user)
+					edited := m.Preset // the same name: every member holding it gets the edit
+					edited.Media.Video.CanProduce = stage.NotAllowed
+					edited.StageEnabled = s.op == "preset"
+					f.r.SetPreset(edited, f.c.tick())
+				}
+			}
+			if got := ids(f.r.Screenshares()); !slices.Equal(got, tt.shares) {
+				t.Fatalf("shares %q, want %q", got, tt.shares)
+			}
+			// Not durable: a restored room holds none.
+			re := stage.NewRoom()
+			for _, m := range f.r.Members() {
+				if m.Durable() {
+					re.Restore(m)
+				}
+			}
+			if n := len(re.Screenshares()); n != 0 {
+				t.Fatalf("a restored room holds %d shares", n)
+			}
+		})
 	}
 }
 

@@ -157,6 +157,7 @@ type Room struct {
 	pending map[string]*entry // REQUESTED members
 	inView  map[string]*entry // members the audience sees (Member.InView)
 	invited map[string]*entry // members holding an invitation (Member.invited)
+	screens map[string]*entry // members holding a screen-share slot (ClaimScreenshare)
 	seats   int               // members holding a seat (Member.holdsSeat)
 	hidden  int               // members whose preset hides them
 	ticks   uint64            // source of entered and requested
@@ -165,7 +166,7 @@ type Room struct {
 
 // NewRoom returns an empty room.
 func NewRoom() *Room {
-	return &Room{members: map[string]*entry{}, pending: map[string]*entry{}, inView: map[string]*entry{}, invited: map[string]*entry{}}
+	return &Room{members: map[string]*entry{}, pending: map[string]*entry{}, inView: map[string]*entry{}, invited: map[string]*entry{}, screens: map[string]*entry{}}
 }
 
 // SetLimits sets the room's limits. They bound what comes next: users above
@@ -359,6 +360,7 @@ func (r *Room) Exit(userID string) (Member, Result, error) {
 	r.untrack(m)
 	delete(r.members, userID)
 	delete(r.inView, userID)
+	delete(r.screens, userID)
 	var res Result
 	if m.Status == Requested {
 		delete(r.pending, userID)
@@ -596,6 +598,9 @@ func (r *Room) move(m *entry, to Status, cause Cause) Change {
 		r.inView[m.UserID] = m
 	} else {
 		delete(r.inView, m.UserID)
+	}
+	if to != OnStage {
+		delete(r.screens, m.UserID) // a share needs the stage
 	}
 	return ch
 }

@@ -36,6 +36,7 @@ const (
 	e2103 = stage.CodeBatchTooLarge
 	e2104 = stage.CodeAlreadyInRoom
 	e2105 = stage.CodeBadExpect
+	e2106 = stage.CodeScreenshareLimit
 )
 
 const (
@@ -144,9 +145,10 @@ func (f *fixture) status(id string) stage.Status {
 type state struct {
 	Members []stage.Member
 	Pending []stage.Member
+	Shares  []stage.Member
 }
 
-func snap(r *stage.Room) state { return state{r.Members(), r.Pending()} }
+func snap(r *stage.Room) state { return state{r.Members(), r.Pending(), r.Screenshares()} }
 
 func wantCode(t *testing.T, err error, code stage.Code) *stage.Error {
 	t.Helper()

@@ -215,6 +215,7 @@ func New(cfg Config) (*App, error) {
 				given(meetingID, userID, live)
 			}
 		}
+		mc.Screenshares = hubScreenshares{a}
 		if a.sfu, err = sfu.New(mc); err != nil {
 			if node != nil {
 				node.Close()

@@ -4,7 +4,6 @@ import (
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/server/sfu"
 	"github.com/stagekit/stagekit/server/signal"
-	"github.com/stagekit/stagekit/stage"
 )
 
 // mediaBridge lets the signaling hub drive the SFU: the hub knows rooms and
@@ -13,16 +12,12 @@ type mediaBridge struct{ sfu *sfu.SFU }
 
 var _ signal.MediaHandler = mediaBridge{}
 
-func (b mediaBridge) Attach(meetingID, userID, peerID string, preset stage.Preset, out signal.MediaSender, resume bool) error {
+func (b mediaBridge) Attach(meetingID, userID, peerID string, out signal.MediaSender, resume bool) error {
 	sig := sfu.MessageSignaler(out.SendMedia)
 	if resume && b.sfu.Resume(meetingID, userID, peerID, sig) != nil {
-		b.sfu.SetPermissions(meetingID, userID, preset.Permissions)
 		return nil
 	}
 	_, err := b.sfu.Join(meetingID, userID, peerID, sig)
-	if err == nil {
-		b.sfu.SetPermissions(meetingID, userID, preset.Permissions)
-	}
 	return err
 }
 
@@ -35,6 +30,30 @@ func (b mediaBridge) Handle(meetingID, userID string, m protocol.ClientMessage) 
 	return b.sfu.HandleMessage(meetingID, userID, m)
 }
 
+func (b mediaBridge) Screensharing(meetingID, userID string) bool {
+	return b.sfu.HoldsScreenshare(meetingID, userID)
+}
+
 func (b mediaBridge) SetPublishing(meetingID, userID string, onStage bool) {
 	b.sfu.SetPublishing(meetingID, userID, onStage)
+}
+
+// hubScreenshares lets the SFU ask the room's stage for screen-share
+// slots (sfu.Screenshares); the hub is made after the SFU.
+type hubScreenshares struct{ a *App }
+
+var _ sfu.Screenshares = hubScreenshares{}
+
+func (s hubScreenshares) ClaimScreenshare(meetingID, userID string) error {
+	h := s.a.liveHub.Load()
+	if h == nil {
+		return protocol.NewError(protocol.CodeNotJoined, "join the room first")
+	}
+	return h.ClaimScreenshare(meetingID, userID)
+}
+
+func (s hubScreenshares) ReleaseScreenshare(meetingID, userID string) {
+	if h := s.a.liveHub.Load(); h != nil {
+		h.ReleaseScreenshare(meetingID, userID)
+	}
 }

@@ -27,6 +27,8 @@ func newMetrics(a *App) *metrics {
 	reg.MustRegister(
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_rooms", Help: "Live rooms on this server."},
 			func() float64 { return float64(a.hub.Stats().Rooms) }),
+		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_screenshares", Help: "Screen-share slots held in the rooms this server owns."},
+			func() float64 { return float64(a.hub.Screenshares()) }),
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{Name: "stagekit_connections", Help: "Open signaling connections."},
 			func() float64 { return float64(a.hub.Stats().Connections) }),
 		prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_signal_messages_in_total", Help: "Signaling frames read from clients."},

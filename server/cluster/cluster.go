@@ -253,6 +253,15 @@ func (n *Node) usable(l *lease, now time.Time) bool {
 	return now.Sub(l.renewed) < n.cfg.LeaseTTL*2/3
 }
 
+// Holds implements signal.Placement: the room's lease is held here under
+// epoch and usable now.
+func (n *Node) Holds(meetingID string, epoch int64) bool {
+	n.mu.Lock()
+	defer n.mu.Unlock()
+	l := n.held[meetingID]
+	return l != nil && l.epoch == epoch && n.usable(l, time.Now())
+}
+
 // Claim implements signal.Placement.
 func (n *Node) Claim(ctx context.Context, meetingID string) (int64, string, time.Duration, error) {
 	n.mu.Lock()

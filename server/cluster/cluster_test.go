@@ -277,6 +277,27 @@ func TestPartitionedOwnerDeposesBeforeExpiry(t *testing.T) {
 	}
 }
 
+// Holds: the room's lease held under that epoch and usable (renewed within
+// 2/3 of its TTL): not another room's, not another epoch's, not one left
+// unrenewed (no renewal loop runs here).
+func TestHolds(t *testing.T) {
+	r := clusterenv.RedisServer(t)
+	long := newNodeTTL(t, r.URL(), "long", time.Minute)
+	e, _ := claim(t, long, "room")
+	if !long.Holds("room", e) {
+		t.Error("a lease just claimed is not held")
+	}
+	if long.Holds("room", e-1) || long.Holds("other", e) {
+		t.Error("held under another epoch, or another room's")
+	}
+	short := newNodeTTL(t, r.URL(), "short", 600*time.Millisecond)
+	e2, _ := claim(t, short, "room2")
+	time.Sleep(400 * time.Millisecond) // 2/3 of the TTL, unrenewed
+	if short.Holds("room2", e2) {
+		t.Error("a lease unrenewed for 2/3 of its TTL is still held")
+	}
+}
+
 // The node list offers only nodes heard from within 1.5 TTL, though a
 // registration lasts 3 TTL: a node killed a moment ago is not offered.
 func TestNodeListLeavesStaleNodesOut(t *testing.T) {

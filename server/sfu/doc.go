@@ -251,9 +251,10 @@
 //
 // server/app's mediaBridge maps the hub's MediaHandler onto the SFU one to
 // one: Attach → Join with sfu.MessageSignaler(out.SendMedia) (Resume when
-// the rejoin keeps the media session) and SetPermissions (the preset, for
-// the screen-share policy), Detach → Leave, Handle → HandleMessage,
-// SetPublishing → SetPublishing; Config.OnLiveness → Hub.MediaLiveness.
+// the rejoin keeps the media session), Detach → Leave, Handle →
+// HandleMessage, SetPublishing → SetPublishing; Config.OnLiveness →
+// Hub.MediaLiveness, Config.Screenshares → Hub.ClaimScreenshare and
+// Hub.ReleaseScreenshare.
 // An edge's hub attaches its users to its own SFU the same way, and calls
 // SetPublishing as the room's owner marks it (the owner decides who is on
 // stage); the SFUs of the owner and its edges are joined by relays.
@@ -301,11 +302,12 @@
 //
 // A publish offer may label sections as a screen share (media.offer's
 // Sources, mid → "screenshare"); their tracks are forwarded like any other,
-// labelled in the track map (TrackInfo.Source). The preset decides whether
-// the user may share and how many shares the room may have
-// (SetPermissions, stage.AdmitScreenshare; screenshare.go): an offer beyond
-// that is refused with the stage's code (2001, 2006, 2106) and changes
-// nothing.
+// labelled in the track map (TrackInfo.Source). The room's stage decides
+// whether the user may share and how many shares the room may have
+// (Config.Screenshares, stage.Room.ClaimScreenshare; screenshare.go), on
+// the node that owns the room whichever node the sharer publishes through:
+// an offer beyond that is refused with the stage's code (2001, 2006, 2106)
+// and changes nothing, and the slot goes back when the share ends.
 //
 // # Simulcast
 //

@@ -97,7 +97,7 @@ func (pb *publisher) handleOffer(sdp string, sources map[string]string, iceResta
 	if err := checkSources(sources); err != nil {
 		return "", err
 	}
-	started, err := pb.p.m.admitScreenshare(pb.p.u, len(sources) > 0)
+	started, err := pb.p.m.claimScreenshare(pb.p.u, len(sources) > 0)
 	if err != nil {
 		return "", err
 	}

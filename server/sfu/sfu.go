@@ -84,6 +84,9 @@ type Config struct {
 	// it must not block nor call back into the SFU under a lock the SFU's
 	// callers hold.
 	OnLiveness func(meetingID, userID string, live bool)
+	// Screenshares admits screen shares where the room's stage is decided
+	// (screenshare.go); nil refuses every screen share.
+	Screenshares Screenshares
 }
 
 const (
@@ -628,6 +631,7 @@ func (s *SFU) SetPublishing(meetingID, userID string, onStage bool) {
 		return
 	}
 	u.screen.pending = false
+	u.screen.held = false // leaving ON_STAGE ended the slot in the stage
 	if u.allow.Swap(0) == 0 {
 		m.mu.Unlock()
 		s.dropIfEmpty(m)
@@ -856,10 +860,19 @@ func (m *meeting) removeSource(src *source) {
 	}
 	m.mu.Lock()
 	removed := m.removeSourcesLocked(func(x *source) bool { return sameTrack(x, src) })
-	if len(removed) > 0 {
+	screen := len(removed) > 0 && src.info.Source == protocol.SourceScreenshare && !src.owner.standIn
+	if len(removed) > 0 && !screen {
 		m.wakeLocked(nil)
 	}
 	m.mu.Unlock()
+	if screen {
+		// The slot goes back before the viewers hear that the track is
+		// gone: one of them sharing next is not refused for it.
+		m.releaseScreenshare(src.owner.u)
+		m.mu.Lock()
+		m.wakeLocked(nil)
+		m.mu.Unlock()
+	}
 	src.close()
 	for _, x := range removed {
 		x.close()
@@ -894,8 +907,15 @@ func (m *meeting) detach(p *Participant) {
 		m.wakeLocked(p)
 	}
 	m.mu.Unlock()
+	screen := false
 	for _, src := range removed {
 		src.close()
+		screen = screen || (src.info.Source == protocol.SourceScreenshare && !p.standIn)
+	}
+	if screen {
+		// Maybe under the hub's lock (Join, Leave): the slot goes back
+		// from a goroutine of its own.
+		m.s.goroutine(func() { m.releaseScreenshare(p.u) })
 	}
 	p.close()
 }

@@ -249,6 +249,23 @@ func (er *edgeRoom) migrate(owner string, why error) {
 			}
 		}
 	}
+	// The new owner's stage starts without screen shares: those shared
+	// through this node claim their slots again before anyone here hears
+	// of the new owner.
+	if media := er.hub.cfg.Media; media != nil {
+		for i, c := range conns {
+			if errs[i] != nil || !media.Screensharing(er.id, c.id.UserID) {
+				continue
+			}
+			ans, err := er.batchedAs(c.id.UserID, edgeCall{Op: opShare})
+			if err == nil && ans.Error != nil {
+				err = ans.Error
+			}
+			if err != nil {
+				er.hub.log.Warn("a screen share could not claim its slot from the room's new owner", "meeting", er.id, "user", c.id.UserID, "err", err)
+			}
+		}
+	}
 	for i, c := range conns {
 		ans, err := answers[i], errs[i]
 		er.mu.Lock()
@@ -636,10 +653,10 @@ func (er *edgeRoom) call(ctx context.Context, call edgeCall) (edgeAnswer, error)
 const edgeCallTimeout = 5 * time.Second
 
 // edgeBatchWindow is how long an edge gathers its users' joins, stage
-// actions, leaves and drops of a room before it sends them to the owner as
-// one call; while that call is out, the next batch gathers. A batch with
-// no stage action in it (joins, leaves, drops: nobody waits on a person's
-// click) gathers on, up to edgeJoinWindow or edgeJoinBatch calls: the
+// actions (screen-share claims with them), leaves and drops of a room
+// before it sends them to the owner as one call; while that call is out,
+// the next batch gathers. A batch with no stage action or claim in it
+// (joins, leaves, drops: nobody waits on a person's click) gathers on, up to edgeJoinWindow or edgeJoinBatch calls: the
 // owner pays per batch an HTTP call, a PostgreSQL round trip and a stream
 // commit. (Longer does not pay: with 40 ms for a wave the benchmark's
 // batches grew from 16 to 24 calls and the owner's CPU per viewer stayed
@@ -657,7 +674,7 @@ func gatherOn(batch []batchedCall, waited time.Duration) bool {
 		return false
 	}
 	for _, bc := range batch {
-		if bc.call.Op == "act" {
+		if bc.call.Op == "act" || bc.call.Op == opShare {
 			return false
 		}
 	}
@@ -686,6 +703,16 @@ func (er *edgeRoom) batched(c *conn, call edgeCall, wait bool) (edgeAnswer, erro
 	if !wait {
 		return edgeAnswer{}, nil
 	}
+	res := <-done
+	return res.ans, res.err
+}
+
+// batchedAs makes a screen-share claim or release of a user served here
+// through the room's next batch and returns its answer.
+func (er *edgeRoom) batchedAs(userID string, call edgeCall) (edgeAnswer, error) {
+	call.User = userID
+	done := make(chan batchResult, 1)
+	er.enqueue(call, done)
 	res := <-done
 	return res.ans, res.err
 }

@@ -725,7 +725,9 @@ func TestEdgeDeliverOnlyToThoseConcerned(t *testing.T) {
 // delivery test needs nothing else of it).
 type publishingLog struct{ calls []string }
 
-func (*publishingLog) Attach(string, string, string, stage.Preset, MediaSender, bool) error {
+func (*publishingLog) Screensharing(string, string) bool { return false }
+
+func (*publishingLog) Attach(string, string, string, MediaSender, bool) error {
 	return nil
 }
 func (*publishingLog) Detach(string, string) {}

@@ -102,7 +102,7 @@ func (er *edgeRoom) attachMediaLocked(c *conn, self protocol.Participant) {
 	if f := h.cfg.OnPreset; f != nil {
 		f(er.id, c.id.UserID, c.id.Preset)
 	}
-	if err := media.Attach(er.id, c.id.UserID, c.peerID, c.id.Preset, c, c.keepMedia); err != nil {
+	if err := media.Attach(er.id, c.id.UserID, c.peerID, c, c.keepMedia); err != nil {
 		h.log.Warn("media attach failed", "meeting", er.id, "user", c.id.UserID, "err", err)
 	}
 	media.SetPublishing(er.id, c.id.UserID, self.StageStatus == stage.OnStage)

@@ -20,7 +20,7 @@ import (
 
 // edgeCall is an edge's call to the owner.
 type edgeCall struct {
-	Op      string                  `json:"op"` // join, act, snapshot, requests, leave, drop, media, batch
+	Op      string                  `json:"op"` // join, act, share, unshare, snapshot, requests, leave, drop, media, batch
 	Meeting string                  `json:"meeting"`
 	Node    string                  `json:"node"`
 	User    string                  `json:"user"`
@@ -31,8 +31,9 @@ type edgeCall struct {
 	// silent; Live: a media call's news (the user's media heard, or not).
 	MediaLost bool `json:"mediaLost,omitempty"`
 	Live      bool `json:"live,omitempty"`
-	// Calls are a batch's joins, actions, leaves, drops and media news, in
-	// the edge's order (each with its User, Ident and PeerID).
+	// Calls are a batch's joins, actions, screen-share claims and
+	// releases, leaves, drops and media news, in the edge's order (each
+	// with its User, and Ident and PeerID for a join, Msg for an action).
 	Calls []edgeCall `json:"calls,omitempty"`
 }
 

@@ -115,6 +115,10 @@ type Placement interface {
 	// node shuts down ("" when there is none): one per room, so that they
 	// meet there.
 	Successor(meetingID string) string
+	// Holds reports whether this node holds the room's lease under epoch,
+	// renewed recently enough to serve under: what the owner's decisions
+	// that write nothing to the fenced store (a screen-share slot) go by.
+	Holds(meetingID string, epoch int64) bool
 }
 
 // ErrFenced is what a StageStore returns when the room's state is fenced
@@ -126,10 +130,9 @@ var ErrFenced = errors.New("signal: the room was taken over by another node")
 // MediaHandler is the media server as the hub sees it.
 type MediaHandler interface {
 	// Attach is called, under the room's lock, when a user joins (or
-	// re-attaches to) a room; preset is the user's (for the media
-	// server's screen-share policy). resume: a re-attach whose client kept
-	// its peer connections; the media session stays if there is one.
-	Attach(meetingID, userID, peerID string, preset stage.Preset, out MediaSender, resume bool) error
+	// re-attaches to) a room. resume: a re-attach whose client kept its
+	// peer connections; the media session stays if there is one.
+	Attach(meetingID, userID, peerID string, out MediaSender, resume bool) error
 	// Detach is called, under the room's lock, when the user exits the room.
 	Detach(meetingID, userID string)
 	// Handle answers one media message of an attached user.
@@ -138,6 +141,10 @@ type MediaHandler interface {
 	// every committed change of a user's status (onStage: the new status is
 	// ON_STAGE), and for every ON_STAGE user of a restored room.
 	SetPublishing(meetingID, userID string, onStage bool)
+	// Screensharing reports whether the user shares its screen through
+	// this node (it holds a slot of the room's stage): an edge claims it
+	// again from a new owner, whose stage starts without shares.
+	Screensharing(meetingID, userID string) bool
 }
 
 // StageStore keeps rooms' durable stage state (see stage.Member.Durable).

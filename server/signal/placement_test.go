@@ -21,6 +21,13 @@ type placement struct {
 	owners   map[string]string
 	fail     error
 	released []string
+	stale    bool // the lease held is not usable any more (Holds)
+}
+
+func (p *placement) Holds(string, int64) bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return !p.stale
 }
 
 func (p *placement) Claim(ctx context.Context, meetingID string) (int64, string, time.Duration, error) {

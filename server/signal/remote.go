@@ -325,7 +325,7 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 				if c.Msg == nil {
 					return edgeAnswer{Error: protocol.NewError(protocol.CodeBadArgs, "act: message missing")}
 				}
-			case "leave", "drop", "media":
+			case "leave", "drop", "media", opShare, opUnshare:
 			default:
 				return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "not a batched call: %q", c.Op)}
 			}
@@ -371,11 +371,12 @@ func readBody(r io.Reader, size int64) ([]byte, error) {
 // maxEdgeBatch bounds the calls of one batch.
 const maxEdgeBatch = 1024
 
-// remoteBatch runs an edge's batch of joins, actions, leaves, drops and
-// media news in its order, under one lock: each run of joins is committed
-// in one transaction, and what the batch publishes to the edges goes out
-// as one commit of the streams (one seq). Each join is answered with its
-// snapshot at that seq; the batch's Seq is it too.
+// remoteBatch runs an edge's batch of joins, actions, screen-share claims
+// and releases, leaves, drops and media news in its order, under one lock:
+// each run of joins is committed in one transaction, and what the batch
+// publishes to the edges goes out as one commit of the streams (one seq).
+// Each join is answered with its snapshot at that seq; the batch's Seq is
+// it too.
 func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -401,9 +402,12 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 			i = j
 			continue
 		}
-		if c := calls[i]; c.Op == "media" {
+		switch c := calls[i]; c.Op {
+		case "media":
 			r.remoteMediaLocked(node, c.User, c.Live)
-		} else {
+		case opShare, opUnshare:
+			out[i] = r.remoteShareLocked(node, c)
+		default:
 			r.remoteGoneLocked(node, c.User, c.Op == "leave")
 		}
 		i++
@@ -474,11 +478,13 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 				if media := r.hub.cfg.Media; media != nil {
 					media.Detach(r.id, uid) // its media is on the edge now
 				}
+				r.movedLocked(uid)
 			}
 			if old := r.remote[uid]; old != nil && old.node != node {
 				var p commitParts
 				p.node(old.node).Close = map[string]int{uid: protocol.CodeReplaced}
 				r.publishLocked(p)
+				r.movedLocked(uid)
 			}
 			r.setRemoteLocked(uid, &remoteMember{node: node, watcher: m.Preset.SeesEveryone()})
 			r.setMediaLostFlagLocked(uid, call.MediaLost)

@@ -130,6 +130,7 @@ func (r *room) join(c *conn, reqID uint64) bool {
 			p.node(old.node).Close = map[string]int{uid: protocol.CodeReplaced}
 			r.publishLocked(p)
 			r.detachLocked(uid)
+			r.movedLocked(uid)
 		}
 		c.peerID = m.PeerID
 	} else {
@@ -168,7 +169,7 @@ func (r *room) join(c *conn, reqID uint64) bool {
 	}
 	c.room = r
 	if media := r.hub.cfg.Media; media != nil {
-		if err := media.Attach(r.id, uid, c.peerID, c.id.Preset, c, resume); err != nil {
+		if err := media.Attach(r.id, uid, c.peerID, c, resume); err != nil {
 			r.hub.log.Warn("media attach failed", "meeting", r.id, "user", uid, "err", err)
 		}
 	}
