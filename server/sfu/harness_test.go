@@ -3,6 +3,7 @@ package sfu
 import (
 	"encoding/binary"
 	"errors"
+	"hash/fnv"
 	"log/slog"
 	"net"
 	"slices"
@@ -128,6 +129,14 @@ type recvSlot struct {
 	missingTL0                map[uint8]bool
 	layer                     atomic.Int64
 	layerChanges, badSwitches atomic.Int64
+	// For a tclient's synthetic payloads (sendLoop: packet index in bytes
+	// 2-5, sender tag in 6-9): the current run of packets (one sender's,
+	// without a jump in its index: the slot was given to it anew), its
+	// last index and whether the run began with a keyframe. Used by the
+	// slot's reader goroutine only.
+	runTag  uint32
+	runLast uint32
+	runKey  bool
 	// Probe trains seen (runs of padding-only packets; under seqMu), and
 	// whether the last other packet ended a frame.
 	trains     []seenTrain
@@ -242,8 +251,24 @@ type recvTrack struct {
 	ended   atomic.Bool
 	last    atomic.Int64 // unix nanos of the last packet
 	maxSeq  atomic.Int64 // highest packet index received (payload bytes 2-5: the SFU rewrites RTP sequence numbers)
-	// firstKey: the binding's first packet started a VP8 keyframe.
+	// firstKey: the binding's first packet started a VP8 keyframe. For a
+	// tclient's synthetic video, the first packet of the publisher's run
+	// on the slot (the tracks message that makes the binding may come
+	// before or after the slot's first packets of the new publisher).
 	firstKey atomic.Bool
+	tagSeen  atomic.Bool // a packet of the publisher's run was counted
+}
+
+// runJump is how far a sender's packet index may skip on a slot within one
+// run: more (100 ms of video) is the slot given to it anew, not a loss.
+const runJump = 20
+
+// senderTag is what sendLoop writes in payload bytes 6-9: the sending
+// peer's id, hashed, never 0.
+func senderTag(peerID string) uint32 {
+	h := fnv.New32a()
+	h.Write([]byte(peerID))
+	return h.Sum32() | 1
 }
 
 // tclient is a test participant: a pion client wired to the SFU through a
@@ -457,12 +482,24 @@ func (c *tclient) answer(sdp string) error {
 					if len(payload) >= 7 && payload[0] == 0x90 && payload[1] == 0xc0 {
 						sl.checkPictures(payload)
 					}
+					tag := uint32(0)
+					if !h.Padding && len(payload) >= 10 && payload[0] == 0x10 {
+						tag = binary.BigEndian.Uint32(payload[6:])
+						idx := binary.BigEndian.Uint32(payload[2:])
+						if tag != sl.runTag || idx < sl.runLast || idx > sl.runLast+runJump {
+							sl.runTag, sl.runKey = tag, vp8Keyframe(payload)
+						}
+						sl.runLast = idx
+					}
 					rt := sl.cur.Load()
 					if rt == nil {
 						continue
 					}
-					if rt.packets.Add(1) == 1 && len(payload) > 0 {
+					if rt.packets.Add(1) == 1 && len(payload) > 0 && tag == 0 {
 						rt.firstKey.Store(vp8Keyframe(payload))
+					}
+					if tag != 0 && tag == senderTag(rt.owner) && rt.tagSeen.CompareAndSwap(false, true) {
+						rt.firstKey.Store(sl.runKey)
 					}
 					now := time.Now().UnixNano()
 					rt.last.Store(now)
@@ -584,6 +621,7 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 	tick := time.NewTicker(5 * time.Millisecond)
 	defer tick.Stop()
 	payload := make([]byte, 200)
+	tag := senderTag(c.peerID)
 	pkt := &rtp.Packet{Header: rtp.Header{Version: 2, PayloadType: 96, SSRC: 1}}
 	for i := 0; i < 60000; i++ { // 5 minutes: sequence numbers never wrap
 		select {
@@ -605,6 +643,7 @@ func (c *tclient) sendLoop(stop chan struct{}) {
 			payload[1] = 0
 		}
 		binary.BigEndian.PutUint32(payload[2:], uint32(i))
+		binary.BigEndian.PutUint32(payload[6:], tag)
 		pkt.SequenceNumber = uint16(i)
 		pkt.Timestamp = uint32(i/3) * 3000
 		pkt.Marker = i%3 == 2
