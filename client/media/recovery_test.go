@@ -15,6 +15,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/stagekit/stagekit/client"
+	"github.com/stagekit/stagekit/internal/netproxy"
 	"github.com/stagekit/stagekit/protocol"
 	"github.com/stagekit/stagekit/stage"
 )
@@ -106,29 +107,6 @@ func poll(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// holeConn is a UDP socket that can drop everything, both ways: a link
-// black-holed under the ICE agent that uses it.
-type holeConn struct {
-	net.PacketConn
-	hole atomic.Bool
-}
-
-func (c *holeConn) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil || !c.hole.Load() {
-			return n, addr, err
-		}
-	}
-}
-
-func (c *holeConn) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if c.hole.Load() {
-		return len(b), nil
-	}
-	return c.PacketConn.WriteTo(b, addr)
-}
-
 // A presenter whose media goes silent (its UDP black-holed; its WebSocket
 // stays up) is shown to hosts as reconnecting, on stage all along, and as
 // back once its media is heard again; the host goes on receiving it on the
@@ -136,28 +114,8 @@ func (c *holeConn) WriteTo(b []byte, addr net.Addr) (int, error) {
 func TestSilentPresenterIsReconnecting(t *testing.T) {
 	r := newRoom(t, 20*time.Second)
 	host := r.join("host", presetHost)
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := &holeConn{PacketConn: udp}
-	r.opts = func(o *Options) {
-		o.API, o.Loopback = nil, true
-		o.SettingEngine = func(se *webrtc.SettingEngine) {
-			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
-		}
-	}
-	presenter := r.join("presenter", presetHost)
-	r.opts = nil
-	t.Cleanup(func() { udp.Close() })
-	ctx, cancel := ctxDeadline()
-	defer cancel()
-	publishAV(t, ctx, presenter)
+	presenter, hc := r.darkablePresenter(t, host, nil)
 	pp := presenter.peerID()
-	host.waitMedia("the presenter's tracks", func() bool {
-		live := host.s.LiveTracksFrom(pp)
-		return len(live) == 2 && live[0].Packets() >= 20
-	})
 	first := host.s.LiveTracksFrom(pp)
 
 	var reconnecting, back atomic.Int64 // ns since start
@@ -175,13 +133,13 @@ func TestSilentPresenterIsReconnecting(t *testing.T) {
 			poke(host.sig)
 		}
 	})
-	hc.hole.Store(true)
+	hc.BlackHole(true)
 	host.until("the presenter reconnecting", func() bool { return reconnecting.Load() != 0 })
 	if st := host.statusOf(presenter.id); st != stage.OnStage {
 		t.Fatalf("the presenter is %s at the host while reconnecting", st)
 	}
 	lifted := time.Now()
-	hc.hole.Store(false)
+	hc.BlackHole(false)
 	host.until("the presenter back", func() bool { return back.Load() != 0 })
 	at := first[0].Packets()
 	host.waitMedia("the presenter's video again, on the same track", func() bool {
@@ -229,39 +187,25 @@ func TestRestartRefusals(t *testing.T) {
 func TestRestartInTheDarkIsRepeated(t *testing.T) {
 	r := newRoom(t, 20*time.Second)
 	host := r.join("host", presetHost)
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	hc := &holeConn{PacketConn: udp}
 	restarting := make(chan struct{}, 1)
-	r.opts = func(o *Options) {
-		o.API, o.Loopback = nil, true
-		o.SettingEngine = func(se *webrtc.SettingEngine) {
-			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
-			se.SetICETimeouts(5*time.Second, time.Hour, 2*time.Second)
+	presenter, hc := r.darkablePresenter(t, host, func(o *Options) {
+		se := o.SettingEngine
+		o.SettingEngine = func(e *webrtc.SettingEngine) {
+			se(e)
+			e.SetICETimeouts(5*time.Second, time.Hour, 2*time.Second)
 		}
 		o.OnConnectionState = func(transport, state string) {
 			if transport == TransportSend && state == "reconnecting" {
 				poke(restarting)
 			}
 		}
-	}
-	presenter := r.join("presenter", presetHost)
-	r.opts = nil
-	t.Cleanup(func() { udp.Close() })
+	})
+	first := host.s.LiveTracksFrom(presenter.peerID())
+	pubPC := presenter.s.pubPC()
 	ctx, cancel := ctxDeadline()
 	defer cancel()
-	publishAV(t, ctx, presenter)
-	pp := presenter.peerID()
-	host.waitMedia("the presenter's tracks", func() bool {
-		live := host.s.LiveTracksFrom(pp)
-		return len(live) == 2 && live[0].Packets() >= 20
-	})
-	first := host.s.LiveTracksFrom(pp)
-	pubPC := presenter.s.pubPC()
 
-	hc.hole.Store(true)
+	hc.BlackHole(true)
 	select {
 	case <-restarting:
 	case <-ctx.Done():
@@ -270,7 +214,7 @@ func TestRestartInTheDarkIsRepeated(t *testing.T) {
 	// Long enough for the restart's checks to run out (seven, 200 ms
 	// apart, in pion).
 	time.Sleep(3 * time.Second)
-	hc.hole.Store(false)
+	hc.BlackHole(false)
 	at := first[0].Packets()
 	host.waitMedia("the presenter's video again, on the same track", func() bool {
 		return first[0].Packets() >= at+20
@@ -278,4 +222,37 @@ func TestRestartInTheDarkIsRepeated(t *testing.T) {
 	if presenter.s.pubPC() != pubPC {
 		t.Fatal("the presenter's publish connection was replaced, not restarted")
 	}
+}
+
+// darkablePresenter joins a presenter whose media socket the test can
+// black-hole (its WebSocket stays up), with its Options adjusted by opts
+// if set, and waits until host receives its video and audio.
+func (r *room) darkablePresenter(t *testing.T, host *user, opts func(*Options)) (*user, *netproxy.HoleConn) {
+	t.Helper()
+	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { udp.Close() })
+	hc := &netproxy.HoleConn{PacketConn: udp}
+	r.opts = func(o *Options) {
+		o.API, o.Loopback = nil, true
+		o.SettingEngine = func(se *webrtc.SettingEngine) {
+			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
+		}
+		if opts != nil {
+			opts(o)
+		}
+	}
+	presenter := r.join("presenter", presetHost)
+	r.opts = nil
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	publishAV(t, ctx, presenter)
+	pp := presenter.peerID()
+	host.waitMedia("the presenter's tracks", func() bool {
+		live := host.s.LiveTracksFrom(pp)
+		return len(live) == 2 && live[0].Packets() >= 20
+	})
+	return presenter, hc
 }

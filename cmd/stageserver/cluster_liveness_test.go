@@ -4,7 +4,6 @@ import (
 	"net"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -16,29 +15,6 @@ import (
 	"github.com/stagekit/stagekit/internal/testserver"
 	"github.com/stagekit/stagekit/stage"
 )
-
-// holeUDP is a client's media socket that can drop everything, both ways:
-// its link black-holed under the ICE agent that uses it.
-type holeUDP struct {
-	net.PacketConn
-	hole atomic.Bool
-}
-
-func (c *holeUDP) ReadFrom(b []byte) (int, net.Addr, error) {
-	for {
-		n, addr, err := c.PacketConn.ReadFrom(b)
-		if err != nil || !c.hole.Load() {
-			return n, addr, err
-		}
-	}
-}
-
-func (c *holeUDP) WriteTo(b []byte, addr net.Addr) (int, error) {
-	if c.hole.Load() {
-		return len(b), nil
-	}
-	return c.PacketConn.WriteTo(b, addr)
-}
 
 // connectionsSeen records what a member is told of another's connection
 // (participantConnection): reconnecting or back, in order.
@@ -102,7 +78,7 @@ func TestClusterEdgePresenterGoesDark(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { udp.Close() })
-	hole := &holeUDP{PacketConn: udp}
+	hole := &netproxy.HoleConn{PacketConn: udp}
 	// Its reconnects wait on B (the proxy) rather than go to another node
 	// (none is reachable from a dark network).
 	presenter := c.connectAt(mid, px.URL(), "Presenter", stage.PresetWebinarViewer,
@@ -137,11 +113,11 @@ func TestClusterEdgePresenterGoesDark(t *testing.T) {
 
 	// Its media goes dark; its signaling answers the edge's probe.
 	silent := time.Now()
-	hole.hole.Store(true)
+	hole.BlackHole(true)
 	told("reconnecting", true, 0)
 	t.Logf("media dark: both hosts saw the presenter reconnecting after %v", time.Since(silent).Round(time.Millisecond))
 	heard := time.Now()
-	hole.hole.Store(false)
+	hole.BlackHole(false)
 	told("back", false, 1)
 	if _, ok := presenter.reconnectedSince(silent); ok {
 		t.Error("the presenter reconnected; its signaling was up all along")
@@ -154,13 +130,13 @@ func TestClusterEdgePresenterGoesDark(t *testing.T) {
 	conns := b.metric(t, "stagekit_connections")
 	dark := time.Now()
 	px.BlackHole(true)
-	hole.hole.Store(true)
+	hole.BlackHole(true)
 	told("reconnecting", true, 2)
 	eventually(t, "B dropping the presenter's dark connection", func() bool { return b.metric(t, "stagekit_connections") == conns-1 })
 	t.Logf("network dark: B dropped the presenter's connection after %v", time.Since(dark).Round(time.Millisecond))
 	lifted := time.Now()
 	px.BlackHole(false)
-	hole.hole.Store(false)
+	hole.BlackHole(false)
 	eventually(t, "the presenter rejoined", func() bool { _, ok := presenter.reconnectedSince(lifted); return ok })
 	told("back", false, 3)
 	if st := presenter.m.Stage().Status(); st != stage.OnStage {
