@@ -8,6 +8,9 @@ package signal
 // cannot both take the last slot.
 
 import (
+	"maps"
+	"slices"
+
 	"github.com/stagekit/stagekit/protocol"
 )
 
@@ -79,6 +82,12 @@ func (r *room) claimScreenshare(userID string) error {
 	if r.remote[userID] != nil {
 		return protocol.NewError(protocol.CodeNotJoined, "this connection is no longer in the room")
 	}
+	return r.claimSlotLocked(userID)
+}
+
+// claimSlotLocked takes a slot in the room's stage for a member of this
+// node's or an edge's, while this node may still decide for the room.
+func (r *room) claimSlotLocked(userID string) error {
 	if !r.leaseUsableLocked() {
 		return errLeaseStale
 	}
@@ -109,10 +118,7 @@ func (r *room) remoteShareLocked(node string, call edgeCall) edgeAnswer {
 		r.st.ReleaseScreenshare(call.User)
 		return edgeAnswer{}
 	}
-	if !r.leaseUsableLocked() {
-		return edgeAnswer{Error: errLeaseStale}
-	}
-	if err := r.st.ClaimScreenshare(call.User); err != nil {
+	if err := r.claimSlotLocked(call.User); err != nil {
 		return edgeAnswer{Error: protocol.ErrorOf(err)}
 	}
 	return edgeAnswer{}
@@ -129,10 +135,7 @@ func (r *room) movedLocked(userID string) {
 // owns.
 func (h *Hub) Screenshares() int {
 	h.mu.Lock()
-	rooms := make([]*room, 0, len(h.rooms))
-	for _, r := range h.rooms {
-		rooms = append(rooms, r)
-	}
+	rooms := slices.Collect(maps.Values(h.rooms))
 	h.mu.Unlock()
 	n := 0
 	for _, r := range rooms {
