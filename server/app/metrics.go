@@ -64,6 +64,8 @@ func newMetrics(a *App) *metrics {
 				func() float64 { return float64(a.sfu.Stats().PacketsPaceOverflow) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_retransmits_total", Help: "RTP packets sent again to viewers that reported them lost."},
 				func() float64 { return float64(a.sfu.Stats().Retransmits) }),
+			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_retransmits_refused_total", Help: "RTP packets viewers reported lost that were not sent again: asked for too often, too soon after the last resend, too old, or beyond the viewer's pace."},
+				func() float64 { return float64(a.sfu.Stats().RetransmitsRefused) }),
 			prometheus.NewCounterFunc(prometheus.CounterOpts{Name: "stagekit_media_keyframe_requests_total", Help: "Keyframe requests (PLI) sent to publishers."},
 				func() float64 { return float64(a.sfu.Stats().KeyframeRequests) }),
 		)

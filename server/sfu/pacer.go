@@ -175,6 +175,28 @@ func (p *pacer) send(b []byte, to netip.AddrPort, kind pacedKind, tw twccStamp, 
 	return true
 }
 
+// fits reports whether size more bytes of video would wait in the queue
+// without pushing out what waits ahead of the pace (enqueue). A
+// retransmission that does not fit is not sent (resend.go): on a full link
+// it would only push out another packet, to be asked for in turn.
+func (p *pacer) fits(size int) bool {
+	if p == nil || !p.on.Load() {
+		return true
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if !(p.rate > 0) || p.n == 0 {
+		return true
+	}
+	return p.n < len(p.q) && p.bytes+size <= p.queueLimit()
+}
+
+// queueLimit is the most the queue holds, in bytes: what the pace sends in
+// maxPacedDelay, at least minPacedQueue.
+func (p *pacer) queueLimit() int {
+	return max(int(p.rate*maxPacedDelay.Seconds()), minPacedQueue)
+}
+
 // refill adds the tokens earned since the last time: up to the burst, or,
 // while packets wait, up to pacingCatchUp at the pace (a drain timer that
 // fired late must not lower the pace: on a loaded machine it often does).
@@ -201,7 +223,7 @@ func (p *pacer) enqueue(b []byte, to netip.AddrPort, tw twccStamp, now int64) {
 	if p.q == nil {
 		p.q = make([]pacedPacket, pacedSlots)
 	}
-	limit := max(int(p.rate*maxPacedDelay.Seconds()), minPacedQueue)
+	limit := p.queueLimit()
 	for p.n > 0 && (p.n == len(p.q) || p.bytes+len(b) > limit) {
 		p.pop(false, now)
 		p.stats.pacedOverflow.Add(1)

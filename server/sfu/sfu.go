@@ -160,8 +160,8 @@ type SFU struct {
 }
 
 type counters struct {
-	packetsIn, packetsDropped, packetsShed, packetsOut, bytesOut, keyframeRequests, retransmits, catchUps atomic.Uint64
-	paced, pacedOverflow                                                                                  atomic.Uint64
+	packetsIn, packetsDropped, packetsShed, packetsOut, bytesOut, keyframeRequests, retransmits, retransmitsRefused, catchUps atomic.Uint64
+	paced, pacedOverflow                                                                                                      atomic.Uint64
 }
 
 // Stats is a snapshot of the SFU's activity. Counters are totals since New.
@@ -187,12 +187,15 @@ type Stats struct {
 	PacketsOut uint64
 	BytesOut   uint64
 	// KeyframeRequests counts PLIs sent to publishers; Retransmits the
-	// packets sent again to viewers that reported them lost; CatchUps the
+	// packets sent again to viewers that reported them lost, and
+	// RetransmitsRefused the NACKed packets not sent again (resend.go: too
+	// often, too soon, too old, or beyond the viewer's pace); CatchUps the
 	// slots started from a source's last keyframe in its history instead
 	// of waiting for a new one.
-	KeyframeRequests uint64
-	Retransmits      uint64
-	CatchUps         uint64
+	KeyframeRequests   uint64
+	Retransmits        uint64
+	RetransmitsRefused uint64
+	CatchUps           uint64
 	// RelaysOut counts the relays this node sends (JoinRelay participants),
 	// RelaysIn those it receives (live RelayIns), over every meeting.
 	RelaysOut int
@@ -696,6 +699,7 @@ func (s *SFU) Stats() Stats {
 		PacketsDropped:      s.stats.packetsDropped.Load(),
 		PacketsShed:         s.stats.packetsShed.Load(),
 		Retransmits:         s.stats.retransmits.Load(),
+		RetransmitsRefused:  s.stats.retransmitsRefused.Load(),
 		CatchUps:            s.stats.catchUps.Load(),
 		PacketsPaced:        s.stats.paced.Load(),
 		PacketsPaceOverflow: s.stats.pacedOverflow.Load(),

@@ -73,6 +73,8 @@ type slot struct {
 	// caughtUp (the source's numbers) were sent already.
 	caughtUp    uint16
 	caughtUpSet bool
+	// What the slot sent again lately (resend.go), made at the first NACK.
+	resent *resendLog
 
 	bound atomic.Bool // pion bound it: writes reach the viewer
 	// readingPion: the slot reads the viewer's RTCP that pion hands over
@@ -520,7 +522,7 @@ func (sl *slot) readRTCP() {
 }
 
 // retransmit sends the slot's packet seq again, if its source still holds
-// it.
+// it and resend.go's limits allow.
 func (sl *slot) retransmit(seq uint16, buf *packet) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
@@ -532,8 +534,20 @@ func (sl *slot) retransmit(seq uint16, buf *packet) {
 	if !ok || src == nil || !src.hist.get(srcSeq, buf) {
 		return
 	}
+	now := time.Now().UnixNano()
+	if sl.resent == nil {
+		sl.resent = new(resendLog)
+	}
+	gap := resendGap
+	if sl.p.relay {
+		gap = 0
+	}
+	if (sl.out != nil && !sl.out.pace.fits(buf.size+rtpWireOverhead)) || !sl.resent.allow(seq, buf.arrived, now, gap) {
+		sl.p.s.stats.retransmitsRefused.Add(1)
+		return
+	}
 	pic := off.pic(buf.pic)
-	sl.send(seq, buf.ts+off.ts, buf.marker, buf.payload, pic, pic != buf.pic, time.Now().UnixNano())
+	sl.send(seq, buf.ts+off.ts, buf.marker, buf.payload, pic, pic != buf.pic, now)
 	sl.p.s.stats.retransmits.Add(1)
 }
 
