@@ -83,7 +83,11 @@
 //     which doubled what an idle audience's trickle costs.
 //     No per-viewer copy, no per-viewer NACK buffer:
 //     NACKs are mapped back through the rewriter
-//     and answered from the source's history; PLI and FIR become keyframe
+//     and answered from the source's history, with restraint (resend.go:
+//     a packet at most 3 times, not within 150 ms of its last resend, not
+//     once older than 1 s, not beyond the viewer's pace: answered every
+//     time, a slow link's NACKs fed a resend loop that held it full);
+//     PLI and FIR become keyframe
 //     requests, sent to publishers at most one per track every 350 ms
 //     (a request inside the window is sent at its end, never lost).
 //
@@ -391,7 +395,8 @@
 // (their spread is the measurement), which take none: the video behind a
 // train waits in the link's queue, not again in the pacer. A full queue sends its
 // oldest ahead of the pace (Stats.PacketsPaceOverflow): the pacer never
-// drops a packet. A packet that waited is logged as sent when it goes
+// drops a packet (a retransmission that would not fit is not sent at all,
+// resend.go). A packet that waited is logged as sent when it goes
 // (the estimator would take the wait for the link's queue), and one still
 // waiting, or sent after the last that arrived, is not counted lost when
 // a report says it has not arrived (audio passed it). Viewers without an
