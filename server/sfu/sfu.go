@@ -309,6 +309,13 @@ func New(cfg Config) (*SFU, error) {
 		// costs a flight each way and a second ClientHello per join
 		// (RFC 6347 4.2.1 leaves it to the server).
 		e.SetDTLSInsecureSkipHelloVerify(true)
+		// A viewer's mDNS names (xxx.local: a browser that has not asked
+		// for a camera) are not resolved: only the server's own LAN could,
+		// the viewer's checks reach the server anyway, and a pair whose
+		// remote was resolved from a name carries the name, not an
+		// address, which left the send path (sendpath.go) nowhere to send:
+		// such a viewer got no media at all (TestViewerWithMDNSCandidatesGetsMedia).
+		e.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 		if len(cfg.NAT1To1IPs) > 0 {
 			if err := e.SetICEAddressRewriteRules(webrtc.ICEAddressRewriteRule{
 				External:        cfg.NAT1To1IPs,
