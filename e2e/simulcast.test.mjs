@@ -112,13 +112,15 @@ async function sendsOnly(page, rid, width) {
 }
 
 // A camera whose size changes on the same track (the page's own
-// applyConstraints here; a device or Chromium's capture adaptation alike)
-// has its layers fitted to the new size. Chromium sends a 640×360 track
-// on two encodings, or up to the lowest active one: left as made for 720p,
-// the top one (f) went on only while q and h were paused, and a viewer on
-// it lost it as soon as a lower one was needed. Fitted, the half layer's
-// encoding carries the full 640×360 and f stops.
-test("a camera resized on its track is refitted: the viewer decodes the full new size", async () => {
+// applyConstraints here, or a device that changes its resolution) gets its
+// layers fitted to the new size, with no "layers" message from the server
+// to prompt it. Chromium sends a 640×360 track's encodings up to the
+// larger of two and the lowest active one: left as made for 720p, f went
+// on here only because q and h were paused; with either watched it stops,
+// and its viewers are moved down until a pause change refits the layers.
+// Fitted, the half layer's encoding carries the full 640×360 and f stops
+// (before the fix: "f 640" here).
+test("a camera resized on its track gets the layers of its new size; the viewer decodes the full new size", async () => {
   const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
   const host = await join(people.Host);
   const viewer = await join(people.Viewer);
