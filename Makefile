@@ -167,12 +167,14 @@ bench-media: setup build
 # a viewer in a link lab limited to 300 kbit/s, then freed; prints the times
 # to the low layer and back to the full one, and the freezes (needs root).
 # Then how soon a layer nobody watches is stopped at the presenter
-# (e2e/simulcast.test.mjs's first test). Then pacing: a viewer behind a
+# (e2e/simulcast.test.mjs's first test), and a viewer with 2% random loss
+# for a minute (e2e/loss.test.mjs). Then pacing: a viewer behind a
 # shallow queue, paced and not, alternating (bench/browser-media/pacing.mjs).
 .PHONY: bench-adapt
 bench-adapt: setup build
 	STAGEKIT_ADAPT_HOLD_SECS=60 STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test e2e/adapt.test.mjs
 	STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test --test-name-pattern='is three layers' e2e/simulcast.test.mjs
+	STAGEKIT_LOSS_SECS=60 STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test e2e/loss.test.mjs
 	node bench/browser-media/pacing.mjs
 
 bench-native:
