@@ -1205,8 +1205,9 @@ func (f layerFit) stale(w, h int) bool {
 }
 
 // refitCheck is how often the sizes of the simulcast tracks published are
-// looked at (the browser tells no size change): well within the server's
-// 1 s before a layer that stopped counts as stalled.
+// read (the browser fires no event when a track's size changes): a resize
+// is followed within about the second the server waits before it calls a
+// layer that stopped stalled, for one getSettings call per track.
 const refitCheck = 500 * time.Millisecond
 
 // watchSizes refits the simulcast senders whose track changed size
