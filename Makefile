@@ -166,13 +166,16 @@ bench-media: setup build
 # Simulcast on a shaped link (e2e/adapt.test.mjs, also part of test-e2e):
 # a viewer in a link lab limited to 300 kbit/s, then freed; prints the times
 # to the low layer and back to the full one, and the freezes (needs root).
-# Then a viewer losing 2% of its packets for a minute (e2e/loss.test.mjs:
-# frames/s, freezes, NACKs, packets sent again, audio concealed), and
-# pacing: a viewer behind a shallow queue, paced and not, alternating
+# Then how soon a layer nobody watches is stopped at the presenter
+# (e2e/simulcast.test.mjs's first test), and a viewer losing 2% of its
+# packets for a minute (e2e/loss.test.mjs: frames/s, freezes, NACKs,
+# packets sent again or refused, audio concealed). Then pacing: a viewer
+# behind a shallow queue, paced and not, alternating
 # (bench/browser-media/pacing.mjs).
 .PHONY: bench-adapt
 bench-adapt: setup build
-	STAGEKIT_ADAPT_HOLD_SECS=60 STAGEKIT_SERVER_BIN=$(BIN)/stageserver CHROMIUM=/usr/bin/chromium node --test e2e/adapt.test.mjs
+	STAGEKIT_ADAPT_HOLD_SECS=60 node --test e2e/adapt.test.mjs
+	node --test --test-name-pattern='is three layers' e2e/simulcast.test.mjs
 	STAGEKIT_LOSS_HOLD_SECS=60 node --test e2e/loss.test.mjs
 	node bench/browser-media/pacing.mjs
 

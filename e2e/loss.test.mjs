@@ -115,4 +115,5 @@ test("a viewer losing 2% of its packets keeps playing video, its audio's losses 
   assert.ok(audioLost > 0 && d(a0, a1, "events") > 0, `audio losses (${audioLost}) concealed (${d(a0, a1, "events")} events)`);
   assert.ok(d(a0, a1, "samples") > holdSecs * 40000, `audio played: ${d(a0, a1, "samples")} samples in ${holdSecs} s`);
   assert.ok(concealedPct < 10, `${concealedPct.toFixed(1)}% of the audio concealed`);
+  assert.deepEqual([...host.errors, ...viewer.errors].map(String), []);
 });

@@ -18,16 +18,24 @@ after(async () => {
 
 const T = { timeout: 15000 };
 
-// Bytes sent per simulcast layer (rid) so far, in the page.
+// Bytes sent per simulcast layer (rid) so far, in the page; and the
+// layers being sent now (bytes grew over a second), each with its width.
 function recordSentByRID() {
-  window.sentByRID = async () => {
+  const stats = async () => {
     const out = {};
     for (const pc of pcs) {
       (await pc.getStats()).forEach((r) => {
-        if (r.type === "outbound-rtp" && r.kind === "video" && r.rid) out[r.rid] = r.bytesSent;
+        if (r.type === "outbound-rtp" && r.kind === "video" && r.rid) out[r.rid] = { bytes: r.bytesSent, width: r.frameWidth ?? 0 };
       });
     }
     return out;
+  };
+  window.sentByRID = async () => Object.fromEntries(Object.entries(await stats()).map(([rid, s]) => [rid, s.bytes]));
+  window.sendingNow = async () => {
+    const a = await stats();
+    await new Promise((r) => setTimeout(r, 1000));
+    const b = await stats();
+    return Object.keys(b).sort().filter((rid) => b[rid].bytes > (a[rid]?.bytes ?? 0)).map((rid) => `${rid} ${b[rid].width}`).join(", ");
   };
 }
 
@@ -87,18 +95,79 @@ test("a presenter's camera is three layers; a viewer on a free link decodes the 
   assert.ok(await waitTracks(4) >= 3, "audio and the video layers forwarded");
   assert.equal(await decodedWidth(viewer, people.Host.id, width), width);
   // Nobody watches q and h: the presenter stops sending them; f goes on.
-  const sending = async () => {
-    const a = await host.evaluate(() => sentByRID());
-    await new Promise((r) => setTimeout(r, 1000));
-    const b = await host.evaluate(() => sentByRID());
-    return Object.keys(b).sort().filter((rid) => b[rid] > (a[rid] ?? 0)).join(",");
-  };
-  const until = Date.now() + T.timeout;
-  let layers;
-  while ((layers = await sending()) !== "f" && Date.now() < until);
-  assert.equal(layers, "f", "the layers the presenter sends");
+  assert.equal(await sendsOnly(host, "f", width), `f ${width}`, "the layers the presenter sends");
+  // Nobody watches f either once its viewer leaves: the time until the
+  // presenter's SDK sets f inactive is the figure of issue 18's target
+  // (≤ 2 s; printed, make bench-adapt; the bound here is T's). Its
+  // encoder's last frames are not a measure: a loaded machine's encoder
+  // skips frames for a second at times.
+  const left = await viewer.evaluate(async () => {
+    const at = clock();
+    await meeting.leave();
+    return at;
+  });
+  const pausedAt = await host.evaluate(async (timeout) => {
+    const active = () => {
+      for (const pc of pcs) {
+        for (const s of pc.getSenders()) {
+          const e = s.track?.kind === "video" && s.getParameters().encodings.find((e) => e.rid === "f");
+          if (e) return e.active;
+        }
+      }
+      return null;
+    };
+    const start = clock();
+    while (active() !== false && clock() - start < timeout) await new Promise((r) => setTimeout(r, 20));
+    return active() === false ? clock() : null;
+  }, T.timeout);
+  assert.ok(pausedAt !== null, "the presenter stops f once nobody watches it");
+  assert.equal(await sendsOnly(host, "", 0), "", "nothing is sent with nobody watching");
+  console.log(`# simulcast figures: the full layer set inactive ${((pausedAt - left) / 1000).toFixed(2)} s after its only viewer called leave()`);
   await host.evaluate(() => meeting.leave());
   assert.equal(await waitTracks(0), 0);
+  assert.deepEqual([...host.errors, ...viewer.errors].map(String), []);
+});
+
+// Waits until the presenter sends the one layer rid at width (nothing: ""),
+// and returns what it sends (rid and width of each layer).
+async function sendsOnly(page, rid, width) {
+  const want = rid ? `${rid} ${width}` : "";
+  const until = Date.now() + T.timeout;
+  let layers;
+  while ((layers = await page.evaluate(() => sendingNow())) !== want && Date.now() < until);
+  return layers;
+}
+
+// A camera whose size changes on the same track (the page's own
+// applyConstraints here, or a device that changes its resolution) gets its
+// layers fitted to the new size, with no "layers" message from the server
+// to prompt it. Chromium sends a 640×360 track's encodings up to the
+// larger of two and the lowest active one: left as made for 720p, f went
+// on here only because q and h were paused; with either watched it stops,
+// and its viewers are moved down until a pause change refits the layers.
+// Fitted, the half layer's encoding carries the full 640×360 and f stops
+// (before the fix: "f 640" here).
+test("a camera resized on its track gets the layers of its new size; the viewer decodes the full new size", async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+  const host = await join(people.Host);
+  const viewer = await join(people.Viewer);
+  const width = await present(host);
+  assert.equal(await decodedWidth(viewer, people.Host.id, width), width);
+  assert.equal(await sendsOnly(host, "f", width), `f ${width}`, "before: the full layer only (nobody watches q and h)");
+
+  const resize = (w, h) => host.evaluate(async ([w, h]) => {
+    await meeting.self.videoTrack.applyConstraints({ width: w, height: h });
+    return meeting.self.videoTrack.getSettings().width;
+  }, [w, h]);
+  assert.equal(await resize(640, 360), 640);
+  assert.equal(await sendsOnly(host, "h", 640), "h 640", "640×360: the half layer's encoding carries the full size, f stops");
+  assert.equal(await decodedWidth(viewer, people.Host.id, 640), 640);
+
+  // Back to 720p: three layers again, and the viewer climbs to the top one.
+  assert.equal(await resize(1280, 720), 1280);
+  assert.equal(await decodedWidth(viewer, people.Host.id, 1280), 1280);
+  assert.equal(await sendsOnly(host, "f", 1280), "f 1280", "720p again: the full layer only");
+  await host.evaluate(() => meeting.leave());
   assert.deepEqual([...host.errors, ...viewer.errors].map(String), []);
 });
 

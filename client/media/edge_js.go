@@ -69,27 +69,24 @@ func (s *Session) addSender(_ context.Context, p *pubConn, sl *slot, t LocalTrac
 			init := jsObject.New()
 			init.Set("direction", "sendonly")
 			init.Set("streams", []any{p.edge.stream})
+			var fit layerFit
 			if layers {
-				var w, h int
-				if st := t.v.Call("getSettings"); st.Get("width").Type() == js.TypeNumber && st.Get("height").Type() == js.TypeNumber {
-					w, h = st.Get("width").Int(), st.Get("height").Int()
+				w, h := trackSize(t.v)
+				if use := layersFor(w, h); len(use) > 1 {
+					encs := make([]any, len(use))
+					for i, l := range use {
+						e := jsObject.New()
+						e.Set("rid", l.RID)
+						e.Set("scaleResolutionDownBy", l.ScaleDown)
+						e.Set("maxBitrate", l.MaxBitrate)
+						encs[i] = e
+					}
+					init.Set("sendEncodings", encs)
+					fit = layerFit{rids: len(use), w: w, h: h}
 				}
-				use := layersFor(w, h)
-				if len(use) < 2 {
-					sl.snd = sender{p.pc.JSValue().Call("addTransceiver", t.v, init)}
-					return
-				}
-				encs := make([]any, len(use))
-				for i, l := range use {
-					e := jsObject.New()
-					e.Set("rid", l.RID)
-					e.Set("scaleResolutionDownBy", l.ScaleDown)
-					e.Set("maxBitrate", l.MaxBitrate)
-					encs[i] = e
-				}
-				init.Set("sendEncodings", encs)
 			}
 			sl.snd = sender{p.pc.JSValue().Call("addTransceiver", t.v, init)}
+			sl.fit = fit
 		})
 	}
 	if s.simulcast(t) {
@@ -110,6 +107,7 @@ func (s *Session) setLayers(ctx context.Context, sl *slot, paused map[string]boo
 		return nil
 	}
 	var promise js.Value
+	var fit layerFit
 	if err := jsbridge.Try(func() {
 		snd := sl.snd.tx.Get("sender")
 		params := snd.Call("getParameters")
@@ -122,12 +120,8 @@ func (s *Session) setLayers(ctx context.Context, sl *slot, paused map[string]boo
 			}
 			rids[i] = rid.String()
 		}
-		var w, h int
-		if t := snd.Get("track"); t.Truthy() {
-			if st := t.Call("getSettings"); st.Get("width").Type() == js.TypeNumber && st.Get("height").Type() == js.TypeNumber {
-				w, h = st.Get("width").Int(), st.Get("height").Int()
-			}
-		}
+		w, h := trackSize(snd.Get("track"))
+		fit = layerFit{rids: len(rids), w: w, h: h}
 		num := func(v js.Value) float64 {
 			if v.Type() != js.TypeNumber {
 				return -1
@@ -148,11 +142,38 @@ func (s *Session) setLayers(ctx context.Context, sl *slot, paused map[string]boo
 		if changed {
 			promise = snd.Call("setParameters", params)
 		}
-	}); err != nil || promise.IsUndefined() {
+	}); err != nil {
 		return err
 	}
-	_, err := jsbridge.AwaitContext(ctx, promise)
-	return err
+	if !promise.IsUndefined() {
+		if _, err := jsbridge.AwaitContext(ctx, promise); err != nil {
+			return err
+		}
+	}
+	sl.fit = fit
+	return nil
+}
+
+// senderSize is the size of the track sl's sender sends (0×0 if unknown).
+func (s *Session) senderSize(sl *slot) (w, h int) {
+	if sl.snd.tx.IsUndefined() {
+		return 0, 0
+	}
+	_ = jsbridge.Try(func() { w, h = trackSize(sl.snd.tx.Get("sender").Get("track")) })
+	return w, h
+}
+
+// trackSize is a video MediaStreamTrack's size as its settings say (0×0 if
+// they do not, or t is no track).
+func trackSize(t js.Value) (w, h int) {
+	if !t.Truthy() {
+		return 0, 0
+	}
+	st := t.Call("getSettings")
+	if st.Get("width").Type() != js.TypeNumber || st.Get("height").Type() != js.TypeNumber {
+		return 0, 0
+	}
+	return st.Get("width").Int(), st.Get("height").Int()
 }
 
 // setSender puts t (nil: nothing) on a slot with replaceTrack; a slot that

@@ -107,6 +107,9 @@ func (s *Session) setSender(_ context.Context, p *pubConn, sl *slot, t LocalTrac
 // setLayers: natively a track is published as one layer.
 func (s *Session) setLayers(context.Context, *slot, map[string]bool) error { return nil }
 
+// senderSize: natively a track has no size (one layer).
+func (s *Session) senderSize(*slot) (w, h int) { return 0, 0 }
+
 // readRTCP reads the slot's sender's RTCP until the sender stops, passing
 // keyframe requests on to the track the slot sends, and counting it (p.rx:
 // the publish connection is heard).

@@ -70,6 +70,7 @@ type Session struct {
 	pub      *pubConn
 	wanted   []LocalTrack       // what is published, for republishing
 	paused   []protocol.LayerID // simulcast layers nobody watches (the server's "layers")
+	sizeSig  chan struct{}      // a simulcast track is published: watchSizes
 
 	pubMu sync.Mutex // one Publish, Unpublish or republish at a time
 }
@@ -129,6 +130,7 @@ type slot struct {
 	source string // protocol.SourceScreenshare, or "" (camera, microphone)
 	track  LocalTrack
 	snd    sender
+	fit    layerFit // what the build's addSender or setLayers fitted the encodings to
 }
 
 // Attach starts the media session of m. Call it after client.Init and
@@ -149,14 +151,15 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 		return nil, err
 	}
 	s := &Session{
-		m:      m,
-		opts:   opts,
-		api:    api,
-		log:    client.LoggerWith(sessionLogger(opts), "component", "media", "user", m.Self().UserID),
-		inSig:  make(chan struct{}, 1),
-		ctlSig: make(chan struct{}, 1),
-		outSig: make(chan struct{}, 1),
-		remote: map[string][]protocol.TrackInfo{},
+		m:       m,
+		opts:    opts,
+		api:     api,
+		log:     client.LoggerWith(sessionLogger(opts), "component", "media", "user", m.Self().UserID),
+		inSig:   make(chan struct{}, 1),
+		ctlSig:  make(chan struct{}, 1),
+		outSig:  make(chan struct{}, 1),
+		sizeSig: make(chan struct{}, 1),
+		remote:  map[string][]protocol.TrackInfo{},
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
 	if m.Self().RoomJoined {
@@ -167,6 +170,7 @@ func Attach(m *client.Meeting, opts Options) (*Session, error) {
 	s.goroutine(s.run)
 	s.goroutine(s.control)
 	s.goroutine(s.watchSilence)
+	s.goroutine(s.watchSizes)
 	s.goroutine(s.sendLoop)
 	go func() {
 		select {
@@ -1062,6 +1066,9 @@ func (s *Session) assign(ctx context.Context, p *pubConn, tracks []LocalTrack) (
 			p.slots = append(p.slots, sl)
 			taken = append(taken, true)
 			changed = true
+			if sl.fit.rids > 1 {
+				poke(s.sizeSig)
+			}
 			continue
 		}
 		taken[i] = true
@@ -1079,6 +1086,9 @@ func (s *Session) assign(ctx context.Context, p *pubConn, tracks []LocalTrack) (
 		s.mu.Unlock()
 		if err := s.setLayers(ctx, sl, s.pausedLayers(p, sl, paused)); err != nil {
 			s.log.Warn("simulcast layers not fitted to the track", "err", err)
+		}
+		if sl.fit.rids > 1 {
+			poke(s.sizeSig)
 		}
 	}
 	for j, sl := range p.slots {
@@ -1157,7 +1167,7 @@ func fitLayers(rids []string, w, h int, paused map[string]bool) []layerEncoding 
 			return nil
 		}
 	}
-	allowed := min(max(len(layersFor(w, h)), 1), len(rids))
+	allowed := allowedLayers(w, h, len(rids))
 	watched := false // a layer above those the track allows
 	for _, rid := range rids[allowed:] {
 		watched = watched || !paused[rid]
@@ -1172,6 +1182,87 @@ func fitLayers(rids []string, w, h int, paused map[string]bool) []layerEncoding 
 		out[i] = layerEncoding{Active: active, ScaleDown: l.ScaleDown, MaxBitrate: l.MaxBitrate}
 	}
 	return out
+}
+
+// allowedLayers is how many of a sender's n encodings Chromium sends for a
+// w×h track (at least one).
+func allowedLayers(w, h, n int) int { return min(max(len(layersFor(w, h)), 1), n) }
+
+// layerFit is what a simulcast sender's encodings were last fitted to: how
+// many it has (0: not a simulcast sender) and the size of its track then
+// (0×0: unknown).
+type layerFit struct{ rids, w, h int }
+
+// stale reports whether a sender fitted as f must be fitted again for its
+// track, now w×h: the track's size changed the number of encodings it
+// allows (a camera the page resized with applyConstraints, a device that
+// changed its resolution). A size that is unknown now keeps the fit.
+func (f layerFit) stale(w, h int) bool {
+	if f.rids < 2 || w <= 0 || h <= 0 {
+		return false
+	}
+	return allowedLayers(w, h, f.rids) != allowedLayers(f.w, f.h, f.rids)
+}
+
+// refitCheck is how often the sizes of the simulcast tracks published are
+// read (the browser fires no event when a track's size changes): a resize
+// is followed within about the second the server waits before it calls a
+// layer that stopped stalled, for one getSettings call per track.
+const refitCheck = 500 * time.Millisecond
+
+// watchSizes refits the simulcast senders whose track changed size
+// (layerFit.stale), every refitCheck while one is published; it sleeps
+// otherwise until assign pokes sizeSig.
+func (s *Session) watchSizes() {
+	for {
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-s.sizeSig:
+		}
+		t := time.NewTicker(refitCheck)
+		for s.refitSizes() {
+			select {
+			case <-s.ctx.Done():
+				t.Stop()
+				return
+			case <-t.C:
+			}
+		}
+		t.Stop()
+	}
+}
+
+// refitSizes fits the encodings of each simulcast sender whose track's
+// size made its fit stale; it reports whether any simulcast track is
+// published.
+func (s *Session) refitSizes() (publishing bool) {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.mu.Lock()
+	p, paused := s.pub, s.paused
+	s.mu.Unlock()
+	if p == nil {
+		return false
+	}
+	for _, sl := range p.slots {
+		if sl.fit.rids < 2 || s.slotTrack(sl) == nil {
+			continue
+		}
+		publishing = true
+		w, h := s.senderSize(sl)
+		if !sl.fit.stale(w, h) {
+			continue
+		}
+		s.log.Debug("simulcast track resized; refitting its layers", "from", [2]int{sl.fit.w, sl.fit.h}, "to", [2]int{w, h})
+		ctx, cancel := context.WithTimeout(s.ctx, s.opts.RequestTimeout)
+		err := s.setLayers(ctx, sl, s.pausedLayers(p, sl, paused))
+		cancel()
+		if err != nil {
+			s.log.Warn("simulcast layers not fitted to the resized track", "err", err)
+		}
+	}
+	return publishing
 }
 
 // simulcast reports whether t is sent in cameraLayers: camera video,

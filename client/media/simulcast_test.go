@@ -68,3 +68,34 @@ func TestFitLayers(t *testing.T) {
 		}
 	}
 }
+
+// A simulcast sender is fitted again when its track's size changes the
+// number of encodings Chromium sends for it, and only then.
+func TestLayerFitStale(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		fit  layerFit
+		w, h int
+		want bool
+	}{
+		{"720p → 360p: two layers, not three", layerFit{3, 1280, 720}, 640, 360, true},
+		{"360p → 720p: three again", layerFit{3, 640, 360}, 1280, 720, true},
+		{"720p → 240p: one", layerFit{3, 1280, 720}, 320, 240, true},
+		{"240p → 180p: one still", layerFit{3, 320, 240}, 320, 180, false},
+		{"720p → 1080p: three still", layerFit{3, 1280, 720}, 1920, 1080, false},
+		{"720p → 540p: three still", layerFit{3, 1280, 720}, 960, 540, false},
+		{"540p → one pixel less wide: two", layerFit{3, 960, 540}, 959, 540, true},
+		{"720p turned portrait", layerFit{3, 1280, 720}, 720, 1280, false},
+		{"fitted unknown (as made), now 720p", layerFit{3, 0, 0}, 1280, 720, false},
+		{"fitted unknown (as made), now 360p", layerFit{3, 0, 0}, 640, 360, true},
+		{"unknown now: kept", layerFit{3, 1280, 720}, 0, 0, false},
+		{"two encodings: 360p → 720p allows no more", layerFit{2, 640, 360}, 1280, 720, false},
+		{"two encodings: 360p → 240p", layerFit{2, 640, 360}, 320, 240, true},
+		{"one layer: never", layerFit{1, 1280, 720}, 320, 240, false},
+		{"not simulcast: never", layerFit{}, 320, 240, false},
+	} {
+		if got := tc.fit.stale(tc.w, tc.h); got != tc.want {
+			t.Errorf("%s: %+v.stale(%d, %d) = %v, want %v", tc.name, tc.fit, tc.w, tc.h, got, tc.want)
+		}
+	}
+}
