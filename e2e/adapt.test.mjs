@@ -5,33 +5,14 @@
 // layer and keeps playing, then returns to the full one; the free viewer
 // keeps the full layer throughout. The times are printed (the figures in
 // the README); the test checks what happens, with generous bounds.
-import { test, before, after } from "node:test";
+import { test, after } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, createMeeting, launch, openJoined, recordPeerConnections, playVideoOf, layerOf } from "./lib.mjs";
-import { unavailable, makeLab } from "./netlab.mjs";
+import { createMeeting, openJoined, recordPeerConnections, playVideoOf, layerOf } from "./lib.mjs";
+import { presenterAndLab } from "./netlab.mjs";
 
-const skip = unavailable();
-let lab, server, browser, labBrowser, hostURL, labURL;
-before(async () => {
-  if (skip) return;
-  lab = makeLab();
-  // On every address: the presenter's page on 127.0.0.1 (a secure
-  // context: getUserMedia), the lab's on the lab's host address.
-  // At debug level: the server's layer decisions and probe trains are
-  // what a failure needs to be understood (decisions()).
-  server = await startServer(["-addr", "0.0.0.0:0", "-log-level", "debug"]);
-  const port = new URL(server.url).port;
-  hostURL = `http://127.0.0.1:${port}`;
-  labURL = `http://${lab.hostAddr}:${port}`;
-  browser = await launch();
-  labBrowser = await lab.launch();
-});
-after(async () => {
-  await labBrowser?.close();
-  await browser?.close();
-  await server?.stop();
-  lab?.close();
-});
+// At debug level: the server's layer decisions and probe trains are
+// what a failure needs to be understood (decisions()).
+const env = presenterAndLab(["-log-level", "debug"]);
 
 // framesSent per rid says which layers the presenter sends now (its
 // Chromium stops the top ones when its own estimate or CPU says so), and
@@ -52,7 +33,7 @@ function recordLayers() {
   };
 }
 
-const join = (b, person) => openJoined(b, b === browser ? hostURL : labURL, person, recordPeerConnections, recordLayers);
+const join = (b, person) => openJoined(b, b === env.browser ? env.hostURL : env.labURL, person, recordPeerConnections, recordLayers);
 
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 const holdSecs = Number(process.env.STAGEKIT_ADAPT_HOLD_SECS || 20);
@@ -97,7 +78,7 @@ async function printTrace(samples, page, people) {
   }
   // What the server did for the viewer, and saw of the presenter.
   const events = [];
-  for (const l of server.log().split("\n")) {
+  for (const l of env.server.log().split("\n")) {
     const m = /^time=(\S+) level=\S+ msg=(?:"([^"]*)"|(\S+))/.exec(l);
     if (!m) continue;
     const at = Date.parse(m[1]), msg = m[2] ?? m[3];
@@ -122,7 +103,7 @@ async function printTrace(samples, page, people) {
 function decisions(people) {
   const out = {};
   for (const [name, p] of Object.entries(people)) {
-    out[name] = server.log().split("\n")
+    out[name] = env.server.log().split("\n")
       .filter((l) => l.includes(`user=${p.id}`) && (l.includes("simulcast layer") || l.includes("probe train")))
       .slice(-12)
       .map((l) => l.replace(/^time=\S+T(\S+)Z .*?msg="([^"]+)".*? (track=|rate=)/, "$1 $2 $3").replace(/ paced=.*/, ""));
@@ -152,7 +133,7 @@ async function until(pages, done, timeout) {
       s.at = Date.now();
       s.qSent = sent.q ?? 0;
       s.lag = await pages[0].evaluate(() => { const l = window.maxLag ?? 0; window.maxLag = 0; return l; });
-      s.drops = lab.drops("down");
+      s.drops = env.lab.drops("down");
     }
     samples.push(s);
     if (done(s)) return { secs: (Date.now() - start) / 1000, samples };
@@ -161,12 +142,12 @@ async function until(pages, done, timeout) {
   }
 }
 
-test("a viewer limited to 300 kbit/s gets the low layer and keeps playing; back on top once the limit goes", { skip: skip || false, timeout: 160000 + holdSecs * 1000 }, async (t) => {
-  const { people } = await createMeeting(hostURL, { Host: "webinar_host", Shaped: "webinar_viewer", Free: "webinar_viewer" });
-  const host = await join(browser, people.Host);
+test("a viewer limited to 300 kbit/s gets the low layer and keeps playing; back on top once the limit goes", { skip: env.skip || false, timeout: 160000 + holdSecs * 1000 }, async (t) => {
+  const { people } = await createMeeting(env.hostURL, { Host: "webinar_host", Shaped: "webinar_viewer", Free: "webinar_viewer" });
+  const host = await join(env.browser, people.Host);
   presenter = host;
-  const free = await join(browser, people.Free);
-  const shaped = await join(labBrowser, people.Shaped);
+  const free = await join(env.browser, people.Free);
+  const shaped = await join(env.labBrowser, people.Shaped);
   await host.evaluate(async () => {
     await meeting.self.enableVideo();
     await meeting.self.enableAudio();
@@ -181,7 +162,7 @@ test("a viewer limited to 300 kbit/s gets the low layer and keeps playing; back 
   assert.ok(top.secs !== null, `both viewers decode the full layer: ${JSON.stringify(top.samples.slice(-3))}\n${decisions(viewers)}`);
 
   if (trace) await shaped.evaluate(recordFrames);
-  lab.shape("down", "300kbit");
+  env.lab.shape("down", "300kbit");
   const low = await until([shaped, free], ([s]) => s.layer === "q", 30000);
   assert.ok(low.secs !== null, `the shaped viewer gets the low layer\n${decisions(viewers)}`);
   // Held at 300 kbit/s for 20 s (make bench-adapt: 60 s, so that freezes
@@ -192,7 +173,7 @@ test("a viewer limited to 300 kbit/s gets the low layer and keeps playing; back 
   assert.ok(s1.framesDecoded > s0.framesDecoded + 100, `frames decoded while limited: ${s0.framesDecoded} → ${s1.framesDecoded}`);
 
   if (trace) await printTrace([...low.samples, ...held.samples], shaped, people);
-  lab.unshape("down");
+  env.lab.unshape("down");
   const back = await until([shaped, free], ([s]) => s.layer === "f", 60000);
   assert.ok(back.secs !== null, `the shaped viewer returns to the full layer\n${decisions(viewers)}`);
 
@@ -218,7 +199,7 @@ test("a viewer limited to 300 kbit/s gets the low layer and keeps playing; back 
 });
 
 after(() => {
-  if (process.env.STAGEKIT_ADAPT_DEBUG && server) {
-    console.log(server.log().split("\n").filter((l) => l.includes("simulcast layer") || l.includes("probe train")).join("\n"));
+  if (process.env.STAGEKIT_ADAPT_DEBUG && env.server) {
+    console.log(env.server.log().split("\n").filter((l) => l.includes("simulcast layer") || l.includes("probe train")).join("\n"));
   }
 });

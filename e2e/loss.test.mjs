@@ -7,31 +7,12 @@
 // NetEq fills the gaps). The figures are printed (STAGEKIT_LOSS_HOLD_SECS
 // sets how long the loss lasts: 20 s, make bench-adapt 60 s); the test
 // checks what happens, with generous bounds.
-import { test, before, after } from "node:test";
+import { test } from "node:test";
 import assert from "node:assert/strict";
-import { startServer, createMeeting, launch, openJoined, recordPeerConnections, playVideoOf } from "./lib.mjs";
-import { unavailable, makeLab } from "./netlab.mjs";
+import { createMeeting, openJoined, recordPeerConnections, playVideoOf } from "./lib.mjs";
+import { presenterAndLab } from "./netlab.mjs";
 
-const skip = unavailable();
-let lab, server, browser, labBrowser, hostURL, labURL;
-before(async () => {
-  if (skip) return;
-  lab = makeLab();
-  // On every address: the presenter's page on 127.0.0.1 (a secure
-  // context: getUserMedia), the lab's on the lab's host address.
-  server = await startServer(["-addr", "0.0.0.0:0"]);
-  const port = new URL(server.url).port;
-  hostURL = `http://127.0.0.1:${port}`;
-  labURL = `http://${lab.hostAddr}:${port}`;
-  browser = await launch();
-  labBrowser = await lab.launch();
-});
-after(async () => {
-  await labBrowser?.close();
-  await browser?.close();
-  await server?.stop();
-  lab?.close();
-});
+const env = presenterAndLab();
 
 const holdSecs = Number(process.env.STAGEKIT_LOSS_HOLD_SECS || 20);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
@@ -56,15 +37,15 @@ function recordAudio() {
 // The server's counters of packets sent again and of NACKed packets not
 // sent again (resend.go), from /metrics.
 async function retransmits() {
-  const text = await (await fetch(hostURL + "/metrics")).text();
+  const text = await (await fetch(env.hostURL + "/metrics")).text();
   const count = (name) => Number(new RegExp(`^${name} (\\S+)$`, "m").exec(text)?.[1] ?? NaN);
   return { sent: count("stagekit_media_retransmits_total"), refused: count("stagekit_media_retransmits_refused_total") };
 }
 
-test("a viewer losing 2% of its packets keeps playing video, its audio's losses concealed", { skip: skip || false, timeout: 120000 + holdSecs * 1000 }, async (t) => {
-  const { people } = await createMeeting(hostURL, { Host: "webinar_host", Lossy: "webinar_viewer" });
-  const host = await openJoined(browser, hostURL, people.Host, recordPeerConnections);
-  const viewer = await openJoined(labBrowser, labURL, people.Lossy, recordPeerConnections, recordAudio);
+test("a viewer losing 2% of its packets keeps playing video, its audio's losses concealed", { skip: env.skip || false, timeout: 120000 + holdSecs * 1000 }, async (t) => {
+  const { people } = await createMeeting(env.hostURL, { Host: "webinar_host", Lossy: "webinar_viewer" });
+  const host = await openJoined(env.browser, env.hostURL, people.Host, recordPeerConnections);
+  const viewer = await openJoined(env.labBrowser, env.labURL, people.Lossy, recordPeerConnections, recordAudio);
   await host.evaluate(async () => {
     await meeting.self.enableVideo();
     await meeting.self.enableAudio();
@@ -87,12 +68,12 @@ test("a viewer losing 2% of its packets keeps playing video, its audio's losses 
   const v0 = await viewer.evaluate(() => inbound());
   const a0 = await viewer.evaluate(() => inboundAudio());
   const r0 = await retransmits();
-  lab.loss("down", 2);
+  env.lab.loss("down", 2);
   await sleep(holdSecs * 1000);
   const v1 = await viewer.evaluate(() => inbound());
   const a1 = await viewer.evaluate(() => inboundAudio());
   const r1 = await retransmits();
-  lab.loss("down", 0);
+  env.lab.loss("down", 0);
 
   const d = (a, b, k) => b[k] - a[k];
   const fps = d(v0, v1, "framesDecoded") / holdSecs;

@@ -2,8 +2,9 @@
 // Node, and Chromium launched inside a lab's network namespace.
 import { execFileSync } from "node:child_process";
 import { join } from "node:path";
+import { before, after } from "node:test";
 import { chromium } from "playwright-core";
-import { root, chromiumArgs } from "./lib.mjs";
+import { root, chromiumArgs, startServer, launch } from "./lib.mjs";
 
 const script = join(root, "scripts/netlab.sh");
 
@@ -49,4 +50,34 @@ export function makeLab() {
     }),
     close: () => run("down", n),
   };
+}
+
+/**
+ * For a test file whose presenter is outside a lab and whose viewer is
+ * inside: before its tests, a lab, the server on every address (serverArgs
+ * after the usual ones), Chromium outside (browser) and inside the lab
+ * (labBrowser); a page outside opens hostURL (127.0.0.1: a secure context,
+ * for getUserMedia), one inside labURL (the lab's host address). After
+ * them, all of it closed. Returns the object the hooks fill: { skip } at
+ * once, then { lab, server, browser, labBrowser, hostURL, labURL }.
+ */
+export function presenterAndLab(serverArgs = []) {
+  const env = { skip: unavailable() };
+  before(async () => {
+    if (env.skip) return;
+    env.lab = makeLab();
+    env.server = await startServer(["-addr", "0.0.0.0:0", ...serverArgs]);
+    const port = new URL(env.server.url).port;
+    env.hostURL = `http://127.0.0.1:${port}`;
+    env.labURL = `http://${env.lab.hostAddr}:${port}`;
+    env.browser = await launch();
+    env.labBrowser = await env.lab.launch();
+  });
+  after(async () => {
+    await env.labBrowser?.close();
+    await env.browser?.close();
+    await env.server?.stop();
+    env.lab?.close();
+  });
+  return env;
 }
