@@ -190,12 +190,10 @@ func (g *layerGroup) add(src *source, rid string) bool {
 			if g.check == nil {
 				g.check = time.AfterFunc(layerCheck, g.checkStalls)
 			}
-			if g.timer == nil {
-				// A layer may arrive after the viewers chose theirs (a
-				// browser adds its top layer as its estimate grows; a
-				// relayed one comes when the origin's slot first sends),
-				// or before anyone watches: unwatched, it is let go like
-				// any other.
+			if g.relayed && g.timer == nil {
+				// A relayed layer arrives when the origin's slot for it
+				// first sends, perhaps after this node's viewers chose
+				// theirs: unwatched, it is let go like any other.
 				g.timer = time.AfterFunc(layerPauseDelay, g.pauseIdle)
 			}
 			return true

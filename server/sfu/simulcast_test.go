@@ -295,25 +295,6 @@ func TestSimulcastPausesUnwatchedLayers(t *testing.T) {
 	waitFor(t, flowTimeout, "every layer paused", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
 }
 
-// A presenter nobody watches yet sends nothing it need not: every layer
-// is paused once it arrives (before, only a change in who watches paused
-// layers, so a presenter alone, or a layer its browser added after the
-// viewers chose theirs, went on unwatched), and resumed when a viewer
-// comes.
-func TestSimulcastUnwatchedFromTheStart(t *testing.T) {
-	s := newTestSFU(t)
-	api := clientAPI(t)
-	pub := joinClient(t, s, api, "alone", "pub")
-	s.SetPublishing("alone", "pub", true)
-	if err := pub.publishSimulcast(30); err != nil {
-		t.Fatal(err)
-	}
-	mid := pub.publishedMid()
-	waitFor(t, flowTimeout, "every layer of a presenter nobody watches paused", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
-	viewer := joinClient(t, s, api, "alone", "viewer")
-	waitFor(t, flowTimeout, "the viewer receiving", func() bool { return viewer.packetsFrom(pub.peerID) >= 20 })
-}
-
 // A layer the publisher stops by itself (a browser whose estimate fell, or
 // one that starts again from its lowest layer after a network change) is
 // left: its viewers move to a layer that flows, without a gap, and back
