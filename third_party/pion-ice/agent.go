@@ -39,6 +39,23 @@ type bindingRequest struct {
 	isControlling   bool        // Role advertised in this request.
 	isUseCandidate  bool
 	nominationValue *uint32 // Tracks nomination value for renomination requests
+	// The local candidate the request was sent from. On a UDP mux bound to
+	// an unspecified address every local address is a candidate on one
+	// socket, and the response is handed in by whichever of them read it.
+	local Candidate
+}
+
+// sentFrom is the local candidate a success response to r belongs to:
+// the one r was sent from, not readBy, the candidate whose reader took
+// the response off a socket they may share. Otherwise the success marked
+// another pair than the one checked, and a controlled agent whose
+// nominated pair waits for its check's success never selected it.
+func (r *bindingRequest) sentFrom(readBy Candidate) Candidate {
+	if r.local == nil || r.local.NetworkType() != readBy.NetworkType() {
+		return readBy
+	}
+
+	return r.local
 }
 
 // Agent represents the ICE agent.
@@ -1738,6 +1755,7 @@ func (a *Agent) sendBindingRequest(msg *stun.Message, local, remote Candidate) {
 		isControlling:   msg.Contains(stun.AttrICEControlling),
 		isUseCandidate:  msg.Contains(stun.AttrUseCandidate),
 		nominationValue: nominationValue,
+		local:           local,
 	})
 
 	if pair := a.findPair(local, remote); pair != nil {

@@ -185,6 +185,7 @@ func (s *controllingSelector) HandleSuccessResponse(
 	}
 
 	s.log.Tracef("Inbound STUN (SuccessResponse) from %s to %s", remote, local)
+	local = pendingRequest.sentFrom(local)
 	pair := s.agent.findPair(local, remote)
 
 	if pair == nil {
@@ -421,6 +422,7 @@ func (s *controlledSelector) HandleSuccessResponse(
 
 	s.log.Tracef("Inbound STUN (SuccessResponse) from %s to %s", remote, local)
 
+	local = pendingRequest.sentFrom(local)
 	pair := s.agent.findPair(local, remote)
 	if pair == nil {
 		// This shouldn't happen
