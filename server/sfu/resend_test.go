@@ -5,7 +5,6 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
-	"github.com/pion/webrtc/v4"
 )
 
 func TestResendLog(t *testing.T) {
@@ -113,18 +112,11 @@ func TestRepeatedNACKsAnsweredOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	waitFor(t, flowTimeout, "the viewer receiving", func() bool { return viewer.packetsFrom(host.peerID) >= 20 })
-	video := func() *recvSlot {
-		viewer.mu.Lock()
-		defer viewer.mu.Unlock()
-		for _, sl := range viewer.slots {
-			if sl.remote != nil && sl.remote.Kind() == webrtc.RTPCodecTypeVideo && sl.lastSeq.Load() > 0 {
-				return sl
-			}
-		}
-		return nil
-	}
 	var sl *recvSlot
-	waitFor(t, flowTimeout, "a video slot with packets", func() bool { sl = video(); return sl != nil })
+	waitFor(t, flowTimeout, "a video slot with packets", func() bool {
+		sl = viewer.videoSlot(host.peerID)
+		return sl != nil && sl.lastSeq.Load() > 0
+	})
 	nack := func(seq uint16, times int) {
 		pairs := make([]rtcp.NackPair, times)
 		for i := range pairs {
