@@ -295,7 +295,10 @@ func TestTrainRate(t *testing.T) {
 	// A receiver that stalled once: on a fast link the train arrives
 	// 250 µs apart but for one 40 ms gap (its reader was not scheduled);
 	// on a 300 kbit/s link, 255 bytes every 6.8 ms but for a stall and the
-	// batch after it. Neither stall is the link's rate.
+	// batch after it. Neither stall is the link's rate. A stall that ends
+	// after most of the second half came (read in one batch) leaves no
+	// rate to measure (lo = hi = 0): read as one, a 300 kbit/s link was
+	// taken for 50 Mbit/s.
 	for _, c := range []struct {
 		name     string
 		gap      int64
@@ -305,6 +308,9 @@ func TestTrainRate(t *testing.T) {
 	}{
 		{"fast link", 250, 5e6, bweMax, 15, 0},
 		{"300 kbit/s link", 6800, 280e3, 320e3, 15, 3},
+		{"300 kbit/s link, its second half in one batch", 6800, 0, 0, 12, 23},
+		{"300 kbit/s link, most of its second half in one batch", 6800, 0, 0, 16, 23},
+		{"fast link, read in one batch after a stall", 0, 0, 0, 12, 23},
 	} {
 		var train []ack
 		at := int64(0)
@@ -319,8 +325,10 @@ func TestTrainRate(t *testing.T) {
 			}
 			train = append(train, ack{size: 255, arrival: at, probe: true})
 		}
-		if r, ok := trainRate(train); !ok || r < c.lo || r > c.hi {
-			t.Errorf("%s with a stall: trainRate = %g, want %g..%g", c.name, r, c.lo, c.hi)
+		if r, ok := trainRate(train); c.hi == 0 && ok {
+			t.Errorf("%s: trainRate = %g, want no measure", c.name, r)
+		} else if c.hi > 0 && (!ok || r < c.lo || r > c.hi) {
+			t.Errorf("%s with a stall: trainRate = %g, %v, want %g..%g", c.name, r, ok, c.lo, c.hi)
 		}
 	}
 }
@@ -363,6 +371,45 @@ func TestBWETrainOverTwoReports(t *testing.T) {
 	b.update(append(train, media(now)...), now)
 	if b.probedAt != probedAt {
 		t.Fatalf("a train mostly lost measured %g", b.probed)
+	}
+}
+
+// A train held before any of it arrived (the viewer's machine stalled
+// while it was on its way) comes in one batch at line rate: it measures
+// nothing. The same train on time measures the link.
+func TestBWETrainHeldMeasuresNothing(t *testing.T) {
+	const ms = int64(1e6)
+	media := func(at, late int64) []ack {
+		return []ack{{sent: at, size: 300, arrival: at/1000 + 5000 + late}, {sent: at + ms, size: 300, arrival: at/1000 + 6000 + late}}
+	}
+	train := func(at, late, spacing int64) []ack {
+		var acks []ack
+		for i := range 24 {
+			acks = append(acks, ack{sent: at, size: 300, arrival: at/1000 + 5000 + late + int64(i)*spacing, probe: true})
+		}
+		return acks
+	}
+	for _, c := range []struct {
+		name     string
+		late     int64 // µs the train's first packet waited
+		spacing  int64 // µs between its arrivals
+		measured bool
+	}{
+		{"held 150 ms, then read at once", 150_000, 0, false},
+		{"on time, through a 300 kbit/s link", 0, 8_000, true},
+		{"on time, through a fast link", 0, 0, true},
+	} {
+		b := newBWE()
+		now := int64(0)
+		for range 5 {
+			now += 100 * ms
+			b.update(media(now, 0), now)
+		}
+		now += 100 * ms
+		b.update(append(train(now-50*ms, c.late, c.spacing), media(now, c.late)...), now)
+		if got := b.probedAt == now; got != c.measured {
+			t.Errorf("%s: measured %v (%g), want %v", c.name, got, b.probed, c.measured)
+		}
 	}
 }
 

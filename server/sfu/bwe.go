@@ -89,6 +89,9 @@ const (
 	// nothing.
 	bweTrainMax     = 64
 	bweTrainLossDiv = 4
+	// bweTrainStall (µs): a gap inside a train that only a stall makes
+	// (trainRate).
+	bweTrainStall = 20_000
 	// Growth stops at the last probe's rate for bweProbeBound (longer
 	// than the probes' 6 s interval at most: while a viewer is probed, the
 	// last probe bounds it).
@@ -179,7 +182,8 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		// A train the path dropped part of measured only what got through
 		// before its queue filled (often the burst a token bucket passes at
 		// line rate): no measure.
-		if b.trainLost*bweTrainLossDiv <= len(b.train)+b.trainLost {
+		if b.trainLost*bweTrainLossDiv <= len(b.train)+b.trainLost && len(b.train) > 0 &&
+			!(b.haveMin && trainHeld(b.train, min(b.minCur, b.minPrev))) {
 			if capacity, ok := trainRate(b.train); ok {
 				b.probed, b.probedAt = capacity, now
 			}
@@ -276,6 +280,13 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 // (a loaded machine) reads a few packets late and the rest in a batch,
 // one long gap among short ones, and the spread would take that stall
 // for the link (the packet-pair median filter).
+//
+// But a stall that ends after most of the second half came reads that
+// half as one batch, at line rate, on any link: its median on a 300
+// kbit/s link was 50 Mbit/s. A half most of whose packets arrived with
+// no gap at all (in one read) after a gap of bweTrainStall or more (a
+// train's packets leave back to back: no link spaces two of them that
+// far, and then the rest not at all) measures nothing.
 func trainRate(train []ack) (float64, bool) {
 	if len(train) < bweProbeMin {
 		return 0, false
@@ -283,16 +294,33 @@ func trainRate(train []ack) (float64, bool) {
 	slices.SortFunc(train, func(a, b ack) int { return cmp.Compare(a.arrival, b.arrival) })
 	half := train[len(train)/2-1:]
 	rates := make([]float64, 0, len(half)-1)
+	batched, stall := 0, false
 	for i, a := range half[1:] {
 		rate := float64(bweMax)
 		if gap := a.arrival - half[i].arrival; gap > 0 {
 			rate = min(bweMax, float64(a.size)*8/(float64(gap)/1e6))
+			stall = stall || gap >= bweTrainStall
+		} else {
+			batched++
 		}
 		rates = append(rates, rate)
+	}
+	if stall && 2*batched > len(rates) {
+		return 0, false
 	}
 	slices.Sort(rates)
 	// The lower median: of equal packets, the longer middle gap.
 	return rates[(len(rates)-1)/2], true
+}
+
+// trainHeld reports whether a train's first packet to arrive spent more
+// than bweQueueHigh in a queue (its one-way delay above base, the least
+// seen): a train held before any of it arrived, by a receiver that was
+// not scheduled or a queue that drains at once, comes in one batch at
+// line rate, whatever the link, and measures nothing.
+func trainHeld(train []ack, base int64) bool {
+	first := slices.MinFunc(train, func(a, b ack) int { return cmp.Compare(a.arrival, b.arrival) })
+	return first.arrival-first.sent/1000-base > bweQueueHigh
 }
 
 // sentLog remembers, lock-free, when the last sentLogSize packets to a
