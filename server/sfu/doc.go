@@ -345,10 +345,10 @@
 //     over the gap before it is the link's rate (the first half may pass a
 //     token bucket at line rate;
 //     the median, because a loaded receiver reads a few packets late and
-//     then a batch, and one stall is not the link). A train that came
-//     mostly in one batch after a stall, or whose first packet was held
-//     over 60 ms, measures nothing: read as one, a 300 kbit/s link is
-//     50 Mbit/s. A viewer below the
+//     then a batch, and one stall is not the link), but at most the rate
+//     the half came at over all (a batch after a stall read a 300 kbit/s
+//     link as 1.4 and 50 Mbit/s); a train whose first packet was held
+//     over 60 ms measures nothing. A viewer below the
 //     top layer is probed every 2 s, doubling to 6 s while the answer
 //     stays no, and not within 1 s of a switch down (the link's queue is
 //     full then).
