@@ -131,6 +131,14 @@ func TestBWE(t *testing.T) {
 	}
 	now += 100 * ms
 	b.update(append(train, report(now, 0, 0)...), now)
+	if b.rate > 1.5*1e6+bweSlack+1 {
+		t.Fatalf("one probe of 9 Mbit/s, more than %d times the estimate: estimate %g, want it confirmed first", bweConfirmRatio, b.rate)
+	}
+	for i := range train { // the next one, sent at once, confirms it
+		train[i].sent, train[i].arrival = now, now/1000+5000+int64(i)*1111
+	}
+	now += 100 * ms
+	b.update(append(train, report(now, 0, 0)...), now)
 	if want := bweProbeUse * 9 * 1250 * 8 / 0.009999; b.rate < want*0.99 || b.rate > want*1.01 {
 		t.Fatalf("after a probe of 9 Mbit/s: estimate %g, want %g", b.rate, want)
 	}
@@ -376,6 +384,40 @@ func TestBWETrainOverTwoReports(t *testing.T) {
 	}
 }
 
+// A train that reads far above the estimate counts only once the next
+// one reads it too, and then the lesser of the two: a single train read
+// in a batch by a loaded viewer is not a fast link.
+func TestBWEProbeConfirmed(t *testing.T) {
+	for _, c := range []struct {
+		name          string
+		first, second float64 // what the two trains read, bit/s
+		gap           int64   // ns between them
+		want          float64 // what counts after the second; 0: nothing yet
+	}{
+		{"a batch, then the link", 50e6, 300e3, 200e6, 300e3},
+		{"a fast link, twice", 50e6, 40e6, 200e6, 40e6},
+		{"a fast link, confirmed too late", 50e6, 40e6, 2e9, 0},
+		{"not far above the estimate", 450e3, 0, 0, 450e3},
+	} {
+		b := newBWE()
+		b.rate = 250e3
+		b.confirm(c.first, 1e9)
+		if c.second > 0 {
+			if b.probedAt != 0 {
+				t.Errorf("%s: one train of %g counted alone (estimate %g)", c.name, c.first, b.rate)
+			}
+			b.confirm(c.second, 1e9+c.gap)
+		}
+		got := b.probed
+		if b.probedAt == 0 {
+			got = 0
+		}
+		if got != c.want {
+			t.Errorf("%s: %g counts, want %g", c.name, got, c.want)
+		}
+	}
+}
+
 // A train held before any of it arrived (the viewer's machine stalled
 // while it was on its way) comes in one batch at line rate: it measures
 // nothing. The same train on time measures the link.
@@ -409,7 +451,7 @@ func TestBWETrainHeldMeasuresNothing(t *testing.T) {
 		}
 		now += 100 * ms
 		b.update(append(train(now-50*ms, c.late, c.spacing), media(now, c.late)...), now)
-		if got := b.probedAt == now; got != c.measured {
+		if got := b.probedAt == now || b.unconfirmedAt == now; got != c.measured {
 			t.Errorf("%s: measured %v (%g), want %v", c.name, got, b.probed, c.measured)
 		}
 	}
@@ -519,6 +561,8 @@ func TestBWEProbeWhileHolding(t *testing.T) {
 	now += 100 * ms
 	before := b.update(report(now, 40_000, false), now)
 	now += 100 * ms
+	b.update(report(now, 40_000, true), now)
+	now += 100 * ms // the train that confirms it (bwe.confirm)
 	after := b.update(report(now, 40_000, true), now)
 	if before > 400e3 || after < 5e6 {
 		t.Fatalf("estimate %g before a probe and %g after it, queue between the marks; want the probe's measure", before, after)

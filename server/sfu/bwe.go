@@ -54,6 +54,10 @@ type bwe struct {
 	probedAt  int64
 	train     []ack
 	trainLost int
+	// A train that read more than bweConfirmRatio times the estimate,
+	// and when, until the next train confirms it (confirm).
+	unconfirmed   float64
+	unconfirmedAt int64
 }
 
 const (
@@ -89,6 +93,11 @@ const (
 	// nothing.
 	bweTrainMax     = 64
 	bweTrainLossDiv = 4
+	// A train that reads more than bweConfirmRatio times the estimate
+	// counts once the next one, within bweConfirmWindow, reads it too
+	// (confirm).
+	bweConfirmRatio  = 2
+	bweConfirmWindow = 1e9
 	// Growth stops at the last probe's rate for bweProbeBound (longer
 	// than the probes' 6 s interval at most: while a viewer is probed, the
 	// last probe bounds it).
@@ -182,7 +191,7 @@ func (b *bwe) update(acks []ack, now int64) float64 {
 		if b.trainLost*bweTrainLossDiv <= len(b.train)+b.trainLost && len(b.train) > 0 &&
 			!(b.haveMin && trainHeld(b.train, min(b.minCur, b.minPrev))) {
 			if capacity, ok := trainRate(b.train); ok {
-				b.probed, b.probedAt = capacity, now
+				b.confirm(capacity, now)
 			}
 		}
 		b.train, b.trainLost = b.train[:0], 0
@@ -310,6 +319,31 @@ func trainRate(train []ack) (float64, bool) {
 		rate = min(rate, float64(bytes)*8/(float64(span)/1e6))
 	}
 	return rate, true
+}
+
+// confirm takes a train's measure, capacity, at now. One that reads far
+// above the estimate (bweConfirmRatio) is not taken alone: a loaded
+// viewer's machine can read a train in one batch in ways no check of
+// its arrivals tells from a fast link (a 300 kbit/s link read 50 Mbit/s
+// that way, and the viewer was moved to the full layer and froze for
+// 1.5 s). It waits for the next train (the subscriber sends one at once:
+// confirming), and the lesser of the two counts.
+func (b *bwe) confirm(capacity float64, now int64) {
+	switch {
+	case b.confirming(now):
+		b.probed, b.probedAt = min(capacity, b.unconfirmed), now
+		b.unconfirmedAt = 0
+	case capacity > bweConfirmRatio*b.rate:
+		b.unconfirmed, b.unconfirmedAt = capacity, now
+	default:
+		b.probed, b.probedAt = capacity, now
+	}
+}
+
+// confirming reports whether a train's measure waits at now for the next
+// train to confirm it (confirm).
+func (b *bwe) confirming(now int64) bool {
+	return b.unconfirmedAt != 0 && now-b.unconfirmedAt < bweConfirmWindow
 }
 
 // trainHeld reports whether a train's first packet to arrive spent more

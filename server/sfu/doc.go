@@ -348,7 +348,9 @@
 //     then a batch, and one stall is not the link), but at most the rate
 //     the half came at over all (a batch after a stall read a 300 kbit/s
 //     link as 1.4 and 50 Mbit/s); a train whose first packet was held
-//     over 60 ms measures nothing. A viewer below the
+//     over 60 ms measures nothing; and one that reads more than twice
+//     the estimate counts only once the next train, sent at once, reads
+//     it too (the lesser of the two). A viewer below the
 //     top layer is probed every 2 s, doubling to 6 s while the answer
 //     stays no, and not within 1 s of a switch down (the link's queue is
 //     full then).

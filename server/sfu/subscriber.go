@@ -119,9 +119,13 @@ func (sb *subscriber) onTWCC(fb *rtcp.TransportLayerCC) {
 	sb.acks = twccAcks(fb, log, now, sb.acks[:0])
 	est := sb.est.update(sb.acks, now)
 	probed, fresh := sb.est.probed, sb.est.probedAt == now
+	unconfirmed, waits := sb.est.unconfirmed, sb.est.unconfirmedAt == now
 	sb.bweMu.Unlock()
 	if fresh {
 		sb.p.log().Debug("probe train", "rate", int(probed), "estimate", int(est))
+	}
+	if waits {
+		sb.p.log().Debug("probe train to confirm", "rate", int(unconfirmed), "estimate", int(est))
 	}
 	sb.estimate.Store(uint64(est))
 	if sb.p.s.cfg.Unpaced {
@@ -230,8 +234,19 @@ func (sb *subscriber) allocate() {
 			probe = i
 		}
 	}
-	// A track below the top it may have: find out whether more fits.
-	if sb.probes.due(probe >= 0, wentDown, now) && slots[probe].probeAfterFrame() {
+	// A track below the top it may have: find out whether more fits, or
+	// confirm a train that read far more than the estimate (bwe.confirm)
+	// with one more at once.
+	sb.bweMu.Lock()
+	confirm := sb.est.confirming(now) && sb.probes.confirmed != sb.est.unconfirmedAt
+	unconfirmedAt := sb.est.unconfirmedAt
+	sb.bweMu.Unlock()
+	switch {
+	case probe >= 0 && confirm && !wentDown:
+		if slots[probe].probeAfterFrame() {
+			sb.probes.confirmed = unconfirmedAt
+		}
+	case sb.probes.due(probe >= 0, wentDown, now) && slots[probe].probeAfterFrame():
 		sb.probes.sent(now)
 	}
 }
@@ -246,6 +261,9 @@ func (sb *subscriber) allocate() {
 type probeSchedule struct {
 	next  int64 // no train before (unix ns)
 	every time.Duration
+	// confirmed: the unconfirmed train (bwe.unconfirmedAt) a train was
+	// sent to confirm.
+	confirmed int64
 }
 
 // due says whether a train may go at now; below: a track is below the
