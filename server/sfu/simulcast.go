@@ -52,6 +52,9 @@ type layerGroup struct {
 	closed  bool
 	paused  []bool      // as last told the publisher
 	timer   *time.Timer // pauses idle layers
+	// watched: a layer had a viewer once. Until then the publisher's
+	// lowest layer is not paused (see pauseIdle).
+	watched bool
 	// Stalls, by rank: the forwarded count at the last look, when it
 	// last grew (or the layer was resumed), and whether the layer is
 	// stalled.
@@ -137,6 +140,7 @@ func (g *layerGroup) watchChanged() {
 			continue
 		}
 		watched := len(*l.slots.Load()) > 0
+		g.watched = g.watched || watched
 		if watched && g.paused[i] {
 			g.paused[i], resumed = false, true
 			g.resumedAt[i] = time.Now().UnixNano()
@@ -152,13 +156,26 @@ func (g *layerGroup) watchChanged() {
 	}
 }
 
-// pauseIdle pauses the layers nobody watches now.
+// pauseIdle pauses the layers nobody watches now; of a publisher's track
+// nobody watched yet, all but its lowest layer: the browser grows its
+// estimate of its uplink only while it sends, and adds its higher layers
+// as it grows, so a presenter alone on stage whose every layer was paused
+// a second after it started kept the estimate of its start, and its first
+// viewer waited for the full layer as long as the ramp took (29 s once,
+// on a loaded machine, against 2 s). The lowest layer is the least of the
+// three (150 kbit/s of 2,150).
 func (g *layerGroup) pauseIdle() {
 	g.mu.Lock()
 	g.timer = nil
 	changed := false
+	lowest := true
 	for i, l := range g.layers {
-		if l != nil && !g.closed && !g.paused[i] && len(*l.slots.Load()) == 0 {
+		if l == nil {
+			continue
+		}
+		keep := lowest && !g.watched && !g.relayed
+		lowest = false
+		if !keep && !g.closed && !g.paused[i] && len(*l.slots.Load()) == 0 {
 			g.paused[i], changed = true, true
 		}
 	}

@@ -295,13 +295,15 @@ func TestSimulcastPausesUnwatchedLayers(t *testing.T) {
 	waitFor(t, flowTimeout, "every layer paused", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
 }
 
-// A presenter nobody watches yet sends nothing it need not: every layer
-// is paused once it arrives (before, only a change in who watches paused
+// A presenter nobody watches yet sends only its lowest layer: the others
+// are paused once they arrive (before, only a change in who watches paused
 // layers, so a presenter alone, or a layer its browser added after the
-// viewers chose theirs, went on unwatched). Its first viewer gets it, and
-// climbs to the full layer on a free link (a layer paused before its rate
-// was known costs what guessRate says); the layer it plays, once it has
-// flowed for rateSettle, has a known rate.
+// viewers chose theirs, went on unwatched); the lowest goes on so that its
+// browser's estimate of its uplink grows (pauseIdle). Its first viewer
+// gets it, and climbs to the full layer on a free link (a layer paused
+// before its rate was known costs what guessRate says); the layer it
+// plays, once it has flowed for rateSettle, has a known rate. Once the
+// track was watched, its last viewer leaving pauses every layer.
 func TestSimulcastUnwatchedFromTheStart(t *testing.T) {
 	s := newTestSFU(t)
 	api := clientAPI(t)
@@ -311,7 +313,7 @@ func TestSimulcastUnwatchedFromTheStart(t *testing.T) {
 		t.Fatal(err)
 	}
 	mid := pub.publishedMid()
-	waitFor(t, flowTimeout, "every layer of a presenter nobody watches paused", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
+	waitFor(t, flowTimeout, "every layer of a presenter nobody watches paused but the lowest", func() bool { return pub.pausedRIDs(mid) == "f,h" })
 	viewer := joinClient(t, s, api, "alone", "viewer")
 	waitFor(t, flowTimeout, "the viewer receiving", func() bool { return viewer.packetsFrom(pub.peerID) >= 20 })
 	var sl *recvSlot
@@ -333,6 +335,9 @@ func TestSimulcastUnwatchedFromTheStart(t *testing.T) {
 		_, _, _, settled := full.group.layerState(2)
 		return settled
 	})
+	viewer.closePCs()
+	s.Leave("alone", "viewer")
+	waitFor(t, flowTimeout, "every layer paused once its viewer left", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
 }
 
 // A layer the publisher stops by itself (a browser whose estimate fell, or
