@@ -363,7 +363,9 @@
 //
 // Layers nobody watches (no slot in their fan-out for 1 s, from their
 // arrival or since their last viewer left) are paused at
-// the publisher: the server sends it a "layers" message and the SDK sets
+// the publisher, but the lowest of a track nobody watched yet (its browser
+// grows its uplink estimate only while it sends: see pauseIdle): the
+// server sends it a "layers" message and the SDK sets
 // the encodings inactive; a slot that needs one resumes it at once, and
 // Chromium starts it again with a keyframe. Viewers on other nodes count
 // (see Relays between nodes).
