@@ -175,7 +175,7 @@ bench-media: setup build
 .PHONY: bench-adapt
 bench-adapt: setup build
 	STAGEKIT_ADAPT_HOLD_SECS=60 node --test e2e/adapt.test.mjs
-	node --test --test-name-pattern='is three layers' e2e/simulcast.test.mjs
+	node --test --test-name-pattern='is three layers|presenter alone' e2e/simulcast.test.mjs
 	STAGEKIT_LOSS_HOLD_SECS=60 node --test e2e/loss.test.mjs
 	node bench/browser-media/pacing.mjs
 

@@ -1104,30 +1104,16 @@ func (s *Session) assign(ctx context.Context, p *pubConn, tracks []LocalTrack) (
 	return changed, nil
 }
 
-// cameraLayers are the simulcast layers of camera video, lowest first (the
-// order the server ranks them in): a quarter, half and the full
-// resolution. The bit rates are the usual ones for 180p, 360p and 720p
-// VP8 (LiveKit's and Chromium's own simulcast tables are close).
-var cameraLayers = []struct {
-	RID        string
-	ScaleDown  float64
-	MaxBitrate int // bit/s
-}{
-	{"q", 4, 150_000},
-	{"h", 2, 500_000},
-	{"f", 1, 1_500_000},
-}
+// cameraLayers are the simulcast layers of camera video, lowest first
+// (protocol.CameraLayers: the server reads the same table).
+var cameraLayers = protocol.CameraLayers
 
 // layersFor is the simulcast layers of a w×h camera: Chromium sends as
 // many as the resolution allows (three from 960×540, two from 480×270,
 // else one) and drops the others from the top, so the list is cut from
 // the bottom instead: the layers sent are always the highest. Unknown
 // sizes get all three.
-func layersFor(w, h int) []struct {
-	RID        string
-	ScaleDown  float64
-	MaxBitrate int
-} {
+func layersFor(w, h int) []protocol.SimulcastLayer {
 	switch px := w * h; {
 	case px == 0 || px >= 960*540:
 		return cameraLayers

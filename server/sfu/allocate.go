@@ -1,5 +1,11 @@
 package sfu
 
+import (
+	"slices"
+
+	"github.com/stagekit/stagekit/protocol"
+)
+
 // The layer a viewer gets of each simulcast track it watches: the highest
 // that fits its downlink estimate once audio is served (audio is never
 // cut: it is small and what an audience needs most). Pure: the
@@ -41,11 +47,59 @@ type allocTrack struct {
 	// stuck: cur is a layer it switched up to that did not come (not
 	// there now): given up as a switch up that failed.
 	stuck bool
+	// By layer (nil: none): paused, and whether its rate is known (it
+	// once flowed for rateSettle). A paused layer whose rate is not known
+	// costs at least guessRate: its rate is the one it had as it started.
+	paused, known []bool
+}
+
+// guessRate is what layer i of t costs at least when its rate is not known:
+// the nearest layer whose rate is known (below first), scaled by the
+// SDK's layer table (protocol.CameraLayers, its top len(t.rates) layers);
+// the table's own rate if no layer's rate is known. A paused layer kept
+// the rate it had just after it started (a fraction of what it sends
+// once it flows), and a viewer whose link was cut took it for cheap,
+// resumed it, and went down again.
+func guessRate(t allocTrack, i int) float64 {
+	table := func(l int) float64 {
+		k := len(protocol.CameraLayers) - len(t.rates) + l
+		if k < 0 {
+			return 0
+		}
+		return float64(protocol.CameraLayers[k].MaxBitrate)
+	}
+	ref := func(j int) bool { return t.rates[j] > 0 && j < len(t.known) && t.known[j] }
+	for j := i - 1; j >= 0; j-- {
+		if ref(j) && table(j) > 0 {
+			return t.rates[j] * table(i) / table(j)
+		}
+	}
+	for j := i + 1; j < len(t.rates); j++ {
+		if ref(j) && table(j) > 0 {
+			return t.rates[j] * table(i) / table(j)
+		}
+	}
+	return table(i)
 }
 
 // chooseLayers returns the layer of each track for a budget in bit/s
 // (the estimate less audio) at now, and updates each track's choice.
 func chooseLayers(budget float64, tracks []allocTrack, now int64) []int {
+	tracks = slices.Clone(tracks) // rates guessed here are not the caller's
+	for ti, t := range tracks {
+		var guessed []float64
+		for i, r := range t.rates {
+			if r >= 0 && i < len(t.paused) && t.paused[i] && (i >= len(t.known) || !t.known[i]) {
+				if guessed == nil {
+					guessed = slices.Clone(t.rates)
+				}
+				guessed[i] = max(r, guessRate(t, i))
+			}
+		}
+		if guessed != nil {
+			tracks[ti].rates = guessed
+		}
+	}
 	pick := make([]int, len(tracks))
 	// Everyone gets its lowest layer first.
 	for i, t := range tracks {

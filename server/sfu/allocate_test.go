@@ -39,6 +39,26 @@ func TestChooseLayers(t *testing.T) {
 		{"off a stalled layer", 5e6, []allocTrack{{rates: []float64{150e3, 500e3, -1}, cur: 2}}, 0, []int{1}},
 		{"off a stalled layer, held back", 5e6, []allocTrack{{rates: []float64{150e3, -1, -1}, cur: 2,
 			choice: &layerChoice{upAfter: 3 * s}}}, 2 * s, []int{0}},
+		// A paused layer whose rate is not known (it was paused before it
+		// flowed for rateSettle) costs at least what guessRate says; before,
+		// the rate it had as it started, and a viewer cut to 300 kbit/s
+		// took the half layer for cheap.
+		{"cut: a paused layer not known costs the known one above scaled", 300e3, []allocTrack{{rates: []float64{40e3, 80e3, 1400e3}, cur: 2,
+			paused: []bool{true, true, false}, known: []bool{false, false, true}}}, 0, []int{0}},
+		{"a paused layer not known costs the known one below scaled", 500e3, []allocTrack{{rates: []float64{150e3, 90e3, 1600e3}, cur: 0,
+			paused: []bool{false, true, true}, known: []bool{true, false, true}}}, 0, []int{0}},
+		{"the scaled guess fits", 700e3, []allocTrack{{rates: []float64{150e3, 90e3, 1600e3}, cur: 0,
+			paused: []bool{false, true, true}, known: []bool{true, false, true}}}, 0, []int{1}},
+		{"no rate known: the table's", 1e6, []allocTrack{{rates: []float64{0, 0, 0}, cur: 0,
+			paused: []bool{false, true, true}, known: []bool{false, false, false}}}, 0, []int{1}},
+		{"two layers, none known: the table's top two", 1e6, []allocTrack{{rates: []float64{0, 0}, cur: 0,
+			paused: []bool{false, true}, known: []bool{false, false}}}, 0, []int{0}},
+		{"measured above the guess: what was measured", 800e3, []allocTrack{{rates: []float64{150e3, 700e3, -1}, cur: 0,
+			paused: []bool{false, true, false}, known: []bool{true, false, false}}}, 0, []int{0}},
+		{"a paused layer known costs what it measured", 700e3, []allocTrack{{rates: []float64{150e3, 300e3, 1600e3}, cur: 2,
+			paused: []bool{true, true, false}, known: []bool{true, true, true}}}, 0, []int{1}},
+		{"a flowing layer not known costs what it measures", 300e3, []allocTrack{{rates: []float64{150e3, 90e3, 1400e3}, cur: 1,
+			paused: []bool{true, false, true}, known: []bool{true, false, true}}}, 0, []int{1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -359,10 +359,18 @@
 //     single-layer video allows; a layer must fit with 25% to spare to be
 //     switched up to, and not within 2 s of a switch down (4 to 8 s after
 //     a switch up that had to be undone). Layer rates are measured at the
-//     sources (a decaying peak, kept while a layer is paused).
+//     sources (a decaying peak, kept while a layer is paused), watched or
+//     not. A paused layer that never flowed for 3 s (rateSettle: a browser
+//     ramps a layer up as it starts) costs at least the nearest layer whose
+//     rate is known, scaled by the SDK's table (protocol.CameraLayers), or
+//     the table's rate (guessRate): its own rate is the one it had as it
+//     started.
 //
-// Layers nobody watches (no slot in their fan-out for 1 s) are paused at
-// the publisher: the server sends it a "layers" message and the SDK sets
+// Layers nobody watches (no slot in their fan-out for 1 s, from their
+// arrival or since their last viewer left) are paused at
+// the publisher, but the lowest of a track nobody watched yet (its browser
+// grows its uplink estimate only while it sends: see pauseIdle): the
+// server sends it a "layers" message and the SDK sets
 // the encodings inactive; a slot that needs one resumes it at once, and
 // Chromium starts it again with a keyframe. Viewers on other nodes count
 // (see Relays between nodes).

@@ -52,6 +52,9 @@ type layerGroup struct {
 	closed  bool
 	paused  []bool      // as last told the publisher
 	timer   *time.Timer // pauses idle layers
+	// watched: a layer had a viewer once. Until then the publisher's
+	// lowest layer is not paused (see pauseIdle).
+	watched bool
 	// Stalls, by rank: the forwarded count at the last look, when it
 	// last grew (or the layer was resumed), and whether the layer is
 	// stalled.
@@ -60,6 +63,11 @@ type layerGroup struct {
 	resumedAt []int64
 	stalled   []bool
 	check     *time.Timer
+	// Whether a layer's rate is known (see rateSettle): when it last
+	// started to flow (0: it does not), and whether it once flowed for
+	// rateSettle.
+	flowSince []int64
+	settled   []bool
 }
 
 // layerPauseDelay is how long a layer nobody watches is sent on before it
@@ -80,6 +88,12 @@ const (
 	// that plays another layer goes on waiting for it up to switchGiveUp:
 	// see allocate).
 	layerResumeGrace = time.Second
+	// rateSettle is how long a layer flows before its measured rate
+	// (source.rate) counts as known: a browser starts a layer low and
+	// ramps it up over a second or two, and a layer paused before that
+	// (one nobody watched from its arrival) would keep the rate of its
+	// start, a fraction of what it sends once resumed (see allocTrack).
+	rateSettle = 3 * time.Second
 )
 
 func newLayerGroup(sess *pubSession, owner *Participant, recv *webrtc.RTPReceiver) *layerGroup {
@@ -106,6 +120,8 @@ func newGroup(owner *Participant, rids []string, tell func()) *layerGroup {
 	g.heardAt = make([]int64, len(g.rids))
 	g.resumedAt = make([]int64, len(g.rids))
 	g.stalled = make([]bool, len(g.rids))
+	g.flowSince = make([]int64, len(g.rids))
+	g.settled = make([]bool, len(g.rids))
 	return g
 }
 
@@ -124,6 +140,7 @@ func (g *layerGroup) watchChanged() {
 			continue
 		}
 		watched := len(*l.slots.Load()) > 0
+		g.watched = g.watched || watched
 		if watched && g.paused[i] {
 			g.paused[i], resumed = false, true
 			g.resumedAt[i] = time.Now().UnixNano()
@@ -139,13 +156,26 @@ func (g *layerGroup) watchChanged() {
 	}
 }
 
-// pauseIdle pauses the layers nobody watches now.
+// pauseIdle pauses the layers nobody watches now; of a publisher's track
+// nobody watched yet, all but its lowest layer: the browser grows its
+// estimate of its uplink only while it sends, and adds its higher layers
+// as it grows, so a presenter alone on stage whose every layer was paused
+// a second after it started kept the estimate of its start, and its first
+// viewer waited for the full layer as long as the ramp took (29 s once,
+// on a loaded machine, against 2 s). The lowest layer is the least of the
+// three (150 kbit/s of 2,150).
 func (g *layerGroup) pauseIdle() {
 	g.mu.Lock()
 	g.timer = nil
 	changed := false
+	lowest := true
 	for i, l := range g.layers {
-		if l != nil && !g.closed && !g.paused[i] && len(*l.slots.Load()) == 0 {
+		if l == nil {
+			continue
+		}
+		keep := lowest && !g.watched && !g.relayed
+		lowest = false
+		if !keep && !g.closed && !g.paused[i] && len(*l.slots.Load()) == 0 {
 			g.paused[i], changed = true, true
 		}
 	}
@@ -190,10 +220,12 @@ func (g *layerGroup) add(src *source, rid string) bool {
 			if g.check == nil {
 				g.check = time.AfterFunc(layerCheck, g.checkStalls)
 			}
-			if g.relayed && g.timer == nil {
-				// A relayed layer arrives when the origin's slot for it
-				// first sends, perhaps after this node's viewers chose
-				// theirs: unwatched, it is let go like any other.
+			if g.timer == nil {
+				// A layer may arrive before anyone watches the track (a
+				// presenter alone on stage) or after the viewers chose
+				// theirs (a browser adds its top layer as its estimate
+				// grows; a relayed one comes when the origin's slot first
+				// sends): unwatched, it is let go like any other.
 				g.timer = time.AfterFunc(layerPauseDelay, g.pauseIdle)
 			}
 			return true
@@ -247,6 +279,10 @@ func (g *layerGroup) checkStalls() {
 			g.seen[i], g.heardAt[i] = n, now
 		}
 		newest = max(newest, g.heardAt[i])
+		// Measured whether or not anyone watches (source.rate measures
+		// only when asked), so that a layer paused before its first
+		// viewer has the rate it flowed at.
+		l.rate(now)
 	}
 	var changed []string
 	for i, l := range g.layers {
@@ -260,6 +296,15 @@ func (g *layerGroup) checkStalls() {
 		if st != g.stalled[i] {
 			g.stalled[i] = st
 			changed = append(changed, g.rids[i])
+		}
+		// Flowing: not paused, not stalled, and heard since resumed.
+		switch {
+		case g.paused[i] || st || g.heardAt[i] <= g.resumedAt[i]:
+			g.flowSince[i] = 0
+		case g.flowSince[i] == 0:
+			g.flowSince[i] = now
+		case now-g.flowSince[i] >= int64(rateSettle):
+			g.settled[i] = true
 		}
 	}
 	var subs []*subscriber
@@ -311,12 +356,19 @@ func (g *layerGroup) pickLocked(want int, flowing bool) *source {
 // state is layer i as the allocator sees it: nil if it never arrived,
 // and whether it is stalled or paused.
 func (g *layerGroup) state(i int) (l *source, stalled, paused bool) {
+	l, stalled, paused, _ = g.layerState(i)
+	return l, stalled, paused
+}
+
+// layerState is state, and whether the layer's rate is known (it once
+// flowed for rateSettle).
+func (g *layerGroup) layerState(i int) (l *source, stalled, paused, settled bool) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if i < 0 || i >= len(g.layers) {
-		return nil, false, false
+		return nil, false, false, false
 	}
-	return g.layers[i], g.stalled[i], g.paused[i]
+	return g.layers[i], g.stalled[i], g.paused[i], g.settled[i]
 }
 
 // count is the number of layers the offer listed.

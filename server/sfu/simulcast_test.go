@@ -295,6 +295,51 @@ func TestSimulcastPausesUnwatchedLayers(t *testing.T) {
 	waitFor(t, flowTimeout, "every layer paused", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
 }
 
+// A presenter nobody watches yet sends only its lowest layer: the others
+// are paused once they arrive (before, only a change in who watches paused
+// layers, so a presenter alone, or a layer its browser added after the
+// viewers chose theirs, went on unwatched); the lowest goes on so that its
+// browser's estimate of its uplink grows (pauseIdle). Its first viewer
+// gets it, and climbs to the full layer on a free link (a layer paused
+// before its rate was known costs what guessRate says); the layer it
+// plays, once it has flowed for rateSettle, has a known rate. Once the
+// track was watched, its last viewer leaving pauses every layer.
+func TestSimulcastUnwatchedFromTheStart(t *testing.T) {
+	s := newTestSFU(t)
+	api := clientAPI(t)
+	pub := joinClient(t, s, api, "alone", "pub")
+	s.SetPublishing("alone", "pub", true)
+	if err := pub.publishSimulcast(30); err != nil {
+		t.Fatal(err)
+	}
+	mid := pub.publishedMid()
+	waitFor(t, flowTimeout, "every layer of a presenter nobody watches paused but the lowest", func() bool { return pub.pausedRIDs(mid) == "f,h" })
+	viewer := joinClient(t, s, api, "alone", "viewer")
+	waitFor(t, flowTimeout, "the viewer receiving", func() bool { return viewer.packetsFrom(pub.peerID) >= 20 })
+	var sl *recvSlot
+	waitFor(t, flowTimeout, "the viewer on f", func() bool {
+		sl = viewer.videoSlot(pub.peerID)
+		return sl != nil && sl.layer.Load() == 2
+	})
+	waitFor(t, flowTimeout, "q and h paused again", func() bool { return pub.pausedRIDs(mid) == "h,q" })
+	var full *source
+	for _, src := range s.tracksOf("alone", "pub") {
+		if src.group != nil && src.layer == 2 {
+			full = src
+		}
+	}
+	if full == nil {
+		t.Fatal("no full layer")
+	}
+	waitFor(t, flowTimeout, "the full layer's rate known", func() bool {
+		_, _, _, settled := full.group.layerState(2)
+		return settled
+	})
+	viewer.closePCs()
+	s.Leave("alone", "viewer")
+	waitFor(t, flowTimeout, "every layer paused once its viewer left", func() bool { return pub.pausedRIDs(mid) == "f,h,q" })
+}
+
 // A layer the publisher stops by itself (a browser whose estimate fell, or
 // one that starts again from its lowest layer after a network change) is
 // left: its viewers move to a layer that flows, without a gap, and back

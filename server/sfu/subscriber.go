@@ -177,7 +177,8 @@ func (sb *subscriber) allocate() {
 		_, dead, _ := src.group.state(cur)
 		dead = dead || cur < 0 // the slot plays nothing that flows
 		stuck := false
-		rates := make([]float64, src.group.count())
+		n := src.group.count()
+		rates, pausedAt, known := make([]float64, n), make([]bool, n), make([]bool, n)
 		flowing := false
 		for i := range rates {
 			l, stalled, paused := src.group.state(i)
@@ -185,7 +186,8 @@ func (sb *subscriber) allocate() {
 		}
 		for i := range rates {
 			rates[i] = -1
-			l, stalled, paused := src.group.state(i)
+			l, stalled, paused, settled := src.group.layerState(i)
+			pausedAt[i], known[i] = paused, settled
 			switch {
 			case l == nil:
 			case stalled && i == next && !dead && now-since >= int64(switchGiveUp):
@@ -206,7 +208,7 @@ func (sb *subscriber) allocate() {
 		if sl.choice == nil {
 			sl.choice = &layerChoice{}
 		}
-		tracks = append(tracks, allocTrack{rates: rates, cur: cur, choice: sl.choice, stuck: stuck})
+		tracks = append(tracks, allocTrack{rates: rates, cur: cur, choice: sl.choice, stuck: stuck, paused: pausedAt, known: known})
 		slots = append(slots, sl)
 	}
 	sb.estimating.Store(len(tracks) > 0)
