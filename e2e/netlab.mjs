@@ -40,6 +40,8 @@ export function makeLab() {
     /** Runs cmd (args) inside the lab; returns its output. */
     exec: (cmd, ...args) => run("exec", n, cmd, ...args),
     blackhole: (on) => run("blackhole", n, on ? "on" : "off"),
+    dtlshole: (on) => run("dtlshole", n, on ? "on" : "off"),
+    dtlsdrops: () => Number(run("dtlsdrops", n)),
     readdress: () => run("readdress", n),
     /** Debian's Chromium, headless, inside the lab (extraArgs after the usual ones). */
     launch: (extraArgs = []) => chromium.launch({

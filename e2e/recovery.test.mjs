@@ -32,12 +32,14 @@ const T = { timeout: 20000 };
 
 // Opens a page in browser, joins, and installs helpers: log (events of the
 // page's meeting that recovery may cause), watch(track) (a <video> whose
-// presented frames are timestamped), byUser.
-async function joinAs(browser, person) {
+// presented frames are timestamped), byUser. setup, if given, is evaluated
+// in the page before the SDK loads.
+async function joinAs(browser, person, setup) {
   const page = await (await browser.newContext()).newPage();
   page.errors = [];
   page.on("pageerror", (err) => page.errors.push(err));
   await page.goto(server.url + "/demo/blank.html");
+  if (setup) await page.evaluate(setup);
   if (process.env.STAGEKIT_E2E_DEBUG) {
     // The SDK's debug lines, on stderr, named by participant.
     page.on("console", (msg) => process.stderr.write(`[${person.name}] ${msg.text()}\n`));
@@ -233,4 +235,55 @@ test("a presenter's network changes: its video flows again at the host, on the s
   assert.ok(!hostSide.log.some((e) => e.startsWith("participantLeft") || e.startsWith("participantJoined")),
     `the host saw the presenter leave or join: ${hostSide.log}`);
   assert.deepEqual([...host.errors, ...presenter.errors].map(String), []);
+});
+
+// Page side, before the SDK loads: window.pcs, the page's peer
+// connections, each with the states it reached (seen).
+function recordStates() {
+  const Native = RTCPeerConnection;
+  window.pcs = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.seen = new Set();
+      this.addEventListener("iceconnectionstatechange", () => this.seen.add(`ice ${this.iceConnectionState}`));
+      this.addEventListener("connectionstatechange", () => this.seen.add(this.connectionState));
+      window.pcs.push(this);
+    }
+  };
+}
+
+// A middlebox that passes ICE's checks and drops the DTLS handshake for a
+// while: the viewer's browser sends its lost flights again after a timer
+// that doubles each time (from 50 ms), so after a 13 s block it waited
+// 12.5 s more, its connection "connecting" with ICE connected all along.
+// The server offers a new connection when the handshake has not finished
+// 2 s after ICE connected. Here the handshake is dropped until that new
+// connection is made: without it, no video ever comes.
+test("a viewer's DTLS handshake is dropped: the server offers a new connection, and its video plays", { skip, timeout: 60000 }, async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+  const host = await joinAs(outside, people.Host);
+  await host.evaluate(async () => {
+    await meeting.self.enableVideo();
+    await meeting.stage.join();
+  });
+  lab.dtlshole(true);
+  let viewer, first, drops, t0;
+  try {
+    viewer = await joinAs(inside, people.Viewer, recordStates);
+    await viewer.waitForFunction((u) => pcs.length >= 2 &&
+      pcs.at(-1).getReceivers().some((r) => r.track === byUser(u)?.videoTrack), people.Host.id, { timeout: 30000 });
+    first = await viewer.evaluate(() => [...pcs[0].seen]);
+    drops = lab.dtlsdrops();
+  } finally {
+    lab.dtlshole(false);
+  }
+  t0 = await now(viewer);
+  const video = await decodes(viewer, people.Host.id);
+  const f = await frameGap(viewer, video, t0);
+  console.log(`# DTLS dropped (${drops} packets) until the server's new connection: video ${f.resumedAfter} ms after the lift;` +
+    ` the first connection reached ${JSON.stringify(first)}`);
+  assert.ok(drops > 0, "the lab dropped no DTLS packet");
+  assert.ok(first.includes("ice connected") && !first.includes("connected"), `the first connection: ${first}`);
+  assert.deepEqual([...host.errors, ...viewer.errors].map(String), []);
 });

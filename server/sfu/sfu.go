@@ -117,6 +117,11 @@ const (
 	// less than this left (pion's generated certificates last a month).
 	certRenewBefore = 7 * 24 * time.Hour
 	closeTimeout    = 10 * time.Second
+	// dtlsStallTimeout is how long a subscribe PC may be ICE-connected
+	// without its DTLS handshake done before it is replaced by a new one
+	// (twice as long for the next one when it stalls too). On a working
+	// path the handshake takes one or two round trips after ICE connects.
+	dtlsStallTimeout = 2 * time.Second
 	// minRestartInterval spaces the replacements of a failed subscribe PC.
 	minRestartInterval = 2 * time.Second
 	// senderReportInterval spaces the RTCP sender reports of each slot (an
