@@ -162,6 +162,7 @@ loss() {
 	local pct=$3 rule=
 	[[ "$pct" =~ ^[0-9]+$ ]] && [ "$pct" -le 100 ] || die "bad loss '$pct' (a whole percent)"
 	[ "$pct" -gt 0 ] && rule="meta l4proto udp numgen random mod 100 < $pct drop"
+	[ "$pct" -eq 100 ] && rule="meta l4proto udp drop" # nft takes no "< 100" of mod 100
 	case "$2" in
 	down) setrule input loss "$rule" ;;
 	up) setrule output loss "$rule" ;;
