@@ -156,13 +156,16 @@ bench-browser: setup build
 # Media: stage.join() → first frame decoded by another participant, and
 # enableScreenShare() → first screen frame there, in Chromium on loopback
 # (BENCH_RUNS runs each, default 20); recovery from a network change and a
-# black hole in a link lab (as root; BENCH_RUNS, default 5); the rate of
-# each simulcast layer of a 640×360 and a 720p camera sending noise.
+# black hole in a link lab (as root; BENCH_RUNS, default 5); a viewer's
+# first connection with its DTLS or all its UDP dropped for its first
+# seconds (as root); the rate of each simulcast layer of a 640×360 and a
+# 720p camera sending noise.
 .PHONY: bench-media
 bench-media: setup build
 	node bench/browser-media/bench.mjs
 	node bench/browser-media/screenshare.mjs
 	BENCH_RUNS=$${BENCH_RECOVERY_RUNS:-5} node bench/browser-media/recovery.mjs
+	node bench/browser-media/firstconnect.mjs
 	NOISE=1 node bench/browser-media/layers.mjs
 
 # Simulcast on a shaped link (e2e/adapt.test.mjs, also part of test-e2e):

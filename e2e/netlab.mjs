@@ -24,7 +24,7 @@ export function unavailable() {
   }
 }
 
-/** Makes a lab: { n, hostAddr, addr(), shape(dir, rate[, burst, limit]), unshape(dir), drops(dir), loss(dir, pct), exec(cmd, …args), blackhole(on), readdress(), launch(), close() }. */
+/** Makes a lab: { n, hostAddr, addr(), shape(dir, rate[, burst, limit]), unshape(dir), drops(dir), loss(dir, pct), exec(cmd, …args), blackhole(on), dtlshole(on), dtlsdrops(), readdress(), launch(), close() }. */
 export function makeLab() {
   const n = Number(run("up"));
   return {
