@@ -29,7 +29,8 @@ pin() {
 	pion-webrtc)
 		# Moves pion/ice, pion/dtls and crypto/x509 code of shared files
 		# behind `!js`, so that the wasm SDK stops linking a transport stack
-		# it never runs; hands the SFU its SRTP keys.
+		# it never runs; hands the SFU its SRTP keys; lets it turn off
+		# the DTLS retransmission backoff.
 		MODULE=github.com/pion/webrtc/v4
 		VERSION=v4.2.26
 		SUM=h1:RX3FUQVHhr488sgPFJWthbbtxpuYNm3XAgYDEj4RDyQ=

@@ -7,9 +7,12 @@
 //   - dark N: its link dropping all UDP both ways for N s from its join
 //     (the WebSocket passes);
 // and the figure is the time from the end of the drop to the first frame
-// of the presenter's video the viewer shows.
+// of the presenter's video the viewer shows. And
+//   - pubdtls N: the presenter inside the lab, outside a host; its link
+//     dropping DTLS for N s from the first one dropped as it goes on
+//     stage; the figure is the host's first frame of it after the drop.
 //
-//   node bench/browser-media/firstconnect.mjs   (CASES=dtls3,dtls10,dtls13,dark3,dark10 BENCH_FIRSTCONNECT_RUNS=1)
+//   node bench/browser-media/firstconnect.mjs   (CASES=dtls3,dtls10,dtls13,dark3,dark10,pubdtls3,pubdtls10 BENCH_FIRSTCONNECT_RUNS=1)
 //
 // Needs `make build` first (bin/stageserver and web/sdk).
 import { startServer, createMeeting, launch, secureOrigin } from "../../e2e/lib.mjs";
@@ -21,8 +24,8 @@ if (skip) {
   console.log(`first-connection benchmark skipped: ${skip}`);
   process.exit(0);
 }
-const cases = (process.env.CASES || "dtls3,dtls10,dtls13,dark3,dark10").split(",").map((c) => {
-  const [, kind, secs] = /^(dtls|dark)(\d+(?:\.\d+)?)$/.exec(c) ?? [];
+const cases = (process.env.CASES || "dtls3,dtls10,dtls13,dark3,dark10,pubdtls3,pubdtls10").split(",").map((c) => {
+  const [, kind, secs] = /^(dtls|dark|pubdtls)(\d+(?:\.\d+)?)$/.exec(c) ?? [];
   if (!kind) throw new Error(`bad case ${c}`);
   return { name: c, kind, secs: Number(secs) };
 });
@@ -37,23 +40,27 @@ try {
   for (const c of cases) {
     const figures = [];
     for (let i = 0; i < runs; i++) {
-      const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+      const pub = c.kind === "pubdtls";
+      const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: pub ? "webinar_host" : "webinar_viewer" });
+      const onStage = (page) => page.evaluate(async () => { await meeting.self.enableVideo(); await meeting.stage.join(); });
       const host = await openJoined(outside, server.url, people.Host);
-      await host.evaluate(async () => { await meeting.self.enableVideo(); await meeting.stage.join(); });
-      const drop = (on) => (c.kind === "dtls" ? lab.dtlshole(on) : lab.loss("both", on ? 100 : 0));
+      const presenter = pub ? await openJoined(inside, server.url, people.Viewer) : host;
+      if (!pub) await onStage(host);
+      const drop = (on) => (c.kind === "dark" ? lab.loss("both", on ? 100 : 0) : lab.dtlshole(on));
       drop(true);
       let viewer, lift;
       try {
-        const joining = openJoined(inside, server.url, people.Viewer);
+        const joining = pub ? onStage(presenter).then(() => host) : openJoined(inside, server.url, people.Viewer);
         let from = Date.now();
-        if (c.kind === "dtls") {
+        if (c.kind !== "dark") {
           for (from = 0; !from; await sleep(20)) if (lab.dtlsdrops() > 0) from = Date.now();
         }
-        viewer = await joining;
         await sleep(Math.max(0, from + c.secs * 1000 - Date.now()));
-      } finally {
         drop(false);
         lift = Date.now();
+        viewer = await joining;
+      } finally {
+        drop(false);
       }
       // The first frame of whichever track the viewer holds (a new
       // connection brings a new one).
@@ -73,12 +80,12 @@ try {
           v.requestVideoFrameCallback(each);
         }
         return window.firstFrame ?? null;
-      }, people.Host.id, { timeout: 90000, polling: 20 }).then((h) => h.jsonValue());
+      }, (pub ? people.Viewer : people.Host).id, { timeout: 90000, polling: 20 }).then((h) => h.jsonValue());
       figures.push(Math.round(shown - lift));
-      await viewer.context().close();
-      await host.context().close();
+      for (const page of new Set([viewer, host, presenter])) await page.context().close();
     }
-    console.log(`${c.kind === "dtls" ? `DTLS dropped ${c.secs} s` : `UDP dark ${c.secs} s from the join`} → first frame after the drop ends: ${figures.map((f) => `${f} ms`).join(", ")}`);
+    const what = { dtls: `DTLS dropped ${c.secs} s`, dark: `UDP dark ${c.secs} s from the join`, pubdtls: `presenter's DTLS dropped ${c.secs} s` }[c.kind];
+    console.log(`${what} → first frame after the drop ends: ${figures.map((f) => `${f} ms`).join(", ")}`);
   }
 } finally {
   await inside.close();

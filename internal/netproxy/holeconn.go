@@ -11,8 +11,9 @@ import (
 // the handshake.
 type HoleConn struct {
 	net.PacketConn
-	hole atomic.Bool
-	dtls atomic.Bool
+	hole    atomic.Bool
+	dtls    atomic.Bool
+	dropped atomic.Uint64 // DTLS records dropped
 }
 
 // BlackHole drops (true) or passes (false) every datagram from now on.
@@ -23,8 +24,18 @@ func (c *HoleConn) BlackHole(on bool) { c.hole.Store(on) }
 // (128-191) pass.
 func (c *HoleConn) DropDTLS(on bool) { c.dtls.Store(on) }
 
+// DTLSDropped is how many DTLS records DropDTLS dropped, both ways.
+func (c *HoleConn) DTLSDropped() uint64 { return c.dropped.Load() }
+
 func (c *HoleConn) drops(b []byte) bool {
-	return c.hole.Load() || c.dtls.Load() && len(b) > 0 && b[0] >= 20 && b[0] <= 63
+	if c.hole.Load() {
+		return true
+	}
+	if c.dtls.Load() && len(b) > 0 && b[0] >= 20 && b[0] <= 63 {
+		c.dropped.Add(1)
+		return true
+	}
+	return false
 }
 
 // ReadFrom reads the next datagram that is not dropped.
