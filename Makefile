@@ -158,8 +158,8 @@ bench-browser: setup build
 # (BENCH_RUNS runs each, default 20); recovery from a network change and a
 # black hole in a link lab (as root; BENCH_RUNS, default 5); a viewer's
 # first connection with its DTLS or all its UDP dropped for its first
-# seconds, and a presenter's DTLS (as root); the rate of each simulcast layer of a 640×360 and a
-# 720p camera sending noise.
+# seconds, and a presenter's DTLS (as root); the rate of each simulcast
+# layer of a 640×360 and a 720p camera sending noise.
 .PHONY: bench-media
 bench-media: setup build
 	node bench/browser-media/bench.mjs
