@@ -124,8 +124,8 @@ test-native:
 	fi
 	@# the pion/webrtc patch: the browser build's candidate lines, against pion/ice; the certificate's parsed leaf for dtls, the peer's fingerprint of its DER
 	cd third_party/pion-webrtc && $(GO) test $(GO_TEST_FLAGS) -run 'Candidate|CertificateTLSLeaf|PeerFingerprintOfDER' .
-	@# the pion/ice patch: a connected agent without keepalives or timeouts has no timer
-	cd third_party/pion-ice && $(GO) test $(GO_TEST_FLAGS) -run ConnectivityCheck .
+	@# the pion/ice patch: a connected agent without keepalives or timeouts has no timer; a success belongs to the pair checked; a request on a failed pair triggers a check
+	cd third_party/pion-ice && $(GO) test $(GO_TEST_FLAGS) -run 'ConnectivityCheck|RequestOnFailedPair' .
 
 test-wasm:
 	STAGEKIT_SERVER_BIN=$(BIN)/stageserver GOOS=js GOARCH=wasm \
@@ -156,12 +156,17 @@ bench-browser: setup build
 # Media: stage.join() → first frame decoded by another participant, and
 # enableScreenShare() → first screen frame there, in Chromium on loopback
 # (BENCH_RUNS runs each, default 20); recovery from a network change and a
-# black hole in a link lab (as root; BENCH_RUNS, default 5).
+# black hole in a link lab (as root; BENCH_RUNS, default 5); a viewer's
+# first connection with its DTLS or all its UDP dropped for its first
+# seconds, and a presenter's DTLS (as root); the rate of each simulcast
+# layer of a 640×360 and a 720p camera sending noise.
 .PHONY: bench-media
 bench-media: setup build
 	node bench/browser-media/bench.mjs
 	node bench/browser-media/screenshare.mjs
 	BENCH_RUNS=$${BENCH_RECOVERY_RUNS:-5} node bench/browser-media/recovery.mjs
+	node bench/browser-media/firstconnect.mjs
+	NOISE=1 node bench/browser-media/layers.mjs
 
 # Simulcast on a shaped link (e2e/adapt.test.mjs, also part of test-e2e):
 # a viewer in a link lab limited to 300 kbit/s, then freed; prints the times

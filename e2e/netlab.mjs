@@ -24,7 +24,7 @@ export function unavailable() {
   }
 }
 
-/** Makes a lab: { n, hostAddr, addr(), shape(dir, rate[, burst, limit]), unshape(dir), drops(dir), loss(dir, pct), exec(cmd, …args), blackhole(on), readdress(), launch(), close() }. */
+/** Makes a lab: { n, hostAddr, addr(), shape(dir, rate[, burst, limit]), unshape(dir), drops(dir), loss(dir, pct), exec(cmd, …args), blackhole(on), dtlshole(on), dtlsdrops(), readdress(), launch(), close() }. */
 export function makeLab() {
   const n = Number(run("up"));
   return {
@@ -40,6 +40,8 @@ export function makeLab() {
     /** Runs cmd (args) inside the lab; returns its output. */
     exec: (cmd, ...args) => run("exec", n, cmd, ...args),
     blackhole: (on) => run("blackhole", n, on ? "on" : "off"),
+    dtlshole: (on) => run("dtlshole", n, on ? "on" : "off"),
+    dtlsdrops: () => Number(run("dtlsdrops", n)),
     readdress: () => run("readdress", n),
     /** Debian's Chromium, headless, inside the lab (extraArgs after the usual ones). */
     launch: (extraArgs = []) => chromium.launch({

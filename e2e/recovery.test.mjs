@@ -32,12 +32,14 @@ const T = { timeout: 20000 };
 
 // Opens a page in browser, joins, and installs helpers: log (events of the
 // page's meeting that recovery may cause), watch(track) (a <video> whose
-// presented frames are timestamped), byUser.
-async function joinAs(browser, person) {
+// presented frames are timestamped), byUser. setup, if given, is evaluated
+// in the page before the SDK loads.
+async function joinAs(browser, person, setup) {
   const page = await (await browser.newContext()).newPage();
   page.errors = [];
   page.on("pageerror", (err) => page.errors.push(err));
   await page.goto(server.url + "/demo/blank.html");
+  if (setup) await page.evaluate(setup);
   if (process.env.STAGEKIT_E2E_DEBUG) {
     // The SDK's debug lines, on stderr, named by participant.
     page.on("console", (msg) => process.stderr.write(`[${person.name}] ${msg.text()}\n`));
@@ -233,4 +235,94 @@ test("a presenter's network changes: its video flows again at the host, on the s
   assert.ok(!hostSide.log.some((e) => e.startsWith("participantLeft") || e.startsWith("participantJoined")),
     `the host saw the presenter leave or join: ${hostSide.log}`);
   assert.deepEqual([...host.errors, ...presenter.errors].map(String), []);
+});
+
+// Page side, before the SDK loads: window.pcs, the page's peer
+// connections, each with the states it reached (seen).
+function recordStates() {
+  const Native = RTCPeerConnection;
+  window.pcs = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) {
+      super(...args);
+      this.seen = new Set();
+      this.addEventListener("iceconnectionstatechange", () => this.seen.add(`ice ${this.iceConnectionState}`));
+      this.addEventListener("connectionstatechange", () => this.seen.add(this.connectionState));
+      window.pcs.push(this);
+    }
+  };
+}
+
+// A middlebox that passes ICE's checks and drops the DTLS handshake for a
+// while: the viewer's browser sends its lost flights again after a timer
+// that doubles each time (from 50 ms), so after a 13 s block it waited
+// 12.5 s more, its connection "connecting" with ICE connected all along.
+// The server offers a new connection when the handshake has not finished
+// 2 s after ICE connected. Here the handshake is dropped until that new
+// connection is made: without it, no video ever comes.
+test("a viewer's DTLS handshake is dropped: the server offers a new connection, and its video plays", { skip, timeout: 60000 }, async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+  const host = await joinAs(outside, people.Host);
+  await host.evaluate(async () => {
+    await meeting.self.enableVideo();
+    await meeting.stage.join();
+  });
+  lab.dtlshole(true);
+  let viewer, first, drops, t0;
+  try {
+    viewer = await joinAs(inside, people.Viewer, recordStates);
+    await viewer.waitForFunction((u) => pcs.length >= 2 &&
+      pcs.at(-1).getReceivers().some((r) => r.track === byUser(u)?.videoTrack), people.Host.id, { timeout: 30000 });
+    first = await viewer.evaluate(() => [...pcs[0].seen]);
+    drops = lab.dtlsdrops();
+  } finally {
+    lab.dtlshole(false);
+  }
+  t0 = await now(viewer);
+  const video = await decodes(viewer, people.Host.id);
+  const f = await frameGap(viewer, video, t0);
+  console.log(`# DTLS dropped (${drops} packets) until the server's new connection: video ${f.resumedAfter} ms after the lift;` +
+    ` the first connection reached ${JSON.stringify(first)}`);
+  assert.ok(drops > 0, "the lab dropped no DTLS packet");
+  assert.ok(first.includes("ice connected") && !first.includes("connected"), `the first connection: ${first}`);
+  assert.deepEqual([...host.errors, ...viewer.errors].map(String), []);
+});
+
+// A viewer whose network is dark for its first seconds (UDP dropped both
+// ways; its WebSocket passes): the server's checks of the subscribe
+// connection all go unanswered and it stopped checking; the viewer's
+// browser goes on checking, and once its checks get through the server
+// checks back (pion-ice patch: a request on a failed pair triggers a
+// check) and the video comes within a second. Before, the connection
+// stayed checking until ICE failed it and the server restarted ICE: video
+// 27 s after a 3 s dark start.
+test("a viewer's network is dark for its first seconds: its video comes once the network is back", { skip, timeout: 60000 }, async () => {
+  const { people } = await createMeeting(server.url, { Host: "webinar_host", Viewer: "webinar_viewer" });
+  const host = await joinAs(outside, people.Host);
+  await host.evaluate(async () => {
+    await meeting.self.enableVideo();
+    await meeting.stage.join();
+  });
+  lab.loss("both", 100);
+  let viewer, t0;
+  try {
+    viewer = await joinAs(inside, people.Viewer, recordStates);
+    await viewer.waitForFunction(() => pcs.length > 0, null, T);
+    // Long enough for the server's checks to run out (seven, 200 ms apart).
+    await new Promise((r) => setTimeout(r, 4000));
+  } finally {
+    lab.loss("both", 0);
+  }
+  t0 = await now(viewer);
+  // Within 15 s of the lift: ICE's failed timeout (30 s) is well after.
+  const video = await viewer.waitForFunction((u) => {
+    const t = byUser(u)?.videoTrack;
+    return t ? watch(t) : null;
+  }, people.Host.id, T);
+  await viewer.waitForFunction((v) => v.shown.length > 0, video, { timeout: 15000 });
+  const f = await frameGap(viewer, video, t0);
+  const states = await viewer.evaluate(() => pcs.map((pc) => [...pc.seen]));
+  console.log(`# dark for the first 4 s: video ${f.resumedAfter} ms after the lift; the connections reached ${JSON.stringify(states)}`);
+  assert.equal(states.length, 1, "one subscribe connection, not a new one");
+  assert.deepEqual([...host.errors, ...viewer.errors].map(String), []);
 });

@@ -217,6 +217,11 @@ test("a camera resized on its track gets the layers of its new size; the viewer 
   }, [w, h]);
   assert.equal(await resize(640, 360), 640);
   assert.equal(await sendsOnly(host, "h", 640), "h 640", "640×360: the half layer's encoding carries the full size, f stops");
+  // At the rates of their sizes: 320×180 at q's, 640×360 at h's (they were
+  // h's and f's, and Chromium sent the 320×180 layer at up to 375 kbit/s).
+  assert.equal(await host.evaluate(() => pcs.flatMap((pc) => pc.getSenders()).filter((s) => s.track?.kind === "video")
+    .flatMap((s) => s.getParameters().encodings).map((e) => `${e.rid} /${e.scaleResolutionDownBy} ${e.maxBitrate / 1000}k`).join(", ")),
+  "q /2 150k, h /1 500k, f /1 1500k", "640×360: the encodings' scales and rates");
   assert.equal(await decodedWidth(viewer, people.Host.id, 640), 640);
 
   // Back to 720p: three layers again, and the viewer climbs to the top one.

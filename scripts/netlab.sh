@@ -24,6 +24,10 @@
 #                                (its queue was full; 0 if not shaped)
 #   netlab.sh loss N DIR PCT     drop PCT % of the UDP packets in DIR at random
 #   netlab.sh blackhole N on|off drop every packet of the lab's link, both ways
+#   netlab.sh dtlshole N on|off  drop the DTLS records on the lab's link, both
+#                                ways (UDP payloads whose first byte is 20-63,
+#                                RFC 7983): ICE's STUN and SRTP pass
+#   netlab.sh dtlsdrops N        prints the DTLS records dtlshole dropped
 #   netlab.sh readdress N        replace the lab's address by a new one
 #                                (10.231.N.3, .4, …); prints it
 #   netlab.sh addr N             prints the lab's current address
@@ -158,6 +162,7 @@ loss() {
 	local pct=$3 rule=
 	[[ "$pct" =~ ^[0-9]+$ ]] && [ "$pct" -le 100 ] || die "bad loss '$pct' (a whole percent)"
 	[ "$pct" -gt 0 ] && rule="meta l4proto udp numgen random mod 100 < $pct drop"
+	[ "$pct" -eq 100 ] && rule="meta l4proto udp drop" # nft takes no "< 100" of mod 100
 	case "$2" in
 	down) setrule input loss "$rule" ;;
 	up) setrule output loss "$rule" ;;
@@ -176,6 +181,32 @@ blackhole() {
 	esac
 	setrule input hole "$rule"
 	setrule output hole "$rule"
+}
+
+dtlshole() {
+	lab "$1"
+	in_ns nft delete table netdev "$TABLE-dtls" 2>/dev/null || true
+	case "${2:-}" in
+	on) ;;
+	off) return 0 ;;
+	*) die "dtlshole takes on or off" ;;
+	esac
+	# At the lab's device (netdev ingress and egress), not in its input and
+	# output chains: a packet dropped there fails the sender's send with
+	# EPERM, which no middlebox does.
+	local match='meta l4proto udp @th,64,8 20-63 counter drop'
+	in_ns nft -f - <<-EOF
+		table netdev $TABLE-dtls {
+			chain in { type filter hook ingress device "$NSIF" priority 0; policy accept; $match; }
+			chain out { type filter hook egress device "$NSIF" priority 0; policy accept; $match; }
+		}
+	EOF
+}
+
+dtlsdrops() {
+	lab "$1"
+	in_ns nft list table netdev "$TABLE-dtls" 2>/dev/null | sed -n 's/.*counter packets \([0-9]*\) .*/\1/p' |
+		awk '{ n += $1 } END { print n + 0 }'
 }
 
 addr() {
@@ -198,7 +229,7 @@ readdress() {
 }
 
 cmd=${1:-}
-[ -n "$cmd" ] || die "usage: netlab.sh up|down|exec|shape|unshape|drops|loss|blackhole|readdress|addr|check"
+[ -n "$cmd" ] || die "usage: netlab.sh up|down|exec|shape|unshape|drops|loss|blackhole|dtlshole|dtlsdrops|readdress|addr|check"
 shift
 case "$cmd" in
 check) check ;;
@@ -210,6 +241,8 @@ unshape) check; unshape "$@" ;;
 drops) check; drops "$@" ;;
 loss) check; loss "$@" ;;
 blackhole) check; blackhole "$@" ;;
+dtlshole) check; dtlshole "$@" ;;
+dtlsdrops) check; dtlsdrops "$@" ;;
 readdress) check; readdress "$@" ;;
 addr) check; addr "$@" ;;
 *) die "unknown command '$cmd'" ;;

@@ -29,7 +29,8 @@ pin() {
 	pion-webrtc)
 		# Moves pion/ice, pion/dtls and crypto/x509 code of shared files
 		# behind `!js`, so that the wasm SDK stops linking a transport stack
-		# it never runs; hands the SFU its SRTP keys.
+		# it never runs; hands the SFU its SRTP keys; lets it turn off
+		# the DTLS retransmission backoff.
 		MODULE=github.com/pion/webrtc/v4
 		VERSION=v4.2.26
 		SUM=h1:RX3FUQVHhr488sgPFJWthbbtxpuYNm3XAgYDEj4RDyQ=
@@ -38,7 +39,8 @@ pin() {
 	pion-ice)
 		# A connected agent without keepalives or timeouts stops its
 		# 2-second connectivity-check timer; a check's success belongs to
-		# the pair it was sent on, not to the candidate that read it.
+		# the pair it was sent on, not to the candidate that read it; a
+		# request on a failed pair triggers a check of it.
 		MODULE=github.com/pion/ice/v4
 		VERSION=v4.4.8
 		SUM=h1:NB22Ze5WrgMjcf9L+O+1B29bl6anq+sbyvddImDLdhc=

@@ -1104,23 +1104,55 @@ func (s *Session) assign(ctx context.Context, p *pubConn, tracks []LocalTrack) (
 	return changed, nil
 }
 
+// cameraLayer is one simulcast layer of camera video.
+type cameraLayer = protocol.SimulcastLayer
+
 // cameraLayers are the simulcast layers of camera video, lowest first
 // (protocol.CameraLayers: the server reads the same table).
 var cameraLayers = protocol.CameraLayers
 
-// layersFor is the simulcast layers of a w×h camera: Chromium sends as
-// many as the resolution allows (three from 960×540, two from 480×270,
-// else one) and drops the others from the top, so the list is cut from
-// the bottom instead: the layers sent are always the highest. Unknown
-// sizes get all three.
-func layersFor(w, h int) []protocol.SimulcastLayer {
+// sizeLayers is how many simulcast layers Chromium sends for a w×h track:
+// three from 960×540 (and for an unknown size), two from 480×270, else one.
+func sizeLayers(w, h int) int {
 	switch px := w * h; {
 	case px == 0 || px >= 960*540:
-		return cameraLayers
+		return 3
 	case px >= 480*270:
-		return cameraLayers[1:]
+		return 2
 	}
-	return nil
+	return 1
+}
+
+// sentLayer is the i-th lowest of the n layers sent of the of layers a
+// track's size allows (sizeLayers; n ≤ of): the scale of the i-th of the
+// top n camera layers (the top one is the track's full size) and the rate
+// of the camera layer of its size, of-n+i: a 640×360 track's two layers
+// are a 720p camera's q and h in size (320×180 and 640×360), and take
+// their 150 and 500 kbit/s (LiveKit's h180 and h360 presets: 160 and
+// 450). With the top layers' rates its 320×180 layer was allowed
+// 500 kbit/s, and Chromium sent it at up to 375 kbit/s, more than a
+// 300 kbit/s viewer can take.
+func sentLayer(i, n, of int) cameraLayer {
+	l := cameraLayers[len(cameraLayers)-n+i]
+	l.MaxBitrate = cameraLayers[of-n+i].MaxBitrate
+	return l
+}
+
+// layersFor is the simulcast layers of a w×h camera, nil for one: Chromium
+// sends as many as the resolution allows (sizeLayers) and drops the
+// others from the top, so the list is cut from the bottom instead: the
+// layers sent are always the highest, at the rates of their sizes
+// (sentLayer).
+func layersFor(w, h int) []cameraLayer {
+	n := sizeLayers(w, h)
+	if n < 2 {
+		return nil
+	}
+	out := make([]cameraLayer, n)
+	for i := range out {
+		out[i] = sentLayer(i, n, n)
+	}
+	return out
 }
 
 // layerEncoding is how one encoding of a simulcast sender is set.
@@ -1138,8 +1170,9 @@ type layerEncoding struct {
 // put on the camera's sender (a page's 320×240 canvas) went out as
 // whichever layer the server's pauses made the lowest active one, and a
 // viewer moving to the full layer waited for it forever while the half
-// one played. So the lowest encodings take the sizes and rates of the top
-// layers the track allows and the others stop, whatever is paused; while
+// one played. So the lowest encodings take the sizes of the top layers
+// the track allows, at the rates of those sizes (sentLayer), and the
+// others stop, whatever is paused; while
 // one of those is watched (not paused), the top one it allows goes on in
 // its place (the server sees the others stall and moves their viewers).
 // Nil for rids that are not such a tail.
@@ -1162,7 +1195,7 @@ func fitLayers(rids []string, w, h int, paused map[string]bool) []layerEncoding 
 	for i, rid := range rids {
 		l := cameraLayers[top+i]
 		if i < allowed {
-			l = cameraLayers[len(cameraLayers)-allowed+i]
+			l = sentLayer(i, allowed, sizeLayers(w, h))
 		}
 		active := i < allowed && (!paused[rid] || i == allowed-1 && watched)
 		out[i] = layerEncoding{Active: active, ScaleDown: l.ScaleDown, MaxBitrate: l.MaxBitrate}
@@ -1171,8 +1204,8 @@ func fitLayers(rids []string, w, h int, paused map[string]bool) []layerEncoding 
 }
 
 // allowedLayers is how many of a sender's n encodings Chromium sends for a
-// w×h track (at least one).
-func allowedLayers(w, h, n int) int { return min(max(len(layersFor(w, h)), 1), n) }
+// w×h track.
+func allowedLayers(w, h, n int) int { return min(sizeLayers(w, h), n) }
 
 // layerFit is what a simulcast sender's encodings were last fitted to: how
 // many it has (0: not a simulcast sender) and the size of its track then

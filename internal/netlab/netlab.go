@@ -109,6 +109,18 @@ func (l *Lab) BlackHole(on bool) error {
 	return err
 }
 
+// DropDTLS drops the DTLS records on the link, both ways (UDP payloads
+// whose first byte is 20-63, RFC 7983: ICE's STUN and SRTP pass), until
+// called with false.
+func (l *Lab) DropDTLS(on bool) error {
+	arg := "off"
+	if on {
+		arg = "on"
+	}
+	_, err := l.do("dtlshole", arg)
+	return err
+}
+
 // Readdress replaces the lab's address by a new one, as a network change
 // does, and returns it.
 func (l *Lab) Readdress() (string, error) { return l.do("readdress") }

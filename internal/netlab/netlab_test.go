@@ -27,8 +27,13 @@ func TestMain(m *testing.M) {
 			os.Exit(1)
 		}
 		n, _ := strconv.Atoi(os.Getenv("NETLAB_COUNT"))
+		prefix := []byte{}
+		if p := os.Getenv("NETLAB_PREFIX"); p != "" {
+			b, _ := strconv.Atoi(p)
+			prefix = []byte{byte(b)}
+		}
 		for i := range n {
-			_, _ = c.Write([]byte(strconv.Itoa(i)))
+			_, _ = c.Write(append(prefix, strconv.Itoa(i)...))
 			time.Sleep(200 * time.Microsecond)
 		}
 	case "tcp":
@@ -50,6 +55,13 @@ func TestMain(m *testing.M) {
 // sendUDP runs a sender of count datagrams in the lab and returns how many
 // the host received and from which address.
 func sendUDP(t *testing.T, l *netlab.Lab, count int) (int, string) {
+	t.Helper()
+	return sendUDPWith(t, l, count, -1)
+}
+
+// sendUDPWith is sendUDP with each datagram's first byte first (none if
+// negative).
+func sendUDPWith(t *testing.T, l *netlab.Lab, count, first int) (int, string) {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", l.HostAddr+":0")
 	if err != nil {
@@ -81,6 +93,9 @@ func sendUDP(t *testing.T, l *netlab.Lab, count int) (int, string) {
 	}()
 	cmd := l.Command(os.Args[0], "-test.run=^$")
 	cmd.Env = append(os.Environ(), "NETLAB_HELPER=udp", "NETLAB_TARGET="+pc.LocalAddr().String(), "NETLAB_COUNT="+strconv.Itoa(count))
+	if first >= 0 {
+		cmd.Env = append(cmd.Env, "NETLAB_PREFIX="+strconv.Itoa(first))
+	}
 	cmd.Stderr = os.Stderr
 	if err := cmd.Run(); err != nil {
 		t.Fatal("sender:", err)
@@ -110,6 +125,36 @@ func TestLossBlackHoleReaddress(t *testing.T) {
 	}
 	if err := l.Loss(netlab.Up, 0); err != nil {
 		t.Fatal(err)
+	}
+
+	if err := l.Loss(netlab.Up, 100); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := sendUDP(t, l, 50); got != 0 {
+		t.Fatalf("100%% loss: %d datagrams arrived", got)
+	}
+	if err := l.Loss(netlab.Up, 0); err != nil {
+		t.Fatal(err)
+	}
+
+	// The DTLS filter: by the first byte (RFC 7983), DTLS dropped, STUN,
+	// SRTP and anything else passing.
+	if err := l.DropDTLS(true); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		first int
+		want  int
+	}{{22, 0}, {20, 0}, {63, 0}, {0, 50}, {1, 50}, {19, 50}, {64, 50}, {128, 50}} {
+		if got, _ := sendUDPWith(t, l, 50, tc.first); got != tc.want {
+			t.Errorf("DTLS dropped, first byte %d: %d of 50 arrived, want %d", tc.first, got, tc.want)
+		}
+	}
+	if err := l.DropDTLS(false); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := sendUDPWith(t, l, 50, 22); got != 50 {
+		t.Fatalf("DTLS passing again: %d of 50 arrived", got)
 	}
 
 	if err := l.BlackHole(true); err != nil {

@@ -174,7 +174,11 @@
 //     differs from its current remote description's and is not so marked
 //     answers it with a new peer connection. A subscribe PC the client
 //     closed is replaced only if the participant is still there 2 s later
-//     (a client closing it is usually leaving).
+//     (a client closing it is usually leaving). So is one whose ICE
+//     connected but whose DTLS handshake is not done 2 s later (4 s for
+//     the next one if it stalls too): the client's lost flights go again
+//     only after a timer that doubles each time, and an ICE restart keeps
+//     the stalled handshake.
 //
 // # ICE restarts and liveness
 //

@@ -117,6 +117,11 @@ const (
 	// less than this left (pion's generated certificates last a month).
 	certRenewBefore = 7 * 24 * time.Hour
 	closeTimeout    = 10 * time.Second
+	// dtlsStallTimeout is how long a subscribe PC may be ICE-connected
+	// without its DTLS handshake done before it is replaced by a new one
+	// (twice as long for the next one when it stalls too). On a working
+	// path the handshake takes one or two round trips after ICE connects.
+	dtlsStallTimeout = 2 * time.Second
 	// minRestartInterval spaces the replacements of a failed subscribe PC.
 	minRestartInterval = 2 * time.Second
 	// senderReportInterval spaces the RTCP sender reports of each slot (an
@@ -309,6 +314,12 @@ func New(cfg Config) (*SFU, error) {
 		// costs a flight each way and a second ClientHello per join
 		// (RFC 6347 4.2.1 leaves it to the server).
 		e.SetDTLSInsecureSkipHelloVerify(true)
+		// As a DTLS client (a publisher's connection: the server answers
+		// its offer, active; a relay's), a lost flight goes again every
+		// second, not after 1, 2, 4, 8 s: a presenter whose handshake was
+		// dropped for 10 s (a middlebox that passes ICE's checks) waited
+		// 5 s more for it. A handshake is a few packets.
+		e.SetDTLSDisableRetransmitBackoff(true)
 		// A viewer's mDNS names (xxx.local: a browser that has not asked
 		// for a camera) are not resolved: only the server's own LAN could,
 		// the viewer's checks reach the server anyway, and a pair whose

@@ -32,6 +32,7 @@ type subscriber struct {
 	iceRestart  bool      // the next offer restarts ICE
 	restarting  bool      // the outstanding offer restarts ICE
 	lastRestart time.Time // of the subscribe PC
+	stalls      int       // PCs replaced in a row for a stalled DTLS handshake
 
 	connected atomic.Bool
 	path      atomic.Pointer[peerPath] // the connected PC's, if the SFU sends itself
@@ -72,6 +73,7 @@ type subscriber struct {
 	wakeCh    chan struct{}
 	connCh    chan struct{}
 	failCh    chan *webrtc.PeerConnection // a subscribe PC that failed or was closed by the client
+	stallCh   chan *webrtc.PeerConnection // a subscribe PC whose DTLS handshake stalled
 	answerCh  chan answerReq
 	restartCh chan chan error // the client asks for an ICE restart
 	resyncCh  chan struct{}   // the participant resumed on a new signaling connection
@@ -90,6 +92,7 @@ func newSubscriber(p *Participant) *subscriber {
 		wakeCh:    make(chan struct{}, 1),
 		connCh:    make(chan struct{}, 1),
 		failCh:    make(chan *webrtc.PeerConnection, 1),
+		stallCh:   make(chan *webrtc.PeerConnection, 1),
 		answerCh:  make(chan answerReq),
 		restartCh: make(chan chan error),
 		resyncCh:  make(chan struct{}, 1),
@@ -429,6 +432,9 @@ func (sb *subscriber) newPC() error {
 	}
 	gate := sb.p.candidateGate(protocol.PCSubscribe)
 	var pathOnce sync.Once // a PC's path is made once: it follows its ICE pair
+	var dtlsUp atomic.Bool
+	var stallOnce sync.Once
+	stallAfter := dtlsStallTimeout << min(sb.stalls, 1)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			gate.Add(protocol.ICECandidate(c.ToJSON()))
@@ -450,6 +456,18 @@ func (sb *subscriber) newPC() error {
 	}
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
 		live.state(st)
+		if (st == webrtc.ICEConnectionStateConnected || st == webrtc.ICEConnectionStateCompleted) && !dtlsUp.Load() {
+			stallOnce.Do(func() {
+				time.AfterFunc(stallAfter, func() {
+					if !dtlsUp.Load() && pc.ConnectionState() != webrtc.PeerConnectionStateClosed {
+						select {
+						case sb.stallCh <- pc:
+						default:
+						}
+					}
+				})
+			})
+		}
 		if st == webrtc.ICEConnectionStateConnected {
 			// Connected again after a restart: heard, as pion's agent was;
 			// what was sent meanwhile is not the new path's loss.
@@ -465,6 +483,7 @@ func (sb *subscriber) newPC() error {
 		sb.p.log().Debug("subscribe PC", "state", st.String())
 		switch st {
 		case webrtc.PeerConnectionStateConnected:
+			dtlsUp.Store(true)
 			pathOnce.Do(func() {
 				pp := newPeerPath(pc, sb.p.s.tap, sb.feedback, sb.rtcpToPion, heard)
 				if pp == nil {
@@ -550,6 +569,7 @@ func (sb *subscriber) loop() {
 		case <-coalesce.C:
 			ready = true
 		case <-sb.connCh:
+			sb.stalls = 0
 			for _, sl := range sb.slots {
 				sl.start()
 			}
@@ -623,6 +643,25 @@ func (sb *subscriber) loop() {
 				awaiting, dirty, ready = false, true, true
 				timer.Stop()
 			}
+		case pc := <-sb.stallCh:
+			if pc != sb.pc || sb.p.closed.Load() {
+				continue
+			}
+			// ICE is up and the DTLS handshake is not done: the client's
+			// first flights were lost, and it sends them again only after
+			// a timer that doubles each time (Chromium's from 50 ms, pion's
+			// from 1 s), so after a few seconds of loss it may wait as
+			// long again. An ICE restart keeps the stalled handshake; a
+			// new PC starts a new one at once.
+			sb.stalls++
+			sb.lastRestart = time.Now()
+			sb.p.log().Info("subscribe PC connected but its DTLS handshake stalled; offering a new one", "after", dtlsStallTimeout<<min(sb.stalls-1, 1))
+			if err := sb.restart(); err != nil {
+				sb.p.log().Error("cannot make a new subscribe PC", "err", err)
+				continue
+			}
+			awaiting, dirty, ready = false, true, true
+			timer.Stop()
 		case <-timer.C:
 			if awaiting && resends < maxOfferResends {
 				resends++

@@ -125,6 +125,17 @@ func (s *controllingSelector) HandleBindingRequest(message *stun.Message, local,
 	}
 	pair.UpdateRequestReceived()
 
+	if pair.state == CandidatePairStateFailed && s.agent.getSelectedPair() == nil {
+		// A request on a failed pair makes it waiting again and triggers a
+		// check (RFC 8445 §7.3.1.4): a path whose first checks were all
+		// lost (a network dark for the first seconds) is found once the
+		// peer's checks get through, not at the failed timeout.
+		pair.state = CandidatePairStateWaiting
+		pair.bindingRequestCount = 0
+		s.PingCandidate(local, remote)
+		pair.bindingRequestCount++
+	}
+
 	if pair.state == CandidatePairStateSucceeded && s.nominatedPair == nil && s.agent.getSelectedPair() == nil {
 		bestPair := s.agent.getBestAvailableCandidatePair()
 		if bestPair == nil {

@@ -444,6 +444,10 @@ func (t *DTLSTransport) dtlsSharedOptions(certificate tls.Certificate) []dtls.Op
 		)
 	}
 
+	if t.api.settingEngine.dtls.disableRetransmitBackoff {
+		sharedOpts = append(sharedOpts, dtls.WithDisableRetransmitBackoff(true))
+	}
+
 	if t.api.settingEngine.replayProtection.DTLS != nil {
 		sharedOpts = append(
 			sharedOpts,

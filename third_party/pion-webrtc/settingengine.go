@@ -70,6 +70,7 @@ type SettingEngine struct {
 		insecureSkipHelloVerify       bool
 		disableInsecureSkipVerify     bool
 		retransmissionInterval        time.Duration
+		disableRetransmitBackoff      bool
 		ellipticCurves                []dtlsElliptic.Curve
 		connectContextMaker           func() (context.Context, func())
 		extendedMasterSecret          dtls.ExtendedMasterSecretType
@@ -546,6 +547,13 @@ func (e *SettingEngine) SetReceiveMTU(receiveMTU uint) {
 // SetDTLSRetransmissionInterval sets the retranmission interval for DTLS.
 func (e *SettingEngine) SetDTLSRetransmissionInterval(interval time.Duration) {
 	e.dtls.retransmissionInterval = interval
+}
+
+// SetDTLSDisableRetransmitBackoff keeps the DTLS retransmission interval
+// fixed: a lost flight is sent again every interval instead of after an
+// interval that doubles each time.
+func (e *SettingEngine) SetDTLSDisableRetransmitBackoff(disable bool) {
+	e.dtls.disableRetransmitBackoff = disable
 }
 
 // SetDTLSInsecureSkipHelloVerify sets the skip HelloVerify flag for DTLS.
