@@ -224,17 +224,24 @@ func TestRestartInTheDarkIsRepeated(t *testing.T) {
 	}
 }
 
-// darkablePresenter joins a presenter whose media socket the test can
-// black-hole (its WebSocket stays up), with its Options adjusted by opts
-// if set, and waits until host receives its video and audio.
-func (r *room) darkablePresenter(t *testing.T, host *user, opts func(*Options)) (*user, *netproxy.HoleConn) {
+// holeConn is a loopback UDP socket the test can black-hole (all of it,
+// or DTLS only), closed with the test.
+func holeConn(t *testing.T) *netproxy.HoleConn {
 	t.Helper()
 	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { udp.Close() })
-	hc := &netproxy.HoleConn{PacketConn: udp}
+	return &netproxy.HoleConn{PacketConn: udp}
+}
+
+// darkablePresenter joins a presenter whose media socket the test can
+// black-hole (its WebSocket stays up), with its Options adjusted by opts
+// if set, and waits until host receives its video and audio.
+func (r *room) darkablePresenter(t *testing.T, host *user, opts func(*Options)) (*user, *netproxy.HoleConn) {
+	t.Helper()
+	hc := holeConn(t)
 	r.opts = func(o *Options) {
 		o.API, o.Loopback = nil, true
 		o.SettingEngine = func(se *webrtc.SettingEngine) {
@@ -273,12 +280,7 @@ func TestStalledDTLSGetsANewConnection(t *testing.T) {
 	publishAV(t, ctx, presenter)
 	pp := presenter.peerID()
 
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { udp.Close() })
-	hc := &netproxy.HoleConn{PacketConn: udp}
+	hc := holeConn(t)
 	hc.DropDTLS(true)
 	r.opts = func(o *Options) {
 		o.API, o.Loopback = nil, true
@@ -319,12 +321,7 @@ func TestStalledDTLSGetsANewConnection(t *testing.T) {
 func TestPublishDTLSFlightsEverySecond(t *testing.T) {
 	r := newRoom(t, 20*time.Second)
 	host := r.join("host", presetHost)
-	udp, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { udp.Close() })
-	hc := &netproxy.HoleConn{PacketConn: udp}
+	hc := holeConn(t)
 	r.opts = func(o *Options) {
 		o.API, o.Loopback, o.RequestTimeout = nil, true, deadline
 		o.SettingEngine = func(se *webrtc.SettingEngine) {
