@@ -82,6 +82,24 @@ func guessRate(t allocTrack, i int) float64 {
 	return table(i)
 }
 
+// unknown reports whether layer i's rate is not to be trusted as
+// measured: paused before it flowed for rateSettle, or flowing for less
+// than that and not the layer the viewer plays. A layer that has just
+// started sends less than it will (its encoder ramps up): a viewer cut
+// to 300 kbit/s 0.6 s after the full layer came took the half layer,
+// then flowing for a second at 208 kbit/s, and had to go down again.
+// (The layer it plays is what it measures: the viewer takes it in.)
+func (t allocTrack) unknown(i int) bool {
+	paused := i < len(t.paused) && t.paused[i]
+	switch {
+	case paused:
+		return i >= len(t.known) || !t.known[i]
+	case i < len(t.known):
+		return !t.known[i] && i != t.cur
+	}
+	return false
+}
+
 // chooseLayers returns the layer of each track for a budget in bit/s
 // (the estimate less audio) at now, and updates each track's choice.
 func chooseLayers(budget float64, tracks []allocTrack, now int64) []int {
@@ -89,7 +107,7 @@ func chooseLayers(budget float64, tracks []allocTrack, now int64) []int {
 	for ti, t := range tracks {
 		var guessed []float64
 		for i, r := range t.rates {
-			if r >= 0 && i < len(t.paused) && t.paused[i] && (i >= len(t.known) || !t.known[i]) {
+			if r >= 0 && t.unknown(i) {
 				if guessed == nil {
 					guessed = slices.Clone(t.rates)
 				}

@@ -57,6 +57,8 @@ func TestChooseLayers(t *testing.T) {
 			paused: []bool{false, true, false}, known: []bool{true, false, false}}}, 0, []int{0}},
 		{"a paused layer known costs what it measured", 700e3, []allocTrack{{rates: []float64{150e3, 300e3, 1600e3}, cur: 2,
 			paused: []bool{true, true, false}, known: []bool{true, true, true}}}, 0, []int{1}},
+		{"cut: a flowing layer not known, not the one it plays, costs the guess", 300e3, []allocTrack{{rates: []float64{90e3, 200e3, 700e3}, cur: 2,
+			paused: []bool{false, false, false}, known: []bool{true, false, true}}}, 0, []int{0}},
 		{"a flowing layer not known costs what it measures", 300e3, []allocTrack{{rates: []float64{150e3, 90e3, 1400e3}, cur: 1,
 			paused: []bool{true, false, true}, known: []bool{true, false, true}}}, 0, []int{1}},
 	}

@@ -368,7 +368,8 @@
 //     ramps a layer up as it starts) costs at least the nearest layer whose
 //     rate is known, scaled by the SDK's table (protocol.CameraLayers), or
 //     the table's rate (guessRate): its own rate is the one it had as it
-//     started.
+//     started. So does a layer flowing for less than 3 s that the viewer
+//     does not play (allocTrack.unknown): it is still ramping up.
 //
 // Layers nobody watches (no slot in their fan-out for 1 s, from their
 // arrival or since their last viewer left) are paused at
