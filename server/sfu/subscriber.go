@@ -325,6 +325,11 @@ func (sb *subscriber) holdLayers() {
 	}
 }
 
+// dtlsStallAfter is how long a subscribe PC may be ICE-connected without
+// its DTLS handshake done after stalls PCs in a row were replaced for it:
+// dtlsStallTimeout, doubled from the second (a slow link's handshake).
+func dtlsStallAfter(stalls int) time.Duration { return dtlsStallTimeout << min(stalls, 1) }
+
 // switchGiveUp is how long a slot that plays a layer that flows waits for
 // the one it switches to when that one is stalled: a browser restarting
 // its encoder for a layer we resumed can take over a second under load,
@@ -434,7 +439,7 @@ func (sb *subscriber) newPC() error {
 	var pathOnce sync.Once // a PC's path is made once: it follows its ICE pair
 	var dtlsUp atomic.Bool
 	var stallOnce sync.Once
-	stallAfter := dtlsStallTimeout << min(sb.stalls, 1)
+	stallAfter := dtlsStallAfter(sb.stalls)
 	pc.OnICECandidate(func(c *webrtc.ICECandidate) {
 		if c != nil {
 			gate.Add(protocol.ICECandidate(c.ToJSON()))
@@ -557,6 +562,15 @@ func (sb *subscriber) loop() {
 	coalesce := time.NewTimer(time.Hour)
 	coalesce.Stop()
 	defer coalesce.Stop()
+	// offerNewPC replaces the subscribe PC and has its offer made at once.
+	offerNewPC := func() {
+		if err := sb.restart(); err != nil {
+			sb.p.log().Error("cannot make a new subscribe PC", "err", err)
+			return
+		}
+		awaiting, dirty, ready = false, true, true
+		timer.Stop()
+	}
 	for {
 		select {
 		case <-sb.p.done:
@@ -636,12 +650,7 @@ func (sb *subscriber) loop() {
 				dirty, ready = true, true
 			} else {
 				sb.p.log().Info("subscribe PC closed by the client; offering a new one")
-				if err := sb.restart(); err != nil {
-					sb.p.log().Error("cannot make a new subscribe PC", "err", err)
-					continue
-				}
-				awaiting, dirty, ready = false, true, true
-				timer.Stop()
+				offerNewPC()
 			}
 		case pc := <-sb.stallCh:
 			if pc != sb.pc || sb.p.closed.Load() {
@@ -653,15 +662,10 @@ func (sb *subscriber) loop() {
 			// from 1 s), so after a few seconds of loss it may wait as
 			// long again. An ICE restart keeps the stalled handshake; a
 			// new PC starts a new one at once.
+			sb.p.log().Info("subscribe PC connected but its DTLS handshake stalled; offering a new one", "after", dtlsStallAfter(sb.stalls))
 			sb.stalls++
 			sb.lastRestart = time.Now()
-			sb.p.log().Info("subscribe PC connected but its DTLS handshake stalled; offering a new one", "after", dtlsStallTimeout<<min(sb.stalls-1, 1))
-			if err := sb.restart(); err != nil {
-				sb.p.log().Error("cannot make a new subscribe PC", "err", err)
-				continue
-			}
-			awaiting, dirty, ready = false, true, true
-			timer.Stop()
+			offerNewPC()
 		case <-timer.C:
 			if awaiting && resends < maxOfferResends {
 				resends++
