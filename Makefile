@@ -124,8 +124,8 @@ test-native:
 	fi
 	@# the pion/webrtc patch: the browser build's candidate lines, against pion/ice; the certificate's parsed leaf for dtls, the peer's fingerprint of its DER
 	cd third_party/pion-webrtc && $(GO) test $(GO_TEST_FLAGS) -run 'Candidate|CertificateTLSLeaf|PeerFingerprintOfDER' .
-	@# the pion/ice patch: a connected agent without keepalives or timeouts has no timer; a success belongs to the pair checked; a request on a failed pair triggers a check
-	cd third_party/pion-ice && $(GO) test $(GO_TEST_FLAGS) -run 'ConnectivityCheck|RequestOnFailedPair' .
+	@# the pion/ice patch: a connected agent without keepalives or timeouts has no timer; a success belongs to the pair checked; a request on a failed pair triggers a check; failed pairs are checked again while nothing is selected
+	cd third_party/pion-ice && $(GO) test $(GO_TEST_FLAGS) -run 'ConnectivityCheck|RequestOnFailedPair|FailedPairsCheckedAgain' .
 
 test-wasm:
 	STAGEKIT_SERVER_BIN=$(BIN)/stageserver GOOS=js GOARCH=wasm \

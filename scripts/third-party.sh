@@ -40,7 +40,8 @@ pin() {
 		# A connected agent without keepalives or timeouts stops its
 		# 2-second connectivity-check timer; a check's success belongs to
 		# the pair it was sent on, not to the candidate that read it; a
-		# request on a failed pair triggers a check of it.
+		# request on a failed pair triggers a check of it; while nothing
+		# is selected, a failed pair is checked again a second later.
 		MODULE=github.com/pion/ice/v4
 		VERSION=v4.4.8
 		SUM=h1:NB22Ze5WrgMjcf9L+O+1B29bl6anq+sbyvddImDLdhc=

@@ -856,7 +856,21 @@ func (a *Agent) pingAllCandidates() {
 		a.log.Warn("Failed to ping without candidate pairs. Connection is not possible yet.")
 	}
 
+	now := time.Now()
 	for _, p := range a.checklist {
+		if p.state == CandidatePairStateFailed && now.Sub(p.failedAt) >= failedPairRecheckInterval {
+			// Still no selected pair (this runs only then): check a failed
+			// pair again, a round of maxBindingRequests checks, a while
+			// after it failed. Both agents' first checks may all have been
+			// lost (a network dark for its first seconds), and the request
+			// that would trigger a check (RFC 8445 §7.3.1.4) never comes
+			// if the peer gave up too, as pion does: two pion agents then
+			// waited for the failed timeout. RFC 8445 lets an agent check
+			// a pair again; Chromium keeps pinging until it connects.
+			a.log.Tracef("Checking failed pair %s again", p)
+			p.state = CandidatePairStateWaiting
+			p.bindingRequestCount = 0
+		}
 		if p.state == CandidatePairStateWaiting {
 			p.state = CandidatePairStateInProgress
 		} else if p.state != CandidatePairStateInProgress {
@@ -866,6 +880,7 @@ func (a *Agent) pingAllCandidates() {
 		if p.bindingRequestCount > a.maxBindingRequests {
 			a.log.Tracef("Maximum requests reached for pair %s, marking it as failed", p)
 			p.state = CandidatePairStateFailed
+			p.failedAt = now
 		} else {
 			a.getSelector().PingCandidate(p.Local, p.Remote)
 			p.bindingRequestCount++

@@ -60,6 +60,10 @@ const (
 
 	// maxBindingRequestTimeout is the wait time before binding requests can be deleted.
 	maxBindingRequestTimeout = 4000 * time.Millisecond
+
+	// failedPairRecheckInterval is how long a pair stays failed before an
+	// agent with no selected pair checks it again (pingAllCandidates).
+	failedPairRecheckInterval = time.Second
 )
 
 func defaultCandidateTypes() []CandidateType {

@@ -32,6 +32,7 @@ type CandidatePair struct {
 	state                    CandidatePairState
 	nominated                bool
 	nominateOnBindingSuccess bool
+	failedAt                 time.Time // when pingAllCandidates last marked it failed
 
 	// stats
 	currentRoundTripTime int64 // in ns
