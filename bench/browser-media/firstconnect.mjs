@@ -15,15 +15,12 @@
 //   node bench/browser-media/firstconnect.mjs   (CASES=dtls3,dtls10,dtls13,dark3,dark10,pubdtls3,pubdtls10 BENCH_FIRSTCONNECT_RUNS=1)
 //
 // Needs `make build` first (bin/stageserver and web/sdk).
-import { startServer, createMeeting, launch, secureOrigin } from "../../e2e/lib.mjs";
-import { unavailable, makeLab } from "../../e2e/netlab.mjs";
-import { openJoined } from "./lib.mjs";
+import { createMeeting } from "../../e2e/lib.mjs";
+import { openJoined, labBench } from "./lib.mjs";
 
-const skip = unavailable();
-if (skip) {
-  console.log(`first-connection benchmark skipped: ${skip}`);
-  process.exit(0);
-}
+const bench = await labBench("first-connection");
+if (!bench) process.exit(0);
+const { lab, server, outside, inside } = bench;
 const cases = (process.env.CASES || "dtls3,dtls10,dtls13,dark3,dark10,pubdtls3,pubdtls10").split(",").map((c) => {
   const [, kind, secs] = /^(dtls|dark|pubdtls)(\d+(?:\.\d+)?)$/.exec(c) ?? [];
   if (!kind) throw new Error(`bad case ${c}`);
@@ -32,10 +29,6 @@ const cases = (process.env.CASES || "dtls3,dtls10,dtls13,dark3,dark10,pubdtls3,p
 const runs = Number(process.env.BENCH_FIRSTCONNECT_RUNS || 1);
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const lab = makeLab();
-const server = await startServer(["-addr", `${lab.hostAddr}:0`, "-grace", "20s"]);
-const outside = await launch([secureOrigin(server.url)]);
-const inside = await lab.launch([secureOrigin(server.url)]);
 try {
   for (const c of cases) {
     const figures = [];
@@ -88,8 +81,5 @@ try {
     console.log(`${what} → first frame after the drop ends: ${figures.map((f) => `${f} ms`).join(", ")}`);
   }
 } finally {
-  await inside.close();
-  await outside.close();
-  await server.stop();
-  lab.close();
+  await bench.close();
 }

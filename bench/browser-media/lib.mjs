@@ -1,6 +1,31 @@
 // Shared by the browser media benchmarks: a joined meeting page, the runs,
 // the figures' lines.
 export { openJoined } from "../../e2e/lib.mjs";
+import { startServer, launch, secureOrigin } from "../../e2e/lib.mjs";
+import { unavailable, makeLab } from "../../e2e/netlab.mjs";
+
+// labBench starts what the link-lab benchmarks share: a lab
+// (scripts/netlab.sh; needs root), the real server on the lab's host
+// address, a Chromium outside the lab and one inside. null, said why,
+// where no lab can be made. close ends them all.
+export async function labBench(name) {
+  const skip = unavailable();
+  if (skip) {
+    console.log(`${name} benchmark skipped: ${skip}`);
+    return null;
+  }
+  const lab = makeLab();
+  const server = await startServer(["-addr", `${lab.hostAddr}:0`, "-grace", "20s"]);
+  const outside = await launch([secureOrigin(server.url)]);
+  const inside = await lab.launch([secureOrigin(server.url)]);
+  const close = async () => {
+    await inside.close();
+    await outside.close();
+    await server.stop();
+    lab.close();
+  };
+  return { lab, server, outside, inside, close };
+}
 
 // measure runs one() once cold and then runs times, fails on page errors,
 // and returns the cold sample and the others.

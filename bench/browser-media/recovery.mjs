@@ -14,23 +14,16 @@
 //   node bench/browser-media/recovery.mjs   (BENCH_RUNS=5 by default)
 //
 // Needs `make build` first (bin/stageserver and web/sdk).
-import { startServer, createMeeting, launch, secureOrigin } from "../../e2e/lib.mjs";
-import { unavailable, makeLab } from "../../e2e/netlab.mjs";
-import { openJoined, line } from "./lib.mjs";
+import { createMeeting } from "../../e2e/lib.mjs";
+import { openJoined, line, labBench } from "./lib.mjs";
 
-const skip = unavailable();
-if (skip) {
-  console.log(`recovery benchmark skipped: ${skip}`);
-  process.exit(0);
-}
+const bench = await labBench("recovery");
+if (!bench) process.exit(0);
+const { lab, server, outside, inside } = bench;
 const runs = Number(process.env.BENCH_RUNS || 5);
 const T = { timeout: 30000 };
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 
-const lab = makeLab();
-const server = await startServer(["-addr", `${lab.hostAddr}:0`, "-grace", "20s"]);
-const outside = await launch([secureOrigin(server.url)]);
-const inside = await lab.launch([secureOrigin(server.url)]);
 try {
   // Shows the user's video in a <video> whose presented frames are
   // timestamped (performance.now()).
@@ -122,8 +115,5 @@ try {
     console.log(line("black hole lifted: host sees it back", back, 50));
   }
 } finally {
-  await inside.close();
-  await outside.close();
-  await server.stop();
-  lab.close();
+  await bench.close();
 }

@@ -328,7 +328,10 @@
 // between them with the source switch above: at the new layer's keyframe,
 // which it requests (again every second while it waits: a lost keyframe
 // would otherwise keep it waiting for good), the old layer going on until
-// then.
+// then; but a switch down because the viewer's link no longer fits the
+// old layer stops it at the end of its frame (slot.cutting): its frames
+// would only fill the link's queue, arrive broken, and have the new
+// layer's keyframe wait behind them and lose packets to the drops.
 //
 // Which layer a viewer gets (allocate.go, bwe.go):
 //

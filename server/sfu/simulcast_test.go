@@ -447,18 +447,18 @@ func TestLayerSwitchAsksAgain(t *testing.T) {
 			return false
 		}
 	}
-	sl.setLayer(2)
+	sl.setLayer(2, false)
 	if asked() {
 		t.Fatal("asked again at once")
 	}
 	sl.mu.Lock()
 	sl.nextAsked -= int64(switchRetry)
 	sl.mu.Unlock()
-	sl.setLayer(2)
+	sl.setLayer(2, false)
 	if !asked() {
 		t.Fatal("not asked again after switchRetry")
 	}
-	sl.setLayer(2)
+	sl.setLayer(2, false)
 	if asked() {
 		t.Fatal("asked twice within switchRetry")
 	}
@@ -506,5 +506,94 @@ func TestProbeTrain(t *testing.T) {
 	}
 	if err := viewer.errs(); err != nil {
 		t.Error(err)
+	}
+}
+
+// rtpRecorder is a slot's stream to the viewer: it keeps what is written.
+type rtpRecorder struct{ sent []rtp.Header }
+
+func (w *rtpRecorder) WriteRTP(h *rtp.Header, _ []byte) (int, error) {
+	w.sent = append(w.sent, *h)
+	return 0, nil
+}
+func (w *rtpRecorder) Write(b []byte) (int, error) { return len(b), nil }
+
+// A switch down for congestion stops the layer the slot carries at the
+// end of its frame, not at the lower layer's keyframe; a switch down that
+// is not (the viewer's cap) keeps it until then. A cut layer the viewer
+// goes back to starts again at its own keyframe. Whatever is cut, the
+// viewer's sequence numbers have no gap and each layer starts at a
+// keyframe.
+func TestSwitchDownCut(t *testing.T) {
+	// step: a packet of layer ("q", "f"; "F"/"Q": a keyframe's first
+	// packet), ending a frame or not ("." does), or a call of setLayer
+	// ("down", "cut" to q; "back" to f); want: the layer of each packet
+	// the viewer got.
+	cases := []struct {
+		name  string
+		steps []string
+		want  string
+	}{
+		{"cut at the end of the frame", []string{"F.", "f", "cut", "f.", "f", "f.", "q.", "Q", "q.", "f."}, "FffQq"},
+		{"down, not cut: on until the keyframe", []string{"F.", "f", "down", "f.", "f", "f.", "q.", "Q", "q.", "f."}, "FffffQq"},
+		{"cut between frames", []string{"F.", "cut", "f", "f.", "Q", "q."}, "FQq"},
+		{"cut, then back: the layer's keyframe", []string{"F.", "cut", "f.", "back", "f.", "q.", "F", "f.", "Q"}, "FFf"},
+		{"down, then back: on as before", []string{"F.", "down", "f.", "back", "f.", "Q", "f."}, "Ffff"},
+		{"a cut that finds it at a keyframe's end", []string{"F.", "f.", "cut", "f.", "Q."}, "FfQ"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			g := &layerGroup{tell: func() {}, rids: []string{"q", "h", "f"}}
+			n := len(g.rids)
+			g.paused, g.seen, g.heardAt, g.resumedAt = make([]bool, n), make([]uint64, n), make([]int64, n), make([]int64, n)
+			g.stalled, g.flowSince, g.settled = make([]bool, n), make([]int64, n), make([]bool, n)
+			layer := map[byte]*source{}
+			for i, rid := range []byte{'q', 'h', 'f'} {
+				src := &source{video: true, pli: make(chan struct{}, 1), group: g, layer: i}
+				src.slots.Store(&noSlots)
+				g.layers = append(g.layers, src)
+				layer[rid] = src
+			}
+			defer func() {
+				if g.timer != nil {
+					g.timer.Stop()
+				}
+			}()
+			p := &Participant{sub: &subscriber{}}
+			p.sub.connected.Store(true)
+			rec := &rtpRecorder{}
+			sl := &slot{p: p, kind: webrtc.RTPCodecTypeVideo, ws: rec, group: g, clock: 90000}
+			sl.next = layer['f']
+			layer['f'].addSlot(sl)
+			seq := map[*source]uint16{}
+			var got []byte
+			for _, st := range c.steps {
+				switch st {
+				case "cut", "down":
+					sl.setLayer(0, st == "cut")
+					continue
+				case "back":
+					sl.setLayer(2, false)
+					continue
+				}
+				rid := st[0] | 0x20 // lower case
+				src := layer[rid]
+				seq[src]++
+				before := len(rec.sent)
+				sl.write(src, &packet{seq: seq[src] + uint16(src.layer)*1000, ts: uint32(seq[src]) * 3000,
+					marker: strings.HasSuffix(st, "."), keyframe: st[0] != rid}, time.Now().UnixNano())
+				if len(rec.sent) > before {
+					got = append(got, st[0])
+				}
+			}
+			if string(got) != c.want {
+				t.Errorf("the viewer got %q, want %q", got, c.want)
+			}
+			for i := 1; i < len(rec.sent); i++ {
+				if d := rec.sent[i].SequenceNumber - rec.sent[i-1].SequenceNumber; d != 1 {
+					t.Errorf("sequence number %d after %d", rec.sent[i].SequenceNumber, rec.sent[i-1].SequenceNumber)
+				}
+			}
+		})
 	}
 }

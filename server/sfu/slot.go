@@ -69,6 +69,14 @@ type slot struct {
 	// keyOnly: a relay's slot put back (resume) starts at a new keyframe,
 	// never with a catch-up.
 	keyOnly bool
+	// A switch down for congestion (setLayer's cut) stops the layer the
+	// slot carries at its next frame (cutting), and from then on sends
+	// none of it (cut) until the lower layer's keyframe: on a link that
+	// no longer fits the layer its frames only fill the link's queue, and
+	// arrive broken, while the keyframe waits behind them and loses
+	// packets to the drops they cause. frameEnded: the last packet sent
+	// ended a frame.
+	cutting, cut, frameEnded bool
 	// After a catch-up from the history, the fan-out's copies up to
 	// caughtUp (the source's numbers) were sent already.
 	caughtUp    uint16
@@ -107,7 +115,10 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 		}
 		sl.caughtUpSet = false
 	}
-	if cur := sl.rw.current(); cur != src {
+	if cur := sl.rw.current(); cur == src && (sl.cut || sl.cutting && sl.frameEnded && sl.next != nil) {
+		sl.cut = true
+		return
+	} else if cur != src {
 		if src != sl.next {
 			return
 		}
@@ -124,6 +135,7 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 			sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
 			// A catch-up's mark is in the numbers of the source it was for.
 			sl.next, sl.switchedAt, sl.caughtUpSet, sl.keyOnly = nil, now, false, false
+			sl.cutting, sl.cut = false, false
 			if old, ok := cur.(*source); ok && old != nil {
 				old.removeSlot(sl)
 			}
@@ -135,6 +147,7 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 	}
 	sl.srFrom, sl.srFromTS = src, p.ts
 	sl.send(seq, ts, p.marker, p.payload, pic, changed, now)
+	sl.frameEnded = p.marker
 	if p.marker && sl.probeDue {
 		sl.probeDue = false
 		sl.probe(now)
@@ -274,11 +287,21 @@ func (sl *slot) resume() {
 // layerGroup.pick) at that layer's next keyframe, which it requests (again
 // every switchRetry while it waits: a keyframe whose first packet was lost
 // on the way in, or a request the publisher let pass, would leave the
-// slot waiting for good); the current layer goes on until then. A no-op
+// slot waiting for good); the current layer goes on until then, unless
+// cut: a switch down because the viewer's link no longer fits the
+// current layer stops it at its next frame (see slot.cutting). A no-op
 // for a track of one layer.
-func (sl *slot) setLayer(layer int) {
+func (sl *slot) setLayer(layer int, cut bool) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
+	if cut {
+		defer func() {
+			// Waiting for a layer below the one it carries (set now, or
+			// before): that one stops at its next frame.
+			c, _ := sl.rw.current().(*source)
+			sl.cutting = sl.cutting || c != nil && sl.next != nil && sl.next.group == c.group && sl.next.layer < c.layer
+		}()
+	}
 	if sl.group == nil || sl.closed || sl.next != nil && sl.next.layer == layer && sl.next.group == sl.group {
 		// Already waiting for it (stalled or not: see allocate).
 		if now := time.Now().UnixNano(); !sl.closed && sl.next != nil && now-sl.nextAsked >= int64(switchRetry) {
@@ -295,14 +318,21 @@ func (sl *slot) setLayer(layer int) {
 	if sl.next != nil && sl.next != cur {
 		sl.next.removeSlot(sl)
 	}
+	now := time.Now().UnixNano()
 	if target == cur {
-		sl.next = nil // back to the layer it still carries
+		sl.next, sl.cutting = nil, false // back to the layer it still carries
+		if sl.cut {
+			// Some of its frames were not sent: it starts again at its
+			// next keyframe, its numbers going on from the last sent.
+			sl.rw.pause()
+			sl.next, sl.keyOnly, sl.nextSince, sl.nextAsked = cur, true, now, now
+			cur.requestKeyframe()
+		}
 		return
 	}
 	if !target.addSlot(sl) {
 		return
 	}
-	now := time.Now().UnixNano()
 	sl.next, sl.nextSince, sl.nextAsked = target, now, now
 	target.requestKeyframe()
 }
@@ -376,7 +406,7 @@ func (sl *slot) catchUp(src *source, now int64) bool {
 			if seq == from {
 				cur, _ := sl.rw.current().(*source)
 				sl.rw.switchTo(src, p.seq, p.ts, p.pic, now, sl.clock)
-				sl.next, sl.switchedAt = nil, now
+				sl.next, sl.switchedAt, sl.cutting, sl.cut = nil, now, false, false
 				if cur != nil && cur != src {
 					cur.removeSlot(sl)
 				}

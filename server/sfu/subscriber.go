@@ -230,11 +230,13 @@ func (sb *subscriber) allocate() {
 			sb.bweMu.Lock()
 			b := *sb.est
 			sb.bweMu.Unlock()
-			sb.p.log().Debug("simulcast layer", "track", slots[i].trackID, "from", tracks[i].cur, "to", l,
+			sb.p.log().Debug("simulcast layer", "track", slots[i].trackID, "from", tracks[i].cur, "to", l, "cut", picks[i] < tracks[i].cur,
 				"estimate", int(b.rate), "received", int(b.acked), "queue_us", b.queue, "loss", b.loss, "rates", tracks[i].rates,
 				"paced", sb.p.s.stats.paced.Load(), "paced_overflow", sb.p.s.stats.pacedOverflow.Load())
 		}
-		slots[i].setLayer(l)
+		// Down because its layer no longer fits (not the viewer's cap):
+		// the layer it carries stops now (slot.cutting).
+		slots[i].setLayer(l, picks[i] < tracks[i].cur)
 		if top := topLayer(tracks[i].rates, limit); l < top && probe < 0 {
 			probe = i
 		}
