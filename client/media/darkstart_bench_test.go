@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/webrtc/v4"
-
 	"github.com/stagekit/stagekit/internal/netproxy"
 	"github.com/stagekit/stagekit/internal/testserver"
 )
@@ -43,10 +41,8 @@ func BenchmarkDarkStart(b *testing.B) {
 		hc := &netproxy.HoleConn{PacketConn: udp}
 		hc.BlackHole(true)
 		return hc, func(o *Options) {
-			o.API, o.Loopback, o.RequestTimeout = nil, true, time.Minute
-			o.SettingEngine = func(se *webrtc.SettingEngine) {
-				se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
-			}
+			onHoleConn(o, hc)
+			o.RequestTimeout = time.Minute
 		}
 	}
 	// firstMedia waits (polling every 5 ms, up to a minute) for a packet

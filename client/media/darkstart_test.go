@@ -60,10 +60,7 @@ func TestViewerDarkStartGetsMedia(t *testing.T) {
 	hc := holeConn(t)
 	hc.BlackHole(true)
 	r.opts = func(o *Options) {
-		o.API, o.Loopback = nil, true
-		o.SettingEngine = func(se *webrtc.SettingEngine) {
-			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
-		}
+		onHoleConn(o, hc)
 	}
 	viewer := r.join("viewer", presetViewer)
 	r.opts = nil
@@ -83,10 +80,8 @@ func TestPresenterDarkStartPublishes(t *testing.T) {
 	hc := holeConn(t)
 	hc.BlackHole(true)
 	r.opts = func(o *Options) {
-		o.API, o.Loopback, o.RequestTimeout = nil, true, deadline
-		o.SettingEngine = func(se *webrtc.SettingEngine) {
-			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
-		}
+		onHoleConn(o, hc)
+		o.RequestTimeout = deadline
 	}
 	presenter := r.join("presenter", presetHost)
 	r.opts = nil

@@ -236,6 +236,15 @@ func holeConn(t *testing.T) *netproxy.HoleConn {
 	return &netproxy.HoleConn{PacketConn: udp}
 }
 
+// onHoleConn has the client o is for send its media through hc: the
+// default API (not the test's shared one), over loopback.
+func onHoleConn(o *Options, hc *netproxy.HoleConn) {
+	o.API, o.Loopback = nil, true
+	o.SettingEngine = func(se *webrtc.SettingEngine) {
+		se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
+	}
+}
+
 // darkablePresenter joins a presenter whose media socket the test can
 // black-hole (its WebSocket stays up), with its Options adjusted by opts
 // if set, and waits until host receives its video and audio.
@@ -243,10 +252,7 @@ func (r *room) darkablePresenter(t *testing.T, host *user, opts func(*Options)) 
 	t.Helper()
 	hc := holeConn(t)
 	r.opts = func(o *Options) {
-		o.API, o.Loopback = nil, true
-		o.SettingEngine = func(se *webrtc.SettingEngine) {
-			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
-		}
+		onHoleConn(o, hc)
 		if opts != nil {
 			opts(o)
 		}
@@ -283,10 +289,7 @@ func TestStalledDTLSGetsANewConnection(t *testing.T) {
 	hc := holeConn(t)
 	hc.DropDTLS(true)
 	r.opts = func(o *Options) {
-		o.API, o.Loopback = nil, true
-		o.SettingEngine = func(se *webrtc.SettingEngine) {
-			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
-		}
+		onHoleConn(o, hc)
 	}
 	viewer := r.join("viewer", presetViewer)
 	var first *webrtc.PeerConnection
@@ -323,10 +326,8 @@ func TestPublishDTLSFlightsEverySecond(t *testing.T) {
 	host := r.join("host", presetHost)
 	hc := holeConn(t)
 	r.opts = func(o *Options) {
-		o.API, o.Loopback, o.RequestTimeout = nil, true, deadline
-		o.SettingEngine = func(se *webrtc.SettingEngine) {
-			se.SetICEUDPMux(webrtc.NewICEUDPMux(se.LoggerFactory.NewLogger("udpmux"), hc))
-		}
+		onHoleConn(o, hc)
+		o.RequestTimeout = deadline
 	}
 	presenter := r.join("presenter", presetHost)
 	r.opts = nil
