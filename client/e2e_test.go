@@ -742,6 +742,9 @@ func TestRacesConverge(t *testing.T) {
 
 // A new process of the same user (Close, then Init with the same token)
 // within the grace period keeps its place: the pending request, the peer id.
+// The server noticed the old process's end first (the host saw the user
+// reconnecting before the new process started); the other order is
+// TestNewProcessBeforeTheCloseReplaces.
 func TestNewProcessWithinGraceKeepsRequest(t *testing.T) {
 	r := newRoom(t, 30*time.Second)
 	host := r.join("Host", stage.PresetWebinarHost)
@@ -752,12 +755,16 @@ func TestNewProcessWithinGraceKeepsRequest(t *testing.T) {
 	host.waitFor(evList)
 	peerID := viewer.m.Stage().PeerID()
 
+	mh := host.mark()
 	viewer.m.Close() // the process dies
 	if viewer.m.Self().RoomJoined {
 		t.Fatal("RoomJoined after Close")
 	}
 	wantCode(t, viewer.m.Stage().RequestAccess(ctx), client.CodeClosed)
-	mh := host.mark()
+	// Only once the server has seen the close does the new process start:
+	// before it, the new join would replace a connection the server still
+	// holds, and nobody would see the user away.
+	host.waitFor(evConnection)
 	back := r.init(p)
 	helloStatus := back.status() // the server may already say REQUESTED in hello
 	must(t, back.m.Join(ctx))
@@ -779,12 +786,65 @@ func TestNewProcessWithinGraceKeepsRequest(t *testing.T) {
 	}
 	// The host saw it reconnecting and back; neither leave nor join.
 	host.waitFor(evConnection)
-	host.waitFor(evConnection)
 	if evs := host.since(mh); len(evs) != 2 || evs[0].Name != client.EventParticipantConnection || !evs[0].Participant.Reconnecting ||
 		evs[1].Name != client.EventParticipantConnection || evs[1].Participant.Reconnecting {
 		t.Fatalf("host saw %v while the viewer came back", evs)
 	}
 	// The request is live: the host grants it.
+	must(t, host.m.Stage().GrantAccess(ctx, []string{p.ID}))
+	back.waitFor(evApproved)
+	back.waitFor(evStatus)
+}
+
+// A new process of the same user joins before the server has seen the old
+// one's close (here a black hole holds it; on a loaded machine the new
+// join can simply come first). The server replaces the old connection
+// (4030) as for a second client, and the user keeps its place. It was never
+// away as far as the server knew, so whoever sees it is told nothing: no
+// participantConnection, neither at the join nor when the stale close
+// arrives after it.
+func TestNewProcessBeforeTheCloseReplaces(t *testing.T) {
+	r := newRoom(t, 30*time.Second)
+	host := r.join("Host", stage.PresetWebinarHost)
+	p := r.add("Viewer", stage.PresetWebinarViewer)
+	viewer := r.connect(p)
+	must(t, viewer.m.Stage().RequestAccess(ctx))
+	host.waitFor(evNew)
+	host.waitFor(evList)
+	peerID := viewer.m.Stage().PeerID()
+
+	mh := host.mark()
+	viewer.px.BlackHole(true)
+	viewer.m.Close() // the process dies; the server hears nothing of it yet
+	back := r.connect(p)
+	if back.status() != req || back.m.Stage().PeerID() != peerID {
+		t.Fatalf("after the new join: %s, peer id kept %v", back.status(), back.m.Stage().PeerID() == peerID)
+	}
+	// The host's own call is answered after whatever the join told it.
+	hostSawNothing := func(when string) {
+		t.Helper()
+		reqs, err := host.m.Stage().GetAccessRequests(ctx)
+		must(t, err)
+		if len(reqs) != 1 || reqs[0].UserID != p.ID {
+			t.Fatalf("requests %s: %+v", when, reqs)
+		}
+		if evs := host.since(mh); len(evs) != 0 {
+			t.Fatalf("host saw %v %s", evs, when)
+		}
+	}
+	hostSawNothing("after the new join")
+
+	viewer.px.BlackHole(false) // the stale close reaches the server
+	hub := r.srv.App.Hub()
+	end := time.Now().Add(deadline)
+	for hub.Stats().Connections != 2 { // the host's and the new process's
+		if time.Now().After(end) {
+			t.Fatalf("the old connection is still open: %+v", hub.Stats())
+		}
+		time.Sleep(10 * time.Millisecond) // polling an observable, not synchronising
+	}
+	hostSawNothing("after the old connection ended")
+
 	must(t, host.m.Stage().GrantAccess(ctx, []string{p.ID}))
 	back.waitFor(evApproved)
 	back.waitFor(evStatus)

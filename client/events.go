@@ -44,7 +44,8 @@ const (
 	// EventParticipantConnection: another participant started or stopped
 	// reconnecting (its signaling connection dropped or its media went
 	// silent; the grace period keeps its place): Participant is its new
-	// state, with Reconnecting.
+	// state, with Reconnecting. A participant whose new connection
+	// replaced one the server still held was never away: no event.
 	EventParticipantConnection = "participantConnection"
 
 	// EventParticipantCount: the room's participant count changed (Count,

@@ -112,7 +112,10 @@ const (
 	// EventParticipantConnection says whether a participant is
 	// reconnecting (Participant.Reconnecting): its signaling connection
 	// dropped, or its media connection went silent, and the grace period
-	// keeps its place. Sent to whoever sees the participant.
+	// keeps its place. Sent to whoever sees the participant. A new
+	// connection that replaces one the server still holds (a second
+	// client, or a new process that came before the old one's close) sends
+	// none: the participant was never away.
 	EventParticipantConnection = "participantConnection"
 	// EventCount carries the room's participant count (Count). It has no
 	// seq: it is sent at most once per count interval, the latest value

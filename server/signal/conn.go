@@ -58,6 +58,8 @@ type socket interface {
 type conn struct {
 	hub *Hub
 	ws  socket
+	// serial numbers the connection on this node (edgeCall.Conn).
+	serial uint64
 
 	// out holds encoded frames for the writer goroutine, the only one that
 	// writes to ws. It never blocks a sender: when it is full the client is
@@ -127,7 +129,7 @@ func (c *conn) allowSnapshot(reqID uint64) bool {
 
 func newConn(h *Hub, ws socket) *conn {
 	return &conn{
-		hub: h, ws: ws,
+		hub: h, ws: ws, serial: h.connSerial.Add(1),
 		out:        newSendQueue(h.cfg.SendQueue, h.cfg.SendQueueBytes),
 		closing:    make(chan struct{}),
 		writerDone: make(chan struct{}),

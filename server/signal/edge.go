@@ -235,7 +235,7 @@ func (er *edgeRoom) migrate(owner string, why error) {
 			// The identity as of hello (c.id is the reader's own).
 			id := conns[i].ident.Load()
 			lost := er.hub.edgeMedia.isLost(memberKey{er.id, id.UserID})
-			calls = append(calls, edgeCall{Op: "join", User: id.UserID, Ident: id, PeerID: peers[i], MediaLost: lost})
+			calls = append(calls, edgeCall{Op: "join", User: id.UserID, Ident: id, PeerID: peers[i], MediaLost: lost, Conn: conns[i].serial})
 		}
 		got, err := er.callBatch(calls)
 		for i := from; i < to; i++ {
@@ -686,7 +686,7 @@ func gatherOn(batch []batchedCall, waited time.Duration) bool {
 // carries its user's media news as of now, in order with the news to come
 // (edgeMediaLiveness).
 func (er *edgeRoom) batched(c *conn, call edgeCall, wait bool) (edgeAnswer, error) {
-	call.User = c.id.UserID
+	call.User, call.Conn = c.id.UserID, c.serial
 	var done chan batchResult
 	if wait {
 		done = make(chan batchResult, 1)
@@ -807,7 +807,7 @@ var errMoved = errors.New("the room's owner is gone")
 // callOwner makes a call and turns the owner's refusal of the room (or its
 // silence) into errMoved.
 func (er *edgeRoom) callOwner(c *conn, call edgeCall) (edgeAnswer, error) {
-	call.User = c.id.UserID
+	call.User, call.Conn = c.id.UserID, c.serial
 	ans, err := er.call(context.Background(), call)
 	if err != nil {
 		er.hub.log.Warn("a call to the room's owner failed", "meeting", er.id, "owner", er.ownerURL(), "op", call.Op, "err", err)

@@ -174,3 +174,46 @@ func TestEdgeNodeGoneShowsItsUsersReconnecting(t *testing.T) {
 		t.Errorf("V1: in the room %v, %s", ok, st)
 	}
 }
+
+// A user's new connection on an edge joins while its old one there ends,
+// and the edge tells the owner of that end after the new join (in the
+// join's batch or a later one). Such a drop or leave is of a connection
+// the owner no longer has: the user stays, and nobody is told it is
+// reconnecting (on one node, room.dropped ignores a replaced connection
+// the same way). The current connection's drop still counts.
+func TestEdgeStaleDropAfterRejoinChangesNothing(t *testing.T) {
+	e, _, _ := edgeOwnerEnv(t)
+	host, _ := e.join("m", "Host", stage.PresetWebinarHost)
+	join := func(n uint64) edgeCall {
+		c := remoteJoin("m", "P", stage.PresetWebinarViewer)
+		c.Conn = n
+		return c
+	}
+	gone := func(op string, n uint64) edgeCall { return edgeCall{Op: op, User: "u-p", Conn: n} }
+	e.batch("m", join(1))
+	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantJoined {
+		t.Fatalf("host: %s", ev.raw)
+	}
+	attached := func(what string) {
+		t.Helper()
+		r := e.hub.existingRoom("m")
+		r.mu.Lock()
+		rm, timer := r.remote["u-p"], r.timers["u-p"]
+		r.mu.Unlock()
+		if rm == nil || rm.node != edgeNode || timer != nil {
+			t.Fatalf("%s: remote %+v, grace timer %v", what, rm, timer != nil)
+		}
+	}
+	e.batch("m", join(2), gone("drop", 1))
+	attached("the old connection's drop in the new join's batch")
+	e.batch("m", gone("drop", 1))
+	attached("the old connection's drop in a batch of its own")
+	e.batch("m", gone("leave", 1))
+	attached("the old connection's leave")
+	e.barrier("m", host) // the host was told nothing of it
+
+	e.batch("m", gone("drop", 2))
+	if ev := host.nextEvent(); ev.Event != protocol.EventParticipantConnection || ev.Participant.UserID != "u-p" || !ev.Participant.Reconnecting {
+		t.Fatalf("host after the current connection's drop: %s", ev.raw)
+	}
+}

@@ -31,6 +31,10 @@ type edgeCall struct {
 	// silent; Live: a media call's news (the user's media heard, or not).
 	MediaLost bool `json:"mediaLost,omitempty"`
 	Live      bool `json:"live,omitempty"`
+	// Conn numbers, on its edge, the connection a join, drop or leave is
+	// of: the owner ignores the drop or leave of a connection that a newer
+	// join replaced (0: unknown, it counts).
+	Conn uint64 `json:"conn,omitempty"`
 	// Calls are a batch's joins, actions, screen-share claims and
 	// releases, leaves, drops and media news, in the edge's order (each
 	// with its User, and Ident and PeerID for a join, Msg for an action).

@@ -100,6 +100,12 @@ func easyjson8bff5a73DecodeGithubComStagekitStagekitServerSignal(in *jlexer.Lexe
 			} else {
 				out.Live = bool(in.Bool())
 			}
+		case "conn":
+			if in.IsNull() {
+				in.Skip()
+			} else {
+				out.Conn = uint64(in.Uint64())
+			}
 		case "calls":
 			if in.IsNull() {
 				in.Skip()
@@ -185,6 +191,11 @@ func easyjson8bff5a73EncodeGithubComStagekitStagekitServerSignal(out *jwriter.Wr
 		const prefix string = ",\"live\":"
 		out.RawString(prefix)
 		out.Bool(bool(in.Live))
+	}
+	if in.Conn != 0 {
+		const prefix string = ",\"conn\":"
+		out.RawString(prefix)
+		out.Uint64(uint64(in.Conn))
 	}
 	if len(in.Calls) != 0 {
 		const prefix string = ",\"calls\":"

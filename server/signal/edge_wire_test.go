@@ -21,13 +21,13 @@ func TestEdgeWireCodec(t *testing.T) {
 	var answers []edgeAnswer
 	for name, p := range stage.BuiltinPresets() {
 		id := &auth.Identity{MeetingID: "m", UserID: "u-" + name, Name: "N " + name, CustomID: "c", Preset: p, MeetingTitle: "T"}
-		calls = append(calls, edgeCall{Op: "join", User: id.UserID, Ident: id, PeerID: "p-" + name})
+		calls = append(calls, edgeCall{Op: "join", User: id.UserID, Ident: id, PeerID: "p-" + name, Conn: 2})
 		self := protocol.Participant{UserID: id.UserID, Name: id.Name, PresetName: name, StageStatus: p.InitialStatus()}
 		answers = append(answers, edgeAnswer{Seq: 7, Snapshot: &protocol.Snapshot{Self: self, Participants: []protocol.Participant{self}, Count: 3, StartedAt: 12}})
 	}
 	calls = append(calls,
 		edgeCall{Op: "act", User: "v", Msg: &protocol.ClientMessage{V: 1, ID: 9, Type: protocol.TypeStageGrant, UserIDs: []string{"a", "b"}}},
-		edgeCall{Op: "leave", User: "w"}, edgeCall{Op: "drop", User: "x"})
+		edgeCall{Op: "leave", User: "w", Conn: 3}, edgeCall{Op: "drop", User: "x", Conn: 1 << 40})
 	answers = append(answers,
 		edgeAnswer{Seq: 8, Status: stage.Requested},
 		edgeAnswer{Error: protocol.NewError(protocol.CodeRoomMoved, "moved")},

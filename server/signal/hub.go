@@ -267,6 +267,7 @@ type Hub struct {
 	edgeBatches, edgeBatchedCalls atomic.Int64
 	msgsOut                       atomic.Int64
 	rejected                      atomic.Int64
+	connSerial                    atomic.Uint64 // the last connection's serial
 }
 
 type memberKey struct{ meetingID, userID string }

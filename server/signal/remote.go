@@ -113,6 +113,7 @@ type nodePart struct {
 // remoteMember is a member of the room connected to another node.
 type remoteMember struct {
 	node    string
+	conn    uint64 // its connection's number on node (edgeCall.Conn)
 	watcher bool
 	lost    bool // its node left the cluster: in its grace period
 }
@@ -347,7 +348,7 @@ func (h *Hub) answerEdge(call edgeCall) edgeAnswer {
 	case "snapshot", "requests":
 		return r.remoteRead(call.Node, call.User, call.Op == "requests")
 	case "leave", "drop":
-		r.remoteGone(call.Node, call.User, call.Op == "leave")
+		r.remoteGone(call.Node, call.User, call.Conn, call.Op == "leave")
 		return edgeAnswer{}
 	}
 	return edgeAnswer{Error: protocol.NewError(protocol.CodeUnknownType, "unknown call %q", call.Op)}
@@ -408,7 +409,7 @@ func (r *room) remoteBatch(node string, calls []edgeCall) edgeAnswer {
 		case opShare, opUnshare:
 			out[i] = r.remoteShareLocked(node, c)
 		default:
-			r.remoteGoneLocked(node, c.User, c.Op == "leave")
+			r.remoteGoneLocked(node, c.User, c.Conn, c.Op == "leave")
 		}
 		i++
 	}
@@ -486,12 +487,12 @@ func (r *room) remoteJoinsLocked(node string, calls []edgeCall, out []edgeAnswer
 				r.publishLocked(p)
 				r.movedLocked(uid)
 			}
-			r.setRemoteLocked(uid, &remoteMember{node: node, watcher: m.Preset.SeesEveryone()})
+			r.setRemoteLocked(uid, &remoteMember{node: node, conn: call.Conn, watcher: m.Preset.SeesEveryone()})
 			r.setMediaLostFlagLocked(uid, call.MediaLost)
 			joined[k] = true
 			continue
 		}
-		r.setRemoteLocked(uid, &remoteMember{node: node, watcher: id.Preset.SeesEveryone()})
+		r.setRemoteLocked(uid, &remoteMember{node: node, conn: call.Conn, watcher: id.Preset.SeesEveryone()})
 		m, err := r.st.Enter(stage.Member{UserID: uid, PeerID: call.PeerID, Name: id.Name, CustomID: id.CustomID, Preset: id.Preset})
 		if err != nil {
 			r.setRemoteLocked(uid, nil)
@@ -646,16 +647,20 @@ func (r *room) remoteRead(node, userID string, requests bool) edgeAnswer {
 }
 
 // remoteGone is a remote user's leave (it exits now) or drop (it keeps its
-// place for the grace period).
-func (r *room) remoteGone(node, userID string, left bool) {
+// place for the grace period) of its connection conn on node.
+func (r *room) remoteGone(node, userID string, conn uint64, left bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	r.remoteGoneLocked(node, userID, left)
+	r.remoteGoneLocked(node, userID, conn, left)
 }
 
-func (r *room) remoteGoneLocked(node, userID string, left bool) {
+func (r *room) remoteGoneLocked(node, userID string, conn uint64, left bool) {
 	if rm := r.remote[userID]; rm == nil || rm.node != node {
 		return // moved meanwhile
+	} else if conn != 0 && rm.conn != 0 && conn != rm.conn {
+		// A connection the user's newer one replaced on that node: the
+		// edge told of its end after the new join.
+		return
 	}
 	r.setRemoteLocked(userID, nil)
 	if left {

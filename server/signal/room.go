@@ -823,7 +823,7 @@ func (r *room) setPreset(p stage.Preset) {
 	}
 	for _, uid := range ids {
 		if rm := r.remote[uid]; rm != nil && rm.watcher != p.SeesEveryone() {
-			r.setRemoteLocked(uid, &remoteMember{node: rm.node, watcher: p.SeesEveryone()})
+			r.setRemoteLocked(uid, &remoteMember{node: rm.node, conn: rm.conn, watcher: p.SeesEveryone()})
 		}
 	}
 	r.publishLocked(commitParts{aud: &audPart{Resync: true}})
