@@ -740,19 +740,27 @@ func TestRacesConverge(t *testing.T) {
 	t.Logf("outcomes: %v", outcomes)
 }
 
+// requestingViewer makes a room (30 s grace) with a host and a viewer whose
+// request to join the stage the host has seen.
+func requestingViewer(t *testing.T) (r *room, host *user, p testserver.Participant, viewer *user) {
+	t.Helper()
+	r = newRoom(t, 30*time.Second)
+	host = r.join("Host", stage.PresetWebinarHost)
+	p = r.add("Viewer", stage.PresetWebinarViewer)
+	viewer = r.connect(p)
+	must(t, viewer.m.Stage().RequestAccess(ctx))
+	host.waitFor(evNew)
+	host.waitFor(evList)
+	return r, host, p, viewer
+}
+
 // A new process of the same user (Close, then Init with the same token)
 // within the grace period keeps its place: the pending request, the peer id.
 // The server noticed the old process's end first (the host saw the user
 // reconnecting before the new process started); the other order is
 // TestNewProcessBeforeTheCloseReplaces.
 func TestNewProcessWithinGraceKeepsRequest(t *testing.T) {
-	r := newRoom(t, 30*time.Second)
-	host := r.join("Host", stage.PresetWebinarHost)
-	p := r.add("Viewer", stage.PresetWebinarViewer)
-	viewer := r.connect(p)
-	must(t, viewer.m.Stage().RequestAccess(ctx))
-	host.waitFor(evNew)
-	host.waitFor(evList)
+	r, host, p, viewer := requestingViewer(t)
 	peerID := viewer.m.Stage().PeerID()
 
 	mh := host.mark()
@@ -804,13 +812,7 @@ func TestNewProcessWithinGraceKeepsRequest(t *testing.T) {
 // participantConnection, neither at the join nor when the stale close
 // arrives after it.
 func TestNewProcessBeforeTheCloseReplaces(t *testing.T) {
-	r := newRoom(t, 30*time.Second)
-	host := r.join("Host", stage.PresetWebinarHost)
-	p := r.add("Viewer", stage.PresetWebinarViewer)
-	viewer := r.connect(p)
-	must(t, viewer.m.Stage().RequestAccess(ctx))
-	host.waitFor(evNew)
-	host.waitFor(evList)
+	r, host, p, viewer := requestingViewer(t)
 	peerID := viewer.m.Stage().PeerID()
 
 	mh := host.mark()

@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
+
+	"github.com/stagekit/stagekit/internal/netproxy"
 )
 
 // darkUntilPairsFailed waits until pc (once pcOf returns one) has had
@@ -51,19 +53,7 @@ func darkUntilPairsFailed(t *testing.T, pcOf func() *webrtc.PeerConnection, lift
 // network is back.
 func TestViewerDarkStartGetsMedia(t *testing.T) {
 	r := newRoom(t, 20*time.Second)
-	presenter := r.join("presenter", presetHost)
-	ctx, cancel := ctxDeadline()
-	defer cancel()
-	publishAV(t, ctx, presenter)
-	pp := presenter.peerID()
-
-	hc := holeConn(t)
-	hc.BlackHole(true)
-	r.opts = func(o *Options) {
-		onHoleConn(o, hc)
-	}
-	viewer := r.join("viewer", presetViewer)
-	r.opts = nil
+	viewer, hc, pp := r.holedViewer(t, func(hc *netproxy.HoleConn) { hc.BlackHole(true) })
 	lifted := darkUntilPairsFailed(t, viewer.s.subPC, func() { hc.BlackHole(false) })
 	viewer.waitMedia("the presenter's media after the dark start", func() bool {
 		live := viewer.s.LiveTracksFrom(pp)

@@ -245,6 +245,24 @@ func onHoleConn(o *Options, hc *netproxy.HoleConn) {
 	}
 }
 
+// holedViewer has a presenter publish video and audio, then joins a viewer
+// whose media socket is hc, set by block before the viewer joins (what it
+// drops from the start); it returns the viewer, hc and the presenter's
+// peer id.
+func (r *room) holedViewer(t *testing.T, block func(*netproxy.HoleConn)) (*user, *netproxy.HoleConn, string) {
+	t.Helper()
+	presenter := r.join("presenter", presetHost)
+	ctx, cancel := ctxDeadline()
+	t.Cleanup(cancel)
+	publishAV(t, ctx, presenter)
+	hc := holeConn(t)
+	block(hc)
+	r.opts = func(o *Options) { onHoleConn(o, hc) }
+	viewer := r.join("viewer", presetViewer)
+	r.opts = nil
+	return viewer, hc, presenter.peerID()
+}
+
 // darkablePresenter joins a presenter whose media socket the test can
 // black-hole (its WebSocket stays up), with its Options adjusted by opts
 // if set, and waits until host receives its video and audio.
@@ -280,18 +298,7 @@ func (r *room) darkablePresenter(t *testing.T, host *user, opts func(*Options)) 
 // the new connection, so without it the test never sees media.
 func TestStalledDTLSGetsANewConnection(t *testing.T) {
 	r := newRoom(t, 20*time.Second)
-	presenter := r.join("presenter", presetHost)
-	ctx, cancel := ctxDeadline()
-	defer cancel()
-	publishAV(t, ctx, presenter)
-	pp := presenter.peerID()
-
-	hc := holeConn(t)
-	hc.DropDTLS(true)
-	r.opts = func(o *Options) {
-		onHoleConn(o, hc)
-	}
-	viewer := r.join("viewer", presetViewer)
+	viewer, hc, pp := r.holedViewer(t, func(hc *netproxy.HoleConn) { hc.DropDTLS(true) })
 	var first *webrtc.PeerConnection
 	poll(t, "the viewer's subscribe connection ICE-connected", func() bool {
 		first = viewer.s.subPC()
