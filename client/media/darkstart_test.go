@@ -11,7 +11,6 @@ package media
 // tests' 20 s waits.
 
 import (
-	"context"
 	"testing"
 	"time"
 
@@ -66,26 +65,9 @@ func TestViewerDarkStartGetsMedia(t *testing.T) {
 // connection's checks have all failed publishes once the network is back.
 func TestPresenterDarkStartPublishes(t *testing.T) {
 	r := newRoom(t, 20*time.Second)
-	host := r.join("host", presetHost)
-	hc := holeConn(t)
-	hc.BlackHole(true)
-	r.opts = func(o *Options) {
-		onHoleConn(o, hc)
-		o.RequestTimeout = deadline
-	}
-	presenter := r.join("presenter", presetHost)
-	r.opts = nil
-	ctx, cancel := context.WithTimeout(context.Background(), deadline)
+	host, presenter, hc, video := r.holedPresenter(t, func(hc *netproxy.HoleConn) { hc.BlackHole(true) })
+	ctx, cancel := ctxDeadline()
 	defer cancel()
-	if err := presenter.m.Stage().Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	video, err := NewSyntheticVideo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	video.Start()
-	t.Cleanup(video.Stop)
 	published := make(chan error, 1)
 	go func() { published <- presenter.s.Publish(ctx, video) }()
 	lifted := darkUntilPairsFailed(t, presenter.s.pubPC, func() { hc.BlackHole(false) })

@@ -263,6 +263,34 @@ func (r *room) holedViewer(t *testing.T, block func(*netproxy.HoleConn)) (*user,
 	return viewer, hc, presenter.peerID()
 }
 
+// holedPresenter joins a host, then a presenter whose media socket is hc
+// (set by block first) and brings it on stage with a synthetic video,
+// started; publishing it is the test's.
+func (r *room) holedPresenter(t *testing.T, block func(*netproxy.HoleConn)) (host, presenter *user, hc *netproxy.HoleConn, video *Synthetic) {
+	t.Helper()
+	host = r.join("host", presetHost)
+	hc = holeConn(t)
+	block(hc)
+	r.opts = func(o *Options) {
+		onHoleConn(o, hc)
+		o.RequestTimeout = deadline
+	}
+	presenter = r.join("presenter", presetHost)
+	r.opts = nil
+	ctx, cancel := ctxDeadline()
+	defer cancel()
+	if err := presenter.m.Stage().Join(ctx); err != nil {
+		t.Fatal(err)
+	}
+	video, err := NewSyntheticVideo()
+	if err != nil {
+		t.Fatal(err)
+	}
+	video.Start()
+	t.Cleanup(video.Stop)
+	return host, presenter, hc, video
+}
+
 // darkablePresenter joins a presenter whose media socket the test can
 // black-hole (its WebSocket stays up), with its Options adjusted by opts
 // if set, and waits until host receives its video and audio.
@@ -330,25 +358,9 @@ func TestStalledDTLSGetsANewConnection(t *testing.T) {
 // lasts until six flights were dropped.
 func TestPublishDTLSFlightsEverySecond(t *testing.T) {
 	r := newRoom(t, 20*time.Second)
-	host := r.join("host", presetHost)
-	hc := holeConn(t)
-	r.opts = func(o *Options) {
-		onHoleConn(o, hc)
-		o.RequestTimeout = deadline
-	}
-	presenter := r.join("presenter", presetHost)
-	r.opts = nil
+	host, presenter, hc, video := r.holedPresenter(t, func(*netproxy.HoleConn) {})
 	ctx, cancel := ctxDeadline()
 	defer cancel()
-	if err := presenter.m.Stage().Join(ctx); err != nil {
-		t.Fatal(err)
-	}
-	video, err := NewSyntheticVideo()
-	if err != nil {
-		t.Fatal(err)
-	}
-	video.Start()
-	t.Cleanup(video.Stop)
 	hc.DropDTLS(true)
 	published := make(chan error, 1)
 	go func() { published <- presenter.s.Publish(ctx, video) }()
