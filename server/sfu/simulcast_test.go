@@ -540,6 +540,10 @@ func TestSwitchDownCut(t *testing.T) {
 		{"cut, then back: the layer's keyframe", []string{"F.", "cut", "f.", "back", "f.", "q.", "F", "f.", "Q"}, "FFf"},
 		{"down, then back: on as before", []string{"F.", "down", "f.", "back", "f.", "Q", "f."}, "Ffff"},
 		{"a cut that finds it at a keyframe's end", []string{"F.", "f.", "cut", "f.", "Q."}, "FfQ"},
+		// On the half layer: a cut to q, then up to f before a frame ended:
+		// nothing is cut (h goes on until f's keyframe).
+		{"up before the cut came", []string{"H.", "h", "cut", "back", "h.", "h.", "F", "h."}, "HhhhF"},
+		{"up after the cut came: h stays cut", []string{"H.", "cut", "h.", "back", "h.", "F", "f."}, "HFf"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -563,8 +567,9 @@ func TestSwitchDownCut(t *testing.T) {
 			p.sub.connected.Store(true)
 			rec := &rtpRecorder{}
 			sl := &slot{p: p, kind: webrtc.RTPCodecTypeVideo, ws: rec, group: g, clock: 90000}
-			sl.next = layer['f']
-			layer['f'].addSlot(sl)
+			first := layer[c.steps[0][0]|0x20] // the layer of the first packet
+			sl.next = first
+			first.addSlot(sl)
 			seq := map[*source]uint16{}
 			var got []byte
 			for _, st := range c.steps {

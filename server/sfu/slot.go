@@ -115,10 +115,12 @@ func (sl *slot) write(src *source, p *packet, now int64) {
 		}
 		sl.caughtUpSet = false
 	}
-	if cur := sl.rw.current(); cur == src && (sl.cut || sl.cutting && sl.frameEnded && sl.next != nil) {
-		sl.cut = true
+	cur := sl.rw.current()
+	if cur == src && (sl.cut || sl.cutting && sl.frameEnded && sl.next != nil) {
+		sl.cut = true // from the end of the last frame sent (setLayer's cut)
 		return
-	} else if cur != src {
+	}
+	if cur != src {
 		if src != sl.next {
 			return
 		}
@@ -294,14 +296,13 @@ func (sl *slot) resume() {
 func (sl *slot) setLayer(layer int, cut bool) {
 	sl.mu.Lock()
 	defer sl.mu.Unlock()
-	if cut {
-		defer func() {
-			// Waiting for a layer below the one it carries (set now, or
-			// before): that one stops at its next frame.
-			c, _ := sl.rw.current().(*source)
-			sl.cutting = sl.cutting || c != nil && sl.next != nil && sl.next.group == c.group && sl.next.layer < c.layer
-		}()
-	}
+	defer func() {
+		// Cutting while it waits for a layer below the one it carries,
+		// from a switch down for congestion (now or before) on.
+		c, _ := sl.rw.current().(*source)
+		below := c != nil && sl.next != nil && sl.next.group == c.group && sl.next.layer < c.layer
+		sl.cutting = below && (cut || sl.cutting)
+	}()
 	if sl.group == nil || sl.closed || sl.next != nil && sl.next.layer == layer && sl.next.group == sl.group {
 		// Already waiting for it (stalled or not: see allocate).
 		if now := time.Now().UnixNano(); !sl.closed && sl.next != nil && now-sl.nextAsked >= int64(switchRetry) {
@@ -320,7 +321,7 @@ func (sl *slot) setLayer(layer int, cut bool) {
 	}
 	now := time.Now().UnixNano()
 	if target == cur {
-		sl.next, sl.cutting = nil, false // back to the layer it still carries
+		sl.next = nil // back to the layer it still carries
 		if sl.cut {
 			// Some of its frames were not sent: it starts again at its
 			// next keyframe, its numbers going on from the last sent.
